@@ -1,0 +1,108 @@
+import Type from 'typebox';
+import type { Static } from 'typebox';
+import { DetectionConfigSchema } from '../detection/config.js';
+import { CorrelationConfigSchema } from '../correlation/config.js';
+import { EnrichmentConfigSchema } from '../enrichment/config.js';
+import { AdminConfigSchema } from '../admin/config.js';
+import { KafkaSinkConfigSchema } from '../sinks/kafka/config.js';
+import { JsonlSinkConfigSchema } from '../sinks/jsonl-config.js';
+
+const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: 'Unique id: letters, digits, _ . -' });
+
+export const OrchestratorConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    collection_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+    interval_jitter: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Fraction of the interval added at random, so collectors do not poll in lockstep.' }),
+    event_batch_size: Type.Integer({ minimum: 1, maximum: 100000, default: 100 }),
+    max_concurrent_collections: Type.Integer({ minimum: 1, default: 3 }),
+    health_check_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    auto_restart_unhealthy: Type.Boolean({ default: true }),
+    event_deduplication_window_seconds: Type.Number({ minimum: 0, default: 300 }),
+    poll_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    degraded_after_errors: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive poll errors before a collector is degraded.' }),
+    stalled_after_intervals: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Degraded when no poll succeeded within this many intervals.' }),
+    restart_degraded_after_checks: Type.Integer({ minimum: 1, default: 3, description: 'With auto_restart_unhealthy, restart after this many health checks in degraded.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const SupervisorConfigSchema = Type.Object(
+  {
+    backoff_min_seconds: Type.Number({ exclusiveMinimum: 0, default: 1 }),
+    backoff_max_seconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
+    stable_after_seconds: Type.Number({ minimum: 0, default: 600, description: 'Running this long resets the backoff.' }),
+    restart_intensity: Type.Integer({ minimum: 0, default: 5, description: 'More restarts than this within restart_period_seconds → failed.' }),
+    restart_period_seconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
+    shutdown_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const PipelineConfigSchema = Type.Object(
+  {
+    max_in_flight_batches: Type.Integer({ minimum: 1, default: 8, description: 'Batches between poll and sink acknowledgement; past it, sources stop polling.' }),
+    max_buffered_events: Type.Integer({ minimum: 1, default: 20000, description: 'Events between poll and sink acknowledgement; past it, sources stop polling.' }),
+    publish: Type.Union([Type.Literal('detections'), Type.Literal('all')], {
+      default: 'detections',
+      description: '"detections": only events that matched a rule (and alerts); "all": every collected event.',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const Priority = Type.Union([Type.Literal('critical'), Type.Literal('high'), Type.Literal('medium'), Type.Literal('low'), Type.Literal('info')]);
+
+export const RoutingConfigSchema = Type.Object(
+  {
+    min_priority: Type.Union([Priority], { default: 'info', description: 'Events below this priority are not published.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const CollectorConfigSchema = Type.Object(
+  {
+    id: Id,
+    plugin: Type.String({ minLength: 1, description: 'npm package name of the plugin' }),
+    enabled: Type.Boolean({ default: true }),
+    interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Overrides orchestrator.collection_interval_seconds' })),
+    config: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+  },
+  { additionalProperties: false },
+);
+
+export const EnricherConfigSchema = Type.Object(
+  {
+    id: Id,
+    plugin: Type.String({ minLength: 1 }),
+    enabled: Type.Boolean({ default: true }),
+    config: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+  },
+  { additionalProperties: false },
+);
+
+export const FabricConfigSchema = Type.Object(
+  {
+    state_dir: Type.String({ default: './.fabric', description: 'Local state: checkpoints, caches, events file. Relative to the config file.' }),
+    log_level: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], { default: 'info' }),
+    orchestrator: OrchestratorConfigSchema,
+    supervisor: SupervisorConfigSchema,
+    pipeline: PipelineConfigSchema,
+    routing: RoutingConfigSchema,
+    detection: DetectionConfigSchema,
+    correlation: CorrelationConfigSchema,
+    enrichment: EnrichmentConfigSchema,
+    admin: AdminConfigSchema,
+    sink: Type.Union([JsonlSinkConfigSchema, KafkaSinkConfigSchema], { default: { type: 'jsonl' } }),
+    collectors: Type.Array(CollectorConfigSchema, { default: [] }),
+    enrichers: Type.Array(EnricherConfigSchema, { default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+export type FabricConfig = Static<typeof FabricConfigSchema>;
+export type CollectorConfig = Static<typeof CollectorConfigSchema>;
+export type EnricherConfig = Static<typeof EnricherConfigSchema>;
+export type OrchestratorConfig = Static<typeof OrchestratorConfigSchema>;
+export type SupervisorConfig = Static<typeof SupervisorConfigSchema>;
+export type PipelineConfig = Static<typeof PipelineConfigSchema>;

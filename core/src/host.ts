@@ -1,0 +1,144 @@
+import type { TypedEmitter } from 'tiny-typed-emitter';
+import type { Registry } from 'prom-client';
+import type { Checkpoint, CollectorDescription, Indicator, PluginKind } from './plugin-api/index.js';
+
+/**
+ * What a running Reactive Fabric instance exposes to its control surfaces (admin API, CLI).
+ * The orchestrator implements it; the admin API depends only on this.
+ */
+export type CollectorState = 'idle' | 'starting' | 'running' | 'degraded' | 'restarting' | 'paused' | 'stopping' | 'stopped' | 'failed';
+export const COLLECTOR_STATES: readonly CollectorState[] = ['idle', 'starting', 'running', 'degraded', 'restarting', 'paused', 'stopping', 'stopped', 'failed'];
+
+export type CollectorCommand = 'start' | 'stop' | 'pause' | 'resume' | 'restart';
+
+export interface LastError {
+  code: string;
+  message: string;
+  retriable: boolean;
+  /** How many times in a row this error occurred. */
+  count: number;
+  /** ISO time of the first occurrence in the current run of errors. */
+  since: string;
+}
+
+export interface CollectorSummary {
+  id: string;
+  plugin: string;
+  pluginVersion: string;
+  kind: PluginKind;
+  state: CollectorState;
+  /** ISO time the collector entered its current state. */
+  since: string;
+  health: 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
+}
+
+export interface CollectorMetricsSnapshot {
+  eventsCollected: number;
+  eventsPublished: number;
+  eventsDeduplicated: number;
+  polls: number;
+  pollErrors: number;
+  restarts: number;
+  lastPollAt?: string;
+  lastSuccessAt?: string;
+  /** Events polled but not yet acknowledged by the sink. */
+  inFlight: number;
+}
+
+export interface CheckpointSummary {
+  value: Checkpoint | undefined;
+  updatedAt?: string;
+}
+
+export interface CollectorDetail extends CollectorSummary {
+  description: CollectorDescription;
+  metrics: CollectorMetricsSnapshot;
+  lastError?: LastError;
+  checkpoint: CheckpointSummary;
+  restartCount: number;
+}
+
+export interface TransitionRecord {
+  at: string;
+  from: string;
+  to: string;
+  event: string;
+  reason?: string;
+}
+
+export interface MachineGraph {
+  id: string;
+  initial: string;
+  current: string;
+  states: Array<{ name: string; final?: boolean; transitions: Array<{ event: string; target: string; guarded?: boolean }> }>;
+}
+
+export type CommandResult = { ok: true; state: CollectorState } | { ok: false; state: CollectorState; reason: string };
+
+export interface InstalledPlugin {
+  name: string;
+  version: string;
+  kind: PluginKind | 'unknown';
+  /** Range the plugin declares. */
+  apiRange: string;
+  /** Whether it matches this host's PLUGIN_API_VERSION. */
+  compatible: boolean;
+  description?: string;
+  configSchema?: unknown;
+  /** Why it cannot be used, when it cannot. */
+  problem?: string;
+}
+
+export interface FieldError {
+  /** JSON pointer into the candidate config, e.g. "/tls/verify". */
+  path: string;
+  message: string;
+  value?: unknown;
+}
+
+export interface HostEvents {
+  transition: (record: TransitionRecord & { collector: string }) => void;
+  status: (summary: CollectorSummary) => void;
+}
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+export interface FabricHost {
+  readonly events: TypedEmitter<HostEvents>;
+  readonly metrics: Registry;
+  listCollectors(): CollectorSummary[];
+  getCollector(id: string): CollectorDetail | undefined;
+  machine(id: string): MachineGraph | undefined;
+  transitions(id: string, limit?: number): TransitionRecord[] | undefined;
+  command(id: string, command: CollectorCommand): Promise<CommandResult>;
+  /** Throws HostError NOT_FOUND / CONFLICT. */
+  getCheckpoint(id: string): Promise<CheckpointSummary>;
+  setCheckpoint(id: string, value: Checkpoint): Promise<CheckpointSummary>;
+  resetCheckpoint(id: string): Promise<void>;
+  plugins(): Promise<InstalledPlugin[]>;
+  validatePluginConfig(pluginName: string, config: unknown): Promise<FieldError[]>;
+  readiness(): Promise<ReadinessReport>;
+  /** JSON form of the metrics (the same numbers /metrics exposes). */
+  stats(): Promise<Record<string, unknown>>;
+  /** Indicators an analyst marked as false positives: excluded from verdicts. */
+  listFalsePositives(): Promise<FalsePositive[]>;
+  markFalsePositive(indicator: Indicator, reason?: string): Promise<FalsePositive>;
+  /** Returns false when the indicator was not marked. */
+  unmarkFalsePositive(indicator: Indicator): Promise<boolean>;
+}
+
+export interface FalsePositive {
+  indicator: Indicator;
+  reason?: string;
+  markedAt: string;
+}
+
+export class HostError extends Error {
+  constructor(readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID', message: string) {
+    super(message);
+    this.name = 'HostError';
+  }
+}

@@ -1,0 +1,128 @@
+import type { Static, TSchema } from 'typebox';
+import type { JsonValue, SourceEvent } from './events.js';
+import type { Indicator, IndicatorType, Verdict } from './indicators.js';
+
+/** The plugin API version this build of core implements. Plugins declare a semver range against it. */
+export const PLUGIN_API_VERSION = '1.0.0';
+
+export type PluginKind = 'source' | 'enricher';
+
+/** Opaque, JSON-serialisable position of a source (file offset, timestamp + tiebreaker, page token…). */
+export type Checkpoint = JsonValue;
+
+/** Minimal structured logger handed to plugins (a pino child logger in the host). */
+export interface PluginLogger {
+  debug(obj: Record<string, unknown> | string, msg?: string): void;
+  info(obj: Record<string, unknown> | string, msg?: string): void;
+  warn(obj: Record<string, unknown> | string, msg?: string): void;
+  error(obj: Record<string, unknown> | string, msg?: string): void;
+}
+
+export interface PluginContext {
+  /** The collector id from the config (unique per host). */
+  collectorId: string;
+  logger: PluginLogger;
+  /** A private folder for this collector's files (created on demand by the host). */
+  stateDir: string;
+  /** Host-wide abort: fires when the host shuts down. */
+  signal: AbortSignal;
+}
+
+/** What a collector is, for operators: shown by the admin API and in logs. Never secrets. */
+export interface CollectorDescription {
+  /** e.g. "elasticsearch", "splunk", "file". */
+  backend: string;
+  /** Host or path the collector talks to, e.g. "https://es.internal:9200" (without credentials). */
+  target?: string;
+  [key: string]: string | number | boolean | string[] | undefined;
+}
+
+export interface HealthReport {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  /** Why, for operators. */
+  reason?: string;
+  code?: string;
+}
+
+export interface PollRequest {
+  /** The last committed checkpoint, or undefined on the very first poll. */
+  checkpoint: Checkpoint | undefined;
+  /** Aborted when the poll times out or the collector stops. Pass it to fetch(). */
+  signal: AbortSignal;
+  /** The most events the host wants from this poll (from `event_batch_size`). */
+  maxEvents: number;
+}
+
+export interface PollResult {
+  events: SourceEvent[];
+  /** The position after these events; committed only once the sink confirmed them. */
+  checkpoint: Checkpoint;
+  /** True when more data is ready now: the host polls again without waiting for the interval. */
+  hasMore?: boolean;
+}
+
+interface Lifecycle {
+  /** Called once before the first poll/lookup. Throwing here counts as a failed start. */
+  start?(): Promise<void>;
+  /** Release connections and timers. Must be idempotent. */
+  stop?(): Promise<void>;
+  /** Cheap liveness/credential probe; the supervisor calls it every `health_check_interval_seconds`. */
+  healthCheck?(signal: AbortSignal): Promise<HealthReport>;
+  /** Who/what this instance talks to. Must not contain secrets. */
+  describe?(): CollectorDescription;
+}
+
+export interface SourceInstance extends Lifecycle {
+  poll(request: PollRequest): Promise<PollResult>;
+}
+
+export interface LookupOptions {
+  signal: AbortSignal;
+}
+
+export interface EnricherLimits {
+  /** Default requests per minute (the user can lower it in config). */
+  requestsPerMinute?: number;
+  /** Default requests per day, e.g. VirusTotal public API 500. */
+  requestsPerDay?: number;
+  /** Most indicators one lookup() call may carry (1 when the API has no bulk endpoint). */
+  maxBatchSize?: number;
+}
+
+export interface EnricherInstance extends Lifecycle {
+  /** Indicator types this instance will look up (after its config, e.g. check_hashes: false). */
+  readonly supports: readonly IndicatorType[];
+  /** The API's limits, which the host's rate limiter enforces. */
+  readonly limits?: EnricherLimits;
+  /**
+   * A stable key of everything that changes answers (API key, endpoint, options), hashed by the
+   * host so that a changed key or config never serves stale cached verdicts.
+   */
+  cacheKey?(): string;
+  /** Look up indicators; one verdict per indicator, `unknown` for never-seen ones. */
+  lookup(indicators: Indicator[], options: LookupOptions): Promise<Verdict[]>;
+  /** Optional feed: when present, the plugin can also run as a source collector (e.g. OTX pulses). */
+  poll?(request: PollRequest): Promise<PollResult>;
+}
+
+export type InstanceOf<K extends PluginKind> = K extends 'source' ? SourceInstance : EnricherInstance;
+
+export interface PluginDefinition<S extends TSchema = TSchema, K extends PluginKind = PluginKind> {
+  /** npm package name, e.g. "@acme/reactive-fabric-plugin-foo". */
+  name: string;
+  /** The plugin's own version (usually its package.json version). */
+  version: string;
+  kind: K;
+  /** Semver range of the plugin API this plugin works with, e.g. "^1.0.0". */
+  apiVersion: string;
+  description?: string;
+  /** JSON Schema (TypeBox) of the collector's `config` block. Defaults are applied by the host. */
+  configSchema: S;
+  /** Build an instance for one collector. Do not do I/O here; do it in start(). */
+  create(config: Static<S>, context: PluginContext): InstanceOf<K> | Promise<InstanceOf<K>>;
+}
+
+/** Declare a plugin. The identity function exists to give authors full type inference. */
+export function definePlugin<S extends TSchema, K extends PluginKind>(definition: PluginDefinition<S, K>): PluginDefinition<S, K> {
+  return definition;
+}

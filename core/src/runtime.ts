@@ -1,0 +1,9 @@
+/**
+ * @reactive-fabric/core/runtime — the host side: config, plugin loading, orchestrator, sinks.
+ * For embedding Reactive Fabric, for the CLI, and for the test kit.
+ */
+export * from './host.js';
+export * from './config/schema.js';
+export type { Sink, SinkHealth, CollectorStatusEvent } from './sinks/sink.js';
+export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';
+export type { PipelineStage } from './pipeline/stage.js';

@@ -1,0 +1,49 @@
+import type { FabricEvent } from '../plugin-api/index.js';
+
+/** A collector lifecycle change, published on the status topic (`reactive_fabric.honeypot_status`). */
+export interface CollectorStatusEvent {
+  '@timestamp': string;
+  collector: string;
+  plugin: string;
+  state: string;
+  previous: string;
+  /** The machine event that caused the transition (START, POLL_ERROR, …). */
+  cause: string;
+  reason?: string;
+  error?: { code: string; message: string; retriable: boolean };
+  schema_version: string;
+}
+
+export interface SinkHealth {
+  state: 'ok' | 'degraded' | 'down';
+  reason?: string;
+  /** Events accepted but not yet acknowledged. */
+  pending: number;
+}
+
+/**
+ * Where published events go. `write` resolves only once every event in it is durable
+ * (fsynced file, broker acknowledgement): the pipeline commits checkpoints on that promise.
+ * A sink retries transient failures itself and keeps the promise pending meanwhile; it rejects
+ * only when closed, so an accepted batch is never silently dropped.
+ */
+export interface Sink {
+  readonly type: string;
+  start(): Promise<void>;
+  write(events: readonly FabricEvent[]): Promise<void>;
+  writeStatus(status: CollectorStatusEvent): Promise<void>;
+  health(): SinkHealth;
+  /** Flush in-flight writes within the deadline, then release resources. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export const EVENT_SCHEMA_VERSION = '1.0.0';
+
+/** What the host hands a sink when it creates one. */
+export interface SinkContext {
+  logger: import('pino').Logger;
+  metrics: import('prom-client').Registry;
+  /** Absolute state folder (`state_dir`). */
+  stateDir: string;
+  env: NodeJS.ProcessEnv;
+}
