@@ -1,0 +1,63 @@
+/** Raised when the sink cannot work with this config or cluster; retrying will not help. */
+export class KafkaSinkSetupError extends Error {
+  override readonly name = 'KafkaSinkSetupError';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Rejects writes that were accepted but not acknowledged when the sink closed. */
+export class KafkaSinkClosedError extends Error {
+  override readonly name = 'KafkaSinkClosedError';
+  readonly code = 'SINK_CLOSED';
+}
+
+/** Broker error types that mean "fix the config or the cluster", not "wait and retry". */
+const FATAL_TYPES = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'ILLEGAL_SASL_STATE',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'INVALID_REPLICATION_FACTOR',
+  'INVALID_PARTITIONS',
+  'INVALID_TOPIC_EXCEPTION',
+  'POLICY_VIOLATION',
+  'INVALID_CONFIG',
+]);
+
+interface ErrorFacts {
+  /** Stable code for metrics labels and health: a broker error type or the kafkajs error name. */
+  code: string;
+  types: string[];
+  fatal: boolean;
+  connection: boolean;
+  message: string;
+}
+
+/** Walk kafkajs' nested errors (cause, originalError, aggregate errors) for what went wrong. */
+export function describeKafkaError(err: unknown): ErrorFacts {
+  const types: string[] = [];
+  const names: string[] = [];
+  const seen = new Set<unknown>();
+  const visit = (e: unknown, depth: number): void => {
+    if (!e || typeof e !== 'object' || seen.has(e) || depth > 6) return;
+    seen.add(e);
+    const o = e as Record<string, unknown>;
+    if (typeof o.type === 'string') types.push(o.type);
+    if (typeof o.name === 'string') names.push(o.name);
+    visit(o.cause, depth + 1);
+    visit(o.originalError, depth + 1);
+    if (Array.isArray(o.errors)) for (const x of o.errors) visit(x, depth + 1);
+  };
+  visit(err, 0);
+  const fatal = err instanceof KafkaSinkSetupError || names.includes('KafkaJSSASLAuthenticationError') || types.some((t) => FATAL_TYPES.has(t));
+  const connection = names.some((n) => /Connection|BrokerNotFound|NoBrokerAvailable|RequestTimeout/.test(n));
+  const code =
+    err instanceof KafkaSinkSetupError ? err.code : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
+  return { code, types, fatal, connection, message: err instanceof Error ? err.message : String(err) };
+}

@@ -1,0 +1,155 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import kafkajs from 'kafkajs';
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { Value } from 'typebox/value';
+import type { FabricEvent } from '../../src/plugin-api/index.js';
+import { EVENT_SCHEMA_VERSION, type CollectorStatusEvent, type SinkContext } from '../../src/sinks/sink.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const brokerScript = join(repoRoot, 'scripts/kafka/broker.mjs');
+const run = promisify(execFile);
+
+export const eventSchema = JSON.parse(readFileSync(join(repoRoot, 'core/schemas/threat-detected.v1.json'), 'utf8')) as Record<string, unknown>;
+export const statusSchema = JSON.parse(readFileSync(join(repoRoot, 'core/schemas/honeypot-status.v1.json'), 'utf8')) as Record<string, unknown>;
+
+export function schemaErrors(schema: Record<string, unknown>, value: unknown): string[] {
+  return [...Value.Errors(schema, value)].map((e) => `${e.instancePath || '/'} ${e.message}`);
+}
+
+/**
+ * The shared test broker's address, written by `node scripts/kafka/broker.mjs start`.
+ * Missing broker = failed test with the command to run, never a skip.
+ */
+export async function sharedBroker(): Promise<string> {
+  const file = join(repoRoot, '.fabric-test/kafka.json');
+  let info: { bootstrap: string };
+  try {
+    info = JSON.parse(readFileSync(file, 'utf8')) as { bootstrap: string };
+  } catch {
+    throw new Error(`No Kafka test broker: ${file} is missing. Run \`node scripts/kafka/broker.mjs start\` first (npm test does it for you).`);
+  }
+  if (!(await reachable(info.bootstrap))) {
+    throw new Error(`The Kafka test broker at ${info.bootstrap} does not answer. Run \`node scripts/kafka/broker.mjs start\` first (npm test does it for you).`);
+  }
+  return info.bootstrap;
+}
+
+export async function reachable(bootstrap: string): Promise<boolean> {
+  const admin = new Kafka({ clientId: 'fabric-test-probe', brokers: [bootstrap], connectionTimeout: 2000, retry: { retries: 0 }, logLevel: logLevel.NOTHING }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** Runs the broker script exactly as a user would. */
+export async function brokerCommand(...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [brokerScript, ...args], { cwd: repoRoot, timeout: 180_000 });
+  return stdout;
+}
+
+export function runId(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+export interface CapturedLogs {
+  lines: string[];
+  text(): string;
+}
+
+export function sinkContext(overrides: Partial<SinkContext> = {}): SinkContext & { logs: CapturedLogs; registry: Registry } {
+  const lines: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (s: string) => void lines.push(s) });
+  const registry = new Registry();
+  return { logger, metrics: registry, registry, stateDir: '/tmp', env: process.env, logs: { lines, text: () => lines.join('') }, ...overrides };
+}
+
+const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
+const LEVEL_SEVERITY = { critical: 99, high: 73, medium: 47, low: 21 } as const;
+
+/** A detection as the detection engine emits it (brief: event.kind signal, rule, threat, fabric.matches). */
+export function detection(run: string, i: number, opts: { fingerprints?: number } = {}): FabricEvent {
+  const priority = PRIORITIES[i % PRIORITIES.length]!;
+  const fpIndex = opts.fingerprints ? i % opts.fingerprints : i;
+  const ip = `198.51.100.${(fpIndex % 250) + 1}`;
+  return {
+    '@timestamp': new Date(Date.UTC(2026, 10, 27, 10, 0, 0) + i).toISOString(),
+    message: `Failed password for root from ${ip} port 22 ssh2`,
+    event: { id: `${run}-${i}`, kind: 'signal', category: ['authentication'], type: ['start'], outcome: 'failure', severity: LEVEL_SEVERITY[priority], dataset: 'honeypot.ssh' },
+    source: { ip },
+    user: { name: 'root' },
+    rule: { id: 'rf_failed_authentication', name: 'rf_failed_authentication', description: 'Failed authentication', level: priority },
+    threat: { framework: 'MITRE ATT&CK', technique: { id: ['T1110'] }, tactic: { name: ['credential-access'] } },
+    fabric: {
+      collector: `ssh-honeypot-${i % 3}`,
+      plugin: '@reactive-fabric/plugin-log-file',
+      fingerprint: createHash('sha256').update(`${run}|${ip}|rf_failed_authentication`).digest('hex').slice(0, 32),
+      priority,
+      schema_version: EVENT_SCHEMA_VERSION,
+      matches: [{ id: 'rf_failed_authentication', name: 'rf_failed_authentication', title: 'Failed authentication', level: priority, techniques: ['T1110'], tactics: ['credential-access'] }],
+    },
+  };
+}
+
+export function collectorStatus(collector: string, state: string, previous: string): CollectorStatusEvent {
+  return { '@timestamp': new Date().toISOString(), collector, plugin: '@reactive-fabric/plugin-log-file', state, previous, cause: 'START', schema_version: EVENT_SCHEMA_VERSION };
+}
+
+export interface ReadRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  headers: Record<string, string>;
+  value: string;
+}
+
+function headerStrings(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) out[k] = Array.isArray(v) ? String(v[0]) : String(v ?? '');
+  return out;
+}
+
+/** Read every record of a topic (up to its current end) with a kafkajs consumer group. */
+export async function consumeAll(bootstrap: string, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  const kafka = new Kafka({ clientId: 'fabric-test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+  const out: ReadRecord[] = [];
+  if (total === 0) return out;
+  const consumer = kafka.consumer({ groupId: `fabric-test-${runId()}`, maxBytes: 50 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages as KafkaMessage[]) {
+        out.push({ partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? null, headers: headerStrings(m.headers), value: m.value?.toString() ?? '' });
+      }
+      if (out.length >= total) done();
+    },
+  });
+  const timer = setTimeout(done, timeoutMs);
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  if (out.length < total) throw new Error(`read ${out.length} of ${total} records from ${topic} within ${timeoutMs} ms`);
+  return out;
+}
