@@ -1,0 +1,102 @@
+import type { Clock } from './clock.js';
+import { nextUtcMidnight, utcDay } from './clock.js';
+
+/** What survives a restart, so a crash loop cannot spend a daily quota twice. */
+export interface BudgetState {
+  day: string;
+  used: number;
+  /** Send times (epoch ms) within the last minute. */
+  recent: number[];
+  pausedUntil?: number;
+  pauseCode?: string;
+}
+
+/** waitMs 0: send now. Otherwise why and for how long the next request must wait. */
+export interface BudgetBlock {
+  waitMs: number;
+  reason?: 'RATE_LIMIT_WINDOW' | 'BUDGET_RESERVED' | 'DAILY_BUDGET_EXHAUSTED' | 'PAUSED';
+  pauseCode?: string;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * One source's request budget: a sliding one-minute window (no 60 s span ever holds more than
+ * `perMinute` requests), a UTC-day counter with a reserve only high-priority work may spend, and
+ * a pause the source itself asked for (Retry-After, quota reset, outage backoff).
+ */
+export class RequestBudget {
+  private state: BudgetState;
+
+  constructor(
+    readonly perMinute: number,
+    readonly perDay: number | undefined,
+    reserveFraction: number,
+    private readonly clock: Clock,
+    restored?: BudgetState,
+  ) {
+    this.reserve = perDay === undefined ? 0 : Math.floor(perDay * reserveFraction);
+    const today = utcDay(clock.now());
+    this.state = restored && restored.day === today
+      ? { ...restored, recent: [...restored.recent] }
+      : { day: today, used: 0, recent: restored?.recent ? [...restored.recent] : [], ...(restored?.pausedUntil ? { pausedUntil: restored.pausedUntil, pauseCode: restored.pauseCode } : {}) };
+  }
+
+  /** Requests of the daily budget held back for high and critical detections. */
+  readonly reserve: number;
+
+  /** How long until one more request may be sent; `canUseReserve` for high-priority work. */
+  check(canUseReserve: boolean): BudgetBlock {
+    const now = this.clock.now();
+    this.roll(now);
+    const s = this.state;
+    if (s.pausedUntil !== undefined) {
+      if (s.pausedUntil > now) return { waitMs: s.pausedUntil - now, reason: 'PAUSED', ...(s.pauseCode ? { pauseCode: s.pauseCode } : {}) };
+      delete s.pausedUntil;
+      delete s.pauseCode;
+    }
+    if (this.perDay !== undefined) {
+      if (s.used >= this.perDay) return { waitMs: nextUtcMidnight(now) - now, reason: 'DAILY_BUDGET_EXHAUSTED' };
+      if (!canUseReserve && s.used >= this.perDay - this.reserve) return { waitMs: nextUtcMidnight(now) - now, reason: 'BUDGET_RESERVED' };
+    }
+    while (s.recent.length > 0 && s.recent[0]! <= now - MINUTE) s.recent.shift();
+    if (s.recent.length >= this.perMinute) return { waitMs: s.recent[0]! + MINUTE - now, reason: 'RATE_LIMIT_WINDOW' };
+    return { waitMs: 0 };
+  }
+
+  consume(): void {
+    const now = this.clock.now();
+    this.roll(now);
+    this.state.used++;
+    this.state.recent.push(now);
+  }
+
+  /** Stop sending until `until` (epoch ms), because the source said so. */
+  pause(until: number, code: string): void {
+    if (this.state.pausedUntil !== undefined && this.state.pausedUntil >= until) return;
+    this.state.pausedUntil = until;
+    this.state.pauseCode = code;
+  }
+
+  /** The source reports its daily quota spent even if our count says otherwise. */
+  exhaustDay(): void {
+    if (this.perDay !== undefined) this.state.used = Math.max(this.state.used, this.perDay);
+  }
+
+  get usedToday(): number {
+    this.roll(this.clock.now());
+    return this.state.used;
+  }
+
+  snapshot(): BudgetState {
+    return { ...this.state, recent: [...this.state.recent] };
+  }
+
+  private roll(now: number): void {
+    const today = utcDay(now);
+    if (this.state.day !== today) {
+      this.state.day = today;
+      this.state.used = 0;
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { INDICATOR_TYPES } from '../plugin-api/index.js';
+import type { Indicator, IndicatorType } from '../plugin-api/index.js';
+import { canonicalIp, isReservedIp, parseIp } from './ip.js';
+
+const HASH_LENGTHS: Record<'md5' | 'sha1' | 'sha256', number> = { md5: 32, sha1: 40, sha256: 64 };
+
+const DOMAIN_RE = /^(?=.{4,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
+
+/** RFC 2606 / 6761 / 6762 names and the ICANN-reserved .internal: they never resolve publicly. */
+const RESERVED_TLDS = new Set(['test', 'example', 'invalid', 'localhost', 'local', 'internal', 'lan', 'home', 'corp', 'localdomain', 'arpa', 'onion']);
+const RESERVED_DOMAINS = ['example.com', 'example.net', 'example.org'];
+
+export type NormalizeResult = { ok: true; indicator: Indicator } | { ok: false; error: string };
+
+/**
+ * The one canonical spelling of an indicator, so the cache, the false-positive list and the
+ * de-duplication all agree (an IPv6 address has many spellings, domains and hashes are case-blind).
+ * `type` may be "ip" to let the address pick its family.
+ */
+export function normalizeIndicator(type: string, rawValue: string): NormalizeResult {
+  const value = String(rawValue).trim();
+  if (value === '') return { ok: false, error: 'the indicator value is empty' };
+  switch (type) {
+    case 'ip':
+    case 'ipv4':
+    case 'ipv6': {
+      const ip = canonicalIp(value);
+      if (!ip) return { ok: false, error: `"${value}" is not an IP address` };
+      if (type !== 'ip' && ip.type !== type) return { ok: false, error: `"${value}" is an ${ip.type} address, not ${type}` };
+      return { ok: true, indicator: ip };
+    }
+    case 'domain': {
+      const d = value.toLowerCase().replace(/\.$/, '');
+      if (!DOMAIN_RE.test(d)) return { ok: false, error: `"${value}" is not a domain name (expected e.g. evil.example.net)` };
+      return { ok: true, indicator: { type: 'domain', value: d } };
+    }
+    case 'url': {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return { ok: false, error: `"${value}" is not an absolute URL (expected e.g. http://host/path)` };
+      }
+      if (!['http:', 'https:', 'ftp:'].includes(url.protocol)) return { ok: false, error: `"${value}" is not an http, https or ftp URL` };
+      // The exact text matters to some services (VirusTotal's URL id is derived from it), so keep it.
+      return { ok: true, indicator: { type: 'url', value } };
+    }
+    case 'md5':
+    case 'sha1':
+    case 'sha256': {
+      const h = value.toLowerCase();
+      const len = HASH_LENGTHS[type];
+      if (h.length !== len || !/^[0-9a-f]+$/.test(h)) return { ok: false, error: `"${value}" is not a ${type} hash (${len} hexadecimal characters)` };
+      return { ok: true, indicator: { type, value: h } };
+    }
+    default:
+      return { ok: false, error: `unknown indicator type "${type}": use one of ip, ${INDICATOR_TYPES.join(', ')}` };
+  }
+}
+
+export function hashTypeByLength(value: string): IndicatorType | undefined {
+  const v = value.trim().toLowerCase();
+  if (!/^[0-9a-f]+$/.test(v)) return undefined;
+  if (v.length === 32) return 'md5';
+  if (v.length === 40) return 'sha1';
+  if (v.length === 64) return 'sha256';
+  return undefined;
+}
+
+export function indicatorKey(indicator: Indicator): string {
+  return `${indicator.type}:${indicator.value}`;
+}
+
+export function isReservedDomain(domain: string): boolean {
+  const tld = domain.slice(domain.lastIndexOf('.') + 1);
+  if (RESERVED_TLDS.has(tld)) return true;
+  return RESERVED_DOMAINS.some((d) => domain === d || domain.endsWith(`.${d}`));
+}
+
+/** Host of a URL indicator, lowercased, without brackets. */
+export function urlHost(url: string): string | undefined {
+  try {
+    const host = new URL(url).hostname.toLowerCase();
+    return host.startsWith('[') ? host.slice(1, -1) : host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for indicators no public reputation service can know: private addresses, reserved names. */
+export function isNonPublic(indicator: Indicator): boolean {
+  switch (indicator.type) {
+    case 'ipv4':
+    case 'ipv6': {
+      const ip = parseIp(indicator.value);
+      return ip ? isReservedIp(ip) : true;
+    }
+    case 'domain':
+      return isReservedDomain(indicator.value);
+    case 'url': {
+      const host = urlHost(indicator.value);
+      if (host === undefined) return true;
+      const ip = parseIp(host);
+      if (ip) return isReservedIp(ip);
+      return !host.includes('.') || isReservedDomain(host);
+    }
+    default:
+      return false;
+  }
+}

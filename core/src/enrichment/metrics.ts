@@ -1,0 +1,27 @@
+import { Counter, Gauge } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+/**
+ * Enrichment metrics. Get-or-create, because a host that rebuilds the stage (config reload, tests)
+ * keeps the same registry and prom-client refuses a second registration of a name.
+ */
+export function enrichmentMetrics(registry: Registry) {
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  return {
+    events: counter('fabric_enrichment_events_total', 'Detections and alerts enriched, by verdict.', ['verdict']),
+    skipped: counter('fabric_enrichment_indicators_skipped_total', 'Indicators not looked up, by reason (non_public, warninglist, false_positive).', ['reason']),
+    cacheHits: counter('fabric_enrichment_cache_hits_total', 'Verdicts served from the cache.', ['enricher']),
+    cacheMisses: counter('fabric_enrichment_cache_misses_total', 'Indicators that had to be asked.', ['enricher']),
+    requests: counter('fabric_enrichment_requests_total', 'Lookup requests sent to a source, by outcome (ok or error code).', ['enricher', 'outcome']),
+    unanswered: counter('fabric_enrichment_unanswered_total', 'Indicators a source did not answer before the event deadline or at all, by reason.', ['enricher', 'reason']),
+    queueDepth: gauge('fabric_enrichment_queue_depth', 'Indicators waiting for a source.', ['enricher']),
+    budgetUsed: gauge('fabric_enrichment_daily_budget_used', "Requests spent of the source's daily budget (UTC day).", ['enricher']),
+    falsePositives: gauge('fabric_enrichment_false_positives', 'Indicators marked as false positives.', []),
+    falsePositiveHits: counter('fabric_enrichment_false_positive_hits_total', 'Indicators excluded from a verdict because they are marked as false positives.', []),
+  };
+}
+
+export type EnrichmentMetrics = ReturnType<typeof enrichmentMetrics>;

@@ -1,0 +1,306 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { PipelineStage } from '../pipeline/stage.js';
+import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority } from '../plugin-api/index.js';
+import { validateAgainstSchema } from '../plugins/validate.js';
+import type { IndicatorAnswers, SourceAnswer } from './aggregate.js';
+import { aggregate } from './aggregate.js';
+import type { BudgetState } from './budget.js';
+import { VerdictCache } from './cache.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { EnrichmentConfig } from './config.js';
+import { EnrichmentConfigSchema } from './config.js';
+import type { SkippedIndicator } from './ecs.js';
+import { decidePriority, PRIORITY_SEVERITY, threatEnrichments } from './ecs.js';
+import { extractIndicators } from './extract.js';
+import { FalsePositiveStore } from './false-positives.js';
+import { isNonPublic } from './indicator.js';
+import { readJsonFile, writeJsonFile } from './json-file.js';
+import { enrichmentMetrics } from './metrics.js';
+import type { LookupOutcome, SourceHealth } from './source.js';
+import { EnricherSource } from './source.js';
+import { Warninglists } from './warninglists.js';
+
+export interface EnricherBinding {
+  id: string;
+  plugin: string;
+  instance: EnricherInstance;
+  /** The enricher's validated config (requests_per_minute, requests_per_day, cache_ttl_minutes are read). */
+  config: Record<string, unknown>;
+}
+
+export interface EnrichmentContext {
+  logger: Logger;
+  metrics: Registry;
+  /** Absolute state_dir; the cache, budgets and false-positive list live under it. */
+  stateDir: string;
+  /** Folder of the config file; relative warninglist paths resolve against it. */
+  configDir: string;
+  onSourceHealth?(enricherId: string, health: SourceHealth): void;
+  /** For tests: a controllable clock. Defaults to the system clock. */
+  clock?: Clock;
+}
+
+export type EnrichmentStage = PipelineStage & {
+  falsePositives: FalsePositiveStore;
+  /** Sources by enricher id (read-only use: limits, queue depth, health). */
+  readonly sources: ReadonlyMap<string, EnricherSource>;
+  close(): Promise<void>;
+};
+
+export class EnrichmentConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EnrichmentConfigError';
+  }
+}
+
+export const BUDGETS_FILE = path.join('enrichment', 'budgets.json');
+const BUDGET_FLUSH_MS = 5000;
+const DEFAULT_REQUESTS_PER_MINUTE = 60;
+
+/** Apply defaults and check an `enrichment:` section; throws with every bad field named. */
+export function resolveEnrichmentConfig(candidate: unknown): EnrichmentConfig {
+  const { value, errors } = validateAgainstSchema(EnrichmentConfigSchema, candidate ?? {});
+  if (errors.length > 0) {
+    throw new EnrichmentConfigError(
+      `invalid enrichment config: ${errors.map((e) => `enrichment${e.path.replaceAll('/', '.')}: ${e.message}${e.value !== undefined ? ` (got ${JSON.stringify(e.value)})` : ''}`).join('; ')}`,
+    );
+  }
+  const c = value as EnrichmentConfig;
+  if (c.aggregation.suspicious_at > c.aggregation.malicious_at) {
+    throw new EnrichmentConfigError(`enrichment.aggregation.suspicious_at (${c.aggregation.suspicious_at}) must not exceed malicious_at (${c.aggregation.malicious_at})`);
+  }
+  return c;
+}
+
+export async function createEnrichmentStage(
+  configInput: EnrichmentConfig,
+  enrichers: EnricherBinding[],
+  ctx: EnrichmentContext,
+): Promise<EnrichmentStage> {
+  const config = resolveEnrichmentConfig(configInput);
+  const clock = ctx.clock ?? systemClock;
+  const logger = ctx.logger.child({ component: 'enrichment' });
+  const metrics = enrichmentMetrics(ctx.metrics);
+  const falsePositives = await FalsePositiveStore.open(ctx.stateDir, metrics);
+  const warninglists = await Warninglists.load(config.warninglists, ctx.configDir);
+  const cache = await VerdictCache.open(path.resolve(ctx.stateDir, config.cache.file), config.cache.max_entries, clock, logger);
+  const budgetsFile = path.resolve(ctx.stateDir, BUDGETS_FILE);
+  const savedBudgets = await readBudgets(budgetsFile, logger);
+
+  const sources = new Map<string, EnricherSource>();
+  const plugins = new Map<string, string>();
+  let budgetsDirty = false;
+  let flushTimer: unknown;
+  const flushBudgets = async (): Promise<void> => {
+    if (!budgetsDirty) return;
+    budgetsDirty = false;
+    const out: Record<string, BudgetState> = {};
+    for (const [id, s] of sources) out[id] = s.budgetSnapshot();
+    try {
+      await writeJsonFile(budgetsFile, { version: 1, sources: out });
+    } catch (err) {
+      budgetsDirty = true;
+      logger.warn({ file: budgetsFile, err: (err as Error).message }, 'could not save enrichment budgets');
+    }
+  };
+
+  for (const e of enrichers) {
+    if (sources.has(e.id)) throw new EnrichmentConfigError(`enrichers: id "${e.id}" is used twice; give each enricher its own id`);
+    const field = (name: string) => `enrichers[${e.id}].config.${name}`;
+    const limits = e.instance.limits ?? {};
+    const perMinute = positiveNumber(e.config.requests_per_minute, field('requests_per_minute')) ?? limits.requestsPerMinute ?? DEFAULT_REQUESTS_PER_MINUTE;
+    const perDay = positiveNumber(e.config.requests_per_day, field('requests_per_day')) ?? limits.requestsPerDay;
+    const ttlMinutes = positiveNumber(e.config.cache_ttl_minutes, field('cache_ttl_minutes')) ?? config.cache.ttl_minutes;
+    const source = new EnricherSource({
+      id: e.id,
+      plugin: e.plugin,
+      instance: e.instance,
+      instanceKey: e.instance.cacheKey?.() ?? stableStringify(e.config),
+      perMinute,
+      perDay,
+      maxBatchSize: Math.max(1, Math.floor(limits.maxBatchSize ?? 1)),
+      reserveFraction: config.daily_budget_reserve,
+      ttlMs: ttlMinutes * 60_000,
+      negativeTtlMs: config.cache.negative_ttl_minutes * 60_000,
+      requestTimeoutMs: config.request_timeout_ms,
+      maxConcurrent: config.max_concurrent_requests_per_source,
+      maxQueue: config.max_queue_per_source,
+      maxAttempts: config.max_attempts,
+      cache,
+      clock,
+      logger,
+      metrics,
+      ...(savedBudgets[e.id] ? { budgetState: savedBudgets[e.id] } : {}),
+      onHealth: (h) => ctx.onSourceHealth?.(e.id, h),
+      onBudgetChange: () => {
+        budgetsDirty = true;
+        // Spent budget must survive a crash, but not cost a disk write per request.
+        flushTimer ??= clock.setTimer(() => {
+          flushTimer = undefined;
+          void flushBudgets();
+        }, BUDGET_FLUSH_MS);
+      },
+    });
+    sources.set(e.id, source);
+    plugins.set(e.id, e.plugin);
+  }
+  logger.info(
+    { enrichers: [...sources.values()].map((s) => ({ id: s.id, ...s.limits })), warninglists: warninglists.size, cached: cache.size, falsePositives: falsePositives.list().length },
+    'enrichment stage ready',
+  );
+
+  const enrichEvent = async (event: FabricEvent, deadline: Promise<void>): Promise<void> => {
+    const extracted = extractIndicators(event);
+    if (extracted.length === 0) return;
+    const skipped: SkippedIndicator[] = [];
+    type Slot = { source: string; weight: number; src: EnricherSource; outcome?: LookupOutcome };
+    const pending: Array<{ indicator: FabricIndicator; fields: string[]; slots: Slot[] }> = [];
+    const waits: Promise<unknown>[] = [];
+    const priority: Priority = event.fabric?.priority ?? 'medium';
+    for (const x of extracted) {
+      const ind = x.indicator;
+      if (config.skip_private_addresses && isNonPublic(ind)) {
+        skipped.push({ indicator: ind, reason: 'non_public' });
+        continue;
+      }
+      if (falsePositives.get(ind)) {
+        falsePositives.recordHit();
+        skipped.push({ indicator: ind, reason: 'false_positive' });
+        continue;
+      }
+      const wl = warninglists.match(ind);
+      if (wl) {
+        skipped.push({ indicator: ind, reason: 'warninglist', list: wl.list });
+        continue;
+      }
+      const slots: Slot[] = [];
+      for (const src of sources.values()) {
+        if (!src.supports(ind.type)) continue;
+        const weight = config.aggregation.weights[src.id] ?? config.aggregation.weights[src.plugin] ?? 1;
+        if (weight === 0) continue;
+        const slot: Slot = { source: src.id, weight, src };
+        const hit = src.cached(ind);
+        if (hit) slot.outcome = { kind: 'answer', verdict: hit, cached: true };
+        else waits.push(src.request(ind, priority).then((o) => { slot.outcome = o; }));
+        slots.push(slot);
+      }
+      pending.push({ indicator: ind, fields: x.fields, slots });
+    }
+    for (const s of skipped) metrics.skipped.inc({ reason: s.reason });
+    if (waits.length > 0) await Promise.race([Promise.all(waits), deadline]);
+
+    const results: IndicatorAnswers[] = pending.map((p) => ({
+      indicator: p.indicator,
+      fields: p.fields,
+      answers: p.slots.map(({ source, weight, src, outcome }): SourceAnswer => {
+        if (outcome?.kind === 'answer') return { source, weight, verdict: outcome.verdict };
+        if (outcome?.kind === 'failed') return { source, weight, unanswered: { reason: outcome.code, detail: outcome.message } };
+        const where = src.describePending(p.indicator);
+        metrics.unanswered.inc({ enricher: src.id, reason: 'DEADLINE' });
+        return { source, weight, unanswered: { reason: 'DEADLINE', detail: where ? `${where.state}${where.blocked ? ` (${where.blocked})` : ''}; the answer will be cached` : 'no answer' } };
+      }),
+    }));
+    const rep = aggregate(results, {
+      defaultConfidence: config.aggregation.default_confidence,
+      maliciousAt: config.aggregation.malicious_at,
+      suspiciousAt: config.aggregation.suspicious_at,
+    });
+    const decision = decidePriority(event.fabric?.priority, rep, config.severity, config.min_reputation_score);
+    if (decision.to !== decision.from && decision.to) {
+      event.fabric.priority = decision.to;
+      const sev = PRIORITY_SEVERITY[decision.to];
+      if (sev !== undefined) event.event.severity = sev;
+    }
+    const threat = (event.threat && typeof event.threat === 'object' ? event.threat : (event.threat = {})) as Record<string, unknown>;
+    const existing = Array.isArray(threat.enrichments) ? threat.enrichments : [];
+    threat.enrichments = [...existing, ...threatEnrichments(results, plugins)];
+    const skippedText = skipped.map((s) => `${s.indicator.value} (${s.reason}${s.list ? `: ${s.list}` : ''})`);
+    event.fabric.reputation = {
+      ...(rep.score !== undefined ? { score: rep.score } : {}),
+      confidence: rep.confidence,
+      verdict: rep.verdict,
+      sources_answered: rep.sourcesAnswered,
+      sources_unanswered: rep.sourcesUnanswered,
+      indicators: rep.indicators.map((i) => ({ type: i.indicator.type, value: i.indicator.value, verdict: i.verdict, ...(i.score !== undefined ? { score: i.score } : {}), confidence: i.confidence })),
+      skipped: skipped.map((s) => ({ type: s.indicator.type, value: s.indicator.value, reason: s.reason, ...(s.list ? { list: s.list } : {}) })),
+      priority: { from: decision.from ?? null, to: decision.to ?? null, reason: decision.reason },
+      explanation: `${rep.explanation}${skippedText.length ? `. Not looked up: ${skippedText.join(', ')}` : ''}. ${decision.reason}.`,
+    };
+    metrics.events.inc({ verdict: rep.verdict });
+  };
+
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    if (flushTimer !== undefined) clock.clearTimer(flushTimer);
+    flushTimer = undefined;
+    for (const s of sources.values()) await s.close();
+    budgetsDirty = true;
+    await flushBudgets();
+    await cache.save().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not save the verdict cache'));
+  };
+
+  return {
+    name: 'enrichment',
+    falsePositives,
+    sources,
+    async process(batch: FabricEvent[]): Promise<FabricEvent[]> {
+      if (!config.enabled || sources.size === 0 || closed) return batch;
+      const targets = batch.filter((e) => e.event?.kind === 'signal' || e.event?.kind === 'alert');
+      if (targets.length === 0) return batch;
+      // The events of a batch start together, so one timer is every event's deadline.
+      let timer: unknown;
+      const deadline = new Promise<void>((resolve) => {
+        timer = clock.setTimer(resolve, config.deadline_ms);
+      });
+      try {
+        await Promise.all(targets.map((e) => enrichEvent(e, deadline)));
+      } finally {
+        clock.clearTimer(timer);
+      }
+      return batch;
+    },
+    async checkpoint(): Promise<void> {
+      await flushBudgets();
+      await cache.save().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not save the verdict cache'));
+    },
+    stop: close,
+    close,
+  };
+}
+
+async function readBudgets(file: string, logger: Logger): Promise<Record<string, BudgetState>> {
+  try {
+    const doc = (await readJsonFile(file)) as { sources?: Record<string, BudgetState> } | undefined;
+    const out: Record<string, BudgetState> = {};
+    for (const [id, s] of Object.entries(doc?.sources ?? {})) {
+      if (s && typeof s.day === 'string' && typeof s.used === 'number' && Array.isArray(s.recent)) out[id] = s;
+    }
+    return out;
+  } catch (err) {
+    logger.warn({ file, err: (err as Error).message }, 'enrichment budgets file unreadable; starting with fresh budgets');
+    return {};
+  }
+}
+
+function positiveNumber(v: unknown, field: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new EnrichmentConfigError(`${field}: expected a positive number, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Key order must not change the cache key of an unchanged config. */
+function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
