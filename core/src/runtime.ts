@@ -7,3 +7,4 @@ export * from './config/schema.js';
 export type { Sink, SinkHealth, CollectorStatusEvent } from './sinks/sink.js';
 export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';
 export type { PipelineStage } from './pipeline/stage.js';
+export { createKafkaSink, resolveKafkaSinkConfig, KafkaSinkConfigSchema, KafkaSinkClosedError, KafkaSinkSetupError, KAFKA_HEADERS, type KafkaSinkConfig } from './sinks/kafka/index.js';
