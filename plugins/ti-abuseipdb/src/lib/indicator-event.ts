@@ -20,7 +20,11 @@ export interface IndicatorEventInput {
   /** TLP marking as the source wrote it (white, green, amber, red, clear). */
   tlp?: string;
   tags?: string[];
-  /** Vendor facts kept under threat.indicator.* / elsewhere, merged last. */
+  /** More threat.indicator.* fields (geo, as, scanner_stats…). */
+  indicatorFields?: Record<string, unknown>;
+  /** More threat.* fields (technique, software, group…). */
+  threatFields?: Record<string, unknown>;
+  /** Vendor-specific facts, kept under the event's own namespace (e.g. `misp`). */
   extra?: Record<string, unknown>;
 }
 
@@ -49,6 +53,7 @@ export function indicatorEvent(i: IndicatorEventInput): SourceEvent {
   if (i.lastSeen) indicator['last_seen'] = i.lastSeen;
   if (i.modifiedAt) indicator['modified_at'] = i.modifiedAt;
   if (i.confidence) indicator['confidence'] = i.confidence;
+  if (i.indicatorFields) Object.assign(indicator, i.indicatorFields);
   if (i.tlp) indicator['marking'] = { tlp: i.tlp.toUpperCase() === 'WHITE' ? 'CLEAR' : i.tlp.toUpperCase() };
   const event: SourceEvent = {
     '@timestamp': i.timestamp,
@@ -64,6 +69,7 @@ export function indicatorEvent(i: IndicatorEventInput): SourceEvent {
     threat: {
       feed: { name: i.feedName, ...(i.feedReference ? { reference: i.feedReference } : {}) },
       indicator,
+      ...(i.threatFields ?? {}),
     },
   };
   if (i.tags && i.tags.length > 0) event['tags'] = i.tags;
