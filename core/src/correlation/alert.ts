@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import { setField, type FabricEvent, type Priority } from '../plugin-api/events.js';
+import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
+import type { AttackMapping } from './attack.js';
+import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
+
+export const LEVEL_SEVERITY: Record<SigmaLevel, number> = { informational: 0, low: 21, medium: 47, high: 73, critical: 99 };
+export const LEVEL_PRIORITY: Record<SigmaLevel, Priority> = { informational: 'info', low: 'low', medium: 'medium', high: 'high', critical: 'critical' };
+/** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
+export const DEFAULT_LEVEL: SigmaLevel = 'medium';
+
+/**
+ * Deterministic: the same rule, group and window always give the same id, so a re-delivered
+ * or re-computed alert is recognisable downstream and by the stage's own dedupe.
+ */
+export function alertId(ruleKey: string, groupKey: string, windowStart: number): string {
+  const h = createHash('sha256').update(`${ruleKey}\u0000${groupKey}\u0000${windowStart}`).digest('hex');
+  return `corr-${h.slice(0, 32)}`;
+}
+
+export interface AlertInput {
+  id: string;
+  rule: CorrelationRule;
+  attack: AttackMapping;
+  /** Group-by field (or alias) → value. */
+  groupBy: Array<[string, unknown]>;
+  /** Fields each alias resolves to, to decide which values are addresses or users. */
+  aliasFields: Record<string, string[]>;
+  windowStart: number;
+  windowEnd: number;
+  firstSeen: number;
+  lastSeen: number;
+  /** Member detections in the window when it fired. */
+  count: number;
+  memberIds: string[];
+  collectors: string[];
+  /** value_count: distinct values counted; temporal: distinct rules matched. */
+  measure: number;
+  distinctValues?: string[];
+  now: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function isIpField(f: string): boolean {
+  return f === 'ip' || f.endsWith('.ip') || f === 'related.ip';
+}
+function isUserField(f: string): boolean {
+  return f === 'user.name' || f.endsWith('.user.name') || f === 'related.user' || f === 'user';
+}
+
+function addValue(out: string[], v: unknown): void {
+  for (const x of Array.isArray(v) ? v : [v]) {
+    if ((typeof x === 'string' && x !== '') || typeof x === 'number') {
+      const s = String(x);
+      if (!out.includes(s)) out.push(s);
+    }
+  }
+}
+
+export function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
+  const level = a.rule.level ?? DEFAULT_LEVEL;
+  const r = a.rule;
+  const groupBy: Record<string, unknown> = {};
+  const relatedIp: string[] = [];
+  const relatedUser: string[] = [];
+  for (const [field, value] of a.groupBy) {
+    groupBy[field] = value;
+    const resolved = a.aliasFields[field] ?? [field];
+    if (resolved.some(isIpField)) addValue(relatedIp, value);
+    if (resolved.some(isUserField)) addValue(relatedUser, value);
+  }
+  if (r.type === 'value_count' && r.field && a.distinctValues) {
+    const resolved = a.aliasFields[r.field] ?? [r.field];
+    if (resolved.some(isIpField)) for (const v of a.distinctValues.slice(0, maxMembers)) addValue(relatedIp, v);
+    if (resolved.some(isUserField)) for (const v of a.distinctValues.slice(0, maxMembers)) addValue(relatedUser, v);
+  }
+  const members = a.memberIds.slice(0, maxMembers);
+  const groupText = a.groupBy.length ? a.groupBy.map(([f, v]) => `${f}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ') : 'all events';
+  const measureText =
+    r.type === 'value_count' ? `${a.measure} distinct ${r.field} over ${a.count} detections` : r.type === 'event_count' ? `${a.count} detections` : `${a.measure} of ${r.rules.length} rules in ${r.type === 'temporal_ordered' ? 'order' : 'any order'}`;
+
+  const alert: Record<string, unknown> = {
+    '@timestamp': iso(a.lastSeen),
+    message: `${r.title}: ${measureText} for ${groupText} within ${r.timespan} (${iso(a.firstSeen)} – ${iso(a.lastSeen)})`,
+    event: {
+      id: a.id,
+      kind: 'alert',
+      category: ['intrusion_detection'],
+      type: ['indicator'],
+      module: 'correlation',
+      dataset: 'fabric.correlation',
+      severity: LEVEL_SEVERITY[level],
+      start: iso(a.firstSeen),
+      end: iso(a.lastSeen),
+      created: iso(a.now),
+    },
+    rule: {
+      id: r.id ?? r.key,
+      ...(r.name ? { name: r.name } : {}),
+      title: r.title,
+      ...(r.description ? { description: r.description } : {}),
+      level,
+      ruleset: 'sigma-correlation',
+      category: r.type,
+    },
+    threat: {
+      framework: 'MITRE ATT&CK',
+      technique: { id: [...a.attack.techniques] },
+      tactic: { id: a.attack.tactics.map((t) => t.id), name: a.attack.tactics.map((t) => t.name) },
+    },
+    related: {
+      ...(relatedIp.length ? { ip: relatedIp } : {}),
+      ...(relatedUser.length ? { user: relatedUser } : {}),
+      id: members,
+    },
+    fabric: {
+      collector: 'correlation',
+      plugin: '@reactive-fabric/core',
+      fingerprint: a.id,
+      priority: LEVEL_PRIORITY[level],
+      schema_version: EVENT_SCHEMA_VERSION,
+      matches: [
+        {
+          id: r.id ?? r.key,
+          name: r.name ?? r.key,
+          title: r.title,
+          level,
+          techniques: [...a.attack.techniques],
+          tactics: a.attack.tactics.map((t) => t.name),
+        },
+      ],
+      correlation: {
+        id: a.id,
+        rule: { id: r.id ?? r.key, ...(r.name ? { name: r.name } : {}), title: r.title, type: r.type },
+        group_by: groupBy,
+        timespan: r.timespan,
+        condition: describeCondition(r.condition),
+        window: { start: iso(a.windowStart), end: iso(a.windowEnd) },
+        first_seen: iso(a.firstSeen),
+        last_seen: iso(a.lastSeen),
+        count: a.count,
+        ...(r.type === 'value_count' ? { value_count: a.measure, field: r.field } : {}),
+        ...(r.type === 'temporal' || r.type === 'temporal_ordered' ? { rules_matched: a.measure } : {}),
+        members,
+        ...(a.memberIds.length > members.length ? { members_truncated: true } : {}),
+        collectors: a.collectors,
+      },
+    },
+  };
+  // Group-by values at their own ECS paths, so enrichers (source.ip reputation...) and routing treat the alert like any detection.
+  for (const [field, value] of a.groupBy) {
+    if (!(field in r.aliases) && !field.startsWith('@') && field !== 'message' && !/^(event|fabric|rule|threat|related)(\.|$)/.test(field)) {
+      setField(alert, field, value);
+    }
+  }
+  return alert as unknown as FabricEvent;
+}

@@ -1,0 +1,546 @@
+import { LRUCache } from 'lru-cache';
+import { getField, type FabricEvent } from '../plugin-api/events.js';
+import { alertId, buildAlert } from './alert.js';
+import { attackFromTags, type AttackMapping } from './attack.js';
+import { DueQueue, type Due } from './due-queue.js';
+import { conditionHolds, isMonotone, type CorrelationRule } from './rule.js';
+
+/** One detection remembered in a group: event time, id, collector, and what the rule counts. */
+interface Member {
+  t: number;
+  id: string;
+  c: string;
+  /** value_count: the counted value; temporal types: index of the referenced rule it matched. */
+  v: string | number;
+}
+
+interface CompiledRule {
+  def: CorrelationRule;
+  index: number;
+  monotone: boolean;
+  /** Whether alerts are published (false when only correlation rules with generate: false use them). */
+  emit: boolean;
+  /** Per referenced rule: the field read for each group-by entry (aliases resolved). */
+  groupFields: string[][];
+  /** value_count, per referenced rule: the counted field. */
+  valueFields?: string[];
+  aliasFields: Record<string, string[]>;
+  attack: AttackMapping;
+  /** Correlation rules fed with this rule's alerts. */
+  downstream: Array<{ rule: CompiledRule; ref: number }>;
+}
+
+interface Group extends Due {
+  rule: CompiledRule;
+  lruKey: string;
+  key: string;
+  values: unknown[];
+  /** Sorted by event time; equal times keep arrival order. */
+  members: Member[];
+  /** Last fired window: detections up to firedUntil belong to that alert and start nothing new. */
+  firedStart: number;
+  firedUntil: number;
+  firedId: string | undefined;
+}
+
+export interface EngineOptions {
+  allowedLatenessMs: number;
+  maxClockSkewMs: number;
+  maxKeys: number;
+  maxEventsPerKey: number;
+  maxMembersInAlert: number;
+  now?: () => number;
+  hooks?: Partial<EngineHooks>;
+}
+
+export interface EngineHooks {
+  alert(rule: CorrelationRule, emitted: boolean): void;
+  late(): void;
+  skipped(reason: 'invalid_timestamp' | 'future_timestamp' | 'missing_group_by' | 'missing_field'): void;
+  evicted(): void;
+  droppedMembers(n: number): void;
+  duplicate(): void;
+}
+
+/** Checkpoint form of the engine state (JSON; no Infinity, no class instances). */
+export interface EngineSnapshot {
+  max_event_time: number | null;
+  rules: Record<string, string>;
+  alerts: string[];
+  /** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
+  groups: Array<[string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>]>;
+}
+
+const NONE = Number.NEGATIVE_INFINITY;
+
+function missing(v: unknown): boolean {
+  return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
+}
+
+function groupKey(values: unknown[]): string {
+  if (values.length === 1 && typeof values[0] === 'string') return values[0];
+  return JSON.stringify(values);
+}
+
+/** First index whose time is ≥ t. */
+function lowerBound(ms: Member[], t: number): number {
+  let lo = 0;
+  let hi = ms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ms[mid]!.t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose time is > t. */
+function upperBound(ms: Member[], t: number): number {
+  let lo = 0;
+  let hi = ms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ms[mid]!.t <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Streaming evaluation of Sigma correlation rules in event time.
+ *
+ * Windows slide: any set of detections whose times span at most `timespan` (inclusive) is a
+ * candidate, anchored at its earliest detection. Conditions that only grow (gt/gte, temporal)
+ * fire as soon as the detection that satisfies them arrives; others (lt/lte/eq) are decided when
+ * the watermark (newest time seen − allowed lateness) passes the window's end. A fired window
+ * consumes its detections: the next alert for that group needs detections after its end, so a
+ * long attack yields one alert per timespan instead of one per detection.
+ */
+export class CorrelationEngine {
+  private readonly rules: CompiledRule[];
+  private readonly byKey = new Map<string, CompiledRule>();
+  /** Detection rule name or id → the correlation rules (and reference position) that count it. */
+  private readonly inputs = new Map<string, Array<{ rule: CompiledRule; ref: number }>>();
+  private readonly groups: LRUCache<string, Group>;
+  private readonly due = new DueQueue<Group>();
+  /** Recently fired alert ids, so an evicted-and-recreated group cannot fire the same window twice. */
+  private readonly fired: LRUCache<string, true>;
+  private readonly hooks: EngineHooks;
+  private readonly now: () => number;
+  private maxEventTime = NONE;
+  private batchEvents: Map<string, FabricEvent> | undefined;
+  private out: FabricEvent[] = [];
+  private dirty = false;
+
+  constructor(
+    rules: readonly CorrelationRule[],
+    private readonly opts: EngineOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.hooks = {
+      alert: () => {},
+      late: () => {},
+      skipped: () => {},
+      evicted: () => {},
+      droppedMembers: () => {},
+      duplicate: () => {},
+      ...opts.hooks,
+    };
+    this.rules = rules.map((def, index) => compile(def, index));
+    const byRef = new Map<string, CompiledRule>();
+    for (const r of this.rules) {
+      this.byKey.set(r.def.key, r);
+      if (r.def.id) byRef.set(r.def.id, r);
+      if (r.def.name) byRef.set(r.def.name, r);
+    }
+    for (const r of this.rules) {
+      r.def.rules.forEach((ref, i) => {
+        const upstream = byRef.get(ref);
+        if (upstream) upstream.downstream.push({ rule: r, ref: i });
+        else {
+          const list = this.inputs.get(ref) ?? [];
+          list.push({ rule: r, ref: i });
+          this.inputs.set(ref, list);
+        }
+      });
+    }
+    for (const r of this.rules) r.emit = r.downstream.length === 0 || r.downstream.some((d) => d.rule.def.generate);
+    this.groups = new LRUCache<string, Group>({
+      max: opts.maxKeys,
+      dispose: (group, _key, reason) => {
+        this.due.remove(group);
+        if (reason === 'evict') this.hooks.evicted();
+      },
+    });
+    this.fired = new LRUCache<string, true>({ max: Math.max(1000, opts.maxKeys) });
+  }
+
+  get ruleCount(): number {
+    return this.rules.length;
+  }
+  get groupCount(): number {
+    return this.groups.size;
+  }
+  /** Event time before which a detection is too late to be correlated. */
+  get watermark(): number {
+    return this.maxEventTime - this.opts.allowedLatenessMs;
+  }
+  get changed(): boolean {
+    return this.dirty;
+  }
+  markClean(): void {
+    this.dirty = false;
+  }
+
+  /**
+   * Correlate one batch. Detections are taken in @timestamp order (not arrival order); members
+   * of a fired window present in the batch get `fabric.correlation.ids`. Returns new alerts.
+   */
+  process(batch: readonly FabricEvent[]): FabricEvent[] {
+    const signals: Array<{ e: FabricEvent; t: number }> = [];
+    for (const e of batch) {
+      if (e.event?.kind !== 'signal') continue;
+      const matches = (e.fabric as { matches?: unknown } | undefined)?.matches;
+      if (!Array.isArray(matches) || matches.length === 0) continue;
+      const t = Date.parse(e['@timestamp']);
+      if (Number.isNaN(t)) {
+        this.hooks.skipped('invalid_timestamp');
+        continue;
+      }
+      signals.push({ e, t });
+    }
+    if (signals.length === 0) return [];
+    signals.sort((a, b) => a.t - b.t);
+    this.out = [];
+    this.batchEvents = new Map();
+    for (const s of signals) this.batchEvents.set(s.e.event.id, s.e);
+    const horizon = this.now() + this.opts.maxClockSkewMs;
+    for (const s of signals) this.observe(s.e, s.t, horizon);
+    this.closeDue();
+    this.batchEvents = undefined;
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private observe(e: FabricEvent, t: number, horizon: number): void {
+    if (t > horizon) {
+      this.hooks.skipped('future_timestamp');
+      return;
+    }
+    if (t < this.watermark) {
+      this.hooks.late();
+      return;
+    }
+    if (t > this.maxEventTime) this.maxEventTime = t;
+    const matches = e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>;
+    let targets: Array<{ rule: CompiledRule; ref: number }> | undefined;
+    for (const m of matches) {
+      for (const ref of [m?.name, m?.id]) {
+        if (typeof ref !== 'string') continue;
+        const list = this.inputs.get(ref);
+        if (!list) continue;
+        for (const target of list) {
+          targets ??= [];
+          if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets.push(target);
+        }
+      }
+    }
+    if (!targets) return;
+    const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
+    for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector);
+  }
+
+  private add(rule: CompiledRule, ref: number, e: FabricEvent, t: number, id: string, collector: string): void {
+    const fields = rule.groupFields[ref]!;
+    const values = new Array<unknown>(fields.length);
+    for (let i = 0; i < fields.length; i++) {
+      const v = getField(e as unknown as Record<string, unknown>, fields[i]!);
+      if (missing(v)) {
+        this.hooks.skipped('missing_group_by');
+        return;
+      }
+      values[i] = v;
+    }
+    let v: string | number = ref;
+    if (rule.valueFields) {
+      const raw = getField(e as unknown as Record<string, unknown>, rule.valueFields[ref]!);
+      if (missing(raw)) {
+        this.hooks.skipped('missing_field');
+        return;
+      }
+      v = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    }
+    const key = groupKey(values);
+    const lruKey = `${rule.index}\u0000${key}`;
+    let g = this.groups.get(lruKey);
+    if (!g) {
+      g = { rule, lruKey, key, values, members: [], firedStart: NONE, firedUntil: NONE, firedId: undefined, due: 0, slot: -1 };
+      this.groups.set(lruKey, g);
+    }
+    this.dirty = true;
+    if (t <= g.firedUntil) {
+      // Part of an incident already raised: link it rather than start an overlapping one.
+      if (t >= g.firedStart && g.firedId) this.annotate(id, g.firedId);
+      return;
+    }
+    if (!this.insert(g, { t, id, c: collector, v })) {
+      this.hooks.duplicate();
+      return;
+    }
+    if (rule.monotone) this.fireEarly(g, t);
+    this.reschedule(g);
+  }
+
+  /** Returns false for a re-delivered detection (same id, same role) so it is not counted twice. */
+  private insert(g: Group, m: Member): boolean {
+    const ms = g.members;
+    const pos = upperBound(ms, m.t);
+    for (let k = pos - 1; k >= 0 && ms[k]!.t === m.t; k--) if (ms[k]!.id === m.id && ms[k]!.v === m.v) return false;
+    if (pos === ms.length) ms.push(m);
+    else ms.splice(pos, 0, m);
+    if (ms.length > this.opts.maxEventsPerKey) {
+      const n = ms.length - this.opts.maxEventsPerKey;
+      ms.splice(0, n);
+      this.hooks.droppedMembers(n);
+    }
+    return true;
+  }
+
+  /** Satisfied window anchored at member i: its exclusive end index and measure, or undefined. */
+  private windowAt(g: Group, i: number): { end: number; measure: number; count: number } | undefined {
+    const ms = g.members;
+    const rule = g.rule;
+    const a = ms[i]!;
+    const limit = a.t + rule.def.timespanMs;
+    switch (rule.def.type) {
+      case 'event_count': {
+        const j = upperBound(ms, limit);
+        const n = j - i;
+        return conditionHolds(rule.def.condition, n) ? { end: j, measure: n, count: n } : undefined;
+      }
+      case 'value_count': {
+        const seen = new Set<string | number>();
+        let j = i;
+        for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
+        return conditionHolds(rule.def.condition, seen.size) ? { end: j, measure: seen.size, count: j - i } : undefined;
+      }
+      case 'temporal': {
+        const seen = new Set<string | number>();
+        let j = i;
+        for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
+        return conditionHolds(rule.def.condition, seen.size) ? { end: j, measure: seen.size, count: j - i } : undefined;
+      }
+      case 'temporal_ordered': {
+        if (a.v !== 0) return undefined;
+        const steps = rule.def.rules.length;
+        let want = 1;
+        let lastId = a.id;
+        for (let j = i + 1; j < ms.length && ms[j]!.t <= limit; j++) {
+          const m = ms[j]!;
+          if (m.v === want && m.id !== lastId) {
+            want++;
+            lastId = m.id;
+            if (want === steps) return { end: j + 1, measure: steps, count: j + 1 - i };
+          }
+        }
+        return undefined;
+      }
+    }
+  }
+
+  /** After a detection at time t arrived: only windows containing it can have become satisfied. */
+  private fireEarly(g: Group, t: number): void {
+    const T = g.rule.def.timespanMs;
+    for (let i = lowerBound(g.members, t - T); i < g.members.length && g.members[i]!.t <= t; i++) {
+      const w = this.windowAt(g, i);
+      if (w) {
+        this.fire(g, i, w.end, w.measure, w.count);
+        this.fireRemaining(g);
+        return;
+      }
+    }
+  }
+
+  /** Detections that arrived out of order past a fired window may already satisfy a later one. */
+  private fireRemaining(g: Group): void {
+    for (let i = 0; i < g.members.length; i++) {
+      const w = this.windowAt(g, i);
+      if (w) {
+        this.fire(g, i, w.end, w.measure, w.count);
+        i = -1;
+      }
+    }
+  }
+
+  private fire(g: Group, i: number, end: number, measure: number, count: number): void {
+    const rule = g.rule;
+    const ms = g.members;
+    const start = ms[i]!.t;
+    const until = start + rule.def.timespanMs;
+    let last = start;
+    const ids: string[] = [];
+    const collectors: string[] = [];
+    const distinct = rule.def.type === 'value_count' ? new Set<string>() : undefined;
+    for (let k = i; k < end; k++) {
+      const m = ms[k]!;
+      if (m.t > last) last = m.t;
+      ids.push(m.id);
+      if (!collectors.includes(m.c) && m.c) collectors.push(m.c);
+      distinct?.add(String(m.v));
+    }
+    const id = alertId(rule.def.key, g.key, start);
+    const repeat = this.fired.has(id);
+    this.fired.set(id, true);
+    g.firedStart = start;
+    g.firedUntil = until;
+    g.firedId = id;
+    const cut = upperBound(ms, until);
+    for (let k = i; k < cut; k++) this.annotate(ms[k]!.id, id);
+    g.members = ms.slice(cut);
+    this.dirty = true;
+    if (repeat) {
+      this.hooks.duplicate();
+      return;
+    }
+    const alert = buildAlert(
+      {
+        id,
+        rule: rule.def,
+        attack: rule.attack,
+        groupBy: rule.def.groupBy.map((f, k) => [f, g.values[k]] as [string, unknown]),
+        aliasFields: rule.aliasFields,
+        windowStart: start,
+        windowEnd: until,
+        firstSeen: start,
+        lastSeen: last,
+        count,
+        memberIds: ids,
+        collectors,
+        measure,
+        ...(distinct ? { distinctValues: [...distinct] } : {}),
+        now: this.now(),
+      },
+      this.opts.maxMembersInAlert,
+    );
+    this.hooks.alert(rule.def, rule.emit);
+    if (rule.emit) this.out.push(alert);
+    this.batchEvents?.set(id, alert);
+    // A chained rule sees the alert at the time its condition became true in event time.
+    for (const d of rule.downstream) this.add(d.rule, d.ref, alert, last, id, 'correlation');
+  }
+
+  private annotate(memberId: string, correlationId: string): void {
+    const ev = this.batchEvents?.get(memberId);
+    if (!ev) return;
+    const fabric = ev.fabric as Record<string, unknown>;
+    const existing = fabric.correlation;
+    const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
+    corr.ids ??= [];
+    if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
+  }
+
+  private reschedule(g: Group): void {
+    // A chained rule's alert can create groups and evict this one meanwhile; an evicted group stays out.
+    if (this.groups.peek(g.lruKey) !== g) return;
+    const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : g.firedUntil;
+    if (due === NONE) {
+      this.groups.delete(g.lruKey);
+      return;
+    }
+    this.due.schedule(g, due);
+  }
+
+  /** Decide windows the watermark has passed, and forget groups with nothing left to decide. */
+  private closeDue(): void {
+    const wm = this.watermark;
+    for (let g = this.due.peek(); g && g.due < wm; g = this.due.peek()) this.close(g, wm);
+  }
+
+  private close(g: Group, wm: number): void {
+    const T = g.rule.def.timespanMs;
+    if (g.rule.monotone) {
+      // Windows of these can only have fired early; closed ones that did not never will.
+      const cut = lowerBound(g.members, wm - T);
+      if (cut > 0) g.members.splice(0, cut);
+    } else {
+      while (g.members.length > 0 && g.members[0]!.t + T < wm) {
+        const w = this.windowAt(g, 0);
+        if (w) this.fire(g, 0, w.end, w.measure, w.count);
+        else g.members.shift();
+      }
+    }
+    this.dirty = true;
+    if (g.members.length === 0 && g.firedUntil < wm) {
+      if (this.groups.peek(g.lruKey) === g) this.groups.delete(g.lruKey);
+    } else this.reschedule(g);
+  }
+
+  snapshot(): EngineSnapshot {
+    const groups: EngineSnapshot['groups'] = [];
+    // Least recently used first, so restoring in order rebuilds the same recency.
+    for (const g of this.groups.rvalues()) {
+      if (!g) continue;
+      groups.push([
+        g.rule.def.key,
+        g.values,
+        g.firedStart === NONE ? null : g.firedStart,
+        g.firedUntil === NONE ? null : g.firedUntil,
+        g.firedId ?? null,
+        g.members.map((m) => [m.t, m.id, m.c, m.v]),
+      ]);
+    }
+    const rules: Record<string, string> = {};
+    for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
+    return { max_event_time: this.maxEventTime === NONE ? null : this.maxEventTime, rules, alerts: [...this.fired.rkeys()], groups };
+  }
+
+  /** Load a checkpoint. Groups of rules that changed or disappeared are dropped (returned count). */
+  restore(s: EngineSnapshot): { groups: number; dropped: number } {
+    let restored = 0;
+    let dropped = 0;
+    if (typeof s.max_event_time === 'number') this.maxEventTime = s.max_event_time;
+    for (const id of s.alerts) this.fired.set(id, true);
+    for (const [ruleKey, values, firedStart, firedUntil, firedId, members] of s.groups) {
+      const rule = this.byKey.get(ruleKey);
+      if (!rule || s.rules[ruleKey] !== rule.def.fingerprint) {
+        dropped++;
+        continue;
+      }
+      const key = groupKey(values);
+      const g: Group = {
+        rule,
+        lruKey: `${rule.index}\u0000${key}`,
+        key,
+        values,
+        members: members.map(([t, id, c, v]) => ({ t, id, c, v })),
+        firedStart: firedStart ?? NONE,
+        firedUntil: firedUntil ?? NONE,
+        firedId: firedId ?? undefined,
+        due: 0,
+        slot: -1,
+      };
+      this.groups.set(g.lruKey, g);
+      this.reschedule(g);
+      restored++;
+    }
+    return { groups: restored, dropped };
+  }
+}
+
+function compile(def: CorrelationRule, index: number): CompiledRule {
+  const resolve = (field: string, ref: string) => def.aliases[field]?.[ref] ?? field;
+  const aliasFields: Record<string, string[]> = {};
+  for (const [alias, m] of Object.entries(def.aliases)) aliasFields[alias] = Object.values(m);
+  return {
+    def,
+    index,
+    monotone: isMonotone(def.condition),
+    emit: true,
+    groupFields: def.rules.map((ref) => def.groupBy.map((f) => resolve(f, ref))),
+    ...(def.type === 'value_count' && def.field ? { valueFields: def.rules.map((ref) => resolve(def.field!, ref)) } : {}),
+    aliasFields,
+    attack: attackFromTags(def.tags),
+    downstream: [],
+  };
+}

@@ -1,0 +1,161 @@
+import { rename } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { FabricEvent } from '../plugin-api/index.js';
+import type { PipelineStage } from '../pipeline/stage.js';
+import type { CorrelationConfig } from './config.js';
+import { CorrelationEngine } from './engine.js';
+import { CorrelationRuleError, checkRuleSet, loadCorrelationRules, withoutDisabled } from './rule-loader.js';
+import type { CorrelationRule } from './rule.js';
+import { readStateFile, writeStateFile } from './state-file.js';
+
+/** The built-in rules ship in the package (`core/rules/correlation`), beside src/ and dist/. */
+export const BUILTIN_CORRELATION_RULES_DIR = fileURLToPath(new URL('../../rules/correlation/', import.meta.url));
+
+export interface CorrelationStageContext {
+  logger: Logger;
+  metrics: Registry;
+  /** Absolute state folder (`state_dir`). */
+  stateDir: string;
+  /** Folder of the config file: relative rule paths resolve against it. */
+  configDir: string;
+  /** Known detection rules; when given, a reference to none of them (or a correlation rule) is refused at load. */
+  detectionRules?: ReadonlyArray<{ id?: string; name?: string }>;
+  /** Wall clock, for the future-timestamp guard and alert `event.created` (tests pin it). */
+  now?: () => number;
+}
+
+export type CorrelationStage = PipelineStage & {
+  close(): Promise<void>;
+  readonly rules: readonly CorrelationRule[];
+};
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/** Rules the stage runs: built-ins (unless turned off) plus configured paths, minus `disabled`. */
+export async function resolveCorrelationRules(config: CorrelationConfig, ctx: Pick<CorrelationStageContext, 'configDir' | 'detectionRules'>): Promise<CorrelationRule[]> {
+  const paths = [...(config.builtin_rules ? [BUILTIN_CORRELATION_RULES_DIR] : []), ...config.rules.map((p) => path.resolve(ctx.configDir, p))];
+  if (paths.length === 0) return [];
+  const all = await loadCorrelationRules(paths, ctx.detectionRules ? { detectionRules: ctx.detectionRules } : {});
+  const kept = withoutDisabled(all, config.disabled);
+  const problems = checkRuleSet(kept, ctx.detectionRules);
+  if (problems.length > 0) throw new CorrelationRuleError(problems);
+  return kept;
+}
+
+/**
+ * The pipeline's correlation stage: detections in, the same batch out plus any correlated alerts.
+ * State (open windows, fired alerts) is checkpointed under state_dir by `checkpoint()`, which
+ * the orchestrator calls once the sink acknowledged a batch.
+ */
+export async function createCorrelationStage(config: CorrelationConfig, ctx: CorrelationStageContext): Promise<CorrelationStage> {
+  const log = ctx.logger.child({ component: 'correlation' });
+  if (!config.enabled) {
+    return {
+      name: 'correlation',
+      rules: [],
+      async process(batch: FabricEvent[]) {
+        return batch;
+      },
+      async close() {},
+    };
+  }
+  const rules = await resolveCorrelationRules(config, ctx);
+  const reg = ctx.metrics;
+  const alerts = metric(reg, 'fabric_correlation_alerts_total', () => new Counter({ name: 'fabric_correlation_alerts_total', help: 'Correlated alerts fired, by rule (published or only fed to chained rules).', labelNames: ['rule', 'published'] as const, registers: [reg] }));
+  const late = metric(reg, 'fabric_correlation_late_detections_total', () => new Counter({ name: 'fabric_correlation_late_detections_total', help: 'Detections older than the watermark (newest @timestamp − allowed lateness): not correlated.', registers: [reg] }));
+  const skipped = metric(reg, 'fabric_correlation_skipped_detections_total', () => new Counter({ name: 'fabric_correlation_skipped_detections_total', help: 'Detections not correlated, by reason.', labelNames: ['reason'] as const, registers: [reg] }));
+  const evicted = metric(reg, 'fabric_correlation_evicted_keys_total', () => new Counter({ name: 'fabric_correlation_evicted_keys_total', help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.', registers: [reg] }));
+  const dropped = metric(reg, 'fabric_correlation_dropped_members_total', () => new Counter({ name: 'fabric_correlation_dropped_members_total', help: 'Oldest detections forgotten in a group that reached max_events_per_key.', registers: [reg] }));
+  const duplicates = metric(reg, 'fabric_correlation_duplicates_total', () => new Counter({ name: 'fabric_correlation_duplicates_total', help: 'Re-delivered detections and already-fired windows ignored.', registers: [reg] }));
+  const keys = metric(reg, 'fabric_correlation_keys', () => new Gauge({ name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.', registers: [reg] }));
+  const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): detections older than this are late.', registers: [reg] }));
+  const checkpointFailures = metric(reg, 'fabric_correlation_checkpoint_failures_total', () => new Counter({ name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.', registers: [reg] }));
+  metric(reg, 'fabric_correlation_rules', () => new Gauge({ name: 'fabric_correlation_rules', help: 'Correlation rules loaded.', registers: [reg] })).set(rules.length);
+
+  const now = ctx.now ?? Date.now;
+  const engine = new CorrelationEngine(rules, {
+    allowedLatenessMs: config.allowed_lateness_seconds * 1000,
+    maxClockSkewMs: config.max_clock_skew_seconds * 1000,
+    maxKeys: config.max_keys,
+    maxEventsPerKey: config.max_events_per_key,
+    maxMembersInAlert: config.max_members_in_alert,
+    now,
+    hooks: {
+      alert: (rule, emitted) => alerts.inc({ rule: rule.name ?? rule.key, published: String(emitted) }),
+      late: () => late.inc(),
+      skipped: (reason) => skipped.inc({ reason }),
+      evicted: () => evicted.inc(),
+      droppedMembers: (n) => dropped.inc(n),
+      duplicate: () => duplicates.inc(),
+    },
+  });
+
+  const stateFile = path.resolve(ctx.stateDir, config.state_file);
+  const read = await readStateFile(stateFile);
+  if (read.kind === 'ok') {
+    const r = engine.restore(read.state);
+    log.info({ file: stateFile, groups: r.groups, dropped: r.dropped, savedAt: read.state.saved_at }, 'correlation state restored');
+    if (r.dropped > 0) log.warn({ dropped: r.dropped }, 'correlation groups of changed or removed rules were not restored');
+  } else if (read.kind === 'invalid') {
+    // Keep the evidence, start empty: a bad checkpoint must not stop the pipeline.
+    const aside = `${stateFile}.invalid-${new Date(now()).toISOString().replace(/[:.]/g, '-')}`;
+    await rename(stateFile, aside).catch(() => {});
+    log.error({ file: stateFile, movedTo: aside, reason: read.reason }, 'correlation checkpoint unusable; starting with empty correlation state');
+  }
+  engine.markClean();
+  log.info({ rules: rules.map((r) => r.name ?? r.key) }, 'correlation rules loaded');
+
+  let lastWrite = 0;
+  let lastFailed = false;
+  let writing: Promise<void> = Promise.resolve();
+  let closed = false;
+  const persist = async (force: boolean): Promise<void> => {
+    if (!engine.changed && !lastFailed) return writing.catch(() => {});
+    if (!force && !lastFailed && config.checkpoint_interval_seconds > 0 && now() - lastWrite < config.checkpoint_interval_seconds * 1000) return;
+    // Snapshot now, synchronously: later batches must not leak into this checkpoint half-way.
+    const snap = engine.snapshot();
+    engine.markClean();
+    lastWrite = now();
+    const previous = writing;
+    writing = (async () => {
+      await previous.catch(() => {});
+      try {
+        await writeStateFile(stateFile, snap, new Date(now()));
+        lastFailed = false;
+      } catch (err) {
+        lastFailed = true;
+        checkpointFailures.inc();
+        log.error({ file: stateFile, err: (err as Error).message }, 'correlation checkpoint failed; retried at the next acknowledged batch');
+        throw new Error(`correlation checkpoint ${stateFile} could not be written: ${(err as Error).message}`);
+      }
+    })();
+    return writing;
+  };
+
+  const close = async () => {
+    if (closed) return writing.catch(() => {});
+    closed = true;
+    await persist(true);
+  };
+
+  return {
+    name: 'correlation',
+    rules,
+    async process(batch: FabricEvent[]): Promise<FabricEvent[]> {
+      const out = engine.process(batch);
+      keys.set(engine.groupCount);
+      if (Number.isFinite(engine.watermark)) watermark.set(engine.watermark / 1000);
+      return out.length > 0 ? [...batch, ...out] : batch;
+    },
+    async checkpoint() {
+      await persist(false);
+    },
+    stop: close,
+    close,
+  };
+}

@@ -1,0 +1,102 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import type { FabricEvent } from '../../src/plugin-api/index.js';
+import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { CorrelationConfigSchema, createCorrelationStage, type CorrelationConfig, type CorrelationStage } from '../../src/correlation/index.js';
+
+export const T0 = Date.parse('2026-11-20T10:00:00.000Z');
+export const NOW = Date.parse('2026-11-27T12:00:00.000Z');
+export const SEC = 1000;
+export const MIN = 60 * SEC;
+
+let seq = 0;
+
+export interface DetectionSpec {
+  t: number;
+  rules: string[];
+  ip?: string;
+  user?: string;
+  collector?: string;
+  id?: string;
+  extra?: Record<string, unknown>;
+}
+
+/** A detection as the detection engine emits it (original event + signal annotations). */
+export function detection(d: DetectionSpec): FabricEvent {
+  const id = d.id ?? `det-${++seq}`;
+  return {
+    '@timestamp': new Date(d.t).toISOString(),
+    message: `test detection ${id}`,
+    event: { id, kind: 'signal', severity: 21, category: ['authentication'] },
+    ...(d.ip !== undefined ? { source: { ip: d.ip } } : {}),
+    ...(d.user !== undefined ? { user: { name: d.user } } : {}),
+    ...(d.extra ?? {}),
+    fabric: {
+      collector: d.collector ?? 'auth-log',
+      plugin: '@reactive-fabric/plugin-log-file',
+      fingerprint: `fp-${id}`,
+      schema_version: '1.0.0',
+      priority: 'low',
+      matches: d.rules.map((name) => ({ id: `${name}-id`, name, title: name, level: 'low', techniques: [], tactics: [] })),
+    },
+  } as FabricEvent;
+}
+
+export const failed = (t: number, ip: string, extra: Partial<DetectionSpec> = {}) => detection({ t, ip, rules: ['rf_failed_authentication'], user: 'root', ...extra });
+export const success = (t: number, ip: string, extra: Partial<DetectionSpec> = {}) => detection({ t, ip, rules: ['rf_successful_authentication'], user: 'root', ...extra });
+
+export function config(over: Partial<CorrelationConfig> = {}): CorrelationConfig {
+  const { value, errors } = validateAgainstSchema(CorrelationConfigSchema, over);
+  if (errors.length) throw new Error(JSON.stringify(errors));
+  return value as CorrelationConfig;
+}
+
+export async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'rf-correlation-'));
+}
+
+export interface Harness {
+  stage: CorrelationStage;
+  metrics: Registry;
+  stateDir: string;
+  /** All alerts returned so far. */
+  alerts: FabricEvent[];
+  feed(batch: FabricEvent[]): Promise<FabricEvent[]>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+export async function harness(over: Partial<CorrelationConfig> = {}, opts: { stateDir?: string; configDir?: string; now?: () => number } = {}): Promise<Harness> {
+  const stateDir = opts.stateDir ?? (await tempDir());
+  const metrics = new Registry();
+  const stage = await createCorrelationStage(config(over), {
+    logger: pino({ level: 'silent' }),
+    metrics,
+    stateDir,
+    configDir: opts.configDir ?? stateDir,
+    now: opts.now ?? (() => NOW),
+  });
+  const alerts: FabricEvent[] = [];
+  return {
+    stage,
+    metrics,
+    stateDir,
+    alerts,
+    async feed(batch) {
+      const out = await stage.process(batch);
+      const fresh = out.filter((e) => e.event.kind === 'alert');
+      alerts.push(...fresh);
+      return fresh;
+    },
+    async metric(name, labels) {
+      const m = await metrics.getSingleMetric(name)?.get();
+      if (!m) return 0;
+      return m.values.filter((v) => !labels || Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x)).reduce((s, v) => s + v.value, 0);
+    },
+  };
+}
+
+export const ruleOf = (alert: FabricEvent) => (alert as unknown as { rule: { name: string } }).rule.name;
+export const corr = (e: FabricEvent) => (e.fabric as unknown as { correlation: Record<string, unknown> }).correlation;

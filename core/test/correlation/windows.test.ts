@@ -1,0 +1,263 @@
+import { describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MIN, SEC, T0, corr, detection, failed, harness, ruleOf, success, tempDir } from './helpers.js';
+
+const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
+
+describe('correlation windows in event time', () => {
+  it('fires when the 5th failure is exactly 5m after the 1st (timespan is inclusive)', async () => {
+    const h = await harness(bruteForceOnly);
+    const times = [0, 1 * MIN, 2 * MIN, 3 * MIN, 5 * MIN];
+    const out = await h.feed(times.map((t) => failed(T0 + t, '203.0.113.7')));
+    expect(out).toHaveLength(1);
+    const c = corr(out[0]!);
+    expect(c.count).toBe(5);
+    expect(c.window).toEqual({ start: new Date(T0).toISOString(), end: new Date(T0 + 5 * MIN).toISOString() });
+    expect(c.first_seen).toBe(new Date(T0).toISOString());
+    expect(c.last_seen).toBe(new Date(T0 + 5 * MIN).toISOString());
+  });
+
+  it('does not fire when the 5th failure is 1 ms past the timespan, and slides on to a later window', async () => {
+    const h = await harness(bruteForceOnly);
+    const times = [0, 1 * MIN, 2 * MIN, 3 * MIN, 5 * MIN + 1];
+    expect(await h.feed(times.map((t) => failed(T0 + t, '203.0.113.7')))).toHaveLength(0);
+    // The window anchored at the 2nd failure (1m .. 6m) holds 4; one more inside it completes 5.
+    const out = await h.feed([failed(T0 + 6 * MIN, '203.0.113.7')]);
+    expect(out).toHaveLength(1);
+    expect(corr(out[0]!).window).toMatchObject({ start: new Date(T0 + 1 * MIN).toISOString() });
+    expect(corr(out[0]!).count).toBe(5);
+  });
+
+  it('orders by @timestamp, not arrival: out-of-order detections within the lateness give the same alert', async () => {
+    const ordered = await harness(bruteForceOnly);
+    const shuffled = await harness(bruteForceOnly);
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    const make = (i: number) => failed(T0 + i * 10 * SEC, '198.51.100.1', { id: ids[i]! });
+    for (const i of [0, 1, 2, 3, 4]) await ordered.feed([make(i)]);
+    for (const i of [3, 0, 4, 2, 1]) await shuffled.feed([make(i)]);
+    expect(ordered.alerts).toHaveLength(1);
+    expect(shuffled.alerts).toHaveLength(1);
+    expect(shuffled.alerts[0]!.event.id).toBe(ordered.alerts[0]!.event.id);
+    expect(corr(shuffled.alerts[0]!).window).toEqual(corr(ordered.alerts[0]!).window);
+    expect([...(corr(shuffled.alerts[0]!).members as string[])].sort()).toEqual(ids);
+  });
+
+  it('drops detections that arrive later than allowed_lateness behind the newest one and counts them', async () => {
+    const h = await harness({ ...bruteForceOnly, allowed_lateness_seconds: 60 });
+    await h.feed([1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '192.0.2.50')));
+    // Another address moves event time 10 minutes ahead: the watermark is now T0+9m.
+    await h.feed([failed(T0 + 10 * MIN, '192.0.2.99')]);
+    // The 5th failure for 192.0.2.50 would complete its window but is 10 minutes late.
+    expect(await h.feed([failed(T0 + 5 * SEC, '192.0.2.50')])).toHaveLength(0);
+    expect(await h.metric('fabric_correlation_late_detections_total')).toBe(1);
+    // Within the lateness (59 s behind the newest) it still counts.
+    const h2 = await harness({ ...bruteForceOnly, allowed_lateness_seconds: 60 });
+    await h2.feed([1, 2, 3, 4].map((i) => failed(T0 + 9 * MIN + 2 * SEC + i * SEC, '192.0.2.50')));
+    await h2.feed([failed(T0 + 10 * MIN, '192.0.2.99')]);
+    expect(await h2.feed([failed(T0 + 9 * MIN + 1 * SEC, '192.0.2.50')])).toHaveLength(1);
+    expect(await h2.metric('fabric_correlation_late_detections_total')).toBe(0);
+  });
+
+  it('raises one alert per fired window, links later members to it, and needs fresh detections for the next', async () => {
+    const h = await harness(bruteForceOnly);
+    const first = await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '203.0.113.9')));
+    expect(first).toHaveLength(1);
+    const alertId = first[0]!.event.id;
+    // Still inside the fired window: no second alert, but the detection is tied to the incident.
+    const late = failed(T0 + 2 * MIN, '203.0.113.9');
+    expect(await h.feed([late])).toHaveLength(0);
+    expect((late.fabric as { correlation?: { ids?: string[] } }).correlation?.ids).toEqual([alertId]);
+    // After the window, four are not enough, the fifth fires a new alert with its own id.
+    expect(await h.feed([1, 2, 3, 4].map((i) => failed(T0 + 6 * MIN + i * SEC, '203.0.113.9')))).toHaveLength(0);
+    const second = await h.feed([failed(T0 + 7 * MIN, '203.0.113.9')]);
+    expect(second).toHaveLength(1);
+    expect(second[0]!.event.id).not.toBe(alertId);
+  });
+
+  it('ignores a re-delivered detection (same event.id) instead of counting it twice', async () => {
+    const h = await harness(bruteForceOnly);
+    const d = [0, 1, 2, 3].map((i) => failed(T0 + i * SEC, '203.0.113.10', { id: `dup-${i}` }));
+    await h.feed(d);
+    expect(await h.feed(d.map((x) => failed(Date.parse(x['@timestamp']), '203.0.113.10', { id: x.event.id })))).toHaveLength(0);
+    expect(await h.metric('fabric_correlation_duplicates_total')).toBe(4);
+  });
+
+  it('groups by every group-by field: same address with different users stays apart', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'per_user.yml'),
+      `title: Failed logins per address and user
+name: per_user_failures
+correlation:
+  type: event_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip, user.name]
+  timespan: 5m
+  condition: { gte: 3 }
+level: high
+`,
+    );
+    const h = await harness({ builtin_rules: false, rules: ['per_user.yml'] }, { configDir: dir });
+    const mixed = await h.feed([
+      failed(T0, '10.0.0.1', { user: 'alice' }),
+      failed(T0 + 1 * SEC, '10.0.0.1', { user: 'bob' }),
+      failed(T0 + 2 * SEC, '10.0.0.1', { user: 'alice' }),
+      failed(T0 + 3 * SEC, '10.0.0.2', { user: 'alice' }),
+      failed(T0 + 4 * SEC, '10.0.0.1', { user: 'bob' }),
+    ]);
+    expect(mixed).toHaveLength(0);
+    const out = await h.feed([failed(T0 + 5 * SEC, '10.0.0.1', { user: 'alice' })]);
+    expect(out).toHaveLength(1);
+    expect(corr(out[0]!).group_by).toEqual({ 'source.ip': '10.0.0.1', 'user.name': 'alice' });
+    expect((out[0] as unknown as { source: { ip: string }; user: { name: string } }).user.name).toBe('alice');
+    expect((out[0] as unknown as { related: { ip: string[]; user: string[] } }).related).toMatchObject({ ip: ['10.0.0.1'], user: ['alice'] });
+    expect(corr(out[0]!).count).toBe(3);
+  });
+
+  it('correlates across collectors: the same address seen by a log store and a log file', async () => {
+    const h = await harness(bruteForceOnly);
+    const out = await h.feed([
+      failed(T0, '198.51.100.77', { collector: 'elastic-auth' }),
+      failed(T0 + 10 * SEC, '198.51.100.77', { collector: 'syslog-file' }),
+      failed(T0 + 20 * SEC, '198.51.100.77', { collector: 'elastic-auth' }),
+      failed(T0 + 30 * SEC, '198.51.100.77', { collector: 'syslog-file' }),
+      failed(T0 + 40 * SEC, '198.51.100.77', { collector: 'splunk' }),
+    ]);
+    expect(out).toHaveLength(1);
+    expect([...(corr(out[0]!).collectors as string[])].sort()).toEqual(['elastic-auth', 'splunk', 'syslog-file']);
+  });
+
+  it('password spraying counts distinct user names, not attempts', async () => {
+    const h = await harness({ disabled: ['rf_brute_force_then_success', 'rf_brute_force', 'rf_scanning_then_exploitation'] });
+    // Twenty attempts on one account: brute force, but not spraying.
+    expect(await h.feed(Array.from({ length: 20 }, (_, i) => failed(T0 + i * SEC, '203.0.113.20', { user: 'root' })))).toHaveLength(0);
+    const users = ['admin', 'oracle', 'test', 'git', 'postgres'];
+    const out = await h.feed(users.map((u, i) => failed(T0 + 30 * SEC + i * SEC, '203.0.113.21', { user: u })));
+    expect(out).toHaveLength(1);
+    expect(ruleOf(out[0]!)).toBe('rf_password_spraying');
+    expect(corr(out[0]!).value_count).toBe(5);
+    expect([...(out[0] as unknown as { related: { user: string[] } }).related.user].sort()).toEqual([...users].sort());
+  });
+
+  it('brute force followed by a success from the same address raises both alerts; a success first does not', async () => {
+    const h = await harness({ disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] });
+    const ip = '203.0.113.66';
+    const early = success(T0, ip);
+    await h.feed([early]);
+    const bf = await h.feed([1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, ip)));
+    expect(bf.map(ruleOf)).toEqual(['rf_brute_force']);
+    const ok = success(T0 + 20 * MIN, ip, { id: 'login-ok' });
+    const chain = await h.feed([ok]);
+    expect(chain.map(ruleOf)).toEqual(['rf_brute_force_then_success']);
+    const c = corr(chain[0]!);
+    expect(c.members).toEqual([bf[0]!.event.id, 'login-ok']);
+    expect((ok.fabric as { correlation?: { ids?: string[] } }).correlation?.ids).toEqual([chain[0]!.event.id]);
+    expect((chain[0] as unknown as { threat: { technique: { id: string[] } } }).threat.technique.id).toContain('T1078');
+    // A success from another address after the same brute force does not correlate.
+    expect(await h.feed([success(T0 + 21 * MIN, '203.0.113.67')])).toHaveLength(0);
+  });
+
+  it('chained alert and its brute force land in the same batch when all arrive together', async () => {
+    const h = await harness({ disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] });
+    const ip = '192.0.2.200';
+    const batch = [...[1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, ip)), success(T0 + 10 * SEC, ip)];
+    const out = await h.stage.process([...batch].reverse());
+    expect(out.slice(0, batch.length).every((e) => e.event.kind === 'signal')).toBe(true);
+    const alerts = out.filter((e) => e.event.kind === 'alert');
+    expect(alerts.map(ruleOf)).toEqual(['rf_brute_force', 'rf_brute_force_then_success']);
+    // The brute-force alert is itself a member of the chained incident.
+    expect((alerts[0]!.fabric as { correlation: { ids?: string[] } }).correlation.ids).toEqual([alerts[1]!.event.id]);
+  });
+
+  it('scanning followed by exploitation from the same address', async () => {
+    const h = await harness({ disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_brute_force'] });
+    const ip = '198.51.100.5';
+    expect(await h.feed([detection({ t: T0 + 5 * MIN, ip, rules: ['rf_exploitation_attempt'] })])).toHaveLength(0);
+    expect(await h.feed([detection({ t: T0 + 6 * MIN, ip, rules: ['rf_network_scanning'] })])).toHaveLength(0);
+    const out = await h.feed([detection({ t: T0 + 30 * MIN, ip, rules: ['rf_exploitation_attempt'] })]);
+    expect(out.map(ruleOf)).toEqual(['rf_scanning_then_exploitation']);
+    expect((out[0] as unknown as { threat: { technique: { id: string[] } } }).threat.technique.id).toEqual(['T1046', 'T1190']);
+  });
+});
+
+describe('conditions decided at window close', () => {
+  it('eq fires only for windows holding exactly that many, once the watermark passes the window end', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'exactly.yml'),
+      `title: Exactly three failures
+id: 5d3e1f7a-0000-4000-8000-000000000003
+correlation:
+  type: event_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip]
+  timespan: 1m
+  condition: { eq: 3 }
+`,
+    );
+    const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 10 }, { configDir: dir });
+    await h.feed([0, 1, 2].map((i) => failed(T0 + i * SEC, '10.1.1.3')));
+    await h.feed([0, 1, 2, 3].map((i) => failed(T0 + i * SEC, '10.1.1.4')));
+    // Not decided yet: more could still arrive within the window plus lateness.
+    expect(h.alerts).toHaveLength(0);
+    // Event time moves to T0+1m+11s: watermark T0+1m+1s is past both windows' end (T0+1m).
+    await h.feed([failed(T0 + 71 * SEC, '10.9.9.9')]);
+    expect(h.alerts).toHaveLength(1);
+    expect(corr(h.alerts[0]!).group_by).toEqual({ 'source.ip': '10.1.1.3' });
+    expect(corr(h.alerts[0]!).count).toBe(3);
+    expect((h.alerts[0] as unknown as { rule: { id: string } }).rule.id).toBe('5d3e1f7a-0000-4000-8000-000000000003');
+  });
+
+  it('temporal (any order) needs every referenced rule within the timespan', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'recon.yml'),
+      `title: Recon then privilege escalation
+name: recon_escalation
+correlation:
+  type: temporal
+  rules: [rf_suspicious_command, rf_privilege_escalation]
+  group-by: [host.name]
+  timespan: 10m
+level: critical
+tags: [attack.privilege_escalation, attack.t1068]
+`,
+    );
+    // The second detection for web-1 arrives 4 minutes behind the newest: within a 10 minute lateness.
+    const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 600 }, { configDir: dir });
+    const host = (t: number, rule: string, name: string) => detection({ t, rules: [rule], extra: { host: { name } } });
+    expect(await h.feed([host(T0 + 5 * MIN, 'rf_privilege_escalation', 'web-1'), host(T0, 'rf_suspicious_command', 'web-2')])).toHaveLength(0);
+    const out = await h.feed([host(T0 + 1 * MIN, 'rf_suspicious_command', 'web-1')]);
+    expect(out).toHaveLength(1);
+    expect(corr(out[0]!).rules_matched).toBe(2);
+    expect(out[0]!.event.severity).toBe(99);
+    expect(out[0]!.fabric.priority).toBe('critical');
+    expect((out[0] as unknown as { host: { name: string } }).host.name).toBe('web-1');
+  });
+
+  it('aliases group different fields of different rules', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'alias.yml'),
+      `title: Exfiltration to the host that was scanned
+name: scan_exfil
+correlation:
+  type: temporal_ordered
+  rules: [rf_network_scanning, rf_data_exfiltration]
+  group-by: [peer]
+  timespan: 30m
+  aliases:
+    peer:
+      rf_network_scanning: source.ip
+      rf_data_exfiltration: destination.ip
+`,
+    );
+    const h = await harness({ builtin_rules: false, rules: [dir] }, { configDir: dir });
+    await h.feed([detection({ t: T0, ip: '198.51.100.9', rules: ['rf_network_scanning'] })]);
+    const out = await h.feed([detection({ t: T0 + 5 * MIN, rules: ['rf_data_exfiltration'], extra: { destination: { ip: '198.51.100.9' } } })]);
+    expect(out).toHaveLength(1);
+    expect(corr(out[0]!).group_by).toEqual({ peer: '198.51.100.9' });
+    expect((out[0] as unknown as { related: { ip: string[] } }).related.ip).toEqual(['198.51.100.9']);
+  });
+});
