@@ -1,0 +1,174 @@
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Value } from 'typebox/value';
+import type pino from 'pino';
+import type { FabricHost } from '../host.js';
+import { PLUGIN_API_VERSION } from '../plugin-api/plugin.js';
+import { AdminConfigSchema } from './config.js';
+import type { AdminConfig } from './config.js';
+import { AdminErrorCodes, ApiError, errorBody, handleError } from './errors.js';
+import { EventJournal } from './event-journal.js';
+import { SharedSchemas } from './schemas.js';
+import { bearerToken, tokenMatcher } from './token.js';
+import { systemRoutes } from './routes/system.js';
+import { collectorRoutes } from './routes/collectors.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
+import { pluginRoutes } from './routes/plugins.js';
+import { falsePositiveRoutes } from './routes/false-positives.js';
+import { eventRoutes } from './routes/events.js';
+
+export type AdminApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the bearer token. */
+    public?: boolean;
+    /** Changes state: counted against admin.rate_limit. */
+    mutating?: boolean;
+  }
+}
+
+export interface AdminAppOptions {
+  logger: pino.Logger;
+  /** The bearer token every non-public route requires. */
+  token: string;
+}
+
+/** Everything a route module needs. */
+export interface RouteContext {
+  host: FabricHost;
+  config: AdminConfig;
+  journal: EventJournal;
+  /** Route config of POST/PUT/DELETE routes: one rate-limit budget shared by all of them. */
+  mutating: { mutating: true };
+  startedAt: number;
+}
+
+/** Fill defaults of a partial `admin:` section (as the YAML loader would) and reject invalid values. */
+export function resolveAdminConfig(config: Partial<AdminConfig> | AdminConfig): AdminConfig {
+  const value = Value.Default(AdminConfigSchema, structuredClone(config)) as AdminConfig;
+  const first = Value.Errors(AdminConfigSchema, value)[0];
+  if (first) throw new Error(`admin${first.instancePath.replace(/\//g, '.')}: ${first.message}`);
+  return value;
+}
+
+/**
+ * Build the admin API's Fastify instance without listening: tests drive it with `app.inject`,
+ * startAdminServer() binds it.
+ */
+export async function buildAdminApp(host: FabricHost, adminConfig: Partial<AdminConfig> | AdminConfig, opts: AdminAppOptions): Promise<AdminApp> {
+  const config = resolveAdminConfig(adminConfig);
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'admin-api' }),
+    bodyLimit: config.body_limit_bytes,
+    // Request ids come from us, not from a client header that could be used to forge log lines.
+    requestIdHeader: false,
+    // Per-request lines would flood the log under a scraper; mutations are audit-logged by their routes.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as AdminApp;
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  for (const schema of SharedSchemas) app.addSchema(schema);
+
+  // JSON only: a text/plain body would otherwise reach validation as a string and get a confusing message.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody(404, AdminErrorCodes.ROUTE_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists every route`));
+  });
+
+  const matches = tokenMatcher(opts.token);
+  // Runs before rate limiting, body parsing and validation: an unauthenticated client learns nothing about the API.
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.public === true) return;
+    const presented = bearerToken(request.headers.authorization);
+    if (presented === undefined || !matches(presented)) {
+      throw new ApiError(
+        401,
+        AdminErrorCodes.UNAUTHORIZED,
+        presented === undefined
+          ? 'missing bearer token: send "Authorization: Bearer <token>" (the token is in FABRIC_ADMIN_TOKEN, admin.token, or the admin-token file in the state directory)'
+          : 'invalid bearer token',
+      );
+    }
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (reply.statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="reactive-fabric"');
+  });
+
+  await app.register(helmet, {
+    global: true,
+    // Served over plain HTTP on loopback: upgrading the docs' asset requests to https would break them.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  await app.register(rateLimit, { global: false });
+  // One limiter for every mutating route, so a client cannot multiply its budget by spreading
+  // requests over routes (per-route limits of @fastify/rate-limit each keep their own counters).
+  const limit = app.createRateLimit({ max: config.rate_limit.max, timeWindow: config.rate_limit.window_seconds * 1000 });
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.mutating !== true) return;
+    const verdict = await limit(request);
+    if (verdict.isAllowed) return;
+    void reply.header('x-ratelimit-limit', String(verdict.max)).header('x-ratelimit-remaining', String(verdict.remaining)).header('x-ratelimit-reset', String(verdict.ttlInSeconds));
+    if (!verdict.isExceeded) return;
+    void reply.header('retry-after', String(verdict.ttlInSeconds));
+    throw new ApiError(
+      429,
+      AdminErrorCodes.RATE_LIMITED,
+      `more than ${verdict.max} changes per ${config.rate_limit.window_seconds}s from this client (admin.rate_limit); retry in ${verdict.ttlInSeconds}s`,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Reactive Fabric admin API',
+        version: PLUGIN_API_VERSION,
+        description: 'See and control every collector\'s state machine. Every route but /health and /ready needs "Authorization: Bearer <token>".',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'admin.token, FABRIC_ADMIN_TOKEN, or <state_dir>/admin-token' } } },
+      security: [{ bearerAuth: [] }],
+      tags: [
+        { name: 'system', description: 'Liveness, readiness, metrics' },
+        { name: 'collectors', description: 'Collector state machines and commands' },
+        { name: 'checkpoints', description: 'Stored source positions' },
+        { name: 'plugins', description: 'Installed plugin packages' },
+        { name: 'false-positives', description: 'Indicators excluded from verdicts' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  // swagger-ui registers its routes itself; mark them public here when the docs are meant to open in a browser.
+  app.addHook('onRoute', (route) => {
+    if (config.docs_public && (route.url === '/docs' || route.url.startsWith('/docs/'))) route.config = { ...(route.config ?? {}), public: true };
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { persistAuthorization: false, tryItOutEnabled: true } });
+
+  const journal = new EventJournal(host, config.sse_replay_size);
+  app.addHook('onClose', async () => journal.close());
+  const ctx: RouteContext = {
+    host,
+    config,
+    journal,
+    mutating: { mutating: true },
+    startedAt: Date.now(),
+  };
+  systemRoutes(app, ctx);
+  collectorRoutes(app, ctx);
+  checkpointRoutes(app, ctx);
+  pluginRoutes(app, ctx);
+  falsePositiveRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  await app.ready();
+  return app;
+}

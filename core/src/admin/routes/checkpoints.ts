@@ -1,0 +1,95 @@
+import type { Checkpoint } from '../../plugin-api/index.js';
+import type { CollectorState } from '../../host.js';
+import type { AdminApp, RouteContext } from '../app.js';
+import { AdminErrorCodes, ApiError } from '../errors.js';
+import { CheckpointBody, CheckpointSchema, CollectorIdParam, errors } from '../schemas.js';
+import { notFound } from './collectors.js';
+
+/** States in which no poll can be running, so a checkpoint write cannot race a commit. */
+const WRITABLE: ReadonlySet<CollectorState> = new Set(['stopped', 'idle']);
+
+function isJson(value: unknown, depth = 0): value is Checkpoint {
+  if (depth > 64) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => isJson(v, depth + 1));
+  if (typeof value === 'object') return Object.values(value as object).every((v) => isJson(v, depth + 1));
+  return false;
+}
+
+export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext): void {
+  const requireStopped = (id: string, action: string): void => {
+    const c = host.getCollector(id);
+    if (!c) throw notFound(id);
+    if (!WRITABLE.has(c.state)) {
+      throw new ApiError(409, AdminErrorCodes.CHECKPOINT_CONFLICT, `cannot ${action} the checkpoint of collector "${id}" while it is ${c.state}: POST /collectors/${id}/stop first`, {
+        state: c.state,
+      });
+    }
+  };
+
+  app.get(
+    '/collectors/:id/checkpoint',
+    {
+      schema: {
+        operationId: 'getCheckpoint',
+        tags: ['checkpoints'],
+        summary: "The collector's last committed checkpoint (absent before its first commit)",
+        params: CollectorIdParam,
+        response: { 200: CheckpointSchema, ...errors(401, 404) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (!host.getCollector(id)) throw notFound(id);
+      const summary = await host.getCheckpoint(id);
+      return { id, ...summary };
+    },
+  );
+
+  app.put(
+    '/collectors/:id/checkpoint',
+    {
+      config: mutating,
+      schema: {
+        operationId: 'setCheckpoint',
+        tags: ['checkpoints'],
+        summary: 'Replace the stored checkpoint (collector must be stopped)',
+        description: 'The value is the opaque JSON the source plugin stores; read it with GET first to see its shape. The collector resumes from it on its next start.',
+        params: CollectorIdParam,
+        body: CheckpointBody,
+        response: { 200: CheckpointSchema, ...errors(400, 401, 404, 409, 413, 415, 429) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { value } = request.body;
+      if (value === undefined || !isJson(value)) throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, 'body.value must be a JSON value (object, array, string, finite number, boolean or null)');
+      requireStopped(id, 'set');
+      request.log.info({ audit: 'set-checkpoint', collector: id }, 'checkpoint replaced through the admin API');
+      const summary = await host.setCheckpoint(id, value);
+      return { id, ...summary };
+    },
+  );
+
+  app.delete(
+    '/collectors/:id/checkpoint',
+    {
+      config: mutating,
+      schema: {
+        operationId: 'resetCheckpoint',
+        tags: ['checkpoints'],
+        summary: 'Forget the stored checkpoint (collector must be stopped); it restarts from the source\'s beginning',
+        params: CollectorIdParam,
+        response: { 204: { type: 'null', description: 'Checkpoint removed' }, ...errors(401, 404, 409, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      requireStopped(id, 'reset');
+      request.log.info({ audit: 'reset-checkpoint', collector: id }, 'checkpoint reset through the admin API');
+      await host.resetCheckpoint(id);
+      return reply.code(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,165 @@
+import type { CollectorCommand, CollectorSummary } from '../../host.js';
+import type { AdminApp, RouteContext } from '../app.js';
+import { AdminErrorCodes, ApiError } from '../errors.js';
+import {
+  BulkRestartQuery,
+  BulkRestartSchema,
+  COMMANDS,
+  CollectorDetailSchema,
+  CollectorIdParam,
+  CollectorListQuery,
+  CollectorListSchema,
+  CommandResultSchema,
+  MachineSchema,
+  TransitionsQuery,
+  TransitionsSchema,
+  errors,
+} from '../schemas.js';
+
+const COMMAND_SUMMARY: Record<CollectorCommand, string> = {
+  start: 'Start a stopped (or never started) collector',
+  stop: 'Stop a collector: finish the current poll, commit acknowledged checkpoints, release connections',
+  pause: 'Pause polling without releasing the collector',
+  resume: 'Resume a paused collector',
+  restart: 'Stop then start a collector (also recovers a failed one)',
+};
+
+export function notFound(id: string): ApiError {
+  return new ApiError(404, AdminErrorCodes.COLLECTOR_NOT_FOUND, `no collector "${id}": GET /collectors lists the configured ids`);
+}
+
+export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext): void {
+  app.get(
+    '/collectors',
+    {
+      schema: {
+        operationId: 'listCollectors',
+        tags: ['collectors'],
+        summary: 'Every collector with its plugin, state and health',
+        querystring: CollectorListQuery,
+        response: { 200: CollectorListSchema, ...errors(400, 401) },
+      },
+    },
+    async (request) => {
+      const { state, kind } = request.query;
+      let collectors: CollectorSummary[] = host.listCollectors();
+      if (state !== undefined || kind !== undefined) collectors = collectors.filter((c) => (state === undefined || c.state === state) && (kind === undefined || c.kind === kind));
+      return { collectors };
+    },
+  );
+
+  app.get(
+    '/collectors/:id',
+    {
+      schema: {
+        operationId: 'getCollector',
+        tags: ['collectors'],
+        summary: 'One collector: description, metrics, last error, checkpoint, restarts',
+        params: CollectorIdParam,
+        response: { 200: CollectorDetailSchema, ...errors(401, 404) },
+      },
+    },
+    async (request) => {
+      const detail = host.getCollector(request.params.id);
+      if (!detail) throw notFound(request.params.id);
+      return detail;
+    },
+  );
+
+  app.get(
+    '/collectors/:id/machine',
+    {
+      schema: {
+        operationId: 'getCollectorMachine',
+        tags: ['collectors'],
+        summary: "The collector's statechart: states, transitions with their events, current state",
+        params: CollectorIdParam,
+        response: { 200: MachineSchema, ...errors(401, 404) },
+      },
+    },
+    async (request) => {
+      const graph = host.machine(request.params.id);
+      if (!graph) throw notFound(request.params.id);
+      return graph;
+    },
+  );
+
+  app.get(
+    '/collectors/:id/transitions',
+    {
+      schema: {
+        operationId: 'getCollectorTransitions',
+        tags: ['collectors'],
+        summary: 'Recent state transitions, oldest first, with time, event and reason',
+        params: CollectorIdParam,
+        querystring: TransitionsQuery,
+        response: { 200: TransitionsSchema, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const transitions = host.transitions(request.params.id, request.query.limit ?? 100);
+      if (!transitions) throw notFound(request.params.id);
+      return { id: request.params.id, transitions };
+    },
+  );
+
+  app.post(
+    '/collectors/restart',
+    {
+      config: mutating,
+      schema: {
+        operationId: 'restartCollectors',
+        tags: ['collectors'],
+        summary: 'Restart every collector, or with onlyFailed=true every failed one',
+        querystring: BulkRestartQuery,
+        response: { 200: BulkRestartSchema, ...errors(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const onlyFailed = request.query.onlyFailed === true;
+      const targets = host.listCollectors().filter((c) => !onlyFailed || c.state === 'failed');
+      request.log.info({ audit: 'restart-collectors', onlyFailed, collectors: targets.map((c) => c.id) }, 'restart requested through the admin API');
+      const results = await Promise.all(
+        targets.map(async (c) => {
+          try {
+            const r = await host.command(c.id, 'restart');
+            return r.ok ? { id: c.id, ok: true, state: r.state } : { id: c.id, ok: false, state: r.state, reason: r.reason };
+          } catch (err) {
+            // One collector's failure must not hide the others' results.
+            request.log.warn({ err, collector: c.id }, 'restart failed');
+            return { id: c.id, ok: false, state: host.getCollector(c.id)?.state ?? c.state, reason: err instanceof Error && err.name === 'HostError' ? err.message : 'restart failed; see the server log' };
+          }
+        }),
+      );
+      return { results };
+    },
+  );
+
+  for (const command of COMMANDS) {
+    app.post(
+      `/collectors/:id/${command}`,
+      {
+        config: mutating,
+        schema: {
+          operationId: `${command}Collector`,
+          tags: ['collectors'],
+          summary: COMMAND_SUMMARY[command],
+          description: 'Answers with the state the collector is in once the command took effect; 409 (TRANSITION_NOT_ALLOWED) when its state machine does not allow the command from the current state.',
+          params: CollectorIdParam,
+          response: { 200: CommandResultSchema, ...errors(401, 404, 409, 429) },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const before = host.getCollector(id);
+        if (!before) throw notFound(id);
+        request.log.info({ audit: `${command}-collector`, collector: id, from: before.state }, `${command} requested through the admin API`);
+        const result = await host.command(id, command);
+        if (!result.ok) {
+          throw new ApiError(409, AdminErrorCodes.TRANSITION_NOT_ALLOWED, `cannot ${command} collector "${id}" while it is ${result.state}: ${result.reason}`, { state: result.state });
+        }
+        return { id, command, state: result.state };
+      },
+    );
+  }
+}

@@ -1,0 +1,79 @@
+import Type from 'typebox';
+import type { AdminApp, RouteContext } from '../app.js';
+import { HealthSchema, ReadinessSchema, StatsSchema, errors } from '../schemas.js';
+
+export function systemRoutes(app: AdminApp, { host, config, startedAt }: RouteContext): void {
+  app.get(
+    '/health',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'health',
+        tags: ['system'],
+        summary: 'Liveness: the process answers',
+        security: [],
+        response: { 200: HealthSchema },
+      },
+    },
+    async () => ({ status: 'ok' as const, uptimeSeconds: Math.round((Date.now() - startedAt) / 100) / 10 }),
+  );
+
+  app.get(
+    '/ready',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'ready',
+        tags: ['system'],
+        summary: 'Readiness: sink reachable, worker pool up, config loaded',
+        description: '200 when every check passes, 503 with the same body otherwise. Check details never contain secrets.',
+        security: [],
+        response: { 200: ReadinessSchema, 503: ReadinessSchema },
+      },
+    },
+    async (_request, reply) => {
+      const report = await host.readiness();
+      return reply.code(report.ready ? 200 : 503).send(report);
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      config: { public: config.metrics_public },
+      schema: {
+        operationId: 'metrics',
+        tags: ['system'],
+        summary: 'Prometheus metrics (text exposition format)',
+        ...(config.metrics_public ? { security: [] } : {}),
+        response: {
+          200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
+          ...errors(401),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const text = await host.metrics.metrics();
+      return reply.type(host.metrics.contentType).send(text);
+    },
+  );
+
+  app.get(
+    '/stats',
+    {
+      schema: {
+        operationId: 'stats',
+        tags: ['system'],
+        summary: 'The numbers /metrics exposes, as JSON',
+        response: { 200: StatsSchema, ...errors(401) },
+      },
+    },
+    async () => host.stats(),
+  );
+
+  app.get(
+    '/openapi.json',
+    { config: { public: config.docs_public }, schema: { hide: true } },
+    async () => app.swagger(),
+  );
+}

@@ -1,0 +1,92 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { MIN_TOKEN_LENGTH } from './config.js';
+
+export const TOKEN_FILE_NAME = 'admin-token';
+export const URL_FILE_NAME = 'admin-url';
+export const TOKEN_ENV = 'FABRIC_ADMIN_TOKEN';
+
+export interface ResolvedToken {
+  token: string;
+  /** Where the token came from, for the start-up log line (never the token itself). */
+  source: 'config' | 'env' | 'file' | 'generated';
+  /** Set when the token lives in (or was just written to) <stateDir>/admin-token. */
+  tokenFile?: string;
+  /** Why a stored token was not reused (e.g. its file was readable by others), for a warning. */
+  discarded?: string;
+}
+
+export class TokenConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenConfigError';
+  }
+}
+
+function checkStrength(token: string, where: string): string {
+  const trimmed = token.trim();
+  if (trimmed.length < MIN_TOKEN_LENGTH) {
+    throw new TokenConfigError(
+      `${where} is ${trimmed.length} characters long; the admin API needs at least ${MIN_TOKEN_LENGTH}. ` +
+        'Generate one with `openssl rand -hex 32`, or unset it to have Reactive Fabric generate and store one.',
+    );
+  }
+  return trimmed;
+}
+
+/**
+ * Decide the admin token: `admin.token` from config, else FABRIC_ADMIN_TOKEN, else the one stored
+ * in <stateDir>/admin-token by an earlier start (so the CLI keeps working across restarts), else a
+ * new random one written there with mode 0600. The API is never served without a token.
+ */
+export async function resolveToken(configToken: string | undefined, env: NodeJS.ProcessEnv, stateDir: string): Promise<ResolvedToken> {
+  if (configToken !== undefined && configToken !== '') return { token: checkStrength(configToken, 'admin.token'), source: 'config' };
+  const fromEnv = env[TOKEN_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return { token: checkStrength(fromEnv, `the ${TOKEN_ENV} environment variable`), source: 'env' };
+
+  const tokenFile = path.resolve(stateDir, TOKEN_FILE_NAME);
+  const existing = await readTokenFile(tokenFile);
+  if (existing.token !== undefined) return { token: existing.token, source: 'file', tokenFile };
+
+  const token = randomBytes(32).toString('base64url');
+  await fs.mkdir(path.dirname(tokenFile), { recursive: true, mode: 0o700 });
+  // Written to a temp file then renamed, so a reader never sees a half-written token.
+  const tmp = `${tokenFile}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, `${token}\n`, { mode: 0o600, flag: 'w' });
+  await fs.chmod(tmp, 0o600); // the umask can narrow the mode given to writeFile but never widen it; be explicit anyway
+  await fs.rename(tmp, tokenFile);
+  return { token, source: 'generated', tokenFile, ...(existing.discarded ? { discarded: existing.discarded } : {}) };
+}
+
+async function readTokenFile(file: string): Promise<{ token?: string; discarded?: string }> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    // Someone else could have read a token that was readable by group or others: do not keep using it.
+    if ((stat.mode & 0o077) !== 0) return { discarded: `${file} was readable by other users (mode ${(stat.mode & 0o777).toString(8)}); replaced it with a new token` };
+    const text = (await handle.readFile('utf8')).trim();
+    return text.length >= MIN_TOKEN_LENGTH ? { token: text } : { discarded: `${file} held no usable token; replaced it` };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Compares a presented token with the expected one in time independent of where they differ (and of their lengths). */
+export function tokenMatcher(expected: string): (presented: string) => boolean {
+  const expectedHash = createHash('sha256').update(expected, 'utf8').digest();
+  return (presented) => timingSafeEqual(createHash('sha256').update(presented, 'utf8').digest(), expectedHash);
+}
+
+/** Extract the token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
+  return match?.[1];
+}
