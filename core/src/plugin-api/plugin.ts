@@ -26,6 +26,8 @@ export interface PluginContext {
   stateDir: string;
   /** Host-wide abort: fires when the host shuts down. */
   signal: AbortSignal;
+  /** Folder of the config file; resolve relative paths of your config against it. */
+  configDir?: string;
 }
 
 /** What a collector is, for operators: shown by the admin API and in logs. Never secrets. */

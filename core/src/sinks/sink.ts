@@ -45,5 +45,7 @@ export interface SinkContext {
   metrics: import('prom-client').Registry;
   /** Absolute state folder (`state_dir`). */
   stateDir: string;
+  /** Folder of the config file: relative paths in the sink section resolve against it. */
+  configDir?: string;
   env: NodeJS.ProcessEnv;
 }

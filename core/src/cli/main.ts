@@ -1,0 +1,59 @@
+import type { CliCommand, CliIo } from './command.js';
+import { UsageError } from './args.js';
+import { ConfigError } from '../config/errors.js';
+import { PluginLoadError } from '../plugins/loader.js';
+import { redactSecrets } from '../logging.js';
+import { commands as runtime } from './commands/runtime.js';
+import { commands as scan } from './commands/scan.js';
+import { commands as status } from './commands/status.js';
+import { commands as pluginNew } from './commands/plugin-new.js';
+import { commands as falsePositive } from './commands/false-positive.js';
+
+const all: CliCommand[] = [...runtime, ...scan, ...status, ...pluginNew, ...falsePositive];
+
+function help(): string {
+  const lines = all.map((c) => `  ${c.usage.padEnd(52)} ${c.summary}`);
+  return `fabric — Reactive Fabric: supervised security collectors, Sigma detection, Kafka delivery\n\nusage:\n${lines.join('\n')}\n`;
+}
+
+/** Longest match on command words, so "plugins list" and "plugin new" can coexist. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.stdout.write(help());
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === '--version') {
+    io.stdout.write('0.1.0\n');
+    return 0;
+  }
+  const match = all
+    .filter((c) => c.name.every((w, i) => argv[i] === w))
+    .sort((a, b) => b.name.length - a.name.length)[0];
+  if (!match) {
+    io.stderr.write(`unknown command: ${argv.slice(0, 2).join(' ')}\n\n${help()}`);
+    return 2;
+  }
+  try {
+    return await match.run(argv.slice(match.name.length), io);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PluginLoadError) {
+      io.stderr.write(redactSecrets(`error: ${err.message}\n`));
+      return err instanceof UsageError ? 2 : 1;
+    }
+    io.stderr.write(redactSecrets(`error: ${(err as Error).stack ?? String(err)}\n`));
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] && /fabric(\.js)?$|cli[\\/]main\.js$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,483 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createActor, fromCallback, fromPromise, type Actor, type AnyEventObject } from 'xstate';
+import type { Logger } from 'pino';
+import {
+  ErrorCodes,
+  PluginError,
+  toPluginError,
+  type Checkpoint,
+  type CollectorDescription,
+  type EnricherInstance,
+  type HealthReport,
+  type PluginContext,
+  type PollResult,
+  type SourceInstance,
+} from '../plugin-api/index.js';
+import type { CheckpointSummary, CollectorDetail, CollectorState, CollectorSummary, LastError, TransitionRecord } from '../host.js';
+import type { LoadedPlugin } from '../plugins/loader.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { CheckpointStore } from '../state/checkpoint-store.js';
+import type { FabricMetrics } from '../metrics/fabric-metrics.js';
+import type { Semaphore } from '../supervisor/semaphore.js';
+import { collectorMachine, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
+import { friendlyEvent } from './graph.js';
+
+export interface CollectorTiming {
+  intervalMs: number;
+  /** Fraction of the interval added at random. */
+  jitter: number;
+  batchSize: number;
+  pollTimeoutMs: number;
+  stallAfterMs: number;
+  healthIntervalMs: number;
+}
+
+export interface CollectorOptions {
+  id: string;
+  loaded: LoadedPlugin;
+  /** The plugin config after validation and defaults. */
+  pluginConfig: unknown;
+  /** Secret values of this collector's config, for scrubbing plugin error messages. */
+  secrets: string[];
+  timing: CollectorTiming;
+  policy: MachinePolicy;
+  pipeline: Pipeline;
+  checkpoints: CheckpointStore;
+  slots: Semaphore;
+  metrics: FabricMetrics;
+  logger: Logger;
+  stateDir: string;
+  configDir: string;
+  hostSignal: AbortSignal;
+  /** The stored checkpoint when the collector was created. */
+  initialCheckpoint: CheckpointSummary;
+  onTransition(record: TransitionRecord & { collector: string }, summary: CollectorSummary, error?: LastError): void;
+  /**
+   * For enrichers: instead of polling, progress is reported by the enrichment stage. The
+   * returned function unsubscribes.
+   */
+  /** An instance owned elsewhere (enrichers: the enrichment stage); never created or stopped here. */
+  sharedInstance?: EnricherInstance;
+  progressFeed?: (report: (ok: boolean, error?: ErrorInfo) => void) => () => void;
+  random?: () => number;
+}
+
+const HISTORY_LIMIT = 200;
+const STATE_NAMES: readonly CollectorState[] = ['idle', 'starting', 'running', 'degraded', 'restarting', 'paused', 'stopping', 'stopped', 'failed'];
+
+interface PendingCommit {
+  checkpoint: Checkpoint;
+  done: boolean;
+  events: number;
+}
+
+/**
+ * One configured collector: a plugin instance driven by its own xstate actor. The actor decides
+ * *when* (start, poll, degrade, restart, give up); this class does the I/O the actor invokes and
+ * keeps checkpoints honest — a position is committed only after every batch before it and the
+ * batch itself were acknowledged by the sink.
+ */
+export class Collector {
+  readonly id: string;
+  private readonly actor: Actor<typeof collectorMachine>;
+  private instance: SourceInstance | EnricherInstance | undefined;
+  private history: TransitionRecord[] = [];
+  private state: CollectorState = 'idle';
+  private since = new Date().toISOString();
+  /** Position after the last poll: where the next poll continues. */
+  private position: Checkpoint | undefined;
+  /** The last checkpoint written to the store. */
+  private committed: CheckpointSummary;
+  private commits: PendingCommit[] = [];
+  private commitChain: Promise<void> = Promise.resolve();
+  private drainWaiters: Array<() => void> = [];
+  private lastHealth: HealthReport | undefined;
+  private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, polls: 0, pollErrors: 0, inFlight: 0 };
+  private lastPollAt: string | undefined;
+  private lastSuccessAt: string | undefined;
+  private description: CollectorDescription = { backend: 'unknown' };
+
+  constructor(private readonly opts: CollectorOptions) {
+    this.id = opts.id;
+    this.committed = opts.initialCheckpoint;
+    this.position = opts.initialCheckpoint.value;
+    const machine = collectorMachine.provide({
+      actors: {
+        startPlugin: fromPromise(() => this.startPlugin()),
+        stopPlugin: fromPromise(() => this.stopPlugin()),
+        pollLoop: fromCallback<AnyEventObject>(({ sendBack }) => this.runLoop(sendBack as (e: CollectorEvent) => void)),
+        healthLoop: fromCallback<AnyEventObject>(({ sendBack }) => this.runHealthLoop(sendBack as (e: CollectorEvent) => void)),
+      },
+    });
+    this.actor = createActor(machine, {
+      input: { policy: opts.policy, random: opts.random },
+      inspect: (ev) => {
+        if (ev.type !== '@xstate.snapshot' || ev.actorRef !== this.actor) return;
+        this.onSnapshot(ev.event.type);
+      },
+    });
+    // Without an error listener xstate rethrows actor errors into a timer and crashes Node.
+    this.actor.subscribe({ error: (err) => this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'collector actor error') });
+    this.actor.start();
+    opts.metrics.setState(this.id, 'idle');
+  }
+
+  get plugin(): LoadedPlugin {
+    return this.opts.loaded;
+  }
+
+  get currentState(): CollectorState {
+    return this.state;
+  }
+
+  send(event: CollectorEvent): void {
+    this.actor.send(event);
+  }
+
+  /** Whether `event` would change anything from the current state (for 409 answers). */
+  can(event: CollectorEvent): boolean {
+    return this.actor.getSnapshot().can(event);
+  }
+
+  private onSnapshot(cause: string): void {
+    const snap = this.actor.getSnapshot();
+    const next = String(snap.value) as CollectorState;
+    if (next === this.state) return;
+    const record: TransitionRecord = { at: new Date().toISOString(), from: this.state, to: next, event: friendlyEvent(cause), ...(snap.context.reason ? { reason: snap.context.reason } : {}) };
+    this.state = next;
+    this.since = record.at;
+    this.history.push(record);
+    if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
+    if (next === 'restarting' && record.event !== 'RESTART') this.opts.metrics.restarts.inc({ collector: this.id });
+    this.opts.metrics.setState(this.id, next);
+    const level = next === 'failed' ? 'error' : next === 'degraded' || next === 'restarting' ? 'warn' : 'info';
+    this.opts.logger[level]({ collector: this.id, from: record.from, to: next, event: record.event, reason: record.reason }, `collector ${this.id}: ${record.from} → ${next}`);
+    this.opts.onTransition({ ...record, collector: this.id }, this.summary(), snap.context.lastError);
+  }
+
+  context(): PluginContext {
+    const child = this.opts.logger.child({ collector: this.id, plugin: this.opts.loaded.pkg.name });
+    return { collectorId: this.id, logger: child, stateDir: join(this.opts.stateDir, 'collectors', encodeURIComponent(this.id)), signal: this.opts.hostSignal, configDir: this.opts.configDir };
+  }
+
+  private async startPlugin(): Promise<void> {
+    if (this.opts.sharedInstance) {
+      this.instance = this.opts.sharedInstance;
+      this.describe();
+      return;
+    }
+    const ctx = this.context();
+    await mkdir(ctx.stateDir, { recursive: true });
+    try {
+      const def = this.opts.loaded.definition;
+      const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
+      this.instance = instance as SourceInstance | EnricherInstance;
+      this.describe();
+      if (this.instance.start) await this.withTimeout(this.instance.start(), 'start');
+    } catch (err) {
+      const e = this.scrub(toPluginError(err));
+      this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
+      await this.stopPlugin().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private describe(): void {
+    try {
+      const d = this.instance?.describe?.();
+      if (d) this.description = this.scrubObject(d);
+    } catch (err) {
+      this.opts.logger.warn({ collector: this.id, err: this.scrub(toPluginError(err)).message }, 'describe() failed');
+    }
+  }
+
+  private async stopPlugin(): Promise<void> {
+    const inst = this.instance;
+    this.instance = undefined;
+    if (inst?.stop && inst !== this.opts.sharedInstance) {
+      try {
+        await this.withTimeout(inst.stop(), 'stop');
+      } catch (err) {
+        this.opts.logger.warn({ collector: this.id, err: this.scrub(toPluginError(err)).message }, 'plugin stop() failed; instance discarded');
+      }
+    }
+  }
+
+  private withTimeout<T>(p: Promise<T>, what: string, signal?: AbortSignal): Promise<T> {
+    const ms = this.opts.timing.pollTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new PluginError(ErrorCodes.TIMEOUT, `plugin ${what}() did not finish within ${ms} ms`)), ms);
+      const onAbort = () => reject(new PluginError(ErrorCodes.ABORTED, `${what}() aborted`));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      p.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      });
+    });
+  }
+
+  private runLoop(sendBack: (e: CollectorEvent) => void): () => void {
+    const ac = new AbortController();
+    if (this.opts.progressFeed) {
+      const unsubscribe = this.opts.progressFeed((ok, error) => sendBack(ok ? { type: 'POLL_OK' } : { type: 'POLL_ERROR', error: error! }));
+      return () => unsubscribe();
+    }
+    void this.pollLoop(ac.signal, sendBack).catch((err) => {
+      if (!ac.signal.aborted) this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'poll loop ended unexpectedly');
+    });
+    return () => ac.abort();
+  }
+
+  private async pollLoop(signal: AbortSignal, sendBack: (e: CollectorEvent) => void): Promise<void> {
+    const t = this.opts.timing;
+    let lastProgress = Date.now();
+    let stalledReported = false;
+    while (!signal.aborted) {
+      // Time spent waiting for the sink is the sink's problem, not a stalled source.
+      const waitStart = Date.now();
+      await this.opts.pipeline.waitForCapacity(signal);
+      await this.opts.slots.acquire(signal);
+      lastProgress += Date.now() - waitStart;
+      let delay = this.jittered(t.intervalMs);
+      try {
+        const result = await this.pollOnce(signal);
+        if (signal.aborted) return;
+        sendBack({ type: 'POLL_OK' });
+        lastProgress = Date.now();
+        stalledReported = false;
+        if (result.hasMore) delay = 0;
+      } catch (err) {
+        if (signal.aborted) return;
+        const e = this.scrub(toPluginError(err));
+        this.counters.pollErrors++;
+        this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
+        this.opts.logger.warn({ collector: this.id, code: e.code, retriable: e.retriable, err: e.message }, 'poll failed');
+        sendBack({ type: 'POLL_ERROR', error: { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs } });
+        if (e.retryAfterMs) delay = Math.max(delay, e.retryAfterMs);
+      } finally {
+        this.opts.slots.release();
+      }
+      if (!stalledReported && Date.now() - lastProgress > t.stallAfterMs) {
+        stalledReported = true;
+        sendBack({ type: 'STALLED', reason: `no successful poll for ${Math.round((Date.now() - lastProgress) / 1000)} s` });
+      }
+      if (delay > 0) await sleep(delay, signal);
+    }
+  }
+
+  private jittered(ms: number): number {
+    return ms + Math.floor((this.opts.random ?? Math.random)() * ms * this.opts.timing.jitter);
+  }
+
+  /** One poll: call the plugin, check what it returned, hand the events to the pipeline. */
+  async pollOnce(signal: AbortSignal): Promise<PollResult> {
+    const inst = this.instance;
+    if (!inst?.poll) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `plugin ${this.opts.loaded.pkg.name} has no poll()`, { retriable: false });
+    const started = process.hrtime.bigint();
+    this.counters.polls++;
+    this.lastPollAt = new Date().toISOString();
+    const pollAbort = new AbortController();
+    const onOuter = () => pollAbort.abort(signal.reason);
+    signal.addEventListener('abort', onOuter, { once: true });
+    let raw: unknown;
+    try {
+      raw = await this.withTimeout(
+        Promise.resolve().then(() => inst.poll!({ checkpoint: this.position, signal: pollAbort.signal, maxEvents: this.opts.timing.batchSize })),
+        'poll',
+      );
+    } catch (err) {
+      pollAbort.abort(err);
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onOuter);
+      this.opts.metrics.pollDuration.observe({ collector: this.id }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    const result = checkPollResult(raw, this.position);
+    this.lastSuccessAt = new Date().toISOString();
+    this.counters.eventsCollected += result.events.length;
+    this.position = result.checkpoint;
+    this.track(result);
+    return result;
+  }
+
+  private track(result: PollResult): void {
+    const entry: PendingCommit = { checkpoint: result.checkpoint, done: false, events: result.events.length };
+    this.commits.push(entry);
+    this.counters.inFlight += entry.events;
+    this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
+    this.opts.pipeline
+      .submit({ collector: this.id, plugin: this.opts.loaded.pkg.name, events: result.events })
+      .then(
+        (r) => {
+          this.counters.eventsPublished += r.published;
+          entry.done = true;
+          this.flushCommits();
+        },
+        (err: Error) => {
+          // Only a closing sink rejects: the position stays uncommitted and is re-read next run.
+          this.opts.logger.warn({ collector: this.id, err: err.message }, 'batch not acknowledged before shutdown; it will be read again');
+          this.commits = this.commits.filter((c) => c !== entry);
+          this.counters.inFlight -= entry.events;
+          this.notifyDrain();
+        },
+      );
+  }
+
+  private flushCommits(): void {
+    let latest: PendingCommit | undefined;
+    while (this.commits[0]?.done) {
+      latest = this.commits.shift()!;
+      this.counters.inFlight -= latest.events;
+    }
+    this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
+    if (!latest) return;
+    const value = latest.checkpoint;
+    this.commitChain = this.commitChain
+      .then(() => this.opts.checkpoints.write(this.id, value))
+      .then(() => {
+        this.committed = { value, updatedAt: new Date().toISOString() };
+      })
+      .catch((err: Error) => this.opts.logger.error({ collector: this.id, err: err.message }, 'checkpoint write failed; events may be read again after a restart'))
+      .finally(() => this.notifyDrain());
+  }
+
+  private notifyDrain(): void {
+    if (this.commits.length > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves when every polled batch was acknowledged (or abandoned) and its checkpoint written. */
+  async drained(): Promise<void> {
+    if (this.commits.length > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
+    await this.commitChain;
+  }
+
+  private runHealthLoop(sendBack: (e: CollectorEvent) => void): () => void {
+    const timer = setInterval(() => {
+      void this.checkHealth().then((report) => {
+        this.lastHealth = report;
+        sendBack({ type: 'HEALTH', report });
+      });
+    }, this.opts.timing.healthIntervalMs);
+    return () => clearInterval(timer);
+  }
+
+  private async checkHealth(): Promise<HealthReport> {
+    const inst = this.instance;
+    const fromState: HealthReport = this.state === 'degraded' ? { status: 'degraded', reason: this.actor.getSnapshot().context.reason } : { status: 'healthy' };
+    if (!inst?.healthCheck) return fromState;
+    const ac = new AbortController();
+    try {
+      const r = await this.withTimeout(inst.healthCheck(ac.signal), 'healthCheck');
+      if (!r || !['healthy', 'degraded', 'unhealthy'].includes(r.status)) return { status: 'degraded', reason: 'healthCheck() returned an invalid report', code: ErrorCodes.CONTRACT_VIOLATION };
+      // A source that polls fine but whose probe complains is still making progress.
+      return r.status === 'healthy' ? fromState : { ...r, reason: r.reason ? this.scrubText(r.reason) : r.reason };
+    } catch (err) {
+      ac.abort();
+      const e = this.scrub(toPluginError(err));
+      return { status: 'unhealthy', reason: e.message, code: e.code };
+    }
+  }
+
+  // --- read side ---------------------------------------------------------------------------
+
+  summary(): CollectorSummary {
+    const health: CollectorSummary['health'] =
+      this.state === 'running' ? (this.lastHealth?.status === 'unhealthy' ? 'unhealthy' : 'healthy') : this.state === 'degraded' ? 'degraded' : this.state === 'failed' ? 'unhealthy' : 'unknown';
+    return { id: this.id, plugin: this.opts.loaded.pkg.name, pluginVersion: this.opts.loaded.pkg.version, kind: this.opts.loaded.definition.kind, state: this.state, since: this.since, health };
+  }
+
+  detail(): CollectorDetail {
+    const ctx = this.actor.getSnapshot().context;
+    return {
+      ...this.summary(),
+      description: { plugin: this.opts.loaded.pkg.name, ...this.description },
+      metrics: { ...this.counters, restarts: ctx.restarts, ...(this.lastPollAt ? { lastPollAt: this.lastPollAt } : {}), ...(this.lastSuccessAt ? { lastSuccessAt: this.lastSuccessAt } : {}) },
+      ...(ctx.lastError ? { lastError: ctx.lastError } : {}),
+      checkpoint: this.committed,
+      restartCount: ctx.restarts,
+    };
+  }
+
+  get checkpoint(): CheckpointSummary {
+    return this.committed;
+  }
+
+  transitions(limit = HISTORY_LIMIT): TransitionRecord[] {
+    return this.history.slice(-limit);
+  }
+
+  countDuplicate(): void {
+    this.counters.eventsDeduplicated++;
+  }
+
+  /** Set where the next poll starts (after an operator changed the stored checkpoint). */
+  setPosition(summary: CheckpointSummary): void {
+    this.position = summary.value;
+    this.committed = summary;
+  }
+
+  get activeInstance(): SourceInstance | EnricherInstance | undefined {
+    return this.instance;
+  }
+
+  async startInstanceDirect(): Promise<void> {
+    await this.startPlugin();
+  }
+
+  async stopInstanceDirect(): Promise<void> {
+    await this.stopPlugin();
+  }
+
+  dispose(): void {
+    this.actor.stop();
+  }
+
+  private scrubText(text: string): string {
+    let out = text;
+    for (const s of this.opts.secrets) if (s && out.includes(s)) out = out.split(s).join('[redacted]');
+    return out;
+  }
+
+  private scrub(e: PluginError): PluginError {
+    const message = this.scrubText(e.message);
+    return message === e.message ? e : new PluginError(e.code, message, { retriable: e.retriable, retryAfterMs: e.retryAfterMs });
+  }
+
+  private scrubObject<T extends object>(o: T): T {
+    return JSON.parse(this.scrubText(JSON.stringify(o))) as T;
+  }
+}
+
+export const isCollectorState = (s: string): s is CollectorState => (STATE_NAMES as readonly string[]).includes(s);
+
+/** A poll result the pipeline can trust, or a CONTRACT_VIOLATION naming what is wrong. */
+export function checkPollResult(raw: unknown, previous: Checkpoint | undefined): PollResult {
+  if (raw === null || typeof raw !== 'object') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${raw === null ? 'null' : typeof raw}, expected { events, checkpoint }`);
+  const r = raw as Partial<PollResult>;
+  if (!Array.isArray(r.events)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned events of type ${typeof r.events}, expected an array`);
+  let checkpoint = r.checkpoint;
+  if (checkpoint === undefined) checkpoint = previous ?? null;
+  try {
+    checkpoint = JSON.parse(JSON.stringify(checkpoint)) as Checkpoint;
+  } catch (err) {
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned a checkpoint that is not JSON-serialisable: ${(err as Error).message}`);
+  }
+  return { events: r.events, checkpoint: checkpoint ?? null, hasMore: r.hasMore === true };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,202 @@
+import { assign, fromCallback, fromPromise, setup, type AnyEventObject } from 'xstate';
+import type { HealthReport } from '../plugin-api/index.js';
+import type { LastError } from '../host.js';
+import { backoffDelay, budgetExceeded, recordRestart, type RestartPolicy } from '../supervisor/policy.js';
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  retriable: boolean;
+  retryAfterMs?: number;
+}
+
+export type CollectorEvent =
+  | { type: 'START' }
+  | { type: 'STOP' }
+  | { type: 'PAUSE' }
+  | { type: 'RESUME' }
+  | { type: 'RESTART' }
+  | { type: 'POLL_OK' }
+  | { type: 'POLL_ERROR'; error: ErrorInfo }
+  | { type: 'STALLED'; reason: string }
+  | { type: 'HEALTH'; report: HealthReport };
+
+export interface MachinePolicy extends RestartPolicy {
+  /** Consecutive poll errors that make a collector degraded. */
+  degradedAfterErrors: number;
+  /** With auto-restart, health checks spent degraded before a restart. */
+  restartDegradedAfterChecks: number;
+  autoRestartUnhealthy: boolean;
+}
+
+export interface CollectorContext {
+  policy: MachinePolicy;
+  restartTimes: number[];
+  attempt: number;
+  consecutiveErrors: number;
+  degradedChecks: number;
+  lastError?: LastError;
+  /** Why the machine is where it is (shown with every transition). */
+  reason?: string;
+  backoffMs: number;
+  restarts: number;
+  random: () => number;
+}
+
+/** Codes that mean "the backend is not letting us make progress": degraded at once. */
+const DEGRADE_AT_ONCE = new Set(['AUTH_FAILED', 'QUOTA_EXHAUSTED', 'RATE_LIMITED', 'BAD_CONFIG']);
+
+function nextError(prev: LastError | undefined, e: ErrorInfo): LastError {
+  if (prev && prev.code === e.code) return { ...prev, message: e.message, retriable: e.retriable, count: prev.count + 1 };
+  return { code: e.code, message: e.message, retriable: e.retriable, count: 1, since: new Date().toISOString() };
+}
+
+/**
+ * The lifecycle of one collector. Actors are supplied by the Collector runtime with
+ * `machine.provide`: `startPlugin`/`stopPlugin` (promises), `pollLoop` and `healthLoop`
+ * (callbacks that report POLL_OK / POLL_ERROR / STALLED / HEALTH back).
+ */
+export const collectorMachine = setup({
+  types: {
+    context: {} as CollectorContext,
+    events: {} as CollectorEvent,
+    input: {} as { policy: MachinePolicy; random?: () => number },
+  },
+  actors: {
+    startPlugin: fromPromise<void>(async () => undefined),
+    stopPlugin: fromPromise<void>(async () => undefined),
+    pollLoop: fromCallback<AnyEventObject>(() => () => undefined),
+    healthLoop: fromCallback<AnyEventObject>(() => () => undefined),
+  },
+  delays: {
+    backoff: ({ context }) => context.backoffMs,
+    stable: ({ context }) => context.policy.stableAfterMs,
+  },
+  guards: {
+    budgetLeft: ({ context }) => !budgetExceeded(recordRestart(context.restartTimes, Date.now(), context.policy.periodMs), context.policy),
+    shouldDegrade: ({ context, event }) => {
+      if (event.type !== 'POLL_ERROR') return false;
+      return DEGRADE_AT_ONCE.has(event.error.code) || !event.error.retriable || context.consecutiveErrors + 1 >= context.policy.degradedAfterErrors;
+    },
+    healthSaysRestart: ({ context, event }) =>
+      event.type === 'HEALTH' && context.policy.autoRestartUnhealthy && event.report.status !== 'healthy' && context.degradedChecks + 1 >= context.policy.restartDegradedAfterChecks,
+    healthUnhealthy: ({ event }) => event.type === 'HEALTH' && event.report.status === 'unhealthy',
+  },
+  actions: {
+    recordError: assign(({ context, event }) => {
+      if (event.type !== 'POLL_ERROR') return {};
+      return { consecutiveErrors: context.consecutiveErrors + 1, lastError: nextError(context.lastError, event.error), reason: `${event.error.code}: ${event.error.message}` };
+    }),
+    recordStartError: assign(({ context, event }) => {
+      const err = (event as unknown as { error?: { code?: string; message?: string; retriable?: boolean } }).error ?? {};
+      const info: ErrorInfo = { code: err.code ?? 'START_FAILED', message: err.message ?? String(err), retriable: err.retriable ?? true };
+      return { lastError: nextError(context.lastError, info), reason: `start failed: ${info.code}: ${info.message}` };
+    }),
+    clearErrors: assign({ consecutiveErrors: 0, degradedChecks: 0, reason: undefined }),
+    recordStall: assign(({ event }) => (event.type === 'STALLED' ? { reason: event.reason } : {})),
+    countDegradedCheck: assign(({ context, event }) =>
+      event.type === 'HEALTH' && event.report.status !== 'healthy' ? { degradedChecks: context.degradedChecks + 1, reason: event.report.reason ?? context.reason } : { degradedChecks: 0 },
+    ),
+    scheduleRestart: assign(({ context }) => {
+      const now = Date.now();
+      return {
+        restartTimes: recordRestart(context.restartTimes, now, context.policy.periodMs),
+        backoffMs: backoffDelay(context.policy, context.attempt, context.random),
+        attempt: context.attempt + 1,
+        restarts: context.restarts + 1,
+        consecutiveErrors: 0,
+        degradedChecks: 0,
+      };
+    }),
+    manualRestart: assign(({ context }) => ({ backoffMs: 0, restarts: context.restarts + 1, reason: 'restart requested by an operator' })),
+    resetBudget: assign({ restartTimes: [], attempt: 0, consecutiveErrors: 0, degradedChecks: 0 }),
+    resetBackoff: assign({ attempt: 0 }),
+    giveUp: assign(({ context }) => ({ reason: `restart budget exhausted: more than ${context.policy.intensity} restarts within ${Math.round(context.policy.periodMs / 1000)}s${context.lastError ? `; last error ${context.lastError.code}: ${context.lastError.message}` : ''}` })),
+    noteStop: assign({ reason: 'stopped by request' }),
+  },
+}).createMachine({
+  id: 'collector',
+  initial: 'idle',
+  context: ({ input }) => ({
+    policy: input.policy,
+    restartTimes: [],
+    attempt: 0,
+    consecutiveErrors: 0,
+    degradedChecks: 0,
+    backoffMs: 0,
+    restarts: 0,
+    random: input.random ?? Math.random,
+  }),
+  states: {
+    idle: {
+      on: { START: 'starting', STOP: 'stopped' },
+    },
+    starting: {
+      invoke: {
+        src: 'startPlugin',
+        onDone: { target: 'running', actions: 'clearErrors' },
+        onError: [
+          { guard: 'budgetLeft', target: 'restarting', actions: ['recordStartError', 'scheduleRestart'] },
+          { target: 'failed', actions: ['recordStartError', 'giveUp'] },
+        ],
+      },
+      on: { STOP: { target: 'stopping', actions: 'noteStop' } },
+    },
+    running: {
+      invoke: [{ src: 'pollLoop' }, { src: 'healthLoop' }],
+      after: { stable: { actions: 'resetBackoff' } },
+      on: {
+        POLL_OK: { actions: 'clearErrors' },
+        POLL_ERROR: [{ guard: 'shouldDegrade', target: 'degraded', actions: 'recordError' }, { actions: 'recordError' }],
+        STALLED: { target: 'degraded', actions: 'recordStall' },
+        HEALTH: [{ guard: 'healthUnhealthy', target: 'degraded', actions: 'countDegradedCheck' }],
+        PAUSE: 'paused',
+        STOP: { target: 'stopping', actions: 'noteStop' },
+        RESTART: { target: 'restarting', actions: 'manualRestart' },
+      },
+    },
+    degraded: {
+      // Still polling: degraded is about progress, and the first successful poll recovers.
+      invoke: [{ src: 'pollLoop' }, { src: 'healthLoop' }],
+      on: {
+        POLL_OK: { target: 'running', actions: 'clearErrors' },
+        POLL_ERROR: { actions: 'recordError' },
+        STALLED: { actions: 'recordStall' },
+        HEALTH: [
+          { guard: 'healthSaysRestart', target: 'restarting', actions: ['countDegradedCheck', 'scheduleRestart'] },
+          { actions: 'countDegradedCheck' },
+        ],
+        PAUSE: 'paused',
+        STOP: { target: 'stopping', actions: 'noteStop' },
+        RESTART: { target: 'restarting', actions: 'manualRestart' },
+      },
+    },
+    paused: {
+      on: {
+        RESUME: 'running',
+        STOP: { target: 'stopping', actions: 'noteStop' },
+        RESTART: { target: 'restarting', actions: 'manualRestart' },
+      },
+    },
+    restarting: {
+      invoke: { src: 'stopPlugin', onError: {} },
+      always: { guard: ({ context }) => budgetExceeded(context.restartTimes, context.policy), target: 'failed', actions: 'giveUp' },
+      after: { backoff: 'starting' },
+      on: { STOP: { target: 'stopped', actions: 'noteStop' } },
+    },
+    stopping: {
+      invoke: { src: 'stopPlugin', onDone: 'stopped', onError: 'stopped' },
+    },
+    stopped: {
+      on: { START: { target: 'starting', actions: 'resetBudget' }, RESTART: { target: 'starting', actions: 'resetBudget' } },
+    },
+    failed: {
+      invoke: { src: 'stopPlugin', onError: {} },
+      on: {
+        START: { target: 'starting', actions: 'resetBudget' },
+        RESTART: { target: 'starting', actions: 'resetBudget' },
+        STOP: 'stopped',
+      },
+    },
+  },
+});

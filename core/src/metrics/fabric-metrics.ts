@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { COLLECTOR_STATES } from '../host.js';
+
+/** The runtime's own metrics. Modules that own more (detection, sinks) register on the same registry. */
+export class FabricMetrics {
+  readonly registry: Registry;
+  readonly eventsCollected: Counter<'collector'>;
+  readonly eventsRejected: Counter<'collector'>;
+  readonly eventsDeduplicated: Counter<'collector'>;
+  readonly eventsPublished: Counter<'collector' | 'priority'>;
+  readonly eventsFiltered: Counter<'collector'>;
+  readonly pollErrors: Counter<'collector' | 'code'>;
+  readonly restarts: Counter<'collector'>;
+  readonly collectorState: Gauge<'collector' | 'state'>;
+  readonly pollDuration: Histogram<'collector'>;
+  readonly checkpointLag: Gauge<'collector'>;
+  readonly queueDepth: Gauge<'unit'>;
+  readonly sinkAcks: Counter<'sink'>;
+  readonly stageErrors: Counter<'stage'>;
+
+  constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+    this.registry = registry;
+    if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'fabric_process_' });
+    const r = [registry];
+    this.eventsCollected = new Counter({ name: 'fabric_events_collected_total', help: 'Events returned by collector polls', labelNames: ['collector'], registers: r });
+    this.eventsRejected = new Counter({ name: 'fabric_events_rejected_total', help: 'Events a plugin emitted that break the event contract (dropped, logged)', labelNames: ['collector'], registers: r });
+    this.eventsDeduplicated = new Counter({ name: 'fabric_events_deduplicated_total', help: 'Events dropped as duplicates within the de-duplication window', labelNames: ['collector'], registers: r });
+    this.eventsPublished = new Counter({ name: 'fabric_events_published_total', help: 'Events acknowledged by the sink', labelNames: ['collector', 'priority'], registers: r });
+    this.eventsFiltered = new Counter({ name: 'fabric_events_filtered_total', help: 'Events not published by routing (no detection, below min priority)', labelNames: ['collector'], registers: r });
+    this.pollErrors = new Counter({ name: 'fabric_collector_errors_total', help: 'Failed polls and starts', labelNames: ['collector', 'code'], registers: r });
+    this.restarts = new Counter({ name: 'fabric_collector_restarts_total', help: 'Supervisor restarts', labelNames: ['collector'], registers: r });
+    this.collectorState = new Gauge({ name: 'fabric_collector_state', help: '1 for the state each collector is in, 0 otherwise', labelNames: ['collector', 'state'], registers: r });
+    this.pollDuration = new Histogram({ name: 'fabric_poll_duration_seconds', help: 'Latency of collector polls', labelNames: ['collector'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r });
+    this.checkpointLag = new Gauge({ name: 'fabric_checkpoint_lag_events', help: 'Events polled but not yet covered by a committed checkpoint', labelNames: ['collector'], registers: r });
+    this.queueDepth = new Gauge({ name: 'fabric_pipeline_queue_depth', help: 'Pipeline in-flight load between poll and sink acknowledgement', labelNames: ['unit'], registers: r });
+    this.sinkAcks = new Counter({ name: 'fabric_sink_acknowledged_total', help: 'Events the sink confirmed durable', labelNames: ['sink'], registers: r });
+    this.stageErrors = new Counter({ name: 'fabric_stage_errors_total', help: 'Pipeline stage failures (the batch continues unprocessed by that stage)', labelNames: ['stage'], registers: r });
+  }
+
+  setState(collector: string, state: string): void {
+    for (const s of COLLECTOR_STATES) this.collectorState.set({ collector, state: s }, s === state ? 1 : 0);
+  }
+}

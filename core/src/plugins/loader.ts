@@ -1,0 +1,187 @@
+import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import semver from 'semver';
+import { PLUGIN_API_VERSION, type PluginDefinition, type PluginKind } from '../plugin-api/index.js';
+import type { InstalledPlugin } from '../host.js';
+
+/** Stable codes for every way loading a plugin can fail. */
+export type PluginLoadCode = 'PLUGIN_NOT_INSTALLED' | 'PLUGIN_API_MISMATCH' | 'PLUGIN_INVALID' | 'PLUGIN_CONFIG_INVALID' | 'PLUGIN_KIND_MISMATCH';
+
+export class PluginLoadError extends Error {
+  constructor(
+    readonly code: PluginLoadCode,
+    readonly pluginName: string,
+    message: string,
+    readonly fix?: string,
+  ) {
+    super(fix ? `${message}\n  fix: ${fix}` : message);
+    this.name = 'PluginLoadError';
+  }
+}
+
+export interface PluginPackage {
+  name: string;
+  version: string;
+  dir: string;
+  entry: string;
+  apiRange: string;
+  kind: PluginKind | 'unknown';
+  description?: string;
+  manifest: Record<string, unknown>;
+}
+
+export interface LoadedPlugin {
+  pkg: PluginPackage;
+  definition: PluginDefinition;
+}
+
+/**
+ * Where plugin packages are looked up: the host project's node_modules (the folder `fabric`
+ * runs in) first, then the config file's folder and its parents. That is how a user installs a
+ * plugin: `pnpm add <pkg>` in the host project, then names it in the config.
+ */
+export function searchRoots(cwd: string, configDir?: string): string[] {
+  const roots = [resolve(cwd)];
+  if (configDir && resolve(configDir) !== resolve(cwd)) roots.push(resolve(configDir));
+  return roots;
+}
+
+function findPackageDir(name: string, roots: string[]): string | undefined {
+  for (const root of roots) {
+    let dir = root;
+    for (;;) {
+      const candidate = join(dir, 'node_modules', name, 'package.json');
+      if (existsSync(candidate)) return dirname(realpathSync(candidate));
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  return undefined;
+}
+
+function entryOf(manifest: Record<string, unknown>): string | undefined {
+  const exp = manifest.exports as unknown;
+  const pick = (v: unknown): string | undefined => {
+    if (typeof v === 'string') return v;
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      return pick(o.import) ?? pick(o.default) ?? pick(o.node);
+    }
+    return undefined;
+  };
+  if (exp && typeof exp === 'object' && !Array.isArray(exp) && '.' in (exp as object)) return pick((exp as Record<string, unknown>)['.']);
+  return pick(exp) ?? (typeof manifest.main === 'string' ? manifest.main : undefined) ?? 'index.js';
+}
+
+export function readPluginPackage(dir: string): PluginPackage {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const rf = (manifest.reactiveFabric ?? {}) as Record<string, unknown>;
+  const name = String(manifest.name ?? dir);
+  return {
+    name,
+    version: String(manifest.version ?? '0.0.0'),
+    dir,
+    entry: join(dir, entryOf(manifest) ?? 'index.js'),
+    apiRange: typeof rf.pluginApi === 'string' ? rf.pluginApi : '',
+    kind: rf.kind === 'source' || rf.kind === 'enricher' ? rf.kind : 'unknown',
+    description: typeof manifest.description === 'string' ? manifest.description : undefined,
+    manifest,
+  };
+}
+
+function checkApi(name: string, range: string, where: string): void {
+  if (!range) {
+    throw new PluginLoadError('PLUGIN_INVALID', name, `package ${name} is not a Reactive Fabric plugin: its ${where} has no plugin API range`, `add "reactiveFabric": { "pluginApi": "^1.0.0", "kind": "source" } to its package.json`);
+  }
+  if (!semver.validRange(range)) {
+    throw new PluginLoadError('PLUGIN_INVALID', name, `plugin ${name} declares an invalid plugin API range "${range}" in its ${where}`, 'use a semver range such as "^1.0.0"');
+  }
+  if (!semver.satisfies(PLUGIN_API_VERSION, range)) {
+    throw new PluginLoadError(
+      'PLUGIN_API_MISMATCH',
+      name,
+      `plugin ${name} requires plugin API ${range}, but this Reactive Fabric provides plugin API ${PLUGIN_API_VERSION}`,
+      semver.gtr(PLUGIN_API_VERSION, range) ? `install a newer ${name} built for plugin API ${PLUGIN_API_VERSION}` : `upgrade @reactive-fabric/core to a version that provides plugin API ${range}, or install an older ${name}`,
+    );
+  }
+}
+
+const cache = new Map<string, Promise<LoadedPlugin>>();
+
+/** Resolve, check and import a plugin package. Cached per resolved directory. */
+export async function loadPlugin(name: string, roots: string[]): Promise<LoadedPlugin> {
+  const dir = findPackageDir(name, roots);
+  if (!dir) {
+    throw new PluginLoadError('PLUGIN_NOT_INSTALLED', name, `plugin package ${name} is not installed (looked in node_modules under ${roots.join(', ')})`, `run pnpm add ${name} (or npm install ${name}) in ${roots[0]}`);
+  }
+  let pending = cache.get(dir);
+  if (!pending) {
+    pending = importPlugin(dir);
+    cache.set(dir, pending);
+    pending.catch(() => cache.delete(dir));
+  }
+  return pending;
+}
+
+async function importPlugin(dir: string): Promise<LoadedPlugin> {
+  const pkg = readPluginPackage(dir);
+  checkApi(pkg.name, pkg.apiRange, 'package.json "reactiveFabric.pluginApi"');
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(pkg.entry).href)) as { default?: unknown };
+  } catch (err) {
+    throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name}@${pkg.version} failed to load from ${pkg.entry}: ${(err as Error).message}`, `rebuild or reinstall ${pkg.name}`);
+  }
+  const def = mod.default as Partial<PluginDefinition> | undefined;
+  const missing = (['name', 'version', 'kind', 'apiVersion', 'configSchema', 'create'] as const).filter((k) => def?.[k] === undefined);
+  if (!def || missing.length > 0) {
+    throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name} does not default-export definePlugin({...})${missing.length ? `: missing ${missing.join(', ')}` : ''}`, 'export default definePlugin({ name, version, kind, apiVersion, configSchema, create })');
+  }
+  if (def.kind !== 'source' && def.kind !== 'enricher') {
+    throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name} has kind "${String(def.kind)}"`, 'kind must be "source" or "enricher"');
+  }
+  checkApi(pkg.name, def.apiVersion!, 'definePlugin apiVersion');
+  return { pkg: { ...pkg, kind: def.kind }, definition: def as PluginDefinition };
+}
+
+/** Every installed package that declares itself a Reactive Fabric plugin, compatible or not. */
+export async function listInstalledPlugins(roots: string[]): Promise<InstalledPlugin[]> {
+  const dirs = new Map<string, string>();
+  for (const root of roots) {
+    const nm = join(root, 'node_modules');
+    if (!existsSync(nm)) continue;
+    for (const entry of readdirSync(nm)) {
+      if (entry.startsWith('.')) continue;
+      const names = entry.startsWith('@') ? readdirSync(join(nm, entry)).map((n) => `${entry}/${n}`) : [entry];
+      for (const name of names) {
+        const pj = join(nm, name, 'package.json');
+        if (!existsSync(pj) || dirs.has(name)) continue;
+        try {
+          const m = JSON.parse(readFileSync(pj, 'utf8')) as Record<string, unknown>;
+          const keywords = Array.isArray(m.keywords) ? m.keywords : [];
+          if (m.reactiveFabric && (keywords.includes('reactive-fabric-plugin') || (m.reactiveFabric as Record<string, unknown>).kind)) dirs.set(name, dirname(realpathSync(pj)));
+        } catch {
+          // An unreadable package.json is not ours to report here.
+        }
+      }
+    }
+  }
+  const out: InstalledPlugin[] = [];
+  for (const [name, dir] of [...dirs].sort(([a], [b]) => a.localeCompare(b))) {
+    const pkg = readPluginPackage(dir);
+    const item: InstalledPlugin = { name, version: pkg.version, kind: pkg.kind, apiRange: pkg.apiRange, compatible: false, description: pkg.description };
+    try {
+      const loaded = await loadPlugin(name, roots);
+      item.compatible = true;
+      item.kind = loaded.definition.kind;
+      item.configSchema = loaded.definition.configSchema;
+      item.description = loaded.definition.description ?? item.description;
+    } catch (err) {
+      item.problem = (err as Error).message;
+    }
+    out.push(item);
+  }
+  return out;
+}

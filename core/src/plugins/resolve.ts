@@ -1,0 +1,64 @@
+import type { CollectorConfig, EnricherConfig } from '../config/schema.js';
+import type { LoadedConfig } from '../config/load.js';
+import { ConfigError, pointerToPath, type ConfigProblem } from '../config/errors.js';
+import { loadPlugin, PluginLoadError, type LoadedPlugin } from './loader.js';
+import { secretValues, validateAgainstSchema } from './validate.js';
+
+export interface ResolvedComponent {
+  /** "collectors" or "enrichers": the config section it came from. */
+  section: 'collectors' | 'enrichers';
+  index: number;
+  config: CollectorConfig | EnricherConfig;
+  loaded: LoadedPlugin;
+  /** Plugin config after validation with defaults applied. */
+  pluginConfig: unknown;
+  secrets: string[];
+}
+
+/**
+ * Load every plugin the config names and validate each component's `config` block against its
+ * plugin's schema. All problems are reported at once, each naming the component, the package
+ * and what to do — so removing a plugin package tells you which collectors still use it.
+ */
+export async function resolveComponents(loaded: LoadedConfig, roots: string[]): Promise<ResolvedComponent[]> {
+  const problems: ConfigProblem[] = [];
+  const out: ResolvedComponent[] = [];
+  const entries: Array<['collectors' | 'enrichers', number, CollectorConfig | EnricherConfig]> = [
+    ...loaded.config.collectors.map((c, i) => ['collectors', i, c] as ['collectors', number, CollectorConfig]),
+    ...loaded.config.enrichers.map((c, i) => ['enrichers', i, c] as ['enrichers', number, EnricherConfig]),
+  ];
+  for (const [section, index, component] of entries) {
+    if (!component.enabled) continue;
+    const label = section === 'collectors' ? 'collector' : 'enricher';
+    const pointer = `/${section}/${index}`;
+    let plugin: LoadedPlugin;
+    try {
+      plugin = await loadPlugin(component.plugin, roots);
+    } catch (err) {
+      const e = err as PluginLoadError;
+      problems.push({
+        path: `${section}[${index}].plugin`,
+        line: loaded.lineOf(`${pointer}/plugin`),
+        message: `${label} "${component.id}" uses plugin ${component.plugin}: ${e.message.split('\n')[0]}`,
+        fix: e.code === 'PLUGIN_NOT_INSTALLED' ? `run pnpm add ${component.plugin} (or npm install ${component.plugin}), or remove ${label} "${component.id}" from the config` : e.fix,
+      });
+      continue;
+    }
+    const kind = plugin.definition.kind;
+    if (section === 'enrichers' && kind !== 'enricher') {
+      problems.push({ path: `${section}[${index}].plugin`, line: loaded.lineOf(`${pointer}/plugin`), message: `enricher "${component.id}" uses ${component.plugin}, which is a ${kind} plugin`, fix: 'move it to collectors:, or name an enricher plugin' });
+      continue;
+    }
+    const { value, errors } = validateAgainstSchema(plugin.definition.configSchema, component.config);
+    for (const e of errors) {
+      problems.push({
+        path: `${section}[${index}].config${e.path === '/' ? '' : `.${pointerToPath(e.path)}`}`,
+        line: loaded.lineOf(`${pointer}/config${e.path === '/' ? '' : e.path}`),
+        message: `${label} "${component.id}" (${component.plugin}): ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)?.slice(0, 80)})`}`,
+      });
+    }
+    if (errors.length === 0) out.push({ section, index, config: component, loaded: plugin, pluginConfig: value, secrets: secretValues(plugin.definition.configSchema, value) });
+  }
+  if (problems.length > 0) throw new ConfigError(loaded.file, problems, 'CONFIG_PLUGINS');
+  return out;
+}
