@@ -48,7 +48,8 @@ export class FalsePositiveStore {
   }
 
   list(): FalsePositive[] {
-    return [...this.entries.values()].sort((a, b) => a.markedAt.localeCompare(b.markedAt) || indicatorKey(a.indicator).localeCompare(indicatorKey(b.indicator)));
+    // Marking order, which the file keeps across restarts.
+    return [...this.entries.values()];
   }
 
   /** The stored entry for an indicator (already normalized), if marked. */
