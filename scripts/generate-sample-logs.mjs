@@ -6,8 +6,8 @@
 //
 //   node scripts/generate-sample-logs.mjs [--out examples/sample-logs] [--seed 42] [--follow]
 //
-// --follow keeps appending a fresh burst every few seconds so `npm start` shows events flowing.
-import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+// --follow only appends: a fresh burst every few seconds, so `npm start` shows events flowing.
+import { mkdirSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -130,12 +130,21 @@ function burst(base) {
   return lines.sort((a, b) => a[0] - b[0]);
 }
 
-const base = new Date(Date.now() - 60 * 60 * 1000);
-const auth = burst(base);
-writeFileSync(join(out, 'auth.log'), auth.map(([, l]) => l).join('\n') + '\n');
-const web = webAccess(new Date(base.getTime() + 420_000), '198.51.100.66');
-writeFileSync(join(out, 'access.log'), web.map(([, l]) => l).join('\n') + '\n');
-process.stdout.write(`wrote ${auth.length} lines to ${join(out, 'auth.log')} and ${web.length} to ${join(out, 'access.log')}\n`);
+// Written to a temp file and renamed: a collector that read an earlier run sees a new inode
+// (a rotation) and starts the new file from its beginning.
+function replace(path, lines) {
+  writeFileSync(`${path}.tmp`, lines.map(([, l]) => l).join('\n') + '\n');
+  renameSync(`${path}.tmp`, path);
+}
+
+if (!values.follow) {
+  const base = new Date(Date.now() - 60 * 60 * 1000);
+  const auth = burst(base);
+  replace(join(out, 'auth.log'), auth);
+  const web = webAccess(new Date(base.getTime() + 420_000), '198.51.100.66');
+  replace(join(out, 'access.log'), web);
+  process.stdout.write(`wrote ${auth.length} lines to ${join(out, 'auth.log')} and ${web.length} to ${join(out, 'access.log')}\n`);
+}
 
 if (values.follow) {
   const every = Number(values['interval-ms']);
