@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FabricEvent } from '../../src/plugin-api/index.js';
+import { detection, harness, ruleOf, corr } from './helpers.js';
+
+/*
+ * LogPAI loghub OpenSSH_2k (https://github.com/logpai/loghub; see ../shared/datasets/loghub/CITATION).
+ * Expected set: from the loghub authors' labelling (EventId + template per line), independently of
+ * the stage. Detections: from the raw log lines, as a syslog collector would see them.
+ */
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const datasets = path.resolve(repoRoot, '../shared/datasets/loghub');
+const YEAR = 2025;
+/** Labels of failed authentication attempts: "Failed none|password for [invalid user] <*> from <*> port <*> ssh2". */
+const FAILED_ATTEMPT_EVENT_IDS = new Set(['E8', 'E9', 'E10']);
+
+const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
+function syslogTime(month: string, day: string, time: string): number {
+  const [h, m, s] = time.split(':').map(Number);
+  return Date.UTC(YEAR, MONTHS[month]!, Number(day), h!, m!, s!);
+}
+
+interface Labelled {
+  lineId: number;
+  t: number;
+  eventId: string;
+  content: string;
+  template: string;
+}
+
+function parseStructuredCsv(text: string): Labelled[] {
+  const rows: Labelled[] = [];
+  for (const line of text.split(/\r?\n/).slice(1)) {
+    if (!line.trim()) continue;
+    const parts = line.split(',');
+    // Content and template may contain commas: EventId is the E<n> field nearest the right end.
+    let e = parts.length - 1;
+    while (e > 6 && !/^E\d+$/.test(parts[e]!)) e--;
+    rows.push({
+      lineId: Number(parts[0]),
+      t: syslogTime(parts[1]!, parts[2]!, parts[3]!),
+      content: parts.slice(6, e).join(','),
+      eventId: parts[e]!,
+      template: parts.slice(e + 1).join(','),
+    });
+  }
+  return rows;
+}
+
+/** Value of the n-th <*> of a loghub template in the line's content. */
+function templateValue(template: string, content: string, n: number): string {
+  const rx = new RegExp(`^${template.split('<*>').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('(.*?)')}$`);
+  const m = rx.exec(content);
+  if (!m) throw new Error(`template "${template}" does not match "${content}"`);
+  return m[n]!;
+}
+
+/** Addresses with ≥ n timestamps within any span of `spanMs` (inclusive), by brute force over all pairs. */
+function addressesWithBurst(byIp: Map<string, number[]>, n: number, spanMs: number): Set<string> {
+  const out = new Set<string>();
+  for (const [ip, times] of byIp) {
+    for (const start of times) {
+      if (times.filter((t) => t >= start && t <= start + spanMs).length >= n) {
+        out.add(ip);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** What a syslog collector plus the detection engine produce for one raw sshd line. */
+function eventFromRawLine(raw: string, lineNo: number): FabricEvent {
+  const header = /^(\w{3}) +(\d+) (\d\d:\d\d:\d\d) (\S+) sshd\[(\d+)\]: (.*)$/.exec(raw);
+  if (!header) throw new Error(`unparsed line ${lineNo}: ${raw}`);
+  const t = syslogTime(header[1]!, header[2]!, header[3]!);
+  const message = header[6]!;
+  const id = `openssh-${lineNo}`;
+  const failedAttempt = /^Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+ ssh2$/.exec(message);
+  if (failedAttempt) return detection({ t, id, ip: failedAttempt[3]!, user: failedAttempt[2]!, rules: ['rf_failed_authentication'], collector: 'openssh-file', extra: { message } });
+  const accepted = /^Accepted (\S+) for (\S+) from (\S+) port \d+ ssh2$/.exec(message);
+  if (accepted) return detection({ t, id, ip: accepted[3]!, user: accepted[2]!, rules: ['rf_successful_authentication'], collector: 'openssh-file', extra: { message } });
+  // Everything else reaches the stage as a plain event, which it must pass through untouched.
+  return {
+    '@timestamp': new Date(t).toISOString(),
+    message,
+    event: { id, kind: 'event' },
+    fabric: { collector: 'openssh-file', plugin: '@reactive-fabric/plugin-log-file', fingerprint: id, schema_version: '1.0.0' },
+  } as FabricEvent;
+}
+
+describe.runIf(existsSync(path.join(datasets, 'OpenSSH_2k.log')))('OpenSSH_2k (loghub)', () => {
+  it('brute force fires for exactly the addresses with ≥ N failed attempts within the timespan', async () => {
+    const h = await harness({ disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] });
+    const rule = h.stage.rules.find((r) => r.name === 'rf_brute_force')!;
+    const n = rule.condition.gte!;
+    const span = rule.timespanMs;
+
+    const labelled = parseStructuredCsv(await readFile(path.join(datasets, 'OpenSSH_2k.log_structured.csv'), 'utf8'));
+    expect(labelled).toHaveLength(2000);
+    const byIp = new Map<string, number[]>();
+    for (const row of labelled) {
+      if (!FAILED_ATTEMPT_EVENT_IDS.has(row.eventId)) continue;
+      const ip = templateValue(row.template, row.content, 2);
+      byIp.set(ip, [...(byIp.get(ip) ?? []), row.t]);
+    }
+    const expected = addressesWithBurst(byIp, n, span);
+    // The data must separate the cases, or the comparison below proves nothing.
+    expect(expected.size).toBeGreaterThanOrEqual(3);
+    expect([...byIp.keys()].filter((ip) => !expected.has(ip)).length).toBeGreaterThanOrEqual(3);
+    const atLeastNOverall = [...byIp].filter(([ip, ts]) => ts.length >= n && !expected.has(ip));
+    // Some addresses have N failures in total but not within one timespan: the window matters.
+    expect(atLeastNOverall.length).toBeGreaterThanOrEqual(1);
+
+    const raw = (await readFile(path.join(datasets, 'OpenSSH_2k.log'), 'utf8')).split(/\r?\n/).filter((l) => l.length > 0);
+    expect(raw).toHaveLength(2000);
+    const events = raw.map((line, i) => eventFromRawLine(line, i + 1));
+    const passedThrough: FabricEvent[] = [];
+    for (let i = 0; i < events.length; i += 100) {
+      const out = await h.stage.process(events.slice(i, i + 100));
+      passedThrough.push(...out.filter((e) => e.event.kind !== 'alert'));
+      h.alerts.push(...out.filter((e) => e.event.kind === 'alert'));
+    }
+    expect(passedThrough).toHaveLength(2000);
+
+    const bruteForce = h.alerts.filter((a) => ruleOf(a) === 'rf_brute_force');
+    const fired = new Set(bruteForce.map((a) => (a as unknown as { source: { ip: string } }).source.ip));
+    expect([...fired].sort()).toEqual([...expected].sort());
+
+    for (const a of bruteForce) {
+      const c = corr(a);
+      expect(c.count as number).toBeGreaterThanOrEqual(n);
+      expect(Date.parse(c.last_seen as string) - Date.parse(c.first_seen as string)).toBeLessThanOrEqual(span);
+      expect(a.event.severity).toBe(47);
+      expect((a as unknown as { threat: { technique: { id: string[] } } }).threat.technique.id).toContain('T1110.001');
+    }
+    // Every member detection handed to the stage in the alert's batch or later carries the alert's id.
+    const tagged = passedThrough.filter((e) => ((e.fabric as { correlation?: { ids?: string[] } }).correlation?.ids ?? []).length > 0);
+    expect(tagged.length).toBeGreaterThanOrEqual(bruteForce.length * n);
+
+    // The one accepted login (119.137.62.142) had no failures before it: no brute-force-then-success.
+    const accepted = labelled.filter((r) => r.eventId === 'E1').map((r) => templateValue(r.template, r.content, 3));
+    expect(accepted.some((ip) => expected.has(ip))).toBe(false);
+    expect(h.alerts.filter((a) => ruleOf(a) === 'rf_brute_force_then_success')).toHaveLength(0);
+  });
+});
