@@ -262,14 +262,19 @@ export class KafkaSink implements Sink {
   private acknowledged(batch: PendingRecord[], topicMessages: TopicMessages[]): void {
     for (const tm of topicMessages) this.metrics.acked.inc({ topic: tm.topic }, tm.messages.length);
     const now = performance.now();
+    const done: Ticket[] = [];
     for (const r of batch) {
       const t = r.ticket;
       if (--t.remaining === 0 && !t.settled) {
         t.settled = true;
         this.metrics.ackLatency.observe((now - t.acceptedAt) / 1000);
-        t.resolve();
+        done.push(t);
       }
     }
+    // Writers woken by an acknowledgement serialise their next events on this thread. Waking them
+    // after the delivery loop has handed the next request to kafkajs lets that work overlap the
+    // request's compression and round trip instead of delaying it.
+    if (done.length > 0) setImmediate(() => { for (const t of done) t.resolve(); });
     this.buffered -= batch.length;
     this.metrics.pending.set(this.buffered);
     if (this.failingSince !== undefined) {
@@ -278,8 +283,10 @@ export class KafkaSink implements Sink {
       this.lastError = undefined;
       this.failuresSinceOk = 0;
     }
-    this.wakeAll(this.roomWaiters);
-    this.wakeAll(this.drainWaiters);
+    setImmediate(() => {
+      this.wakeAll(this.roomWaiters);
+      this.wakeAll(this.drainWaiters);
+    });
   }
 
   private recordFailure(err: unknown, attempt: number): void {
