@@ -130,6 +130,9 @@ export const CommandResultSchema = Type.Object({
   command: Type.Unsafe<CollectorCommand>({ type: 'string', enum: [...COMMANDS] }),
   state: CollectorStateSchema,
 });
+export const CommandQuery = Type.Object({
+  wait: Type.Optional(Type.Number({ minimum: 0, maximum: 60, default: 0, description: 'Seconds to wait for the collector to leave starting/stopping/restarting before answering' })),
+});
 export const BulkRestartQuery = Type.Object({
   onlyFailed: Type.Optional(Type.Boolean({ default: false, description: 'Restart only collectors in state "failed"' })),
 });

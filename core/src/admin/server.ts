@@ -6,6 +6,7 @@ import type { FabricHost } from '../host.js';
 import { buildAdminApp, resolveAdminConfig } from './app.js';
 import type { AdminConfig } from './config.js';
 import { URL_FILE_NAME, resolveToken } from './token.js';
+import { registerSecret } from '../logging.js';
 
 export interface AdminServerOptions {
   logger: pino.Logger;
@@ -31,6 +32,8 @@ export async function startAdminServer(host: FabricHost, adminConfig: Partial<Ad
   const config = resolveAdminConfig(adminConfig);
   const log = opts.logger.child({ component: 'admin-api' });
   const resolved = await resolveToken(config.token, opts.env ?? process.env, opts.stateDir);
+  // Redacted by value from every log line of the process, wherever it might end up.
+  registerSecret(resolved.token);
   if (resolved.discarded) log.warn(resolved.discarded);
   if (resolved.source === 'generated') log.info({ tokenFile: resolved.tokenFile }, `admin API token generated and stored in ${resolved.tokenFile} (mode 0600)`);
   else if (resolved.source === 'file') log.info({ tokenFile: resolved.tokenFile }, `admin API token read from ${resolved.tokenFile}`);

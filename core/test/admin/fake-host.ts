@@ -248,26 +248,39 @@ export class FakeHost implements FabricHost {
     return r ? r.transitions.slice(-limit) : undefined;
   }
 
+  /** Delay before the second hop of a two-hop command (stopping -> stopped), like a plugin's stop(). */
+  settleDelayMs = 15;
+
   async command(id: string, command: CollectorCommand): Promise<CommandResult> {
     const r = this.collectors.get(id);
     if (!r) throw new HostError('NOT_FOUND', `no collector "${id}"`);
     if (this.crashOnCommand.has(id)) throw new TypeError("Cannot read properties of undefined (reading 'actor')");
     const hops = MACHINE[r.summary.state][command];
-    if (!hops) return { ok: false, state: r.summary.state, reason: `no ${command.toUpperCase()} transition from ${r.summary.state}` };
-    await new Promise((resolve) => setImmediate(resolve));
+    if (!hops) return { ok: false, state: r.summary.state, reason: `cannot ${command} collector "${id}" while it is ${r.summary.state}` };
     if (command === 'restart') {
       r.restartCount++;
       this.restarts.inc({ collector: id });
     }
-    for (const hop of hops) this.hop(r, hop, `admin API ${command}`);
-    this.events.emit('status', { ...r.summary });
+    // Like the orchestrator: the command's event is taken at once, the rest happens asynchronously.
+    const [first, ...rest] = hops;
+    this.step(r, first!, `admin API ${command}`);
+    if (rest.length > 0) {
+      setTimeout(() => {
+        for (const hop of rest) this.step(r, hop, `admin API ${command}`);
+      }, this.settleDelayMs);
+    }
     return { ok: true, state: r.summary.state };
+  }
+
+  private step(r: CollectorRecord, hop: Hop, reason: string): void {
+    this.hop(r, hop, reason);
+    this.events.emit('status', { ...r.summary });
   }
 
   private requireStoppedForWrite(id: string): CollectorRecord {
     const r = this.collectors.get(id);
     if (!r) throw new HostError('NOT_FOUND', `no collector "${id}"`);
-    if (r.summary.state !== 'stopped' && r.summary.state !== 'idle') throw new HostError('CONFLICT', `collector "${id}" is ${r.summary.state}`);
+    if (!['stopped', 'idle', 'failed'].includes(r.summary.state)) throw new HostError('CONFLICT', `collector "${id}" is ${r.summary.state}`);
     return r;
   }
 

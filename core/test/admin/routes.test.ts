@@ -101,7 +101,7 @@ describe('machine and transitions', () => {
   });
 
   it('lists recent transitions with time, event and reason, bounded by ?limit', async () => {
-    await api.call({ method: 'POST', url: '/collectors/auth-log/stop' });
+    await api.call({ method: 'POST', url: '/collectors/auth-log/stop?wait=5' });
     const all = (await api.call({ url: '/collectors/auth-log/transitions' })).json();
     expect(all.id).toBe('auth-log');
     expect(all.transitions.map((t: { event: string; to: string }) => `${t.event}->${t.to}`)).toEqual(['BOOT->running', 'STOP->stopping', 'STOPPED->stopped']);
@@ -125,17 +125,28 @@ describe('commands', () => {
       ['restart', 'running'],
     ];
     for (const [command, state] of steps) {
-      const res = await api.call({ method: 'POST', url: `/collectors/auth-log/${command}` });
+      const res = await api.call({ method: 'POST', url: `/collectors/auth-log/${command}?wait=5` });
       expect(res.statusCode, `${command}: ${res.body}`).toBe(200);
       expect(res.json()).toEqual({ id: 'auth-log', command, state });
     }
     expect((await api.call({ url: '/collectors/auth-log' })).json().restartCount).toBe(1);
   });
 
+  it('answers the intermediate state at once, the settled one with ?wait', async () => {
+    host.settleDelayMs = 300;
+    expect((await api.call({ method: 'POST', url: '/collectors/auth-log/stop' })).json()).toEqual({ id: 'auth-log', command: 'stop', state: 'stopping' });
+    expectError(await api.call({ method: 'POST', url: '/collectors/auth-log/start' }), 409, 'TRANSITION_NOT_ALLOWED');
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await api.call({ method: 'POST', url: '/collectors/auth-log/start?wait=10' })).json()).toEqual({ id: 'auth-log', command: 'start', state: 'running' });
+    // A deadline shorter than the transition answers the state at the deadline.
+    expect((await api.call({ method: 'POST', url: '/collectors/auth-log/restart?wait=0.05' })).json().state).toBe('restarting');
+    expectError(await api.call({ method: 'POST', url: '/collectors/paused-one/stop?wait=61' }), 400, 'VALIDATION_FAILED');
+  });
+
   it('answers 409 with the current state when the machine does not allow the command', async () => {
     const stop = expectError(await api.call({ method: 'POST', url: '/collectors/stopped-one/stop' }), 409, 'TRANSITION_NOT_ALLOWED');
     expect(stop.state).toBe('stopped');
-    expect(stop.message).toContain('cannot stop collector "stopped-one" while it is stopped');
+    expect(stop.message).toBe('cannot stop collector "stopped-one" while it is stopped (GET /collectors/stopped-one/machine shows the allowed transitions)');
     const resume = expectError(await api.call({ method: 'POST', url: '/collectors/auth-log/resume' }), 409, 'TRANSITION_NOT_ALLOWED');
     expect(resume.state).toBe('running');
     const pause = expectError(await api.call({ method: 'POST', url: '/collectors/paused-one/pause' }), 409, 'TRANSITION_NOT_ALLOWED');
@@ -145,7 +156,7 @@ describe('commands', () => {
   });
 
   it('recovers a failed collector with restart', async () => {
-    const res = await api.call({ method: 'POST', url: '/collectors/broken/restart' });
+    const res = await api.call({ method: 'POST', url: '/collectors/broken/restart?wait=5' });
     expect(res.json()).toEqual({ id: 'broken', command: 'restart', state: 'running' });
   });
 
@@ -176,7 +187,7 @@ describe('POST /collectors/restart', () => {
   it('with onlyFailed=true restarts only the failed collectors', async () => {
     const res = await api.call({ method: 'POST', url: '/collectors/restart?onlyFailed=true' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ results: [{ id: 'broken', ok: true, state: 'running' }] });
+    expect(res.json()).toEqual({ results: [{ id: 'broken', ok: true, state: 'restarting' }] });
     expect((await api.call({ url: '/collectors/auth-log' })).json().restartCount).toBe(0);
   });
 
@@ -185,10 +196,10 @@ describe('POST /collectors/restart', () => {
     const res = await api.call({ method: 'POST', url: '/collectors/restart' });
     const results = res.json().results as Array<{ id: string; ok: boolean; state: string; reason?: string }>;
     expect(results.map((r) => [r.id, r.ok, r.state])).toEqual([
-      ['auth-log', true, 'running'],
-      ['es-prod', true, 'running'],
-      ['broken', true, 'running'],
-      ['stopped-one', true, 'running'],
+      ['auth-log', true, 'restarting'],
+      ['es-prod', true, 'restarting'],
+      ['broken', true, 'restarting'],
+      ['stopped-one', true, 'starting'],
       ['paused-one', false, 'paused'],
     ]);
     expect(results[4]!.reason).toBe('restart failed; see the server log');
@@ -212,8 +223,10 @@ describe('checkpoint', () => {
     expect(conflict.state).toBe('running');
     expect(conflict.message).toContain('POST /collectors/auth-log/stop first');
     expectError(await api.call({ method: 'DELETE', url: '/collectors/paused-one/checkpoint' }), 409, 'CHECKPOINT_CONFLICT');
+    // A failed collector polls no more: its checkpoint may be fixed before restarting it.
+    expect((await api.call({ method: 'PUT', url: '/collectors/broken/checkpoint', payload: { value: { offset: 1 } } })).statusCode).toBe(200);
 
-    await api.call({ method: 'POST', url: '/collectors/auth-log/stop' });
+    await api.call({ method: 'POST', url: '/collectors/auth-log/stop?wait=5' });
     const put = await api.call({ method: 'PUT', url: '/collectors/auth-log/checkpoint', payload: { value: { offset: 0, inode: 77 } } });
     expect(put.statusCode).toBe(200);
     expect(put.json()).toMatchObject({ id: 'auth-log', value: { offset: 0, inode: 77 } });
@@ -323,7 +336,7 @@ describe('metrics and stats', () => {
   });
 
   it('serves the same numbers as JSON on /stats', async () => {
-    await api.call({ method: 'POST', url: '/collectors/broken/restart' });
+    await api.call({ method: 'POST', url: '/collectors/broken/restart?wait=5' });
     const stats = (await api.call({ url: '/stats' })).json();
     expect(stats.fabric_collector_restarts_total).toEqual([{ value: 1, labels: { collector: 'broken' } }]);
     const text = (await api.call({ url: '/metrics' })).body;

@@ -1,12 +1,9 @@
 import type { Checkpoint } from '../../plugin-api/index.js';
-import type { CollectorState } from '../../host.js';
+import { HostError } from '../../host.js';
 import type { AdminApp, RouteContext } from '../app.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import { CheckpointBody, CheckpointSchema, CollectorIdParam, errors } from '../schemas.js';
 import { notFound } from './collectors.js';
-
-/** States in which no poll can be running, so a checkpoint write cannot race a commit. */
-const WRITABLE: ReadonlySet<CollectorState> = new Set(['stopped', 'idle']);
 
 function isJson(value: unknown, depth = 0): value is Checkpoint {
   if (depth > 64) return false;
@@ -18,13 +15,20 @@ function isJson(value: unknown, depth = 0): value is Checkpoint {
 }
 
 export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext): void {
-  const requireStopped = (id: string, action: string): void => {
-    const c = host.getCollector(id);
-    if (!c) throw notFound(id);
-    if (!WRITABLE.has(c.state)) {
-      throw new ApiError(409, AdminErrorCodes.CHECKPOINT_CONFLICT, `cannot ${action} the checkpoint of collector "${id}" while it is ${c.state}: POST /collectors/${id}/stop first`, {
-        state: c.state,
-      });
+  /**
+   * The host decides when a write is safe (no poll can run: stopped, or never started); its
+   * CONFLICT becomes a 409 that names the state and the way out.
+   */
+  const write = async <T>(id: string, action: string, op: () => Promise<T>): Promise<T> => {
+    if (!host.getCollector(id)) throw notFound(id);
+    try {
+      return await op();
+    } catch (err) {
+      if (!(err instanceof HostError)) throw err;
+      if (err.code === 'NOT_FOUND') throw notFound(id);
+      if (err.code !== 'CONFLICT') throw err;
+      const state = host.getCollector(id)?.state ?? 'unknown';
+      throw new ApiError(409, AdminErrorCodes.CHECKPOINT_CONFLICT, `cannot ${action} the checkpoint of collector "${id}" while it is ${state}: POST /collectors/${id}/stop first`, { state });
     }
   };
 
@@ -65,9 +69,8 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
       const { id } = request.params;
       const { value } = request.body;
       if (value === undefined || !isJson(value)) throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, 'body.value must be a JSON value (object, array, string, finite number, boolean or null)');
-      requireStopped(id, 'set');
+      const summary = await write(id, 'set', () => host.setCheckpoint(id, value));
       request.log.info({ audit: 'set-checkpoint', collector: id }, 'checkpoint replaced through the admin API');
-      const summary = await host.setCheckpoint(id, value);
       return { id, ...summary };
     },
   );
@@ -86,9 +89,8 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
     },
     async (request, reply) => {
       const { id } = request.params;
-      requireStopped(id, 'reset');
+      await write(id, 'reset', () => host.resetCheckpoint(id));
       request.log.info({ audit: 'reset-checkpoint', collector: id }, 'checkpoint reset through the admin API');
-      await host.resetCheckpoint(id);
       return reply.code(204).send(null);
     },
   );

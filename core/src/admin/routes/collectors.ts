@@ -1,4 +1,4 @@
-import type { CollectorCommand, CollectorSummary } from '../../host.js';
+import type { CollectorCommand, CollectorState, CollectorSummary, FabricHost } from '../../host.js';
 import type { AdminApp, RouteContext } from '../app.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import {
@@ -9,6 +9,7 @@ import {
   CollectorIdParam,
   CollectorListQuery,
   CollectorListSchema,
+  CommandQuery,
   CommandResultSchema,
   MachineSchema,
   TransitionsQuery,
@@ -23,6 +24,32 @@ const COMMAND_SUMMARY: Record<CollectorCommand, string> = {
   resume: 'Resume a paused collector',
   restart: 'Stop then start a collector (also recovers a failed one)',
 };
+
+/** States a collector passes through on its own; `?wait=` waits for it to leave them. */
+const TRANSIENT: ReadonlySet<CollectorState> = new Set(['starting', 'stopping', 'restarting']);
+
+/** Resolve with the collector's state once it is no longer transient, or its state at the deadline. */
+function settle(host: FabricHost, id: string, state: CollectorState, waitSeconds: number): Promise<CollectorState> {
+  if (waitSeconds <= 0 || !TRANSIENT.has(state)) return Promise.resolve(state);
+  return new Promise((resolve) => {
+    let finished = false;
+    const done = (s: CollectorState): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      host.events.off('status', onStatus);
+      resolve(s);
+    };
+    const onStatus = (summary: CollectorSummary): void => {
+      if (summary.id === id && !TRANSIENT.has(summary.state)) done(summary.state);
+    };
+    const timer = setTimeout(() => done(host.getCollector(id)?.state ?? state), waitSeconds * 1000);
+    host.events.on('status', onStatus);
+    // It may have settled between the command and the subscription.
+    const now = host.getCollector(id)?.state;
+    if (now !== undefined && !TRANSIENT.has(now)) done(now);
+  });
+}
 
 export function notFound(id: string): ApiError {
   return new ApiError(404, AdminErrorCodes.COLLECTOR_NOT_FOUND, `no collector "${id}": GET /collectors lists the configured ids`);
@@ -144,9 +171,12 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
           operationId: `${command}Collector`,
           tags: ['collectors'],
           summary: COMMAND_SUMMARY[command],
-          description: 'Answers with the state the collector is in once the command took effect; 409 (TRANSITION_NOT_ALLOWED) when its state machine does not allow the command from the current state.',
+          description:
+            'Answers with the state the collector is in once the command took effect (with ?wait=N, after it left starting/stopping/restarting, ' +
+            'at most N seconds); 409 (TRANSITION_NOT_ALLOWED) when its state machine does not allow the command from the current state.',
           params: CollectorIdParam,
-          response: { 200: CommandResultSchema, ...errors(401, 404, 409, 429) },
+          querystring: CommandQuery,
+          response: { 200: CommandResultSchema, ...errors(400, 401, 404, 409, 429) },
         },
       },
       async (request) => {
@@ -156,9 +186,11 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
         request.log.info({ audit: `${command}-collector`, collector: id, from: before.state }, `${command} requested through the admin API`);
         const result = await host.command(id, command);
         if (!result.ok) {
-          throw new ApiError(409, AdminErrorCodes.TRANSITION_NOT_ALLOWED, `cannot ${command} collector "${id}" while it is ${result.state}: ${result.reason}`, { state: result.state });
+          const base = `cannot ${command} collector "${id}" while it is ${result.state}`;
+          const why = result.reason && !result.reason.startsWith(base) ? `: ${result.reason}` : '';
+          throw new ApiError(409, AdminErrorCodes.TRANSITION_NOT_ALLOWED, `${base}${why} (GET /collectors/${id}/machine shows the allowed transitions)`, { state: result.state });
         }
-        return { id, command, state: result.state };
+        return { id, command, state: await settle(host, id, result.state, request.query.wait ?? 0) };
       },
     );
   }
