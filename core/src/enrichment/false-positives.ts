@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError } from '../host.js';
 import type { FalsePositive } from '../host.js';
@@ -5,6 +6,11 @@ import type { Indicator } from '../plugin-api/index.js';
 import { indicatorKey, normalizeIndicator } from './indicator.js';
 import { readJsonFile, writeJsonFile } from './json-file.js';
 import type { EnrichmentMetrics } from './metrics.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+
+/** How often a running stage looks for marks the CLI wrote straight into the file. */
+const REFRESH_INTERVAL_MS = 5000;
 
 export const FALSE_POSITIVES_FILE = path.join('enrichment', 'false-positives.json');
 
@@ -16,39 +22,77 @@ export const FALSE_POSITIVES_FILE = path.join('enrichment', 'false-positives.jso
 export class FalsePositiveStore {
   private readonly entries = new Map<string, FalsePositive>();
   private writing: Promise<void> = Promise.resolve();
+  private knownMtimeMs: number | undefined;
+  /** Bumped by every mark/unmark, so a reload that raced one does not undo it. */
+  private generation = 0;
+  private lastRefresh = 0;
 
   private constructor(
     readonly file: string,
     private readonly metrics: EnrichmentMetrics | undefined,
+    private readonly clock: Clock,
   ) {}
 
-  static async open(stateDir: string, metrics?: EnrichmentMetrics): Promise<FalsePositiveStore> {
-    const store = new FalsePositiveStore(path.resolve(stateDir, FALSE_POSITIVES_FILE), metrics);
+  static async open(stateDir: string, metrics?: EnrichmentMetrics, clock: Clock = systemClock): Promise<FalsePositiveStore> {
+    const store = new FalsePositiveStore(path.resolve(stateDir, FALSE_POSITIVES_FILE), metrics, clock);
+    await store.load();
+    store.lastRefresh = clock.now();
+    return store;
+  }
+
+  /**
+   * Pick up marks written to the file by another process (the CLI while no admin API runs).
+   * Cheap: at most one stat() per interval.
+   */
+  async refreshIfChanged(): Promise<void> {
+    const now = this.clock.now();
+    if (now - this.lastRefresh < REFRESH_INTERVAL_MS) return;
+    this.lastRefresh = now;
+    await this.writing.catch(() => undefined);
+    const mtime = await stat(this.file).then((s) => s.mtimeMs, () => undefined);
+    if (mtime === this.knownMtimeMs) return;
+    try {
+      await this.load();
+    } catch {
+      // A half-edited file keeps the marks we had; the next interval tries again.
+    }
+  }
+
+  private async load(): Promise<void> {
+    const generation = this.generation;
+    const mtime = await stat(this.file).then((s) => s.mtimeMs, () => undefined);
     let doc: unknown;
     try {
-      doc = await readJsonFile(store.file);
+      doc = await readJsonFile(this.file);
     } catch (err) {
-      throw new Error(`false-positive list ${store.file} cannot be read (${(err as Error).message}); fix the JSON or move the file away to start an empty list`);
+      throw new Error(`false-positive list ${this.file} cannot be read (${(err as Error).message}); fix the JSON or move the file away to start an empty list`);
     }
     const list = (doc as { entries?: unknown } | undefined)?.entries;
     if (doc !== undefined && !Array.isArray(list)) {
-      throw new Error(`false-positive list ${store.file} has no "entries" array; move the file away to start an empty list`);
+      throw new Error(`false-positive list ${this.file} has no "entries" array; move the file away to start an empty list`);
     }
+    if (generation !== this.generation) return;
+    this.entries.clear();
     for (const raw of (list ?? []) as Array<Partial<FalsePositive>>) {
       const n = normalizeIndicator(String(raw?.indicator?.type), String(raw?.indicator?.value));
       if (!n.ok) continue;
-      store.entries.set(indicatorKey(n.indicator), {
+      this.entries.set(indicatorKey(n.indicator), {
         indicator: n.indicator,
         ...(typeof raw.reason === 'string' ? { reason: raw.reason } : {}),
         markedAt: typeof raw.markedAt === 'string' ? raw.markedAt : new Date(0).toISOString(),
       });
     }
-    store.updateGauge();
-    return store;
+    this.knownMtimeMs = mtime;
+    this.updateGauge();
   }
 
-  list(): FalsePositive[] {
-    // Marking order, which the file keeps across restarts.
+  /** Async to match FabricHost's false-positive methods, which the orchestrator forwards here. */
+  async list(): Promise<FalsePositive[]> {
+    return this.snapshot();
+  }
+
+  /** Marking order, which the file keeps across restarts. */
+  snapshot(): FalsePositive[] {
     return [...this.entries.values()];
   }
 
@@ -89,10 +133,16 @@ export class FalsePositiveStore {
   }
 
   private persist(): Promise<void> {
+    this.generation++;
     this.updateGauge();
-    const snapshot = { version: 1, entries: this.list() };
+    const snapshot = { version: 1, entries: this.snapshot() };
     // Serialised so that two quick marks cannot finish their renames out of order.
-    this.writing = this.writing.catch(() => undefined).then(() => writeJsonFile(this.file, snapshot));
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(() => writeJsonFile(this.file, snapshot))
+      .then(async () => {
+        this.knownMtimeMs = await stat(this.file).then((s) => s.mtimeMs, () => undefined);
+      });
     return this.writing;
   }
 

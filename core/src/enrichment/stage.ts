@@ -45,6 +45,7 @@ export interface EnrichmentContext {
 
 export type EnrichmentStage = PipelineStage & {
   falsePositives: FalsePositiveStore;
+  readiness(): { ok: boolean; detail?: string };
   /** Sources by enricher id (read-only use: limits, queue depth, health). */
   readonly sources: ReadonlyMap<string, EnricherSource>;
   close(): Promise<void>;
@@ -85,7 +86,7 @@ export async function createEnrichmentStage(
   const clock = ctx.clock ?? systemClock;
   const logger = ctx.logger.child({ component: 'enrichment' });
   const metrics = enrichmentMetrics(ctx.metrics);
-  const falsePositives = await FalsePositiveStore.open(ctx.stateDir, metrics);
+  const falsePositives = await FalsePositiveStore.open(ctx.stateDir, metrics, clock);
   const warninglists = await Warninglists.load(config.warninglists, ctx.configDir);
   const cache = await VerdictCache.open(path.resolve(ctx.stateDir, config.cache.file), config.cache.max_entries, clock, logger);
   const budgetsFile = path.resolve(ctx.stateDir, BUDGETS_FILE);
@@ -149,7 +150,7 @@ export async function createEnrichmentStage(
     plugins.set(e.id, e.plugin);
   }
   logger.info(
-    { enrichers: [...sources.values()].map((s) => ({ id: s.id, ...s.limits })), warninglists: warninglists.size, cached: cache.size, falsePositives: falsePositives.list().length },
+    { enrichers: [...sources.values()].map((s) => ({ id: s.id, ...s.limits })), warninglists: warninglists.size, cached: cache.size, falsePositives: falsePositives.snapshot().length },
     'enrichment stage ready',
   );
 
@@ -253,6 +254,9 @@ export async function createEnrichmentStage(
       if (!config.enabled || sources.size === 0 || closed) return batch;
       const targets = batch.filter((e) => e.event?.kind === 'signal' || e.event?.kind === 'alert');
       if (targets.length === 0) return batch;
+      // In the background: a mark the CLI wrote to the file applies from the next batch on,
+      // and no batch ever waits on disk for it.
+      void falsePositives.refreshIfChanged().catch(() => undefined);
       // The events of a batch start together, so one timer is every event's deadline.
       let timer: unknown;
       const deadline = new Promise<void>((resolve) => {
@@ -271,6 +275,11 @@ export async function createEnrichmentStage(
     },
     stop: close,
     close,
+    readiness() {
+      // Enrichment never holds events back, so it is always ready; the detail says what is degraded.
+      const degraded = [...sources.values()].filter((s) => s.currentHealth().status !== 'healthy').map((s) => `${s.id} ${s.currentHealth().code ?? 'degraded'}`);
+      return { ok: true, detail: `${sources.size} enricher(s)${degraded.length ? `; degraded: ${degraded.join(', ')}` : ''}` };
+    },
   };
 }
 

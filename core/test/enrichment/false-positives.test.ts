@@ -34,7 +34,7 @@ describe('false positives', () => {
     await a.stage.close();
 
     const b = await makeStage({ enrichers: [{ id: 'vt', instance: src }], stateDir: state.dir, clock });
-    expect(b.stage.falsePositives.list().map((f) => f.indicator.value)).toEqual(['2a00:1450:4001::200e', 'updates.vendor.com']);
+    expect((await b.stage.falsePositives.list()).map((f) => f.indicator.value)).toEqual(['2a00:1450:4001::200e', 'updates.vendor.com']);
     expect(await metricValue(b.registry, 'fabric_enrichment_false_positives')).toBe(2);
     const again = detection({ source: { ip: '2a00:1450:4001::200e' } });
     await b.stage.process([again]);
@@ -54,6 +54,6 @@ describe('false positives', () => {
     await expect(store.mark({ type: 'ipv4', value: '300.1.1.1' })).rejects.toThrow(/"300.1.1.1" is not an IP address/);
     await expect(store.mark({ type: 'sha256', value: 'abc' })).rejects.toThrow(HostError);
     await expect(store.mark({ type: 'hostname' as never, value: 'x.com' })).rejects.toThrow(/unknown indicator type "hostname"/);
-    expect(store.list()).toEqual([]);
+    expect(await store.list()).toEqual([]);
   });
 });
