@@ -1,0 +1,117 @@
+import { definePlugin, ErrorCodes, PluginError } from '@reactive-fabric/core';
+import type { EnricherInstance, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
+import { MispConfigSchema, type MispConfig } from './config.js';
+import { MispClient } from './client.js';
+import { matches } from './attributes.js';
+import { toVerdict } from './verdict.js';
+import { MispFeed } from './feed.js';
+import { fingerprint } from './lib/fingerprint.js';
+import { HealthTracker } from './lib/health.js';
+import { safeTarget } from './lib/http.js';
+
+export { MispConfigSchema } from './config.js';
+export type { MispConfig } from './config.js';
+export type { MispCheckpoint } from './feed.js';
+
+const NAME = '@reactive-fabric/plugin-ti-misp';
+const VERSION = '0.1.0';
+
+export function supportedTypes(config: MispConfig): IndicatorType[] {
+  const out: IndicatorType[] = [];
+  if (config.check_ips) out.push('ipv4', 'ipv6');
+  if (config.check_domains) out.push('domain');
+  if (config.check_hashes) out.push('md5', 'sha1', 'sha256');
+  if (config.check_urls) out.push('url');
+  return out;
+}
+
+export function createMisp(config: MispConfig, context: PluginContext): EnricherInstance {
+  const client = new MispClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
+  const health = new HealthTracker();
+  const supports = supportedTypes(config);
+  let initialSinceMs = Date.now() - config.feed_lookback_days * 86_400_000;
+  if (config.feed_since !== undefined) {
+    initialSinceMs = Date.parse(config.feed_since);
+    if (Number.isNaN(initialSinceMs)) {
+      throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${context.collectorId}": feed_since "${config.feed_since}" is not an ISO 8601 time such as 2026-01-31T00:00:00Z`);
+    }
+  }
+  const feed = new MispFeed(
+    client,
+    { baseUrl: config.base_url, pageSize: config.feed_page_size, initialSince: Math.floor(initialSinceMs / 1000), toIdsOnly: config.feed_to_ids_only, maxTlp: config.feed_max_tlp, collectorId: context.collectorId },
+    context.logger,
+  );
+
+  async function tracked<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const r = await work();
+      health.ok();
+      return r;
+    } catch (err) {
+      health.failed(err);
+      throw err;
+    }
+  }
+
+  return {
+    supports,
+    limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: config.max_batch_size },
+    cacheKey: () =>
+      fingerprint(NAME, {
+        api_key: config.api_key,
+        base_url: config.base_url.replace(/\/+$/, ''),
+        min_reputation_score: config.min_reputation_score,
+        enforce_warninglist: config.enforce_warninglist,
+      }),
+    lookup: (indicators, { signal }) =>
+      tracked(async () => {
+        for (const i of indicators) {
+          if (!supports.includes(i.type)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `MISP collector "${context.collectorId}" does not look up ${i.type} indicators (check_* settings)`);
+        }
+        if (indicators.length === 0) return [];
+        // One request for the whole batch: restSearch takes a value list.
+        const values = [...new Set(indicators.map((i) => i.value))];
+        const attrs = await client.searchAttributes(
+          { returnFormat: 'json', value: values, limit: config.lookup_limit, page: 1, includeEventTags: true, ...(config.enforce_warninglist ? { enforceWarninglist: true } : {}) },
+          signal,
+        );
+        if (attrs.length >= config.lookup_limit) {
+          context.logger.warn({ lookup_limit: config.lookup_limit, indicators: indicators.length }, 'MISP lookup hit lookup_limit; verdicts may miss attributes: raise lookup_limit or lower max_batch_size');
+        }
+        return indicators.map((i): Verdict => toVerdict(i, attrs.filter((a) => matches(a, i)), config.min_reputation_score, config.base_url));
+      }),
+    poll: (request) => tracked(() => feed.poll(request)),
+    async healthCheck(signal) {
+      if (health.lastCode === ErrorCodes.AUTH_FAILED || health.lastCode === ErrorCodes.UNAVAILABLE || health.lastCode === ErrorCodes.TIMEOUT) {
+        try {
+          await client.version(signal);
+          health.ok();
+        } catch (err) {
+          health.failed(err);
+        }
+      }
+      return health.report();
+    },
+    describe: () => ({
+      backend: 'misp',
+      target: safeTarget(config.base_url),
+      checks: [...supports],
+      requests_per_minute: config.requests_per_minute,
+      cache_ttl_minutes: config.cache_ttl_minutes,
+      min_reputation_score: config.min_reputation_score,
+      max_batch_size: config.max_batch_size,
+      feed_to_ids_only: config.feed_to_ids_only,
+      feed_max_tlp: config.feed_max_tlp,
+    }),
+  };
+}
+
+export default definePlugin({
+  name: NAME,
+  version: VERSION,
+  kind: 'enricher',
+  apiVersion: '^1.0.0',
+  description: 'MISP attribute lookups (batched value lists) and an attributes/restSearch feed by timestamp',
+  configSchema: MispConfigSchema,
+  create: (config, context) => createMisp(config, context),
+});

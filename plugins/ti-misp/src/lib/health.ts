@@ -1,0 +1,34 @@
+import type { HealthReport } from '@reactive-fabric/core';
+import { isPluginError, toPluginError } from '@reactive-fabric/core';
+
+/**
+ * What the last exchange with the service said, for healthCheck(): answering costs no request.
+ * Lookups and feed polls record their outcome here.
+ */
+export class HealthTracker {
+  private last: { code: string; message: string; until?: number } | undefined;
+
+  ok(): void {
+    this.last = undefined;
+  }
+
+  failed(err: unknown): void {
+    const e = isPluginError(err) ? err : toPluginError(err);
+    if (e.code === 'ABORTED') return;
+    this.last = { code: e.code, message: e.message, ...(e.retryAfterMs === undefined ? {} : { until: Date.now() + e.retryAfterMs }) };
+  }
+
+  /** The last error code, if the last exchange failed. */
+  get lastCode(): string | undefined {
+    return this.last?.code;
+  }
+
+  report(): HealthReport {
+    if (!this.last) return { status: 'healthy' };
+    if ((this.last.code === 'RATE_LIMITED' || this.last.code === 'QUOTA_EXHAUSTED') && this.last.until !== undefined && Date.now() >= this.last.until) {
+      this.last = undefined;
+      return { status: 'healthy' };
+    }
+    return { status: 'degraded', code: this.last.code, reason: this.last.message };
+  }
+}

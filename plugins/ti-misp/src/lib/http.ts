@@ -1,0 +1,112 @@
+import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+
+// Shared by the four threat-intel plugins (each package carries its own copy, because a plugin
+// may depend on nothing but @reactive-fabric/core).
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed JSON body; undefined when the body is empty or not JSON. */
+  json: unknown;
+}
+
+export interface SendOptions {
+  /** Shown in error messages, e.g. "VirusTotal". */
+  vendor: string;
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+
+/**
+ * One HTTP exchange with a deadline. Transport failures become PluginErrors with stable codes;
+ * HTTP status handling is left to the caller, which knows the vendor's error shapes.
+ * `what` names the request in errors (method and path, never headers, so never the key).
+ */
+export async function send(url: string, init: RequestInit, what: string, opts: SendOptions): Promise<HttpAnswer> {
+  if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted before it started`);
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = AbortSignal.any([opts.signal, timeout]);
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, { ...init, signal });
+    text = await res.text();
+  } catch (err) {
+    if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted`, { cause: err });
+    if (timeout.aborted) {
+      throw new PluginError(ErrorCodes.TIMEOUT, `${opts.vendor} did not answer ${what} within ${opts.timeoutMs / 1000}s: raise timeout_seconds or check the service`, { cause: err });
+    }
+    const reason = err instanceof Error ? ((err.cause as { code?: string } | undefined)?.code ?? err.message) : String(err);
+    throw new PluginError(ErrorCodes.UNAVAILABLE, `${opts.vendor} is unreachable (${what}: ${reason}): check base_url and the network`, { cause: err });
+  }
+  let json: unknown = undefined;
+  if (text.length > 0) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/**
+ * When the backend says we may try again: `Retry-After` (seconds or HTTP date) first, then
+ * `X-RateLimit-Reset` / `X-Rate-Limit-Reset` (epoch seconds, or seconds from now when small).
+ */
+export function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
+  const ra = headers.get('retry-after')?.trim();
+  if (ra) {
+    if (/^\d+(\.\d+)?$/.test(ra)) return Math.ceil(Number(ra) * 1000);
+    const at = Date.parse(ra);
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  for (const name of ['x-ratelimit-reset', 'x-rate-limit-reset']) {
+    const v = headers.get(name)?.trim();
+    if (v && /^\d+(\.\d+)?$/.test(v)) {
+      const n = Number(v);
+      // Epoch seconds are > 1e9; MISP sends the seconds left in the window instead.
+      return n > 1e9 ? Math.max(0, Math.ceil(n * 1000 - now)) : Math.ceil(n * 1000);
+    }
+  }
+  return undefined;
+}
+
+/** Milliseconds until the next 00:00 UTC, when daily quotas of VirusTotal and AbuseIPDB reset. */
+export function msUntilUtcMidnight(now = Date.now()): number {
+  const next = Math.floor(now / 86_400_000) * 86_400_000 + 86_400_000;
+  return next - now;
+}
+
+/** Errors every vendor maps the same way: auth, 5xx, unexpected 4xx. */
+export function commonStatusError(vendor: string, what: string, answer: HttpAnswer, vendorMessage: string | undefined): PluginError {
+  const detail = vendorMessage ? `: ${vendorMessage}` : '';
+  const base = { detail: { status: answer.status } };
+  if (answer.status === 401 || answer.status === 403) {
+    return new PluginError(ErrorCodes.AUTH_FAILED, `${vendor} refused the API key (HTTP ${answer.status}${detail}): check api_key (and the environment variable it comes from)`, base);
+  }
+  if (answer.status >= 500) {
+    const retry = retryAfterMs(answer.headers);
+    return new PluginError(ErrorCodes.UNAVAILABLE, `${vendor} failed ${what} (HTTP ${answer.status}${detail}); will retry`, { ...base, ...(retry === undefined ? {} : { retryAfterMs: retry }) });
+  }
+  return new PluginError(ErrorCodes.BAD_RESPONSE, `${vendor} rejected ${what} (HTTP ${answer.status}${detail})`, base);
+}
+
+/** Strip credentials, query and fragment from a URL shown to operators. */
+export function safeTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '[invalid url]';
+  }
+}
+
+export function joinUrl(base: string, path: string): string {
+  return base.replace(/\/+$/, '') + path;
+}
