@@ -200,10 +200,10 @@ describe('AbuseIPDB plugin: blacklist feed', () => {
     // Restart: a new instance from the saved checkpoint.
     const second = await abuse(cfg);
     const cp1 = JSON.parse(JSON.stringify(r1.checkpoint)) as Checkpoint;
-    const r2 = await poll(second, cp1, 3);
+    const r2 = await poll(second, cp1, 10);
     expect(r2.hasMore).toBe(false);
     const all = [...ipsOf(r1.events), ...ipsOf(r2.events)];
-    expect(all.sort()).toEqual(['198.51.100.66', '198.51.100.67', '2001:db8::bad', '203.0.113.7']);
+    expect(all.sort()).toEqual(['198.51.100.23', '198.51.100.66', '198.51.100.67', '198.51.100.7', '2001:db8::bad', '203.0.113.50', '203.0.113.7']);
     expect(fake.count('/blacklist')).toBe(2);
 
     // Within the interval nothing is downloaded (free tier: 5 a day).

@@ -160,9 +160,9 @@ describe('MISP plugin: restSearch feed', () => {
     const cfg = { feed_since: '2025-01-01T00:00:00Z', feed_page_size: 3 };
     const first = await drain(undefined, 2, cfg);
     expect(first.events.map(valueOf).sort()).toEqual(
-      ['198.51.100.66', 'malware.example.test', '198.51.100.67', EICAR.sha256, EICAR.md5, EICAR.sha1, 'http://malware.example.test/payload.exe', '2001:db8::bad', 'login.phish.example.test'].sort(),
+      ['198.51.100.66', 'malware.example.test', '198.51.100.67', EICAR.sha256, EICAR.md5, EICAR.sha1, 'http://malware.example.test/payload.exe', '2001:db8::bad', 'login.phish.example.test', '198.51.100.7', 'http://198.51.100.7/install.sh'].sort(),
     );
-    expect(new Set(idsOf(first.events)).size).toBe(9);
+    expect(new Set(idsOf(first.events)).size).toBe(11);
     const searches = fake.requests.filter((r) => r.path === '/attributes/restSearch');
     expect(searches[0]!.body).toMatchObject({ returnFormat: 'json', timestamp: 1_735_689_600, limit: 3, page: 1, to_ids: true });
     expect(searches.map((r) => (r.body as { page: number }).page)).toContain(3);

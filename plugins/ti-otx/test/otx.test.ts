@@ -177,9 +177,9 @@ describe('OTX plugin: subscribed-pulse feed', () => {
   it('pulls every indicator once across restarts and pages, then only what changed', async () => {
     const cfg = { feed_since: '2026-11-01T00:00:00Z', feed_page_size: 2 };
     const first = await drain(undefined, 3, cfg);
-    expect(first.events).toHaveLength(11);
-    expect(new Set(idsOf(first.events)).size).toBe(11);
-    expect(valuesOf(first.events)).toEqual(expect.arrayContaining(['198.51.100.66', '2001:db8::bad', 'malware.example.test', 'cdn.malware.example.test', 'http://malware.example.test/payload.exe', EICAR_SHA256]));
+    expect(first.events).toHaveLength(15);
+    expect(new Set(idsOf(first.events)).size).toBe(15);
+    expect(valuesOf(first.events)).toEqual(expect.arrayContaining(['198.51.100.66', '2001:db8::bad', 'malware.example.test', 'cdn.malware.example.test', 'http://malware.example.test/payload.exe', EICAR_SHA256, 'http://198.51.100.7/payload.sh']));
     const subscribed = fake.requests.filter((r) => r.path === '/api/v1/pulses/subscribed');
     expect(subscribed[0]!.query).toEqual({ limit: '2', modified_since: '2026-11-01T00:00:00.000Z' });
     expect(subscribed.map((r) => r.query['page'] ?? '1')).toContain('3');

@@ -33,6 +33,10 @@ export function abuseIpdbSeed(anchorMs: number): Record<string, AbuseIpdbSeed> {
     '203.0.113.7': { abuseConfidenceScore: 40, totalReports: 6, numDistinctUsers: 4, isWhitelisted: false, countryCode: 'DE', usageType: 'Fixed Line ISP', isp: 'Example Transit', domain: 'transit.example', isTor: false, lastReportedAt: ago(24 * 7) },
     '192.0.2.10': { abuseConfidenceScore: 3, totalReports: 1, numDistinctUsers: 1, isWhitelisted: false, countryCode: 'US', usageType: 'Fixed Line ISP', isp: 'Example Home ISP', domain: 'home.example', isTor: false, lastReportedAt: ago(24 * 20) },
     '8.8.8.8': { abuseConfidenceScore: 0, totalReports: 38, numDistinctUsers: 20, isWhitelisted: true, countryCode: 'US', usageType: 'Content Delivery Network', isp: 'Google LLC', domain: 'google.com', isTor: false, lastReportedAt: ago(20), hostnames: ['dns.google'] },
+    // Attackers of the quickstart sample logs (scripts/generate-sample-logs.mjs).
+    '203.0.113.50': { abuseConfidenceScore: 100, totalReports: 612, numDistinctUsers: 140, isWhitelisted: false, countryCode: 'DE', usageType: 'Data Center/Web Hosting/Transit', isp: 'Example Transit', domain: 'transit.example', isTor: false, lastReportedAt: ago(1) },
+    '198.51.100.23': { abuseConfidenceScore: 57, totalReports: 14, numDistinctUsers: 9, isWhitelisted: false, countryCode: 'NL', usageType: 'Data Center/Web Hosting/Transit', isp: 'Example Bad Hosting', domain: 'badhost.example', isTor: false, lastReportedAt: ago(30) },
+    '198.51.100.7': { abuseConfidenceScore: 88, totalReports: 77, numDistinctUsers: 31, isWhitelisted: false, countryCode: 'NL', usageType: 'Data Center/Web Hosting/Transit', isp: 'Example Bad Hosting', domain: 'badhost.example', isTor: false, lastReportedAt: ago(6) },
     '2001:db8::bad': { abuseConfidenceScore: 91, totalReports: 44, numDistinctUsers: 19, isWhitelisted: false, countryCode: 'FR', usageType: 'Data Center/Web Hosting/Transit', isp: 'Example v6 Hosting', domain: 'v6bad.example', isTor: true, lastReportedAt: ago(10) },
   };
 }

@@ -73,6 +73,9 @@ export function mispSeedAttributes(): MispFakeAttribute[] {
     mispAttribute('103', 'ip-src', '2001:db8::bad', t0 + 7300),
     mispAttribute('103', 'hostname', 'login.phish.example.test', t0 + 7400),
     mispAttribute('103', 'ip-dst', '8.8.8.8', t0 + 7500, { to_ids: false, comment: 'resolver used by the kit' }),
+    // Seen in the quickstart sample logs (scripts/generate-sample-logs.mjs).
+    mispAttribute('101', 'ip-dst', '198.51.100.7', t0 + 8000, { tags: ['kill-chain:Delivery'] }),
+    mispAttribute('101', 'url', 'http://198.51.100.7/install.sh', t0 + 8000),
   ];
 }
 

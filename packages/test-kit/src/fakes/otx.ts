@@ -61,7 +61,8 @@ export function otxSeedPulses(): OtxFakePulse[] {
     otxPulse('6560a1f0c1b2d3e4f5a60002', '2026-11-21T09:30:00.000000', [['FileHash-SHA256', '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f'], ['FileHash-MD5', '44d88612fea8a8f36de82e1278abb02f']], { name: 'EICAR test droppers', tags: ['eicar'] }),
     otxPulse('6560a1f0c1b2d3e4f5a60003', '2026-11-22T10:00:00.000000', [['URL', 'http://malware.example.test/payload.exe'], ['hostname', 'cdn.malware.example.test']], { name: 'Payload delivery', tags: ['dropper'] }),
     otxPulse('6560a1f0c1b2d3e4f5a60004', '2026-11-23T11:00:00.000000', [['IPv4', '198.51.100.66'], ['IPv6', '2001:db8::bad'], ['FileHash-SHA1', '3395856ce81f2b7382dee72602f798b642f14140']], { name: 'Scanner wave', tags: ['scanner'] }),
-    otxPulse('6560a1f0c1b2d3e4f5a60005', '2026-11-24T12:00:00.000000', [['IPv4', '198.51.100.66'], ['IPv4', '203.0.113.7']], { name: 'SSH brute force', tags: ['bruteforce', 'ssh'], attack_ids: ['T1110'] }),
+    otxPulse('6560a1f0c1b2d3e4f5a60005', '2026-11-24T12:00:00.000000', [['IPv4', '198.51.100.66'], ['IPv4', '203.0.113.7'], ['IPv4', '203.0.113.50']], { name: 'SSH brute force', tags: ['bruteforce', 'ssh'], attack_ids: ['T1110'] }),
+    otxPulse('6560a1f0c1b2d3e4f5a60006', '2026-11-24T18:00:00.000000', [['IPv4', '198.51.100.7'], ['URL', 'http://198.51.100.7/payload.sh'], ['URL', 'http://198.51.100.7/x.sh']], { name: 'Shellshock droppers', tags: ['shellshock', 'dropper'], attack_ids: ['T1190', 'T1105'] }),
   ];
 }
 

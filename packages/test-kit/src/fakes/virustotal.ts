@@ -39,6 +39,10 @@ export const VT_SEED = {
     '203.0.113.7': { stats: { harmless: 60, malicious: 1, suspicious: 1, undetected: 32, timeout: 0 }, reputation: -2, attributes: { as_owner: 'Example Transit', asn: 64501, country: 'DE', network: '203.0.113.0/24' } },
     '8.8.8.8': { stats: { harmless: 64, malicious: 0, suspicious: 0, undetected: 30, timeout: 0 }, reputation: 523, attributes: { as_owner: 'GOOGLE', asn: 15169, country: 'US', network: '8.8.8.0/24' } },
     '2001:db8::bad': { stats: { harmless: 50, malicious: 7, suspicious: 0, undetected: 37, timeout: 0 }, reputation: -12, attributes: { as_owner: 'Example v6 Hosting', asn: 64502, country: 'FR', network: '2001:db8::/32' } },
+    // Attackers of the quickstart sample logs (scripts/generate-sample-logs.mjs).
+    '203.0.113.50': { stats: { harmless: 55, malicious: 6, suspicious: 1, undetected: 32, timeout: 0 }, reputation: -15, tags: ['ssh-bruteforce'], attributes: { as_owner: 'Example Transit', asn: 64501, country: 'DE', network: '203.0.113.0/24' } },
+    '198.51.100.23': { stats: { harmless: 60, malicious: 2, suspicious: 1, undetected: 31, timeout: 0 }, reputation: -3, attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' } },
+    '198.51.100.7': { stats: { harmless: 48, malicious: 9, suspicious: 2, undetected: 35, timeout: 0 }, reputation: -33, tags: ['malware-distribution'], attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' } },
   } as Record<string, VtSeedObject>,
   domains: {
     'malware.example.test': { stats: { harmless: 40, malicious: 15, suspicious: 3, undetected: 36, timeout: 0 }, reputation: -60, tags: ['malware'] },
@@ -68,6 +72,8 @@ export const VT_SEED = {
   urls: {
     'http://malware.example.test/payload.exe': { stats: { harmless: 60, malicious: 9, suspicious: 1, undetected: 20, timeout: 0 }, reputation: -20, tags: ['download'] },
     'https://example.com/': { stats: { harmless: 80, malicious: 0, suspicious: 0, undetected: 10, timeout: 0 }, reputation: 10 },
+    'http://198.51.100.7/payload.sh': { stats: { harmless: 52, malicious: 11, suspicious: 1, undetected: 26, timeout: 0 }, reputation: -40, tags: ['shell-script'] },
+    'http://198.51.100.7/x.sh': { stats: { harmless: 56, malicious: 7, suspicious: 0, undetected: 27, timeout: 0 }, reputation: -20, tags: ['shellshock'] },
   } as Record<string, VtSeedObject>,
 };
 
