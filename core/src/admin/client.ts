@@ -45,8 +45,8 @@ interface ConfigHints {
 async function hintsFromConfig(file: string, env: NodeJS.ProcessEnv): Promise<ConfigHints> {
   const text = await fs.readFile(file, 'utf8');
   const doc = (parseYaml(text) ?? {}) as { state_dir?: unknown; admin?: { host?: unknown; port?: unknown; token?: unknown } };
-  const hints: ConfigHints = {};
-  if (typeof doc.state_dir === 'string') hints.stateDir = path.resolve(path.dirname(file), doc.state_dir);
+  // Same rule as the config loader: state_dir is relative to the config file, default ./.fabric.
+  const hints: ConfigHints = { stateDir: path.resolve(path.dirname(file), typeof doc.state_dir === 'string' ? doc.state_dir : DEFAULT_STATE_DIR) };
   if (doc.admin && (typeof doc.admin.port === 'number' || typeof doc.admin.host === 'string')) {
     const host = typeof doc.admin.host === 'string' && doc.admin.host !== '0.0.0.0' ? doc.admin.host : '127.0.0.1';
     hints.url = `http://${host.includes(':') ? `[${host}]` : host}:${typeof doc.admin.port === 'number' ? doc.admin.port : 8600}`;
@@ -66,11 +66,24 @@ async function hintsFromConfig(file: string, env: NodeJS.ProcessEnv): Promise<Co
  */
 export async function locateAdmin(opts: LocateOptions): Promise<AdminLocation> {
   let hints: ConfigHints = {};
-  const configFile = opts.config ? path.resolve(opts.cwd, opts.config) : path.resolve(opts.cwd, 'fabric.yaml');
-  try {
-    hints = await hintsFromConfig(configFile, opts.env);
-  } catch (err) {
-    if (opts.config) throw new Error(`cannot read --config ${configFile}: ${(err as Error).message}`);
+  let configFile = opts.config ? path.resolve(opts.cwd, opts.config) : undefined;
+  if (configFile) {
+    try {
+      hints = await hintsFromConfig(configFile, opts.env);
+    } catch (err) {
+      throw new AdminClientError(`cannot read the config file ${configFile}: ${(err as Error).message.split('\n')[0]}`, undefined, undefined);
+    }
+  } else {
+    for (const name of ['fabric.yaml', 'fabric.yml']) {
+      const candidate = path.resolve(opts.cwd, name);
+      try {
+        hints = await hintsFromConfig(candidate, opts.env);
+        configFile = candidate;
+        break;
+      } catch {
+        // no usable default config here: fall back to flags, environment and ./.fabric
+      }
+    }
   }
   const stateDir = opts.stateDir ? path.resolve(opts.cwd, opts.stateDir) : (hints.stateDir ?? path.resolve(opts.cwd, opts.env.FABRIC_STATE_DIR ?? DEFAULT_STATE_DIR));
 
@@ -82,7 +95,7 @@ export async function locateAdmin(opts: LocateOptions): Promise<AdminLocation> {
   else {
     const fromFile = await readTrimmed(urlFile);
     if (fromFile) [url, urlSource] = [fromFile, urlFile];
-    else if (hints.url) [url, urlSource] = [hints.url, configFile];
+    else if (hints.url) [url, urlSource] = [hints.url, configFile!];
     else [url, urlSource] = [DEFAULT_URL, 'the default'];
   }
 
@@ -91,7 +104,7 @@ export async function locateAdmin(opts: LocateOptions): Promise<AdminLocation> {
   const tokenFile = path.join(stateDir, TOKEN_FILE_NAME);
   if (opts.token) [token, tokenSource] = [opts.token, '--token'];
   else if (opts.env[TOKEN_ENV]) [token, tokenSource] = [opts.env[TOKEN_ENV], TOKEN_ENV];
-  else if (hints.token) [token, tokenSource] = [hints.token, configFile];
+  else if (hints.token) [token, tokenSource] = [hints.token, configFile!];
   else {
     const fromFile = await readTrimmed(tokenFile);
     if (fromFile) [token, tokenSource] = [fromFile, tokenFile];
@@ -124,7 +137,7 @@ export interface BulkRestartResponse {
 export class AdminClient {
   constructor(
     private readonly location: AdminLocation,
-    private readonly timeoutMs = 10_000,
+    private readonly timeoutMs = 75_000,
   ) {}
 
   private async request<T>(method: string, route: string): Promise<T> {
@@ -167,8 +180,9 @@ export class AdminClient {
     return (await this.request<{ collectors: CollectorSummary[] }>('GET', '/collectors')).collectors;
   }
 
-  command(id: string, command: CollectorCommand): Promise<CommandResponse> {
-    return this.request('POST', `/collectors/${encodeURIComponent(id)}/${command}`);
+  /** `waitSeconds`: let the server wait for the collector to leave starting/stopping/restarting. */
+  command(id: string, command: CollectorCommand, waitSeconds = 0): Promise<CommandResponse> {
+    return this.request('POST', `/collectors/${encodeURIComponent(id)}/${command}${waitSeconds > 0 ? `?wait=${waitSeconds}` : ''}`);
   }
 
   restartAll(onlyFailed: boolean): Promise<BulkRestartResponse> {

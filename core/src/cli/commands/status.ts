@@ -1,4 +1,140 @@
-import type { CliCommand } from '../command.js';
+import type { ParseArgsConfig } from 'node:util';
+import type { CliCommand, CliIo } from '../command.js';
+import { parseFlags, stringFlag, UsageError } from '../args.js';
+import { AdminClient, AdminClientError, locateAdmin } from '../../admin/client.js';
+import type { CollectorCommand, CollectorSummary } from '../../host.js';
+import { COLLECTOR_STATES } from '../../host.js';
 
-// Placeholder until its issue lands; replaced by the owning module.
-export const commands: CliCommand[] = [];
+type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** Flags every command that talks to a running instance understands. */
+const connectionFlags: ParseArgsOptions = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'state-dir': { type: 'string' },
+  config: { type: 'string', short: 'c' },
+};
+const connectionUsage = '[--url <admin url>] [--token <token>] [--state-dir <dir>] [-c <config.yaml>]';
+
+async function client(values: Record<string, string | boolean | string[] | undefined>, io: CliIo): Promise<AdminClient> {
+  const location = await locateAdmin({
+    url: stringFlag(values.url),
+    token: stringFlag(values.token),
+    stateDir: stringFlag(values['state-dir']),
+    config: stringFlag(values.config),
+    env: io.env,
+    cwd: io.cwd,
+  });
+  return new AdminClient(location);
+}
+
+/** "3m12s" style age of an ISO time, for a table a person reads. */
+export function age(iso: string, now = Date.now()): string {
+  const ms = now - Date.parse(iso);
+  if (!Number.isFinite(ms)) return '-';
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Print an API failure and map it to an exit code: 1 for errors of the request, 3 when the instance cannot be reached. */
+function fail(err: unknown, io: CliIo): number {
+  if (err instanceof AdminClientError) {
+    io.stderr.write(`error: ${err.message}${err.code ? ` [${err.code}]` : ''}\n`);
+    return err.status === undefined ? 3 : 1;
+  }
+  throw err;
+}
+
+const statusUsage = `fabric status [--json] [--state <state>] ${connectionUsage}`;
+const status: CliCommand = {
+  name: ['status'],
+  summary: 'Collectors of a running instance: plugin, state, since when, health (via the admin API)',
+  usage: statusUsage,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { ...connectionFlags, json: { type: 'boolean' }, state: { type: 'string' } }, statusUsage);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${statusUsage}`);
+    const state = stringFlag(values.state);
+    if (state !== undefined && !(COLLECTOR_STATES as readonly string[]).includes(state)) {
+      throw new UsageError(`--state must be one of ${COLLECTOR_STATES.join(', ')}; got "${state}"`);
+    }
+    let collectors: CollectorSummary[];
+    try {
+      collectors = await (await client(values, io)).listCollectors();
+    } catch (err) {
+      return fail(err, io);
+    }
+    if (state !== undefined) collectors = collectors.filter((c) => c.state === state);
+    if (values.json) {
+      io.stdout.write(`${JSON.stringify(collectors, null, 2)}\n`);
+      return 0;
+    }
+    if (collectors.length === 0) {
+      io.stdout.write(state ? `no collector is ${state}\n` : 'no collectors configured\n');
+      return 0;
+    }
+    io.stdout.write(
+      table(
+        ['ID', 'PLUGIN', 'VERSION', 'KIND', 'STATE', 'SINCE', 'HEALTH'],
+        collectors.map((c) => [c.id, c.plugin, c.pluginVersion, c.kind, c.state, age(c.since), c.health]),
+      ),
+    );
+    const counts = new Map<string, number>();
+    for (const c of collectors) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
+    io.stdout.write(`\n${collectors.length} collector(s): ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}\n`);
+    return 0;
+  },
+};
+
+const COMMANDS: readonly CollectorCommand[] = ['start', 'stop', 'pause', 'resume', 'restart'];
+
+function collectorCommand(command: CollectorCommand): CliCommand {
+  const usage =
+    command === 'restart'
+      ? `fabric collector restart <id> | --failed | --all [--wait <seconds>] ${connectionUsage}`
+      : `fabric collector ${command} <id> [--wait <seconds>] ${connectionUsage}`;
+  return {
+    name: ['collector', command],
+    summary:
+      command === 'restart'
+        ? 'Restart a collector of a running instance (--failed: every failed one; --all: every one)'
+        : `${command[0]!.toUpperCase()}${command.slice(1)} a collector of a running instance (via the admin API)`,
+    usage,
+    async run(argv, io) {
+      const extra: ParseArgsOptions = command === 'restart' ? { failed: { type: 'boolean' }, all: { type: 'boolean' } } : {};
+      const { values, positionals } = parseFlags(argv, { ...connectionFlags, ...extra, wait: { type: 'string' } }, usage);
+      const wait = stringFlag(values.wait) === undefined ? 10 : Number(values.wait);
+      if (!Number.isFinite(wait) || wait < 0 || wait > 60) throw new UsageError(`--wait takes 0 to 60 seconds; got "${String(values.wait)}"\nusage: ${usage}`);
+      const bulk = values.failed === true || values.all === true;
+      if (bulk && positionals.length > 0) throw new UsageError(`give a collector id or --failed/--all, not both\nusage: ${usage}`);
+      if (!bulk && positionals.length !== 1) throw new UsageError(`${positionals.length === 0 ? 'missing the collector id' : 'one collector id at a time'}\nusage: ${usage}`);
+      try {
+        const api = await client(values, io);
+        if (bulk) {
+          const { results } = await api.restartAll(values.failed === true);
+          if (results.length === 0) {
+            io.stdout.write(values.failed ? 'no failed collectors\n' : 'no collectors configured\n');
+            return 0;
+          }
+          for (const r of results) io.stdout.write(`${r.id}: ${r.ok ? r.state : `NOT restarted (${r.reason ?? r.state})`}\n`);
+          return results.every((r) => r.ok) ? 0 : 1;
+        }
+        const r = await api.command(positionals[0]!, command, wait);
+        io.stdout.write(`${r.id}: ${r.state}\n`);
+        return 0;
+      } catch (err) {
+        return fail(err, io);
+      }
+    },
+  };
+}
+
+export const commands: CliCommand[] = [status, ...COMMANDS.map(collectorCommand)];
