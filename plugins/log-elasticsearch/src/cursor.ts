@@ -81,7 +81,7 @@ export class WindowCursor {
     this.done = range.to;
     this.window = undefined;
     this.prune();
-    return range.to < nowMs - 1000;
+    return range.to < nowMs;
   }
 
   /** The range was cut short after emitting an event stamped `lastTs`. */

@@ -1,0 +1,17 @@
+import { definePlugin } from '@reactive-fabric/core';
+import { SplunkConfigSchema } from './config.js';
+import { SplunkSource } from './source.js';
+
+export { SplunkConfigSchema, type SplunkConfig } from './config.js';
+export { SplunkSource } from './source.js';
+export type { CursorCheckpoint } from './cursor.js';
+
+export default definePlugin({
+  name: '@reactive-fabric/plugin-log-splunk',
+  version: '0.1.0',
+  kind: 'source',
+  apiVersion: '^1.0.0',
+  description: 'Pulls raw events from Splunk Enterprise with index-time windows (export stream or search jobs)',
+  configSchema: SplunkConfigSchema,
+  create: (config, context) => new SplunkSource(config, context),
+});
