@@ -2,7 +2,7 @@
 // A real single-node Apache Kafka broker (KRaft, no ZooKeeper) for development and tests.
 //
 //   node scripts/kafka/broker.mjs start   [--name N] [--port P] [--version V]
-//   node scripts/kafka/broker.mjs stop    [--name N] [--kill]
+//   node scripts/kafka/broker.mjs stop    [--name N] [--kill]   # no --name: every instance
 //   node scripts/kafka/broker.mjs status  [--name N]
 //   node scripts/kafka/broker.mjs kcat               # installs Debian's kcat if missing
 //
@@ -263,6 +263,17 @@ export async function stop({ name = 'default', kill = false, timeoutMs = 30_000 
   return true;
 }
 
+/** Instances that have state under .fabric-test/kafka/. */
+export function instanceNames() {
+  try {
+    return readdirSync(join(instancePaths().base, 'kafka'), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+  } catch {
+    return [];
+  }
+}
+
 export async function status({ name = 'default' } = {}) {
   const info = readInfo(name);
   const running = !!info && alive(info.pid);
@@ -314,7 +325,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       // stdout carries only the export line, so `eval "$(node scripts/kafka/broker.mjs start)"` works.
       process.stdout.write(`export FABRIC_KAFKA_BROKERS=${info.bootstrap}\n`);
     } else if (cmd === 'stop') {
-      await stop(opts);
+      // Without --name: every instance started from this repo (a test may have left its own running).
+      const names = opts.name ? [opts.name] : instanceNames();
+      for (const name of names.length ? names : ['default']) await stop({ ...opts, name });
     } else if (cmd === 'status') {
       const s = await status(opts);
       process.stdout.write(JSON.stringify(s) + '\n');

@@ -1,0 +1,183 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import kafkajs from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeAll, repoRoot, runId, schemaErrors, eventSchema, sharedBroker, statusSchema } from './helpers.js';
+
+// Through the whole product: `fabric` CLI (dist/), log-file source plugin, pipeline, Kafka sink.
+const { Kafka, logLevel } = kafkajs;
+const fabricBin = join(repoRoot, 'core/bin/fabric.js');
+
+let bootstrap: string;
+let work: string;
+beforeAll(async () => {
+  bootstrap = await sharedBroker();
+  for (const dist of ['core/dist/orchestrator.js', 'core/dist/sinks/kafka/index.js', 'plugins/log-file/dist/index.js']) {
+    if (!existsSync(join(repoRoot, dist))) throw new Error(`${dist} is missing: build first (npx tsc -b); the CLI runs from dist/`);
+  }
+  work = mkdtempSync(join(tmpdir(), 'rf-kafka-e2e-'));
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function syslogLine(seq: number): string {
+  const ts = new Date(Date.UTC(2026, 10, 27, 8, 0, 0) + seq * 10);
+  const stamp = `${ts.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(ts.getUTCDate()).padStart(2, ' ')} ${ts.toISOString().slice(11, 19)}`;
+  return `${stamp} honeypot sshd[${1000 + (seq % 5000)}]: Failed password for root from 198.51.100.${(seq % 250) + 1} port ${20000 + (seq % 40000)} ssh2 seq=${seq}\n`;
+}
+
+/** Config with the sink section swapped: everything else is byte-for-byte the same. */
+function writeConfig(dir: string, name: string, sink: string): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `state_dir: ./state-${name}
+log_level: warn
+orchestrator:
+  collection_interval_seconds: 0.2
+  event_batch_size: 500
+pipeline:
+  publish: all
+collectors:
+  - id: honeypot-auth
+    plugin: "@reactive-fabric/plugin-log-file"
+    config:
+      base_dir: .
+      paths: [auth-${name}.log]
+      format: syslog
+${sink}`,
+  );
+  return file;
+}
+
+function kafkaSink(run: string): string {
+  return `sink:
+  type: kafka
+  brokers: ["\${RF_TEST_KAFKA_BROKERS}"]
+  topics:
+    detections: rf-e2e-${run}.threat_detected
+    status: rf-e2e-${run}.honeypot_status
+  max_buffered_events: 5000
+`;
+}
+
+const childEnv = () => ({ ...process.env, RF_TEST_KAFKA_BROKERS: bootstrap });
+
+function seqsIn(records: Array<{ value: string }>): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const r of records) {
+    const m = /seq=(\d+)/.exec(r.value);
+    if (m) counts.set(Number(m[1]), (counts.get(Number(m[1])) ?? 0) + 1);
+  }
+  return counts;
+}
+
+async function topicCount(topic: string): Promise<number> {
+  const admin = new Kafka({ clientId: 'fabric-e2e-probe', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((n, o) => n + Number(o.high), 0);
+  } catch {
+    return 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('fabric CLI publishing to Kafka', () => {
+  it('runs the same config on the JSON-lines sink and on Kafka by changing only the sink section', async () => {
+    const run = runId();
+    const lines = Array.from({ length: 2000 }, (_, i) => syslogLine(i)).join('');
+    writeFileSync(join(work, 'auth-jsonl.log'), lines);
+    writeFileSync(join(work, 'auth-kafka.log'), lines);
+    const jsonlCfg = writeConfig(work, 'jsonl', 'sink:\n  type: jsonl\n');
+    const kafkaCfg = writeConfig(work, 'kafka', kafkaSink(run));
+    expect(readFileSync(jsonlCfg, 'utf8').split('sink:')[0]!.replace(/jsonl/g, 'X')).toBe(readFileSync(kafkaCfg, 'utf8').split('sink:')[0]!.replace(/kafka/g, 'X'));
+
+    const a = spawnSync(process.execPath, [fabricBin, 'run', '--once', '-c', jsonlCfg], { cwd: repoRoot, env: childEnv(), encoding: 'utf8', timeout: 120_000 });
+    expect(a.status, a.stderr).toBe(0);
+    const b = spawnSync(process.execPath, [fabricBin, 'run', '--once', '-c', kafkaCfg], { cwd: repoRoot, env: childEnv(), encoding: 'utf8', timeout: 120_000 });
+    expect(b.status, b.stderr).toBe(0);
+    expect(b.stdout).toContain('to kafka');
+
+    const jsonl = readFileSync(join(work, 'state-jsonl/events.jsonl'), 'utf8').trim().split('\n');
+    const records = await consumeAll(bootstrap, `rf-e2e-${run}.threat_detected`);
+    // Every line once on both sinks, plus whatever the correlation stage raised, the same on both.
+    expect(seqsIn(jsonl.map((value) => ({ value }))).size).toBe(2000);
+    expect(seqsIn(records).size).toBe(2000);
+    const kinds = (values: string[]) => values.map((v) => String((JSON.parse(v) as { event: { kind?: string } }).event.kind)).sort().join(',');
+    expect(records).toHaveLength(jsonl.length);
+    expect(kinds(records.map((r) => r.value))).toBe(kinds(jsonl));
+    for (const r of records.slice(0, 50)) {
+      expect(schemaErrors(eventSchema, JSON.parse(r.value))).toEqual([]);
+      expect(r.key).toBe(JSON.parse(r.value).fabric.fingerprint);
+      expect(r.headers['fabric-collector']).toBe('honeypot-auth');
+    }
+  }, 180_000);
+
+  it('loses nothing when the orchestrator is killed with SIGKILL mid-stream and restarted', async () => {
+    const run = runId();
+    const TOTAL = 40_000;
+    const log = join(work, 'auth-crash.log');
+    writeFileSync(log, '');
+    const cfg = writeConfig(work, 'crash', kafkaSink(run));
+    const topic = `rf-e2e-${run}.threat_detected`;
+    const stderr: string[] = [];
+    const startFabric = (): ChildProcess => {
+      const child = spawn(process.execPath, [fabricBin, 'start', '-c', cfg], { cwd: repoRoot, env: childEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+      return child;
+    };
+    const exited = (c: ChildProcess) => new Promise<number | string | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode ?? c.signalCode) : c.once('exit', (code, sig) => r(code ?? sig))));
+
+    // The honeypot keeps logging throughout: 40,000 lines over ~8 s.
+    let written = 0;
+    const writer = (async () => {
+      while (written < TOTAL) {
+        let chunk = '';
+        for (let i = 0; i < 500 && written < TOTAL; i++) chunk += syslogLine(written++);
+        appendFileSync(log, chunk);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
+    let fabric = startFabric();
+    const deadline = Date.now() + 60_000;
+    while ((await topicCount(topic)) < 8_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const beforeKill = await topicCount(topic);
+    fabric.kill('SIGKILL');
+    expect(await exited(fabric)).toBe('SIGKILL');
+    const writtenAtKill = written;
+
+    await new Promise((r) => setTimeout(r, 1000));
+    fabric = startFabric();
+    await writer;
+    // Wait until every line is in the topic (or give up after 90 s and report what is missing).
+    const until = Date.now() + 90_000;
+    let records = await consumeAll(bootstrap, topic);
+    while (seqsIn(records).size < TOTAL && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      records = await consumeAll(bootstrap, topic);
+    }
+    fabric.kill('SIGTERM');
+    expect(await exited(fabric), stderr.join('')).toBe(0);
+
+    const counts = seqsIn(records);
+    let lost = 0;
+    for (let s = 0; s < TOTAL; s++) if (!counts.has(s)) lost++;
+    const duplicated = records.length - counts.size;
+    console.log(`[kafka crash test] produced=${TOTAL} received=${records.length} lost=${lost} duplicated=${duplicated} (in topic before SIGKILL: ${beforeKill}; lines written before SIGKILL: ${writtenAtKill})`);
+
+    expect(beforeKill).toBeGreaterThan(0);
+    expect(writtenAtKill).toBeLessThan(TOTAL); // the kill really landed mid-stream
+    expect(lost).toBe(0);
+    const status = await consumeAll(bootstrap, `rf-e2e-${run}.honeypot_status`);
+    const states = status.map((r) => JSON.parse(r.value) as Record<string, unknown>);
+    for (const s of states) expect(schemaErrors(statusSchema, s)).toEqual([]);
+    expect(states.filter((s) => s.collector === 'honeypot-auth' && s.state === 'running').length).toBeGreaterThan(0);
+  }, 240_000);
+});
