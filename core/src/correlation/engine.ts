@@ -41,6 +41,8 @@ interface Group extends Due {
   firedStart: number;
   firedUntil: number;
   firedId: string | undefined;
+  /** Set once the group left the LRU (evicted or forgotten): it must not be queued again. */
+  gone: boolean;
 }
 
 export interface EngineOptions {
@@ -168,6 +170,7 @@ export class CorrelationEngine {
     this.groups = new LRUCache<string, Group>({
       max: opts.maxKeys,
       dispose: (group, _key, reason) => {
+        group.gone = true;
         this.due.remove(group);
         if (reason === 'evict') this.hooks.evicted();
       },
@@ -236,14 +239,15 @@ export class CorrelationEngine {
     const matches = e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>;
     let targets: Array<{ rule: CompiledRule; ref: number }> | undefined;
     for (const m of matches) {
-      for (const ref of [m?.name, m?.id]) {
+      if (!m) continue;
+      for (let r = 0; r < 2; r++) {
+        const ref = r === 0 ? m.name : m.id;
         if (typeof ref !== 'string') continue;
         const list = this.inputs.get(ref);
         if (!list) continue;
-        for (const target of list) {
-          targets ??= [];
-          if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets.push(target);
-        }
+        // Shared lists are never mutated: a second match builds a new array.
+        if (!targets) targets = list;
+        else for (const target of list) if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets = [...targets, target];
       }
     }
     if (!targets) return;
@@ -275,7 +279,7 @@ export class CorrelationEngine {
     const lruKey = `${rule.index}\u0000${key}`;
     let g = this.groups.get(lruKey);
     if (!g) {
-      g = { rule, lruKey, key, values, members: [], firedStart: NONE, firedUntil: NONE, firedId: undefined, due: 0, slot: -1 };
+      g = { rule, lruKey, key, values, members: [], firedStart: NONE, firedUntil: NONE, firedId: undefined, gone: false, due: 0, slot: -1 };
       this.groups.set(lruKey, g);
     }
     this.dirty = true;
@@ -442,12 +446,13 @@ export class CorrelationEngine {
 
   private reschedule(g: Group): void {
     // A chained rule's alert can create groups and evict this one meanwhile; an evicted group stays out.
-    if (this.groups.peek(g.lruKey) !== g) return;
+    if (g.gone) return;
     const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : g.firedUntil;
     if (due === NONE) {
       this.groups.delete(g.lruKey);
       return;
     }
+    if (g.slot >= 0 && g.due === due) return;
     this.due.schedule(g, due);
   }
 
@@ -472,7 +477,7 @@ export class CorrelationEngine {
     }
     this.dirty = true;
     if (g.members.length === 0 && g.firedUntil < wm) {
-      if (this.groups.peek(g.lruKey) === g) this.groups.delete(g.lruKey);
+      if (!g.gone) this.groups.delete(g.lruKey);
     } else this.reschedule(g);
   }
 
@@ -517,6 +522,7 @@ export class CorrelationEngine {
         firedStart: firedStart ?? NONE,
         firedUntil: firedUntil ?? NONE,
         firedId: firedId ?? undefined,
+        gone: false,
         due: 0,
         slot: -1,
       };
