@@ -64,6 +64,11 @@ export const EnrichmentConfigSchema = Type.Object(
       default: true,
       description: 'Never look up private, loopback, link-local, documentation and other reserved addresses and reserved TLDs.',
     }),
+    lookup_documentation_ranges: Type.Boolean({
+      default: false,
+      description:
+        'Look up documentation addresses and names (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32, .test, .example, example.com) even though they are reserved. For demos and the test fakes; leave off in production.',
+    }),
     deadline_ms: Type.Integer({
       minimum: 0,
       default: 2000,

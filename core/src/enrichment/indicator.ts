@@ -6,9 +6,11 @@ const HASH_LENGTHS: Record<'md5' | 'sha1' | 'sha256', number> = { md5: 32, sha1:
 
 const DOMAIN_RE = /^(?=.{4,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
 
-/** RFC 2606 / 6761 / 6762 names and the ICANN-reserved .internal: they never resolve publicly. */
-const RESERVED_TLDS = new Set(['test', 'example', 'invalid', 'localhost', 'local', 'internal', 'lan', 'home', 'corp', 'localdomain', 'arpa', 'onion']);
-const RESERVED_DOMAINS = ['example.com', 'example.net', 'example.org'];
+/** RFC 6761 / 6762 names, the ICANN-reserved .internal and common private suffixes: they never resolve publicly. */
+const RESERVED_TLDS = new Set(['invalid', 'localhost', 'local', 'internal', 'lan', 'home', 'corp', 'localdomain', 'arpa', 'onion']);
+/** RFC 2606 documentation names: reserved too, but what demos and test fakes use. */
+const DOCUMENTATION_TLDS = new Set(['test', 'example']);
+const DOCUMENTATION_DOMAINS = ['example.com', 'example.net', 'example.org'];
 
 export type NormalizeResult = { ok: true; indicator: Indicator } | { ok: false; error: string };
 
@@ -71,10 +73,11 @@ export function indicatorKey(indicator: Indicator): string {
   return `${indicator.type}:${indicator.value}`;
 }
 
-export function isReservedDomain(domain: string): boolean {
+export function isReservedDomain(domain: string, includeDocumentation = true): boolean {
   const tld = domain.slice(domain.lastIndexOf('.') + 1);
   if (RESERVED_TLDS.has(tld)) return true;
-  return RESERVED_DOMAINS.some((d) => domain === d || domain.endsWith(`.${d}`));
+  if (!includeDocumentation) return false;
+  return DOCUMENTATION_TLDS.has(tld) || DOCUMENTATION_DOMAINS.some((d) => domain === d || domain.endsWith(`.${d}`));
 }
 
 /** Host of a URL indicator, lowercased, without brackets. */
@@ -87,22 +90,25 @@ export function urlHost(url: string): string | undefined {
   }
 }
 
-/** True for indicators no public reputation service can know: private addresses, reserved names. */
-export function isNonPublic(indicator: Indicator): boolean {
+/**
+ * True for indicators no public reputation service can know: private addresses, reserved names.
+ * `includeDocumentation: false` lets documentation ranges and names through (demos, fakes).
+ */
+export function isNonPublic(indicator: Indicator, includeDocumentation = true): boolean {
   switch (indicator.type) {
     case 'ipv4':
     case 'ipv6': {
       const ip = parseIp(indicator.value);
-      return ip ? isReservedIp(ip) : true;
+      return ip ? isReservedIp(ip, includeDocumentation) : true;
     }
     case 'domain':
-      return isReservedDomain(indicator.value);
+      return isReservedDomain(indicator.value, includeDocumentation);
     case 'url': {
       const host = urlHost(indicator.value);
       if (host === undefined) return true;
       const ip = parseIp(host);
-      if (ip) return isReservedIp(ip);
-      return !host.includes('.') || isReservedDomain(host);
+      if (ip) return isReservedIp(ip, includeDocumentation);
+      return !host.includes('.') || isReservedDomain(host, includeDocumentation);
     }
     default:
       return false;

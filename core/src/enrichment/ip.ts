@@ -153,11 +153,14 @@ function mask(value: bigint, bits: number, prefix: number): bigint {
 const RESERVED = new CidrSet();
 for (const block of [
   '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
-  '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15',
-  '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
-  '::/128', '::1/128', '64:ff9b:1::/48', '100::/64', '2001:db8::/32', '3fff::/20', 'fc00::/7', 'fe80::/10', 'ff00::/8',
+  '192.0.0.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
+  '::/128', '::1/128', '64:ff9b:1::/48', '100::/64', 'fc00::/7', 'fe80::/10', 'ff00::/8',
 ]) RESERVED.add(block);
 
-export function isReservedIp(ip: ParsedIp): boolean {
-  return RESERVED.has(ip);
+/** Documentation ranges (RFC 5737, RFC 3849, RFC 9637): reserved too, but what demos and test fakes use. */
+const DOCUMENTATION = new CidrSet();
+for (const block of ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20']) DOCUMENTATION.add(block);
+
+export function isReservedIp(ip: ParsedIp, includeDocumentation = true): boolean {
+  return RESERVED.has(ip) || (includeDocumentation && DOCUMENTATION.has(ip));
 }

@@ -115,7 +115,7 @@ export async function createEnrichmentStage(
     const limits = e.instance.limits ?? {};
     const perMinute = positiveNumber(e.config.requests_per_minute, field('requests_per_minute')) ?? limits.requestsPerMinute ?? DEFAULT_REQUESTS_PER_MINUTE;
     const perDay = positiveNumber(e.config.requests_per_day, field('requests_per_day')) ?? limits.requestsPerDay;
-    const ttlMinutes = positiveNumber(e.config.cache_ttl_minutes, field('cache_ttl_minutes')) ?? config.cache.ttl_minutes;
+    const ttlMinutes = positiveNumber(e.config.cache_ttl_minutes, field('cache_ttl_minutes'), true) ?? config.cache.ttl_minutes;
     const source = new EnricherSource({
       id: e.id,
       plugin: e.plugin,
@@ -126,7 +126,8 @@ export async function createEnrichmentStage(
       maxBatchSize: Math.max(1, Math.floor(limits.maxBatchSize ?? 1)),
       reserveFraction: config.daily_budget_reserve,
       ttlMs: ttlMinutes * 60_000,
-      negativeTtlMs: config.cache.negative_ttl_minutes * 60_000,
+      // An enricher that caches nothing caches no "unknown" either.
+      negativeTtlMs: Math.min(config.cache.negative_ttl_minutes, ttlMinutes) * 60_000,
       requestTimeoutMs: config.request_timeout_ms,
       maxConcurrent: config.max_concurrent_requests_per_source,
       maxQueue: config.max_queue_per_source,
@@ -164,7 +165,7 @@ export async function createEnrichmentStage(
     const priority: Priority = event.fabric?.priority ?? 'medium';
     for (const x of extracted) {
       const ind = x.indicator;
-      if (config.skip_private_addresses && isNonPublic(ind)) {
+      if (config.skip_private_addresses && isNonPublic(ind, !config.lookup_documentation_ranges)) {
         skipped.push({ indicator: ind, reason: 'non_public' });
         continue;
       }
@@ -297,10 +298,10 @@ async function readBudgets(file: string, logger: Logger): Promise<Record<string,
   }
 }
 
-function positiveNumber(v: unknown, field: string): number | undefined {
+function positiveNumber(v: unknown, field: string, zeroAllowed = false): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new EnrichmentConfigError(`${field}: expected a positive number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (v === 0 && !zeroAllowed)) {
+    throw new EnrichmentConfigError(`${field}: expected a ${zeroAllowed ? 'non-negative' : 'positive'} number, got ${JSON.stringify(v)}`);
   }
   return v;
 }

@@ -39,6 +39,12 @@ describe('indicator extraction', () => {
     expect(isNonPublic({ type: 'domain', value: 'www.example.com' })).toBe(true);
     expect(isNonPublic({ type: 'url', value: 'http://10.0.0.5/x' })).toBe(true);
     expect(isNonPublic({ type: 'domain', value: 'evil.net' })).toBe(false);
+    // lookup_documentation_ranges lets demo/fake ranges through, and nothing else.
+    expect(isNonPublic({ type: 'ipv4', value: '198.51.100.7' }, false)).toBe(false);
+    expect(isNonPublic({ type: 'ipv6', value: '2001:db8::bad' }, false)).toBe(false);
+    expect(isNonPublic({ type: 'domain', value: 'malware.example.test' }, false)).toBe(false);
+    expect(isNonPublic({ type: 'ipv4', value: '10.2.3.4' }, false)).toBe(true);
+    expect(isNonPublic({ type: 'domain', value: 'printer.local' }, false)).toBe(true);
   });
 });
 
