@@ -9,3 +9,4 @@ export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';
 export type { PipelineStage } from './pipeline/stage.js';
 export { validateAgainstSchema, secretValues } from './plugins/validate.js';
 export { createKafkaSink, resolveKafkaSinkConfig, KafkaSinkConfigSchema, KafkaSinkClosedError, KafkaSinkSetupError, KAFKA_HEADERS, type KafkaSinkConfig } from './sinks/kafka/index.js';
+export { createEnrichmentStage, resolveEnrichmentConfig, EnrichmentConfigError, EnrichmentConfigSchema, FalsePositiveStore, Warninglists, WarninglistError, type EnrichmentStage, type EnrichmentConfig, type EnricherBinding, type EnrichmentContext, type SourceHealth } from './enrichment/index.js';
