@@ -1,0 +1,149 @@
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'undici';
+import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+
+/**
+ * The REST transport: one undici Agent per collector (TLS CA and verification), a per-request
+ * deadline combined with the poll's AbortSignal, and HTTP failures turned into PluginError codes
+ * the host acts on. Error messages carry the backend's own reason, never request headers.
+ */
+
+export interface HttpSettings {
+  /** e.g. https://es.internal:9200 — no credentials. */
+  baseUrl: string;
+  caFile?: string | undefined;
+  verify: boolean;
+  timeoutMs: number;
+  /** Name used in error messages ("Elasticsearch"). */
+  backend: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export interface SendOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal: AbortSignal;
+}
+
+/** Extracts the backend's human reason from an error body, for messages. */
+export type ReasonReader = (status: number, text: string) => string | undefined;
+
+export class HttpClient {
+  private agent: Agent | undefined;
+
+  constructor(
+    private readonly settings: HttpSettings,
+    private readonly authHeader: () => string | undefined,
+    private readonly reason: ReasonReader,
+  ) {}
+
+  /** Reads the CA file; called from start() so create() stays free of I/O. */
+  async open(): Promise<void> {
+    if (this.agent) return;
+    let ca: string | undefined;
+    if (this.settings.caFile) {
+      try {
+        ca = await readFile(this.settings.caFile, 'utf8');
+      } catch (err) {
+        throw new PluginError(ErrorCodes.BAD_CONFIG, `tls.ca_file "${this.settings.caFile}" cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): point it at a PEM bundle`, { cause: err });
+      }
+    }
+    this.agent = new Agent({
+      connect: { ...(ca ? { ca } : {}), rejectUnauthorized: this.settings.verify },
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  async close(): Promise<void> {
+    const agent = this.agent;
+    this.agent = undefined;
+    await agent?.close();
+  }
+
+  /** Sends a request and returns any HTTP answer; only transport failures throw. */
+  async send(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, options: SendOptions): Promise<HttpResponse> {
+    await this.open();
+    const url = new URL(path, this.settings.baseUrl);
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    const auth = this.authHeader();
+    if (auth) headers.authorization = auth;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      if (typeof options.body === 'string') body = options.body;
+      else {
+        body = JSON.stringify(options.body);
+        headers['content-type'] ??= 'application/json';
+      }
+    }
+    const deadline = AbortSignal.timeout(this.settings.timeoutMs);
+    const signal = AbortSignal.any([options.signal, deadline]);
+    try {
+      const res = await request(url, { method, headers, body, signal, dispatcher: this.agent });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      throw this.transportError(err, method, url.pathname, options.signal, deadline);
+    }
+  }
+
+  /** Sends and requires a 2xx JSON answer. */
+  async json<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, options: SendOptions): Promise<{ body: T; response: HttpResponse }> {
+    const response = await this.send(method, path, options);
+    if (response.status < 200 || response.status > 299) throw this.statusError(response, method, path);
+    return { body: parseJson<T>(response.text, `${this.settings.backend} ${method} ${path}`), response };
+  }
+
+  transportError(err: unknown, method: string, path: string, callerSignal: AbortSignal, deadline: AbortSignal): PluginError {
+    const where = `${this.settings.backend} ${method} ${path}`;
+    if (callerSignal.aborted) return new PluginError(ErrorCodes.ABORTED, `${where} aborted: the collector is stopping or the poll timed out`, { cause: err });
+    if (deadline.aborted) return new PluginError(ErrorCodes.TIMEOUT, `${where} did not answer within ${this.settings.timeoutMs} ms (request_timeout_seconds)`, { cause: err });
+    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+    const code = e.code ?? e.cause?.code ?? '';
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+      return new PluginError(ErrorCodes.BAD_CONFIG, `${where}: TLS verification failed (${code}); set tls.ca_file to the CA that signed ${this.settings.baseUrl}, or tls.verify: false for testing only`, { cause: err });
+    }
+    return new PluginError(ErrorCodes.UNAVAILABLE, `${where} failed: ${code || e.message}`, { cause: err });
+  }
+
+  statusError(response: HttpResponse, method: string, path: string): PluginError {
+    const where = `${this.settings.backend} ${method} ${path}`;
+    const reason = this.reason(response.status, response.text) ?? snippet(response.text);
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+    const s = response.status;
+    const detail = { status: s };
+    if (s === 401) return new PluginError(ErrorCodes.AUTH_FAILED, `${where}: credentials refused (401: ${reason}); check the auth block`, { detail });
+    if (s === 403) return new PluginError(ErrorCodes.AUTH_FAILED, `${where}: permission denied (403: ${reason}); grant the user read access`, { detail });
+    if (s === 429) return new PluginError(ErrorCodes.RATE_LIMITED, `${where}: rate limited (429: ${reason})`, { detail, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    if (s >= 500) return new PluginError(ErrorCodes.UNAVAILABLE, `${where}: server error (${s}: ${reason})`, { detail, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    return new PluginError(ErrorCodes.BAD_RESPONSE, `${where}: unexpected status ${s}: ${reason}`, { detail });
+  }
+}
+
+export function parseJson<T>(text: string, where: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new PluginError(ErrorCodes.BAD_RESPONSE, `${where} answered a body that is not JSON: ${snippet(text)}`);
+  }
+}
+
+export function snippet(text: string, max = 200): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max)}…` : t || '(empty body)';
+}
+
+/** Retry-After is seconds or an HTTP date. */
+export function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v.trim())) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}

@@ -1,0 +1,17 @@
+import { definePlugin } from '@reactive-fabric/core';
+import { GraylogConfigSchema } from './config.js';
+import { GraylogSource } from './source.js';
+
+export { GraylogConfigSchema, type GraylogConfig } from './config.js';
+export { GraylogSource } from './source.js';
+export type { CursorCheckpoint } from './cursor.js';
+
+export default definePlugin({
+  name: '@reactive-fabric/plugin-log-graylog',
+  version: '0.1.0',
+  kind: 'source',
+  apiVersion: '^1.0.0',
+  description: 'Pulls messages from Graylog 5.x/6.x with absolute-time searches (universal or scripting API)',
+  configSchema: GraylogConfigSchema,
+  create: (config, context) => new GraylogSource(config, context),
+});

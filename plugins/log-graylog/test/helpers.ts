@@ -1,0 +1,70 @@
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { validateAgainstSchema } from '@reactive-fabric/core/runtime';
+import type { Checkpoint, PluginContext, PluginDefinition, PollResult, SourceEvent, SourceInstance, TSchema } from '@reactive-fabric/core';
+
+export const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
+
+export interface LogLine {
+  level: string;
+  obj: unknown;
+  msg?: string | undefined;
+}
+
+export function testContext(collectorId = 'test'): PluginContext & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = (level: string) => (obj: unknown, msg?: string) => void lines.push({ level, obj, msg });
+  return {
+    collectorId,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    stateDir: tmpdir(),
+    signal: new AbortController().signal,
+    lines,
+  };
+}
+
+/** Applies the schema defaults the host applies, fails on config errors, builds and starts an instance. */
+export async function startSource(plugin: PluginDefinition<TSchema>, config: Record<string, unknown>, ctx = testContext()): Promise<SourceInstance> {
+  const { value, errors } = validateAgainstSchema(plugin.configSchema, config);
+  if (errors.length > 0) throw new Error(`config invalid: ${JSON.stringify(errors)}`);
+  const instance = (await plugin.create(value as never, ctx)) as SourceInstance;
+  await instance.start?.();
+  return instance;
+}
+
+/** Polls like the host: the checkpoint goes through JSON (as it does through the state store). */
+export async function pollOnce(source: SourceInstance, checkpoint: Checkpoint | undefined, maxEvents: number): Promise<PollResult> {
+  const res = await source.poll({ checkpoint, signal: new AbortController().signal, maxEvents });
+  return { ...res, checkpoint: JSON.parse(JSON.stringify(res.checkpoint)) as Checkpoint };
+}
+
+/** Polls until the source has nothing more ready now. */
+export async function drain(source: SourceInstance, checkpoint: Checkpoint | undefined, maxEvents: number, sink: SourceEvent[], limit = 1000): Promise<Checkpoint | undefined> {
+  let cp = checkpoint;
+  for (let i = 0; i < limit; i++) {
+    const res = await pollOnce(source, cp, maxEvents);
+    sink.push(...res.events);
+    cp = res.checkpoint;
+    if (!res.hasMore) return cp;
+  }
+  throw new Error(`source still had more after ${limit} polls`);
+}
+
+export function ids(events: SourceEvent[]): string[] {
+  return events.map((e) => String(e.event?.id));
+}
+
+export function duplicates(values: string[]): string[] {
+  const seen = new Set<string>();
+  return values.filter((v) => (seen.has(v) ? true : (seen.add(v), false)));
+}
+
+export async function expectPluginError(p: Promise<unknown>): Promise<{ code: string; message: string; retriable: boolean; retryAfterMs?: number | undefined }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code: string; message: string; retriable: boolean; retryAfterMs?: number };
+  }
+  throw new Error('expected the poll to fail, it succeeded');
+}
