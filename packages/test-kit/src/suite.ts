@@ -477,8 +477,9 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
           if (server.requests.length === 0) fail(`the plugin never sent a request to ${server.url}: does configForEndpoint() set the backend URL?`);
           expectCoded(what, error, codesFor(key));
           const e = classifyError(error).error;
-          if (key === '429' && e.code === ErrorCodes.RATE_LIMITED && (e.retryAfterMs === undefined || e.retryAfterMs < 6_000 || e.retryAfterMs > 8_000)) {
-            fail(`RATE_LIMITED must carry retryAfterMs from Retry-After: 7 (7000 ms), got ${String(e.retryAfterMs)}`);
+          // Vendors differ (VirusTotal sends no Retry-After and resets per minute), so any positive hint will do.
+          if (key === '429' && e.code === ErrorCodes.RATE_LIMITED && !(typeof e.retryAfterMs === 'number' && e.retryAfterMs > 0)) {
+            fail(`RATE_LIMITED must carry retryAfterMs (the backend said Retry-After: 7), got ${String(e.retryAfterMs)}; the host waits that long before retrying`);
           }
           if (key === 'hang' && Date.now() - started > 3_000 + 500 + 2_000) fail(`took ${Date.now() - started} ms to give up after a 500 ms deadline`);
         } finally {
@@ -503,6 +504,7 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
   add('errors', 'every error thrown during this suite was a PluginError with a code (or an abort)', async () => {
     const problems: string[] = [];
     for (const err of thrown) {
+      if (err instanceof ConformanceError) continue;
       const { error, wasPluginError } = classifyError(err);
       if (!wasPluginError && error.code !== ErrorCodes.ABORTED && error.code !== ErrorCodes.TIMEOUT) {
         problems.push(`${(err as Error)?.name ?? typeof err}: ${(err as Error)?.message ?? String(err)}`);
@@ -564,9 +566,10 @@ export function randomIndicator(type: IndicatorType): Indicator {
   const n = randomBytes(2);
   switch (type) {
     case 'ipv4':
-      return { type, value: `203.0.113.${(n[0]! % 250) + 1}` };
+      // 198.18.0.0/15 (benchmarking): fakes seed TEST-NET addresses, never these.
+      return { type, value: `198.19.${n[0]!}.${(n[1]! % 250) + 1}` };
     case 'ipv6':
-      return { type, value: `2001:db8::${hex(2)}` };
+      return { type, value: `2001:db8:ffff:${hex(2)}::${hex(2)}` };
     case 'domain':
       return { type, value: `never-seen-${hex(6)}.example` };
     case 'url':
