@@ -91,6 +91,12 @@ function gc() {
   }
 }
 
+/** Heap still reachable after a full collection: what the structure itself keeps, without garbage. */
+function retainedHeapMb() {
+  gc();
+  return +(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1);
+}
+
 async function measure(label, fn) {
   gc();
   const rssBefore = process.memoryUsage().rss;
@@ -139,6 +145,7 @@ const baseline = await measure('baseline', async (batch) => {
   }
 });
 const baselineKeys = groups.size;
+baseline.retained_heap_mb_after_gc = retainedHeapMb();
 groups = undefined;
 
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'rf-bench-correlate-'));
@@ -154,6 +161,7 @@ const correlated = await measure('stage', async (batch) => {
     byRule[out[i].rule.name] = (byRule[out[i].rule.name] ?? 0) + 1;
   }
 });
+correlated.retained_heap_mb_after_gc = retainedHeapMb();
 const metric = async (name) => (await metrics.getSingleMetric(name)?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0;
 const t = performance.now();
 await stage.close();
@@ -183,6 +191,7 @@ const result = {
   ratio_stage_vs_baseline_cpu: +(correlated.detections_per_cpu_s / baseline.detections_per_cpu_s).toFixed(4),
   note: 'Same detections, same process; baseline first. RSS is sampled between batches; the stage phase starts from the RSS the baseline left behind (after gc), so compare peak_heap_used_mb for the memory each one needs.',
 };
+console.log(`retained heap after gc: baseline ${baseline.retained_heap_mb_after_gc} MB, stage ${correlated.retained_heap_mb_after_gc} MB`);
 console.log(`stage/baseline throughput ratio: ${result.ratio_stage_vs_baseline_throughput} wall, ${result.ratio_stage_vs_baseline_cpu} CPU (${alerts} alerts: ${JSON.stringify(byRule)}; evicted ${result.stage.evicted_keys}; checkpoint ${result.stage.checkpoint_ms} ms, ${(checkpointBytes / 2 ** 20).toFixed(1)} MB)`);
 mkdirSync(path.join(here, '../results'), { recursive: true });
 writeFileSync(path.join(here, '../results/correlate.json'), JSON.stringify(result, null, 2) + '\n');

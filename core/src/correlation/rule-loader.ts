@@ -319,6 +319,31 @@ export function checkRuleSet(rules: CorrelationRule[], detectionRules?: Readonly
       }
     }
   }
+  // A chained rule reads its group-by from the upstream alert, which carries only the upstream's own
+  // group-by values: anything else would be missing on every alert and the chain could never fire.
+  for (const r of rules) {
+    for (const ref of r.rules) {
+      const upstream = byRef.get(ref);
+      if (!upstream) continue;
+      const carried = upstream.groupBy.filter((f) => !(f in upstream.aliases));
+      for (const g of r.groupBy) {
+        const field = r.aliases[g]?.[ref] ?? g;
+        if (!carried.includes(field)) {
+          problems.push({
+            ...where(r),
+            field: 'correlation.group-by',
+            message: `groups by "${field}" for "${ref}", but that correlation rule's alerts only carry its own group-by fields (${carried.join(', ') || 'none'}); group both by the same field`,
+          });
+        }
+      }
+      if (r.type === 'value_count' && r.field) {
+        const field = r.aliases[r.field]?.[ref] ?? r.field;
+        if (!carried.includes(field)) {
+          problems.push({ ...where(r), field: 'correlation.condition.field', message: `counts "${field}" of "${ref}" alerts, which only carry ${carried.join(', ') || 'no fields'}` });
+        }
+      }
+    }
+  }
   // Depth-first search for cycles among correlation→correlation references.
   const state = new Map<CorrelationRule, 'visiting' | 'done'>();
   const visit = (r: CorrelationRule, trail: CorrelationRule[]): void => {

@@ -137,6 +137,23 @@ correlation:
     expect(text).toMatch(/cycle \(rule_a → rule_b → rule_a\)/);
   });
 
+  it('refuses a chain whose group-by the upstream correlation alerts do not carry', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'chain.yml'),
+      `title: Success after brute force, per account
+name: per_account_chain
+correlation:
+  type: temporal_ordered
+  rules: [rf_brute_force, rf_successful_authentication]
+  group-by: [user.name]
+  timespan: 1h
+`,
+    );
+    const err = (await loadCorrelationRules([BUILTIN_CORRELATION_RULES_DIR, dir]).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/correlation\.group-by: groups by "user\.name" for "rf_brute_force", but that correlation rule's alerts only carry its own group-by fields \(source\.ip\)/);
+  });
+
   it('refuses references to unknown rules when the detection rule set is given', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'a.yml'), `title: A\nname: rule_a\ncorrelation:\n${valid.replace('rf_failed_authentication', 'rf_failed_authentcation')}`);

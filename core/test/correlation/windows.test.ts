@@ -261,3 +261,44 @@ correlation:
     expect((out[0] as unknown as { related: { ip: string[] } }).related.ip).toEqual(['198.51.100.9']);
   });
 });
+
+describe('arrival order does not change which groups fire', () => {
+  it('random streams shuffled within the lateness fire for exactly the groups with a satisfying window', async () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    for (let round = 0; round < 8; round++) {
+      const h = await harness({ disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], allowed_lateness_seconds: 120 });
+      const byIp = new Map<string, number[]>();
+      const stream: Array<{ t: number; ip: string }> = [];
+      for (let k = 0; k < 40; k++) {
+        const ip = `10.77.${round}.${k}`;
+        const n = 1 + Math.floor(rand() * 9);
+        const start = T0 + Math.floor(rand() * 30 * MIN);
+        const spread = Math.floor(rand() * 12 * MIN);
+        const times = Array.from({ length: n }, () => start + Math.floor(rand() * spread));
+        byIp.set(ip, times);
+        for (const t of times) stream.push({ t, ip });
+      }
+      stream.sort((a, b) => a.t - b.t);
+      // Displace each detection by up to 100 s of event time: inside the 120 s lateness.
+      const arrival = stream.map((s) => ({ ...s, key: s.t + rand() * 100 * SEC })).sort((a, b) => a.key - b.key);
+      for (let i = 0; i < arrival.length; ) {
+        const size = 1 + Math.floor(rand() * 20);
+        await h.feed(arrival.slice(i, i + size).map((s) => failed(s.t, s.ip)));
+        i += size;
+      }
+      const expected = [...byIp].filter(([, ts]) => ts.some((a) => ts.filter((t) => t >= a && t <= a + 5 * MIN).length >= 5)).map(([ip]) => ip);
+      // Both outcomes occur in every round, or the comparison would prove little.
+      expect(expected.length).toBeGreaterThan(0);
+      expect(expected.length).toBeLessThan(byIp.size);
+      const fired = [...new Set(h.alerts.map((a) => (a as unknown as { source: { ip: string } }).source.ip))];
+      expect(fired.sort()).toEqual(expected.sort());
+      expect(await h.metric('fabric_correlation_late_detections_total')).toBe(0);
+      for (const a of h.alerts) {
+        const c = corr(a);
+        expect(c.count as number).toBeGreaterThanOrEqual(5);
+        expect(Date.parse(c.last_seen as string) - Date.parse(c.first_seen as string)).toBeLessThanOrEqual(5 * MIN);
+      }
+    }
+  });
+});
