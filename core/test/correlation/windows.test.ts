@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MIN, SEC, T0, corr, detection, failed, harness, ruleOf, success, tempDir } from './helpers.js';
+import { MIN, NOW, SEC, T0, corr, detection, failed, harness, ruleOf, success, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
 
@@ -178,6 +178,57 @@ level: high
     const out = await h.feed([detection({ t: T0 + 30 * MIN, ip, rules: ['rf_exploitation_attempt'] })]);
     expect(out.map(ruleOf)).toEqual(['rf_scanning_then_exploitation']);
     expect((out[0] as unknown as { threat: { technique: { id: string[] } } }).threat.technique.id).toEqual(['T1046', 'T1190']);
+  });
+});
+
+describe('generate and input hygiene', () => {
+  it('a correlation rule used only by a generate: false chain feeds it without publishing its own alerts', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'chain.yml'),
+      `title: Burst then success
+name: burst_then_success
+correlation:
+  type: temporal_ordered
+  rules: [burst, rf_successful_authentication]
+  group-by: [source.ip]
+  timespan: 30m
+  generate: false
+level: critical
+---
+title: Burst of failures
+name: burst
+correlation:
+  type: event_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip]
+  timespan: 1m
+  condition: { gte: 3 }
+`,
+    );
+    const h = await harness({ builtin_rules: false, rules: ['chain.yml'] }, { configDir: dir });
+    expect(await h.feed([1, 2, 3].map((i) => failed(T0 + i * SEC, '192.0.2.33')))).toHaveLength(0);
+    expect(await h.metric('fabric_correlation_alerts_total', { rule: 'burst', published: 'false' })).toBe(1);
+    const out = await h.feed([success(T0 + 5 * MIN, '192.0.2.33')]);
+    expect(out.map(ruleOf)).toEqual(['burst_then_success']);
+    expect(out[0]!.fabric.priority).toBe('critical');
+  });
+
+  it('skips detections without a usable timestamp or group-by value, or stamped in the future, and counts why', async () => {
+    const h = await harness({ disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], max_clock_skew_seconds: 300 });
+    const broken = failed(T0, '10.3.3.3');
+    broken['@timestamp'] = 'yesterday';
+    const noIp = detection({ t: T0, rules: ['rf_failed_authentication'] });
+    // Far in the future (wall clock pinned at NOW): if it counted, it would push the watermark and make everything late.
+    const future = failed(NOW + 3600 * SEC, '10.3.3.4');
+    const plain = { ...failed(T0, '10.3.3.5'), event: { id: 'plain', kind: 'event' } } as typeof broken;
+    const out = await h.stage.process([broken, noIp, future, plain]);
+    expect(out).toHaveLength(4);
+    expect(await h.metric('fabric_correlation_skipped_detections_total', { reason: 'invalid_timestamp' })).toBe(1);
+    expect(await h.metric('fabric_correlation_skipped_detections_total', { reason: 'missing_group_by' })).toBe(1);
+    expect(await h.metric('fabric_correlation_skipped_detections_total', { reason: 'future_timestamp' })).toBe(1);
+    // The watermark did not move: detections at T0 still correlate.
+    expect(await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '10.3.3.6')))).toHaveLength(1);
   });
 });
 
