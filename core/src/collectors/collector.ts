@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createActor, fromCallback, fromPromise, type Actor, type AnyEventObject } from 'xstate';
 import type { Logger } from 'pino';
@@ -93,6 +93,8 @@ export class Collector {
   private commitChain: Promise<void> = Promise.resolve();
   private drainWaiters: Array<() => void> = [];
   private lastHealth: HealthReport | undefined;
+  /** Wall-clock time before which the next poll should not start. */
+  private nextPollAt = 0;
   private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, polls: 0, pollErrors: 0, inFlight: 0 };
   private lastPollAt: string | undefined;
   private lastSuccessAt: string | undefined;
@@ -168,7 +170,8 @@ export class Collector {
       return;
     }
     const ctx = this.context();
-    await mkdir(ctx.stateDir, { recursive: true });
+    // Synchronous on purpose: a tiny call, and start() then has no I/O of its own to wait for.
+    mkdirSync(ctx.stateDir, { recursive: true });
     try {
       const def = this.opts.loaded.definition;
       const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
@@ -233,6 +236,10 @@ export class Collector {
     const t = this.opts.timing;
     let lastProgress = Date.now();
     let stalledReported = false;
+    // A loop restarted by a state change (running → degraded) keeps the schedule of the old
+    // one instead of polling at once, so degrading never speeds up requests to a failing backend.
+    const initialWait = this.nextPollAt - Date.now();
+    if (initialWait > 0) await sleep(initialWait, signal);
     while (!signal.aborted) {
       // Time spent waiting for the sink is the sink's problem, not a stalled source.
       const waitStart = Date.now();
@@ -240,29 +247,37 @@ export class Collector {
       await this.opts.slots.acquire(signal);
       lastProgress += Date.now() - waitStart;
       let delay = this.jittered(t.intervalMs);
+      // Decide the next poll time before reporting: the report can switch states and start a
+      // new loop synchronously, which reads nextPollAt.
+      let report: CollectorEvent;
       try {
         const result = await this.pollOnce(signal);
         if (signal.aborted) return;
-        sendBack({ type: 'POLL_OK' });
         lastProgress = Date.now();
         stalledReported = false;
         if (result.hasMore) delay = 0;
+        report = { type: 'POLL_OK' };
       } catch (err) {
         if (signal.aborted) return;
         const e = this.scrub(toPluginError(err));
         this.counters.pollErrors++;
         this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
         this.opts.logger.warn({ collector: this.id, code: e.code, retriable: e.retriable, err: e.message }, 'poll failed');
-        sendBack({ type: 'POLL_ERROR', error: { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs } });
         if (e.retryAfterMs) delay = Math.max(delay, e.retryAfterMs);
+        report = { type: 'POLL_ERROR', error: { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs } };
       } finally {
         this.opts.slots.release();
       }
+      this.nextPollAt = Date.now() + delay;
+      sendBack(report);
       if (!stalledReported && Date.now() - lastProgress > t.stallAfterMs) {
         stalledReported = true;
         sendBack({ type: 'STALLED', reason: `no successful poll for ${Math.round((Date.now() - lastProgress) / 1000)} s` });
       }
       if (delay > 0) await sleep(delay, signal);
+      // Even with more data waiting, yield to the event loop: a plugin that resolves at once
+      // with hasMore forever would otherwise starve timers, I/O and the admin API.
+      else await new Promise((r) => setImmediate(r));
     }
   }
 

@@ -1,37 +1,50 @@
-import { LRUCache } from 'lru-cache';
 import type { FabricEvent } from '../plugin-api/index.js';
 import type { PipelineStage } from './stage.js';
 
 /**
  * Drops an event whose fingerprint was seen within the window (the same line read twice, by
- * one collector or two). Bounded: beyond `maxEntries` the oldest fingerprints are forgotten
- * first, which can only let a duplicate through, never drop a new event.
+ * one collector or two). Every entry lives exactly `windowMs`, so the Map's insertion order is
+ * also its expiry order and purging only ever looks at the front. Bounded: beyond `maxEntries`
+ * the oldest fingerprints are forgotten first, which can only let a duplicate through, never
+ * drop a new event.
  */
 export class DedupStage implements PipelineStage {
   readonly name = 'deduplication';
-  private readonly seen: LRUCache<string, true> | undefined;
+  private readonly seen = new Map<string, number>();
 
   constructor(
-    windowMs: number,
+    private readonly windowMs: number,
     private readonly onDuplicate: (event: FabricEvent) => void,
-    maxEntries = 500_000,
-  ) {
-    this.seen = windowMs > 0 ? new LRUCache<string, true>({ max: maxEntries, ttl: windowMs, ttlAutopurge: false, updateAgeOnGet: false }) : undefined;
+    private readonly maxEntries = 500_000,
+  ) {}
+
+  get size(): number {
+    return this.seen.size;
   }
 
   async process(batch: FabricEvent[]): Promise<FabricEvent[]> {
-    const seen = this.seen;
-    if (!seen) return batch;
+    if (this.windowMs <= 0) return batch;
+    const now = Date.now();
+    this.purge(now);
     const out: FabricEvent[] = [];
     for (const e of batch) {
       const fp = e.fabric.fingerprint;
-      if (seen.has(fp)) {
+      const expires = this.seen.get(fp);
+      if (expires !== undefined && expires > now) {
         this.onDuplicate(e);
         continue;
       }
-      seen.set(fp, true);
+      this.seen.delete(fp);
+      this.seen.set(fp, now + this.windowMs);
       out.push(e);
     }
     return out;
+  }
+
+  private purge(now: number): void {
+    for (const [fp, expires] of this.seen) {
+      if (expires > now && this.seen.size <= this.maxEntries) break;
+      this.seen.delete(fp);
+    }
   }
 }

@@ -10,7 +10,8 @@ import { isSecretSchema } from '../plugin-api/schema.js';
  */
 export function validateAgainstSchema(schema: TSchema, candidate: unknown): { value: unknown; errors: FieldError[] } {
   const cloned = candidate === undefined ? {} : structuredClone(candidate);
-  const value = Value.Default(schema, cloned);
+  // TypeBox's Value.Default only knows TypeBox-built schemas; plugins may ship plain JSON Schema.
+  const value = applyDefaults(schema, Value.Default(schema, cloned));
   const errors: FieldError[] = [];
   for (const e of Value.Errors(schema, value)) {
     const params = e.params as Record<string, unknown>;
@@ -93,4 +94,20 @@ export function secretValues(schema: unknown, config: unknown, out: string[] = [
     }
   }
   return out;
+}
+
+/** Fill `default`s of a plain JSON Schema (object properties, array items), without overwriting. */
+export function applyDefaults(schema: unknown, value: unknown): unknown {
+  const s = schema as Record<string, unknown> | undefined;
+  if (!s || typeof s !== 'object') return value;
+  if (value === undefined && 'default' in s) return structuredClone(s.default);
+  if (value && typeof value === 'object' && !Array.isArray(value) && s.properties && typeof s.properties === 'object') {
+    const obj = value as Record<string, unknown>;
+    for (const [key, sub] of Object.entries(s.properties as Record<string, unknown>)) {
+      const next = applyDefaults(sub, obj[key]);
+      if (next !== undefined) obj[key] = next;
+    }
+  }
+  if (Array.isArray(value) && s.items && typeof s.items === 'object') return value.map((v) => applyDefaults(s.items, v));
+  return value;
 }

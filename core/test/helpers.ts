@@ -1,0 +1,80 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import type { FabricEvent } from '../src/plugin-api/index.js';
+import type { CollectorStatusEvent, Sink, SinkHealth } from '../src/sinks/sink.js';
+
+export const repoRoot = resolve(import.meta.dirname, '../..');
+export const sharedDir = resolve(repoRoot, '../shared');
+
+export function tempDir(prefix = 'fabric-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export const silentLogger = () => pino({ level: 'silent' });
+
+/**
+ * Write a plugin package into `<root>/node_modules/<name>`. The code is plain JS with no imports
+ * (definePlugin is an identity function), so it loads whatever resolves modules.
+ */
+export function writePlugin(root: string, name: string, opts: { apiRange?: string; defApiRange?: string; kind?: string; body: string; version?: string }): void {
+  const dir = join(root, 'node_modules', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, version: opts.version ?? '1.2.3', type: 'module', main: 'index.js', keywords: ['reactive-fabric-plugin'], reactiveFabric: { pluginApi: opts.apiRange ?? '^1.0.0', kind: opts.kind ?? 'source' } }),
+  );
+  writeFileSync(
+    join(dir, 'index.js'),
+    `export default { name: ${JSON.stringify(name)}, version: ${JSON.stringify(opts.version ?? '1.2.3')}, kind: ${JSON.stringify(opts.kind ?? 'source')}, apiVersion: ${JSON.stringify(opts.defApiRange ?? opts.apiRange ?? '^1.0.0')},\n${opts.body}\n};\n`,
+  );
+}
+
+/** A sink held in memory whose acknowledgements a test can hold back. */
+export class MemorySink implements Sink {
+  readonly type = 'memory';
+  readonly events: FabricEvent[] = [];
+  readonly statuses: CollectorStatusEvent[] = [];
+  private gate: Promise<void> = Promise.resolve();
+  private open: () => void = () => undefined;
+  pending = 0;
+  writes = 0;
+
+  block(): void {
+    this.gate = new Promise((r) => (this.open = r));
+  }
+
+  unblock(): void {
+    this.open();
+    this.gate = Promise.resolve();
+  }
+
+  async start(): Promise<void> {}
+
+  async write(events: readonly FabricEvent[]): Promise<void> {
+    this.pending += events.length;
+    this.writes++;
+    await this.gate;
+    this.events.push(...events);
+    this.pending -= events.length;
+  }
+
+  async writeStatus(status: CollectorStatusEvent): Promise<void> {
+    this.statuses.push(status);
+  }
+
+  health(): SinkHealth {
+    return { state: 'ok', pending: this.pending };
+  }
+
+  async close(): Promise<void> {}
+}
+
+export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 10): Promise<void> {
+  const start = Date.now();
+  while (!(await pred())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Pipeline } from '../src/pipeline/pipeline.js';
+import { DedupStage } from '../src/pipeline/dedup.js';
+import { normalizeEvent } from '../src/pipeline/normalize.js';
+import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
+import { events, harness } from './collector-harness.js';
+import { MemorySink, silentLogger, until } from './helpers.js';
+
+describe('event normalisation', () => {
+  it('expands dotted keys into nested ECS, assigns provenance and a content fingerprint', () => {
+    const r = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', 'source.ip': '1.2.3.4', 'user.name': 'root', event: { original: 'x' } }, { collector: 'a', plugin: 'p' });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.event).toMatchObject({ source: { ip: '1.2.3.4' }, user: { name: 'root' }, fabric: { collector: 'a', plugin: 'p', schema_version: '1.0.0' } });
+    expect(r.event.event.id).toMatch(/^a-[0-9a-f]{24}$/);
+    const same = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', event: { original: 'x' } }, { collector: 'other', plugin: 'q' });
+    expect(same.ok && same.event.fabric.fingerprint).toBe(r.event.fabric.fingerprint);
+  });
+
+  it('rejects events without a usable @timestamp, saying why', () => {
+    const r = normalizeEvent({ message: 'no time' }, { collector: 'a', plugin: 'p' });
+    expect(r).toEqual({ ok: false, reason: expect.stringContaining('@timestamp') });
+  });
+});
+
+describe('de-duplication window', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('drops an event seen within the window and accepts it again after the window', async () => {
+    vi.useFakeTimers();
+    const dropped: string[] = [];
+    const stage = new DedupStage(300_000, (e) => dropped.push(e.event.id));
+    const mk = (id: string, line: string) => {
+      const r = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', event: { id, original: line } }, { collector: 'c', plugin: 'p' });
+      if (!r.ok) throw new Error(r.reason);
+      return r.event;
+    };
+    expect((await stage.process([mk('1', 'A'), mk('2', 'B'), mk('3', 'A')])).map((e) => e.event.id)).toEqual(['1', '2']);
+    vi.advanceTimersByTime(299_000);
+    expect(await stage.process([mk('4', 'B')])).toHaveLength(0);
+    vi.advanceTimersByTime(2_000);
+    expect((await stage.process([mk('5', 'A')])).map((e) => e.event.id)).toEqual(['5']);
+    expect(dropped).toEqual(['3', '4']);
+  });
+});
+
+describe('backpressure', () => {
+  it('a blocked sink stops the source from polling and bounds what is held in memory; delivery resumes', async () => {
+    const sink = new MemorySink();
+    sink.block();
+    let polls = 0;
+    let maxBuffered = 0;
+    const h = harness(
+      () => ({
+        poll: async () => {
+          polls++;
+          return { events: events(50, polls * 50), checkpoint: polls, hasMore: true };
+        },
+      }),
+      { sink, pipeline: { maxInFlightBatches: 3, maxBufferedEvents: 120 } },
+    );
+    h.pipeline.on('capacity', () => (maxBuffered = Math.max(maxBuffered, h.pipeline.load.events)));
+    h.collector.send({ type: 'START' });
+    await until(() => polls >= 3);
+    await new Promise((r) => setTimeout(r, 300));
+    // 50-event batches: the third takes the load to 150 ≥ 120, so polling stops there
+    expect(polls).toBe(3);
+    expect(h.pipeline.load).toEqual({ batches: 3, events: 150 });
+    expect(sink.events).toHaveLength(0);
+    expect((await h.checkpoints.read('c1')).value).toBeUndefined();
+    sink.unblock();
+    await until(() => sink.events.length >= 500);
+    h.collector.send({ type: 'STOP' });
+    await until(() => h.collector.currentState === 'stopped');
+    await h.collector.drained();
+    expect(maxBuffered).toBeLessThanOrEqual(150);
+    // checkpoints cover exactly what the sink acknowledged, in poll order
+    const committed = (await h.checkpoints.read('c1')).value as number;
+    expect(sink.events.length).toBe(committed * 50);
+    const ids = sink.events.map((e) => e.event.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('the checkpoint of a batch is not written before the sink acknowledged it', async () => {
+    const sink = new MemorySink();
+    const metrics = new FabricMetrics();
+    const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics, logger: silentLogger() });
+    sink.block();
+    const done = pipeline.submit({ collector: 'c', plugin: 'p', events: events(3) });
+    let acked = false;
+    void done.then(() => (acked = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(acked).toBe(false);
+    sink.unblock();
+    await expect(done).resolves.toEqual({ collected: 3, rejected: 0, published: 3 });
+  });
+
+  it('routes by priority: below the minimum is not published, critical goes first', async () => {
+    const sink = new MemorySink();
+    const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'medium', metrics: new FabricMetrics(), logger: silentLogger() });
+    const ev = (p: string, i: number) => ({ '@timestamp': '2026-01-01T00:00:00Z', message: `m${i}`, fabric: { priority: p } });
+    await pipeline.submit({ collector: 'c', plugin: 'p', events: [ev('low', 1), ev('medium', 2), ev('critical', 3), ev('info', 4), ev('high', 5)] });
+    expect(sink.events.map((e) => e.fabric.priority)).toEqual(['critical', 'high', 'medium']);
+  });
+
+  it('a failing stage does not lose the batch', async () => {
+    const sink = new MemorySink();
+    const metrics = new FabricMetrics();
+    const broken = { name: 'broken', process: async () => Promise.reject(new Error('boom')) };
+    const pipeline = new Pipeline({ stages: [broken], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics, logger: silentLogger() });
+    await pipeline.submit({ collector: 'c', plugin: 'p', events: events(4) });
+    expect(sink.events).toHaveLength(4);
+    expect((await metrics.stageErrors.get()).values[0]?.value).toBe(1);
+  });
+});
