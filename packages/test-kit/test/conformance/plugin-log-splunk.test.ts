@@ -1,0 +1,25 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SplunkFake, loghubDir, loghubSplunkEvents, readLoghub, spreadOverTime } from '@reactive-fabric/test-kit/fakes';
+import { runConformance } from '@reactive-fabric/test-kit';
+import plugin from '../../../../plugins/log-splunk/src/index.js';
+
+const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../../..');
+const TOKEN = 'eyJraWQiOiJzcGx1bmsuc2VjcmV0In0.conformance';
+const fake = new SplunkFake({ credentials: { username: 'fabric', password: 'changeme-123', token: TOKEN }, jobDurationMs: 20 });
+const endpoint = (base: string) => {
+  const u = new URL(base);
+  return { host: u.hostname, port: Number(u.port), scheme: u.protocol.replace(':', '') };
+};
+const auth = { type: 'token', token: TOKEN };
+
+runConformance(plugin, {
+  async setup() {
+    await fake.start();
+    const now = Date.now();
+    fake.addEvents(loghubSplunkEvents(spreadOverTime(readLoghub(loghubDir(repoRoot), 'OpenSSH_2k.log', 60), now - 4 * 60_000, now - 60_000), { index: 'main' }));
+    return () => fake.close();
+  },
+  validConfig: () => ({ host: '127.0.0.1', port: fake.port, scheme: 'http', index: 'main', auth, job_poll_interval_ms: 10 }),
+  configForEndpoint: (base) => ({ ...endpoint(base), index: 'main', auth, job_poll_interval_ms: 10 }),
+});
