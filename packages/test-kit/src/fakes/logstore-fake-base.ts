@@ -60,15 +60,15 @@ export abstract class LogStoreFake {
     return Number(new URL(this.url).port);
   }
 
-  async start(): Promise<this> {
+  /** Listens on 127.0.0.1; port 0 (the default) picks a free one. */
+  async start(port = 0): Promise<this> {
     const server = createServer((req, res) => void this.dispatch(req, res));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(port, '127.0.0.1', () => resolve());
     });
-    const { port } = server.address() as AddressInfo;
-    this.baseUrl = `http://127.0.0.1:${port}`;
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return this;
   }
 

@@ -140,6 +140,7 @@ export class SplunkFake extends LogStoreFake {
     if (path === '/services/auth/login' && method === 'POST') return this.login(req);
     if (!this.authenticated(req)) return { status: 401, headers: { 'content-type': 'application/json; charset=UTF-8', 'www-authenticate': 'Basic realm="/splunk"' }, body: NOT_AUTHENTICATED };
     const form = method === 'GET' ? req.query : new URLSearchParams(req.body);
+    if (path === '/services/server/info' && method === 'GET') return this.serverInfo();
     if (path === '/services/search/jobs/export' && (method === 'POST' || method === 'GET')) return this.exportSearch(form);
     if (path === '/services/search/jobs' && method === 'POST') return this.createJob(form);
     let m = /^\/services\/search\/(?:v2\/)?jobs\/([^/]+)\/results$/.exec(path);
@@ -157,6 +158,15 @@ export class SplunkFake extends LogStoreFake {
 
   private json(status: number, body: unknown): FakeResponse {
     return { status, headers: { 'content-type': 'application/json; charset=UTF-8' }, body };
+  }
+
+  private serverInfo(): FakeResponse {
+    return this.json(200, {
+      links: {},
+      origin: 'https://127.0.0.1:8089/services/server/info',
+      generator: { build: '8d0a6b7c1f2e', version: '9.3.2' },
+      entry: [{ name: 'server-info', content: { serverName: this.serverName, version: '9.3.2', build: '8d0a6b7c1f2e', product_type: 'enterprise', os_name: 'Linux', health_info: 'green', mode: 'normal' } }],
+    });
   }
 
   private unknownSid(): FakeResponse {
