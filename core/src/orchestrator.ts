@@ -156,6 +156,7 @@ export class Orchestrator implements FabricHost {
           pollTimeoutMs: o.poll_timeout_seconds * 1000,
           stallAfterMs: o.stalled_after_intervals * intervalMs,
           healthIntervalMs: o.health_check_interval_seconds * 1000,
+          maxUncommittedBatches: cfg.pipeline.max_in_flight_batches,
         },
         policy: {
           backoffMinMs: s.backoff_min_seconds * 1000,
@@ -256,7 +257,7 @@ export class Orchestrator implements FabricHost {
         try {
           await c.startInstanceDirect();
           for (let i = 0; i < maxPollsPerCollector; i++) {
-            await this.pipeline.waitForCapacity(this.abort.signal);
+            await c.readyToPoll(this.abort.signal);
             const r = await c.pollOnce(this.abort.signal);
             entry.polls++;
             entry.events += r.events.length;

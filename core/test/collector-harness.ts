@@ -9,7 +9,7 @@ import type { LoadedPlugin } from '../src/plugins/loader.js';
 import type { TransitionRecord } from '../src/host.js';
 import { MemorySink, silentLogger, tempDir } from './helpers.js';
 
-export const fastTiming: CollectorTiming = { intervalMs: 1000, jitter: 0, batchSize: 100, pollTimeoutMs: 5000, stallAfterMs: 60_000, healthIntervalMs: 10_000 };
+export const fastTiming: CollectorTiming = { intervalMs: 1000, jitter: 0, batchSize: 100, pollTimeoutMs: 5000, stallAfterMs: 60_000, healthIntervalMs: 10_000, maxUncommittedBatches: 4 };
 export const testPolicy: MachinePolicy = {
   backoffMinMs: 1000,
   backoffMaxMs: 16_000,

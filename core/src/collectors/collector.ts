@@ -31,6 +31,8 @@ export interface CollectorTiming {
   pollTimeoutMs: number;
   stallAfterMs: number;
   healthIntervalMs: number;
+  /** Most batches read ahead of the written checkpoint (= the most a crash can repeat). */
+  maxUncommittedBatches: number;
 }
 
 export interface CollectorOptions {
@@ -91,6 +93,11 @@ export class Collector {
   private committed: CheckpointSummary;
   private commits: PendingCommit[] = [];
   private commitChain: Promise<void> = Promise.resolve();
+  private nextCommit: { value: Checkpoint; batches: number } | undefined;
+  private writing = false;
+  /** Batches polled whose position is not yet written to the checkpoint store. */
+  private uncommitted = 0;
+  private uncommittedWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private lastHealth: HealthReport | undefined;
   /** Wall-clock time before which the next poll should not start. */
@@ -244,6 +251,7 @@ export class Collector {
       // Time spent waiting for the sink is the sink's problem, not a stalled source.
       const waitStart = Date.now();
       await this.opts.pipeline.waitForCapacity(signal);
+      await this.waitForCommits(signal);
       await this.opts.slots.acquire(signal);
       lastProgress += Date.now() - waitStart;
       let delay = this.jittered(t.intervalMs);
@@ -285,6 +293,12 @@ export class Collector {
     return ms + Math.floor((this.opts.random ?? Math.random)() * ms * this.opts.timing.jitter);
   }
 
+  /** Resolves when the pipeline and the checkpoint store can take another batch. */
+  async readyToPoll(signal: AbortSignal): Promise<void> {
+    await this.opts.pipeline.waitForCapacity(signal);
+    await this.waitForCommits(signal);
+  }
+
   /** One poll: call the plugin, check what it returned, hand the events to the pipeline. */
   async pollOnce(signal: AbortSignal): Promise<PollResult> {
     const inst = this.instance;
@@ -319,6 +333,7 @@ export class Collector {
   private track(result: PollResult): void {
     const entry: PendingCommit = { checkpoint: result.checkpoint, done: false, events: result.events.length };
     this.commits.push(entry);
+    this.uncommitted++;
     this.counters.inFlight += entry.events;
     this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
     this.opts.pipeline
@@ -334,6 +349,8 @@ export class Collector {
           this.opts.logger.warn({ collector: this.id, err: err.message }, 'batch not acknowledged before shutdown; it will be read again');
           this.commits = this.commits.filter((c) => c !== entry);
           this.counters.inFlight -= entry.events;
+          this.uncommitted--;
+          this.wakeUncommitted();
           this.notifyDrain();
         },
       );
@@ -341,24 +358,65 @@ export class Collector {
 
   private flushCommits(): void {
     let latest: PendingCommit | undefined;
+    let batches = 0;
     while (this.commits[0]?.done) {
       latest = this.commits.shift()!;
+      batches++;
       this.counters.inFlight -= latest.events;
     }
     this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
     if (!latest) return;
-    const value = latest.checkpoint;
-    this.commitChain = this.commitChain
-      .then(() => this.opts.checkpoints.write(this.id, value))
-      .then(() => {
-        this.committed = { value, updatedAt: new Date().toISOString() };
-      })
-      .catch((err: Error) => this.opts.logger.error({ collector: this.id, err: err.message }, 'checkpoint write failed; events may be read again after a restart'))
-      .finally(() => this.notifyDrain());
+    // Coalesce: while one write is on disk, only the newest position is worth writing next.
+    this.nextCommit = { value: latest.checkpoint, batches: (this.nextCommit?.batches ?? 0) + batches };
+    if (!this.writing) this.commitChain = this.writeCommits();
+  }
+
+  private async writeCommits(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.nextCommit) {
+        const { value, batches } = this.nextCommit;
+        this.nextCommit = undefined;
+        try {
+          await this.opts.checkpoints.write(this.id, value);
+          this.committed = { value, updatedAt: new Date().toISOString() };
+        } catch (err) {
+          this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'checkpoint write failed; events may be read again after a restart');
+        }
+        this.uncommitted -= batches;
+        this.wakeUncommitted();
+      }
+    } finally {
+      this.writing = false;
+      this.notifyDrain();
+    }
+  }
+
+  private wakeUncommitted(): void {
+    const waiters = this.uncommittedWaiters;
+    this.uncommittedWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Polls wait while too many batches are read but not yet covered by a written checkpoint:
+   * that bounds what a crash can make us read twice to `maxUncommittedBatches` batches.
+   */
+  private async waitForCommits(signal: AbortSignal): Promise<void> {
+    while (this.uncommitted >= this.opts.timing.maxUncommittedBatches && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.uncommittedWaiters.push(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 
   private notifyDrain(): void {
-    if (this.commits.length > 0) return;
+    if (this.commits.length > 0 || this.writing) return;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();
@@ -366,7 +424,7 @@ export class Collector {
 
   /** Resolves when every polled batch was acknowledged (or abandoned) and its checkpoint written. */
   async drained(): Promise<void> {
-    if (this.commits.length > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
+    if (this.commits.length > 0 || this.writing) await new Promise<void>((r) => this.drainWaiters.push(r));
     await this.commitChain;
   }
 
