@@ -1,11 +1,12 @@
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Value } from 'typebox/value';
 import type pino from 'pino';
@@ -15,7 +16,8 @@ import { AdminConfigSchema } from './config.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, ApiError, errorBody, handleError } from './errors.js';
 import { EventJournal } from './event-journal.js';
-import { SharedSchemas } from './schemas.js';
+import { strictTypeBoxCompiler } from './validator.js';
+import { SharedSchemas, errors } from './schemas.js';
 import { bearerToken, tokenMatcher } from './token.js';
 import { systemRoutes } from './routes/system.js';
 import { collectorRoutes } from './routes/collectors.js';
@@ -23,6 +25,8 @@ import { checkpointRoutes } from './routes/checkpoints.js';
 import { pluginRoutes } from './routes/plugins.js';
 import { falsePositiveRoutes } from './routes/false-positives.js';
 import { eventRoutes } from './routes/events.js';
+
+const MAX_PARAM_LENGTH = 2048;
 
 export type AdminApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -65,6 +69,7 @@ export function resolveAdminConfig(config: Partial<AdminConfig> | AdminConfig): 
  */
 export async function buildAdminApp(host: FabricHost, adminConfig: Partial<AdminConfig> | AdminConfig, opts: AdminAppOptions): Promise<AdminApp> {
   const config = resolveAdminConfig(adminConfig);
+  const matches = tokenMatcher(opts.token);
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'admin-api' }),
     bodyLimit: config.body_limit_bytes,
@@ -74,9 +79,36 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // Malformed URLs are rejected by the router before any hook runs: check the token here too,
+    // so an unauthenticated client gets 401 whatever the URL looks like.
+    // Requests Node's HTTP parser rejects (headers or URL over 16 KiB, broken framing) never reach
+    // Fastify's error handler: answer them in the same JSON shape.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) return;
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? 431 : 400;
+      const body = JSON.stringify(
+        errorBody(status, tooLarge ? AdminErrorCodes.HEADERS_TOO_LARGE : AdminErrorCodes.INVALID_REQUEST, tooLarge ? 'the URL and headers exceed 16 KiB: shorten the URL' : 'malformed HTTP request'),
+      );
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const presented = bearerToken(request.headers.authorization);
+      if (presented === undefined || !matches(presented)) {
+        void reply.header('www-authenticate', 'Bearer realm="reactive-fabric"');
+        return reply.code(401).send(errorBody(401, AdminErrorCodes.UNAUTHORIZED, 'missing or invalid bearer token'));
+      }
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+          : error.code === 'FST_ERR_BAD_URL'
+            ? 'the URL is not valid (bad percent-encoding?)'
+            : 'the request could not be routed';
+      return reply.code(400).send(errorBody(400, AdminErrorCodes.INVALID_REQUEST, message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as AdminApp;
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(strictTypeBoxCompiler);
   for (const schema of SharedSchemas) app.addSchema(schema);
 
   // JSON only: a text/plain body would otherwise reach validation as a string and get a confusing message.
@@ -86,7 +118,6 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     void reply.code(404).send(errorBody(404, AdminErrorCodes.ROUTE_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists every route`));
   });
 
-  const matches = tokenMatcher(opts.token);
   // Runs before rate limiting, body parsing and validation: an unauthenticated client learns nothing about the API.
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public === true) return;
@@ -128,6 +159,11 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     );
   });
 
+  // Any route whose URL carries client data can meet Node's 16 KiB header limit: say so in its contract.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { params?: unknown; querystring?: unknown; response?: Record<string, unknown> } | undefined;
+    if (schema?.response && (schema.params || schema.querystring)) Object.assign(schema.response, errors(431));
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -78,6 +78,7 @@ describe('/openapi.json', () => {
         const isPublic = Array.isArray(op.security) && op.security.length === 0;
         if (!isPublic) expect(Object.keys(op.responses), where).toContain('401');
         if (p.includes('{id}')) expect(Object.keys(op.responses), where).toContain('404');
+        if (p.includes('{') || op.parameters?.some((x) => x.in === 'query')) expect(Object.keys(op.responses), where).toContain('400');
         if (['post', 'put', 'delete'].includes(method)) expect(Object.keys(op.responses), where).toContain('429');
         if (op.requestBody) expect(Object.keys(op.responses), where).toContain('400');
       }

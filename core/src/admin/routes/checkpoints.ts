@@ -40,7 +40,7 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
         tags: ['checkpoints'],
         summary: "The collector's last committed checkpoint (absent before its first commit)",
         params: CollectorIdParam,
-        response: { 200: CheckpointSchema, ...errors(401, 404) },
+        response: { 200: CheckpointSchema, ...errors(400, 401, 404) },
       },
     },
     async (request) => {
@@ -84,7 +84,7 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
         tags: ['checkpoints'],
         summary: 'Forget the stored checkpoint (collector must be stopped); it restarts from the source\'s beginning',
         params: CollectorIdParam,
-        response: { 204: { type: 'null', description: 'Checkpoint removed' }, ...errors(401, 404, 409, 429) },
+        response: { 204: { type: 'null', description: 'Checkpoint removed' }, ...errors(400, 401, 404, 409, 429) },
       },
     },
     async (request, reply) => {

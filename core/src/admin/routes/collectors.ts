@@ -83,7 +83,7 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
         tags: ['collectors'],
         summary: 'One collector: description, metrics, last error, checkpoint, restarts',
         params: CollectorIdParam,
-        response: { 200: CollectorDetailSchema, ...errors(401, 404) },
+        response: { 200: CollectorDetailSchema, ...errors(400, 401, 404) },
       },
     },
     async (request) => {
@@ -101,7 +101,7 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
         tags: ['collectors'],
         summary: "The collector's statechart: states, transitions with their events, current state",
         params: CollectorIdParam,
-        response: { 200: MachineSchema, ...errors(401, 404) },
+        response: { 200: MachineSchema, ...errors(400, 401, 404) },
       },
     },
     async (request) => {
