@@ -141,5 +141,6 @@ export function parseCheckpoint(raw: Checkpoint | undefined, opts: MispFeedOptio
       `collector "${opts.collectorId}": checkpoint ${JSON.stringify(raw).slice(0, 200)} is not a MISP feed position {since, boundary, chain?}; reset it (admin API DELETE /collectors/${opts.collectorId}/checkpoint) to start from feed_since`,
     );
   }
-  return raw as unknown as MispCheckpoint;
+  // A copy: the host's checkpoint object is never mutated.
+  return structuredClone(raw) as unknown as MispCheckpoint;
 }

@@ -81,7 +81,17 @@ export class OtxFeed {
       highKeys: [...cp.boundary],
       done: [],
     };
-    const page = await this.fetchPage(chain.page, req.signal);
+    let page = await this.fetchPage(chain.page, req.signal);
+    if (page === 'invalid-page') {
+      // The feed shrank under us (pulses unsubscribed or deleted): pages shifted, so start the chain
+      // over rather than risk skipping pulses. Repeats carry the same event.id and are de-duplicated.
+      this.logger.warn({ page: chain.page.split('?')[1] }, 'OTX feed page no longer exists; restarting this pass from page 1');
+      chain.page = `/pulses/subscribed?${new URLSearchParams({ limit: String(this.opts.pageSize), modified_since: cp.since }).toString()}`;
+      chain.done = [];
+      delete chain.partial;
+      page = await this.fetchPage(chain.page, req.signal);
+      if (page === 'invalid-page') throw new PluginError(ErrorCodes.BAD_RESPONSE, 'AlienVault OTX answered "Invalid page." for the first page of /pulses/subscribed');
+    }
     const boundary = new Set(cp.boundary);
     const done = new Set(chain.done);
     let high = chain.high;
@@ -132,10 +142,11 @@ export class OtxFeed {
     return { events, checkpoint: next as unknown as Checkpoint, hasMore: false };
   }
 
-  private async fetchPage(path: string, signal: AbortSignal): Promise<{ results: Pulse[]; next: string | null }> {
+  private async fetchPage(path: string, signal: AbortSignal): Promise<{ results: Pulse[]; next: string | null } | 'invalid-page'> {
     // A poll cut short by maxEvents asks for the same page again next time: serve it from memory.
     if (this.cachedPage?.path === path) return this.cachedPage.body;
     const answer = await this.client.get(path, signal);
+    if (!answer.found && /invalid page/i.test(answer.reason)) return 'invalid-page';
     if (!answer.found) throw new PluginError(ErrorCodes.BAD_RESPONSE, `AlienVault OTX refused the subscribed-pulse page ${path.split('?')[0]}: ${answer.reason}`);
     const results = answer.body['results'];
     const next = answer.body['next'];
@@ -229,5 +240,6 @@ export function parseCheckpoint(raw: Checkpoint | undefined, opts: OtxFeedOption
       `collector "${opts.collectorId}": checkpoint ${JSON.stringify(raw).slice(0, 200)} is not an OTX feed position {since, boundary, chain?}; reset it (admin API DELETE /collectors/${opts.collectorId}/checkpoint) to start from feed_since`,
     );
   }
-  return raw as unknown as OtxCheckpoint;
+  // A copy: the host's checkpoint object is never mutated.
+  return structuredClone(raw) as unknown as OtxCheckpoint;
 }

@@ -202,6 +202,19 @@ describe('OTX plugin: subscribed-pulse feed', () => {
     expect((await drain(inc.checkpoint, 2, cfg)).events).toHaveLength(0);
   });
 
+  it('when the feed shrinks mid-pass ("Invalid page."), it starts the pass over instead of failing or skipping', async () => {
+    const cfg = { feed_since: '2026-11-01T00:00:00Z', feed_page_size: 2 };
+    const r1 = await (await otx(cfg)).poll!({ checkpoint: undefined, signal: signal(), maxEvents: 100 });
+    expect(r1.hasMore).toBe(true); // page 1 of 3 done
+    const cp = JSON.parse(JSON.stringify(r1.checkpoint)) as Checkpoint;
+    // Unsubscribe from everything but the two oldest pulses: page 2 no longer exists.
+    fake.pulses = fake.pulses.filter((p) => p.modified < '2026-11-22');
+    const rest = await drain(cp, 100, cfg);
+    expect(valuesOf(rest.events).sort()).toEqual(['198.51.100.66', '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f', '44d88612fea8a8f36de82e1278abb02f', 'malware.example.test']);
+    expect(fake.requests.some((r) => r.status === 404)).toBe(true);
+    expect(JSON.stringify(cp)).toBe(JSON.stringify(JSON.parse(JSON.stringify(r1.checkpoint)))); // not mutated
+  });
+
   it('does not collect pulses above feed_max_tlp', async () => {
     fake.pulses = [otxPulse('red0000000000000000000001', '2026-11-25T08:00:00', [['IPv4', '192.0.2.90']], { tlp: 'red' }), otxPulse('grn0000000000000000000001', '2026-11-25T09:00:00', [['IPv4', '192.0.2.91']], { tlp: 'green' })];
     const { events } = await drain(undefined, 10, { feed_since: '2026-11-01T00:00:00Z' });

@@ -169,6 +169,8 @@ export class OtxFake extends TiFake {
     }
     // Newest first, like the OTX web feed.
     list.sort((a, b) => parseOtxTime(b.modified) - parseOtxTime(a.modified) || (a.id < b.id ? -1 : 1));
+    // Django REST Framework's page-number paging: a page past the end is 404 "Invalid page.".
+    if (page > 1 && (page - 1) * limit >= list.length) return { status: 404, body: { detail: 'Invalid page.' } };
     const results = list.slice((page - 1) * limit, page * limit);
     const link = (p: number): string => {
       const q = new URLSearchParams(req.query);
