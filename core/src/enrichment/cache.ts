@@ -21,12 +21,17 @@ export interface CacheLogger {
 }
 
 /**
- * The key of one source's answer about one indicator. It hashes the plugin, everything the
- * instance says changes answers (its cacheKey(): API key, endpoint, options) and the indicator,
- * so a new key or config never serves an old answer, and no secret is ever written to disk.
+ * The part of a cache key that names one source as configured: a hash of the plugin and of
+ * everything the instance says changes answers (its cacheKey(): API key, endpoint, options), so a
+ * new key or config never serves an old answer, and no secret is ever written to disk.
  */
-export function verdictCacheKey(plugin: string, instanceKey: string, indicator: Indicator): string {
-  return createHash('sha256').update(plugin).update('\0').update(instanceKey).update('\0').update(indicator.type).update('\0').update(indicator.value).digest('base64url');
+export function sourceNamespace(plugin: string, instanceKey: string): string {
+  return createHash('sha256').update(plugin).update('\0').update(instanceKey).digest('base64url').slice(0, 32);
+}
+
+/** The key of one source's answer about one indicator (hashed once per source, not per lookup). */
+export function verdictCacheKey(namespace: string, indicator: Indicator): string {
+  return `${namespace}|${indicator.type}|${indicator.value}`;
 }
 
 /**

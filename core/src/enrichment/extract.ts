@@ -12,7 +12,7 @@ export interface ExtractedIndicator {
 type Kind = 'ip' | 'domain' | 'url' | 'hash' | IndicatorType;
 
 // host.* is the machine that logged the event (ours), so it is deliberately not here.
-const FIELDS: Array<[string, Kind]> = [
+const FIELD_LIST: Array<[string, Kind]> = [
   ['source.ip', 'ip'],
   ['destination.ip', 'ip'],
   ['client.ip', 'ip'],
@@ -45,6 +45,7 @@ const FIELDS: Array<[string, Kind]> = [
   ['threat.indicator.file.hash.sha256', 'sha256'],
   ['related.hash', 'hash'],
 ];
+const FIELDS: ReadonlyArray<readonly [string, Kind, readonly string[]]> = FIELD_LIST.map(([f, k]) => [f, k, f.split('.')] as const);
 
 /**
  * Every indicator in an event, de-duplicated, in a stable order (field order above, then value
@@ -53,6 +54,18 @@ const FIELDS: Array<[string, Kind]> = [
  */
 export function extractIndicators(event: Record<string, unknown>): ExtractedIndicator[] {
   const found = new Map<string, ExtractedIndicator>();
+  // Events reach the stages nested; only a top-level dotted key needs the slower generic lookup.
+  let dotted: boolean | undefined;
+  const read = (field: string, parts: readonly string[]): unknown => {
+    let cur: unknown = event;
+    for (const p of parts) {
+      if (cur === null || typeof cur !== 'object') { cur = undefined; break; }
+      cur = (cur as Record<string, unknown>)[p];
+    }
+    if (cur !== undefined) return cur;
+    dotted ??= Object.keys(event).some((k) => k.includes('.'));
+    return dotted ? getField(event, field) : undefined;
+  };
   const add = (type: string, raw: string, field: string): void => {
     const n = normalizeIndicator(type, raw);
     if (!n.ok) return;
@@ -64,8 +77,8 @@ export function extractIndicators(event: Record<string, unknown>): ExtractedIndi
       found.set(key, { indicator: n.indicator, fields: [field] });
     }
   };
-  for (const [field, kind] of FIELDS) {
-    for (const raw of values(getField(event, field))) {
+  for (const [field, kind, parts] of FIELDS) {
+    for (const raw of values(read(field, parts))) {
       switch (kind) {
         case 'ip':
           add('ip', raw, field);

@@ -10,7 +10,7 @@ export type { ExtractedIndicator } from './extract.js';
 export { normalizeIndicator, isNonPublic } from './indicator.js';
 export { aggregate, STATUS_SCORE } from './aggregate.js';
 export type { Reputation, IndicatorAnswers, SourceAnswer } from './aggregate.js';
-export { verdictCacheKey } from './cache.js';
+export { verdictCacheKey, sourceNamespace } from './cache.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export type { SourceHealth, LookupOutcome } from './source.js';

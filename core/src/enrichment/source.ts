@@ -3,7 +3,7 @@ import { ErrorCodes, PluginError, toPluginError } from '../plugin-api/index.js';
 import type { BudgetBlock, BudgetState } from './budget.js';
 import { RequestBudget } from './budget.js';
 import type { VerdictCache } from './cache.js';
-import { verdictCacheKey } from './cache.js';
+import { sourceNamespace, verdictCacheKey } from './cache.js';
 import type { Clock } from './clock.js';
 import { nextUtcMidnight } from './clock.js';
 import { indicatorKey, normalizeIndicator } from './indicator.js';
@@ -93,9 +93,11 @@ export class EnricherSource {
   private health: SourceHealth = { status: 'healthy' };
   private closed = false;
   private readonly closeController = new AbortController();
+  private readonly namespace: string;
 
   constructor(private readonly o: EnricherSourceOptions) {
     this.id = o.id;
+    this.namespace = sourceNamespace(o.plugin, o.instanceKey);
     this.plugin = o.plugin;
     this.supported = new Set(o.instance.supports);
     this.budget = new RequestBudget(o.perMinute, o.perDay, o.reserveFraction, o.clock, o.budgetState);
@@ -176,7 +178,7 @@ export class EnricherSource {
   }
 
   private cacheKey(indicator: Indicator): string {
-    return verdictCacheKey(this.plugin, this.o.instanceKey, indicator);
+    return verdictCacheKey(this.namespace, indicator);
   }
 
   private enqueue(p: Pending, front: boolean): void {
