@@ -5,7 +5,7 @@ export interface SourceAnswer {
   source: string;
   weight: number;
   verdict?: Verdict;
-  /** Set when the source gave no verdict: DEADLINE, QUOTA_EXHAUSTED, AUTH_FAILED, … */
+  /** Set when the source gave no verdict: DEADLINE, QUOTA_EXHAUSTED, AUTH_FAILED, … and, for DEADLINE, where the lookup stands. */
   unanswered?: { reason: string; detail?: string };
 }
 
@@ -78,7 +78,7 @@ export function aggregate(indicators: IndicatorAnswers[], s: AggregationSettings
     }
     const label = `${ia.indicator.type} ${ia.indicator.value}`;
     const unknownTo = answers.filter((a) => a.verdict?.status === 'unknown').map((a) => a.source);
-    const unanswered = answers.filter((a) => !a.verdict).map((a) => `${a.source} (${a.unanswered?.reason ?? 'no answer'})`);
+    const unanswered = answers.filter((a) => !a.verdict).map((a) => `${a.source} (${a.unanswered?.reason ?? 'no answer'}${a.unanswered?.detail ? `, ${a.unanswered.detail}` : ''})`);
     const tail = [
       unknownTo.length ? `unknown to ${unknownTo.join(', ')}` : '',
       unanswered.length ? `unanswered: ${unanswered.join(', ')}` : '',

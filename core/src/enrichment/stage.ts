@@ -200,10 +200,12 @@ export async function createEnrichmentStage(
       fields: p.fields,
       answers: p.slots.map(({ source, weight, src, outcome }): SourceAnswer => {
         if (outcome?.kind === 'answer') return { source, weight, verdict: outcome.verdict };
-        if (outcome?.kind === 'failed') return { source, weight, unanswered: { reason: outcome.code, detail: outcome.message } };
+        // Error messages stay in the logs and health reports: the event carries the stable code.
+        if (outcome?.kind === 'failed') return { source, weight, unanswered: { reason: outcome.code } };
         const where = src.describePending(p.indicator);
         metrics.unanswered.inc({ enricher: src.id, reason: 'DEADLINE' });
-        return { source, weight, unanswered: { reason: 'DEADLINE', detail: where ? `${where.state}${where.blocked ? ` (${where.blocked})` : ''}; the answer will be cached` : 'no answer' } };
+        const detail = where?.state === 'queued' ? `queued${where.blocked ? `: ${where.blocked}` : ''}` : 'in flight';
+        return { source, weight, unanswered: { reason: 'DEADLINE', detail } };
       }),
     }));
     const rep = aggregate(results, {

@@ -63,7 +63,7 @@ describe('rate limiting per source', () => {
     expect(first.filter((e) => reputation(e).sources_answered.includes('vt'))).toHaveLength(2);
     const late = first.find((e) => reputation(e).sources_unanswered.length > 0)!;
     expect(reputation(late).sources_unanswered[0]).toMatchObject({ source: 'vt', reason: 'DEADLINE' });
-    expect(reputation(late).explanation).toContain('vt (DEADLINE)');
+    expect(reputation(late).explanation).toContain('vt (DEADLINE, queued: RATE_LIMIT_WINDOW)');
 
     await clock.advance(3 * MINUTE);
     expect(slow.calls.length).toBe(5);
@@ -103,6 +103,7 @@ describe('rate limiting per source', () => {
     await processWithin(stage, clock, [e], 500);
     expect(health).toEqual([expect.objectContaining({ id: 'vt', status: 'degraded', code: 'QUOTA_EXHAUSTED' })]);
     expect(reputation(e).sources_unanswered[0].reason).toBe('DEADLINE');
+    expect(reputation(e).explanation).toContain('vt (DEADLINE, queued: QUOTA_EXHAUSTED)');
     expect(reputation(e).verdict).toBe('unknown');
     expect(await metricValue(registry, 'fabric_enrichment_requests_total', { enricher: 'vt', outcome: 'QUOTA_EXHAUSTED' })).toBe(1);
 

@@ -85,7 +85,7 @@ describe('enrichment stage', () => {
       sources_answered: ['fast'],
       sources_unanswered: [{ source: 'slow', reason: 'DEADLINE', indicators: 1 }],
     });
-    expect(reputation(e).explanation).toContain('unanswered: slow (DEADLINE)');
+    expect(reputation(e).explanation).toContain('unanswered: slow (DEADLINE, in flight)');
 
     await clock.advance(10_000);
     const again = detection({ source: { ip: '45.1.1.1' } });
