@@ -20,7 +20,12 @@ export const CorrelationConfigSchema = Type.Object(
     allowed_lateness_seconds: Type.Number({
       minimum: 0,
       default: 60,
-      description: 'How far behind the newest @timestamp seen a detection may arrive and still be correlated; older ones are counted as late and not correlated.',
+      description: 'How far behind the newest @timestamp of its own collector a detection may arrive and still be correlated; older ones are counted as late and not correlated.',
+    }),
+    idle_collector_seconds: Type.Number({
+      minimum: 0,
+      default: 300,
+      description: 'Windows close on the slowest collector\'s event time; a collector that sent no detection for this long (wall clock) stops holding them open.',
     }),
     max_clock_skew_seconds: Type.Number({
       minimum: 0,

@@ -47,6 +47,8 @@ interface Group extends Due {
 
 export interface EngineOptions {
   allowedLatenessMs: number;
+  /** A collector silent this long (wall clock) no longer holds the watermark back. */
+  idleCollectorMs: number;
   maxClockSkewMs: number;
   maxKeys: number;
   maxEventsPerKey: number;
@@ -66,7 +68,10 @@ export interface EngineHooks {
 
 /** Checkpoint form of the engine state (JSON; no Infinity, no class instances). */
 export interface EngineSnapshot {
-  max_event_time: number | null;
+  /** Event-time watermark windows were decided against. */
+  watermark: number | null;
+  /** Newest @timestamp seen per collector. */
+  collectors: Record<string, number>;
   rules: Record<string, string>;
   alerts: string[];
   /** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
@@ -114,9 +119,14 @@ function upperBound(ms: Member[], t: number): number {
  * Windows slide: any set of detections whose times span at most `timespan` (inclusive) is a
  * candidate, anchored at its earliest detection. Conditions that only grow (gt/gte, temporal)
  * fire as soon as the detection that satisfies them arrives; others (lt/lte/eq) are decided when
- * the watermark (newest time seen − allowed lateness) passes the window's end. A fired window
- * consumes its detections: the next alert for that group needs detections after its end, so a
- * long attack yields one alert per timespan instead of one per detection.
+ * the watermark passes the window's end. A fired window consumes its detections: the next alert
+ * for that group needs detections after its end, so a long attack yields one alert per timespan
+ * instead of one per detection.
+ *
+ * Lateness is judged per collector (a detection more than the allowed lateness behind the newest
+ * one of its own collector is late), so a log store polled minutes behind a tailed file still
+ * correlates with it. Windows close on the slowest active collector's watermark (idle ones are
+ * left out after idleCollectorMs), so the lagging collector's detections find them still open.
  */
 export class CorrelationEngine {
   private readonly rules: CompiledRule[];
@@ -129,7 +139,10 @@ export class CorrelationEngine {
   private readonly fired: LRUCache<string, true>;
   private readonly hooks: EngineHooks;
   private readonly now: () => number;
-  private maxEventTime = NONE;
+  /** Newest @timestamp and last arrival (wall clock) per collector. */
+  private readonly collectors = new Map<string, { maxT: number; seenAt: number }>();
+  /** Only moves forward: windows decided stay decided. */
+  private wm = NONE;
   private batchEvents: Map<string, FabricEvent> | undefined;
   private out: FabricEvent[] = [];
   private dirty = false;
@@ -184,9 +197,21 @@ export class CorrelationEngine {
   get groupCount(): number {
     return this.groups.size;
   }
-  /** Event time before which a detection is too late to be correlated. */
+  /** Event time up to which windows are decided: the slowest active collector's newest time − lateness. */
   get watermark(): number {
-    return this.maxEventTime - this.opts.allowedLatenessMs;
+    return this.wm;
+  }
+
+  private advanceWatermark(now: number): void {
+    let slowest = Number.POSITIVE_INFINITY;
+    let newest = NONE;
+    for (const c of this.collectors.values()) {
+      if (c.maxT > newest) newest = c.maxT;
+      if (now - c.seenAt <= this.opts.idleCollectorMs && c.maxT < slowest) slowest = c.maxT;
+    }
+    // Every collector idle: nothing is coming that could still fill a window.
+    const candidate = (slowest === Number.POSITIVE_INFINITY ? newest : slowest) - this.opts.allowedLatenessMs;
+    if (candidate > this.wm) this.wm = candidate;
   }
   get changed(): boolean {
     return this.dirty;
@@ -212,13 +237,23 @@ export class CorrelationEngine {
       }
       signals.push({ e, t });
     }
-    if (signals.length === 0) return [];
+    if (signals.length === 0) {
+      // Wall time alone can retire an idle collector and let windows close.
+      this.advanceWatermark(this.now());
+      this.out = [];
+      this.closeDue();
+      const out = this.out;
+      this.out = [];
+      return out;
+    }
     signals.sort((a, b) => a.t - b.t);
     this.out = [];
     this.batchEvents = new Map();
     for (const s of signals) this.batchEvents.set(s.e.event.id, s.e);
-    const horizon = this.now() + this.opts.maxClockSkewMs;
-    for (const s of signals) this.observe(s.e, s.t, horizon);
+    const now = this.now();
+    const horizon = now + this.opts.maxClockSkewMs;
+    for (const s of signals) this.observe(s.e, s.t, horizon, now);
+    this.advanceWatermark(now);
     this.closeDue();
     this.batchEvents = undefined;
     const out = this.out;
@@ -226,16 +261,20 @@ export class CorrelationEngine {
     return out;
   }
 
-  private observe(e: FabricEvent, t: number, horizon: number): void {
+  private observe(e: FabricEvent, t: number, horizon: number, now: number): void {
     if (t > horizon) {
       this.hooks.skipped('future_timestamp');
       return;
     }
-    if (t < this.watermark) {
+    const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
+    let source = this.collectors.get(collector);
+    if (!source) this.collectors.set(collector, (source = { maxT: t, seenAt: now }));
+    if (t < source.maxT - this.opts.allowedLatenessMs) {
       this.hooks.late();
       return;
     }
-    if (t > this.maxEventTime) this.maxEventTime = t;
+    if (t > source.maxT) source.maxT = t;
+    source.seenAt = now;
     const matches = e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>;
     let targets: Array<{ rule: CompiledRule; ref: number }> | undefined;
     for (const m of matches) {
@@ -251,7 +290,6 @@ export class CorrelationEngine {
       }
     }
     if (!targets) return;
-    const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
     for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector);
   }
 
@@ -497,14 +535,19 @@ export class CorrelationEngine {
     }
     const rules: Record<string, string> = {};
     for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
-    return { max_event_time: this.maxEventTime === NONE ? null : this.maxEventTime, rules, alerts: [...this.fired.rkeys()], groups };
+    const collectors: Record<string, number> = {};
+    for (const [name, c] of this.collectors) collectors[name] = c.maxT;
+    return { watermark: this.wm === NONE ? null : this.wm, collectors, rules, alerts: [...this.fired.rkeys()], groups };
   }
 
   /** Load a checkpoint. Groups of rules that changed or disappeared are dropped (returned count). */
   restore(s: EngineSnapshot): { groups: number; dropped: number } {
     let restored = 0;
     let dropped = 0;
-    if (typeof s.max_event_time === 'number') this.maxEventTime = s.max_event_time;
+    if (typeof s.watermark === 'number') this.wm = s.watermark;
+    // Restored collectors count as just seen, so they hold the watermark until they prove idle.
+    const now = this.now();
+    for (const [name, maxT] of Object.entries(s.collectors ?? {})) if (typeof maxT === 'number') this.collectors.set(name, { maxT, seenAt: now });
     for (const id of s.alerts) this.fired.set(id, true);
     for (const [ruleKey, values, firedStart, firedUntil, firedId, members] of s.groups) {
       const rule = this.byKey.get(ruleKey);

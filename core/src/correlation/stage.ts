@@ -67,19 +67,20 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   const rules = await resolveCorrelationRules(config, ctx);
   const reg = ctx.metrics;
   const alerts = metric(reg, 'fabric_correlation_alerts_total', () => new Counter({ name: 'fabric_correlation_alerts_total', help: 'Correlated alerts fired, by rule (published or only fed to chained rules).', labelNames: ['rule', 'published'] as const, registers: [reg] }));
-  const late = metric(reg, 'fabric_correlation_late_detections_total', () => new Counter({ name: 'fabric_correlation_late_detections_total', help: 'Detections older than the watermark (newest @timestamp − allowed lateness): not correlated.', registers: [reg] }));
+  const late = metric(reg, 'fabric_correlation_late_detections_total', () => new Counter({ name: 'fabric_correlation_late_detections_total', help: 'Detections more than allowed_lateness_seconds behind the newest @timestamp of their collector: not correlated.', registers: [reg] }));
   const skipped = metric(reg, 'fabric_correlation_skipped_detections_total', () => new Counter({ name: 'fabric_correlation_skipped_detections_total', help: 'Detections not correlated, by reason.', labelNames: ['reason'] as const, registers: [reg] }));
   const evicted = metric(reg, 'fabric_correlation_evicted_keys_total', () => new Counter({ name: 'fabric_correlation_evicted_keys_total', help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.', registers: [reg] }));
   const dropped = metric(reg, 'fabric_correlation_dropped_members_total', () => new Counter({ name: 'fabric_correlation_dropped_members_total', help: 'Oldest detections forgotten in a group that reached max_events_per_key.', registers: [reg] }));
   const duplicates = metric(reg, 'fabric_correlation_duplicates_total', () => new Counter({ name: 'fabric_correlation_duplicates_total', help: 'Re-delivered detections and already-fired windows ignored.', registers: [reg] }));
   const keys = metric(reg, 'fabric_correlation_keys', () => new Gauge({ name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.', registers: [reg] }));
-  const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): detections older than this are late.', registers: [reg] }));
+  const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.', registers: [reg] }));
   const checkpointFailures = metric(reg, 'fabric_correlation_checkpoint_failures_total', () => new Counter({ name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.', registers: [reg] }));
   metric(reg, 'fabric_correlation_rules', () => new Gauge({ name: 'fabric_correlation_rules', help: 'Correlation rules loaded.', registers: [reg] })).set(rules.length);
 
   const now = ctx.now ?? Date.now;
   const engine = new CorrelationEngine(rules, {
     allowedLatenessMs: config.allowed_lateness_seconds * 1000,
+    idleCollectorMs: config.idle_collector_seconds * 1000,
     maxClockSkewMs: config.max_clock_skew_seconds * 1000,
     maxKeys: config.max_keys,
     maxEventsPerKey: config.max_events_per_key,

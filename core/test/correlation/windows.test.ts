@@ -128,6 +128,19 @@ level: high
     expect([...(corr(out[0]!).collectors as string[])].sort()).toEqual(['elastic-auth', 'splunk', 'syslog-file']);
   });
 
+  it('a collector lagging far behind another still correlates: lateness is judged per collector', async () => {
+    const h = await harness({ ...bruteForceOnly, allowed_lateness_seconds: 60 });
+    // A tailed file is at T0+1h; a log store polled an hour behind delivers T0.. afterwards.
+    await h.feed([failed(T0 + 60 * MIN, '192.0.2.1', { collector: 'syslog-file' })]);
+    const out = await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '198.51.100.200', { collector: 'elastic-auth' })));
+    expect(out).toHaveLength(1);
+    expect(await h.metric('fabric_correlation_late_detections_total')).toBe(0);
+    // Out of order within its own collector beyond the lateness is still late.
+    await h.feed([failed(T0 + 10 * MIN, '192.0.2.2', { collector: 'elastic-auth' })]);
+    await h.feed([failed(T0 + 5 * MIN, '192.0.2.3', { collector: 'elastic-auth' })]);
+    expect(await h.metric('fabric_correlation_late_detections_total')).toBe(1);
+  });
+
   it('password spraying counts distinct user names, not attempts', async () => {
     const h = await harness({ disabled: ['rf_brute_force_then_success', 'rf_brute_force', 'rf_scanning_then_exploitation'] });
     // Twenty attempts on one account: brute force, but not spraying.
@@ -258,6 +271,33 @@ correlation:
     expect(corr(h.alerts[0]!).group_by).toEqual({ 'source.ip': '10.1.1.3' });
     expect(corr(h.alerts[0]!).count).toBe(3);
     expect((h.alerts[0] as unknown as { rule: { id: string } }).rule.id).toBe('5d3e1f7a-0000-4000-8000-000000000003');
+  });
+
+  it('windows wait for the slowest collector, until it has been idle for idle_collector_seconds', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'exactly.yml'),
+      `title: Exactly three failures
+name: exactly_three
+correlation:
+  type: event_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip]
+  timespan: 1m
+  condition: { eq: 3 }
+`,
+    );
+    let now = NOW;
+    const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 10, idle_collector_seconds: 300 }, { configDir: dir, now: () => now });
+    await h.feed([failed(T0, '10.5.5.5', { collector: 'slow' })]);
+    await h.feed([10, 11, 12].map((i) => failed(T0 + i * SEC, '10.1.1.3', { collector: 'fast' })));
+    await h.feed([failed(T0 + 5 * MIN, '10.6.6.6', { collector: 'fast' })]);
+    // "slow" may still deliver detections for that window: not decided yet.
+    expect(h.alerts).toHaveLength(0);
+    now += 301 * SEC;
+    await h.feed([]);
+    expect(h.alerts).toHaveLength(1);
+    expect(corr(h.alerts[0]!).group_by).toEqual({ 'source.ip': '10.1.1.3' });
   });
 
   it('temporal (any order) needs every referenced rule within the timespan', async () => {
