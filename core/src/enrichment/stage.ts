@@ -96,17 +96,22 @@ export async function createEnrichmentStage(
   const plugins = new Map<string, string>();
   let budgetsDirty = false;
   let flushTimer: unknown;
-  const flushBudgets = async (): Promise<void> => {
-    if (!budgetsDirty) return;
-    budgetsDirty = false;
-    const out: Record<string, BudgetState> = {};
-    for (const [id, s] of sources) out[id] = s.budgetSnapshot();
-    try {
-      await writeJsonFile(budgetsFile, { version: 1, sources: out });
-    } catch (err) {
-      budgetsDirty = true;
-      logger.warn({ file: budgetsFile, err: (err as Error).message }, 'could not save enrichment budgets');
-    }
+  let flushing: Promise<void> = Promise.resolve();
+  // Serialised, so a timer-driven save and the final one at close never race each other.
+  const flushBudgets = (): Promise<void> => {
+    flushing = flushing.then(async () => {
+      if (!budgetsDirty) return;
+      budgetsDirty = false;
+      const out: Record<string, BudgetState> = {};
+      for (const [id, s] of sources) out[id] = s.budgetSnapshot();
+      try {
+        await writeJsonFile(budgetsFile, { version: 1, sources: out });
+      } catch (err) {
+        budgetsDirty = true;
+        logger.warn({ file: budgetsFile, err: (err as Error).message }, 'could not save enrichment budgets');
+      }
+    });
+    return flushing;
   };
 
   for (const e of enrichers) {
