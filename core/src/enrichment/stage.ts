@@ -60,6 +60,7 @@ export class EnrichmentConfigError extends Error {
 
 export const BUDGETS_FILE = path.join('enrichment', 'budgets.json');
 const BUDGET_FLUSH_MS = 5000;
+const CACHE_SAVE_INTERVAL_MS = 30_000;
 const DEFAULT_REQUESTS_PER_MINUTE = 60;
 
 /** Apply defaults and check an `enrichment:` section; throws with every bad field named. */
@@ -243,6 +244,7 @@ export async function createEnrichmentStage(
   };
 
   let closed = false;
+  let lastCacheSave = clock.now();
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
@@ -279,6 +281,10 @@ export async function createEnrichmentStage(
     },
     async checkpoint(): Promise<void> {
       await flushBudgets();
+      // The pipeline checkpoints after every acknowledged batch; rewriting a large cache that
+      // often would cost more than losing a few seconds of answers in a crash.
+      if (clock.now() - lastCacheSave < CACHE_SAVE_INTERVAL_MS) return;
+      lastCacheSave = clock.now();
       await cache.save().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not save the verdict cache'));
     },
     stop: close,

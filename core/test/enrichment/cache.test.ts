@@ -75,6 +75,24 @@ describe('verdict cache', () => {
     await c.stage.close();
   });
 
+  it('stage checkpoints save the cache at most every 30 s, so a crash keeps what was saved', async () => {
+    const clock = new ManualClock(START);
+    const src = malicious(clock);
+    const a = await makeStage({ enrichers: [{ id: 'vt', instance: src }], stateDir: state.dir, clock });
+    await processWithin(a.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
+    await a.stage.checkpoint!();
+    await expect(readFile(path.join(state.dir, 'enrichment', 'verdict-cache.json'), 'utf8')).rejects.toThrow(/ENOENT/);
+    await clock.advance(30_000);
+    await a.stage.checkpoint!();
+    // No close(): the process "crashed" after the checkpoint.
+    const again = malicious(clock);
+    const b = await makeStage({ enrichers: [{ id: 'vt', instance: again }], stateDir: state.dir, clock });
+    await b.stage.process([detection({ source: { ip: '45.9.9.9' } })]);
+    expect(again.calls.length).toBe(0);
+    await b.stage.close();
+    await a.stage.close();
+  });
+
   it('a changed API key (cacheKey) never serves answers cached under the old one', async () => {
     const clock = new ManualClock(START);
     const oldKey = malicious(clock, 'key-old');
