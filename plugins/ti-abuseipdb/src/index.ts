@@ -6,7 +6,7 @@ import { fromBlock, fromCheck, reference } from './verdict.js';
 import { BlacklistFeed } from './feed.js';
 import { fingerprint } from './lib/fingerprint.js';
 import { HealthTracker } from './lib/health.js';
-import { safeTarget } from './lib/http.js';
+import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 import { isPluginError } from '@reactive-fabric/core';
 
 export { AbuseIpdbConfigSchema } from './config.js';
@@ -25,6 +25,7 @@ export function slash24(ip: string): string {
 }
 
 export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext): EnricherInstance {
+  checkBaseUrl(config.base_url, context.collectorId);
   const client = new AbuseIpdbClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
   const health = new HealthTracker();
   const supports: IndicatorType[] = config.check_ips ? ['ipv4', 'ipv6'] : [];
@@ -93,8 +94,9 @@ export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext)
         health.ok();
         return v;
       } catch (err) {
-        health.failed(err);
-        throw err;
+        const safe = redactSecret(err, config.api_key);
+        health.failed(safe);
+        throw safe;
       }
     },
     async poll(request) {
@@ -103,8 +105,9 @@ export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext)
         health.ok();
         return r;
       } catch (err) {
-        health.failed(err);
-        throw err;
+        const safe = redactSecret(err, config.api_key);
+        health.failed(safe);
+        throw safe;
       }
     },
     async healthCheck(signal) {
@@ -114,7 +117,7 @@ export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext)
           await client.check('127.0.0.1', 1, signal);
           health.ok();
         } catch (err) {
-          health.failed(err);
+          health.failed(redactSecret(err, config.api_key));
         }
       }
       return health.report();

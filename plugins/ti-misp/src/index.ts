@@ -7,7 +7,7 @@ import { toVerdict } from './verdict.js';
 import { MispFeed } from './feed.js';
 import { fingerprint } from './lib/fingerprint.js';
 import { HealthTracker } from './lib/health.js';
-import { safeTarget } from './lib/http.js';
+import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { MispConfigSchema } from './config.js';
 export type { MispConfig } from './config.js';
@@ -26,6 +26,7 @@ export function supportedTypes(config: MispConfig): IndicatorType[] {
 }
 
 export function createMisp(config: MispConfig, context: PluginContext): EnricherInstance {
+  checkBaseUrl(config.base_url, context.collectorId);
   const client = new MispClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
   const health = new HealthTracker();
   const supports = supportedTypes(config);
@@ -48,8 +49,9 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
       health.ok();
       return r;
     } catch (err) {
-      health.failed(err);
-      throw err;
+      const safe = redactSecret(err, config.api_key);
+      health.failed(safe);
+      throw safe;
     }
   }
 
@@ -87,7 +89,7 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
           await client.version(signal);
           health.ok();
         } catch (err) {
-          health.failed(err);
+          health.failed(redactSecret(err, config.api_key));
         }
       }
       return health.report();

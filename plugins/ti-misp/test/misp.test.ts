@@ -196,3 +196,14 @@ describe('MISP plugin: restSearch feed', () => {
     expect(err.code).toBe('BAD_CONFIG');
   });
 });
+
+describe('MISP plugin: secrets', () => {
+  it('a 5xx page that prints the Authorization header does not leak the key', async () => {
+    const inst = await misp();
+    fake.respondNext({ status: 500, body: { name: 'Internal error', message: `Unexpected header Authorization: ${MISP_FAKE_API_KEY}`, url: '/attributes/restSearch' } });
+    const err = await rejection(inst.lookup([{ type: 'ipv4', value: '198.51.100.66' }], { signal: signal() }));
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.message).not.toContain(MISP_FAKE_API_KEY);
+    expect(err.message).toContain('[redacted]');
+  });
+});

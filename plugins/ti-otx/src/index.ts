@@ -6,7 +6,7 @@ import { generalPath, toVerdict } from './lookup.js';
 import { OtxFeed } from './feed.js';
 import { fingerprint } from './lib/fingerprint.js';
 import { HealthTracker } from './lib/health.js';
-import { safeTarget } from './lib/http.js';
+import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { OtxConfigSchema } from './config.js';
 export type { OtxConfig } from './config.js';
@@ -25,6 +25,7 @@ export function supportedTypes(config: OtxConfig): IndicatorType[] {
 }
 
 export function createOtx(config: OtxConfig, context: PluginContext): EnricherInstance {
+  checkBaseUrl(config.base_url, context.collectorId);
   const client = new OtxClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
   const health = new HealthTracker();
   const supports = supportedTypes(config);
@@ -53,8 +54,9 @@ export function createOtx(config: OtxConfig, context: PluginContext): EnricherIn
       health.ok();
       return r;
     } catch (err) {
-      health.failed(err);
-      throw err;
+      const safe = redactSecret(err, config.api_key);
+      health.failed(safe);
+      throw safe;
     }
   }
 
@@ -82,7 +84,7 @@ export function createOtx(config: OtxConfig, context: PluginContext): EnricherIn
           await client.get('/users/me', signal);
           health.ok();
         } catch (err) {
-          health.failed(err);
+          health.failed(redactSecret(err, config.api_key));
         }
       }
       return health.report();

@@ -5,7 +5,7 @@ import { VtClient, pathFor } from './client.js';
 import { toVerdict, referenceFor } from './verdict.js';
 import { fingerprint } from './lib/fingerprint.js';
 import { HealthTracker } from './lib/health.js';
-import { safeTarget } from './lib/http.js';
+import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { VirusTotalConfigSchema } from './config.js';
 export type { VirusTotalConfig } from './config.js';
@@ -24,6 +24,7 @@ export function supportedTypes(config: VirusTotalConfig): IndicatorType[] {
 }
 
 export function createVirusTotal(config: VirusTotalConfig, context: PluginContext): EnricherInstance {
+  checkBaseUrl(config.base_url, context.collectorId);
   const client = new VtClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000, requestsPerDay: config.requests_per_day });
   const health = new HealthTracker();
   const supports = supportedTypes(config);
@@ -56,8 +57,9 @@ export function createVirusTotal(config: VirusTotalConfig, context: PluginContex
         for (const indicator of indicators) verdicts.push(await lookupOne(indicator, signal));
         health.ok();
       } catch (err) {
-        health.failed(err);
-        throw err;
+        const safe = redactSecret(err, config.api_key);
+        health.failed(safe);
+        throw safe;
       }
       return verdicts;
     },
@@ -68,7 +70,7 @@ export function createVirusTotal(config: VirusTotalConfig, context: PluginContex
           await client.get('/ip_addresses/8.8.8.8', signal);
           health.ok();
         } catch (err) {
-          health.failed(err);
+          health.failed(redactSecret(err, config.api_key));
         }
       }
       return health.report();

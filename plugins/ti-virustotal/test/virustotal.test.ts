@@ -233,3 +233,21 @@ describe('VirusTotal plugin: cache key and description', () => {
     expect(JSON.stringify(d)).not.toContain(VT_FAKE_API_KEY);
   });
 });
+
+describe('VirusTotal plugin: secrets', () => {
+  it('a backend that echoes the key never gets it into the error or the health report', async () => {
+    const inst = await vt();
+    fake.respondNext({ status: 401, body: { error: { code: 'WrongCredentialsError', message: `Wrong API key ${VT_FAKE_API_KEY}` } } });
+    const err = await rejection(inst.lookup([{ type: 'ipv4', value: '8.8.8.8' }], { signal: signal() }));
+    expect(err.code).toBe('AUTH_FAILED');
+    expect(err.message).toContain('Wrong API key [redacted]');
+    expect(JSON.stringify(await inst.healthCheck!(signal()))).not.toContain(VT_FAKE_API_KEY);
+  });
+
+  it('refuses a base_url with user:password, naming the fix', async () => {
+    const err = await rejection(instantiate(plugin, { api_key: VT_FAKE_API_KEY, base_url: 'https://me:hunter2@vt-proxy.example/api/v3' }));
+    expect(err.code).toBe('BAD_CONFIG');
+    expect(err.message).toContain('must not contain credentials');
+    expect(err.message).not.toContain('hunter2');
+  });
+});

@@ -1,4 +1,4 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, PluginError, isPluginError } from '@reactive-fabric/core';
 
 // Shared by the four threat-intel plugins (each package carries its own copy, because a plugin
 // may depend on nothing but @reactive-fabric/core).
@@ -109,4 +109,43 @@ export function safeTarget(url: string): string {
 
 export function joinUrl(base: string, path: string): string {
   return base.replace(/\/+$/, '') + path;
+}
+
+/**
+ * The same error with every occurrence of `secret` masked. Vendor error texts are quoted in our
+ * messages, and a backend that echoes the key (or a proxy that prints the request) must not make
+ * it leak into logs, health reports or the admin API.
+ */
+export function redactSecret(err: unknown, secret: string): unknown {
+  if (!secret || !(err instanceof Error)) return err;
+  const mask = (s: string): string => s.split(secret).join('[redacted]');
+  const e = err as PluginError;
+  const detailText = e.detail === undefined ? undefined : JSON.stringify(e.detail);
+  if (!err.message.includes(secret) && !(detailText ?? '').includes(secret)) return err;
+  if (!isPluginError(err)) return new Error(mask(err.message));
+  return new PluginError(e.code, mask(e.message), {
+    retriable: e.retriable,
+    ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
+    ...(detailText === undefined ? {} : { detail: JSON.parse(mask(detailText)) as Record<string, unknown> }),
+  });
+}
+
+/**
+ * A base_url the plugin can use: http(s), and without user:password (fetch refuses those and
+ * would quote the URL, credentials included, in its error).
+ */
+export function checkBaseUrl(raw: string, collectorId: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${collectorId}": base_url is not a URL; write e.g. https://host/api`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${collectorId}": base_url must be http:// or https://, got ${u.protocol}`);
+  }
+  if (u.username || u.password) {
+    throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${collectorId}": base_url must not contain credentials (user:password@); put the key in api_key`);
+  }
+  return raw;
 }
