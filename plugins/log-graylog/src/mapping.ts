@@ -21,6 +21,17 @@ export function messageTime(m: GraylogMessage): number {
   return ms;
 }
 
+/**
+ * Graylog's syslog inputs keep the tag in `message` ("sshd[24200]: Failed password…") and put the
+ * program in `application_name`; ECS `message` is the text after the tag, which is what
+ * detection rules match the start of.
+ */
+function withoutSyslogTag(message: string, app: unknown): string {
+  if (typeof app !== 'string' || !app || !message.startsWith(app)) return message;
+  const m = /^[^\s:[]+(?:\[\d+\])?: /.exec(message);
+  return m && m[0].startsWith(app) ? message.slice(m[0].length) : message;
+}
+
 const SEVERITY = ['emergency', 'alert', 'critical', 'error', 'warning', 'notice', 'informational', 'debug'];
 
 /**
@@ -31,7 +42,7 @@ const SEVERITY = ['emergency', 'alert', 'critical', 'error', 'warning', 'notice'
 export function messageToEvent(m: GraylogMessage): SourceEvent {
   const f = m.fields;
   const ts = messageTime(m);
-  const message = typeof f.message === 'string' ? f.message : undefined;
+  const message = typeof f.message === 'string' ? withoutSyslogTag(f.message, f.application_name) : undefined;
   const ev: SourceEvent = {
     '@timestamp': new Date(ts).toISOString(),
     event: { id: messageId(m), original: typeof f.full_message === 'string' ? f.full_message : JSON.stringify(f) },

@@ -103,7 +103,7 @@ describe.each([
     const ev = events[0]!;
     expect(ev.event?.id).toBe(id);
     expect(ev.event?.original).toBe(ssh[0]!.line);
-    expect(ev.message).toBe(`sshd[24200]: ${ssh[0]!.message}`);
+    expect(ev.message).toBe(ssh[0]!.message); // the syslog tag moves to process.*
     expect((ev.host as { name: string }).name).toBe('LabSZ');
     expect(ev.process).toEqual({ name: 'sshd', pid: 24200 });
     expect(ev.labels).toMatchObject({ log_store: 'graylog', graylog_streams: STREAM_A });
