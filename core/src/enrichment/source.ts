@@ -274,7 +274,13 @@ export class EnricherSource {
     const timer = this.o.clock.setTimer(() => timeout.abort(new PluginError(ErrorCodes.TIMEOUT, `lookup took longer than ${this.o.requestTimeoutMs} ms`)), this.o.requestTimeoutMs);
     try {
       const signal = AbortSignal.any([timeout.signal, this.closeController.signal]);
-      const verdicts = await this.o.instance.lookup(batch.map((p) => p.indicator), { signal });
+      // A plugin that ignores its signal must still not hold a request slot forever.
+      const aborted = new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      aborted.catch(() => undefined);
+      const verdicts = await Promise.race([this.o.instance.lookup(batch.map((p) => p.indicator), { signal }), aborted]);
       this.onAnswer(batch, verdicts);
     } catch (err) {
       let e = toPluginError(err);

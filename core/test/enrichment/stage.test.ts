@@ -132,6 +132,28 @@ describe('enrichment stage', () => {
     await stage.close();
   });
 
+  it('a lookup that never returns times out after request_timeout_ms and frees its slot', async () => {
+    const clock = new ManualClock(START);
+    const src = new FakeEnricher(clock, { supports: ['ipv4'] });
+    let hang = true;
+    const lookup = src.lookup.bind(src);
+    // Ignores its abort signal on purpose.
+    src.lookup = (indicators, opts) => (hang ? (src.calls.push({ at: clock.now(), indicators }), new Promise(() => {})) : lookup(indicators, opts));
+    const { stage, health } = await makeStage({ enrichers: [{ id: 'otx', instance: src }], config: { deadline_ms: 100, request_timeout_ms: 5000, max_concurrent_requests_per_source: 1, max_attempts: 1 }, stateDir: state.dir, clock });
+    const e = detection({ source: { ip: '45.4.4.4' } });
+    await processWithin(stage, clock, [e], 100);
+    expect(reputation(e).sources_unanswered[0]).toMatchObject({ source: 'otx', reason: 'DEADLINE' });
+    hang = false;
+    await clock.advance(5000);
+    expect(health[0]).toMatchObject({ id: 'otx', status: 'degraded', code: 'TIMEOUT' });
+    await clock.advance(2000);
+    const next = detection({ source: { ip: '45.4.4.5' } });
+    await processWithin(stage, clock, [next], 100);
+    expect(src.lookedUp).toEqual(['45.4.4.4', '45.4.4.5']);
+    expect(reputation(next).sources_answered).toEqual(['otx']);
+    await stage.close();
+  });
+
   it('rejects bad config with the field and value named', async () => {
     expect(() => resolveEnrichmentConfig({ deadline_ms: -5 })).toThrow(/enrichment\.deadline_ms: .*\(got -5\)/);
     expect(() => resolveEnrichmentConfig({ cache: { ttl: 5 } })).toThrow(/enrichment\.cache\.ttl: unknown field "ttl"/);
