@@ -9,6 +9,11 @@ const plugins = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../.
 const names = ['ti-virustotal', 'ti-abuseipdb', 'ti-otx', 'ti-misp'];
 
 describe('shared src/lib copies of the threat-intel plugins', () => {
+  it('the test support file (stage scenarios) is the same in all four', () => {
+    const copies = new Set(names.map((p) => readFileSync(path.join(plugins, p, 'test/support.ts'), 'utf8')));
+    expect(copies.size).toBe(1);
+  });
+
   it('every file present in several plugins is identical in all of them', () => {
     const byFile = new Map<string, Map<string, string>>();
     for (const p of names) {

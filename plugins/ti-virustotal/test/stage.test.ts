@@ -1,0 +1,12 @@
+import { VirusTotalFake, VT_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
+import plugin from '../src/index.js';
+import { stageScenarios } from './support.js';
+
+stageScenarios({
+  id: 'virustotal',
+  plugin,
+  makeFake: () => new VirusTotalFake({ quotas: {} }),
+  apiKey: VT_FAKE_API_KEY,
+  quotaBucket: '*',
+  knownStatus: 'malicious',
+});
