@@ -69,6 +69,11 @@ export const EnrichmentConfigSchema = Type.Object(
       description:
         'Look up documentation addresses and names (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32, .test, .example, example.com) even though they are reserved. For demos and the test fakes; leave off in production.',
     }),
+    max_indicators_per_event: Type.Integer({
+      minimum: 1,
+      default: 32,
+      description: 'Indicators looked up per event, in field order; the rest are listed as skipped (over_limit), so one event with a huge related.ip cannot flood the queues.',
+    }),
     deadline_ms: Type.Integer({
       minimum: 0,
       default: 2000,

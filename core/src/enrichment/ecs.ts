@@ -3,7 +3,7 @@ import type { IndicatorAnswers, Reputation } from './aggregate.js';
 
 export interface SkippedIndicator {
   indicator: Indicator;
-  reason: 'non_public' | 'warninglist' | 'false_positive';
+  reason: 'non_public' | 'warninglist' | 'false_positive' | 'over_limit';
   list?: string;
 }
 

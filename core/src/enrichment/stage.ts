@@ -185,6 +185,10 @@ export async function createEnrichmentStage(
         skipped.push({ indicator: ind, reason: 'warninglist', list: wl.list });
         continue;
       }
+      if (pending.length >= config.max_indicators_per_event) {
+        skipped.push({ indicator: ind, reason: 'over_limit' });
+        continue;
+      }
       const slots: Slot[] = [];
       for (const src of sources.values()) {
         if (!src.supports(ind.type)) continue;
@@ -228,7 +232,8 @@ export async function createEnrichmentStage(
     const threat = (event.threat && typeof event.threat === 'object' ? event.threat : (event.threat = {})) as Record<string, unknown>;
     const existing = Array.isArray(threat.enrichments) ? threat.enrichments : [];
     threat.enrichments = [...existing, ...threatEnrichments(results, plugins)];
-    const skippedText = skipped.map((s) => `${s.indicator.value} (${s.reason}${s.list ? `: ${s.list}` : ''})`);
+    const skippedText = skipped.slice(0, 10).map((s) => `${s.indicator.value} (${s.reason}${s.list ? `: ${s.list}` : ''})`);
+    if (skipped.length > 10) skippedText.push(`and ${skipped.length - 10} more`);
     event.fabric.reputation = {
       ...(rep.score !== undefined ? { score: rep.score } : {}),
       confidence: rep.confidence,

@@ -154,6 +154,19 @@ describe('enrichment stage', () => {
     await stage.close();
   });
 
+  it('looks up at most max_indicators_per_event indicators of one event', async () => {
+    const clock = new ManualClock(START);
+    const src = new FakeEnricher(clock, { supports: ['ipv4'] });
+    const { stage } = await makeStage({ enrichers: [{ id: 'otx', instance: src }], config: { max_indicators_per_event: 3 }, stateDir: state.dir, clock });
+    const e = detection({ related: { ip: Array.from({ length: 500 }, (_, i) => `45.5.${(i + 1) >> 8}.${(i + 1) & 255}`) } });
+    await processWithin(stage, clock, [e], 100);
+    expect(src.lookedUp).toEqual(['45.5.0.1', '45.5.0.2', '45.5.0.3']);
+    expect(reputation(e).skipped).toHaveLength(497);
+    expect(reputation(e).skipped[0]).toEqual({ type: 'ipv4', value: '45.5.0.4', reason: 'over_limit' });
+    expect(reputation(e).explanation).toContain('45.5.0.13 (over_limit), and 487 more');
+    await stage.close();
+  });
+
   it('rejects bad config with the field and value named', async () => {
     expect(() => resolveEnrichmentConfig({ deadline_ms: -5 })).toThrow(/enrichment\.deadline_ms: .*\(got -5\)/);
     expect(() => resolveEnrichmentConfig({ cache: { ttl: 5 } })).toThrow(/enrichment\.cache\.ttl: unknown field "ttl"/);
