@@ -34,7 +34,6 @@ import { Collector } from './collectors/collector.js';
 import { collectorMachine, type CollectorEvent, type ErrorInfo } from './collectors/machine.js';
 import { machineGraph } from './collectors/graph.js';
 import { Semaphore } from './supervisor/semaphore.js';
-import type { EnricherInstance } from './plugin-api/index.js';
 
 export interface OrchestratorOptions {
   /** Where plugin packages are resolved from (the host project); default process.cwd(). */
@@ -181,6 +180,7 @@ export class Orchestrator implements FabricHost {
         onTransition: (record, summary, error) => this.onTransition(record, summary, error),
         ...(isEnricher
           ? {
+              sharedInstance: this.built.enrichers.find((e) => e.id === comp.config.id)?.instance,
               progressFeed: (report: (ok: boolean, error?: ErrorInfo) => void) => {
                 this.enricherProgress.set(comp.config.id, report);
                 return () => this.enricherProgress.delete(comp.config.id);
@@ -447,11 +447,6 @@ export class Orchestrator implements FabricHost {
 
   unmarkFalsePositive(indicator: Indicator): Promise<boolean> {
     return this.fpStore().unmark(indicator);
-  }
-
-  /** Enricher instances for the enrichment stage (started by their collectors). */
-  enricherInstance(id: string): EnricherInstance | undefined {
-    return this.collectors.get(id)?.activeInstance as EnricherInstance | undefined;
   }
 }
 
