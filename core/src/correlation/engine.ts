@@ -64,6 +64,7 @@ export interface EngineHooks {
   evicted(): void;
   droppedMembers(n: number): void;
   duplicate(): void;
+  resent(n: number): void;
 }
 
 /** Checkpoint form of the engine state (JSON; no Infinity, no class instances). */
@@ -74,11 +75,15 @@ export interface EngineSnapshot {
   collectors: Record<string, number>;
   rules: Record<string, string>;
   alerts: string[];
+  /** Alerts of batches the sink has not acknowledged yet, with the detection that fired each. */
+  unacknowledged?: Array<{ trigger: string; alert: FabricEvent }>;
   /** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
   groups: Array<[string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>]>;
 }
 
 const NONE = Number.NEGATIVE_INFINITY;
+/** Unacknowledged alerts kept in a checkpoint: more than the pipeline ever has in flight. */
+const MAX_UNACKED = 10_000;
 
 function missing(v: unknown): boolean {
   return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
@@ -145,6 +150,14 @@ export class CorrelationEngine {
   private wm = NONE;
   private batchEvents: Map<string, FabricEvent> | undefined;
   private out: FabricEvent[] = [];
+  /** Detection being correlated: the trigger of any alert it fires (directly or through a chain). */
+  private trigger: string | undefined;
+  /** Parallel to `out`: the detection that fired each alert. */
+  private triggers: string[] = [];
+  /** Per processed batch, oldest first: alerts emitted, until the pipeline acknowledges that batch. */
+  private readonly unacked: Array<Array<{ trigger: string; alert: FabricEvent }>> = [];
+  /** From the checkpoint: alerts never acknowledged before the restart, by the detection that fired them. */
+  private readonly redeliver = new Map<string, FabricEvent[]>();
   private dirty = false;
 
   constructor(
@@ -159,6 +172,7 @@ export class CorrelationEngine {
       evicted: () => {},
       droppedMembers: () => {},
       duplicate: () => {},
+      resent: () => {},
       ...opts.hooks,
     };
     this.rules = rules.map((def, index) => compile(def, index));
@@ -225,6 +239,24 @@ export class CorrelationEngine {
    * of a fired window present in the batch get `fabric.correlation.ids`. Returns new alerts.
    */
   process(batch: readonly FabricEvent[]): FabricEvent[] {
+    const fired: Array<{ trigger: string; alert: FabricEvent }> = [];
+    this.unacked.push(fired);
+    this.triggers = [];
+    const out = this.correlate(batch);
+    out.forEach((alert, i) => fired.push({ trigger: this.triggers[i] ?? '', alert }));
+    return out;
+  }
+
+  /**
+   * The sink acknowledged the oldest batch still pending (the pipeline checkpoints once per batch,
+   * after its write): its alerts are durable and will not be re-sent after a restart.
+   */
+  acknowledge(): void {
+    const batch = this.unacked.shift();
+    if (batch && batch.length > 0) this.dirty = true;
+  }
+
+  private correlate(batch: readonly FabricEvent[]): FabricEvent[] {
     const signals: Array<{ e: FabricEvent; t: number }> = [];
     for (const e of batch) {
       if (e.event?.kind !== 'signal') continue;
@@ -241,6 +273,7 @@ export class CorrelationEngine {
       // Wall time alone can retire an idle collector and let windows close.
       this.advanceWatermark(this.now());
       this.out = [];
+      this.trigger = undefined;
       this.closeDue();
       const out = this.out;
       this.out = [];
@@ -254,6 +287,8 @@ export class CorrelationEngine {
     const horizon = now + this.opts.maxClockSkewMs;
     for (const s of signals) this.observe(s.e, s.t, horizon, now);
     this.advanceWatermark(now);
+    // Windows decided by the watermark have no single detection to re-deliver them.
+    this.trigger = undefined;
     this.closeDue();
     this.batchEvents = undefined;
     const out = this.out;
@@ -262,6 +297,7 @@ export class CorrelationEngine {
   }
 
   private observe(e: FabricEvent, t: number, horizon: number, now: number): void {
+    if (this.redeliver.size > 0) this.resend(e);
     if (t > horizon) {
       this.hooks.skipped('future_timestamp');
       return;
@@ -290,6 +326,7 @@ export class CorrelationEngine {
       }
     }
     if (!targets) return;
+    this.trigger = e.event.id;
     for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector);
   }
 
@@ -466,10 +503,32 @@ export class CorrelationEngine {
       this.opts.maxMembersInAlert,
     );
     this.hooks.alert(rule.def, rule.emit);
-    if (rule.emit) this.out.push(alert);
+    if (rule.emit) this.emit(alert, this.trigger ?? '');
     this.batchEvents?.set(id, alert);
     // A chained rule sees the alert at the time its condition became true in event time.
     for (const d of rule.downstream) this.add(d.rule, d.ref, alert, last, id, 'correlation');
+  }
+
+  /**
+   * The detection that fired an alert whose batch was never acknowledged came back (the source
+   * re-delivers what was not acknowledged): send the very same alert again, same id, so a crash
+   * between firing and the sink's acknowledgement does not lose it.
+   */
+  private resend(e: FabricEvent): void {
+    const alerts = this.redeliver.get(e.event.id);
+    if (!alerts) return;
+    this.redeliver.delete(e.event.id);
+    for (const alert of alerts) {
+      this.emit(alert, e.event.id);
+      this.batchEvents?.set(alert.event.id, alert);
+      this.annotate(e.event.id, alert.event.id);
+    }
+    this.hooks.resent(alerts.length);
+  }
+
+  private emit(alert: FabricEvent, trigger: string): void {
+    this.out.push(alert);
+    this.triggers.push(trigger);
   }
 
   private annotate(memberId: string, correlationId: string): void {
@@ -537,7 +596,12 @@ export class CorrelationEngine {
     for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
     const collectors: Record<string, number> = {};
     for (const [name, c] of this.collectors) collectors[name] = c.maxT;
-    return { watermark: this.wm === NONE ? null : this.wm, collectors, rules, alerts: [...this.fired.rkeys()], groups };
+    const unacknowledged = this.unacked
+      .flat()
+      .filter((u) => u.trigger !== '')
+      .slice(-MAX_UNACKED);
+    for (const [trigger, alerts] of this.redeliver) for (const alert of alerts) unacknowledged.push({ trigger, alert });
+    return { watermark: this.wm === NONE ? null : this.wm, collectors, rules, alerts: [...this.fired.rkeys()], unacknowledged, groups };
   }
 
   /** Load a checkpoint. Groups of rules that changed or disappeared are dropped (returned count). */
@@ -549,6 +613,12 @@ export class CorrelationEngine {
     const now = this.now();
     for (const [name, maxT] of Object.entries(s.collectors ?? {})) if (typeof maxT === 'number') this.collectors.set(name, { maxT, seenAt: now });
     for (const id of s.alerts) this.fired.set(id, true);
+    for (const u of s.unacknowledged ?? []) {
+      if (!u || typeof u.trigger !== 'string' || !u.trigger || !u.alert?.event?.id) continue;
+      const list = this.redeliver.get(u.trigger) ?? [];
+      list.push(u.alert);
+      this.redeliver.set(u.trigger, list);
+    }
     for (const [ruleKey, values, firedStart, firedUntil, firedId, members] of s.groups) {
       const rule = this.byKey.get(ruleKey);
       if (!rule || s.rules[ruleKey] !== rule.def.fingerprint) {

@@ -72,6 +72,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   const evicted = metric(reg, 'fabric_correlation_evicted_keys_total', () => new Counter({ name: 'fabric_correlation_evicted_keys_total', help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.', registers: [reg] }));
   const dropped = metric(reg, 'fabric_correlation_dropped_members_total', () => new Counter({ name: 'fabric_correlation_dropped_members_total', help: 'Oldest detections forgotten in a group that reached max_events_per_key.', registers: [reg] }));
   const duplicates = metric(reg, 'fabric_correlation_duplicates_total', () => new Counter({ name: 'fabric_correlation_duplicates_total', help: 'Re-delivered detections and already-fired windows ignored.', registers: [reg] }));
+  const resent = metric(reg, 'fabric_correlation_resent_alerts_total', () => new Counter({ name: 'fabric_correlation_resent_alerts_total', help: 'Alerts sent again after a restart because their batch was never acknowledged and the detection that fired them came back.', registers: [reg] }));
   const keys = metric(reg, 'fabric_correlation_keys', () => new Gauge({ name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.', registers: [reg] }));
   const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.', registers: [reg] }));
   const checkpointFailures = metric(reg, 'fabric_correlation_checkpoint_failures_total', () => new Counter({ name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.', registers: [reg] }));
@@ -93,6 +94,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
       evicted: () => evicted.inc(),
       droppedMembers: (n) => dropped.inc(n),
       duplicate: () => duplicates.inc(),
+      resent: (n) => resent.inc(n),
     },
   });
 
@@ -154,6 +156,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
       return out.length > 0 ? [...batch, ...out] : batch;
     },
     async checkpoint() {
+      engine.acknowledge();
       await persist(false);
     },
     stop: close,

@@ -45,14 +45,49 @@ describe('checkpointed correlation state', () => {
     expect(await second.metric('fabric_correlation_late_detections_total')).toBe(5);
   });
 
-  it('replaying the detections of a fired window after a restart gives no second alert', async () => {
+  it('replaying the detections of an acknowledged alert after a restart gives no second alert', async () => {
     const stateDir = await tempDir();
     const dets = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '198.51.100.40', { id: `r-${i}` }));
     const first = await harness(bruteForceOnly, { stateDir });
     expect(await first.feed(dets())).toHaveLength(1);
+    await first.stage.checkpoint!(); // the pipeline: sink acknowledged the batch
     await first.stage.close();
     const second = await harness(bruteForceOnly, { stateDir });
     expect(await second.feed(dets())).toHaveLength(0);
+  });
+
+  it('an alert whose batch was never acknowledged is sent again, same id, when its detections are re-delivered', async () => {
+    const stateDir = await tempDir();
+    const dets = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '198.51.100.41', { id: `u-${i}` }));
+    const first = await harness(bruteForceOnly, { stateDir });
+    const [alert] = await first.feed(dets());
+    // An earlier batch is acknowledged and checkpointed; the alert's own batch never is (crash).
+    await first.stage.close();
+
+    const second = await harness(bruteForceOnly, { stateDir });
+    const again = await second.feed(dets());
+    expect(again).toHaveLength(1);
+    expect(again[0]).toEqual(alert);
+    expect(await second.metric('fabric_correlation_resent_alerts_total')).toBe(1);
+    // Sent once per re-delivery: once acknowledged, a further replay stays quiet.
+    await second.stage.checkpoint!();
+    await second.stage.close();
+    const third = await harness(bruteForceOnly, { stateDir });
+    expect(await third.feed(dets())).toHaveLength(0);
+  });
+
+  it('acknowledgements are counted per batch: only alerts of batches not yet acknowledged are re-sent', async () => {
+    const stateDir = await tempDir();
+    const first = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 0 }, { stateDir });
+    const a = [0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '192.0.2.91', { id: `a-${i}` }));
+    const b = [0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '192.0.2.92', { id: `b-${i}` }));
+    expect(await first.feed(a)).toHaveLength(1);
+    expect(await first.feed(b)).toHaveLength(1);
+    await first.stage.checkpoint!(); // batch a acknowledged; b still in flight when the process dies
+    const second = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 0 }, { stateDir });
+    expect(await second.feed(a.map((d) => failed(Date.parse(d['@timestamp']), '192.0.2.91', { id: d.event.id })))).toHaveLength(0);
+    const resent = await second.feed(b.map((d) => failed(Date.parse(d['@timestamp']), '192.0.2.92', { id: d.event.id })));
+    expect(resent.map((x) => (x as unknown as { source: { ip: string } }).source.ip)).toEqual(['192.0.2.92']);
   });
 
   it('a chained rule keeps its half-done sequence across a restart', async () => {
