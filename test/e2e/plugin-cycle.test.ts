@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -201,6 +201,37 @@ describe('third-party plugin cycle (outside the workspace)', () => {
     expect(ours.map((e) => e.message).sort()).toEqual(['e2e record 1', 'e2e record 2', 'e2e record 3']);
     expect(ours[0]).toMatchObject({ fabric: { plugin: PLUGIN }, host: { name: 'app-1' }, event: { module: 'e2e-records' } });
     expect(`${run.stdout}${run.stderr}${lines.map((l) => JSON.stringify(l)).join('')}`).not.toContain(TOKEN);
+  }, 300_000);
+
+  it('the Cowrie example builds and passes its tests outside the workspace, and runs from its tarball', async () => {
+    const cowrieDir = join(tmp, 'plugin-cowrie');
+    await cp(join(repo, 'examples/plugin-cowrie'), cowrieDir, { recursive: true, filter: (src) => !/[\\/](node_modules|dist)$/.test(src) });
+    await pointAtTarballs(cowrieDir, 'devDependencies', {
+      '@reactive-fabric/core': await tarball('reactive-fabric-core-'),
+      '@reactive-fabric/test-kit': await tarball('reactive-fabric-test-kit-'),
+    });
+    expectOk(await timed('cowrie install', install(cowrieDir)), 'installing the Cowrie example');
+    expectOk(await timed('cowrie build', npm(['run', 'build'], cowrieDir)), 'building the Cowrie example');
+    expectOk(await timed('cowrie test', npm(['test'], cowrieDir)), 'testing the Cowrie example');
+    expectOk(await timed('plugin pack', npm(['pack', '--ignore-scripts', '--pack-destination', packs], cowrieDir)), 'npm pack (Cowrie)');
+    expectOk(await timed('host add plugin', install(hostDir(), ['add', await tarball('reactive-fabric-plugin-cowrie-')])), 'adding the Cowrie tarball');
+
+    const log = join(tmp, 'cowrie.json');
+    const lines = [
+      { eventid: 'cowrie.login.failed', src_ip: '203.0.113.9', username: 'root', password: 'x', session: 's1', timestamp: '2024-06-01T09:00:00.000001Z' },
+      { eventid: 'cowrie.session.file_download', src_ip: '203.0.113.9', url: 'http://198.51.100.7/x.sh', shasum: 'a'.repeat(64), destfile: '/tmp/x.sh', session: 's1', timestamp: '2024-06-01T09:00:02Z' },
+    ];
+    await writeFile(log, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const yaml = await readFile(join(hostDir(), 'fabric.yaml'), 'utf8');
+    await writeFile(join(hostDir(), 'fabric.yaml'), `${yaml}  - id: honeypot\n    plugin: reactive-fabric-plugin-cowrie\n    config:\n      path: ${log}\n`);
+    const run = await timed('fabric run --once', fabric(['run', '--once', '-c', 'fabric.yaml'], hostDir(), { E2E_RECORDS_TOKEN: TOKEN }));
+    expectOk(run, 'fabric run --once with the Cowrie collector');
+    const events = (await readFile(join(hostDir(), 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const cowrie = events.filter((e) => e.fabric?.collector === 'honeypot');
+    expect(cowrie.map((e) => e.event.action).sort()).toEqual(['cowrie.login.failed', 'cowrie.session.file_download']);
+    expect(cowrie.find((e) => e.event.action === 'cowrie.login.failed')).toMatchObject({ source: { ip: '203.0.113.9' }, threat: { technique: { id: ['T1110'] } } });
+    // The records collector resumed from its committed checkpoint: nothing read twice.
+    expect(events.filter((e) => e.fabric?.collector === COLLECTOR)).toHaveLength(3);
   }, 300_000);
 
   it('a plugin built for another plugin API major is refused with both versions in the message', async () => {
