@@ -8,5 +8,7 @@ export type { Sink, SinkHealth, CollectorStatusEvent } from './sinks/sink.js';
 export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';
 export type { PipelineStage } from './pipeline/stage.js';
 export { validateAgainstSchema, secretValues } from './plugins/validate.js';
+export { createDetectionStage, buildEngineSpec, loadRules, selectRules, DetectionEngine, DetectionPool, annotateSignal, type DetectionStage, type DetectionConfig, type SigmaRule, type RuleInfo } from './detection/index.js';
 export { createKafkaSink, resolveKafkaSinkConfig, KafkaSinkConfigSchema, KafkaSinkClosedError, KafkaSinkSetupError, KAFKA_HEADERS, type KafkaSinkConfig } from './sinks/kafka/index.js';
+export { createCorrelationStage, loadCorrelationRules, resolveCorrelationRules, CorrelationRuleError, CorrelationConfigSchema, type CorrelationStage, type CorrelationConfig, type CorrelationRule } from './correlation/index.js';
 export { createEnrichmentStage, resolveEnrichmentConfig, EnrichmentConfigError, EnrichmentConfigSchema, FalsePositiveStore, Warninglists, WarninglistError, type EnrichmentStage, type EnrichmentConfig, type EnricherBinding, type EnrichmentContext, type SourceHealth } from './enrichment/index.js';

@@ -1,4 +1,237 @@
-import type { CliCommand } from '../command.js';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { CliCommand, CliIo } from '../command.js';
+import { parseFlags, stringFlag, UsageError } from '../args.js';
+import { loadRules } from '../../detection/sigma/loader.js';
+import { DetectionPool } from '../../detection/pool.js';
+import { DetectionEngine, type RuleInfo, type TextBatchResult } from '../../detection/index.js';
+import { annotateSignal } from '../../detection/annotate.js';
+import { setField } from '../../plugin-api/index.js';
 
-// Placeholder until its issue lands; replaced by the owning module.
-export const commands: CliCommand[] = [];
+const USAGE = 'fabric scan <files or folders...> [--rules <dir>]... [--no-builtin] [--json <out.jsonl>] [--workers <n>]';
+/** Text per worker task: large enough that cloning and scheduling vanish next to matching. */
+const CHUNK_CHARS = 2 << 20;
+
+async function listFiles(p: string): Promise<string[]> {
+  const st = await stat(p);
+  if (st.isFile()) return [p];
+  if (!st.isDirectory()) return [];
+  const out: string[] = [];
+  const entries = await readdir(p, { withFileTypes: true });
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const full = path.join(p, e.name);
+    if (e.isDirectory()) out.push(...(await listFiles(full)));
+    else if (e.isFile()) out.push(full);
+  }
+  return out;
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+class Progress {
+  private last = 0;
+  constructor(
+    private readonly io: CliIo,
+    private readonly total: number,
+  ) {}
+  get enabled(): boolean {
+    return this.io.stdout.isTTY === true;
+  }
+  update(done: number, lines: number): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.last < 100 && done < this.total) return;
+    this.last = now;
+    const width = Math.max(10, Math.min(40, (this.io.stdout.columns ?? 80) - 45));
+    const frac = this.total ? Math.min(1, done / this.total) : 1;
+    const filled = Math.round(frac * width);
+    this.io.stdout.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}%  ${fmt(lines)} lines`);
+  }
+  clear(): void {
+    if (this.enabled) this.io.stdout.write('\r\x1b[2K');
+  }
+}
+
+/** Read a file as large line-aligned text chunks. */
+async function* chunks(file: string): AsyncGenerator<string> {
+  let buf = '';
+  for await (const piece of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    buf += piece as string;
+    if (buf.length >= CHUNK_CHARS) {
+      const cut = buf.lastIndexOf('\n');
+      if (cut !== -1) {
+        yield buf.slice(0, cut + 1);
+        buf = buf.slice(cut + 1);
+      }
+    }
+  }
+  if (buf.length) yield buf;
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  let i = -1;
+  while ((i = text.indexOf('\n', i + 1)) !== -1) n++;
+  return text.length && text[text.length - 1] !== '\n' ? n + 1 : n;
+}
+
+/** The ECS detection written with --json: raw line, extracted fields, signal annotations. */
+function detection(line: string, fields: Record<string, unknown> | undefined, rules: RuleInfo[], file: string, lineNo: number): Record<string, unknown> {
+  const ev: Record<string, unknown> = { '@timestamp': new Date().toISOString() };
+  for (const [k, v] of Object.entries(fields ?? {})) setField(ev, k, k === 'event.category' && !Array.isArray(v) ? [v] : v);
+  setField(ev, 'event.original', line);
+  if (ev.message === undefined) ev.message = line;
+  setField(ev, 'log.file.path', file);
+  setField(ev, 'log.file.line', lineNo);
+  return annotateSignal(ev, rules);
+}
+
+export async function scan(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      rules: { type: 'string', multiple: true },
+      json: { type: 'string' },
+      'no-builtin': { type: 'boolean' },
+      workers: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+  );
+  if (values.help) {
+    io.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError(`scan needs at least one log file or folder\nusage: ${USAGE}`);
+  const workersFlag = stringFlag(values.workers);
+  const workers = workersFlag === undefined ? 0 : Number(workersFlag);
+  if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a whole number, got "${workersFlag}"`);
+
+  const ruleDirs = ((values.rules as string[] | undefined) ?? []).map((r) => path.resolve(io.cwd, r));
+  const loaded = await loadRules(ruleDirs, { builtin: values['no-builtin'] !== true });
+  for (const r of loaded.refusals) io.stderr.write(`refused ${r.file}:${r.line} [${r.feature}] ${r.rule ? `"${r.rule}": ` : ''}${r.message}\n`);
+  if (loaded.rules.length === 0) {
+    io.stderr.write('error: no rules to run (every rule was refused, or --no-builtin without --rules)\n');
+    return 1;
+  }
+
+  const files: string[] = [];
+  for (const p of positionals) {
+    const abs = path.resolve(io.cwd, p);
+    try {
+      files.push(...(await listFiles(abs)));
+    } catch (e) {
+      io.stderr.write(`error: cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return 1;
+    }
+  }
+  let totalBytes = 0;
+  for (const f of files) totalBytes += (await stat(f)).size;
+
+  const rules = new DetectionEngine({ rules: loaded.rules }).info();
+  const jsonPath = stringFlag(values.json);
+  let out: WriteStream | undefined;
+  if (jsonPath) out = createWriteStream(path.resolve(io.cwd, jsonPath));
+  const withFields = out !== undefined;
+  const pool = new DetectionPool({ spec: { rules: loaded.rules }, threads: workers, taskTimeoutMs: 60_000 });
+  const hits = new Array<number>(rules.length).fill(0);
+  const progress = new Progress(io, totalBytes);
+  const started = Date.now();
+  let lines = 0;
+  let done = 0;
+  let failedChunks = 0;
+  let detections = 0;
+  let chain: Promise<void> = Promise.resolve();
+  try {
+    for (const file of files) {
+      let firstLine = 1;
+      for await (const text of chunks(file)) {
+        if (pool.needsDrain) await pool.drain();
+        const start = firstLine;
+        const n = countLines(text);
+        firstLine += n;
+        const task = pool.scanText(text, withFields);
+        task.catch(() => {});
+        // Results are consumed in submission order so --json lines follow the files.
+        chain = chain.then(async () => {
+          let r: TextBatchResult;
+          try {
+            r = await task;
+          } catch (e) {
+            failedChunks++;
+            io.stderr.write(`\nwarning: ${file} lines ${start}-${start + n - 1} were not scanned: ${(e as Error).message}\n`);
+            return;
+          }
+          lines += r.lines;
+          done += text.length;
+          const perLine = new Map<number, RuleInfo[]>();
+          for (let i = 0; i < r.hits.length; i += 2) {
+            const rule = rules[r.hits[i + 1]!]!;
+            hits[rule.index]!++;
+            if (out) {
+              const l = r.hits[i]!;
+              let list = perLine.get(l);
+              if (!list) perLine.set(l, (list = []));
+              list.push(rule);
+            }
+          }
+          if (out && perLine.size) {
+            const textLines = text.split('\n');
+            let buf = '';
+            for (const [l, matched] of perLine) {
+              buf += JSON.stringify(detection(textLines[l]!.replace(/\r$/, ''), r.fields?.[l], matched, file, start + l)) + '\n';
+              detections++;
+            }
+            if (!out.write(buf)) await new Promise<void>((res) => out!.once('drain', () => res()));
+          }
+          progress.update(done, lines);
+        });
+      }
+    }
+    await chain;
+  } finally {
+    await pool.close();
+    if (out) await new Promise<void>((res, rej) => out!.end((e?: Error | null) => (e ? rej(e) : res())));
+    progress.clear();
+  }
+
+  const secs = (Date.now() - started) / 1000;
+  const rows = rules
+    .map((r) => ({ r, n: hits[r.index]! }))
+    .filter((x) => x.n > 0)
+    .sort((a, b) => b.n - a.n || a.r.name.localeCompare(b.r.name))
+    .map(({ r, n }) => [r.name, r.level, r.techniques.join(' ') || '-', fmt(n)]);
+  io.stdout.write(
+    `Scanned ${fmt(files.length)} file${files.length === 1 ? '' : 's'}, ${fmt(lines)} lines in ${secs.toFixed(2)} s ` +
+      `(${fmt(Math.round(lines / Math.max(secs, 0.001)))} lines/s) with ${fmt(rules.length)} rules` +
+      `${loaded.refusals.length ? ` (${loaded.refusals.length} refused, see stderr)` : ''}\n\n`,
+  );
+  if (rows.length) io.stdout.write(table(['RULE', 'LEVEL', 'ATT&CK', 'HITS'], rows));
+  else io.stdout.write('No rule matched.\n');
+  if (out) io.stdout.write(`\n${fmt(detections)} detections written to ${jsonPath}\n`);
+  if (failedChunks) {
+    io.stderr.write(`${failedChunks} chunk(s) could not be scanned (see warnings above)\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export const commands: CliCommand[] = [
+  {
+    name: ['scan'],
+    summary: 'Run Sigma rules and field extraction over log files (offline)',
+    usage: USAGE,
+    run: scan,
+  },
+];

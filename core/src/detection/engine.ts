@@ -1,0 +1,188 @@
+import type { ExtractorConfig, LogsourceMapping } from './config.js';
+import { BUILTIN_EXTRACTORS, FAST_PARSERS, POST_PROCESSORS } from './extract/builtin.js';
+import { compileExtractor, type CompiledExtractor, type ExtractionTarget } from './extract/extractor.js';
+import { CompileSession, EvalContext, type FlatRecord } from './sigma/context.js';
+import { LogsourceResolver } from './sigma/logsource.js';
+import { compileRule, type CompiledRule, type SigmaRule } from './sigma/rule.js';
+import type { Predicate } from './sigma/values.js';
+import type { RecordBatchResult } from './protocol.js';
+
+/** Everything needed to build an engine; plain data, so it can be sent to workers. */
+export interface EngineSpec {
+  rules: SigmaRule[];
+  logsources?: LogsourceMapping[];
+  extractors?: ExtractorConfig[];
+  builtinExtractors?: boolean;
+  keywordFields?: string[];
+  maxLineBytes?: number;
+}
+
+/** What the main thread needs to annotate a detection (no closures). */
+export interface RuleInfo {
+  index: number;
+  id: string;
+  name: string;
+  title: string;
+  description: string;
+  level: CompiledRule['level'];
+  techniques: string[];
+  tactics: string[];
+}
+
+export function ruleInfo(r: CompiledRule): RuleInfo {
+  return { index: r.index, id: r.id, name: r.name, title: r.title, description: r.description, level: r.level, techniques: r.techniques, tactics: r.tactics };
+}
+
+/** Result of a text batch: flat (line, rule) pairs, and extracted fields of the matching lines. */
+export interface TextScanResult {
+  lines: number;
+  /** [line index within the batch, rule index] pairs. */
+  hits: Int32Array;
+  /** When requested: extracted fields of every line that matched, keyed by line index. */
+  fields?: Record<number, FlatRecord>;
+  truncated: number;
+}
+
+interface RuleGroup {
+  gate: Predicate | undefined;
+  rules: CompiledRule[];
+}
+
+export class DetectionEngine {
+  readonly rules: CompiledRule[];
+  readonly extractors: CompiledExtractor[];
+  private readonly groups: RuleGroup[];
+  private readonly ctx: EvalContext;
+  private readonly maxLine: number;
+  /** Paths written by extractors for the current record; the object is built only when asked for. */
+  private extractedKeys: string[] = [];
+  private readonly target: ExtractionTarget;
+  private readonly processSlot: number;
+
+  constructor(spec: EngineSpec) {
+    const session = new CompileSession();
+    const resolver = new LogsourceResolver(session, spec.logsources ?? []);
+    this.rules = spec.rules.map((r, i) => compileRule(r, i, resolver, session));
+    const byGate = new Map<string, RuleGroup>();
+    for (const r of this.rules) {
+      let g = byGate.get(r.gateKey);
+      if (!g) byGate.set(r.gateKey, (g = { gate: r.gate, rules: [] }));
+      g.rules.push(r);
+    }
+    this.groups = [...byGate.values()];
+    const builtins = spec.builtinExtractors === false ? [] : BUILTIN_EXTRACTORS;
+    this.extractors = [...builtins, ...(spec.extractors ?? [])].map((e) =>
+      compileExtractor(
+        e,
+        session,
+        'post' in e && typeof e.post === 'string' ? POST_PROCESSORS[e.post] : undefined,
+        'fast' in e && typeof e.fast === 'string' ? FAST_PARSERS[e.fast] : undefined,
+      ),
+    );
+    this.processSlot = session.slot('process.name');
+    this.ctx = new EvalContext(session, spec.keywordFields ?? ['message', 'event.original']);
+    this.maxLine = spec.maxLineBytes ?? 65536;
+    const self = this;
+    this.target = {
+      ctx: this.ctx,
+      set(path, value) {
+        self.ctx.rec[path] = value;
+        self.ctx.forget(path);
+        self.extractedKeys.push(path);
+      },
+    };
+  }
+
+  info(): RuleInfo[] {
+    return this.rules.map(ruleInfo);
+  }
+
+  /**
+   * Extract fields into `rec` (mutated) and return the indexes of matching rules. Extracted
+   * fields are available from `lastExtracted()` until the next call.
+   */
+  evaluate(rec: FlatRecord): number[] | undefined {
+    const ctx = this.ctx.reset(rec);
+    this.extractedKeys.length = 0;
+    const exs = this.extractors;
+    for (let i = 0; i < exs.length; i++) {
+      const ex = exs[i]!;
+      if (ex.programs) {
+        const p = rec['process.name'];
+        if (typeof p !== 'string' || !ex.programs.has(ctx.lower(this.processSlot, 'process.name')!)) continue;
+      } else if (ex.when && !ex.when(ctx)) continue;
+      let text: unknown;
+      for (const s of ex.source) {
+        text = rec[s];
+        if (text !== undefined && text !== null) break;
+      }
+      if (typeof text !== 'string') continue;
+      ex.apply(text.length > this.maxLine ? text.slice(0, this.maxLine) : text, this.target);
+    }
+    let out: number[] | undefined;
+    for (const g of this.groups) {
+      if (g.gate && !g.gate(ctx)) continue;
+      for (const r of g.rules) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
+    }
+    return out;
+  }
+
+  /** Evaluate pipeline events (flattened); long string fields are cut to the line cap first. */
+  evaluateBatch(records: FlatRecord[]): RecordBatchResult {
+    const matches: (number[] | 0)[] = new Array(records.length);
+    const extracted: (FlatRecord | 0)[] = new Array(records.length);
+    let truncated = 0;
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      for (const k in rec) {
+        const v = rec[k];
+        if (typeof v === 'string' && v.length > this.maxLine) {
+          rec[k] = v.slice(0, this.maxLine);
+          truncated++;
+        }
+      }
+      matches[i] = this.evaluate(rec) ?? 0;
+      extracted[i] = this.lastExtracted() ?? 0;
+    }
+    return { matches, extracted, truncated };
+  }
+
+  lastExtracted(): FlatRecord | undefined {
+    const keys = this.extractedKeys;
+    if (keys.length === 0) return undefined;
+    const rec = this.ctx.rec;
+    const out: FlatRecord = {};
+    for (const k of keys) out[k] = rec[k];
+    return out;
+  }
+
+  /** Evaluate raw log lines (newline-separated), as the offline scan and the benchmark do. */
+  scanText(text: string, withFields = false): TextScanResult {
+    const hits: number[] = [];
+    const fields: Record<number, FlatRecord> | undefined = withFields ? {} : undefined;
+    let truncated = 0;
+    let line = 0;
+    let start = 0;
+    const len = text.length;
+    while (start < len) {
+      let end = text.indexOf('\n', start);
+      if (end === -1) end = len;
+      let l = text.slice(start, end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
+      start = end + 1;
+      if (l.length > this.maxLine) {
+        l = l.slice(0, this.maxLine);
+        truncated++;
+      }
+      if (l.length !== 0) {
+        const rec: FlatRecord = { 'event.original': l, message: l };
+        const m = this.evaluate(rec);
+        if (m) {
+          for (const r of m) hits.push(line, r);
+          if (fields) fields[line] = this.lastExtracted() ?? {};
+        }
+      }
+      line++;
+    }
+    return { lines: line, hits: Int32Array.from(hits), ...(fields ? { fields } : {}), truncated };
+  }
+}

@@ -1,0 +1,16 @@
+export { DetectionConfigSchema, type DetectionConfig, type ExtractorConfig, type LogsourceMapping } from './config.js';
+export { loadRules, parseRuleText, BUILTIN_RULES_DIR, type LoadResult, type LoadOptions } from './sigma/loader.js';
+export type { Refusal } from './sigma/errors.js';
+export { RuleRefusal } from './sigma/errors.js';
+export type { SigmaRule, CompiledRule, SigmaLevel } from './sigma/rule.js';
+export { compileRule } from './sigma/rule.js';
+export { LogsourceResolver, BUILTIN_LOGSOURCES } from './sigma/logsource.js';
+export { EvalContext, type FlatRecord } from './sigma/context.js';
+export { DetectionEngine, type EngineSpec, type RuleInfo, type TextScanResult } from './engine.js';
+export { BUILTIN_EXTRACTORS } from './extract/builtin.js';
+export { createDetectionStage, buildEngineSpec, type DetectionStage, type DetectionStageContext } from './stage.js';
+export { DetectionPool, DetectionTaskError, workerFile, type PoolOptions } from './pool.js';
+export { annotateSignal, SEVERITY, PRIORITY, type Match } from './annotate.js';
+export { selectRules } from './select.js';
+export { flattenEvent } from './flatten.js';
+export type { WorkerTask, RecordBatchResult, TextBatchResult } from './protocol.js';

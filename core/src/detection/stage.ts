@@ -1,0 +1,152 @@
+import path from 'node:path';
+import type pino from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { FabricEvent } from '../plugin-api/index.js';
+import { getField, setField } from '../plugin-api/index.js';
+import type { PipelineStage } from '../pipeline/stage.js';
+import { annotateSignal } from './annotate.js';
+import type { DetectionConfig } from './config.js';
+import { DetectionEngine, type EngineSpec, type RuleInfo } from './engine.js';
+import { flattenEvent } from './flatten.js';
+import { DetectionPool, DetectionTaskError } from './pool.js';
+import type { RecordBatchResult } from './protocol.js';
+import { selectRules } from './select.js';
+import { loadRules } from './sigma/loader.js';
+import { RuleRefusal, type Refusal } from './sigma/errors.js';
+
+export interface DetectionStageContext {
+  logger: pino.Logger;
+  metrics: Registry;
+  configDir: string;
+}
+
+export interface DetectionStage extends PipelineStage {
+  /** True when the worker pool is saturated: sources should wait on `drain()` before polling more. */
+  readonly needsDrain: boolean;
+  drain(): Promise<void>;
+  /** Loaded rules (after overrides) and the ones refused at load. */
+  readonly rules: RuleInfo[];
+  readonly refusals: Refusal[];
+  close(): Promise<void>;
+}
+
+/** Text fields the event already carries keep their value; extraction only fills what is missing. */
+const NEVER_WRITE_BACK = new Set(['message', 'event.original']);
+const ARRAY_FIELDS = new Set(['event.category', 'event.type']);
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export async function buildEngineSpec(config: DetectionConfig, configDir: string): Promise<{ spec: EngineSpec; refusals: Refusal[]; warnings: string[] }> {
+  const paths = (config.rules ?? []).map((p) => path.resolve(configDir, p));
+  const loaded = await loadRules(paths, { builtin: config.builtin_rules !== false, logsources: config.logsources ?? [] });
+  const sel = selectRules(loaded.rules, config);
+  const spec: EngineSpec = {
+    rules: sel.rules,
+    logsources: config.logsources ?? [],
+    extractors: config.extractors ?? [],
+    builtinExtractors: config.builtin_extractors !== false,
+    keywordFields: config.keyword_fields ?? ['message', 'event.original'],
+    maxLineBytes: config.max_line_bytes ?? 65536,
+  };
+  return { spec, refusals: loaded.refusals, warnings: [...sel.warnings, ...sel.replaced.map((r) => `rule ${r}`)] };
+}
+
+export async function createDetectionStage(config: DetectionConfig, ctx: DetectionStageContext): Promise<DetectionStage> {
+  const log = ctx.logger.child({ component: 'detection' });
+  if (!config.enabled) {
+    return {
+      name: 'detection',
+      needsDrain: false,
+      rules: [],
+      refusals: [],
+      drain: async () => {},
+      process: async (batch) => batch,
+      close: async () => {},
+    };
+  }
+  const { spec, refusals, warnings } = await buildEngineSpec(config, ctx.configDir);
+  for (const r of refusals) log.warn({ file: r.file, line: r.line, feature: r.feature, rule: r.rule }, `Sigma rule refused: ${r.message}`);
+  for (const w of warnings) log.warn(w);
+
+  // Compile once on the main thread: a bad extractor fails here with its name, not in a worker.
+  let rules: RuleInfo[];
+  try {
+    rules = new DetectionEngine(spec).info();
+  } catch (e) {
+    if (e instanceof RuleRefusal) throw new Error(`detection config: ${e.message}`);
+    throw e;
+  }
+  log.info({ rules: rules.length, refused: refusals.length }, 'detection rules loaded');
+
+  const m = ctx.metrics;
+  const events = metric(m, 'fabric_detection_events_total', () => new Counter({ name: 'fabric_detection_events_total', help: 'Events evaluated by the detection engine', registers: [m] }));
+  const signals = metric(m, 'fabric_detection_signals_total', () => new Counter({ name: 'fabric_detection_signals_total', help: 'Rule matches', labelNames: ['rule', 'level'], registers: [m] }));
+  const failed = metric(m, 'fabric_detection_failed_batches_total', () => new Counter({ name: 'fabric_detection_failed_batches_total', help: 'Batches passed through undetected (timeout or worker failure)', labelNames: ['reason'], registers: [m] }));
+  const truncated = metric(m, 'fabric_detection_truncated_fields_total', () => new Counter({ name: 'fabric_detection_truncated_fields_total', help: 'Fields cut to detection.max_line_bytes', registers: [m] }));
+  const seconds = metric(m, 'fabric_detection_batch_seconds', () => new Histogram({ name: 'fabric_detection_batch_seconds', help: 'Time to evaluate one batch on the pool', registers: [m] }));
+  const inflight = metric(m, 'fabric_detection_tasks_in_flight', () => new Gauge({ name: 'fabric_detection_tasks_in_flight', help: 'Detection tasks queued or running', registers: [m] }));
+  metric(m, 'fabric_detection_rules', () => new Gauge({ name: 'fabric_detection_rules', help: 'Rules loaded and refused', labelNames: ['state'], registers: [m] }));
+  (m.getSingleMetric('fabric_detection_rules') as Gauge).set({ state: 'loaded' }, rules.length);
+  (m.getSingleMetric('fabric_detection_rules') as Gauge).set({ state: 'refused' }, refusals.length);
+
+  const pool = new DetectionPool({ spec, threads: config.pool_size, taskTimeoutMs: config.task_timeout_ms, maxQueue: config.max_queue });
+  const batchSize = config.batch_size ?? 2000;
+
+  async function runChunk(chunk: FabricEvent[]): Promise<void> {
+    const records = chunk.map((e) => flattenEvent(e as unknown as Record<string, unknown>));
+    const end = seconds.startTimer();
+    inflight.inc();
+    let res: RecordBatchResult;
+    try {
+      res = await pool.evaluate(records);
+    } catch (e) {
+      const reason = e instanceof DetectionTaskError ? e.reason : 'worker';
+      failed.inc({ reason });
+      log.warn({ events: chunk.length, reason, first_event: chunk[0]?.event?.id }, (e as Error).message);
+      return;
+    } finally {
+      inflight.dec();
+      end();
+    }
+    events.inc(chunk.length);
+    if (res.truncated) truncated.inc(res.truncated);
+    for (let i = 0; i < chunk.length; i++) {
+      const ev = chunk[i] as unknown as Record<string, unknown>;
+      const x = res.extracted[i];
+      if (x) {
+        for (const [k, v] of Object.entries(x)) {
+          if (NEVER_WRITE_BACK.has(k) || getField(ev, k) !== undefined) continue;
+          setField(ev, k, ARRAY_FIELDS.has(k) && !Array.isArray(v) ? [v] : v);
+        }
+      }
+      const mi = res.matches[i];
+      if (mi) {
+        const matched = mi.map((j) => rules[j]!);
+        annotateSignal(ev, matched);
+        for (const r of matched) signals.inc({ rule: r.name, level: r.level });
+      }
+    }
+  }
+
+  return {
+    name: 'detection',
+    rules,
+    refusals,
+    get needsDrain() {
+      return pool.needsDrain;
+    },
+    drain: () => pool.drain(),
+    async process(batch) {
+      const chunks: Promise<void>[] = [];
+      for (let i = 0; i < batch.length; i += batchSize) chunks.push(runChunk(batch.slice(i, i + batchSize)));
+      await Promise.all(chunks);
+      return batch;
+    },
+    async stop() {
+      await pool.close();
+    },
+    close: () => pool.close(),
+  };
+}
