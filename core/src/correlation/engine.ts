@@ -84,6 +84,8 @@ export interface EngineSnapshot {
 const NONE = Number.NEGATIVE_INFINITY;
 /** Unacknowledged alerts kept in a checkpoint: more than the pipeline ever has in flight. */
 const MAX_UNACKED = 10_000;
+/** Batches awaiting acknowledgement: far more than pipeline.max_in_flight_batches allows. */
+const MAX_PENDING_BATCHES = 256;
 
 function missing(v: unknown): boolean {
   return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
@@ -241,6 +243,8 @@ export class CorrelationEngine {
   process(batch: readonly FabricEvent[]): FabricEvent[] {
     const fired: Array<{ trigger: string; alert: FabricEvent }> = [];
     this.unacked.push(fired);
+    // A host that never acknowledges (no checkpoints) must not make this grow without bound.
+    if (this.unacked.length > MAX_PENDING_BATCHES) this.unacked.shift();
     this.triggers = [];
     const out = this.correlate(batch);
     out.forEach((alert, i) => fired.push({ trigger: this.triggers[i] ?? '', alert }));
