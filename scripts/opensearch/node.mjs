@@ -7,14 +7,16 @@
 //   node scripts/opensearch/node.mjs stop
 //   node scripts/opensearch/node.mjs status
 //
-// Env: OPENSEARCH_PORT (default 19200), OPENSEARCH_HEAP (default 512m).
+// Env: OPENSEARCH_PORT (HTTP, default 19200), OPENSEARCH_TRANSPORT_PORT (default HTTP + 1000),
+// OPENSEARCH_HEAP (default 512m).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const port = Number(process.env.OPENSEARCH_PORT ?? 19200);
+const transportPort = Number(process.env.OPENSEARCH_TRANSPORT_PORT ?? port + 1000);
 const heap = process.env.OPENSEARCH_HEAP ?? '512m';
 const runDir = join(here, '.run');
 const pidFile = join(runDir, 'node.pid');
@@ -35,9 +37,11 @@ function ensureBuilt() {
     console.log('resolving OpenSearch jars from Maven Central (first run only)…');
     run('mvn', ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${libDir}`]);
   }
-  if (!existsSync(join(classesDir, 'EmbeddedNode.class'))) {
+  const source = join(here, 'java', 'EmbeddedNode.java');
+  const compiled = join(classesDir, 'EmbeddedNode.class');
+  if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(source).mtimeMs) {
     mkdirSync(classesDir, { recursive: true });
-    run('javac', ['-cp', `${libDir}/*`, '-d', classesDir, join(here, 'java', 'EmbeddedNode.java')]);
+    run('javac', ['-cp', `${libDir}/*`, '-d', classesDir, source]);
   }
 }
 
@@ -73,7 +77,7 @@ async function start() {
   const out = openSync(logFile, 'w');
   const child = spawn(
     'java',
-    [`-Xms${heap}`, `-Xmx${heap}`, '-XX:+UseSerialGC', '-cp', `${libDir}/*:${classesDir}`, 'EmbeddedNode', join(runDir, 'home'), String(port)],
+    [`-Xms${heap}`, `-Xmx${heap}`, '-XX:+UseSerialGC', '-cp', `${libDir}/*:${classesDir}`, 'EmbeddedNode', join(runDir, 'home'), String(port), String(transportPort)],
     { cwd: here, detached: true, stdio: ['ignore', out, out] },
   );
   writeFileSync(pidFile, String(child.pid));

@@ -18,7 +18,7 @@ import org.opensearch.transport.Netty4Plugin;
  * distribution tarball is not reachable from here. Bootstrap checks and the security manager belong
  * to the distribution's launcher, not to Node, so they do not run.
  *
- * Usage: java -cp <jars>:<classes> EmbeddedNode <home-dir> <http-port>
+ * Usage: java -cp <jars>:<classes> EmbeddedNode <home-dir> <http-port> [<transport-port>]
  */
 public final class EmbeddedNode {
     private static final class ClasspathPluginNode extends Node {
@@ -28,12 +28,13 @@ public final class EmbeddedNode {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: EmbeddedNode <home-dir> <http-port>");
+        if (args.length < 2 || args.length > 3) {
+            System.err.println("usage: EmbeddedNode <home-dir> <http-port> [<transport-port>]");
             System.exit(2);
         }
         Path home = Path.of(args[0]).toAbsolutePath();
         int httpPort = Integer.parseInt(args[1]);
+        int transportPort = args.length == 3 ? Integer.parseInt(args[2]) : httpPort + 1000;
         Settings settings = Settings.builder()
             .put("path.home", home.toString())
             .put("path.data", home.resolve("data").toString())
@@ -42,7 +43,7 @@ public final class EmbeddedNode {
             .put("node.name", "rf-node-1")
             .put("network.host", "127.0.0.1")
             .put("http.port", httpPort)
-            .put("transport.port", httpPort + 100)
+            .put("transport.port", transportPort)
             .put("discovery.type", "single-node")
             .put("http.type", "netty4")
             .put("transport.type", "netty4")
