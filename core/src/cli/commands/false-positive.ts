@@ -11,10 +11,11 @@ import { FalsePositiveStore } from '../../enrichment/false-positives.js';
 import { normalizeIndicator } from '../../enrichment/indicator.js';
 
 const TYPES = 'ip|ipv4|ipv6|domain|url|md5|sha1|sha256';
-const COMMON = '[-c <config.yaml>] [--state-dir <dir>] [--url <admin-url>] [--token <token>]';
-const addUsage = `fabric false-positive add <${TYPES}> <value> [--reason <text>] ${COMMON}`;
-const removeUsage = `fabric false-positive remove <${TYPES}> <value> ${COMMON}`;
-const listUsage = `fabric false-positive list [--json] ${COMMON}`;
+// Every subcommand also takes -c <config.yaml>, --state-dir <dir>, --url <admin-url>, --token <token>.
+const addUsage = 'fabric false-positive add <type> <value> [--reason <text>]';
+const removeUsage = 'fabric false-positive remove <type> <value>';
+const listUsage = 'fabric false-positive list [--json]';
+const OPTIONS = `types: ${TYPES}; options: -c <config.yaml>, --state-dir <dir>, --url <admin-url>, --token <token>`;
 
 const FLAGS = {
   config: { type: 'string', short: 'c' },
@@ -142,9 +143,9 @@ async function chooseTarget(flags: Flags, io: CliIo): Promise<Target> {
 }
 
 function parseIndicator(positionals: string[], usage: string): Indicator {
-  if (positionals.length !== 2) throw new UsageError(`expected <type> <value>\nusage: ${usage}`);
+  if (positionals.length !== 2) throw new UsageError(`expected <type> <value>\nusage: ${usage}\n${OPTIONS}`);
   const n = normalizeIndicator(positionals[0]!, positionals[1]!);
-  if (!n.ok) throw new UsageError(`${n.error}\nusage: ${usage}`);
+  if (!n.ok) throw new UsageError(`${n.error}\nusage: ${usage}\n${OPTIONS}`);
   return n.indicator;
 }
 
@@ -153,7 +154,7 @@ function describe(fp: FalsePositive): string {
 }
 
 function where(t: Target): string {
-  return t.kind === 'api' ? `the running instance at ${t.location.url}` : `${t.store.file} (${t.why}; a running instance reads it at start-up)`;
+  return t.kind === 'api' ? `the running instance at ${t.location.url}` : `${t.store.file} (${t.why}; a running instance picks the change up within seconds)`;
 }
 
 const add: CliCommand = {
@@ -208,7 +209,7 @@ const list: CliCommand = {
   usage: listUsage,
   run: (argv, io) => guarded(io, async () => {
     const { values, positionals } = parseFlags(argv, FLAGS, listUsage);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${listUsage}`);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${listUsage}\n${OPTIONS}`);
     const target = await chooseTarget(flagsOf(values), io);
     const marks = target.kind === 'api'
       ? expectOk<{ falsePositives: FalsePositive[] }>(await api(target.location, 'GET', '/false-positives'), 'list false positives').falsePositives
