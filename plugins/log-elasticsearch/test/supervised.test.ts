@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ElasticsearchFake, loghubDir, loghubEsDocs, readLoghub, spreadOverTime } from '@reactive-fabric/test-kit/fakes';
+import { validateAgainstSchema } from '@reactive-fabric/core/runtime';
+import type { SourceInstance } from '@reactive-fabric/core';
+// The core's own collector harness: the real Collector state machine, pipeline and checkpoint store.
+import { harness } from '../../../core/test/collector-harness.js';
+import { until } from '../../../core/test/helpers.js';
+import plugin from '../src/index.js';
+import { duplicates, repoRoot, testContext } from './helpers.js';
+
+const fakes: ElasticsearchFake[] = [];
+afterEach(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+
+describe('log-elasticsearch under the real collector supervisor', () => {
+  it('refused credentials degrade the collector with AUTH_FAILED and a clear reason; fixed credentials bring it back with nothing lost', async () => {
+    const good = { type: 'api_key', id: 'fabric-reader', key: 'k3y-valu3-never-logged' } as const;
+    const fake = await new ElasticsearchFake({ flavour: 'elasticsearch', credentials: good }).start();
+    fakes.push(fake);
+    const records = readLoghub(loghubDir(repoRoot), 'OpenSSH_2k.log', 300);
+    const now = Date.now();
+    const expected = new Set(fake.addDocs(loghubEsDocs(spreadOverTime(records.slice(0, 200), now - 120_000, now - 60_000), 'logs-ssh')));
+
+    const config = { host: '127.0.0.1', port: fake.port, scheme: 'http', indices: ['logs-*'], auth: { type: 'api_key', api_key: `${good.id}:${good.key}` } };
+    const { value, errors } = validateAgainstSchema(plugin.configSchema, config);
+    expect(errors).toEqual([]);
+    const h = harness(() => plugin.create(value as never, testContext('es')) as SourceInstance, {
+      timing: { intervalMs: 50, batchSize: 40, healthIntervalMs: 60_000 },
+      policy: { backoffMinMs: 50, backoffMaxMs: 200 },
+    });
+    h.collector.send({ type: 'START' });
+    await until(() => h.sink.events.length === 200, 15_000);
+
+    fake.setCredentials({ ...good, key: 'rotated' });
+    for (const id of fake.addDocs(loghubEsDocs(spreadOverTime(records.slice(200, 300), Date.now() - 30_000, Date.now() - 5_000), 'logs-ssh'))) expected.add(id);
+    await until(() => h.collector.currentState === 'degraded', 15_000);
+    const lastError = h.collector.detail().lastError as { code: string; message: string };
+    expect(lastError.code).toBe('AUTH_FAILED');
+    expect(lastError.message).toContain('credentials refused (401');
+    expect(JSON.stringify(h.collector.detail())).not.toContain(good.key);
+
+    fake.setCredentials(good);
+    await until(() => h.collector.currentState === 'running' && h.sink.events.length >= 300, 15_000);
+    const ids = h.sink.events.map((e) => e.event.id);
+    expect(duplicates(ids)).toEqual([]);
+    expect(new Set(ids)).toEqual(expected);
+    h.collector.send({ type: 'STOP' });
+  });
+});
