@@ -160,6 +160,8 @@ export class CorrelationEngine {
   private readonly unacked: Array<Array<{ trigger: string; alert: FabricEvent }>> = [];
   /** From the checkpoint: alerts never acknowledged before the restart, by the detection that fired them. */
   private readonly redeliver = new Map<string, FabricEvent[]>();
+  /** Re-deliveries come first after a restart; past this many batches the leftovers are forgotten. */
+  private redeliverBatchesLeft = 0;
   private dirty = false;
 
   constructor(
@@ -245,6 +247,7 @@ export class CorrelationEngine {
     this.unacked.push(fired);
     // A host that never acknowledges (no checkpoints) must not make this grow without bound.
     if (this.unacked.length > MAX_PENDING_BATCHES) this.unacked.shift();
+    if (this.redeliver.size > 0 && --this.redeliverBatchesLeft < 0) this.redeliver.clear();
     this.triggers = [];
     const out = this.correlate(batch);
     out.forEach((alert, i) => fired.push({ trigger: this.triggers[i] ?? '', alert }));
@@ -623,6 +626,7 @@ export class CorrelationEngine {
       list.push(u.alert);
       this.redeliver.set(u.trigger, list);
     }
+    this.redeliverBatchesLeft = MAX_PENDING_BATCHES;
     for (const [ruleKey, values, firedStart, firedUntil, firedId, members] of s.groups) {
       const rule = this.byKey.get(ruleKey);
       if (!rule || s.rules[ruleKey] !== rule.def.fingerprint) {
