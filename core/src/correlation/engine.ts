@@ -309,15 +309,6 @@ export class CorrelationEngine {
       this.hooks.skipped('future_timestamp');
       return;
     }
-    const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
-    let source = this.collectors.get(collector);
-    if (!source) this.collectors.set(collector, (source = { maxT: t, seenAt: now }));
-    if (t < source.maxT - this.opts.allowedLatenessMs) {
-      this.hooks.late();
-      return;
-    }
-    if (t > source.maxT) source.maxT = t;
-    source.seenAt = now;
     const matches = e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>;
     let targets: Array<{ rule: CompiledRule; ref: number }> | undefined;
     for (const m of matches) {
@@ -332,6 +323,16 @@ export class CorrelationEngine {
         else for (const target of list) if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets = [...targets, target];
       }
     }
+    // Every detection moves its collector's event time, whether or not a correlation uses it.
+    const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
+    let source = this.collectors.get(collector);
+    if (!source) this.collectors.set(collector, (source = { maxT: t, seenAt: now }));
+    if (t < source.maxT - this.opts.allowedLatenessMs) {
+      if (targets) this.hooks.late();
+      return;
+    }
+    if (t > source.maxT) source.maxT = t;
+    source.seenAt = now;
     if (!targets) return;
     this.trigger = e.event.id;
     for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector);
