@@ -1,10 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import type { SinkHealth } from '../../src/sinks/sink.js';
 import { createKafkaSink, resolveKafkaSinkConfig } from '../../src/sinks/kafka/index.js';
 import { brokerCommand, consumeAll, detection, repoRoot, runId, sinkContext } from './helpers.js';
+import { seqsIn, syslogLine, topicCount } from './stream.js';
 
 // Its own broker instance: stopping the shared one would break test files running alongside.
 const NAME = 'fault';
@@ -131,4 +134,130 @@ describe('Kafka broker outage in the middle of a stream', () => {
     expect(healthAfter).toEqual({ state: 'ok', pending: 0 });
     expect(ctx.logs.text()).toContain('Kafka delivery resumed');
   }, 300_000);
+});
+
+describe('Kafka broker outage under the running orchestrator (fabric start)', () => {
+  it('stops polling while the broker is away, keeps memory bounded, resumes by itself, loses nothing, and collectors stay running', async () => {
+    const fabricBin = join(repoRoot, 'core/bin/fabric.js');
+    if (!existsSync(join(repoRoot, 'core/dist/orchestrator.js'))) throw new Error('core/dist is missing: build first (npx tsc -b); the CLI runs from dist/');
+    const work = mkdtempSync(join(tmpdir(), 'rf-kafka-outage-'));
+    const run = runId();
+    const topic = `rf-outage-${run}.threat_detected`;
+    const LINES = 50_000;
+    const BOUND = 5_000;
+    const token = `outage-test-token-${run}`;
+    writeFileSync(join(work, 'auth.log'), '');
+    const cfg = join(work, 'fabric.yaml');
+    writeFileSync(
+      cfg,
+      `state_dir: ./state
+log_level: warn
+orchestrator:
+  collection_interval_seconds: 0.2
+  event_batch_size: 500
+pipeline:
+  publish: all
+admin:
+  enabled: true
+  port: 0
+  metrics_public: true
+collectors:
+  - id: honeypot-auth
+    plugin: "@reactive-fabric/plugin-log-file"
+    config: { base_dir: ., paths: [auth.log], format: syslog }
+sink:
+  type: kafka
+  brokers: ["${BOOTSTRAP}"]
+  topics: { detections: ${topic}, status: rf-outage-${run}.honeypot_status }
+  max_buffered_events: ${BOUND}
+  retry: { max_backoff_ms: 2000, down_after_seconds: 5 }
+`,
+    );
+    const stderr: string[] = [];
+    const fabric: ChildProcess = spawn(process.execPath, [fabricBin, 'start', '-c', cfg], { cwd: repoRoot, env: { ...process.env, FABRIC_ADMIN_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+    fabric.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+    const exited = new Promise<number | string | null>((r) => fabric.once('exit', (code, sig) => r(code ?? sig)));
+    try {
+      const urlFile = join(work, 'state/admin-url');
+      for (let i = 0; i < 300 && !existsSync(urlFile); i++) await new Promise((r) => setTimeout(r, 100));
+      if (!existsSync(urlFile)) throw new Error(`fabric start did not come up:\n${stderr.join('')}`);
+      const admin = readFileSync(urlFile, 'utf8').trim();
+      const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+
+      let written = 0;
+      const writer = (async () => {
+        while (written < LINES) {
+          let chunk = '';
+          for (let i = 0; i < 200 && written < LINES; i++) chunk += syslogLine(written++);
+          appendFileSync(join(work, 'auth.log'), chunk);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+
+      const samples: Array<{ t: number; pending: number; health: number; rss: number; collected: number }> = [];
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const text = await fetch(`${admin}/metrics`).then((r) => r.text()).catch(() => '');
+          if (text) {
+            samples.push({
+              t: Date.now(),
+              pending: metric(text, 'fabric_kafka_sink_pending_events'),
+              health: metric(text, 'fabric_kafka_sink_health'),
+              rss: Number(/^\w*process_resident_memory_bytes ([0-9.e+]+)$/m.exec(text)?.[1] ?? NaN),
+              collected: [...text.matchAll(/^fabric_events_collected_total\{[^}]*\} ([0-9.e+]+)$/gm)].reduce((n, m) => n + Number(m[1]), 0),
+            });
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
+
+      while ((await topicCount(BOOTSTRAP, topic)) < 10_000) await new Promise((r) => setTimeout(r, 200));
+      await brokerCommand('stop', '--name', NAME);
+      const downAt = Date.now();
+      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      const upRequestedAt = Date.now();
+      await brokerCommand('start', '--name', NAME, '--port', String(PORT), '--no-kcat');
+      await writer;
+
+      let records = await consumeAll(BOOTSTRAP, topic, 120_000);
+      const until = Date.now() + 120_000;
+      while (seqsIn(records).size < LINES && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 1000));
+        records = await consumeAll(BOOTSTRAP, topic, 120_000);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      sampling = false;
+      await sampler;
+      const collectors = (await fetch(`${admin}/collectors`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json())) as { collectors: Array<{ id: string; state: string }> };
+
+      const counts = seqsIn(records);
+      let lost = 0;
+      for (let s = 0; s < LINES; s++) if (!counts.has(s)) lost++;
+      const duplicated = records.length - counts.size;
+      const during = samples.filter((x) => x.t > downAt + 5000 && x.t < upRequestedAt);
+      const maxPending = Math.max(...samples.map((x) => x.pending).filter(Number.isFinite));
+      const maxRssMb = Math.round(Math.max(...samples.map((x) => x.rss).filter(Number.isFinite)) / 1048576);
+      // Sources stop polling once the sink's buffer is full: collection stalls during the outage.
+      const collectedDuring = during.length > 1 ? during[during.length - 1]!.collected - during[0]!.collected : NaN;
+      console.log(
+        `[kafka outage via fabric start] produced=${LINES} received=${records.length} lost=${lost} duplicated=${duplicated} ` +
+          `max_pending=${maxPending}/${BOUND} max_rss=${maxRssMb}MB collected_while_down=${collectedDuring} health_during=${[...new Set(during.map((x) => x.health))].join(',')} collectors_after=${collectors.collectors.map((c) => `${c.id}:${c.state}`).join(',')}`,
+      );
+
+      expect(lost).toBe(0);
+      expect(maxPending).toBeLessThanOrEqual(BOUND);
+      expect(maxRssMb).toBeLessThan(2048);
+      expect(during.length).toBeGreaterThan(5);
+      expect(during.every((x) => x.health >= 1)).toBe(true);
+      expect(collectedDuring).toBeLessThanOrEqual(BOUND);
+      expect(samples[samples.length - 1]!.health).toBe(0);
+      expect(collectors.collectors.find((c) => c.id === 'honeypot-auth')?.state).toBe('running');
+    } finally {
+      fabric.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 20_000))]);
+      if (code === 'timeout') fabric.kill('SIGKILL');
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 400_000);
 });

@@ -134,7 +134,17 @@ export async function consumeAll(bootstrap: string, topic: string, timeoutMs = 6
   const kafka = new Kafka({ clientId: 'fabric-test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic);
+  let offsets: Array<{ high: string; low: string }> = [];
+  // Right after a broker restart, partition leadership is still being re-established.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      offsets = await admin.fetchTopicOffsets(topic);
+      break;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   await admin.disconnect();
   const total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
   const out: ReadRecord[] = [];
