@@ -4,6 +4,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { Value } from 'typebox/value';
+import { createDetectionStage } from '../../src/detection/index.js';
+import { DetectionConfigSchema, type DetectionConfig } from '../../src/detection/config.js';
 import { detection, harness, ruleOf, corr } from './helpers.js';
 
 /*
@@ -16,6 +21,14 @@ const datasets = path.resolve(repoRoot, '../shared/datasets/loghub');
 const YEAR = 2025;
 /** Labels of failed authentication attempts: "Failed none|password for [invalid user] <*> from <*> port <*> ssh2". */
 const FAILED_ATTEMPT_EVENT_IDS = new Set(['E8', 'E9', 'E10']);
+/**
+ * Every line the loghub labelling marks as a failed authentication, with the <*> holding the remote
+ * address: the attempts above, "Invalid user", "message repeated … [ Failed password …]", and
+ * pam_unix "authentication failure … rhost=". The detection engine's rf_failed_authentication is
+ * meant to match exactly these (one detection per line).
+ */
+const FAILED_AUTH_ADDRESS_SLOT: Record<string, number> = { E8: 2, E9: 2, E10: 2, E13: 2, E14: 2, E19: 3, E20: 3 };
+const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
 const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
 function syslogTime(month: string, day: string, time: string): number {
@@ -93,7 +106,7 @@ function eventFromRawLine(raw: string, lineNo: number): FabricEvent {
 }
 
 describe.runIf(existsSync(path.join(datasets, 'OpenSSH_2k.log')))('OpenSSH_2k (loghub)', () => {
-  it('brute force fires for exactly the addresses with ≥ N failed attempts within the timespan', async () => {
+  it('brute force fires for exactly the addresses with ≥ N failed attempts within the timespan (detections from the labelled lines)', async () => {
     const h = await harness({ disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] });
     const rule = h.stage.rules.find((r) => r.name === 'rf_brute_force')!;
     const n = rule.condition.gte!;
@@ -145,5 +158,61 @@ describe.runIf(existsSync(path.join(datasets, 'OpenSSH_2k.log')))('OpenSSH_2k (l
     const accepted = labelled.filter((r) => r.eventId === 'E1').map((r) => templateValue(r.template, r.content, 3));
     expect(accepted.some((ip) => expected.has(ip))).toBe(false);
     expect(h.alerts.filter((a) => ruleOf(a) === 'rf_brute_force_then_success')).toHaveLength(0);
+  });
+  it('through the detection engine: brute force fires for exactly the addresses with ≥ N failed-authentication lines within the timespan', async () => {
+    const detectionConfig = { ...(Value.Default(DetectionConfigSchema, {}) as DetectionConfig), pool_size: 1 };
+    const detect = await createDetectionStage(detectionConfig, { logger: pino({ level: 'silent' }), metrics: new Registry(), configDir: datasets });
+    try {
+      const h = await harness({ disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] });
+      const rule = h.stage.rules.find((r) => r.name === 'rf_brute_force')!;
+      const n = rule.condition.gte!;
+      const span = rule.timespanMs;
+
+      const labelled = parseStructuredCsv(await readFile(path.join(datasets, 'OpenSSH_2k.log_structured.csv'), 'utf8'));
+      const byAddress = new Map<string, number[]>();
+      for (const row of labelled) {
+        const slot = FAILED_AUTH_ADDRESS_SLOT[row.eventId];
+        if (slot === undefined) continue;
+        // pam_unix pads rhost with spaces ("rhost=104.192.3.34 ", "rhost=… ␠user=uucp").
+        const address = templateValue(row.template, row.content, slot).trim();
+        byAddress.set(address, [...(byAddress.get(address) ?? []), row.t]);
+      }
+      // pam_unix names some hosts (rhost=ec2-….amazonaws.com.cn): compare on IP addresses only.
+      const expected = new Set([...addressesWithBurst(byAddress, n, span)].filter((a) => IPV4.test(a)));
+      expect(expected.size).toBeGreaterThanOrEqual(3);
+      expect([...byAddress.keys()].filter((a) => IPV4.test(a) && !expected.has(a)).length).toBeGreaterThanOrEqual(3);
+
+      // As the log-file source emits them: syslog header parsed, the raw line kept in event.original.
+      const raw = (await readFile(path.join(datasets, 'OpenSSH_2k.log'), 'utf8')).split(/\r?\n/).filter((l) => l.length > 0);
+      const events = raw.map((line, i) => {
+        const m = /^(\w{3}) +(\d+) (\d\d:\d\d:\d\d) (\S+) ([^\s[:]+)\[(\d+)\]: (.*)$/.exec(line)!;
+        const id = `openssh-${i + 1}`;
+        return {
+          '@timestamp': new Date(syslogTime(m[1]!, m[2]!, m[3]!)).toISOString(),
+          message: m[7]!,
+          host: { name: m[4]! },
+          process: { name: m[5]!, pid: Number(m[6]) },
+          event: { id, kind: 'event', original: line },
+          fabric: { collector: 'openssh-file', plugin: '@reactive-fabric/plugin-log-file', fingerprint: id, schema_version: '1.0.0' },
+        } as FabricEvent;
+      });
+      for (let i = 0; i < events.length; i += 200) {
+        const out = await h.stage.process(await detect.process(events.slice(i, i + 200)));
+        h.alerts.push(...out.filter((e) => e.event.kind === 'alert'));
+      }
+      const failedDetections = events.filter((e) => e.event.kind === 'signal' && (e.fabric.matches as Array<{ name: string }>).some((m) => m.name === 'rf_failed_authentication'));
+      // One detection per labelled failed-authentication line.
+      expect(failedDetections.length).toBe(labelled.filter((r) => r.eventId in FAILED_AUTH_ADDRESS_SLOT).length);
+
+      const fired = new Set(
+        h.alerts
+          .filter((a) => ruleOf(a) === 'rf_brute_force')
+          .map((a) => (a as unknown as { source: { ip: string } }).source.ip)
+          .filter((a) => IPV4.test(a)),
+      );
+      expect([...fired].sort()).toEqual([...expected].sort());
+    } finally {
+      await detect.close();
+    }
   });
 });
