@@ -64,6 +64,14 @@ export class RequestBudget {
     return { waitMs: 0 };
   }
 
+  /** Requests the one-minute window still allows right now. */
+  availableThisMinute(): number {
+    const now = this.clock.now();
+    const s = this.state;
+    while (s.recent.length > 0 && s.recent[0]! <= now - MINUTE) s.recent.shift();
+    return Math.max(0, this.perMinute - s.recent.length);
+  }
+
   consume(): void {
     const now = this.clock.now();
     this.roll(now);

@@ -161,11 +161,36 @@ export class EnricherSource {
     });
   }
 
+  /**
+   * Whether a pending lookup can plausibly be answered within `ms`: false when the source is
+   * paused or out of budget for longer, or when more requests wait ahead of it than the minute
+   * window allows. The stage then does not hold the event for an answer that cannot come.
+   */
+  canAnswerWithin(indicator: Indicator, ms: number): boolean {
+    const p = this.pending.get(this.cacheKey(indicator));
+    if (!p || p.state === 'in_flight') return true;
+    const block = this.budget.check(p.rank <= RANK.high);
+    if (block.waitMs > ms) return false;
+    let ahead = this.buckets[p.rank]!.indexOf(p);
+    for (let r = 0; r < p.rank; r++) ahead += this.buckets[r]!.length;
+    const requestsAhead = Math.floor(ahead / this.o.maxBatchSize);
+    return requestsAhead < this.budget.availableThisMinute() || ms >= 60_000;
+  }
+
   /** Where an unanswered lookup stands, for the verdict's sources_unanswered. */
   describePending(indicator: Indicator): { state: 'queued' | 'in_flight'; blocked?: string } | undefined {
     const p = this.pending.get(this.cacheKey(indicator));
     if (!p) return undefined;
-    return { state: p.state, ...(p.state === 'queued' && this.blocked ? { blocked: this.blocked } : {}) };
+    const blocked = p.state === 'queued' ? this.blockReason(p) : undefined;
+    return { state: p.state, ...(blocked ? { blocked } : {}) };
+  }
+
+  /** What holds a queued lookup back right now. */
+  private blockReason(p: Pending): string | undefined {
+    const b = this.budget.check(p.rank <= RANK.high);
+    if (b.waitMs > 0) return b.reason === 'PAUSED' || !b.reason ? (b.pauseCode ?? 'PAUSED') : b.reason;
+    if (this.inFlight >= this.o.maxConcurrent) return 'CONCURRENCY_LIMIT';
+    return this.blocked;
   }
 
   async close(): Promise<void> {

@@ -161,13 +161,13 @@ export async function createEnrichmentStage(
     'enrichment stage ready',
   );
 
-  const enrichEvent = async (event: FabricEvent, deadline: Promise<void>): Promise<void> => {
+  const enrichEvent = async (event: FabricEvent, deadline: Promise<void>, deadlineAt: number): Promise<void> => {
     const extracted = extractIndicators(event);
     if (extracted.length === 0) return;
     const skipped: SkippedIndicator[] = [];
     type Slot = { source: string; weight: number; src: EnricherSource; outcome?: LookupOutcome };
     const pending: Array<{ indicator: FabricIndicator; fields: string[]; slots: Slot[] }> = [];
-    const waits: Promise<unknown>[] = [];
+    const requested: Array<{ src: EnricherSource; ind: FabricIndicator; wait: Promise<void> }> = [];
     const priority: Priority = event.fabric?.priority ?? 'medium';
     for (const x of extracted) {
       const ind = x.indicator;
@@ -197,13 +197,16 @@ export async function createEnrichmentStage(
         const slot: Slot = { source: src.id, weight, src };
         const hit = src.cached(ind);
         if (hit) slot.outcome = { kind: 'answer', verdict: hit, cached: true };
-        else waits.push(src.request(ind, priority).then((o) => { slot.outcome = o; }));
+        else requested.push({ src, ind, wait: src.request(ind, priority).then((o) => { slot.outcome = o; }) });
         slots.push(slot);
       }
       pending.push({ indicator: ind, fields: x.fields, slots });
     }
     for (const s of skipped) metrics.skipped.inc({ reason: s.reason });
+    // Asked after every request was queued, so each source's queue already holds this event's work.
+    const waits = requested.filter((r) => r.src.canAnswerWithin(r.ind, deadlineAt - clock.now())).map((r) => r.wait);
     if (waits.length > 0) await Promise.race([Promise.all(waits), deadline]);
+    else await Promise.resolve();
 
     const results: IndicatorAnswers[] = pending.map((p) => ({
       indicator: p.indicator,
@@ -274,11 +277,12 @@ export async function createEnrichmentStage(
       void falsePositives.refreshIfChanged().catch(() => undefined);
       // The events of a batch start together, so one timer is every event's deadline.
       let timer: unknown;
+      const deadlineAt = clock.now() + config.deadline_ms;
       const deadline = new Promise<void>((resolve) => {
         timer = clock.setTimer(resolve, config.deadline_ms);
       });
       try {
-        await Promise.all(targets.map((e) => enrichEvent(e, deadline)));
+        await Promise.all(targets.map((e) => enrichEvent(e, deadline, deadlineAt)));
       } finally {
         clock.clearTimer(timer);
       }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, PluginError } from '../../src/plugin-api/index.js';
-import { detection, FakeEnricher, makeStage, ManualClock, maxInWindow, metricValue, processWithin, reputation, tempStateDir } from './helpers.js';
+import { detection, FakeEnricher, makeStage, ManualClock, maxInWindow, metricValue, processWithin, reputation, settle, tempStateDir } from './helpers.js';
 
 const START = Date.UTC(2026, 0, 15, 0, 0, 0);
 const MINUTE = 60_000;
@@ -107,10 +107,20 @@ describe('rate limiting per source', () => {
     expect(reputation(e).verdict).toBe('unknown');
     expect(await metricValue(registry, 'fabric_enrichment_requests_total', { enricher: 'vt', outcome: 'QUOTA_EXHAUSTED' })).toBe(1);
 
+    // While the source is paused for an hour, events do not sit out their deadline waiting for it.
+    const meanwhile = detection({ source: { ip: '45.1.2.5' } });
+    let done = false;
+    const p = stage.process([meanwhile]).then(() => { done = true; });
+    await settle();
+    expect(done).toBe(true);
+    await p;
+    expect(reputation(meanwhile).sources_unanswered).toEqual([{ source: 'vt', reason: 'DEADLINE', indicators: 1 }]);
+    expect(reputation(meanwhile).explanation).toContain('vt (DEADLINE, queued: QUOTA_EXHAUSTED)');
+
     await clock.advance(59 * MINUTE);
     expect(src.calls.length).toBe(1);
     await clock.advance(MINUTE);
-    expect(src.calls.length).toBe(2);
+    expect(src.calls.length).toBe(3);
     expect(health.at(-1)).toMatchObject({ status: 'healthy' });
     const again = detection({ source: { ip: '45.1.2.4' } });
     await stage.process([again]);
