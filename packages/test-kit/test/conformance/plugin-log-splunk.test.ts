@@ -17,7 +17,10 @@ runConformance(plugin, {
   async setup() {
     await fake.start();
     const now = Date.now();
-    fake.addEvents(loghubSplunkEvents(spreadOverTime(readLoghub(loghubDir(repoRoot), 'OpenSSH_2k.log', 60), now - 4 * 60_000, now - 60_000), { index: 'main' }));
+    // Indexed a few seconds after they happened, all in the past: an index time of "now" could fall
+    // in the current second, which the plugin's window [earliest, latest) has not reached yet.
+    const timed = spreadOverTime(readLoghub(loghubDir(repoRoot), 'OpenSSH_2k.log', 60), now - 4 * 60_000, now - 60_000);
+    fake.addEvents(timed.map((t) => ({ ...loghubSplunkEvents([t], { index: 'main' })[0]!, indexTime: Math.floor(t.timestamp / 1000) + 5 })));
     return () => fake.close();
   },
   validConfig: () => ({ host: '127.0.0.1', port: fake.port, scheme: 'http', index: 'main', auth, job_poll_interval_ms: 10 }),
