@@ -26,6 +26,11 @@ export interface CursorOptions {
   overlapMs: number;
   windowMs: number;
   maxSeen: number;
+  /**
+   * Resolution of the store's cursor field (Splunk index time: 1000). Window starts are aligned
+   * down to it, so a partly read unit is read again whole and its events are still in `seen`.
+   */
+  granularityMs?: number;
 }
 
 export interface Range {
@@ -63,7 +68,7 @@ export class WindowCursor {
   /** The range the next search covers. */
   nextRange(nowMs: number): Range {
     if (this.window) return { from: this.window.resumeAt, to: this.window.end };
-    const from = this.done - this.options.overlapMs;
+    const from = this.overlapStart();
     return { from, to: Math.max(from + 1, Math.min(nowMs, this.done + this.options.windowMs)) };
   }
 
@@ -90,8 +95,14 @@ export class WindowCursor {
     this.prune();
   }
 
+  /** Where the next window starts: the overlap before `done`, on the store's resolution. */
+  private overlapStart(): number {
+    const g = this.options.granularityMs ?? 1;
+    return Math.floor((this.done - this.options.overlapMs) / g) * g;
+  }
+
   private prune(): void {
-    const floor = this.done - this.options.overlapMs;
+    const floor = this.overlapStart();
     for (const [id, ts] of this.seen) if (ts < floor) this.seen.delete(id);
     if (this.seen.size > this.options.maxSeen) {
       // Keep the newest: a resumed window needs the ids at its resume timestamp.

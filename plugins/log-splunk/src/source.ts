@@ -57,11 +57,13 @@ export class SplunkSource implements SourceInstance {
       () => this.authorization(),
       splunkReason,
     );
-    // Index time has whole seconds: keep every window edge on a second.
+    // Index time has whole seconds: windows start on a second; their end, taken up to the
+    // current second (latest is rounded up), is read again whole by the next window.
     this.cursorOptions = {
       overlapMs: config.overlap_seconds * 1000,
       windowMs: Math.max(1000, Math.round(config.query_window_minutes * 60) * 1000),
       maxSeen: config.max_seen_ids,
+      granularityMs: 1000,
     };
   }
 
@@ -147,7 +149,7 @@ export class SplunkSource implements SourceInstance {
   async poll(request: PollRequest): Promise<PollResult> {
     const { signal } = request;
     const maxEvents = Math.max(1, request.maxEvents);
-    const now = Math.floor(Date.now() / 1000) * 1000;
+    const now = Date.now();
     let cursor = WindowCursor.restore(this.cursorOptions, request.checkpoint);
     if (!cursor) {
       if (request.checkpoint !== undefined) this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back');

@@ -125,6 +125,25 @@ describe('log-splunk: auth, limits, jobs and bad answers', () => {
     expect(header.split(' ')[0]).toBe({ token: 'Bearer', basic: 'Basic', session: 'Splunk' }[name]);
   });
 
+  it('reads the second it is in again whole (index time has whole seconds), even with overlap_seconds 0', async () => {
+    const f = await fake();
+    const source = await startSource(plugin, configFor(f, { overlap_seconds: 0 }));
+    const expected = new Set<string>();
+    const got: SourceEvent[] = [];
+    let cp: unknown;
+    for (let i = 0; i < 40; i++) {
+      for (const id of f.addEvents(lateNow(ssh.slice(i * 3, i * 3 + 3)))) expected.add(id);
+      const res = await pollOnce(source, cp as never, 100);
+      got.push(...res.events);
+      cp = res.checkpoint;
+      await sleep(40);
+    }
+    await sleep(1100);
+    await drain(source, cp as never, 100, got);
+    expect(duplicates(ids(got))).toEqual([]);
+    expect(new Set(ids(got))).toEqual(expected);
+  });
+
   it('logs in again when splunkd forgets the session, without failing the poll', async () => {
     const f = await fake();
     f.addEvents(backlog(ssh.slice(0, 20), 100, 50));
