@@ -8,9 +8,12 @@ export { KafkaSink } from './sink.js';
 export { KafkaSinkClosedError, KafkaSinkSetupError } from './errors.js';
 export { HEADERS as KAFKA_HEADERS } from './messages.js';
 
-/** `config` is the validated `sink:` section (defaults applied), as the config loader produces it. */
+/**
+ * `config` is the `sink:` section as the config loader produces it. It is checked again here, which
+ * costs nothing and keeps a hand-built config from failing later on a missing default.
+ */
 export function createKafkaSink(config: KafkaSinkConfig, ctx: SinkContext): Sink {
-  return new KafkaSink(config, ctx);
+  return new KafkaSink(resolveKafkaSinkConfig(config), ctx);
 }
 
 /**
