@@ -174,6 +174,8 @@ export class EnricherSource {
     let ahead = this.buckets[p.rank]!.indexOf(p);
     for (let r = 0; r < p.rank; r++) ahead += this.buckets[r]!.length;
     const requestsAhead = Math.floor(ahead / this.o.maxBatchSize);
+    // Next in line and its wait fits: worth waiting for.
+    if (requestsAhead === 0) return true;
     return requestsAhead < this.budget.availableThisMinute() || ms >= 60_000;
   }
 

@@ -21,6 +21,19 @@ describe('source queue', () => {
     await stage.close();
   });
 
+  it('waits for a source whose window frees before the deadline', async () => {
+    const clock = new ManualClock(START);
+    const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 1, maxBatchSize: 1 }, respond: (ind) => ({ indicator: ind, status: 'malicious', score: 1 }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: src }], config: { deadline_ms: 2000 }, stateDir: state.dir, clock });
+    await processWithin(stage, clock, [detection({ source: { ip: '45.0.3.1' } })], 10);
+    await clock.advance(MINUTE - 1000 - 10);
+    const e = detection({ source: { ip: '45.0.3.2' } });
+    await processWithin(stage, clock, [e], 2000);
+    expect(reputation(e).sources_answered).toEqual(['vt']);
+    expect(src.calls.map((c) => c.at - START)).toEqual([0, MINUTE]);
+    await stage.close();
+  });
+
   it('a full queue gives up the oldest lowest-priority lookup and says so', async () => {
     const clock = new ManualClock(START);
     const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 1, maxBatchSize: 1 } });
