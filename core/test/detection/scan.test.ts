@@ -1,0 +1,80 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { commands } from '../../src/cli/commands/scan.js';
+import { UsageError } from '../../src/cli/args.js';
+import { datasets, repoRoot } from './helpers.js';
+
+// The scan runs on the Piscina pool (dist/): build with `npx tsc -b` first.
+const scan = commands.find((c) => c.name.join(' ') === 'scan')!;
+
+function io(tty = false) {
+  const stdout = Object.assign(new PassThrough(), { isTTY: tty, columns: 100 });
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  return { io: { stdout, stderr, env: {}, cwd: repoRoot }, out: () => out, err: () => err };
+}
+
+/** Failed-authentication lines per the loghub labels (same template choice as openssh.test.ts). */
+async function labelledFailures(): Promise<number> {
+  const csv = await readFile(path.join(datasets, 'loghub/OpenSSH_2k.log_structured.csv'), 'utf8');
+  return csv.split('\n').filter((l) => /,(E8|E9|E10|E13|E14|E19|E20),/.test(l)).length;
+}
+
+describe('fabric scan', () => {
+  it('prints a summary whose failed-authentication count equals the labelled count', async () => {
+    const t = io();
+    const code = await scan.run(['../shared/datasets/loghub/OpenSSH_2k.log'], t.io);
+    expect(code).toBe(0);
+    const expected = await labelledFailures();
+    expect(expected).toBe(1131);
+    expect(t.out()).toMatch(/Scanned 1 file, 2,000 lines/);
+    const row = t.out().split('\n').find((l) => l.startsWith('rf_failed_authentication'))!;
+    expect(row.split(/\s{2,}/)).toEqual(['rf_failed_authentication', 'low', 'T1110', expected.toLocaleString('en-US')]);
+    expect(t.out()).toMatch(/^RULE\s+LEVEL\s+ATT&CK\s+HITS$/m);
+  });
+
+  it('writes detections as JSON lines with extracted fields and ATT&CK, and draws progress on a TTY', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-scan-'));
+    const out = path.join(dir, 'det.jsonl');
+    const t = io(true);
+    const code = await scan.run([path.join(datasets, 'loghub'), '--json', out], t.io);
+    expect(code).toBe(0);
+    expect(t.out()).toContain('%');
+    const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const failed = lines.filter((d) => d.fabric.matches.some((m: { name: string }) => m.name === 'rf_failed_authentication'));
+    const fromOpenSsh = failed.filter((d) => d.log.file.path.endsWith('OpenSSH_2k.log'));
+    expect(fromOpenSsh).toHaveLength(await labelledFailures());
+    const first = fromOpenSsh[0];
+    expect(first).toMatchObject({
+      event: { kind: 'signal', original: 'Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186' },
+      source: { ip: '173.234.31.186' },
+      user: { name: 'webmaster' },
+      host: { name: 'LabSZ' },
+      threat: { technique: { id: ['T1110'] } },
+      log: { file: { line: 2 } },
+    });
+    // Only the CSV and the logs are in the folder: non-log files produce no detections, not errors.
+    expect(t.err()).toBe('');
+  });
+
+  it('names a missing path and a bad flag', async () => {
+    const t = io();
+    expect(await scan.run(['no/such/file.log'], t.io)).toBe(1);
+    expect(t.err()).toContain('no/such/file.log');
+    await expect(scan.run(['--bogus', 'x'], io().io)).rejects.toThrow(UsageError);
+    await expect(scan.run([], io().io)).rejects.toThrow(/at least one log file/);
+  });
+
+  it('reports refused rules of --rules on stderr and still scans', async () => {
+    const t = io();
+    const code = await scan.run(['../shared/datasets/loghub/Linux_2k.log', '--rules', '../shared/datasets/sigma-rules/rules'], t.io);
+    expect(code).toBe(0);
+    expect(t.out()).toMatch(/with 83 rules/);
+  });
+});
