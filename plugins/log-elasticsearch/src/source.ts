@@ -1,7 +1,7 @@
 import { ErrorCodes, PluginError, isPluginError } from '@reactive-fabric/core';
 import type { CollectorDescription, HealthReport, PluginContext, PollRequest, PollResult, SourceEvent, SourceInstance } from '@reactive-fabric/core';
 import type { ElasticsearchConfig } from './config.js';
-import { HttpClient } from './http.js';
+import { HttpClient, parseJson } from './http.js';
 import { assumedInfo, esReason, readClusterInfo, type ClusterInfo } from './cluster.js';
 import { WindowCursor, type CursorOptions, type Range } from './cursor.js';
 import { hitId, hitTimestamp, hitToEvent, type EsHit } from './mapping.js';
@@ -134,9 +134,8 @@ export class ElasticsearchSource implements SourceInstance {
       cursor = WindowCursor.fresh(this.cursorOptions, now, this.cursorOptions.windowMs);
     }
     const range = cursor.nextRange(now);
-    const usePit = this.config.use_pit && cluster.pit;
-    const sort = this.sort(cluster, usePit);
-    let pitId = usePit ? await this.openPit(cluster, signal) : undefined;
+    let pitId = this.config.use_pit && cluster.pit ? await this.openPit(cluster, signal) : undefined;
+    const sort = this.sort(cluster, pitId !== undefined);
 
     const events: SourceEvent[] = [];
     let lastTs = range.from;
@@ -180,11 +179,23 @@ export class ElasticsearchSource implements SourceInstance {
     return { events, checkpoint: cursor.toCheckpoint() as unknown as PollResult['checkpoint'], hasMore };
   }
 
-  private async openPit(cluster: ClusterInfo, signal: AbortSignal): Promise<string> {
+  /** undefined when OpenSearch has no index to open it on (then the poll searches without one). */
+  private async openPit(cluster: ClusterInfo, signal: AbortSignal): Promise<string | undefined> {
     const indices = this.config.indices.map(encodeURIComponent).join(',');
     const keepAlive = this.config.pit_keep_alive;
     if (cluster.flavour === 'opensearch') {
-      const { body } = await this.http.json<{ pit_id?: unknown }>('POST', `/${indices}/_search/point_in_time`, { query: { keep_alive: keepAlive }, signal });
+      // OpenSearch 2.x refuses a PIT over patterns that match no index (400 "invalid id: [null]",
+      // 404 for a missing name), where Elasticsearch opens an empty one.
+      const res = await this.http.send('POST', `/${indices}/_search/point_in_time`, { query: { keep_alive: keepAlive }, signal });
+      if (res.status === 400 || res.status === 404) {
+        const reason = esReason(res.status, res.text) ?? '';
+        if (/invalid id: \[null\]|index_not_found_exception/.test(reason)) {
+          this.context.logger.debug({ reason }, 'no index matches yet; searching without a point in time');
+          return undefined;
+        }
+      }
+      if (res.status < 200 || res.status > 299) throw this.http.statusError(res, 'POST', '/{indices}/_search/point_in_time');
+      const body = parseJson<{ pit_id?: unknown }>(res.text, 'OpenSearch POST /{indices}/_search/point_in_time');
       if (typeof body?.pit_id !== 'string') throw new PluginError(ErrorCodes.BAD_RESPONSE, 'OpenSearch point_in_time answered without pit_id');
       return body.pit_id;
     }

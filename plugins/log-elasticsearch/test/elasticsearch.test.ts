@@ -94,6 +94,16 @@ describe.each(['elasticsearch', 'opensearch'] as const)('log-elasticsearch again
     await second.stop?.();
   });
 
+  it('polls patterns that match no index yet without failing, and picks up the index once it exists', async () => {
+    const fake = await fakeWith(flavour);
+    const source = await startSource(plugin, configFor(fake, { indices: ['auth-*'] }));
+    const empty = await pollOnce(source, undefined, 10);
+    expect(empty.events).toEqual([]);
+    const expected = fake.addDocs(docsAt(ssh.slice(0, 5), 30_000, 20_000, 'auth-2026.11'));
+    const later = await pollOnce(source, empty.checkpoint, 10);
+    expect(ids(later.events).sort()).toEqual([...expected].sort());
+  });
+
   it('maps hits to ECS with the original kept and a stable event.id', async () => {
     const fake = await fakeWith(flavour);
     const [id] = fake.addDocs(docsAt(ssh.slice(0, 1), 60_000, 59_000));

@@ -111,6 +111,13 @@ describe('log-elasticsearch against a real OpenSearch 2.19 node', () => {
     expect(pits.pits).toEqual([]);
   });
 
+  it('polls a pattern that matches no index (OpenSearch refuses a PIT there) without failing', async () => {
+    const source = await startSource(plugin, { host: '127.0.0.1', port: Number(new URL(url).port), scheme: 'http', indices: [`${index}-nomatch-*`] });
+    const res = await pollOnce(source, undefined, 10);
+    expect(res.events).toEqual([]);
+    expect(res.hasMore).toBe(false);
+  });
+
   it('the node itself refuses from + size past 10,000 (the limit the plugin stays under)', async () => {
     const res = await fetch(`${url}/${index}/_search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 9995, size: 10 }) });
     expect(res.status).toBe(400);

@@ -282,6 +282,18 @@ export class ElasticsearchFake extends LogStoreFake {
     if (keepAlive <= 0) return this.error(400, 'action_request_validation_exception', 'Validation Failed: 1: [keep_alive] is not specified;');
     const indices = this.resolveIndices(expr, req.query.get('ignore_unavailable') === 'true');
     if (!Array.isArray(indices)) return indices;
+    if (indices.length === 0 && this.flavour === 'opensearch') {
+      // What OpenSearch 2.19 answers (checked against the real node) when nothing matches.
+      return this.json(400, {
+        error: {
+          root_cause: [{ type: 'illegal_argument_exception', reason: 'invalid id: [null]' }],
+          type: 'illegal_argument_exception',
+          reason: 'invalid id: [null]',
+          caused_by: { type: 'null_pointer_exception', reason: 'Cannot invoke "String.getBytes(java.nio.charset.Charset)" because "src" is null' },
+        },
+        status: 400,
+      });
+    }
     const id = randomBytes(24).toString('base64url');
     this.pits.set(id, { indices, maxSeq: this.seq, expiresAt: Date.now() + keepAlive, ids: new Set([id]) });
     this.stats.pitsOpened++;
