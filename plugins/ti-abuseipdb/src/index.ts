@@ -1,4 +1,4 @@
-import { definePlugin, ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { definePlugin, ErrorCodes, isPluginError, PluginError } from '@reactive-fabric/core';
 import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
 import { AbuseIpdbConfigSchema, type AbuseIpdbConfig } from './config.js';
 import { AbuseIpdbClient } from './client.js';
@@ -7,7 +7,6 @@ import { BlacklistFeed } from './feed.js';
 import { fingerprint } from './lib/fingerprint.js';
 import { HealthTracker } from './lib/health.js';
 import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
-import { isPluginError } from '@reactive-fabric/core';
 
 export { AbuseIpdbConfigSchema } from './config.js';
 export type { AbuseIpdbConfig } from './config.js';

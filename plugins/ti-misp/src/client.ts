@@ -74,7 +74,7 @@ export class MispClient {
       });
     }
     if (answer.status === 404) {
-      return Promise.reject(new PluginError(ErrorCodes.BAD_RESPONSE, `MISP has no ${path} at base_url ${new URL(this.opts.baseUrl).origin} (HTTP 404${message ? `: ${message}` : ''}): base_url must be the MISP root`));
+      throw new PluginError(ErrorCodes.BAD_RESPONSE, `MISP has no ${path} at base_url ${new URL(this.opts.baseUrl).origin} (HTTP 404${message ? `: ${message}` : ''}): base_url must be the MISP root`);
     }
     throw commonStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
   }
