@@ -17,12 +17,13 @@ export function hitId(hit: EsHit): string {
  * already), `event.original` preserved (the shipper's, or the whole `_source` as fetched),
  * `event.id` from `_index/_id`, the store in `labels`. `fabric.*` belongs to the host.
  */
-export function hitToEvent(hit: EsHit, timestampMs: number, backend: 'elasticsearch' | 'opensearch', timestampField: string): SourceEvent {
+export function hitToEvent(hit: EsHit, timestampMs: number, backend: 'elasticsearch' | 'opensearch'): SourceEvent {
   const source = hit._source ?? {};
   const ev = structuredClone(source) as Record<string, unknown>;
   delete ev.fabric;
-  const raw = ev[timestampField] ?? lookup(source, timestampField);
-  ev['@timestamp'] = typeof raw === 'string' && !Number.isNaN(Date.parse(raw)) && timestampField === '@timestamp' ? raw : new Date(timestampMs).toISOString();
+  // @timestamp stays the event time even when the windows run on another field (event.ingested).
+  const eventTime = source['@timestamp'];
+  ev['@timestamp'] = typeof eventTime === 'string' && !Number.isNaN(Date.parse(eventTime)) ? eventTime : new Date(timestampMs).toISOString();
 
   const event = isObject(ev.event) ? ev.event : {};
   event.id = hitId(hit);

@@ -159,7 +159,7 @@ export class ElasticsearchSource implements SourceInstance {
           const ts = hitTimestamp(hit, this.config.timestamp_field);
           if (ts === undefined) throw new PluginError(ErrorCodes.BAD_RESPONSE, `hit ${id} has no usable ${this.config.timestamp_field} or sort value`);
           if (cursor.has(id)) continue;
-          events.push(hitToEvent(hit, ts, cluster.flavour, this.config.timestamp_field));
+          events.push(hitToEvent(hit, ts, cluster.flavour));
           cursor.add(id, ts);
           lastTs = ts;
           if (events.length >= maxEvents) break;

@@ -240,6 +240,19 @@ describe('log-elasticsearch: credentials, limits and bad answers', () => {
     expect(fake.stats.maxFromPlusSize).toBeLessThanOrEqual(10_000);
   });
 
+  it('can window on event.ingested (late events by event time) while @timestamp stays the event time', async () => {
+    const fake = await fakeWith('elasticsearch');
+    const now = Date.now();
+    // Happened an hour ago, ingested 30 s ago: outside any @timestamp window of a fresh collector.
+    const [id] = fake.addDocs([{ index: 'logs-ssh', source: { '@timestamp': new Date(now - 3_600_000).toISOString(), message: ssh[0]!.message, event: { ingested: new Date(now - 30_000).toISOString() } } }]);
+    const byEventTime = await startSource(plugin, configFor(fake));
+    expect((await pollOnce(byEventTime, undefined, 10)).events).toEqual([]);
+    const byIngest = await startSource(plugin, configFor(fake, { timestamp_field: 'event.ingested' }));
+    const { events } = await pollOnce(byIngest, undefined, 10);
+    expect(ids(events)).toEqual([id]);
+    expect(events[0]!['@timestamp']).toBe(new Date(now - 3_600_000).toISOString());
+  });
+
   it('applies the optional query', async () => {
     const fake = await fakeWith('elasticsearch');
     fake.addDocs(docsAt(ssh.slice(0, 200), 120_000, 60_000));

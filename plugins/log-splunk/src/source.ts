@@ -51,6 +51,9 @@ export class SplunkSource implements SourceInstance {
     private readonly context: PluginContext,
   ) {
     checkAuth(config.auth);
+    if (config.query?.includes('|')) {
+      throw new PluginError(ErrorCodes.BAD_CONFIG, `query "${config.query}" contains a pipe: it must be search terms only (the plugin adds its own | sort), e.g. sourcetype=linux_secure action=failure`);
+    }
     this.baseUrl = `${config.scheme}://${config.host}:${config.port}`;
     this.http = new HttpClient(
       { baseUrl: this.baseUrl, caFile: config.tls.ca_file, verify: config.tls.verify, timeoutMs: config.request_timeout_seconds * 1000, backend: 'Splunk' },

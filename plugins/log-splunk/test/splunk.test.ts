@@ -250,10 +250,13 @@ describe('log-splunk: auth, limits, jobs and bad answers', () => {
     const failed = await expectPluginError(pollOnce(source, undefined, 10));
     expect(failed.code).toBe('UNAVAILABLE');
     expect(failed.message).toContain('The search failed');
-    const bad = await startSource(plugin, configFor(f, { query: 'sourcetype=linux_secure | stats count' }));
+    await expect(startSource(plugin, configFor(f, { query: 'sourcetype=linux_secure | stats count' }))).rejects.toThrow(/contains a pipe/);
+    const bad = await startSource(plugin, configFor(f, { index: 'main', query: 'sourcetype=linux_secure "unbalanced' }));
+    f.inject({ kind: 'status', status: 400, match: /export$/ });
     const refused = await expectPluginError(pollOnce(bad, undefined, 10));
     expect(refused.code).toBe('BAD_CONFIG');
-    expect(refused.message).toContain("Unknown search command 'stats'");
+    expect(refused.message).toContain('FATAL: Unbalanced quotes.');
+    expect(refused.message).toContain('check index and query');
   });
 
   it('searches by index time with a wide _time range, and maps rows to ECS with the raw event kept', async () => {

@@ -131,8 +131,11 @@ export class SplunkFake extends LogStoreFake {
           ? 'Search not executed: The maximum number of concurrent historical searches on this instance has been reached., concurrency_category="historical", concurrency_context="instance-wide", current_concurrency=6, concurrency_limit=6'
           : status === 401
             ? 'call not properly authenticated'
-            : `Internal server error (injected ${status})`;
-    return { status, headers: { 'content-type': 'application/json; charset=UTF-8' }, body: { messages: [{ type: status === 401 ? 'WARN' : 'ERROR', text }] } };
+            : status === 400
+              ? 'Unbalanced quotes.'
+              : `Internal server error (injected ${status})`;
+    const type = status === 401 ? 'WARN' : status === 400 ? 'FATAL' : 'ERROR';
+    return { status, headers: { 'content-type': 'application/json; charset=UTF-8' }, body: { messages: [{ type, text }] } };
   }
 
   protected route(req: FakeRequest): FakeResponse {
