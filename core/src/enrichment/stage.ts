@@ -61,6 +61,8 @@ export class EnrichmentConfigError extends Error {
 export const BUDGETS_FILE = path.join('enrichment', 'budgets.json');
 const BUDGET_FLUSH_MS = 5000;
 const CACHE_SAVE_INTERVAL_MS = 30_000;
+/** An event with thousands of addresses must not grow by thousands of skip records. */
+const MAX_SKIPPED_LISTED = 100;
 const DEFAULT_REQUESTS_PER_MINUTE = 60;
 
 /** Apply defaults and check an `enrichment:` section; throws with every bad field named. */
@@ -244,7 +246,8 @@ export async function createEnrichmentStage(
       sources_answered: rep.sourcesAnswered,
       sources_unanswered: rep.sourcesUnanswered,
       indicators: rep.indicators.map((i) => ({ type: i.indicator.type, value: i.indicator.value, verdict: i.verdict, ...(i.score !== undefined ? { score: i.score } : {}), confidence: i.confidence })),
-      skipped: skipped.map((s) => ({ type: s.indicator.type, value: s.indicator.value, reason: s.reason, ...(s.list ? { list: s.list } : {}) })),
+      skipped: skipped.slice(0, MAX_SKIPPED_LISTED).map((s) => ({ type: s.indicator.type, value: s.indicator.value, reason: s.reason, ...(s.list ? { list: s.list } : {}) })),
+      ...(skipped.length > MAX_SKIPPED_LISTED ? { skipped_total: skipped.length } : {}),
       priority: { from: decision.from ?? null, to: decision.to ?? null, reason: decision.reason },
       explanation: `${rep.explanation}${skippedText.length ? `. Not looked up: ${skippedText.join(', ')}` : ''}. ${decision.reason}.`,
     };

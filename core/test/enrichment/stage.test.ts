@@ -161,7 +161,8 @@ describe('enrichment stage', () => {
     const e = detection({ related: { ip: Array.from({ length: 500 }, (_, i) => `45.5.${(i + 1) >> 8}.${(i + 1) & 255}`) } });
     await processWithin(stage, clock, [e], 100);
     expect(src.lookedUp).toEqual(['45.5.0.1', '45.5.0.2', '45.5.0.3']);
-    expect(reputation(e).skipped).toHaveLength(497);
+    expect(reputation(e).skipped).toHaveLength(100);
+    expect(reputation(e).skipped_total).toBe(497);
     expect(reputation(e).skipped[0]).toEqual({ type: 'ipv4', value: '45.5.0.4', reason: 'over_limit' });
     expect(reputation(e).explanation).toContain('45.5.0.13 (over_limit), and 487 more');
     await stage.close();
