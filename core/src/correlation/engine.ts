@@ -85,7 +85,7 @@ const NONE = Number.NEGATIVE_INFINITY;
 /** Unacknowledged alerts kept in a checkpoint: more than the pipeline ever has in flight. */
 const MAX_UNACKED = 10_000;
 /** Batches awaiting acknowledgement: far more than pipeline.max_in_flight_batches allows. */
-const MAX_PENDING_BATCHES = 256;
+const MAX_PENDING_BATCHES = 64;
 
 function missing(v: unknown): boolean {
   return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
