@@ -127,17 +127,24 @@ describe('third-party plugin cycle (outside the workspace)', () => {
   const pluginDir = () => join(tmp, 'plugin');
   const hostDir = () => join(tmp, 'host');
 
-  it('packs core and the test kit as they would be published', async () => {
+  it('packs core and the test kit as they would be published, and installs core into a host project', async () => {
     expectOk(await timed('pack core + test-kit', pnpm(['pack', '--pack-destination', packs], join(repo, 'core'))), 'pnpm pack core');
     expectOk(await timed('pack core + test-kit', pnpm(['pack', '--pack-destination', packs], join(repo, 'packages/test-kit'))), 'pnpm pack test-kit');
     const testKit = JSON.parse((await sh('tar', ['-xzOf', await tarball('reactive-fabric-test-kit-'), 'package/package.json'], tmp)).stdout) as { peerDependencies: Record<string, string> };
     // pnpm pack rewrites workspace: ranges; a tarball that still said workspace:^ could not be installed elsewhere.
     expect(testKit.peerDependencies['@reactive-fabric/core']).toMatch(/^\^\d+\.\d+\.\d+$/);
-  }, 120_000);
+
+    // The host project: what a user has after `npm install @reactive-fabric/core`.
+    await mkdir(hostDir());
+    await writeFile(join(hostDir(), 'package.json'), JSON.stringify({ name: 'e2e-host', version: '1.0.0', private: true, type: 'module', dependencies: {} }, null, 2));
+    await pointAtTarballs(hostDir(), 'dependencies', { '@reactive-fabric/core': await tarball('reactive-fabric-core-') });
+    expectOk(await timed('host install', install(hostDir())), 'installing core into the host project');
+  }, 180_000);
 
   it('fabric plugin new scaffolds a package that installs, builds and passes its own tests', async () => {
-    const made = await sh(process.execPath, [join(repo, 'core/bin/fabric.js'), 'plugin', 'new', PLUGIN, '--kind', 'source', '--dir', pluginDir()], tmp);
-    expectOk(made, 'fabric plugin new');
+    // The installed core's CLI, as a user runs it: its templates must be in the published package.
+    const made = await fabric(['plugin', 'new', PLUGIN, '--kind', 'source', '--dir', pluginDir()], hostDir());
+    expectOk(made, 'fabric plugin new (from the packed core; core/package.json "files" must include "templates")');
     expect(made.stdout).toContain(`Created ${PLUGIN} (source plugin)`);
     const pkg = JSON.parse(await readFile(join(pluginDir(), 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(pkg).toMatchObject({ name: PLUGIN, keywords: expect.arrayContaining(['reactive-fabric-plugin']), reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' } });
@@ -163,10 +170,6 @@ describe('third-party plugin cycle (outside the workspace)', () => {
   }, 300_000);
 
   it('installing the tarball into a host project and naming it in the config is all it takes', async () => {
-    await mkdir(hostDir());
-    await writeFile(join(hostDir(), 'package.json'), JSON.stringify({ name: 'e2e-host', version: '1.0.0', private: true, type: 'module', dependencies: {} }, null, 2));
-    await pointAtTarballs(hostDir(), 'dependencies', { '@reactive-fabric/core': await tarball('reactive-fabric-core-') });
-    expectOk(await timed('host install', install(hostDir())), 'installing core into the host project');
     expectOk(await timed('host add plugin', install(hostDir(), ['add', await tarball(`${PLUGIN}-0.1.0`)])), 'adding the plugin tarball');
 
     const listed = await fabric(['plugins', 'list', '--json'], hostDir());

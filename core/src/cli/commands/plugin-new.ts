@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,9 @@ export async function scaffoldPlugin(options: ScaffoldOptions): Promise<Scaffold
   });
   if (existing.length > 0) {
     throw new UsageError(`${options.dir} already exists and is not empty: pick another --dir or remove it`);
+  }
+  if (!existsSync(join(TEMPLATES, 'common')) || !existsSync(join(TEMPLATES, options.kind))) {
+    throw new Error(`this installation of @reactive-fabric/core has no plugin templates (${TEMPLATES} is missing): reinstall @reactive-fabric/core`);
   }
   const values = await templateValues(options.name, options.kind);
   const files: string[] = [];
