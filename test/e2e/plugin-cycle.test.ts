@@ -272,6 +272,10 @@ describe('third-party plugin cycle (outside the workspace)', () => {
     expect(v.stderr).toMatch(new RegExp(`(npm install|pnpm add) ${PLUGIN}`));
     expect(v.stderr).toMatch(/remove/);
     expect(v.stderr).not.toContain(TOKEN);
+    // Running refuses the same way, before touching any collector.
+    const run = await fabric(['run', '--once', '-c', 'fabric.yaml'], hostDir(), { E2E_RECORDS_TOKEN: TOKEN });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(new RegExp(`collector ["']${COLLECTOR}["'] uses plugin ${PLUGIN}`));
     // Core was never touched: its package is still the one installed from the tarball.
     const core = JSON.parse(await readFile(join(hostDir(), 'node_modules/@reactive-fabric/core/package.json'), 'utf8')) as { version: string };
     expect(core.version).toBe('0.1.0');
