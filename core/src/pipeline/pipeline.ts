@@ -65,8 +65,20 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     return this.inFlightBatches < this.opts.maxInFlightBatches && this.bufferedEvents < this.opts.maxBufferedEvents;
   }
 
-  /** Resolves once another batch may be submitted; rejects if the signal aborts first. */
-  waitForCapacity(signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves once another batch may be submitted: the in-flight bounds have room and no stage
+   * (e.g. detection's worker pool) asks for a drain. Rejects if the signal aborts first.
+   */
+  async waitForCapacity(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const saturated = this.opts.stages.find((s) => s.needsDrain && s.drain);
+      if (!saturated) break;
+      await abortable(saturated.drain!(), signal);
+    }
+    return this.waitForBounds(signal);
+  }
+
+  private waitForBounds(signal?: AbortSignal): Promise<void> {
     if (this.hasCapacity()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onCapacity = () => {
@@ -168,4 +180,14 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     this.opts.metrics.queueDepth.set({ unit: 'batches' }, this.inFlightBatches);
     this.opts.metrics.queueDepth.set({ unit: 'events' }, this.bufferedEvents);
   }
+}
+
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -12,4 +12,8 @@ export interface PipelineStage {
   /** Persist state that must survive restarts (called after the sink acknowledged a batch). */
   checkpoint?(): Promise<void>;
   stop?(): Promise<void>;
+  /** True while the stage is saturated (e.g. its worker pool queue is full): sources wait. */
+  readonly needsDrain?: boolean;
+  /** Resolves when the stage can take more work again. */
+  drain?(): Promise<void>;
 }

