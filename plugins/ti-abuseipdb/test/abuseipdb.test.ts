@@ -52,6 +52,12 @@ describe('AbuseIPDB plugin: lookups', () => {
     ]);
   });
 
+  it('sends the documented headers: Key and Accept: application/json', async () => {
+    const inst = await abuse();
+    await inst.lookup([ip('198.51.100.66')], { signal: signal() });
+    expect(fake.requests[0]!.headers).toMatchObject({ key: '[present]', accept: 'application/json' });
+  });
+
   it('a whitelisted IP is clean even with reports, and says so', async () => {
     const inst = await abuse();
     const [v] = await inst.lookup([ip('8.8.8.8')], { signal: signal() });

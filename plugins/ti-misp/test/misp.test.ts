@@ -67,6 +67,11 @@ describe('MISP plugin: lookups', () => {
     expect(verdicts[9]!.score).toBeUndefined();
   });
 
+  it('sends the documented headers: Authorization, Accept and Content-Type JSON', async () => {
+    await (await misp()).lookup([{ type: 'ipv4', value: '198.51.100.66' }], { signal: signal() });
+    expect(fake.requests[0]!.headers).toMatchObject({ authorization: '[present]', accept: 'application/json', 'content-type': 'application/json' });
+  });
+
   it('values on MISP warninglists are dropped when enforce_warninglist is on', async () => {
     const [on] = await (await misp()).lookup([{ type: 'ipv4', value: '8.8.8.8' }], { signal: signal() });
     expect(on!.status).toBe('unknown');

@@ -72,6 +72,11 @@ describe('OTX plugin: lookups', () => {
     expect(fake.requests.map((r) => r.path.split('/').slice(3, 5).join('/'))).toEqual(['indicators/domain', 'indicators/file', 'indicators/file', 'indicators/file', 'indicators/url']);
   });
 
+  it('sends the key as X-OTX-API-KEY', async () => {
+    await (await otx()).lookup([{ type: 'ipv4', value: '198.51.100.66' }], { signal: signal() });
+    expect(fake.requests[0]!.headers).toMatchObject({ 'x-otx-api-key': '[present]' });
+  });
+
   it('OTX whitelist validation makes an indicator clean', async () => {
     const inst = await otx();
     const [d] = await inst.lookup([{ type: 'domain', value: 'example.com' }], { signal: signal() });

@@ -66,6 +66,11 @@ describe('VirusTotal plugin: lookups', () => {
     expect(v!.score).toBeLessThan(0.7);
   });
 
+  it('sends the key as x-apikey', async () => {
+    await (await vt()).lookup([{ type: 'ipv4', value: '8.8.8.8' }], { signal: signal() });
+    expect(fake.requests[0]!.headers).toMatchObject({ 'x-apikey': '[present]' });
+  });
+
   it('looks up domains', async () => {
     const inst = await vt();
     const [bad, good] = await inst.lookup([{ type: 'domain', value: 'malware.example.test' }, { type: 'domain', value: 'example.com' }], { signal: signal() });

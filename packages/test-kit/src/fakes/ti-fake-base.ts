@@ -14,6 +14,8 @@ export interface FakeRequestRecord {
   query: Record<string, string>;
   /** Parsed JSON body of POST requests, if any. */
   body?: unknown;
+  /** Request headers (lower-case names); the values of credential headers are masked. */
+  headers: Record<string, string>;
   status: number;
   /** Which quota bucket the request counted against (vendor-specific, e.g. "check"). */
   bucket: string;
@@ -195,6 +197,7 @@ export abstract class TiFake {
       path: incoming.path,
       query: Object.fromEntries(u.searchParams),
       ...(body === undefined ? {} : { body }),
+      headers: maskedHeaders(req.headers),
       status: answer.status,
       bucket,
       at: this.now(),
@@ -252,6 +255,17 @@ export abstract class TiFake {
     if (limits.perMinute !== undefined) return { remaining: limits.perMinute - c.minuteCount, limit: limits.perMinute };
     return {};
   }
+}
+
+const CREDENTIAL_HEADERS = new Set(['x-apikey', 'key', 'x-otx-api-key', 'authorization']);
+
+function maskedHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k] = CREDENTIAL_HEADERS.has(k) ? '[present]' : Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
 }
 
 /** Seconds until `resetAt` (epoch ms), at least 1, as vendors put in Retry-After. */
