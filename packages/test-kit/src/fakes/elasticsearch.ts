@@ -580,4 +580,4 @@ export function loghubEsDocs(records: TimedRecord[], index: string): EsDoc[] {
 
 // The shared pieces of the log-store fakes, exported once (from here) for plugin authors.
 export * from './loghub-seed.js';
-export { LogStoreFake, parseBasic, type Fault, type FakeRequest, type FakeResponse, type RecordedRequest } from './logstore-fake-base.js';
+export { LogStoreFake, parseBasic, selfSignedCertificate, type Fault, type FakeRequest, type FakeResponse, type RecordedRequest } from './logstore-fake-base.js';

@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * What the log-store fakes (Elasticsearch/OpenSearch, Splunk, Graylog) share: a node:http server
@@ -60,15 +65,19 @@ export abstract class LogStoreFake {
     return Number(new URL(this.url).port);
   }
 
-  /** Listens on 127.0.0.1; port 0 (the default) picks a free one. */
-  async start(port = 0): Promise<this> {
-    const server = createServer((req, res) => void this.dispatch(req, res));
+  /**
+   * Listens on 127.0.0.1; port 0 (the default) picks a free one. With `tls` (PEM key and
+   * certificate, e.g. from selfSignedCertificate()) it speaks HTTPS, like the real services.
+   */
+  async start(port = 0, tls?: { key: string; cert: string }): Promise<this> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res);
+    const server: Server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, handler) : createServer(handler);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());
     });
-    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.baseUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return this;
   }
 
@@ -167,4 +176,18 @@ export function parseBasic(header: string | undefined): { username: string; pass
   const i = decoded.indexOf(':');
   if (i === -1) return undefined;
   return { username: decoded.slice(0, i), password: decoded.slice(i + 1) };
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 (its own CA), made with the openssl CLI: for testing a
+ * client's `ca_file` and `verify` settings against an HTTPS fake.
+ */
+export function selfSignedCertificate(): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
