@@ -239,6 +239,17 @@ export class Orchestrator implements FabricHost {
    * flushes, checkpoints are committed, everything closes. For cron jobs and `fabric run --once`.
    */
   async runOnce(maxPollsPerCollector = 10_000): Promise<RunOnceReport> {
+    // Stages may wait on unref'd timers (enrichment deadlines); the run must not end because
+    // Node saw nothing else keeping the loop alive.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      return await this.runOnceInner(maxPollsPerCollector);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async runOnceInner(maxPollsPerCollector: number): Promise<RunOnceReport> {
     await this.sink.start();
     await this.built.start();
     this.started = true;
