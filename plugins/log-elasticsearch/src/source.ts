@@ -149,7 +149,7 @@ export class ElasticsearchSource implements SourceInstance {
         if (pitId) body.pit = { id: pitId, keep_alive: this.config.pit_keep_alive };
         const path = pitId ? '/_search' : `/${this.config.indices.map(encodeURIComponent).join(',')}/_search`;
         const query = pitId ? undefined : { ignore_unavailable: true, allow_no_indices: true };
-        const { body: res } = await this.http.json<SearchResponse>('POST', path, { body, signal, ...(query ? { query } : {}) });
+        const { body: res } = await this.search(path, body, query, signal);
         const hits = validateHits(res);
         if (res.pit_id) pitId = res.pit_id;
         let consumed = 0;
@@ -180,6 +180,15 @@ export class ElasticsearchSource implements SourceInstance {
   }
 
   /** undefined when OpenSearch has no index to open it on (then the poll searches without one). */
+  private async search(path: string, body: unknown, query: Record<string, boolean> | undefined, signal: AbortSignal): Promise<{ body: SearchResponse }> {
+    const res = await this.http.send('POST', path, { body, signal, ...(query ? { query } : {}) });
+    if (res.status === 404 && res.text.includes('search_context_missing_exception')) {
+      throw new PluginError(ErrorCodes.UNAVAILABLE, `the point in time expired between two pages (${esReason(404, res.text)}); the next poll opens a new one; raise pit_keep_alive (now ${this.config.pit_keep_alive}) if this repeats`);
+    }
+    if (res.status < 200 || res.status > 299) throw this.http.statusError(res, 'POST', path);
+    return { body: parseJson<SearchResponse>(res.text, `Elasticsearch POST ${path}`) };
+  }
+
   private async openPit(cluster: ClusterInfo, signal: AbortSignal): Promise<string | undefined> {
     const indices = this.config.indices.map(encodeURIComponent).join(',');
     const keepAlive = this.config.pit_keep_alive;

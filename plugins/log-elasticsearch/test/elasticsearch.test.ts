@@ -219,6 +219,21 @@ describe('log-elasticsearch: credentials, limits and bad answers', () => {
     expect((await pollOnce(source, undefined, 10)).events).toHaveLength(3);
   });
 
+  it('reports a point in time that expired between pages as UNAVAILABLE, and the next poll recovers', async () => {
+    const fake = await fakeWith('opensearch');
+    const expected = fake.addDocs(docsAt(ssh.slice(0, 30), 60_000, 30_000));
+    fake.onSearch = (n) => n === 2 && fake.expirePits();
+    const source = await startSource(plugin, configFor(fake, { max_results_per_query: 10 }));
+    const err = await expectPluginError(pollOnce(source, undefined, 30));
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.message).toContain('pit_keep_alive');
+    fake.onSearch = undefined;
+    const patient = source;
+    const got: SourceEvent[] = [];
+    await drain(patient, undefined, 30, got);
+    expect(ids(got).sort()).toEqual([...expected].sort());
+  });
+
   it('honours the poll AbortSignal', async () => {
     const fake = await fakeWith('elasticsearch');
     fake.addDocs(docsAt(ssh.slice(0, 3), 60_000, 30_000));

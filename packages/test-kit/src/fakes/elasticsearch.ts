@@ -105,6 +105,11 @@ export class ElasticsearchFake extends LogStoreFake {
     return this.docs.length;
   }
 
+  /** Let every open point in time lapse now (as if keep_alive ran out between two pages). */
+  expirePits(): void {
+    for (const pit of this.pits.values()) pit.expiresAt = 0;
+  }
+
   /** Point in times still open (not closed and not expired). */
   get openPits(): number {
     const now = Date.now();
