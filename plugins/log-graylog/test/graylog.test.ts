@@ -142,6 +142,17 @@ describe('log-graylog: requests, auth, limits and bad answers', () => {
     expect(((await bare.json()) as { message: string }).message).toBe('CSRF protection header is missing. Please add a "X-Requested-By" header to your request.');
   });
 
+  it('pages a Graylog 5.0 universal search (which ignores offset) without losing or repeating messages', async () => {
+    const f = await fake('5.0.13');
+    const expected = new Set(f.addMessages(msgsAt(ssh.slice(0, 120), 120_000, 30_000)));
+    const source = await startSource(plugin, configFor(f, { max_results_per_query: 25 }));
+    const got: SourceEvent[] = [];
+    await drain(source, undefined, 1000, got);
+    expect(duplicates(ids(got))).toEqual([]);
+    expect(new Set(ids(got))).toEqual(expected);
+    expect(f.requestsTo(/universal/).length).toBeGreaterThan(4);
+  });
+
   it('authenticates with user and password too', async () => {
     const f = await fake();
     f.addMessages(msgsAt(ssh.slice(0, 3), 60_000, 30_000));
