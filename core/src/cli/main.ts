@@ -9,6 +9,20 @@ import { commands as status } from './commands/status.js';
 import { commands as pluginNew } from './commands/plugin-new.js';
 import { commands as falsePositive } from './commands/false-positive.js';
 
+/**
+ * Errors of our own modules carry a stable string `code` (RULE_INVALID, KAFKA_TOPIC_MISSING, …)
+ * and a message written for the operator: print that, not a stack trace. System errors (with an
+ * errno) and bugs still get the stack.
+ */
+const OPERATOR_ERRORS = new Set(['TokenConfigError', 'EnrichmentConfigError', 'WarninglistError', 'CorrelationRuleError', 'KafkaSinkSetupError', 'RuleRefusal', 'HostError', 'AdminClientError']);
+
+function isUserError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (OPERATOR_ERRORS.has(err.name)) return true;
+  const e = err as Error & { code?: unknown; errno?: unknown };
+  return typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) && e.errno === undefined && !e.code.startsWith('ERR_');
+}
+
 const all: CliCommand[] = [...runtime, ...scan, ...status, ...pluginNew, ...falsePositive];
 
 function help(): string {
@@ -36,8 +50,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   try {
     return await match.run(argv.slice(match.name.length), io);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PluginLoadError) {
-      io.stderr.write(redactSecrets(`error: ${err.message}\n`));
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PluginLoadError || isUserError(err)) {
+      io.stderr.write(redactSecrets(`error: ${(err as Error).message}\n`));
       return err instanceof UsageError ? 2 : 1;
     }
     io.stderr.write(redactSecrets(`error: ${(err as Error).stack ?? String(err)}\n`));
