@@ -68,3 +68,29 @@ export async function expectPluginError(p: Promise<unknown>): Promise<{ code: st
   }
   throw new Error('expected the poll to fail, it succeeded');
 }
+
+/**
+ * Counts of built-in detection rule matches over events, with the engine the pipeline runs
+ * (core internals, imported by path: tests only). Used to check that a plugin's ECS mapping
+ * gives the rules what they need, compared with the same lines as a file source emits them.
+ */
+export async function ruleMatchCounts(events: ReadonlyArray<Record<string, unknown>>): Promise<Record<string, number>> {
+  const { validateAgainstSchema: validate, FabricConfigSchema } = await import('@reactive-fabric/core/runtime');
+  const { buildEngineSpec } = await import('../../../core/src/detection/stage.js');
+  const { DetectionEngine } = await import('../../../core/src/detection/engine.js');
+  const { flattenEvent } = await import('../../../core/src/detection/flatten.js');
+  const { value } = validate(FabricConfigSchema, {});
+  const { spec } = await buildEngineSpec((value as { detection: never }).detection, repoRoot);
+  const engine = new DetectionEngine(spec);
+  const names = engine.info().map((r) => r.name);
+  const counts: Record<string, number> = {};
+  for (const e of events) {
+    for (const i of engine.evaluate(flattenEvent(structuredClone(e))) ?? []) counts[names[i]!] = (counts[names[i]!] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Raw lines as a file source without header parsing would emit them: the baseline for ruleMatchCounts. */
+export function rawLineEvents(lines: string[]): Array<Record<string, unknown>> {
+  return lines.map((line) => ({ '@timestamp': '2026-11-27T00:00:00.000Z', event: { original: line } }));
+}
