@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { SourceEvent } from '@reactive-fabric/core';
 import { INGRESS_TOOL_TRANSFER, PASSWORD_GUESSING, PROXY, VALID_ACCOUNTS, techniquesForCommand, threatFor } from './attack.js';
 import type { Technique } from './attack.js';
@@ -83,7 +84,7 @@ export function parseLine(line: string): CowrieRecord {
 }
 
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
-const isIp = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-fA-F:.]+$/.test(v) && v.length >= 2;
+const isIp = (v: unknown): v is string => typeof v === 'string' && isIP(v) !== 0;
 
 /** Cowrie record → ECS event (nested objects), tagged with ATT&CK techniques. */
 export function toEcs(r: CowrieRecord, options: { sensor?: string; original?: string } = {}): SourceEvent {
