@@ -271,6 +271,29 @@ describe('log-elasticsearch: credentials, limits and bad answers', () => {
     expect(events[0]!['@timestamp']).toBe(new Date(now - 3_600_000).toISOString());
   });
 
+  it('pages an Elasticsearch 7.9 (no point in time) with search_after on [@timestamp, _id], ties across pages included', async () => {
+    const fake = await new ElasticsearchFake({ flavour: 'elasticsearch', version: '7.9.3' }).start();
+    fakes.push(fake);
+    const tied = new Date(Date.now() - 90_000).toISOString();
+    const expected = new Set(fake.addDocs(loghubEsDocs(ssh.slice(0, 95).map((record) => ({ record, timestamp: Date.parse(tied) })), 'logs-ssh')));
+    for (const id of fake.addDocs(docsAt(ssh.slice(95, 150), 120_000, 30_000))) expected.add(id);
+    const source = await startSource(plugin, configFor(fake, { max_results_per_query: 20 }));
+    const got: SourceEvent[] = [];
+    await drain(source, undefined, 30, got);
+    expect(duplicates(ids(got))).toEqual([]);
+    expect(new Set(ids(got))).toEqual(expected);
+    expect(fake.stats.pitsOpened).toBe(0);
+    expect(JSON.parse(fake.requestsTo(/_search$/)[0]!.body).sort).toEqual([{ '@timestamp': { order: 'asc', unmapped_type: 'date' } }, { _id: 'asc' }]);
+  });
+
+  it('refuses to page an Elasticsearch 8 without point in time or tiebreaker_field, naming both fixes', async () => {
+    const fake = await fakeWith('elasticsearch');
+    const source = await startSource(plugin, configFor(fake, { use_pit: false }));
+    const err = await expectPluginError(pollOnce(source, undefined, 10));
+    expect(err.code).toBe('BAD_CONFIG');
+    expect(err.message).toMatch(/use_pit: true or tiebreaker_field/);
+  });
+
   it('applies the optional query', async () => {
     const fake = await fakeWith('elasticsearch');
     fake.addDocs(docsAt(ssh.slice(0, 200), 120_000, 60_000));
