@@ -58,11 +58,19 @@ export class DetectionEngine {
   private extractedKeys: string[] = [];
   private readonly target: ExtractionTarget;
   private readonly processSlot: number;
+  /** Extractors whose fields rules (or other eager extractors) read: run before matching. */
+  private readonly eager: CompiledExtractor[];
+  /** The rest: run only when their fields are wanted (a match with fields requested, or pipeline events). */
+  private readonly deferred: CompiledExtractor[];
 
   constructor(spec: EngineSpec) {
-    const session = new CompileSession();
+    const keywordFields = spec.keywordFields ?? ['message', 'event.original'];
+    const session = new CompileSession(keywordFields[0]);
+    session.recording = new Set(keywordFields);
     const resolver = new LogsourceResolver(session, spec.logsources ?? []);
     this.rules = spec.rules.map((r, i) => compileRule(r, i, resolver, session));
+    const ruleReads = session.recording;
+    session.recording = undefined;
     const byGate = new Map<string, RuleGroup>();
     for (const r of this.rules) {
       let g = byGate.get(r.gateKey);
@@ -80,6 +88,7 @@ export class DetectionEngine {
       ),
     );
     this.processSlot = session.slot('process.name');
+    [this.eager, this.deferred] = splitExtractors(this.extractors, ruleReads);
     this.ctx = new EvalContext(session, spec.keywordFields ?? ['message', 'event.original']);
     this.maxLine = spec.maxLineBytes ?? 65536;
     const self = this;
@@ -101,10 +110,21 @@ export class DetectionEngine {
    * Extract fields into `rec` (mutated) and return the indexes of matching rules. Extracted
    * fields are available from `lastExtracted()` until the next call.
    */
-  evaluate(rec: FlatRecord): number[] | undefined {
+  evaluate(rec: FlatRecord, fields: 'all' | 'matches' | 'none' = 'all'): number[] | undefined {
     const ctx = this.ctx.reset(rec);
     this.extractedKeys.length = 0;
-    const exs = this.extractors;
+    this.runExtractors(this.eager, rec);
+    let out: number[] | undefined;
+    for (const g of this.groups) {
+      if (g.gate && !g.gate(ctx)) continue;
+      for (const r of g.rules) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
+    }
+    if (this.deferred.length && (fields === 'all' || (fields === 'matches' && out))) this.runExtractors(this.deferred, rec);
+    return out;
+  }
+
+  private runExtractors(exs: CompiledExtractor[], rec: FlatRecord): void {
+    const ctx = this.ctx;
     for (let i = 0; i < exs.length; i++) {
       const ex = exs[i]!;
       if (ex.programs) {
@@ -119,12 +139,6 @@ export class DetectionEngine {
       if (typeof text !== 'string') continue;
       ex.apply(text.length > this.maxLine ? text.slice(0, this.maxLine) : text, this.target);
     }
-    let out: number[] | undefined;
-    for (const g of this.groups) {
-      if (g.gate && !g.gate(ctx)) continue;
-      for (const r of g.rules) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
-    }
-    return out;
   }
 
   /** Evaluate pipeline events (flattened); long string fields are cut to the line cap first. */
@@ -175,7 +189,7 @@ export class DetectionEngine {
       }
       if (l.length !== 0) {
         const rec: FlatRecord = { 'event.original': l, message: l };
-        const m = this.evaluate(rec);
+        const m = this.evaluate(rec, withFields ? 'matches' : 'none');
         if (m) {
           for (const r of m) hits.push(line, r);
           if (fields) fields[line] = this.lastExtracted() ?? {};
@@ -185,4 +199,22 @@ export class DetectionEngine {
     }
     return { lines: line, hits: Int32Array.from(hits), ...(fields ? { fields } : {}), truncated };
   }
+}
+
+/**
+ * Split extractors into those that must run before matching and those that can wait. An extractor
+ * is eager when a rule reads one of its fields, or a later eager extractor's `when` or source does.
+ */
+function splitExtractors(all: CompiledExtractor[], ruleReads: Set<string>): [CompiledExtractor[], CompiledExtractor[]] {
+  const feeds = (out: string, reads: Set<string>) => (out.endsWith('.') || out === '' ? [...reads].some((w) => w.startsWith(out)) : reads.has(out));
+  // Walk backwards: an extractor only feeds the rules and the eager extractors that run after it.
+  const wanted = new Set(ruleReads);
+  const eager = new Set<CompiledExtractor>();
+  for (let i = all.length - 1; i >= 0; i--) {
+    const ex = all[i]!;
+    if (!ex.outputs.some((o) => feeds(o, wanted))) continue;
+    eager.add(ex);
+    for (const r of ex.reads) wanted.add(r);
+  }
+  return [all.filter((e) => eager.has(e)), all.filter((e) => !eager.has(e))];
 }

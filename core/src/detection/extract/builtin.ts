@@ -167,7 +167,11 @@ const auditdPost: PostProcess = (out: ExtractionTarget) => {
   }
 };
 
-export const POST_PROCESSORS: Record<string, PostProcess> = { auditd: auditdPost };
+export const POST_PROCESSORS: Record<string, PostProcess & { outputs?: string[] }> = {
+  auditd: Object.assign(auditdPost, {
+    outputs: ['event.module', 'event.category', 'event.outcome', 'process.args', 'process.command_line', 'process.name', 'process.executable', 'process.pid', 'file.path'],
+  }),
+};
 
 /**
  * BSD syslog header ("Dec 10 06:55:46 host prog[pid]: msg") without a regex: every raw line

@@ -22,6 +22,10 @@ export interface CompiledExtractor {
   /** Set when `when` is just a list of program names: a Set lookup replaces the predicate. */
   programs: Set<string> | undefined;
   source: string[];
+  /** Fields it can write: exact paths, and prefixes ending in "." for key=value/JSON extractors. */
+  outputs: string[];
+  /** Fields its `when` reads. */
+  reads: string[];
   /** Runs on the text; returns true when it extracted something. */
   apply(text: string, out: ExtractionTarget): boolean;
 }
@@ -145,13 +149,31 @@ function compileJsonExtractor(cfg: ExtractorConfig): CompiledExtractor['apply'] 
   };
 }
 
+function outputsOf(cfg: ExtractorConfig, extra: string[]): string[] {
+  const renames = cfg.fields ?? {};
+  const out = [...Object.values(renames), ...extra];
+  if (cfg.type === 'regex') {
+    for (const p of cfg.patterns ?? []) {
+      for (const m of p.regex.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)) {
+        const path = groupPath(m[1]!, renames);
+        if (path) out.push(path, ...(path.endsWith('.ip') ? [path.slice(0, -3) + '.domain'] : []));
+      }
+      out.push(...Object.keys(p.set ?? {}));
+    }
+  } else out.push(cfg.prefix ?? '');
+  return out;
+}
+
 export function compileExtractor(
   cfg: ExtractorConfig,
   session: CompileSession,
-  post?: PostProcess,
+  post?: PostProcess & { outputs?: string[] },
   fast?: (text: string, out: ExtractionTarget) => boolean,
 ): CompiledExtractor {
+  session.recording = new Set();
   const when = cfg.when ? compileSelection(cfg.when, identityMapper, ['extractors', cfg.name, 'when'], session) : undefined;
+  const reads = [...session.recording, ...(cfg.source ?? ['message', 'event.original'])];
+  session.recording = undefined;
   const general = cfg.type === 'regex' ? compileRegexExtractor(cfg) : cfg.type === 'kv' ? compileKvExtractor(cfg) : compileJsonExtractor(cfg);
   const base: CompiledExtractor['apply'] = fast ? (text, out) => fast(text, out) || general(text, out) : general;
   const apply: CompiledExtractor['apply'] = post
@@ -164,5 +186,5 @@ export function compileExtractor(
   const w = cfg.when as Record<string, unknown> | undefined;
   const names = w && !Array.isArray(w) && Object.keys(w).length === 1 ? w['process.name'] : undefined;
   const programs = Array.isArray(names) && names.every((n) => typeof n === 'string' && !/[*?\\]/.test(n)) ? new Set(names.map((n: string) => n.toLowerCase())) : undefined;
-  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply };
+  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply, reads, outputs: outputsOf(cfg, post?.outputs ?? []) };
 }

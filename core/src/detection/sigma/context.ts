@@ -17,14 +17,25 @@ export class CompileSession {
   literalCount = 0;
   finalized = false;
 
+  /** While set, every field path a compiled predicate reads is added here. */
+  recording: Set<string> | undefined;
+
   slot(path: string): number {
+    this.recording?.add(path);
     let s = this.slots.get(path);
     if (s === undefined) this.slots.set(path, (s = this.slots.size));
     return s;
   }
 
   /** Register a lower-cased literal searched in `path` (or KEYWORDS); returns [automaton, literal id]. */
-  containsLiteral(path: string, lit: string): [number, number] {
+  /**
+   * Keywords search the first keyword field (message) whenever it is present, so keyword literals
+   * share that field's automaton: one scan of the message serves both.
+   */
+  constructor(private readonly primaryKeywordField = 'message') {}
+
+  containsLiteral(field: string, lit: string): [number, number] {
+    const path = field === KEYWORDS ? this.primaryKeywordField : field;
     let a = this.automata.get(path);
     if (!a) this.automata.set(path, (a = { index: this.automata.size, auto: new LiteralAutomaton(), lits: new Map() }));
     let id = a.lits.get(lit);

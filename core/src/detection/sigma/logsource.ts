@@ -73,25 +73,33 @@ function describe(ls: SigmaLogsource): string {
 }
 
 export class LogsourceResolver {
-  private readonly mappings: { m: LogsourceMapping; resolved: ResolvedLogsource }[];
+  private readonly mappings: { m: LogsourceMapping; resolved: ResolvedLogsource | undefined; key: string }[];
 
-  constructor(session: CompileSession, user: LogsourceMapping[] = []) {
-    this.mappings = [...user, ...BUILTIN_LOGSOURCES].map((m, i) => {
-      const fields = m.fields ?? {};
-      const prefix = m.field_prefix ?? '';
-      const mapper: FieldMapper = Object.keys(fields).length || prefix ? (f) => fields[f] ?? prefix + f : identityMapper;
-      const gate = m.when ? compileSelection(m.when, identityMapper, ['logsource', 'when'], session) : undefined;
-      return { m, resolved: { mapper, gate, key: `${i}` } };
-    });
+  constructor(
+    private readonly session: CompileSession,
+    user: LogsourceMapping[] = [],
+  ) {
+    this.mappings = [...user, ...BUILTIN_LOGSOURCES].map((m, i) => ({ m, resolved: undefined, key: `${i}` }));
+  }
+
+  /** Gates compile on first use, so only the logsources of loaded rules count as fields rules read. */
+  private build(entry: { m: LogsourceMapping; key: string }): ResolvedLogsource {
+    const { m } = entry;
+    const fields = m.fields ?? {};
+    const prefix = m.field_prefix ?? '';
+    const mapper: FieldMapper = Object.keys(fields).length || prefix ? (f) => fields[f] ?? prefix + f : identityMapper;
+    const gate = m.when ? compileSelection(m.when, identityMapper, ['logsource', 'when'], this.session) : undefined;
+    return { mapper, gate, key: entry.key };
   }
 
   resolve(ls: SigmaLogsource | undefined): ResolvedLogsource {
     const src = ls ?? {};
-    for (const { m, resolved } of this.mappings) {
+    for (const entry of this.mappings) {
+      const { m } = entry;
       if (m.product !== undefined && m.product.toLowerCase() !== src.product?.toLowerCase()) continue;
       if ((m.service ?? '').toLowerCase() !== (src.service ?? '').toLowerCase()) continue;
       if ((m.category ?? '').toLowerCase() !== (src.category ?? '').toLowerCase()) continue;
-      return resolved;
+      return (entry.resolved ??= this.build(entry));
     }
     throw new RuleRefusal(
       'logsource',

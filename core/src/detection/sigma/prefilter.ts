@@ -110,6 +110,7 @@ export function compilePrefilter(
         // Arrays are matched element by element; the scan of one string cannot rule them out.
         if (typeof v === 'object') return true;
         text = ctx.lower(g.slot, g.path);
+        if (text === '') continue;
       }
       if (text === undefined) continue;
       if (ctx.hasAny(g.a, g.ids, text)) return true;

@@ -189,7 +189,9 @@ export function compileFieldSpec(spec: FieldSpec, session: CompileSession): Pred
         const v = ctx.rec[p];
         if (v === undefined || v === null) return false;
         if (typeof v === 'object') return Array.isArray(v) && v.some((x) => x !== null && typeof x !== 'object' && String(x).toLowerCase().includes(lit));
-        return ctx.has(a, id, ctx.lower(slot, p)!);
+        // An empty value is never scanned: keywords then read another field through the same automaton.
+        const s = ctx.lower(slot, p)!;
+        return s !== '' && ctx.has(a, id, s);
       };
     }
     const test: StringTest = compileWildcard(pattern, mode, caseSensitive);
