@@ -11,6 +11,9 @@ import { CorrelationRuleError, checkRuleSet, loadCorrelationRules, withoutDisabl
 import type { CorrelationRule } from './rule.js';
 import { readStateFile, writeStateFile } from './state-file.js';
 
+/** Checkpoints wait at least this many times their own duration, so writing stays under ~10% of the time. */
+const CHECKPOINT_BUDGET = 10;
+
 /** The built-in rules ship in the package (`core/rules/correlation`), beside src/ and dist/. */
 export const BUILTIN_CORRELATION_RULES_DIR = fileURLToPath(new URL('../../rules/correlation/', import.meta.url));
 
@@ -76,6 +79,8 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   const keys = metric(reg, 'fabric_correlation_keys', () => new Gauge({ name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.', registers: [reg] }));
   const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.', registers: [reg] }));
   const checkpointFailures = metric(reg, 'fabric_correlation_checkpoint_failures_total', () => new Counter({ name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.', registers: [reg] }));
+  const checkpointSeconds = metric(reg, 'fabric_correlation_checkpoint_seconds', () => new Gauge({ name: 'fabric_correlation_checkpoint_seconds', help: 'Time the last correlation checkpoint took (snapshot, write, fsync).', registers: [reg] }));
+  const checkpointBytes = metric(reg, 'fabric_correlation_checkpoint_bytes', () => new Gauge({ name: 'fabric_correlation_checkpoint_bytes', help: 'Size of the last correlation checkpoint.', registers: [reg] }));
   metric(reg, 'fabric_correlation_rules', () => new Gauge({ name: 'fabric_correlation_rules', help: 'Correlation rules loaded.', registers: [reg] })).set(rules.length);
 
   const now = ctx.now ?? Date.now;
@@ -114,21 +119,28 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   log.info({ rules: rules.map((r) => r.name ?? r.key) }, 'correlation rules loaded');
 
   let lastWrite = 0;
+  let gapMs = config.checkpoint_interval_seconds * 1000;
   let lastFailed = false;
   let writing: Promise<void> = Promise.resolve();
   let closed = false;
   const persist = async (force: boolean): Promise<void> => {
     if (!engine.changed && !lastFailed) return writing.catch(() => {});
-    if (!force && !lastFailed && config.checkpoint_interval_seconds > 0 && now() - lastWrite < config.checkpoint_interval_seconds * 1000) return;
+    if (!force && !lastFailed && gapMs > 0 && now() - lastWrite < gapMs) return;
     // Snapshot now, synchronously: later batches must not leak into this checkpoint half-way.
+    const started = now();
     const snap = engine.snapshot();
     engine.markClean();
-    lastWrite = now();
+    lastWrite = started;
     const previous = writing;
     writing = (async () => {
       await previous.catch(() => {});
       try {
-        await writeStateFile(stateFile, snap, new Date(now()));
+        const bytes = await writeStateFile(stateFile, snap, new Date(now()));
+        const took = now() - started;
+        checkpointSeconds.set(took / 1000);
+        checkpointBytes.set(bytes);
+        // Large state under load: spend at most 1/CHECKPOINT_BUDGET of the time writing it.
+        if (config.checkpoint_interval_seconds > 0) gapMs = Math.max(config.checkpoint_interval_seconds * 1000, took * CHECKPOINT_BUDGET);
         lastFailed = false;
       } catch (err) {
         lastFailed = true;

@@ -15,14 +15,15 @@ export interface StateFile extends EngineSnapshot {
  * Replace the checkpoint atomically: write a temp file, fsync it, rename over the old one and
  * fsync the folder, so a crash leaves either the previous checkpoint or the new one, never half.
  */
-export async function writeStateFile(file: string, snapshot: EngineSnapshot, now: Date): Promise<void> {
+export async function writeStateFile(file: string, snapshot: EngineSnapshot, now: Date): Promise<number> {
   const body: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, saved_at: now.toISOString(), ...snapshot };
+  const text = JSON.stringify(body);
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(body));
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();
@@ -39,6 +40,7 @@ export async function writeStateFile(file: string, snapshot: EngineSnapshot, now
   } finally {
     await dh.close();
   }
+  return Buffer.byteLength(text);
 }
 
 export type ReadResult = { kind: 'missing' } | { kind: 'ok'; state: StateFile } | { kind: 'invalid'; reason: string };

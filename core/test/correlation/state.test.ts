@@ -123,6 +123,27 @@ describe('checkpointed correlation state', () => {
     expect((await readdir(stateDir)).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
+  it('a slow checkpoint spaces the next ones out (at most ~10% of the time spent writing)', async () => {
+    const stateDir = await tempDir();
+    let now = Date.parse('2026-11-27T12:00:00Z');
+    const h = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 5 }, { stateDir, now: () => now });
+    const file = path.join(stateDir, 'correlation-state.json');
+    const groups = async () => JSON.parse(await readFile(file, 'utf8')).groups.length as number;
+    await h.feed([failed(T0, '10.0.0.1')]);
+    const slow = h.stage.checkpoint!();
+    now += 2_000; // this write takes 2 s
+    await slow;
+    expect(await groups()).toBe(1);
+    expect(await h.metric('fabric_correlation_checkpoint_seconds')).toBe(2);
+    await h.feed([failed(T0 + SEC, '10.0.0.2')]);
+    now += 10_000; // past the 5 s interval, but within 10 × 2 s of the slow write
+    await h.stage.checkpoint!();
+    expect(await groups()).toBe(1);
+    now += 9_000;
+    await h.stage.checkpoint!();
+    expect(await groups()).toBe(2);
+  });
+
   it('an unreadable checkpoint is moved aside and the stage starts empty instead of failing', async () => {
     const stateDir = await tempDir();
     await writeFile(path.join(stateDir, 'correlation-state.json'), '{"format":"reactive-fabric/correlation-state","version":1,"groups":[[');
