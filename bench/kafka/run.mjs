@@ -229,6 +229,14 @@ async function baselineLatency(messages) {
   return latencies;
 }
 
+/** CPU time (all threads of this process: main, zlib, workers) per event: steadier than events/s on a busy machine. */
+async function cpuPerEvent(events, fn) {
+  const before = process.cpuUsage();
+  const value = await fn();
+  const used = process.cpuUsage(before);
+  return { value, cpuUsPerEvent: +((used.user + used.system) / events).toFixed(1) };
+}
+
 function summary(latencies) {
   const s = Float64Array.from(latencies).sort();
   const q = (x) => +s[Math.min(s.length - 1, Math.floor(x * s.length))].toFixed(1);
@@ -244,12 +252,15 @@ await baselineThroughput(messages.slice(0, 20_000));
 
 const rounds = [];
 for (let r = 0; r < ROUNDS; r++) {
-  const a = await baselineThroughput(messages);
-  const b = (await fabricRun(EVENTS, 0)).eventsPerSecond;
-  const c = (await fabricRun(EVENTS, 0, false, true)).eventsPerSecond;
-  const d = await sinkOnly(warm.capturedEvents);
-  rounds.push({ baseline_events_per_s: Math.round(a), fabric_events_per_s: Math.round(b), ratio: +(b / a).toFixed(3), pipeline_without_kafka_events_per_s: Math.round(c), sink_only_events_per_s: Math.round(d), sink_only_ratio: +(d / a).toFixed(3) });
-  console.error(`[bench kafka] round ${r + 1}: (a) bare kafkajs ${Math.round(a)} ev/s, (b) fabric end to end ${Math.round(b)} ev/s, ratio ${(b / a).toFixed(3)}; (c) same pipeline, sink acking at once: ${Math.round(c)} ev/s; (d) Kafka sink alone ${Math.round(d)} ev/s, ratio ${(d / a).toFixed(3)}`);
+  const { value: a, cpuUsPerEvent: aCpu } = await cpuPerEvent(EVENTS, () => baselineThroughput(messages));
+  const { value: b, cpuUsPerEvent: bCpu } = await cpuPerEvent(EVENTS, async () => (await fabricRun(EVENTS, 0)).eventsPerSecond);
+  const { value: c, cpuUsPerEvent: cCpu } = await cpuPerEvent(EVENTS, async () => (await fabricRun(EVENTS, 0, false, true)).eventsPerSecond);
+  const { value: d, cpuUsPerEvent: dCpu } = await cpuPerEvent(EVENTS, () => sinkOnly(warm.capturedEvents));
+  rounds.push({
+    baseline_events_per_s: Math.round(a), fabric_events_per_s: Math.round(b), ratio: +(b / a).toFixed(3), pipeline_without_kafka_events_per_s: Math.round(c), sink_only_events_per_s: Math.round(d), sink_only_ratio: +(d / a).toFixed(3),
+    cpu_us_per_event: { baseline: aCpu, fabric: bCpu, pipeline_without_kafka: cCpu, sink_only: dCpu },
+  });
+  console.error(`[bench kafka] round ${r + 1}: (a) bare kafkajs ${Math.round(a)} ev/s, (b) fabric end to end ${Math.round(b)} ev/s, ratio ${(b / a).toFixed(3)}; (c) same pipeline, sink acking at once: ${Math.round(c)} ev/s; (d) Kafka sink alone ${Math.round(d)} ev/s, ratio ${(d / a).toFixed(3)}; CPU µs/event a ${aCpu} b ${bCpu} c ${cCpu} d ${dCpu}`);
 }
 const mean = (k) => Math.round(rounds.reduce((n, x) => n + x[k], 0) / rounds.length);
 
@@ -275,6 +286,7 @@ const result = {
     pipeline_without_kafka_events_per_s: mean('pipeline_without_kafka_events_per_s'),
     sink_only_events_per_s: mean('sink_only_events_per_s'),
     sink_only_ratio: +(mean('sink_only_events_per_s') / mean('baseline_events_per_s')).toFixed(3),
+    load_average_at_end: (await import('node:os')).loadavg().map((x) => +x.toFixed(1)),
     rounds,
   },
   latency_at_10k_per_s: { baseline_send_to_ack: latA, fabric_source_to_ack: latB, target_p99_ms: 250 },

@@ -122,8 +122,10 @@ export class KafkaSink implements Sink {
     this.wakeAll(this.roomWaiters);
     this.wakePump?.();
     const deadline = Date.now() + Math.min(deadlineMs, this.config.flush_timeout_seconds * 1000);
+    // Unreferenced: a pending deadline must not keep the process alive after everything flushed.
+    const timeUp = sleep(Math.max(1, deadline - Date.now()), undefined, { ref: false });
     while (this.buffered > 0 && Date.now() < deadline) {
-      await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), sleep(Math.max(1, deadline - Date.now()))]);
+      await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), timeUp]);
     }
     this.stopped = true;
     this.stopSignal.abort();
@@ -140,8 +142,8 @@ export class KafkaSink implements Sink {
     this.buffered = 0;
     this.metrics.pending.set(0);
     // An in-flight request may hang until its timeout; disconnecting ends it.
-    await Promise.race([this.dropProducer(), sleep(5000)]);
-    await Promise.race([this.pump, sleep(1000)]);
+    await Promise.race([this.dropProducer(), sleep(5000, undefined, { ref: false })]);
+    await Promise.race([this.pump, sleep(1000, undefined, { ref: false })]);
   }
 
   private async enqueue(count: number, build: () => Array<{ topic: string; message: Message }>): Promise<void> {
