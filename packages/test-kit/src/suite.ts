@@ -44,7 +44,9 @@ export interface ConformanceOptions {
   endpointCodes?: Partial<Record<EndpointScenario, ErrorCode[]>>;
   /** Plugin-specific configs that must fail with a coded PluginError. */
   failures?: FailureCase[];
-  /** Sources: fewest events the valid config must yield across the polls (default 1; 0 for feeds that may be empty). */
+  /** Enrichers: the instance also has a poll() feed; run the source checks on it too. */
+  feed?: boolean;
+  /** Sources and feeds: fewest events the valid config must yield across the polls (default 1). */
   minEvents?: number;
   /** Sources: most polls when draining (default 20). */
   maxPolls?: number;
@@ -219,19 +221,23 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
   });
 
   // ---- source behaviour -------------------------------------------------------------------
-  const sourceLike = kind === 'source' || kind === 'enricher';
-  if (sourceLike) {
-    // Enrichers only poll when they offer a feed; the checks below skip themselves otherwise.
-    const hasPoll = async (): Promise<boolean> => {
-      if (kind === 'source') return true;
+  // Enrichers run the source checks on their feed (poll()) only when they declare one.
+  const sourceLike = kind === 'source' || (kind === 'enricher' && options.feed === true);
+  if (kind === 'enricher') {
+    add('enricher', options.feed ? 'offers the poll() feed the suite was told about' : 'has no poll() feed (pass feed: true to test one)', async () => {
+      definitionOk();
       const h = await host(resolvedConfig);
       try {
-        return typeof (h.instance as { poll?: unknown }).poll === 'function';
+        const has = typeof (h.instance as { poll?: unknown }).poll === 'function';
+        if (has && !options.feed) fail('the instance has a poll() feed: pass feed: true so the suite checks its events and checkpoints');
+        if (!has && options.feed) fail('feed: true was passed, but the instance created from validConfig has no poll()');
       } finally {
         await h.dispose();
       }
-    };
-    const minEvents = options.minEvents ?? (kind === 'source' ? 1 : 0);
+    });
+  }
+  if (sourceLike) {
+    const minEvents = options.minEvents ?? 1;
     const maxPolls = options.maxPolls ?? 20;
     let drained: { events: SourceEvent[]; perPoll: number[]; checkpoints: Checkpoint[] } | undefined;
 
@@ -265,7 +271,6 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
 
     const group = kind === 'source' ? 'source' : 'enricher feed';
     add(group, `polls the valid config to the end, yielding at least ${minEvents} valid ECS event(s)`, async () => {
-      if (!(await hasPoll())) return;
       const { events, perPoll } = await drain();
       if (events.length < minEvents) {
         fail(`the valid config yielded ${events.length} events over ${perPoll.length} polls; expected at least ${minEvents} (point validConfig at data: a fake with seeded records or a sample file)`);
@@ -277,7 +282,6 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       }
     });
     add(group, 'checkpoints are JSON-serialisable, never go backwards, and no event is emitted twice', async () => {
-      if (!(await hasPoll())) return;
       const { events, checkpoints } = await drain();
       const problems: string[] = [];
       checkpoints.forEach((c, i) => problems.push(...checkpointProblems(c).map((p) => `after poll #${i + 1}: ${p}`)));
@@ -290,7 +294,6 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       expectNone('checkpoint problems', problems);
     });
     add(group, 'resuming from the last committed checkpoint (a new instance, as after a restart) re-emits nothing', async () => {
-      if (!(await hasPoll())) return;
       const { events, checkpoints } = await drain();
       const last = checkpoints[checkpoints.length - 1];
       const h = await host(resolvedConfig, { checkpoint: last });
@@ -309,7 +312,6 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       }
     });
     add(group, 'honours maxEvents: small batches deliver the same events, none lost or repeated', async () => {
-      if (!(await hasPoll())) return;
       const { events } = await drain();
       if (events.length === 0) return;
       const batch = events.length <= 30 ? 1 : Math.ceil(events.length / 10);
@@ -333,7 +335,6 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       expectNone(`polling with maxEvents=${batch}`, problems);
     });
     add(group, 'a poll whose signal is already aborted settles promptly with ABORTED/TIMEOUT or a valid result', async () => {
-      if (!(await hasPoll())) return;
       definitionOk();
       const h = await host(resolvedConfig, { strict: false, abortGraceMs: 2_000 });
       try {
