@@ -204,6 +204,13 @@ describe('conformance suite for enrichers', () => {
     expect(failing(f, 'never seen')[0]?.[1]).toMatch(/expected "unknown", got "clean"/);
   });
 
+  it('a feed the suite was not told about (or told about but missing)', async () => {
+    const withFeed = { ...toyEnricher('none'), create: () => ({ ...(toyEnricher('none').create({ api_key: SECRET }, undefined as never) as object), poll: async () => ({ events: [], checkpoint: null }) }) } as unknown as AnyPlugin;
+    expect(failing(await failures(withFeed, enricherOptions), 'has no poll() feed')[0]?.[1]).toMatch(/pass feed: true/);
+    const f = await failures(toyEnricher('none'), { ...enricherOptions, feed: true });
+    expect(failing(f, 'offers the poll() feed')[0]?.[1]).toMatch(/has no poll\(\)/);
+  });
+
   it('fewer verdicts than indicators, and scores outside 0…1', async () => {
     expect(failing(await failures(toyEnricher('drops-verdicts'), enricherOptions), 'one valid verdict')[0]?.[1]).toMatch(/returned 1 verdicts for 3 indicators/);
     expect(failing(await failures(toyEnricher('score-out-of-range'), enricherOptions), 'one valid verdict')[0]?.[1]).toMatch(/score: must be a number 0…1, got 90/);
