@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './schema.js';
 export * from './indicators.js';
 export * from './plugin.js';
+export * from './toolkit/index.js';

@@ -1,5 +1,4 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
-import { commonStatusError, joinUrl, msUntilUtcMidnight, retryAfterMs, send } from './lib/http.js';
+import { ErrorCodes, httpSend, httpStatusError, joinUrl, msUntilUtcMidnight, PluginError, retryAfterMs } from '@reactive-fabric/core';
 
 const VENDOR = 'AbuseIPDB';
 
@@ -80,7 +79,7 @@ export class AbuseIpdbClient {
 
   private request(path: string, query: Record<string, string>, signal: AbortSignal) {
     const qs = new URLSearchParams(query).toString();
-    return send(joinUrl(this.opts.baseUrl, `${path}?${qs}`), { method: 'GET', headers: { Key: this.opts.apiKey, Accept: 'application/json' } }, `GET ${path}`, {
+    return httpSend(joinUrl(this.opts.baseUrl, `${path}?${qs}`), { method: 'GET', headers: { Key: this.opts.apiKey, Accept: 'application/json' } }, `GET ${path}`, {
       vendor: VENDOR,
       signal,
       timeoutMs: this.opts.timeoutMs,
@@ -97,7 +96,7 @@ export class AbuseIpdbClient {
         ? new PluginError(ErrorCodes.QUOTA_EXHAUSTED, `${VENDOR} daily quota for ${what} is used up (${detail}); retry in ${Math.ceil(retry / 1000)}s`, { retryAfterMs: retry, detail: facts })
         : new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} rate limit for ${what} reached (${detail ?? 'HTTP 429'}); retry in ${Math.ceil(retry / 1000)}s`, { retryAfterMs: retry, detail: facts });
     }
-    return commonStatusError(VENDOR, what, answer, detail ?? (answer.text.slice(0, 200) || undefined));
+    return httpStatusError(VENDOR, what, answer, detail ?? (answer.text.slice(0, 200) || undefined));
   }
 }
 

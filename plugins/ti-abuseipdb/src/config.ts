@@ -1,11 +1,10 @@
-import { Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
-import { Check, commonFields } from './lib/config.js';
 
 export const AbuseIpdbConfigSchema = Type.Object(
   {
-    ...commonFields({ vendor: 'AbuseIPDB', baseUrl: 'https://api.abuseipdb.com/api/v2', requestsPerMinute: 60, requestsPerDay: 1000 }),
-    check_ips: Check('IPv4/IPv6 addresses (/check); AbuseIPDB knows IPs only'),
+    ...enricherConfigFields({ vendor: 'AbuseIPDB', baseUrl: 'https://api.abuseipdb.com/api/v2', requestsPerMinute: 60, requestsPerDay: 1000 }),
+    check_ips: checkField('IPv4/IPv6 addresses (/check); AbuseIPDB knows IPs only'),
     max_age_days: Type.Integer({ minimum: 1, maximum: 365, default: 30, description: 'Only reports from the last N days count (maxAgeInDays).' }),
     use_check_block: Type.Boolean({
       default: false,

@@ -1,7 +1,6 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, indicatorEvent, PluginError } from '@reactive-fabric/core';
 import type { Checkpoint, PluginLogger, PollRequest, PollResult, SourceEvent } from '@reactive-fabric/core';
 import type { AbuseIpdbClient, BlacklistAnswer } from './client.js';
-import { indicatorEvent } from './lib/indicator-event.js';
 
 /**
  * Position in the blacklist feed. The blacklist is a snapshot, so increments are entries whose

@@ -1,12 +1,9 @@
-import { definePlugin, ErrorCodes, isPluginError, PluginError } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, isPluginError, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
 import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
 import { AbuseIpdbConfigSchema, type AbuseIpdbConfig } from './config.js';
 import { AbuseIpdbClient } from './client.js';
 import { fromBlock, fromCheck, reference } from './verdict.js';
 import { BlacklistFeed } from './feed.js';
-import { fingerprint } from './lib/fingerprint.js';
-import { HealthTracker } from './lib/health.js';
-import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { AbuseIpdbConfigSchema } from './config.js';
 export type { AbuseIpdbConfig } from './config.js';
@@ -81,7 +78,7 @@ export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext)
     supports,
     limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: config.use_check_block ? BLOCK_BATCH : 1 },
     cacheKey: () =>
-      fingerprint(NAME, {
+      configFingerprint(NAME, {
         api_key: config.api_key,
         base_url: config.base_url.replace(/\/+$/, ''),
         max_age_days: config.max_age_days,

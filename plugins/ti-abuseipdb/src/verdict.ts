@@ -1,5 +1,5 @@
+import { roundScore, verdictStatusFor } from '@reactive-fabric/core';
 import type { Indicator, Verdict } from '@reactive-fabric/core';
-import { round, statusFor } from './lib/verdict.js';
 import type { BlockData, CheckData } from './client.js';
 
 export const reference = (ip: string): string => `https://www.abuseipdb.com/check/${ip}`;
@@ -24,19 +24,19 @@ export function fromCheck(indicator: Indicator, d: CheckData, minScore: number):
   };
   if (d.isWhitelisted === true) return { indicator, status: 'clean', score: 0, confidence: 0.8, evidence, reference: reference(indicator.value) };
   if (d.totalReports === 0) return { indicator, status: 'unknown', evidence, reference: reference(indicator.value) };
-  const score = round(d.abuseConfidenceScore / 100);
-  const confidence = round(Math.min(0.95, 0.4 + 0.05 * (d.numDistinctUsers ?? 1)));
-  return { indicator, status: statusFor(score, minScore, 0.75), score, confidence, evidence, reference: reference(indicator.value) };
+  const score = roundScore(d.abuseConfidenceScore / 100);
+  const confidence = roundScore(Math.min(0.95, 0.4 + 0.05 * (d.numDistinctUsers ?? 1)));
+  return { indicator, status: verdictStatusFor(score, minScore, 0.75), score, confidence, evidence, reference: reference(indicator.value) };
 }
 
 /** check-block lists only reported addresses, and without isWhitelisted. */
 export function fromBlock(indicator: Indicator, block: BlockData, minScore: number, network: string): Verdict {
   const hit = block.reportedAddress.find((r) => r.ipAddress === indicator.value);
   if (!hit || hit.numReports === 0) return { indicator, status: 'unknown', evidence: { totalReports: 0, via: 'check-block', network }, reference: reference(indicator.value) };
-  const score = round(hit.abuseConfidenceScore / 100);
+  const score = roundScore(hit.abuseConfidenceScore / 100);
   return {
     indicator,
-    status: statusFor(score, minScore, 0.75),
+    status: verdictStatusFor(score, minScore, 0.75),
     score,
     confidence: 0.6,
     evidence: { abuseConfidenceScore: hit.abuseConfidenceScore, totalReports: hit.numReports, lastReportedAt: hit.mostRecentReport, countryCode: hit.countryCode, via: 'check-block', network },

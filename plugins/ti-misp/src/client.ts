@@ -1,5 +1,4 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
-import { commonStatusError, joinUrl, retryAfterMs, send } from './lib/http.js';
+import { ErrorCodes, httpSend, httpStatusError, joinUrl, PluginError, retryAfterMs } from '@reactive-fabric/core';
 
 const VENDOR = 'MISP';
 
@@ -48,7 +47,7 @@ export class MispClient {
 
   private async request(method: 'GET' | 'POST', path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Record<string, unknown>> {
     const what = `${method} ${path}`;
-    const answer = await send(
+    const answer = await httpSend(
       joinUrl(this.opts.baseUrl, path),
       {
         method,
@@ -76,6 +75,6 @@ export class MispClient {
     if (answer.status === 404) {
       throw new PluginError(ErrorCodes.BAD_RESPONSE, `MISP has no ${path} at base_url ${new URL(this.opts.baseUrl).origin} (HTTP 404${message ? `: ${message}` : ''}): base_url must be the MISP root`);
     }
-    throw commonStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
+    throw httpStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
   }
 }

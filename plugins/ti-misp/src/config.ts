@@ -1,19 +1,18 @@
-import { Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
-import { Check, commonFields } from './lib/config.js';
 
 const Tlp = Type.Union([Type.Literal('clear'), Type.Literal('white'), Type.Literal('green'), Type.Literal('amber'), Type.Literal('amber+strict'), Type.Literal('red')]);
-const common = commonFields({ vendor: 'MISP', baseUrl: 'https://misp.example', requestsPerMinute: 60 });
+const common = enricherConfigFields({ vendor: 'MISP', baseUrl: 'https://misp.example', requestsPerMinute: 60 });
 
 export const MispConfigSchema = Type.Object(
   {
     ...common,
     // MISP is self-hosted: there is no vendor default to fall back on.
     base_url: Type.String({ pattern: '^https?://[^\\s]+$', description: 'Your MISP instance, e.g. https://misp.internal (no trailing /attributes).' }),
-    check_ips: Check('IPv4/IPv6 addresses (ip-src, ip-dst, ip-*|port, domain|ip attributes)'),
-    check_domains: Check('domains and hostnames'),
-    check_hashes: Check('MD5/SHA-1/SHA-256 (also filename|hash attributes)'),
-    check_urls: Check('URLs'),
+    check_ips: checkField('IPv4/IPv6 addresses (ip-src, ip-dst, ip-*|port, domain|ip attributes)'),
+    check_domains: checkField('domains and hostnames'),
+    check_hashes: checkField('MD5/SHA-1/SHA-256 (also filename|hash attributes)'),
+    check_urls: checkField('URLs'),
     max_batch_size: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Indicators sent as one restSearch value list.' }),
     lookup_limit: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Most attributes one lookup request returns.' }),
     enforce_warninglist: Type.Boolean({ default: true, description: "Ask MISP to drop attributes on its own warninglists (enforceWarninglist)." }),

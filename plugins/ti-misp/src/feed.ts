@@ -1,8 +1,7 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, indicatorEvent, PluginError, tlpAllowed } from '@reactive-fabric/core';
 import type { Checkpoint, PluginLogger, PollRequest, PollResult, SourceEvent } from '@reactive-fabric/core';
 import type { MispAttribute, MispClient } from './client.js';
 import { indicatorOf, tagsOf, tlpOf } from './attributes.js';
-import { indicatorEvent, tlpAllowed } from './lib/indicator-event.js';
 
 /**
  * Position in the restSearch feed (attributes with `timestamp` >= since, paged by limit/page).

@@ -1,13 +1,10 @@
-import { definePlugin, ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
 import type { EnricherInstance, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
 import { MispConfigSchema, type MispConfig } from './config.js';
 import { MispClient } from './client.js';
 import { matches } from './attributes.js';
 import { toVerdict } from './verdict.js';
 import { MispFeed } from './feed.js';
-import { fingerprint } from './lib/fingerprint.js';
-import { HealthTracker } from './lib/health.js';
-import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { MispConfigSchema } from './config.js';
 export type { MispConfig } from './config.js';
@@ -59,7 +56,7 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
     supports,
     limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: config.max_batch_size },
     cacheKey: () =>
-      fingerprint(NAME, {
+      configFingerprint(NAME, {
         api_key: config.api_key,
         base_url: config.base_url.replace(/\/+$/, ''),
         min_reputation_score: config.min_reputation_score,

@@ -1,5 +1,5 @@
+import { roundScore, verdictStatusFor } from '@reactive-fabric/core';
 import type { Indicator, Verdict } from '@reactive-fabric/core';
-import { round, statusFor } from './lib/verdict.js';
 import type { MispAttribute } from './client.js';
 import { tagsOf } from './attributes.js';
 
@@ -27,6 +27,6 @@ export function toVerdict(indicator: Indicator, attrs: MispAttribute[], minScore
   const fp = attrs.every((a) => tagsOf(a).some((t) => t.startsWith('false-positive:')));
   if (fp) return { indicator, status: 'clean', score: 0, confidence: 0.8, evidence, reference };
   const base = toIds > 0 ? 0.9 : 0.5;
-  const score = round(Math.min(1, base + 0.02 * (eventIds.length - 1)));
-  return { indicator, status: statusFor(score, minScore, 0.75), score, confidence: 0.85, evidence, reference };
+  const score = roundScore(Math.min(1, base + 0.02 * (eventIds.length - 1)));
+  return { indicator, status: verdictStatusFor(score, minScore, 0.75), score, confidence: 0.85, evidence, reference };
 }

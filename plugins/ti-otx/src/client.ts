@@ -1,5 +1,4 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
-import { commonStatusError, joinUrl, retryAfterMs, send } from './lib/http.js';
+import { ErrorCodes, httpSend, httpStatusError, joinUrl, PluginError, retryAfterMs } from '@reactive-fabric/core';
 
 const VENDOR = 'AlienVault OTX';
 
@@ -17,7 +16,7 @@ export class OtxClient {
   /** GET a path below base_url. 404 and 400 are answers ("no such indicator"), not failures. */
   async get(pathAndQuery: string, signal: AbortSignal): Promise<OtxAnswer> {
     const what = `GET ${pathAndQuery.split('?')[0]}`;
-    const answer = await send(joinUrl(this.opts.baseUrl, pathAndQuery), { method: 'GET', headers: { 'X-OTX-API-KEY': this.opts.apiKey, Accept: 'application/json' } }, what, {
+    const answer = await httpSend(joinUrl(this.opts.baseUrl, pathAndQuery), { method: 'GET', headers: { 'X-OTX-API-KEY': this.opts.apiKey, Accept: 'application/json' } }, what, {
       vendor: VENDOR,
       signal,
       timeoutMs: this.opts.timeoutMs,
@@ -35,6 +34,6 @@ export class OtxClient {
       const retry = retryAfterMs(answer.headers) ?? 60_000;
       throw new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} throttled ${what} (${message ?? 'HTTP 429'}); retry in ${Math.ceil(retry / 1000)}s`, { retryAfterMs: retry, detail: { status: 429 } });
     }
-    throw commonStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
+    throw httpStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
   }
 }

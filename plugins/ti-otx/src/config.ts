@@ -1,16 +1,15 @@
-import { Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
-import { Check, commonFields } from './lib/config.js';
 
 const Tlp = Type.Union([Type.Literal('clear'), Type.Literal('white'), Type.Literal('green'), Type.Literal('amber'), Type.Literal('amber+strict'), Type.Literal('red')]);
 
 export const OtxConfigSchema = Type.Object(
   {
-    ...commonFields({ vendor: 'AlienVault OTX', baseUrl: 'https://otx.alienvault.com/api/v1', requestsPerMinute: 60, requestsPerDay: 10_000 }),
-    check_ips: Check('IPv4/IPv6 addresses (/indicators/IPv4|IPv6/{ip}/general)'),
-    check_domains: Check('domains (/indicators/domain/{domain}/general)'),
-    check_hashes: Check('MD5/SHA-1/SHA-256 file hashes (/indicators/file/{hash}/general)'),
-    check_urls: Check('URLs (/indicators/url/{url}/general)'),
+    ...enricherConfigFields({ vendor: 'AlienVault OTX', baseUrl: 'https://otx.alienvault.com/api/v1', requestsPerMinute: 60, requestsPerDay: 10_000 }),
+    check_ips: checkField('IPv4/IPv6 addresses (/indicators/IPv4|IPv6/{ip}/general)'),
+    check_domains: checkField('domains (/indicators/domain/{domain}/general)'),
+    check_hashes: checkField('MD5/SHA-1/SHA-256 file hashes (/indicators/file/{hash}/general)'),
+    check_urls: checkField('URLs (/indicators/url/{url}/general)'),
     malicious_pulses: Type.Integer({ minimum: 1, default: 3, description: 'Pulses naming an indicator before OTX alone calls it malicious.' }),
     feed_page_size: Type.Integer({ minimum: 1, maximum: 50, default: 20, description: 'Feed: pulses per /pulses/subscribed page (limit).' }),
     feed_since: Type.Optional(Type.String({ format: 'date-time', description: 'Feed: first modified_since when there is no checkpoint yet (ISO 8601).' })),

@@ -1,7 +1,6 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, indicatorEvent, PluginError, tlpAllowed } from '@reactive-fabric/core';
 import type { Checkpoint, Indicator, IndicatorType, PluginLogger, PollRequest, PollResult, SourceEvent } from '@reactive-fabric/core';
 import type { OtxClient } from './client.js';
-import { indicatorEvent, tlpAllowed } from './lib/indicator-event.js';
 
 /**
  * Position in the subscribed-pulse feed.

@@ -1,12 +1,9 @@
-import { definePlugin, ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
 import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
 import { OtxConfigSchema, type OtxConfig } from './config.js';
 import { OtxClient } from './client.js';
 import { generalPath, toVerdict } from './lookup.js';
 import { OtxFeed } from './feed.js';
-import { fingerprint } from './lib/fingerprint.js';
-import { HealthTracker } from './lib/health.js';
-import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { OtxConfigSchema } from './config.js';
 export type { OtxConfig } from './config.js';
@@ -64,7 +61,7 @@ export function createOtx(config: OtxConfig, context: PluginContext): EnricherIn
     supports,
     limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: 1 },
     cacheKey: () =>
-      fingerprint(NAME, {
+      configFingerprint(NAME, {
         api_key: config.api_key,
         base_url: config.base_url.replace(/\/+$/, ''),
         min_reputation_score: config.min_reputation_score,

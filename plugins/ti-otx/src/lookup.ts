@@ -1,5 +1,5 @@
+import { roundScore, verdictStatusFor } from '@reactive-fabric/core';
 import type { Indicator, Verdict } from '@reactive-fabric/core';
-import { round, statusFor } from './lib/verdict.js';
 
 /** The /indicators/{type} path segment for an indicator. */
 export function sectionType(i: Indicator): string {
@@ -67,6 +67,6 @@ export function toVerdict(indicator: Indicator, body: Record<string, unknown> | 
   if (validation.length > 0 || falsePositive.length > 0) return { indicator, status: 'clean', score: 0, confidence: 0.7, evidence, reference: reference(indicator) };
   if (count === 0) return { indicator, status: 'unknown', evidence, reference: reference(indicator) };
   const k = -maliciousPulses / Math.log(0.3);
-  const score = round(1 - Math.exp(-count / k));
-  return { indicator, status: statusFor(score, minScore, 0.7), score, confidence: 0.6, evidence, reference: reference(indicator) };
+  const score = roundScore(1 - Math.exp(-count / k));
+  return { indicator, status: verdictStatusFor(score, minScore, 0.7), score, confidence: 0.6, evidence, reference: reference(indicator) };
 }

@@ -1,6 +1,5 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, type HttpAnswer, httpSend, httpStatusError, joinUrl, msUntilUtcMidnight, PluginError } from '@reactive-fabric/core';
 import type { Indicator } from '@reactive-fabric/core';
-import { commonStatusError, joinUrl, msUntilUtcMidnight, send, type HttpAnswer } from './lib/http.js';
 
 const VENDOR = 'VirusTotal';
 
@@ -56,7 +55,7 @@ export class VtClient {
   /** The object, or undefined when VirusTotal does not know it (404 NotFoundError). */
   async get(path: string, signal: AbortSignal): Promise<VtObject | undefined | { invalid: string }> {
     const what = `GET ${path}`;
-    const answer = await send(joinUrl(this.opts.baseUrl, path), { method: 'GET', headers: { 'x-apikey': this.opts.apiKey, accept: 'application/json' } }, what, {
+    const answer = await httpSend(joinUrl(this.opts.baseUrl, path), { method: 'GET', headers: { 'x-apikey': this.opts.apiKey, accept: 'application/json' } }, what, {
       vendor: VENDOR,
       signal,
       timeoutMs: this.opts.timeoutMs,
@@ -79,7 +78,7 @@ export class VtClient {
       return { invalid: err.message ?? err.code };
     }
     if (answer.status === 429) throw this.quotaError(err);
-    throw commonStatusError(VENDOR, what, answer, err ? `${err.code}: ${err.message ?? ''}`.trim() : answer.text.slice(0, 200) || undefined);
+    throw httpStatusError(VENDOR, what, answer, err ? `${err.code}: ${err.message ?? ''}`.trim() : answer.text.slice(0, 200) || undefined);
   }
 
   private count(): void {

@@ -1,14 +1,13 @@
-import { Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
-import { Check, commonFields } from './lib/config.js';
 
 export const VirusTotalConfigSchema = Type.Object(
   {
-    ...commonFields({ vendor: 'VirusTotal', baseUrl: 'https://www.virustotal.com/api/v3', requestsPerMinute: 4, requestsPerDay: 500 }),
-    check_ips: Check('IPv4/IPv6 addresses (/ip_addresses)'),
-    check_domains: Check('domains (/domains)'),
-    check_hashes: Check('MD5/SHA-1/SHA-256 file hashes (/files)'),
-    check_urls: Check('URLs (/urls, id = unpadded URL-safe base64)'),
+    ...enricherConfigFields({ vendor: 'VirusTotal', baseUrl: 'https://www.virustotal.com/api/v3', requestsPerMinute: 4, requestsPerDay: 500 }),
+    check_ips: checkField('IPv4/IPv6 addresses (/ip_addresses)'),
+    check_domains: checkField('domains (/domains)'),
+    check_hashes: checkField('MD5/SHA-1/SHA-256 file hashes (/files)'),
+    check_urls: checkField('URLs (/urls, id = unpadded URL-safe base64)'),
     malicious_engines: Type.Integer({ minimum: 1, default: 3, description: 'Engines flagging an indicator malicious before VirusTotal alone calls it malicious.' }),
   },
   { additionalProperties: false },

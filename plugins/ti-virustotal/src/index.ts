@@ -1,11 +1,8 @@
-import { definePlugin, PluginError, ErrorCodes } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
 import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
 import { VirusTotalConfigSchema, type VirusTotalConfig } from './config.js';
 import { VtClient, pathFor } from './client.js';
 import { toVerdict, referenceFor } from './verdict.js';
-import { fingerprint } from './lib/fingerprint.js';
-import { HealthTracker } from './lib/health.js';
-import { checkBaseUrl, redactSecret, safeTarget } from './lib/http.js';
 
 export { VirusTotalConfigSchema } from './config.js';
 export type { VirusTotalConfig } from './config.js';
@@ -44,7 +41,7 @@ export function createVirusTotal(config: VirusTotalConfig, context: PluginContex
     supports,
     limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: 1 },
     cacheKey: () =>
-      fingerprint(NAME, {
+      configFingerprint(NAME, {
         api_key: config.api_key,
         base_url: config.base_url.replace(/\/+$/, ''),
         min_reputation_score: config.min_reputation_score,

@@ -1,5 +1,5 @@
+import { roundScore, verdictStatusFor } from '@reactive-fabric/core';
 import type { Indicator, Verdict } from '@reactive-fabric/core';
-import { round, statusFor } from './lib/verdict.js';
 import type { VtObject } from './client.js';
 
 const GUI = 'https://www.virustotal.com/gui';
@@ -63,7 +63,7 @@ export function toVerdict(indicator: Indicator, obj: VtObject | undefined, minSc
   }
   const weighted = stats.malicious + 0.5 * stats.suspicious;
   const k = -maliciousEngines / Math.log(0.3);
-  const score = round(1 - Math.exp(-weighted / k));
-  const confidence = round(Math.min(0.95, 0.3 + (0.65 * engines) / 40));
-  return { indicator, status: statusFor(score, minScore, 0.7), score, confidence, evidence, reference: referenceFor(indicator, obj) };
+  const score = roundScore(1 - Math.exp(-weighted / k));
+  const confidence = roundScore(Math.min(0.95, 0.3 + (0.65 * engines) / 40));
+  return { indicator, status: verdictStatusFor(score, minScore, 0.7), score, confidence, evidence, reference: referenceFor(indicator, obj) };
 }

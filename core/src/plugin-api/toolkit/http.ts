@@ -1,7 +1,8 @@
-import { ErrorCodes, PluginError, isPluginError } from '@reactive-fabric/core';
+import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
 
-// Shared by the four threat-intel plugins (each package carries its own copy, because a plugin
-// may depend on nothing but @reactive-fabric/core).
+// HTTP helpers for plugins that talk to a vendor API: one exchange with a deadline, Retry-After and
+// rate-limit headers, the status errors every vendor maps the same way, and keeping credentials out
+// of URLs and messages. Part of the plugin API, so a plugin needs nothing but @reactive-fabric/core.
 
 export interface HttpAnswer {
   status: number;
@@ -23,7 +24,7 @@ export interface SendOptions {
  * HTTP status handling is left to the caller, which knows the vendor's error shapes.
  * `what` names the request in errors (method and path, never headers, so never the key).
  */
-export async function send(url: string, init: RequestInit, what: string, opts: SendOptions): Promise<HttpAnswer> {
+export async function httpSend(url: string, init: RequestInit, what: string, opts: SendOptions): Promise<HttpAnswer> {
   if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted before it started`);
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = AbortSignal.any([opts.signal, timeout]);
@@ -80,7 +81,7 @@ export function msUntilUtcMidnight(now = Date.now()): number {
 }
 
 /** Errors every vendor maps the same way: auth, 5xx, unexpected 4xx. */
-export function commonStatusError(vendor: string, what: string, answer: HttpAnswer, vendorMessage: string | undefined): PluginError {
+export function httpStatusError(vendor: string, what: string, answer: HttpAnswer, vendorMessage: string | undefined): PluginError {
   const detail = vendorMessage ? `: ${vendorMessage}` : '';
   const base = { detail: { status: answer.status } };
   if (answer.status === 401 || answer.status === 403) {

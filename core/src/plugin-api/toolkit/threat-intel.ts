@@ -1,4 +1,45 @@
-import type { Indicator, SourceEvent } from '@reactive-fabric/core';
+// Helpers for threat-intel enrichers: the config fields they share, score → status, and feed
+// entries as ECS threat.indicator events.
+import { Secret, Type } from '../schema.js';
+import type { Indicator, VerdictStatus } from '../indicators.js';
+import type { SourceEvent } from '../events.js';
+
+export interface EnricherConfigDefaults {
+  vendor: string;
+  baseUrl: string;
+  requestsPerMinute: number;
+  requestsPerDay?: number;
+}
+
+/** Config fields every threat-intel enricher shares (the seed's names and defaults). */
+export function enricherConfigFields(d: EnricherConfigDefaults) {
+  return {
+    api_key: Secret({ description: `${d.vendor} API key. Write \${ENV_VAR} in the YAML to keep it out of the file.` }),
+    base_url: Type.String({ default: d.baseUrl, pattern: '^https?://[^\\s]+$', description: `API root; default ${d.baseUrl}. Point it at a proxy or a test fake.` }),
+    requests_per_minute: Type.Integer({ minimum: 1, default: d.requestsPerMinute, description: 'Budget the enrichment stage keeps to; never set it above your plan.' }),
+    requests_per_day: Type.Integer({ minimum: 1, default: d.requestsPerDay ?? 100_000, description: 'Daily budget (00:00 UTC reset).' }),
+    cache_ttl_minutes: Type.Number({ minimum: 0, default: 60, description: 'How long the enrichment stage reuses an answer (also "unknown" answers).' }),
+    min_reputation_score: Type.Number({ minimum: 0, maximum: 1, default: 0.3, description: 'Scores below this are reported "clean"; detections below it are routed low priority.' }),
+    timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 300, default: 10, description: 'Deadline of one HTTP request.' }),
+  };
+}
+
+export const checkField = (what: string, dflt = true) => Type.Boolean({ default: dflt, description: `Look up ${what}.` });
+
+/**
+ * The status a score maps to. `minScore` (min_reputation_score) is where a seen indicator stops
+ * being clean; `maliciousAt` is the source's own bar for "malicious".
+ */
+export function verdictStatusFor(score: number, minScore: number, maliciousAt: number): Exclude<VerdictStatus, 'unknown'> {
+  if (score >= Math.max(maliciousAt, minScore)) return 'malicious';
+  if (score >= minScore) return 'suspicious';
+  return 'clean';
+}
+
+export function roundScore(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
 
 export interface IndicatorEventInput {
   indicator: Indicator;
@@ -87,6 +128,3 @@ export function tlpAllowed(tlp: string | undefined, max: string): boolean {
   return (a === -1 ? TLP_ORDER.length : a) <= b;
 }
 
-export function isoNoMillis(ms: number): string {
-  return new Date(ms).toISOString();
-}

@@ -1,5 +1,5 @@
-import type { HealthReport } from '@reactive-fabric/core';
-import { isPluginError, toPluginError } from '@reactive-fabric/core';
+import type { HealthReport } from '../plugin.js';
+import { isPluginError, toPluginError } from '../errors.js';
 
 /**
  * What the last exchange with the service said, for healthCheck(): answering costs no request.

@@ -1,0 +1,4 @@
+export * from './http.js';
+export * from './health.js';
+export * from './fingerprint.js';
+export * from './threat-intel.js';
