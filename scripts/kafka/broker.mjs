@@ -88,16 +88,26 @@ function classpath(libs) {
     .join(':');
 }
 
-function serverProperties({ port, controllerPort, dataDir }) {
+/**
+ * Listeners: PLAINTEXT on `port`, the KRaft controller on port+1, and SASL_PLAINTEXT on port+2 with
+ * PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for one test user, so the sink's SASL config is tested
+ * against a real broker. The user's password is random per data dir (SCRAM credentials are stored
+ * at format time) and kept in .fabric-test/kafka/<name>/sasl.json.
+ */
+function serverProperties({ port, controllerPort, saslPort, dataDir, sasl }) {
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort},SASL_PLAINTEXT://127.0.0.1:${saslPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.username}="${sasl.password}";`,
+    'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     `log.dirs=${dataDir}`,
     // The sink must create its topics itself (or refuse clearly): never let a produce auto-create one.
     'auto.create.topics.enable=false',
@@ -188,20 +198,32 @@ export async function start({ name = 'default', port, version } = {}) {
   version ??= prev?.version ?? process.env.FABRIC_KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
   port ??= prev?.port ?? (Number(process.env.FABRIC_KAFKA_PORT) || DEFAULT_PORT);
   const controllerPort = port + 1;
+  const saslPort = port + 2;
   const libs = ensureJars(version);
   const dataDir = join(paths.dir, `data-${version}`);
   const propsFile = join(paths.dir, 'server.properties');
   const logFile = join(paths.dir, 'broker.log');
   mkdirSync(paths.dir, { recursive: true });
-  writeFileSync(propsFile, serverProperties({ port, controllerPort, dataDir }));
+  const saslFile = join(dataDir, '..', `sasl-${version}.json`);
+  let sasl;
+  try {
+    sasl = JSON.parse(readFileSync(saslFile, 'utf8'));
+  } catch {
+    sasl = undefined;
+  }
+  const formatted = existsSync(join(dataDir, 'meta.properties')) && sasl;
+  sasl ??= { username: 'fabric', password: randomBytes(12).toString('base64url') };
+  writeFileSync(propsFile, serverProperties({ port, controllerPort, saslPort, dataDir, sasl }), { mode: 0o600 });
   const cp = classpath(libs);
-  if (!existsSync(join(dataDir, 'meta.properties'))) {
+  if (!formatted) {
     // Data from another broker version (or a half-formatted dir) is not worth migrating: it is test data.
     rmSync(dataDir, { recursive: true, force: true });
     const clusterId = randomBytes(16).toString('base64url');
-    const fmt = spawnSync('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile], { encoding: 'utf8' });
+    const scram = ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${sasl.username},password=${sasl.password}]`]);
+    const fmt = spawnSync('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, ...scram], { encoding: 'utf8' });
     if (fmt.error) throw new Error(`cannot run java (${fmt.error.message}): install Java 17 (apt-get install -y openjdk-17-jre-headless)`);
     if (fmt.status !== 0) throw new Error(`formatting KRaft storage failed (exit ${fmt.status}):\n${fmt.stdout}\n${fmt.stderr}`);
+    writeFileSync(saslFile, JSON.stringify(sasl), { mode: 0o600 });
   }
   const out = openSync(logFile, 'a');
   const child = spawn(
@@ -224,9 +246,11 @@ export async function start({ name = 'default', port, version } = {}) {
   );
   closeSync(out);
   child.unref();
-  const info = { bootstrap: `127.0.0.1:${port}`, port, controllerPort, version, pid: child.pid, name, logFile, dataDir, startedAt: new Date().toISOString() };
+  // The test user's credentials go into the address file (mode 0600): it is a throwaway local broker.
+  const info = { bootstrap: `127.0.0.1:${port}`, port, controllerPort, sasl: { bootstrap: `127.0.0.1:${saslPort}`, ...sasl }, version, pid: child.pid, name, logFile, dataDir, startedAt: new Date().toISOString() };
   mkdirSync(paths.base, { recursive: true });
-  writeFileSync(paths.info, JSON.stringify(info, null, 2) + '\n');
+  rmSync(paths.info, { force: true });
+  writeFileSync(paths.info, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
   return waitServing(info, paths, name);
 }
 

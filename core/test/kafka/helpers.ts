@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
-import type { IHeaders, KafkaMessage } from 'kafkajs';
+import type { Admin, IHeaders, KafkaMessage } from 'kafkajs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Value } from 'typebox/value';
@@ -25,28 +25,39 @@ export function schemaErrors(schema: Record<string, unknown>, value: unknown): s
   return [...Value.Errors(schema, value)].map((e) => `${e.instancePath || '/'} ${e.message}`);
 }
 
+export interface BrokerInfo {
+  bootstrap: string;
+  /** The SASL_PLAINTEXT listener and its test user (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
+  sasl?: { bootstrap: string; username: string; password: string };
+}
+
 /**
- * The shared test broker's address, written by `node scripts/kafka/broker.mjs start`.
+ * The shared test broker, as `node scripts/kafka/broker.mjs start` wrote it to .fabric-test/kafka.json
+ * (FABRIC_KAFKA_INSTANCE=<name> picks kafka-<name>.json; FABRIC_KAFKA_BROKERS names a broker of your own).
  * Missing broker = failed test with the command to run, never a skip.
  */
-export async function sharedBroker(): Promise<string> {
-  // FABRIC_KAFKA_BROKERS points the tests at another broker (e.g. another Kafka version).
+export async function brokerInfo(): Promise<BrokerInfo> {
   const override = process.env.FABRIC_KAFKA_BROKERS;
   if (override) {
     if (!(await reachable(override))) throw new Error(`FABRIC_KAFKA_BROKERS=${override} does not answer: start that broker or unset the variable`);
-    return override;
+    return { bootstrap: override };
   }
-  const file = join(repoRoot, '.fabric-test/kafka.json');
-  let info: { bootstrap: string };
+  const instance = process.env.FABRIC_KAFKA_INSTANCE;
+  const file = join(repoRoot, '.fabric-test', instance ? `kafka-${instance}.json` : 'kafka.json');
+  let info: BrokerInfo;
   try {
-    info = JSON.parse(readFileSync(file, 'utf8')) as { bootstrap: string };
+    info = JSON.parse(readFileSync(file, 'utf8')) as BrokerInfo;
   } catch {
     throw new Error(`No Kafka test broker: ${file} is missing. Run \`node scripts/kafka/broker.mjs start\` first (npm test does it for you).`);
   }
   if (!(await reachable(info.bootstrap))) {
     throw new Error(`The Kafka test broker at ${info.bootstrap} does not answer. Run \`node scripts/kafka/broker.mjs start\` first (npm test does it for you).`);
   }
-  return info.bootstrap;
+  return info;
+}
+
+export async function sharedBroker(): Promise<string> {
+  return (await brokerInfo()).bootstrap;
 }
 
 export async function reachable(bootstrap: string): Promise<boolean> {
@@ -129,22 +140,24 @@ function headerStrings(h: IHeaders | undefined): Record<string, string> {
   return out;
 }
 
-/** Read every record of a topic (up to its current end) with a kafkajs consumer group. */
-export async function consumeAll(bootstrap: string, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
-  const kafka = new Kafka({ clientId: 'fabric-test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  let offsets: Array<{ high: string; low: string }> = [];
-  // Right after a broker restart, partition leadership is still being re-established.
+/** Partition offsets, retried: right after a topic is created or the broker restarted, leadership may still be settling. */
+export async function topicOffsets(admin: Admin, topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
   for (let attempt = 1; ; attempt++) {
     try {
-      offsets = await admin.fetchTopicOffsets(topic);
-      break;
+      return await admin.fetchTopicOffsets(topic);
     } catch (err) {
       if (attempt >= 20) throw err;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** Read every record of a topic (up to its current end) with a kafkajs consumer group. */
+export async function consumeAll(bootstrap: string, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  const kafka = new Kafka({ clientId: 'fabric-test-reader', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await topicOffsets(admin, topic);
   await admin.disconnect();
   const total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
   const out: ReadRecord[] = [];

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaSink, KAFKA_HEADERS, KafkaSinkClosedError, resolveKafkaSinkConfig } from '../../src/sinks/kafka/index.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import type { Sink } from '../../src/sinks/sink.js';
-import { collectorStatus, consumeAll, detection, eventSchema, runId, schemaErrors, sharedBroker, sinkContext, statusSchema } from './helpers.js';
+import { brokerInfo, collectorStatus, consumeAll, detection, eventSchema, runId, schemaErrors, sharedBroker, sinkContext, statusSchema, topicOffsets, type BrokerInfo } from './helpers.js';
 
 const { Kafka, logLevel } = kafkajs;
 const exec = promisify(execFile);
@@ -155,11 +155,11 @@ describe('Kafka sink configuration', () => {
     const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap] }), sinkContext());
     await sink.start();
     const a = await admin();
-    const before = await a.fetchTopicOffsets('reactive_fabric.threat_detected');
+    const before = await topicOffsets(a, 'reactive_fabric.threat_detected');
     await sink.write([detection(run, 1)]);
     await sink.writeStatus(collectorStatus('default-topic-check', 'running', 'starting'));
     await sink.close(5000);
-    const after = await a.fetchTopicOffsets('reactive_fabric.threat_detected');
+    const after = await topicOffsets(a, 'reactive_fabric.threat_detected');
     expect(await a.listTopics()).toEqual(expect.arrayContaining(['reactive_fabric.threat_detected', 'reactive_fabric.honeypot_status']));
     await a.disconnect();
     const sum = (o: Array<{ high: string }>) => o.reduce((n, p) => n + Number(p.high), 0);
@@ -247,5 +247,43 @@ describe('Kafka sink without a reachable broker', () => {
     await Promise.all([first, second]);
     expect(settled.sort()).toEqual(['first:KafkaSinkClosedError', 'second:KafkaSinkClosedError']);
     expect(ctx.logs.text()).toContain('Kafka sink closed with unacknowledged events');
+  });
+});
+
+describe('Kafka sink with SASL against the broker\'s SASL_PLAINTEXT listener', () => {
+  let sasl: NonNullable<BrokerInfo['sasl']>;
+  beforeAll(async () => {
+    const info = await brokerInfo();
+    if (!info.sasl) {
+      throw new Error('the test broker has no SASL listener (started by an older broker script): run `node scripts/kafka/broker.mjs stop && node scripts/kafka/broker.mjs start`');
+    }
+    sasl = info.sasl;
+  });
+
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    it(`authenticates with ${mechanism} and delivers`, async () => {
+      const run = runId();
+      const topics = topicsFor(run);
+      const ctx = sinkContext();
+      const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [sasl.bootstrap], topics, sasl: { mechanism, username: sasl.username, password: sasl.password } }), ctx);
+      await sink.start();
+      await sink.write(Array.from({ length: 20 }, (_, i) => detection(run, i)));
+      expect(sink.health().state).toBe('ok');
+      await sink.close(5000);
+      const records = await consumeAll(bootstrap, topics.detections);
+      expect(records.map((r) => (JSON.parse(r.value) as FabricEvent).event.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `${run}-${i}`).sort());
+      expect(ctx.logs.text()).not.toContain(sasl.password);
+    });
+  }
+
+  it('refuses to start on a wrong password, naming the cause, without showing the password', async () => {
+    const wrong = `not-${sasl.password}-wrong`;
+    const ctx = sinkContext();
+    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [sasl.bootstrap], topics: topicsFor(runId()), sasl: { mechanism: 'scram-sha-256', username: sasl.username, password: wrong } }), ctx);
+    const err = await sink.start().then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/Kafka sink cannot start.*SASL.*sink\.sasl/s);
+    await sink.close(100);
+    expect(err!.message).not.toContain(wrong);
+    expect(ctx.logs.text()).not.toContain(wrong);
   });
 });
