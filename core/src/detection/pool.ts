@@ -55,6 +55,9 @@ export class DetectionPool {
       workerData: opts.spec,
       minThreads: this.threads,
       maxThreads: this.threads,
+      // The task function is synchronous, so two "concurrent" tasks per worker is a prefetch: the
+      // next batch already waits in the worker's queue instead of a main-thread round trip away.
+      concurrentTasksPerWorker: 2,
       idleTimeout: 60_000,
     });
   }
