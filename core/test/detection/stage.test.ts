@@ -8,6 +8,7 @@ import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { createDetectionStage, type DetectionStage } from '../../src/detection/stage.js';
 import { DetectionConfigSchema, type DetectionConfig } from '../../src/detection/config.js';
 import { Value } from 'typebox/value';
+import { validateAgainstSchema } from '../../src/plugins/validate.js';
 
 // Workers run dist/: build with `npx tsc -b` before this file.
 const stages: DetectionStage[] = [];
@@ -154,6 +155,12 @@ describe('detection stage on the Piscina pool', () => {
     expect(s.needsDrain).toBe(false);
     const out = (await running) as Record<string, any>[];
     expect(out.every((e) => e.rule?.name === 'rf_failed_authentication')).toBe(true);
+  });
+
+  it('a bad extractor fails at start with its name; config errors name the field', async () => {
+    await expect(stage({ extractors: [{ name: 'broken', type: 'regex', patterns: [{ regex: '(?<user__name>[' }] }] })).rejects.toThrow(/extractor "broken"/);
+    const { errors } = validateAgainstSchema(DetectionConfigSchema, { pool_sz: 2, max_line_bytes: 10 });
+    expect(errors.map((e) => e.path).sort()).toEqual(['/max_line_bytes', '/pool_sz']);
   });
 
   it('disabled: events pass through untouched', async () => {
