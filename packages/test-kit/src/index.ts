@@ -24,6 +24,7 @@ export { checkDefinition, checkApiRange } from './checks/definition.js';
 export { validateConfig, derivedInvalidConfigs, checkErrorAtPath } from './checks/config.js';
 export type { InvalidConfigCase, FieldError } from './checks/config.js';
 export { collectSecrets, findLeakedSecrets } from './checks/secrets.js';
+export { checkPackageJson, readPackageJson } from './checks/package.js';
 export { startScenarioServer, closedPortUrl } from './scenario-server.js';
 export type { Scenario, ScenarioServer } from './scenario-server.js';
 export * from './fakes/index.js';

@@ -7,6 +7,7 @@ import { checkErrorAtPath, derivedInvalidConfigs, validateConfig } from './check
 import type { InvalidConfigCase } from './checks/config.js';
 import { validateEcsEvent } from './checks/ecs.js';
 import { collectSecrets, findLeakedSecrets } from './checks/secrets.js';
+import { checkPackageJson, readPackageJson } from './checks/package.js';
 import { checkpointProblems, classifyError, createTestHost, lookupContractProblems, pollContractProblems } from './host.js';
 import type { TestHost, TestHostOptions } from './host.js';
 import { closedPortUrl, startScenarioServer } from './scenario-server.js';
@@ -58,6 +59,8 @@ export interface ConformanceOptions {
   unknownIndicators?: Indicator[];
   /** Deadline of each start/poll/lookup (default 10 s). */
   timeoutMs?: number;
+  /** The plugin's package.json (path or file: URL, e.g. new URL('../package.json', import.meta.url)): checked against the definition. */
+  packageJson?: string | URL;
   /** Name shown in the test report (default: the plugin's name). */
   name?: string;
 }
@@ -146,6 +149,14 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
   add('definition', "declares an apiVersion semver range that accepts this core's PLUGIN_API_VERSION", async () => {
     expectNone('apiVersion problems', checkDefinition(plugin).filter((p) => p.startsWith('apiVersion')));
   });
+
+  if (options.packageJson !== undefined) {
+    const location = options.packageJson;
+    add('definition', 'package.json agrees with the definition (name, version, reactiveFabric range and kind, keyword, core as a peer)', async () => {
+      const pkg = await readPackageJson(location);
+      expectNone('package.json problems', checkPackageJson(pkg, plugin));
+    });
+  }
 
   // ---- config schema ---------------------------------------------------------------------
   add('config schema', 'accepts the valid config (defaults applied)', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, Secret, Type, definePlugin } from '@reactive-fabric/core';
 import type { Checkpoint, PollRequest } from '@reactive-fabric/core';
-import { createTestHost, derivedInvalidConfigs, validateEcsEvent } from '@reactive-fabric/test-kit';
+import { checkPackageJson, createTestHost, derivedInvalidConfigs, validateEcsEvent } from '@reactive-fabric/test-kit';
 
 describe('validateEcsEvent', () => {
   it('accepts a nested ECS event', () => {
@@ -96,5 +96,37 @@ describe('derivedInvalidConfigs', () => {
     const schema = Type.Object({ url: Type.String(), port: Type.Integer({ default: 443 }), mode: Type.Union([Type.Literal('a'), Type.Literal('b')]) }, { additionalProperties: false });
     const cases = derivedInvalidConfigs(schema, { url: 'https://x', mode: 'a' });
     expect(cases.map((c) => c.path)).toEqual(['/rf_conformance_unknown_field', '/url', '/mode', '/url', '/port', '/mode']);
+  });
+});
+
+describe('checkPackageJson', () => {
+  const definition = { name: 'reactive-fabric-plugin-x', version: '1.2.0', kind: 'source', apiVersion: '^1.0.0' };
+  const good = {
+    name: 'reactive-fabric-plugin-x',
+    version: '1.2.0',
+    keywords: ['reactive-fabric-plugin'],
+    reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' },
+    peerDependencies: { '@reactive-fabric/core': '^0.1.0' },
+  };
+
+  it('accepts a package.json that agrees with the definition', () => {
+    expect(checkPackageJson(good, definition)).toEqual([]);
+  });
+
+  it('names every disagreement and the fix', () => {
+    const problems = checkPackageJson(
+      { ...good, version: '1.3.0', keywords: [], reactiveFabric: { pluginApi: '^2.0.0', kind: 'enricher' }, peerDependencies: {}, dependencies: { '@reactive-fabric/core': '^0.1.0' } },
+      definition,
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^version: package.json says "1.3.0", definePlugin says "1.2.0"/),
+      expect.stringMatching(/^reactiveFabric.pluginApi: package.json says "\^2.0.0", definePlugin apiVersion says "\^1.0.0"/),
+      expect.stringMatching(/^reactiveFabric.kind: package.json says "enricher", definePlugin says "source"/),
+      expect.stringMatching(/^keywords: add "reactive-fabric-plugin"/),
+      expect.stringMatching(/^peerDependencies: must list @reactive-fabric\/core/),
+      expect.stringMatching(/^dependencies: must not list @reactive-fabric\/core/),
+    ]);
+    expect(checkPackageJson({ name: 'other' }, definition)[1]).toMatch(/^version/);
+    expect(checkPackageJson({ ...good, reactiveFabric: undefined }, definition)).toEqual([expect.stringMatching(/^reactiveFabric: missing; add "reactiveFabric": \{ "pluginApi": "\^1.0.0", "kind": "source" \}/)]);
   });
 });

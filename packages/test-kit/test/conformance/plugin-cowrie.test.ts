@@ -9,6 +9,7 @@ import { COWRIE_LOG } from '../../../../examples/plugin-cowrie/test/sample.js';
 let dir = '';
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../examples/plugin-cowrie/package.json', import.meta.url),
   async setup() {
     dir = await mkdtemp(join(tmpdir(), 'rf-conf-cowrie-'));
     await writeFile(join(dir, 'cowrie.json'), COWRIE_LOG);

@@ -12,6 +12,7 @@ const endpoint = (base: string) => {
 };
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/log-elasticsearch/package.json', import.meta.url),
   async setup() {
     await fake.start();
     const now = Date.now();

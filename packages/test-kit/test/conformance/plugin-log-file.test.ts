@@ -10,6 +10,7 @@ const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../../..');
 let dir = '';
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/log-file/package.json', import.meta.url),
   async setup() {
     dir = await mkdtemp(join(tmpdir(), 'rf-conf-logfile-'));
     // A real auth log (Loghub OpenSSH, 2,000 syslog lines) read from the shared datasets.

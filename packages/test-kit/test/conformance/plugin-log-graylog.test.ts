@@ -14,6 +14,7 @@ const endpoint = (base: string) => {
 const auth = { type: 'token', token: TOKEN };
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/log-graylog/package.json', import.meta.url),
   async setup() {
     await fake.start();
     const now = Date.now();

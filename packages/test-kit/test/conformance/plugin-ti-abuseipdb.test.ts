@@ -5,6 +5,7 @@ import plugin from '../../../../plugins/ti-abuseipdb/src/index.js';
 const fake = new AbuseIpdbFake();
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/ti-abuseipdb/package.json', import.meta.url),
   async setup() {
     await fake.start();
     return () => fake.stop();

@@ -5,6 +5,7 @@ import plugin from '../../../../plugins/ti-misp/src/index.js';
 const fake = new MispFake();
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/ti-misp/package.json', import.meta.url),
   async setup() {
     await fake.start();
     return () => fake.stop();

@@ -5,6 +5,7 @@ import plugin from '../../../../plugins/ti-otx/src/index.js';
 const fake = new OtxFake();
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/ti-otx/package.json', import.meta.url),
   async setup() {
     await fake.start();
     return () => fake.stop();

@@ -5,6 +5,7 @@ import plugin from '../../../../plugins/ti-virustotal/src/index.js';
 const fake = new VirusTotalFake({ quotas: { '*': {} } });
 
 runConformance(plugin, {
+  packageJson: new URL('../../../../plugins/ti-virustotal/package.json', import.meta.url),
   async setup() {
     await fake.start();
     return () => fake.stop();
