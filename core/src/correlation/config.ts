@@ -35,7 +35,7 @@ export const CorrelationConfigSchema = Type.Object(
     max_keys: Type.Integer({
       minimum: 1,
       default: 100000,
-      description: 'Open correlation groups (rule × group-by values) kept in memory; past it the least recently used group is evicted (fabric_correlation_evicted_keys_total).',
+      description: 'Open groups (distinct group-by values) kept in memory per correlation rule; past it the least recently used group of that rule is evicted (fabric_correlation_evicted_keys_total).',
     }),
     max_events_per_key: Type.Integer({
       minimum: 1,

@@ -28,11 +28,12 @@ interface CompiledRule {
   attack: AttackMapping;
   /** Correlation rules fed with this rule's alerts. */
   downstream: Array<{ rule: CompiledRule; ref: number }>;
+  /** Open groups of this rule by group-by key, least recently used evicted past max_keys. */
+  groups: LRUCache<string, Group>;
 }
 
 interface Group extends Due {
   rule: CompiledRule;
-  lruKey: string;
   key: string;
   values: unknown[];
   /** Sorted by event time; equal times keep arrival order. */
@@ -140,7 +141,6 @@ export class CorrelationEngine {
   private readonly byKey = new Map<string, CompiledRule>();
   /** Detection rule name or id → the correlation rules (and reference position) that count it. */
   private readonly inputs = new Map<string, Array<{ rule: CompiledRule; ref: number }>>();
-  private readonly groups: LRUCache<string, Group>;
   private readonly due = new DueQueue<Group>();
   /** Recently fired alert ids, so an evicted-and-recreated group cannot fire the same window twice. */
   private readonly fired: LRUCache<string, true>;
@@ -179,7 +179,21 @@ export class CorrelationEngine {
       resent: () => {},
       ...opts.hooks,
     };
-    this.rules = rules.map((def, index) => compile(def, index));
+    this.rules = rules.map((def, index) =>
+      compile(
+        def,
+        index,
+        // One cache per rule: keys are the group-by values themselves, with no per-detection string building.
+        new LRUCache<string, Group>({
+          max: opts.maxKeys,
+          dispose: (group, _key, reason) => {
+            group.gone = true;
+            this.due.remove(group);
+            if (reason === 'evict') this.hooks.evicted();
+          },
+        }),
+      ),
+    );
     const byRef = new Map<string, CompiledRule>();
     for (const r of this.rules) {
       this.byKey.set(r.def.key, r);
@@ -198,14 +212,6 @@ export class CorrelationEngine {
       });
     }
     for (const r of this.rules) r.emit = r.downstream.length === 0 || r.downstream.some((d) => d.rule.def.generate);
-    this.groups = new LRUCache<string, Group>({
-      max: opts.maxKeys,
-      dispose: (group, _key, reason) => {
-        group.gone = true;
-        this.due.remove(group);
-        if (reason === 'evict') this.hooks.evicted();
-      },
-    });
     this.fired = new LRUCache<string, true>({ max: Math.max(1000, opts.maxKeys) });
   }
 
@@ -213,7 +219,9 @@ export class CorrelationEngine {
     return this.rules.length;
   }
   get groupCount(): number {
-    return this.groups.size;
+    let n = 0;
+    for (const r of this.rules) n += r.groups.size;
+    return n;
   }
   /** Event time up to which windows are decided: the slowest active collector's newest time − lateness. */
   get watermark(): number {
@@ -340,14 +348,23 @@ export class CorrelationEngine {
 
   private add(rule: CompiledRule, ref: number, e: FabricEvent, t: number, id: string, collector: string): void {
     const fields = rule.groupFields[ref]!;
-    const values = new Array<unknown>(fields.length);
-    for (let i = 0; i < fields.length; i++) {
-      const v = getField(e as unknown as Record<string, unknown>, fields[i]!);
-      if (missing(v)) {
-        this.hooks.skipped('missing_group_by');
-        return;
+    let key: string;
+    let values: unknown[] | undefined;
+    const first = fields.length === 1 ? getField(e as unknown as Record<string, unknown>, fields[0]!) : undefined;
+    if (typeof first === 'string' && first !== '') {
+      // The common case (one field, a string): the value is the key, nothing else to build.
+      key = first;
+    } else {
+      values = new Array<unknown>(fields.length);
+      for (let i = 0; i < fields.length; i++) {
+        const fv = getField(e as unknown as Record<string, unknown>, fields[i]!);
+        if (missing(fv)) {
+          this.hooks.skipped('missing_group_by');
+          return;
+        }
+        values[i] = fv;
       }
-      values[i] = v;
+      key = groupKey(values);
     }
     let v: string | number = ref;
     if (rule.valueFields) {
@@ -358,12 +375,10 @@ export class CorrelationEngine {
       }
       v = typeof raw === 'string' ? raw : JSON.stringify(raw);
     }
-    const key = groupKey(values);
-    const lruKey = `${rule.index}\u0000${key}`;
-    let g = this.groups.get(lruKey);
+    let g = rule.groups.get(key);
     if (!g) {
-      g = { rule, lruKey, key, values, members: [], firedStart: NONE, firedUntil: NONE, firedId: undefined, gone: false, due: 0, slot: -1 };
-      this.groups.set(lruKey, g);
+      g = { rule, key, values: values ?? [key], members: [], firedStart: NONE, firedUntil: NONE, firedId: undefined, gone: false, due: 0, slot: -1 };
+      rule.groups.set(key, g);
     }
     this.dirty = true;
     if (t <= g.firedUntil) {
@@ -554,7 +569,7 @@ export class CorrelationEngine {
     if (g.gone) return;
     const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : g.firedUntil;
     if (due === NONE) {
-      this.groups.delete(g.lruKey);
+      g.rule.groups.delete(g.key);
       return;
     }
     if (g.slot >= 0 && g.due === due) return;
@@ -582,14 +597,14 @@ export class CorrelationEngine {
     }
     this.dirty = true;
     if (g.members.length === 0 && g.firedUntil < wm) {
-      if (!g.gone) this.groups.delete(g.lruKey);
+      if (!g.gone) g.rule.groups.delete(g.key);
     } else this.reschedule(g);
   }
 
   snapshot(): EngineSnapshot {
     const groups: EngineSnapshot['groups'] = [];
     // Least recently used first, so restoring in order rebuilds the same recency.
-    for (const g of this.groups.rvalues()) {
+    for (const g of this.rules.flatMap((r) => [...r.groups.rvalues()])) {
       if (!g) continue;
       groups.push([
         g.rule.def.key,
@@ -637,7 +652,6 @@ export class CorrelationEngine {
       const key = groupKey(values);
       const g: Group = {
         rule,
-        lruKey: `${rule.index}\u0000${key}`,
         key,
         values,
         members: members.map(([t, id, c, v]) => ({ t, id, c, v })),
@@ -648,7 +662,7 @@ export class CorrelationEngine {
         due: 0,
         slot: -1,
       };
-      this.groups.set(g.lruKey, g);
+      rule.groups.set(key, g);
       this.reschedule(g);
       restored++;
     }
@@ -656,7 +670,7 @@ export class CorrelationEngine {
   }
 }
 
-function compile(def: CorrelationRule, index: number): CompiledRule {
+function compile(def: CorrelationRule, index: number, groups: LRUCache<string, Group>): CompiledRule {
   const resolve = (field: string, ref: string) => def.aliases[field]?.[ref] ?? field;
   const aliasFields: Record<string, string[]> = {};
   for (const [alias, m] of Object.entries(def.aliases)) aliasFields[alias] = Object.values(m);
@@ -670,5 +684,6 @@ function compile(def: CorrelationRule, index: number): CompiledRule {
     aliasFields,
     attack: attackFromTags(def.tags),
     downstream: [],
+    groups,
   };
 }
