@@ -28,6 +28,19 @@ import { eventRoutes } from './routes/events.js';
 
 const MAX_PARAM_LENGTH = 2048;
 
+/**
+ * Headers of every API response. The API authenticates with a bearer header, never a cookie, so
+ * a browser cannot be made to send it cross-site (no CSRF, no cross-site reads to defend against):
+ * what is left is keeping JSON from being cached, sniffed into HTML, or rendered/framed. CSP
+ * frame-ancestors supersedes X-Frame-Options. Static, so they are set as one object rather than
+ * built per request; helmet's per-request CSP building is meant for HTML, and the docs pages get it.
+ */
+const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+};
+
 export type AdminApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 declare module 'fastify' {
@@ -36,6 +49,8 @@ declare module 'fastify' {
     public?: boolean;
     /** Changes state: counted against admin.rate_limit. */
     mutating?: boolean;
+    /** Swagger UI pages: helmet's headers instead of the API's. */
+    docs?: boolean;
   }
 }
 
@@ -114,39 +129,60 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   // JSON only: a text/plain body would otherwise reach validation as a string and get a confusing message.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) => {
+
+  // swagger-ui registers its routes itself; mark them public here when the docs are meant to open in a browser.
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...(route.config ?? {}), docs: true, ...(config.docs_public ? { public: true } : {}) };
+  });
+  const deny = (presented: string | undefined, reply: FastifyReply): ApiError => {
+    void reply.header('www-authenticate', 'Bearer realm="reactive-fabric"');
+    return new ApiError(
+      401,
+      AdminErrorCodes.UNAUTHORIZED,
+      presented === undefined
+        ? 'missing bearer token: send "Authorization: Bearer <token>" (the token is in FABRIC_ADMIN_TOKEN, admin.token, or the admin-token file in the state directory)'
+        : 'invalid bearer token',
+    );
+  };
+  type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
+  const securityHeaders: Hook = (_request, reply, done) => {
+    void reply.headers(API_SECURITY_HEADERS);
+    done();
+  };
+  // Runs before rate limiting, body parsing and validation: an unauthenticated client learns nothing about the API.
+  const guarded: Hook = (request, reply, done) => {
+    void reply.headers(API_SECURITY_HEADERS);
+    const presented = bearerToken(request.headers.authorization);
+    if (presented !== undefined && matches(presented)) return done();
+    done(deny(presented, reply));
+  };
+  const tokenOnly: Hook = (request, reply, done) => {
+    const presented = bearerToken(request.headers.authorization);
+    if (presented !== undefined && matches(presented)) return done();
+    done(deny(presented, reply));
+  };
+  const ours = new Set<unknown>([securityHeaders, guarded, tokenOnly]);
+  // Hooks are attached per route when it is registered (not decided per request from its config):
+  // the hot path of an API route runs one small synchronous function.
+  app.addHook('onRoute', (route) => {
+    const cfg = route.config ?? {};
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    // HEAD routes Fastify derives from GET routes arrive with the GET route's hooks already in place.
+    if (existing.some((h) => ours.has(h))) return;
+    const own = cfg.docs === true ? (cfg.public === true ? [] : [tokenOnly]) : cfg.public === true ? [securityHeaders] : [guarded];
+    route.onRequest = [...own, ...existing] as typeof route.onRequest;
+  });
+
+  app.setNotFoundHandler({ preValidation: [guarded] }, (request, reply) => {
     void reply.code(404).send(errorBody(404, AdminErrorCodes.ROUTE_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists every route`));
   });
 
-  // Runs before rate limiting, body parsing and validation: an unauthenticated client learns nothing about the API.
-  app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.public === true) return;
-    const presented = bearerToken(request.headers.authorization);
-    if (presented === undefined || !matches(presented)) {
-      throw new ApiError(
-        401,
-        AdminErrorCodes.UNAUTHORIZED,
-        presented === undefined
-          ? 'missing bearer token: send "Authorization: Bearer <token>" (the token is in FABRIC_ADMIN_TOKEN, admin.token, or the admin-token file in the state directory)'
-          : 'invalid bearer token',
-      );
-    }
-  });
-  app.addHook('onSend', async (_request, reply) => {
-    if (reply.statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="reactive-fabric"');
-  });
-
-  await app.register(helmet, {
-    global: true,
-    // Served over plain HTTP on loopback: upgrading the docs' asset requests to https would break them.
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-  });
   await app.register(rateLimit, { global: false });
   // One limiter for every mutating route, so a client cannot multiply its budget by spreading
   // requests over routes (per-route limits of @fastify/rate-limit each keep their own counters).
+  // Attached to those routes only: reads pay nothing for it.
   const limit = app.createRateLimit({ max: config.rate_limit.max, timeWindow: config.rate_limit.window_seconds * 1000 });
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config.mutating !== true) return;
+  const rateLimitHook = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const verdict = await limit(request);
     if (verdict.isAllowed) return;
     void reply.header('x-ratelimit-limit', String(verdict.max)).header('x-ratelimit-remaining', String(verdict.remaining)).header('x-ratelimit-reset', String(verdict.ttlInSeconds));
@@ -157,6 +193,11 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
       AdminErrorCodes.RATE_LIMITED,
       `more than ${verdict.max} changes per ${config.rate_limit.window_seconds}s from this client (admin.rate_limit); retry in ${verdict.ttlInSeconds}s`,
     );
+  };
+  app.addHook('onRoute', (route) => {
+    if (route.config?.mutating !== true) return;
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [...existing, rateLimitHook] as typeof route.onRequest;
   });
 
   // Any route whose URL carries client data can meet Node's 16 KiB header limit: say so in its contract.
@@ -184,11 +225,21 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  // swagger-ui registers its routes itself; mark them public here when the docs are meant to open in a browser.
-  app.addHook('onRoute', (route) => {
-    if (config.docs_public && (route.url === '/docs' || route.url.startsWith('/docs/'))) route.config = { ...(route.config ?? {}), public: true };
+  // The HTML docs get helmet's browser protections (CSP for the Swagger UI page and its assets),
+  // encapsulated so the JSON routes do not run its per-request hooks.
+  await app.register(async (docs) => {
+    await docs.register(helmet, {
+      global: true,
+      // Served over plain HTTP on loopback: upgrading the docs' asset requests to https would break them.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    });
+    await docs.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, ''),
+      uiConfig: { persistAuthorization: false, tryItOutEnabled: true },
+    });
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { persistAuthorization: false, tryItOutEnabled: true } });
 
   const journal = new EventJournal(host, config.sse_replay_size);
   app.addHook('onClose', async () => journal.close());

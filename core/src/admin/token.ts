@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MIN_TOKEN_LENGTH } from './config.js';
@@ -80,8 +80,9 @@ async function readTokenFile(file: string): Promise<{ token?: string; discarded?
 
 /** Compares a presented token with the expected one in time independent of where they differ (and of their lengths). */
 export function tokenMatcher(expected: string): (presented: string) => boolean {
-  const expectedHash = createHash('sha256').update(expected, 'utf8').digest();
-  return (presented) => timingSafeEqual(createHash('sha256').update(presented, 'utf8').digest(), expectedHash);
+  // Hashing first gives both sides the same length, so timingSafeEqual never short-circuits on it.
+  const expectedHash = hash('sha256', expected, 'buffer');
+  return (presented) => timingSafeEqual(hash('sha256', presented, 'buffer'), expectedHash);
 }
 
 /** Extract the token of an `Authorization: Bearer <token>` header, or undefined. */

@@ -219,14 +219,26 @@ describe('abuse limits', () => {
     await api.app.close();
   });
 
-  it('sends security headers on API responses', async () => {
+  it('sends security headers on API responses, errors included', async () => {
     const api = await testApi(standardHost(), audit);
-    const res = await api.call({ url: '/collectors' });
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
-    expect(String(res.headers['content-security-policy'])).toContain("default-src 'self'");
-    expect(String(res.headers['content-security-policy'])).not.toContain('upgrade-insecure-requests');
-    expect(res.headers['x-powered-by']).toBeUndefined();
+    for (const res of [await api.call({ url: '/collectors' }), await api.call({ url: '/collectors', auth: false }), await api.call({ url: '/collectors/nope' }), await api.call({ url: '/health', auth: false })]) {
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
+    await api.app.close();
+  });
+
+  it('serves the docs with helmet headers whose CSP lets the Swagger UI load its own assets', async () => {
+    const api = await testApi(standardHost(), audit);
+    const page = await api.call({ url: '/docs/', auth: false });
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('upgrade-insecure-requests');
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.headers['strict-transport-security']).toBeDefined();
     await api.app.close();
   });
 });
