@@ -8,7 +8,8 @@
 //
 // The broker jars come from Maven Central through Maven (a throwaway pom + dependency:copy-dependencies),
 // cached under ~/.cache/reactive-fabric/kafka/<version>, so a fresh machine needs only Java 17 and Maven.
-// Runtime state (data, log, pid) lives in <repo>/.fabric-test/kafka/<name>; `start` writes the bootstrap
+// Listeners: PLAINTEXT on the port (39092), the controller on +1, SASL_PLAINTEXT on +2, mutual TLS on +3.
+// Runtime state (data, log, pid, test certificates) lives in <repo>/.fabric-test/kafka/<name>; `start` writes the bootstrap
 // address to <repo>/.fabric-test/kafka.json (kafka-<name>.json for other instances), which the tests read.
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -94,16 +95,22 @@ function classpath(libs) {
  * against a real broker. The user's password is random per data dir (SCRAM credentials are stored
  * at format time) and kept in .fabric-test/kafka/<name>/sasl.json.
  */
-function serverProperties({ port, controllerPort, saslPort, dataDir, sasl }) {
+function serverProperties({ port, controllerPort, saslPort, sslPort, dataDir, sasl, tls }) {
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort},SASL_PLAINTEXT://127.0.0.1:${saslPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort},SASL_PLAINTEXT://127.0.0.1:${saslPort},SSL://127.0.0.1:${sslPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_PLAINTEXT://127.0.0.1:${saslPort},SSL://127.0.0.1:${sslPort}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
+    // Mutual TLS with PEM files made by ensureCertificates(): the client must show a certificate from the test CA.
+    'listener.name.ssl.ssl.keystore.type=PEM',
+    `listener.name.ssl.ssl.keystore.location=${tls.keystore}`,
+    'listener.name.ssl.ssl.truststore.type=PEM',
+    `listener.name.ssl.ssl.truststore.location=${tls.ca}`,
+    'listener.name.ssl.ssl.client.auth=required',
     'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.username}="${sasl.password}";`,
     'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
@@ -121,6 +128,32 @@ function serverProperties({ port, controllerPort, saslPort, dataDir, sasl }) {
     'log.retention.hours=24',
     '',
   ].join('\n');
+}
+
+/**
+ * A throwaway CA, a broker certificate for 127.0.0.1 and a client certificate, made once per
+ * instance with openssl (PEM, unencrypted PKCS#8 keys, which the broker's PEM keystore accepts).
+ */
+function ensureCertificates(dir) {
+  const f = (n) => join(dir, n);
+  const out = { ca: f('ca.pem'), keystore: f('broker-keystore.pem'), clientCert: f('client.pem'), clientKey: f('client.key') };
+  if (existsSync(f('complete'))) return out;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const openssl = (...args) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.error) throw new Error(`cannot run openssl (${r.error.message}): apt-get install -y openssl`);
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650', '-subj', '/CN=Reactive Fabric test CA');
+  for (const [name, cn, ext] of [['broker', '127.0.0.1', ['-extfile', 'san.ext']], ['client', 'reactive-fabric-client', []]]) {
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '3650', ...ext);
+  }
+  writeFileSync(out.keystore, readFileSync(f('broker.key'), 'utf8') + readFileSync(f('broker.pem'), 'utf8'), { mode: 0o600 });
+  writeFileSync(f('complete'), new Date().toISOString());
+  return out;
 }
 
 function readInfo(name) {
@@ -199,6 +232,7 @@ export async function start({ name = 'default', port, version } = {}) {
   port ??= prev?.port ?? (Number(process.env.FABRIC_KAFKA_PORT) || DEFAULT_PORT);
   const controllerPort = port + 1;
   const saslPort = port + 2;
+  const sslPort = port + 3;
   const libs = ensureJars(version);
   const dataDir = join(paths.dir, `data-${version}`);
   const propsFile = join(paths.dir, 'server.properties');
@@ -213,7 +247,8 @@ export async function start({ name = 'default', port, version } = {}) {
   }
   const formatted = existsSync(join(dataDir, 'meta.properties')) && sasl;
   sasl ??= { username: 'fabric', password: randomBytes(12).toString('base64url') };
-  writeFileSync(propsFile, serverProperties({ port, controllerPort, saslPort, dataDir, sasl }), { mode: 0o600 });
+  const tls = ensureCertificates(join(paths.dir, 'tls'));
+  writeFileSync(propsFile, serverProperties({ port, controllerPort, saslPort, sslPort, dataDir, sasl, tls }), { mode: 0o600 });
   const cp = classpath(libs);
   if (!formatted) {
     // Data from another broker version (or a half-formatted dir) is not worth migrating: it is test data.
@@ -247,7 +282,13 @@ export async function start({ name = 'default', port, version } = {}) {
   closeSync(out);
   child.unref();
   // The test user's credentials go into the address file (mode 0600): it is a throwaway local broker.
-  const info = { bootstrap: `127.0.0.1:${port}`, port, controllerPort, sasl: { bootstrap: `127.0.0.1:${saslPort}`, ...sasl }, version, pid: child.pid, name, logFile, dataDir, startedAt: new Date().toISOString() };
+  const info = {
+    bootstrap: `127.0.0.1:${port}`,
+    port,
+    controllerPort,
+    sasl: { bootstrap: `127.0.0.1:${saslPort}`, ...sasl },
+    tls: { bootstrap: `127.0.0.1:${sslPort}`, ca: tls.ca, cert: tls.clientCert, key: tls.clientKey },
+    version, pid: child.pid, name, logFile, dataDir, startedAt: new Date().toISOString() };
   mkdirSync(paths.base, { recursive: true });
   rmSync(paths.info, { force: true });
   writeFileSync(paths.info, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });

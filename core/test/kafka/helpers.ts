@@ -29,6 +29,8 @@ export interface BrokerInfo {
   bootstrap: string;
   /** The SASL_PLAINTEXT listener and its test user (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
   sasl?: { bootstrap: string; username: string; password: string };
+  /** The mutual-TLS listener and the PEM files of its test CA and client certificate. */
+  tls?: { bootstrap: string; ca: string; cert: string; key: string };
 }
 
 /**

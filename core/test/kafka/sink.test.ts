@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -285,5 +287,51 @@ describe('Kafka sink with SASL against the broker\'s SASL_PLAINTEXT listener', (
     await sink.close(100);
     expect(err!.message).not.toContain(wrong);
     expect(ctx.logs.text()).not.toContain(wrong);
+  });
+});
+
+describe('Kafka sink with TLS against the broker\'s mutual-TLS listener', () => {
+  let tls: NonNullable<BrokerInfo['tls']>;
+  beforeAll(async () => {
+    const info = await brokerInfo();
+    if (!info.tls) {
+      throw new Error('the test broker has no TLS listener (started by an older broker script): run `node scripts/kafka/broker.mjs stop && node scripts/kafka/broker.mjs start`');
+    }
+    tls = info.tls;
+  });
+
+  it('connects with a CA given as PEM text and a client certificate and key given as paths relative to the config folder', async () => {
+    const run = runId();
+    const topics = topicsFor(run);
+    const ctx = sinkContext({ configDir: dirname(tls.cert) });
+    const sink = createKafkaSink(
+      resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], topics, tls: { ca: readFileSync(tls.ca, 'utf8'), cert: basename(tls.cert), key: basename(tls.key) } }),
+      ctx,
+    );
+    await sink.start();
+    await sink.write(Array.from({ length: 20 }, (_, i) => detection(run, i)));
+    await sink.close(5000);
+    const records = await consumeAll(bootstrap, topics.detections);
+    expect(records).toHaveLength(20);
+    // The client key's PEM text must not leak into logs either.
+    expect(ctx.logs.text()).not.toContain('PRIVATE KEY');
+  });
+
+  it('refuses to start, naming the TLS failure, when the broker wants a client certificate and none is configured', async () => {
+    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], topics: topicsFor(runId()), tls: { ca: tls.ca } }), sinkContext());
+    await expect(sink.start()).rejects.toThrow(/Kafka sink cannot start.*TLS_ERR_SSL.*sink\.tls/s);
+    await sink.close(100);
+  });
+
+  it('refuses to start when the broker certificate is not signed by a trusted CA', async () => {
+    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], topics: topicsFor(runId()), tls: { cert: tls.cert, key: tls.key } }), sinkContext());
+    await expect(sink.start()).rejects.toThrow(/Kafka sink cannot start.*TLS_UNABLE_TO_VERIFY_LEAF_SIGNATURE/s);
+    await sink.close(100);
+  });
+
+  it('names the field and the file when a TLS file cannot be read', () => {
+    expect(() => createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], tls: { ca: 'no-such-ca.pem' } }), sinkContext({ configDir: '/nonexistent-dir' }))).toThrow(
+      /sink\.tls\.ca: cannot read "no-such-ca\.pem" \(ENOENT\)/,
+    );
   });
 });

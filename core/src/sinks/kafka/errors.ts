@@ -30,6 +30,8 @@ const FATAL_TYPES = new Set([
   'INVALID_CONFIG',
 ]);
 
+const TLS_CODE = /^(ERR_SSL_|ERR_TLS_CERT|ERR_OSSL|CERT_|UNABLE_TO_(VERIFY|GET)|SELF_SIGNED|DEPTH_ZERO_SELF_SIGNED|HOSTNAME_MISMATCH)/;
+
 interface ErrorFacts {
   /** Stable code for metrics labels and health: a broker error type or the kafkajs error name. */
   code: string;
@@ -43,6 +45,7 @@ interface ErrorFacts {
 export function describeKafkaError(err: unknown): ErrorFacts {
   const types: string[] = [];
   const names: string[] = [];
+  const codes: string[] = [];
   const seen = new Set<unknown>();
   const visit = (e: unknown, depth: number): void => {
     if (!e || typeof e !== 'object' || seen.has(e) || depth > 6) return;
@@ -50,14 +53,17 @@ export function describeKafkaError(err: unknown): ErrorFacts {
     const o = e as Record<string, unknown>;
     if (typeof o.type === 'string') types.push(o.type);
     if (typeof o.name === 'string') names.push(o.name);
+    if (typeof o.code === 'string') codes.push(o.code);
     visit(o.cause, depth + 1);
     visit(o.originalError, depth + 1);
     if (Array.isArray(o.errors)) for (const x of o.errors) visit(x, depth + 1);
   };
   visit(err, 0);
-  const fatal = err instanceof KafkaSinkSetupError || names.includes('KafkaJSSASLAuthenticationError') || types.some((t) => FATAL_TYPES.has(t));
+  // A certificate the other side refuses (or we refuse) will be refused again: that is config, not an outage.
+  const tlsCode = codes.find((c) => TLS_CODE.test(c));
+  const fatal = err instanceof KafkaSinkSetupError || names.includes('KafkaJSSASLAuthenticationError') || types.some((t) => FATAL_TYPES.has(t)) || tlsCode !== undefined;
   const connection = names.some((n) => /Connection|BrokerNotFound|NoBrokerAvailable|RequestTimeout/.test(n));
   const code =
-    err instanceof KafkaSinkSetupError ? err.code : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
+    err instanceof KafkaSinkSetupError ? err.code : tlsCode ? `TLS_${tlsCode}` : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
   return { code, types, fatal, connection, message: err instanceof Error ? err.message : String(err) };
 }
