@@ -211,9 +211,11 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
       info: {
         title: 'Reactive Fabric admin API',
         version: PLUGIN_API_VERSION,
-        description: 'See and control every collector\'s state machine. Every route but /health and /ready needs "Authorization: Bearer <token>".',
+        description:
+          "See and control every collector's state machine. Every route but `/health` and `/ready` needs `Authorization: Bearer <token>`; " +
+          'errors are JSON `{ statusCode, code, error, message }` with a stable `code`.',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'admin.token, FABRIC_ADMIN_TOKEN, or <state_dir>/admin-token' } } },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: '`admin.token`, `FABRIC_ADMIN_TOKEN`, or the file `<state_dir>/admin-token`' } } },
       security: [{ bearerAuth: [] }],
       tags: [
         { name: 'system', description: 'Liveness, readiness, metrics' },

@@ -51,6 +51,20 @@ describe('bearer token on every route', () => {
     await api.app.close();
   });
 
+  it('guards HEAD routes and malformed URLs too', async () => {
+    const api = await testApi(standardHost(), audit);
+    const head = await api.call({ method: 'HEAD', url: '/collectors', auth: false });
+    expect(head.statusCode).toBe(401);
+    expect(head.headers['www-authenticate']).toBe('Bearer realm="reactive-fabric"');
+    expect(head.body).toBe('');
+    expect((await api.call({ method: 'HEAD', url: '/collectors' })).statusCode).toBe(200);
+    expectError(await api.call({ url: '/collectors/%E0%A4%A', auth: false }), 401, 'UNAUTHORIZED');
+    const bad = expectError(await api.call({ url: '/collectors/%E0%A4%A' }), 400, 'INVALID_REQUEST');
+    expect(bad.message).toContain('URL is not valid');
+    expectError(await api.call({ url: `/collectors/${'a'.repeat(3000)}` }), 400, 'INVALID_REQUEST');
+    await api.app.close();
+  });
+
   it('rejects other schemes and malformed headers', async () => {
     const api = await testApi(standardHost(), audit);
     for (const authorization of [`Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`, TOKEN, `Bearer`, `Bearer ${TOKEN} extra`, `Token ${TOKEN}`]) {
