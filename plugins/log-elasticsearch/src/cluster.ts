@@ -1,5 +1,4 @@
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
-import type { HttpClient } from './http.js';
+import { ErrorCodes, type HttpClient, PluginError } from '@reactive-fabric/core';
 
 export type Flavour = 'elasticsearch' | 'opensearch';
 

@@ -4,7 +4,7 @@ import { ElasticsearchSource } from './source.js';
 
 export { ElasticsearchConfigSchema, type ElasticsearchConfig } from './config.js';
 export { ElasticsearchSource } from './source.js';
-export type { CursorCheckpoint } from './cursor.js';
+export type { WindowCursorCheckpoint as CursorCheckpoint } from '@reactive-fabric/core';
 
 export default definePlugin({
   name: '@reactive-fabric/plugin-log-elasticsearch',

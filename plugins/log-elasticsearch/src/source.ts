@@ -1,9 +1,7 @@
-import { ErrorCodes, PluginError, isPluginError } from '@reactive-fabric/core';
+import { ErrorCodes, HttpClient, isPluginError, parseJsonBody, PluginError, type TimeRange, WindowCursor, type WindowCursorOptions } from '@reactive-fabric/core';
 import type { CollectorDescription, HealthReport, PluginContext, PollRequest, PollResult, SourceEvent, SourceInstance } from '@reactive-fabric/core';
 import type { ElasticsearchConfig } from './config.js';
-import { HttpClient, parseJson } from './http.js';
 import { assumedInfo, esReason, readClusterInfo, type ClusterInfo } from './cluster.js';
-import { WindowCursor, type CursorOptions, type Range } from './cursor.js';
 import { hitId, hitTimestamp, hitToEvent, type EsHit } from './mapping.js';
 
 interface SearchResponse {
@@ -43,7 +41,7 @@ export class ElasticsearchSource implements SourceInstance {
   private readonly http: HttpClient;
   private readonly baseUrl: string;
   private cluster: ClusterInfo | undefined;
-  private readonly cursorOptions: CursorOptions;
+  private readonly cursorOptions: WindowCursorOptions;
 
   constructor(
     private readonly config: ElasticsearchConfig,
@@ -115,7 +113,7 @@ export class ElasticsearchSource implements SourceInstance {
     return sort;
   }
 
-  private query(range: Range): unknown {
+  private query(range: TimeRange): unknown {
     const filter: unknown[] = [
       { range: { [this.config.timestamp_field]: { gte: new Date(range.from).toISOString(), lt: new Date(range.to).toISOString(), format: 'strict_date_optional_time' } } },
     ];
@@ -186,7 +184,7 @@ export class ElasticsearchSource implements SourceInstance {
       throw new PluginError(ErrorCodes.UNAVAILABLE, `the point in time expired between two pages (${esReason(404, res.text)}); the next poll opens a new one; raise pit_keep_alive (now ${this.config.pit_keep_alive}) if this repeats`);
     }
     if (res.status < 200 || res.status > 299) throw this.http.statusError(res, 'POST', path);
-    return { body: parseJson<SearchResponse>(res.text, `Elasticsearch POST ${path}`) };
+    return { body: parseJsonBody<SearchResponse>(res.text, `Elasticsearch POST ${path}`) };
   }
 
   private async openPit(cluster: ClusterInfo, signal: AbortSignal): Promise<string | undefined> {
@@ -204,7 +202,7 @@ export class ElasticsearchSource implements SourceInstance {
         }
       }
       if (res.status < 200 || res.status > 299) throw this.http.statusError(res, 'POST', '/{indices}/_search/point_in_time');
-      const body = parseJson<{ pit_id?: unknown }>(res.text, 'OpenSearch POST /{indices}/_search/point_in_time');
+      const body = parseJsonBody<{ pit_id?: unknown }>(res.text, 'OpenSearch POST /{indices}/_search/point_in_time');
       if (typeof body?.pit_id !== 'string') throw new PluginError(ErrorCodes.BAD_RESPONSE, 'OpenSearch point_in_time answered without pit_id');
       return body.pit_id;
     }

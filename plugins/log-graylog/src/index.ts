@@ -4,7 +4,7 @@ import { GraylogSource } from './source.js';
 
 export { GraylogConfigSchema, type GraylogConfig } from './config.js';
 export { GraylogSource } from './source.js';
-export type { CursorCheckpoint } from './cursor.js';
+export type { WindowCursorCheckpoint as CursorCheckpoint } from '@reactive-fabric/core';
 
 export default definePlugin({
   name: '@reactive-fabric/plugin-log-graylog',

@@ -1,8 +1,6 @@
-import { ErrorCodes, PluginError, isPluginError } from '@reactive-fabric/core';
+import { ErrorCodes, HttpClient, isPluginError, PluginError, type TimeRange, WindowCursor, type WindowCursorOptions } from '@reactive-fabric/core';
 import type { CollectorDescription, HealthReport, PluginContext, PollRequest, PollResult, SourceEvent, SourceInstance } from '@reactive-fabric/core';
 import type { GraylogConfig } from './config.js';
-import { HttpClient } from './http.js';
-import { WindowCursor, type CursorOptions, type Range } from './cursor.js';
 import { messageId, messageTime, messageToEvent, type GraylogMessage } from './mapping.js';
 
 /** Graylog error bodies: `{"type":"ApiError","message":"…"}`. */
@@ -37,7 +35,7 @@ const RESULT_WINDOW = 10_000;
 export class GraylogSource implements SourceInstance {
   private readonly http: HttpClient;
   private readonly baseUrl: string;
-  private readonly cursorOptions: CursorOptions;
+  private readonly cursorOptions: WindowCursorOptions;
 
   constructor(
     private readonly config: GraylogConfig,
@@ -128,7 +126,7 @@ export class GraylogSource implements SourceInstance {
     return { events, checkpoint: cursor.toCheckpoint() as unknown as PollResult['checkpoint'], hasMore };
   }
 
-  private async search(range: Range, offset: number, limit: number, signal: AbortSignal): Promise<GraylogMessage[]> {
+  private async search(range: TimeRange, offset: number, limit: number, signal: AbortSignal): Promise<GraylogMessage[]> {
     const from = new Date(range.from).toISOString();
     const to = new Date(range.to).toISOString();
     return this.config.api === 'universal' ? this.universal(from, to, offset, limit, signal) : this.scripting(from, to, offset, limit, signal);

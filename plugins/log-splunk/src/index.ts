@@ -4,7 +4,7 @@ import { SplunkSource } from './source.js';
 
 export { SplunkConfigSchema, type SplunkConfig } from './config.js';
 export { SplunkSource } from './source.js';
-export type { CursorCheckpoint } from './cursor.js';
+export type { WindowCursorCheckpoint as CursorCheckpoint } from '@reactive-fabric/core';
 
 export default definePlugin({
   name: '@reactive-fabric/plugin-log-splunk',

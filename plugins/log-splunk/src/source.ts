@@ -1,8 +1,6 @@
-import { ErrorCodes, PluginError, isPluginError } from '@reactive-fabric/core';
+import { ErrorCodes, HttpClient, type HttpClientResponse, type HttpRequestOptions, isPluginError, parseJsonBody, PluginError, type TimeRange, WindowCursor, type WindowCursorOptions } from '@reactive-fabric/core';
 import type { CollectorDescription, HealthReport, PluginContext, PollRequest, PollResult, SourceEvent, SourceInstance } from '@reactive-fabric/core';
 import type { SplunkConfig } from './config.js';
-import { HttpClient, parseJson, type HttpResponse, type SendOptions } from './http.js';
-import { WindowCursor, type CursorOptions, type Range } from './cursor.js';
 import { rowId, rowIndexTime, rowToEvent, type SplunkRow } from './mapping.js';
 
 /** Splunk error bodies: `{"messages":[{"type":"FATAL","text":"…"}]}`. */
@@ -44,7 +42,7 @@ export class SplunkSource implements SourceInstance {
   private readonly http: HttpClient;
   private readonly baseUrl: string;
   private sessionKey: string | undefined;
-  private readonly cursorOptions: CursorOptions;
+  private readonly cursorOptions: WindowCursorOptions;
 
   constructor(
     private readonly config: SplunkConfig,
@@ -108,7 +106,7 @@ export class SplunkSource implements SourceInstance {
       signal,
     });
     if (res.status !== 200) throw this.http.statusError(res, 'POST', '/services/auth/login');
-    const body = parseJson<{ sessionKey?: unknown }>(res.text, 'Splunk POST /services/auth/login');
+    const body = parseJsonBody<{ sessionKey?: unknown }>(res.text, 'Splunk POST /services/auth/login');
     if (typeof body?.sessionKey !== 'string' || !body.sessionKey) throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Splunk login answered without sessionKey');
     this.sessionKey = body.sessionKey;
   }
@@ -117,7 +115,7 @@ export class SplunkSource implements SourceInstance {
    * One request with session handling: log in first when needed, and once more when splunkd
    * forgot the session (restart, timeout) before calling the credentials bad.
    */
-  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, options: SendOptions): Promise<HttpResponse> {
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, options: HttpRequestOptions): Promise<HttpClientResponse> {
     const session = this.config.auth.type === 'session';
     if (session && !this.sessionKey) await this.login(options.signal);
     let res = await this.http.send(method, path, options);
@@ -129,14 +127,14 @@ export class SplunkSource implements SourceInstance {
     return res;
   }
 
-  private async callJson<T>(method: 'GET' | 'POST' | 'DELETE', path: string, options: SendOptions): Promise<T> {
+  private async callJson<T>(method: 'GET' | 'POST' | 'DELETE', path: string, options: HttpRequestOptions): Promise<T> {
     const res = await this.call(method, path, options);
-    const body = parseJson<T>(res.text, `Splunk ${method} ${path}`);
+    const body = parseJsonBody<T>(res.text, `Splunk ${method} ${path}`);
     if (body === null || typeof body !== 'object') throw new PluginError(ErrorCodes.BAD_RESPONSE, `Splunk ${method} ${path} answered JSON that is not an object`);
     return body;
   }
 
-  private searchParams(range: Range): { search: string; earliest_time: number; latest_time: number } {
+  private searchParams(range: TimeRange): { search: string; earliest_time: number; latest_time: number } {
     const earliest = Math.floor(range.from / 1000);
     const latest = Math.ceil(range.to / 1000);
     const query = this.config.query ? ` ${this.config.query}` : '';
@@ -182,7 +180,7 @@ export class SplunkSource implements SourceInstance {
     const session = this.config.auth.type === 'session';
     let exhausted = true;
     const read = (line: string): boolean => {
-      const obj = parseJson<Record<string, unknown>>(line, `Splunk export line "${line.slice(0, 80)}"`);
+      const obj = parseJsonBody<Record<string, unknown>>(line, `Splunk export line "${line.slice(0, 80)}"`);
       if (obj === null || typeof obj !== 'object') throw new PluginError(ErrorCodes.BAD_RESPONSE, `Splunk export streamed a line that is not an object: ${line.slice(0, 80)}`);
       if (Array.isArray(obj.messages)) {
         const fatal = (obj.messages as Array<{ type?: string; text?: string }>).find((m) => m.type === 'FATAL' || m.type === 'ERROR');
@@ -201,7 +199,7 @@ export class SplunkSource implements SourceInstance {
     };
     for (let attempt = 0; attempt < 2; attempt++) {
       if (session && !this.sessionKey) await this.login(signal);
-      const options: SendOptions = { body: form({ ...params, output_mode: 'json' }), headers: FORM, signal };
+      const options: HttpRequestOptions = { body: form({ ...params, output_mode: 'json' }), headers: FORM, signal };
       const failed = await this.http.lines('POST', path, options, read);
       if (!failed) return exhausted;
       if (failed.status === 401 && session && attempt === 0) {
@@ -214,7 +212,7 @@ export class SplunkSource implements SourceInstance {
   }
 
   /** A 400 on a search is the SPL: point at the config field. */
-  private statusErrorWithConfigHint(res: HttpResponse, method: string, path: string): PluginError {
+  private statusErrorWithConfigHint(res: HttpClientResponse, method: string, path: string): PluginError {
     if (res.status === 400) {
       return new PluginError(ErrorCodes.BAD_CONFIG, `Splunk refused the search (400: ${splunkReason(400, res.text) ?? res.text.slice(0, 200)}); check index and query in the collector config`);
     }
@@ -275,7 +273,7 @@ export class SplunkSource implements SourceInstance {
         await sleep(this.config.job_poll_interval_ms, signal);
         continue;
       }
-      const body = parseJson<{ results?: unknown }>(res.text, `Splunk ${v2 ? 'POST' : 'GET'} ${path}`);
+      const body = parseJsonBody<{ results?: unknown }>(res.text, `Splunk ${v2 ? 'POST' : 'GET'} ${path}`);
       if (body === null || typeof body !== 'object' || !Array.isArray(body.results)) throw new PluginError(ErrorCodes.BAD_RESPONSE, `Splunk results answered without results[]`);
       return body.results as SplunkRow[];
     }

@@ -2,3 +2,5 @@ export * from './http.js';
 export * from './health.js';
 export * from './fingerprint.js';
 export * from './threat-intel.js';
+export * from './http-client.js';
+export * from './window-cursor.js';

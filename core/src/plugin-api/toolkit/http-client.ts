@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
-import { ErrorCodes, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
 
 /**
  * The REST transport: one undici Agent per collector (TLS CA and verification), a per-request
@@ -8,7 +8,7 @@ import { ErrorCodes, PluginError } from '@reactive-fabric/core';
  * the host acts on. Error messages carry the backend's own reason, never request headers.
  */
 
-export interface HttpSettings {
+export interface HttpClientSettings {
   /** e.g. https://es.internal:9200 — no credentials. */
   baseUrl: string;
   caFile?: string | undefined;
@@ -18,13 +18,13 @@ export interface HttpSettings {
   backend: string;
 }
 
-export interface HttpResponse {
+export interface HttpClientResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
 }
 
-export interface SendOptions {
+export interface HttpRequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   headers?: Record<string, string>;
@@ -32,15 +32,15 @@ export interface SendOptions {
 }
 
 /** Extracts the backend's human reason from an error body, for messages. */
-export type ReasonReader = (status: number, text: string) => string | undefined;
+export type HttpReasonReader = (status: number, text: string) => string | undefined;
 
 export class HttpClient {
   private agent: Agent | undefined;
 
   constructor(
-    private readonly settings: HttpSettings,
+    private readonly settings: HttpClientSettings,
     private readonly authHeader: () => string | undefined,
-    private readonly reason: ReasonReader,
+    private readonly reason: HttpReasonReader,
   ) {}
 
   /** Reads the CA file; called from start() so create() stays free of I/O. */
@@ -67,7 +67,7 @@ export class HttpClient {
   }
 
   /** Sends a request and returns any HTTP answer; only transport failures throw. */
-  async send(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, options: SendOptions): Promise<HttpResponse> {
+  async send(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, options: HttpRequestOptions): Promise<HttpClientResponse> {
     await this.open();
     const url = new URL(path, this.settings.baseUrl);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -93,11 +93,57 @@ export class HttpClient {
     }
   }
 
+  /**
+   * Sends and, on a 2xx, hands the body over as a stream of lines (Splunk export). The caller
+   * returns false to stop reading; the connection is then dropped, which ends the search.
+   */
+  async lines(method: 'GET' | 'POST', path: string, options: HttpRequestOptions, onLine: (line: string) => boolean | void): Promise<HttpClientResponse | undefined> {
+    await this.open();
+    const url = new URL(path, this.settings.baseUrl);
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    const auth = this.authHeader();
+    if (auth) headers.authorization = auth;
+    const deadline = AbortSignal.timeout(this.settings.timeoutMs);
+    const stopper = new AbortController();
+    const signal = AbortSignal.any([options.signal, deadline, stopper.signal]);
+    let body: string | undefined;
+    if (typeof options.body === 'string') body = options.body;
+    try {
+      const res = await request(url, { method, headers, body, signal, dispatcher: this.agent });
+      if (res.statusCode < 200 || res.statusCode > 299) {
+        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+      }
+      let buffered = '';
+      for await (const chunk of res.body) {
+        buffered += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) !== -1) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line && onLine(line) === false) {
+            stopper.abort();
+            res.body.destroy();
+            return undefined;
+          }
+        }
+      }
+      if (buffered.trim()) onLine(buffered.trim());
+      return undefined;
+    } catch (err) {
+      if (isPluginError(err)) {
+        stopper.abort();
+        throw err;
+      }
+      if (stopper.signal.aborted && !options.signal.aborted && !deadline.aborted) return undefined;
+      throw this.transportError(err, method, url.pathname, options.signal, deadline);
+    }
+  }
+
   /** Sends and requires a 2xx JSON answer. */
-  async json<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, options: SendOptions): Promise<{ body: T; response: HttpResponse }> {
+  async json<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, options: HttpRequestOptions): Promise<{ body: T; response: HttpClientResponse }> {
     const response = await this.send(method, path, options);
     if (response.status < 200 || response.status > 299) throw this.statusError(response, method, path);
-    return { body: parseJson<T>(response.text, `${this.settings.backend} ${method} ${path}`), response };
+    return { body: parseJsonBody<T>(response.text, `${this.settings.backend} ${method} ${path}`), response };
   }
 
   transportError(err: unknown, method: string, path: string, callerSignal: AbortSignal, deadline: AbortSignal): PluginError {
@@ -112,10 +158,10 @@ export class HttpClient {
     return new PluginError(ErrorCodes.UNAVAILABLE, `${where} failed: ${code || e.message}`, { cause: err });
   }
 
-  statusError(response: HttpResponse, method: string, path: string): PluginError {
+  statusError(response: HttpClientResponse, method: string, path: string): PluginError {
     const where = `${this.settings.backend} ${method} ${path}`;
     const reason = this.reason(response.status, response.text) ?? snippet(response.text);
-    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+    const retryAfterMs = parseRetryAfterHeader(response.headers['retry-after']);
     const s = response.status;
     const detail = { status: s };
     if (s === 401) return new PluginError(ErrorCodes.AUTH_FAILED, `${where}: credentials refused (401: ${reason}); check the auth block`, { detail });
@@ -126,7 +172,7 @@ export class HttpClient {
   }
 }
 
-export function parseJson<T>(text: string, where: string): T {
+export function parseJsonBody<T>(text: string, where: string): T {
   try {
     return JSON.parse(text) as T;
   } catch {
@@ -140,7 +186,7 @@ export function snippet(text: string, max = 200): string {
 }
 
 /** Retry-After is seconds or an HTTP date. */
-export function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+export function parseRetryAfterHeader(value: string | string[] | undefined): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
   if (!v) return undefined;
   if (/^\d+(\.\d+)?$/.test(v.trim())) return Math.round(Number(v) * 1000);

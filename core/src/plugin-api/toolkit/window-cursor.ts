@@ -1,4 +1,4 @@
-import type { Checkpoint } from '@reactive-fabric/core';
+import type { Checkpoint } from '../plugin.js';
 
 /**
  * Gap-free, duplicate-free incremental pulls over a time-ordered store, across polls and restarts,
@@ -12,7 +12,7 @@ import type { Checkpoint } from '@reactive-fabric/core';
  * resumes at the timestamp of the last event it emitted, and `seen` drops the ones already sent.
  */
 
-export interface CursorCheckpoint {
+export interface WindowCursorCheckpoint {
   v: 1;
   /** Every window before this instant (ISO) has been read to its end. */
   done: string;
@@ -22,7 +22,7 @@ export interface CursorCheckpoint {
   seen: Array<[string, number]>;
 }
 
-export interface CursorOptions {
+export interface WindowCursorOptions {
   overlapMs: number;
   windowMs: number;
   maxSeen: number;
@@ -33,7 +33,7 @@ export interface CursorOptions {
   granularityMs?: number;
 }
 
-export interface Range {
+export interface TimeRange {
   /** Inclusive, epoch ms. */
   from: number;
   /** Exclusive, epoch ms. */
@@ -46,8 +46,8 @@ export class WindowCursor {
   private readonly seen = new Map<string, number>();
 
   private constructor(
-    private readonly options: CursorOptions,
-    cp: CursorCheckpoint,
+    private readonly options: WindowCursorOptions,
+    cp: WindowCursorCheckpoint,
   ) {
     this.done = Date.parse(cp.done);
     if (cp.window) this.window = { end: Date.parse(cp.window.end), resumeAt: Date.parse(cp.window.resume_at) };
@@ -55,18 +55,18 @@ export class WindowCursor {
   }
 
   /** The first poll starts `lookbackMs` before now. */
-  static fresh(options: CursorOptions, nowMs: number, lookbackMs: number): WindowCursor {
+  static fresh(options: WindowCursorOptions, nowMs: number, lookbackMs: number): WindowCursor {
     return new WindowCursor(options, { v: 1, done: new Date(nowMs - lookbackMs).toISOString(), seen: [] });
   }
 
   /** Restores a committed checkpoint; undefined when it is not one of ours (the caller starts fresh). */
-  static restore(options: CursorOptions, raw: Checkpoint | undefined): WindowCursor | undefined {
+  static restore(options: WindowCursorOptions, raw: Checkpoint | undefined): WindowCursor | undefined {
     if (!isCursorCheckpoint(raw)) return undefined;
     return new WindowCursor(options, raw);
   }
 
   /** The range the next search covers. */
-  nextRange(nowMs: number): Range {
+  nextRange(nowMs: number): TimeRange {
     if (this.window) return { from: this.window.resumeAt, to: this.window.end };
     const from = this.overlapStart();
     return { from, to: Math.max(from + 1, Math.min(nowMs, this.done + this.options.windowMs)) };
@@ -82,7 +82,7 @@ export class WindowCursor {
   }
 
   /** The range was read to its end. Returns true when the window was clipped (more is ready now). */
-  finish(range: Range, nowMs: number): boolean {
+  finish(range: TimeRange, nowMs: number): boolean {
     this.done = range.to;
     this.window = undefined;
     this.prune();
@@ -90,7 +90,7 @@ export class WindowCursor {
   }
 
   /** The range was cut short after emitting an event stamped `lastTs`. */
-  pause(range: Range, lastTs: number): void {
+  pause(range: TimeRange, lastTs: number): void {
     this.window = { end: range.to, resumeAt: Math.max(range.from, lastTs) };
     this.prune();
   }
@@ -111,8 +111,8 @@ export class WindowCursor {
     }
   }
 
-  toCheckpoint(): CursorCheckpoint {
-    const cp: CursorCheckpoint = { v: 1, done: new Date(this.done).toISOString(), seen: [...this.seen] };
+  toCheckpoint(): WindowCursorCheckpoint {
+    const cp: WindowCursorCheckpoint = { v: 1, done: new Date(this.done).toISOString(), seen: [...this.seen] };
     if (this.window) cp.window = { end: new Date(this.window.end).toISOString(), resume_at: new Date(this.window.resumeAt).toISOString() };
     return cp;
   }
@@ -122,7 +122,7 @@ function isIso(v: unknown): v is string {
   return typeof v === 'string' && !Number.isNaN(Date.parse(v));
 }
 
-export function isCursorCheckpoint(raw: unknown): raw is CursorCheckpoint {
+export function isCursorCheckpoint(raw: unknown): raw is WindowCursorCheckpoint {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return false;
   const cp = raw as Record<string, unknown>;
   if (cp.v !== 1 || !isIso(cp.done) || !Array.isArray(cp.seen)) return false;
