@@ -5,6 +5,7 @@ export { CorrelationConfigSchema } from './config.js';
 export type { CorrelationConfig } from './config.js';
 export {
   loadCorrelationRules,
+  readCorrelationRules,
   parseCorrelationRules,
   checkRuleSet,
   withoutDisabled,

@@ -397,8 +397,9 @@ export function withoutDisabled(rules: CorrelationRule[], disabled: readonly str
   const kept = rules.filter((r) => !off.has(r));
   for (const r of kept) {
     for (const ref of r.rules) {
+      // A rule kept under the same name (a replacement for a built-in) still answers the reference.
       const target = [...off].find((o) => o.id === ref || o.name === ref);
-      if (target) {
+      if (target && !kept.some((k) => k.id === ref || k.name === ref)) {
         const [file, document] = splitSource(r.source);
         problems.push({ file, document, rule: r.key, field: 'correlation.rules', message: `references "${ref}", which ${configLabel} turns off; disable this rule too or keep "${ref}"` });
       }
@@ -428,15 +429,8 @@ async function expand(p: string, out: string[], explicit: boolean): Promise<void
   }
 }
 
-/**
- * Load correlation rules from files and folders (.yml/.yaml, recursively, in name order).
- * Throws CorrelationRuleError listing every refused document with file, document number,
- * attribute and the fix. Pass the detection rule set to also refuse references to unknown rules.
- */
-export async function loadCorrelationRules(
-  paths: string | readonly string[],
-  options: { detectionRules?: ReadonlyArray<{ id?: string; name?: string }> } = {},
-): Promise<CorrelationRule[]> {
+/** Parse every rule file under `paths`, each on its own (no cross-rule checks). */
+export async function readCorrelationRules(paths: string | readonly string[]): Promise<{ rules: CorrelationRule[]; problems: CorrelationRuleProblem[] }> {
   const files: string[] = [];
   for (const p of typeof paths === 'string' ? [paths] : paths) await expand(p, files, true);
   const rules: CorrelationRule[] = [];
@@ -447,6 +441,19 @@ export async function loadCorrelationRules(
     rules.push(...r.rules);
     problems.push(...r.problems);
   }
+  return { rules, problems };
+}
+
+/**
+ * Load correlation rules from files and folders (.yml/.yaml, recursively, in name order).
+ * Throws CorrelationRuleError listing every refused document with file, document number,
+ * attribute and the fix. Pass the detection rule set to also refuse references to unknown rules.
+ */
+export async function loadCorrelationRules(
+  paths: string | readonly string[],
+  options: { detectionRules?: ReadonlyArray<{ id?: string; name?: string }> } = {},
+): Promise<CorrelationRule[]> {
+  const { rules, problems } = await readCorrelationRules(paths);
   problems.push(...checkRuleSet(rules, options.detectionRules));
   if (problems.length > 0) throw new CorrelationRuleError(problems);
   return rules;

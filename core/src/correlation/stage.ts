@@ -7,7 +7,7 @@ import type { FabricEvent } from '../plugin-api/index.js';
 import type { PipelineStage } from '../pipeline/stage.js';
 import type { CorrelationConfig } from './config.js';
 import { CorrelationEngine } from './engine.js';
-import { CorrelationRuleError, checkRuleSet, loadCorrelationRules, withoutDisabled } from './rule-loader.js';
+import { CorrelationRuleError, checkRuleSet, readCorrelationRules, withoutDisabled } from './rule-loader.js';
 import type { CorrelationRule } from './rule.js';
 import { readStateFile, writeStateFile } from './state-file.js';
 
@@ -43,8 +43,11 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
 export async function resolveCorrelationRules(config: CorrelationConfig, ctx: Pick<CorrelationStageContext, 'configDir' | 'detectionRules'>): Promise<CorrelationRule[]> {
   const paths = [...(config.builtin_rules ? [BUILTIN_CORRELATION_RULES_DIR] : []), ...config.rules.map((p) => path.resolve(ctx.configDir, p))];
   if (paths.length === 0) return [];
-  const all = await loadCorrelationRules(paths, ctx.detectionRules ? { detectionRules: ctx.detectionRules } : {});
-  const kept = withoutDisabled(all, config.disabled);
+  const read = await readCorrelationRules(paths);
+  if (read.problems.length > 0) throw new CorrelationRuleError(read.problems);
+  // `disabled` applies before the cross-rule checks, so a built-in can be replaced by a rule of the
+  // same name (disable the built-in by id).
+  const kept = withoutDisabled(read.rules, config.disabled);
   const problems = checkRuleSet(kept, ctx.detectionRules);
   if (problems.length > 0) throw new CorrelationRuleError(problems);
   return kept;

@@ -181,6 +181,9 @@ describe.runIf(existsSync(path.join(datasets, 'OpenSSH_2k.log')))('OpenSSH_2k (l
       const expected = new Set([...addressesWithBurst(byAddress, n, span)].filter((a) => IPV4.test(a)));
       expect(expected.size).toBeGreaterThanOrEqual(3);
       expect([...byAddress.keys()].filter((a) => IPV4.test(a) && !expected.has(a)).length).toBeGreaterThanOrEqual(3);
+      // Addresses with N lines in all but never N within one timespan: they must not fire.
+      const spreadOut = [...byAddress].filter(([a, ts]) => IPV4.test(a) && ts.length >= n && !expected.has(a)).map(([a]) => a);
+      expect(spreadOut.length).toBeGreaterThanOrEqual(1);
 
       // As the log-file source emits them: syslog header parsed, the raw line kept in event.original.
       const raw = (await readFile(path.join(datasets, 'OpenSSH_2k.log'), 'utf8')).split(/\r?\n/).filter((l) => l.length > 0);
@@ -211,6 +214,7 @@ describe.runIf(existsSync(path.join(datasets, 'OpenSSH_2k.log')))('OpenSSH_2k (l
           .filter((a) => IPV4.test(a)),
       );
       expect([...fired].sort()).toEqual([...expected].sort());
+      for (const a of spreadOut) expect(fired.has(a)).toBe(false);
     } finally {
       await detect.close();
     }

@@ -245,6 +245,39 @@ correlation:
   });
 });
 
+describe('replacing a built-in rule', () => {
+  it('a rule of the same name replaces a built-in disabled by id, and chains follow it', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'stricter.yml'),
+      `title: Brute force (ten)
+id: 0b7c9a52-1111-4e7e-9a8a-3f0e0d7c0001
+name: rf_brute_force
+correlation:
+  type: event_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip]
+  timespan: 5m
+  condition: { gte: 10 }
+level: high
+`,
+    );
+    const h = await harness({ rules: ['stricter.yml'], disabled: ['7e585e14-2158-4ee9-a73a-af2b637a288f', 'rf_password_spraying', 'rf_scanning_then_exploitation'] }, { configDir: dir });
+    expect(h.stage.rules.filter((r) => r.name === 'rf_brute_force').map((r) => r.id)).toEqual(['0b7c9a52-1111-4e7e-9a8a-3f0e0d7c0001']);
+    const ip = '203.0.113.44';
+    expect(await h.feed([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => failed(T0 + i * SEC, ip)))).toHaveLength(0);
+    const out = await h.feed([failed(T0 + 10 * SEC, ip), success(T0 + 11 * SEC, ip)]);
+    expect(out.map(ruleOf)).toEqual(['rf_brute_force', 'rf_brute_force_then_success']);
+    expect(out[0]!.event.severity).toBe(73);
+  });
+
+  it('without disabling the built-in, the same name twice is refused', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'dup.yml'), `title: Dup\nname: rf_brute_force\ncorrelation:\n  type: event_count\n  rules: [rf_failed_authentication]\n  group-by: [source.ip]\n  timespan: 5m\n  condition: { gte: 10 }\n`);
+    await expect(harness({ rules: ['dup.yml'] }, { configDir: dir })).rejects.toThrow(/"rf_brute_force" is already used by the rule in .*; ids and names must be unique/);
+  });
+});
+
 describe('conditions decided at window close', () => {
   it('eq fires only for windows holding exactly that many, once the watermark passes the window end', async () => {
     const dir = await tempDir();
