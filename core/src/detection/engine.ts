@@ -1,7 +1,7 @@
 import type { ExtractorConfig, LogsourceMapping } from './config.js';
 import { BUILTIN_EXTRACTORS, FAST_PARSERS, POST_PROCESSORS } from './extract/builtin.js';
 import { compileExtractor, type CompiledExtractor, type ExtractionTarget } from './extract/extractor.js';
-import { CompileSession, EvalContext, type FlatRecord } from './sigma/context.js';
+import { CompileSession, EvalContext, KEYWORDS, type FlatRecord } from './sigma/context.js';
 import { LogsourceResolver } from './sigma/logsource.js';
 import { compileRule, type CompiledRule, type SigmaRule } from './sigma/rule.js';
 import type { Predicate } from './sigma/values.js';
@@ -46,6 +46,10 @@ export interface TextScanResult {
 interface RuleGroup {
   gate: Predicate | undefined;
   rules: CompiledRule[];
+  /** Rules evaluated on every record of the group (no prefilter, or one over other fields). */
+  plain: CompiledRule[];
+  /** Rules whose prefilter reads only the keyword text: reached through the literals found in it. */
+  byLiteral: (CompiledRule[] | undefined)[] | undefined;
 }
 
 export class DetectionEngine {
@@ -58,6 +62,10 @@ export class DetectionEngine {
   private extractedKeys: string[] = [];
   private readonly target: ExtractionTarget;
   private readonly processSlot: number;
+  private readonly keywordAutomaton: number;
+  /** Per rule: the record number it was last considered for, so a rule reached by two literals runs once. */
+  private readonly candidate: Int32Array;
+  private record = 0;
   /** Extractors whose fields rules (or other eager extractors) read: run before matching. */
   private readonly eager: CompiledExtractor[];
   /** The rest: run only when their fields are wanted (a match with fields requested, or pipeline events). */
@@ -74,10 +82,11 @@ export class DetectionEngine {
     const byGate = new Map<string, RuleGroup>();
     for (const r of this.rules) {
       let g = byGate.get(r.gateKey);
-      if (!g) byGate.set(r.gateKey, (g = { gate: r.gate, rules: [] }));
+      if (!g) byGate.set(r.gateKey, (g = { gate: r.gate, rules: [], plain: [], byLiteral: undefined }));
       g.rules.push(r);
     }
     this.groups = [...byGate.values()];
+    this.candidate = new Int32Array(this.rules.length);
     const builtins = spec.builtinExtractors === false ? [] : BUILTIN_EXTRACTORS;
     this.extractors = [...builtins, ...(spec.extractors ?? [])].map((e) =>
       compileExtractor(
@@ -89,7 +98,21 @@ export class DetectionEngine {
     );
     this.processSlot = session.slot('process.name');
     [this.eager, this.deferred] = splitExtractors(this.extractors, ruleReads);
-    this.ctx = new EvalContext(session, spec.keywordFields ?? ['message', 'event.original']);
+    this.ctx = new EvalContext(session, keywordFields);
+    // Index after the session is final: literal ids of the keyword automaton → rules that need them.
+    this.keywordAutomaton = session.automata.get(keywordFields[0]!)?.index ?? -1;
+    for (const g of this.groups) {
+      for (const r of g.rules) {
+        const pf = r.prefilter;
+        const onKeywords = pf !== undefined && this.keywordAutomaton !== -1 && pf.groups.every((x) => x.a === this.keywordAutomaton && (x.path === KEYWORDS || x.path === keywordFields[0]));
+        if (!onKeywords) {
+          g.plain.push(r);
+          continue;
+        }
+        g.byLiteral ??= [];
+        for (const x of pf.groups) for (const id of x.ids) (g.byLiteral[id] ??= []).includes(r) || g.byLiteral[id]!.push(r);
+      }
+    }
     this.maxLine = spec.maxLineBytes ?? 65536;
     const self = this;
     this.target = {
@@ -115,10 +138,31 @@ export class DetectionEngine {
     this.extractedKeys.length = 0;
     this.runExtractors(this.eager, rec);
     let out: number[] | undefined;
+    if (++this.record > 0x3fffffff) {
+      this.candidate.fill(0);
+      this.record = 1;
+    }
+    const stamp = this.record;
     for (const g of this.groups) {
       if (g.gate && !g.gate(ctx)) continue;
-      for (const r of g.rules) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
+      for (const r of g.plain) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
+      const byLit = g.byLiteral;
+      if (byLit === undefined) continue;
+      const text = ctx.keywordText();
+      if (text === undefined) continue;
+      const found = ctx.foundIn(this.keywordAutomaton, text);
+      for (let i = 0; i < found.length; i++) {
+        const rs = byLit[found[i]!];
+        if (rs === undefined) continue;
+        for (let j = 0; j < rs.length; j++) {
+          const r = rs[j]!;
+          if (this.candidate[r.index] === stamp) continue;
+          this.candidate[r.index] = stamp;
+          if (r.prefilter!(ctx) && r.match(ctx)) (out ??= []).push(r.index);
+        }
+      }
     }
+    if (out && out.length > 1) out.sort((x, y) => x - y);
     if (this.deferred.length && (fields === 'all' || (fields === 'matches' && out))) this.runExtractors(this.deferred, rec);
     return out;
   }

@@ -64,6 +64,7 @@ export class EvalContext {
   /** Stamp of the latest scan per automaton: a rescan after a rewrite must not see the old text's hits. */
   private readonly scanStamp: Int32Array;
   private stamp = 0;
+  private readonly foundLists: number[][];
   private readonly autos: { path: string; auto: LiteralAutomaton }[];
   private readonly slots: Map<string, number>;
   private readonly keywordFields: readonly string[];
@@ -82,6 +83,7 @@ export class EvalContext {
     this.autos = [...session.automata.entries()].sort((a, b) => a[1].index - b[1].index).map(([path, a]) => ({ path, auto: a.auto }));
     this.scanned = new Int32Array(this.autos.length + 1);
     this.scanStamp = new Int32Array(this.autos.length + 1);
+    this.foundLists = this.autos.map(() => []);
     this.autoByPath = new Map(this.autos.map((a, i) => [a.path, i]));
   }
 
@@ -149,14 +151,24 @@ export class EvalContext {
     return undefined;
   }
 
+  private scan(a: number, text: string): void {
+    this.scanned[a] = this.gen;
+    const stamp = ++this.stamp;
+    this.scanStamp[a] = stamp;
+    const list = this.foundLists[a]!;
+    list.length = 0;
+    this.autos[a]!.auto.scan(text, this.found, stamp, list);
+  }
+
+  /** Literal ids of automaton `a` found in `text` (scanned once per record). */
+  foundIn(a: number, text: string): readonly number[] {
+    if (this.scanned[a] !== this.gen) this.scan(a, text);
+    return this.foundLists[a]!;
+  }
+
   /** Whether any of the literals `ids` (all of automaton `a`) occurs in `text`. */
   hasAny(a: number, ids: Int32Array, text: string): boolean {
-    if (this.scanned[a] !== this.gen) {
-      this.scanned[a] = this.gen;
-      const stamp = ++this.stamp;
-      this.scanStamp[a] = stamp;
-      this.autos[a]!.auto.scan(text, this.found, stamp);
-    }
+    if (this.scanned[a] !== this.gen) this.scan(a, text);
     const st = this.scanStamp[a]!;
     const found = this.found;
     for (let i = 0; i < ids.length; i++) if (found[ids[i]!] === st) return true;
@@ -165,12 +177,7 @@ export class EvalContext {
 
   /** Whether literal `id` occurs in the lower-cased text of automaton `a` (scanned once per record). */
   has(a: number, id: number, text: string): boolean {
-    if (this.scanned[a] !== this.gen) {
-      this.scanned[a] = this.gen;
-      const stamp = ++this.stamp;
-      this.scanStamp[a] = stamp;
-      this.autos[a]!.auto.scan(text, this.found, stamp);
-    }
+    if (this.scanned[a] !== this.gen) this.scan(a, text);
     return this.found[id] === this.scanStamp[a];
   }
 }

@@ -76,8 +76,8 @@ export class LiteralAutomaton {
     this.outIds = Int32Array.from(ids);
   }
 
-  /** Mark `found[id] = gen` for every literal occurring in `text`. */
-  scan(text: string, found: Int32Array, gen: number): void {
+  /** Mark `found[id] = gen` for every literal occurring in `text`, and list each once in `list`. */
+  scan(text: string, found: Int32Array, gen: number, list: number[]): void {
     const delta = this.delta;
     const outHead = this.outHead;
     const outIds = this.outIds;
@@ -87,8 +87,21 @@ export class LiteralAutomaton {
       const c = text.charCodeAt(i);
       s = c < 128 ? delta[(s << 7) | c]! : 0;
       const h = outHead[s]!;
-      if (h !== 0) for (let k = h - 1; outIds[k]! !== -1; k++) found[outIds[k]!] = gen;
+      if (h !== 0) {
+        for (let k = h - 1; outIds[k]! !== -1; k++) {
+          const id = outIds[k]!;
+          if (found[id] !== gen) {
+            found[id] = gen;
+            list.push(id);
+          }
+        }
+      }
     }
-    for (const { lit, id } of this.slow) if (text.includes(lit)) found[id] = gen;
+    for (const { lit, id } of this.slow) {
+      if (found[id] !== gen && text.includes(lit)) {
+        found[id] = gen;
+        list.push(id);
+      }
+    }
   }
 }

@@ -83,7 +83,10 @@ function conditionNecessary(node: ConditionNode, searches: Map<string, Necessary
   }
 }
 
-export type Prefilter = (ctx: EvalContext) => boolean;
+export type Prefilter = ((ctx: EvalContext) => boolean) & {
+  /** Literal ids (with their automaton) whose presence can make the prefilter pass. */
+  groups: { path: string; a: number; ids: Int32Array }[];
+};
 
 /** Undefined when nothing useful can be derived (the rule is then always evaluated). */
 export function compilePrefilter(
@@ -100,7 +103,7 @@ export function compilePrefilter(
     const ids = [...lits].map((l) => session.containsLiteral(path, l));
     return { path, slot: path === KEYWORDS ? -1 : session.slot(path), a: ids[0]![0], ids: Int32Array.from(ids.map((x) => x[1])) };
   });
-  return (ctx) => {
+  const fn = (ctx: EvalContext) => {
     for (const g of groups) {
       let text: string | undefined;
       if (g.slot === -1) text = ctx.keywordText();
@@ -117,4 +120,5 @@ export function compilePrefilter(
     }
     return false;
   };
+  return Object.assign(fn, { groups });
 }
