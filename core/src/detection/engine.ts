@@ -48,8 +48,10 @@ interface RuleGroup {
   rules: CompiledRule[];
   /** Rules evaluated on every record of the group (no prefilter, or one over other fields). */
   plain: CompiledRule[];
-  /** Rules whose prefilter reads only the keyword text: reached through the literals found in it. */
+  /** Rules with a prefilter: reached through the literals found in the fields it names. */
   byLiteral: (CompiledRule[] | undefined)[] | undefined;
+  /** The fields (automata) those prefilters scan; an array value makes all its rules candidates. */
+  scans: { a: number; path: string; slot: number; rules: CompiledRule[] }[];
 }
 
 export class DetectionEngine {
@@ -62,7 +64,6 @@ export class DetectionEngine {
   private extractedKeys: string[] = [];
   private readonly target: ExtractionTarget;
   private readonly processSlot: number;
-  private readonly keywordAutomaton: number;
   /** Per rule: the record number it was last considered for, so a rule reached by two literals runs once. */
   private readonly candidate: Int32Array;
   private record = 0;
@@ -82,7 +83,7 @@ export class DetectionEngine {
     const byGate = new Map<string, RuleGroup>();
     for (const r of this.rules) {
       let g = byGate.get(r.gateKey);
-      if (!g) byGate.set(r.gateKey, (g = { gate: r.gate, rules: [], plain: [], byLiteral: undefined }));
+      if (!g) byGate.set(r.gateKey, (g = { gate: r.gate, rules: [], plain: [], byLiteral: undefined, scans: [] }));
       g.rules.push(r);
     }
     this.groups = [...byGate.values()];
@@ -99,18 +100,21 @@ export class DetectionEngine {
     this.processSlot = session.slot('process.name');
     [this.eager, this.deferred] = splitExtractors(this.extractors, ruleReads);
     this.ctx = new EvalContext(session, keywordFields);
-    // Index after the session is final: literal ids of the keyword automaton → rules that need them.
-    this.keywordAutomaton = session.automata.get(keywordFields[0]!)?.index ?? -1;
+    // Index after the session is final: literal id → rules whose prefilter names it.
     for (const g of this.groups) {
       for (const r of g.rules) {
         const pf = r.prefilter;
-        const onKeywords = pf !== undefined && this.keywordAutomaton !== -1 && pf.groups.every((x) => x.a === this.keywordAutomaton && (x.path === KEYWORDS || x.path === keywordFields[0]));
-        if (!onKeywords) {
+        if (pf === undefined) {
           g.plain.push(r);
           continue;
         }
         g.byLiteral ??= [];
-        for (const x of pf.groups) for (const id of x.ids) (g.byLiteral[id] ??= []).includes(r) || g.byLiteral[id]!.push(r);
+        for (const x of pf.groups) {
+          let scan = g.scans.find((s) => s.a === x.a && s.path === x.path);
+          if (!scan) g.scans.push((scan = { a: x.a, path: x.path, slot: x.path === KEYWORDS ? -1 : session.slot(x.path), rules: [] }));
+          if (!scan.rules.includes(r)) scan.rules.push(r);
+          for (const id of x.ids) if (!(g.byLiteral[id] ??= []).includes(r)) g.byLiteral[id]!.push(r);
+        }
       }
     }
     this.maxLine = spec.maxLineBytes ?? 65536;
@@ -148,22 +152,38 @@ export class DetectionEngine {
       for (const r of g.plain) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
       const byLit = g.byLiteral;
       if (byLit === undefined) continue;
-      const text = ctx.keywordText();
-      if (text === undefined) continue;
-      const found = ctx.foundIn(this.keywordAutomaton, text);
-      for (let i = 0; i < found.length; i++) {
-        const rs = byLit[found[i]!];
-        if (rs === undefined) continue;
-        for (let j = 0; j < rs.length; j++) {
-          const r = rs[j]!;
-          if (this.candidate[r.index] === stamp) continue;
-          this.candidate[r.index] = stamp;
-          if (r.prefilter!(ctx) && r.match(ctx)) (out ??= []).push(r.index);
+      for (let s = 0; s < g.scans.length; s++) {
+        const sc = g.scans[s]!;
+        let text: string | undefined;
+        if (sc.slot === -1) text = ctx.keywordText();
+        else {
+          const v = rec[sc.path];
+          if (v === undefined || v === null) continue;
+          if (typeof v === 'object') {
+            // Array values are matched element by element; the scan cannot rule their rules out.
+            for (const r of sc.rules) out = this.consider(r, stamp, out);
+            continue;
+          }
+          text = ctx.lower(sc.slot, sc.path);
+          if (text === '') continue;
+        }
+        if (text === undefined) continue;
+        const found = ctx.foundIn(sc.a, text);
+        for (let i = 0; i < found.length; i++) {
+          const rs = byLit[found[i]!];
+          if (rs !== undefined) for (let j = 0; j < rs.length; j++) out = this.consider(rs[j]!, stamp, out);
         }
       }
     }
     if (out && out.length > 1) out.sort((x, y) => x - y);
     if (this.deferred.length && (fields === 'all' || (fields === 'matches' && out))) this.runExtractors(this.deferred, rec);
+    return out;
+  }
+
+  private consider(r: CompiledRule, stamp: number, out: number[] | undefined): number[] | undefined {
+    if (this.candidate[r.index] === stamp) return out;
+    this.candidate[r.index] = stamp;
+    if (r.prefilter!(this.ctx) && r.match(this.ctx)) (out ??= []).push(r.index);
     return out;
   }
 

