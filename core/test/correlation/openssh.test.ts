@@ -105,7 +105,12 @@ function eventFromRawLine(raw: string, lineNo: number): FabricEvent {
   } as FabricEvent;
 }
 
-describe.runIf(existsSync(path.join(datasets, 'OpenSSH_2k.log')))('OpenSSH_2k (loghub)', () => {
+describe('OpenSSH_2k (loghub)', () => {
+  // A missing dataset is a failure with the fix, never a silent skip.
+  it('finds the dataset beside the repository', () => {
+    expect(existsSync(path.join(datasets, 'OpenSSH_2k.log')), `${datasets}/OpenSSH_2k.log is missing: put shared/datasets beside the repository`).toBe(true);
+  });
+
   it('brute force fires for exactly the addresses with ≥ N failed attempts within the timespan (detections from the labelled lines)', async () => {
     const h = await harness({ disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] });
     const rule = h.stage.rules.find((r) => r.name === 'rf_brute_force')!;
