@@ -2,7 +2,10 @@
 // thread, (b) the Piscina pool with 1 worker, (c) with 2 workers — for the built-in rules and for
 // the built-ins plus every loadable SigmaHQ Linux rule. Writes bench/results/detect.json.
 //
-//   node bench/detect/run.mjs [--lines 1000000] [--batch 20000] [--fields]
+//   node bench/detect/run.mjs [--lines 1000000] [--batch 20000] [--fields] [--repeat 3]
+//
+// Each measurement runs --repeat times and keeps the fastest (wall clock): on a shared machine the
+// slower runs measure the neighbours. CPU-seconds of the whole process are reported alongside.
 //
 // Needs a build (npx tsc -b): workers run dist/.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -23,6 +26,17 @@ const opt = (name, dflt) => {
 const targetLines = opt('--lines', 1_000_000);
 const batchLines = opt('--batch', 20_000);
 const withFields = args.includes('--fields');
+const repeat = opt('--repeat', 3);
+
+async function best(measure) {
+  let top;
+  for (let i = 0; i < repeat; i++) {
+    const r = await measure();
+    if (!top || r.seconds < top.seconds) top = { ...r, peak_rss_mb: Math.max(r.peak_rss_mb, top?.peak_rss_mb ?? 0) };
+    else top.peak_rss_mb = Math.max(top.peak_rss_mb, r.peak_rss_mb);
+  }
+  return top;
+}
 
 const source = ['OpenSSH_2k.log', 'Linux_2k.log']
   .flatMap((f) => readFileSync(path.join(datasets, 'loghub', f), 'utf8').split('\n'))
@@ -65,7 +79,7 @@ function clock() {
 }
 
 /** The reference the issue quotes: six plain regexes over the same lines, one core, no extraction. */
-function measureBare() {
+function measureBareOnce() {
   const res = [/Failed password/, /Invalid user/, /authentication failure/, /Accepted password/, /sudo:/, /POSSIBLE BREAK-IN/];
   const src = lines.slice(0, 200_000);
   let h = 0;
@@ -122,10 +136,15 @@ const out = {
   mb: +(bytes / 1048576).toFixed(1),
   batch_lines: batchLines,
   return_fields: withFields,
+  repeat,
   sigmahq: { files: sigma.files, loaded: sigma.rules.length, refused: sigma.refusals.length },
   results: [],
 };
-const bare = measureBare();
+let bare = measureBareOnce();
+for (let i = 1; i < repeat; i++) {
+  const r = measureBareOnce();
+  if (r.seconds < bare.seconds) bare = r;
+}
 out.bare_six_regex_loop = { lines_per_s: Math.round(bare.lines / bare.seconds), lines_per_cpu_s: Math.round(bare.lines / bare.cpu_seconds), load1: bare.load1 };
 console.log(`detect bench: ${lines.length} lines (${out.mb} MB) of loghub OpenSSH+Linux, batches of ${batchLines}, ${out.cpus} cpus, fields ${withFields ? 'returned' : 'not returned'}`);
 console.log(
@@ -133,9 +152,9 @@ console.log(
 );
 for (const set of sets) {
   const spec = { rules: set.rules };
-  const a = await measureLoop(spec);
-  const b = await measurePool(spec, 1);
-  const c = await measurePool(spec, 2);
+  const a = await best(() => measureLoop(spec));
+  const b = await best(() => measurePool(spec, 1));
+  const c = await best(() => measurePool(spec, 2));
   if (a.hits !== b.hits || a.hits !== c.hits) throw new Error(`hit counts differ: loop ${a.hits}, 1 worker ${b.hits}, 2 workers ${c.hits}`);
   const lps = (r) => Math.round(r.lines / r.seconds);
   const cps = (r) => Math.round(r.lines / r.cpu_seconds);
