@@ -386,11 +386,12 @@ export class CorrelationEngine {
       if (t >= g.firedStart && g.firedId) this.annotate(id, g.firedId);
       return;
     }
-    if (!this.insert(g, { t, id, c: collector, v })) {
+    const member: Member = { t, id, c: collector, v };
+    if (!this.insert(g, member)) {
       this.hooks.duplicate();
       return;
     }
-    if (rule.monotone) this.fireEarly(g, t);
+    if (rule.monotone) this.fireEarly(g, member);
     this.reschedule(g);
   }
 
@@ -452,16 +453,82 @@ export class CorrelationEngine {
   }
 
   /** After a detection at time t arrived: only windows containing it can have become satisfied. */
-  private fireEarly(g: Group, t: number): void {
-    const T = g.rule.def.timespanMs;
-    for (let i = lowerBound(g.members, t - T); i < g.members.length && g.members[i]!.t <= t; i++) {
-      const w = this.windowAt(g, i);
-      if (w) {
-        this.fire(g, i, w.end, w.measure, w.count);
-        this.fireRemaining(g);
-        return;
-      }
+  /**
+   * After detection m arrived. Before it no window was satisfied (a satisfied one fires at once),
+   * so only windows containing m can be: those anchored within one timespan before it. Each check
+   * is one pass over that span, so a flood of detections in one group costs linear, not quadratic,
+   * time per detection.
+   */
+  private fireEarly(g: Group, m: Member): void {
+    const w = g.rule.def.type === 'temporal_ordered' ? this.sequenceThrough(g, m) : this.windowThrough(g, m.t);
+    if (w) {
+      this.fire(g, w.start, w.end, w.measure, w.count);
+      this.fireRemaining(g);
     }
+  }
+
+  /** Earliest-anchored satisfied window containing time t (event_count, value_count, temporal). */
+  private windowThrough(g: Group, t: number): { start: number; end: number; measure: number; count: number } | undefined {
+    const ms = g.members;
+    const def = g.rule.def;
+    const T = def.timespanMs;
+    const first = lowerBound(ms, t - T);
+    const last = upperBound(ms, t);
+    if (def.type === 'event_count') {
+      for (let i = first; i < last; i++) {
+        const j = upperBound(ms, ms[i]!.t + T);
+        if (conditionHolds(def.condition, j - i)) return { start: i, end: j, measure: j - i, count: j - i };
+      }
+      return undefined;
+    }
+    // Distinct values (value_count) or rules (temporal): as the anchor moves right both window ends do.
+    const counts = new Map<string | number, number>();
+    let j = first;
+    for (let i = first; i < last; i++) {
+      const limit = ms[i]!.t + T;
+      for (; j < ms.length && ms[j]!.t <= limit; j++) counts.set(ms[j]!.v, (counts.get(ms[j]!.v) ?? 0) + 1);
+      if (conditionHolds(def.condition, counts.size)) return { start: i, end: j, measure: counts.size, count: j - i };
+      const v = ms[i]!.v;
+      const c = counts.get(v)! - 1;
+      if (c === 0) counts.delete(v);
+      else counts.set(v, c);
+    }
+    return undefined;
+  }
+
+  /**
+   * temporal_ordered: a full sequence through m, if one fits the timespan. The rules before m's are
+   * taken as late as possible and those after it as early as possible, which gives the shortest
+   * sequence through m.
+   */
+  private sequenceThrough(g: Group, m: Member): { start: number; end: number; measure: number; count: number } | undefined {
+    const ms = g.members;
+    const T = g.rule.def.timespanMs;
+    const steps = g.rule.def.rules.length;
+    let p = upperBound(ms, m.t) - 1;
+    while (p >= 0 && ms[p] !== m) p--;
+    if (p < 0) return undefined;
+    const role = m.v as number;
+    let start = p;
+    let prevId = m.id;
+    for (let want = role - 1; want >= 0; want--) {
+      let k = start - 1;
+      while (k >= 0 && ms[k]!.t >= m.t - T && !(ms[k]!.v === want && ms[k]!.id !== prevId)) k--;
+      if (k < 0 || ms[k]!.t < m.t - T) return undefined;
+      start = k;
+      prevId = ms[k]!.id;
+    }
+    let end = p;
+    prevId = m.id;
+    for (let want = role + 1; want < steps; want++) {
+      let k = end + 1;
+      while (k < ms.length && ms[k]!.t <= m.t + T && !(ms[k]!.v === want && ms[k]!.id !== prevId)) k++;
+      if (k >= ms.length || ms[k]!.t > m.t + T) return undefined;
+      end = k;
+      prevId = ms[k]!.id;
+    }
+    if (ms[end]!.t - ms[start]!.t > T) return undefined;
+    return { start, end: end + 1, measure: steps, count: end + 1 - start };
   }
 
   /** Detections that arrived out of order past a fired window may already satisfy a later one. */

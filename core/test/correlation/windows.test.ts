@@ -426,3 +426,131 @@ describe('arrival order does not change which groups fire', () => {
     }
   });
 });
+
+describe('value_count windows slide', () => {
+  it('values seen only before a window starts do not count toward it', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'three.yml'),
+      `title: Three users in two minutes
+name: three_users
+correlation:
+  type: value_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip]
+  timespan: 2m
+  condition: { field: user.name, gte: 3 }
+`,
+    );
+    const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 300 }, { configDir: dir });
+    const ip = '10.4.4.4';
+    // Windows: [10s,130s] holds a and c; [100s,220s] holds c and d; never three users within 2 minutes.
+    await h.feed([failed(T0 + 10 * SEC, ip, { user: 'a' }), failed(T0 + 200 * SEC, ip, { user: 'd' })]);
+    expect(await h.feed([failed(T0 + 100 * SEC, ip, { user: 'c' })])).toHaveLength(0);
+    // A third user inside [100s,220s] completes it.
+    const out = await h.feed([failed(T0 + 150 * SEC, ip, { user: 'e' })]);
+    expect(out).toHaveLength(1);
+    expect(corr(out[0]!).window).toMatchObject({ start: new Date(T0 + 100 * SEC).toISOString() });
+    expect(corr(out[0]!).value_count).toBe(3);
+  });
+});
+
+describe('temporal_ordered edges', () => {
+  it('the sequence must fit the timespan (inclusive) and be in order', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'seq.yml'),
+      `title: Scan, exploit, exfiltrate within 5 minutes
+name: three_steps
+correlation:
+  type: temporal_ordered
+  rules: [rf_network_scanning, rf_exploitation_attempt, rf_data_exfiltration]
+  group-by: [source.ip]
+  timespan: 5m
+`,
+    );
+    const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 600 }, { configDir: dir });
+    const d = (t: number, rule: string, ip: string) => detection({ t, ip, rules: [rule] });
+    // 1 ms too long, all in one batch.
+    expect(await h.feed([d(T0, 'rf_network_scanning', '10.7.0.1'), d(T0 + MIN, 'rf_exploitation_attempt', '10.7.0.1'), d(T0 + 5 * MIN + 1, 'rf_data_exfiltration', '10.7.0.1')])).toHaveLength(0);
+    // Out of order: exfiltration before exploitation.
+    expect(await h.feed([d(T0, 'rf_network_scanning', '10.7.0.2'), d(T0 + MIN, 'rf_data_exfiltration', '10.7.0.2'), d(T0 + 2 * MIN, 'rf_exploitation_attempt', '10.7.0.2')])).toHaveLength(0);
+    // The middle step arriving last, each half within 5 minutes but the whole 1 ms too long.
+    await h.feed([d(T0, 'rf_network_scanning', '10.7.0.4'), d(T0 + 5 * MIN + 1, 'rf_data_exfiltration', '10.7.0.4')]);
+    expect(await h.feed([d(T0 + 3 * MIN, 'rf_exploitation_attempt', '10.7.0.4')])).toHaveLength(0);
+    // Exactly 5 minutes, the middle step arriving last.
+    await h.feed([d(T0, 'rf_network_scanning', '10.7.0.3'), d(T0 + 5 * MIN, 'rf_data_exfiltration', '10.7.0.3')]);
+    const out = await h.feed([d(T0 + 3 * MIN, 'rf_exploitation_attempt', '10.7.0.3')]);
+    expect(out.map((a) => (a as unknown as { source: { ip: string } }).source.ip)).toEqual(['10.7.0.3']);
+    expect(corr(out[0]!).rules_matched).toBe(3);
+  });
+});
+
+describe('arrival order does not change which groups fire (value_count, temporal_ordered)', () => {
+  it('random streams: distinct-value and ordered-sequence rules fire for exactly the groups an exhaustive check finds', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'random.yml'),
+      `title: Three users in two minutes
+name: three_users
+correlation:
+  type: value_count
+  rules: [rf_failed_authentication]
+  group-by: [source.ip]
+  timespan: 2m
+  condition: { field: user.name, gte: 3 }
+---
+title: Scan then exploit in five minutes
+name: scan_exploit_5m
+correlation:
+  type: temporal_ordered
+  rules: [rf_network_scanning, rf_exploitation_attempt]
+  group-by: [source.ip]
+  timespan: 5m
+`,
+    );
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    for (let round = 0; round < 6; round++) {
+      const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 120 }, { configDir: dir });
+      const stream: Array<{ t: number; ip: string; kind: 'fail' | 'scan' | 'exploit'; user: string }> = [];
+      let unique = 0;
+      for (let k = 0; k < 30; k++) {
+        const ip = `10.88.${round}.${k}`;
+        const start = T0 + Math.floor(rand() * 20 * MIN);
+        const spread = 1 + Math.floor(rand() * 8 * 60);
+        const n = 1 + Math.floor(rand() * 12);
+        for (let i = 0; i < n; i++) {
+          // Distinct milliseconds: "in order" is then unambiguous.
+          const t = start + Math.floor(rand() * spread) * SEC + (unique++ % 1000);
+          const kind = rand() < 0.5 ? 'fail' : rand() < 0.5 ? 'scan' : 'exploit';
+          stream.push({ t, ip, kind, user: `u${Math.floor(rand() * 4)}` });
+        }
+      }
+      const arrival = stream.map((s) => ({ ...s, key: s.t + rand() * 100 * SEC })).sort((a, b) => a.key - b.key);
+      const rule = { fail: 'rf_failed_authentication', scan: 'rf_network_scanning', exploit: 'rf_exploitation_attempt' } as const;
+      for (let i = 0; i < arrival.length; ) {
+        const size = 1 + Math.floor(rand() * 15);
+        await h.feed(arrival.slice(i, i + size).map((s) => detection({ t: s.t, ip: s.ip, user: s.user, rules: [rule[s.kind]] })));
+        i += size;
+      }
+      const ips = [...new Set(stream.map((s) => s.ip))];
+      const threeUsers = ips.filter((ip) => {
+        const f = stream.filter((s) => s.ip === ip && s.kind === 'fail');
+        return f.some((a) => new Set(f.filter((s) => s.t >= a.t && s.t <= a.t + 2 * MIN).map((s) => s.user)).size >= 3);
+      });
+      const scanExploit = ips.filter((ip) => {
+        const mine = stream.filter((s) => s.ip === ip);
+        return mine.some((a) => a.kind === 'scan' && mine.some((b) => b.kind === 'exploit' && b.t > a.t && b.t - a.t <= 5 * MIN));
+      });
+      for (const expected of [threeUsers, scanExploit]) {
+        expect(expected.length).toBeGreaterThan(0);
+        expect(expected.length).toBeLessThan(ips.length);
+      }
+      const firedBy = (name: string) => [...new Set(h.alerts.filter((a) => ruleOf(a) === name).map((a) => (a as unknown as { source: { ip: string } }).source.ip))].sort();
+      expect(firedBy('three_users')).toEqual([...threeUsers].sort());
+      expect(firedBy('scan_exploit_5m')).toEqual([...scanExploit].sort());
+      expect(await h.metric('fabric_correlation_late_detections_total')).toBe(0);
+    }
+  });
+});
