@@ -17,6 +17,7 @@ import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, ApiError, errorBody, handleError } from './errors.js';
 import { EventJournal } from './event-journal.js';
 import { strictTypeBoxCompiler } from './validator.js';
+import { lazyChildLogger } from './request-logger.js';
 import { SharedSchemas, errors } from './schemas.js';
 import { bearerToken, tokenMatcher } from './token.js';
 import { systemRoutes } from './routes/system.js';
@@ -92,6 +93,7 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     requestIdHeader: false,
     // Per-request lines would flood the log under a scraper; mutations are audit-logged by their routes.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     return503OnClosing: true,
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },

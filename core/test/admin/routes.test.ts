@@ -51,6 +51,26 @@ describe('GET /collectors', () => {
     });
   });
 
+  it('sends only the declared summary fields, whatever else the host adds', async () => {
+    const leaky = standardHost();
+    const original = leaky.listCollectors.bind(leaky);
+    leaky.listCollectors = () => original().map((c) => ({ ...c, apiKey: SECRET_API_KEY, internal: { actor: 'x' } }));
+    const other = await testApi(leaky, audit);
+    const res = await other.call({ url: '/collectors' });
+    expect(res.statusCode).toBe(200);
+    expect(Object.keys(res.json().collectors[0]).sort()).toEqual(['health', 'id', 'kind', 'plugin', 'pluginVersion', 'since', 'state']);
+    const originalDetail = leaky.getCollector.bind(leaky);
+    leaky.getCollector = (id) => {
+      const d = originalDetail(id);
+      return d && ({ ...d, config: { api_key: SECRET_API_KEY }, metrics: { ...d.metrics, secret: SECRET_API_KEY } } as typeof d);
+    };
+    const detail = await other.call({ url: '/collectors/es-prod' });
+    expect(detail.statusCode).toBe(200);
+    expect(detail.body).not.toContain('config');
+    expect(detail.json().metrics.secret).toBeUndefined();
+    await other.app.close();
+  });
+
   it('filters by ?state=', async () => {
     const res = await api.call({ url: '/collectors?state=failed' });
     expect(res.json().collectors.map((c: { id: string }) => c.id)).toEqual(['broken']);

@@ -51,6 +51,11 @@ function settle(host: FabricHost, id: string, state: CollectorState, waitSeconds
   });
 }
 
+/** Exactly the declared summary fields, so nothing else a host adds can leave the server. */
+function summaryOf(c: CollectorSummary): CollectorSummary {
+  return { id: c.id, plugin: c.plugin, pluginVersion: c.pluginVersion, kind: c.kind, state: c.state, since: c.since, health: c.health };
+}
+
 export function notFound(id: string): ApiError {
   return new ApiError(404, AdminErrorCodes.COLLECTOR_NOT_FOUND, `no collector "${id}": GET /collectors lists the configured ids`);
 }
@@ -67,11 +72,15 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
         response: { 200: CollectorListSchema, ...errors(400, 401) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { state, kind } = request.query;
       let collectors: CollectorSummary[] = host.listCollectors();
       if (state !== undefined || kind !== undefined) collectors = collectors.filter((c) => (state === undefined || c.state === state) && (kind === undefined || c.kind === kind));
-      return { collectors };
+      // Native JSON.stringify beats the schema-compiled serializer on this string-heavy list (about
+      // 20% at 200 collectors, bench/admin-api); summaryOf() keeps the guarantee that only declared
+      // fields are sent.
+      void reply.serializer(JSON.stringify);
+      return { collectors: collectors.map(summaryOf) };
     },
   );
 
