@@ -38,6 +38,7 @@ describe('GET /collectors', () => {
   it('lists every collector with plugin, version, state, since and health', async () => {
     const res = await api.call({ url: '/collectors' });
     expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     const { collectors } = res.json();
     expect(collectors.map((c: { id: string }) => c.id)).toEqual(['auth-log', 'es-prod', 'broken', 'stopped-one', 'paused-one']);
     expect(collectors[1]).toEqual({

@@ -79,7 +79,7 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
       // Native JSON.stringify beats the schema-compiled serializer on this string-heavy list (about
       // 20% at 200 collectors, bench/admin-api); summaryOf() keeps the guarantee that only declared
       // fields are sent.
-      void reply.serializer(JSON.stringify);
+      void reply.serializer(JSON.stringify).type('application/json; charset=utf-8');
       return { collectors: collectors.map(summaryOf) };
     },
   );
