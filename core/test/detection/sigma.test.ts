@@ -50,6 +50,13 @@ describe('Sigma selections and values', () => {
     expect([c({ f: 'a MID b' }), c({ f: 'nothing' })]).toEqual([true, false]);
     expect([s({ f: 'prefix' }), s({ f: 'a prefix' })]).toEqual([true, false]);
     expect([e({ f: 'the end' }), e({ f: 'endless' })]).toEqual([true, false]);
+    // Lists of plain literals are merged into one predicate per field: same answers.
+    const sl = matcher(`sel:\n    f|startswith:\n        - 'Failed '\n        - 'Invalid user'\ncondition: sel`);
+    expect([sl({ f: 'failed password' }), sl({ f: 'INVALID USER x' }), sl({ f: 'x Failed ' })]).toEqual([true, true, false]);
+    const el = matcher(`sel:\n    f|endswith:\n        - /bash\n        - /sh\ncondition: sel`);
+    expect([el({ f: '/bin/BASH' }), el({ f: '/bin/sh' }), el({ f: '/bin/shx' })]).toEqual([true, true, false]);
+    const cl = matcher(`sel:\n    f|contains:\n        - wget\n        - curl\ncondition: sel`);
+    expect([cl({ f: 'x CURL y' }), cl({ f: 'xwgety' }), cl({ f: 'fetch' }), cl({ f: '' })]).toEqual([true, true, false, false]);
   });
 
   it('array fields match when any element matches', () => {

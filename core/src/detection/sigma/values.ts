@@ -104,6 +104,8 @@ export function compileFieldSpec(spec: FieldSpec, session: CompileSession): Pred
   }
   const slot = path === undefined ? -1 : session.slot(path);
 
+  const merged = mergedLiterals();
+  if (merged) return merged;
   const tests = spec.values.map(compileValue);
   if (tests.length === 0) throw new RuleRefusal('empty value list', 'a field with an empty list of values can never match', spec.at);
   if (tests.length === 1) return tests[0]!;
@@ -117,6 +119,69 @@ export function compileFieldSpec(spec: FieldSpec, session: CompileSession): Pred
     for (const t of tests) if (t(ctx)) return true;
     return false;
   };
+
+  /**
+   * A list of plain literals (no wildcards, case-insensitive, OR) becomes one predicate: a Set for
+   * equality, one loop for startswith/endswith, one automaton lookup for contains — instead of a
+   * closure per value. Rules like `a0: [mkdir, nano, touch, vi, vim]` are common.
+   */
+  function mergedLiterals(): Predicate | undefined {
+    const vals = spec.values;
+    if (vals.length < 2 || all || re || cidr || compare || cased || transforms.length || !vals.every((v) => typeof v === 'string')) return undefined;
+    const lits: string[] = [];
+    for (const v of vals as string[]) {
+      const t = tokenize(v.toLowerCase());
+      if (t.length !== 1 || !('lit' in t[0]!)) return undefined;
+      lits.push(t[0].lit);
+    }
+    if (mode === 'contains') {
+      const refs = lits.map((l) => session.containsLiteral(path ?? KEYWORDS, l));
+      const a = refs[0]![0];
+      const ids = Int32Array.from(refs.map((r) => r[1]));
+      if (path === undefined) {
+        return (ctx) => {
+          const s = ctx.keywordText();
+          return s !== undefined && ctx.hasAny(a, ids, s);
+        };
+      }
+      const p = path;
+      return (ctx) => {
+        const v = ctx.rec[p];
+        if (v === undefined || v === null) return false;
+        if (typeof v === 'object') return Array.isArray(v) && v.some((x) => x !== null && typeof x !== 'object' && lits.some((l) => String(x).toLowerCase().includes(l)));
+        const s = ctx.lower(slot, p)!;
+        return s !== '' && ctx.hasAny(a, ids, s);
+      };
+    }
+    let test: (s: string) => boolean;
+    if (mode === 'equals') {
+      const set = new Set(lits);
+      test = (s) => set.has(s);
+    } else if (mode === 'startswith') {
+      test = (s) => {
+        for (let i = 0; i < lits.length; i++) if (s.startsWith(lits[i]!)) return true;
+        return false;
+      };
+    } else {
+      test = (s) => {
+        for (let i = 0; i < lits.length; i++) if (s.endsWith(lits[i]!)) return true;
+        return false;
+      };
+    }
+    if (path === undefined) {
+      return (ctx) => {
+        const s = ctx.keywordText();
+        return s !== undefined && test(s);
+      };
+    }
+    const p = path;
+    return (ctx) => {
+      const v = ctx.rec[p];
+      if (v === undefined || v === null) return false;
+      if (typeof v === 'object') return Array.isArray(v) && v.some((x) => x !== null && typeof x !== 'object' && test(String(x).toLowerCase()));
+      return test(ctx.lower(slot, p)!);
+    };
+  }
 
   function compileValue(raw: unknown): Predicate {
     if (raw === null) {
