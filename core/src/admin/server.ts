@@ -52,8 +52,13 @@ export async function startAdminServer(host: FabricHost, adminConfig: Partial<Ad
   }
   const url = address;
   const urlFile = path.resolve(opts.stateDir, URL_FILE_NAME);
-  await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-  await fs.writeFile(urlFile, `${url}\n`, { mode: 0o644 });
+  try {
+    await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+    await fs.writeFile(urlFile, `${url}\n`, { mode: 0o644 });
+  } catch (err) {
+    // Only a convenience for the CLI: serve anyway.
+    log.warn({ urlFile, code: (err as NodeJS.ErrnoException).code }, `could not write ${urlFile}; fabric status needs --url ${url}`);
+  }
   log.info({ url, docs: `${url}/docs` }, `admin API listening on ${url}`);
 
   let closing: Promise<void> | undefined;

@@ -50,12 +50,19 @@ export async function resolveToken(configToken: string | undefined, env: NodeJS.
   if (existing.token !== undefined) return { token: existing.token, source: 'file', tokenFile };
 
   const token = randomBytes(32).toString('base64url');
-  await fs.mkdir(path.dirname(tokenFile), { recursive: true, mode: 0o700 });
-  // Written to a temp file then renamed, so a reader never sees a half-written token.
-  const tmp = `${tokenFile}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `${token}\n`, { mode: 0o600, flag: 'w' });
-  await fs.chmod(tmp, 0o600); // the umask can narrow the mode given to writeFile but never widen it; be explicit anyway
-  await fs.rename(tmp, tokenFile);
+  try {
+    await fs.mkdir(path.dirname(tokenFile), { recursive: true, mode: 0o700 });
+    // Written to a temp file then renamed, so a reader never sees a half-written token.
+    const tmp = `${tokenFile}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, `${token}\n`, { mode: 0o600, flag: 'w' });
+    await fs.chmod(tmp, 0o600); // the umask can narrow the mode given to writeFile but never widen it; be explicit anyway
+    await fs.rename(tmp, tokenFile);
+  } catch (err) {
+    throw new TokenConfigError(
+      `cannot store a generated admin token in ${tokenFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ` +
+        'make state_dir writable, or set admin.token or FABRIC_ADMIN_TOKEN',
+    );
+  }
   return { token, source: 'generated', tokenFile, ...(existing.discarded ? { discarded: existing.discarded } : {}) };
 }
 
@@ -64,8 +71,9 @@ async function readTokenFile(file: string): Promise<{ token?: string; discarded?
   try {
     handle = await fs.open(file, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return {};
+    throw new TokenConfigError(`cannot read the admin token file ${file} (${code ?? (err as Error).message}): fix its permissions, or set admin.token or FABRIC_ADMIN_TOKEN`);
   }
   try {
     const stat = await handle.stat();

@@ -147,6 +147,13 @@ describe('token resolution', () => {
     expect(second).toEqual({ token: first.token, source: 'file', tokenFile: file });
   });
 
+  it('says what to do when the state directory cannot hold the token', async () => {
+    const dir = await tempDir();
+    const blocker = path.join(dir, 'not-a-dir');
+    await fs.writeFile(blocker, 'x');
+    await expect(resolveToken(undefined, {}, path.join(blocker, '.fabric'))).rejects.toThrow(/cannot store a generated admin token in .*admin-token \(ENOTDIR\): make state_dir writable, or set admin.token or FABRIC_ADMIN_TOKEN/);
+  });
+
   it('replaces a stored token that other users could read', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'admin-token');
