@@ -455,43 +455,57 @@ export class CorrelationEngine {
   /** After a detection at time t arrived: only windows containing it can have become satisfied. */
   /**
    * After detection m arrived. Before it no window was satisfied (a satisfied one fires at once),
-   * so only windows containing m can be: those anchored within one timespan before it. Each check
-   * is one pass over that span, so a flood of detections in one group costs linear, not quadratic,
-   * time per detection.
+   * so only windows containing m can be: those anchored within one timespan before it. The checks
+   * stay short when one group is flooded (the same values over and over), so a flood cannot stall
+   * the stage.
    */
   private fireEarly(g: Group, m: Member): void {
-    const w = g.rule.def.type === 'temporal_ordered' ? this.sequenceThrough(g, m) : this.windowThrough(g, m.t);
+    const w = g.rule.def.type === 'temporal_ordered' ? this.sequenceThrough(g, m) : this.windowThrough(g, m);
     if (w) {
       this.fire(g, w.start, w.end, w.measure, w.count);
       this.fireRemaining(g);
     }
   }
 
-  /** Earliest-anchored satisfied window containing time t (event_count, value_count, temporal). */
-  private windowThrough(g: Group, t: number): { start: number; end: number; measure: number; count: number } | undefined {
+  /** Earliest-anchored satisfied window containing detection m (event_count, value_count, temporal). */
+  private windowThrough(g: Group, m: Member): { start: number; end: number; measure: number; count: number } | undefined {
     const ms = g.members;
     const def = g.rule.def;
     const T = def.timespanMs;
-    const first = lowerBound(ms, t - T);
-    const last = upperBound(ms, t);
+    const t = m.t;
+    let first = lowerBound(ms, t - T);
     if (def.type === 'event_count') {
-      for (let i = first; i < last; i++) {
+      // No window held N before m, so fewer than N detections lie within a timespan of it: short loop.
+      for (let i = first; i < ms.length && ms[i]!.t <= t; i++) {
         const j = upperBound(ms, ms[i]!.t + T);
         if (conditionHolds(def.condition, j - i)) return { start: i, end: j, measure: j - i, count: j - i };
       }
       return undefined;
     }
-    // Distinct values (value_count) or rules (temporal): as the anchor moves right both window ends do.
-    const counts = new Map<string | number, number>();
-    let j = first;
-    for (let i = first; i < last; i++) {
+    // Distinct values (value_count) or rules (temporal): m adds one only to windows that lacked its
+    // value, i.e. anchored after the previous detection with that value and ending before the next.
+    let p = upperBound(ms, t) - 1;
+    while (p >= 0 && ms[p] !== m) p--;
+    if (p < 0) return undefined;
+    for (let k = p - 1; k >= first; k--) {
+      if (ms[k]!.v === m.v) {
+        first = k + 1;
+        break;
+      }
+    }
+    let nextSame = Number.POSITIVE_INFINITY;
+    for (let k = p + 1; k < ms.length && ms[k]!.t <= t + T; k++) {
+      if (ms[k]!.v === m.v) {
+        nextSame = ms[k]!.t;
+        break;
+      }
+    }
+    for (let i = first; i < ms.length && ms[i]!.t <= t && ms[i]!.t + T < nextSame; i++) {
       const limit = ms[i]!.t + T;
-      for (; j < ms.length && ms[j]!.t <= limit; j++) counts.set(ms[j]!.v, (counts.get(ms[j]!.v) ?? 0) + 1);
-      if (conditionHolds(def.condition, counts.size)) return { start: i, end: j, measure: counts.size, count: j - i };
-      const v = ms[i]!.v;
-      const c = counts.get(v)! - 1;
-      if (c === 0) counts.delete(v);
-      else counts.set(v, c);
+      const seen = new Set<string | number>();
+      let j = i;
+      for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
+      if (conditionHolds(def.condition, seen.size)) return { start: i, end: j, measure: seen.size, count: j - i };
     }
     return undefined;
   }
