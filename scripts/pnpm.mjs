@@ -9,10 +9,30 @@ import { dirname, join } from 'node:path';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
 
-export function pnpm(args, opts = {}) {
+const hasPinned = () => {
   const probe = spawnSync('pnpm', ['--version'], { encoding: 'utf8' });
-  const cmd = probe.status === 0 && probe.stdout.trim() === pinned ? ['pnpm', args] : ['npx', ['--yes', `pnpm@${pinned}`, ...args]];
-  const r = spawnSync(cmd[0], cmd[1], { stdio: 'inherit', cwd: root, ...opts });
+  return probe.status === 0 && probe.stdout.trim() === pinned;
+};
+
+let resolved;
+/**
+ * The pinned pnpm on PATH, so that `pnpm exec fabric` works for the user afterwards: installed
+ * globally with npm once when missing (`FABRIC_NO_GLOBAL_PNPM=1` opts out); where that is not
+ * allowed, every call goes through npx instead.
+ */
+function command() {
+  if (resolved) return resolved;
+  if (!hasPinned() && !process.env.FABRIC_NO_GLOBAL_PNPM) {
+    process.stderr.write(`installing pnpm@${pinned} with npm (global), so that \`pnpm exec fabric\` works\n`);
+    spawnSync('npm', ['install', '--global', '--no-fund', '--no-audit', '--loglevel=error', `pnpm@${pinned}`], { stdio: 'inherit' });
+  }
+  resolved = hasPinned() ? ['pnpm', []] : ['npx', ['--yes', `pnpm@${pinned}`]];
+  return resolved;
+}
+
+export function pnpm(args, opts = {}) {
+  const [cmd, pre] = command();
+  const r = spawnSync(cmd, [...pre, ...args], { stdio: 'inherit', cwd: root, ...opts });
   return r.status ?? 1;
 }
 
