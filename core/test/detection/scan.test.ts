@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -61,6 +61,17 @@ describe('fabric scan', () => {
     });
     // Only the CSV and the logs are in the folder: non-log files produce no detections, not errors.
     expect(t.err()).toBe('');
+  });
+
+  it('a line far longer than a chunk is cut, not buffered, and the lines after it are still scanned', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-scan-'));
+    const file = path.join(dir, 'huge.log');
+    const failed = 'Dec 10 06:55:48 LabSZ sshd[24200]: Failed password for root from 198.51.100.7 port 1 ssh2\n';
+    await writeFile(file, failed + 'x'.repeat(12 << 20) + '\n' + failed);
+    const t = io();
+    expect(await scan.run([file], t.io)).toBe(0);
+    expect(t.out()).toMatch(/Scanned 1 file, 3 lines/);
+    expect(t.out().split('\n').find((l) => l.startsWith('rf_failed_authentication'))).toMatch(/\s2$/);
   });
 
   it('names a missing path and a bad flag', async () => {

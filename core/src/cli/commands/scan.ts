@@ -12,6 +12,8 @@ import { setField } from '../../plugin-api/index.js';
 const USAGE = 'fabric scan <files or folders...> [--rules <dir>]... [--no-builtin] [--json <out.jsonl>] [--workers <n>]';
 /** Text per worker task: large enough that cloning and scheduling vanish next to matching. */
 const CHUNK_CHARS = 2 << 20;
+/** Same cut as the engine's default max_line_bytes. */
+const MAX_LINE_CHARS = 65536;
 
 async function listFiles(p: string): Promise<string[]> {
   const st = await stat(p);
@@ -63,16 +65,31 @@ class Progress {
   }
 }
 
-/** Read a file as large line-aligned text chunks. */
+/**
+ * Read a file as large line-aligned text chunks. A line longer than a chunk is cut (the engine
+ * would cut it anyway) instead of being buffered whole: one 2 GB line must not exhaust memory.
+ */
 async function* chunks(file: string): AsyncGenerator<string> {
   let buf = '';
-  for await (const piece of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    buf += piece as string;
+  let skipping = false;
+  for await (const raw of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    let piece = raw as string;
+    if (skipping) {
+      const nl = piece.indexOf('\n');
+      if (nl === -1) continue;
+      piece = piece.slice(nl);
+      skipping = false;
+    }
+    buf += piece;
     if (buf.length >= CHUNK_CHARS) {
       const cut = buf.lastIndexOf('\n');
       if (cut !== -1) {
         yield buf.slice(0, cut + 1);
         buf = buf.slice(cut + 1);
+      }
+      if (buf.length >= CHUNK_CHARS) {
+        buf = buf.slice(0, MAX_LINE_CHARS);
+        skipping = true;
       }
     }
   }
