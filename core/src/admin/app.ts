@@ -4,7 +4,6 @@ import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import helmet from '@fastify/helmet';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -14,12 +13,14 @@ import type { FabricHost } from '../host.js';
 import { PLUGIN_API_VERSION } from '../plugin-api/plugin.js';
 import { AdminConfigSchema } from './config.js';
 import type { AdminConfig } from './config.js';
-import { AdminErrorCodes, ApiError, errorBody, handleError } from './errors.js';
+import { AdminErrorCodes, errorBody, handleError } from './errors.js';
 import { EventJournal } from './event-journal.js';
 import { strictTypeBoxCompiler } from './validator.js';
 import { lazyChildLogger } from './request-logger.js';
 import { SharedSchemas, errors } from './schemas.js';
 import { bearerToken, tokenMatcher } from './token.js';
+import { installGuards } from './guard.js';
+import { installRateLimit } from './rate-limit.js';
 import { systemRoutes } from './routes/system.js';
 import { collectorRoutes } from './routes/collectors.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
@@ -29,18 +30,6 @@ import { eventRoutes } from './routes/events.js';
 
 const MAX_PARAM_LENGTH = 2048;
 
-/**
- * Headers of every API response. The API authenticates with a bearer header, never a cookie, so
- * a browser cannot be made to send it cross-site (no CSRF, no cross-site reads to defend against):
- * what is left is keeping JSON from being cached, sniffed into HTML, or rendered/framed. CSP
- * frame-ancestors supersedes X-Frame-Options. Static, so they are set as one object rather than
- * built per request; helmet's per-request CSP building is meant for HTML, and the docs pages get it.
- */
-const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-};
 
 export type AdminApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -97,8 +86,6 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     return503OnClosing: true,
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
-    // Malformed URLs are rejected by the router before any hook runs: check the token here too,
-    // so an unauthenticated client gets 401 whatever the URL looks like.
     // Requests Node's HTTP parser rejects (headers or URL over 16 KiB, broken framing) never reach
     // Fastify's error handler: answer them in the same JSON shape.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -110,6 +97,8 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
       );
       socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
+    // Malformed URLs are rejected by the router before any hook runs: check the token here too,
+    // so an unauthenticated client gets 401 whatever the URL looks like.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const presented = bearerToken(request.headers.authorization);
       if (presented === undefined || !matches(presented)) {
@@ -132,75 +121,8 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
 
-  // swagger-ui registers its routes itself; mark them public here when the docs are meant to open in a browser.
-  app.addHook('onRoute', (route) => {
-    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...(route.config ?? {}), docs: true, ...(config.docs_public ? { public: true } : {}) };
-  });
-  const deny = (presented: string | undefined, reply: FastifyReply): ApiError => {
-    void reply.header('www-authenticate', 'Bearer realm="reactive-fabric"');
-    return new ApiError(
-      401,
-      AdminErrorCodes.UNAUTHORIZED,
-      presented === undefined
-        ? 'missing bearer token: send "Authorization: Bearer <token>" (the token is in FABRIC_ADMIN_TOKEN, admin.token, or the admin-token file in the state directory)'
-        : 'invalid bearer token',
-    );
-  };
-  type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
-  const securityHeaders: Hook = (_request, reply, done) => {
-    void reply.headers(API_SECURITY_HEADERS);
-    done();
-  };
-  // Runs before rate limiting, body parsing and validation: an unauthenticated client learns nothing about the API.
-  const guarded: Hook = (request, reply, done) => {
-    void reply.headers(API_SECURITY_HEADERS);
-    const presented = bearerToken(request.headers.authorization);
-    if (presented !== undefined && matches(presented)) return done();
-    done(deny(presented, reply));
-  };
-  const tokenOnly: Hook = (request, reply, done) => {
-    const presented = bearerToken(request.headers.authorization);
-    if (presented !== undefined && matches(presented)) return done();
-    done(deny(presented, reply));
-  };
-  const ours = new Set<unknown>([securityHeaders, guarded, tokenOnly]);
-  // Hooks are attached per route when it is registered (not decided per request from its config):
-  // the hot path of an API route runs one small synchronous function.
-  app.addHook('onRoute', (route) => {
-    const cfg = route.config ?? {};
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    // HEAD routes Fastify derives from GET routes arrive with the GET route's hooks already in place.
-    if (existing.some((h) => ours.has(h))) return;
-    const own = cfg.docs === true ? (cfg.public === true ? [] : [tokenOnly]) : cfg.public === true ? [securityHeaders] : [guarded];
-    route.onRequest = [...own, ...existing] as typeof route.onRequest;
-  });
-
-  app.setNotFoundHandler({ preValidation: [guarded] }, (request, reply) => {
-    void reply.code(404).send(errorBody(404, AdminErrorCodes.ROUTE_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists every route`));
-  });
-
-  await app.register(rateLimit, { global: false });
-  // One limiter for every mutating route, so a client cannot multiply its budget by spreading
-  // requests over routes (per-route limits of @fastify/rate-limit each keep their own counters).
-  // Attached to those routes only: reads pay nothing for it.
-  const limit = app.createRateLimit({ max: config.rate_limit.max, timeWindow: config.rate_limit.window_seconds * 1000 });
-  const rateLimitHook = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const verdict = await limit(request);
-    if (verdict.isAllowed) return;
-    void reply.header('x-ratelimit-limit', String(verdict.max)).header('x-ratelimit-remaining', String(verdict.remaining)).header('x-ratelimit-reset', String(verdict.ttlInSeconds));
-    if (!verdict.isExceeded) return;
-    void reply.header('retry-after', String(verdict.ttlInSeconds));
-    throw new ApiError(
-      429,
-      AdminErrorCodes.RATE_LIMITED,
-      `more than ${verdict.max} changes per ${config.rate_limit.window_seconds}s from this client (admin.rate_limit); retry in ${verdict.ttlInSeconds}s`,
-    );
-  };
-  app.addHook('onRoute', (route) => {
-    if (route.config?.mutating !== true) return;
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [...existing, rateLimitHook] as typeof route.onRequest;
-  });
+  installGuards(app, config, matches);
+  await installRateLimit(app, config);
 
   // Any route whose URL carries client data can meet Node's 16 KiB header limit: say so in its contract.
   app.addHook('onRoute', (route) => {

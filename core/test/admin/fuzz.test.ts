@@ -87,14 +87,15 @@ describe('schemathesis', () => {
       '--output-sanitize',
       'true',
     ];
+    await fs.mkdir(reportDir, { recursive: true });
     const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
       // Asynchronous: the server under test lives in this process.
-      execFile(st, args, { encoding: 'utf8', timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } }, (err, stdout, stderr) => {
+      // Run in the temp folder: schemathesis keeps its example database (.hypothesis) in the working directory.
+      execFile(st, args, { cwd: reportDir, encoding: 'utf8', timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } }, (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
       });
     });
     audit.record(output);
-    await fs.mkdir(reportDir, { recursive: true });
     const outputFile = path.join(reportDir, 'schemathesis-output.txt');
     await fs.writeFile(outputFile, output);
     const summary = output.split('\n').filter((l) => /passed|failed|error|Operations|Test cases/i.test(l)).slice(-15).join('\n');
