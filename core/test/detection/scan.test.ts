@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { commands } from '../../src/cli/commands/scan.js';
+import { commands, lineTime } from '../../src/cli/commands/scan.js';
 import { UsageError } from '../../src/cli/args.js';
 import { datasets, repoRoot } from './helpers.js';
 
@@ -72,6 +72,15 @@ describe('fabric scan', () => {
     expect(await scan.run([file], t.io)).toBe(0);
     expect(t.out()).toMatch(/Scanned 1 file, 3 lines/);
     expect(t.out().split('\n').find((l) => l.startsWith('rf_failed_authentication'))).toMatch(/\s2$/);
+  });
+
+  it('dates detections from the line: RFC 3339 as written, BSD syslog in the year of the file', () => {
+    const written = new Date('2026-03-01T00:00:00Z');
+    expect(lineTime('2026-02-27T10:00:00.5+01:00 host sshd[1]: x', written)).toBe('2026-02-27T09:00:00.500Z');
+    expect(lineTime('Feb 27 10:00:00 host sshd[1]: x', written)).toBe('2026-02-27T10:00:00.000Z');
+    // December lines in a file written in March come from the year before.
+    expect(lineTime('Dec 10 06:55:46 LabSZ sshd[24200]: x', written)).toBe('2025-12-10T06:55:46.000Z');
+    expect(lineTime('no time here', written)).toBeUndefined();
   });
 
   it('names a missing path and a bad flag', async () => {

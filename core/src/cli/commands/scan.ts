@@ -103,14 +103,38 @@ function countLines(text: string): number {
   return text.length && text[text.length - 1] !== '\n' ? n + 1 : n;
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * When the line says: an RFC 3339 prefix, or a BSD syslog "Dec 10 06:55:46" read as UTC in the
+ * year of the file's modification (the previous year if that would be after the file was written).
+ */
+export function lineTime(line: string, fileTime: Date): string | undefined {
+  const iso = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s/.exec(line);
+  if (iso) {
+    const t = Date.parse(iso[1]!);
+    return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  }
+  const bsd = /^([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) /.exec(line);
+  if (!bsd) return undefined;
+  const month = MONTHS.indexOf(bsd[1]!);
+  if (month === -1) return undefined;
+  const at = (year: number) => Date.UTC(year, month, Number(bsd[2]), Number(bsd[3]), Number(bsd[4]), Number(bsd[5]));
+  const year = fileTime.getUTCFullYear();
+  const t = at(year) > fileTime.getTime() + 86_400_000 ? at(year - 1) : at(year);
+  return new Date(t).toISOString();
+}
+
 /** The ECS detection written with --json: raw line, extracted fields, signal annotations. */
-function detection(line: string, fields: Record<string, unknown> | undefined, rules: RuleInfo[], file: string, lineNo: number): Record<string, unknown> {
-  const ev: Record<string, unknown> = { '@timestamp': new Date().toISOString() };
+function detection(line: string, fields: Record<string, unknown> | undefined, rules: RuleInfo[], file: string, lineNo: number, fileTime: Date): Record<string, unknown> {
+  const now = new Date().toISOString();
+  const ev: Record<string, unknown> = { '@timestamp': lineTime(line, fileTime) ?? now };
   for (const [k, v] of Object.entries(fields ?? {})) setField(ev, k, k === 'event.category' && !Array.isArray(v) ? [v] : v);
   setField(ev, 'event.original', line);
   if (ev.message === undefined) ev.message = line;
   setField(ev, 'log.file.path', file);
   setField(ev, 'log.file.line', lineNo);
+  setField(ev, 'event.ingested', now);
   return annotateSignal(ev, rules);
 }
 
@@ -173,6 +197,7 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
   try {
     for (const file of files) {
       let firstLine = 1;
+      const fileTime = (await stat(file)).mtime;
       for await (const text of chunks(file)) {
         if (pool.needsDrain) await pool.drain();
         const start = firstLine;
@@ -207,7 +232,7 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
             const textLines = text.split('\n');
             let buf = '';
             for (const [l, matched] of perLine) {
-              buf += JSON.stringify(detection(textLines[l]!.replace(/\r$/, ''), r.fields?.[l], matched, file, start + l)) + '\n';
+              buf += JSON.stringify(detection(textLines[l]!.replace(/\r$/, ''), r.fields?.[l], matched, file, start + l, fileTime)) + '\n';
               detections++;
             }
             if (!out.write(buf)) await new Promise<void>((res) => out!.once('drain', () => res()));
