@@ -20,7 +20,12 @@ export class FabricMetrics {
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
-    if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'fabric_process_' });
+    if (options.defaultMetrics) {
+      collectDefaultMetrics({ register: registry, prefix: 'fabric_process_' });
+      // prom-client names these gauges *_total, which Prometheus reserves for counters
+      // (promtool check metrics rejects them); the same numbers are in fabric_process_nodejs_active_*.
+      for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(`fabric_process_${n}`);
+    }
     const r = [registry];
     this.eventsCollected = new Counter({ name: 'fabric_events_collected_total', help: 'Events returned by collector polls', labelNames: ['collector'], registers: r });
     this.eventsRejected = new Counter({ name: 'fabric_events_rejected_total', help: 'Events a plugin emitted that break the event contract (dropped, logged)', labelNames: ['collector'], registers: r });
