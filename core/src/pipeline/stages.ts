@@ -54,13 +54,16 @@ export async function buildStages(
   const ctx = { logger: deps.logger, metrics: deps.metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir };
   const stages: Closable[] = [];
 
+  let detectionRules: Awaited<ReturnType<typeof createDetectionStage>>['rules'] | undefined;
   if (cfg.detection.enabled) {
     const detection = await createDetectionStage(cfg.detection, ctx);
+    detectionRules = detection.rules;
     stages.push(Object.assign(detection, { readiness: () => ({ ok: true, detail: `worker pool up, ${detection.rules.length} rules` }) }));
   }
   stages.push(new DedupStage(cfg.orchestrator.event_deduplication_window_seconds * 1000, deps.onDuplicate));
-  if (cfg.correlation.enabled && cfg.detection.enabled) {
-    stages.push(await createCorrelationStage(cfg.correlation, ctx));
+  if (cfg.correlation.enabled && detectionRules) {
+    // With the loaded detection rules, a correlation rule naming an unknown rule is refused at load.
+    stages.push(await createCorrelationStage(cfg.correlation, { ...ctx, detectionRules }));
   }
 
   const enrichers: BuiltStages['enrichers'] = [];

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { SourceEvent } from '@reactive-fabric/core';
 import { parseSyslog } from './syslog.js';
+import { parseAccessLine } from './access.js';
 
-export type LineFormat = 'auto' | 'syslog' | 'json' | 'plain';
+export type LineFormat = 'auto' | 'syslog' | 'json' | 'access' | 'plain';
 
 export interface LinePosition {
   path: string;
@@ -41,6 +42,22 @@ export function lineToEvent(line: string, pos: LinePosition, format: LineFormat,
         host: { name: s.host },
         process: { name: s.program, ...(s.pid !== undefined ? { pid: s.pid } : {}) },
         ...base,
+      };
+    }
+  }
+  if (format === 'access' || format === 'auto') {
+    const a = parseAccessLine(line);
+    if (a) {
+      return {
+        '@timestamp': a.timestamp,
+        message: line,
+        source: { ip: a.clientIp },
+        ...(a.user ? { user: { name: a.user } } : {}),
+        ...(a.url ? { url: { original: a.url } } : {}),
+        http: { ...(a.method ? { request: { method: a.method } } : {}), response: { status_code: a.status, ...(a.bytes !== undefined ? { body: { bytes: a.bytes } } : {}) } },
+        ...(a.userAgent ? { user_agent: { original: a.userAgent } } : {}),
+        ...base,
+        event: { ...base.event, category: ['web'], type: ['access'] },
       };
     }
   }

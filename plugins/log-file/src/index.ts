@@ -8,7 +8,10 @@ const ConfigSchema = Type.Object(
   {
     paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Files to read. A * in the file name matches several files. Relative paths resolve against base_dir.' }),
     base_dir: Type.Optional(Type.String({ description: 'Folder relative paths resolve against (default: the config file\'s folder).' })),
-    format: Type.Union([Type.Literal('auto'), Type.Literal('syslog'), Type.Literal('json'), Type.Literal('plain')], { default: 'auto', description: 'auto: JSON lines when a line starts with "{", else syslog, else plain.' }),
+    format: Type.Union([Type.Literal('auto'), Type.Literal('syslog'), Type.Literal('json'), Type.Literal('access'), Type.Literal('plain')], {
+      default: 'auto',
+      description: 'auto: JSON lines when a line starts with "{", else syslog, else web access log (common/combined), else plain (timestamped at ingest).',
+    }),
     start_at: Type.Union([Type.Literal('beginning'), Type.Literal('end')], { default: 'beginning', description: 'Where to start in a file seen for the first time.' }),
     max_line_bytes: Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 65536, description: 'Longer lines are cut and flagged log.flags: ["truncated"].' }),
     syslog_year: Type.Optional(Type.Integer({ minimum: 1970, maximum: 9999, description: 'Year for BSD syslog lines (they carry none). Default: the current year.' })),

@@ -123,3 +123,21 @@ describe('log-file source', () => {
     expect(r.messages).toHaveLength(2);
   });
 });
+
+describe('web access logs', () => {
+  it('takes the time, client and request from common/combined format lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logfile-'));
+    writeFileSync(join(dir, 'access.log'), '198.51.100.66 - - [27/Nov/2026:10:08:21 +0200] "GET /../../etc/passwd HTTP/1.1" 400 0 "-" "curl/8.0"\nnot an access line\n');
+    const r = await drain(await instance(dir, { paths: ['access.log'], format: 'access' }), undefined);
+    const [hit, other] = r.results[0]!.events;
+    expect(hit).toMatchObject({
+      '@timestamp': '2026-11-27T08:08:21.000Z',
+      source: { ip: '198.51.100.66' },
+      url: { original: '/../../etc/passwd' },
+      http: { request: { method: 'GET' }, response: { status_code: 400, body: { bytes: 0 } } },
+      user_agent: { original: 'curl/8.0' },
+      event: { category: ['web'], type: ['access'] },
+    });
+    expect(other!.message).toBe('not an access line');
+  });
+});
