@@ -234,14 +234,16 @@ sink:
       const counts = seqsIn(records);
       let lost = 0;
       for (let s = 0; s < LINES; s++) if (!counts.has(s)) lost++;
-      const duplicated = records.length - counts.size;
+      // Correlation alerts are published too (publish: all) but are not lines: count line records only.
+      const lineRecords = [...counts.values()].reduce((n, c) => n + c, 0);
+      const duplicated = lineRecords - counts.size;
       const during = samples.filter((x) => x.t > downAt + 5000 && x.t < upRequestedAt);
       const maxPending = Math.max(...samples.map((x) => x.pending).filter(Number.isFinite));
       const maxRssMb = Math.round(Math.max(...samples.map((x) => x.rss).filter(Number.isFinite)) / 1048576);
       // Sources stop polling once the sink's buffer is full: collection stalls during the outage.
       const collectedDuring = during.length > 1 ? during[during.length - 1]!.collected - during[0]!.collected : NaN;
       console.log(
-        `[kafka outage via fabric start] produced=${LINES} received=${records.length} lost=${lost} duplicated=${duplicated} ` +
+        `[kafka outage via fabric start] produced=${LINES} received=${lineRecords} (+${records.length - lineRecords} correlation alerts) lost=${lost} duplicated=${duplicated} ` +
           `max_pending=${maxPending}/${BOUND} max_rss=${maxRssMb}MB collected_while_down=${collectedDuring} health_during=${[...new Set(during.map((x) => x.health))].join(',')} collectors_after=${collectors.collectors.map((c) => `${c.id}:${c.state}`).join(',')}`,
       );
 

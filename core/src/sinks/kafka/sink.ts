@@ -30,6 +30,8 @@ interface PendingRecord {
 
 const FAILURE_LOG_INTERVAL_MS = 10_000;
 
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'INVALID_PRODUCER_EPOCH', 'UNKNOWN_PRODUCER_ID', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'INVALID_TXN_STATE']);
+
 /**
  * Publishes to Kafka with at-least-once delivery: an idempotent producer, acks from all in-sync
  * replicas, one produce request in flight (so retries keep each key in order), and a bounded buffer
@@ -305,9 +307,12 @@ export class KafkaSink implements Sink {
         `Kafka produce failed (${this.lastError}); retrying with backoff, events stay buffered`,
       );
     }
-    // A producer that failed for other reasons than a lost connection (sequence or epoch errors,
-    // fenced producer) is replaced; so is one that keeps failing, in case its metadata went stale.
-    if (!facts.connection || attempt % 5 === 0) void this.dropProducer();
+    // A producer whose idempotence state the broker rejects (sequence, epoch, fenced) is replaced,
+    // as is one failing for reasons we cannot name, or that keeps failing. Retriable broker errors
+    // (leader moved, coordinator loading) keep it: kafkajs refreshes metadata, and the same producer
+    // id lets the broker drop a resent batch it already wrote instead of storing it twice.
+    const unknown = !facts.connection && facts.types.length === 0;
+    if (unknown || facts.types.some((t) => PRODUCER_STATE_ERRORS.has(t)) || attempt % 5 === 0) void this.dropProducer();
     if (facts.code === 'TOPIC_MISSING' || facts.types.includes('UNKNOWN_TOPIC_OR_PARTITION')) this.topicsReady = false;
   }
 
