@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { Orchestrator } from '../src/orchestrator.js';
@@ -101,6 +101,17 @@ describe('fabric CLI', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('collector "honeypot" uses plugin @acme/plugin-cowrie');
     expect(r.stderr).toContain('run pnpm add @acme/plugin-cowrie');
+  });
+
+  it('every example config validates, naming its collectors and sink', () => {
+    const dir = join(repoRoot, 'examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files).toEqual(expect.arrayContaining(['quickstart.yaml', 'kafka.yaml', 'enrichment.yaml', 'elasticsearch.yaml', 'splunk.yaml', 'graylog.yaml']));
+    for (const f of files) {
+      const r = spawnSync(process.execPath, [fabric, 'validate', '-c', join(dir, f)], { cwd: repoRoot, encoding: 'utf8' });
+      expect(r.status, `${f}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/valid \(\d+ collector/);
+    }
   });
 
   it('plugins list shows the installed plugin packages', () => {
