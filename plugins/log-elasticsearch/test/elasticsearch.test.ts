@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
-import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, testContext } from './helpers.js';
+import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, testContext } from '../../../test/support/log-store-plugins.js';
 
 let ssh: LoghubRecord[];
 let linux: LoghubRecord[];

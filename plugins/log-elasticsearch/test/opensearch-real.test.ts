@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loghubDir, loghubEsDocs, readLoghub, spreadOverTime, type EsDoc, type LoghubRecord } from '@reactive-fabric/test-kit/fakes';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
-import { drain, duplicates, ids, pollOnce, repoRoot, startSource } from './helpers.js';
+import { drain, duplicates, ids, pollOnce, repoRoot, startSource } from '../../../test/support/log-store-plugins.js';
 
 /**
  * Against a real OpenSearch 2.19 node (scripts/opensearch/node.mjs start). Proves the wire format

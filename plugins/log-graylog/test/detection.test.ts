@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GraylogFake, loghubDir, loghubGraylogMessages, readLoghub, spreadOverTime } from '@reactive-fabric/test-kit/fakes';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
-import { drain, rawLineEvents, repoRoot, ruleMatchCounts, startSource } from './helpers.js';
+import { drain, rawLineEvents, repoRoot, ruleMatchCounts, startSource } from '../../../test/support/log-store-plugins.js';
 
 const fake = new GraylogFake({ credentials: { tokens: ['tok'] } });
 afterAll(() => fake.close());

@@ -6,7 +6,7 @@ import type { SourceInstance } from '@reactive-fabric/core';
 import { harness } from '../../../core/test/collector-harness.js';
 import { until } from '../../../core/test/helpers.js';
 import plugin from '../src/index.js';
-import { duplicates, repoRoot, testContext } from './helpers.js';
+import { duplicates, repoRoot, testContext } from '../../../test/support/log-store-plugins.js';
 
 const fakes: GraylogFake[] = [];
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import type { Checkpoint, EnricherInstance, SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
-import { configErrors, instantiate, rejection, signal } from './support.js';
+import { configErrors, instantiate, rejection, signal } from '../../../test/support/threat-intel-plugins.js';
 
 let fake: AbuseIpdbFake;
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OtxFake, OTX_FAKE_API_KEY, otxPulse } from '@reactive-fabric/test-kit/fakes';
 import type { Checkpoint, EnricherInstance, PollResult, SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
-import { configErrors, instantiate, rejection, signal } from './support.js';
+import { configErrors, instantiate, rejection, signal } from '../../../test/support/threat-intel-plugins.js';
 
 let fake: OtxFake;
 beforeEach(async () => {

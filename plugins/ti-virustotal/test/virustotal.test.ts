@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VirusTotalFake, VT_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import plugin, { urlId } from '../src/index.js';
-import { configErrors, instantiate, rejection, signal } from './support.js';
+import { configErrors, instantiate, rejection, signal } from '../../../test/support/threat-intel-plugins.js';
 
 let fake: VirusTotalFake;
 const EICAR = { md5: '44d88612fea8a8f36de82e1278abb02f', sha1: '3395856ce81f2b7382dee72602f798b642f14140', sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' };

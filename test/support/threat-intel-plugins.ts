@@ -1,13 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FabricEvent } from '@reactive-fabric/core';
-import { ManualClock, detection, makeStage, reputation, tempStateDir } from '../../../core/test/enrichment/helpers.js';
-import type { Harness } from '../../../core/test/enrichment/helpers.js';
+import { ManualClock, detection, makeStage, reputation, tempStateDir } from '../../core/test/enrichment/helpers.js';
+import type { Harness } from '../../core/test/enrichment/helpers.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EnricherInstance, PluginContext, PluginDefinition, TSchema } from '@reactive-fabric/core';
-import { validateAgainstSchema } from '../../../core/src/plugins/validate.js';
+import { validateAgainstSchema } from '../../core/src/plugins/validate.js';
 
 export interface LogLine {
   level: string;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { validateAgainstSchema } from '@reactive-fabric/core/runtime';
 import type { Checkpoint, PluginContext, PluginDefinition, PollResult, SourceEvent, SourceInstance, TSchema } from '@reactive-fabric/core';
 
-export const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
+export const repoRoot = resolve(fileURLToPath(import.meta.url), '../../..');
 
 export interface LogLine {
   level: string;
@@ -76,9 +76,9 @@ export async function expectPluginError(p: Promise<unknown>): Promise<{ code: st
  */
 export async function ruleMatchCounts(events: ReadonlyArray<Record<string, unknown>>): Promise<Record<string, number>> {
   const { validateAgainstSchema: validate, FabricConfigSchema } = await import('@reactive-fabric/core/runtime');
-  const { buildEngineSpec } = await import('../../../core/src/detection/stage.js');
-  const { DetectionEngine } = await import('../../../core/src/detection/engine.js');
-  const { flattenEvent } = await import('../../../core/src/detection/flatten.js');
+  const { buildEngineSpec } = await import('../../core/src/detection/stage.js');
+  const { DetectionEngine } = await import('../../core/src/detection/engine.js');
+  const { flattenEvent } = await import('../../core/src/detection/flatten.js');
   const { value } = validate(FabricConfigSchema, {});
   const { spec } = await buildEngineSpec((value as { detection: never }).detection, repoRoot);
   const engine = new DetectionEngine(spec);
