@@ -66,7 +66,6 @@ export interface CollectorOptions {
 }
 
 const HISTORY_LIMIT = 200;
-const STATE_NAMES: readonly CollectorState[] = ['idle', 'starting', 'running', 'degraded', 'restarting', 'paused', 'stopping', 'stopped', 'failed'];
 
 interface PendingCommit {
   checkpoint: Checkpoint;
@@ -165,7 +164,7 @@ export class Collector {
     this.opts.onTransition({ ...record, collector: this.id }, this.summary(), snap.context.lastError);
   }
 
-  context(): PluginContext {
+  private context(): PluginContext {
     const child = this.opts.logger.child({ collector: this.id, plugin: this.opts.loaded.pkg.name });
     return { collectorId: this.id, logger: child, stateDir: join(this.opts.stateDir, 'collectors', encodeURIComponent(this.id)), signal: this.opts.hostSignal, configDir: this.opts.configDir };
   }
@@ -493,10 +492,7 @@ export class Collector {
     this.committed = summary;
   }
 
-  get activeInstance(): SourceInstance | EnricherInstance | undefined {
-    return this.instance;
-  }
-
+  /** For run --once: create and start the plugin without the state machine. */
   async startInstanceDirect(): Promise<void> {
     await this.startPlugin();
   }
@@ -524,8 +520,6 @@ export class Collector {
     return JSON.parse(this.scrubText(JSON.stringify(o))) as T;
   }
 }
-
-export const isCollectorState = (s: string): s is CollectorState => (STATE_NAMES as readonly string[]).includes(s);
 
 /** A poll result the pipeline can trust, or a CONTRACT_VIOLATION naming what is wrong. */
 export function checkPollResult(raw: unknown, previous: Checkpoint | undefined): PollResult {
