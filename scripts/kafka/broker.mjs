@@ -8,7 +8,7 @@
 //
 // The broker jars come from Maven Central through Maven (a throwaway pom + dependency:copy-dependencies),
 // cached under ~/.cache/reactive-fabric/kafka/<version>, so a fresh machine needs only Java 17 and Maven.
-// Listeners: PLAINTEXT on the port (39092), the controller on +1, SASL_PLAINTEXT on +2, mutual TLS on +3.
+// Listeners: PLAINTEXT on the port (29092), the controller on +1, SASL_PLAINTEXT on +2, mutual TLS on +3.
 // Runtime state (data, log, pid, test certificates) lives in <repo>/.fabric-test/kafka/<name>; `start` writes the bootstrap
 // address to <repo>/.fabric-test/kafka.json (kafka-<name>.json for other instances), which the tests read.
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,7 +26,10 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * KIP-896 (Kafka 4.0) removed only protocol versions older than the ones kafkajs negotiates.
  */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
-export const DEFAULT_PORT = 39092;
+// Below the kernel's ephemeral range (32768–60999): a port in that range can be taken by an
+// outgoing connection — even by a client retrying to reach a stopped broker, which then connects
+// to itself — and the broker's restart fails with "Address already in use".
+export const DEFAULT_PORT = 29092;
 // The broker logs through SLF4J 1.7; without a binding it would log nothing at all.
 const SLF4J_VERSION = '1.7.36';
 

@@ -11,7 +11,7 @@ import { seqsIn, syslogLine, topicCount } from './stream.js';
 
 // Its own broker instance: stopping the shared one would break test files running alongside.
 const NAME = 'fault';
-const PORT = 39192;
+const PORT = 29192;
 const BOOTSTRAP = `127.0.0.1:${PORT}`;
 const TOTAL = 60_000;
 const BATCH = 500;

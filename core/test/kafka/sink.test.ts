@@ -130,7 +130,7 @@ describe('Kafka sink against a real broker', () => {
 
 describe('Kafka sink configuration', () => {
   it('uses the documented topic names, gzip and bounded buffering by default', () => {
-    const c = resolveKafkaSinkConfig({ type: 'kafka', brokers: ['127.0.0.1:39092'] });
+    const c = resolveKafkaSinkConfig({ type: 'kafka', brokers: ['127.0.0.1:29092'] });
     expect(c.topics).toEqual({ detections: 'reactive_fabric.threat_detected', status: 'reactive_fabric.honeypot_status' });
     expect(c.compression).toBe('gzip');
     expect(c.max_buffered_events).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ export const KafkaSinkConfigSchema = Type.Object(
     type: Type.Literal('kafka'),
     brokers: Type.Array(Type.String({ minLength: 1, pattern: '^[^\\s:]+:[0-9]{1,5}$', description: 'host:port' }), {
       minItems: 1,
-      description: 'Bootstrap brokers, host:port (e.g. ["127.0.0.1:39092"] for `node scripts/kafka/broker.mjs start`).',
+      description: 'Bootstrap brokers, host:port (e.g. ["127.0.0.1:29092"] for `node scripts/kafka/broker.mjs start`).',
     }),
     client_id: Type.String({ minLength: 1, default: 'reactive-fabric', description: 'Kafka client.id: shows in broker logs and quotas.' }),
     topics: Type.Object(
