@@ -113,3 +113,33 @@ describe('backpressure', () => {
     expect((await metrics.stageErrors.get()).values[0]?.value).toBe(1);
   });
 });
+
+describe('stage pipelining', () => {
+  it('each stage sees batches in submission order, while a slow later stage does not hold up an earlier one', async () => {
+    const sink = new MemorySink();
+    const seen: Record<string, string[]> = { fast: [], slow: [] };
+    let releaseSlow: () => void = () => undefined;
+    const slowGate = new Promise<void>((r) => (releaseSlow = r));
+    const tag = (e: { message?: string }) => String(e.message);
+    const fast = { name: 'fast', process: async (b: import('../src/plugin-api/index.js').FabricEvent[]) => (seen.fast!.push(b.map(tag).join()), b) };
+    const slow = {
+      name: 'slow',
+      process: async (b: import('../src/plugin-api/index.js').FabricEvent[]) => {
+        seen.slow!.push(b.map(tag).join());
+        if (seen.slow!.length === 1) await slowGate;
+        return b;
+      },
+    };
+    const pipeline = new Pipeline({ stages: [fast, slow], sink, maxInFlightBatches: 8, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics: new FabricMetrics(), logger: silentLogger() });
+    const batch = (n: number) => ({ collector: 'c', plugin: 'p', events: [{ '@timestamp': '2026-01-01T00:00:00Z', message: `b${n}` }] });
+    const done = [1, 2, 3].map((n) => pipeline.submit(batch(n)));
+    await until(() => seen.fast!.length === 3);
+    // batches 2 and 3 went through the fast stage while the slow one still holds batch 1
+    expect(seen.slow).toEqual(['b1']);
+    releaseSlow();
+    await Promise.all(done);
+    expect(seen.fast).toEqual(['b1', 'b2', 'b3']);
+    expect(seen.slow).toEqual(['b1', 'b2', 'b3']);
+    expect(sink.events.map((e) => e.message)).toEqual(['b1', 'b2', 'b3']);
+  });
+});

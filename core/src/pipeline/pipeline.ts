@@ -36,25 +36,29 @@ interface PipelineEvents {
   capacity: () => void;
 }
 
+const noop = (): void => undefined;
+
 const PUBLISHED_KINDS = new Set(['signal', 'alert', 'enrichment']);
 
 /**
- * Everything between a poll and the sink's acknowledgement. Stages run one batch at a time
- * (correlation and de-duplication need order); sink writes overlap, so several batches can
- * wait for acknowledgement at once. Work in flight is bounded in batches and in events:
+ * Everything between a poll and the sink's acknowledgement. Each stage takes one batch at a time,
+ * in order (correlation and de-duplication need it), while different stages and the sink work
+ * on different batches at once. Work in flight is bounded in batches and in events:
  * past either bound `waitForCapacity` blocks, which is how a slow or down sink stops the
  * sources from polling instead of growing memory.
  */
 export class Pipeline extends TypedEmitter<PipelineEvents> {
   private inFlightBatches = 0;
   private bufferedEvents = 0;
-  private stageChain: Promise<unknown> = Promise.resolve();
+  /** Per stage: settles when the last batch registered on it has left it. */
+  private readonly stageTails: Array<Promise<void>>;
   private readonly hasDetection: boolean;
 
   constructor(private readonly opts: PipelineOptions) {
     super();
     this.setMaxListeners(0);
     this.hasDetection = opts.stages.some((s) => s.name === 'detection');
+    this.stageTails = opts.stages.map(() => Promise.resolve());
   }
 
   get load(): { batches: number; events: number } {
@@ -146,23 +150,31 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     }
   }
 
+  /**
+   * Each stage sees batches one at a time and in submission order, but different stages work on
+   * different batches at once: batch N+1 is in detection while batch N waits on enrichment. The
+   * batch is registered on every stage's queue now, synchronously, so the order cannot depend on
+   * how long each stage takes.
+   */
   private runStages(events: FabricEvent[]): Promise<FabricEvent[]> {
-    const run = async () => {
-      let current = events;
-      for (const stage of this.opts.stages) {
-        try {
-          current = await stage.process(current);
-        } catch (err) {
-          // Fail open: a broken stage must not lose events; the batch goes on unprocessed by it.
-          this.opts.metrics.stageErrors.inc({ stage: stage.name });
-          this.opts.logger.error({ stage: stage.name, err: (err as Error).message, events: current.length }, 'pipeline stage failed; batch continues without it');
-        }
-      }
-      return current;
-    };
-    const p = this.stageChain.then(run, run);
-    this.stageChain = p.catch(() => undefined);
-    return p;
+    let input: Promise<FabricEvent[]> = Promise.resolve(events);
+    this.opts.stages.forEach((stage, i) => {
+      const out = Promise.all([this.stageTails[i], input]).then(([, batch]) => this.runStage(stage, batch));
+      this.stageTails[i] = out.then(noop, noop);
+      input = out;
+    });
+    return input;
+  }
+
+  private async runStage(stage: PipelineStage, batch: FabricEvent[]): Promise<FabricEvent[]> {
+    try {
+      return await stage.process(batch);
+    } catch (err) {
+      // Fail open: a broken stage must not lose events; the batch goes on unprocessed by it.
+      this.opts.metrics.stageErrors.inc({ stage: stage.name });
+      this.opts.logger.error({ stage: stage.name, err: (err as Error).message, events: batch.length }, 'pipeline stage failed; batch continues without it');
+      return batch;
+    }
   }
 
   private route(events: FabricEvent[]): FabricEvent[] {
