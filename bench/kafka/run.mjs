@@ -37,6 +37,8 @@ const LATENCY_SECONDS = arg('latency-seconds', 10);
 const ROUNDS = arg('rounds', 2);
 // --stages-off: detection and correlation disabled, to tell the sink's cost from the stages'.
 const STAGES_OFF = process.argv.includes('--stages-off');
+// --correlation-off: detection on, correlation off, to tell the two stages' costs apart.
+const CORRELATION_OFF = process.argv.includes('--correlation-off');
 const RATE = 10_000;
 const EVENT_BATCH = 500; // orchestrator.event_batch_size for both paths' source side
 
@@ -144,7 +146,7 @@ orchestrator:
   event_batch_size: ${EVENT_BATCH}
 pipeline:
   publish: all
-${STAGES_OFF ? 'detection: { enabled: false }\ncorrelation: { enabled: false }\n' : ''}collectors:
+${STAGES_OFF ? 'detection: { enabled: false }\ncorrelation: { enabled: false }\n' : CORRELATION_OFF ? 'correlation: { enabled: false }\n' : ''}collectors:
   - id: honeypot-ssh
     plugin: rf-bench-source
     config: { total: ${total}, rate: ${rate} }
