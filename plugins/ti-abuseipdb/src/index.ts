@@ -1,4 +1,4 @@
-import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, isPluginError, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, isPluginError, PluginError, safeTarget } from '@reactive-fabric/core';
 import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
 import { AbuseIpdbConfigSchema, type AbuseIpdbConfig } from './config.js';
 import { AbuseIpdbClient } from './client.js';
@@ -23,7 +23,7 @@ export function slash24(ip: string): string {
 export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext): EnricherInstance {
   checkBaseUrl(config.base_url, context.collectorId);
   const client = new AbuseIpdbClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
-  const health = new HealthTracker();
+  const health = new HealthTracker(config.api_key);
   const supports: IndicatorType[] = config.check_ips ? ['ipv4', 'ipv6'] : [];
   const feed = new BlacklistFeed(
     client,
@@ -84,37 +84,12 @@ export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext)
         max_age_days: config.max_age_days,
         min_reputation_score: config.min_reputation_score,
       }),
-    async lookup(indicators, { signal }) {
-      try {
-        const v = await lookupAll(indicators, signal);
-        health.ok();
-        return v;
-      } catch (err) {
-        const safe = redactSecret(err, config.api_key);
-        health.failed(safe);
-        throw safe;
-      }
-    },
-    async poll(request) {
-      try {
-        const r = await feed.poll(request);
-        health.ok();
-        return r;
-      } catch (err) {
-        const safe = redactSecret(err, config.api_key);
-        health.failed(safe);
-        throw safe;
-      }
-    },
+    lookup: (indicators, { signal }) => health.track(() => lookupAll(indicators, signal)),
+    poll: (request) => health.track(() => feed.poll(request)),
     async healthCheck(signal) {
       if (health.lastCode === ErrorCodes.AUTH_FAILED || health.lastCode === ErrorCodes.UNAVAILABLE) {
         // A loopback address costs one of 1,000 daily checks and tells whether the key works again.
-        try {
-          await client.check('127.0.0.1', 1, signal);
-          health.ok();
-        } catch (err) {
-          health.failed(redactSecret(err, config.api_key));
-        }
+        await health.probe(() => client.check('127.0.0.1', 1, signal));
       }
       return health.report();
     },

@@ -1,5 +1,5 @@
-import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
-import type { EnricherInstance, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, checkedIndicatorTypes, HealthTracker, PluginError, safeTarget } from '@reactive-fabric/core';
+import type { EnricherInstance, PluginContext, Verdict } from '@reactive-fabric/core';
 import { MispConfigSchema, type MispConfig } from './config.js';
 import { MispClient } from './client.js';
 import { matches } from './attributes.js';
@@ -13,20 +13,11 @@ export type { MispCheckpoint } from './feed.js';
 const NAME = '@reactive-fabric/plugin-ti-misp';
 const VERSION = '0.1.0';
 
-export function supportedTypes(config: MispConfig): IndicatorType[] {
-  const out: IndicatorType[] = [];
-  if (config.check_ips) out.push('ipv4', 'ipv6');
-  if (config.check_domains) out.push('domain');
-  if (config.check_hashes) out.push('md5', 'sha1', 'sha256');
-  if (config.check_urls) out.push('url');
-  return out;
-}
-
 export function createMisp(config: MispConfig, context: PluginContext): EnricherInstance {
   checkBaseUrl(config.base_url, context.collectorId);
   const client = new MispClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
-  const health = new HealthTracker();
-  const supports = supportedTypes(config);
+  const health = new HealthTracker(config.api_key);
+  const supports = checkedIndicatorTypes(config);
   let initialSinceMs = Date.now() - config.feed_lookback_days * 86_400_000;
   if (config.feed_since !== undefined) {
     initialSinceMs = Date.parse(config.feed_since);
@@ -40,18 +31,6 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
     context.logger,
   );
 
-  async function tracked<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      const r = await work();
-      health.ok();
-      return r;
-    } catch (err) {
-      const safe = redactSecret(err, config.api_key);
-      health.failed(safe);
-      throw safe;
-    }
-  }
-
   return {
     supports,
     limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: config.max_batch_size },
@@ -63,7 +42,7 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
         enforce_warninglist: config.enforce_warninglist,
       }),
     lookup: (indicators, { signal }) =>
-      tracked(async () => {
+      health.track(async () => {
         for (const i of indicators) {
           if (!supports.includes(i.type)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `MISP collector "${context.collectorId}" does not look up ${i.type} indicators (check_* settings)`);
         }
@@ -79,15 +58,10 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
         }
         return indicators.map((i): Verdict => toVerdict(i, attrs.filter((a) => matches(a, i)), config.min_reputation_score, config.base_url));
       }),
-    poll: (request) => tracked(() => feed.poll(request)),
+    poll: (request) => health.track(() => feed.poll(request)),
     async healthCheck(signal) {
       if (health.lastCode === ErrorCodes.AUTH_FAILED || health.lastCode === ErrorCodes.UNAVAILABLE || health.lastCode === ErrorCodes.TIMEOUT) {
-        try {
-          await client.version(signal);
-          health.ok();
-        } catch (err) {
-          health.failed(redactSecret(err, config.api_key));
-        }
+        await health.probe(() => client.version(signal));
       }
       return health.report();
     },

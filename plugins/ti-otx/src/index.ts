@@ -1,5 +1,5 @@
-import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
-import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, checkedIndicatorTypes, HealthTracker, PluginError, safeTarget } from '@reactive-fabric/core';
+import type { EnricherInstance, Indicator, PluginContext, Verdict } from '@reactive-fabric/core';
 import { OtxConfigSchema, type OtxConfig } from './config.js';
 import { OtxClient } from './client.js';
 import { generalPath, toVerdict } from './lookup.js';
@@ -12,20 +12,11 @@ export type { OtxCheckpoint } from './feed.js';
 const NAME = '@reactive-fabric/plugin-ti-otx';
 const VERSION = '0.1.0';
 
-export function supportedTypes(config: OtxConfig): IndicatorType[] {
-  const out: IndicatorType[] = [];
-  if (config.check_ips) out.push('ipv4', 'ipv6');
-  if (config.check_domains) out.push('domain');
-  if (config.check_hashes) out.push('md5', 'sha1', 'sha256');
-  if (config.check_urls) out.push('url');
-  return out;
-}
-
 export function createOtx(config: OtxConfig, context: PluginContext): EnricherInstance {
   checkBaseUrl(config.base_url, context.collectorId);
   const client = new OtxClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
-  const health = new HealthTracker();
-  const supports = supportedTypes(config);
+  const health = new HealthTracker(config.api_key);
+  const supports = checkedIndicatorTypes(config);
   let initialSince: string;
   if (config.feed_since !== undefined) {
     if (Number.isNaN(Date.parse(config.feed_since))) {
@@ -45,18 +36,6 @@ export function createOtx(config: OtxConfig, context: PluginContext): EnricherIn
     return answer.found ? toVerdict(indicator, answer.body, config.min_reputation_score, config.malicious_pulses) : toVerdict(indicator, undefined, config.min_reputation_score, config.malicious_pulses, answer.reason);
   }
 
-  async function tracked<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      const r = await work();
-      health.ok();
-      return r;
-    } catch (err) {
-      const safe = redactSecret(err, config.api_key);
-      health.failed(safe);
-      throw safe;
-    }
-  }
-
   return {
     supports,
     limits: { requestsPerMinute: config.requests_per_minute, requestsPerDay: config.requests_per_day, maxBatchSize: 1 },
@@ -68,21 +47,16 @@ export function createOtx(config: OtxConfig, context: PluginContext): EnricherIn
         malicious_pulses: config.malicious_pulses,
       }),
     lookup: (indicators, { signal }) =>
-      tracked(async () => {
+      health.track(async () => {
         const out: Verdict[] = [];
         for (const i of indicators) out.push(await lookupOne(i, signal));
         return out;
       }),
-    poll: (request) => tracked(() => feed.poll(request)),
+    poll: (request) => health.track(() => feed.poll(request)),
     async healthCheck(signal) {
       if (health.lastCode === ErrorCodes.AUTH_FAILED || health.lastCode === ErrorCodes.UNAVAILABLE || health.lastCode === ErrorCodes.TIMEOUT) {
         // /users/me is OTX's cheapest authenticated call.
-        try {
-          await client.get('/users/me', signal);
-          health.ok();
-        } catch (err) {
-          health.failed(redactSecret(err, config.api_key));
-        }
+        await health.probe(() => client.get('/users/me', signal));
       }
       return health.report();
     },

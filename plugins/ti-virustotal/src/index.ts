@@ -1,5 +1,5 @@
-import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, HealthTracker, PluginError, redactSecret, safeTarget } from '@reactive-fabric/core';
-import type { EnricherInstance, Indicator, IndicatorType, PluginContext, Verdict } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, checkedIndicatorTypes, HealthTracker, PluginError, safeTarget } from '@reactive-fabric/core';
+import type { EnricherInstance, Indicator, PluginContext, Verdict } from '@reactive-fabric/core';
 import { VirusTotalConfigSchema, type VirusTotalConfig } from './config.js';
 import { VtClient, pathFor } from './client.js';
 import { toVerdict, referenceFor } from './verdict.js';
@@ -11,20 +11,11 @@ export { urlId } from './client.js';
 const NAME = '@reactive-fabric/plugin-ti-virustotal';
 const VERSION = '0.1.0';
 
-export function supportedTypes(config: VirusTotalConfig): IndicatorType[] {
-  const out: IndicatorType[] = [];
-  if (config.check_ips) out.push('ipv4', 'ipv6');
-  if (config.check_domains) out.push('domain');
-  if (config.check_hashes) out.push('md5', 'sha1', 'sha256');
-  if (config.check_urls) out.push('url');
-  return out;
-}
-
 export function createVirusTotal(config: VirusTotalConfig, context: PluginContext): EnricherInstance {
   checkBaseUrl(config.base_url, context.collectorId);
   const client = new VtClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000, requestsPerDay: config.requests_per_day });
-  const health = new HealthTracker();
-  const supports = supportedTypes(config);
+  const health = new HealthTracker(config.api_key);
+  const supports = checkedIndicatorTypes(config);
 
   async function lookupOne(indicator: Indicator, signal: AbortSignal): Promise<Verdict> {
     if (!supports.includes(indicator.type)) {
@@ -49,26 +40,16 @@ export function createVirusTotal(config: VirusTotalConfig, context: PluginContex
       }),
     async lookup(indicators, { signal }) {
       // No bulk endpoint: one request per indicator, in order, so a quota hit stops the batch early.
-      const verdicts: Verdict[] = [];
-      try {
+      return health.track(async () => {
+        const verdicts: Verdict[] = [];
         for (const indicator of indicators) verdicts.push(await lookupOne(indicator, signal));
-        health.ok();
-      } catch (err) {
-        const safe = redactSecret(err, config.api_key);
-        health.failed(safe);
-        throw safe;
-      }
-      return verdicts;
+        return verdicts;
+      });
     },
     async healthCheck(signal) {
       // A probe costs quota (500/day), so only spend one to see whether refused credentials were fixed.
       if (health.lastCode === ErrorCodes.AUTH_FAILED) {
-        try {
-          await client.get('/ip_addresses/8.8.8.8', signal);
-          health.ok();
-        } catch (err) {
-          health.failed(redactSecret(err, config.api_key));
-        }
+        await health.probe(() => client.get('/ip_addresses/8.8.8.8', signal));
       }
       return health.report();
     },

@@ -1,5 +1,6 @@
 import type { HealthReport } from '../plugin.js';
 import { isPluginError, toPluginError } from '../errors.js';
+import { redactSecret } from './http.js';
 
 /**
  * What the last exchange with the service said, for healthCheck(): answering costs no request.
@@ -7,6 +8,27 @@ import { isPluginError, toPluginError } from '../errors.js';
  */
 export class HealthTracker {
   private last: { code: string; message: string; until?: number } | undefined;
+
+  /** `secret`: masked in every error that passes through track() and probe(). */
+  constructor(private readonly secret = '') {}
+
+  /** Run one exchange, record its outcome, and rethrow its error with the secret masked. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      this.ok();
+      return result;
+    } catch (err) {
+      const safe = redactSecret(err, this.secret);
+      this.failed(safe);
+      throw safe;
+    }
+  }
+
+  /** A health probe: like track(), but its failure is only recorded, never thrown. */
+  async probe(work: () => Promise<unknown>): Promise<void> {
+    await this.track(work).catch(() => undefined);
+  }
 
   ok(): void {
     this.last = undefined;

@@ -1,7 +1,7 @@
 // Helpers for threat-intel enrichers: the config fields they share, score → status, and feed
 // entries as ECS threat.indicator events.
 import { Secret, Type } from '../schema.js';
-import type { Indicator, VerdictStatus } from '../indicators.js';
+import type { Indicator, IndicatorType, VerdictStatus } from '../indicators.js';
 import type { SourceEvent } from '../events.js';
 
 export interface EnricherConfigDefaults {
@@ -22,6 +22,16 @@ export function enricherConfigFields(d: EnricherConfigDefaults) {
     min_reputation_score: Type.Number({ minimum: 0, maximum: 1, default: 0.3, description: 'Scores below this are reported "clean"; detections below it are routed low priority.' }),
     timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 300, default: 10, description: 'Deadline of one HTTP request.' }),
   };
+}
+
+/** The indicator types an enricher's `check_*` settings turn on (the service may support fewer). */
+export function checkedIndicatorTypes(config: { check_ips?: boolean; check_domains?: boolean; check_hashes?: boolean; check_urls?: boolean }): IndicatorType[] {
+  const out: IndicatorType[] = [];
+  if (config.check_ips) out.push('ipv4', 'ipv6');
+  if (config.check_domains) out.push('domain');
+  if (config.check_hashes) out.push('md5', 'sha1', 'sha256');
+  if (config.check_urls) out.push('url');
+  return out;
 }
 
 export const checkField = (what: string, dflt = true) => Type.Boolean({ default: dflt, description: `Look up ${what}.` });
