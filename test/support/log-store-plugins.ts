@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { validateAgainstSchema } from '@reactive-fabric/core/runtime';
 import type { Checkpoint, PluginContext, PluginDefinition, PollResult, SourceEvent, SourceInstance, TSchema } from '@reactive-fabric/core';
 
@@ -93,4 +95,23 @@ export async function ruleMatchCounts(events: ReadonlyArray<Record<string, unkno
 /** Raw lines as a file source without header parsing would emit them: the baseline for ruleMatchCounts. */
 export function rawLineEvents(lines: string[]): Array<Record<string, unknown>> {
   return lines.map((line) => ({ '@timestamp': '2026-11-27T00:00:00.000Z', event: { original: line } }));
+}
+
+/**
+ * The HTTPS scenario every log-store plugin must pass against its fake serving `certPem` with 3
+ * events: an unknown CA is BAD_CONFIG naming tls.ca_file; tls.ca_file or tls.verify: false
+ * connect; a missing CA file fails start().
+ */
+export async function expectTlsOptionsHonoured(plugin: PluginDefinition<TSchema>, base: Record<string, unknown>, certPem: string): Promise<void> {
+  const caFile = join(mkdtempSync(join(tmpdir(), 'rf-ca-')), 'ca.pem');
+  writeFileSync(caFile, certPem);
+  const strict = await startSource(plugin, base);
+  const refused = await expectPluginError(pollOnce(strict, undefined, 10));
+  expect(refused.code).toBe('BAD_CONFIG');
+  expect(refused.message).toContain('tls.ca_file');
+  const trusted = await startSource(plugin, { ...base, tls: { ca_file: caFile } });
+  expect((await pollOnce(trusted, undefined, 10)).events).toHaveLength(3);
+  const unverified = await startSource(plugin, { ...base, tls: { verify: false } });
+  expect((await pollOnce(unverified, undefined, 10)).events).toHaveLength(3);
+  await expect(startSource(plugin, { ...base, tls: { ca_file: `${caFile}.missing` } })).rejects.toThrow(/tls\.ca_file ".*ca\.pem\.missing" cannot be read \(ENOENT\)/);
 }

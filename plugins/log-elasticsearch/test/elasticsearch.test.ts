@@ -1,11 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ElasticsearchFake, loghubDir, loghubEsDocs, readLoghub, spreadOverTime, type EsCredentials, type EsFlavour, type LoghubRecord, selfSignedCertificate } from '@reactive-fabric/test-kit/fakes';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
-import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, testContext } from '../../../test/support/log-store-plugins.js';
+import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, testContext, expectTlsOptionsHonoured } from '../../../test/support/log-store-plugins.js';
 
 let ssh: LoghubRecord[];
 let linux: LoghubRecord[];
@@ -310,18 +307,7 @@ describe('log-elasticsearch: credentials, limits and bad answers', () => {
     const fake = await new ElasticsearchFake({ flavour: 'elasticsearch' }).start(0, tls);
     fakes.push(fake);
     fake.addDocs(docsAt(ssh.slice(0, 3), 60_000, 30_000));
-    const caFile = join(mkdtempSync(join(tmpdir(), 'rf-ca-')), 'ca.pem');
-    writeFileSync(caFile, tls.cert);
-    const base = { host: '127.0.0.1', port: fake.port, scheme: 'https' };
-    const strict = await startSource(plugin, base);
-    const refused = await expectPluginError(pollOnce(strict, undefined, 10));
-    expect(refused.code).toBe('BAD_CONFIG');
-    expect(refused.message).toContain('tls.ca_file');
-    const trusted = await startSource(plugin, { ...base, tls: { ca_file: caFile } });
-    expect((await pollOnce(trusted, undefined, 10)).events).toHaveLength(3);
-    const unverified = await startSource(plugin, { ...base, tls: { verify: false } });
-    expect((await pollOnce(unverified, undefined, 10)).events).toHaveLength(3);
-    await expect(startSource(plugin, { ...base, tls: { ca_file: `${caFile}.missing` } })).rejects.toThrow(/tls\.ca_file ".*ca\.pem\.missing" cannot be read \(ENOENT\)/);
+    await expectTlsOptionsHonoured(plugin, { host: '127.0.0.1', port: fake.port, scheme: 'https' }, tls.cert);
   });
 
   it('describes backend and target without credentials', async () => {
