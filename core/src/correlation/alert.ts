@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { setField, type FabricEvent, type Priority } from '../plugin-api/events.js';
+import { setField, type FabricEvent } from '../plugin-api/events.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
 import type { AttackMapping } from './attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
 
-export const LEVEL_SEVERITY: Record<SigmaLevel, number> = { informational: 0, low: 21, medium: 47, high: 73, critical: 99 };
-export const LEVEL_PRIORITY: Record<SigmaLevel, Priority> = { informational: 'info', low: 'low', medium: 'medium', high: 'high', critical: 'critical' };
+import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
+
+export { LEVEL_SEVERITY, LEVEL_PRIORITY };
 /** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
 export const DEFAULT_LEVEL: SigmaLevel = 'medium';
 

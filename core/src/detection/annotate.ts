@@ -1,9 +1,10 @@
-import type { FabricEvent, Priority } from '../plugin-api/index.js';
+import type { FabricEvent } from '../plugin-api/index.js';
 import type { RuleInfo } from './engine.js';
 import { LEVELS, type SigmaLevel } from './sigma/rule.js';
 
-export const SEVERITY: Record<SigmaLevel, number> = { informational: 0, low: 21, medium: 47, high: 73, critical: 99 };
-export const PRIORITY: Record<SigmaLevel, Priority> = { informational: 'info', low: 'low', medium: 'medium', high: 'high', critical: 'critical' };
+import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
+
+export { LEVEL_SEVERITY as SEVERITY, LEVEL_PRIORITY as PRIORITY };
 
 export interface Match {
   id: string;
@@ -21,7 +22,7 @@ export function annotateSignal<E extends Record<string, unknown>>(event: E, rule
   const techniques = [...new Set(rules.flatMap((r) => r.techniques))];
   const tactics = [...new Set(rules.flatMap((r) => r.tactics))];
   const ev = event as unknown as FabricEvent;
-  ev.event = { ...(ev.event ?? {}), kind: 'signal', severity: SEVERITY[top.level] } as FabricEvent['event'];
+  ev.event = { ...(ev.event ?? {}), kind: 'signal', severity: LEVEL_SEVERITY[top.level] } as FabricEvent['event'];
   (ev as Record<string, unknown>).rule = { id: top.id, name: top.name, description: top.description, level: top.level };
   (ev as Record<string, unknown>).threat = {
     ...((ev as Record<string, unknown>).threat as object | undefined),
@@ -30,6 +31,6 @@ export function annotateSignal<E extends Record<string, unknown>>(event: E, rule
     tactic: { name: tactics },
   };
   const matches: Match[] = rules.map((r) => ({ id: r.id, name: r.name, title: r.title, level: r.level, techniques: r.techniques, tactics: r.tactics }));
-  ev.fabric = { ...(ev.fabric ?? {}), priority: PRIORITY[top.level], matches } as FabricEvent['fabric'];
+  ev.fabric = { ...(ev.fabric ?? {}), priority: LEVEL_PRIORITY[top.level], matches } as FabricEvent['fabric'];
   return event;
 }

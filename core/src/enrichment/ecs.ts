@@ -1,35 +1,11 @@
-import type { Indicator, Priority } from '../plugin-api/index.js';
+import { ecsIndicator, type Indicator, type Priority } from '../plugin-api/index.js';
+import { PRIORITY_ORDER } from '../pipeline/priority.js';
 import type { IndicatorAnswers, Reputation } from './aggregate.js';
 
 export interface SkippedIndicator {
   indicator: Indicator;
   reason: 'non_public' | 'warninglist' | 'false_positive' | 'over_limit';
   list?: string;
-}
-
-/** ECS threat.indicator.type values (STIX 2.x cyber observable names). */
-const ECS_TYPE: Record<Indicator['type'], string> = {
-  ipv4: 'ipv4-addr',
-  ipv6: 'ipv6-addr',
-  domain: 'domain-name',
-  url: 'url',
-  md5: 'file',
-  sha1: 'file',
-  sha256: 'file',
-};
-
-function ecsIndicatorFields(indicator: Indicator): Record<string, unknown> {
-  switch (indicator.type) {
-    case 'ipv4':
-    case 'ipv6':
-      return { ip: indicator.value };
-    case 'domain':
-      return { url: { domain: indicator.value } };
-    case 'url':
-      return { url: { full: indicator.value, original: indicator.value } };
-    default:
-      return { file: { hash: { [indicator.type]: indicator.value } } };
-  }
 }
 
 function ecsConfidence(c: number | undefined): string {
@@ -52,8 +28,7 @@ export function threatEnrichments(results: IndicatorAnswers[], plugins: Readonly
       if (!v) continue;
       out.push({
         indicator: {
-          type: ECS_TYPE[r.indicator.type],
-          ...ecsIndicatorFields(r.indicator),
+          ...ecsIndicator(r.indicator),
           provider: a.source,
           confidence: ecsConfidence(v.confidence),
           ...(v.reference ? { reference: v.reference } : {}),
@@ -72,9 +47,7 @@ export function threatEnrichments(results: IndicatorAnswers[], plugins: Readonly
   return out;
 }
 
-export const PRIORITY_RANK: Record<Priority, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
-/** ECS event.severity numbers the detection engine uses for each priority. */
-export const PRIORITY_SEVERITY: Partial<Record<Priority, number>> = { low: 21, medium: 47, high: 73, critical: 99 };
+export { PRIORITY_SEVERITY } from '../pipeline/priority.js';
 
 export interface PriorityDecision {
   from: Priority | undefined;
@@ -94,12 +67,12 @@ export function decidePriority(
   minScore: number,
 ): PriorityDecision {
   if (rep.score === undefined) return { from: current, to: current, reason: 'reputation unknown: priority unchanged' };
-  const reached = [...steps].filter((s) => rep.score! >= s.min_score).sort((a, b) => PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority])[0];
-  const curRank = current ? PRIORITY_RANK[current] : PRIORITY_RANK.medium;
-  if (reached && PRIORITY_RANK[reached.priority] > curRank) {
+  const reached = [...steps].filter((s) => rep.score! >= s.min_score).sort((a, b) => PRIORITY_ORDER[b.priority] - PRIORITY_ORDER[a.priority])[0];
+  const curRank = current ? PRIORITY_ORDER[current] : PRIORITY_ORDER.medium;
+  if (reached && PRIORITY_ORDER[reached.priority] > curRank) {
     return { from: current, to: reached.priority, reason: `score ${rep.score} ≥ ${reached.min_score}: raised to ${reached.priority}` };
   }
-  if (rep.score < minScore && curRank > PRIORITY_RANK.low) {
+  if (rep.score < minScore && curRank > PRIORITY_ORDER.low) {
     return { from: current, to: 'low', reason: `score ${rep.score} < min_reputation_score ${minScore}: routed as low priority` };
   }
   return { from: current, to: current, reason: 'priority unchanged' };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setField, type FabricEvent, type Priority, type SourceEvent } from '../plugin-api/index.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
+import { PRIORITY_ORDER } from './priority.js';
 
 export interface Provenance {
   collector: string;
@@ -49,7 +50,6 @@ function stableJson(value: unknown): string {
   return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
 }
 
-export const PRIORITY_ORDER: Record<Priority, number> = { critical: 4, high: 3, medium: 2, low: 1, info: 0 };
 
 export function priorityOf(event: FabricEvent): Priority {
   const p = event.fabric.priority;

@@ -4,7 +4,8 @@ import type { FabricEvent, Priority, SourceEvent } from '../plugin-api/index.js'
 import type { Sink } from '../sinks/sink.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { PipelineStage } from './stage.js';
-import { normalizeEvent, priorityOf, PRIORITY_ORDER } from './normalize.js';
+import { normalizeEvent, priorityOf } from './normalize.js';
+import { PRIORITY_ORDER } from './priority.js';
 
 export interface PipelineOptions {
   /** Stages in order: detection, de-duplication, correlation, enrichment. */

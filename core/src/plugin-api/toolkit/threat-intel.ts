@@ -79,6 +79,7 @@ export interface IndicatorEventInput {
   extra?: Record<string, unknown>;
 }
 
+/** ECS threat.indicator.type values (STIX 2.x cyber observable names). */
 const ECS_TYPE: Record<Indicator['type'], string> = {
   ipv4: 'ipv4-addr',
   ipv6: 'ipv6-addr',
@@ -89,14 +90,21 @@ const ECS_TYPE: Record<Indicator['type'], string> = {
   sha256: 'file',
 };
 
+/** An indicator as ECS `threat.indicator` fields: `type` plus `ip`, `url.*` or `file.hash.*`. */
+export function ecsIndicator(indicator: Indicator): Record<string, unknown> {
+  const { type, value } = indicator;
+  const out: Record<string, unknown> = { type: ECS_TYPE[type] };
+  if (type === 'ipv4' || type === 'ipv6') out['ip'] = value;
+  else if (type === 'domain') out['url'] = { domain: value };
+  else if (type === 'url') out['url'] = { full: value, original: value };
+  else out['file'] = { hash: { [type]: value } };
+  return out;
+}
+
 /** An ECS `threat.indicator.*` event (event.kind "enrichment") for one feed entry. */
 export function indicatorEvent(i: IndicatorEventInput): SourceEvent {
-  const { type, value } = i.indicator;
-  const indicator: Record<string, unknown> = { type: ECS_TYPE[type] };
-  if (type === 'ipv4' || type === 'ipv6') indicator['ip'] = value;
-  else if (type === 'domain') indicator['url'] = { domain: value };
-  else if (type === 'url') indicator['url'] = { full: value, original: value };
-  else indicator['file'] = { hash: { [type]: value } };
+  const { value } = i.indicator;
+  const indicator = ecsIndicator(i.indicator);
   if (i.provider) indicator['provider'] = i.provider;
   if (i.description) indicator['description'] = i.description;
   if (i.reference) indicator['reference'] = i.reference;
