@@ -126,11 +126,7 @@ export class ElasticsearchSource implements SourceInstance {
     const maxEvents = Math.max(1, request.maxEvents);
     const cluster = await this.clusterInfo(signal);
     const now = Date.now();
-    let cursor = WindowCursor.restore(this.cursorOptions, request.checkpoint);
-    if (!cursor) {
-      if (request.checkpoint !== undefined) this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back');
-      cursor = WindowCursor.fresh(this.cursorOptions, now, this.cursorOptions.windowMs);
-    }
+    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () => this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'));
     const range = cursor.nextRange(now);
     let pitId = this.config.use_pit && cluster.pit ? await this.openPit(cluster, signal) : undefined;
     const sort = this.sort(cluster, pitId !== undefined);

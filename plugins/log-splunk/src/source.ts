@@ -151,11 +151,7 @@ export class SplunkSource implements SourceInstance {
     const { signal } = request;
     const maxEvents = Math.max(1, request.maxEvents);
     const now = Date.now();
-    let cursor = WindowCursor.restore(this.cursorOptions, request.checkpoint);
-    if (!cursor) {
-      if (request.checkpoint !== undefined) this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back');
-      cursor = WindowCursor.fresh(this.cursorOptions, now, this.cursorOptions.windowMs);
-    }
+    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () => this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'));
     const range = cursor.nextRange(now);
     const events: SourceEvent[] = [];
     let lastTs = range.from;

@@ -65,6 +65,17 @@ export class WindowCursor {
     return new WindowCursor(options, raw);
   }
 
+  /**
+   * The cursor a poll continues from: the committed checkpoint, or — on the first poll, or when
+   * the checkpoint is not one this cursor wrote (then `onForeign` is told) — one window back from now.
+   */
+  static resume(options: WindowCursorOptions, raw: Checkpoint | undefined, nowMs: number, onForeign?: () => void): WindowCursor {
+    const restored = WindowCursor.restore(options, raw);
+    if (restored) return restored;
+    if (raw !== undefined) onForeign?.();
+    return WindowCursor.fresh(options, nowMs, options.windowMs);
+  }
+
   /** The range the next search covers. */
   nextRange(nowMs: number): TimeRange {
     if (this.window) return { from: this.window.resumeAt, to: this.window.end };
