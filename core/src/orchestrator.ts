@@ -21,7 +21,7 @@ import {
 import type { LoadedConfig } from './config/load.js';
 import { createLogger, registerSecret } from './logging.js';
 import { FabricMetrics } from './metrics/fabric-metrics.js';
-import { CheckpointStore } from './state/checkpoint-store.js';
+import { checkpointErrors, CheckpointStore, CheckpointValidationError, describeFieldErrors } from './state/checkpoint-store.js';
 import { createSink } from './sinks/factory.js';
 import { EVENT_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -404,6 +404,8 @@ export class Orchestrator implements FabricHost {
     await this.checkpoints.write(id, value);
     const summary = await this.checkpoints.read(id);
     c.setPosition(summary);
+    const fields = checkpointErrors(c.plugin.definition.checkpointSchema, value);
+    if (fields.length > 0) throw new CheckpointValidationError(`checkpoint for collector "${id}" does not match the checkpoint schema of ${c.plugin.pkg.name}: ${describeFieldErrors(fields)}; send a value of the shape the plugin documents (GET /collectors/${id}/checkpoint shows the current one)`, fields);
     return summary;
   }
 

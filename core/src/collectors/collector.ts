@@ -180,6 +180,7 @@ export class Collector {
     mkdirSync(ctx.stateDir, { recursive: true });
     try {
       const def = this.opts.loaded.definition;
+      this.opts.checkpoints.assertValid(this.id, def.checkpointSchema, this.position);
       const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
       this.instance = instance as SourceInstance | EnricherInstance;
       this.describe();

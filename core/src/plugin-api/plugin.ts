@@ -120,6 +120,15 @@ export interface PluginDefinition<S extends TSchema = TSchema, K extends PluginK
   description?: string;
   /** JSON Schema (TypeBox) of the collector's `config` block. Defaults are applied by the host. */
   configSchema: S;
+  /**
+   * JSON Schema (TypeBox) of the checkpoints this plugin's poll() returns (plugin API 1.x, optional).
+   * When present the host refuses a stored checkpoint that does not match it — at collector start
+   * (BAD_CONFIG, the collector does not poll) and on `PUT /collectors/:id/checkpoint` (400) — so a
+   * hand-edited or corrupted position can never make the plugin silently re-read or skip data.
+   * `undefined` (no checkpoint yet) is never checked. Accept every shape an older version of the
+   * plugin wrote, or users cannot upgrade without a reset.
+   */
+  checkpointSchema?: TSchema;
   /** Build an instance for one collector. Do not do I/O here; do it in start(). */
   create(config: Static<S>, context: PluginContext): InstanceOf<K> | Promise<InstanceOf<K>>;
 }

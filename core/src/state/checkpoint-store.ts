@@ -1,12 +1,82 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Checkpoint } from '../plugin-api/index.js';
-import type { CheckpointSummary } from '../host.js';
+import { Value } from 'typebox/value';
+import type { TSchema } from 'typebox';
+import { ErrorCodes, PluginError, type Checkpoint } from '../plugin-api/index.js';
+import { HostError, type CheckpointSummary, type FieldError } from '../host.js';
 import { writeFileAtomic } from './atomic.js';
 
 interface StoredCheckpoint {
   value: Checkpoint;
   updatedAt: string;
+}
+
+/** Most field problems one error lists: a hostile value can have thousands, one is enough to act. */
+const MAX_FIELD_ERRORS = 5;
+
+/**
+ * A checkpoint file that cannot be read as one. Its `code` makes the CLI print the message on one
+ * line instead of a stack trace.
+ */
+export class CheckpointFileError extends Error {
+  readonly code = 'CHECKPOINT_UNREADABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointFileError';
+  }
+}
+
+/** A checkpoint refused by its plugin's `checkpointSchema` (the admin API answers 400 with `fields`). */
+export class CheckpointValidationError extends HostError {
+  constructor(
+    message: string,
+    readonly fields: FieldError[],
+  ) {
+    super('INVALID', message);
+  }
+}
+
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Where `value` does not match `schema` (JSON pointers, at most a few). Empty when it matches,
+ * when the plugin declares no schema, or when there is no checkpoint yet (`undefined`).
+ */
+export function checkpointErrors(schema: TSchema | undefined, value: Checkpoint | undefined): FieldError[] {
+  if (!schema || value === undefined) return [];
+  const out: FieldError[] = [];
+  for (const e of Value.Errors(schema, value)) {
+    const params = e.params as Record<string, unknown>;
+    const found =
+      e.keyword === 'required' && Array.isArray(params.requiredProperties)
+        ? (params.requiredProperties as string[]).map((key) => ({ path: `${e.instancePath}/${key}`, message: `required field "${key}" is missing` }))
+        : [{ path: e.instancePath || '/', message: e.message, value: pointerValue(value, e.instancePath) }];
+    for (const f of found) if (!out.some((o) => o.path === f.path)) out.push(f);
+    if (out.length >= MAX_FIELD_ERRORS) break;
+  }
+  return out;
+}
+
+function pointerValue(value: unknown, pointer: string): unknown {
+  let cur = value;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    cur = Object.hasOwn(cur, key) ? (cur as Record<string, unknown>)[key] : undefined;
+  }
+  return cur;
+}
+
+export function describeFieldErrors(fields: FieldError[]): string {
+  return fields.map((f) => `${f.path}: ${f.message}${f.value === undefined ? '' : ` (got ${preview(f.value)})`}`).join('; ');
 }
 
 /**
@@ -22,27 +92,58 @@ export class CheckpointStore {
     this.dir = join(stateDir, 'checkpoints');
   }
 
-  private file(collectorId: string): string {
+  /** The file holding `collectorId`'s checkpoint (named in errors so operators can find it). */
+  fileOf(collectorId: string): string {
     return join(this.dir, `${encodeURIComponent(collectorId)}.json`);
   }
 
   async read(collectorId: string): Promise<CheckpointSummary> {
+    const file = this.fileOf(collectorId);
+    const fix = `stop fabric and delete it to read collector "${collectorId}" from its configured start again, or restore a backup`;
+    let text: string;
     try {
-      const stored = JSON.parse(await readFile(this.file(collectorId), 'utf8')) as StoredCheckpoint;
-      return { value: stored.value, updatedAt: stored.updatedAt };
+      text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { value: undefined };
-      throw new Error(`checkpoint file ${this.file(collectorId)} is unreadable (${(err as Error).message}); delete it to start the collector from scratch`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { value: undefined };
+      throw new CheckpointFileError(`checkpoint file ${file} cannot be read (${code ?? (err as Error).message}); check its permissions, or ${fix}`);
     }
+    let stored: unknown;
+    try {
+      stored = JSON.parse(text);
+    } catch (err) {
+      throw new CheckpointFileError(`checkpoint file ${file} is not valid JSON (${(err as Error).message}); ${fix}`);
+    }
+    if (stored === null || typeof stored !== 'object' || Array.isArray(stored) || !Object.hasOwn(stored, 'value')) {
+      throw new CheckpointFileError(`checkpoint file ${file} is not a checkpoint (expected {"value": …, "updatedAt": …}, got ${preview(stored)}); ${fix}`);
+    }
+    const { value, updatedAt } = stored as StoredCheckpoint;
+    return { value, ...(typeof updatedAt === 'string' ? { updatedAt } : {}) };
+  }
+
+  /**
+   * Refuse a position that does not match the plugin's `checkpointSchema`: a BAD_CONFIG naming the
+   * collector, the file, the field and the way out. The collector then does not poll, so a wrong
+   * shape can never silently re-read or skip the source.
+   */
+  assertValid(collectorId: string, schema: TSchema | undefined, value: Checkpoint | undefined): void {
+    const fields = checkpointErrors(schema, value);
+    if (fields.length === 0) return;
+    throw new PluginError(
+      ErrorCodes.BAD_CONFIG,
+      `collector "${collectorId}": the stored checkpoint (${this.fileOf(collectorId)}) does not match the plugin's checkpoint schema: ${describeFieldErrors(fields)}. ` +
+        `Stop the collector (fabric collector stop ${collectorId}), then reset it (DELETE /collectors/${collectorId}/checkpoint; it is read again from its configured start) or PUT a correct value, and start it again`,
+      { retriable: false },
+    );
   }
 
   write(collectorId: string, value: Checkpoint): Promise<void> {
     const body: StoredCheckpoint = { value, updatedAt: new Date().toISOString() };
-    return this.enqueue(collectorId, () => writeFileAtomic(this.file(collectorId), JSON.stringify(body)));
+    return this.enqueue(collectorId, () => writeFileAtomic(this.fileOf(collectorId), JSON.stringify(body)));
   }
 
   reset(collectorId: string): Promise<void> {
-    return this.enqueue(collectorId, () => unlink(this.file(collectorId)).catch((err: NodeJS.ErrnoException) => {
+    return this.enqueue(collectorId, () => unlink(this.fileOf(collectorId)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     }));
   }

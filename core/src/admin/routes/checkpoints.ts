@@ -1,5 +1,6 @@
 import type { Checkpoint } from '../../plugin-api/index.js';
 import { HostError } from '../../host.js';
+import type { CheckpointValidationError } from '../../state/checkpoint-store.js';
 import type { AdminApp, RouteContext } from '../app.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import { CheckpointBody, CheckpointSchema, CollectorIdParam, errors } from '../schemas.js';
@@ -26,6 +27,9 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
     } catch (err) {
       if (!(err instanceof HostError)) throw err;
       if (err.code === 'NOT_FOUND') throw notFound(id);
+      if (err.code === 'INVALID' && Array.isArray((err as Partial<CheckpointValidationError>).fields)) {
+        throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, err.message, { details: (err as CheckpointValidationError).fields.map((f) => ({ path: `body.value${f.path === '/' ? '' : f.path}`, message: f.message })) });
+      }
       if (err.code !== 'CONFLICT') throw err;
       const state = host.getCollector(id)?.state ?? 'unknown';
       throw new ApiError(409, AdminErrorCodes.CHECKPOINT_CONFLICT, `cannot ${action} the checkpoint of collector "${id}" while it is ${state}: POST /collectors/${id}/stop first`, { state });
@@ -59,7 +63,7 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
         operationId: 'setCheckpoint',
         tags: ['checkpoints'],
         summary: 'Replace the stored checkpoint (collector must be stopped)',
-        description: 'The value is the opaque JSON the source plugin stores; read it with GET first to see its shape. The collector resumes from it on its next start.',
+        description: 'The value is the JSON the source plugin stores; read it with GET first to see its shape. A plugin that declares a checkpoint schema refuses other shapes with 400 VALIDATION_FAILED (details name the field). The collector resumes from it on its next start.',
         params: CollectorIdParam,
         body: CheckpointBody,
         response: { 200: CheckpointSchema, ...errors(400, 401, 404, 409, 413, 415, 429) },
