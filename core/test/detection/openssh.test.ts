@@ -4,38 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { loadRules } from '../../src/detection/sigma/loader.js';
 import { DetectionEngine } from '../../src/detection/engine.js';
 import { datasets } from './helpers.js';
+import { parseCsv } from './loghub.js';
 
 const dir = path.join(datasets, 'loghub');
-
-/** RFC 4180 CSV, enough for the loghub files (quoted fields with commas). */
-function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n') {
-      row.push(field.replace(/\r$/, ''));
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += c;
-  }
-  if (field || row.length) rows.push([...row, field]);
-  const [header, ...body] = rows;
-  return body.filter((r) => r.length === header!.length).map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i]!])));
-}
 
 /** The template's <*> parameters, read back from the line's content. */
 function params(template: string, content: string): string[] | undefined {

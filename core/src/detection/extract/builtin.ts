@@ -1,5 +1,6 @@
 import type { ExtractorConfig } from '../config.js';
 import type { ExtractionTarget, PostProcess } from './extractor.js';
+import { SYSLOG_OUTPUTS, syslogExtract } from './syslog.js';
 
 /**
  * Extractors shipped with the engine. Each is gated by a cheap `when` (program name or a literal
@@ -173,27 +174,6 @@ export const POST_PROCESSORS: Record<string, PostProcess & { outputs?: string[] 
   }),
 };
 
-/**
- * BSD syslog header ("Dec 10 06:55:46 host prog[pid]: msg") without a regex: every raw line
- * passes here, so it is worth the hand-written version. Returns false to fall back to the patterns.
- */
-function syslogFast(text: string, out: ExtractionTarget): boolean {
-  if (text.length < 20 || text.charCodeAt(3) !== 32 || text.charCodeAt(6) !== 32 || text.charCodeAt(9) !== 58 || text.charCodeAt(12) !== 58 || text.charCodeAt(15) !== 32) return false;
-  const hostEnd = text.indexOf(' ', 16);
-  if (hostEnd <= 16) return false;
-  const tagEnd = text.indexOf(': ', hostEnd + 1);
-  if (tagEnd <= hostEnd + 1) return false;
-  const tag = text.slice(hostEnd + 1, tagEnd);
-  if (tag.includes(' ')) return false;
-  out.set('host.name', text.slice(16, hostEnd));
-  const br = tag.indexOf('[');
-  if (br > 0 && tag.charCodeAt(tag.length - 1) === 93) {
-    out.set('process.name', tag.slice(0, br));
-    const pid = Number(tag.slice(br + 1, -1));
-    if (Number.isInteger(pid)) out.set('process.pid', pid);
-  } else out.set('process.name', tag);
-  out.set('message', text.slice(tagEnd + 2));
-  return true;
-}
-
-export const FAST_PARSERS: Record<string, (text: string, out: ExtractionTarget) => boolean> = { syslog: syslogFast };
+export const FAST_PARSERS: Record<string, ((text: string, out: ExtractionTarget) => boolean) & { outputs?: string[] }> = {
+  syslog: Object.assign(syslogExtract, { outputs: SYSLOG_OUTPUTS }),
+};

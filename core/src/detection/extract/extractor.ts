@@ -168,7 +168,7 @@ export function compileExtractor(
   cfg: ExtractorConfig,
   session: CompileSession,
   post?: PostProcess & { outputs?: string[] },
-  fast?: (text: string, out: ExtractionTarget) => boolean,
+  fast?: ((text: string, out: ExtractionTarget) => boolean) & { outputs?: string[] },
 ): CompiledExtractor {
   session.recording = new Set();
   const when = cfg.when ? compileSelection(cfg.when, identityMapper, ['extractors', cfg.name, 'when'], session) : undefined;
@@ -186,5 +186,5 @@ export function compileExtractor(
   const w = cfg.when as Record<string, unknown> | undefined;
   const names = w && !Array.isArray(w) && Object.keys(w).length === 1 ? w['process.name'] : undefined;
   const programs = Array.isArray(names) && names.every((n) => typeof n === 'string' && !/[*?\\]/.test(n)) ? new Set(names.map((n: string) => n.toLowerCase())) : undefined;
-  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply, reads, outputs: outputsOf(cfg, post?.outputs ?? []) };
+  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply, reads, outputs: outputsOf(cfg, [...(post?.outputs ?? []), ...(fast?.outputs ?? [])]) };
 }
