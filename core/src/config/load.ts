@@ -1,7 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
-import { validateAgainstSchema } from '../plugins/validate.js';
+import { Value } from 'typebox/value';
+import type { TSchema } from 'typebox';
+import { pointerGet, schemaAt, secretValues, validateAgainstSchema } from '../plugins/validate.js';
+import { isSecretSchema } from '../plugin-api/schema.js';
+import { registerSecret } from '../logging.js';
 import { ConfigError, pointerToPath, type ConfigProblem } from './errors.js';
 import { FabricConfigSchema, type FabricConfig } from './schema.js';
 
@@ -15,11 +19,68 @@ export interface LoadedConfig {
   stateDir: string;
   /** Values that came from ${ENV} interpolation: treated as secrets in logs. */
   interpolated: string[];
+  /**
+   * JSON pointers of the values that ${ENV} interpolation produced, with the variables used, so
+   * plugin configs (validated later, against the plugin's schema) can coerce them to numbers and
+   * booleans too.
+   */
+  envRefs?: Map<string, string[]>;
   /** 1-based line of a JSON pointer in the file, for error messages about nested fields. */
   lineOf(pointer: string): number | undefined;
 }
 
+/**
+ * Largest config file read. A config holds settings, not data: a bigger file is a mistake or an
+ * attack, and parsing a 14 MB YAML file took 20 s and 1.8 GB before this limit.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Alias uses allowed when building the config from YAML (defeats "billion laughs" documents). */
+export const MAX_YAML_ALIASES = 100;
+
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function tooLarge(file: string, size: string): ConfigError {
+  return new ConfigError(
+    file,
+    [{ path: '', message: `the file is ${size}; config files are limited to ${MAX_CONFIG_BYTES} bytes (1 MiB)`, fix: 'keep settings in the config and move data (rules, indicator lists) into the files it points at' }],
+    'CONFIG_TOO_LARGE',
+  );
+}
+
+/** Read at most MAX_CONFIG_BYTES + 1 bytes, so neither a huge file nor a device without end is read whole. */
+function readBounded(abs: string): string {
+  let fd: number;
+  try {
+    fd = openSync(abs, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(abs, [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`, fix: 'pass an existing YAML file with -c <file>' }], 'CONFIG_NOT_FOUND');
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw new ConfigError(abs, [{ path: '', message: 'is a folder, not a file', fix: 'pass the YAML file itself with -c <file>' }], 'CONFIG_NOT_FOUND');
+    if (stat.isFile() && stat.size > MAX_CONFIG_BYTES) throw tooLarge(abs, mib(stat.size));
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buf, length, buf.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > MAX_CONFIG_BYTES) throw tooLarge(abs, 'larger than 1 MiB');
+    }
+    return buf.subarray(0, length).toString('utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(abs, [{ path: '', message: `cannot read file (${code ?? (err as Error).message})`, fix: 'pass a readable YAML file with -c <file>' }], 'CONFIG_NOT_FOUND');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Read, interpolate and validate a config file. Unknown keys are refused by name: a typo must
@@ -27,27 +88,38 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const abs = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(abs, [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`, fix: 'pass an existing YAML file with -c <file>' }], 'CONFIG_NOT_FOUND');
-  }
-  return parseConfig(text, abs, env);
+  return parseConfig(readBounded(abs), abs, env);
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw tooLarge(file, mib(Buffer.byteLength(text)));
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line, message: `YAML syntax: ${e.message.split('\n')[0]}`, fix: 'fix the YAML syntax at that line' })),
+      doc.errors.slice(0, 20).map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line, message: `YAML syntax: ${e.message.split('\n')[0]}`, fix: 'fix the YAML syntax at that line' })),
       'CONFIG_SYNTAX',
     );
   }
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) ?? {};
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    const aliases = /alias/i.test(message);
+    throw new ConfigError(
+      file,
+      [
+        {
+          path: '',
+          message: aliases ? `YAML aliases (*name) expand to too much data (more than ${MAX_YAML_ALIASES} alias uses allowed)` : `YAML cannot be read: ${message.split('\n')[0]}`,
+          fix: aliases ? 'write the values out instead of nesting aliases of aliases' : 'fix the YAML',
+        },
+      ],
+      'CONFIG_SYNTAX',
+    );
+  }
   const lineOf = (pointer: string): number | undefined => {
     const keys = pointer.split('/').slice(1).map((k) => (/^\d+$/.test(k) ? Number(k) : k.replace(/~1/g, '/').replace(/~0/g, '~')));
     // Walk down to the deepest node that exists, so a missing field points at its parent.
@@ -59,48 +131,123 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     return undefined;
   };
 
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [{ path: '', message: 'the config must be a YAML mapping (key: value)', line: 1 }]);
   }
 
+  // Every problem is gathered and reported together: fixing one to discover the next is slow.
   const problems: ConfigProblem[] = [];
   const interpolated: string[] = [];
-  const value = interpolate(raw, '', env, (pointer, name) => {
-    problems.push({ path: pointerToPath(pointer), line: lineOf(pointer), message: `environment variable ${name} is not set`, fix: `export ${name}=... before starting, or write \${${name}:-default}` });
-  }, interpolated);
-  if (problems.length > 0) throw new ConfigError(file, problems, 'CONFIG_ENV_MISSING');
+  const envRefs = new Map<string, string[]>();
+  const value = interpolate(
+    raw,
+    '',
+    env,
+    (pointer, name) => {
+      problems.push({ path: pointerToPath(pointer), line: lineOf(pointer), message: `environment variable ${name} is not set`, fix: `export ${name}=... before starting, or write \${${name}:-default}` });
+    },
+    interpolated,
+    envRefs,
+  );
+  // Secret fields are known before validation, so no error message below can print one.
+  for (const s of secretValues(FabricConfigSchema, value)) registerSecret(s);
+  const missingEnv = new Set(problems.map((p) => p.path));
+  problems.push(...coerceInterpolated(FabricConfigSchema, value, envRefs, lineOf));
 
   const { value: withDefaults, errors } = validateAgainstSchema(FabricConfigSchema, value);
-  if (errors.length > 0) {
-    throw new ConfigError(
-      file,
-      errors.map((e) => ({
-        path: pointerToPath(e.path),
-        line: lineOf(e.path),
-        message: e.value === undefined ? e.message : `${e.message} (got ${JSON.stringify(e.value)?.slice(0, 80)})`,
-      })),
-    );
+  for (const e of errors) {
+    const path = pointerToPath(e.path);
+    if (missingEnv.has(path) || problems.some((p) => p.path === path && p.message.includes('environment variable'))) continue;
+    problems.push({ path, line: lineOf(e.path), message: e.value === undefined ? e.message : `${e.message} (got ${JSON.stringify(e.value)?.slice(0, 80)})` });
+  }
+  const seen = new Set<string>();
+  for (const section of ['collectors', 'enrichers'] as const) {
+    const items = (withDefaults as Record<string, unknown>)[section];
+    if (!Array.isArray(items)) continue;
+    items.forEach((c: unknown, i) => {
+      const id = (c as { id?: unknown } | null)?.id;
+      if (typeof id !== 'string') return;
+      if (seen.has(id)) problems.push({ path: `${section}[${i}].id`, line: lineOf(`/${section}/${i}/id`), message: section === 'collectors' ? `duplicate collector id "${id}"` : `duplicate id "${id}"`, fix: 'give every collector and enricher a unique id' });
+      seen.add(id);
+    });
+  }
+  if (problems.length > 0) {
+    const onlyEnv = problems.every((p) => p.message.startsWith('environment variable') && p.message.endsWith('is not set'));
+    throw new ConfigError(file, problems, onlyEnv ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID');
   }
   const config = withDefaults as FabricConfig;
-  const seen = new Set<string>();
-  config.collectors.forEach((c, i) => {
-    if (seen.has(c.id)) problems.push({ path: `collectors[${i}].id`, line: lineOf(`/collectors/${i}/id`), message: `duplicate collector id "${c.id}"`, fix: 'give every collector and enricher a unique id' });
-    seen.add(c.id);
-  });
-  config.enrichers.forEach((c, i) => {
-    if (seen.has(c.id)) problems.push({ path: `enrichers[${i}].id`, line: lineOf(`/enrichers/${i}/id`), message: `duplicate id "${c.id}"`, fix: 'give every collector and enricher a unique id' });
-    seen.add(c.id);
-  });
-  if (problems.length > 0) throw new ConfigError(file, problems);
-
   const dir = dirname(file);
-  return { config, file, dir, stateDir: resolve(dir, config.state_dir), interpolated, lineOf };
+  return { config, file, dir, stateDir: resolve(dir, config.state_dir), interpolated, envRefs, lineOf };
 }
 
-function interpolate(value: unknown, pointer: string, env: NodeJS.ProcessEnv, missing: (pointer: string, name: string) => void, out: string[]): unknown {
+const SCALAR_TYPES = new Set(['number', 'integer', 'boolean']);
+
+/**
+ * `${ENV}` always yields text; where the schema wants a number, integer or boolean, convert it
+ * in place and check the result against that field's schema. Returns a problem per value that does not convert, naming the
+ * variable and the field; the value itself is shown only for fields that are not secret.
+ */
+export function coerceInterpolated(
+  schema: unknown,
+  document: unknown,
+  refs: Map<string, string[]>,
+  lineOf: (pointer: string) => number | undefined,
+  prefix = '',
+  label = '',
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [pointer, names] of refs) {
+    if (!pointer.startsWith(`${prefix}/`) && pointer !== prefix) continue;
+    const local = pointer.slice(prefix.length);
+    const target = schemaAt(schema, local, document) as Record<string, unknown> | undefined;
+    if (!target || !SCALAR_TYPES.has(String(target.type))) continue;
+    const current = pointerGet(document, local);
+    if (typeof current !== 'string') continue;
+    const converted = convertScalar(String(target.type), current);
+    const vars = names.map((n) => `\${${n}}`).join(', ');
+    if (converted !== undefined && Value.Check(target as unknown as TSchema, converted)) {
+      setAt(document, local, converted);
+      continue;
+    }
+    const want = target.type === 'boolean' ? 'true or false' : target.type === 'integer' ? 'a whole number' : 'a number';
+    problems.push({
+      path: pointerToPath(pointer),
+      line: lineOf(pointer),
+      message: `${label}${names.length === 1 ? 'environment variable' : 'environment variables'} ${vars} must give ${want} here${isSecretSchema(target) ? '' : `, got ${JSON.stringify(current.slice(0, 80))}`}`,
+      fix: `set ${names.join(', ')} to ${want}`,
+    });
+  }
+  return problems;
+}
+
+const NUMBER_TEXT = /^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
+
+/**
+ * Strict: "1.5" is not an integer and "yes" is not a boolean (TypeBox's Value.Convert would
+ * truncate or guess; a config value that is silently changed is worse than an error).
+ */
+function convertScalar(type: string, text: string): number | boolean | undefined {
+  const t = text.trim();
+  if (type === 'boolean') return /^true$/i.test(t) ? true : /^false$/i.test(t) ? false : undefined;
+  if (!NUMBER_TEXT.test(t)) return undefined;
+  const n = Number(t);
+  if (!Number.isFinite(n) || (type === 'integer' && !Number.isInteger(n))) return undefined;
+  return n;
+}
+
+function setAt(document: unknown, pointer: string, value: unknown): void {
+  const keys = pointer.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const last = keys.pop();
+  const parent = pointerGet(document, keys.length ? `/${keys.map((k) => k.replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}` : '');
+  if (last !== undefined && parent !== null && typeof parent === 'object') (parent as Record<string, unknown>)[last] = value;
+}
+
+function interpolate(value: unknown, pointer: string, env: NodeJS.ProcessEnv, missing: (pointer: string, name: string) => void, out: string[], refs: Map<string, string[]>): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
-    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+    const names: string[] = [];
+    const result = value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      names.push(name);
       const v = env[name];
       if (v !== undefined && v !== '') {
         out.push(v);
@@ -110,11 +257,14 @@ function interpolate(value: unknown, pointer: string, env: NodeJS.ProcessEnv, mi
       missing(pointer, name);
       return '';
     });
+    if (names.length > 0) refs.set(pointer, names);
+    return result;
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, `${pointer}/${i}`, env, missing, out));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, `${pointer}/${i}`, env, missing, out, refs));
   if (value && typeof value === 'object') {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) o[k] = interpolate(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, env, missing, out);
+    // Null prototype: a "__proto__" key in the YAML stays a plain key and reaches validation as unknown.
+    const o: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) o[k] = interpolate(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, env, missing, out, refs);
     return o;
   }
   return value;

@@ -1,6 +1,7 @@
 import type { CollectorConfig, EnricherConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, pointerToPath, type ConfigProblem } from '../config/errors.js';
+import { coerceInterpolated } from '../config/load.js';
 import { loadPlugin, PluginLoadError, type LoadedPlugin } from './loader.js';
 import { secretValues, validateAgainstSchema } from './validate.js';
 
@@ -49,15 +50,20 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[]): 
       problems.push({ path: `${section}[${index}].plugin`, line: loaded.lineOf(`${pointer}/plugin`), message: `enricher "${component.id}" uses ${component.plugin}, which is a ${kind} plugin`, fix: 'move it to collectors:, or name an enricher plugin' });
       continue;
     }
-    const { value, errors } = validateAgainstSchema(plugin.definition.configSchema, component.config);
+    // ${ENV} values in the plugin's block become numbers/booleans where its schema wants them.
+    const candidate = structuredClone(component.config);
+    const coercion = loaded.envRefs ? coerceInterpolated(plugin.definition.configSchema, candidate, loaded.envRefs, loaded.lineOf, `${pointer}/config`, `${label} "${component.id}" (${component.plugin}): `) : [];
+    problems.push(...coercion);
+    const { value, errors } = validateAgainstSchema(plugin.definition.configSchema, candidate);
     for (const e of errors) {
+      if (coercion.some((p) => p.path === `${section}[${index}].config${e.path === '/' ? '' : `.${pointerToPath(e.path)}`}`)) continue;
       problems.push({
         path: `${section}[${index}].config${e.path === '/' ? '' : `.${pointerToPath(e.path)}`}`,
         line: loaded.lineOf(`${pointer}/config${e.path === '/' ? '' : e.path}`),
         message: `${label} "${component.id}" (${component.plugin}): ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)?.slice(0, 80)})`}`,
       });
     }
-    if (errors.length === 0) out.push({ section, index, config: component, loaded: plugin, pluginConfig: value, secrets: secretValues(plugin.definition.configSchema, value) });
+    if (errors.length === 0 && coercion.length === 0) out.push({ section, index, config: component, loaded: plugin, pluginConfig: value, secrets: secretValues(plugin.definition.configSchema, value) });
   }
   if (problems.length > 0) throw new ConfigError(loaded.file, problems, 'CONFIG_PLUGINS');
   return out;
