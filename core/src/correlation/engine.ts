@@ -331,15 +331,18 @@ export class CorrelationEngine {
         else for (const target of list) if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets = [...targets, target];
       }
     }
-    // Every detection moves its collector's event time, whether or not a correlation uses it.
+    // Every detection moves its collector's event time, whether or not a correlation uses it, but
+    // never past the wall clock: one detection stamped a few minutes ahead (within the skew) must
+    // not make the collector's next detections late nor push the watermark over open windows.
+    const frontier = t < now ? t : now;
     const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
     let source = this.collectors.get(collector);
-    if (!source) this.collectors.set(collector, (source = { maxT: t, seenAt: now }));
+    if (!source) this.collectors.set(collector, (source = { maxT: frontier, seenAt: now }));
     if (t < source.maxT - this.opts.allowedLatenessMs) {
       if (targets) this.hooks.late();
       return;
     }
-    if (t > source.maxT) source.maxT = t;
+    if (frontier > source.maxT) source.maxT = frontier;
     source.seenAt = now;
     if (!targets) return;
     this.trigger = e.event.id;
@@ -708,14 +711,21 @@ export class CorrelationEngine {
     return { watermark: this.wm === NONE ? null : this.wm, collectors, rules, alerts: [...this.fired.rkeys()], unacknowledged, groups };
   }
 
-  /** Load a checkpoint. Groups of rules that changed or disappeared are dropped (returned count). */
-  restore(s: EngineSnapshot): { groups: number; dropped: number } {
+  /**
+   * Load a checkpoint. Groups of rules that changed or disappeared are dropped (returned count).
+   * readStateFile refuses impossible times with a warning first; times past the wall clock that
+   * still get here (a direct caller) are not restored, so they cannot decide windows early.
+   * A fired window longer or shorter than its rule's timespan is cut to it (`repaired`).
+   */
+  restore(s: EngineSnapshot): { groups: number; dropped: number; repaired: number } {
     let restored = 0;
     let dropped = 0;
-    if (typeof s.watermark === 'number') this.wm = s.watermark;
-    // Restored collectors count as just seen, so they hold the watermark until they prove idle.
+    let repaired = 0;
     const now = this.now();
-    for (const [name, maxT] of Object.entries(s.collectors ?? {})) if (typeof maxT === 'number') this.collectors.set(name, { maxT, seenAt: now });
+    const sane = (t: unknown): t is number => typeof t === 'number' && Number.isFinite(t) && t <= now;
+    if (sane(s.watermark)) this.wm = s.watermark;
+    // Restored collectors count as just seen, so they hold the watermark until they prove idle.
+    for (const [name, maxT] of Object.entries(s.collectors ?? {})) if (sane(maxT)) this.collectors.set(name, { maxT, seenAt: now });
     for (const id of s.alerts) this.fired.set(id, true);
     for (const u of s.unacknowledged ?? []) {
       if (!u || typeof u.trigger !== 'string' || !u.trigger || !u.alert?.event?.id) continue;
@@ -731,13 +741,20 @@ export class CorrelationEngine {
         continue;
       }
       const key = groupKey(values);
+      let until = firedUntil ?? NONE;
+      // fire() always sets until = start + timespan; anything else would swallow (or free) detections.
+      if (firedStart !== null && until !== firedStart + rule.def.timespanMs) {
+        until = firedStart + rule.def.timespanMs;
+        repaired++;
+      }
       const g: Group = {
         rule,
         key,
         values,
-        members: members.map(([t, id, c, v]) => ({ t, id, c, v })),
+        // The window searches rely on time order; a hand-edited checkpoint need not keep it.
+        members: members.map(([t, id, c, v]) => ({ t, id, c, v })).sort((a, b) => a.t - b.t),
         firedStart: firedStart ?? NONE,
-        firedUntil: firedUntil ?? NONE,
+        firedUntil: until,
         firedId: firedId ?? undefined,
         gone: false,
         due: 0,
@@ -747,7 +764,7 @@ export class CorrelationEngine {
       this.reschedule(g);
       restored++;
     }
-    return { groups: restored, dropped };
+    return { groups: restored, dropped, repaired };
   }
 }
 

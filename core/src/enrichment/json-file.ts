@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../state/atomic.js';
 
 /** Read a JSON state file; undefined when it does not exist yet. Other errors propagate. */
 export async function readJsonFile(file: string): Promise<unknown> {
@@ -13,12 +13,10 @@ export async function readJsonFile(file: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
-let seq = 0;
-
-/** Write via a temporary file and rename, so a crash mid-write never leaves half a file. */
+/**
+ * Replace a state file (quota budgets, verdict cache, false positives) the one atomic way:
+ * temp file, fsync, rename, fsync folder; a failed write leaves no temp file behind.
+ */
 export async function writeJsonFile(file: string, data: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${++seq}.tmp`;
-  await writeFile(tmp, JSON.stringify(data), 'utf8');
-  await rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(data), 0o600);
 }
