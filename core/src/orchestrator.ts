@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
-import { PluginError, type Checkpoint, type FabricEvent, type Indicator } from './plugin-api/index.js';
+import { PluginError, isRetriableCode, type Checkpoint, type FabricEvent, type Indicator } from './plugin-api/index.js';
 import {
   HostError,
   type CheckpointSummary,
@@ -127,7 +127,7 @@ export class Orchestrator implements FabricHost {
         metrics.eventsDeduplicated.inc({ collector: e.fabric.collector });
         orchestratorRef.current?.collectors.get(e.fabric.collector)?.countDuplicate();
       },
-      onEnricherHealth: (id, health) => orchestratorRef.current?.enricherProgress.get(id)?.(health.status === 'healthy', health.status === 'healthy' ? undefined : { code: health.code ?? 'UNAVAILABLE', message: health.reason ?? 'source unavailable', retriable: true, retryAfterMs: health.retryAfterMs }),
+      onEnricherHealth: (id, health) => orchestratorRef.current?.enricherProgress.get(id)?.(health.status === 'healthy', health.status === 'healthy' ? undefined : { code: health.code ?? 'UNAVAILABLE', message: health.reason ?? 'source unavailable', retriable: isRetriableCode(health.code ?? 'UNAVAILABLE'), retryAfterMs: health.retryAfterMs }),
     });
     const orch = new Orchestrator(loaded, components, sink, built, checkpoints, roots, opts, logger, metrics);
     orchestratorRef.current = orch;
@@ -215,14 +215,17 @@ export class Orchestrator implements FabricHost {
   async start(): Promise<void> {
     if (this.started) return;
     await this.sink.start();
+    // A stop requested during start-up (SIGTERM while a broker connects) wins: start nothing more.
+    if (this.stopping) return;
     await this.built.start();
+    if (this.stopping) return;
     this.started = true;
     if (this.loaded.config.orchestrator.enabled) {
       for (const comp of [...this.components].sort((a, b) => (a.section === b.section ? 0 : a.section === 'enrichers' ? -1 : 1))) {
         this.collectors.get(comp.config.id)?.send({ type: 'START' });
       }
     }
-    if (this.loaded.config.admin.enabled) await this.startAdmin();
+    if (this.loaded.config.admin.enabled && !this.stopping) await this.startAdmin();
     this.logger.info({ collectors: this.collectors.size, sink: this.sink.type, stages: this.built.stages.map((s) => s.name) }, 'reactive fabric started');
   }
 
@@ -230,6 +233,10 @@ export class Orchestrator implements FabricHost {
     const spec = './admin/index.js';
     const mod = (await import(spec)) as { startAdminServer(host: FabricHost, config: unknown, opts: { logger: Logger; stateDir: string; env?: NodeJS.ProcessEnv }): Promise<{ url: string; close(): Promise<void>; tokenFile?: string }> };
     const server = await mod.startAdminServer(this, this.loaded.config.admin, { logger: this.logger, stateDir: this.loaded.stateDir, env: this.opts.env ?? process.env });
+    if (this.stopping) {
+      await server.close(); // stop() ran while the server was binding and could not close it yet
+      return;
+    }
     this.adminUrl = server.url;
     this.adminClose = () => server.close();
   }

@@ -21,6 +21,7 @@ import { SharedSchemas, errors } from './schemas.js';
 import { bearerToken, tokenMatcher } from './token.js';
 import { installGuards } from './guard.js';
 import { installRateLimit } from './rate-limit.js';
+import { installHostCheck } from './host-check.js';
 import { systemRoutes } from './routes/system.js';
 import { collectorRoutes } from './routes/collectors.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
@@ -58,6 +59,8 @@ export interface RouteContext {
   /** Route config of POST/PUT/DELETE routes: one rate-limit budget shared by all of them. */
   mutating: { mutating: true };
   startedAt: number;
+  /** Whether the request carries the valid bearer token (for public routes that show more to it). */
+  hasToken: (request: FastifyRequest) => boolean;
 }
 
 /** Fill defaults of a partial `admin:` section (as the YAML loader would) and reject invalid values. */
@@ -121,6 +124,7 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
 
+  installHostCheck(app, config);
   installGuards(app, config, matches);
   await installRateLimit(app, config);
 
@@ -175,6 +179,10 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
     journal,
     mutating: { mutating: true },
     startedAt: Date.now(),
+    hasToken: (request) => {
+      const presented = bearerToken(request.headers.authorization);
+      return presented !== undefined && matches(presented);
+    },
   };
   systemRoutes(app, ctx);
   collectorRoutes(app, ctx);

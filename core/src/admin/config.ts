@@ -32,7 +32,28 @@ export const AdminConfigSchema = Type.Object(
       default: true,
       description: 'Serve /docs and /openapi.json without the token so a browser can open them; they describe the API and hold no data.',
     }),
+    auth_failure_limit: Type.Object(
+      {
+        max: Type.Integer({ minimum: 1, default: 20, description: 'Failed authentications allowed per remote address per window; 429 beyond. A valid token is never refused by this limit.' }),
+        window_seconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    allowed_hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[^\\s/@]+$' }), {
+      default: [],
+      maxItems: 100,
+      description:
+        'Extra Host header values accepted (e.g. "fabric.internal" or "fabric.internal:8600" behind a proxy). Always accepted: localhost, 127.0.0.1, [::1] and the bind address, with the port. Other Host values get 421 (DNS-rebinding defence).',
+    }),
     sse_heartbeat_seconds: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Comment line sent on idle /events streams so proxies keep them open.' }),
+    sse_max_clients: Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Open /events streams in total; 503 beyond.' }),
+    sse_max_clients_per_token: Type.Integer({ minimum: 1, maximum: 10000, default: 20, description: 'Open /events streams per authenticated identity (token or session); 429 beyond.' }),
+    sse_max_buffered_bytes: Type.Integer({
+      minimum: 4096,
+      maximum: 16 * 1024 * 1024,
+      default: 256 * 1024,
+      description: 'Bytes queued for one /events client that does not read; past it the client is disconnected (fabric_admin_sse_clients_dropped_total).',
+    }),
     sse_replay_size: Type.Integer({ minimum: 0, maximum: 100000, default: 1000, description: 'Events kept for Last-Event-ID resume.' }),
   },
   { additionalProperties: false, default: {} },

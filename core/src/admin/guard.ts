@@ -3,6 +3,8 @@ import type { AdminApp } from './app.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, ApiError, errorBody } from './errors.js';
 import { bearerToken } from './token.js';
+import { tokenIdentity } from './identity.js';
+import { AuthFailureThrottle } from './auth-throttle.js';
 
 /**
  * Headers of every API response. The API authenticates with a bearer header, never a cookie, so
@@ -41,6 +43,14 @@ export function installGuards(app: AdminApp, config: AdminConfig, matches: (pres
   app.addHook('onRoute', (route) => {
     if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...(route.config ?? {}), docs: true, ...(config.docs_public ? { public: true } : {}) };
   });
+  const failures = new AuthFailureThrottle(config.auth_failure_limit);
+  // One valid token: remember its identity rather than hashing it again on every request.
+  let known: { token: string; identity: string } | undefined;
+  const authenticated = (request: FastifyRequest, presented: string): void => {
+    if (known?.token !== presented) known = { token: presented, identity: tokenIdentity(presented) };
+    request.authIdentity = known.identity;
+  };
+  const refuse = (request: FastifyRequest, presented: string | undefined, reply: FastifyReply): ApiError => failures.fail(request, reply) ?? deny(presented, reply);
   const securityHeaders: Hook = (_request, reply, done) => {
     void reply.headers(API_SECURITY_HEADERS);
     done();
@@ -48,13 +58,19 @@ export function installGuards(app: AdminApp, config: AdminConfig, matches: (pres
   const guarded: Hook = (request, reply, done) => {
     void reply.headers(API_SECURITY_HEADERS);
     const presented = bearerToken(request.headers.authorization);
-    if (presented !== undefined && matches(presented)) return done();
-    done(deny(presented, reply));
+    if (presented !== undefined && matches(presented)) {
+      authenticated(request, presented);
+      return done();
+    }
+    done(refuse(request, presented, reply));
   };
   const tokenOnly: Hook = (request, reply, done) => {
     const presented = bearerToken(request.headers.authorization);
-    if (presented !== undefined && matches(presented)) return done();
-    done(deny(presented, reply));
+    if (presented !== undefined && matches(presented)) {
+      authenticated(request, presented);
+      return done();
+    }
+    done(refuse(request, presented, reply));
   };
   const ours = new Set<unknown>([securityHeaders, guarded, tokenOnly]);
   app.addHook('onRoute', (route) => {

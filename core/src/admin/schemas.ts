@@ -41,7 +41,11 @@ export const HealthSchema = Type.Object({ status: Type.Literal('ok'), uptimeSeco
 
 export const ReadinessSchema = Type.Object({
   ready: Type.Boolean(),
-  checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) })),
+  checks: Type.Optional(
+    Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) }), {
+      description: 'Per-check results; only with the bearer token (they name files and backends).',
+    }),
+  ),
 });
 
 const Health = Type.Unsafe<'healthy' | 'degraded' | 'unhealthy' | 'unknown'>({ type: 'string', enum: ['healthy', 'degraded', 'unhealthy', 'unknown'] });

@@ -36,7 +36,7 @@ export interface PluginErrorOptions {
   detail?: Record<string, unknown>;
 }
 
-const DEFAULT_RETRIABLE: Record<string, boolean> = {
+const DEFAULT_RETRIABLE: Readonly<Record<string, boolean>> = {
   AUTH_FAILED: false,
   BAD_CONFIG: false,
   CONTRACT_VIOLATION: true,
@@ -48,6 +48,16 @@ const DEFAULT_RETRIABLE: Record<string, boolean> = {
   PLUGIN_CRASHED: true,
   ABORTED: true,
 };
+
+/**
+ * Whether an error with this code is worth retrying without a config change: false for refused
+ * credentials and bad configuration, true for everything transient. Unknown codes are retriable.
+ * Hosts use it wherever they only have a code (a health report), so the answer matches
+ * `new PluginError(code, …).retriable`.
+ */
+export function isRetriableCode(code: string): boolean {
+  return Object.hasOwn(DEFAULT_RETRIABLE, code) ? DEFAULT_RETRIABLE[code]! : true;
+}
 
 export class PluginError extends Error {
   readonly code: ErrorCode;
@@ -61,7 +71,7 @@ export class PluginError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PluginError';
     this.code = code;
-    this.retriable = options.retriable ?? DEFAULT_RETRIABLE[code] ?? true;
+    this.retriable = options.retriable ?? isRetriableCode(code);
     this.retryAfterMs = options.retryAfterMs;
     this.detail = options.detail;
   }

@@ -47,16 +47,30 @@ export function searchRoots(cwd: string, configDir?: string): string[] {
   return roots;
 }
 
-function findPackageDir(name: string, roots: string[]): string | undefined {
+/**
+ * Every node_modules folder a package name is resolved in, in lookup order: each root, then its
+ * parents (Node's own resolution). Loading and listing both use it, so GET /plugins shows exactly
+ * the plugins a config can name.
+ */
+export function nodeModulesDirs(roots: string[]): string[] {
+  const out: string[] = [];
   for (const root of roots) {
     let dir = root;
     for (;;) {
-      const candidate = join(dir, 'node_modules', name, 'package.json');
-      if (existsSync(candidate)) return dirname(realpathSync(candidate));
+      const nm = join(dir, 'node_modules');
+      if (!out.includes(nm)) out.push(nm);
       const parent = dirname(dir);
       if (parent === dir) break;
       dir = parent;
     }
+  }
+  return out;
+}
+
+function findPackageDir(name: string, roots: string[]): string | undefined {
+  for (const nm of nodeModulesDirs(roots)) {
+    const candidate = join(nm, name, 'package.json');
+    if (existsSync(candidate)) return dirname(realpathSync(candidate));
   }
   return undefined;
 }
@@ -149,12 +163,21 @@ async function importPlugin(dir: string): Promise<LoadedPlugin> {
 /** Every installed package that declares itself a Reactive Fabric plugin, compatible or not. */
 export async function listInstalledPlugins(roots: string[]): Promise<InstalledPlugin[]> {
   const dirs = new Map<string, string>();
-  for (const root of roots) {
-    const nm = join(root, 'node_modules');
-    if (!existsSync(nm)) continue;
-    for (const entry of readdirSync(nm)) {
+  for (const nm of nodeModulesDirs(roots)) {
+    let entries: string[];
+    try {
+      entries = readdirSync(nm);
+    } catch {
+      continue; // no node_modules at this level
+    }
+    for (const entry of entries) {
       if (entry.startsWith('.')) continue;
-      const names = entry.startsWith('@') ? readdirSync(join(nm, entry)).map((n) => `${entry}/${n}`) : [entry];
+      let names: string[];
+      try {
+        names = entry.startsWith('@') ? readdirSync(join(nm, entry)).map((n) => `${entry}/${n}`) : [entry];
+      } catch {
+        continue; // a file or broken link named like a scope
+      }
       for (const name of names) {
         const pj = join(nm, name, 'package.json');
         if (!existsSync(pj) || dirs.has(name)) continue;

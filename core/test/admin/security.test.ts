@@ -24,7 +24,8 @@ function concrete(p: string): string {
 
 describe('bearer token on every route', () => {
   it('answers 401 with a JSON error on every documented route without a token or with a wrong one, except the public ones', async () => {
-    const api = await testApi(standardHost(), audit);
+    // Well over the default failed-authentication budget (hostile-admin.test.ts covers that limit).
+    const api = await testApi(standardHost(), audit, { auth_failure_limit: { max: 10_000, window_seconds: 60 } });
     const doc = api.app.swagger() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
     const publicOps: string[] = [];
     let checked = 0;

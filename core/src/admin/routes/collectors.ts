@@ -1,6 +1,7 @@
 import type { CollectorCommand, CollectorState, CollectorSummary, FabricHost } from '../../host.js';
 import type { AdminApp, RouteContext } from '../app.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
+import { redactDeep } from '../../logging.js';
 import {
   BulkRestartQuery,
   BulkRestartSchema,
@@ -98,7 +99,9 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
     async (request) => {
       const detail = host.getCollector(request.params.id);
       if (!detail) throw notFound(request.params.id);
-      return detail;
+      // Descriptions and errors come from plugins: secrets are replaced in the data, before the
+      // serializer escapes a quote or backslash in them and a text search would miss them.
+      return redactDeep(detail);
     },
   );
 
@@ -135,7 +138,7 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
     async (request) => {
       const transitions = host.transitions(request.params.id, request.query.limit ?? 100);
       if (!transitions) throw notFound(request.params.id);
-      return { id: request.params.id, transitions };
+      return { id: request.params.id, transitions: redactDeep(transitions) };
     },
   );
 

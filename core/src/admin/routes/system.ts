@@ -1,8 +1,9 @@
 import Type from 'typebox';
 import type { AdminApp, RouteContext } from '../app.js';
+import { redactDeep } from '../../logging.js';
 import { HealthSchema, ReadinessSchema, StatsSchema, errors } from '../schemas.js';
 
-export function systemRoutes(app: AdminApp, { host, config, startedAt }: RouteContext): void {
+export function systemRoutes(app: AdminApp, { host, config, startedAt, hasToken }: RouteContext): void {
   app.get(
     '/health',
     {
@@ -26,14 +27,17 @@ export function systemRoutes(app: AdminApp, { host, config, startedAt }: RouteCo
         operationId: 'ready',
         tags: ['system'],
         summary: 'Readiness: sink reachable, worker pool up, config loaded',
-        description: '200 when every check passes, 503 with the same body otherwise. Check details never contain secrets.',
+        description:
+          '200 when every check passes, 503 otherwise. Without a token only `ready` is shown (a probe needs nothing more, and the checks name ' +
+          'files and backends); with `Authorization: Bearer <token>` the per-check `checks` are included. Check details never contain secrets.',
         security: [],
         response: { 200: ReadinessSchema, 503: ReadinessSchema },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const report = await host.readiness();
-      return reply.code(report.ready ? 200 : 503).send(report);
+      const body = hasToken(request) ? { ready: report.ready, checks: redactDeep(report.checks) } : { ready: report.ready };
+      return reply.code(report.ready ? 200 : 503).send(body);
     },
   );
 
