@@ -71,6 +71,13 @@ export class DetectionEngine {
   private readonly eager: CompiledExtractor[];
   /** The rest: run only when their fields are wanted (a match with fields requested, or pipeline events). */
   private readonly deferred: CompiledExtractor[];
+  private readonly eagerIdx: Int32Array;
+  private readonly deferredIdx: Int32Array;
+  /**
+   * Where evaluation is, for a watchdog on another thread (see `watch`): [0] = 1 + record index
+   * (records.length + 1 when done), [1] = rule index, or -2 - extractor index while an extractor runs.
+   */
+  private probe: Int32Array<ArrayBufferLike> = new Int32Array(2);
 
   constructor(spec: EngineSpec) {
     const keywordFields = spec.keywordFields ?? ['message', 'event.original'];
@@ -99,6 +106,8 @@ export class DetectionEngine {
     );
     this.processSlot = session.slot('process.name');
     [this.eager, this.deferred] = splitExtractors(this.extractors, ruleReads);
+    this.eagerIdx = Int32Array.from(this.eager, (e) => this.extractors.indexOf(e));
+    this.deferredIdx = Int32Array.from(this.deferred, (e) => this.extractors.indexOf(e));
     this.ctx = new EvalContext(session, keywordFields);
     // Index after the session is final: literal id → rules whose prefilter names it.
     for (const g of this.groups) {
@@ -133,6 +142,11 @@ export class DetectionEngine {
     return this.rules.map(ruleInfo);
   }
 
+  /** Report progress into `probe` (a SharedArrayBuffer view) so a stalled record can be named from outside. */
+  watch(probe: Int32Array | undefined): void {
+    this.probe = probe ?? new Int32Array(2);
+  }
+
   /**
    * Extract fields into `rec` (mutated) and return the indexes of matching rules. Extracted
    * fields are available from `lastExtracted()` until the next call.
@@ -140,7 +154,7 @@ export class DetectionEngine {
   evaluate(rec: FlatRecord, fields: 'all' | 'matches' | 'none' = 'all'): number[] | undefined {
     const ctx = this.ctx.reset(rec);
     this.extractedKeys.length = 0;
-    this.runExtractors(this.eager, rec);
+    this.runExtractors(this.eager, this.eagerIdx, rec);
     let out: number[] | undefined;
     if (++this.record > 0x3fffffff) {
       this.candidate.fill(0);
@@ -149,7 +163,10 @@ export class DetectionEngine {
     const stamp = this.record;
     for (const g of this.groups) {
       if (g.gate && !g.gate(ctx)) continue;
-      for (const r of g.plain) if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
+      for (const r of g.plain) {
+        this.probe[1] = r.index;
+        if ((r.prefilter === undefined || r.prefilter(ctx)) && r.match(ctx)) (out ??= []).push(r.index);
+      }
       const byLit = g.byLiteral;
       if (byLit === undefined) continue;
       for (let s = 0; s < g.scans.length; s++) {
@@ -176,21 +193,23 @@ export class DetectionEngine {
       }
     }
     if (out && out.length > 1) out.sort((x, y) => x - y);
-    if (this.deferred.length && (fields === 'all' || (fields === 'matches' && out))) this.runExtractors(this.deferred, rec);
+    if (this.deferred.length && (fields === 'all' || (fields === 'matches' && out))) this.runExtractors(this.deferred, this.deferredIdx, rec);
     return out;
   }
 
   private consider(r: CompiledRule, stamp: number, out: number[] | undefined): number[] | undefined {
     if (this.candidate[r.index] === stamp) return out;
     this.candidate[r.index] = stamp;
+    this.probe[1] = r.index;
     if (r.prefilter!(this.ctx) && r.match(this.ctx)) (out ??= []).push(r.index);
     return out;
   }
 
-  private runExtractors(exs: CompiledExtractor[], rec: FlatRecord): void {
+  private runExtractors(exs: CompiledExtractor[], idx: Int32Array, rec: FlatRecord): void {
     const ctx = this.ctx;
     for (let i = 0; i < exs.length; i++) {
       const ex = exs[i]!;
+      this.probe[1] = -2 - idx[i]!;
       if (ex.programs) {
         const p = rec['process.name'];
         if (typeof p !== 'string' || !ex.programs.has(ctx.lower(this.processSlot, 'process.name')!)) continue;
@@ -210,7 +229,9 @@ export class DetectionEngine {
     const matches: (number[] | 0)[] = new Array(records.length);
     const extracted: (FlatRecord | 0)[] = new Array(records.length);
     let truncated = 0;
+    const probe = this.probe;
     for (let i = 0; i < records.length; i++) {
+      Atomics.store(probe, 0, i + 1);
       const rec = records[i]!;
       for (const k in rec) {
         const v = rec[k];
@@ -222,6 +243,7 @@ export class DetectionEngine {
       matches[i] = this.evaluate(rec) ?? 0;
       extracted[i] = this.lastExtracted() ?? 0;
     }
+    Atomics.store(probe, 0, records.length + 1);
     return { matches, extracted, truncated };
   }
 

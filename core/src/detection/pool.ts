@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { EngineSpec } from './engine.js';
+import { performance } from 'node:perf_hooks';
 import type { RecordBatchResult, TextBatchResult, WorkerTask } from './protocol.js';
 import type { FlatRecord } from './sigma/context.js';
 
@@ -22,16 +23,39 @@ export class DetectionTaskError extends Error {
   constructor(
     readonly reason: 'timeout' | 'worker',
     message: string,
+    /** The worker was stopped for another task: nothing in this one is to blame. */
+    readonly innocent = false,
   ) {
     super(message);
     this.name = 'DetectionTaskError';
   }
 }
 
+/** An event whose evaluation was stopped: it is delivered undetected, the rest of its batch is not. */
+export interface SkippedRecord {
+  /** Index in the records given to `evaluate`. */
+  index: number;
+  /** timeout: stuck on this one event for the whole budget; worker: its worker died while on it. */
+  reason: 'timeout' | 'worker';
+  /** What was running on it: a rule index (>= 0), -2 - an extractor index, or -1 when unknown. */
+  at: number;
+}
+
+export interface IsolatedBatchResult extends RecordBatchResult {
+  /** Ascending by index; their `matches`/`extracted` entries are 0. */
+  skipped: SkippedRecord[];
+  /** Tasks that had to be run again because a worker was stopped under them. */
+  retries: number;
+}
+
 export interface PoolOptions {
   spec: EngineSpec;
   /** Workers; 0 or undefined = one per core. */
   threads?: number;
+  /**
+   * Records: the longest one event may keep a worker busy (the worker is stopped, the event skipped
+   * and the rest of its batch evaluated again). Text: the deadline of a whole task.
+   */
   taskTimeoutMs?: number;
   /** Tasks allowed to wait beyond one per worker before `needsDrain` turns true. */
   maxQueue?: number;
@@ -55,9 +79,9 @@ export class DetectionPool {
       workerData: opts.spec,
       minThreads: this.threads,
       maxThreads: this.threads,
-      // The task function is synchronous, so two "concurrent" tasks per worker is a prefetch: the
-      // next batch already waits in the worker's queue instead of a main-thread round trip away.
-      concurrentTasksPerWorker: 2,
+      // Every task carries an abort signal (the stall watchdog), and Piscina runs an abortable task
+      // alone on its worker: stopping a worker never takes another task's events down with it.
+      concurrentTasksPerWorker: 1,
       idleTimeout: 60_000,
     });
   }
@@ -81,21 +105,91 @@ export class DetectionPool {
     return this.submit({ kind: 'text', text, withFields }) as Promise<TextBatchResult>;
   }
 
-  evaluate(records: FlatRecord[]): Promise<RecordBatchResult> {
-    return this.submit({ kind: 'records', records }) as Promise<RecordBatchResult>;
+  /**
+   * Evaluate records; one event that stalls or kills a worker costs only itself. The worker reports
+   * which record it is on through shared memory; an event stuck for `taskTimeoutMs` is stopped
+   * (Piscina terminates the worker and starts another), reported in `skipped`, and the other records
+   * go again in one task — one budget per offending event, not a bisection of the batch.
+   */
+  async evaluate(records: FlatRecord[]): Promise<IsolatedBatchResult> {
+    const n = records.length;
+    const matches: (number[] | 0)[] = new Array(n).fill(0);
+    const extracted: (FlatRecord | 0)[] = new Array(n).fill(0);
+    const skipped: SkippedRecord[] = [];
+    let truncated = 0;
+    let retries = 0;
+    let unexplained = 0;
+    let todo = records.map((_, i) => i);
+    while (todo.length) {
+      const probe = new Int32Array(new SharedArrayBuffer(8));
+      const subset = todo.length === n ? records : todo.map((i) => records[i]!);
+      try {
+        const res = await this.runWatched(subset, probe);
+        for (let k = 0; k < todo.length; k++) {
+          matches[todo[k]!] = res.matches[k]!;
+          extracted[todo[k]!] = res.extracted[k]!;
+        }
+        truncated += res.truncated;
+        break;
+      } catch (e) {
+        if (!(e instanceof DetectionTaskError) || this.closing) throw e;
+        retries++;
+        const p = Atomics.load(probe, 0);
+        if (p >= 1 && p <= todo.length) {
+          // The record it was on when stopped or killed; the ones before it finished but their results died with the worker.
+          skipped.push({ index: todo[p - 1]!, reason: e.reason, at: Atomics.load(probe, 1) });
+          todo = todo.filter((_, k) => k !== p - 1);
+        } else if (!e.innocent && ++unexplained > 3) {
+          // Fails before or after its records every time (e.g. workers cannot start): no record to blame.
+          for (const i of todo) skipped.push({ index: i, reason: e.reason, at: -1 });
+          break;
+        }
+        // Otherwise none of its records had started (its worker was stopped for another task): run it again.
+      }
+    }
+    skipped.sort((a, b) => a.index - b.index);
+    return { matches, extracted, truncated, skipped, retries };
   }
 
-  private async submit(task: WorkerTask): Promise<unknown> {
+  private async runWatched(records: FlatRecord[], probe: Int32Array): Promise<RecordBatchResult> {
+    const ac = new AbortController();
+    let last = 0;
+    let since = performance.now();
+    let stalled = false;
+    const tick = Math.max(10, Math.min(250, this.timeoutMs / 4));
+    const timer = setInterval(() => {
+      const p = Atomics.load(probe, 0);
+      const now = performance.now();
+      if (p !== last) {
+        last = p;
+        since = now;
+      } else if (p >= 1 && p <= records.length && now - since >= this.timeoutMs) {
+        stalled = true;
+        ac.abort();
+      }
+    }, tick);
+    timer.unref();
+    try {
+      return (await this.submit({ kind: 'records', records, progress: probe }, ac.signal)) as RecordBatchResult;
+    } catch (e) {
+      if (stalled) throw new DetectionTaskError('timeout', `a detection worker spent over ${this.timeoutMs} ms on one event`);
+      throw e;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  private async submit(task: WorkerTask, signal?: AbortSignal): Promise<unknown> {
     this.inflight++;
     try {
-      // A task past its deadline is aborted; Piscina terminates the worker running it and starts a fresh one.
-      return await this.pool.run(task, { signal: AbortSignal.timeout(this.timeoutMs) });
+      // An aborted task's worker is terminated by Piscina, which starts a fresh one.
+      return await this.pool.run(task, { signal: signal ?? AbortSignal.timeout(this.timeoutMs) });
     } catch (e) {
       const err = e as Error;
       if (err.name === 'AbortError' || err.name === 'TimeoutError') {
-        throw new DetectionTaskError('timeout', `detection task exceeded ${this.timeoutMs} ms (a pathological line or regex); its batch passes undetected`);
+        throw new DetectionTaskError('timeout', `detection task exceeded ${this.timeoutMs} ms (a pathological line or regex)`);
       }
-      throw new DetectionTaskError('worker', `detection worker failed: ${err.message}`);
+      throw new DetectionTaskError('worker', `detection worker failed: ${err.message}`, err.message === 'Terminating worker thread');
     } finally {
       this.inflight--;
       if (!this.needsDrain && this.waiters.length) {

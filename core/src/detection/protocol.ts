@@ -4,7 +4,12 @@ import type { FlatRecord } from './sigma/context.js';
 /** Messages between the main thread and detection workers. */
 export type WorkerTask =
   | { kind: 'text'; text: string; withFields: boolean }
-  | { kind: 'records'; records: FlatRecord[] };
+  | {
+      kind: 'records';
+      records: FlatRecord[];
+      /** SharedArrayBuffer view the worker writes its position into (see DetectionEngine.watch). */
+      progress?: Int32Array;
+    };
 
 export type TextBatchResult = TextScanResult;
 

@@ -8,8 +8,7 @@ import { annotateSignal } from './annotate.js';
 import type { DetectionConfig } from './config.js';
 import { DetectionEngine, type EngineSpec, type RuleInfo } from './engine.js';
 import { flattenEvent } from './flatten.js';
-import { DetectionPool, DetectionTaskError } from './pool.js';
-import type { RecordBatchResult } from './protocol.js';
+import { DetectionPool, DetectionTaskError, type IsolatedBatchResult, type SkippedRecord } from './pool.js';
 import { selectRules } from './select.js';
 import { loadRules } from './sigma/loader.js';
 import { RuleRefusal, type Refusal } from './sigma/errors.js';
@@ -72,8 +71,11 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
 
   // Compile once on the main thread: a bad extractor fails here with its name, not in a worker.
   let rules: RuleInfo[];
+  let extractorNames: string[];
   try {
-    rules = new DetectionEngine(spec).info();
+    const compiled = new DetectionEngine(spec);
+    rules = compiled.info();
+    extractorNames = compiled.extractors.map((x) => x.name);
   } catch (e) {
     if (e instanceof RuleRefusal) throw new Error(`detection config: ${e.message}`);
     throw e;
@@ -83,7 +85,9 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
   const m = ctx.metrics;
   const events = metric(m, 'fabric_detection_events_total', () => new Counter({ name: 'fabric_detection_events_total', help: 'Events evaluated by the detection engine', registers: [m] }));
   const signals = metric(m, 'fabric_detection_signals_total', () => new Counter({ name: 'fabric_detection_signals_total', help: 'Rule matches', labelNames: ['rule', 'level'], registers: [m] }));
-  const failed = metric(m, 'fabric_detection_failed_batches_total', () => new Counter({ name: 'fabric_detection_failed_batches_total', help: 'Batches passed through undetected (timeout or worker failure)', labelNames: ['reason'], registers: [m] }));
+  const failed = metric(m, 'fabric_detection_failed_batches_total', () => new Counter({ name: 'fabric_detection_failed_batches_total', help: 'Batches passed through undetected (the pool closed or failed under them)', labelNames: ['reason'], registers: [m] }));
+  const skippedEvents = metric(m, 'fabric_detection_skipped_events_total', () => new Counter({ name: 'fabric_detection_skipped_events_total', help: 'Events delivered undetected because evaluating them stalled (timeout) or killed (worker) a detection worker; the rest of their batch was evaluated', labelNames: ['reason', 'collector'], registers: [m] }));
+  const retried = metric(m, 'fabric_detection_retried_tasks_total', () => new Counter({ name: 'fabric_detection_retried_tasks_total', help: 'Detection tasks run again after a worker was stopped under them', registers: [m] }));
   const truncated = metric(m, 'fabric_detection_truncated_fields_total', () => new Counter({ name: 'fabric_detection_truncated_fields_total', help: 'Fields cut to detection.max_line_bytes', registers: [m] }));
   const seconds = metric(m, 'fabric_detection_batch_seconds', () => new Histogram({ name: 'fabric_detection_batch_seconds', help: 'Time to evaluate one batch on the pool', registers: [m] }));
   const inflight = metric(m, 'fabric_detection_tasks_in_flight', () => new Gauge({ name: 'fabric_detection_tasks_in_flight', help: 'Detection tasks queued or running', registers: [m] }));
@@ -98,20 +102,22 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
     const records = chunk.map((e) => flattenEvent(e as unknown as Record<string, unknown>));
     const end = seconds.startTimer();
     inflight.inc();
-    let res: RecordBatchResult;
+    let res: IsolatedBatchResult;
     try {
       res = await pool.evaluate(records);
     } catch (e) {
       const reason = e instanceof DetectionTaskError ? e.reason : 'worker';
       failed.inc({ reason });
-      log.warn({ events: chunk.length, reason, first_event: chunk[0]?.event?.id }, (e as Error).message);
+      log.warn({ events: chunk.length, reason, first_event: chunk[0]?.event?.id }, `${(e as Error).message}; this batch passes undetected`);
       return;
     } finally {
       inflight.dec();
       end();
     }
-    events.inc(chunk.length);
+    events.inc(chunk.length - res.skipped.length);
     if (res.truncated) truncated.inc(res.truncated);
+    if (res.retries) retried.inc(res.retries);
+    for (const s of res.skipped) reportSkipped(chunk[s.index]!, s);
     for (let i = 0; i < chunk.length; i++) {
       const ev = chunk[i] as unknown as Record<string, unknown>;
       const x = res.extracted[i];
@@ -128,6 +134,25 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
         for (const r of matched) signals.inc({ rule: r.name, level: r.level });
       }
     }
+  }
+
+  /**
+   * The event goes on undetected but marked (`fabric.detection.skipped`), counted and logged with what
+   * was running on it; of its text only a short prefix is logged, since the line is attacker-written.
+   */
+  function reportSkipped(ev: FabricEvent, s: SkippedRecord): void {
+    const where = s.at >= 0 ? { rule: rules[s.at]?.name } : s.at <= -2 ? { extractor: extractorNames[-2 - s.at] } : {};
+    const collector = typeof ev.fabric?.collector === 'string' ? ev.fabric.collector : 'unknown';
+    const fabric = (ev.fabric ??= {} as FabricEvent['fabric']);
+    fabric.detection = { skipped: s.reason, ...where };
+    skippedEvents.inc({ reason: s.reason, collector });
+    const text = getField(ev as unknown as Record<string, unknown>, 'message') ?? getField(ev as unknown as Record<string, unknown>, 'event.original');
+    log.warn(
+      { collector, event_id: ev.event?.id, reason: s.reason, ...where, prefix: typeof text === 'string' ? text.slice(0, 40) : undefined },
+      s.reason === 'timeout'
+        ? `detection skipped one event: it kept a worker busy over task_timeout_ms (${config.task_timeout_ms ?? 10_000} ms); it is delivered undetected, the rest of its batch was evaluated`
+        : 'detection skipped one event: its worker died while evaluating it; it is delivered undetected, the rest of its batch was evaluated',
+    );
   }
 
   return {

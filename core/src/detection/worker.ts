@@ -14,5 +14,10 @@ export default function run(task: WorkerTask): TextBatchResult | RecordBatchResu
     // Hits are a compact Int32Array; cloning it is a memcpy, so it is not worth a transfer.
     return engine.scanText(task.text, task.withFields);
   }
-  return engine.evaluateBatch(task.records as FlatRecord[]);
+  engine.watch(task.progress);
+  try {
+    return engine.evaluateBatch(task.records as FlatRecord[]);
+  } finally {
+    engine.watch(undefined);
+  }
 }

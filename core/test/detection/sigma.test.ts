@@ -106,7 +106,8 @@ describe('Sigma selections and values', () => {
     const nul = matcher(`sel:\n    user.name: null\ncondition: sel`);
     expect([ex({ 'user.name': 'x' }), ex({})]).toEqual([true, false]);
     expect([nex({ 'user.name': 'x' }), nex({})]).toEqual([false, true]);
-    expect([nul({ 'user.name': '' }), nul({}), nul({ 'user.name': 'x' })]).toEqual([true, true, false]);
+    // Sigma keeps null (absent) and '' (empty) apart.
+    expect([nul({ 'user.name': '' }), nul({}), nul({ 'user.name': 'x' })]).toEqual([false, true, false]);
   });
 
   it('lt, lte, gt, gte compare numbers, also numeric strings', () => {

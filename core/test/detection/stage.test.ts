@@ -117,22 +117,20 @@ describe('detection stage on the Piscina pool', () => {
     expect(s.rules.length).toBeGreaterThan(0);
   });
 
-  it('a catastrophic regex cannot stall the pipeline: the batch times out, passes through, and the next batch is detected', async () => {
+  it('a catastrophic regex cannot stall the pipeline: RE2 decides the line at once and the batch is detected', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-det-'));
     await writeFile(
       path.join(dir, 'redos.yml'),
       "title: ReDoS\nid: r\nlogsource:\n    product: linux\ndetection:\n    sel:\n        message|re: '^(a+)+$'\n    condition: sel\nlevel: low\n",
     );
-    // The deadline also covers starting the replacement worker, so it is not set too tight for a busy CI machine.
     const { s, metrics } = await stage({ rules: ['.'], task_timeout_ms: 2000 }, dir);
     const evil = event('Nov 27 10:00:00 h app[1]: ' + 'a'.repeat(40) + '!');
-    const t0 = Date.now();
     const out = (await s.process([evil, event(FAILED)])) as Record<string, any>[];
-    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(out).toHaveLength(2);
-    expect(out[1]!.rule).toBeUndefined();
+    expect(out[0]!.rule).toBeUndefined();
+    expect(out[1]!.rule.name).toBe('rf_failed_authentication');
     const failed = await metrics.getSingleMetric('fabric_detection_failed_batches_total')!.get();
-    expect(failed.values.find((v) => v.labels.reason === 'timeout')?.value).toBe(1);
+    expect(failed.values).toEqual([]);
     const next = (await s.process([event(FAILED)])) as Record<string, any>[];
     expect(next[0]!.rule.name).toBe('rf_failed_authentication');
   });

@@ -1,6 +1,7 @@
 import { compileCidr } from './cidr.js';
 import { KEYWORDS, type CompileSession, type EvalContext } from './context.js';
 import { RuleRefusal } from './errors.js';
+import { compileSigmaRegex } from './regex.js';
 import { compileWildcard, escapeWildcards, tokenize, type MatchMode, type StringTest } from './wildcard.js';
 
 export type Predicate = (ctx: EvalContext) => boolean;
@@ -186,9 +187,10 @@ export function compileFieldSpec(spec: FieldSpec, session: CompileSession): Pred
   function compileValue(raw: unknown): Predicate {
     if (raw === null) {
       if (path === undefined) throw new RuleRefusal('null keyword', 'a keyword cannot be null', spec.at);
+      // Sigma keeps null (field absent or null) and '' (present and empty) apart.
       return (ctx) => {
         const v = ctx.get(path);
-        return v === undefined || v === null || v === '';
+        return v === undefined || v === null;
       };
     }
     if (typeof raw === 'object') throw new RuleRefusal('nested value', 'a value must be a string, number, boolean or null', spec.at);
@@ -208,12 +210,8 @@ export function compileFieldSpec(spec: FieldSpec, session: CompileSession): Pred
       return scalar((v) => typeof v === 'string' && t(v));
     }
     if (re) {
-      let r: RegExp;
-      try {
-        r = new RegExp(String(raw), reFlags.join(''));
-      } catch (e) {
-        throw new RuleRefusal('modifier re', `regular expression ${JSON.stringify(raw)} is not valid in JavaScript: ${(e as Error).message}`, spec.at);
-      }
+      // RE2 (linear time): a crafted line cannot make a rule backtrack; see regex.ts for the PCRE semantics kept.
+      const r = compileSigmaRegex(String(raw), { i: reFlags.includes('i'), m: reFlags.includes('m'), s: reFlags.includes('s') }, path, spec.at);
       return scalar((v) => (typeof v === 'string' || typeof v === 'number' ? r.test(String(v)) : false));
     }
     if (typeof raw !== 'string' && mode === 'equals' && transforms.length === 0) {

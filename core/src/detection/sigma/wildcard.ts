@@ -40,8 +40,6 @@ export function escapeWildcards(s: string): string {
   return s.replace(/[\\*?]/g, (c) => '\\' + c);
 }
 
-const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-
 export function compileWildcard(pattern: string, mode: MatchMode, cased: boolean): StringTest {
   let tokens = tokenize(cased ? pattern : pattern.toLowerCase());
   const isStar = (t: Token | undefined) => t !== undefined && 'star' in t;
@@ -71,10 +69,77 @@ export function compileWildcard(pattern: string, mode: MatchMode, cased: boolean
       return (s) => s.endsWith(l);
     }
   }
-  // General case: an anchored regex; the longest literal is a cheap necessary pre-check.
-  const src = tokens.map((t) => ('lit' in t ? reEscape(t.lit) : 'star' in t ? '[\\s\\S]*' : '[\\s\\S]')).join('');
-  const re = new RegExp(`^${src}$`);
-  const longest = lits.reduce((a, t) => (t.lit.length > a.length ? t.lit : a), '');
-  if (longest.length >= 2) return (s) => s.includes(longest) && re.test(s);
-  return (s) => re.test(s);
+  return globMatcher(tokens);
+}
+
+/** A run of literal characters and `?` between two `*`: fixed length, `?` at the marked positions. */
+interface Segment {
+  text: string;
+  /** Positions of `?` (any one UTF-16 unit), or undefined when the segment is a plain literal. */
+  any: Uint8Array | undefined;
+}
+
+function segmentAt(seg: Segment, s: string, p: number): boolean {
+  const t = seg.text;
+  const any = seg.any!;
+  for (let i = 0; i < t.length; i++) if (any[i] === 0 && s.charCodeAt(p + i) !== t.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Leftmost position >= from where `seg` fits entirely before `limit`, or -1. */
+function findSegment(seg: Segment, s: string, from: number, limit: number): number {
+  const last = limit - seg.text.length;
+  if (seg.any === undefined) {
+    const p = s.indexOf(seg.text, from);
+    return p !== -1 && p <= last ? p : -1;
+  }
+  for (let p = from; p <= last; p++) if (segmentAt(seg, s, p)) return p;
+  return -1;
+}
+
+/**
+ * General `*`/`?` pattern. Not a RegExp: `[\s\S]*a[\s\S]*a…` backtracks polynomially in the
+ * number of stars on a crafted 64 KB line. Matching each star-separated segment at its leftmost
+ * place is exact for glob patterns (a later fit never helps the segments after it) and costs at most
+ * line length × segment length per segment.
+ */
+function globMatcher(tokens: Token[]): StringTest {
+  const segs: Segment[] = [];
+  let text = '';
+  let any: number[] = [];
+  const flush = () => {
+    segs.push({ text, any: any.length ? Uint8Array.from(Array.from(text, (_, i) => (any.includes(i) ? 1 : 0))) : undefined });
+    text = '';
+    any = [];
+  };
+  for (const t of tokens) {
+    if ('star' in t) flush();
+    else if ('one' in t) {
+      any.push(text.length);
+      text += '?';
+    } else text += t.lit;
+  }
+  flush();
+  const at = (seg: Segment, s: string, p: number) => (seg.any === undefined ? s.startsWith(seg.text, p) : segmentAt(seg, s, p));
+  if (segs.length === 1) {
+    const only = segs[0]!;
+    return (s) => s.length === only.text.length && at(only, s, 0);
+  }
+  const head = segs[0]!;
+  const tail = segs[segs.length - 1]!;
+  const middle = segs.slice(1, -1).filter((g) => g.text.length > 0);
+  const fixed = head.text.length + tail.text.length;
+  return (s) => {
+    if (s.length < fixed) return false;
+    if (head.text.length && !at(head, s, 0)) return false;
+    const limit = s.length - tail.text.length;
+    if (tail.text.length && !at(tail, s, limit)) return false;
+    let pos = head.text.length;
+    for (let i = 0; i < middle.length; i++) {
+      const p = findSegment(middle[i]!, s, pos, limit);
+      if (p === -1) return false;
+      pos = p + middle[i]!.text.length;
+    }
+    return true;
+  };
 }
