@@ -459,7 +459,8 @@ export class Collector {
 
   summary(): CollectorSummary {
     const health: CollectorSummary['health'] =
-      this.state === 'running' ? (this.lastHealth?.status === 'unhealthy' ? 'unhealthy' : 'healthy') : this.state === 'degraded' ? 'degraded' : this.state === 'failed' ? 'unhealthy' : 'unknown';
+      // A plugin's own "degraded" (e.g. log-file: a configured path it cannot read) shows while it still polls.
+      this.state === 'running' ? (this.lastHealth?.status === 'unhealthy' || this.lastHealth?.status === 'degraded' ? this.lastHealth.status : 'healthy') : this.state === 'degraded' ? 'degraded' : this.state === 'failed' ? 'unhealthy' : 'unknown';
     return { id: this.id, plugin: this.opts.loaded.pkg.name, pluginVersion: this.opts.loaded.pkg.version, kind: this.opts.loaded.definition.kind, state: this.state, since: this.since, health };
   }
 

@@ -1,4 +1,5 @@
 import type { Static, TSchema } from 'typebox';
+import { Value } from 'typebox/value';
 import type { JsonValue, SourceEvent } from './events.js';
 import type { Indicator, IndicatorType, Verdict } from './indicators.js';
 
@@ -136,4 +137,46 @@ export interface PluginDefinition<S extends TSchema = TSchema, K extends PluginK
 /** Declare a plugin. The identity function exists to give authors full type inference. */
 export function definePlugin<S extends TSchema, K extends PluginKind>(definition: PluginDefinition<S, K>): PluginDefinition<S, K> {
   return definition;
+}
+
+/** One place where a checkpoint does not match a `checkpointSchema`. */
+export interface CheckpointFieldError {
+  /** JSON pointer into the checkpoint ("/" for the whole value). */
+  path: string;
+  message: string;
+  /** The offending value, when there is one. */
+  value?: unknown;
+}
+
+/** Most problems reported for one checkpoint: a hostile value can have thousands; one is enough to act. */
+const MAX_CHECKPOINT_ERRORS = 5;
+
+/**
+ * Where `checkpoint` does not match `schema` (at most a few places). Empty when it matches, when
+ * there is no schema, or when there is no checkpoint yet (`undefined`). The host runs this on
+ * stored checkpoints; plugin tests can run it on what poll() returns.
+ */
+export function checkpointSchemaErrors(schema: TSchema | undefined, checkpoint: Checkpoint | undefined): CheckpointFieldError[] {
+  if (!schema || checkpoint === undefined) return [];
+  const out: CheckpointFieldError[] = [];
+  for (const e of Value.Errors(schema, checkpoint)) {
+    const params = e.params as Record<string, unknown>;
+    const found: CheckpointFieldError[] =
+      e.keyword === 'required' && Array.isArray(params.requiredProperties)
+        ? (params.requiredProperties as string[]).map((key) => ({ path: `${e.instancePath}/${key}`, message: `required field "${key}" is missing` }))
+        : [{ path: e.instancePath || '/', message: e.message, value: valueAt(checkpoint, e.instancePath) }];
+    for (const f of found) if (!out.some((o) => o.path === f.path)) out.push(f);
+    if (out.length >= MAX_CHECKPOINT_ERRORS) break;
+  }
+  return out;
+}
+
+function valueAt(value: unknown, pointer: string): unknown {
+  let cur = value;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    cur = Object.hasOwn(cur, key) ? (cur as Record<string, unknown>)[key] : undefined;
+  }
+  return cur;
 }

@@ -1,8 +1,7 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Value } from 'typebox/value';
 import type { TSchema } from 'typebox';
-import { ErrorCodes, PluginError, type Checkpoint } from '../plugin-api/index.js';
+import { checkpointSchemaErrors, ErrorCodes, PluginError, type Checkpoint } from '../plugin-api/index.js';
 import { HostError, type CheckpointSummary, type FieldError } from '../host.js';
 import { writeFileAtomic } from './atomic.js';
 
@@ -10,9 +9,6 @@ interface StoredCheckpoint {
   value: Checkpoint;
   updatedAt: string;
 }
-
-/** Most field problems one error lists: a hostile value can have thousands, one is enough to act. */
-const MAX_FIELD_ERRORS = 5;
 
 /**
  * A checkpoint file that cannot be read as one. Its `code` makes the CLI print the message on one
@@ -46,33 +42,9 @@ function preview(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-/**
- * Where `value` does not match `schema` (JSON pointers, at most a few). Empty when it matches,
- * when the plugin declares no schema, or when there is no checkpoint yet (`undefined`).
- */
+/** Where `value` does not match the plugin's `checkpointSchema` (see checkpointSchemaErrors). */
 export function checkpointErrors(schema: TSchema | undefined, value: Checkpoint | undefined): FieldError[] {
-  if (!schema || value === undefined) return [];
-  const out: FieldError[] = [];
-  for (const e of Value.Errors(schema, value)) {
-    const params = e.params as Record<string, unknown>;
-    const found =
-      e.keyword === 'required' && Array.isArray(params.requiredProperties)
-        ? (params.requiredProperties as string[]).map((key) => ({ path: `${e.instancePath}/${key}`, message: `required field "${key}" is missing` }))
-        : [{ path: e.instancePath || '/', message: e.message, value: pointerValue(value, e.instancePath) }];
-    for (const f of found) if (!out.some((o) => o.path === f.path)) out.push(f);
-    if (out.length >= MAX_FIELD_ERRORS) break;
-  }
-  return out;
-}
-
-function pointerValue(value: unknown, pointer: string): unknown {
-  let cur = value;
-  for (const raw of pointer.split('/').slice(1)) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    cur = Object.hasOwn(cur, key) ? (cur as Record<string, unknown>)[key] : undefined;
-  }
-  return cur;
+  return checkpointSchemaErrors(schema, value);
 }
 
 export function describeFieldErrors(fields: FieldError[]): string {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { ErrorCodes, PluginError, toPluginError } from '@reactive-fabric/core';
+import { checkpointSchemaErrors, ErrorCodes, PluginError, toPluginError } from '@reactive-fabric/core';
 import type {
   Checkpoint,
   CollectorDescription,
@@ -157,6 +157,11 @@ export class TestHost<K extends 'source' | 'enricher' = 'source' | 'enricher'> {
     );
     if (this.options.strict) assertPollContract(this.plugin.name, result, maxEvents);
     const committed = JSON.parse(JSON.stringify(result.checkpoint ?? null)) as Checkpoint;
+    if (this.options.strict) {
+      // The host refuses a stored checkpoint its own plugin's schema rejects: catch that here, not after an upgrade.
+      const bad = checkpointSchemaErrors(this.plugin.checkpointSchema, committed);
+      if (bad.length > 0) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `${this.plugin.name}: poll() returned a checkpoint its checkpointSchema rejects: ${bad.map((b) => `${b.path}: ${b.message}`).join('; ')}`);
+    }
     this.checkpoint = committed;
     this.events.push(...result.events);
     this.polls.push(result);

@@ -1,8 +1,13 @@
-import { readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { definePlugin, ErrorCodes, PluginError, Type, type Checkpoint, type SourceEvent } from '@reactive-fabric/core';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { checkpointSchemaErrors, definePlugin, ErrorCodes, PluginError, Type, type Checkpoint, type HealthReport, type SourceEvent } from '@reactive-fabric/core';
 import { lineToEvent } from './events.js';
-import { readLines } from './reader.js';
+import { expand, openChecked, siblings, type OpenedFile, type Problem, type Target } from './files.js';
+import { fingerprint, readLines } from './reader.js';
+import { LogFileCheckpointSchema, type FilePosition, type LogFileCheckpoint } from './checkpoint.js';
+
+export { LogFileCheckpointSchema } from './checkpoint.js';
+export type { FilePosition, LogFileCheckpoint } from './checkpoint.js';
 
 const ConfigSchema = Type.Object(
   {
@@ -15,23 +20,40 @@ const ConfigSchema = Type.Object(
     start_at: Type.Union([Type.Literal('beginning'), Type.Literal('end')], { default: 'beginning', description: 'Where to start in a file seen for the first time.' }),
     max_line_bytes: Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 65536, description: 'Longer lines are cut and flagged log.flags: ["truncated"].' }),
     syslog_year: Type.Optional(Type.Integer({ minimum: 1970, maximum: 9999, description: 'Year for BSD syslog lines (they carry none). Default: the current year.' })),
+    follow_symlinks: Type.Boolean({
+      default: false,
+      description: 'Read symlinks that resolve outside the folder of their pattern (e.g. logs/x -> /etc/shadow). Off by default: whoever can write into a log folder must not be able to publish any file the collector can read.',
+    }),
   },
   { additionalProperties: false },
 );
 
-/** Per file: which inode we were reading and how far. Inode + device detect rotation. */
-interface FilePosition {
-  dev: number;
-  ino: number;
-  offset: number;
-}
-interface LogFileCheckpoint {
-  files: Record<string, FilePosition>;
+/**
+ * The stored checkpoint, checked (the host checks it at start too; a host that does not must still
+ * not make us re-read every file from the start) and copied into a null-prototype map.
+ */
+function asCheckpoint(raw: Checkpoint | undefined, collectorId: string): LogFileCheckpoint {
+  const files: Record<string, FilePosition> = Object.create(null) as Record<string, FilePosition>;
+  if (raw === undefined) return { files };
+  const bad = checkpointSchemaErrors(LogFileCheckpointSchema, raw);
+  if (bad.length > 0) {
+    throw new PluginError(
+      ErrorCodes.BAD_CONFIG,
+      `collector "${collectorId}": checkpoint is not a log-file position {files: {<path>: {dev, ino, offset, fp?}}}: ${bad.map((b) => `${b.path}: ${b.message}`).join('; ')}; reset it (DELETE /collectors/${collectorId}/checkpoint) to read the files from start_at again`,
+      { retriable: false },
+    );
+  }
+  for (const [k, v] of Object.entries(structuredClone((raw as unknown as LogFileCheckpoint).files))) files[k] = v;
+  return { files };
 }
 
-function asCheckpoint(raw: Checkpoint | undefined): LogFileCheckpoint {
-  if (raw && typeof raw === 'object' && !Array.isArray(raw) && raw.files && typeof raw.files === 'object') return structuredClone(raw) as unknown as LogFileCheckpoint;
-  return { files: {} };
+/** How many problems healthCheck() spells out; the rest are counted. */
+const HEALTH_DETAIL = 5;
+
+function describeProblems(problems: readonly Problem[]): string {
+  const shown = problems.slice(0, HEALTH_DETAIL).map((p) => `${p.path} ${p.reason} (${p.hint})`);
+  const more = problems.length > HEALTH_DETAIL ? `; and ${problems.length - HEALTH_DETAIL} more (see the log)` : '';
+  return `${problems.length} configured path(s) not read: ${shown.join('; ')}${more}`;
 }
 
 export default definePlugin({
@@ -41,86 +63,154 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'Reads local log files (syslog/auth.log lines and JSON lines), follows appends and rotation',
   configSchema: ConfigSchema,
+  checkpointSchema: LogFileCheckpointSchema,
   create(config, ctx) {
     const base = resolve(ctx.configDir ?? process.cwd(), config.base_dir ?? '.');
     const patterns = config.paths.map((p) => resolve(base, p));
+    const follow = config.follow_symlinks === true;
+    /** Problems of the last poll (undefined before the first): what healthCheck() reports. */
+    let lastProblems: Problem[] | undefined;
+    /** Problems already logged, so a missing file warns once, not on every poll. */
+    let logged = new Set<string>();
 
-    async function expand(): Promise<string[]> {
-      const out: string[] = [];
-      for (const p of patterns) {
-        const name = basename(p);
-        if (!name.includes('*')) {
-          out.push(p);
-          continue;
-        }
-        const re = new RegExp(`^${name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-        const dir = dirname(p);
-        const entries = await readdir(dir).catch(() => [] as string[]);
-        for (const e of entries.sort()) if (re.test(e)) out.push(join(dir, e));
+    function report(problems: Problem[]): void {
+      const now = new Set<string>();
+      for (const p of problems) {
+        const key = `${p.path}\u0000${p.reason}`;
+        now.add(key);
+        if (!logged.has(key)) ctx.logger.warn({ path: p.path, reason: p.reason, hint: p.hint }, `log file ${p.path} ${p.reason}: ${p.hint}`);
       }
-      return [...new Set(out)];
+      for (const key of logged) if (!now.has(key)) ctx.logger.info({ path: key.split('\u0000')[0] }, `log file ${key.split('\u0000')[0]} is readable again`);
+      logged = now;
+      lastProblems = problems;
     }
 
-    /** After rotation the old inode lives on under another name (auth.log.1): find it. */
-    async function findRotated(path: string, pos: FilePosition): Promise<string | undefined> {
-      const dir = dirname(path);
-      const stem = basename(path);
-      for (const e of await readdir(dir).catch(() => [] as string[])) {
-        if (!e.startsWith(stem) || e === stem) continue;
-        const s = await stat(join(dir, e)).catch(() => undefined);
-        if (s && s.ino === pos.ino && s.dev === pos.dev) return join(dir, e);
+    /** After rename rotation the old inode lives on under another name (auth.log.1): find it. */
+    async function findRotated(t: Target, pos: FilePosition): Promise<(OpenedFile & { path: string }) | undefined> {
+      for (const path of await siblings(t.path)) {
+        const s = await stat(path).catch(() => undefined);
+        if (!s || s.ino !== pos.ino || s.dev !== pos.dev) continue;
+        const opened = await openChecked({ path, base: t.base, fromGlob: true }, follow, []);
+        if (opened && opened.st.ino === pos.ino && opened.st.dev === pos.dev) return { ...opened, path };
+        await opened?.fh.close();
+      }
+      return undefined;
+    }
+
+    /**
+     * After copytruncate the lines between our offset and the truncation live only in the copy
+     * (auth.log.1, another inode): the sibling whose bytes up to our offset carry our fingerprint.
+     */
+    async function findCopy(t: Target, pos: FilePosition, live: OpenedFile): Promise<OpenedFile | undefined> {
+      if (!pos.fp) return undefined;
+      for (const path of await siblings(t.path)) {
+        const s = await stat(path).catch(() => undefined);
+        if (!s || !s.isFile() || s.size < pos.offset || (s.ino === live.st.ino && s.dev === live.st.dev)) continue;
+        const opened = await openChecked({ path, base: t.base, fromGlob: true }, follow, []);
+        if (!opened) continue;
+        if ((await fingerprint(opened.fh, pos.offset)) === pos.fp) return opened;
+        await opened.fh.close();
       }
       return undefined;
     }
 
     return {
-      describe: () => ({ backend: 'file', target: config.paths.join(', '), format: config.format }),
+      describe: () => ({ backend: 'file', target: config.paths.join(', '), format: config.format, follow_symlinks: follow }),
+
+      async healthCheck(): Promise<HealthReport> {
+        let problems = lastProblems;
+        if (!problems) {
+          // Not polled yet: look at the paths without reading them.
+          problems = [];
+          for (const t of await expand(patterns, problems)) await (await openChecked(t, follow, problems))?.fh.close();
+        }
+        return problems.length === 0 ? { status: 'healthy' } : { status: 'degraded', code: ErrorCodes.UNAVAILABLE, reason: describeProblems(problems) };
+      },
+
       async poll({ checkpoint, signal, maxEvents }) {
-        const cp = asCheckpoint(checkpoint);
+        const cp = asCheckpoint(checkpoint, ctx.collectorId);
         const events: SourceEvent[] = [];
+        const problems: Problem[] = [];
         let hasMore = false;
-        for (const path of await expand()) {
+        const emit = (lines: Awaited<ReturnType<typeof readLines>>['lines'], path: string, pos: FilePosition) => {
+          for (const l of lines) events.push(lineToEvent(l.text, { path, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, truncated: l.truncated }));
+        };
+        for (const target of await expand(patterns, problems)) {
           if (signal.aborted) throw new PluginError(ErrorCodes.ABORTED, 'poll aborted');
           if (events.length >= maxEvents) {
             hasMore = true;
             break;
           }
-          let st;
+          const live = await openChecked(target, follow, problems);
+          if (!live) continue;
+          const { path } = target;
           try {
-            st = await stat(path);
-          } catch (err) {
-            const code = (err as NodeJS.ErrnoException).code;
-            if (code === 'ENOENT') continue; // not created yet, or between rotation steps
-            throw new PluginError(code === 'EACCES' ? ErrorCodes.BAD_CONFIG : ErrorCodes.UNAVAILABLE, `cannot read ${path}: ${code}`, { retriable: code !== 'EACCES' });
-          }
-          if (!st.isFile()) continue;
-          let pos = cp.files[path];
-          if (!pos) pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: config.start_at === 'end' ? st.size : 0 };
+            const st = live.st;
+            let pos = cp.files[path];
+            if (!pos) {
+              const offset = config.start_at === 'end' ? st.size : 0;
+              pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset };
+              const fp = await fingerprint(live.fh, offset);
+              if (fp) pos.fp = fp;
+            }
 
-          if (pos.ino !== st.ino || pos.dev !== st.dev) {
-            const old = await findRotated(path, pos);
-            if (old) {
-              const r = await readLines(old, pos.offset, maxEvents - events.length, config.max_line_bytes, true);
-              for (const l of r.lines) events.push(lineToEvent(l.text, { path: old, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, truncated: l.truncated }));
-              pos.offset = r.offset;
-              if (r.more || pos.offset < (await stat(old)).size) {
-                hasMore = true;
-                continue;
+            if (pos.ino === st.ino && pos.dev === st.dev && pos.offset > 0) {
+              // Truncated in place (copytruncate): shorter than our offset, or — refilled past it
+              // before this poll — no longer the bytes we read up to it.
+              const truncated = st.size < pos.offset || (pos.fp !== undefined && (await fingerprint(live.fh, pos.offset)) !== pos.fp);
+              if (truncated) {
+                const copy = await findCopy(target, pos, live);
+                if (copy) {
+                  // Finish the copy first, through the rotation branch below (it finds it by inode).
+                  await copy.fh.close();
+                  pos = cp.files[path] = { dev: copy.st.dev, ino: copy.st.ino, offset: pos.offset, ...(pos.fp ? { fp: pos.fp } : {}) };
+                } else {
+                  pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: 0 };
+                }
+                ctx.logger.info({ path, copy: Boolean(copy) }, `log file ${path} was truncated in place; reading it again from the start${copy ? ' after the rest of its rotated copy' : ''}`);
               }
             }
-            pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: 0 };
-          } else if (st.size < pos.offset) {
-            pos.offset = 0; // truncated in place (copytruncate)
+
+            if (pos.ino !== st.ino || pos.dev !== st.dev) {
+              const old = await findRotated(target, pos);
+              if (old) {
+                try {
+                  const r = await readLines(old.fh, pos.offset, maxEvents - events.length, config.max_line_bytes, true);
+                  emit(r.lines, old.path, pos);
+                  pos.offset = r.offset;
+                  delete pos.fp; // it described the old offset; a rotated file is only finished, never re-checked
+                  if (r.more || pos.offset < (await old.fh.stat()).size) {
+                    hasMore = true;
+                    continue;
+                  }
+                } finally {
+                  await old.fh.close();
+                }
+              }
+              pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: 0 };
+            }
+            if (pos.offset >= st.size || events.length >= maxEvents) {
+              if (pos.offset < st.size) hasMore = true;
+              continue;
+            }
+            const r = await readLines(live.fh, pos.offset, maxEvents - events.length, config.max_line_bytes, false);
+            emit(r.lines, path, pos);
+            if (r.offset !== pos.offset || !pos.fp) {
+              pos.offset = r.offset;
+              const fp = await fingerprint(live.fh, pos.offset);
+              if (fp) pos.fp = fp;
+              else delete pos.fp;
+            }
+            if (r.more) hasMore = true;
+          } catch (err) {
+            if (err instanceof PluginError) throw err;
+            // One file failing mid-read (EIO, a vanished mount) must not stop the others.
+            problems.push({ path, reason: `could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, hint: 'check the file and the disk; it is retried on the next poll' });
+          } finally {
+            await live.fh.close().catch(() => undefined);
           }
-          if (pos.offset >= st.size || events.length >= maxEvents) {
-            if (pos.offset < st.size) hasMore = true;
-            continue;
-          }
-          const r = await readLines(path, pos.offset, maxEvents - events.length, config.max_line_bytes, false);
-          for (const l of r.lines) events.push(lineToEvent(l.text, { path, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, truncated: l.truncated }));
-          pos.offset = r.offset;
-          if (r.more) hasMore = true;
         }
+        report(problems);
         return { events, checkpoint: cp as unknown as Checkpoint, hasMore };
       },
     };

@@ -1,10 +1,20 @@
-import { describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync as mkdtemp, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Checkpoint, PollResult, SourceInstance } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
 import { parseSyslog } from '../src/syslog.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function mkdtempSync(prefix: string): string {
+  const d = mkdtemp(prefix);
+  dirs.push(d);
+  return d;
+}
 
 const ctx = (dir: string) => ({ collectorId: 't', logger: console, stateDir: dir, signal: new AbortController().signal, configDir: dir });
 
