@@ -20,15 +20,40 @@ const Level = Type.Union([
 
 export const LogsourceMappingSchema = Type.Object(
   {
+    name: Type.Optional(Type.String({ description: 'Label used in messages and docs (e.g. "windows-sysmon-process_creation").' })),
     product: Type.Optional(Type.String({ description: 'Sigma logsource.product this mapping applies to (omit: any product).' })),
     service: Type.Optional(Type.String({ description: 'Sigma logsource.service (omit: rules without a service).' })),
     category: Type.Optional(Type.String({ description: 'Sigma logsource.category (omit: rules without a category).' })),
     when: Type.Optional(Selection),
     fields: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Sigma field name → event field (dotted ECS path).' })),
-    field_prefix: Type.Optional(Type.String({ description: 'Prefix for Sigma fields not listed in `fields`, e.g. "auditd." for auditd key=value fields.' })),
+    field_prefix: Type.Optional(
+      Type.String({ description: 'Prefix for Sigma fields not listed in `fields` and without a dot, e.g. "auditd." for auditd key=value fields, "winlog.event_data." for Windows event data.' }),
+    ),
+    field_case: Type.Optional(
+      Type.Literal('snake_case', { description: 'Write unmapped names in snake_case before the prefix (ResultDescription → result_description), as Elastic integrations name cloud fields.' }),
+    ),
+    produces: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          'Fields that events of this source carry when they come as structured documents (ECS from Elasticsearch, Splunk, Graylog): exact paths or "prefix.*". The targets of `fields` count too. Used to warn about rules that can never fire.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
+
+/** A logsource file: a list of mappings, or `defaults` merged into each of `logsources`. */
+export const LogsourceFileSchema = Type.Union([
+  Type.Array(LogsourceMappingSchema),
+  Type.Object(
+    {
+      description: Type.Optional(Type.String()),
+      defaults: Type.Optional(Type.Partial(LogsourceMappingSchema)),
+      logsources: Type.Array(LogsourceMappingSchema),
+    },
+    { additionalProperties: false },
+  ),
+]);
 
 export const ExtractorConfigSchema = Type.Object(
   {
@@ -70,13 +95,19 @@ export const DetectionConfigSchema = Type.Object(
       Type.Object({ level: Type.Optional(Level), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }),
       { default: {}, description: 'Per rule name or id: replace its level or ATT&CK tags.' },
     ),
-    logsources: Type.Array(LogsourceMappingSchema, {
-      default: [],
-      description: 'Extra logsource mappings, tried before the built-in ones.',
-    }),
+    logsources: Type.Array(
+      Type.Union([
+        LogsourceMappingSchema,
+        Type.String({ minLength: 1, description: 'A YAML file of mappings (a list, or `defaults` + `logsources`), relative to the config file.' }),
+      ]),
+      {
+        default: [],
+        description: 'Extra logsource mappings (inline, or file paths), tried in order before the built-in ones (core/logsources): a mapping for the same product/service/category overrides the built-in one.',
+      },
+    ),
     builtin_extractors: Type.Boolean({ default: true, description: 'syslog header, sshd, sudo, su, pam_unix, auditd, web access logs.' }),
     extractors: Type.Array(ExtractorConfigSchema, { default: [], description: 'Extra extractors, run after the built-in ones.' }),
-    keyword_fields: Type.Array(Type.String(), { default: ['message', 'event.original'], description: 'Sigma keywords search the first present field.' }),
+    keyword_fields: Type.Array(Type.String(), { default: ['*'], description: 'Fields Sigma keywords search: "*" (default) is every value of the event, the original line included, as the Sigma specification says; a list narrows the search to those fields.' }),
     pool_size: Type.Integer({ minimum: 0, default: 0, description: 'Piscina workers; 0 = one per CPU core.' }),
     batch_size: Type.Integer({ minimum: 1, default: 2000, description: 'Events per worker task.' }),
     max_queue: Type.Integer({ minimum: 1, default: 64, description: 'Queued tasks before needsDrain reports backpressure.' }),
@@ -88,4 +119,5 @@ export const DetectionConfigSchema = Type.Object(
 
 export type DetectionConfig = Static<typeof DetectionConfigSchema>;
 export type LogsourceMapping = Static<typeof LogsourceMappingSchema>;
+export type LogsourceFile = Static<typeof LogsourceFileSchema>;
 export type ExtractorConfig = Static<typeof ExtractorConfigSchema>;

@@ -1,7 +1,8 @@
 import type { ExtractorConfig, LogsourceMapping } from './config.js';
 import { BUILTIN_EXTRACTORS, FAST_PARSERS, POST_PROCESSORS } from './extract/builtin.js';
 import { compileExtractor, type CompiledExtractor, type ExtractionTarget } from './extract/extractor.js';
-import { CompileSession, EvalContext, KEYWORDS, type FlatRecord } from './sigma/context.js';
+import { auditText, planAuditJoin, type JoinedFields } from './extract/auditd-join.js';
+import { CompileSession, EvalContext, KEYWORD_VALUE, KEYWORDS, WHOLE_EVENT, type FlatRecord } from './sigma/context.js';
 import { LogsourceResolver } from './sigma/logsource.js';
 import { compileRule, type CompiledRule, type SigmaRule } from './sigma/rule.js';
 import type { Predicate } from './sigma/values.js';
@@ -80,13 +81,16 @@ export class DetectionEngine {
   private probe: Int32Array<ArrayBufferLike> = new Int32Array(2);
 
   constructor(spec: EngineSpec) {
-    const keywordFields = spec.keywordFields ?? ['message', 'event.original'];
-    const session = new CompileSession(keywordFields[0]);
-    session.recording = new Set(keywordFields);
+    // Keywords search the whole event by default (Sigma specification); keyword_fields narrows it.
+    const keywordFields = spec.keywordFields ?? [WHOLE_EVENT];
+    const session = new CompileSession();
+    session.recording = new Set(keywordFields.filter((f) => f !== WHOLE_EVENT));
     const resolver = new LogsourceResolver(session, spec.logsources ?? []);
     this.rules = spec.rules.map((r, i) => compileRule(r, i, resolver, session));
     const ruleReads = session.recording;
     session.recording = undefined;
+    // Keywords over the whole event read every field, extracted ones too (decoded auditd arguments).
+    if (keywordFields.includes(WHOLE_EVENT) && (session.automata.has(KEYWORDS) || session.slots.has(KEYWORD_VALUE))) ruleReads.add(WHOLE_EVENT);
     const byGate = new Map<string, RuleGroup>();
     for (const r of this.rules) {
       let g = byGate.get(r.gateKey);
@@ -151,9 +155,11 @@ export class DetectionEngine {
    * Extract fields into `rec` (mutated) and return the indexes of matching rules. Extracted
    * fields are available from `lastExtracted()` until the next call.
    */
-  evaluate(rec: FlatRecord, fields: 'all' | 'matches' | 'none' = 'all'): number[] | undefined {
+  evaluate(rec: FlatRecord, fields: 'all' | 'matches' | 'none' = 'all', joined?: JoinedFields): number[] | undefined {
     const ctx = this.ctx.reset(rec);
     this.extractedKeys.length = 0;
+    // Fields of the other records of the same audit event (auditd-join.ts), as if extracted.
+    if (joined) for (const [path, value] of joined) if (rec[path] === undefined) this.target.set(path, value);
     this.runExtractors(this.eager, this.eagerIdx, rec);
     let out: number[] | undefined;
     if (++this.record > 0x3fffffff) {
@@ -230,6 +236,7 @@ export class DetectionEngine {
     const extracted: (FlatRecord | 0)[] = new Array(records.length);
     let truncated = 0;
     const probe = this.probe;
+    const joins = planAuditJoin(records.map(auditText));
     for (let i = 0; i < records.length; i++) {
       Atomics.store(probe, 0, i + 1);
       const rec = records[i]!;
@@ -240,7 +247,7 @@ export class DetectionEngine {
           truncated++;
         }
       }
-      matches[i] = this.evaluate(rec) ?? 0;
+      matches[i] = this.evaluate(rec, 'all', joins.get(i)) ?? 0;
       extracted[i] = this.lastExtracted() ?? 0;
     }
     Atomics.store(probe, 0, records.length + 1);
@@ -264,6 +271,8 @@ export class DetectionEngine {
     let line = 0;
     let start = 0;
     const len = text.length;
+    // Audit records of one event are joined before matching; the plan needs the lines up front.
+    const joins = text.includes('msg=audit(') ? planAuditJoin(text.split('\n').map((l) => auditText({ message: l.endsWith('\r') ? l.slice(0, -1) : l }))) : undefined;
     while (start < len) {
       let end = text.indexOf('\n', start);
       if (end === -1) end = len;
@@ -275,7 +284,7 @@ export class DetectionEngine {
       }
       if (l.length !== 0) {
         const rec: FlatRecord = { 'event.original': l, message: l };
-        const m = this.evaluate(rec, withFields ? 'matches' : 'none');
+        const m = this.evaluate(rec, withFields ? 'matches' : 'none', joins?.get(line));
         if (m) {
           for (const r of m) hits.push(line, r);
           if (fields) fields[line] = this.lastExtracted() ?? {};
@@ -292,7 +301,8 @@ export class DetectionEngine {
  * is eager when a rule reads one of its fields, or a later eager extractor's `when` or source does.
  */
 function splitExtractors(all: CompiledExtractor[], ruleReads: Set<string>): [CompiledExtractor[], CompiledExtractor[]] {
-  const feeds = (out: string, reads: Set<string>) => (out.endsWith('.') || out === '' ? [...reads].some((w) => w.startsWith(out)) : reads.has(out));
+  const feeds = (out: string, reads: Set<string>) =>
+    reads.has(WHOLE_EVENT) || (out.endsWith('.') || out === '' ? [...reads].some((w) => w.startsWith(out)) : reads.has(out));
   // Walk backwards: an extractor only feeds the rules and the eager extractors that run after it.
   const wanted = new Set(ruleReads);
   const eager = new Set<CompiledExtractor>();

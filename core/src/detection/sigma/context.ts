@@ -7,8 +7,23 @@ import { LiteralAutomaton } from './literals.js';
  */
 export type FlatRecord = Record<string, unknown>;
 
-/** The field Sigma keywords search (resolved per record from keyword_fields). */
+/** The pseudo-field Sigma keywords search: the whole event (or the configured keyword_fields). */
 export const KEYWORDS = '\u0000keywords';
+
+/**
+ * Where a keyword that is not a plain literal (wildcards, `cased`, `re`, …) sees one value of the
+ * event at a time: such a pattern must match inside one value, never across two.
+ */
+export const KEYWORD_VALUE = '\u0000keyword-value';
+
+/** keyword_fields entry meaning "every value of the event" (the Sigma specification). */
+export const WHOLE_EVENT = '*';
+
+/**
+ * Joins the values keyword literals are searched in: no Sigma literal contains NUL, so a literal
+ * found in the joined text lies inside one value.
+ */
+const SEP = '\u0000';
 
 /** Compile-time registry shared by every rule and extractor of one engine. */
 export class CompileSession {
@@ -28,14 +43,7 @@ export class CompileSession {
   }
 
   /** Register a lower-cased literal searched in `path` (or KEYWORDS); returns [automaton, literal id]. */
-  /**
-   * Keywords search the first keyword field (message) whenever it is present, so keyword literals
-   * share that field's automaton: one scan of the message serves both.
-   */
-  constructor(private readonly primaryKeywordField = 'message') {}
-
-  containsLiteral(field: string, lit: string): [number, number] {
-    const path = field === KEYWORDS ? this.primaryKeywordField : field;
+  containsLiteral(path: string, lit: string): [number, number] {
     let a = this.automata.get(path);
     if (!a) this.automata.set(path, (a = { index: this.automata.size, auto: new LiteralAutomaton(), lits: new Map() }));
     let id = a.lits.get(lit);
@@ -67,15 +75,16 @@ export class EvalContext {
   private readonly foundLists: number[][];
   private readonly autos: { path: string; auto: LiteralAutomaton }[];
   private readonly slots: Map<string, number>;
-  private readonly keywordFields: readonly string[];
+  /** undefined: keywords search every value of the event; else only these fields. */
+  private readonly keywordFields: readonly string[] | undefined;
   private readonly autoByPath: Map<string, number>;
+  private kwGen = 0;
+  private kwText: string | undefined;
+  private readonly kwAuto: number;
 
-  private readonly kwSlots: number[];
-
-  constructor(session: CompileSession, keywordFields: readonly string[] = ['message', 'event.original']) {
-    this.kwSlots = keywordFields.map((f) => session.slot(f));
+  constructor(session: CompileSession, keywordFields: readonly string[] = [WHOLE_EVENT]) {
     session.finalize();
-    this.keywordFields = keywordFields;
+    this.keywordFields = keywordFields.includes(WHOLE_EVENT) ? undefined : keywordFields;
     this.slots = session.slots;
     this.lcGen = new Int32Array(session.slots.size + 1);
     this.lcVal = new Array(session.slots.size + 1);
@@ -85,6 +94,7 @@ export class EvalContext {
     this.scanStamp = new Int32Array(this.autos.length + 1);
     this.foundLists = this.autos.map(() => []);
     this.autoByPath = new Map(this.autos.map((a, i) => [a.path, i]));
+    this.kwAuto = this.autoByPath.get(KEYWORDS) ?? -1;
   }
 
   reset(rec: FlatRecord): this {
@@ -96,11 +106,12 @@ export class EvalContext {
       this.scanned.fill(0);
       this.scanStamp.fill(0);
       this.stamp = 0;
+      this.kwGen = 0;
     }
     return this;
   }
 
-  private readonly invalidation = new Map<string, { slot: number; autos: number[] }>();
+  private readonly invalidation = new Map<string, { slot: number; autos: number[]; kw: boolean }>();
 
   /** An extractor rewrote `path`: drop what was cached from its old value. */
   forget(path: string): void {
@@ -109,12 +120,13 @@ export class EvalContext {
       const autos: number[] = [];
       const a = this.autoByPath.get(path);
       if (a !== undefined) autos.push(a);
-      // Keywords read message/event.original: a rewrite of either changes them too.
-      const k = this.autoByPath.get(KEYWORDS);
-      if (k !== undefined && this.keywordFields.includes(path)) autos.push(k);
-      this.invalidation.set(path, (inv = { slot: this.slots.get(path) ?? -1, autos }));
+      // Keywords read the event's values: a write to one they search changes their text too.
+      const kw = path !== KEYWORD_VALUE && (this.keywordFields === undefined || this.keywordFields.includes(path));
+      if (kw && this.kwAuto !== -1) autos.push(this.kwAuto);
+      this.invalidation.set(path, (inv = { slot: this.slots.get(path) ?? -1, autos, kw }));
     }
     if (inv.slot !== -1) this.lcGen[inv.slot] = 0;
+    if (inv.kw) this.kwGen = 0;
     for (let i = 0; i < inv.autos.length; i++) this.scanned[inv.autos[i]!] = 0;
   }
 
@@ -132,23 +144,80 @@ export class EvalContext {
     return s;
   }
 
-  /** The field Sigma `keywords` search: the first present of the configured keyword fields. */
+  /** Whether keywords search `key` (a field of the record). */
+  private searched(key: string): boolean {
+    if (this.keywordFields !== undefined) return this.keywordFields.includes(key);
+    // fabric.* and event.ingested are the pipeline's own bookkeeping (ids, hashes, times), not the event.
+    return key !== KEYWORD_VALUE && key !== 'event.ingested' && !key.startsWith('fabric.');
+  }
+
+  /**
+   * Every value keywords search, as strings (arrays element by element): the whole event as the
+   * Sigma specification says — the original line with its header, the source's own fields and
+   * what extractors found (decoded auditd arguments, …).
+   */
+  keywordValues(): string[] {
+    const out: string[] = [];
+    const rec = this.rec;
+    const add = (v: unknown) => {
+      if (typeof v === 'string') {
+        if (v !== '') out.push(v);
+      } else if (typeof v === 'number' || typeof v === 'boolean') out.push(String(v));
+    };
+    for (const k in rec) {
+      if (!this.searched(k)) continue;
+      const v = rec[k];
+      if (Array.isArray(v)) for (const x of v) add(x);
+      else add(v);
+    }
+    return out;
+  }
+
+  /**
+   * Lower-cased text keyword literals are searched in: the event's values joined by NUL, once per
+   * record. Values found inside event.original (the message, the host and program of its header,
+   * most extracted fields) are left out: a literal inside them is inside the original already.
+   */
+  keywordText(): string | undefined {
+    if (this.kwGen === this.gen) return this.kwText;
+    const values = this.keywordValues();
+    const orig = this.rec['event.original'];
+    let text: string | undefined;
+    if (typeof orig === 'string' && orig !== '' && this.searched('event.original')) {
+      text = orig;
+      for (const v of values) if (v.length > orig.length || !orig.includes(v)) text += SEP + v;
+    } else if (values.length) text = values.join(SEP);
+    this.kwGen = this.gen;
+    return (this.kwText = text?.toLowerCase());
+  }
+
+  /**
+   * A single field keywords can be read from, for evaluators that test one string: selection.ts
+   * routes every non-literal keyword through anyKeywordValue instead, so this only serves callers
+   * outside the rule compiler.
+   */
   keywordPath(): string | undefined {
-    for (const f of this.keywordFields) {
+    for (const f of this.keywordFields ?? ['event.original', 'message']) {
       const v = this.rec[f];
       if (v !== undefined && v !== null && v !== '') return f;
     }
     return undefined;
   }
 
-  /** Lower-cased text that keywords search. */
-  keywordText(): string | undefined {
-    const f = this.keywordFields;
-    for (let i = 0; i < f.length; i++) {
-      const v = this.rec[f[i]!];
-      if (v !== undefined && v !== null && v !== '') return this.lower(this.kwSlots[i]!, f[i]!);
+  /** Whether `test` holds for one of the values keywords search (each seen through KEYWORD_VALUE). */
+  anyKeywordValue(test: (ctx: this) => boolean): boolean {
+    const rec = this.rec;
+    try {
+      for (const v of this.keywordValues()) {
+        rec[KEYWORD_VALUE] = v;
+        this.forget(KEYWORD_VALUE);
+        if (test(this)) return true;
+      }
+      return false;
+    } finally {
+      delete rec[KEYWORD_VALUE];
+      this.forget(KEYWORD_VALUE);
     }
-    return undefined;
   }
 
   private scan(a: number, text: string): void {

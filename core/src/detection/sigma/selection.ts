@@ -1,6 +1,7 @@
-import type { CompileSession, EvalContext } from './context.js';
+import { KEYWORD_VALUE, type CompileSession, type EvalContext } from './context.js';
 import { RuleRefusal } from './errors.js';
 import { compileFieldSpec, type Predicate } from './values.js';
+import { tokenize } from './wildcard.js';
 
 /** Sigma field name → event field path, for one logsource. */
 export type FieldMapper = (sigmaField: string) => string;
@@ -13,6 +14,7 @@ function compileMap(map: Record<string, unknown>, mapField: FieldMapper, at: (st
   const preds = entries.map(([key, value]) => {
     const [field, ...modifiers] = key.split('|');
     const values = Array.isArray(value) ? value : [value];
+    if (field === '') return compileKeywords(modifiers.map((m) => m.toLowerCase()), values, [...at, key], session);
     return compileFieldSpec({
       path: field === '' ? undefined : mapField(field!),
       modifiers: modifiers.map((m) => m.toLowerCase()),
@@ -44,8 +46,53 @@ export function compileSelection(value: unknown, mapField: FieldMapper, at: (str
       };
     }
     if (maps.length > 0 || value.some(Array.isArray)) throw new RuleRefusal('mixed selection', 'a list mixing maps and keywords', at);
-    return compileFieldSpec({ path: undefined, modifiers: [], values: value, at }, session);
+    return compileKeywords([], value, at, session);
   }
   if (typeof value === 'object') return compileMap(value as Record<string, unknown>, mapField, at, session);
-  return compileFieldSpec({ path: undefined, modifiers: [], values: [value], at }, session);
+  return compileKeywords([], [value], at, session);
+}
+
+const MATCH_OR_TEST = new Set(['contains', 'startswith', 'endswith', 're', 'cidr', 'lt', 'lte', 'gt', 'gte']);
+
+/**
+ * Keywords (values without a field) search the whole event, as the Sigma specification says:
+ * every value, the original line with its header included. Plain literals — nearly all keywords —
+ * are looked up in the NUL-joined text of the event (one automaton scan per record for every
+ * rule); anything else (wildcards, `cased`, `re`, `base64offset`, …) is tested against each value
+ * on its own, so a pattern never matches across two fields. `|all` means every keyword occurs
+ * somewhere in the event, not necessarily in the same value.
+ */
+function compileKeywords(modifiers: string[], values: unknown[], at: (string | number)[], session: CompileSession): Predicate {
+  if (values.length === 0) throw new RuleRefusal('empty value list', 'a keyword list with no values can never match', at);
+  if (modifiers.includes('exists')) throw new RuleRefusal('modifier exists', 'exists needs a field name', at);
+  const all = modifiers.includes('all');
+  const mods = modifiers.filter((m) => m !== 'all' && m !== '');
+  const literalOnly = mods.every((m) => m === 'contains');
+  const perValueMods = mods.some((m) => MATCH_OR_TEST.has(m)) ? mods : [...mods, 'contains'];
+  const literals: unknown[] = [];
+  const others: Predicate[] = [];
+  for (const v of values) {
+    if (v === null) throw new RuleRefusal('null keyword', 'a keyword cannot be null', at);
+    const text = typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+    const tokens = text === undefined ? [] : tokenize(text.toLowerCase());
+    if (literalOnly && tokens.length === 1 && 'lit' in tokens[0]!) literals.push(v);
+    else {
+      const pred = compileFieldSpec({ path: KEYWORD_VALUE, modifiers: perValueMods, values: [v], at }, session);
+      others.push((ctx) => ctx.anyKeywordValue(pred));
+    }
+  }
+  const preds = all
+    ? [...literals.map((v) => compileFieldSpec({ path: undefined, modifiers: [], values: [v], at }, session)), ...others]
+    : [...(literals.length ? [compileFieldSpec({ path: undefined, modifiers: [], values: literals, at }, session)] : []), ...others];
+  if (preds.length === 1) return preds[0]!;
+  if (all) {
+    return (ctx) => {
+      for (const p of preds) if (!p(ctx)) return false;
+      return true;
+    };
+  }
+  return (ctx) => {
+    for (const p of preds) if (p(ctx)) return true;
+    return false;
+  };
 }
