@@ -1,0 +1,297 @@
+import Type from 'typebox';
+import type { ServerResponse } from 'node:http';
+import type { AdminApp, RouteContext } from '../app.js';
+import { DetectionFeed } from '../detection-feed.js';
+import { RateHistory, sumByLabel } from '../rate-history.js';
+import { errors } from '../schemas.js';
+
+/**
+ * The data routes behind the dashboard (/ui): one overview read, the rolling rate history, and
+ * the detection feed. Ordinary API routes: bearer token or a dashboard session cookie.
+ */
+
+/** Samples every 5 s, 180 of them: the charts' 15 minutes. */
+const SAMPLE_INTERVAL_MS = 5_000;
+const HISTORY_SAMPLES = 180;
+const FEED_CAPACITY = 500;
+const MAX_BUFFERED_BYTES = 1 << 20;
+
+const IsoTime = Type.String({ format: 'date-time' });
+const Rate = Type.Object({ in: Type.Number(), out: Type.Number() });
+export const RateSampleSchema = Type.Object({
+  t: Type.Integer({ description: 'Epoch milliseconds' }),
+  collected: Type.Number({ description: 'Events/s collected, all collectors' }),
+  published: Type.Number({ description: 'Events/s the sink acknowledged' }),
+  queueEvents: Type.Number(),
+  queueBatches: Type.Number(),
+  collectors: Type.Record(Type.String(), Rate),
+  enrichRequests: Type.Record(Type.String(), Type.Number(), { description: 'Lookups sent per enricher during the interval' }),
+});
+const HistorySchema = Type.Object({ intervalSeconds: Type.Number(), samples: Type.Array(RateSampleSchema) });
+
+const DetectionSchema = Type.Object({
+  seq: Type.Integer(),
+  id: Type.String(),
+  kind: Type.Unsafe<'signal' | 'alert'>({ type: 'string', enum: ['signal', 'alert'] }),
+  at: Type.String(),
+  priority: Type.String(),
+  rule: Type.String(),
+  title: Type.Optional(Type.String()),
+  techniques: Type.Array(Type.String()),
+  sourceIp: Type.Optional(Type.String()),
+  userName: Type.Optional(Type.String()),
+  host: Type.Optional(Type.String()),
+  collector: Type.String(),
+  message: Type.Optional(Type.String()),
+  members: Type.Optional(Type.Array(Type.String())),
+  reputation: Type.Optional(
+    Type.Object({
+      verdict: Type.String(),
+      score: Type.Optional(Type.Number()),
+      explanation: Type.Optional(Type.String()),
+      indicators: Type.Array(Type.Object({ type: Type.String(), value: Type.String(), verdict: Type.String(), score: Type.Optional(Type.Number()) })),
+    }),
+  ),
+});
+const DetectionListSchema = Type.Object({ detections: Type.Array(DetectionSchema) });
+const DetectionQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: FEED_CAPACITY, default: 200 })),
+  after: Type.Optional(Type.Integer({ minimum: 0, description: 'Only detections with a larger seq' })),
+});
+
+const OverviewSchema = Type.Object({
+  generatedAt: IsoTime,
+  ready: Type.Boolean(),
+  sink: Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) }),
+  checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) })),
+  restartBudget: Type.Optional(Type.Object({ intensity: Type.Integer(), periodSeconds: Type.Number() })),
+  lastPublishedAt: Type.Optional(IsoTime),
+  collectors: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      plugin: Type.String(),
+      kind: Type.String(),
+      state: Type.String(),
+      since: IsoTime,
+      health: Type.String(),
+      restartCount: Type.Integer(),
+      eventsCollected: Type.Integer(),
+      eventsPublished: Type.Integer(),
+      inFlight: Type.Integer(),
+      lastSuccessAt: Type.Optional(IsoTime),
+      checkpointUpdatedAt: Type.Optional(IsoTime),
+      lastError: Type.Optional(Type.Object({ code: Type.String(), message: Type.String(), retriable: Type.Boolean(), count: Type.Integer(), since: IsoTime })),
+      reason: Type.Optional(Type.String({ description: 'Why the collector entered its current state (the last transition reason), e.g. a health report' })),
+    }),
+  ),
+  enrichment: Type.Object({
+    enabled: Type.Boolean(),
+    sources: Type.Array(
+      Type.Object({
+        id: Type.String(),
+        state: Type.Optional(Type.String()),
+        health: Type.Optional(Type.String()),
+        requestsLastMinute: Type.Integer(),
+        requestsTotal: Type.Integer(),
+        errorsTotal: Type.Integer(),
+        dailyBudgetUsed: Type.Integer(),
+        queue: Type.Integer(),
+        cacheHits: Type.Integer(),
+        cacheMisses: Type.Integer(),
+      }),
+    ),
+  }),
+});
+
+function frame(event: string, data: unknown, id?: string): string {
+  return `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): void {
+  const history = new RateHistory(host, SAMPLE_INTERVAL_MS, HISTORY_SAMPLES);
+  const feed = new DetectionFeed(host, FEED_CAPACITY);
+  let lastPublishedAt: string | undefined;
+  const stopTracking = feed.subscribe(() => (lastPublishedAt = new Date().toISOString()));
+  history.start();
+  const open = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const raw of open) raw.end();
+    open.clear();
+  });
+  app.addHook('onClose', async () => {
+    stopTracking();
+    history.stop();
+    feed.close();
+  });
+
+  app.get(
+    '/overview',
+    {
+      schema: {
+        operationId: 'overview',
+        tags: ['dashboard'],
+        summary: 'Everything the dashboard overview shows in one read: sink, collectors with last error and counters, enrichment sources',
+        response: { 200: OverviewSchema, ...errors(401) },
+      },
+    },
+    async () => {
+      const readiness = await host.readiness();
+      const collectors = host.listCollectors().flatMap((c) => {
+        const d = host.getCollector(c.id);
+        if (!d) return [];
+        const last = host.transitions(c.id, 1)?.[0];
+        const reason = last && last.to === d.state ? last.reason : undefined;
+        return [
+          {
+            id: d.id,
+            plugin: d.plugin,
+            kind: d.kind,
+            state: d.state,
+            since: d.since,
+            health: d.health,
+            restartCount: d.restartCount,
+            eventsCollected: d.metrics.eventsCollected,
+            eventsPublished: d.metrics.eventsPublished,
+            inFlight: d.metrics.inFlight,
+            ...(d.metrics.lastSuccessAt ? { lastSuccessAt: d.metrics.lastSuccessAt } : {}),
+            ...(d.checkpoint.updatedAt ? { checkpointUpdatedAt: d.checkpoint.updatedAt } : {}),
+            ...(d.lastError ? { lastError: d.lastError } : {}),
+            ...(reason ? { reason } : {}),
+          },
+        ];
+      });
+      const enabled = host.metrics.getSingleMetric('fabric_enrichment_events_total') !== undefined;
+      const sources = enabled ? await enrichmentSources(host, history) : [];
+      const sinkCheck = readiness.checks.sink ?? { ok: true };
+      return {
+        generatedAt: new Date().toISOString(),
+        ready: readiness.ready,
+        sink: sinkCheck,
+        checks: readiness.checks,
+        ...(host.restartBudget ? { restartBudget: host.restartBudget() } : {}),
+        ...(lastPublishedAt ? { lastPublishedAt } : {}),
+        collectors,
+        enrichment: { enabled, sources },
+      };
+    },
+  );
+
+  app.get(
+    '/history',
+    {
+      schema: {
+        operationId: 'history',
+        tags: ['dashboard'],
+        summary: 'Rolling 15 minutes of rates (events/s in and out per collector, queue depth, enrichment lookups), one sample every 5 s',
+        response: { 200: HistorySchema, ...errors(401) },
+      },
+    },
+    async () => ({ intervalSeconds: SAMPLE_INTERVAL_MS / 1000, samples: history.samples() }),
+  );
+
+  app.get(
+    '/detections',
+    {
+      schema: {
+        operationId: 'listDetections',
+        tags: ['dashboard'],
+        summary: `The last signals and alerts the sink acknowledged (at most ${FEED_CAPACITY} kept), oldest first`,
+        querystring: DetectionQuery,
+        response: { 200: DetectionListSchema, ...errors(400, 401) },
+      },
+    },
+    async (request) => ({ detections: feed.recent(request.query.limit ?? 200, request.query.after ?? 0) }),
+  );
+
+  app.get(
+    '/feed',
+    {
+      schema: {
+        operationId: 'streamFeed',
+        tags: ['dashboard'],
+        summary: 'Server-sent events for the dashboard: `detection` (a new signal or alert, id = its seq) and `sample` (a new rate sample)',
+        response: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } }, ...errors(401) },
+      },
+    },
+    async (request, reply) => {
+      const raw = reply.raw;
+      const headers: Record<string, string | string[] | number> = {};
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string | string[] | number;
+      reply.hijack();
+      raw.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      raw.socket?.setNoDelay(true);
+      open.add(raw);
+      let closed = false;
+      const send = (chunk: string): void => {
+        if (closed) return;
+        if (raw.writableLength > MAX_BUFFERED_BYTES) {
+          request.log.warn({ buffered: raw.writableLength }, 'dashboard feed client too slow; disconnecting it');
+          cleanup();
+          raw.destroy();
+          return;
+        }
+        raw.write(chunk);
+      };
+      const offDetection = feed.subscribe((d) => send(frame('detection', d, String(d.seq))));
+      const offSample = history.subscribe((s) => send(frame('sample', s)));
+      const heartbeat = setInterval(() => send(`: keep-alive\n\n`), config.sse_heartbeat_seconds * 1000);
+      heartbeat.unref();
+      const cleanup = (): void => {
+        if (closed) return;
+        closed = true;
+        clearInterval(heartbeat);
+        offDetection();
+        offSample();
+        open.delete(raw);
+      };
+      raw.on('close', cleanup);
+      raw.on('error', cleanup);
+      send('retry: 3000\n\n');
+      // What was missed while disconnected: the browser resends the last detection's seq.
+      const last = Number(request.headers['last-event-id']);
+      if (Number.isInteger(last) && last > 0) for (const d of feed.recent(FEED_CAPACITY, last)) send(frame('detection', d, String(d.seq)));
+    },
+  );
+}
+
+async function enrichmentSources(host: RouteContext['host'], history: RateHistory) {
+  const [requests, errorsBy, hits, misses, queue, budget] = await Promise.all([
+    sumByLabel(host, 'fabric_enrichment_requests_total', 'enricher'),
+    errorCounts(host),
+    sumByLabel(host, 'fabric_enrichment_cache_hits_total', 'enricher'),
+    sumByLabel(host, 'fabric_enrichment_cache_misses_total', 'enricher'),
+    sumByLabel(host, 'fabric_enrichment_queue_depth', 'enricher'),
+    sumByLabel(host, 'fabric_enrichment_daily_budget_used', 'enricher'),
+  ]);
+  const enrichers = host.listCollectors().filter((c) => c.kind === 'enricher');
+  const ids = new Set([...enrichers.map((c) => c.id), ...requests.keys(), ...queue.keys(), ...budget.keys()]);
+  const cutoff = Date.now() - 60_000;
+  const lastMinute = new Map<string, number>();
+  for (const s of history.samples()) if (s.t > cutoff) for (const [id, n] of Object.entries(s.enrichRequests)) lastMinute.set(id, (lastMinute.get(id) ?? 0) + n);
+  return [...ids].sort().map((id) => {
+    const c = enrichers.find((e) => e.id === id);
+    return {
+      id,
+      ...(c ? { state: c.state, health: c.health } : {}),
+      requestsLastMinute: Math.round(lastMinute.get(id) ?? 0),
+      requestsTotal: Math.round(requests.get(id) ?? 0),
+      errorsTotal: Math.round(errorsBy.get(id) ?? 0),
+      dailyBudgetUsed: Math.round(budget.get(id) ?? 0),
+      queue: Math.round(queue.get(id) ?? 0),
+      cacheHits: Math.round(hits.get(id) ?? 0),
+      cacheMisses: Math.round(misses.get(id) ?? 0),
+    };
+  });
+}
+
+async function errorCounts(host: RouteContext['host']): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const m = host.metrics.getSingleMetric('fabric_enrichment_requests_total');
+  if (!m) return out;
+  for (const v of (await m.get()).values) {
+    if (v.labels.outcome === 'ok' || v.labels.enricher === undefined) continue;
+    const id = String(v.labels.enricher);
+    out.set(id, (out.get(id) ?? 0) + v.value);
+  }
+  return out;
+}
