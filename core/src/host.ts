@@ -43,6 +43,8 @@ export interface CollectorMetricsSnapshot {
   lastSuccessAt?: string;
   /** Events polled but not yet acknowledged by the sink. */
   inFlight: number;
+  /** Events of this collector refused one by one and dead-lettered (GET /dead-letters). */
+  eventsDeadLettered?: number;
 }
 
 export interface CheckpointSummary {
@@ -128,6 +130,16 @@ export interface FabricHost {
   markFalsePositive(indicator: Indicator, reason?: string): Promise<FalsePositive>;
   /** Returns false when the indicator was not marked. */
   unmarkFalsePositive(indicator: Indicator): Promise<boolean>;
+  /** Most recent dead-lettered events (newest first), optionally of one collector. */
+  deadLetters?(limit: number, collector?: string): DeadLetterView;
+}
+
+/** What `GET /dead-letters` shows: where records are written, totals, the newest records. */
+export interface DeadLetterView {
+  target?: string;
+  total: number;
+  writeFailures: number;
+  records: Array<import('./sinks/dead-letter.js').DeadLetterRecord>;
 }
 
 export interface FalsePositive {

@@ -9,6 +9,7 @@ import {
   type CollectorDetail,
   type CollectorSummary,
   type CommandResult,
+  type DeadLetterView,
   type FabricHost,
   type FalsePositive,
   type FieldError,
@@ -22,7 +23,8 @@ import type { LoadedConfig } from './config/load.js';
 import { createLogger, registerSecret } from './logging.js';
 import { FabricMetrics } from './metrics/fabric-metrics.js';
 import { checkpointErrors, CheckpointStore, CheckpointValidationError, describeFieldErrors } from './state/checkpoint-store.js';
-import { createSink } from './sinks/factory.js';
+import { createDeadLetterTarget, createSink } from './sinks/factory.js';
+import { DeadLetterQueue } from './sinks/dead-letter.js';
 import { EVENT_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import type { PipelineStage } from './pipeline/stage.js';
@@ -82,6 +84,7 @@ export class Orchestrator implements FabricHost {
     private readonly opts: OrchestratorOptions,
     logger: Logger,
     metrics: FabricMetrics,
+    private readonly deadLetterQueue: DeadLetterQueue,
   ) {
     this.logger = logger;
     this.metricsModel = metrics;
@@ -96,6 +99,8 @@ export class Orchestrator implements FabricHost {
       minPriority: cfg.routing.min_priority,
       metrics,
       logger,
+      deadLetters: deadLetterQueue,
+      eventLimits: { maxDepth: cfg.pipeline.max_event_depth, maxBytes: cfg.pipeline.max_event_bytes },
     });
   }
 
@@ -129,7 +134,14 @@ export class Orchestrator implements FabricHost {
       },
       onEnricherHealth: (id, health) => orchestratorRef.current?.enricherProgress.get(id)?.(health.status === 'healthy', health.status === 'healthy' ? undefined : { code: health.code ?? 'UNAVAILABLE', message: health.reason ?? 'source unavailable', retriable: isRetriableCode(health.code ?? 'UNAVAILABLE'), retryAfterMs: health.retryAfterMs }),
     });
-    const orch = new Orchestrator(loaded, components, sink, built, checkpoints, roots, opts, logger, metrics);
+    const deadLetters = new DeadLetterQueue({
+      target: createDeadLetterTarget(cfg.dead_letter, cfg.sink, sink, { stateDir: loaded.stateDir, configDir: loaded.dir }),
+      metrics,
+      logger,
+      recent: cfg.dead_letter.recent,
+      maxOriginalBytes: cfg.dead_letter.max_original_bytes,
+    });
+    const orch = new Orchestrator(loaded, components, sink, built, checkpoints, roots, opts, logger, metrics, deadLetters);
     orchestratorRef.current = orch;
     await orch.buildCollectors();
     return orch;
@@ -258,6 +270,7 @@ export class Orchestrator implements FabricHost {
 
   private async runOnceInner(maxPollsPerCollector: number): Promise<RunOnceReport> {
     await this.sink.start();
+    await this.deadLetterQueue.start();
     await this.built.start();
     this.started = true;
     const report: RunOnceReport = { collectors: [], published: 0 };
@@ -319,6 +332,7 @@ export class Orchestrator implements FabricHost {
     this.abort.abort();
     await this.adminClose?.().catch(() => undefined);
     await this.built.close().catch((err: Error) => this.logger.error({ err: err.message }, 'closing pipeline stages failed'));
+    await this.deadLetterQueue.close(this.loaded.config.supervisor.shutdown_timeout_seconds * 1000);
     await this.sink.close(this.loaded.config.supervisor.shutdown_timeout_seconds * 1000).catch((err: Error) => this.logger.error({ err: err.message }, 'closing the sink failed'));
     for (const c of this.collectors.values()) c.dispose();
     this.logger.info('stopped');
@@ -372,6 +386,11 @@ export class Orchestrator implements FabricHost {
 
   getCollector(id: string): CollectorDetail | undefined {
     return this.collectors.get(id)?.detail();
+  }
+
+  deadLetters(limit: number, collector?: string): DeadLetterView {
+    const q = this.deadLetterQueue;
+    return { ...(q.location ? { target: q.location } : {}), ...q.totals(), records: q.recent(limit, collector) };
   }
 
   machine(id: string): MachineGraph | undefined {

@@ -19,7 +19,7 @@ describe('event normalisation', () => {
 
   it('rejects events without a usable @timestamp, saying why', () => {
     const r = normalizeEvent({ message: 'no time' }, { collector: 'a', plugin: 'p' });
-    expect(r).toEqual({ ok: false, reason: expect.stringContaining('@timestamp') });
+    expect(r).toEqual({ ok: false, code: 'INVALID_TIMESTAMP', reason: expect.stringContaining('@timestamp') });
   });
 });
 

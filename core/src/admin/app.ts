@@ -28,6 +28,7 @@ import { checkpointRoutes } from './routes/checkpoints.js';
 import { pluginRoutes } from './routes/plugins.js';
 import { falsePositiveRoutes } from './routes/false-positives.js';
 import { eventRoutes } from './routes/events.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
 
 const MAX_PARAM_LENGTH = 2048;
 
@@ -190,6 +191,7 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   pluginRoutes(app, ctx);
   falsePositiveRoutes(app, ctx);
   eventRoutes(app, ctx);
+  deadLetterRoutes(app, ctx);
   await app.ready();
   return app;
 }

@@ -91,6 +91,7 @@ export const CollectorDetailSchema = Type.Object({
     lastPollAt: Type.Optional(IsoTime),
     lastSuccessAt: Type.Optional(IsoTime),
     inFlight: Type.Integer({ description: 'Events polled but not yet acknowledged by the sink' }),
+    eventsDeadLettered: Type.Optional(Type.Integer({ description: 'Events refused one by one and dead-lettered (GET /dead-letters)' })),
   }),
   lastError: Type.Optional(
     Type.Object({

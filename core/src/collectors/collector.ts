@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createActor, fromCallback, fromPromise, type Actor, type AnyEventObject } from 'xstate';
 import type { Logger } from 'pino';
 import {
@@ -70,8 +70,18 @@ const HISTORY_LIMIT = 200;
 interface PendingCommit {
   checkpoint: Checkpoint;
   done: boolean;
+  /** submit() rejected: this position, and every later one, must never be committed. */
+  failed: boolean;
   events: number;
 }
+
+/** Error codes the collector itself raises (besides the plugin's). */
+export const CollectorErrorCodes = {
+  /** The checkpoint could not be written (disk full, unwritable state_dir): replay after a restart grows. */
+  CHECKPOINT_WRITE_FAILED: 'CHECKPOINT_WRITE_FAILED',
+  /** A batch was not acknowledged by the sink: nothing from it on is committed; it is read again. */
+  BATCH_NOT_ACKNOWLEDGED: 'BATCH_NOT_ACKNOWLEDGED',
+} as const;
 
 /**
  * One configured collector: a plugin instance driven by its own xstate actor. The actor decides
@@ -101,7 +111,11 @@ export class Collector {
   private lastHealth: HealthReport | undefined;
   /** Wall-clock time before which the next poll should not start. */
   private nextPollAt = 0;
-  private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, polls: 0, pollErrors: 0, inFlight: 0 };
+  private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, eventsDeadLettered: 0, polls: 0, pollErrors: 0, inFlight: 0 };
+  /** Set while checkpoint writes fail; cleared by the next write that succeeds. */
+  private checkpointError: ErrorInfo | undefined;
+  /** Wakes `rewind` when a pending batch settles. */
+  private settleWaiters: Array<() => void> = [];
   private lastPollAt: string | undefined;
   private lastSuccessAt: string | undefined;
   private description: CollectorDescription = { backend: 'unknown' };
@@ -251,7 +265,9 @@ export class Collector {
       // Time spent waiting for the sink is the sink's problem, not a stalled source.
       const waitStart = Date.now();
       await this.opts.pipeline.waitForCapacity(signal);
+      if (this.commits.some((c) => c.failed)) await this.rewind(signal);
       await this.waitForCommits(signal);
+      if (signal.aborted) return;
       await this.opts.slots.acquire(signal);
       lastProgress += Date.now() - waitStart;
       let delay = this.jittered(t.intervalMs);
@@ -264,7 +280,8 @@ export class Collector {
         lastProgress = Date.now();
         stalledReported = false;
         if (result.hasMore) delay = 0;
-        report = { type: 'POLL_OK' };
+        // Polling works but positions are not being saved: not healthy until a write succeeds.
+        report = this.checkpointError ? { type: 'POLL_ERROR', error: this.checkpointError } : { type: 'POLL_OK' };
       } catch (err) {
         if (signal.aborted) return;
         const e = this.scrub(toPluginError(err));
@@ -322,7 +339,7 @@ export class Collector {
       signal.removeEventListener('abort', onOuter);
       this.opts.metrics.pollDuration.observe({ collector: this.id }, Number(process.hrtime.bigint() - started) / 1e9);
     }
-    const result = checkPollResult(raw, this.position);
+    const result = checkPollResult(raw, this.position, this.opts.timing.batchSize);
     this.lastSuccessAt = new Date().toISOString();
     this.counters.eventsCollected += result.events.length;
     this.position = result.checkpoint;
@@ -331,7 +348,7 @@ export class Collector {
   }
 
   private track(result: PollResult): void {
-    const entry: PendingCommit = { checkpoint: result.checkpoint, done: false, events: result.events.length };
+    const entry: PendingCommit = { checkpoint: result.checkpoint, done: false, failed: false, events: result.events.length };
     this.commits.push(entry);
     this.uncommitted++;
     this.counters.inFlight += entry.events;
@@ -341,16 +358,26 @@ export class Collector {
       .then(
         (r) => {
           this.counters.eventsPublished += r.published;
+          this.counters.eventsDeadLettered += r.rejected;
           entry.done = true;
           this.flushCommits();
         },
         (err: Error) => {
-          // Only a closing sink rejects: the position stays uncommitted and is re-read next run.
-          this.opts.logger.warn({ collector: this.id, err: err.message }, 'batch not acknowledged before shutdown; it will be read again');
-          this.commits = this.commits.filter((c) => c !== entry);
-          this.counters.inFlight -= entry.events;
-          this.uncommitted--;
-          this.wakeUncommitted();
+          // The entry stays in the ledger as a barrier: neither its position nor any later one
+          // is ever committed, so the batch is read again (after a rewind, or a restart).
+          entry.failed = true;
+          const shuttingDown = this.opts.hostSignal.aborted || ['stopping', 'stopped'].includes(this.state);
+          const at = JSON.stringify(this.committed.value ?? null)?.slice(0, 200);
+          this.opts.logger.warn(
+            { collector: this.id, err: err.message, events: entry.events, checkpoint: at },
+            shuttingDown
+              ? 'batch not acknowledged before shutdown; the checkpoint stays before it and it is read again at the next start'
+              : 'batch not acknowledged by the sink; the checkpoint stays before it and the collector reads it again',
+          );
+          if (!shuttingDown && ['running', 'degraded'].includes(this.state)) {
+            this.actor.send({ type: 'POLL_ERROR', error: { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: `a batch of ${entry.events} event(s) was not acknowledged by the sink (${err.message}); reading again from the last checkpoint`, retriable: true } });
+          }
+          this.wakeSettled();
           this.notifyDrain();
         },
       );
@@ -359,12 +386,14 @@ export class Collector {
   private flushCommits(): void {
     let latest: PendingCommit | undefined;
     let batches = 0;
+    // A failed entry is never done: commits stop in front of it.
     while (this.commits[0]?.done) {
       latest = this.commits.shift()!;
       batches++;
       this.counters.inFlight -= latest.events;
     }
     this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
+    this.wakeSettled();
     if (!latest) return;
     // Coalesce: while one write is on disk, only the newest position is worth writing next.
     this.nextCommit = { value: latest.checkpoint, batches: (this.nextCommit?.batches ?? 0) + batches };
@@ -380,8 +409,12 @@ export class Collector {
         try {
           await this.opts.checkpoints.write(this.id, value);
           this.committed = { value, updatedAt: new Date().toISOString() };
+          if (this.checkpointError) {
+            this.checkpointError = undefined;
+            this.opts.logger.info({ collector: this.id }, 'checkpoint written again');
+          }
         } catch (err) {
-          this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'checkpoint write failed; events may be read again after a restart');
+          this.onCheckpointWriteFailed(err as Error);
         }
         this.uncommitted -= batches;
         this.wakeUncommitted();
@@ -390,6 +423,61 @@ export class Collector {
       this.writing = false;
       this.notifyDrain();
     }
+  }
+
+  /**
+   * Polling goes on (degraded is about progress, and nothing is lost: the sink has the events),
+   * but every batch read without a saved position is read again after a restart, so the
+   * collector must not look healthy.
+   */
+  private onCheckpointWriteFailed(err: Error): void {
+    const file = this.opts.checkpoints.fileOf(this.id);
+    const code = (err as NodeJS.ErrnoException).code;
+    const first = !this.checkpointError;
+    this.checkpointError = {
+      code: CollectorErrorCodes.CHECKPOINT_WRITE_FAILED,
+      message: `checkpoint ${file} could not be written (${code ?? err.message}): events read since the last saved position are read again after a restart; free space or fix permissions on ${dirname(file)}`,
+      retriable: false,
+    };
+    this.opts.metrics.checkpointWriteFailures.inc({ collector: this.id });
+    this.opts.logger.error({ collector: this.id, file, err: err.message }, 'checkpoint write failed; events may be read again after a restart');
+    if (first && ['running', 'degraded'].includes(this.state)) this.actor.send({ type: 'POLL_ERROR', error: this.checkpointError });
+  }
+
+  private wakeSettled(): void {
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * A batch was not acknowledged: wait until every batch polled so far has settled and what is
+   * before the failure is written, then continue from the last written checkpoint. Batches
+   * after the failure that were delivered are delivered again (at-least-once), none is skipped.
+   */
+  private async rewind(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && (this.commits.some((c) => !c.done && !c.failed) || this.writing)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.settleWaiters.push(done);
+        signal.addEventListener('abort', done, { once: true });
+        // A write in progress ends without a settle event: its chain wakes us too.
+        if (this.writing) void this.commitChain.then(done);
+      });
+    }
+    if (signal.aborted) return;
+    const dropped = this.commits;
+    this.commits = [];
+    for (const c of dropped) this.counters.inFlight -= c.events;
+    this.uncommitted -= dropped.length;
+    this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
+    this.position = this.committed.value;
+    this.opts.logger.warn({ collector: this.id, batches: dropped.length, checkpoint: JSON.stringify(this.position ?? null)?.slice(0, 200) }, 'reading again from the last written checkpoint after a batch was not acknowledged');
+    this.wakeUncommitted();
+    this.notifyDrain();
   }
 
   private wakeUncommitted(): void {
@@ -416,15 +504,19 @@ export class Collector {
   }
 
   private notifyDrain(): void {
-    if (this.commits.length > 0 || this.writing) return;
+    // Settled = every batch acknowledged or failed; failed ones are never committed.
+    if (this.commits.some((c) => !c.done && !c.failed) || this.writing) return;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();
   }
 
-  /** Resolves when every polled batch was acknowledged (or abandoned) and its checkpoint written. */
+  /**
+   * Resolves when every polled batch was acknowledged (or failed) and the checkpoint written —
+   * up to, never past, the first batch that failed.
+   */
   async drained(): Promise<void> {
-    if (this.commits.length > 0 || this.writing) await new Promise<void>((r) => this.drainWaiters.push(r));
+    if (this.commits.some((c) => !c.done && !c.failed) || this.writing) await new Promise<void>((r) => this.drainWaiters.push(r));
     await this.commitChain;
   }
 
@@ -523,11 +615,22 @@ export class Collector {
   }
 }
 
-/** A poll result the pipeline can trust, or a CONTRACT_VIOLATION naming what is wrong. */
-export function checkPollResult(raw: unknown, previous: Checkpoint | undefined): PollResult {
+/**
+ * A poll result the pipeline can trust, or a CONTRACT_VIOLATION naming what is wrong. Nothing of
+ * a refused poll is delivered and its checkpoint is not taken, so the next poll asks again from
+ * the same position: nothing lost, nothing twice.
+ */
+export function checkPollResult(raw: unknown, previous: Checkpoint | undefined, maxEvents?: number): PollResult {
   if (raw === null || typeof raw !== 'object') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${raw === null ? 'null' : typeof raw}, expected { events, checkpoint }`);
   const r = raw as Partial<PollResult>;
   if (!Array.isArray(r.events)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned events of type ${typeof r.events}, expected an array`);
+  if (maxEvents !== undefined && r.events.length > maxEvents) {
+    throw new PluginError(
+      ErrorCodes.CONTRACT_VIOLATION,
+      `poll() returned ${r.events.length} events for maxEvents ${maxEvents}; the plugin must return at most maxEvents and set hasMore (nothing from this poll was delivered; orchestrator.event_batch_size sets maxEvents)`,
+      { retriable: true },
+    );
+  }
   let checkpoint = r.checkpoint;
   if (checkpoint === undefined) checkpoint = previous ?? null;
   try {

@@ -47,6 +47,19 @@ export const PipelineConfigSchema = Type.Object(
       default: 'detections',
       description: '"detections": only events that matched a rule (and alerts); "all": every collected event.',
     }),
+    max_event_depth: Type.Integer({ minimum: 2, maximum: 1000, default: 32, description: 'Deepest nesting an event may have; deeper events are dead-lettered (TOO_DEEP).' }),
+    max_event_bytes: Type.Integer({ minimum: 1024, maximum: 268435456, default: 1048576, description: 'Largest event (keys and values, in characters); larger events are dead-lettered (TOO_LARGE).' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** `dead_letter:` — where events refused one by one go (issue 16). The Kafka sink uses its `topics.dead_letter` instead of the file. */
+export const DeadLetterConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Write refused events to the dead-letter file (jsonl sink) or topic (kafka sink). When false they are only counted, logged and kept in memory.' }),
+    path: Type.Optional(Type.String({ minLength: 1, description: 'Dead-letter file for the jsonl sink; default <state_dir>/dead-letters.jsonl. Relative to the config file.' })),
+    max_original_bytes: Type.Integer({ minimum: 256, maximum: 16777216, default: 65536, description: 'The refused event is kept in each record as text, cut to this many characters.' }),
+    recent: Type.Integer({ minimum: 0, maximum: 100000, default: 1000, description: 'Most recent records kept in memory for GET /dead-letters.' }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -94,6 +107,7 @@ export const FabricConfigSchema = Type.Object(
     enrichment: EnrichmentConfigSchema,
     admin: AdminConfigSchema,
     sink: Type.Union([JsonlSinkConfigSchema, KafkaSinkConfigSchema], { default: { type: 'jsonl' } }),
+    dead_letter: DeadLetterConfigSchema,
     collectors: Type.Array(CollectorConfigSchema, { default: [] }),
     enrichers: Type.Array(EnricherConfigSchema, { default: [] }),
   },

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { FabricEvent } from '../plugin-api/index.js';
-import type { PipelineStage } from '../pipeline/stage.js';
+import type { BatchTicket, PipelineStage } from '../pipeline/stage.js';
 import type { CorrelationConfig } from './config.js';
 import { CorrelationEngine } from './engine.js';
 import { CorrelationRuleError, checkRuleSet, readCorrelationRules, withoutDisabled } from './rule-loader.js';
@@ -13,6 +13,8 @@ import { readStateFile, writeStateFile } from './state-file.js';
 
 /** Checkpoints wait at least this many times their own duration, so writing stays under ~10% of the time. */
 const CHECKPOINT_BUDGET = 10;
+/** The engine forgets the oldest unacknowledged batch past this many (its MAX_PENDING_BATCHES); the ledger follows. */
+const MAX_PENDING_BATCHES = 64;
 
 /** The built-in rules ship in the package (`core/rules/correlation`), beside src/ and dist/. */
 export const BUILTIN_CORRELATION_RULES_DIR = fileURLToPath(new URL('../../rules/correlation/', import.meta.url));
@@ -55,8 +57,11 @@ export async function resolveCorrelationRules(config: CorrelationConfig, ctx: Pi
 
 /**
  * The pipeline's correlation stage: detections in, the same batch out plus any correlated alerts.
- * State (open windows, fired alerts) is checkpointed under state_dir by `checkpoint()`, which
- * the orchestrator calls once the sink acknowledged a batch.
+ * State (open windows, fired alerts, alerts still waiting on the sink) is checkpointed under
+ * state_dir. An alert counts as written only once *its own* batch is acknowledged: the engine
+ * releases unacknowledged batches oldest first, so acknowledgements (which can arrive out of
+ * order: a batch with nothing to publish overtakes one still waiting on the sink) go through a
+ * ledger keyed by batch ticket and reach the engine only in processing order.
  */
 export async function createCorrelationStage(config: CorrelationConfig, ctx: CorrelationStageContext): Promise<CorrelationStage> {
   const log = ctx.logger.child({ component: 'correlation' });
@@ -161,18 +166,35 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
     await persist(true);
   };
 
+  /** Tickets of processed batches not yet released to the engine, in processing order. */
+  const ledger: number[] = [];
+  const acknowledged = new Set<number>();
+  let untracked = 0;
+
   return {
     name: 'correlation',
     rules,
-    async process(batch: FabricEvent[]): Promise<FabricEvent[]> {
+    async process(batch: FabricEvent[], ticket?: BatchTicket): Promise<FabricEvent[]> {
+      // engine.process registers the batch as pending before it can throw, so the ledger entry goes first.
+      ledger.push(ticket?.seq ?? --untracked);
+      if (ledger.length > MAX_PENDING_BATCHES) acknowledged.delete(ledger.shift()!);
       const out = engine.process(batch);
       keys.set(engine.groupCount);
       if (Number.isFinite(engine.watermark)) watermark.set(engine.watermark / 1000);
       return out.length > 0 ? [...batch, ...out] : batch;
     },
-    async checkpoint() {
-      engine.acknowledge();
+    async acknowledge(ticket: BatchTicket) {
+      // A ticket this stage never processed releases nothing, but is still a chance to persist.
+      if (ledger.includes(ticket.seq)) acknowledged.add(ticket.seq);
+      while (ledger.length > 0 && acknowledged.has(ledger[0]!)) {
+        acknowledged.delete(ledger.shift()!);
+        engine.acknowledge();
+      }
+      // Safe whatever is still pending: the snapshot keeps unacknowledged alerts for re-sending.
       await persist(false);
+    },
+    async flush() {
+      await persist(true);
     },
     stop: close,
     close,

@@ -291,7 +291,7 @@ export async function createEnrichmentStage(
       }
       return batch;
     },
-    async checkpoint(): Promise<void> {
+    async acknowledge(): Promise<void> {
       await flushBudgets();
       // The pipeline checkpoints after every acknowledged batch; rewriting a large cache that
       // often would cost more than losing a few seconds of answers in a crash.

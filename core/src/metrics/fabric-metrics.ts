@@ -17,6 +17,9 @@ export class FabricMetrics {
   readonly queueDepth: Gauge<'unit'>;
   readonly sinkAcks: Counter<'sink'>;
   readonly stageErrors: Counter<'stage'>;
+  readonly eventsDeadLettered: Counter<'collector' | 'reason'>;
+  readonly deadLetterWriteFailures: Counter;
+  readonly checkpointWriteFailures: Counter<'collector'>;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -39,6 +42,9 @@ export class FabricMetrics {
     this.checkpointLag = new Gauge({ name: 'fabric_checkpoint_lag_events', help: 'Events polled but not yet covered by a committed checkpoint', labelNames: ['collector'], registers: r });
     this.queueDepth = new Gauge({ name: 'fabric_pipeline_queue_depth', help: 'Pipeline in-flight load between poll and sink acknowledgement', labelNames: ['unit'], registers: r });
     this.sinkAcks = new Counter({ name: 'fabric_sink_acknowledged_total', help: 'Events the sink confirmed durable', labelNames: ['sink'], registers: r });
+    this.eventsDeadLettered = new Counter({ name: 'fabric_events_dead_lettered_total', help: 'Events refused on their own (the rest of their batch went on) and sent to the dead-letter file or topic, by reason code', labelNames: ['collector', 'reason'], registers: r });
+    this.deadLetterWriteFailures = new Counter({ name: 'fabric_dead_letter_write_failures_total', help: 'Dead-letter records that could not be written to the dead-letter file or topic (logged and kept in memory only)', registers: r });
+    this.checkpointWriteFailures = new Counter({ name: 'fabric_checkpoint_write_failures_total', help: 'Checkpoint writes that failed (disk full, unwritable state_dir): the collector is degraded and its replay after a restart grows', labelNames: ['collector'], registers: r });
     this.stageErrors = new Counter({ name: 'fabric_stage_errors_total', help: 'Pipeline stage failures (the batch continues unprocessed by that stage)', labelNames: ['stage'], registers: r });
   }
 

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { setField, type FabricEvent, type Priority, type SourceEvent } from '../plugin-api/index.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
 import { PRIORITY_ORDER } from './priority.js';
+import { DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
 
 export interface Provenance {
   collector: string;
   plugin: string;
 }
 
-export type NormalizeResult = { ok: true; event: FabricEvent } | { ok: false; reason: string };
+export type NormalizeResult = { ok: true; event: FabricEvent } | { ok: false; code: RejectCode; reason: string };
 
 /**
  * Turn what a plugin emitted into a pipeline event: nested ECS (dotted keys expanded), an
@@ -16,24 +17,46 @@ export type NormalizeResult = { ok: true; event: FabricEvent } | { ok: false; re
  * the line — so the same event pulled twice is de-duplicated, and a replay after a crash
  * carries the same id.
  */
-export function normalizeEvent(input: unknown, from: Provenance): NormalizeResult {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { ok: false, reason: `event is ${Array.isArray(input) ? 'an array' : typeof input}, expected an object` };
-  const src = input as Record<string, unknown>;
+export function normalizeEvent(input: unknown, from: Provenance, limits: SanitizeLimits = DEFAULT_SANITIZE_LIMITS): NormalizeResult {
+  // Shape first, so a string or an array is named as such rather than copied.
+  let isArray: boolean;
+  try {
+    isArray = Array.isArray(input);
+  } catch {
+    return { ok: false, code: RejectCodes.UNREADABLE, reason: 'event is a revoked Proxy' };
+  }
+  if (input === null || typeof input !== 'object' || isArray) return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: `event is ${isArray ? 'an array' : input === null ? 'null' : typeof input}, expected an object` };
+  // From here on the event is plain JSON data: bounded, acyclic, no accessors, no "__proto__" key.
+  const copied = toPlainJson(input, limits);
+  if (!copied.ok) return copied;
+  if (copied.value === null || typeof copied.value !== 'object' || Array.isArray(copied.value)) return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: 'event serialises to something other than an object (its toJSON returned a non-object)' };
+  const src = copied.value as Record<string, unknown>;
   const ts = src['@timestamp'];
-  if (typeof ts !== 'string' || Number.isNaN(Date.parse(ts))) return { ok: false, reason: `event has no valid "@timestamp" (got ${JSON.stringify(ts)?.slice(0, 40)})` };
+  if (typeof ts !== 'string' || Number.isNaN(Date.parse(ts))) return { ok: false, code: RejectCodes.INVALID_TIMESTAMP, reason: `event has no valid "@timestamp" (got ${JSON.stringify(ts)?.slice(0, 40)})` };
 
   const event: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(src)) {
+    const existing = Object.hasOwn(event, key) ? event[key] : undefined;
     if (key !== '@timestamp' && key.includes('.')) setField(event, key, value);
-    else if (value !== null && typeof value === 'object' && !Array.isArray(value) && event[key] && typeof event[key] === 'object') Object.assign(event[key] as object, value);
+    else if (isPlainObject(value) && isPlainObject(existing)) mergeInto(existing, value);
     else event[key] = value;
   }
-  const ev = (event.event && typeof event.event === 'object' ? event.event : (event.event = {})) as Record<string, unknown>;
+  const ev = (isPlainObject(event.event) ? event.event : (event.event = {})) as Record<string, unknown>;
   const fingerprint = fingerprintOf(event);
   if (typeof ev.id !== 'string' || ev.id === '') ev.id = `${from.collector}-${fingerprint.slice(0, 24)}`;
-  const fabric = (event.fabric && typeof event.fabric === 'object' ? event.fabric : {}) as Record<string, unknown>;
+  const fabric = (isPlainObject(event.fabric) ? event.fabric : {}) as Record<string, unknown>;
   event.fabric = { ...fabric, collector: from.collector, plugin: from.plugin, fingerprint, schema_version: EVENT_SCHEMA_VERSION };
   return { ok: true, event: event as FabricEvent };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `{ "source.ip": …, "source": { port } }`: the nested object joins what the dotted keys built. */
+function mergeInto(target: Record<string, unknown>, value: Record<string, unknown>): void {
+  // Keys come from toPlainJson: "__proto__" is already renamed, so plain assignment is safe.
+  for (const k of Object.keys(value)) target[k] = value[k];
 }
 
 export function fingerprintOf(event: Record<string, unknown>): string {

@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import type { FabricEvent, Priority, SourceEvent } from '../plugin-api/index.js';
 import type { Sink } from '../sinks/sink.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
-import type { PipelineStage } from './stage.js';
+import type { BatchTicket, PipelineStage } from './stage.js';
 import { normalizeEvent, priorityOf } from './normalize.js';
 import { PRIORITY_ORDER } from './priority.js';
+import { DEFAULT_SANITIZE_LIMITS, RejectCodes, type SanitizeLimits } from './sanitize.js';
+import { DeadLetterQueue, type DeadLetterInput } from '../sinks/dead-letter.js';
 
 export interface PipelineOptions {
   /** Stages in order: detection, de-duplication, correlation, enrichment. */
@@ -18,6 +20,10 @@ export interface PipelineOptions {
   minPriority: Priority;
   metrics: FabricMetrics;
   logger: Logger;
+  /** Where refused events go; default: counted, logged and kept in memory only. */
+  deadLetters?: DeadLetterQueue;
+  /** Depth and size an event may have (`pipeline.max_event_depth`, `pipeline.max_event_bytes`). */
+  eventLimits?: SanitizeLimits;
 }
 
 export interface Batch {
@@ -28,6 +34,7 @@ export interface Batch {
 
 export interface BatchResult {
   collected: number;
+  /** Events refused on their own and dead-lettered (the rest of the batch went on). */
   rejected: number;
   published: number;
 }
@@ -54,10 +61,13 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
   /** Per stage: settles when the last batch registered on it has left it. */
   private readonly stageTails: Array<Promise<void>>;
   private readonly hasDetection: boolean;
+  private seq = 0;
+  readonly deadLetters: DeadLetterQueue;
 
   constructor(private readonly opts: PipelineOptions) {
     super();
     this.setMaxListeners(0);
+    this.deadLetters = opts.deadLetters ?? new DeadLetterQueue({ metrics: opts.metrics, logger: opts.logger });
     this.hasDetection = opts.stages.some((s) => s.name === 'detection');
     this.stageTails = opts.stages.map(() => Promise.resolve());
   }
@@ -105,8 +115,14 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
   }
 
   /**
-   * Accept a batch. Resolves when every event of it is durable in the sink (or was
-   * deliberately not published), which is when its checkpoint may be committed.
+   * Accept a batch. Resolves when every event of it is durable in the sink, deliberately not
+   * published, or dead-lettered — which is when its checkpoint may be committed. Rejects only
+   * when the sink could not take the batch (it is closing): the caller must then not commit
+   * this batch's position, nor any later one.
+   *
+   * One bad event never costs its neighbours: events are copied to bounded plain JSON at the
+   * boundary (normalizeEvent) and refused one by one, and an event the sink cannot serialise
+   * after the stages is isolated the same way.
    */
   async submit(batch: Batch): Promise<BatchResult> {
     const size = batch.events.length;
@@ -115,34 +131,39 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     this.updateGauges();
     try {
       const { collector, plugin } = batch;
+      const ticket: BatchTicket = { seq: ++this.seq, collector };
       const m = this.opts.metrics;
       const normalized: FabricEvent[] = [];
-      let rejected = 0;
+      const refused: DeadLetterInput[] = [];
       for (const raw of batch.events) {
-        const r = normalizeEvent(raw, { collector, plugin });
+        const r = normalizeEvent(raw, { collector, plugin }, this.opts.eventLimits ?? DEFAULT_SANITIZE_LIMITS);
         if (r.ok) normalized.push(r.event);
-        else {
-          rejected++;
-          this.opts.logger.warn({ collector, plugin, reason: r.reason }, 'plugin emitted an invalid event; dropped it');
-        }
+        else refused.push({ collector, plugin, stage: 'normalize', code: r.code, message: r.reason, original: raw });
       }
       m.eventsCollected.inc({ collector }, size);
-      if (rejected) m.eventsRejected.inc({ collector }, rejected);
+      if (refused.length) m.eventsRejected.inc({ collector }, refused.length);
+      // Durable before this batch's checkpoint may move past the refused events.
+      const deadLettered = this.deadLetters.add(refused);
 
-      const processed = await this.runStages(normalized);
+      const processed = await this.runStages(normalized, ticket);
       const publish = this.route(processed);
       const filtered = processed.length - publish.length;
       if (filtered > 0) m.eventsFiltered.inc({ collector }, filtered);
-      if (publish.length > 0) {
-        await this.opts.sink.write(publish);
-        m.sinkAcks.inc({ sink: this.opts.sink.type }, publish.length);
-        for (const e of publish) m.eventsPublished.inc({ collector: e.fabric.collector, priority: priorityOf(e) });
-        this.emit('published', publish);
+      let written: FabricEvent[] = [];
+      try {
+        written = await this.write(publish, batch, refused);
+      } finally {
+        await deadLettered;
+      }
+      if (written.length > 0) {
+        m.sinkAcks.inc({ sink: this.opts.sink.type }, written.length);
+        for (const e of written) m.eventsPublished.inc({ collector: e.fabric.collector, priority: priorityOf(e) });
+        this.emit('published', written);
       }
       for (const stage of this.opts.stages) {
-        if (stage.checkpoint) await stage.checkpoint().catch((err: Error) => this.opts.logger.error({ stage: stage.name, err: err.message }, 'stage checkpoint failed'));
+        if (stage.acknowledge) await stage.acknowledge(ticket).catch((err: Error) => this.opts.logger.error({ stage: stage.name, err: err.message }, 'stage acknowledgement failed'));
       }
-      return { collected: size, rejected, published: publish.length };
+      return { collected: size, rejected: refused.length, published: written.length };
     } finally {
       this.inFlightBatches--;
       this.bufferedEvents -= size;
@@ -152,24 +173,54 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
   }
 
   /**
+   * Write to the sink. A sink rejects a batch it cannot serialise; then the events that cannot
+   * be serialised are dead-lettered and the rest written again. A rejection with every event
+   * serialisable (the sink is closing) is the caller's: the batch is not acknowledged.
+   */
+  private async write(publish: FabricEvent[], batch: Batch, refused: DeadLetterInput[]): Promise<FabricEvent[]> {
+    if (publish.length === 0) return publish;
+    try {
+      await this.opts.sink.write(publish);
+      return publish;
+    } catch (err) {
+      const good: FabricEvent[] = [];
+      const bad: DeadLetterInput[] = [];
+      for (const e of publish) {
+        try {
+          JSON.stringify(e);
+          good.push(e);
+        } catch (x) {
+          bad.push({ collector: batch.collector, plugin: batch.plugin, stage: 'sink', code: RejectCodes.NOT_SERIALISABLE, message: `the sink could not serialise the event after the pipeline's stages: ${(x as Error).message}`, original: e });
+        }
+      }
+      if (bad.length === 0) throw err;
+      this.opts.metrics.eventsRejected.inc({ collector: batch.collector }, bad.length);
+      refused.push(...bad);
+      await this.deadLetters.add(bad);
+      if (good.length > 0) await this.opts.sink.write(good);
+      return good;
+    }
+  }
+
+  /**
    * Each stage sees batches one at a time and in submission order, but different stages work on
    * different batches at once: batch N+1 is in detection while batch N waits on enrichment. The
    * batch is registered on every stage's queue now, synchronously, so the order cannot depend on
    * how long each stage takes.
    */
-  private runStages(events: FabricEvent[]): Promise<FabricEvent[]> {
+  private runStages(events: FabricEvent[], ticket: BatchTicket): Promise<FabricEvent[]> {
     let input: Promise<FabricEvent[]> = Promise.resolve(events);
     this.opts.stages.forEach((stage, i) => {
-      const out = Promise.all([this.stageTails[i], input]).then(([, batch]) => this.runStage(stage, batch));
+      const out = Promise.all([this.stageTails[i], input]).then(([, batch]) => this.runStage(stage, batch, ticket));
       this.stageTails[i] = out.then(noop, noop);
       input = out;
     });
     return input;
   }
 
-  private async runStage(stage: PipelineStage, batch: FabricEvent[]): Promise<FabricEvent[]> {
+  private async runStage(stage: PipelineStage, batch: FabricEvent[], ticket: BatchTicket): Promise<FabricEvent[]> {
     try {
-      return await stage.process(batch);
+      return await stage.process(batch, ticket);
     } catch (err) {
       // Fail open: a broken stage must not lose events; the batch goes on unprocessed by it.
       this.opts.metrics.stageErrors.inc({ stage: stage.name });

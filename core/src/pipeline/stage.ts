@@ -1,16 +1,38 @@
 import type { FabricEvent } from '../plugin-api/index.js';
 
 /**
+ * The identity of one submitted batch. A stage that keeps state per batch (correlation's
+ * alerts waiting for the sink) releases exactly that batch's state on `acknowledge(ticket)`,
+ * whatever order acknowledgements arrive in.
+ */
+export interface BatchTicket {
+  /** Increasing per pipeline, in submission order. */
+  readonly seq: number;
+  readonly collector: string;
+}
+
+/**
  * One step of the pipeline (detection, de-duplication, correlation, enrichment, routing).
  * A stage may annotate, drop or add events (a correlation alert is an added event).
- * Stages run in a fixed order and see each collector's batches in poll order.
+ *
+ * Lifecycle (ARCHITECTURE.md, "Stage lifecycle"): `start` → (`process` | `acknowledge`)* →
+ * `flush` → `stop`.
+ * - `process(batch, ticket)` is called once per batch, batches in submission order, never two at once.
+ * - `acknowledge(ticket)` is called after that batch's events are durable in the sink (or there
+ *   was nothing to publish), at most once per ticket, possibly out of submission order, and
+ *   never for a batch whose sink write failed: what such a batch produced must be produced again
+ *   when its events are read again after a restart.
+ * - `flush()` persists what must survive a restart, once, after the last acknowledgement and
+ *   before `stop`.
  */
 export interface PipelineStage {
   readonly name: string;
   start?(): Promise<void>;
-  process(batch: FabricEvent[]): Promise<FabricEvent[]>;
-  /** Persist state that must survive restarts (called after the sink acknowledged a batch). */
-  checkpoint?(): Promise<void>;
+  process(batch: FabricEvent[], ticket: BatchTicket): Promise<FabricEvent[]>;
+  /** The sink acknowledged the batch of `ticket`. */
+  acknowledge?(ticket: BatchTicket): Promise<void>;
+  /** Persist state that must survive restarts; called on stop. */
+  flush?(): Promise<void>;
   stop?(): Promise<void>;
   /** True while the stage is saturated (e.g. its worker pool queue is full): sources wait. */
   readonly needsDrain?: boolean;

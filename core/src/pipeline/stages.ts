@@ -91,7 +91,7 @@ export async function buildStages(
     },
     async close() {
       for (const s of stages) {
-        await s.checkpoint?.().catch((err: Error) => deps.logger.error({ stage: s.name, err: err.message }, 'final stage checkpoint failed'));
+        await s.flush?.().catch((err: Error) => deps.logger.error({ stage: s.name, err: err.message }, 'final stage flush failed'));
         await (s.close ?? s.stop)?.call(s);
       }
       for (const e of enrichers) await e.instance.stop?.()?.catch(() => undefined);

@@ -44,9 +44,17 @@ export interface FabricEvent extends SourceEvent {
 
 export type Priority = 'critical' | 'high' | 'medium' | 'low' | 'info';
 
+/**
+ * Only own properties are fields: a path such as `constructor.name` or `__proto__.x` must not
+ * walk into what every object inherits (that is how one log line pollutes `Object.prototype`).
+ */
+function own(obj: Record<string, unknown>, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(obj, key);
+}
+
 /** Read an ECS field by dotted path from nested objects, falling back to a literal dotted key. */
 export function getField(event: Record<string, unknown>, path: string): unknown {
-  if (path in event) return event[path];
+  if (own(event, path)) return event[path];
   let cur: unknown = event;
   let start = 0;
   while (start <= path.length) {
@@ -54,17 +62,20 @@ export function getField(event: Record<string, unknown>, path: string): unknown 
     const obj = cur as Record<string, unknown>;
     // Greedy: a nested object may itself hold a dotted key ("file.hash": {...}).
     let end = path.indexOf('.', start);
-    if (end === -1) return obj[path.slice(start)];
+    if (end === -1) {
+      const last = path.slice(start);
+      return own(obj, last) ? obj[last] : undefined;
+    }
     let next: unknown = undefined;
     let found = false;
     while (end !== -1) {
       const key = path.slice(start, end);
-      if (key in obj) { next = obj[key]; found = true; break; }
+      if (own(obj, key)) { next = obj[key]; found = true; break; }
       end = path.indexOf('.', end + 1);
     }
     if (!found) {
       const rest = path.slice(start);
-      return rest in obj ? obj[rest] : undefined;
+      return own(obj, rest) ? obj[rest] : undefined;
     }
     cur = next;
     start = end + 1;
@@ -72,13 +83,30 @@ export function getField(event: Record<string, unknown>, path: string): unknown 
   return undefined;
 }
 
-/** Write an ECS field by dotted path, creating nested objects. */
+/**
+ * The one key whose assignment (`o[k] = v`, Object.assign, a merge, a spread into an existing
+ * object) changes an object's prototype instead of adding a field. Event data keeps it under
+ * this name, so an analyst still sees what was sent.
+ */
+export const RENAMED_PROTO_KEY = '__proto___';
+
+/** `key` as a field name that is safe to assign: `__proto__` becomes RENAMED_PROTO_KEY. */
+export function safeFieldName(key: string): string {
+  return key === '__proto__' ? RENAMED_PROTO_KEY : key;
+}
+
+/**
+ * Write an ECS field by dotted path, creating nested objects. Safe with untrusted paths: only
+ * own properties are walked into (`constructor.prototype.x` creates fields named `constructor`
+ * and `prototype`, it does not reach Object), and a `__proto__` segment is renamed
+ * (RENAMED_PROTO_KEY).
+ */
 export function setField(event: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
+  const parts = path.split('.').map(safeFieldName);
   let cur = event;
   for (let i = 0; i < parts.length - 1; i++) {
     const key = parts[i]!;
-    const next = cur[key];
+    const next = own(cur, key) ? cur[key] : undefined;
     if (next === null || typeof next !== 'object' || Array.isArray(next)) {
       const created: Record<string, unknown> = {};
       cur[key] = created;

@@ -59,6 +59,7 @@ describe('/openapi.json', () => {
         'GET /false-positives',
         'POST /false-positives',
         'DELETE /false-positives/{type}/{value}',
+        'GET /dead-letters',
       ].sort(),
     );
   });

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { validateAgainstSchema } from '../../src/plugins/validate.js';
 import { CorrelationConfigSchema, createCorrelationStage, type CorrelationConfig, type CorrelationStage } from '../../src/correlation/index.js';
+import type { BatchTicket } from '../../src/pipeline/stage.js';
 
 export const T0 = Date.parse('2026-11-20T10:00:00.000Z');
 export const NOW = Date.parse('2026-11-27T12:00:00.000Z');
@@ -60,6 +61,10 @@ export async function tempDir(): Promise<string> {
 
 export interface Harness {
   stage: CorrelationStage;
+  /** The pipeline's acknowledgement: `ticket`'s batch (default: the oldest fed and not yet acknowledged) is durable in the sink. */
+  ack(ticket?: BatchTicket): Promise<void>;
+  /** Tickets of fed batches, in feeding order. */
+  tickets: BatchTicket[];
   metrics: Registry;
   stateDir: string;
   /** All alerts returned so far. */
@@ -79,13 +84,24 @@ export async function harness(over: Partial<CorrelationConfig> = {}, opts: { sta
     now: opts.now ?? (() => NOW),
   });
   const alerts: FabricEvent[] = [];
+  const tickets: BatchTicket[] = [];
+  const acked = new Set<BatchTicket>();
   return {
     stage,
     metrics,
     stateDir,
     alerts,
+    tickets,
+    async ack(ticket) {
+      // With every fed batch acknowledged, a batch this stage never saw: it releases nothing.
+      const t = ticket ?? tickets.find((x) => !acked.has(x)) ?? { seq: -1, collector: 'other' };
+      acked.add(t);
+      await stage.acknowledge!(t);
+    },
     async feed(batch) {
-      const out = await stage.process(batch);
+      const ticket: BatchTicket = { seq: tickets.length + 1, collector: 'auth-log' };
+      tickets.push(ticket);
+      const out = await stage.process(batch, ticket);
       const fresh = out.filter((e) => e.event.kind === 'alert');
       alerts.push(...fresh);
       return fresh;

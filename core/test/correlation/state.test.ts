@@ -10,7 +10,7 @@ describe('checkpointed correlation state', () => {
     const stateDir = await tempDir();
     const before = await harness(bruteForceOnly, { stateDir });
     await before.feed([0, 1, 2].map((i) => failed(T0 + i * SEC, '203.0.113.5', { id: `pre-${i}` })));
-    await before.stage.checkpoint!();
+    await before.ack();
     await before.stage.close();
 
     const after = await harness(bruteForceOnly, { stateDir });
@@ -50,7 +50,7 @@ describe('checkpointed correlation state', () => {
     const dets = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '198.51.100.40', { id: `r-${i}` }));
     const first = await harness(bruteForceOnly, { stateDir });
     expect(await first.feed(dets())).toHaveLength(1);
-    await first.stage.checkpoint!(); // the pipeline: sink acknowledged the batch
+    await first.ack(); // the pipeline: sink acknowledged the batch
     await first.stage.close();
     const second = await harness(bruteForceOnly, { stateDir });
     expect(await second.feed(dets())).toHaveLength(0);
@@ -70,7 +70,7 @@ describe('checkpointed correlation state', () => {
     expect(again[0]).toEqual(alert);
     expect(await second.metric('fabric_correlation_resent_alerts_total')).toBe(1);
     // Sent once per re-delivery: once acknowledged, a further replay stays quiet.
-    await second.stage.checkpoint!();
+    await second.ack();
     await second.stage.close();
     const third = await harness(bruteForceOnly, { stateDir });
     expect(await third.feed(dets())).toHaveLength(0);
@@ -83,7 +83,7 @@ describe('checkpointed correlation state', () => {
     const b = [0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '192.0.2.92', { id: `b-${i}` }));
     expect(await first.feed(a)).toHaveLength(1);
     expect(await first.feed(b)).toHaveLength(1);
-    await first.stage.checkpoint!(); // batch a acknowledged; b still in flight when the process dies
+    await first.ack(); // batch a acknowledged; b still in flight when the process dies
     const second = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 0 }, { stateDir });
     expect(await second.feed(a.map((d) => failed(Date.parse(d['@timestamp']), '192.0.2.91', { id: d.event.id })))).toHaveLength(0);
     const resent = await second.feed(b.map((d) => failed(Date.parse(d['@timestamp']), '192.0.2.92', { id: d.event.id })));
@@ -107,15 +107,15 @@ describe('checkpointed correlation state', () => {
     const h = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 10 }, { stateDir, now: () => now });
     const file = path.join(stateDir, 'correlation-state.json');
     await h.feed([failed(T0, '10.0.0.1')]);
-    await h.stage.checkpoint!();
+    await h.ack();
     const firstWrite = JSON.parse(await readFile(file, 'utf8'));
     expect(firstWrite.groups).toHaveLength(1);
     await h.feed([failed(T0 + SEC, '10.0.0.2')]);
     now += 5_000;
-    await h.stage.checkpoint!();
+    await h.ack();
     expect(JSON.parse(await readFile(file, 'utf8')).groups).toHaveLength(1); // within the interval: not rewritten
     now += 6_000;
-    await h.stage.checkpoint!();
+    await h.ack();
     expect(JSON.parse(await readFile(file, 'utf8')).groups).toHaveLength(2);
     await h.feed([failed(T0 + 2 * SEC, '10.0.0.3')]);
     await h.stage.close();
@@ -130,17 +130,17 @@ describe('checkpointed correlation state', () => {
     const file = path.join(stateDir, 'correlation-state.json');
     const groups = async () => JSON.parse(await readFile(file, 'utf8')).groups.length as number;
     await h.feed([failed(T0, '10.0.0.1')]);
-    const slow = h.stage.checkpoint!();
+    const slow = h.ack();
     now += 2_000; // this write takes 2 s
     await slow;
     expect(await groups()).toBe(1);
     expect(await h.metric('fabric_correlation_checkpoint_seconds')).toBe(2);
     await h.feed([failed(T0 + SEC, '10.0.0.2')]);
     now += 10_000; // past the 5 s interval, but within 10 × 2 s of the slow write
-    await h.stage.checkpoint!();
+    await h.ack();
     expect(await groups()).toBe(1);
     now += 9_000;
-    await h.stage.checkpoint!();
+    await h.ack();
     expect(await groups()).toBe(2);
   });
 

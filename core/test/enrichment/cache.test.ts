@@ -80,10 +80,10 @@ describe('verdict cache', () => {
     const src = malicious(clock);
     const a = await makeStage({ enrichers: [{ id: 'vt', instance: src }], stateDir: state.dir, clock });
     await processWithin(a.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
-    await a.stage.checkpoint!();
+    await a.stage.acknowledge!({ seq: 1, collector: 'c' });
     await expect(readFile(path.join(state.dir, 'enrichment', 'verdict-cache.json'), 'utf8')).rejects.toThrow(/ENOENT/);
     await clock.advance(30_000);
-    await a.stage.checkpoint!();
+    await a.stage.acknowledge!({ seq: 1, collector: 'c' });
     // No close(): the process "crashed" after the checkpoint.
     const again = malicious(clock);
     const b = await makeStage({ enrichers: [{ id: 'vt', instance: again }], stateDir: state.dir, clock });

@@ -131,7 +131,7 @@ describe('Kafka sink against a real broker', () => {
 describe('Kafka sink configuration', () => {
   it('uses the documented topic names, gzip and bounded buffering by default', () => {
     const c = resolveKafkaSinkConfig({ type: 'kafka', brokers: ['127.0.0.1:29092'] });
-    expect(c.topics).toEqual({ detections: 'reactive_fabric.threat_detected', status: 'reactive_fabric.honeypot_status' });
+    expect(c.topics).toEqual({ detections: 'reactive_fabric.threat_detected', status: 'reactive_fabric.honeypot_status', dead_letter: 'reactive_fabric.dead_letter' });
     expect(c.compression).toBe('gzip');
     expect(c.max_buffered_events).toBeGreaterThan(0);
     expect(c.create_topics).toEqual({ enabled: true, partitions: 3, replication_factor: 1 });

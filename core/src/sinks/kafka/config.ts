@@ -15,6 +15,7 @@ export const KafkaSinkConfigSchema = Type.Object(
       {
         detections: Type.String({ minLength: 1, maxLength: 249, pattern: '^[a-zA-Z0-9._-]+$', default: 'reactive_fabric.threat_detected', description: 'Published events (detections, alerts).' }),
         status: Type.String({ minLength: 1, maxLength: 249, pattern: '^[a-zA-Z0-9._-]+$', default: 'reactive_fabric.honeypot_status', description: 'Collector status and lifecycle changes.' }),
+        dead_letter: Type.String({ minLength: 1, maxLength: 249, pattern: '^[a-zA-Z0-9._-]+$', default: 'reactive_fabric.dead_letter', description: 'Events refused one by one (dead letters), with reason and original.' }),
       },
       { additionalProperties: false, default: {} },
     ),

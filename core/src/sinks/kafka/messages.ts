@@ -1,6 +1,7 @@
 import type { Message } from 'kafkajs';
 import type { FabricEvent } from '../../plugin-api/index.js';
 import type { CollectorStatusEvent } from '../sink.js';
+import type { DeadLetterRecord } from '../dead-letter.js';
 
 /** Record header names. Consumers can route on them without parsing the JSON value. */
 export const HEADERS = {
@@ -38,6 +39,21 @@ export function statusMessage(status: CollectorStatusEvent): Message {
       [HEADERS.severity]: statusSeverity(status.state),
       [HEADERS.collector]: status.collector,
       [HEADERS.schemaVersion]: status.schema_version,
+    },
+  };
+}
+
+/** Key = collector id; the header carries the reason code so a consumer can route without parsing. */
+export function deadLetterMessage(record: DeadLetterRecord): Message {
+  return {
+    key: record.collector,
+    value: JSON.stringify(record),
+    headers: {
+      [HEADERS.eventType]: 'dead_letter',
+      [HEADERS.severity]: 'medium',
+      [HEADERS.collector]: record.collector,
+      [HEADERS.schemaVersion]: record.schema_version,
+      'fabric-dead-letter-reason': String(record.reason.code),
     },
   };
 }

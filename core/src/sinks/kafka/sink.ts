@@ -7,7 +7,8 @@ import type { CollectorStatusEvent, Sink, SinkContext, SinkHealth } from '../sin
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaClientConfig, kafkaSecrets, redact } from './client.js';
 import { describeKafkaError, KafkaSinkClosedError, KafkaSinkSetupError } from './errors.js';
-import { eventMessage, statusMessage } from './messages.js';
+import { eventMessage, statusMessage, deadLetterMessage } from './messages.js';
+import type { DeadLetterRecord } from '../dead-letter.js';
 import { kafkaSinkMetrics, type KafkaSinkMetrics } from './metrics.js';
 import { ensureTopics } from './topics.js';
 
@@ -107,6 +108,12 @@ export class KafkaSink implements Sink {
   writeStatus(status: CollectorStatusEvent): Promise<void> {
     const topic = this.config.topics.status;
     return this.enqueue(1, () => [{ topic, message: statusMessage(status) }]);
+  }
+
+  /** Dead letters go to `topics.dead_letter`, delivered and acknowledged like events. */
+  writeDeadLetters(records: readonly DeadLetterRecord[]): Promise<void> {
+    const topic = this.config.topics.dead_letter;
+    return this.enqueue(records.length, () => records.map((r) => ({ topic, message: deadLetterMessage(r) })));
   }
 
   health(): SinkHealth {

@@ -3,12 +3,12 @@ import type { KafkaSinkConfig } from './config.js';
 import { describeKafkaError, KafkaSinkSetupError } from './errors.js';
 
 /**
- * Make sure the detections and status topics exist: create missing ones with the configured
+ * Make sure the detections, status and dead-letter topics exist: create missing ones with the configured
  * partitions and replication, or refuse with an error that says what to do.
  * Returns the topics it created.
  */
 export async function ensureTopics(admin: Admin, config: KafkaSinkConfig): Promise<string[]> {
-  const wanted = [...new Set([config.topics.detections, config.topics.status])];
+  const wanted = [...new Set([config.topics.detections, config.topics.status, config.topics.dead_letter])];
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t));
   if (missing.length === 0) return [];

@@ -1,0 +1,243 @@
+/**
+ * The pipeline's boundary: whatever a plugin handed over (parsed from attacker-written data) is
+ * copied once into plain JSON data — plain objects, arrays, strings, finite numbers, booleans,
+ * null — or refused with a stable reason code. Everything after normalisation (fingerprint,
+ * detection's flattening, correlation keys, enrichment, the sink's JSON.stringify) can then
+ * assume bounded depth, no cycles, no accessors and no prototype tricks, so a single bad event
+ * is refused on its own instead of throwing inside a stage and taking its batch with it.
+ */
+import { safeFieldName } from '../plugin-api/events.js';
+
+/** Why an event was refused. Stable: it is the `reason` label of `fabric_events_dead_lettered_total`. */
+export const RejectCodes = {
+  /** Not a JSON object (null, a string, an array, …). */
+  NOT_AN_OBJECT: 'NOT_AN_OBJECT',
+  /** `@timestamp` missing or not a parseable date. */
+  INVALID_TIMESTAMP: 'INVALID_TIMESTAMP',
+  /** Nested deeper than `pipeline.max_event_depth`. */
+  TOO_DEEP: 'TOO_DEEP',
+  /** Larger than `pipeline.max_event_bytes` (strings, keys and values counted). */
+  TOO_LARGE: 'TOO_LARGE',
+  /** An object that contains itself. */
+  CYCLE: 'CYCLE',
+  /** A value JSON has no form for (BigInt). */
+  NOT_JSON: 'NOT_JSON',
+  /** Reading it threw: a getter, a `toJSON`, a revoked Proxy. */
+  UNREADABLE: 'UNREADABLE',
+  /** The sink could not serialise the event after the pipeline's stages changed it. */
+  NOT_SERIALISABLE: 'NOT_SERIALISABLE',
+} as const;
+export type RejectCode = (typeof RejectCodes)[keyof typeof RejectCodes];
+
+export interface SanitizeLimits {
+  /** Most nested objects/arrays (the event itself is depth 1). */
+  maxDepth: number;
+  /** Most UTF-16 code units of keys and string values, plus a few per other value. */
+  maxBytes: number;
+}
+
+export const DEFAULT_SANITIZE_LIMITS: SanitizeLimits = { maxDepth: 32, maxBytes: 1_048_576 };
+
+
+export type SanitizeResult = { ok: true; value: unknown } | { ok: false; code: RejectCode; reason: string };
+
+class Refusal {
+  constructor(
+    readonly code: RejectCode,
+    readonly reason: string,
+  ) {}
+}
+
+/**
+ * A deep copy of `input` with JSON.stringify's semantics (toJSON is honoured, undefined,
+ * functions and symbols are left out of objects and become null in arrays, non-finite numbers
+ * become null), within `limits`, never throwing. Keys named `__proto__` are renamed
+ * (RENAMED_PROTO_KEY, `__proto___`), so no later assignment can reach a prototype.
+ */
+export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SANITIZE_LIMITS): SanitizeResult {
+  let budget = limits.maxBytes;
+  const ancestors: object[] = [];
+
+  const spend = (n: number, path: string): void => {
+    budget -= n;
+    if (budget < 0) throw new Refusal(RejectCodes.TOO_LARGE, `event is larger than pipeline.max_event_bytes (${limits.maxBytes}) at ${path || 'the top level'}`);
+  };
+
+  const copy = (value: unknown, key: string, path: string): unknown => {
+    let v = value;
+    if (v !== null && (typeof v === 'object' || typeof v === 'bigint')) {
+      let toJSON: unknown;
+      try {
+        toJSON = (v as { toJSON?: unknown }).toJSON;
+      } catch (err) {
+        throw new Refusal(RejectCodes.UNREADABLE, `reading ${path || 'the event'}.toJSON threw: ${message(err)}`);
+      }
+      if (typeof toJSON === 'function') {
+        try {
+          v = (toJSON as (k: string) => unknown).call(v, key);
+        } catch (err) {
+          throw new Refusal(RejectCodes.UNREADABLE, `${path || 'the event'}.toJSON() threw: ${message(err)}`);
+        }
+      }
+    }
+    switch (typeof v) {
+      case 'string':
+        spend(v.length + 2, path);
+        return v;
+      case 'number':
+        spend(8, path);
+        return Number.isFinite(v) ? v : null;
+      case 'boolean':
+        spend(5, path);
+        return v;
+      case 'bigint':
+        throw new Refusal(RejectCodes.NOT_JSON, `${path || 'the event'} is a BigInt, which JSON cannot represent; emit it as a string or number`);
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        return undefined;
+    }
+    if (v === null) {
+      spend(4, path);
+      return null;
+    }
+    const obj = v as object;
+    if (ancestors.includes(obj)) throw new Refusal(RejectCodes.CYCLE, `${path || 'the event'} contains itself (a cycle)`);
+    if (ancestors.length >= limits.maxDepth) throw new Refusal(RejectCodes.TOO_DEEP, `event is nested deeper than pipeline.max_event_depth (${limits.maxDepth}) at ${truncatePath(path)}`);
+    ancestors.push(obj);
+    try {
+      if (Array.isArray(obj)) {
+        const len = obj.length;
+        spend(2, path);
+        const out: unknown[] = new Array(len);
+        for (let i = 0; i < len; i++) {
+          let item: unknown;
+          try {
+            item = obj[i];
+          } catch (err) {
+            throw new Refusal(RejectCodes.UNREADABLE, `reading ${path}[${i}] threw: ${message(err)}`);
+          }
+          const c = copy(item, String(i), `${path}[${i}]`);
+          out[i] = c === undefined ? null : c;
+        }
+        return out;
+      }
+      let keys: string[];
+      try {
+        keys = Object.keys(obj);
+      } catch (err) {
+        throw new Refusal(RejectCodes.UNREADABLE, `listing the fields of ${path || 'the event'} threw: ${message(err)}`);
+      }
+      spend(2, path);
+      const out: Record<string, unknown> = {};
+      for (const k of keys) {
+        let item: unknown;
+        try {
+          item = (obj as Record<string, unknown>)[k];
+        } catch (err) {
+          throw new Refusal(RejectCodes.UNREADABLE, `reading ${join(path, k)} threw: ${message(err)}`);
+        }
+        const childPath = join(path, k);
+        const c = copy(item, k, childPath);
+        if (c === undefined) continue;
+        spend(k.length + 3, childPath);
+        out[safeFieldName(k)] = c;
+      }
+      return out;
+    } finally {
+      ancestors.pop();
+    }
+  };
+
+  try {
+    return { ok: true, value: copy(input, '', '') };
+  } catch (err) {
+    if (err instanceof Refusal) return { ok: false, code: err.code, reason: err.reason };
+    // RangeError from a pathological input we did not foresee: refuse the event, never the batch.
+    return { ok: false, code: RejectCodes.UNREADABLE, reason: `event could not be copied: ${message(err)}` };
+  }
+}
+
+function join(path: string, key: string): string {
+  const k = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+  return path ? `${path}.${k}` : k;
+}
+
+function truncatePath(path: string): string {
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+function message(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'unprintable error';
+  }
+}
+
+/**
+ * A bounded, never-throwing text form of anything — for dead-letter records and log lines about
+ * values the pipeline refused. Cycles, BigInts, throwing getters and depth past the cap are
+ * written as markers instead of failing; the result is cut to `maxBytes` UTF-16 code units.
+ */
+export function describeValue(value: unknown, maxBytes: number, maxDepth = 64): { text: string; truncated: boolean; length: number } {
+  if (typeof value === 'string') return cut(value, maxBytes);
+  let budget = maxBytes + 1;
+  const ancestors: object[] = [];
+  const walk = (v: unknown, depth: number): unknown => {
+    if (budget <= 0) return '[…]';
+    try {
+      if (typeof v === 'bigint') return `${v.toString()}n`;
+      if (typeof v === 'string') {
+        budget -= v.length;
+        return v.length > maxBytes ? v.slice(0, maxBytes) : v;
+      }
+      if (typeof v === 'function') return '[Function]';
+      if (typeof v === 'symbol') return v.toString();
+      if (v === null || typeof v !== 'object') return v;
+      if (v instanceof Date) return Number.isNaN(v.getTime()) ? '[Invalid Date]' : v.toISOString();
+      if (ancestors.includes(v)) return '[Circular]';
+      if (depth >= maxDepth) return '[Too deep]';
+      ancestors.push(v);
+      try {
+        if (Array.isArray(v)) {
+          const out: unknown[] = [];
+          for (let i = 0; i < v.length && budget > 0; i++) {
+            budget -= 2;
+            out.push(walk(v[i], depth + 1));
+          }
+          return out;
+        }
+        const out: Record<string, unknown> = {};
+        for (const k of Object.keys(v)) {
+          if (budget <= 0) break;
+          budget -= k.length + 3;
+          let item: unknown;
+          try {
+            item = (v as Record<string, unknown>)[k];
+          } catch (err) {
+            item = `[Unreadable: ${message(err)}]`;
+          }
+          // Own data property, so even "__proto__" is kept as a field of the copy.
+          Object.defineProperty(out, k, { value: walk(item, depth + 1), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+      } finally {
+        ancestors.pop();
+      }
+    } catch (err) {
+      return `[Unreadable: ${message(err)}]`;
+    }
+  };
+  let text: string;
+  try {
+    text = JSON.stringify(walk(value, 0)) ?? String(value);
+  } catch (err) {
+    text = `[unserialisable: ${message(err)}]`;
+  }
+  return cut(text, maxBytes);
+}
+
+function cut(text: string, maxBytes: number): { text: string; truncated: boolean; length: number } {
+  return text.length > maxBytes ? { text: text.slice(0, maxBytes), truncated: true, length: text.length } : { text, truncated: false, length: text.length };
+}
