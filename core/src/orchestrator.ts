@@ -23,6 +23,7 @@ import type { LoadedConfig } from './config/load.js';
 import { createLogger, registerSecret } from './logging.js';
 import { FabricMetrics } from './metrics/fabric-metrics.js';
 import { checkpointErrors, CheckpointStore, CheckpointValidationError, describeFieldErrors } from './state/checkpoint-store.js';
+import { sweepStaleTempFiles } from './state/atomic.js';
 import { createDeadLetterTarget, createSink } from './sinks/factory.js';
 import { DeadLetterQueue } from './sinks/dead-letter.js';
 import { EVENT_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
@@ -102,6 +103,9 @@ export class Orchestrator implements FabricHost {
       deadLetters: deadLetterQueue,
       eventLimits: { maxDepth: cfg.pipeline.max_event_depth, maxBytes: cfg.pipeline.max_event_bytes },
     });
+    this.pipeline.on('published', (events) => {
+      if (this.events.listenerCount('published') > 0) this.events.emit('published', events);
+    });
   }
 
   get metrics() {
@@ -117,6 +121,9 @@ export class Orchestrator implements FabricHost {
     const components = await resolveComponents(loaded, roots);
     for (const c of components) for (const s of c.secrets) registerSecret(s);
     await mkdir(loaded.stateDir, { recursive: true });
+    // Subfolders are swept before their first write (writeFileAtomic); this covers state_dir itself at start-up.
+    const swept = await sweepStaleTempFiles(loaded.stateDir).catch(() => 0);
+    if (swept > 0) logger.info({ stateDir: loaded.stateDir, files: swept }, 'removed temp files an interrupted earlier run left in state_dir');
     const metrics = new FabricMetrics(undefined, { defaultMetrics: true });
     const checkpoints = new CheckpointStore(loaded.stateDir);
     const env = opts.env ?? process.env;
@@ -229,6 +236,7 @@ export class Orchestrator implements FabricHost {
     await this.sink.start();
     // A stop requested during start-up (SIGTERM while a broker connects) wins: start nothing more.
     if (this.stopping) return;
+    await this.deadLetterQueue.start();
     await this.built.start();
     if (this.stopping) return;
     this.started = true;
@@ -427,11 +435,11 @@ export class Orchestrator implements FabricHost {
   async setCheckpoint(id: string, value: Checkpoint): Promise<CheckpointSummary> {
     const c = this.mustGet(id);
     this.mustBeStopped(c);
+    const fields = checkpointErrors(c.plugin.definition.checkpointSchema, value);
+    if (fields.length > 0) throw new CheckpointValidationError(`checkpoint for collector "${id}" does not match the checkpoint schema of ${c.plugin.pkg.name}: ${describeFieldErrors(fields)}; send a value of the shape the plugin documents (GET /collectors/${id}/checkpoint shows the current one)`, fields);
     await this.checkpoints.write(id, value);
     const summary = await this.checkpoints.read(id);
     c.setPosition(summary);
-    const fields = checkpointErrors(c.plugin.definition.checkpointSchema, value);
-    if (fields.length > 0) throw new CheckpointValidationError(`checkpoint for collector "${id}" does not match the checkpoint schema of ${c.plugin.pkg.name}: ${describeFieldErrors(fields)}; send a value of the shape the plugin documents (GET /collectors/${id}/checkpoint shows the current one)`, fields);
     return summary;
   }
 
@@ -486,6 +494,11 @@ export class Orchestrator implements FabricHost {
 
   unmarkFalsePositive(indicator: Indicator): Promise<boolean> {
     return this.fpStore().unmark(indicator);
+  }
+
+  restartBudget(): { intensity: number; periodSeconds: number } {
+    const s = this.loaded.config.supervisor;
+    return { intensity: s.restart_intensity, periodSeconds: s.restart_period_seconds };
   }
 }
 
