@@ -1,6 +1,6 @@
 import type { TypedEmitter } from 'tiny-typed-emitter';
 import type { Registry } from 'prom-client';
-import type { Checkpoint, CollectorDescription, Indicator, PluginKind } from './plugin-api/index.js';
+import type { Checkpoint, CollectorDescription, FabricEvent, Indicator, PluginKind } from './plugin-api/index.js';
 
 /**
  * What a running Reactive Fabric instance exposes to its control surfaces (admin API, CLI).
@@ -101,6 +101,8 @@ export interface FieldError {
 export interface HostEvents {
   transition: (record: TransitionRecord & { collector: string }) => void;
   status: (summary: CollectorSummary) => void;
+  /** Events the sink acknowledged (the dashboard's detection feed); emitted only while someone listens. */
+  published: (events: readonly FabricEvent[]) => void;
 }
 
 export interface ReadinessReport {
@@ -132,6 +134,8 @@ export interface FabricHost {
   unmarkFalsePositive(indicator: Indicator): Promise<boolean>;
   /** Most recent dead-lettered events (newest first), optionally of one collector. */
   deadLetters?(limit: number, collector?: string): DeadLetterView;
+  /** The supervisor's restart budget (more than `intensity` restarts within `periodSeconds` → failed). */
+  restartBudget?(): { intensity: number; periodSeconds: number };
 }
 
 /** What `GET /dead-letters` shows: where records are written, totals, the newest records. */

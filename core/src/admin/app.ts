@@ -29,6 +29,12 @@ import { pluginRoutes } from './routes/plugins.js';
 import { falsePositiveRoutes } from './routes/false-positives.js';
 import { eventRoutes } from './routes/events.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { uiRoutes } from './routes/ui.js';
+import { SessionStore, sessionAuthenticator } from './session.js';
+
+/** Dashboard sessions: 8 h idle, 24 h at most, 100 at once. */
+const SESSION_OPTIONS = { idleSeconds: 8 * 3600, maxAgeSeconds: 24 * 3600, maxSessions: 100 };
 
 const MAX_PARAM_LENGTH = 2048;
 
@@ -125,8 +131,9 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
 
+  const sessions = new SessionStore(SESSION_OPTIONS);
   installHostCheck(app, config);
-  installGuards(app, config, matches);
+  installGuards(app, config, matches, sessionAuthenticator(sessions));
   await installRateLimit(app, config);
 
   // Any route whose URL carries client data can meet Node's 16 KiB header limit: say so in its contract.
@@ -152,6 +159,7 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
         { name: 'checkpoints', description: 'Stored source positions' },
         { name: 'plugins', description: 'Installed plugin packages' },
         { name: 'false-positives', description: 'Indicators excluded from verdicts' },
+        { name: 'dashboard', description: 'The web dashboard at /ui: login, overview, rate history, detection feed' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -192,6 +200,8 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   falsePositiveRoutes(app, ctx);
   eventRoutes(app, ctx);
   deadLetterRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
+  await uiRoutes(app, ctx, { sessions, matches, cookieMaxAgeSeconds: SESSION_OPTIONS.maxAgeSeconds });
   await app.ready();
   return app;
 }

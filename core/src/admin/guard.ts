@@ -38,7 +38,13 @@ function deny(presented: string | undefined, reply: FastifyReply): ApiError {
  * of an API route runs one small synchronous function. The check runs before rate limiting, body
  * parsing and validation, so an unauthenticated client learns nothing about the API.
  */
-export function installGuards(app: AdminApp, config: AdminConfig, matches: (presented: string) => boolean): void {
+export function installGuards(
+  app: AdminApp,
+  config: AdminConfig,
+  matches: (presented: string) => boolean,
+  /** The dashboard's session cookie, accepted instead of a bearer header (session.ts). */
+  session?: (request: FastifyRequest, reply: FastifyReply) => 'ok' | Error | undefined,
+): void {
   // swagger-ui registers its routes itself; mark them here (public when the docs are meant to open in a browser).
   app.addHook('onRoute', (route) => {
     if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...(route.config ?? {}), docs: true, ...(config.docs_public ? { public: true } : {}) };
@@ -62,7 +68,9 @@ export function installGuards(app: AdminApp, config: AdminConfig, matches: (pres
       authenticated(request, presented);
       return done();
     }
-    done(refuse(request, presented, reply));
+    const viaSession = presented === undefined ? session?.(request, reply) : undefined;
+    if (viaSession === 'ok') return done();
+    done(viaSession ?? refuse(request, presented, reply));
   };
   const tokenOnly: Hook = (request, reply, done) => {
     const presented = bearerToken(request.headers.authorization);

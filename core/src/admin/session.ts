@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { AdminErrorCodes, ApiError } from './errors.js';
+import './identity.js';
 
 /**
  * Browser sessions of the dashboard. A browser's EventSource cannot send a bearer header, and the
@@ -163,6 +164,8 @@ export function sessionAuthenticator(store: SessionStore): (request: FastifyRequ
     if (id === undefined) return undefined;
     const session = store.lookup(id);
     if (!session) return new ApiError(401, AdminErrorCodes.UNAUTHORIZED, 'your dashboard session has expired or was ended: log in again at /ui/login');
+    // Rate limits and stream caps count per identity (identity.ts): each browser session is one.
+    request.authIdentity = `session:${digest(id).slice(0, 16)}`;
     if (SAFE_METHODS.has(request.method)) return 'ok';
     const presented = request.headers[CSRF_HEADER];
     if (typeof presented !== 'string' || !sameString(presented, session.csrf) || !sameOrigin(request)) {
