@@ -500,11 +500,6 @@ export class Orchestrator implements FabricHost {
     const s = this.loaded.config.supervisor;
     return { intensity: s.restart_intensity, periodSeconds: s.restart_period_seconds };
   }
-
-  restartBudget(): { intensity: number; periodSeconds: number } {
-    const s = this.loaded.config.supervisor;
-    return { intensity: s.restart_intensity, periodSeconds: s.restart_period_seconds };
-  }
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
