@@ -25,6 +25,8 @@ const nodeIo: JsonlIo = { openAppend: (path) => open(path, 'a') };
 
 /** The tail read at start-up to find the last complete record; grows when one record is larger. */
 const TAIL_WINDOW = 1 << 20;
+/** No record is this large: a tail without a line break this long is some other file. */
+const MAX_RECORD_BYTES = 64 << 20;
 /** Complete lines at the very end that do not parse (power loss can leave zeros) are cut too, up to this many. */
 const MAX_BAD_TAIL_LINES = 100;
 /** At the 5 s retry cap, a still-failing write is logged about once a minute. */
@@ -70,6 +72,9 @@ export async function repairTornTail(path: string, logger: Pick<SinkContext['log
       await fh.read(buf, 0, window, size - window);
       newline = buf.lastIndexOf(0x0a);
       if (newline >= 0 || window === size) break;
+      if (window >= MAX_RECORD_BYTES) {
+        throw new Error(`jsonl sink: the last ${window} bytes of ${path} hold no line break, so it is not a file this sink wrote (one event per line); move it away or set sink.path to another file`);
+      }
       window = Math.min(size, window * 4);
     }
     const base = size - window;
