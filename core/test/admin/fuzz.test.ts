@@ -80,6 +80,8 @@ describe('schemathesis', () => {
       // Streams never end; the SSE route has its own tests.
       '--exclude-path',
       '/events',
+      '--exclude-path',
+      '/feed',
       '--report',
       'ndjson',
       '--report-dir',

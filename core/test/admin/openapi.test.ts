@@ -60,6 +60,10 @@ describe('/openapi.json', () => {
         'POST /false-positives',
         'DELETE /false-positives/{type}/{value}',
         'GET /dead-letters',
+        'GET /overview',
+        'GET /history',
+        'GET /detections',
+        'GET /feed',
       ].sort(),
     );
   });

@@ -99,6 +99,7 @@ export async function uiRoutes(app: AdminApp, _ctx: RouteContext, opts: UiRouteO
       config: { public: true, mutating: true },
       schema: {
         operationId: 'login',
+        hide: true,
         tags: ['dashboard'],
         summary: 'Dashboard login: exchange the admin token for an HttpOnly, SameSite=Strict session cookie',
         security: [],
@@ -128,6 +129,7 @@ export async function uiRoutes(app: AdminApp, _ctx: RouteContext, opts: UiRouteO
     {
       schema: {
         operationId: 'getSession',
+        hide: true,
         tags: ['dashboard'],
         summary: "The dashboard session's CSRF token and expiry (cookie-authenticated requests only)",
         response: { 200: SessionInfoSchema, ...errors(401) },
@@ -147,6 +149,7 @@ export async function uiRoutes(app: AdminApp, _ctx: RouteContext, opts: UiRouteO
       config: { mutating: true },
       schema: {
         operationId: 'logout',
+        hide: true,
         tags: ['dashboard'],
         summary: 'Dashboard logout: end the session and clear its cookie',
         response: { 204: { type: 'null', description: 'Logged out' }, ...errors(401, 403, 429) },
