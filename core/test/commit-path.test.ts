@@ -3,6 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Counter } from 'prom-client';
 import { Pipeline } from '../src/pipeline/pipeline.js';
+import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/pipeline/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { CheckpointStore } from '../src/state/checkpoint-store.js';
@@ -129,7 +130,7 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
 });
 
 describe('nothing is committed past a batch that was not acknowledged', () => {
-  it('a batch whose sink write rejects holds back its checkpoint and every later one; the collector reads it again from the last written checkpoint', async () => {
+  it('a batch whose sink write rejects holds back its checkpoint and every later one; the collector reads it again from the last written checkpoint, and de-duplication does not drop the replay', async () => {
     const sink = new MemorySink();
     const write = sink.write.bind(sink);
     let failOnce = true;
@@ -149,7 +150,7 @@ describe('nothing is committed past a batch that was not acknowledged', () => {
         if (at >= 30) return { events: [], checkpoint: { at } };
         return { events: events(10, at, TS), checkpoint: { at: at + 10 }, hasMore: true };
       },
-    }), { sink, timing: { intervalMs: 20 } });
+    }), { sink, timing: { intervalMs: 20 }, pipeline: { stages: [new DedupStage(300_000, () => undefined)] } });
     dirs.push(h.stateDir);
     const realWrite = h.checkpoints.write.bind(h.checkpoints);
     h.checkpoints.write = (id, value) => {

@@ -152,6 +152,15 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       let written: FabricEvent[] = [];
       try {
         written = await this.write(publish, batch, refused);
+      } catch (err) {
+        for (const stage of this.opts.stages) {
+          try {
+            stage.abandon?.(ticket);
+          } catch (e) {
+            this.opts.logger.error({ stage: stage.name, err: (e as Error).message }, 'stage abandon failed');
+          }
+        }
+        throw err;
       } finally {
         await deadLettered;
       }

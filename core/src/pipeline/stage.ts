@@ -15,13 +15,16 @@ export interface BatchTicket {
  * One step of the pipeline (detection, de-duplication, correlation, enrichment, routing).
  * A stage may annotate, drop or add events (a correlation alert is an added event).
  *
- * Lifecycle (ARCHITECTURE.md, "Stage lifecycle"): `start` → (`process` | `acknowledge`)* →
- * `flush` → `stop`.
+ * Lifecycle (ARCHITECTURE.md, "Stage lifecycle"): `start` → (`process` | `acknowledge` |
+ * `abandon`)* → `flush` → `stop`.
  * - `process(batch, ticket)` is called once per batch, batches in submission order, never two at once.
  * - `acknowledge(ticket)` is called after that batch's events are durable in the sink (or there
  *   was nothing to publish), at most once per ticket, possibly out of submission order, and
  *   never for a batch whose sink write failed: what such a batch produced must be produced again
  *   when its events are read again after a restart.
+ * - `abandon(ticket)` is called instead, when that batch's sink write failed: its events will be
+ *   read again, so what the batch recorded that would make the replay look like a repeat (the
+ *   de-duplication fingerprints) must be forgotten.
  * - `flush()` persists what must survive a restart, once, after the last acknowledgement and
  *   before `stop`.
  */
@@ -31,6 +34,8 @@ export interface PipelineStage {
   process(batch: FabricEvent[], ticket: BatchTicket): Promise<FabricEvent[]>;
   /** The sink acknowledged the batch of `ticket`. */
   acknowledge?(ticket: BatchTicket): Promise<void>;
+  /** The batch of `ticket` was not acknowledged (sink write failed); it will be read again. */
+  abandon?(ticket: BatchTicket): void;
   /** Persist state that must survive restarts; called on stop. */
   flush?(): Promise<void>;
   stop?(): Promise<void>;
