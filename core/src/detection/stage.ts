@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type pino from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FabricEvent } from '../plugin-api/index.js';
@@ -9,8 +8,7 @@ import type { DetectionConfig } from './config.js';
 import { DetectionEngine, type EngineSpec, type RuleInfo } from './engine.js';
 import { flattenEvent } from './flatten.js';
 import { DetectionPool, DetectionTaskError, type IsolatedBatchResult, type SkippedRecord } from './pool.js';
-import { selectRules } from './select.js';
-import { loadRules } from './sigma/loader.js';
+import { loadDetection } from './sigma/loader.js';
 import { RuleRefusal, type Refusal } from './sigma/errors.js';
 
 export interface DetectionStageContext {
@@ -38,18 +36,8 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
 }
 
 export async function buildEngineSpec(config: DetectionConfig, configDir: string): Promise<{ spec: EngineSpec; refusals: Refusal[]; warnings: string[] }> {
-  const paths = (config.rules ?? []).map((p) => path.resolve(configDir, p));
-  const loaded = await loadRules(paths, { builtin: config.builtin_rules !== false, logsources: config.logsources ?? [] });
-  const sel = selectRules(loaded.rules, config);
-  const spec: EngineSpec = {
-    rules: sel.rules,
-    logsources: config.logsources ?? [],
-    extractors: config.extractors ?? [],
-    builtinExtractors: config.builtin_extractors !== false,
-    keywordFields: config.keyword_fields ?? ['message', 'event.original'],
-    maxLineBytes: config.max_line_bytes ?? 65536,
-  };
-  return { spec, refusals: loaded.refusals, warnings: [...sel.warnings, ...sel.replaced.map((r) => `rule ${r}`)] };
+  const { spec, loaded, warnings } = await loadDetection(config, configDir);
+  return { spec, refusals: loaded.refusals, warnings: [...warnings, ...loaded.neverFires.map((w) => w.message)] };
 }
 
 export async function createDetectionStage(config: DetectionConfig, ctx: DetectionStageContext): Promise<DetectionStage> {

@@ -203,7 +203,8 @@ describe('refused rules name the file, the feature and the line', () => {
     expect(undef).toMatchObject({ feature: 'condition syntax', line: 8 });
     expect(undef.message).toContain('"nope"');
     expect(parse(rule(`    sel:\n        f|re: '(unclosed'\n    condition: sel`)).refusals[0]).toMatchObject({ feature: 'modifier re', line: 7 });
-    const win = parse(`title: t\nid: x\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    sel:\n        Image: x\n    condition: sel\n`);
+    // windows/process_creation has a built-in mapping since core/logsources; a product without one is still refused.
+    const win = parse(`title: t\nid: x\nlogsource:\n    product: solaris\n    category: process_creation\ndetection:\n    sel:\n        Image: x\n    condition: sel\n`);
     expect(win.refusals[0]).toMatchObject({ feature: 'logsource', line: 3 });
     expect(win.refusals[0]!.message).toContain('detection.logsources');
     expect(parse(rule(`    sel:\n        f: x\n    condition: 2 of sel`)).refusals[0]).toMatchObject({ feature: 'condition quantifier' });

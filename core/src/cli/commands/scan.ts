@@ -3,13 +3,22 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CliCommand, CliIo } from '../command.js';
 import { parseFlags, stringFlag, UsageError } from '../args.js';
-import { loadRules } from '../../detection/sigma/loader.js';
+import { loadConfig } from '../../config/load.js';
+import { DetectionConfigSchema, type DetectionConfig } from '../../detection/config.js';
+import { loadDetection, type NeverFires } from '../../detection/sigma/loader.js';
+import { readLogsourceFile } from '../../detection/sigma/logsource.js';
+import { extractorOutputs } from '../../detection/sigma/reach.js';
+import { attackFromTags } from '../../detection/sigma/attack.js';
+import { ruleKey, type SigmaRule } from '../../detection/sigma/rule.js';
+import { RuleRefusal } from '../../detection/sigma/errors.js';
+import { validateAgainstSchema } from '../../plugins/validate.js';
 import { DetectionPool } from '../../detection/pool.js';
-import { DetectionEngine, type RuleInfo, type TextBatchResult } from '../../detection/index.js';
+import type { RuleInfo, TextBatchResult } from '../../detection/index.js';
 import { annotateSignal } from '../../detection/annotate.js';
 import { setField } from '../../plugin-api/index.js';
 
-const USAGE = 'fabric scan <files or folders...> [--rules <dir>]... [--no-builtin] [--json <out.jsonl>] [--workers <n>]';
+const USAGE =
+  'fabric scan <files or folders...> [--rules <dir>]... [--no-builtin] [--config <fabric.yaml>] [--logsources <file>]... [--json <out.jsonl>] [--workers <n>] [--cache-dir <dir> | --no-cache]';
 /** Text per worker task: large enough that cloning and scheduling vanish next to matching. */
 const CHUNK_CHARS = 2 << 20;
 /** Same cut as the engine's default max_line_bytes. */
@@ -138,6 +147,43 @@ function detection(line: string, fields: Record<string, unknown> | undefined, ru
   return annotateSignal(ev, rules);
 }
 
+/** What the main thread needs per rule, derived from the rule data: compiling happens in the workers. */
+function ruleInfoOf(r: SigmaRule, index: number): RuleInfo {
+  const { techniques, tactics } = attackFromTags(r.tags);
+  return { index, id: r.id, name: ruleKey(r), title: r.title, description: r.description ?? r.title, level: r.level, techniques, tactics };
+}
+
+/** Where parsed rules are cached between runs: $XDG_CACHE_HOME or ~/.cache, unless told otherwise. */
+function defaultCacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  const base = env.XDG_CACHE_HOME || (env.HOME ? path.join(env.HOME, '.cache') : undefined);
+  return base ? path.join(base, 'reactive-fabric', 'rules') : undefined;
+}
+
+/**
+ * Rules that can never fire on text lines: one line per logsource whose gate needs fields no
+ * extractor writes (typically Windows or cloud rules, which need structured events), one per rule
+ * otherwise.
+ */
+function reportNeverFires(list: NeverFires[], io: CliIo): void {
+  const byGate = new Map<string, NeverFires[]>();
+  for (const w of list) {
+    if (!w.gate) {
+      io.stderr.write(`warning: ${w.message}\n`);
+      continue;
+    }
+    const g = byGate.get(w.logsource) ?? [];
+    g.push(w);
+    byGate.set(w.logsource, g);
+  }
+  for (const [ls, ws] of byGate) {
+    const fields = [...new Set(ws.flatMap((w) => w.fields.map((f) => f.path)))].join(', ');
+    io.stderr.write(
+      `warning: ${ws.length} rule${ws.length === 1 ? '' : 's'} of logsource ${ls} can never fire on text lines: the logsource selects events by ${fields}, which no extractor produces` +
+        ` (they need structured events from a log store, or an extractor that writes those fields)${ws.length <= 3 ? `: ${ws.map((w) => `"${w.rule}"`).join(', ')}` : ''}\n`,
+    );
+  }
+}
+
 export async function scan(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseFlags(
     argv,
@@ -146,6 +192,10 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
       json: { type: 'string' },
       'no-builtin': { type: 'boolean' },
       workers: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      logsources: { type: 'string', multiple: true },
+      'cache-dir': { type: 'string' },
+      'no-cache': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     USAGE,
@@ -158,11 +208,42 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
   const workersFlag = stringFlag(values.workers);
   const workers = workersFlag === undefined ? 0 : Number(workersFlag);
   if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a whole number, got "${workersFlag}"`);
+  if (values['no-cache'] && values['cache-dir'] !== undefined) throw new UsageError(`--cache-dir and --no-cache exclude each other\nusage: ${USAGE}`);
 
+  // The detection section of a config file (rules, logsources, extractors, overrides), or its defaults.
+  const configFlag = stringFlag(values.config);
+  let detectionConfig: DetectionConfig;
+  let configDir = io.cwd;
+  if (configFlag !== undefined) {
+    const loadedConfig = loadConfig(path.resolve(io.cwd, configFlag), io.env);
+    detectionConfig = loadedConfig.config.detection;
+    configDir = loadedConfig.dir;
+  } else detectionConfig = validateAgainstSchema(DetectionConfigSchema, {}).value as DetectionConfig;
+  try {
+    // A broken extractor is named here, before any worker starts.
+    extractorOutputs(detectionConfig.extractors ?? [], detectionConfig.builtin_extractors !== false);
+  } catch (e) {
+    if (e instanceof RuleRefusal) {
+      io.stderr.write(`error: detection config: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const extraLogsources = ((values.logsources as string[] | undefined) ?? []).flatMap((f) => readLogsourceFile(path.resolve(io.cwd, f)));
   const ruleDirs = ((values.rules as string[] | undefined) ?? []).map((r) => path.resolve(io.cwd, r));
-  const loaded = await loadRules(ruleDirs, { builtin: values['no-builtin'] !== true });
+  const cacheDir = values['no-cache'] ? undefined : (stringFlag(values['cache-dir']) !== undefined ? path.resolve(io.cwd, stringFlag(values['cache-dir'])!) : defaultCacheDir(io.env));
+  const { spec, loaded, warnings } = await loadDetection(detectionConfig, configDir, {
+    extraRules: ruleDirs,
+    extraLogsources,
+    ...(values['no-builtin'] === true ? { builtin: false } : {}),
+    // scan reads text lines: only what extractors write can be on an event.
+    structured: false,
+    ...(cacheDir ? { cacheDir } : {}),
+  });
   for (const r of loaded.refusals) io.stderr.write(`refused ${r.file}:${r.line} [${r.feature}] ${r.rule ? `"${r.rule}": ` : ''}${r.message}\n`);
-  if (loaded.rules.length === 0) {
+  for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
+  reportNeverFires(loaded.neverFires, io);
+  if (spec.rules.length === 0) {
     io.stderr.write('error: no rules to run (every rule was refused, or --no-builtin without --rules)\n');
     return 1;
   }
@@ -180,12 +261,12 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
   let totalBytes = 0;
   for (const f of files) totalBytes += (await stat(f)).size;
 
-  const rules = new DetectionEngine({ rules: loaded.rules }).info();
+  const rules = spec.rules.map(ruleInfoOf);
   const jsonPath = stringFlag(values.json);
   let out: WriteStream | undefined;
   if (jsonPath) out = createWriteStream(path.resolve(io.cwd, jsonPath));
   const withFields = out !== undefined;
-  const pool = new DetectionPool({ spec: { rules: loaded.rules }, threads: workers, taskTimeoutMs: 60_000 });
+  const pool = new DetectionPool({ spec, threads: workers, taskTimeoutMs: 60_000 });
   const hits = new Array<number>(rules.length).fill(0);
   const progress = new Progress(io, totalBytes);
   const started = Date.now();
@@ -257,7 +338,7 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
   io.stdout.write(
     `Scanned ${fmt(files.length)} file${files.length === 1 ? '' : 's'}, ${fmt(lines)} lines in ${secs.toFixed(2)} s ` +
       `(${fmt(Math.round(lines / Math.max(secs, 0.001)))} lines/s) with ${fmt(rules.length)} rules` +
-      `${loaded.refusals.length ? ` (${loaded.refusals.length} refused, see stderr)` : ''}\n\n`,
+      `${summaryNotes(loaded.refusals.length, loaded.neverFires.length)}\n\n`,
   );
   if (rows.length) io.stdout.write(table(['RULE', 'LEVEL', 'ATT&CK', 'HITS'], rows));
   else io.stdout.write('No rule matched.\n');
@@ -267,6 +348,11 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+function summaryNotes(refused: number, never: number): string {
+  const notes = [...(refused ? [`${fmt(refused)} refused`] : []), ...(never ? [`${fmt(never)} can never fire on text lines`] : [])];
+  return notes.length ? ` (${notes.join(', ')}: see stderr)` : '';
 }
 
 export const commands: CliCommand[] = [

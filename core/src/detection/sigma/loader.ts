@@ -2,27 +2,60 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
-import type { LogsourceMapping } from '../config.js';
+import type { DetectionConfig, ExtractorConfig, LogsourceMapping } from '../config.js';
+import type { EngineSpec } from '../engine.js';
+import { selectRules } from '../select.js';
 import { CompileSession } from './context.js';
 import { RuleRefusal, type Refusal } from './errors.js';
-import { LogsourceResolver } from './logsource.js';
+import { LogsourceResolver, resolveLogsourceEntries } from './logsource.js';
+import { extractorOutputs, FieldAvailability, unreachable, type MissingField } from './reach.js';
+import { RuleCache } from './rule-cache.js';
 import { compileRule, LEVELS, type SigmaLevel, type SigmaRule } from './rule.js';
 
 /** core/rules, from src/ or dist/ alike. */
 export const BUILTIN_RULES_DIR = fileURLToPath(new URL('../../../rules', import.meta.url));
+
+/** A rule that loads but whose condition needs fields no source of its logsource can produce. */
+export interface NeverFires {
+  file: string;
+  line: number;
+  rule: string;
+  id: string;
+  /** The logsource mapping's name ("windows-process_creation") or "product=…, category=…". */
+  logsource: string;
+  /** True when the mapping's gate itself needs such fields (so every rule of it is affected). */
+  gate: boolean;
+  fields: MissingField[];
+  message: string;
+}
 
 export interface LoadResult {
   rules: SigmaRule[];
   refusals: Refusal[];
   /** Valid Sigma documents that are not detection rules (correlation rules): left to the correlation stage. */
   skipped: { file: string; line: number; kind: string; rule?: string }[];
+  /** Loaded rules that can never fire (see reach.ts): reported, not refused. */
+  neverFires: NeverFires[];
   /** Files read, for messages like "75 files, 73 rules". */
   files: number;
+  /** Files whose parse came from the cache (cacheDir set). */
+  cached: number;
 }
 
 export interface LoadOptions {
   logsources?: LogsourceMapping[];
   builtin?: boolean;
+  /** Extra extractors (detection.extractors) whose outputs count as producible fields. */
+  extractors?: ExtractorConfig[];
+  /** Whether the built-in extractors run (detection.builtin_extractors); default true. */
+  builtinExtractors?: boolean;
+  /**
+   * Whether events can arrive as structured documents (log-store collectors), so mappings'
+   * declared `produces` count; false for `fabric scan`, which reads text lines. Default true.
+   */
+  structured?: boolean;
+  /** Folder for the parse cache (by content hash); omitted = no cache. */
+  cacheDir?: string;
 }
 
 async function listRuleFiles(p: string): Promise<string[]> {
@@ -97,16 +130,17 @@ function toRule(file: string, data: Record<string, unknown>, builtin: boolean): 
   };
 }
 
-/** Parse one YAML text into rules, compiling each once to refuse what cannot be evaluated faithfully. */
-export function parseRuleText(
-  file: string,
-  text: string,
-  resolver: LogsourceResolver,
-  builtin = false,
-): { rules: SigmaRule[]; refusals: Refusal[]; skipped: LoadResult['skipped'] } {
-  const rules: SigmaRule[] = [];
-  const refusals: Refusal[] = [];
-  const skipped: LoadResult['skipped'] = [];
+interface ParsedText {
+  rules: SigmaRule[];
+  /** Line of each rule's detection, parallel to `rules` (for warnings without re-parsing). */
+  lines: number[];
+  refusals: Refusal[];
+  skipped: LoadResult['skipped'];
+}
+
+function parseText(file: string, text: string, resolver: LogsourceResolver, builtin: boolean): ParsedText {
+  const out: ParsedText = { rules: [], lines: [], refusals: [], skipped: [] };
+  const { rules, refusals, skipped } = out;
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
@@ -134,6 +168,7 @@ export function parseRuleText(
       const rule = toRule(file, rec, builtin);
       compileRule(rule, 0, resolver, new CompileSession());
       rules.push(rule);
+      out.lines.push(lineOf(doc, lc, ['detection']));
     } catch (e) {
       if (!(e instanceof RuleRefusal)) throw e;
       refusals.push({
@@ -145,13 +180,57 @@ export function parseRuleText(
       });
     }
   }
+  return out;
+}
+
+/** Parse one YAML text into rules, compiling each once to refuse what cannot be evaluated faithfully. */
+export function parseRuleText(
+  file: string,
+  text: string,
+  resolver: LogsourceResolver,
+  builtin = false,
+): { rules: SigmaRule[]; refusals: Refusal[]; skipped: LoadResult['skipped'] } {
+  const { rules, refusals, skipped } = parseText(file, text, resolver, builtin);
   return { rules, refusals, skipped };
+}
+
+/** Files read at once: enough to keep the disk busy, few enough not to exhaust descriptors. */
+const READ_CONCURRENCY = 32;
+/** A rule file is a few KB; a huge one is a mistake or an attack and is refused unread. */
+const MAX_RULE_FILE_BYTES = 1 << 20;
+
+async function readAll(files: string[]): Promise<(string | NodeJS.ErrnoException)[]> {
+  const out = new Array<string | NodeJS.ErrnoException>(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      try {
+        const st = await stat(files[i]!);
+        out[i] = st.size > MAX_RULE_FILE_BYTES ? Object.assign(new Error('too large'), { code: 'EFBIG' }) : await readFile(files[i]!, 'utf8');
+      } catch (e) {
+        out[i] = e as NodeJS.ErrnoException;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, files.length) }, worker));
+  return out;
+}
+
+function neverFiresMessage(w: Omit<NeverFires, 'message'>): string {
+  const fields = w.fields.map((f) => (f.sigma === f.path ? f.path : `${f.sigma} (${f.path})`)).join(', ');
+  return w.gate
+    ? `rule "${w.rule}" (${w.file}:${w.line}) can never fire: logsource ${w.logsource} selects events by ${fields}, which no extractor produces and the mapping does not declare; feed it structured events that carry them, add an extractor, or map the logsource differently`
+    : `rule "${w.rule}" (${w.file}:${w.line}) can never fire: it needs ${fields}, which no extractor produces and logsource ${w.logsource} does not declare; map the field in detection.logsources or add an extractor that writes it`;
 }
 
 /** Load Sigma rules from files and folders (recursively, *.yml / *.yaml). Missing paths are refusals, not crashes. */
 export async function loadRules(paths: string[], options: LoadOptions = {}): Promise<LoadResult> {
-  const resolver = new LogsourceResolver(new CompileSession(), options.logsources ?? []);
-  const result: LoadResult = { rules: [], refusals: [], skipped: [], files: 0 };
+  const logsources = options.logsources ?? [];
+  const resolver = new LogsourceResolver(new CompileSession(), logsources);
+  const result: LoadResult = { rules: [], refusals: [], skipped: [], neverFires: [], files: 0, cached: 0 };
+  const cache = options.cacheDir ? await RuleCache.open(options.cacheDir, logsources) : undefined;
+  const lines = new Map<SigmaRule, number>();
   const sources = [...(options.builtin ? [{ p: BUILTIN_RULES_DIR, builtin: true }] : []), ...paths.map((p) => ({ p, builtin: false }))];
   for (const { p, builtin } of sources) {
     let files: string[];
@@ -161,14 +240,103 @@ export async function loadRules(paths: string[], options: LoadOptions = {}): Pro
       result.refusals.push({ file: p, line: 0, feature: 'path', message: `cannot read rules path: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
       continue;
     }
-    for (const file of files) {
+    const texts = await readAll(files);
+    for (const [i, file] of files.entries()) {
       result.files++;
-      const text = await readFile(file, 'utf8');
-      const r = parseRuleText(file, text, resolver, builtin);
+      const text = texts[i]!;
+      if (typeof text !== 'string') {
+        const code = text.code === 'EFBIG' ? `larger than ${MAX_RULE_FILE_BYTES >> 20} MiB` : (text.code ?? text.message);
+        result.refusals.push({ file, line: 0, feature: 'path', message: `cannot read rule file: ${code}` });
+        continue;
+      }
+      const hit = cache?.get(text, file, builtin);
+      const r = hit ?? parseText(file, text, resolver, builtin);
+      if (hit) result.cached++;
+      else cache?.put(text, file, builtin, r);
+      for (const [j, rule] of r.rules.entries()) lines.set(rule, r.lines[j]!);
       result.rules.push(...r.rules);
       result.refusals.push(...r.refusals);
       result.skipped.push(...r.skipped);
     }
   }
+  await cache?.save();
+  let avail: FieldAvailability | undefined;
+  try {
+    avail = new FieldAvailability({ extracted: extractorOutputs(options.extractors ?? [], options.builtinExtractors !== false), structured: options.structured !== false });
+  } catch (e) {
+    // A broken extractor is reported by the engine when it compiles; the check cannot run without it.
+    if (!(e instanceof RuleRefusal)) throw e;
+  }
+  if (avail) {
+    for (const rule of result.rules) {
+      const ls = resolver.resolve(rule.logsource);
+      const why = unreachable(rule, ls.mapping, ls.mapper, avail);
+      if (!why) continue;
+      const w = { file: rule.file, line: lines.get(rule) ?? 1, rule: rule.title, id: rule.id, logsource: ls.label, gate: why.gate, fields: why.missing };
+      result.neverFires.push({ ...w, message: neverFiresMessage(w) });
+    }
+  }
   return result;
+}
+
+export interface DetectionLoadOptions {
+  /** Rule files or folders beyond detection.rules (absolute, or relative to the config folder). */
+  extraRules?: string[];
+  /** Mappings tried before detection.logsources (e.g. from --logsources). */
+  extraLogsources?: LogsourceMapping[];
+  /** Overrides detection.builtin_rules when set. */
+  builtin?: boolean;
+  structured?: boolean;
+  cacheDir?: string;
+}
+
+export interface DetectionLoad {
+  spec: EngineSpec;
+  loaded: LoadResult;
+  /** Rule selection notes (unknown names in disabled_rules/overrides, replaced built-ins). */
+  warnings: string[];
+}
+
+/**
+ * Everything a `detection:` config section loads: logsource files, rules, selection, and the
+ * plain-data engine spec the workers compile. Shared by the pipeline, `fabric scan` and
+ * `fabric validate`, so all three see the same rules and mappings.
+ */
+export async function loadDetection(config: DetectionConfig, configDir: string, options: DetectionLoadOptions = {}): Promise<DetectionLoad> {
+  const logsources = [...(options.extraLogsources ?? []), ...resolveLogsourceEntries(config.logsources ?? [], configDir)];
+  const paths = [...(config.rules ?? []), ...(options.extraRules ?? [])].map((p) => path.resolve(configDir, p));
+  const loaded = await loadRules(paths, {
+    builtin: options.builtin ?? config.builtin_rules !== false,
+    logsources,
+    extractors: config.extractors ?? [],
+    builtinExtractors: config.builtin_extractors !== false,
+    ...(options.structured !== undefined ? { structured: options.structured } : {}),
+    ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
+  });
+  const sel = selectRules(loaded.rules, config);
+  const spec: EngineSpec = {
+    rules: sel.rules,
+    logsources,
+    extractors: config.extractors ?? [],
+    builtinExtractors: config.builtin_extractors !== false,
+    keywordFields: config.keyword_fields ?? ['message', 'event.original'],
+    maxLineBytes: config.max_line_bytes ?? 65536,
+  };
+  // A disabled rule that could never fire is not worth a warning.
+  const kept = new Set(sel.rules.map((r) => r.id));
+  loaded.neverFires = loaded.neverFires.filter((w) => kept.has(w.id));
+  return { spec, loaded, warnings: [...sel.warnings, ...sel.replaced.map((r) => `rule ${r}`)] };
+}
+
+/**
+ * What `fabric validate --strict` refuses: rules that are refused at load, and rules that load but
+ * can never fire on any event their logsource mapping or the extractors can produce.
+ */
+export async function strictRuleProblems(config: DetectionConfig, configDir: string): Promise<string[]> {
+  if (config.enabled === false) return [];
+  const { loaded } = await loadDetection(config, configDir);
+  return [
+    ...loaded.refusals.map((r) => `refused ${r.file}:${r.line} [${r.feature}] ${r.rule ? `"${r.rule}": ` : ''}${r.message}`),
+    ...loaded.neverFires.map((w) => `never fires: ${w.message}`),
+  ];
 }
