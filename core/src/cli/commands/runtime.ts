@@ -6,36 +6,96 @@ import { Orchestrator } from '../../orchestrator.js';
 import { createLogger } from '../../logging.js';
 import { listInstalledPlugins, searchRoots } from '../../plugins/loader.js';
 import { resolveComponents } from '../../plugins/resolve.js';
+import { strictRuleProblems } from '../../detection/sigma/loader.js';
 
 const startUsage = 'fabric start -c <config.yaml>';
+
+/** After a graceful stop, how long leftovers (a broker connect still timing out) may delay the exit. */
+const EXIT_GRACE_MS = 2000;
+
+/**
+ * SIGINT/SIGTERM handling from the moment the command starts, so a signal during start-up (a
+ * slow broker, a plugin loading) stops what has started instead of killing the process with the
+ * default handler. The first signal asks for a graceful stop; a second one exits at once (130).
+ */
+function watchSignals(io: CliIo): { readonly received: string | undefined; readonly next: Promise<string>; dispose(): void } {
+  let received: string | undefined;
+  let wake: (sig: string) => void = () => undefined;
+  const next = new Promise<string>((resolve) => (wake = resolve));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (received !== undefined) {
+      io.stderr.write(`second ${sig}: exiting now\n`);
+      process.exit(130);
+    }
+    received = sig;
+    io.stderr.write(`${sig}: stopping gracefully (again to force)\n`);
+    wake(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    get received() {
+      return received;
+    },
+    next,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** Wait for `work` unless a signal comes first; `undefined` then (the work goes on in the background). */
+async function unlessSignalled<T>(work: Promise<T>, signals: { next: Promise<string> }): Promise<{ value: T } | undefined> {
+  return Promise.race([work.then((value) => ({ value })), signals.next.then(() => undefined)]);
+}
+
 const start: CliCommand = {
   name: ['start'],
   summary: 'Run collectors continuously until SIGINT/SIGTERM (graceful: stop polling, flush, commit, close)',
   usage: startUsage,
   async run(argv, io) {
     const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' } }, startUsage);
-    const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const logger = createLogger({ level: loaded.config.log_level });
-    const orch = await Orchestrator.create(loaded, { cwd: io.cwd, logger, env: io.env });
-    await orch.start();
-    io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${orch.adminUrl ? `, admin API ${orch.adminUrl}` : ''}. Ctrl+C stops.\n`);
-    await new Promise<void>((resolve) => {
-      let stopping = false;
-      const onSignal = (sig: string) => {
-        if (stopping) {
-          io.stderr.write(`second ${sig}: exiting now\n`);
-          process.exit(130);
-        }
-        stopping = true;
-        io.stderr.write(`${sig}: stopping gracefully (again to force)\n`);
-        void orch.stop().then(resolve);
-      };
-      process.once('SIGINT', () => onSignal('SIGINT'));
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-    });
-    const s = orch.snapshot().total;
-    io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
-    return 0;
+    const signals = watchSignals(io);
+    const exitAfterStop = (code: number): number => {
+      // Whatever start-up left running (a connect attempt, a plugin still importing) must not keep a
+      // stopped process alive: exit once the event loop is idle, or after a short grace at the latest.
+      setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+      return code;
+    };
+    try {
+      const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
+      const logger = createLogger({ level: loaded.config.log_level });
+      const created = await unlessSignalled(Orchestrator.create(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
+      if (!created) {
+        io.stderr.write('stopped during start-up: nothing had started yet\n');
+        return exitAfterStop(0);
+      }
+      const orch = created.value;
+      if (signals.received) {
+        await orch.stop();
+        io.stderr.write('stopped during start-up\n');
+        return exitAfterStop(0);
+      }
+      const starting = orch.start();
+      const started = await unlessSignalled(starting, signals);
+      if (!started) {
+        // stop() waits for nothing start() has not done yet: what is up (sink, stages, admin) is closed.
+        starting.catch((err: Error) => logger.warn({ err: err.message }, 'start-up ended with an error after the stop'));
+        await orch.stop();
+        io.stderr.write('stopped during start-up: what had started was closed\n');
+        return exitAfterStop(0);
+      }
+      io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${orch.adminUrl ? `, admin API ${orch.adminUrl}` : ''}. Ctrl+C stops.\n`);
+      await signals.next;
+      await orch.stop();
+      const s = orch.snapshot().total;
+      io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
+      return exitAfterStop(0);
+    } finally {
+      // A second signal during the stop still forces the exit: handlers stay until the process ends.
+      if (!signals.received) signals.dispose();
+    }
   },
 };
 
@@ -62,15 +122,24 @@ const run: CliCommand = {
   },
 };
 
-const validateUsage = 'fabric validate -c <config.yaml>';
+const validateUsage = 'fabric validate -c <config.yaml> [--strict]';
 const validate: CliCommand = {
   name: ['validate'],
   summary: 'Check a config file and every plugin it names, without starting anything',
   usage: validateUsage,
   async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' } }, validateUsage);
+    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' } }, validateUsage);
     const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
     const components = await resolveComponents(loaded, searchRoots(io.cwd, loaded.dir));
+    if (values.strict) {
+      // --strict: Sigma rules that are refused or can never fire make the config invalid.
+      const problems = await strictRuleProblems(loaded.config.detection, loaded.dir);
+      for (const p of problems) io.stderr.write(`${p}\n`);
+      if (problems.length) {
+        io.stderr.write(`${loaded.file}: ${problems.length} detection rule problem(s) (--strict)\n`);
+        return 1;
+      }
+    }
     io.stdout.write(`${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})\n`);
     return 0;
   },
