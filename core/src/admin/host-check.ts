@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminApp } from './app.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, errorBody } from './errors.js';
+import { errors } from './schemas.js';
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 const WILDCARD = new Set(['0.0.0.0', '::', '[::]', '']);
@@ -42,6 +43,12 @@ export function hostAllowed(config: AdminConfig, header: string | undefined, loc
 
 /** Refuse requests whose Host names another server, before any other hook runs. */
 export function installHostCheck(app: AdminApp, config: AdminConfig): void {
+  // Every route can answer 421, and every guarded one 429 (admin.auth_failure_limit): say so in its contract.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { response?: Record<string, unknown>; hide?: boolean } | undefined;
+    if (!schema?.response) return;
+    Object.assign(schema.response, errors(421), route.config?.public === true ? {} : errors(429));
+  });
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const socket = request.raw.socket as { localPort?: number; localAddress?: string } | undefined;
     if (hostAllowed(config, request.headers.host, socket?.localPort, socket?.localAddress)) return done();

@@ -40,8 +40,13 @@ beforeAll(async () => {
   reportDir = path.join(stateDir, 'report');
   const logger = captureLogger(audit, 'info');
   lines = logger.lines;
-  // A rate limit the fuzzer will not hit: it is tested elsewhere, and 429s would hide routes from it.
-  server = await startAdminServer(host, { port: 0, token: TOKEN, rate_limit: { max: 1_000_000, window_seconds: 60 } }, { logger: logger.logger, stateDir });
+  // Rate limits the fuzzer will not hit (its ignored_auth check sends many bad tokens): they are
+  // tested elsewhere, and 429s would hide routes from it.
+  server = await startAdminServer(
+    host,
+    { port: 0, token: TOKEN, rate_limit: { max: 1_000_000, window_seconds: 60 }, auth_failure_limit: { max: 1_000_000, window_seconds: 60 } },
+    { logger: logger.logger, stateDir },
+  );
 }, 400_000);
 
 afterAll(async () => {
