@@ -158,17 +158,29 @@ const MAX_CHECKPOINT_ERRORS = 5;
  */
 export function checkpointSchemaErrors(schema: TSchema | undefined, checkpoint: Checkpoint | undefined): CheckpointFieldError[] {
   if (!schema || checkpoint === undefined) return [];
-  const out: CheckpointFieldError[] = [];
+  const byPath = new Map<string, CheckpointFieldError>();
+  let seen = 0;
   for (const e of Value.Errors(schema, checkpoint)) {
+    if (++seen > 200) break; // a hostile value can have millions of errors; a few say enough
+    // "must match a schema in anyOf" only repeats what the branches said.
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') continue;
     const params = e.params as Record<string, unknown>;
     const found: CheckpointFieldError[] =
       e.keyword === 'required' && Array.isArray(params.requiredProperties)
         ? (params.requiredProperties as string[]).map((key) => ({ path: `${e.instancePath}/${key}`, message: `required field "${key}" is missing` }))
         : [{ path: e.instancePath || '/', message: e.message, value: valueAt(checkpoint, e.instancePath) }];
-    for (const f of found) if (!out.some((o) => o.path === f.path)) out.push(f);
-    if (out.length >= MAX_CHECKPOINT_ERRORS) break;
+    for (const f of found) {
+      const prev = byPath.get(f.path);
+      // Union branches report the same place several times: "type must be null or type must be object".
+      if (prev) {
+        if (!prev.message.split(' or ').includes(f.message)) prev.message = `${prev.message} or ${f.message}`;
+      } else byPath.set(f.path, f);
+    }
   }
-  return out;
+  let out = [...byPath.values()];
+  // A deeper problem is the useful one: "/files/x/offset: must be integer", not "/: must be null".
+  if (out.some((f) => f.path !== '/')) out = out.filter((f) => f.path !== '/');
+  return out.slice(0, MAX_CHECKPOINT_ERRORS);
 }
 
 function valueAt(value: unknown, pointer: string): unknown {

@@ -1,4 +1,4 @@
-import { definePlugin } from '@reactive-fabric/core';
+import { definePlugin, WindowCursorCheckpointSchema } from '@reactive-fabric/core';
 import { ElasticsearchConfigSchema } from './config.js';
 import { ElasticsearchSource } from './source.js';
 
@@ -13,5 +13,6 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'Pulls events from Elasticsearch (7.10+, 8, 9) and OpenSearch 2.x with time windows, point in time and search_after',
   configSchema: ElasticsearchConfigSchema,
+  checkpointSchema: WindowCursorCheckpointSchema,
   create: (config, context) => new ElasticsearchSource(config, context),
 });

@@ -30,11 +30,10 @@ const ConfigSchema = Type.Object(
 
 /**
  * The stored checkpoint, checked (the host checks it at start too; a host that does not must still
- * not make us re-read every file from the start) and copied into a null-prototype map.
+ * not make us re-read every file from the start) and copied.
  */
 function asCheckpoint(raw: Checkpoint | undefined, collectorId: string): LogFileCheckpoint {
-  const files: Record<string, FilePosition> = Object.create(null) as Record<string, FilePosition>;
-  if (raw === undefined) return { files };
+  if (raw === undefined) return { files: {} };
   const bad = checkpointSchemaErrors(LogFileCheckpointSchema, raw);
   if (bad.length > 0) {
     throw new PluginError(
@@ -43,8 +42,8 @@ function asCheckpoint(raw: Checkpoint | undefined, collectorId: string): LogFile
       { retriable: false },
     );
   }
-  for (const [k, v] of Object.entries(structuredClone((raw as unknown as LogFileCheckpoint).files))) files[k] = v;
-  return { files };
+  // fromEntries defines keys (a stored "__proto__" stays a plain key); we only ever assign absolute paths.
+  return { files: Object.fromEntries(Object.entries(structuredClone((raw as unknown as LogFileCheckpoint).files))) };
 }
 
 /** How many problems healthCheck() spells out; the rest are counted. */

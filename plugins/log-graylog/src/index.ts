@@ -1,4 +1,4 @@
-import { definePlugin } from '@reactive-fabric/core';
+import { definePlugin, WindowCursorCheckpointSchema } from '@reactive-fabric/core';
 import { GraylogConfigSchema } from './config.js';
 import { GraylogSource } from './source.js';
 
@@ -13,5 +13,6 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'Pulls messages from Graylog 5.x/6.x with absolute-time searches (universal or scripting API)',
   configSchema: GraylogConfigSchema,
+  checkpointSchema: WindowCursorCheckpointSchema,
   create: (config, context) => new GraylogSource(config, context),
 });

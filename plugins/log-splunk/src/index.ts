@@ -1,4 +1,4 @@
-import { definePlugin } from '@reactive-fabric/core';
+import { definePlugin, WindowCursorCheckpointSchema } from '@reactive-fabric/core';
 import { SplunkConfigSchema } from './config.js';
 import { SplunkSource } from './source.js';
 
@@ -13,5 +13,6 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'Pulls raw events from Splunk Enterprise with index-time windows (export stream or search jobs)',
   configSchema: SplunkConfigSchema,
+  checkpointSchema: WindowCursorCheckpointSchema,
   create: (config, context) => new SplunkSource(config, context),
 });

@@ -4,10 +4,12 @@ import { AbuseIpdbConfigSchema, type AbuseIpdbConfig } from './config.js';
 import { AbuseIpdbClient } from './client.js';
 import { fromBlock, fromCheck, reference } from './verdict.js';
 import { BlacklistFeed } from './feed.js';
+import { BlacklistCheckpointSchema } from './checkpoint.js';
 
 export { AbuseIpdbConfigSchema } from './config.js';
 export type { AbuseIpdbConfig } from './config.js';
 export type { BlacklistCheckpoint } from './feed.js';
+export { BlacklistCheckpointSchema } from './checkpoint.js';
 
 const NAME = '@reactive-fabric/plugin-ti-abuseipdb';
 const VERSION = '0.1.0';
@@ -114,5 +116,6 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'AbuseIPDB v2 IP reputation (/check, optional /check-block) and the /blacklist as a periodic feed',
   configSchema: AbuseIpdbConfigSchema,
+  checkpointSchema: BlacklistCheckpointSchema,
   create: (config, context) => createAbuseIpdb(config, context),
 });

@@ -5,10 +5,12 @@ import { MispClient } from './client.js';
 import { matches } from './attributes.js';
 import { toVerdict } from './verdict.js';
 import { MispFeed } from './feed.js';
+import { MispCheckpointSchema } from './checkpoint.js';
 
 export { MispConfigSchema } from './config.js';
 export type { MispConfig } from './config.js';
 export type { MispCheckpoint } from './feed.js';
+export { MispCheckpointSchema } from './checkpoint.js';
 
 const NAME = '@reactive-fabric/plugin-ti-misp';
 const VERSION = '0.1.0';
@@ -86,5 +88,6 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'MISP attribute lookups (batched value lists) and an attributes/restSearch feed by timestamp',
   configSchema: MispConfigSchema,
+  checkpointSchema: MispCheckpointSchema,
   create: (config, context) => createMisp(config, context),
 });

@@ -4,10 +4,12 @@ import { OtxConfigSchema, type OtxConfig } from './config.js';
 import { OtxClient } from './client.js';
 import { generalPath, toVerdict } from './lookup.js';
 import { OtxFeed } from './feed.js';
+import { OtxCheckpointSchema } from './checkpoint.js';
 
 export { OtxConfigSchema } from './config.js';
 export type { OtxConfig } from './config.js';
 export type { OtxCheckpoint } from './feed.js';
+export { OtxCheckpointSchema } from './checkpoint.js';
 
 const NAME = '@reactive-fabric/plugin-ti-otx';
 const VERSION = '0.1.0';
@@ -81,5 +83,6 @@ export default definePlugin({
   apiVersion: '^1.0.0',
   description: 'AlienVault OTX indicator lookups (pulse counts) and the subscribed-pulse feed (modified_since + next paging)',
   configSchema: OtxConfigSchema,
+  checkpointSchema: OtxCheckpointSchema,
   create: (config, context) => createOtx(config, context),
 });

@@ -1,4 +1,5 @@
 import type { Checkpoint } from '../plugin.js';
+import { Type } from '../schema.js';
 
 /**
  * Gap-free, duplicate-free incremental pulls over a time-ordered store, across polls and restarts,
@@ -21,6 +22,17 @@ export interface WindowCursorCheckpoint {
   /** [id, epoch ms] of events emitted inside the overlap. */
   seen: Array<[string, number]>;
 }
+
+/**
+ * The checkpoint schema of every plugin that keeps a WindowCursor: declare it as the plugin's
+ * `checkpointSchema`. It accepts exactly what `toCheckpoint()` writes (and `restore()` takes).
+ */
+export const WindowCursorCheckpointSchema = Type.Object({
+  v: Type.Literal(1),
+  done: Type.String({ format: 'date-time', description: 'Every window before this instant has been read to its end' }),
+  window: Type.Optional(Type.Object({ end: Type.String({ format: 'date-time' }), resume_at: Type.String({ format: 'date-time' }) })),
+  seen: Type.Array(Type.Tuple([Type.String(), Type.Number()]), { description: '[id, epoch ms] of events emitted inside the overlap' }),
+});
 
 export interface WindowCursorOptions {
   overlapMs: number;
