@@ -181,6 +181,35 @@ describe('hostile config files are refused quickly with a clear message', () => 
     expect(MAX_CONFIG_BYTES).toBe(1048576);
   });
 
+  it('answers every corrupt or odd document with a ConfigError (or a valid config), never another exception', () => {
+    const docs = [
+      '---\n- a\n- b\n',
+      'a: [',
+      '!!binary AAAA',
+      '? [a, b]\n: c\n',
+      'x: !!js/function "function () {}"\n',
+      '__proto__: { polluted: yes }\n',
+      'collectors: [{ id: a, plugin: p, config: { __proto__: { x: 1 } } }]\n',
+      'a: &a [*a]\n',
+      'sink: !!set { a, b }\n',
+      '%YAML 9.9\n---\na: 1\n',
+      'orchestrator: { event_batch_size: 1e400 }\n',
+      `${'k'.repeat(5000)}: 1\n`,
+      'a: 1\na: 2\n',
+      '\u0000\u0001: \u0002\n',
+      'collectors: 7\nenrichers: {}\nsink: []\n',
+    ];
+    for (const text of docs) {
+      try {
+        parseConfig(text, '/etc/fabric/odd.yaml', {});
+      } catch (err) {
+        expect(err, JSON.stringify(text.slice(0, 60))).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).message).toMatch(/^invalid configuration in \/etc\/fabric\/odd\.yaml/);
+      }
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('reports a folder or unreadable binary garbage as a config error, not a crash', () => {
     const dir = tempDir('fabric-cfg-');
     dirs.push(dir);

@@ -134,6 +134,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [{ path: '', message: 'the config must be a YAML mapping (key: value)', line: 1 }]);
   }
+  const shape = shapeProblem(raw);
+  if (shape) throw new ConfigError(file, [{ path: pointerToPath(shape.pointer), line: lineOf(shape.pointer), message: shape.message, fix: 'write the value out instead of an alias of its own container' }], 'CONFIG_SYNTAX');
 
   // Every problem is gathered and reported together: fixing one to discover the next is slow.
   const problems: ConfigProblem[] = [];
@@ -178,6 +180,31 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const config = withDefaults as FabricConfig;
   const dir = dirname(file);
   return { config, file, dir, stateDir: resolve(dir, config.state_dir), interpolated, envRefs, lineOf };
+}
+
+/** Deeper than any real config: a document this nested is a mistake or an attack. */
+const MAX_DEPTH = 64;
+
+/**
+ * A YAML alias inside the node it names (`a: &a [*a]`) builds a cyclic value, and everything
+ * that walks the config would recurse forever: find that (and absurd nesting) first.
+ */
+function shapeProblem(root: unknown): { pointer: string; message: string } | undefined {
+  const ancestors = new Set<object>();
+  const walk = (v: unknown, pointer: string, depth: number): { pointer: string; message: string } | undefined => {
+    if (v === null || typeof v !== 'object') return undefined;
+    if (ancestors.has(v)) return { pointer, message: 'a YAML alias refers to a node that contains it (a cycle)' };
+    if (depth > MAX_DEPTH) return { pointer, message: `nested more than ${MAX_DEPTH} levels deep` };
+    ancestors.add(v);
+    const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
+    for (const [k, x] of entries) {
+      const found = walk(x, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1);
+      if (found) return found;
+    }
+    ancestors.delete(v);
+    return undefined;
+  };
+  return walk(root, '', 0);
 }
 
 const SCALAR_TYPES = new Set(['number', 'integer', 'boolean']);
