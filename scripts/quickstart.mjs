@@ -3,6 +3,7 @@
 // embedded sink, with a generator appending fresh traffic so events keep flowing. Ctrl+C stops
 // both gracefully.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pnpm } from './pnpm.mjs';
@@ -16,7 +17,28 @@ if (gen.status !== 0) process.exit(1);
 const follow = spawn(process.execPath, [join(root, 'scripts/generate-sample-logs.mjs'), '--follow', '--seed', String(Date.now() % 100000)], { stdio: 'ignore' });
 const config = process.argv[2] ?? 'examples/quickstart.yaml';
 process.stdout.write(`\nevents go to ${join(root, '.fabric/events.jsonl')} — in another terminal: tail -f .fabric/events.jsonl\n\n`);
+const startedAt = Date.now();
 const fabric = spawn(process.execPath, [join(root, 'core/bin/fabric.js'), 'start', '-c', config], { stdio: 'inherit', cwd: root });
+
+// The admin API writes its URL to <state_dir>/admin-url once it listens (the quickstart config's
+// state_dir is .fabric); print the dashboard's address then. Never the token: say where it is.
+if (config === 'examples/quickstart.yaml') {
+  const urlFile = join(root, '.fabric/admin-url');
+  const poll = setInterval(() => {
+    let url;
+    try {
+      if (statSync(urlFile).mtimeMs < startedAt - 1000) return;
+      url = readFileSync(urlFile, 'utf8').trim();
+    } catch {
+      return;
+    }
+    clearInterval(poll);
+    const where = process.env.FABRIC_ADMIN_TOKEN ? 'the value of $FABRIC_ADMIN_TOKEN' : 'the token in .fabric/admin-token (cat .fabric/admin-token)';
+    process.stdout.write(`\ndashboard: ${url}/ui/ — log in with ${where}\n\n`);
+  }, 250);
+  poll.unref();
+  setTimeout(() => clearInterval(poll), 120_000).unref();
+}
 const forward = (sig) => () => fabric.kill(sig);
 process.on('SIGINT', forward('SIGINT'));
 process.on('SIGTERM', forward('SIGTERM'));

@@ -585,7 +585,7 @@ function Evidence({ d, instance, canMark }) {
       ${d.reputation.indicators.map((i) => {
         const key = `${i.type}:${i.value}`;
         return html`<li><span class="mono">${i.type} ${i.value}</span> <span class=${`badge verdict-${i.verdict}`}>${i.verdict}</span>
-          ${canMark ? (marked[key] ? html` <span class="small">${marked[key]}</span>` : html` <button class="link" onClick=${() => mark(i)}>mark false positive</button>`) : ''}</li>`;
+          ${canMark ? (marked[key] ? html` <span class="small">${marked[key]}</span>` : html` <button class="link" data-mark=${key} onClick=${() => mark(i)}>mark false positive</button>`) : ''}</li>`;
       })}
     </ul>
   </div>`;

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
+import { AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
 import { parseConfig } from '../../../src/config/load.js';
 import { Orchestrator } from '../../../src/orchestrator.js';
@@ -29,6 +30,7 @@ let url: string;
 let browser: Browser;
 let page: Page;
 let cdp: CDPSession;
+const abuseipdb = new AbuseIpdbFake();
 const problems: string[] = [];
 /** Requests the scenario makes fail on purpose (the wrong-token login). */
 const expectedFailures = new Set<string>();
@@ -70,6 +72,7 @@ beforeAll(async () => {
   const chromium = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-chromium.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   await fs.mkdir(shots, { recursive: true });
   axeSource = await fs.readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await abuseipdb.start();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-dashboard-'));
   await fs.mkdir(path.join(dir, 'app'));
   await fs.writeFile(path.join(dir, 'auth.log'), FAILED('203.0.113.50', 'admin', 40001) + FAILED('203.0.113.50', 'oracle', 40002));
@@ -101,6 +104,12 @@ collectors:
     config: { paths: [app/app.log], format: syslog }
 sink:
   type: jsonl
+# The sample attackers live in documentation ranges; the AbuseIPDB fake knows 203.0.113.50.
+enrichment: { lookup_documentation_ranges: true, deadline_ms: 3000 }
+enrichers:
+  - id: abuseipdb
+    plugin: "@reactive-fabric/plugin-ti-abuseipdb"
+    config: { api_key: "${ABUSEIPDB_FAKE_API_KEY}", base_url: "${abuseipdb.url}" }
 `;
   const env = { ...process.env, FABRIC_ADMIN_TOKEN: TOKEN };
   const loaded = parseConfig(yaml, path.join(dir, 'fabric.yaml'), env);
@@ -146,6 +155,7 @@ sink:
 afterAll(async () => {
   await browser?.close();
   await orch?.stop();
+  await abuseipdb.stop();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
   audit.assertNoneOf([TOKEN]);
 });
@@ -167,7 +177,7 @@ describe('dashboard in headless Chromium', () => {
     await page.type('#token', TOKEN);
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     expect(new URL(page.url()).pathname).toBe('/ui/');
-    await page.waitForFunction(() => ['auth-log', 'web-access', 'app-log'].every((id) => document.querySelector(`tr[data-collector="${id}"] [data-testid="state"]`)?.textContent === 'running'), { timeout: 15_000 });
+    await page.waitForFunction(() => ['auth-log', 'web-access', 'app-log', 'abuseipdb'].every((id) => document.querySelector(`tr[data-collector="${id}"] [data-testid="state"]`)?.textContent === 'running'), { timeout: 15_000 });
     const leaked = await page.evaluate(
       (t) => ({ dom: document.documentElement.outerHTML.includes(t), local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }),
       TOKEN,
@@ -239,6 +249,16 @@ describe('dashboard in headless Chromium', () => {
     await page.waitForSelector('tr.members', { timeout: 2000 });
     const members = await page.$eval('tr.members', (el) => el.textContent);
     for (let i = 0; i < 5; i++) expect(members).toContain(`spray${i}`);
+    // The AbuseIPDB verdict with its evidence, and marking the indicator as a false positive.
+    const ioc = 'ipv4:203.0.113.50';
+    await page.waitForSelector(`button[data-mark="${ioc}"]`, { timeout: 5000 });
+    const evidence = await page.$$eval('#detections-table tbody tr[data-detection]', (trs) => trs.find((tr) => tr.textContent!.includes('203.0.113.50'))!.lastElementChild!.textContent);
+    expect(evidence).toContain('malicious');
+    expect(evidence).toContain('abuseipdb');
+    await page.click(`button[data-mark="${ioc}"]`);
+    await page.waitForFunction(() => document.querySelector('#detections-table')!.textContent!.includes('marked as false positive'), { timeout: 5000 });
+    const marks = (await (await fetch(`${url}/false-positives`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { falsePositives: Array<{ indicator: { value: string } }> };
+    expect(marks.falsePositives.map((m) => m.indicator.value)).toContain('203.0.113.50');
     await shot('detections');
     await axeCheck('detections');
   });
@@ -246,7 +266,13 @@ describe('dashboard in headless Chromium', () => {
   it('shows the enrichment view', async () => {
     await page.click('a[href="#/enrichment"]');
     await page.waitForSelector('#enrichment');
-    expect(await page.$eval('#enrichment', (el) => el.textContent)).toContain('no threat-intel source is configured');
+    await page.waitForFunction(() => document.querySelector('#enrichment-table tbody')?.textContent?.includes('abuseipdb'), { timeout: 5000 });
+    const row = await page.$eval('#enrichment-table tbody tr', (el) => [...el.querySelectorAll('td')].map((td) => td.textContent));
+    expect(row[0]).toBe('abuseipdb');
+    expect(row[1]).toContain('running');
+    // It answered the lookups of the detections above: a request count and a cache hit rate are shown.
+    expect(Number(row[4]!.split('/')[0]!.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(row[6]).toMatch(/% of \d+/);
     await shot('enrichment');
     await axeCheck('enrichment');
   });
@@ -288,6 +314,7 @@ describe('dashboard in headless Chromium', () => {
       await page.waitForFunction((u) => document.querySelector('#detections-table tbody')!.textContent!.includes(u), { timeout: 10_000 }, user);
     }
     const end = await heapAfterGc();
+    console.info(`dashboard heap after GC: ${start} → ${end} bytes over ${n} streaming rounds in ${Math.round((Date.now() - began) / 1000)} s`);
     expect(n).toBeGreaterThan(10);
     expect(end, `heap ${start} → ${end} bytes after ${n} rounds`).toBeLessThan(start * 2 + 5 * 1024 * 1024);
   }, 90_000);
