@@ -57,68 +57,77 @@ class Refusal {
 export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SANITIZE_LIMITS): SanitizeResult {
   let budget = limits.maxBytes;
   const ancestors: object[] = [];
-
-  const spend = (n: number, path: string): void => {
+  // Keys from the event down to the value being copied; made into a path only for an error.
+  const trail: Array<string | number> = [];
+  const where = (): string => {
+    if (trail.length === 0) return 'the event';
+    let out = '';
+    for (const k of trail) out += typeof k === 'number' ? `[${k}]` : `${out ? '.' : ''}${k.length > 64 ? `${k.slice(0, 64)}…` : k}`;
+    return out.length > 200 ? `${out.slice(0, 200)}…` : out;
+  };
+  const spend = (n: number): void => {
     budget -= n;
-    if (budget < 0) throw new Refusal(RejectCodes.TOO_LARGE, `event is larger than pipeline.max_event_bytes (${limits.maxBytes}) at ${path || 'the top level'}`);
+    if (budget < 0) throw new Refusal(RejectCodes.TOO_LARGE, `event is larger than pipeline.max_event_bytes (${limits.maxBytes}) at ${where()}`);
   };
 
-  const copy = (value: unknown, key: string, path: string): unknown => {
+  const copy = (value: unknown, key: string | number): unknown => {
     let v = value;
     if (v !== null && (typeof v === 'object' || typeof v === 'bigint')) {
       let toJSON: unknown;
       try {
         toJSON = (v as { toJSON?: unknown }).toJSON;
       } catch (err) {
-        throw new Refusal(RejectCodes.UNREADABLE, `reading ${path || 'the event'}.toJSON threw: ${message(err)}`);
+        throw new Refusal(RejectCodes.UNREADABLE, `reading ${where()}.toJSON threw: ${message(err)}`);
       }
       if (typeof toJSON === 'function') {
         try {
-          v = (toJSON as (k: string) => unknown).call(v, key);
+          v = (toJSON as (k: string) => unknown).call(v, String(key));
         } catch (err) {
-          throw new Refusal(RejectCodes.UNREADABLE, `${path || 'the event'}.toJSON() threw: ${message(err)}`);
+          throw new Refusal(RejectCodes.UNREADABLE, `${where()}.toJSON() threw: ${message(err)}`);
         }
       }
     }
     switch (typeof v) {
       case 'string':
-        spend(v.length + 2, path);
+        spend(v.length + 2);
         return v;
       case 'number':
-        spend(8, path);
+        spend(8);
         return Number.isFinite(v) ? v : null;
       case 'boolean':
-        spend(5, path);
+        spend(5);
         return v;
       case 'bigint':
-        throw new Refusal(RejectCodes.NOT_JSON, `${path || 'the event'} is a BigInt, which JSON cannot represent; emit it as a string or number`);
+        throw new Refusal(RejectCodes.NOT_JSON, `${where()} is a BigInt, which JSON cannot represent; emit it as a string or number`);
       case 'undefined':
       case 'function':
       case 'symbol':
         return undefined;
     }
     if (v === null) {
-      spend(4, path);
+      spend(4);
       return null;
     }
     const obj = v as object;
-    if (ancestors.includes(obj)) throw new Refusal(RejectCodes.CYCLE, `${path || 'the event'} contains itself (a cycle)`);
-    if (ancestors.length >= limits.maxDepth) throw new Refusal(RejectCodes.TOO_DEEP, `event is nested deeper than pipeline.max_event_depth (${limits.maxDepth}) at ${truncatePath(path)}`);
+    if (ancestors.includes(obj)) throw new Refusal(RejectCodes.CYCLE, `${where()} contains itself (a cycle)`);
+    if (ancestors.length >= limits.maxDepth) throw new Refusal(RejectCodes.TOO_DEEP, `event is nested deeper than pipeline.max_event_depth (${limits.maxDepth}) at ${where()}`);
     ancestors.push(obj);
     try {
       if (Array.isArray(obj)) {
         const len = obj.length;
-        spend(2, path);
+        spend(2);
         const out: unknown[] = new Array(len);
         for (let i = 0; i < len; i++) {
+          trail.push(i);
           let item: unknown;
           try {
             item = obj[i];
           } catch (err) {
-            throw new Refusal(RejectCodes.UNREADABLE, `reading ${path}[${i}] threw: ${message(err)}`);
+            throw new Refusal(RejectCodes.UNREADABLE, `reading ${where()} threw: ${message(err)}`);
           }
-          const c = copy(item, String(i), `${path}[${i}]`);
+          const c = copy(item, i);
           out[i] = c === undefined ? null : c;
+          trail.pop();
         }
         return out;
       }
@@ -126,22 +135,24 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
       try {
         keys = Object.keys(obj);
       } catch (err) {
-        throw new Refusal(RejectCodes.UNREADABLE, `listing the fields of ${path || 'the event'} threw: ${message(err)}`);
+        throw new Refusal(RejectCodes.UNREADABLE, `listing the fields of ${where()} threw: ${message(err)}`);
       }
-      spend(2, path);
+      spend(2);
       const out: Record<string, unknown> = {};
       for (const k of keys) {
+        trail.push(k);
         let item: unknown;
         try {
           item = (obj as Record<string, unknown>)[k];
         } catch (err) {
-          throw new Refusal(RejectCodes.UNREADABLE, `reading ${join(path, k)} threw: ${message(err)}`);
+          throw new Refusal(RejectCodes.UNREADABLE, `reading ${where()} threw: ${message(err)}`);
         }
-        const childPath = join(path, k);
-        const c = copy(item, k, childPath);
-        if (c === undefined) continue;
-        spend(k.length + 3, childPath);
-        out[safeFieldName(k)] = c;
+        const c = copy(item, k);
+        if (c !== undefined) {
+          spend(k.length + 3);
+          out[safeFieldName(k)] = c;
+        }
+        trail.pop();
       }
       return out;
     } finally {
@@ -150,21 +161,12 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
   };
 
   try {
-    return { ok: true, value: copy(input, '', '') };
+    return { ok: true, value: copy(input, '') };
   } catch (err) {
     if (err instanceof Refusal) return { ok: false, code: err.code, reason: err.reason };
     // RangeError from a pathological input we did not foresee: refuse the event, never the batch.
     return { ok: false, code: RejectCodes.UNREADABLE, reason: `event could not be copied: ${message(err)}` };
   }
-}
-
-function join(path: string, key: string): string {
-  const k = key.length > 64 ? `${key.slice(0, 64)}…` : key;
-  return path ? `${path}.${k}` : k;
-}
-
-function truncatePath(path: string): string {
-  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
 }
 
 function message(err: unknown): string {
