@@ -94,7 +94,7 @@ describe('auditd records of one event are joined before matching', () => {
   });
 });
 
-describe('sudo lines carry the fields SigmaHQ sudo rules name', () => {
+describe('sudo lines carry the field SigmaHQ sudo rules read (USER, mapped to user.target.name)', () => {
   it('the SigmaHQ CVE-2019-14287 rule reads USER: "#-1" fires, a real user does not', async () => {
     const file = path.join(datasets, 'sigmahq/rules-emerging-threats/2019/Exploits/CVE-2019-14287/lnx_sudo_exploit_cve_2019_14287.yml');
     const { rules, refusals } = await loadRules([file], { builtin: false });

@@ -54,20 +54,17 @@ export const BUILTIN_EXTRACTORS: (ExtractorConfig & { post?: string; fast?: stri
     ],
   },
   {
-    // Also writes the log's own keys (USER, COMMAND, PWD, TTY): SigmaHQ's sudo rules (service sudo,
-    // e.g. CVE-2019-14287 "USER: '#-*'") name the fields as sudo prints them.
     name: 'sudo',
     type: 'regex',
     when: { 'process.name': ['sudo'] },
     source: ['message'],
-    post: 'sudo',
     patterns: [
       {
-        regex: '^\\s*(?<user__name>\\S+) : (?:(?<_fails>\\d+) incorrect password attempts? ; |user NOT in sudoers ; )TTY=(?<TTY>\\S+) ; PWD=(?<process__working_directory>.*?) ; USER=(?<user__target__name>\\S+) ; COMMAND=(?<process__command_line>.*)$',
+        regex: '^\\s*(?<user__name>\\S+) : (?:(?<_fails>\\d+) incorrect password attempts? ; |user NOT in sudoers ; )TTY=\\S+ ; PWD=(?<process__working_directory>.*?) ; USER=(?<user__target__name>\\S+) ; COMMAND=(?<process__command_line>.*)$',
         set: { 'event.outcome': 'failure', 'event.category': 'authentication' },
       },
       {
-        regex: '^\\s*(?<user__name>\\S+) : TTY=(?<TTY>\\S+) ; PWD=(?<process__working_directory>.*?) ; USER=(?<user__target__name>\\S+) ; COMMAND=(?<process__command_line>.*)$',
+        regex: '^\\s*(?<user__name>\\S+) : TTY=\\S+ ; PWD=(?<process__working_directory>.*?) ; USER=(?<user__target__name>\\S+) ; COMMAND=(?<process__command_line>.*)$',
         set: { 'event.outcome': 'success', 'event.action': 'sudo' },
       },
     ],
@@ -171,18 +168,7 @@ const auditdPost: PostProcess = (out: ExtractionTarget) => {
   }
 };
 
-const sudoPost: PostProcess = (out: ExtractionTarget) => {
-  const rec = out.ctx.rec;
-  for (const [from, to] of SUDO_KEYS) if (typeof rec[from] === 'string') out.set(to, rec[from]);
-};
-const SUDO_KEYS = [
-  ['user.target.name', 'USER'],
-  ['process.command_line', 'COMMAND'],
-  ['process.working_directory', 'PWD'],
-] as const;
-
 export const POST_PROCESSORS: Record<string, PostProcess & { outputs?: string[] }> = {
-  sudo: Object.assign(sudoPost, { outputs: SUDO_KEYS.map(([, to]) => to) }),
   auditd: Object.assign(auditdPost, {
     outputs: ['event.module', 'event.category', 'event.outcome', 'process.args', 'process.command_line', 'process.name', 'process.executable', 'process.pid', 'file.path'],
   }),

@@ -62,6 +62,18 @@ export class CompileSession {
   }
 }
 
+/** `text` with `v` appended (NUL-separated) unless `v` is empty or already inside `original`. */
+function withValue(text: string | undefined, v: unknown, original: string | undefined): string | undefined {
+  let s: string;
+  if (typeof v === 'string') {
+    if (v === '') return text;
+    s = v;
+  } else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
+  else return text;
+  if (original !== undefined && s.length <= original.length && original.includes(s)) return text;
+  return text === undefined ? s : text + SEP + s;
+}
+
 export class EvalContext {
   rec: FlatRecord = {};
   private gen = 1;
@@ -180,13 +192,16 @@ export class EvalContext {
    */
   keywordText(): string | undefined {
     if (this.kwGen === this.gen) return this.kwText;
-    const values = this.keywordValues();
-    const orig = this.rec['event.original'];
-    let text: string | undefined;
-    if (typeof orig === 'string' && orig !== '' && this.searched('event.original')) {
-      text = orig;
-      for (const v of values) if (v.length > orig.length || !orig.includes(v)) text += SEP + v;
-    } else if (values.length) text = values.join(SEP);
+    const rec = this.rec;
+    const orig = rec['event.original'];
+    const o = typeof orig === 'string' && orig !== '' && this.searched('event.original') ? orig : undefined;
+    let text = o;
+    for (const k in rec) {
+      if (k === 'event.original' || !this.searched(k)) continue;
+      const v = rec[k];
+      if (Array.isArray(v)) for (const x of v) text = withValue(text, x, o);
+      else text = withValue(text, v, o);
+    }
     this.kwGen = this.gen;
     return (this.kwText = text?.toLowerCase());
   }
