@@ -261,7 +261,8 @@ function RateChart({ samples }) {
       height: 200,
       legend: { show: false },
       cursor: { show: false },
-      scales: { x: { time: true } },
+      // Always the server's whole window, so a fresh instance does not stretch seconds across the chart.
+      scales: { x: { time: true, range: (_u, _min, max) => { const end = max ?? Date.now() / 1000; return [end - 900, end]; } } },
       axes: [{}, { label: 'events/s' }],
       series: [{}, { label: 'collected/s', stroke: '#1d4ed8', width: 2 }, { label: 'published/s', stroke: '#b45309', width: 2 }, { label: 'queue (events)', stroke: '#64748b', width: 1, dash: [4, 4] }],
     };

@@ -2,6 +2,8 @@ import Type from 'typebox';
 import type { ServerResponse } from 'node:http';
 import type { AdminApp, RouteContext } from '../app.js';
 import { DetectionFeed } from '../detection-feed.js';
+import { AdminErrorCodes, ApiError } from '../errors.js';
+import { limitKey } from '../identity.js';
 import { RateHistory, sumByLabel } from '../rate-history.js';
 import { errors } from '../schemas.js';
 
@@ -14,7 +16,6 @@ import { errors } from '../schemas.js';
 const SAMPLE_INTERVAL_MS = 5_000;
 const HISTORY_SAMPLES = 180;
 const FEED_CAPACITY = 500;
-const MAX_BUFFERED_BYTES = 1 << 20;
 
 const IsoTime = Type.String({ format: 'date-time' });
 const Rate = Type.Object({ in: Type.Number(), out: Type.Number() });
@@ -114,6 +115,7 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
   const stopTracking = feed.subscribe(() => (lastPublishedAt = new Date().toISOString()));
   history.start();
   const open = new Set<ServerResponse>();
+  const perIdentity = new Map<string, number>();
   app.addHook('preClose', async () => {
     for (const raw of open) raw.end();
     open.clear();
@@ -210,10 +212,22 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
         operationId: 'streamFeed',
         tags: ['dashboard'],
         summary: 'Server-sent events for the dashboard: `detection` (a new signal or alert, id = its seq) and `sample` (a new rate sample)',
-        response: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } }, ...errors(401) },
+        response: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } }, ...errors(401, 429, 503) },
       },
     },
     async (request, reply) => {
+      // The same caps as /events (admin.sse_*), counted separately for this stream.
+      const who = limitKey(request);
+      const mine = perIdentity.get(who) ?? 0;
+      if (open.size >= config.sse_max_clients) {
+        void reply.header('retry-after', '30');
+        throw new ApiError(503, AdminErrorCodes.TOO_MANY_STREAMS, `${open.size} /feed streams are open, the most this server allows (admin.sse_max_clients); close one or retry later`);
+      }
+      if (mine >= config.sse_max_clients_per_token) {
+        void reply.header('retry-after', '30');
+        throw new ApiError(429, AdminErrorCodes.TOO_MANY_STREAMS, `${mine} /feed streams are already open with this token or session, the most allowed (admin.sse_max_clients_per_token); close one first`);
+      }
+      perIdentity.set(who, mine + 1);
       const raw = reply.raw;
       const headers: Record<string, string | string[] | number> = {};
       for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string | string[] | number;
@@ -224,13 +238,11 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
       let closed = false;
       const send = (chunk: string): void => {
         if (closed) return;
-        if (raw.writableLength > MAX_BUFFERED_BYTES) {
-          request.log.warn({ buffered: raw.writableLength }, 'dashboard feed client too slow; disconnecting it');
+        if (!raw.write(chunk) && raw.writableLength > config.sse_max_buffered_bytes) {
+          request.log.warn({ buffered: raw.writableLength, limit: config.sse_max_buffered_bytes }, '/feed client does not read; disconnecting it');
           cleanup();
           raw.destroy();
-          return;
         }
-        raw.write(chunk);
       };
       const offDetection = feed.subscribe((d) => send(frame('detection', d, String(d.seq))));
       const offSample = history.subscribe((s) => send(frame('sample', s)));
@@ -243,6 +255,9 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
         offDetection();
         offSample();
         open.delete(raw);
+        const left = (perIdentity.get(who) ?? 1) - 1;
+        if (left > 0) perIdentity.set(who, left);
+        else perIdentity.delete(who);
       };
       raw.on('close', cleanup);
       raw.on('error', cleanup);

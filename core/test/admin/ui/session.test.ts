@@ -188,6 +188,34 @@ describe('detection feed', () => {
   });
 });
 
+describe('/feed stream', () => {
+  it('streams new detections to a cookie session and caps streams per identity like /events', async () => {
+    const host = standardHost();
+    const api = await testApi(host, audit, { sse_max_clients_per_token: 1 });
+    const base = await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const login = await fetch(`${base}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
+    const cookie = /fabric_session=[^;]+/.exec(login.headers.get('set-cookie')!)![0];
+    const stop = new AbortController();
+    try {
+      const res = await fetch(`${base}/feed`, { headers: { cookie }, signal: stop.signal });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const second = await fetch(`${base}/feed`, { headers: { cookie } });
+      expect(second.status).toBe(429);
+      expect(((await second.json()) as { code: string }).code).toBe('TOO_MANY_STREAMS');
+      const reader = res.body!.getReader();
+      let text = '';
+      host.events.emit('published', [{ event: { id: 'live-1', kind: 'signal' }, fabric: { collector: 'auth-log', priority: 'high' }, rule: { name: 'rf_live' } }] as unknown as FabricEvent[]);
+      while (!text.includes('event: detection')) text += new TextDecoder().decode((await reader.read()).value);
+      expect(text).toMatch(/id: 1\nevent: detection\ndata: \{[^\n]*"rule":"rf_live"/);
+      audit.record(text);
+    } finally {
+      stop.abort();
+      await api.app.close();
+    }
+  });
+});
+
 describe('rate history', () => {
   it('turns counters into per-collector rates, and keeps only the newest samples', async () => {
     const metrics = new Registry();
