@@ -116,6 +116,11 @@ export class Collector {
   private checkpointError: ErrorInfo | undefined;
   /** Wakes `rewind` when a pending batch settles. */
   private settleWaiters: Array<() => void> = [];
+  /**
+   * Bumped whenever the position is reset (rewind, operator): a poll that started before must
+   * not move the position or submit what it read, or it would commit past the reset.
+   */
+  private epoch = 0;
   private lastPollAt: string | undefined;
   private lastSuccessAt: string | undefined;
   private description: CollectorDescription = { backend: 'unknown' };
@@ -321,6 +326,7 @@ export class Collector {
     const inst = this.instance;
     if (!inst?.poll) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `plugin ${this.opts.loaded.pkg.name} has no poll()`, { retriable: false });
     const started = process.hrtime.bigint();
+    const epoch = this.epoch;
     this.counters.polls++;
     this.lastPollAt = new Date().toISOString();
     const pollAbort = new AbortController();
@@ -340,6 +346,7 @@ export class Collector {
       this.opts.metrics.pollDuration.observe({ collector: this.id }, Number(process.hrtime.bigint() - started) / 1e9);
     }
     const result = checkPollResult(raw, this.position, this.opts.timing.batchSize);
+    if (epoch !== this.epoch) throw new PluginError(ErrorCodes.ABORTED, 'poll result discarded: the position was reset while the poll ran; it is read again from the new position');
     this.lastSuccessAt = new Date().toISOString();
     this.counters.eventsCollected += result.events.length;
     this.position = result.checkpoint;
@@ -475,6 +482,7 @@ export class Collector {
     this.uncommitted -= dropped.length;
     this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
     this.position = this.committed.value;
+    this.epoch++;
     this.opts.logger.warn({ collector: this.id, batches: dropped.length, checkpoint: JSON.stringify(this.position ?? null)?.slice(0, 200) }, 'reading again from the last written checkpoint after a batch was not acknowledged');
     this.wakeUncommitted();
     this.notifyDrain();
@@ -582,6 +590,7 @@ export class Collector {
 
   /** Set where the next poll starts (after an operator changed the stored checkpoint). */
   setPosition(summary: CheckpointSummary): void {
+    this.epoch++;
     this.position = summary.value;
     this.committed = summary;
   }
