@@ -30,7 +30,8 @@ const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 
 function globRegExp(name: string): RegExp {
-  return new RegExp(`^${name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  // `s`: a * also matches a newline in a file name.
+  return new RegExp(`^${name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
 }
 
 /** Configured patterns → files to read, in a stable order; folders that cannot be listed become problems. */

@@ -49,8 +49,16 @@ function asCheckpoint(raw: Checkpoint | undefined, collectorId: string): LogFile
 /** How many problems healthCheck() spells out; the rest are counted. */
 const HEALTH_DETAIL = 5;
 
+/** Most new problems one poll logs one by one; a folder of 100,000 FIFOs gets a summary line, not a flood. */
+const LOG_DETAIL = 20;
+
+/** File names are attacker-chosen: control characters (newlines, ANSI escapes) are shown escaped. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function describeProblems(problems: readonly Problem[]): string {
-  const shown = problems.slice(0, HEALTH_DETAIL).map((p) => `${p.path} ${p.reason} (${p.hint})`);
+  const shown = problems.slice(0, HEALTH_DETAIL).map((p) => printable(`${p.path} ${p.reason} (${p.hint})`));
   const more = problems.length > HEALTH_DETAIL ? `; and ${problems.length - HEALTH_DETAIL} more (see the log)` : '';
   return `${problems.length} configured path(s) not read: ${shown.join('; ')}${more}`;
 }
@@ -74,12 +82,20 @@ export default definePlugin({
 
     function report(problems: Problem[]): void {
       const now = new Set<string>();
+      let fresh = 0;
       for (const p of problems) {
         const key = `${p.path}\u0000${p.reason}`;
         now.add(key);
-        if (!logged.has(key)) ctx.logger.warn({ path: p.path, reason: p.reason, hint: p.hint }, `log file ${p.path} ${p.reason}: ${p.hint}`);
+        if (logged.has(key)) continue;
+        if (++fresh <= LOG_DETAIL) ctx.logger.warn({ path: p.path, reason: p.reason, hint: p.hint }, printable(`log file ${p.path} ${p.reason}: ${p.hint}`));
       }
-      for (const key of logged) if (!now.has(key)) ctx.logger.info({ path: key.split('\u0000')[0] }, `log file ${key.split('\u0000')[0]} is readable again`);
+      if (fresh > LOG_DETAIL) ctx.logger.warn({ more: fresh - LOG_DETAIL }, `${fresh - LOG_DETAIL} more log file paths cannot be read (healthCheck lists the first ${HEALTH_DETAIL})`);
+      let recovered = 0;
+      for (const key of logged) {
+        if (now.has(key) || ++recovered > LOG_DETAIL) continue;
+        const path = key.split('\u0000')[0]!;
+        ctx.logger.info({ path }, printable(`log file ${path} is readable again`));
+      }
       logged = now;
       lastProblems = problems;
     }

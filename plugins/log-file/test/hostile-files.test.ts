@@ -177,6 +177,18 @@ describe('one bad entry does not stop the others', () => {
     expect(h.reason).toContain('read access');
   });
 
+  it('shows attacker-chosen file names with control characters escaped, in health and log messages', async () => {
+    const { dir, logs } = layout();
+    const evil = join(logs, 'x\n\u001b[2Jfake.log');
+    symlinkSync(evil, evil); // a loop, with a newline and an ANSI "clear screen" in its name
+    const { src, logger } = await instance(dir, { paths: ['logs/*.log'] });
+    expect(await readAll(src)).toEqual(['line from a']);
+    const reason = (await health(src)).reason!;
+    expect(reason).toContain('x\\u000a\\u001b[2Jfake.log');
+    expect(reason).not.toMatch(/[\n\u001b]/);
+    expect(logger.warnings().join('')).not.toMatch(/[\n\u001b]/);
+  });
+
   it('warns once per problem, not on every poll, and says when it is gone', async () => {
     const { dir, logs } = layout();
     const { src, logger } = await instance(dir, { paths: ['logs/a.log', 'logs/late.log'] });
