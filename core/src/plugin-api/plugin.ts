@@ -1,5 +1,6 @@
 import type { Static, TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { ErrorCodes, PluginError } from './errors.js';
 import type { JsonValue, SourceEvent } from './events.js';
 import type { Indicator, IndicatorType, Verdict } from './indicators.js';
 
@@ -158,9 +159,15 @@ const MAX_CHECKPOINT_ERRORS = 5;
  */
 export function checkpointSchemaErrors(schema: TSchema | undefined, checkpoint: Checkpoint | undefined): CheckpointFieldError[] {
   if (!schema || checkpoint === undefined) return [];
+  let errors: ReturnType<typeof Value.Errors>;
+  try {
+    errors = Value.Errors(schema, checkpoint);
+  } catch (err) {
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the plugin's checkpointSchema is not a usable JSON Schema (${(err as Error).message}); fix the plugin`, { retriable: false });
+  }
   const byPath = new Map<string, CheckpointFieldError>();
   let seen = 0;
-  for (const e of Value.Errors(schema, checkpoint)) {
+  for (const e of errors) {
     if (++seen > 200) break; // a hostile value can have millions of errors; a few say enough
     // "must match a schema in anyOf" only repeats what the branches said.
     if (e.keyword === 'anyOf' || e.keyword === 'oneOf') continue;

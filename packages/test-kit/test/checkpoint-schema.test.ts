@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Type, definePlugin } from '@reactive-fabric/core';
+import { Type, checkpointSchemaErrors, definePlugin } from '@reactive-fabric/core';
 import type { Checkpoint } from '@reactive-fabric/core';
 import { createTestHost } from '@reactive-fabric/test-kit';
 
@@ -28,5 +28,9 @@ describe('TestHost and checkpointSchema', () => {
     await host.poll();
     expect(host.checkpoint).toEqual({ offset: 12 });
     await host.dispose();
+  });
+
+  it('a checkpointSchema that is not a schema is the plugin\'s bug, said as such', () => {
+    expect(() => checkpointSchemaErrors('offset' as never, { offset: 1 })).toThrow(expect.objectContaining({ code: 'CONTRACT_VIOLATION', message: expect.stringContaining('checkpointSchema is not a usable JSON Schema') }));
   });
 });
