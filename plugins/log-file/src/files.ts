@@ -86,6 +86,12 @@ function errnoProblem(path: string, code: string | undefined): Problem {
   return { path, reason: `cannot be opened (${code ?? 'unknown error'})`, hint: 'check the file and the disk; the other files are still read' };
 }
 
+function notRegular(t: Target, st: Stats, problems: Problem[]): undefined {
+  // A folder matched by a glob (logs/* next to logs/archive/) is normal; anything else is worth telling.
+  if (!(t.fromGlob && st.isDirectory())) problems.push({ path: t.path, reason: `is ${kind(st)}, not a regular file; not read`, hint: 'point paths at log files only' });
+  return undefined;
+}
+
 /** Where the descriptor really points: /proc on Linux, else the checked path if it is still the same file. */
 async function openedPath(fh: FileHandle, checked: string, st: Stats): Promise<string | undefined> {
   try {
@@ -108,17 +114,19 @@ export async function openChecked(t: Target, followSymlinks: boolean, problems: 
   let realBase = '';
   let resolved = t.path;
   try {
-    if (followSymlinks) {
-      fh = await open(t.path, OPEN_FLAGS);
-    } else {
+    if (!followSymlinks) {
       resolved = await realpath(t.path);
       realBase = await realpath(t.base);
       if (!inside(resolved, realBase)) {
         problems.push({ path: t.path, reason: `is a symlink to ${resolved}, outside ${t.base}; not read`, hint: 'remove the link, or set follow_symlinks: true if it is meant to be read' });
         return undefined;
       }
-      fh = await open(resolved, OPEN_FLAGS | NOFOLLOW);
     }
+    // Opening a device can act (a watchdog, a tape) and opening a FIFO wakes its writer: look first.
+    // The fstat after open below is what makes it safe; this only avoids touching the obvious ones.
+    const pre = await stat(resolved);
+    if (!pre.isFile()) return notRegular(t, pre, problems);
+    fh = followSymlinks ? await open(t.path, OPEN_FLAGS) : await open(resolved, OPEN_FLAGS | NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
@@ -132,9 +140,8 @@ export async function openChecked(t: Target, followSymlinks: boolean, problems: 
   try {
     const st = await fh.stat();
     if (!st.isFile()) {
-      if (!(t.fromGlob && st.isDirectory())) problems.push({ path: t.path, reason: `is ${kind(st)}, not a regular file; not read`, hint: 'point paths at log files only' });
       await fh.close();
-      return undefined;
+      return notRegular(t, st, problems);
     }
     if (!followSymlinks) {
       const actual = await openedPath(fh, resolved, st);

@@ -12,12 +12,13 @@ import type { HealthReport, PluginLogger, SourceInstance } from '@reactive-fabri
 
 // Lets a test make one path fail to open (EACCES cannot be produced for root, who runs CI) or
 // simulate a path swapped for a symlink between realpath() and open(): everything else is real.
-const fsHooks: { openError?: (path: string) => string | undefined; realpathAs?: (path: string) => string | undefined } = {};
+const fsHooks: { openError?: (path: string) => string | undefined; realpathAs?: (path: string) => string | undefined; opened: string[] } = { opened: [] };
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...real,
     open: (async (path: string, ...rest: unknown[]) => {
+      fsHooks.opened.push(String(path));
       const code = fsHooks.openError?.(String(path));
       if (code) throw Object.assign(new Error(`${code}: open '${String(path)}'`), { code });
       return (real.open as (...a: unknown[]) => unknown)(path, ...rest);
@@ -32,6 +33,7 @@ const dirs: string[] = [];
 afterEach(() => {
   fsHooks.openError = undefined;
   fsHooks.realpathAs = undefined;
+  fsHooks.opened = [];
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -135,6 +137,8 @@ describe('symlinks', () => {
     const h = await health(src);
     expect(h.status).toBe('degraded');
     expect(h.reason).toMatch(/zero\.log is a device/);
+    // Not even opened: opening a device can act (think /dev/watchdog).
+    expect(fsHooks.opened.filter((p) => p.includes('zero'))).toEqual([]);
   });
 
   it('checks the opened file, not the path: a path swapped for a link after the check is not read', async () => {
@@ -217,6 +221,7 @@ describe('a configured path that cannot be a log file is not "healthy with 0 eve
     const { src } = await instance(dir, { paths: ['logs/pipe.log', 'logs/a.log'] });
     expect(await readAll(src)).toEqual(['line from a']);
     expect((await health(src)).reason).toContain(`${join(logs, 'pipe.log')} is a FIFO`);
+    expect(fsHooks.opened.filter((p) => p.includes('pipe'))).toEqual([]);
   });
 
   it('a missing file, and a glob without matches, are named in health — before and after the first poll', async () => {
