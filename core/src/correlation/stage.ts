@@ -169,29 +169,64 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   /** Tickets of processed batches not yet released to the engine, in processing order. */
   const ledger: number[] = [];
   const acknowledged = new Set<number>();
+  /** Alerts each pending batch published (its own and any it carried for an abandoned batch). */
+  const emitted = new Map<number, FabricEvent[]>();
+  /** Batches whose sink write failed, and the batch that re-sent their alerts (once one did). */
+  const abandoned = new Map<number, number | undefined>();
+  /** Alerts of abandoned batches, sent again with the next batch processed. */
+  let owed: Array<{ from: number; alerts: FabricEvent[] }> = [];
   let untracked = 0;
+
+  /** Durable: acknowledged, or abandoned with every alert re-sent by a batch that is durable. */
+  const durable = (seq: number, hops = 0): boolean => {
+    if (acknowledged.has(seq)) return true;
+    if (!abandoned.has(seq) || hops > MAX_PENDING_BATCHES) return false;
+    if ((emitted.get(seq) ?? []).length === 0) return true;
+    const carrier = abandoned.get(seq);
+    return carrier !== undefined && durable(carrier, hops + 1);
+  };
+  const forget = (seq: number): void => {
+    acknowledged.delete(seq);
+    abandoned.delete(seq);
+    emitted.delete(seq);
+  };
 
   return {
     name: 'correlation',
     rules,
     async process(batch: FabricEvent[], ticket?: BatchTicket): Promise<FabricEvent[]> {
+      const seq = ticket?.seq ?? --untracked;
       // engine.process registers the batch as pending before it can throw, so the ledger entry goes first.
-      ledger.push(ticket?.seq ?? --untracked);
-      if (ledger.length > MAX_PENDING_BATCHES) acknowledged.delete(ledger.shift()!);
+      ledger.push(seq);
+      if (ledger.length > MAX_PENDING_BATCHES) forget(ledger.shift()!);
       const out = engine.process(batch);
       keys.set(engine.groupCount);
       if (Number.isFinite(engine.watermark)) watermark.set(engine.watermark / 1000);
-      return out.length > 0 ? [...batch, ...out] : batch;
+      // The engine counts the detections of a re-read batch as seen and fires nothing: the alerts
+      // an abandoned batch owed ride on this one, same ids.
+      const carried = owed.flatMap((o) => o.alerts);
+      for (const o of owed) abandoned.set(o.from, seq);
+      owed = [];
+      const alerts = carried.length > 0 ? [...out, ...carried] : out;
+      emitted.set(seq, alerts);
+      return alerts.length > 0 ? [...batch, ...alerts] : batch;
     },
     async acknowledge(ticket: BatchTicket) {
       // A ticket this stage never processed releases nothing, but is still a chance to persist.
       if (ledger.includes(ticket.seq)) acknowledged.add(ticket.seq);
-      while (ledger.length > 0 && acknowledged.has(ledger[0]!)) {
-        acknowledged.delete(ledger.shift()!);
+      // The engine releases its oldest pending batch on each acknowledge(): call it in ledger order.
+      while (ledger.length > 0 && durable(ledger[0]!)) {
+        forget(ledger.shift()!);
         engine.acknowledge();
       }
       // Safe whatever is still pending: the snapshot keeps unacknowledged alerts for re-sending.
       await persist(false);
+    },
+    abandon(ticket: BatchTicket) {
+      if (!ledger.includes(ticket.seq)) return;
+      abandoned.set(ticket.seq, undefined);
+      const alerts = emitted.get(ticket.seq) ?? [];
+      if (alerts.length > 0) owed.push({ from: ticket.seq, alerts });
     },
     async flush() {
       await persist(true);
