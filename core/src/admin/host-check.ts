@@ -6,7 +6,6 @@ import { AdminErrorCodes, errorBody } from './errors.js';
 import { errors } from './schemas.js';
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
-const WILDCARD = new Set(['0.0.0.0', '::', '[::]', '']);
 
 function bracket(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
@@ -36,7 +35,8 @@ export function hostAllowed(config: AdminConfig, header: string | undefined, loc
   const port = parsed.port ?? 80;
   if (localPort !== undefined && port !== localPort) return false;
   const names = new Set(LOOPBACK_NAMES);
-  if (!WILDCARD.has(config.host)) names.add(bracket(config.host.toLowerCase()));
+  // The bind address as configured, a wildcard included: admin-url then names it and the CLI uses it.
+  if (config.host !== '') names.add(bracket(config.host.toLowerCase()));
   if (localAddress) names.add(bracket(localAddress.replace(/^::ffff:/, '').toLowerCase()));
   return names.has(parsed.name);
 }

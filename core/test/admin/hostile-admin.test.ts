@@ -88,6 +88,8 @@ describe('Host header (DNS rebinding)', () => {
   it('knows a wildcard bind accepts the address the connection arrived on', () => {
     const config = resolveAdminConfig({ host: '0.0.0.0', port: 8600 });
     expect(hostAllowed(config, '10.1.2.3:8600', 8600, '10.1.2.3')).toBe(true);
+    expect(hostAllowed(config, '0.0.0.0:8600', 8600, '127.0.0.1')).toBe(true); // what admin-url says for this bind
+    expect(hostAllowed(resolveAdminConfig({ host: '::', port: 8600 }), '[::]:8600', 8600, '::1')).toBe(true);
     expect(hostAllowed(config, '10.9.9.9:8600', 8600, '10.1.2.3')).toBe(false);
     expect(hostAllowed(config, 'attacker.example:8600', 8600, '10.1.2.3')).toBe(false);
   });
