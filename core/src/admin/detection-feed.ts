@@ -120,20 +120,33 @@ export class DetectionFeed {
   private readonly ring: DetectionSummary[] = [];
   private seq = 0;
   private readonly listeners = new Set<Listener>();
+  // Runs inside the pipeline's publish path: whatever goes wrong here must never reach it.
   private readonly onPublished = (events: readonly FabricEvent[]): void => {
     for (const e of events) {
-      const d = summarize(e, this.seq + 1);
+      let d: DetectionSummary | undefined;
+      try {
+        d = summarize(e, this.seq + 1);
+      } catch (err) {
+        this.onError(err as Error);
+      }
       if (!d) continue;
       this.seq++;
       this.ring.push(d);
       if (this.ring.length > this.capacity) this.ring.shift();
-      for (const l of this.listeners) l(d);
+      for (const l of this.listeners) {
+        try {
+          l(d);
+        } catch (err) {
+          this.onError(err as Error);
+        }
+      }
     }
   };
 
   constructor(
     private readonly host: FabricHost,
     private readonly capacity: number,
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {
     host.events.on('published', this.onPublished);
   }

@@ -62,12 +62,15 @@ export class RateHistory {
     readonly intervalMs: number,
     private readonly capacity: number,
     private readonly now: () => number = Date.now,
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {}
 
   start(): void {
     if (this.timer) return;
-    void this.sample();
-    this.timer = setInterval(() => void this.sample(), this.intervalMs);
+    // A failed sample is a gap in the chart, never an unhandled rejection.
+    const tick = (): void => void this.sample().catch((err: Error) => this.onError(err));
+    tick();
+    this.timer = setInterval(tick, this.intervalMs);
     this.timer.unref();
   }
 
@@ -122,7 +125,13 @@ export class RateHistory {
       };
       this.ring.push(s);
       if (this.ring.length > this.capacity) this.ring.shift();
-      for (const l of this.listeners) l(s);
+      for (const l of this.listeners) {
+        try {
+          l(s);
+        } catch (err) {
+          this.onError(err as Error);
+        }
+      }
       return s;
     } finally {
       this.sampling = false;

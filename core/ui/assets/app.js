@@ -300,7 +300,7 @@ const COLUMNS = [
   { key: 'spark', label: 'Last 3 min', nosort: true },
   { key: 'lag', label: 'Checkpoint age' },
   { key: 'error', label: 'Last error' },
-  { key: 'restarts', label: 'Restarts', num: true },
+  { key: 'restarts', label: 'Restarts of budget', num: true },
 ];
 
 function Overview({ instance }) {
@@ -315,7 +315,7 @@ function Overview({ instance }) {
   const rows = [...st.collectors.values()].map((c) => {
     const d = detailById.get(c.id) ?? {};
     const r = last?.collectors[c.id] ?? { in: 0, out: 0 };
-    return { ...d, ...c, in: r.in, out: r.out, lag: d.checkpointUpdatedAt ? Date.parse(d.checkpointUpdatedAt) : 0, error: d.lastError?.code ?? '', restarts: d.restartCount ?? 0 };
+    return { ...d, ...c, in: r.in, out: r.out, lag: d.checkpointUpdatedAt ? Date.parse(d.checkpointUpdatedAt) : 0, error: d.lastError?.code ?? '', restarts: d.restartsInPeriod ?? 0 };
   });
   const q = filter.trim().toLowerCase();
   const shown = rows
@@ -374,7 +374,7 @@ function Overview({ instance }) {
                 : r.reason && r.state !== 'running'
                   ? html`<span class="small">${r.reason}</span>`
                   : html`<span class="muted">none</span>`}</td>
-              <td class="num">${budget ? `${r.restarts} / ${budget.intensity}` : r.restarts}${budget ? html`<div class="small muted">per ${budget.periodSeconds}s</div>` : ''}</td>
+              <td class="num" data-testid="restarts">${budget ? `${r.restarts} / ${budget.intensity}` : r.restarts}<div class="small muted">${budget ? `budget per ${budget.periodSeconds}s · ` : ''}${r.restartCount ?? 0} in total</div></td>
             </tr>`,
           )}
         </tbody>
@@ -546,7 +546,7 @@ function CollectorPage({ instance, id }) {
           <dt>Published</dt><dd>${fmtInt(detail.metrics.eventsPublished)}</dd>
           <dt>Duplicates dropped</dt><dd>${fmtInt(detail.metrics.eventsDeduplicated)}</dd>
           <dt>Polls / errors</dt><dd>${fmtInt(detail.metrics.polls)} / ${fmtInt(detail.metrics.pollErrors)}</dd>
-          <dt>Restarts</dt><dd>${detail.restartCount}${st.overview?.restartBudget ? ` (budget ${st.overview.restartBudget.intensity} per ${st.overview.restartBudget.periodSeconds}s)` : ''}</dd>
+          <dt>Restarts</dt><dd>${detail.restartCount} in total${st.overview?.restartBudget ? `; ${st.overview.collectors.find((c) => c.id === id)?.restartsInPeriod ?? 0} of the budget of ${st.overview.restartBudget.intensity} per ${st.overview.restartBudget.periodSeconds}s used` : ''}</dd>
           <dt>Last successful poll</dt><dd>${ago(detail.metrics.lastSuccessAt)}</dd>
         </dl>
         ${detail.lastError

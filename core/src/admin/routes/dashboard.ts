@@ -6,6 +6,7 @@ import { AdminErrorCodes, ApiError } from '../errors.js';
 import { limitKey } from '../identity.js';
 import { RateHistory, sumByLabel } from '../rate-history.js';
 import { errors } from '../schemas.js';
+import type { TransitionRecord } from '../../host.js';
 
 /**
  * The data routes behind the dashboard (/ui): one overview read, the rolling rate history, and
@@ -75,7 +76,8 @@ const OverviewSchema = Type.Object({
       state: Type.String(),
       since: IsoTime,
       health: Type.String(),
-      restartCount: Type.Integer(),
+      restartCount: Type.Integer({ description: 'Restarts since the process started, manual ones included' }),
+      restartsInPeriod: Type.Integer({ description: "Automatic restarts counted against the supervisor's budget (within restart_period_seconds, since the last manual start)" }),
       eventsCollected: Type.Integer(),
       eventsPublished: Type.Integer(),
       inFlight: Type.Integer(),
@@ -109,8 +111,8 @@ function frame(event: string, data: unknown, id?: string): string {
 }
 
 export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): void {
-  const history = new RateHistory(host, SAMPLE_INTERVAL_MS, HISTORY_SAMPLES);
-  const feed = new DetectionFeed(host, FEED_CAPACITY);
+  const history = new RateHistory(host, SAMPLE_INTERVAL_MS, HISTORY_SAMPLES, Date.now, (err) => app.log.warn({ err: err.message }, 'dashboard rate sample failed; the chart has a gap'));
+  const feed = new DetectionFeed(host, FEED_CAPACITY, (err) => app.log.warn({ err: err.message }, 'dashboard detection feed: an event could not be summarised or sent'));
   let lastPublishedAt: string | undefined;
   const stopTracking = feed.subscribe(() => (lastPublishedAt = new Date().toISOString()));
   history.start();
@@ -138,10 +140,12 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
     },
     async () => {
       const readiness = await host.readiness();
+      const budget = host.restartBudget?.();
       const collectors = host.listCollectors().flatMap((c) => {
         const d = host.getCollector(c.id);
         if (!d) return [];
-        const last = host.transitions(c.id, 1)?.[0];
+        const history = host.transitions(c.id) ?? [];
+        const last = history[history.length - 1];
         const reason = last && last.to === d.state ? last.reason : undefined;
         return [
           {
@@ -152,6 +156,7 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
             since: d.since,
             health: d.health,
             restartCount: d.restartCount,
+            restartsInPeriod: budgetUsed(history, budget?.periodSeconds),
             eventsCollected: d.metrics.eventsCollected,
             eventsPublished: d.metrics.eventsPublished,
             inFlight: d.metrics.inFlight,
@@ -170,7 +175,7 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
         ready: readiness.ready,
         sink: sinkCheck,
         checks: readiness.checks,
-        ...(host.restartBudget ? { restartBudget: host.restartBudget() } : {}),
+        ...(budget ? { restartBudget: budget } : {}),
         ...(lastPublishedAt ? { lastPublishedAt } : {}),
         collectors,
         enrichment: { enabled, sources },
@@ -267,6 +272,21 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
       if (Number.isInteger(last) && last > 0) for (const d of feed.recent(FEED_CAPACITY, last)) send(frame('detection', d, String(d.seq)));
     },
   );
+}
+
+/**
+ * The supervisor's budget counts automatic restarts (after a failed start or a degraded health
+ * check; not an operator's RESTART) within the period, and a manual start from stopped or failed
+ * resets it (collectors/machine.ts). Read back from the transition history.
+ */
+export function budgetUsed(history: readonly TransitionRecord[], periodSeconds: number | undefined, now = Date.now()): number {
+  let used = 0;
+  const since = periodSeconds === undefined ? -Infinity : now - periodSeconds * 1000;
+  for (const t of history) {
+    if ((t.from === 'stopped' || t.from === 'failed') && t.to === 'starting') used = 0;
+    else if (t.to === 'restarting' && t.event !== 'RESTART' && Date.parse(t.at) > since) used++;
+  }
+  return used;
 }
 
 async function enrichmentSources(host: RouteContext['host'], history: RateHistory) {

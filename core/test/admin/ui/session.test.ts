@@ -4,6 +4,8 @@ import type { FabricEvent } from '../../../src/plugin-api/index.js';
 import type { FabricHost } from '../../../src/host.js';
 import { SessionStore } from '../../../src/admin/session.js';
 import { RateHistory } from '../../../src/admin/rate-history.js';
+import { DetectionFeed } from '../../../src/admin/detection-feed.js';
+import { budgetUsed } from '../../../src/admin/routes/dashboard.js';
 import { standardHost } from '../fake-host.js';
 import { SecretAudit, TOKEN, expectError, testApi } from '../harness.js';
 
@@ -188,6 +190,34 @@ describe('detection feed', () => {
   });
 });
 
+describe('failures stay out of the pipeline', () => {
+  it('a feed subscriber that throws never reaches the publishing code, and the detection is still kept', () => {
+    const host = standardHost();
+    const errors: string[] = [];
+    const feed = new DetectionFeed(host, 10, (err) => errors.push(err.message));
+    feed.subscribe(() => {
+      throw new Error('client write failed');
+    });
+    const event = { event: { id: 's1', kind: 'signal' }, fabric: { collector: 'auth-log' }, rule: { name: 'r' } } as unknown as FabricEvent;
+    expect(() => host.events.emit('published', [event])).not.toThrow();
+    expect(errors).toEqual(['client write failed']);
+    expect(feed.recent(10).map((d) => d.id)).toEqual(['s1']);
+    feed.close();
+  });
+
+  it('a rate sample that fails is reported, not left as an unhandled rejection', async () => {
+    const failed = new Promise<string>((resolve) => {
+      const host = { metrics: new Registry(), listCollectors: () => [{ id: 'a' }], getCollector: () => { throw new Error('host went away'); } } as unknown as FabricHost;
+      const history = new RateHistory(host, 60_000, 3, Date.now, (err) => {
+        history.stop();
+        resolve(err.message);
+      });
+      history.start();
+    });
+    expect(await failed).toBe('host went away');
+  });
+});
+
 describe('/feed stream', () => {
   it('streams new detections to a cookie session and caps streams per identity like /events', async () => {
     const host = standardHost();
@@ -213,6 +243,25 @@ describe('/feed stream', () => {
       stop.abort();
       await api.app.close();
     }
+  });
+});
+
+describe('restart budget', () => {
+  it('counts automatic restarts within the period since the last manual start, not operator restarts', () => {
+    const at = (s: number) => new Date(1_000_000 + s * 1000).toISOString();
+    const now = 1_000_000 + 1000 * 1000;
+    const history = [
+      { at: at(10), from: 'running', to: 'restarting', event: 'HEALTH' },
+      { at: at(11), from: 'restarting', to: 'starting', event: 'BACKOFF_ELAPSED' },
+      { at: at(12), from: 'starting', to: 'failed', event: 'xstate.error.actor' },
+      { at: at(800), from: 'failed', to: 'starting', event: 'START' },
+      { at: at(801), from: 'starting', to: 'restarting', event: 'xstate.error.actor' },
+      { at: at(900), from: 'running', to: 'restarting', event: 'RESTART' },
+      { at: at(950), from: 'running', to: 'restarting', event: 'HEALTH' },
+    ];
+    expect(budgetUsed(history, 300, now)).toBe(2);
+    // Older than the period: no longer counted.
+    expect(budgetUsed(history, 100, now)).toBe(1);
   });
 });
 
