@@ -20,7 +20,7 @@ import {
   type TransitionRecord,
 } from './host.js';
 import type { LoadedConfig } from './config/load.js';
-import { createLogger, registerSecret } from './logging.js';
+import { createLogger, redactDeep, redactSecrets, registerSecret } from './logging.js';
 import { FabricMetrics } from './metrics/fabric-metrics.js';
 import { checkpointErrors, CheckpointStore, CheckpointValidationError, describeFieldErrors } from './state/checkpoint-store.js';
 import { sweepStaleTempFiles } from './state/atomic.js';
@@ -211,7 +211,11 @@ export class Orchestrator implements FabricHost {
     }
   }
 
-  private onTransition(record: TransitionRecord & { collector: string }, summary: CollectorSummary, error?: { code: string; message: string; retriable: boolean }): void {
+  private onTransition(unsafeRecord: TransitionRecord & { collector: string }, summary: CollectorSummary, unsafeError?: { code: string; message: string; retriable: boolean }): void {
+    // Reasons and messages carry plugin error text: replace secrets (in any escaping) before they
+    // reach the admin API's streams, the dashboard and the status topic.
+    const record = redactDeep(unsafeRecord);
+    const error = unsafeError && { ...unsafeError, message: redactSecrets(unsafeError.message) };
     this.events.emit('transition', record);
     this.events.emit('status', summary);
     if (!this.started) return;

@@ -63,7 +63,7 @@ describe('text scrubbing (second layer) knows escaped and encoded forms', () => 
 });
 
 describe('secrets of plugin configs never leave through the admin API or logs', () => {
-  it('GET /collectors/:id, its transitions and the log stay clean when the plugin echoes its key escaped and encoded', async () => {
+  it('GET /collectors/:id, its transitions, the status events and the log stay clean when the plugin echoes its key escaped and encoded', async () => {
     const dir = tempDir('fabric-redact-');
     dirs.push(dir);
     writePlugin(dir, 'plugin-leaky', {
@@ -88,7 +88,8 @@ collectors:
     writeFileSync(join(dir, 'fabric.yaml'), yaml);
     const out = capture();
     const logger = createLogger({ destination: out.stream, level: 'debug' });
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), { LEAKY_KEY: SECRET }), { cwd: dir, logger, sink: new MemorySink() });
+    const sink = new MemorySink();
+    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), { LEAKY_KEY: SECRET }), { cwd: dir, logger, sink });
     await orch.start();
     const app = await buildAdminApp(orch, {}, { logger, token: TOKEN });
     try {
@@ -104,6 +105,10 @@ collectors:
       await app.close();
       await orch.stop();
     }
+    // The status events published to the sink (the status topic on Kafka) carry the error too.
+    const statuses = JSON.stringify(sink.statuses);
+    expect(statuses).toContain('AUTH_FAILED');
+    expectNoForm(statuses);
     const logText = out.text();
     expect(logText).toContain('[redacted]');
     expectNoForm(logText);
