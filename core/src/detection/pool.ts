@@ -119,34 +119,40 @@ export class DetectionPool {
     let truncated = 0;
     let retries = 0;
     let unexplained = 0;
-    let todo = records.map((_, i) => i);
-    while (todo.length) {
-      const probe = new Int32Array(new SharedArrayBuffer(8));
-      const subset = todo.length === n ? records : todo.map((i) => records[i]!);
-      try {
-        const res = await this.runWatched(subset, probe);
-        for (let k = 0; k < todo.length; k++) {
-          matches[todo[k]!] = res.matches[k]!;
-          extracted[todo[k]!] = res.extracted[k]!;
+    const run = async (todo: number[]): Promise<void> => {
+      for (;;) {
+        const probe = new Int32Array(new SharedArrayBuffer(8));
+        try {
+          const res = await this.runWatched(todo.length === n ? records : todo.map((i) => records[i]!), probe);
+          for (let k = 0; k < todo.length; k++) {
+            matches[todo[k]!] = res.matches[k]!;
+            extracted[todo[k]!] = res.extracted[k]!;
+          }
+          truncated += res.truncated;
+          return;
+        } catch (e) {
+          if (!(e instanceof DetectionTaskError) || this.closing) throw e;
+          retries++;
+          const p = Atomics.load(probe, 0);
+          if (p >= 1 && p <= todo.length) {
+            // The record it was on when stopped or killed is skipped. The ones before it had finished
+            // (their results died with the worker) and the ones after it go again as two tasks, so
+            // they run in parallel and a later stall only repeats its own side.
+            skipped.push({ index: todo[p - 1]!, reason: e.reason, at: Atomics.load(probe, 1) });
+            const parts = [todo.slice(0, p - 1), todo.slice(p)].filter((x) => x.length > 0);
+            await Promise.all(parts.map(run));
+            return;
+          }
+          if (!e.innocent && ++unexplained > 3) {
+            // Fails before or after its records every time (e.g. workers cannot start): no record to blame.
+            for (const i of todo) skipped.push({ index: i, reason: e.reason, at: -1 });
+            return;
+          }
+          // None of its records had started (its worker was stopped for another task): run it again.
         }
-        truncated += res.truncated;
-        break;
-      } catch (e) {
-        if (!(e instanceof DetectionTaskError) || this.closing) throw e;
-        retries++;
-        const p = Atomics.load(probe, 0);
-        if (p >= 1 && p <= todo.length) {
-          // The record it was on when stopped or killed; the ones before it finished but their results died with the worker.
-          skipped.push({ index: todo[p - 1]!, reason: e.reason, at: Atomics.load(probe, 1) });
-          todo = todo.filter((_, k) => k !== p - 1);
-        } else if (!e.innocent && ++unexplained > 3) {
-          // Fails before or after its records every time (e.g. workers cannot start): no record to blame.
-          for (const i of todo) skipped.push({ index: i, reason: e.reason, at: -1 });
-          break;
-        }
-        // Otherwise none of its records had started (its worker was stopped for another task): run it again.
       }
-    }
+    };
+    if (n > 0) await run(records.map((_, i) => i));
     skipped.sort((a, b) => a.index - b.index);
     return { matches, extracted, truncated, skipped, retries };
   }

@@ -107,7 +107,8 @@ describe('detection isolates hostile events instead of dropping their batch', ()
     // The stage is not left blocked: the next batch is evaluated normally.
     const next = (await s.process([failedLogin(1), failedLogin(2)])) as Record<string, any>[];
     expect(next.map((e) => e.rule?.name)).toEqual(['rf_failed_authentication', 'rf_failed_authentication']);
-  });
+    // Each stall costs its budget plus a worker restart; a busy machine needs more than the default 30 s ceiling.
+  }, 120_000);
 
   it('a stall in one of several chunks in flight costs only that event', async () => {
     const { s, metrics } = await stage({ extractors: [EVIL_EXTRACTOR], task_timeout_ms: 400, batch_size: 25 });
@@ -119,5 +120,5 @@ describe('detection isolates hostile events instead of dropping their batch', ()
     expect(await counter(metrics, 'fabric_detection_skipped_events_total')).toBe(1);
     // The chunk that stalled ran once more, without its evil event.
     expect(await counter(metrics, 'fabric_detection_retried_tasks_total')).toBe(1);
-  });
+  }, 60_000);
 });
