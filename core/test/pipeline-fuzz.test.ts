@@ -1,9 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Value } from 'typebox/value';
+import { Registry } from 'prom-client';
+import { createDetectionStage, type DetectionStage } from '../src/detection/stage.js';
+import { DetectionConfigSchema, type DetectionConfig } from '../src/detection/config.js';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { DedupStage } from '../src/pipeline/dedup.js';
-import { flattenEvent } from '../src/detection/flatten.js';
 import { createCorrelationStage } from '../src/correlation/index.js';
 import { CorrelationConfigSchema, type CorrelationConfig } from '../src/correlation/config.js';
 import { validateAgainstSchema } from '../src/plugins/validate.js';
@@ -80,7 +85,11 @@ const valid: fc.Arbitrary<Item> = fc
     const marker = `valid-${++markerSeq}`;
     // JSON.parse: "__proto__" becomes an own key, as when a plugin parses a log line.
     const parsed = JSON.parse(JSON.stringify(extra)) as Record<string, unknown>;
-    return { kind: 'valid' as const, marker, event: { ...parsed, '@timestamp': ts, message: `${marker}${odd}`, event: { id: marker } } };
+    // Half of them look like failed SSH logins from one address: signals, and correlation alerts.
+    const message = markerSeq % 2 ? `Failed password for root from 203.0.113.9 port 22 ssh2 ${marker}${odd}` : `${marker}${odd}`;
+    // Failed logins share a minute, so five of them make a brute-force window.
+    const at = markerSeq % 2 ? new Date(Date.parse('2026-06-01T00:00:00Z') + (markerSeq % 60) * 1000).toISOString() : ts;
+    return { kind: 'valid' as const, marker, event: { ...parsed, '@timestamp': at, message, process: { name: 'sshd' }, event: { id: marker } } };
   });
 
 /** What a real sink does: serialise every event (and throw on what cannot be). */
@@ -101,16 +110,26 @@ class SerialisingSink extends MemorySink {
   }
 }
 
-/** Detection's main-thread work on every event: flatten it. */
-const flattening: PipelineStage = { name: 'detection-flatten', process: async (batch) => (batch.forEach((e) => flattenEvent(e as unknown as Record<string, unknown>)), batch) };
+/** The real detection stage (built-in rules, one worker; workers run dist/: build first). */
+let detection: DetectionStage;
+const detectionDir = mkdtempSync(join(tmpdir(), 'fabric-fuzz-det-'));
+beforeAll(async () => {
+  const config = { ...(Value.Default(DetectionConfigSchema, {}) as DetectionConfig), pool_size: 1 };
+  detection = await createDetectionStage(config, { logger: silentLogger(), metrics: new Registry(), configDir: detectionDir });
+});
+afterAll(async () => {
+  await detection?.close();
+  rmSync(detectionDir, { recursive: true, force: true });
+});
 
 async function correlationStage(stateDir: string): Promise<PipelineStage> {
   const { value } = validateAgainstSchema(CorrelationConfigSchema, { checkpoint_interval_seconds: 0 });
-  return createCorrelationStage(value as CorrelationConfig, { logger: silentLogger(), metrics: new (await import('prom-client')).Registry(), stateDir, configDir: stateDir });
+  return createCorrelationStage(value as CorrelationConfig, { logger: silentLogger(), metrics: new Registry(), stateDir, configDir: stateDir, detectionRules: detection.rules });
 }
 
 describe('pipeline fuzz (seeded)', () => {
   it('plugin results: valid events always delivered, nothing committed ahead of delivery, prototype untouched', async () => {
+    const kinds = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.array(fc.oneof({ weight: 3, arbitrary: valid }, { weight: 2, arbitrary: hostile }), { minLength: 0, maxLength: 12 }), { minLength: 1, maxLength: 5 }),
@@ -119,7 +138,7 @@ describe('pipeline fuzz (seeded)', () => {
           const stateDir = tempDir('fabric-fuzz-');
           dirs.push(stateDir);
           const sink = new SerialisingSink();
-          const stages = [flattening, new DedupStage(300_000, () => undefined), await correlationStage(stateDir)];
+          const stages: PipelineStage[] = [detection, new DedupStage(300_000, () => undefined), await correlationStage(stateDir)];
           let polls = 0;
           const hs = harness(
             () => ({
@@ -154,11 +173,17 @@ describe('pipeline fuzz (seeded)', () => {
           expect(violations).toEqual([]);
           expect(prototypeKeys()).toEqual(PROTOTYPE_KEYS);
           // Every event delivered is plain JSON that survives a round trip.
-          for (const e of sink.events) expect(typeof JSON.parse(JSON.stringify(e))).toBe('object');
+          for (const e of sink.events) {
+            expect(typeof JSON.parse(JSON.stringify(e))).toBe('object');
+            kinds.set(String(e.event?.kind), (kinds.get(String(e.event?.kind)) ?? 0) + 1);
+          }
         },
       ),
       { seed: SEED, numRuns: 25, endOnFailure: true },
     );
+    // The stages really ran: detections and correlated alerts were among what was delivered.
+    expect(kinds.get('signal') ?? 0).toBeGreaterThan(0);
+    expect(kinds.get('alert') ?? 0).toBeGreaterThan(0);
   });
 
   it('log lines through the real log-file plugin: valid lines delivered, hostile lines delivered or dead-lettered, checkpoint at the end of the file', async () => {
@@ -207,7 +232,7 @@ describe('pipeline fuzz (seeded)', () => {
         expect(prototypeKeys()).toEqual(PROTOTYPE_KEYS);
         await expect(orch.metrics.metrics()).resolves.toContain('fabric_events_collected_total');
       }),
-      { seed: SEED, numRuns: 6, endOnFailure: true },
+      { seed: SEED, numRuns: 12, endOnFailure: true },
     );
   });
 });
