@@ -301,14 +301,14 @@ export class DetectionEngine {
  * is eager when a rule reads one of its fields, or a later eager extractor's `when` or source does.
  */
 function splitExtractors(all: CompiledExtractor[], ruleReads: Set<string>): [CompiledExtractor[], CompiledExtractor[]] {
-  const feeds = (out: string, reads: Set<string>) =>
-    reads.has(WHOLE_EVENT) || (out.endsWith('.') || out === '' ? [...reads].some((w) => w.startsWith(out)) : reads.has(out));
+  const feeds = (out: string, reads: Set<string>) => (out.endsWith('.') || out === '' ? [...reads].some((w) => w.startsWith(out)) : reads.has(out));
   // Walk backwards: an extractor only feeds the rules and the eager extractors that run after it.
   const wanted = new Set(ruleReads);
   const eager = new Set<CompiledExtractor>();
   for (let i = all.length - 1; i >= 0; i--) {
     const ex = all[i]!;
-    if (!ex.outputs.some((o) => feeds(o, wanted))) continue;
+    // Keywords over the whole event need the text only decoding extractors add (auditd hex, JSON).
+    if (!(ex.derives && wanted.has(WHOLE_EVENT)) && !ex.outputs.some((o) => feeds(o, wanted))) continue;
     eager.add(ex);
     for (const r of ex.reads) wanted.add(r);
   }

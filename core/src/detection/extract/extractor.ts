@@ -26,6 +26,12 @@ export interface CompiledExtractor {
   outputs: string[];
   /** Fields its `when` reads. */
   reads: string[];
+  /**
+   * Whether it can write text the source does not hold verbatim (JSON escapes undone, a post
+   * processor decoding hex): keywords over the whole event then need it before matching. Regex
+   * and key=value captures are pieces of the source text, already searched.
+   */
+  derives: boolean;
   /** Runs on the text; returns true when it extracted something. */
   apply(text: string, out: ExtractionTarget): boolean;
 }
@@ -186,5 +192,5 @@ export function compileExtractor(
   const w = cfg.when as Record<string, unknown> | undefined;
   const names = w && !Array.isArray(w) && Object.keys(w).length === 1 ? w['process.name'] : undefined;
   const programs = Array.isArray(names) && names.every((n) => typeof n === 'string' && !/[*?\\]/.test(n)) ? new Set(names.map((n: string) => n.toLowerCase())) : undefined;
-  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply, reads, outputs: outputsOf(cfg, [...(post?.outputs ?? []), ...(fast?.outputs ?? [])]) };
+  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply, reads, derives: cfg.type === 'json' || post !== undefined, outputs: outputsOf(cfg, [...(post?.outputs ?? []), ...(fast?.outputs ?? [])]) };
 }
