@@ -51,7 +51,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe('Sigma semantics: differential test against pySigma + SQLite', () => {
   it('agrees with pySigma on every generated rule × event pair, except the listed spec differences', () => {
     // The independent evaluator; the script installs it when missing (never skipped).
-    const python = execFileSync(path.join(repoRoot, 'scripts/ensure-pysigma.sh'), { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    const python = execFileSync(path.join(repoRoot, 'scripts/ensure-pysigma.sh'), { encoding: 'utf8', timeout: 180_000, stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 
     const files = ymlFiles(SIGMAHQ);
     const refused = new Map<string, number>();
