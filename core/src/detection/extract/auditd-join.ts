@@ -27,6 +27,7 @@ const KV = /([A-Za-z0-9_-]+)=("(?:[^"\\]|\\.)*"|'[^']*'|[^\s"']*)/g;
 const HEX = /^(?:[0-9A-F]{2})+$/;
 /** Fields auditd hex-encodes when they hold spaces, quotes or control characters. */
 const ENCODED = new Set(['exe', 'comm', 'cwd', 'name', 'proctitle', 'key', 'cmd']);
+// saddr is always hex and never text: decodeSockaddr reads it.
 
 /** The text of a record that carries an audit record, or undefined. */
 export function auditText(rec: Record<string, unknown>): string | undefined {
@@ -76,42 +77,100 @@ interface Group {
   records: { index: number; type: string; text: string }[];
 }
 
-/** What the EXECVE record of a group takes from its siblings. */
-function joinGroup(g: Group, out: Map<number, JoinedFields>): void {
-  const execve = g.records.find((r) => r.type === 'EXECVE');
-  if (!execve || g.records.length < 2) return;
-  const add: JoinedFields = [];
-  for (const r of g.records) {
-    if (r === execve) continue;
-    const f = fields(r.text.slice(r.text.indexOf('):') + 2));
-    if (r.type === 'SYSCALL') {
-      const exe = f.get('exe');
-      if (exe && exe !== '(null)') add.push(['process.executable', exe]);
-      const pid = Number(f.get('pid'));
-      if (Number.isSafeInteger(pid)) add.push(['process.pid', pid]);
-      const ppid = Number(f.get('ppid'));
-      if (Number.isSafeInteger(ppid)) add.push(['process.parent.pid', ppid]);
-      // Enriched logs (log_format = ENRICHED) resolve ids to names: UID="root".
-      const user = f.get('UID');
-      if (user) add.push(['user.name', user]);
-      const uid = f.get('uid');
-      if (uid !== undefined) add.push(['user.id', uid]);
-      const success = f.get('success');
-      if (success) add.push(['event.outcome', success === 'yes' ? 'success' : 'failure']);
-    } else if (r.type === 'CWD') {
-      const cwd = f.get('cwd');
-      if (cwd) add.push(['process.working_directory', cwd]);
-    } else if (r.type === 'PROCTITLE') {
-      const t = f.get('proctitle');
-      if (t) add.push(['process.title', decodeAuditValue(t, true)]);
+/** The process fields of a SYSCALL record (who made the call). */
+function syscallFields(f: Map<string, string>, add: JoinedFields): void {
+  const exe = f.get('exe');
+  if (exe && exe !== '(null)') add.push(['process.executable', exe]);
+  const pid = Number(f.get('pid'));
+  if (f.has('pid') && Number.isSafeInteger(pid)) add.push(['process.pid', pid]);
+  const ppid = Number(f.get('ppid'));
+  if (f.has('ppid') && Number.isSafeInteger(ppid)) add.push(['process.parent.pid', ppid]);
+  // Enriched logs (log_format = ENRICHED) resolve ids to names: UID="root".
+  const user = f.get('UID');
+  if (user) add.push(['user.name', user]);
+  const uid = f.get('uid');
+  if (uid !== undefined) add.push(['user.id', uid]);
+  const success = f.get('success');
+  if (success) add.push(['event.outcome', success === 'yes' ? 'success' : 'failure']);
+}
+
+/** x86_64 socket calls whose SOCKADDR is the peer (connect, sendto, sendmsg) or the local end (bind). */
+const PEER_CALLS: Record<string, 'destination' | 'source'> = { '42': 'destination', '44': 'destination', '46': 'destination', '49': 'source' };
+const PEER_NAMES: Record<string, 'destination' | 'source'> = { connect: 'destination', sendto: 'destination', sendmsg: 'destination', bind: 'source' };
+
+/** A raw `saddr=` (struct sockaddr, hex): IPv4 or IPv6 address and port, or undefined. */
+export function decodeSockaddr(hex: string): { ip: string; port: number } | undefined {
+  if (!HEX.test(hex) || hex.length < 16) return undefined;
+  const b = Buffer.from(hex, 'hex');
+  const family = b.readUInt16LE(0);
+  if (family === 2 && b.length >= 8) return { port: b.readUInt16BE(2), ip: `${b[4]}.${b[5]}.${b[6]}.${b[7]}` };
+  if (family === 10 && b.length >= 24) {
+    const groups: string[] = [];
+    for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(8 + i * 2).toString(16));
+    // Shortest form (RFC 5952): the longest run of zero groups becomes "::".
+    let best = -1;
+    let len = 0;
+    for (let i = 0; i < 8; ) {
+      if (groups[i] !== '0') {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < 8 && groups[j] === '0') j++;
+      if (j - i > len && j - i > 1) [best, len] = [i, j - i];
+      i = j;
     }
+    const ip = best === -1 ? groups.join(':') : `${groups.slice(0, best).join(':')}::${groups.slice(best + len).join(':')}`;
+    return { port: b.readUInt16BE(2), ip };
   }
-  if (add.length) out.set(execve.index, add);
+  return undefined;
 }
 
 /**
- * For each EXECVE record among `texts` (one per record of the batch, undefined when not an audit
- * record), the fields its siblings contribute.
+ * Joins a group: the EXECVE record takes the process fields of SYSCALL, CWD and PROCTITLE (a
+ * process event); a SOCKADDR record of connect/sendto/sendmsg/bind takes the decoded address and
+ * the SYSCALL's process fields (a network event).
+ */
+function joinGroup(g: Group, out: Map<number, JoinedFields>): void {
+  if (g.records.length < 2) return;
+  const execve = g.records.find((r) => r.type === 'EXECVE');
+  const sockaddr = g.records.find((r) => r.type === 'SOCKADDR');
+  if (!execve && !sockaddr) return;
+  const parsed = (r: Group['records'][number]) => fields(r.text.slice(r.text.indexOf('):') + 2));
+  const syscallRec = g.records.find((r) => r.type === 'SYSCALL');
+  const syscall = syscallRec ? parsed(syscallRec) : undefined;
+  if (execve) {
+    const add: JoinedFields = [];
+    if (syscall) syscallFields(syscall, add);
+    for (const r of g.records) {
+      if (r.type === 'CWD') {
+        const cwd = parsed(r).get('cwd');
+        if (cwd) add.push(['process.working_directory', cwd]);
+      } else if (r.type === 'PROCTITLE') {
+        const t = parsed(r).get('proctitle');
+        if (t) add.push(['process.title', decodeAuditValue(t, true)]);
+      }
+    }
+    if (add.length) out.set(execve.index, add);
+  }
+  if (sockaddr && syscall) {
+    const side = PEER_NAMES[syscall.get('SYSCALL') ?? ''] ?? (syscall.get('arch') === 'c000003e' ? PEER_CALLS[syscall.get('syscall') ?? ''] : undefined);
+    const addr = side ? decodeSockaddr(parsed(sockaddr).get('saddr') ?? '') : undefined;
+    if (side && addr) {
+      const add: JoinedFields = [
+        [`${side}.ip`, addr.ip],
+        [`${side}.port`, addr.port],
+        ['event.category', 'network'],
+      ];
+      syscallFields(syscall, add);
+      out.set(sockaddr.index, add);
+    }
+  }
+}
+
+/**
+ * For each EXECVE (or socket-call SOCKADDR) record among `texts` (one per record of the batch,
+ * undefined when not an audit record), the fields its siblings contribute.
  */
 export function planAuditJoin(texts: readonly (string | undefined)[]): Map<number, JoinedFields> {
   const out = new Map<number, JoinedFields>();
