@@ -166,3 +166,50 @@ export async function siblings(path: string): Promise<string[]> {
   const entries = await readdir(dir).catch(() => [] as string[]);
   return entries.filter((e) => e.startsWith(stem) && e !== stem).sort().map((e) => join(dir, e));
 }
+
+/**
+ * What follows the file's name in a rotated generation: `.1`, `-20261203`, `.2026-12-03`,
+ * `-20261203-1700000000`. Compressed generations (`.2.gz`) and other neighbours (`.bak`, `.swp`)
+ * do not match: they are never read as log data.
+ */
+const GENERATION_SUFFIX = /^[.\-_]\d[\d.\-_]*$/;
+
+/** The generation number of `.N`/`-N` names (lower is newer), undefined for date-style names. */
+function generationNumber(suffix: string): number | undefined {
+  return /^[.\-_]\d{1,4}$/.test(suffix) ? Number(suffix.slice(1)) : undefined;
+}
+
+/** Whether generation `a` was rotated out after generation `b`. */
+function newer(a: { suffix: string; mtimeMs: number }, b: { suffix: string; mtimeMs: number }): boolean {
+  if (a.mtimeMs !== b.mtimeMs) return a.mtimeMs > b.mtimeMs;
+  // Same timestamp (coarse file-system clocks): fall back to the names logrotate gives.
+  const na = generationNumber(a.suffix);
+  const nb = generationNumber(b.suffix);
+  if (na !== undefined && nb !== undefined) return na < nb;
+  return a.suffix > b.suffix;
+}
+
+/**
+ * The generation rotated out right after `current` (a rotated file just finished), when the file
+ * was rotated more than once since the last poll: the oldest rotated sibling newer than `current`,
+ * opened with the same checks as any file. Undefined when the live file comes next.
+ */
+export async function nextGeneration(t: Target, current: { path: string; st: Stats }, live: Stats, followSymlinks: boolean): Promise<(OpenedFile & { path: string }) | undefined> {
+  const stem = basename(t.path);
+  const cur = { suffix: basename(current.path).slice(stem.length), mtimeMs: current.st.mtimeMs };
+  const candidates: Array<{ path: string; suffix: string; mtimeMs: number }> = [];
+  for (const path of await siblings(t.path)) {
+    const suffix = basename(path).slice(stem.length);
+    if (!GENERATION_SUFFIX.test(suffix)) continue;
+    const s = await stat(path).catch(() => undefined);
+    if (!s || !s.isFile() || (s.ino === current.st.ino && s.dev === current.st.dev) || (s.ino === live.ino && s.dev === live.dev)) continue;
+    const c = { path, suffix, mtimeMs: s.mtimeMs };
+    if (newer(c, cur)) candidates.push(c);
+  }
+  candidates.sort((a, b) => (newer(a, b) ? 1 : newer(b, a) ? -1 : 0));
+  for (const c of candidates) {
+    const opened = await openChecked({ path: c.path, base: t.base, fromGlob: true }, followSymlinks, []);
+    if (opened) return { ...opened, path: c.path };
+  }
+  return undefined;
+}

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkpointSchemaErrors, definePlugin, ErrorCodes, PluginError, Type, type Checkpoint, type HealthReport, type SourceEvent } from '@reactive-fabric/core';
 import { lineToEvent } from './events.js';
-import { expand, openChecked, siblings, type OpenedFile, type Problem, type Target } from './files.js';
+import { expand, nextGeneration, openChecked, siblings, type OpenedFile, type Problem, type Target } from './files.js';
 import { fingerprint, readLines } from './reader.js';
 import { LogFileCheckpointSchema, type FilePosition, type LogFileCheckpoint } from './checkpoint.js';
 
@@ -187,20 +187,35 @@ export default definePlugin({
             }
 
             if (pos.ino !== st.ino || pos.dev !== st.dev) {
-              const old = await findRotated(target, pos);
-              if (old) {
+              // Finish the rotated file, then every generation rotated out after it (the file
+              // may have been rotated more than once since the last poll), then the live file.
+              let old = await findRotated(target, pos);
+              let pending = false;
+              while (old) {
+                let next: Awaited<ReturnType<typeof nextGeneration>>;
                 try {
+                  if (events.length >= maxEvents) {
+                    pending = true;
+                    break;
+                  }
                   const r = await readLines(old.fh, pos.offset, maxEvents - events.length, config.max_line_bytes, true);
                   emit(r.lines, old.path, pos);
                   pos.offset = r.offset;
                   delete pos.fp; // it described the old offset; a rotated file is only finished, never re-checked
                   if (r.more || pos.offset < (await old.fh.stat()).size) {
-                    hasMore = true;
-                    continue;
+                    pending = true;
+                    break;
                   }
+                  next = await nextGeneration(target, { path: old.path, st: await old.fh.stat() }, st, follow);
                 } finally {
                   await old.fh.close();
                 }
+                if (next) pos = cp.files[path] = { dev: next.st.dev, ino: next.st.ino, offset: 0 };
+                old = next;
+              }
+              if (pending) {
+                hasMore = true;
+                continue;
               }
               pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: 0 };
             }

@@ -72,11 +72,75 @@ class Reader {
   }
 }
 
-/** logrotate's copytruncate: shift app.log.1 → .2, copy app.log → app.log.1, truncate app.log. */
+const KEEP = 6;
+
+/** logrotate's generation shift with `rotate 6`: .5 → .6 (the old .6 is gone), …, .1 → .2. */
+function shift(file: string): void {
+  for (let i = KEEP - 1; i >= 1; i--) if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+}
+
+/** logrotate's copytruncate: shift, copy app.log → app.log.1, truncate app.log. */
 function copytruncate(file: string): void {
-  if (existsSync(`${file}.1`)) renameSync(`${file}.1`, `${file}.2`);
+  shift(file);
   copyFileSync(file, `${file}.1`);
   truncateSync(file, 0);
+}
+
+/** logrotate's default (create): shift, rename app.log → app.log.1, create an empty app.log. */
+function renameRotate(file: string): void {
+  shift(file);
+  renameSync(file, `${file}.1`);
+  writeFileSync(file, '');
+}
+
+/**
+ * A writer appends, the file is rotated (several times between two polls, up to `rotate 6`
+ * allows), the collector polls with random batch sizes. Returns what a correct reader must see.
+ */
+async function rotateWhileWriting(seed: number, rotate: (file: string) => void): Promise<{ reader: Reader; written: number; rotations: number }> {
+  const rand = prng(seed);
+  const dir = temp();
+  const file = join(dir, 'app.log');
+  writeFileSync(file, '');
+  const reader = new Reader(await instance(dir));
+  let next = 0;
+  let rotations = 0;
+  let sinceDrain = 0;
+  const write = (n: number) => appendFileSync(file, Array.from({ length: n }, () => line(next++)).join('\n') + '\n');
+  write(10);
+  await reader.drain(100); // the collector runs before the first rotation
+  while (next < 20_000) {
+    write(1 + Math.floor(rand() * 120));
+    const r = rand();
+    if (r < 0.3) {
+      // Rotated again before the collector finished the last ones: at most KEEP - 2 times, so
+      // the generation holding our position is still there.
+      if (sinceDrain >= KEEP - 2) {
+        await reader.drain(1 + Math.floor(rand() * 300));
+        sinceDrain = 0;
+      }
+      rotate(file);
+      rotations++;
+      sinceDrain++;
+      write(1 + Math.floor(rand() * 400)); // often past our old offset before we poll again
+    } else if (r < 0.6) {
+      if (await reader.poll(1 + Math.floor(rand() * 300))) continue;
+      sinceDrain = 0;
+    }
+  }
+  await reader.drain(500);
+  return { reader, written: next, rotations };
+}
+
+function expectEachLineOnce(reader: Reader, written: number): void {
+  const counts = new Map<number, number>();
+  for (const n of reader.seen) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const missing: number[] = [];
+  for (let n = 0; n < written; n++) if (!counts.has(n)) missing.push(n);
+  expect(missing.length, `missing ${missing.length} of ${written}, e.g. ${missing.slice(0, 10).join(', ')}`).toBe(0);
+  expect(reader.garbled).toEqual([]);
+  expect([...counts.entries()].filter(([, c]) => c > 1).map(([n]) => n)).toEqual([]);
+  expect(reader.seen).toHaveLength(written);
 }
 
 describe('copytruncate rotation', () => {
@@ -91,6 +155,12 @@ describe('copytruncate rotation', () => {
     await reader.drain(100);
     expect(reader.seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
+
+  it('loses and repeats nothing when copytruncate runs several times between two polls', async () => {
+    const { reader, written, rotations } = await rotateWhileWriting(7, copytruncate);
+    expect(rotations).toBeGreaterThan(30);
+    expectEachLineOnce(reader, written);
+  }, 60_000);
 
   it('lines written after the last poll but before the copy are read from the copy, then the new file', async () => {
     const dir = temp();
@@ -159,6 +229,30 @@ describe('rename rotation and old checkpoints', () => {
     fresh.checkpoint = cp as unknown as Checkpoint;
     await fresh.drain(100);
     expect(fresh.seen).toEqual([2]);
+  });
+
+  it('rename rotation several times between two polls: every generation is read, in order', async () => {
+    const { reader, written, rotations } = await rotateWhileWriting(11, renameRotate);
+    expect(rotations).toBeGreaterThan(30);
+    expectEachLineOnce(reader, written);
+    // In order, too: generations are finished oldest first.
+    expect(reader.seen).toEqual([...reader.seen].sort((a, b) => a - b));
+  }, 60_000);
+
+  it('neighbours that are not generations (.bak, .gz) are never read as log data', async () => {
+    const dir = temp();
+    const file = join(dir, 'app.log');
+    writeFileSync(file, `${line(0)}\n`);
+    const reader = new Reader(await instance(dir));
+    await reader.drain(100);
+    appendFileSync(file, `${line(1)}\n`);
+    renameRotate(file);
+    writeFileSync(`${file}.bak`, 'not a log line\n');
+    writeFileSync(`${file}.2.gz`, 'compressed garbage\n');
+    appendFileSync(file, `${line(2)}\n`);
+    await reader.drain(100);
+    expect(reader.seen).toEqual([0, 1, 2]);
+    expect(reader.garbled).toEqual([]);
   });
 
   it('still finishes a renamed file before the new one', async () => {
