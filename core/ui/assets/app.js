@@ -85,9 +85,8 @@ function createInstance(base) {
     overview: undefined,
     samples: [],
     detections: [],
-    // Bumped on every transition so the collector page knows to re-read.
-    transitionSeq: 0,
-    lastTransition: undefined,
+    // Per collector, bumped on each of its transitions so its page knows to re-read.
+    transitionsSeen: new Map(),
     error: undefined,
   };
   // Bursts of events (hundreds of detections in one batch) re-render once per 100 ms, not once each.
@@ -161,8 +160,7 @@ function createInstance(base) {
         refreshOverview();
       },
       transition: (t) => {
-        state.transitionSeq++;
-        state.lastTransition = t;
+        state.transitionsSeen.set(t.collector, (state.transitionsSeen.get(t.collector) ?? 0) + 1);
       },
       gap: () => refreshOverview(),
     });
@@ -455,7 +453,7 @@ function CollectorPage({ instance, id }) {
   const [result, setResult] = useState();
   const [busy, setBusy] = useState(false);
   const summary = st.collectors.get(id);
-  const version = `${st.transitionSeq}|${summary?.state}|${summary?.since}`;
+  const version = `${st.transitionsSeen.get(id) ?? 0}|${summary?.state}|${summary?.since}`;
   useEffect(() => {
     let live = true;
     const path = `/collectors/${encodeURIComponent(id)}`;

@@ -217,6 +217,27 @@ describe('dashboard in headless Chromium', () => {
     await axeCheck('collector');
   });
 
+  it('offers the stopped-state commands and the checkpoint reset once a collector is stopped', async () => {
+    await page.goto(`${url}/ui/#/collector/web-access`);
+    await page.waitForSelector('svg.machine g.node.current[data-state="running"]', { timeout: 5000 });
+    const commands = () => page.$$eval('[data-command]', (els) => els.map((e) => e.getAttribute('data-command')).sort());
+    expect(await page.$eval('button.danger:not([data-command])', (b) => (b as HTMLButtonElement).disabled)).toBe(true);
+    await page.click('[data-command="stop"]');
+    await page.click('[data-confirm="yes"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="collector-state"]')?.textContent === 'stopped', { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-command]').length === 2, { timeout: 5000 });
+    expect(await commands()).toEqual(['restart', 'start']);
+    await page.waitForFunction(() => !(document.querySelector('button.danger:not([data-command])') as HTMLButtonElement).disabled, { timeout: 5000 });
+    await page.click('button.danger:not([data-command])');
+    await page.click('[data-confirm="yes"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="command-result"]')?.textContent?.includes('checkpoint removed'), { timeout: 5000 });
+    const stored = (await (await fetch(`${url}/collectors/web-access/checkpoint`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { value?: unknown };
+    expect(stored.value).toBeUndefined();
+    await page.click('[data-command="start"]');
+    await page.click('[data-confirm="yes"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="collector-state"]')?.textContent === 'running', { timeout: 10_000 });
+  });
+
   it('shows a detection appended to the sample log in the feed within 5 s', async () => {
     await page.click('a[href="#/detections"]');
     await page.waitForSelector('#detections-table');
