@@ -82,9 +82,10 @@ describe('Sigma keywords search the whole event', () => {
     expect(m({ message: line, 'event.original': line })).toBe(true);
   });
 
-  it("the pipeline's own fields (fabric.*) are not searched; keyword_fields narrows the search", () => {
+  it("collection metadata (fabric.*, event.id, log.file.path, …) is not searched; keyword_fields narrows the search", () => {
     const m = engineFor(`keywords:\n    - 'deadbeef'\ncondition: keywords`);
     expect(m({ message: 'hello', 'fabric.fingerprint': '00deadbeef00' })).toBe(false);
+    expect(m({ message: 'hello', 'event.id': '00deadbeef00', 'log.file.path': '/var/log/deadbeef.log' })).toBe(false);
     const narrow = engineFor(`keywords:\n    - 'pkexec'\ncondition: keywords`, { keywordFields: ['message'] });
     expect(narrow({ message: 'hello', 'event.original': 'host pkexec[1]: hello' })).toBe(false);
     expect(narrow({ message: 'pkexec hello' })).toBe(true);

@@ -16,6 +16,9 @@ export const KEYWORDS = '\u0000keywords';
  */
 export const KEYWORD_VALUE = '\u0000keyword-value';
 
+/** Collection metadata the pipeline and sources add; keywords do not search it. */
+const NOT_CONTENT = new Set(['@timestamp', 'event.ingested', 'event.id', 'event.kind', 'log.file.path', 'log.offset', 'log.flags']);
+
 /** keyword_fields entry meaning "every value of the event" (the Sigma specification). */
 export const WHOLE_EVENT = '*';
 
@@ -159,8 +162,9 @@ export class EvalContext {
   /** Whether keywords search `key` (a field of the record). */
   private searched(key: string): boolean {
     if (this.keywordFields !== undefined) return this.keywordFields.includes(key);
-    // fabric.* and event.ingested are the pipeline's own bookkeeping (ids, hashes, times), not the event.
-    return key !== KEYWORD_VALUE && key !== 'event.ingested' && !key.startsWith('fabric.');
+    // Where and when the event was collected is bookkeeping, not what the event says: a hex event
+    // id or a log file's path must not satisfy a keyword.
+    return key !== KEYWORD_VALUE && !NOT_CONTENT.has(key) && !key.startsWith('fabric.');
   }
 
   /**
