@@ -136,6 +136,8 @@ export interface FabricHost {
   deadLetters?(limit: number, collector?: string): DeadLetterView;
   /** The supervisor's restart budget (more than `intensity` restarts within `periodSeconds` → failed). */
   restartBudget?(): { intensity: number; periodSeconds: number };
+  /** Each enrichment source's effective request limits (what the host's rate limiter enforces). */
+  enrichmentLimits?(): Array<{ id: string; perMinute: number; perDay?: number }>;
 }
 
 /** What `GET /dead-letters` shows: where records are written, totals, the newest records. */

@@ -37,6 +37,7 @@ import { Collector } from './collectors/collector.js';
 import { collectorMachine, type CollectorEvent, type ErrorInfo } from './collectors/machine.js';
 import { machineGraph } from './collectors/graph.js';
 import { Semaphore } from './supervisor/semaphore.js';
+import type { EnrichmentStage } from './enrichment/stage.js';
 
 export interface OrchestratorOptions {
   /** Where plugin packages are resolved from (the host project); default process.cwd(). */
@@ -503,6 +504,11 @@ export class Orchestrator implements FabricHost {
   restartBudget(): { intensity: number; periodSeconds: number } {
     const s = this.loaded.config.supervisor;
     return { intensity: s.restart_intensity, periodSeconds: s.restart_period_seconds };
+  }
+
+  enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }> {
+    const stage = this.built.stages.find((s) => s.name === 'enrichment') as Partial<EnrichmentStage> | undefined;
+    return [...(stage?.sources?.values() ?? [])].map((s) => ({ id: s.id, perMinute: s.limits.perMinute, ...(s.limits.perDay !== undefined ? { perDay: s.limits.perDay } : {}) }));
   }
 }
 

@@ -664,21 +664,21 @@ function Enrichment({ instance }) {
         : en.sources.length === 0
           ? html`<div class="panel"><p>Enrichment is enabled but no threat-intel source is configured (the <code>enrichers:</code> section of the config). See <code>examples/enrichment.yaml</code>. Indicators can still be marked as false positives from the detection feed.</p></div>`
           : html`<table id="enrichment-table">
-            <thead><tr><th scope="col">Source</th><th scope="col">Health</th><th scope="col" class="num">Requests, last minute</th><th scope="col" class="num">Requests today (daily budget used)</th><th scope="col" class="num">Total / errors</th><th scope="col" class="num">Queue</th><th scope="col" class="num">Cache hit rate</th></tr></thead>
+            <thead><tr><th scope="col">Source</th><th scope="col">Health</th><th scope="col" class="num">Requests, last minute (of quota)</th><th scope="col" class="num">Requests today, UTC (of quota)</th><th scope="col" class="num">Total / errors</th><th scope="col" class="num">Queue</th><th scope="col" class="num">Cache hit rate</th></tr></thead>
             <tbody>${en.sources.map((s) => {
               const lookups = s.cacheHits + s.cacheMisses;
               return html`<tr>
                 <td>${s.id}</td>
                 <td>${s.state ? html`<span class=${`badge state-${s.state}`}>${s.state}</span> ` : ''}${s.health ? html`<span class=${`badge health-${s.health}`}>${s.health}</span>` : ''}</td>
-                <td class="num">${fmtInt(s.requestsLastMinute)}</td>
-                <td class="num">${fmtInt(s.dailyBudgetUsed)}</td>
+                <td class="num" data-testid="per-minute">${fmtInt(s.requestsLastMinute)}${s.perMinuteLimit !== undefined ? ` of ${fmtInt(s.perMinuteLimit)}` : ''}</td>
+                <td class="num" data-testid="per-day">${fmtInt(s.dailyBudgetUsed)}${s.perDayLimit !== undefined ? ` of ${fmtInt(s.perDayLimit)}` : ' (no daily quota)'}</td>
                 <td class="num">${fmtInt(s.requestsTotal)} / ${fmtInt(s.errorsTotal)}</td>
                 <td class="num">${fmtInt(s.queue)}</td>
                 <td class="num">${lookups ? `${Math.round((s.cacheHits / lookups) * 100)}% of ${fmtInt(lookups)}` : '–'}</td>
               </tr>`;
             })}</tbody>
           </table>
-          <p class="small muted">Quota limits are the plugins' own; the admin API reports what was spent (per minute from the rate history, per UTC day from the budget counter).</p>`}
+          <p class="small muted">Quotas are the limits the rate limiter enforces for each source (the plugin's, or <code>requests_per_minute</code> / <code>requests_per_day</code> in its config). Per minute comes from the server's rate history, per day from the daily budget counter.</p>`}
   </main>`;
 }
 

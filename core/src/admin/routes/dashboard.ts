@@ -95,6 +95,8 @@ const OverviewSchema = Type.Object({
         state: Type.Optional(Type.String()),
         health: Type.Optional(Type.String()),
         requestsLastMinute: Type.Integer(),
+        perMinuteLimit: Type.Optional(Type.Number({ description: 'Requests per minute the rate limiter allows this source' })),
+        perDayLimit: Type.Optional(Type.Number({ description: 'Requests per UTC day the source allows, when it has a daily quota' })),
         requestsTotal: Type.Integer(),
         errorsTotal: Type.Integer(),
         dailyBudgetUsed: Type.Integer(),
@@ -303,12 +305,16 @@ async function enrichmentSources(host: RouteContext['host'], history: RateHistor
   const cutoff = Date.now() - 60_000;
   const lastMinute = new Map<string, number>();
   for (const s of history.samples()) if (s.t > cutoff) for (const [id, n] of Object.entries(s.enrichRequests)) lastMinute.set(id, (lastMinute.get(id) ?? 0) + n);
+  const limits = new Map((host.enrichmentLimits?.() ?? []).map((l) => [l.id, l]));
   return [...ids].sort().map((id) => {
     const c = enrichers.find((e) => e.id === id);
+    const limit = limits.get(id);
     return {
       id,
       ...(c ? { state: c.state, health: c.health } : {}),
       requestsLastMinute: Math.round(lastMinute.get(id) ?? 0),
+      ...(limit ? { perMinuteLimit: limit.perMinute } : {}),
+      ...(limit?.perDay !== undefined ? { perDayLimit: limit.perDay } : {}),
       requestsTotal: Math.round(requests.get(id) ?? 0),
       errorsTotal: Math.round(errorsBy.get(id) ?? 0),
       dailyBudgetUsed: Math.round(budget.get(id) ?? 0),

@@ -294,6 +294,9 @@ describe('dashboard in headless Chromium', () => {
     // It answered the lookups of the detections above: a request count and a cache hit rate are shown.
     expect(Number(row[4]!.split('/')[0]!.replace(/,/g, ''))).toBeGreaterThan(0);
     expect(row[6]).toMatch(/% of \d+/);
+    // Spent against the limits the rate limiter enforces for this source.
+    expect(row[2]).toMatch(/^\d+ of \d+$/);
+    expect(row[3]).toMatch(/^\d+ (of \d[\d,]*|\(no daily quota\))$/);
     await shot('enrichment');
     await axeCheck('enrichment');
   });
