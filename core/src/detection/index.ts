@@ -4,7 +4,7 @@ export type { Refusal } from './sigma/errors.js';
 export { RuleRefusal } from './sigma/errors.js';
 export type { SigmaRule, CompiledRule, SigmaLevel } from './sigma/rule.js';
 export { compileRule } from './sigma/rule.js';
-export { LogsourceResolver, BUILTIN_LOGSOURCES } from './sigma/logsource.js';
+export { LogsourceResolver, builtinLogsources, resolveLogsourceEntries, readLogsourceFile, BUILTIN_LOGSOURCES_DIR } from './sigma/logsource.js';
 export { EvalContext, type FlatRecord } from './sigma/context.js';
 export { DetectionEngine, type EngineSpec, type RuleInfo, type TextScanResult } from './engine.js';
 export { BUILTIN_EXTRACTORS } from './extract/builtin.js';

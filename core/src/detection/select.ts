@@ -16,13 +16,40 @@ export function selectRules(loaded: SigmaRule[], cfg: Pick<DetectionConfig, 'dis
   const warnings: string[] = [];
   const replaced: string[] = [];
   const byKey = new Map<string, SigmaRule>();
+  // Indexes over byKey's rules, so a replacement is found without scanning every earlier rule
+  // (thousands of SigmaHQ rules made this quadratic); `seq` keeps the first-inserted-wins order.
+  const byName = new Map<string, Set<SigmaRule>>();
+  const byId = new Map<string, Set<SigmaRule>>();
+  const seq = new Map<SigmaRule, number>();
+  let n = 0;
+  const index = (m: Map<string, Set<SigmaRule>>, k: string | undefined, r: SigmaRule, add: boolean) => {
+    if (k === undefined) return;
+    let set = m.get(k);
+    if (!set) m.set(k, (set = new Set()));
+    if (add) set.add(r);
+    else set.delete(r);
+  };
+  const remove = (r: SigmaRule) => {
+    index(byName, r.name, r, false);
+    index(byId, r.id, r, false);
+  };
   for (const r of loaded) {
-    const prev = [...byKey.values()].find((p) => (r.name !== undefined && p.name === r.name) || p.id === r.id);
+    let prev: SigmaRule | undefined;
+    for (const c of [...(r.name !== undefined ? (byName.get(r.name) ?? []) : []), ...(byId.get(r.id) ?? [])]) {
+      if (!prev || seq.get(c)! < seq.get(prev)!) prev = c;
+    }
     if (prev) {
       byKey.delete(ruleKey(prev));
+      remove(prev);
       replaced.push(`${ruleKey(prev)} (${prev.file}) replaced by ${r.file}`);
     }
-    byKey.set(ruleKey(r), r);
+    const key = ruleKey(r);
+    const over = byKey.get(key);
+    if (over) remove(over);
+    byKey.set(key, r);
+    seq.set(r, over ? seq.get(over)! : n++);
+    index(byName, r.name, r, true);
+    index(byId, r.id, r, true);
   }
   const known = (k: string) => [...byKey.values()].some((r) => r.name === k || r.id === k);
   const disabled = new Set(cfg.disabled_rules ?? []);

@@ -1,4 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
@@ -194,27 +195,21 @@ export function parseRuleText(
   return { rules, refusals, skipped };
 }
 
-/** Files read at once: enough to keep the disk busy, few enough not to exhaust descriptors. */
-const READ_CONCURRENCY = 32;
 /** A rule file is a few KB; a huge one is a mistake or an attack and is refused unread. */
 const MAX_RULE_FILE_BYTES = 1 << 20;
 
-async function readAll(files: string[]): Promise<(string | NodeJS.ErrnoException)[]> {
-  const out = new Array<string | NodeJS.ErrnoException>(files.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const i = next++;
-      try {
-        const st = await stat(files[i]!);
-        out[i] = st.size > MAX_RULE_FILE_BYTES ? Object.assign(new Error('too large'), { code: 'EFBIG' }) : await readFile(files[i]!, 'utf8');
-      } catch (e) {
-        out[i] = e as NodeJS.ErrnoException;
-      }
+/**
+ * Read every file synchronously: thousands of small files through the promise API cost four
+ * thread-pool round trips each, which was most of a warm load; start-up has nothing else to do.
+ */
+function readAll(files: string[]): (string | NodeJS.ErrnoException)[] {
+  return files.map((f) => {
+    try {
+      return statSync(f).size > MAX_RULE_FILE_BYTES ? Object.assign(new Error('too large'), { code: 'EFBIG' }) : readFileSync(f, 'utf8');
+    } catch (e) {
+      return e as NodeJS.ErrnoException;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, files.length) }, worker));
-  return out;
+  });
 }
 
 function neverFiresMessage(w: Omit<NeverFires, 'message'>): string {
@@ -227,9 +222,10 @@ function neverFiresMessage(w: Omit<NeverFires, 'message'>): string {
 /** Load Sigma rules from files and folders (recursively, *.yml / *.yaml). Missing paths are refusals, not crashes. */
 export async function loadRules(paths: string[], options: LoadOptions = {}): Promise<LoadResult> {
   const logsources = options.logsources ?? [];
+  // The cache first: it may hold the parsed built-in mappings the resolver needs.
+  const cache = options.cacheDir ? await RuleCache.open(options.cacheDir, logsources) : undefined;
   const resolver = new LogsourceResolver(new CompileSession(), logsources);
   const result: LoadResult = { rules: [], refusals: [], skipped: [], neverFires: [], files: 0, cached: 0 };
-  const cache = options.cacheDir ? await RuleCache.open(options.cacheDir, logsources) : undefined;
   const lines = new Map<SigmaRule, number>();
   const sources = [...(options.builtin ? [{ p: BUILTIN_RULES_DIR, builtin: true }] : []), ...paths.map((p) => ({ p, builtin: false }))];
   for (const { p, builtin } of sources) {
@@ -240,7 +236,7 @@ export async function loadRules(paths: string[], options: LoadOptions = {}): Pro
       result.refusals.push({ file: p, line: 0, feature: 'path', message: `cannot read rules path: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
       continue;
     }
-    const texts = await readAll(files);
+    const texts = readAll(files);
     for (const [i, file] of files.entries()) {
       result.files++;
       const text = texts[i]!;

@@ -43,8 +43,12 @@ function mergeDefaults(defaults: Partial<LogsourceMapping> | undefined, m: Logso
   return out;
 }
 
-/** Parse one logsource file: a list of mappings, or `defaults` + `logsources`. */
-export function parseLogsourceText(text: string, file: string): LogsourceMapping[] {
+/**
+ * Parse one logsource file: a list of mappings, or `defaults` + `logsources`. `validate: false` is
+ * for the shipped files only (a test validates them): the schema check costs more than the parse,
+ * and every detection worker reads them.
+ */
+export function parseLogsourceText(text: string, file: string, validate = true): LogsourceMapping[] {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
@@ -56,7 +60,7 @@ export function parseLogsourceText(text: string, file: string): LogsourceMapping
   } catch (e) {
     throw new LogsourceFileError(file, `YAML cannot be read: ${(e as Error).message.split('\n')[0]}`);
   }
-  const { value, errors } = validateAgainstSchema(LogsourceFileSchema, raw ?? []);
+  const { value, errors } = validate ? validateAgainstSchema(LogsourceFileSchema, raw ?? []) : { value: raw, errors: [] };
   if (errors.length) {
     const first = errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`);
     throw new LogsourceFileError(
@@ -75,7 +79,7 @@ export function parseLogsourceText(text: string, file: string): LogsourceMapping
   return list;
 }
 
-export function readLogsourceFile(file: string): LogsourceMapping[] {
+export function readLogsourceFile(file: string, validate = true): LogsourceMapping[] {
   let text: string;
   try {
     const buf = readFileSync(file);
@@ -85,7 +89,7 @@ export function readLogsourceFile(file: string): LogsourceMapping[] {
     if (e instanceof LogsourceFileError) throw e;
     throw new LogsourceFileError(file, `cannot read logsource file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return parseLogsourceText(text, file);
+  return parseLogsourceText(text, file, validate);
 }
 
 /**
@@ -96,19 +100,30 @@ export function resolveLogsourceEntries(entries: readonly (LogsourceMapping | st
   return entries.flatMap((e) => (typeof e === 'string' ? readLogsourceFile(path.resolve(baseDir, e)) : [e]));
 }
 
-function loadBuiltin(): LogsourceMapping[] {
-  const files = readdirSync(BUILTIN_LOGSOURCES_DIR)
+let builtinTexts: { file: string; text: string }[] | undefined;
+let builtin: LogsourceMapping[] | undefined;
+
+/** The shipped files' text, in name order (read once). */
+export function builtinLogsourceTexts(): { file: string; text: string }[] {
+  return (builtinTexts ??= readdirSync(BUILTIN_LOGSOURCES_DIR)
     .filter((f) => /\.ya?ml$/i.test(f))
-    .sort();
-  return files.flatMap((f) => readLogsourceFile(path.join(BUILTIN_LOGSOURCES_DIR, f)));
+    .sort()
+    .map((f) => ({ file: path.join(BUILTIN_LOGSOURCES_DIR, f), text: readFileSync(path.join(BUILTIN_LOGSOURCES_DIR, f), 'utf8') })));
 }
 
 /**
- * How each Sigma logsource is found among events (core/logsources/*.yml). `when` restricts the
- * rule to events of that source (an sshd rule never looks at kernel lines); `fields` renames Sigma
- * fields to ECS.
+ * How each Sigma logsource is found among events (core/logsources/*.yml, files in name order).
+ * `when` restricts the rule to events of that source (an sshd rule never looks at kernel lines);
+ * `fields` renames Sigma fields to ECS. Parsed on first use.
  */
-export const BUILTIN_LOGSOURCES: LogsourceMapping[] = loadBuiltin();
+export function builtinLogsources(): LogsourceMapping[] {
+  return (builtin ??= builtinLogsourceTexts().flatMap(({ file, text }) => parseLogsourceText(text, file, false)));
+}
+
+/** Hand over the shipped mappings parsed earlier (the rule cache keeps them by the files' hash). */
+export function primeBuiltinLogsources(list: LogsourceMapping[]): void {
+  builtin ??= list;
+}
 
 export interface ResolvedLogsource {
   mapper: FieldMapper;
@@ -181,8 +196,19 @@ export function fieldMapper(m: LogsourceMapping): FieldMapper {
 
 const norm = (s: string | undefined) => (s ?? '').toLowerCase();
 
+interface Entry {
+  m: LogsourceMapping;
+  resolved: ResolvedLogsource | undefined;
+  key: string;
+  product: string | undefined;
+  service: string;
+  category: string;
+}
+
 export class LogsourceResolver {
-  private readonly mappings: { m: LogsourceMapping; resolved: ResolvedLogsource | undefined; key: string }[];
+  private readonly mappings: Entry[];
+  /** Lookups by the rule's (product, service, category): thousands of rules share a few dozen. */
+  private readonly found = new Map<string, Entry | undefined>();
 
   constructor(
     private readonly session: CompileSession,
@@ -190,11 +216,18 @@ export class LogsourceResolver {
   ) {
     // Within each tier (user, then built-in), a mapping naming the product beats one for any product.
     const tier = (list: LogsourceMapping[]) => [...list.filter((m) => m.product !== undefined), ...list.filter((m) => m.product === undefined)];
-    this.mappings = [...tier(user), ...tier(BUILTIN_LOGSOURCES)].map((m, i) => ({ m, resolved: undefined, key: `${i}` }));
+    this.mappings = [...tier(user), ...tier(builtinLogsources())].map((m, i) => ({
+      m,
+      resolved: undefined,
+      key: `${i}`,
+      product: m.product === undefined ? undefined : norm(m.product),
+      service: norm(m.service),
+      category: norm(m.category),
+    }));
   }
 
   /** Gates compile on first use, so only the logsources of loaded rules count as fields rules read. */
-  private build(entry: { m: LogsourceMapping; key: string }): ResolvedLogsource {
+  private build(entry: Entry): ResolvedLogsource {
     const { m } = entry;
     const gate = m.when ? compileSelection(m.when, identityMapper, ['logsource', 'when'], this.session) : undefined;
     return { mapper: fieldMapper(m), gate, key: entry.key, mapping: m, label: m.name ?? describe(m) };
@@ -205,15 +238,15 @@ export class LogsourceResolver {
     return this.entry(ls ?? {})?.m;
   }
 
-  private entry(src: SigmaLogsource) {
-    for (const entry of this.mappings) {
-      const { m } = entry;
-      if (m.product !== undefined && norm(m.product) !== norm(src.product)) continue;
-      if (norm(m.service) !== norm(src.service)) continue;
-      if (norm(m.category) !== norm(src.category)) continue;
-      return entry;
-    }
-    return undefined;
+  private entry(src: SigmaLogsource): Entry | undefined {
+    const product = norm(src.product);
+    const service = norm(src.service);
+    const category = norm(src.category);
+    const k = `${product}\0${service}\0${category}`;
+    if (this.found.has(k)) return this.found.get(k);
+    const e = this.mappings.find((m) => (m.product === undefined || m.product === product) && m.service === service && m.category === category);
+    this.found.set(k, e);
+    return e;
   }
 
   resolve(ls: SigmaLogsource | undefined): ResolvedLogsource {

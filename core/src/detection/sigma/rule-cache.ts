@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogsourceMapping } from '../config.js';
 import type { Refusal } from './errors.js';
-import { BUILTIN_LOGSOURCES } from './logsource.js';
+import { builtinLogsources, builtinLogsourceTexts, primeBuiltinLogsources } from './logsource.js';
 import type { SigmaRule } from './rule.js';
 
 const FORMAT = 1;
@@ -59,22 +59,32 @@ export class RuleCache {
   private constructor(
     private readonly file: string,
     private readonly previous: Record<string, Entry>,
+    /** Whether the file lacked the parsed built-in mappings (so saving adds them). */
+    private readonly needsBuiltin: boolean,
   ) {}
 
   static async open(dir: string, logsources: readonly LogsourceMapping[]): Promise<RuleCache> {
+    // The shipped mapping files are keyed by their text: parsing them is not needed to find the cache.
+    const builtinHash = createHash('sha256');
+    for (const { file, text } of builtinLogsourceTexts()) builtinHash.update(path.basename(file)).update('\0').update(text).update('\0');
     const fp = createHash('sha256')
-      .update(`${FORMAT}\0${engineFingerprint()}\0${JSON.stringify(logsources)}\0${JSON.stringify(BUILTIN_LOGSOURCES)}`)
+      .update(`${FORMAT}\0${engineFingerprint()}\0${JSON.stringify(logsources)}\0${builtinHash.digest('hex')}`)
       .digest('hex')
       .slice(0, 24);
     const file = path.join(dir, `rules-${fp}.json`);
     let previous: Record<string, Entry> = {};
+    let primed = false;
     try {
-      const data = JSON.parse(await readFile(file, 'utf8')) as { format?: unknown; entries?: unknown };
+      const data = JSON.parse(await readFile(file, 'utf8')) as { format?: unknown; entries?: unknown; builtin?: unknown };
       if (data.format === FORMAT && data.entries !== null && typeof data.entries === 'object' && !Array.isArray(data.entries)) previous = data.entries as Record<string, Entry>;
+      if (data.format === FORMAT && Array.isArray(data.builtin)) {
+        primeBuiltinLogsources(data.builtin as LogsourceMapping[]);
+        primed = true;
+      }
     } catch {
       // Missing or unreadable cache: parse everything, write a fresh one.
     }
-    return new RuleCache(file, previous);
+    return new RuleCache(file, previous, !primed);
   }
 
   private static key(text: string, file: string, builtin: boolean): string {
@@ -107,7 +117,7 @@ export class RuleCache {
 
   /** Write the entries used now (plus older ones up to the cap) atomically; failures only cost speed. */
   async save(): Promise<void> {
-    if (!this.dirty) return;
+    if (!this.dirty && !this.needsBuiltin) return;
     const entries: Record<string, Entry> = Object.fromEntries(this.used);
     let n = this.used.size;
     for (const [k, v] of Object.entries(this.previous)) {
@@ -121,7 +131,7 @@ export class RuleCache {
     const tmp = `${this.file}.${process.pid}.${Date.now()}.tmp`;
     try {
       await mkdir(dir, { recursive: true });
-      await writeFile(tmp, JSON.stringify({ format: FORMAT, entries }));
+      await writeFile(tmp, JSON.stringify({ format: FORMAT, builtin: builtinLogsources(), entries }));
       await rename(tmp, this.file);
       this.dirty = false;
       await prune(dir, this.file);
