@@ -10,6 +10,7 @@ export const FilePositionSchema = Type.Object({
   ino: Type.Integer({ minimum: 0, description: 'st_ino of the file being read' }),
   offset: Type.Integer({ minimum: 0, description: 'Bytes consumed: the next read starts here' }),
   fp: Type.Optional(Type.String({ pattern: '^[0-9a-f]{8,64}$', description: 'sha256 (hex, shortened) of the first KiB and of the 256 bytes before offset' })),
+  m: Type.Optional(Type.Number({ minimum: 0, description: 'At offset 0 only: the mtime (ms) the empty file had, to notice a copytruncate before the next poll' })),
 });
 
 /** The log-file plugin's checkpoint: `files` maps each configured (absolute) path to its position. */

@@ -194,17 +194,19 @@ function newer(a: { suffix: string; mtimeMs: number }, b: { suffix: string; mtim
  * was rotated more than once since the last poll: the oldest rotated sibling newer than `current`,
  * opened with the same checks as any file. Undefined when the live file comes next.
  */
-export async function nextGeneration(t: Target, current: { path: string; st: Stats }, live: Stats, followSymlinks: boolean): Promise<(OpenedFile & { path: string }) | undefined> {
+export async function nextGeneration(t: Target, current: { path: string; st: Stats } | { mtimeMs: number }, live: Stats, followSymlinks: boolean): Promise<(OpenedFile & { path: string }) | undefined> {
   const stem = basename(t.path);
-  const cur = { suffix: basename(current.path).slice(stem.length), mtimeMs: current.st.mtimeMs };
+  // Given only a time (an empty live file's mtime at the last poll): generations modified strictly after it.
+  const after = 'st' in current ? { suffix: basename(current.path).slice(stem.length), mtimeMs: current.st.mtimeMs } : undefined;
   const candidates: Array<{ path: string; suffix: string; mtimeMs: number }> = [];
   for (const path of await siblings(t.path)) {
     const suffix = basename(path).slice(stem.length);
     if (!GENERATION_SUFFIX.test(suffix)) continue;
     const s = await stat(path).catch(() => undefined);
-    if (!s || !s.isFile() || (s.ino === current.st.ino && s.dev === current.st.dev) || (s.ino === live.ino && s.dev === live.dev)) continue;
+    if (!s || !s.isFile() || (s.ino === live.ino && s.dev === live.dev)) continue;
+    if ('st' in current && s.ino === current.st.ino && s.dev === current.st.dev) continue;
     const c = { path, suffix, mtimeMs: s.mtimeMs };
-    if (newer(c, cur)) candidates.push(c);
+    if ('st' in current ? newer(c, after!) : s.mtimeMs > current.mtimeMs) candidates.push(c);
   }
   candidates.sort((a, b) => (newer(a, b) ? 1 : newer(b, a) ? -1 : 0));
   for (const c of candidates) {

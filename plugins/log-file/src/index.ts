@@ -186,6 +186,17 @@ export default definePlugin({
               }
             }
 
+            if (pos.ino === st.ino && pos.dev === st.dev && pos.offset === 0 && pos.m !== undefined && st.size > 0) {
+              // Empty at the last poll, so no fingerprint: a generation rotated out since then
+              // means it was copied and truncated meanwhile; its lines come before the live ones.
+              const gen = await nextGeneration(target, { mtimeMs: pos.m }, st, follow);
+              if (gen) {
+                await gen.fh.close();
+                pos = cp.files[path] = { dev: gen.st.dev, ino: gen.st.ino, offset: 0 };
+                ctx.logger.info({ path, generation: gen.path }, `log file ${path} was rotated while empty; reading ${gen.path} first`);
+              }
+            }
+
             if (pos.ino !== st.ino || pos.dev !== st.dev) {
               // Finish the rotated file, then every generation rotated out after it (the file
               // may have been rotated more than once since the last poll), then the live file.
@@ -219,19 +230,21 @@ export default definePlugin({
               }
               pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: 0 };
             }
-            if (pos.offset >= st.size || events.length >= maxEvents) {
-              if (pos.offset < st.size) hasMore = true;
-              continue;
+            if (pos.offset < st.size && events.length < maxEvents) {
+              const r = await readLines(live.fh, pos.offset, maxEvents - events.length, config.max_line_bytes, false);
+              emit(r.lines, path, pos);
+              if (r.offset !== pos.offset || !pos.fp) {
+                pos.offset = r.offset;
+                const fp = await fingerprint(live.fh, pos.offset);
+                if (fp) pos.fp = fp;
+                else delete pos.fp;
+              }
+              if (r.more) hasMore = true;
+            } else if (pos.offset < st.size) {
+              hasMore = true;
             }
-            const r = await readLines(live.fh, pos.offset, maxEvents - events.length, config.max_line_bytes, false);
-            emit(r.lines, path, pos);
-            if (r.offset !== pos.offset || !pos.fp) {
-              pos.offset = r.offset;
-              const fp = await fingerprint(live.fh, pos.offset);
-              if (fp) pos.fp = fp;
-              else delete pos.fp;
-            }
-            if (r.more) hasMore = true;
+            if (pos.offset === 0) pos.m = st.mtimeMs;
+            else delete pos.m;
           } catch (err) {
             if (err instanceof PluginError) throw err;
             // One file failing mid-read (EIO, a vanished mount) must not stop the others.

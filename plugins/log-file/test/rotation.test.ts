@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Checkpoint, SourceInstance } from '@reactive-fabric/core';
@@ -161,6 +161,35 @@ describe('copytruncate rotation', () => {
     expect(rotations).toBeGreaterThan(30);
     expectEachLineOnce(reader, written);
   }, 60_000);
+
+  it('a file that was empty at the last poll, then written, copied and truncated, is read from the copy first', async () => {
+    const dir = temp();
+    const file = join(dir, 'app.log');
+    writeFileSync(file, '');
+    // An mtime clearly before the rotation below (file-system clocks are coarse).
+    utimesSync(file, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const reader = new Reader(await instance(dir));
+    await reader.drain(100);
+    appendFileSync(file, [0, 1, 2].map(line).join('\n') + '\n');
+    copytruncate(file);
+    appendFileSync(file, [3, 4, 5, 6].map(line).join('\n') + '\n');
+    await reader.drain(2);
+    expect(reader.seen).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('an empty file that only grew is not confused with one rotated meanwhile (older generations stay unread)', async () => {
+    const dir = temp();
+    const file = join(dir, 'app.log');
+    writeFileSync(`${file}.1`, `${line(100)}\n`);
+    utimesSync(`${file}.1`, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    writeFileSync(file, '');
+    utimesSync(file, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const reader = new Reader(await instance(dir));
+    await reader.drain(100);
+    appendFileSync(file, `${line(0)}\n`);
+    await reader.drain(100);
+    expect(reader.seen).toEqual([0]);
+  });
 
   it('lines written after the last poll but before the copy are read from the copy, then the new file', async () => {
     const dir = temp();
