@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Counter } from 'prom-client';
+import pino from 'pino';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/pipeline/normalize.js';
@@ -126,6 +127,21 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
     expect(r).toMatchObject({ rejected: 1, published: 2 });
     expect(sink.events).toHaveLength(4);
     expect(await counter(metrics.deadLetterWriteFailures as Counter<string>, {})).toBe(1);
+  });
+});
+
+describe('dead-letter log lines', () => {
+  it('a source full of bad events logs at most 20 lines a minute per collector; every record is still counted and kept', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    const metrics = new FabricMetrics();
+    const queue = new DeadLetterQueue({ metrics, logger });
+    await queue.add(Array.from({ length: 50 }, (_, i) => ({ collector: 'noisy', plugin: 'p', stage: 'normalize' as const, code: 'CYCLE', message: `cycle ${i}`, original: { i } })));
+    expect(lines).toHaveLength(20);
+    expect(queue.countsOf('noisy')).toEqual({ total: 50, byReason: { CYCLE: 50 } });
+    expect(queue.recent(100)).toHaveLength(50);
+    expect(await counter(metrics.eventsDeadLettered, { collector: 'noisy', reason: 'CYCLE' })).toBe(50);
+    expect(lines.join('')).not.toContain('"i":');
   });
 });
 

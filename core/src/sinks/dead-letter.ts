@@ -54,6 +54,9 @@ export interface DeadLetterInput {
   original: unknown;
 }
 
+const LOG_BURST = 20;
+const LOG_WINDOW_MS = 60_000;
+
 /**
  * The dead-letter queue: counts (metrics and per collector), a bounded ring of recent records
  * for the admin API, and the durable target. `add` never rejects and never throws: a failure to
@@ -65,6 +68,8 @@ export class DeadLetterQueue {
   private readonly maxOriginal: number;
   private readonly perCollector = new Map<string, Map<string, number>>();
   private writeFailures = 0;
+  /** Per collector: log lines written in the current window, and records not logged. */
+  private readonly logWindow = new Map<string, { start: number; logged: number; suppressed: number }>();
 
   constructor(private readonly opts: DeadLetterOptions) {
     this.ringSize = Math.max(0, opts.recent ?? 1000);
@@ -127,8 +132,28 @@ export class DeadLetterQueue {
       this.ring.push(record);
       if (this.ring.length > this.ringSize) this.ring.shift();
     }
-    this.opts.logger.warn({ collector: i.collector, plugin: i.plugin, stage: i.stage, code: i.code, reason: i.message, target: this.opts.target?.location }, 'event dead-lettered; the rest of its batch goes on');
+    this.log(i);
     return record;
+  }
+
+  /**
+   * One warn line per record, but at most LOG_BURST per collector per LOG_WINDOW_MS: a source
+   * full of bad lines must not flood the log (the metric and the file count every one).
+   */
+  private log(i: DeadLetterInput): void {
+    const now = Date.now();
+    let w = this.logWindow.get(i.collector);
+    if (!w || now - w.start >= LOG_WINDOW_MS) {
+      if (w && w.suppressed > 0) this.opts.logger.warn({ collector: i.collector, suppressed: w.suppressed, target: this.opts.target?.location }, `${w.suppressed} more event(s) dead-lettered without a log line; see fabric_events_dead_lettered_total and GET /dead-letters`);
+      w = { start: now, logged: 0, suppressed: 0 };
+      this.logWindow.set(i.collector, w);
+    }
+    if (w.logged >= LOG_BURST) {
+      w.suppressed++;
+      return;
+    }
+    w.logged++;
+    this.opts.logger.warn({ collector: i.collector, plugin: i.plugin, stage: i.stage, code: i.code, reason: i.message, target: this.opts.target?.location }, 'event dead-lettered; the rest of its batch goes on');
   }
 
   /** Most recent first, optionally of one collector. */
