@@ -7,6 +7,7 @@ import { DetectionConfigSchema, type DetectionConfig, type LogsourceMapping } fr
 import { DetectionEngine } from '../../src/detection/engine.js';
 import { BUILTIN_LOGSOURCES_DIR, fieldMapper, LogsourceFileError, parseLogsourceText, readLogsourceFile } from '../../src/detection/sigma/logsource.js';
 import { loadDetection, loadRules } from '../../src/detection/sigma/loader.js';
+import { buildEngineSpec } from '../../src/detection/stage.js';
 import { validateAgainstSchema } from '../../src/plugins/validate.js';
 import { datasets, repoRoot } from './helpers.js';
 
@@ -161,6 +162,13 @@ describe('can this rule ever fire?', () => {
     expect(r.rules).toHaveLength(5);
     expect(r.neverFires.map((w) => w.rule)).toEqual(['Needs It']);
     expect(r.neverFires[0]!.fields).toEqual([{ sigma: 'NoSuchField', path: 'NoSuchField' }]);
+  });
+
+  it('the pipeline logs such a rule as a warning at start (buildEngineSpec)', async () => {
+    const dir = await ruleDir({ 'needs.yml': rule('Needs It', 'product: linux\nservice: sshd', `sel:\n    NoSuchField: x\ncondition: sel`) });
+    const { spec, warnings } = await buildEngineSpec(defaults({ rules: [dir], builtin_rules: false }), dir);
+    expect(spec.rules.map((r) => r.title)).toEqual(['Needs It']);
+    expect(warnings).toEqual([expect.stringMatching(/^rule "Needs It" \(.*needs\.yml:\d+\) can never fire: it needs NoSuchField, .*logsource linux-sshd/)]);
   });
 
   it('structured sources count the mapping’s declared fields; text lines only the extractors’ outputs', async () => {

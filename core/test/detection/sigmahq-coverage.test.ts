@@ -78,4 +78,12 @@ describe('SigmaHQ load coverage (../shared/datasets/sigmahq, every family)', () 
     expect(titles({ 'event.dataset': 'zeek.dns', 'dns.question.name': 'ifferfsodp9ifjaposdfjhgosurijfaewrwergwea.com' })).toContain('Wannacry Killswitch Domain');
     expect(titles({ 'url.original': '/x?f=C:/Windows/win.ini', 'url.query': 'f=C:/Windows/win.ini' })).toContain('Suspicious Windows Strings In URI');
   });
+
+  it('Linux file_event rules fire on raw auditd PATH records through the built-in auditd extractor', () => {
+    const engine = new DetectionEngine({ rules: loaded.rules.filter((r) => r.logsource.category === 'file_event' && r.logsource.product === 'linux') });
+    const titles = (line: string) => [...engine.scanText(line).hits].filter((_, i) => i % 2 === 1).map((i) => engine.rules[i]!.title);
+    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/etc/cron.d/backdoor" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).toContain('New Cron File Created');
+    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/etc/cron.daily/apt" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).not.toContain('New Cron File Created');
+    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/tmp/x" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).toEqual([]);
+  });
 });
