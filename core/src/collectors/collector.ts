@@ -270,9 +270,14 @@ export class Collector {
       // Time spent waiting for the sink is the sink's problem, not a stalled source.
       const waitStart = Date.now();
       await this.opts.pipeline.waitForCapacity(signal);
-      if (this.commits.some((c) => c.failed)) await this.rewind(signal);
       await this.waitForCommits(signal);
       if (signal.aborted) return;
+      if (this.commits.some((c) => c.failed)) {
+        // Batches after a failed one are never committed: waiting for commits would wait forever.
+        await this.rewind(signal);
+        lastProgress += Date.now() - waitStart;
+        continue;
+      }
       await this.opts.slots.acquire(signal);
       lastProgress += Date.now() - waitStart;
       let delay = this.jittered(t.intervalMs);
@@ -319,6 +324,8 @@ export class Collector {
   async readyToPoll(signal: AbortSignal): Promise<void> {
     await this.opts.pipeline.waitForCapacity(signal);
     await this.waitForCommits(signal);
+    // run --once has no rewind: stop at the failed batch, which the next run reads again.
+    if (this.commits.some((c) => c.failed)) throw new PluginError(CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, 'a batch was not acknowledged by the sink; stopping here, the next run reads it again from the last checkpoint', { retriable: true });
   }
 
   /** One poll: call the plugin, check what it returned, hand the events to the pipeline. */
@@ -385,6 +392,7 @@ export class Collector {
             this.actor.send({ type: 'POLL_ERROR', error: { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: `a batch of ${entry.events} event(s) was not acknowledged by the sink (${err.message}); reading again from the last checkpoint`, retriable: true } });
           }
           this.wakeSettled();
+          this.wakeUncommitted();
           this.notifyDrain();
         },
       );
@@ -499,7 +507,8 @@ export class Collector {
    * that bounds what a crash can make us read twice to `maxUncommittedBatches` batches.
    */
   private async waitForCommits(signal: AbortSignal): Promise<void> {
-    while (this.uncommitted >= this.opts.timing.maxUncommittedBatches && !signal.aborted) {
+    // A failed batch ends the wait: nothing after it commits until the collector rewinds.
+    while (this.uncommitted >= this.opts.timing.maxUncommittedBatches && !signal.aborted && !this.commits.some((c) => c.failed)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           signal.removeEventListener('abort', done);
