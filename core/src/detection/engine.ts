@@ -12,6 +12,8 @@ import type { RecordBatchResult } from './protocol.js';
 export interface EngineSpec {
   rules: SigmaRule[];
   logsources?: LogsourceMapping[];
+  /** The shipped mappings as parsed on the main thread, so workers need not parse core/logsources again. */
+  builtinLogsources?: LogsourceMapping[];
   extractors?: ExtractorConfig[];
   builtinExtractors?: boolean;
   keywordFields?: string[];
@@ -85,7 +87,7 @@ export class DetectionEngine {
     const keywordFields = spec.keywordFields ?? [WHOLE_EVENT];
     const session = new CompileSession();
     session.recording = new Set(keywordFields.filter((f) => f !== WHOLE_EVENT));
-    const resolver = new LogsourceResolver(session, spec.logsources ?? []);
+    const resolver = new LogsourceResolver(session, spec.logsources ?? [], spec.builtinLogsources);
     this.rules = spec.rules.map((r, i) => compileRule(r, i, resolver, session));
     const ruleReads = session.recording;
     session.recording = undefined;

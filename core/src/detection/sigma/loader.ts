@@ -8,7 +8,7 @@ import type { EngineSpec } from '../engine.js';
 import { selectRules } from '../select.js';
 import { CompileSession } from './context.js';
 import { RuleRefusal, type Refusal } from './errors.js';
-import { LogsourceResolver, resolveLogsourceEntries } from './logsource.js';
+import { builtinLogsources, LogsourceResolver, resolveLogsourceEntries } from './logsource.js';
 import { extractorOutputs, FieldAvailability, unreachable, type MissingField } from './reach.js';
 import { RuleCache } from './rule-cache.js';
 import { compileRule, LEVELS, type SigmaLevel, type SigmaRule } from './rule.js';
@@ -313,6 +313,7 @@ export async function loadDetection(config: DetectionConfig, configDir: string, 
   const spec: EngineSpec = {
     rules: sel.rules,
     logsources,
+    builtinLogsources: builtinLogsources(),
     extractors: config.extractors ?? [],
     builtinExtractors: config.builtin_extractors !== false,
     keywordFields: config.keyword_fields ?? ['message', 'event.original'],

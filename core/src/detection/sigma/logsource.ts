@@ -213,10 +213,12 @@ export class LogsourceResolver {
   constructor(
     private readonly session: CompileSession,
     user: LogsourceMapping[] = [],
+    /** The shipped mappings when the caller already has them (workers get them with the spec). */
+    builtin: LogsourceMapping[] = builtinLogsources(),
   ) {
     // Within each tier (user, then built-in), a mapping naming the product beats one for any product.
     const tier = (list: LogsourceMapping[]) => [...list.filter((m) => m.product !== undefined), ...list.filter((m) => m.product === undefined)];
-    this.mappings = [...tier(user), ...tier(builtinLogsources())].map((m, i) => ({
+    this.mappings = [...tier(user), ...tier(builtin)].map((m, i) => ({
       m,
       resolved: undefined,
       key: `${i}`,
