@@ -229,6 +229,43 @@ describe('nothing is committed past a batch that was not acknowledged', () => {
   });
 });
 
+describe('run --once with a batch the sink refuses', () => {
+  it('stops at the failed batch with BATCH_NOT_ACKNOWLEDGED; the checkpoint stays before it', async () => {
+    const sink = new MemorySink();
+    const write = sink.write.bind(sink);
+    sink.write = async (evs) => {
+      if (evs.some((e) => e.message === 'line 5')) throw new Error('sink closed');
+      return write(evs);
+    };
+    let at = 0;
+    const h = harness(() => ({
+      poll: async () => {
+        const from = at;
+        at += 5;
+        return { events: events(5, from, TS), checkpoint: { at }, hasMore: true };
+      },
+    }), { sink });
+    dirs.push(h.stateDir);
+    await h.collector.startInstanceDirect();
+    const signal = new AbortController().signal;
+    let error: unknown;
+    try {
+      for (let i = 0; i < 20; i++) {
+        await h.collector.readyToPoll(signal);
+        await h.collector.pollOnce(signal);
+      }
+    } catch (err) {
+      error = err;
+    }
+    await h.collector.drained();
+    expect(error).toMatchObject({ code: 'BATCH_NOT_ACKNOWLEDGED' });
+    expect((await h.checkpoints.read('c1')).value).toEqual({ at: 5 });
+    expect(h.sink.events.map((e) => e.message)).toContain('line 0');
+    await h.collector.stopInstanceDirect();
+    h.collector.dispose();
+  });
+});
+
 describe('maxEvents is enforced', () => {
   it('a poll returning more than maxEvents is a CONTRACT_VIOLATION: nothing of it delivered, checkpoint not advanced, the next poll continues from the same position', async () => {
     const seen: unknown[] = [];
