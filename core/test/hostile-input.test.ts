@@ -17,7 +17,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(lines: string[], extra = ''): { dir: string; config: string } {
+function setup(lines: string[], extra = '', detection = false): { dir: string; config: string } {
   const dir = tempDir('fabric-hostile-');
   dirs.push(dir);
   writeFileSync(join(dir, 'app.log'), lines.join('\n') + '\n');
@@ -25,7 +25,7 @@ function setup(lines: string[], extra = ''): { dir: string; config: string } {
   writeFileSync(
     config,
     `state_dir: ./state
-detection: { enabled: false }
+detection: { enabled: ${detection} }
 pipeline: { publish: all }
 orchestrator: { event_batch_size: 20 }
 collectors:
@@ -68,7 +68,8 @@ describe('hostile log lines through the whole pipeline', () => {
       '{"@timestamp":"2026-01-01T00:00:02Z","message":"z","log":{"__proto__":{"pwned3":"yes"}}}',
       syslog(2),
     ];
-    const { dir, config } = setup(lines, 'admin: { enabled: false }\n');
+    // The whole pipeline: detection (flattening, worker pool) and correlation included.
+    const { dir, config } = setup(lines, 'admin: { enabled: false }\n', true);
     const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
     await orch.runOnce();
     const probe = {} as Record<string, unknown>;
