@@ -31,7 +31,7 @@ export class FabricMetrics {
     }
     const r = [registry];
     this.eventsCollected = new Counter({ name: 'fabric_events_collected_total', help: 'Events returned by collector polls', labelNames: ['collector'], registers: r });
-    this.eventsRejected = new Counter({ name: 'fabric_events_rejected_total', help: 'Events a plugin emitted that break the event contract (dropped, logged)', labelNames: ['collector'], registers: r });
+    this.eventsRejected = new Counter({ name: 'fabric_events_rejected_total', help: 'Events refused one by one (not an object, no valid @timestamp, too deep or large, cycles, BigInt, unreadable, not serialisable) and dead-lettered; the rest of their batch went on', labelNames: ['collector'], registers: r });
     this.eventsDeduplicated = new Counter({ name: 'fabric_events_deduplicated_total', help: 'Events dropped as duplicates within the de-duplication window', labelNames: ['collector'], registers: r });
     this.eventsPublished = new Counter({ name: 'fabric_events_published_total', help: 'Events acknowledged by the sink', labelNames: ['collector', 'priority'], registers: r });
     this.eventsFiltered = new Counter({ name: 'fabric_events_filtered_total', help: 'Events not published by routing (no detection, below min priority)', labelNames: ['collector'], registers: r });
