@@ -40,6 +40,7 @@ function hostileEvents(): Array<{ code: string; event: unknown }> {
     { code: 'UNREADABLE', event: { '@timestamp': TS, message: 'getter', get host() { throw new Error('boom from getter'); } } },
     { code: 'TOO_DEEP', event: { '@timestamp': TS, message: 'deep', nested: deep } },
     { code: 'TOO_LARGE', event: { '@timestamp': TS, message: 'x'.repeat(2_000_000) } },
+    { code: 'TOO_LARGE', event: { '@timestamp': TS, message: 'sparse', list: Object.assign([], { length: 4_294_967_295 }) } },
     { code: 'NOT_AN_OBJECT', event: 'just a string' },
     { code: 'INVALID_TIMESTAMP', event: { message: 'no time' } },
   ];

@@ -68,6 +68,7 @@ const hostile: fc.Arbitrary<Item> = fc.oneof(
   isoTime.map((ts) => h('getter throws', () => Object.defineProperty({ '@timestamp': ts }, 'trap', { enumerable: true, get() { throw new Error('getter says no'); } }))),
   fc.tuple(isoTime, fc.integer({ min: 40, max: 20_000 })).map(([ts, d]) => h(`deep ${d}`, () => ({ '@timestamp': ts, deep: deep(d) }))),
   isoTime.map((ts) => h('huge', () => ({ '@timestamp': ts, huge: 'x'.repeat(1_100_000) }))),
+  isoTime.map((ts) => h('sparse array of length 2^32-1', () => ({ '@timestamp': ts, list: Object.assign([], { length: 4_294_967_295 }) }))),
   fc.oneof(fc.constant(null), fc.integer(), fc.string(), fc.array(fc.integer()), fc.constant(undefined)).map((v) => h('not an object', () => v)),
   jsonish.map((v) => h('no @timestamp', () => ({ junk: v }))),
   isoTime.map((ts) => h('revoked proxy', () => {
@@ -134,7 +135,14 @@ describe('pipeline fuzz (seeded)', () => {
       fc.asyncProperty(
         fc.array(fc.array(fc.oneof({ weight: 3, arbitrary: valid }, { weight: 2, arbitrary: hostile }), { minLength: 0, maxLength: 12 }), { minLength: 1, maxLength: 5 }),
         fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
-        async (batches, failures) => {
+        async (generated, failures) => {
+          // Plus one batch of failed logins from one address, so every run has signals and a correlated alert.
+          const burst = Date.parse('2026-07-01T00:00:00Z');
+          const ip = `198.51.100.${(markerSeq % 250) + 1}`;
+          const batches: Item[][] = [...generated, Array.from({ length: 6 }, (_, i) => {
+            const marker = `burst-${++markerSeq}`;
+            return { kind: 'valid' as const, marker, event: { '@timestamp': new Date(burst + i * 1000).toISOString(), message: `Failed password for root from ${ip} port 22 ssh2 ${marker}`, process: { name: 'sshd' }, event: { id: marker } } };
+          })];
           const stateDir = tempDir('fabric-fuzz-');
           dirs.push(stateDir);
           const sink = new SerialisingSink();

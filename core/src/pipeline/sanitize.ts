@@ -116,8 +116,11 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
       if (Array.isArray(obj)) {
         const len = obj.length;
         spend(2);
-        const out: unknown[] = new Array(len);
+        // Grown item by item and charged per item: a sparse array claiming length 2^32-1 is
+        // refused as too large instead of looping for minutes.
+        const out: unknown[] = [];
         for (let i = 0; i < len; i++) {
+          spend(1);
           trail.push(i);
           let item: unknown;
           try {
@@ -126,7 +129,7 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
             throw new Refusal(RejectCodes.UNREADABLE, `reading ${where()} threw: ${message(err)}`);
           }
           const c = copy(item, i);
-          out[i] = c === undefined ? null : c;
+          out.push(c === undefined ? null : c);
           trail.pop();
         }
         return out;
