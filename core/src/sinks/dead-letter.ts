@@ -55,6 +55,8 @@ export interface DeadLetterInput {
 }
 
 const LOG_BURST = 20;
+/** Characters of `original` kept in memory per record (GET /dead-letters); the file or topic has more. */
+const RING_ORIGINAL = 8192;
 const LOG_WINDOW_MS = 60_000;
 
 /**
@@ -129,7 +131,8 @@ export class DeadLetterQueue {
     this.perCollector.set(i.collector, counts);
     this.opts.metrics?.eventsDeadLettered.inc({ collector: i.collector, reason: i.code });
     if (this.ringSize > 0) {
-      this.ring.push(record);
+      // The durable copy keeps up to max_original_bytes; memory keeps less, so the ring stays small.
+      this.ring.push(record.original.length > RING_ORIGINAL ? { ...record, original: record.original.slice(0, RING_ORIGINAL), original_truncated: true } : record);
       if (this.ring.length > this.ringSize) this.ring.shift();
     }
     this.log(i);

@@ -9,7 +9,7 @@ const DeadLetterRecordSchema = Type.Object({
   plugin: Type.String(),
   stage: Type.Union([Type.Literal('normalize'), Type.Literal('sink')], { description: 'normalize: refused at the pipeline boundary; sink: could not be serialised for the sink' }),
   reason: Type.Object({ code: Type.String({ description: 'Stable code: NOT_AN_OBJECT, INVALID_TIMESTAMP, TOO_DEEP, TOO_LARGE, CYCLE, NOT_JSON, UNREADABLE, NOT_SERIALISABLE' }), message: Type.String() }),
-  original: Type.String({ description: 'The event as received, serialised safely and cut to dead_letter.max_original_bytes' }),
+  original: Type.String({ description: 'The event as received, serialised safely; here cut to 8 KiB (the dead-letter file or topic keeps up to dead_letter.max_original_bytes)' }),
   original_length: Type.Integer(),
   original_truncated: Type.Boolean(),
   schema_version: Type.String(),
