@@ -1,5 +1,6 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { CliCommand, CliIo } from '../command.js';
 import { parseFlags, stringFlag, UsageError } from '../args.js';
@@ -266,7 +267,10 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
   let out: WriteStream | undefined;
   if (jsonPath) out = createWriteStream(path.resolve(io.cwd, jsonPath));
   const withFields = out !== undefined;
-  const pool = new DetectionPool({ spec, threads: workers, taskTimeoutMs: 60_000 });
+  // No more workers than chunks: each worker compiles every rule before its first task, so an idle
+  // one only costs start-up (and is torn down while still loading).
+  const threads = workers > 0 ? workers : Math.min(availableParallelism(), Math.max(1, Math.ceil(totalBytes / CHUNK_CHARS)));
+  const pool = new DetectionPool({ spec, threads, taskTimeoutMs: 60_000 });
   const hits = new Array<number>(rules.length).fill(0);
   const progress = new Progress(io, totalBytes);
   const started = Date.now();
