@@ -10,6 +10,8 @@ import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { CheckpointStore } from '../src/state/checkpoint-store.js';
 import { DeadLetterQueue } from '../src/sinks/dead-letter.js';
 import { JsonlDeadLetterTarget } from '../src/sinks/dead-letter-jsonl.js';
+import { createDeadLetterTarget } from '../src/sinks/factory.js';
+import { parseConfig } from '../src/config/load.js';
 import { flattenEvent } from '../src/detection/flatten.js';
 import { getField, setField, type Checkpoint } from '../src/plugin-api/index.js';
 import { events, harness } from './collector-harness.js';
@@ -128,6 +130,21 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
     expect(r).toMatchObject({ rejected: 1, published: 2 });
     expect(sink.events).toHaveLength(4);
     expect(await counter(metrics.deadLetterWriteFailures as Counter<string>, {})).toBe(1);
+  });
+});
+
+describe('dead-letter config', () => {
+  it('defaults to <state_dir>/dead-letters.jsonl, resolves dead_letter.path against the config file, and refuses bad values naming the field', () => {
+    const cfg = parseConfig('state_dir: ./state\n', '/etc/fabric/fabric.yaml', {});
+    expect(cfg.config.dead_letter).toEqual({ enabled: true, max_original_bytes: 65536, recent: 1000 });
+    expect(cfg.config.pipeline).toMatchObject({ max_event_depth: 32, max_event_bytes: 1048576 });
+    const sink = new MemorySink();
+    expect(createDeadLetterTarget(cfg.config.dead_letter, cfg.config.sink, sink, { stateDir: cfg.stateDir, configDir: cfg.dir })?.location).toBe(join(cfg.stateDir, 'dead-letters.jsonl'));
+    const custom = parseConfig('dead_letter: { path: ./dlq/refused.jsonl }\n', '/etc/fabric/fabric.yaml', {});
+    expect(createDeadLetterTarget(custom.config.dead_letter, custom.config.sink, sink, { stateDir: custom.stateDir, configDir: custom.dir })?.location).toBe('/etc/fabric/dlq/refused.jsonl');
+    expect(createDeadLetterTarget({ ...custom.config.dead_letter, enabled: false }, custom.config.sink, sink, { stateDir: custom.stateDir })).toBeUndefined();
+    expect(() => parseConfig('dead_letter: { max_original_bytes: 10 }\n', '/etc/fabric/fabric.yaml', {})).toThrow(/dead_letter.*max_original_bytes/);
+    expect(() => parseConfig('pipeline: { max_event_depth: 0 }\n', '/etc/fabric/fabric.yaml', {})).toThrow(/pipeline.*max_event_depth/);
   });
 });
 
