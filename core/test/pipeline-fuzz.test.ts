@@ -161,6 +161,7 @@ describe('pipeline fuzz (seeded)', () => {
             }),
             { sink, timing: { intervalMs: 5, batchSize: 100, maxUncommittedBatches: 3 }, pipeline: { stages, maxInFlightBatches: 3 } },
           );
+          dirs.push(hs.stateDir);
           const violations: string[] = [];
           const write = hs.checkpoints.write.bind(hs.checkpoints);
           hs.checkpoints.write = (id: string, value: Checkpoint) => {
