@@ -5,7 +5,7 @@
 //   node --expose-gc bench/correlate/run.mjs [--detections 1000000] [--keys 100000] [--batch 1000]
 //
 // Needs a build (npx tsc -b): it runs core/dist.
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,8 +150,8 @@ groups = undefined;
 
 /**
  * One pass of the stream through a fresh stage. With `checkpoints`, the stage is driven as the
- * pipeline drives it: checkpoint() after every batch (the sink acknowledged it), which writes the
- * state file every checkpoint_interval_seconds (default 5).
+ * pipeline drives it: acknowledge(ticket) after every batch (the sink acknowledged it), which writes
+ * the state file every checkpoint_interval_seconds (default 5).
  */
 async function runStage(label, { checkpoints }) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'rf-bench-correlate-'));
@@ -160,21 +160,25 @@ async function runStage(label, { checkpoints }) {
   const stage = await createCorrelationStage(config, { logger: pino({ level: 'silent' }), metrics, stateDir, configDir: stateDir });
   let alerts = 0;
   const byRule = {};
+  let seq = 0;
   const r = await measure(label, async (batch) => {
-    const out = await stage.process(batch);
+    const ticket = { seq: ++seq, collector: 'bench' };
+    const out = await stage.process(batch, ticket);
     for (let i = batch.length; i < out.length; i++) {
       alerts++;
       byRule[out[i].rule.name] = (byRule[out[i].rule.name] ?? 0) + 1;
     }
-    if (checkpoints) await stage.checkpoint();
+    if (checkpoints) await stage.acknowledge(ticket);
   });
   r.retained_heap_mb_after_gc = retainedHeapMb();
   const metric = async (name) => (await metrics.getSingleMetric(name)?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0;
   const t = performance.now();
   await stage.close();
   const finalCheckpointMs = performance.now() - t;
-  const stateFile = path.join(stateDir, config.state_file);
-  const checkpointBytes = statSync(stateFile).size;
+  // On disk: the base file and the journals of what changed since (state-file.ts).
+  const checkpointBytes = readdirSync(stateDir)
+    .filter((f) => f === config.state_file || (f.startsWith(`${config.state_file}.`) && f.endsWith('.journal')))
+    .reduce((sum, f) => sum + statSync(path.join(stateDir, f)).size, 0);
   rmSync(stateDir, { recursive: true, force: true });
   Object.assign(r, {
     alerts,
@@ -211,7 +215,7 @@ async function floodOneGroup(n) {
         fabric: { collector: 'flood', plugin: 'bench', fingerprint: `f${k}`, schema_version: '1.0.0', matches: [{ id: 'rf_failed_authentication', name: 'rf_failed_authentication', level: 'low' }] },
       });
     }
-    alerts += (await stage.process(batch)).length - batch.length;
+    alerts += (await stage.process(batch, { seq: i / BATCH + 1, collector: 'flood' })).length - batch.length;
   }
   const seconds = (performance.now() - t0) / 1000;
   const dc = process.cpuUsage(c);
@@ -242,7 +246,7 @@ const result = {
   single_group_flood: flood,
   ratio_stage_vs_baseline_throughput: +(correlated.detections_per_s / baseline.detections_per_s).toFixed(4),
   ratio_stage_vs_baseline_cpu: +(correlated.detections_per_cpu_s / baseline.detections_per_cpu_s).toFixed(4),
-  note: 'Same detections, same process; baseline first, then the stage, then the stage driven like the pipeline (checkpoint() after every batch). RSS is sampled between batches and never shrinks much, so later phases start from the RSS earlier ones left; compare peak_heap_used_mb and retained_heap_mb_after_gc for the memory each needs. The machine is shared: detections_per_cpu_s is the steadier figure.',
+  note: 'Same detections, same process; baseline first, then the stage, then the stage driven like the pipeline (acknowledge(ticket) after every batch). RSS is sampled between batches and never shrinks much, so later phases start from the RSS earlier ones left; compare peak_heap_used_mb and retained_heap_mb_after_gc for the memory each needs. The machine is shared: detections_per_cpu_s is the steadier figure.',
 };
 console.log(`retained heap after gc: baseline ${baseline.retained_heap_mb_after_gc} MB, stage ${correlated.retained_heap_mb_after_gc} MB`);
 console.log(`stage/baseline throughput ratio: ${result.ratio_stage_vs_baseline_throughput} wall, ${result.ratio_stage_vs_baseline_cpu} CPU (${alerts} alerts: ${JSON.stringify(byRule)}; evicted ${correlated.evicted_keys}; final checkpoint ${correlated.final_checkpoint_ms} ms, ${(checkpointBytes / 2 ** 20).toFixed(1)} MB)`);

@@ -12,6 +12,8 @@ interface Member {
   c: string;
   /** value_count: the counted value; temporal types: index of the referenced rule it matched. */
   v: string | number;
+  /** Position of its event in the batch being correlated (engine `slotBase` + index), -1 when not known. */
+  s: number;
 }
 
 interface CompiledRule {
@@ -21,15 +23,15 @@ interface CompiledRule {
   /** Whether alerts are published (false when only correlation rules with generate: false use them). */
   emit: boolean;
   /** Per referenced rule: the field read for each group-by entry (aliases resolved). */
-  groupFields: string[][];
+  groupFields: Array<Array<(e: FabricEvent) => unknown>>;
   /** value_count, per referenced rule: the counted field. */
-  valueFields?: string[];
+  valueFields?: Array<(e: FabricEvent) => unknown>;
   aliasFields: Record<string, string[]>;
   attack: AttackMapping;
   /** Correlation rules fed with this rule's alerts. */
   downstream: Array<{ rule: CompiledRule; ref: number }>;
   /** Open groups of this rule by group-by key, least recently used evicted past max_keys. */
-  groups: LRUCache<string, Group>;
+  groups: GroupTable;
 }
 
 interface Group extends Due {
@@ -44,6 +46,86 @@ interface Group extends Due {
   firedId: string | undefined;
   /** Set once the group left the LRU (evicted or forgotten): it must not be queued again. */
   gone: boolean;
+  /** Neighbours in its rule's recency list (older, newer). */
+  older: Group | undefined;
+  newer: Group | undefined;
+  /** Changed since the last checkpoint delta (it is in the engine's `changedGroups`). */
+  dirty: boolean;
+  /** Written to a checkpoint (or restored from one): forgetting it must be checkpointed too. */
+  persisted: boolean;
+}
+
+/**
+ * One rule's open groups: a Map by key plus an intrusive recency list, so a lookup that touches a
+ * group costs one hash lookup and a few pointer writes, and no per-lookup allocation.
+ */
+class GroupTable {
+  private readonly map = new Map<string, Group>();
+  /** Least recently used. */
+  private oldest: Group | undefined;
+  private newest: Group | undefined;
+
+  constructor(
+    private readonly max: number,
+    private readonly dispose: (g: Group, evicted: boolean) => void,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The group of `key`, now the most recently used. */
+  get(key: string): Group | undefined {
+    const g = this.map.get(key);
+    if (g !== undefined && g !== this.newest) {
+      this.unlink(g);
+      this.append(g);
+    }
+    return g;
+  }
+
+  /** Add a group (replacing one of the same key: returns true); past `max` the least recently used is evicted. */
+  add(g: Group): boolean {
+    const old = this.map.get(g.key);
+    if (old) this.delete(old);
+    else if (this.map.size >= this.max && this.oldest) {
+      const lru = this.oldest;
+      this.unlink(lru);
+      this.map.delete(lru.key);
+      this.dispose(lru, true);
+    }
+    this.map.set(g.key, g);
+    this.append(g);
+    return old !== undefined;
+  }
+
+  delete(g: Group): void {
+    if (this.map.get(g.key) !== g) return;
+    this.unlink(g);
+    this.map.delete(g.key);
+    this.dispose(g, false);
+  }
+
+  /** Least recently used first. */
+  *values(): IterableIterator<Group> {
+    for (let g = this.oldest; g; g = g.newer) yield g;
+  }
+
+  private unlink(g: Group): void {
+    if (g.older) g.older.newer = g.newer;
+    else this.oldest = g.newer;
+    if (g.newer) g.newer.older = g.older;
+    else this.newest = g.older;
+    g.older = g.newer = undefined;
+  }
+
+  private append(g: Group): void {
+    g.older = this.newest;
+    g.newer = undefined;
+    if (this.newest) this.newest.newer = g;
+    else this.oldest = g;
+    this.newest = g;
+  }
 }
 
 export interface EngineOptions {
@@ -79,7 +161,30 @@ export interface EngineSnapshot {
   /** Alerts of batches the sink has not acknowledged yet, with the detection that fired each. */
   unacknowledged?: Array<{ trigger: string; alert: FabricEvent }>;
   /** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
-  groups: Array<[string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>]>;
+  groups: SnapshotGroup[];
+}
+
+/** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
+export type SnapshotGroup = [string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>];
+
+/**
+ * What changed since the previous delta, for the append-only checkpoint journal (state-file.ts):
+ * its size follows the groups that changed, not the whole state.
+ */
+export interface EngineDelta {
+  watermark: number | null;
+  collectors: Record<string, number>;
+  rules: Record<string, string>;
+  /** Alert ids fired since the previous delta, oldest first. */
+  alerts: string[];
+  /** How many fired alert ids the state keeps: older ones are forgotten when the journal is compacted. */
+  alerts_kept: number;
+  /** The whole (bounded) list, present only when it changed. */
+  unacknowledged?: Array<{ trigger: string; alert: FabricEvent }>;
+  /** Groups forgotten since, as [rule key, group key]; applied before `groups`. */
+  deleted: Array<[string, string]>;
+  /** Groups changed since (whole groups), least recently used first. */
+  groups: SnapshotGroup[];
 }
 
 const NONE = Number.NEGATIVE_INFINITY;
@@ -92,9 +197,30 @@ function missing(v: unknown): boolean {
   return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
 }
 
-function groupKey(values: unknown[]): string {
+export function groupKey(values: unknown[]): string {
   if (values.length === 1 && typeof values[0] === 'string') return values[0];
   return JSON.stringify(values);
+}
+
+/**
+ * Reader of a dotted ECS field. Two-level paths (source.ip, user.name: the usual group-by fields)
+ * read the nested objects directly; anything else, or an event that holds the field in another
+ * shape (a literal dotted key), goes through getField, so the result is always getField's.
+ */
+function fieldReader(path: string): (e: FabricEvent) => unknown {
+  const dot = path.indexOf('.');
+  if (dot <= 0 || dot === path.length - 1 || path.indexOf('.', dot + 1) !== -1) return (e) => getField(e as unknown as Record<string, unknown>, path);
+  const a = path.slice(0, dot);
+  const b = path.slice(dot + 1);
+  const has = Object.prototype.hasOwnProperty;
+  return (e) => {
+    const rec = e as unknown as Record<string, unknown>;
+    if (!has.call(rec, path) && has.call(rec, a)) {
+      const inner = rec[a];
+      if (inner !== null && typeof inner === 'object') return has.call(inner, b) ? (inner as Record<string, unknown>)[b] : undefined;
+    }
+    return getField(rec, path);
+  };
 }
 
 /** First index whose time is ≥ t. */
@@ -150,7 +276,18 @@ export class CorrelationEngine {
   private readonly collectors = new Map<string, { maxT: number; seenAt: number }>();
   /** Only moves forward: windows decided stay decided. */
   private wm = NONE;
-  private batchEvents: Map<string, FabricEvent> | undefined;
+  /**
+   * Events of the batch being correlated (detections in time order, then alerts it fired), so a
+   * fired window annotates its members through their `s` slot without a lookup by id.
+   */
+  private batchEvents: FabricEvent[] = [];
+  /** Slot of batchEvents[0]: grows by each batch's length, so slots of earlier batches never match. */
+  private slotBase = 0;
+  /** Alerts re-sent after a restart, by id: members restored from the checkpoint have no slot. */
+  private resentById: Map<string, FabricEvent> | undefined;
+  /** Reused per batch: detection times and their order. */
+  private times = new Float64Array(1024);
+  private order = new Uint32Array(1024);
   private out: FabricEvent[] = [];
   /** Detection being correlated: the trigger of any alert it fires (directly or through a chain). */
   private trigger: string | undefined;
@@ -163,6 +300,15 @@ export class CorrelationEngine {
   /** Re-deliveries come first after a restart; past this many batches the leftovers are forgotten. */
   private redeliverBatchesLeft = 0;
   private dirty = false;
+  /** Groups changed since the last delta (each once: `group.dirty`). */
+  private changedGroups = new Set<Group>();
+  /** Checkpointed groups forgotten since the last delta. */
+  private deletedGroups: Array<[string, string]> = [];
+  /** Alert ids fired since the last delta. */
+  private firedSince: string[] = [];
+  private unackedChanged = false;
+  private readonly firedKept: number;
+  private fullNext = false;
 
   constructor(
     rules: readonly CorrelationRule[],
@@ -183,14 +329,16 @@ export class CorrelationEngine {
       compile(
         def,
         index,
-        // One cache per rule: keys are the group-by values themselves, with no per-detection string building.
-        new LRUCache<string, Group>({
-          max: opts.maxKeys,
-          dispose: (group, _key, reason) => {
-            group.gone = true;
-            this.due.remove(group);
-            if (reason === 'evict') this.hooks.evicted();
-          },
+        // One table per rule: keys are the group-by values themselves, with no per-detection string building.
+        new GroupTable(opts.maxKeys, (group, evicted) => {
+          group.gone = true;
+          this.due.remove(group);
+          if (group.dirty) {
+            group.dirty = false;
+            this.changedGroups.delete(group);
+          }
+          if (group.persisted) this.deletedGroups.push([group.rule.def.key, group.key]);
+          if (evicted) this.hooks.evicted();
         }),
       ),
     );
@@ -212,7 +360,8 @@ export class CorrelationEngine {
       });
     }
     for (const r of this.rules) r.emit = r.downstream.length === 0 || r.downstream.some((d) => d.rule.def.generate);
-    this.fired = new LRUCache<string, true>({ max: Math.max(1000, opts.maxKeys) });
+    this.firedKept = Math.max(1000, opts.maxKeys);
+    this.fired = new LRUCache<string, true>({ max: this.firedKept });
   }
 
   get ruleCount(): number {
@@ -254,11 +403,15 @@ export class CorrelationEngine {
     const fired: Array<{ trigger: string; alert: FabricEvent }> = [];
     this.unacked.push(fired);
     // A host that never acknowledges (no checkpoints) must not make this grow without bound.
-    if (this.unacked.length > MAX_PENDING_BATCHES) this.unacked.shift();
-    if (this.redeliver.size > 0 && --this.redeliverBatchesLeft < 0) this.redeliver.clear();
+    if (this.unacked.length > MAX_PENDING_BATCHES && this.unacked.shift()!.length > 0) this.unackedChanged = true;
+    if (this.redeliver.size > 0 && --this.redeliverBatchesLeft < 0) {
+      this.redeliver.clear();
+      this.unackedChanged = true;
+    }
     this.triggers = [];
     const out = this.correlate(batch);
     out.forEach((alert, i) => fired.push({ trigger: this.triggers[i] ?? '', alert }));
+    if (out.length > 0) this.unackedChanged = true;
     return out;
   }
 
@@ -268,12 +421,24 @@ export class CorrelationEngine {
    */
   acknowledge(): void {
     const batch = this.unacked.shift();
-    if (batch && batch.length > 0) this.dirty = true;
+    if (batch && batch.length > 0) {
+      this.dirty = true;
+      this.unackedChanged = true;
+    }
   }
 
   private correlate(batch: readonly FabricEvent[]): FabricEvent[] {
-    const signals: Array<{ e: FabricEvent; t: number }> = [];
-    for (const e of batch) {
+    if (this.times.length < batch.length) {
+      this.times = new Float64Array(batch.length);
+      this.order = new Uint32Array(batch.length);
+    }
+    const times = this.times;
+    const order = this.order;
+    let n = 0;
+    let inOrder = true;
+    let previous = NONE;
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]!;
       if (e.event?.kind !== 'signal') continue;
       const matches = (e.fabric as { matches?: unknown } | undefined)?.matches;
       if (!Array.isArray(matches) || matches.length === 0) continue;
@@ -282,36 +447,40 @@ export class CorrelationEngine {
         this.hooks.skipped('invalid_timestamp');
         continue;
       }
-      signals.push({ e, t });
+      times[i] = t;
+      order[n++] = i;
+      if (t < previous) inOrder = false;
+      previous = t;
     }
-    if (signals.length === 0) {
-      // Wall time alone can retire an idle collector and let windows close.
-      this.advanceWatermark(this.now());
-      this.out = [];
-      this.trigger = undefined;
-      this.closeDue();
-      const out = this.out;
-      this.out = [];
-      return out;
-    }
-    signals.sort((a, b) => a.t - b.t);
     this.out = [];
-    this.batchEvents = new Map();
-    for (const s of signals) this.batchEvents.set(s.e.event.id, s.e);
+    this.trigger = undefined;
     const now = this.now();
-    const horizon = now + this.opts.maxClockSkewMs;
-    for (const s of signals) this.observe(s.e, s.t, horizon, now);
+    if (n > 0) {
+      // Stable: equal times keep arrival order.
+      if (!inOrder) order.subarray(0, n).sort((a, b) => times[a]! - times[b]! || a - b);
+      const events = new Array<FabricEvent>(n);
+      for (let k = 0; k < n; k++) events[k] = batch[order[k]!]!;
+      this.batchEvents = events;
+      const horizon = now + this.opts.maxClockSkewMs;
+      for (let k = 0; k < n; k++) {
+        const i = order[k]!;
+        this.observe(batch[i]!, times[i]!, horizon, now, this.slotBase + k);
+      }
+    }
+    // With no detection, wall time alone can retire an idle collector and let windows close.
     this.advanceWatermark(now);
     // Windows decided by the watermark have no single detection to re-deliver them.
     this.trigger = undefined;
     this.closeDue();
-    this.batchEvents = undefined;
+    this.slotBase += this.batchEvents.length;
+    this.batchEvents = [];
+    this.resentById = undefined;
     const out = this.out;
     this.out = [];
     return out;
   }
 
-  private observe(e: FabricEvent, t: number, horizon: number, now: number): void {
+  private observe(e: FabricEvent, t: number, horizon: number, now: number, slot: number): void {
     if (this.redeliver.size > 0) this.resend(e);
     if (t > horizon) {
       this.hooks.skipped('future_timestamp');
@@ -346,21 +515,21 @@ export class CorrelationEngine {
     source.seenAt = now;
     if (!targets) return;
     this.trigger = e.event.id;
-    for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector);
+    for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector, slot);
   }
 
-  private add(rule: CompiledRule, ref: number, e: FabricEvent, t: number, id: string, collector: string): void {
+  private add(rule: CompiledRule, ref: number, e: FabricEvent, t: number, id: string, collector: string, slot: number): void {
     const fields = rule.groupFields[ref]!;
     let key: string;
     let values: unknown[] | undefined;
-    const first = fields.length === 1 ? getField(e as unknown as Record<string, unknown>, fields[0]!) : undefined;
+    const first = fields.length === 1 ? fields[0]!(e) : undefined;
     if (typeof first === 'string' && first !== '') {
       // The common case (one field, a string): the value is the key, nothing else to build.
       key = first;
     } else {
       values = new Array<unknown>(fields.length);
       for (let i = 0; i < fields.length; i++) {
-        const fv = getField(e as unknown as Record<string, unknown>, fields[i]!);
+        const fv = fields[i]!(e);
         if (missing(fv)) {
           this.hooks.skipped('missing_group_by');
           return;
@@ -371,7 +540,7 @@ export class CorrelationEngine {
     }
     let v: string | number = ref;
     if (rule.valueFields) {
-      const raw = getField(e as unknown as Record<string, unknown>, rule.valueFields[ref]!);
+      const raw = rule.valueFields[ref]!(e);
       if (missing(raw)) {
         this.hooks.skipped('missing_field');
         return;
@@ -380,34 +549,66 @@ export class CorrelationEngine {
     }
     let g = rule.groups.get(key);
     if (!g) {
-      g = { rule, key, values: values ?? [key], members: [], firedStart: NONE, firedUntil: NONE, firedId: undefined, gone: false, due: 0, slot: -1 };
-      rule.groups.set(key, g);
+      g = {
+        rule,
+        key,
+        values: values ?? [key],
+        members: [],
+        firedStart: NONE,
+        firedUntil: NONE,
+        firedId: undefined,
+        gone: false,
+        due: 0,
+        slot: -1,
+        older: undefined,
+        newer: undefined,
+        dirty: false,
+        persisted: false,
+      };
+      rule.groups.add(g);
     }
     this.dirty = true;
     if (t <= g.firedUntil) {
       // Part of an incident already raised: link it rather than start an overlapping one.
-      if (t >= g.firedStart && g.firedId) this.annotate(id, g.firedId);
+      if (t >= g.firedStart && g.firedId) annotateEvent(e, g.firedId);
       return;
     }
-    const member: Member = { t, id, c: collector, v };
+    const member: Member = { t, id, c: collector, v, s: slot };
     if (!this.insert(g, member)) {
       this.hooks.duplicate();
       return;
     }
+    this.touch(g);
     if (rule.monotone) this.fireEarly(g, member);
     this.reschedule(g);
+  }
+
+  /** The group changed: the next checkpoint delta carries it. */
+  private touch(g: Group): void {
+    this.dirty = true;
+    if (!g.dirty && !g.gone) {
+      g.dirty = true;
+      this.changedGroups.add(g);
+    }
   }
 
   /** Returns false for a re-delivered detection (same id, same role) so it is not counted twice. */
   private insert(g: Group, m: Member): boolean {
     const ms = g.members;
     const pos = upperBound(ms, m.t);
-    for (let k = pos - 1; k >= 0 && ms[k]!.t === m.t; k--) if (ms[k]!.id === m.id && ms[k]!.v === m.v) return false;
+    for (let k = pos - 1; k >= 0 && ms[k]!.t === m.t; k--) {
+      if (ms[k]!.id === m.id && ms[k]!.v === m.v) {
+        // The very detection again (re-read after a restart or a failed write): it is in this batch now.
+        ms[k]!.s = m.s;
+        return false;
+      }
+    }
     if (pos === ms.length) ms.push(m);
     else ms.splice(pos, 0, m);
     if (ms.length > this.opts.maxEventsPerKey) {
       const n = ms.length - this.opts.maxEventsPerKey;
-      ms.splice(0, n);
+      if (n === 1) ms.shift();
+      else ms.splice(0, n);
       this.hooks.droppedMembers(n);
     }
     return true;
@@ -578,13 +779,18 @@ export class CorrelationEngine {
     const id = alertId(rule.def.key, g.key, start);
     const repeat = this.fired.has(id);
     this.fired.set(id, true);
+    if (!repeat) {
+      this.firedSince.push(id);
+      // Never checkpointed (no acknowledgements): only the newest firedKept matter.
+      if (this.firedSince.length > 2 * this.firedKept) this.firedSince.splice(0, this.firedSince.length - this.firedKept);
+    }
     g.firedStart = start;
     g.firedUntil = until;
     g.firedId = id;
     const cut = upperBound(ms, until);
-    for (let k = i; k < cut; k++) this.annotate(ms[k]!.id, id);
+    for (let k = i; k < cut; k++) this.annotate(ms[k]!, id);
     g.members = ms.slice(cut);
-    this.dirty = true;
+    this.touch(g);
     if (repeat) {
       this.hooks.duplicate();
       return;
@@ -611,9 +817,10 @@ export class CorrelationEngine {
     );
     this.hooks.alert(rule.def, rule.emit);
     if (rule.emit) this.emit(alert, this.trigger ?? '');
-    this.batchEvents?.set(id, alert);
+    const slot = this.slotBase + this.batchEvents.length;
+    this.batchEvents.push(alert);
     // A chained rule sees the alert at the time its condition became true in event time.
-    for (const d of rule.downstream) this.add(d.rule, d.ref, alert, last, id, 'correlation');
+    for (const d of rule.downstream) this.add(d.rule, d.ref, alert, last, id, 'correlation', slot);
   }
 
   /**
@@ -625,10 +832,12 @@ export class CorrelationEngine {
     const alerts = this.redeliver.get(e.event.id);
     if (!alerts) return;
     this.redeliver.delete(e.event.id);
+    this.unackedChanged = true;
+    this.resentById ??= new Map();
     for (const alert of alerts) {
       this.emit(alert, e.event.id);
-      this.batchEvents?.set(alert.event.id, alert);
-      this.annotate(e.event.id, alert.event.id);
+      this.resentById.set(alert.event.id, alert);
+      annotateEvent(e, alert.event.id);
     }
     this.hooks.resent(alerts.length);
   }
@@ -638,14 +847,11 @@ export class CorrelationEngine {
     this.triggers.push(trigger);
   }
 
-  private annotate(memberId: string, correlationId: string): void {
-    const ev = this.batchEvents?.get(memberId);
-    if (!ev) return;
-    const fabric = ev.fabric as Record<string, unknown>;
-    const existing = fabric.correlation;
-    const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
-    corr.ids ??= [];
-    if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
+  /** A member of a fired window gets its id, if its event is in the batch being correlated. */
+  private annotate(m: Member, correlationId: string): void {
+    const k = m.s - this.slotBase;
+    const ev = k >= 0 && k < this.batchEvents.length ? this.batchEvents[k] : this.resentById?.get(m.id);
+    if (ev) annotateEvent(ev, correlationId);
   }
 
   private reschedule(g: Group): void {
@@ -653,7 +859,7 @@ export class CorrelationEngine {
     if (g.gone) return;
     const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : g.firedUntil;
     if (due === NONE) {
-      g.rule.groups.delete(g.key);
+      g.rule.groups.delete(g);
       return;
     }
     if (g.slot >= 0 && g.due === due) return;
@@ -663,7 +869,7 @@ export class CorrelationEngine {
   /** Decide windows the watermark has passed, and forget groups with nothing left to decide. */
   private closeDue(): void {
     const wm = this.watermark;
-    for (let g = this.due.peek(); g && g.due < wm; g = this.due.peek()) this.close(g, wm);
+    for (let g = this.due.next(wm); g; g = this.due.next(wm)) this.close(g, wm);
   }
 
   private close(g: Group, wm: number): void {
@@ -671,7 +877,10 @@ export class CorrelationEngine {
     if (g.rule.monotone) {
       // Windows of these can only have fired early; closed ones that did not never will.
       const cut = lowerBound(g.members, wm - T);
-      if (cut > 0) g.members.splice(0, cut);
+      if (cut > 0) {
+        if (cut === g.members.length) g.members = [];
+        else g.members.splice(0, cut);
+      }
     } else {
       while (g.members.length > 0 && g.members[0]!.t + T < wm) {
         const w = this.windowAt(g, 0);
@@ -681,34 +890,96 @@ export class CorrelationEngine {
     }
     this.dirty = true;
     if (g.members.length === 0 && g.firedUntil < wm) {
-      if (!g.gone) g.rule.groups.delete(g.key);
-    } else this.reschedule(g);
+      if (!g.gone) g.rule.groups.delete(g);
+    } else {
+      this.touch(g);
+      this.reschedule(g);
+    }
   }
 
+  /** The whole state (every group). Checkpoints append deltas instead (`delta`). */
   snapshot(): EngineSnapshot {
-    const groups: EngineSnapshot['groups'] = [];
+    const groups: SnapshotGroup[] = [];
     // Least recently used first, so restoring in order rebuilds the same recency.
-    for (const g of this.rules.flatMap((r) => [...r.groups.rvalues()])) {
-      if (!g) continue;
-      groups.push([
-        g.rule.def.key,
-        g.values,
-        g.firedStart === NONE ? null : g.firedStart,
-        g.firedUntil === NONE ? null : g.firedUntil,
-        g.firedId ?? null,
-        g.members.map((m) => [m.t, m.id, m.c, m.v]),
-      ]);
+    for (const r of this.rules) for (const g of r.groups.values()) groups.push(snapshotGroup(g));
+    return { watermark: this.wm === NONE ? null : this.wm, collectors: this.collectorTimes(), rules: this.ruleFingerprints(), alerts: [...this.fired.rkeys()], unacknowledged: this.unacknowledged(), groups };
+  }
+
+  /** The next delta is the whole state (after a restore that refused or dropped parts of the checkpoint). */
+  requireFull(): void {
+    this.fullNext = true;
+    this.dirty = true;
+  }
+
+  /**
+   * What changed since the previous delta (or the whole state when `full`), marking it written.
+   * If writing it fails, `retry()` puts it back so the next delta carries it again.
+   */
+  delta(full = false): { delta: EngineDelta; full: boolean; retry: () => void } {
+    full ||= this.fullNext;
+    this.fullNext = false;
+    const written: Group[] = [];
+    const groups: SnapshotGroup[] = [];
+    const take = (g: Group) => {
+      if (g.gone) return;
+      g.dirty = false;
+      g.persisted = true;
+      written.push(g);
+      groups.push(snapshotGroup(g));
+    };
+    if (full) {
+      for (const r of this.rules) for (const g of r.groups.values()) take(g);
+    } else {
+      for (const g of this.changedGroups) take(g);
     }
-    const rules: Record<string, string> = {};
-    for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
+    this.changedGroups = new Set();
+    const deleted = full ? [] : this.deletedGroups;
+    this.deletedGroups = [];
+    const alerts = full ? [...this.fired.rkeys()] : this.firedSince;
+    this.firedSince = [];
+    const withUnacked = full || this.unackedChanged;
+    this.unackedChanged = false;
+    this.dirty = false;
+    const delta: EngineDelta = {
+      watermark: this.wm === NONE ? null : this.wm,
+      collectors: this.collectorTimes(),
+      rules: this.ruleFingerprints(),
+      alerts,
+      alerts_kept: this.firedKept,
+      ...(withUnacked ? { unacknowledged: this.unacknowledged() } : {}),
+      deleted,
+      groups,
+    };
+    const retry = () => {
+      this.dirty = true;
+      if (full) this.fullNext = true;
+      for (const g of written) this.touch(g);
+      if (deleted.length > 0) this.deletedGroups = deleted.concat(this.deletedGroups);
+      if (!full && alerts.length > 0) this.firedSince = alerts.concat(this.firedSince);
+      if (withUnacked) this.unackedChanged = true;
+    };
+    return { delta, full, retry };
+  }
+
+  private collectorTimes(): Record<string, number> {
     const collectors: Record<string, number> = {};
     for (const [name, c] of this.collectors) collectors[name] = c.maxT;
+    return collectors;
+  }
+
+  private ruleFingerprints(): Record<string, string> {
+    const rules: Record<string, string> = {};
+    for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
+    return rules;
+  }
+
+  private unacknowledged(): Array<{ trigger: string; alert: FabricEvent }> {
     const unacknowledged = this.unacked
       .flat()
       .filter((u) => u.trigger !== '')
       .slice(-MAX_UNACKED);
     for (const [trigger, alerts] of this.redeliver) for (const alert of alerts) unacknowledged.push({ trigger, alert });
-    return { watermark: this.wm === NONE ? null : this.wm, collectors, rules, alerts: [...this.fired.rkeys()], unacknowledged, groups };
+    return unacknowledged;
   }
 
   /**
@@ -738,6 +1009,8 @@ export class CorrelationEngine {
       const rule = this.byKey.get(ruleKey);
       if (!rule || s.rules[ruleKey] !== rule.def.fingerprint) {
         dropped++;
+        // Forgotten in the checkpoint too, with the next delta.
+        this.deletedGroups.push([ruleKey, groupKey(values)]);
         continue;
       }
       const key = groupKey(values);
@@ -752,15 +1025,20 @@ export class CorrelationEngine {
         key,
         values,
         // The window searches rely on time order; a hand-edited checkpoint need not keep it.
-        members: members.map(([t, id, c, v]) => ({ t, id, c, v })).sort((a, b) => a.t - b.t),
+        members: members.map(([t, id, c, v]) => ({ t, id, c, v, s: -1 })).sort((a, b) => a.t - b.t),
         firedStart: firedStart ?? NONE,
         firedUntil: until,
         firedId: firedId ?? undefined,
         gone: false,
         due: 0,
         slot: -1,
+        older: undefined,
+        newer: undefined,
+        dirty: false,
+        persisted: true,
       };
-      rule.groups.set(key, g);
+      // A checkpoint listing the same group twice: the later entry wins, and is what gets written back.
+      if (rule.groups.add(g)) this.touch(g);
       this.reschedule(g);
       restored++;
     }
@@ -768,7 +1046,24 @@ export class CorrelationEngine {
   }
 }
 
-function compile(def: CorrelationRule, index: number, groups: LRUCache<string, Group>): CompiledRule {
+function snapshotGroup(g: Group): SnapshotGroup {
+  const members = new Array<[number, string, string, string | number]>(g.members.length);
+  for (let k = 0; k < g.members.length; k++) {
+    const m = g.members[k]!;
+    members[k] = [m.t, m.id, m.c, m.v];
+  }
+  return [g.rule.def.key, g.values, g.firedStart === NONE ? null : g.firedStart, g.firedUntil === NONE ? null : g.firedUntil, g.firedId ?? null, members];
+}
+
+function annotateEvent(ev: FabricEvent, correlationId: string): void {
+  const fabric = ev.fabric as Record<string, unknown>;
+  const existing = fabric.correlation;
+  const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
+  corr.ids ??= [];
+  if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
+}
+
+function compile(def: CorrelationRule, index: number, groups: GroupTable): CompiledRule {
   const resolve = (field: string, ref: string) => def.aliases[field]?.[ref] ?? field;
   const aliasFields: Record<string, string[]> = {};
   for (const [alias, m] of Object.entries(def.aliases)) aliasFields[alias] = Object.values(m);
@@ -777,8 +1072,8 @@ function compile(def: CorrelationRule, index: number, groups: LRUCache<string, G
     index,
     monotone: isMonotone(def.condition),
     emit: true,
-    groupFields: def.rules.map((ref) => def.groupBy.map((f) => resolve(f, ref))),
-    ...(def.type === 'value_count' && def.field ? { valueFields: def.rules.map((ref) => resolve(def.field!, ref)) } : {}),
+    groupFields: def.rules.map((ref) => def.groupBy.map((f) => fieldReader(resolve(f, ref)))),
+    ...(def.type === 'value_count' && def.field ? { valueFields: def.rules.map((ref) => fieldReader(resolve(def.field!, ref))) } : {}),
     aliasFields,
     attack: attackFromTags(def.tags),
     downstream: [],

@@ -1,4 +1,3 @@
-import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -9,7 +8,7 @@ import type { CorrelationConfig } from './config.js';
 import { CorrelationEngine } from './engine.js';
 import { CorrelationRuleError, checkRuleSet, readCorrelationRules, withoutDisabled } from './rule-loader.js';
 import type { CorrelationRule } from './rule.js';
-import { readStateFile, writeStateFile } from './state-file.js';
+import { readStateFile, setAsideStateFiles, StateJournal } from './state-file.js';
 
 /** Checkpoints wait at least this many times their own duration, so writing stays under ~10% of the time. */
 const CHECKPOINT_BUDGET = 10;
@@ -88,7 +87,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.', registers: [reg] }));
   const checkpointFailures = metric(reg, 'fabric_correlation_checkpoint_failures_total', () => new Counter({ name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.', registers: [reg] }));
   const checkpointSeconds = metric(reg, 'fabric_correlation_checkpoint_seconds', () => new Gauge({ name: 'fabric_correlation_checkpoint_seconds', help: 'Time the last correlation checkpoint took (snapshot, write, fsync).', registers: [reg] }));
-  const checkpointBytes = metric(reg, 'fabric_correlation_checkpoint_bytes', () => new Gauge({ name: 'fabric_correlation_checkpoint_bytes', help: 'Size of the last correlation checkpoint.', registers: [reg] }));
+  const checkpointBytes = metric(reg, 'fabric_correlation_checkpoint_bytes', () => new Gauge({ name: 'fabric_correlation_checkpoint_bytes', help: 'Size of the last correlation checkpoint (the journal record of what changed since the previous one).', registers: [reg] }));
   metric(reg, 'fabric_correlation_rules', () => new Gauge({ name: 'fabric_correlation_rules', help: 'Correlation rules loaded.', registers: [reg] })).set(rules.length);
 
   const now = ctx.now ?? Date.now;
@@ -113,17 +112,28 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
 
   const stateFile = path.resolve(ctx.stateDir, config.state_file);
   const read = await readStateFile(stateFile);
+  let restored = { repaired: 0 };
   if (read.kind === 'ok') {
-    const r = engine.restore(read.state);
+    const r = (restored = engine.restore(read.state));
     log.info({ file: stateFile, groups: r.groups, dropped: r.dropped, savedAt: read.state.saved_at }, 'correlation state restored');
     if (r.dropped > 0) log.warn({ dropped: r.dropped }, 'correlation groups of changed or removed rules were not restored');
   } else if (read.kind === 'invalid') {
     // Keep the evidence, start empty: a bad checkpoint must not stop the pipeline.
     const aside = `${stateFile}.invalid-${new Date(now()).toISOString().replace(/[:.]/g, '-')}`;
-    await rename(stateFile, aside).catch(() => {});
+    await setAsideStateFiles(stateFile, aside);
     log.error({ file: stateFile, movedTo: aside, reason: read.reason }, 'correlation checkpoint unusable; starting with empty correlation state');
   }
+  // Checkpoints append what changed to a journal; a worker folds the journals into the base file.
+  const journal = new StateJournal(stateFile, {
+    generation: read.kind === 'ok' ? read.journal.next : 0,
+    journalBytes: read.kind === 'ok' ? read.journal.bytes : 0,
+    baseBytes: read.kind === 'ok' ? read.journal.baseBytes : 0,
+    onCompacted: (r) => log.debug({ file: stateFile, bytes: r.bytes, journals: r.journals, ms: r.ms }, 'correlation checkpoint journals compacted'),
+    onCompactionError: (err) => log.error({ file: stateFile, err: err.message }, 'correlation checkpoint compaction failed; the journals are kept and still read at start-up'),
+  });
   engine.markClean();
+  // Refused parts must not stay on disk to be refused again at every start: the first checkpoint is whole.
+  if (read.kind === 'ok' && (read.warnings.length > 0 || restored.repaired > 0)) engine.requireFull();
   log.info({ rules: rules.map((r) => r.name ?? r.key) }, 'correlation rules loaded');
 
   let lastWrite = 0;
@@ -134,16 +144,15 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   const persist = async (force: boolean): Promise<void> => {
     if (!engine.changed && !lastFailed) return writing.catch(() => {});
     if (!force && !lastFailed && gapMs > 0 && now() - lastWrite < gapMs) return;
-    // Snapshot now, synchronously: later batches must not leak into this checkpoint half-way.
+    // What changed, taken now, synchronously: later batches must not leak into this checkpoint half-way.
     const started = now();
-    const snap = engine.snapshot();
-    engine.markClean();
+    const { delta, full, retry } = engine.delta();
     lastWrite = started;
     const previous = writing;
     writing = (async () => {
       await previous.catch(() => {});
       try {
-        const bytes = await writeStateFile(stateFile, snap, new Date(now()));
+        const bytes = await journal.append(delta, full, new Date(now()));
         const took = now() - started;
         checkpointSeconds.set(took / 1000);
         checkpointBytes.set(bytes);
@@ -151,6 +160,8 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
         if (config.checkpoint_interval_seconds > 0) gapMs = Math.max(config.checkpoint_interval_seconds * 1000, took * CHECKPOINT_BUDGET);
         lastFailed = false;
       } catch (err) {
+        // The next checkpoint carries this one's changes too.
+        retry();
         lastFailed = true;
         checkpointFailures.inc();
         log.error({ file: stateFile, err: (err as Error).message }, 'correlation checkpoint failed; retried at the next acknowledged batch');
@@ -163,7 +174,11 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   const close = async () => {
     if (closed) return writing.catch(() => {});
     closed = true;
-    await persist(true);
+    try {
+      await persist(true);
+    } finally {
+      await journal.close();
+    }
   };
 
   /** Tickets of processed batches not yet released to the engine, in processing order. */

@@ -1,22 +1,65 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../state/atomic.js';
-import type { EngineSnapshot } from './engine.js';
+import { groupKey, type EngineDelta, type EngineSnapshot, type SnapshotGroup } from './engine.js';
 
 export const STATE_FORMAT = 'reactive-fabric/correlation-state';
 export const STATE_VERSION = 1;
 
+/**
+ * On disk the state is a base file (`state_file`, a whole snapshot) plus journals beside it
+ * (`<state_file>.<generation>.journal`), one JSON line per checkpoint holding only what changed
+ * since the previous one. A checkpoint therefore costs the groups that changed, never the whole
+ * state; the journals are folded into a new base in a worker thread (`compactStateFiles`), off the
+ * event loop. The base says from which generation on journals still apply, so a compaction that
+ * dies half-way (before or after replacing the base) leaves a state that reads the same.
+ */
 export interface StateFile extends EngineSnapshot {
   format: typeof STATE_FORMAT;
   version: number;
   saved_at: string;
+  /** Journals of this generation and later apply on top of this base (0 when absent). */
+  journal_generation?: number;
+}
+
+/** One journal line: a delta, or (`full`) the whole state replacing everything before it. */
+export interface JournalRecord extends EngineDelta {
+  saved_at: string;
+  full?: true;
+}
+
+const journalName = (base: string, gen: number) => `${base}.${gen}.journal`;
+
+/** Journals of `file` on disk, oldest generation first. */
+export async function listJournals(file: string): Promise<Array<{ gen: number; path: string }>> {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: Array<{ gen: number; path: string }> = [];
+  for (const name of names) {
+    if (!name.startsWith(`${base}.`) || !name.endsWith('.journal')) continue;
+    const middle = name.slice(base.length + 1, -'.journal'.length);
+    if (/^\d{1,15}$/.test(middle)) out.push({ gen: Number(middle), path: path.join(dir, name) });
+  }
+  return out.sort((a, b) => a.gen - b.gen);
 }
 
 /**
- * Replace the checkpoint atomically (temp file, fsync, rename, fsync folder), so a crash leaves
- * either the previous checkpoint or the new one, never half, and a failed write no temp file.
+ * Replace the base checkpoint atomically (temp file, fsync, rename, fsync folder), so a crash leaves
+ * either the previous base or the new one, never half, and a failed write no temp file. Journals
+ * older than `generation` no longer apply to it.
  */
-export async function writeStateFile(file: string, snapshot: EngineSnapshot, now: Date): Promise<number> {
-  const body: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, saved_at: now.toISOString(), ...snapshot };
+export async function writeStateFile(file: string, snapshot: EngineSnapshot, now: Date, generation?: number): Promise<number> {
+  const body: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, saved_at: now.toISOString(), ...snapshot, ...(generation !== undefined ? { journal_generation: generation } : {}) };
   const text = JSON.stringify(body);
   await writeFileAtomic(file, text, 0o600);
   return Buffer.byteLength(text);
@@ -40,7 +83,17 @@ export interface ReadOptions {
   warn?: (warning: StateWarning) => void;
 }
 
-export type ReadResult = { kind: 'missing' } | { kind: 'ok'; state: StateFile; warnings: StateWarning[] } | { kind: 'invalid'; reason: string };
+export type ReadResult = { kind: 'missing' } | { kind: 'ok'; state: StateFile; warnings: StateWarning[]; journal: JournalInfo } | { kind: 'invalid'; reason: string };
+
+/** Where a reader left the files: what the next journal generation is and how much there is to compact. */
+export interface JournalInfo {
+  /** First journal generation not read: the writer starts there. */
+  next: number;
+  /** Bytes of journals read. */
+  bytes: number;
+  /** Bytes of the base file (0 when there is none). */
+  baseBytes: number;
+}
 
 /** Date.parse's range: beyond it a number is no time at all. */
 const MAX_TIME = 8.64e15;
@@ -59,7 +112,17 @@ function defaultWarn(w: StateWarning): void {
   process.emitWarning(w.message, { code: 'RF_CORRELATION_STATE' });
 }
 
-export async function readStateFile(file: string, opts: ReadOptions = {}): Promise<ReadResult> {
+type Merged = { kind: 'missing' } | { kind: 'invalid'; reason: string } | { kind: 'ok'; state: StateFile; problems: StateWarning[]; info: JournalInfo };
+
+function malformedGroup(g: unknown): string | undefined {
+  if (!Array.isArray(g) || g.length !== 6 || typeof g[0] !== 'string' || !Array.isArray(g[1]) || !Array.isArray(g[5])) return 'a malformed group entry';
+  for (const m of g[5] as unknown[]) {
+    if (!Array.isArray(m) || typeof m[0] !== 'number' || typeof m[1] !== 'string') return 'a malformed member entry';
+  }
+  return undefined;
+}
+
+async function readBase(file: string): Promise<{ kind: 'missing' } | { kind: 'invalid'; reason: string } | { kind: 'ok'; state: StateFile; bytes: number }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -80,16 +143,322 @@ export async function readStateFile(file: string, opts: ReadOptions = {}): Promi
     return { kind: 'invalid', reason: 'checkpoint is missing groups, alerts or rules' };
   }
   for (const g of s.groups) {
-    if (!Array.isArray(g) || g.length !== 6 || typeof g[0] !== 'string' || !Array.isArray(g[1]) || !Array.isArray(g[5])) {
-      return { kind: 'invalid', reason: 'checkpoint has a malformed group entry' };
+    const bad = malformedGroup(g);
+    if (bad) return { kind: 'invalid', reason: `checkpoint has ${bad}` };
+  }
+  if (s.journal_generation !== undefined && !(Number.isSafeInteger(s.journal_generation) && s.journal_generation >= 0)) {
+    return { kind: 'invalid', reason: `checkpoint journal_generation ${JSON.stringify(s.journal_generation)} is not a generation number` };
+  }
+  return { kind: 'ok', state: s as StateFile, bytes: Buffer.byteLength(text) };
+}
+
+/** Why a journal line cannot be applied, or undefined when it can. */
+function malformedRecord(r: unknown): string | undefined {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return 'is not a checkpoint record';
+  const d = r as Partial<JournalRecord>;
+  if (!Array.isArray(d.groups) || !Array.isArray(d.deleted) || !Array.isArray(d.alerts) || typeof d.rules !== 'object' || d.rules === null) return 'is missing groups, deleted, alerts or rules';
+  for (const g of d.groups) {
+    const bad = malformedGroup(g);
+    if (bad) return `has ${bad}`;
+  }
+  for (const k of d.deleted) if (!Array.isArray(k) || typeof k[0] !== 'string' || typeof k[1] !== 'string') return 'has a malformed deleted entry';
+  if (d.unacknowledged !== undefined && !Array.isArray(d.unacknowledged)) return 'has malformed unacknowledged alerts';
+  return undefined;
+}
+
+const mapKey = (g: SnapshotGroup) => `${g[0]}\u0000${groupKey(g[1])}`;
+
+/**
+ * The state the files hold: the base, then every journal line from the base's generation on (up
+ * to `upTo`), in order. Lines that cannot be applied (the torn last line of a crash mid-append)
+ * are reported and skipped. Times are not judged here (see readStateFile).
+ */
+export async function mergeStateFiles(file: string, upTo = Number.POSITIVE_INFINITY): Promise<Merged> {
+  const base = await readBase(file);
+  if (base.kind === 'invalid') return base;
+  const journals = await listJournals(file);
+  const from = base.kind === 'ok' ? (base.state.journal_generation ?? 0) : 0;
+  const live = journals.filter((j) => j.gen >= from && j.gen <= upTo);
+  if (base.kind === 'missing' && live.length === 0) return { kind: 'missing' };
+  const problems: StateWarning[] = [];
+  const b: Partial<StateFile> = base.kind === 'ok' ? base.state : {};
+  let watermark = b.watermark ?? null;
+  let collectors = b.collectors ?? {};
+  let rules = b.rules ?? {};
+  let alerts = b.alerts ?? [];
+  let kept: number | undefined;
+  let unacknowledged = b.unacknowledged ?? [];
+  let groups = new Map<string, SnapshotGroup>();
+  for (const g of b.groups ?? []) {
+    const k = mapKey(g);
+    groups.delete(k);
+    groups.set(k, g);
+  }
+  let bytes = 0;
+  let next = from;
+  for (const j of live) {
+    next = j.gen + 1;
+    let text: string;
+    try {
+      text = await readFile(j.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // compacted meanwhile
+      return { kind: 'invalid', reason: `cannot read ${j.path}: ${(err as Error).message}` };
     }
-    for (const m of g[5]) {
-      if (!Array.isArray(m) || typeof m[0] !== 'number' || typeof m[1] !== 'string') return { kind: 'invalid', reason: 'checkpoint has a malformed member entry' };
+    bytes += Buffer.byteLength(text);
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line === '') continue;
+      let rec: unknown;
+      let why: string | undefined;
+      try {
+        rec = JSON.parse(line);
+        why = malformedRecord(rec);
+      } catch {
+        why = i === lines.length - 1 ? 'is cut short (a crash while it was written)' : 'is not JSON';
+      }
+      if (why) {
+        problems.push({ file: j.path, field: `line ${i + 1}`, value: line.length > 60 ? `${line.slice(0, 57)}...` : line, message: `correlation checkpoint journal ${j.path}: line ${i + 1} ${why}; that checkpoint is ignored, the next ones still apply` });
+        continue;
+      }
+      const d = rec as JournalRecord;
+      if (d.full) {
+        groups = new Map();
+        alerts = [];
+        unacknowledged = [];
+      }
+      watermark = d.watermark ?? null;
+      collectors = d.collectors ?? {};
+      rules = d.rules;
+      alerts = alerts.length === 0 ? d.alerts : alerts.concat(d.alerts);
+      if (typeof d.alerts_kept === 'number') kept = d.alerts_kept;
+      if (kept !== undefined && alerts.length > 2 * kept) alerts = alerts.slice(-kept);
+      if (d.unacknowledged) unacknowledged = d.unacknowledged;
+      for (const [rule, key] of d.deleted) groups.delete(`${rule}\u0000${key}`);
+      for (const g of d.groups) {
+        const k = mapKey(g);
+        // Changed means used: it moves to the most recent end, as in the engine.
+        groups.delete(k);
+        groups.set(k, g);
+      }
     }
   }
-  const warnings = sanitize(s as StateFile, file, opts);
+  if (kept !== undefined && alerts.length > kept) alerts = alerts.slice(-kept);
+  const state: StateFile = {
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    saved_at: b.saved_at ?? new Date(0).toISOString(),
+    journal_generation: next,
+    watermark,
+    collectors,
+    rules,
+    alerts,
+    unacknowledged,
+    groups: [...groups.values()],
+  };
+  return { kind: 'ok', state, problems, info: { next, bytes, baseBytes: base.kind === 'ok' ? base.bytes : 0 } };
+}
+
+/**
+ * Read the checkpoint a restart resumes from (base and journals). Parts whose times cannot be
+ * right are refused with a warning naming the file and field (sanitize); the rest is used.
+ * The returned state covers every journal read (`journal_generation`): written back as a base
+ * with writeStateFile, it replaces them.
+ */
+export async function readStateFile(file: string, opts: ReadOptions = {}): Promise<ReadResult> {
+  const merged = await mergeStateFiles(file);
+  if (merged.kind !== 'ok') return merged;
+  const warnings = [...merged.problems, ...sanitize(merged.state, file, opts)];
   for (const w of warnings) (opts.warn ?? defaultWarn)(w);
-  return { kind: 'ok', state: s as StateFile, warnings };
+  return { kind: 'ok', state: merged.state, warnings, journal: merged.info };
+}
+
+/** Move an unusable checkpoint (base and journals) aside under `aside`, so a fresh state does not pick up its journals. */
+export async function setAsideStateFiles(file: string, aside: string): Promise<void> {
+  await rename(file, aside).catch(() => {});
+  for (const j of await listJournals(file)) await rename(j.path, `${aside}.${j.gen}.journal-set-aside`).catch(() => {});
+}
+
+/**
+ * Fold the journals up to generation `upTo` into a new base, then remove them. Crash-safe at every
+ * step: the base is replaced atomically and names the generation it covers, so journals it
+ * covers are ignored (and removed later) if the process dies before removing them.
+ */
+export async function compactStateFiles(file: string, upTo: number, now = new Date()): Promise<{ bytes: number; journals: number; skippedLines: number }> {
+  const merged = await mergeStateFiles(file, upTo);
+  if (merged.kind === 'invalid') throw new Error(`correlation checkpoint ${file} cannot be compacted: ${merged.reason}`);
+  let bytes = 0;
+  if (merged.kind === 'ok') {
+    const body: StateFile = { ...merged.state, saved_at: now.toISOString(), journal_generation: Math.max(merged.state.journal_generation ?? 0, upTo + 1) };
+    bytes = await replaceBase(file, JSON.stringify(body));
+  }
+  let journals = 0;
+  for (const j of await listJournals(file)) {
+    if (j.gen > upTo) continue;
+    await unlink(j.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    journals++;
+  }
+  return { bytes, journals, skippedLines: merged.kind === 'ok' ? merged.problems.length : 0 };
+}
+
+/** The compiled compaction worker; from src/ (vitest) the dist/ copy, like the detection worker. */
+function compactorFile(): string | undefined {
+  const here = import.meta.url;
+  const url = here.endsWith('.ts') ? here.replace('/src/correlation/', '/dist/correlation/').replace(/state-file\.ts$/, 'state-compactor.js') : new URL('./state-compactor.js', here).href;
+  const file = fileURLToPath(url);
+  return existsSync(file) ? file : undefined;
+}
+
+/** compactStateFiles in a worker thread: parsing and writing a large state never blocks the event loop. */
+export function compactInWorker(file: string, upTo: number): Promise<{ bytes: number; journals: number; skippedLines: number }> {
+  const script = compactorFile();
+  // Only when running from source without a build (tests): the same work, on this thread.
+  if (!script) return compactStateFiles(file, upTo);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: { file, upTo } });
+    let settled = false;
+    worker.once('message', (m: { ok: true; bytes: number; journals: number; skippedLines: number } | { ok: false; message: string }) => {
+      settled = true;
+      if (m.ok) resolve({ bytes: m.bytes, journals: m.journals, skippedLines: m.skippedLines });
+      else reject(new Error(m.message));
+    });
+    worker.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`correlation checkpoint compaction worker exited with code ${code}`));
+    });
+  });
+}
+
+export interface JournalOptions {
+  /** First generation to write (JournalInfo.next of the read). */
+  generation: number;
+  /** Journal and base bytes already on disk. */
+  journalBytes?: number;
+  baseBytes?: number;
+  /** Compact once the journals exceed max(this, the base's size). Default 8 MiB. */
+  compactAfterBytes?: number;
+  compact?: (file: string, upTo: number) => Promise<{ bytes: number; journals: number; skippedLines: number }>;
+  onCompacted?: (r: { bytes: number; journals: number; ms: number }) => void;
+  onCompactionError?: (err: Error) => void;
+}
+
+/**
+ * Appends checkpoint records to the current journal (write + fdatasync per record) and starts a
+ * background compaction when the journals outgrow the base. After a failed append the next record
+ * goes to a new journal, so a torn line is only ever the last of its file.
+ */
+export class StateJournal {
+  private gen: number;
+  private fh: FileHandle | undefined;
+  private journalBytes: number;
+  private baseBytes: number;
+  private compacting: Promise<void> | undefined;
+  private readonly compactAfter: number;
+
+  constructor(
+    private readonly file: string,
+    private readonly opts: JournalOptions,
+  ) {
+    this.gen = opts.generation;
+    this.journalBytes = opts.journalBytes ?? 0;
+    this.baseBytes = opts.baseBytes ?? 0;
+    this.compactAfter = opts.compactAfterBytes ?? 8 * 2 ** 20;
+  }
+
+  /** Append one record durably; returns its size in bytes. */
+  async append(delta: EngineDelta, full: boolean, now: Date): Promise<number> {
+    const record: JournalRecord = { saved_at: now.toISOString(), ...(full ? { full: true as const } : {}), ...delta };
+    const line = `${JSON.stringify(record)}\n`;
+    try {
+      if (!this.fh) {
+        this.fh = await open(path.join(path.dirname(this.file), journalName(path.basename(this.file), this.gen)), 'a', 0o600);
+        await syncDir(path.dirname(this.file));
+      }
+      await this.fh.write(line);
+      await this.fh.datasync();
+    } catch (err) {
+      await this.rotate();
+      throw err;
+    }
+    const bytes = Buffer.byteLength(line);
+    this.journalBytes += bytes;
+    if (!this.compacting && this.journalBytes > Math.max(this.compactAfter, this.baseBytes)) this.startCompaction();
+    return bytes;
+  }
+
+  /** Waits for a compaction in progress (it is crash-safe, but a clean stop leaves no worker behind). */
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => {});
+    await this.compacting;
+  }
+
+  private async rotate(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    this.gen++;
+    await fh?.close().catch(() => {});
+  }
+
+  private startCompaction(): void {
+    const upTo = this.gen;
+    const started = Date.now();
+    const compact = this.opts.compact ?? compactInWorker;
+    this.journalBytes = 0;
+    this.compacting = (async () => {
+      await this.rotate();
+      try {
+        const r = await compact(this.file, upTo);
+        this.baseBytes = r.bytes;
+        this.opts.onCompacted?.({ bytes: r.bytes, journals: r.journals, ms: Date.now() - started });
+      } catch (err) {
+        this.opts.onCompactionError?.(err as Error);
+      } finally {
+        this.compacting = undefined;
+      }
+    })();
+  }
+}
+
+/**
+ * Atomic replace for the compaction worker. Not writeFileAtomic: its sweep of stale temp files
+ * treats this process's own temp names as stale unless this thread wrote them, so a worker's sweep
+ * could take the main thread's in-flight files (and the reverse). This temp name is not one the
+ * sweep matches, and the next compaction overwrites it if a crash left it behind.
+ */
+async function replaceBase(file: string, text: string): Promise<number> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.compacting`);
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, file);
+  await syncDir(path.dirname(file));
+  return Buffer.byteLength(text);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories.
+  } finally {
+    await dh.close();
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { validateAgainstSchema } from '../../src/plugins/validate.js';
 import { CorrelationConfigSchema, createCorrelationStage, type CorrelationConfig, type CorrelationStage } from '../../src/correlation/index.js';
 import type { BatchTicket } from '../../src/pipeline/stage.js';
+import { readStateFile, type StateFile } from '../../src/correlation/state-file.js';
 
 export const T0 = Date.parse('2026-11-20T10:00:00.000Z');
 export const NOW = Date.parse('2026-11-27T12:00:00.000Z');
@@ -116,3 +117,10 @@ export async function harness(over: Partial<CorrelationConfig> = {}, opts: { sta
 
 export const ruleOf = (alert: FabricEvent) => (alert as unknown as { rule: { name: string } }).rule.name;
 export const corr = (e: FabricEvent) => (e.fabric as unknown as { correlation: Record<string, unknown> }).correlation;
+
+/** The checkpointed state a restart would resume from (base file and journals together). */
+export async function savedState(stateDir: string, file = 'correlation-state.json'): Promise<StateFile> {
+  const read = await readStateFile(path.join(stateDir, file), { warn: () => {} });
+  if (read.kind !== 'ok') throw new Error(`no usable checkpoint in ${stateDir}: ${read.kind === 'invalid' ? read.reason : 'missing'}`);
+  return read.state;
+}

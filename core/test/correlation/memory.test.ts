@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { SEC, T0, failed, harness } from './helpers.js';
+import { SEC, T0, failed, harness, savedState } from './helpers.js';
 
 describe('bounded correlation state', () => {
   it('a flood of distinct addresses stays within max_keys per rule, evicting least recently used groups and counting them', async () => {
@@ -26,7 +24,7 @@ describe('bounded correlation state', () => {
     expect(out.map((a) => (a as unknown as { rule: { name: string } }).rule.name)).toEqual(['rf_brute_force']);
     // The checkpoint is bounded by the same limit.
     await h.stage.close();
-    const state = JSON.parse(await readFile(path.join(h.stateDir, 'correlation-state.json'), 'utf8'));
+    const state = await savedState(h.stateDir);
     expect(state.groups.length).toBeLessThanOrEqual(1000);
   });
 
@@ -36,7 +34,7 @@ describe('bounded correlation state', () => {
     await h.feed(Array.from({ length: 1000 }, (_, i) => failed(T0 + i, '198.51.100.1', { user: 'root' })));
     expect(await h.metric('fabric_correlation_dropped_members_total')).toBe(900);
     await h.stage.close();
-    const state = JSON.parse(await readFile(path.join(h.stateDir, 'correlation-state.json'), 'utf8'));
-    expect(state.groups[0][5]).toHaveLength(100);
+    const state = await savedState(h.stateDir);
+    expect(state.groups[0]![5]).toHaveLength(100);
   });
 });

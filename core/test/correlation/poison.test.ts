@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readStateFile, type StateFile, type StateWarning } from '../../src/correlation/state-file.js';
-import { MIN, NOW, SEC, T0, failed, harness, tempDir, type Harness } from './helpers.js';
+import { MIN, NOW, SEC, T0, failed, harness, savedState, tempDir, type Harness } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
 const dirs: string[] = [];
@@ -30,7 +30,8 @@ async function checkpointWithFiredWindow(dir: string): Promise<{ file: string; s
   await h.feed([failed(T0 + 5 * SEC, '203.0.113.51')]);
   await h.stage.close();
   const file = path.join(dir, 'correlation-state.json');
-  return { file, state: JSON.parse(await readFile(file, 'utf8')) as StateFile };
+  // Base and journals as one state; written back whole, it replaces them (journal_generation).
+  return { file, state: await savedState(dir) };
 }
 
 describe('a poisoned correlation checkpoint cannot silence correlation', () => {

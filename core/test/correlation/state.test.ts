@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MIN, SEC, T0, corr, failed, harness, success, tempDir } from './helpers.js';
+import { MIN, SEC, T0, corr, failed, harness, savedState, success, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
 
@@ -105,21 +105,20 @@ describe('checkpointed correlation state', () => {
     const stateDir = await tempDir();
     let now = Date.parse('2026-11-27T12:00:00Z');
     const h = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 10 }, { stateDir, now: () => now });
-    const file = path.join(stateDir, 'correlation-state.json');
     await h.feed([failed(T0, '10.0.0.1')]);
     await h.ack();
-    const firstWrite = JSON.parse(await readFile(file, 'utf8'));
+    const firstWrite = await savedState(stateDir);
     expect(firstWrite.groups).toHaveLength(1);
     await h.feed([failed(T0 + SEC, '10.0.0.2')]);
     now += 5_000;
     await h.ack();
-    expect(JSON.parse(await readFile(file, 'utf8')).groups).toHaveLength(1); // within the interval: not rewritten
+    expect((await savedState(stateDir)).groups).toHaveLength(1); // within the interval: not rewritten
     now += 6_000;
     await h.ack();
-    expect(JSON.parse(await readFile(file, 'utf8')).groups).toHaveLength(2);
+    expect((await savedState(stateDir)).groups).toHaveLength(2);
     await h.feed([failed(T0 + 2 * SEC, '10.0.0.3')]);
     await h.stage.close();
-    expect(JSON.parse(await readFile(file, 'utf8')).groups).toHaveLength(3);
+    expect((await savedState(stateDir)).groups).toHaveLength(3);
     expect((await readdir(stateDir)).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
@@ -127,8 +126,7 @@ describe('checkpointed correlation state', () => {
     const stateDir = await tempDir();
     let now = Date.parse('2026-11-27T12:00:00Z');
     const h = await harness({ ...bruteForceOnly, checkpoint_interval_seconds: 5 }, { stateDir, now: () => now });
-    const file = path.join(stateDir, 'correlation-state.json');
-    const groups = async () => JSON.parse(await readFile(file, 'utf8')).groups.length as number;
+    const groups = async () => (await savedState(stateDir)).groups.length;
     await h.feed([failed(T0, '10.0.0.1')]);
     const slow = h.ack();
     now += 2_000; // this write takes 2 s

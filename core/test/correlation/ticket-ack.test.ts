@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { FabricMetrics } from '../../src/metrics/fabric-metrics.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { MemorySink, silentLogger, until } from '../helpers.js';
-import { SEC, T0, failed, harness, tempDir } from './helpers.js';
+import { SEC, T0, failed, harness, savedState, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], checkpoint_interval_seconds: 0 };
 const dirs: string[] = [];
@@ -31,14 +30,14 @@ describe('correlation alerts are acknowledged by batch identity', () => {
     await pipeline.submit({ collector: 'auth-log', plugin: 'p', events: [plain] });
 
     // Crash now: batch 1 was never acknowledged. The state on disk must still owe its alert.
-    const state = JSON.parse(await readFile(path.join(stateDir, 'correlation-state.json'), 'utf8'));
-    expect(state.unacknowledged.map((u: { alert: FabricEvent }) => u.alert.event.kind)).toEqual(['alert']);
+    const state = await savedState(stateDir);
+    expect(state.unacknowledged!.map((u: { alert: FabricEvent }) => u.alert.event.kind)).toEqual(['alert']);
 
     // Restart and replay: batch 1's detections come back, and so does the alert (same id).
     const second = await harness(bruteForceOnly, { stateDir });
     const again = await second.feed(bruteForce());
     expect(again).toHaveLength(1);
-    expect(again[0]!.event.id).toBe(state.unacknowledged[0].alert.event.id);
+    expect(again[0]!.event.id).toBe(state.unacknowledged![0]!.alert.event.id);
     sink.unblock();
     await batch1;
     await first.stage.close();
@@ -62,15 +61,14 @@ describe('correlation alerts are acknowledged by batch identity', () => {
     const pipeline = new Pipeline({ stages: [h.stage], sink, maxInFlightBatches: 8, maxBufferedEvents: 10_000, publish: 'all', minPriority: 'medium', metrics: new FabricMetrics(), logger: silentLogger() });
     const bruteForce = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '203.0.113.78', { id: `rb-${i}` }));
     await expect(pipeline.submit({ collector: 'auth-log', plugin: 'p', events: bruteForce() })).rejects.toThrow('sink closed');
-    const stateFile = path.join(stateDir, 'correlation-state.json');
     await h.stage.flush!();
-    const owed = JSON.parse(await readFile(stateFile, 'utf8')).unacknowledged.map((u: { alert: FabricEvent }) => u.alert.event.id);
+    const owed = (await savedState(stateDir)).unacknowledged!.map((u: { alert: FabricEvent }) => u.alert.event.id);
     expect(owed).toHaveLength(1);
     // The collector reads the batch again: the engine has seen these detections, the alert rides along.
     await pipeline.submit({ collector: 'auth-log', plugin: 'p', events: bruteForce() });
     expect(sink.events.filter((e) => e.event.kind === 'alert').map((e) => e.event.id)).toEqual(owed);
     await h.stage.flush!();
-    expect(JSON.parse(await readFile(stateFile, 'utf8')).unacknowledged).toEqual([]);
+    expect((await savedState(stateDir)).unacknowledged).toEqual([]);
   });
 
   it('acknowledgements arriving out of order release the engine in processing order', async () => {
@@ -81,10 +79,10 @@ describe('correlation alerts are acknowledged by batch identity', () => {
     expect(await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '192.0.2.11', { id: `b-${i}` })))).toHaveLength(1);
     const [ta, tb] = h.tickets;
     await h.ack(tb); // b is durable first
-    let state = JSON.parse(await readFile(path.join(stateDir, 'correlation-state.json'), 'utf8'));
-    expect(state.unacknowledged.map((u: { trigger: string }) => u.trigger.slice(0, 2)).sort()).toEqual(['a-', 'b-']);
+    let state = await savedState(stateDir);
+    expect(state.unacknowledged!.map((u: { trigger: string }) => u.trigger.slice(0, 2)).sort()).toEqual(['a-', 'b-']);
     await h.ack(ta);
-    state = JSON.parse(await readFile(path.join(stateDir, 'correlation-state.json'), 'utf8'));
+    state = await savedState(stateDir);
     expect(state.unacknowledged).toEqual([]);
   });
 });
