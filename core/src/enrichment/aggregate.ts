@@ -56,45 +56,63 @@ export const STATUS_SCORE: Record<Exclude<VerdictStatus, 'unknown'>, number> = {
  *   No source knowing any indicator gives verdict "unknown" — never "clean".
  */
 export function aggregate(indicators: IndicatorAnswers[], s: AggregationSettings): Reputation {
+  return combine(indicators, indicators.map((ia) => summarizeIndicator(ia, s)));
+}
+
+/** One indicator's part of the reputation: the same for the same indicator and answers, so it can be reused. */
+export interface IndicatorSummary {
+  rep: IndicatorReputation;
+  /** Its sentence in the explanation. */
+  line: string;
+  /** Unrounded, for choosing the event's deciding indicator. */
+  score?: number;
+  confidence?: number;
+}
+
+export function summarizeIndicator(ia: IndicatorAnswers, s: AggregationSettings): IndicatorSummary {
+  const answers = ia.answers.length > 1 ? [...ia.answers].sort((a, b) => a.source.localeCompare(b.source)) : ia.answers;
+  let num = 0;
+  let den = 0;
+  let asked = 0;
+  const parts: string[] = [];
+  for (const a of answers) {
+    asked += a.weight;
+    const v = a.verdict;
+    if (!v || v.status === 'unknown') continue;
+    const x = v.score ?? STATUS_SCORE[v.status];
+    const c = v.confidence ?? s.defaultConfidence;
+    num += a.weight * c * x;
+    den += a.weight * c;
+    parts.push(`${a.source} ${v.status} ${fmt(x)} (weight ${fmtW(a.weight)} × confidence ${fmt(c, 2)})`);
+  }
+  const label = `${ia.indicator.type} ${ia.indicator.value}`;
+  const unknownTo = answers.filter((a) => a.verdict?.status === 'unknown').map((a) => a.source);
+  const unanswered = answers.filter((a) => !a.verdict).map((a) => `${a.source} (${a.unanswered?.reason ?? 'no answer'}${a.unanswered?.detail ? `, ${a.unanswered.detail}` : ''})`);
+  const tail = [unknownTo.length ? `unknown to ${unknownTo.join(', ')}` : '', unanswered.length ? `unanswered: ${unanswered.join(', ')}` : ''].filter(Boolean).join('; ');
+  if (den > 0) {
+    const score = num / den;
+    const confidence = asked > 0 ? Math.min(1, den / asked) : 0;
+    return {
+      rep: { indicator: ia.indicator, score: round(score), confidence: round(confidence), verdict: verdictOf(score, s) },
+      line: `${label}: ${fmt(score)} = weighted mean of ${parts.join(', ')}; confidence ${fmt(confidence)} = ${fmt(den, 2)} answered weight·confidence / ${fmtW(asked)} asked weight${tail ? `; ${tail}` : ''}`,
+      score,
+      confidence,
+    };
+  }
+  return { rep: { indicator: ia.indicator, confidence: 0, verdict: 'unknown' }, line: `${label}: no verdict${tail ? ` (${tail})` : answers.length === 0 ? ' (no enabled source checks this type)' : ''}` };
+}
+
+/** The event's reputation from its indicators' summaries (summarizeIndicator, possibly reused). */
+export function combine(indicators: IndicatorAnswers[], summaries: IndicatorSummary[]): Reputation {
   const perIndicator: IndicatorReputation[] = [];
   const lines: string[] = [];
   let best: { rep: IndicatorReputation; score: number; confidence: number } | undefined;
-
-  for (const ia of indicators) {
-    const answers = [...ia.answers].sort((a, b) => a.source.localeCompare(b.source));
-    let num = 0;
-    let den = 0;
-    let asked = 0;
-    const parts: string[] = [];
-    for (const a of answers) {
-      asked += a.weight;
-      const v = a.verdict;
-      if (!v || v.status === 'unknown') continue;
-      const x = v.score ?? STATUS_SCORE[v.status];
-      const c = v.confidence ?? s.defaultConfidence;
-      num += a.weight * c * x;
-      den += a.weight * c;
-      parts.push(`${a.source} ${v.status} ${fmt(x)} (weight ${fmtW(a.weight)} × confidence ${fmt(c, 2)})`);
-    }
-    const label = `${ia.indicator.type} ${ia.indicator.value}`;
-    const unknownTo = answers.filter((a) => a.verdict?.status === 'unknown').map((a) => a.source);
-    const unanswered = answers.filter((a) => !a.verdict).map((a) => `${a.source} (${a.unanswered?.reason ?? 'no answer'}${a.unanswered?.detail ? `, ${a.unanswered.detail}` : ''})`);
-    const tail = [
-      unknownTo.length ? `unknown to ${unknownTo.join(', ')}` : '',
-      unanswered.length ? `unanswered: ${unanswered.join(', ')}` : '',
-    ].filter(Boolean).join('; ');
-    let rep: IndicatorReputation;
-    if (den > 0) {
-      const score = num / den;
-      const confidence = asked > 0 ? Math.min(1, den / asked) : 0;
-      rep = { indicator: ia.indicator, score: round(score), confidence: round(confidence), verdict: verdictOf(score, s) };
-      lines.push(`${label}: ${fmt(score)} = weighted mean of ${parts.join(', ')}; confidence ${fmt(confidence)} = ${fmt(den, 2)} answered weight·confidence / ${fmtW(asked)} asked weight${tail ? `; ${tail}` : ''}`);
-      if (!best || score > best.score || (score === best.score && confidence > best.confidence)) best = { rep, score, confidence };
-    } else {
-      rep = { indicator: ia.indicator, confidence: 0, verdict: 'unknown' };
-      lines.push(`${label}: no verdict${tail ? ` (${tail})` : answers.length === 0 ? ' (no enabled source checks this type)' : ''}`);
-    }
-    perIndicator.push(rep);
+  for (const sum of summaries) {
+    perIndicator.push(sum.rep);
+    lines.push(sum.line);
+    if (sum.score === undefined) continue;
+    const confidence = sum.confidence!;
+    if (!best || sum.score > best.score || (sum.score === best.score && confidence > best.confidence)) best = { rep: sum.rep, score: sum.score, confidence };
   }
 
   const answered = new Set<string>();
@@ -124,15 +142,14 @@ export function aggregate(indicators: IndicatorAnswers[], s: AggregationSettings
   } else {
     head = `unknown: no source had a verdict for any of ${indicators.length} indicator${indicators.length === 1 ? '' : 's'}`;
   }
-  return {
-    ...(best ? { score: best.rep.score, decidedBy: best.rep.indicator } : {}),
-    confidence: best ? best.rep.confidence : 0,
-    verdict: best ? best.rep.verdict : 'unknown',
-    indicators: perIndicator,
-    sourcesAnswered,
-    sourcesUnanswered,
-    explanation: [head, ...lines].join('. '),
-  };
+  const out: Reputation = { confidence: 0, verdict: 'unknown', indicators: perIndicator, sourcesAnswered, sourcesUnanswered, explanation: lines.length ? `${head}. ${lines.join('. ')}` : head };
+  if (best) {
+    out.score = best.rep.score;
+    out.decidedBy = best.rep.indicator;
+    out.confidence = best.rep.confidence;
+    out.verdict = best.rep.verdict;
+  }
+  return out;
 }
 
 function verdictOf(score: number, s: AggregationSettings): VerdictStatus {

@@ -7,6 +7,8 @@ import { parseIp } from './ip.js';
 export interface ExtractedIndicator {
   indicator: Indicator;
   fields: string[];
+  /** indicatorKey(indicator). */
+  key: string;
 }
 
 type Kind = 'ip' | 'domain' | 'url' | 'hash' | IndicatorType;
@@ -46,6 +48,35 @@ const FIELD_LIST: Array<[string, Kind]> = [
   ['related.hash', 'hash'],
 ];
 const FIELDS: ReadonlyArray<readonly [string, Kind, readonly string[]]> = FIELD_LIST.map(([f, k]) => [f, k, f.split('.')] as const);
+/** The fields by their top-level object, in FIELD_LIST order: an event without `dns` costs one lookup for all dns.* fields. */
+const BY_TOP: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, Kind, readonly string[]]>]> = (() => {
+  const out: Array<[string, Array<readonly [string, Kind, readonly string[]]>]> = [];
+  for (const f of FIELDS) {
+    const last = out[out.length - 1];
+    if (last && last[0] === f[2][0]) last[1].push(f);
+    else out.push([f[2][0]!, [f]]);
+  }
+  return out;
+})();
+
+/**
+ * Canonical form of recently seen raw values (parsing and re-spelling an address costs more than
+ * the rest of a cached enrichment). Bounded: cleared when full. Holds only strings, so an
+ * indicator handed out is always a fresh object.
+ */
+const MEMO_MAX = 50_000;
+const memo = new Map<string, { type: IndicatorType; value: string; key: string } | null>();
+function normalized(type: string, raw: string): { type: IndicatorType; value: string; key: string } | null {
+  const k = `${type}\u0000${raw}`;
+  let n = memo.get(k);
+  if (n === undefined) {
+    const r = normalizeIndicator(type, raw);
+    n = r.ok ? { type: r.indicator.type, value: r.indicator.value, key: indicatorKey(r.indicator) } : null;
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(k, n);
+  }
+  return n;
+}
 
 /**
  * Every indicator in an event, de-duplicated, in a stable order (field order above, then value
@@ -67,47 +98,73 @@ export function extractIndicators(event: Record<string, unknown>): ExtractedIndi
     return dotted ? getField(event, field) : undefined;
   };
   const add = (type: string, raw: string, field: string): void => {
-    const n = normalizeIndicator(type, raw);
-    if (!n.ok) return;
-    const key = indicatorKey(n.indicator);
-    const existing = found.get(key);
+    const n = normalized(type, raw);
+    if (!n) return;
+    const existing = found.get(n.key);
     if (existing) {
       if (!existing.fields.includes(field)) existing.fields.push(field);
     } else {
-      found.set(key, { indicator: n.indicator, fields: [field] });
+      found.set(n.key, { indicator: { type: n.type, value: n.value }, fields: [field], key: n.key });
     }
   };
-  for (const [field, kind, parts] of FIELDS) {
-    for (const raw of values(read(field, parts))) {
-      switch (kind) {
-        case 'ip':
-          add('ip', raw, field);
-          break;
-        case 'domain':
-          // related.hosts and *.domain sometimes hold an address.
-          if (parseIp(raw)) add('ip', raw, field);
-          else add('domain', raw, field);
-          break;
-        case 'url': {
-          add('url', raw, field);
-          const host = urlHost(raw);
-          if (host !== undefined) {
-            if (parseIp(host)) add('ip', host, field);
-            else add('domain', host, field);
+  for (const [top, fields] of BY_TOP) {
+    const head = event[top];
+    // Nothing under this name, nested or dotted: skip its fields at once.
+    if ((head === null || typeof head !== 'object') && (dotted ??= Object.keys(event).some((k) => k.includes('.'))) === false) continue;
+    for (const [field, kind, parts] of fields) {
+      for (const raw of values(read(field, parts))) {
+        switch (kind) {
+          case 'ip':
+            add('ip', raw, field);
+            break;
+          case 'domain':
+            // related.hosts and *.domain sometimes hold an address.
+            if (isIp(raw)) add('ip', raw, field);
+            else add('domain', raw, field);
+            break;
+          case 'url': {
+            add('url', raw, field);
+            const host = hostOf(raw);
+            if (host !== undefined) {
+              if (isIp(host)) add('ip', host, field);
+              else add('domain', host, field);
+            }
+            break;
           }
-          break;
+          case 'hash': {
+            const t = hashTypeByLength(raw);
+            if (t) add(t, raw, field);
+            break;
+          }
+          default:
+            add(kind, raw, field);
         }
-        case 'hash': {
-          const t = hashTypeByLength(raw);
-          if (t) add(t, raw, field);
-          break;
-        }
-        default:
-          add(kind, raw, field);
       }
     }
   }
   return [...found.values()];
+}
+
+const ipMemo = new Map<string, boolean>();
+function isIp(raw: string): boolean {
+  let r = ipMemo.get(raw);
+  if (r === undefined) {
+    r = parseIp(raw) !== undefined;
+    if (ipMemo.size >= MEMO_MAX) ipMemo.clear();
+    ipMemo.set(raw, r);
+  }
+  return r;
+}
+
+const hostMemo = new Map<string, string | null>();
+function hostOf(url: string): string | undefined {
+  let h = hostMemo.get(url);
+  if (h === undefined) {
+    h = urlHost(url) ?? null;
+    if (hostMemo.size >= MEMO_MAX) hostMemo.clear();
+    hostMemo.set(url, h);
+  }
+  return h ?? undefined;
 }
 
 function values(v: unknown): string[] {

@@ -1,24 +1,24 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { PipelineStage } from '../pipeline/stage.js';
 import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority } from '../plugin-api/index.js';
 import { validateAgainstSchema } from '../plugins/validate.js';
-import type { IndicatorAnswers, SourceAnswer } from './aggregate.js';
-import { aggregate } from './aggregate.js';
+import type { IndicatorAnswers, IndicatorSummary, SourceAnswer } from './aggregate.js';
+import { combine, summarizeIndicator } from './aggregate.js';
 import type { BudgetState } from './budget.js';
 import { VerdictCache } from './cache.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { EnrichmentConfig } from './config.js';
 import { EnrichmentConfigSchema } from './config.js';
-import type { SkippedIndicator } from './ecs.js';
+import type { PriorityDecision, SkippedIndicator } from './ecs.js';
 import { decidePriority, PRIORITY_SEVERITY, threatEnrichments } from './ecs.js';
 import { extractIndicators } from './extract.js';
 import { FalsePositiveStore } from './false-positives.js';
 import { isNonPublic } from './indicator.js';
 import { readJsonFile, writeJsonFile } from './json-file.js';
-import { enrichmentMetrics } from './metrics.js';
+import { enrichmentMetrics, type EnrichmentMetrics } from './metrics.js';
 import type { LookupOutcome, SourceHealth } from './source.js';
 import { EnricherSource } from './source.js';
 import { Warninglists } from './warninglists.js';
@@ -88,7 +88,25 @@ export async function createEnrichmentStage(
   const config = resolveEnrichmentConfig(configInput);
   const clock = ctx.clock ?? systemClock;
   const logger = ctx.logger.child({ component: 'enrichment' });
-  const metrics = enrichmentMetrics(ctx.metrics);
+  const registered = enrichmentMetrics(ctx.metrics);
+  // Labelled prom-client counters hash their labels on every inc: per indicator that cost more than
+  // the cache hit itself. The per-indicator ones are counted here and added once per batch.
+  const tallies: Tally[] = [];
+  const tallied = <L extends string>(counter: Counter<L>, label: L): Counter<L> => {
+    const t = new Tally(counter as unknown as Counter<string>, label);
+    tallies.push(t);
+    return t as unknown as Counter<L>;
+  };
+  const metrics: EnrichmentMetrics = {
+    ...registered,
+    events: tallied(registered.events, 'verdict'),
+    skipped: tallied(registered.skipped, 'reason'),
+    cacheHits: tallied(registered.cacheHits, 'enricher'),
+    cacheMisses: tallied(registered.cacheMisses, 'enricher'),
+  };
+  const flushTallies = () => {
+    for (const t of tallies) t.flush();
+  };
   const falsePositives = await FalsePositiveStore.open(ctx.stateDir, metrics, clock);
   const warninglists = await Warninglists.load(config.warninglists, ctx.configDir);
   const cache = await VerdictCache.open(path.resolve(ctx.stateDir, config.cache.file), config.cache.max_entries, clock, logger);
@@ -163,17 +181,38 @@ export async function createEnrichmentStage(
     'enrichment stage ready',
   );
 
-  const enrichEvent = async (event: FabricEvent, deadline: Promise<void>, deadlineAt: number): Promise<void> => {
+  type Slot = { source: string; weight: number; src: EnricherSource; outcome?: LookupOutcome };
+  type Pending = { indicator: FabricIndicator; fields: string[]; key: string; slots: Slot[] };
+  const aggregation = { defaultConfidence: config.aggregation.default_confidence, maliciousAt: config.aggregation.malicious_at, suspiciousAt: config.aggregation.suspicious_at };
+
+  /**
+   * Reused work for indicators whose every source answered from the cache: the summary and the
+   * threat.enrichments entries depend only on the indicator and those verdicts (by identity: a
+   * new answer is a new object), so a cached event does not rebuild the same text every time.
+   * Bounded; cleared when full.
+   */
+  const MEMO_MAX = 20_000;
+  const summaries = new Map<string, { answers: SourceAnswer[]; summary: IndicatorSummary; enrichments: Record<string, unknown>[] }>();
+  const nonPublic = new Map<string, boolean>();
+  const decisions = new Map<string, PriorityDecision>();
+  const bounded = <V>(m: Map<string, V>, k: string, v: V): V => {
+    if (m.size >= MEMO_MAX) m.clear();
+    m.set(k, v);
+    return v;
+  };
+  const sameAnswers = (a: SourceAnswer[], b: SourceAnswer[]) => a.length === b.length && a.every((x, i) => x.source === b[i]!.source && x.weight === b[i]!.weight && x.verdict === b[i]!.verdict);
+
+  /** Everything up to the lookups: skips, cache hits, requests queued. Synchronous. */
+  const prepare = (event: FabricEvent) => {
     const extracted = extractIndicators(event);
-    if (extracted.length === 0) return;
+    if (extracted.length === 0) return undefined;
     const skipped: SkippedIndicator[] = [];
-    type Slot = { source: string; weight: number; src: EnricherSource; outcome?: LookupOutcome };
-    const pending: Array<{ indicator: FabricIndicator; fields: string[]; slots: Slot[] }> = [];
-    const requested: Array<{ src: EnricherSource; ind: FabricIndicator; wait: Promise<void> }> = [];
+    const pending: Pending[] = [];
+    let requested: Array<{ src: EnricherSource; ind: FabricIndicator; wait: Promise<void> }> | undefined;
     const priority: Priority = event.fabric?.priority ?? 'medium';
     for (const x of extracted) {
       const ind = x.indicator;
-      if (config.skip_private_addresses && isNonPublic(ind, !config.lookup_documentation_ranges)) {
+      if (config.skip_private_addresses && (nonPublic.get(x.key) ?? bounded(nonPublic, x.key, isNonPublic(ind, !config.lookup_documentation_ranges)))) {
         skipped.push({ indicator: ind, reason: 'non_public' });
         continue;
       }
@@ -199,58 +238,96 @@ export async function createEnrichmentStage(
         const slot: Slot = { source: src.id, weight, src };
         const hit = src.cached(ind);
         if (hit) slot.outcome = { kind: 'answer', verdict: hit, cached: true };
-        else requested.push({ src, ind, wait: src.request(ind, priority).then((o) => { slot.outcome = o; }) });
+        else (requested ??= []).push({ src, ind, wait: src.request(ind, priority).then((o) => { slot.outcome = o; }) });
         slots.push(slot);
       }
-      pending.push({ indicator: ind, fields: x.fields, slots });
+      pending.push({ indicator: ind, fields: x.fields, key: x.key, slots });
     }
     for (const s of skipped) metrics.skipped.inc({ reason: s.reason });
+    return { skipped, pending, requested };
+  };
+
+  const waitAndFinish = async (event: FabricEvent, plan: NonNullable<ReturnType<typeof prepare>>, deadline: Promise<void>, deadlineAt: number): Promise<void> => {
     // Asked after every request was queued, so each source's queue already holds this event's work.
-    const waits = requested.filter((r) => r.src.canAnswerWithin(r.ind, deadlineAt - clock.now())).map((r) => r.wait);
+    const waits = (plan.requested ?? []).filter((r) => r.src.canAnswerWithin(r.ind, deadlineAt - clock.now())).map((r) => r.wait);
     if (waits.length > 0) await Promise.race([Promise.all(waits), deadline]);
     else await Promise.resolve();
+    finish(event, plan.pending, plan.skipped);
+  };
 
-    const results: IndicatorAnswers[] = pending.map((p) => ({
-      indicator: p.indicator,
-      fields: p.fields,
-      answers: p.slots.map(({ source, weight, src, outcome }): SourceAnswer => {
+  /** Aggregate the answers (or their absence) into the event. Synchronous. */
+  const finish = (event: FabricEvent, pending: Pending[], skipped: SkippedIndicator[]): void => {
+    const results: IndicatorAnswers[] = new Array(pending.length);
+    const sums: IndicatorSummary[] = new Array(pending.length);
+    const enrichments: Record<string, unknown>[] = [];
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
+      let allCached = true;
+      const answers = p.slots.map(({ source, weight, src, outcome }): SourceAnswer => {
         if (outcome?.kind === 'answer') return { source, weight, verdict: outcome.verdict };
+        allCached = false;
         // Error messages stay in the logs and health reports: the event carries the stable code.
         if (outcome?.kind === 'failed') return { source, weight, unanswered: { reason: outcome.code } };
         const where = src.describePending(p.indicator);
         metrics.unanswered.inc({ enricher: src.id, reason: 'DEADLINE' });
         const detail = where?.state === 'queued' ? `queued${where.blocked ? `: ${where.blocked}` : ''}` : 'in flight';
         return { source, weight, unanswered: { reason: 'DEADLINE', detail } };
-      }),
-    }));
-    const rep = aggregate(results, {
-      defaultConfidence: config.aggregation.default_confidence,
-      maliciousAt: config.aggregation.malicious_at,
-      suspiciousAt: config.aggregation.suspicious_at,
-    });
-    const decision = decidePriority(event.fabric?.priority, rep, config.severity, config.min_reputation_score);
+      });
+      const ia: IndicatorAnswers = { indicator: p.indicator, fields: p.fields, answers };
+      results[i] = ia;
+      const known = allCached ? summaries.get(p.key) : undefined;
+      if (known && sameAnswers(known.answers, answers)) {
+        sums[i] = known.summary;
+        for (const e of known.enrichments) enrichments.push(copyEnrichment(e, p.fields[0]));
+        continue;
+      }
+      sums[i] = summarizeIndicator(ia, aggregation);
+      const own = threatEnrichments([ia], plugins);
+      for (const e of own) enrichments.push(e);
+      if (allCached) bounded(summaries, p.key, { answers, summary: sums[i]!, enrichments: own.map((e) => copyEnrichment(e, p.fields[0])) });
+    }
+    const rep = combine(results, sums);
+    const dkey = `${event.fabric?.priority}|${rep.score}`;
+    const decision = decisions.get(dkey) ?? bounded(decisions, dkey, decidePriority(event.fabric?.priority, rep, config.severity, config.min_reputation_score));
     if (decision.to !== decision.from && decision.to) {
       event.fabric.priority = decision.to;
       const sev = PRIORITY_SEVERITY[decision.to];
       if (sev !== undefined) event.event.severity = sev;
     }
     const threat = (event.threat && typeof event.threat === 'object' ? event.threat : (event.threat = {})) as Record<string, unknown>;
-    const existing = Array.isArray(threat.enrichments) ? threat.enrichments : [];
-    threat.enrichments = [...existing, ...threatEnrichments(results, plugins)];
+    threat.enrichments = Array.isArray(threat.enrichments) ? [...threat.enrichments, ...enrichments] : enrichments;
     const skippedText = skipped.slice(0, 10).map((s) => `${s.indicator.value} (${s.reason}${s.list ? `: ${s.list}` : ''})`);
     if (skipped.length > 10) skippedText.push(`and ${skipped.length - 10} more`);
-    event.fabric.reputation = {
-      ...(rep.score !== undefined ? { score: rep.score } : {}),
-      confidence: rep.confidence,
-      verdict: rep.verdict,
-      sources_answered: rep.sourcesAnswered,
-      sources_unanswered: rep.sourcesUnanswered,
-      indicators: rep.indicators.map((i) => ({ type: i.indicator.type, value: i.indicator.value, verdict: i.verdict, ...(i.score !== undefined ? { score: i.score } : {}), confidence: i.confidence })),
-      skipped: skipped.slice(0, MAX_SKIPPED_LISTED).map((s) => ({ type: s.indicator.type, value: s.indicator.value, reason: s.reason, ...(s.list ? { list: s.list } : {}) })),
-      ...(skipped.length > MAX_SKIPPED_LISTED ? { skipped_total: skipped.length } : {}),
-      priority: { from: decision.from ?? null, to: decision.to ?? null, reason: decision.reason },
-      explanation: `${rep.explanation}${skippedText.length ? `. Not looked up: ${skippedText.join(', ')}` : ''}. ${decision.reason}.`,
-    };
+    // Built property by property (same key order as always): object literals with conditional
+    // spreads were the most expensive lines of a cached enrichment.
+    const reputation: Record<string, unknown> = {};
+    if (rep.score !== undefined) reputation.score = rep.score;
+    reputation.confidence = rep.confidence;
+    reputation.verdict = rep.verdict;
+    reputation.sources_answered = rep.sourcesAnswered;
+    reputation.sources_unanswered = rep.sourcesUnanswered;
+    const indicators = new Array<Record<string, unknown>>(rep.indicators.length);
+    for (let i = 0; i < rep.indicators.length; i++) {
+      const r = rep.indicators[i]!;
+      const o: Record<string, unknown> = { type: r.indicator.type, value: r.indicator.value, verdict: r.verdict };
+      if (r.score !== undefined) o.score = r.score;
+      o.confidence = r.confidence;
+      indicators[i] = o;
+    }
+    reputation.indicators = indicators;
+    const listed = Math.min(skipped.length, MAX_SKIPPED_LISTED);
+    const skippedOut = new Array<Record<string, unknown>>(listed);
+    for (let i = 0; i < listed; i++) {
+      const x = skipped[i]!;
+      const o: Record<string, unknown> = { type: x.indicator.type, value: x.indicator.value, reason: x.reason };
+      if (x.list) o.list = x.list;
+      skippedOut[i] = o;
+    }
+    reputation.skipped = skippedOut;
+    if (skipped.length > MAX_SKIPPED_LISTED) reputation.skipped_total = skipped.length;
+    reputation.priority = { from: decision.from ?? null, to: decision.to ?? null, reason: decision.reason };
+    reputation.explanation = `${rep.explanation}${skippedText.length ? `. Not looked up: ${skippedText.join(', ')}` : ''}. ${decision.reason}.`;
+    event.fabric.reputation = reputation;
     metrics.events.inc({ verdict: rep.verdict });
   };
 
@@ -262,6 +339,7 @@ export async function createEnrichmentStage(
     if (flushTimer !== undefined) clock.clearTimer(flushTimer);
     flushTimer = undefined;
     for (const s of sources.values()) await s.close();
+    flushTallies();
     budgetsDirty = true;
     await flushBudgets();
     await cache.save().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not save the verdict cache'));
@@ -285,9 +363,18 @@ export async function createEnrichmentStage(
         timer = clock.setTimer(resolve, config.deadline_ms);
       });
       try {
-        await Promise.all(targets.map((e) => enrichEvent(e, deadline, deadlineAt)));
+        const waiting: Array<Promise<void>> = [];
+        for (const e of targets) {
+          const plan = prepare(e);
+          if (!plan) continue;
+          // Every indicator answered from the cache (or skipped): nothing to wait for, finish now.
+          if (!plan.requested) finish(e, plan.pending, plan.skipped);
+          else waiting.push(waitAndFinish(e, plan, deadline, deadlineAt));
+        }
+        if (waiting.length > 0) await Promise.all(waiting);
       } finally {
         clock.clearTimer(timer);
+        flushTallies();
       }
       return batch;
     },
@@ -338,4 +425,49 @@ function stableStringify(v: unknown): string {
     return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`).join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
+}
+
+/** A counter with one label, counted locally and added to the registered counter by `flush`. */
+class Tally {
+  private readonly counts = new Map<string, number>();
+  constructor(
+    private readonly counter: Counter<string>,
+    private readonly label: string,
+  ) {}
+  inc(labels: Record<string, string | number>, n = 1): void {
+    const v = String(labels[this.label]);
+    this.counts.set(v, (this.counts.get(v) ?? 0) + n);
+  }
+  flush(): void {
+    for (const [v, n] of this.counts) this.counter.inc({ [this.label]: v }, n);
+    this.counts.clear();
+  }
+}
+
+/** A fresh copy of a threat.enrichments entry for another event (the evidence object is shared, as before). */
+function copyEnrichment(e: Record<string, unknown>, field: string | undefined): Record<string, unknown> {
+  const matched = e.matched as { atomic: unknown; type: unknown };
+  const source = e.source as { enricher: unknown; plugin: unknown };
+  return {
+    indicator: copyPlain(e.indicator),
+    matched: { atomic: matched.atomic, field, type: matched.type },
+    verdict: copyShallow(e.verdict as Record<string, unknown>),
+    source: { enricher: source.enricher, plugin: source.plugin },
+  };
+}
+
+function copyShallow(v: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in v) out[k] = v[k];
+  return out;
+}
+
+function copyPlain<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(copyPlain) as T;
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k in v) out[k] = copyPlain((v as Record<string, unknown>)[k]);
+    return out as T;
+  }
+  return v;
 }

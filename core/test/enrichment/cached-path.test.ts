@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { detection, FakeEnricher, makeStage, ManualClock, metricValue, processWithin, reputation, tempStateDir } from './helpers.js';
+
+const START = Date.UTC(2026, 0, 15, 6, 0, 0);
+const enrichments = (e: unknown) => ((e as { threat: { enrichments: Array<Record<string, any>> } }).threat.enrichments);
+
+// The cached path reuses each indicator's summary and threat.enrichments entries between events
+// (stage.ts): these pin down that reuse never leaks between events nor outlives the answer.
+describe('enrichment from the cache', () => {
+  let state: Awaited<ReturnType<typeof tempStateDir>>;
+  beforeEach(async () => { state = await tempStateDir(); });
+  afterEach(async () => { await state.cleanup(); });
+
+  it('gives a later event the same verdict, in objects of its own, with the field it was found in', async () => {
+    const clock = new ManualClock(START);
+    const vt = new FakeEnricher(clock, { respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9, confidence: 0.8, evidence: { hits: 3 } }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock });
+    const first = detection({ source: { ip: '45.1.2.3' } });
+    await processWithin(stage, clock, [first], 100);
+    const second = detection({ destination: { ip: '45.1.2.3' } });
+    const third = detection({ source: { ip: '45.1.2.3' } });
+    await processWithin(stage, clock, [second, third], 100);
+    expect(vt.calls).toHaveLength(1);
+    expect(reputation(second)).toEqual(reputation(first));
+    expect(enrichments(third)).toEqual(enrichments(first));
+    expect(enrichments(second)[0]!.matched.field).toBe('destination.ip');
+    // Changing one event's enrichment must not touch another's.
+    enrichments(second)[0]!.verdict.status = 'clean';
+    enrichments(second)[0]!.indicator.ip = 'changed';
+    expect(enrichments(third)[0]!.verdict.status).toBe('malicious');
+    expect(enrichments(third)[0]!.indicator.ip).toBe('45.1.2.3');
+    await stage.close();
+  });
+
+  it('once the cached answer expires and the source says otherwise, events carry the new answer', async () => {
+    const clock = new ManualClock(START);
+    const src = new FakeEnricher(clock, { respond: (ind, call) => (call === 0 ? { indicator: ind, status: 'malicious', score: 0.9 } : { indicator: ind, status: 'clean', score: 0.1 }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'otx', instance: src, config: { cache_ttl_minutes: 1 } }], stateDir: state.dir, clock });
+    const a = detection({ source: { ip: '45.9.9.9' } });
+    await processWithin(stage, clock, [a], 100);
+    const b = detection({ source: { ip: '45.9.9.9' } });
+    await processWithin(stage, clock, [b], 100);
+    expect(reputation(b).verdict).toBe('malicious');
+    await clock.advance(2 * 60_000);
+    const c = detection({ source: { ip: '45.9.9.9' } });
+    await processWithin(stage, clock, [c], 100);
+    const d = detection({ source: { ip: '45.9.9.9' } });
+    await processWithin(stage, clock, [d], 100);
+    expect(src.calls).toHaveLength(2);
+    expect([reputation(c).verdict, reputation(d).verdict]).toEqual(['clean', 'clean']);
+    expect(enrichments(d)[0]!.verdict.status).toBe('clean');
+    await stage.close();
+  });
+
+  it('counts every cache hit, skip and verdict in the metrics by the time the batch is done', async () => {
+    const clock = new ManualClock(START);
+    const registry = new Registry();
+    const vt = new FakeEnricher(clock, { respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9 }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock, registry });
+    await processWithin(stage, clock, [detection({ source: { ip: '45.7.7.7' } })], 100);
+    const batch = Array.from({ length: 5 }, () => detection({ source: { ip: '45.7.7.7' }, destination: { ip: '10.0.0.5' } }));
+    await processWithin(stage, clock, batch, 100);
+    expect(await metricValue(registry, 'fabric_enrichment_cache_hits_total', { enricher: 'vt' })).toBe(5);
+    expect(await metricValue(registry, 'fabric_enrichment_cache_misses_total', { enricher: 'vt' })).toBe(1);
+    expect(await metricValue(registry, 'fabric_enrichment_indicators_skipped_total', { reason: 'non_public' })).toBe(5);
+    expect(await metricValue(registry, 'fabric_enrichment_events_total', { verdict: 'malicious' })).toBe(6);
+    await stage.close();
+  });
+});
