@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import type { PipelineStage } from '../pipeline/stage.js';
-import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority } from '../plugin-api/index.js';
+import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority, Verdict } from '../plugin-api/index.js';
 import { validateAgainstSchema } from '../plugins/validate.js';
 import type { IndicatorAnswers, IndicatorSummary, SourceAnswer } from './aggregate.js';
 import { combine, summarizeIndicator } from './aggregate.js';
@@ -256,7 +256,51 @@ export async function createEnrichmentStage(
   };
 
   /** Aggregate the answers (or their absence) into the event. Synchronous. */
+  /**
+   * Whole outcomes of events answered entirely from the cache, by what decides them (priority,
+   * indicators and the field each was first found in, skips), checked against the verdict objects:
+   * an event like one already enriched gets its own copy of that result.
+   */
+  type Outcome = { sig: unknown[]; raise: Priority | undefined; verdict: string; reputation: Record<string, unknown>; enrichments: Record<string, unknown>[] };
+  /** By the first indicator's key (a string the extraction reuses, so its hash is computed once). */
+  const outcomes = new Map<string, Outcome[]>();
+  let outcomeCount = 0;
+  /** What decides an event's outcome, compared element by element (no string building per event). */
+  const signature = (event: FabricEvent, pending: Pending[], skipped: SkippedIndicator[]): unknown[] | undefined => {
+    const sig: unknown[] = [event.fabric?.priority, pending.length];
+    for (const p of pending) {
+      sig.push(p.key, p.fields[0]);
+      for (const slot of p.slots) {
+        if (slot.outcome?.kind !== 'answer') return undefined;
+        sig.push(slot.source, slot.outcome.verdict);
+      }
+    }
+    for (const x of skipped) sig.push(x.indicator.type, x.indicator.value, x.reason, x.list);
+    return sig;
+  };
+  const sameSig = (a: unknown[], b: unknown[]) => {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  };
+  const outcomeKey = (pending: Pending[], skipped: SkippedIndicator[]) => pending[0]?.key ?? skipped[0]?.indicator.value ?? '';
+
   const finish = (event: FabricEvent, pending: Pending[], skipped: SkippedIndicator[]): void => {
+    const sig = signature(event, pending, skipped);
+    const known = sig && outcomes.get(outcomeKey(pending, skipped))?.find((o) => sameSig(o.sig, sig));
+    if (known) {
+      if (known.raise) {
+        event.fabric.priority = known.raise;
+        const sev = PRIORITY_SEVERITY[known.raise];
+        if (sev !== undefined) event.event.severity = sev;
+      }
+      const threat = (event.threat && typeof event.threat === 'object' ? event.threat : (event.threat = {})) as Record<string, unknown>;
+      const fresh = known.enrichments.map((e) => copyEnrichment(e, (e.matched as { field?: string }).field));
+      threat.enrichments = Array.isArray(threat.enrichments) ? [...threat.enrichments, ...fresh] : fresh;
+      event.fabric.reputation = copyReputation(known.reputation);
+      metrics.events.inc({ verdict: known.verdict });
+      return;
+    }
     const results: IndicatorAnswers[] = new Array(pending.length);
     const sums: IndicatorSummary[] = new Array(pending.length);
     const enrichments: Record<string, unknown>[] = [];
@@ -328,6 +372,26 @@ export async function createEnrichmentStage(
     reputation.priority = { from: decision.from ?? null, to: decision.to ?? null, reason: decision.reason };
     reputation.explanation = `${rep.explanation}${skippedText.length ? `. Not looked up: ${skippedText.join(', ')}` : ''}. ${decision.reason}.`;
     event.fabric.reputation = reputation;
+    if (sig) {
+      if (outcomeCount >= MEMO_MAX) {
+        outcomes.clear();
+        outcomeCount = 0;
+      }
+      const k = outcomeKey(pending, skipped);
+      const list = outcomes.get(k) ?? [];
+      // A few variants per first indicator (priorities, companions); more is not a pattern worth keeping.
+      if (list.length < 8) {
+        list.push({
+          sig,
+          raise: decision.to !== decision.from && decision.to ? decision.to : undefined,
+          verdict: rep.verdict,
+          reputation: copyReputation(reputation),
+          enrichments: enrichments.map((e) => copyEnrichment(e, (e.matched as { field?: string }).field)),
+        });
+        outcomes.set(k, list);
+        outcomeCount++;
+      }
+    }
     metrics.events.inc({ verdict: rep.verdict });
   };
 
@@ -456,10 +520,21 @@ function copyEnrichment(e: Record<string, unknown>, field: string | undefined): 
   };
 }
 
-function copyShallow(v: Record<string, unknown>): Record<string, unknown> {
+/** A copy of a fabric.reputation object as finish() builds it (its strings are shared: they cannot change). */
+function copyReputation(r: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k in v) out[k] = v[k];
+  for (const k in r) {
+    const v = r[k];
+    if (k === 'priority') out[k] = copyShallow(v as Record<string, unknown>);
+    else if (Array.isArray(v)) out[k] = v.map((x) => (x !== null && typeof x === 'object' ? copyShallow(x as Record<string, unknown>) : x));
+    else out[k] = v;
+  }
   return out;
+}
+
+function copyShallow(v: Record<string, unknown>): Record<string, unknown> {
+  // A lone spread clones with the source's own shape (V8's fast path).
+  return { ...v };
 }
 
 function copyPlain<T>(v: T): T {
