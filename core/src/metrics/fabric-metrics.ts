@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { COLLECTOR_STATES } from '../host.js';
+import { registerEventLoopDelay } from './event-loop.js';
 
 /** The runtime's own metrics. Modules that own more (detection, sinks) register on the same registry. */
 export class FabricMetrics {
@@ -28,6 +29,8 @@ export class FabricMetrics {
       // prom-client names these gauges *_total, which Prometheus reserves for counters
       // (promtool check metrics rejects them); the same numbers are in fabric_process_nodejs_active_*.
       for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(`fabric_process_${n}`);
+      // The host process (not each test's registry): fabric_event_loop_delay_seconds{quantile}.
+      registerEventLoopDelay(registry);
     }
     const r = [registry];
     this.eventsCollected = new Counter({ name: 'fabric_events_collected_total', help: 'Events returned by collector polls', labelNames: ['collector'], registers: r });

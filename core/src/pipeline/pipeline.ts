@@ -166,7 +166,16 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       }
       if (written.length > 0) {
         m.sinkAcks.inc({ sink: this.opts.sink.type }, written.length);
-        for (const e of written) m.eventsPublished.inc({ collector: e.fabric.collector, priority: priorityOf(e) });
+        // One labelled inc per (collector, priority), not per event: prom-client hashes the labels on every call.
+        const published = new Map<string, { collector: string; priority: Priority; n: number }>();
+        for (const e of written) {
+          const priority = priorityOf(e);
+          const k = `${e.fabric.collector}\u0000${priority}`;
+          const c = published.get(k);
+          if (c) c.n++;
+          else published.set(k, { collector: e.fabric.collector, priority, n: 1 });
+        }
+        for (const c of published.values()) m.eventsPublished.inc({ collector: c.collector, priority: c.priority }, c.n);
         this.emit('published', written);
       }
       for (const stage of this.opts.stages) {
