@@ -583,6 +583,13 @@ export class CorrelationEngine {
     this.reschedule(g);
   }
 
+  /** One reusable set for distinct counts (checked for every candidate window: no allocation each time). */
+  private readonly seenValues = new Set<string | number>();
+  private scratch(): Set<string | number> {
+    this.seenValues.clear();
+    return this.seenValues;
+  }
+
   /** The group changed: the next checkpoint delta carries it. */
   private touch(g: Group): void {
     this.dirty = true;
@@ -627,13 +634,13 @@ export class CorrelationEngine {
         return conditionHolds(rule.def.condition, n) ? { end: j, measure: n, count: n } : undefined;
       }
       case 'value_count': {
-        const seen = new Set<string | number>();
+        const seen = this.scratch();
         let j = i;
         for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
         return conditionHolds(rule.def.condition, seen.size) ? { end: j, measure: seen.size, count: j - i } : undefined;
       }
       case 'temporal': {
-        const seen = new Set<string | number>();
+        const seen = this.scratch();
         let j = i;
         for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
         return conditionHolds(rule.def.condition, seen.size) ? { end: j, measure: seen.size, count: j - i } : undefined;
@@ -706,7 +713,7 @@ export class CorrelationEngine {
     }
     for (let i = first; i < ms.length && ms[i]!.t <= t && ms[i]!.t + T < nextSame; i++) {
       const limit = ms[i]!.t + T;
-      const seen = new Set<string | number>();
+      const seen = this.scratch();
       let j = i;
       for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
       if (conditionHolds(def.condition, seen.size)) return { start: i, end: j, measure: seen.size, count: j - i };
