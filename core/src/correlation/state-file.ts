@@ -374,19 +374,18 @@ export class StateJournal {
   /** Append one record durably; returns its size in bytes. */
   async append(delta: EngineDelta, full: boolean, now: Date): Promise<number> {
     const record: JournalRecord = { saved_at: now.toISOString(), ...(full ? { full: true as const } : {}), ...delta };
-    const line = `${JSON.stringify(record)}\n`;
+    let bytes: number;
     try {
       if (!this.fh) {
         this.fh = await open(path.join(path.dirname(this.file), journalName(path.basename(this.file), this.gen)), 'a', 0o600);
         await syncDir(path.dirname(this.file));
       }
-      await this.fh.write(line);
+      bytes = await writeRecord(this.fh, record);
       await this.fh.datasync();
     } catch (err) {
       await this.rotate();
       throw err;
     }
-    const bytes = Buffer.byteLength(line);
     this.journalBytes += bytes;
     if (!this.compacting && this.journalBytes > Math.max(this.compactAfter, this.baseBytes)) this.startCompaction();
     return bytes;
@@ -448,6 +447,43 @@ async function replaceBase(file: string, text: string): Promise<number> {
   await rename(tmp, file);
   await syncDir(path.dirname(file));
   return Buffer.byteLength(text);
+}
+
+/** Array fields serialised CHUNK entries at a time, the event loop free between writes. */
+const CHUNKED = ['alerts', 'deleted', 'unacknowledged', 'groups'] as const;
+const CHUNK = 1000;
+const WRITE_AT = 1 << 20;
+
+/**
+ * One record as one line, serialised and written in pieces: a record holding most of the state
+ * (every group changed since the last checkpoint) never becomes one large string nor one long
+ * pause of the event loop; batches go on between the pieces. The line only counts once whole
+ * (its newline written): a crash half-way leaves a torn last line, which the reader skips.
+ */
+async function writeRecord(fh: FileHandle, record: JournalRecord): Promise<number> {
+  const rest: Record<string, unknown> = { ...record };
+  for (const k of CHUNKED) delete rest[k];
+  let bytes = 0;
+  let out = JSON.stringify(rest).slice(0, -1);
+  const flush = async () => {
+    await fh.write(out);
+    bytes += Buffer.byteLength(out);
+    out = '';
+  };
+  for (const k of CHUNKED) {
+    const list = record[k] as unknown[] | undefined;
+    if (list === undefined) continue;
+    out += `,${JSON.stringify(k)}:[`;
+    for (let i = 0; i < list.length; i += CHUNK) {
+      if (i > 0) out += ',';
+      out += JSON.stringify(list.slice(i, i + CHUNK)).slice(1, -1);
+      if (out.length >= WRITE_AT) await flush();
+    }
+    out += ']';
+  }
+  out += '}\n';
+  await flush();
+  return bytes;
 }
 
 async function syncDir(dir: string): Promise<void> {

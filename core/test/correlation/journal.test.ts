@@ -50,6 +50,19 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     await h.stage.close();
   });
 
+  it('a record larger than one write piece (2,500 groups, written 1,000 at a time) reads back whole', async () => {
+    const dir = await stateDir();
+    const h = await harness(bruteForceOnly, { stateDir: dir });
+    await h.feed(Array.from({ length: 2500 }, (_, i) => failed(T0 + i, `10.2.${i >> 8}.${i & 255}`, { id: `big-${i}` })));
+    await h.ack();
+    await h.stage.close();
+    const recs = await records(dir);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]!.groups).toHaveLength(2500);
+    expect(recs[0]!.groups.map((g) => g[5][0]![1])).toEqual(Array.from({ length: 2500 }, (_, i) => `big-${i}`));
+    expect((await savedState(dir)).groups).toHaveLength(2500);
+  });
+
   it('groups that closed are recorded as deleted, so a restart does not bring them back', async () => {
     const dir = await stateDir();
     const h = await harness({ ...bruteForceOnly, allowed_lateness_seconds: 0 }, { stateDir: dir });
