@@ -128,6 +128,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
     generation: read.kind === 'ok' ? read.journal.next : 0,
     journalBytes: read.kind === 'ok' ? read.journal.bytes : 0,
     baseBytes: read.kind === 'ok' ? read.journal.baseBytes : 0,
+    journalFiles: read.kind === 'ok' ? read.journal.files : 0,
     onCompacted: (r) => log.debug({ file: stateFile, bytes: r.bytes, journals: r.journals, ms: r.ms }, 'correlation checkpoint journals compacted'),
     onCompactionError: (err) => log.error({ file: stateFile, err: err.message }, 'correlation checkpoint compaction failed; the journals are kept and still read at start-up'),
   });

@@ -93,6 +93,8 @@ export interface JournalInfo {
   bytes: number;
   /** Bytes of the base file (0 when there is none). */
   baseBytes: number;
+  /** Journal files read. */
+  files: number;
 }
 
 /** Date.parse's range: beyond it a number is no time at all. */
@@ -257,7 +259,7 @@ export async function mergeStateFiles(file: string, upTo = Number.POSITIVE_INFIN
     unacknowledged,
     groups: [...groups.values()],
   };
-  return { kind: 'ok', state, problems, info: { next, bytes, baseBytes: base.kind === 'ok' ? base.bytes : 0 } };
+  return { kind: 'ok', state, problems, info: { next, bytes, baseBytes: base.kind === 'ok' ? base.bytes : 0, files: live.length } };
 }
 
 /**
@@ -335,12 +337,16 @@ export function compactInWorker(file: string, upTo: number): Promise<{ bytes: nu
   });
 }
 
+/** Journal files past which a compaction runs whatever their size. */
+const MAX_JOURNAL_FILES = 16;
+
 export interface JournalOptions {
   /** First generation to write (JournalInfo.next of the read). */
   generation: number;
-  /** Journal and base bytes already on disk. */
+  /** Journal and base bytes, and journal files, already on disk. */
   journalBytes?: number;
   baseBytes?: number;
+  journalFiles?: number;
   /** Compact once the journals exceed max(this, the base's size). Default 8 MiB. */
   compactAfterBytes?: number;
   compact?: (file: string, upTo: number) => Promise<{ bytes: number; journals: number; skippedLines: number }>;
@@ -360,6 +366,8 @@ export class StateJournal {
   private baseBytes: number;
   private compacting: Promise<void> | undefined;
   private readonly compactAfter: number;
+  /** Journal files not compacted yet (each start and each failed append opens one). */
+  private files: number;
 
   constructor(
     private readonly file: string,
@@ -369,6 +377,7 @@ export class StateJournal {
     this.journalBytes = opts.journalBytes ?? 0;
     this.baseBytes = opts.baseBytes ?? 0;
     this.compactAfter = opts.compactAfterBytes ?? 8 * 2 ** 20;
+    this.files = opts.journalFiles ?? 0;
   }
 
   /** Append one record durably; returns its size in bytes. */
@@ -378,6 +387,7 @@ export class StateJournal {
     try {
       if (!this.fh) {
         this.fh = await open(path.join(path.dirname(this.file), journalName(path.basename(this.file), this.gen)), 'a', 0o600);
+        this.files++;
         await syncDir(path.dirname(this.file));
       }
       bytes = await writeRecord(this.fh, record);
@@ -387,7 +397,8 @@ export class StateJournal {
       throw err;
     }
     this.journalBytes += bytes;
-    if (!this.compacting && this.journalBytes > Math.max(this.compactAfter, this.baseBytes)) this.startCompaction();
+    // Many small journals (restarts) are folded too, so a start never reads hundreds of files.
+    if (!this.compacting && (this.journalBytes > Math.max(this.compactAfter, this.baseBytes) || this.files > MAX_JOURNAL_FILES)) this.startCompaction();
     return bytes;
   }
 
@@ -411,6 +422,7 @@ export class StateJournal {
     const started = Date.now();
     const compact = this.opts.compact ?? compactInWorker;
     this.journalBytes = 0;
+    this.files = 0;
     this.compacting = (async () => {
       await this.rotate();
       try {

@@ -155,6 +155,19 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     await h.stage.close();
   });
 
+  it('restarts do not pile up journals: past 16 files they are folded into the base', async () => {
+    const dir = await stateDir();
+    for (let i = 0; i < 20; i++) {
+      const h = await harness(bruteForceOnly, { stateDir: dir });
+      await h.feed([failed(T0 + i * SEC, `192.0.2.${100 + i}`)]);
+      await h.ack();
+      await h.stage.close(); // waits for a compaction in progress
+    }
+    expect((await listJournals(path.join(dir, FILE))).length).toBeLessThanOrEqual(16);
+    expect(JSON.parse(await readFile(path.join(dir, FILE), 'utf8')).groups.length).toBeGreaterThan(0);
+    expect((await savedState(dir)).groups).toHaveLength(20);
+  });
+
   it('the journal writer compacts in the background once the journals outgrow the base', async () => {
     const dir = await stateDir();
     const file = path.join(dir, FILE);
