@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../state/atomic.js';
 import { groupKey, type EngineDelta, type EngineSnapshot, type SnapshotGroup } from './engine.js';
@@ -321,6 +322,8 @@ export function compactInWorker(file: string, upTo: number): Promise<{ bytes: nu
   if (!script) return compactStateFiles(file, upTo);
   return new Promise((resolve, reject) => {
     const worker = new Worker(script, { workerData: { file, upTo } });
+    // A compaction is crash-safe at every step: it never keeps the process from exiting.
+    worker.unref();
     let settled = false;
     worker.once('message', (m: { ok: true; bytes: number; journals: number; skippedLines: number } | { ok: false; message: string }) => {
       settled = true;
@@ -336,6 +339,9 @@ export function compactInWorker(file: string, upTo: number): Promise<{ bytes: nu
     });
   });
 }
+
+/** How long close() waits for a compaction in progress. */
+const CLOSE_WAIT_MS = 30_000;
 
 /** Journal files past which a compaction runs whatever their size. */
 const MAX_JOURNAL_FILES = 16;
@@ -402,12 +408,15 @@ export class StateJournal {
     return bytes;
   }
 
-  /** Waits for a compaction in progress (it is crash-safe, but a clean stop leaves no worker behind). */
+  /**
+   * Waits for a compaction in progress, at most CLOSE_WAIT_MS: it is crash-safe at every step, so
+   * a stop that cannot wait for a large one loses nothing (the journals are read at the next start).
+   */
   async close(): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close().catch(() => {});
-    await this.compacting;
+    if (this.compacting) await Promise.race([this.compacting, sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
   }
 
   private async rotate(): Promise<void> {
