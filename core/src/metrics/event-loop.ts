@@ -1,15 +1,15 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Gauge, type Registry } from 'prom-client';
 
-/** Quantiles exported; "max" is the longest single delay. */
-const QUANTILES: ReadonlyArray<[string, number]> = [
-  ['0.5', 50],
-  ['0.99', 99],
+/** Statistics exported ("max" is the longest single delay). Not `quantile`: Prometheus reserves that label for summaries. */
+const STATS: ReadonlyArray<[string, number]> = [
+  ['p50', 50],
+  ['p99', 99],
   ['max', 100],
 ];
 
 /**
- * `fabric_event_loop_delay_seconds{quantile}`: how late the event loop ran timers since the
+ * `fabric_event_loop_delay_seconds{stat="p50"|"p99"|"max"}`: how late the event loop ran timers since the
  * previous scrape (perf_hooks.monitorEventLoopDelay, 10 ms resolution). A p99 of tens of
  * milliseconds means the admin API, health checks and acknowledgements all wait that long.
  * The histogram restarts at every scrape (as prom-client's own lag metrics do), so each value
@@ -28,12 +28,12 @@ export function registerEventLoopDelay(registry: Registry): IntervalHistogram {
   if (existing) registry.removeSingleMetric('fabric_event_loop_delay_seconds');
   new Gauge({
     name: 'fabric_event_loop_delay_seconds',
-    help: 'Event-loop delay since the previous scrape, by quantile (0.5, 0.99, max): how long timers and I/O callbacks waited for the main thread.',
-    labelNames: ['quantile'],
+    help: 'Event-loop delay since the previous scrape (stat p50, p99, max): how long timers and I/O callbacks waited for the main thread.',
+    labelNames: ['stat'],
     registers: [registry],
     collect() {
       // No sample yet (a scrape right after start): report 0 rather than NaN.
-      for (const [label, q] of QUANTILES) this.set({ quantile: label }, h.count > 0 ? (q === 100 ? h.max : h.percentile(q)) / 1e9 : 0);
+      for (const [label, q] of STATS) this.set({ stat: label }, h.count > 0 ? (q === 100 ? h.max : h.percentile(q)) / 1e9 : 0);
       h.reset();
     },
   });
