@@ -583,11 +583,30 @@ export class CorrelationEngine {
     this.reschedule(g);
   }
 
-  /** One reusable set for distinct counts (checked for every candidate window: no allocation each time). */
-  private readonly seenValues = new Set<string | number>();
-  private scratch(): Set<string | number> {
-    this.seenValues.clear();
-    return this.seenValues;
+  /**
+   * Distinct values (value_count) or rules (temporal) are counted for every candidate window: one
+   * map of value → the count it was last seen in, instead of a new set (or a clear) per count.
+   */
+  private readonly seenIn = new Map<string | number, number>();
+  private seenStamp = 0;
+  /** First index past the window of the last distinctFrom. */
+  private windowEnd = 0;
+
+  /** Distinct `v` among members from i while their time is ≤ limit; sets windowEnd. */
+  private distinctFrom(ms: Member[], i: number, limit: number): number {
+    if (this.seenIn.size > 4096) this.seenIn.clear();
+    const stamp = ++this.seenStamp;
+    let n = 0;
+    let j = i;
+    for (; j < ms.length && ms[j]!.t <= limit; j++) {
+      const v = ms[j]!.v;
+      if (this.seenIn.get(v) !== stamp) {
+        this.seenIn.set(v, stamp);
+        n++;
+      }
+    }
+    this.windowEnd = j;
+    return n;
   }
 
   /** The group changed: the next checkpoint delta carries it. */
@@ -634,16 +653,14 @@ export class CorrelationEngine {
         return conditionHolds(rule.def.condition, n) ? { end: j, measure: n, count: n } : undefined;
       }
       case 'value_count': {
-        const seen = this.scratch();
-        let j = i;
-        for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
-        return conditionHolds(rule.def.condition, seen.size) ? { end: j, measure: seen.size, count: j - i } : undefined;
+        const n = this.distinctFrom(ms, i, limit);
+        const j = this.windowEnd;
+        return conditionHolds(rule.def.condition, n) ? { end: j, measure: n, count: j - i } : undefined;
       }
       case 'temporal': {
-        const seen = this.scratch();
-        let j = i;
-        for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
-        return conditionHolds(rule.def.condition, seen.size) ? { end: j, measure: seen.size, count: j - i } : undefined;
+        const n = this.distinctFrom(ms, i, limit);
+        const j = this.windowEnd;
+        return conditionHolds(rule.def.condition, n) ? { end: j, measure: n, count: j - i } : undefined;
       }
       case 'temporal_ordered': {
         if (a.v !== 0) return undefined;
@@ -713,10 +730,9 @@ export class CorrelationEngine {
     }
     for (let i = first; i < ms.length && ms[i]!.t <= t && ms[i]!.t + T < nextSame; i++) {
       const limit = ms[i]!.t + T;
-      const seen = this.scratch();
-      let j = i;
-      for (; j < ms.length && ms[j]!.t <= limit; j++) seen.add(ms[j]!.v);
-      if (conditionHolds(def.condition, seen.size)) return { start: i, end: j, measure: seen.size, count: j - i };
+      const n = this.distinctFrom(ms, i, limit);
+      const j = this.windowEnd;
+      if (conditionHolds(def.condition, n)) return { start: i, end: j, measure: n, count: j - i };
     }
     return undefined;
   }
@@ -1065,6 +1081,11 @@ function snapshotGroup(g: Group): SnapshotGroup {
 function annotateEvent(ev: FabricEvent, correlationId: string): void {
   const fabric = ev.fabric as Record<string, unknown>;
   const existing = fabric.correlation;
+  // The usual case (a detection linked to one alert) in one allocation with its final shape.
+  if (existing === undefined) {
+    fabric.correlation = { ids: [correlationId] };
+    return;
+  }
   const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
   corr.ids ??= [];
   if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
