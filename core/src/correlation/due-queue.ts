@@ -34,6 +34,12 @@ export class DueQueue<T extends Due> {
   private lastBucket = Number.NaN;
   private progress = false;
 
+  /**
+   * `ordered`: take items in due order within a bucket. Needed when closing a group can fire an
+   * alert (the order of alerts then follows event time); without such rules the order is free.
+   */
+  constructor(private readonly ordered = true) {}
+
   /** Queue or re-position an item after its `due` changed. */
   schedule(item: T, due: number): void {
     const sameBucket = item.slot >= 0 && bucketOf(item.due) === bucketOf(due);
@@ -84,7 +90,7 @@ export class DueQueue<T extends Due> {
       this.popBucket();
       const list = this.buckets.get(b)!;
       this.buckets.delete(b);
-      list.sort((x, y) => x.due - y.due);
+      if (this.ordered) list.sort((x, y) => x.due - y.due);
       this.current = list;
       this.currentBucket = b;
       this.at = 0;

@@ -267,7 +267,7 @@ export class CorrelationEngine {
   private readonly byKey = new Map<string, CompiledRule>();
   /** Detection rule name or id → the correlation rules (and reference position) that count it. */
   private readonly inputs = new Map<string, Array<{ rule: CompiledRule; ref: number }>>();
-  private readonly due = new DueQueue<Group>();
+  private readonly due: DueQueue<Group>;
   /** Recently fired alert ids, so an evicted-and-recreated group cannot fire the same window twice. */
   private readonly fired: LRUCache<string, true>;
   private readonly hooks: EngineHooks;
@@ -315,6 +315,8 @@ export class CorrelationEngine {
     private readonly opts: EngineOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    // Only rules decided at window close (lt/lte/eq) fire while closing: then closing order matters.
+    this.due = new DueQueue<Group>(rules.some((r) => !isMonotone(r.condition)));
     this.hooks = {
       alert: () => {},
       late: () => {},
