@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendFile, copyFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compactStateFiles, listJournals, readStateFile, StateJournal, type StateWarning } from '../../src/correlation/state-file.js';
 import type { EngineDelta } from '../../src/correlation/engine.js';
@@ -166,6 +166,30 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     expect((await listJournals(path.join(dir, FILE))).length).toBeLessThanOrEqual(16);
     expect(JSON.parse(await readFile(path.join(dir, FILE), 'utf8')).groups.length).toBeGreaterThan(0);
     expect((await savedState(dir)).groups).toHaveLength(20);
+  });
+
+  it('a part refused at start-up is not refused again at the next one: the first checkpoint after it is whole', async () => {
+    const dir = await stateDir();
+    const h = await harness(bruteForceOnly, { stateDir: dir });
+    await h.feed([failed(T0, '192.0.2.70')]);
+    await h.ack();
+    await h.stage.close();
+    const file = path.join(dir, FILE);
+    const state = await savedState(dir);
+    state.watermark = 1e300;
+    await writeFile(file, JSON.stringify(state));
+    const first: StateWarning[] = [];
+    expect((await readStateFile(file, { warn: (w) => first.push(w) })).kind).toBe('ok');
+    expect(first.map((w) => w.field)).toEqual(['watermark']);
+    const again = await harness(bruteForceOnly, { stateDir: dir });
+    await again.feed([failed(T0 + SEC, '192.0.2.71')]);
+    await again.ack();
+    await again.stage.close();
+    expect((await records(dir)).at(-1)).toMatchObject({ full: true });
+    const second: StateWarning[] = [];
+    const read = await readStateFile(file, { warn: (w) => second.push(w) });
+    expect(second).toEqual([]);
+    expect(read.kind === 'ok' && read.state.groups.map((g) => g[1][0]).sort()).toEqual(['192.0.2.70', '192.0.2.71']);
   });
 
   it('the journal writer compacts in the background once the journals outgrow the base', async () => {
