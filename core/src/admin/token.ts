@@ -2,6 +2,7 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MIN_TOKEN_LENGTH } from './config.js';
+import { writeFileAtomic } from '../state/atomic.js';
 
 export const TOKEN_FILE_NAME = 'admin-token';
 export const URL_FILE_NAME = 'admin-url';
@@ -52,11 +53,8 @@ export async function resolveToken(configToken: string | undefined, env: NodeJS.
   const token = randomBytes(32).toString('base64url');
   try {
     await fs.mkdir(path.dirname(tokenFile), { recursive: true, mode: 0o700 });
-    // Written to a temp file then renamed, so a reader never sees a half-written token.
-    const tmp = `${tokenFile}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, `${token}\n`, { mode: 0o600, flag: 'w' });
-    await fs.chmod(tmp, 0o600); // the umask can narrow the mode given to writeFile but never widen it; be explicit anyway
-    await fs.rename(tmp, tokenFile);
+    // Atomic, so a reader never sees a half-written token; 0600 because it is a credential.
+    await writeFileAtomic(tokenFile, `${token}\n`, 0o600);
   } catch (err) {
     throw new TokenConfigError(
       `cannot store a generated admin token in ${tokenFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ` +

@@ -111,12 +111,17 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   });
 
   const stateFile = path.resolve(ctx.stateDir, config.state_file);
-  const read = await readStateFile(stateFile);
+  const read = await readStateFile(stateFile, {
+    now: now(),
+    maxClockSkewMs: config.max_clock_skew_seconds * 1000,
+    warn: (w) => log.warn({ file: w.file, field: w.field, value: w.value }, w.message),
+  });
   let restored = { repaired: 0 };
   if (read.kind === 'ok') {
     const r = (restored = engine.restore(read.state));
     log.info({ file: stateFile, groups: r.groups, dropped: r.dropped, savedAt: read.state.saved_at }, 'correlation state restored');
     if (r.dropped > 0) log.warn({ dropped: r.dropped }, 'correlation groups of changed or removed rules were not restored');
+    if (r.repaired > 0) log.warn({ file: stateFile, repaired: r.repaired }, 'correlation groups with impossible times were repaired on restore');
   } else if (read.kind === 'invalid') {
     // Keep the evidence, start empty: a bad checkpoint must not stop the pipeline.
     const aside = `${stateFile}.invalid-${new Date(now()).toISOString().replace(/[:.]/g, '-')}`;

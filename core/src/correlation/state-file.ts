@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { writeFileAtomic } from '../state/atomic.js';
+import { syncDir, writeFileAtomic } from '../state/atomic.js';
 import { groupKey, type EngineDelta, type EngineSnapshot, type SnapshotGroup } from './engine.js';
 
 export const STATE_FORMAT = 'reactive-fabric/correlation-state';
@@ -505,17 +505,6 @@ async function writeRecord(fh: FileHandle, record: JournalRecord): Promise<numbe
   out += '}\n';
   await flush();
   return bytes;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } catch {
-    // Some filesystems refuse fsync on directories.
-  } finally {
-    await dh.close();
-  }
 }
 
 /**

@@ -96,6 +96,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   } finally {
     inFlight.delete(tmp);
   }
+  await syncDir(dir);
+}
+
+/** Make a rename in `dir` durable: fsync the folder itself. */
+export async function syncDir(dir: string): Promise<void> {
   const dh = await open(dir, 'r');
   try {
     await dh.sync();

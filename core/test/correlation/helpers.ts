@@ -74,11 +74,11 @@ export interface Harness {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export async function harness(over: Partial<CorrelationConfig> = {}, opts: { stateDir?: string; configDir?: string; now?: () => number } = {}): Promise<Harness> {
+export async function harness(over: Partial<CorrelationConfig> = {}, opts: { stateDir?: string; configDir?: string; now?: () => number; logger?: pino.Logger } = {}): Promise<Harness> {
   const stateDir = opts.stateDir ?? (await tempDir());
   const metrics = new Registry();
   const stage = await createCorrelationStage(config(over), {
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     metrics,
     stateDir,
     configDir: opts.configDir ?? stateDir,

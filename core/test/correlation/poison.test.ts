@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import pino from 'pino';
 import { readStateFile, type StateFile, type StateWarning } from '../../src/correlation/state-file.js';
 import { MIN, NOW, SEC, T0, failed, harness, savedState, tempDir, type Harness } from './helpers.js';
 
@@ -63,6 +64,26 @@ describe('a poisoned correlation checkpoint cannot silence correlation', () => {
     // The same address as the fired window, an hour later: a new attack, a new alert.
     expect(await bruteForce(h, '203.0.113.50', T0 + 60 * MIN)).toBe(1);
     await h.stage.close();
+  });
+
+  it('the correlation stage reports a refusal in its own log (file, field, value), not as a bare process warning', async () => {
+    const dir = await stateDir();
+    const { file, state } = await checkpointWithFiredWindow(dir);
+    state.collectors['auth-log'] = NOW + 3600 * SEC; // an hour ahead: beyond the default skew
+    await writeFile(file, JSON.stringify(state));
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const emitted = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const h = await harness(bruteForceOnly, { stateDir: dir, logger });
+      await h.stage.close();
+      expect(emitted).not.toHaveBeenCalled();
+    } finally {
+      emitted.mockRestore();
+    }
+    const refusal = lines.find((l) => l.field === 'collectors["auth-log"]');
+    expect(refusal).toMatchObject({ level: 40, file });
+    expect(String(refusal!.msg)).toContain('is not a time at or before now');
   });
 
   it('without a warn callback the refusal is still reported (process warning), never silent', async () => {

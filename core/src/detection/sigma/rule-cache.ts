@@ -7,9 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../../state/atomic.js';
 import type { LogsourceMapping } from '../config.js';
 import type { Refusal } from './errors.js';
 import { builtinLogsources, builtinLogsourceTexts, primeBuiltinLogsources } from './logsource.js';
@@ -127,16 +128,12 @@ export class RuleCache {
         n++;
       }
     }
-    const dir = path.dirname(this.file);
-    const tmp = `${this.file}.${process.pid}.${Date.now()}.tmp`;
     try {
-      await mkdir(dir, { recursive: true });
-      await writeFile(tmp, JSON.stringify({ format: FORMAT, builtin: builtinLogsources(), entries }));
-      await rename(tmp, this.file);
+      await writeFileAtomic(this.file, JSON.stringify({ format: FORMAT, builtin: builtinLogsources(), entries }));
       this.dirty = false;
-      await prune(dir, this.file);
+      await prune(path.dirname(this.file), this.file);
     } catch {
-      await unlink(tmp).catch(() => {});
+      // A cache that cannot be written only costs the next start its speed-up.
     }
   }
 }
