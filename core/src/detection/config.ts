@@ -112,7 +112,7 @@ export const DetectionConfigSchema = Type.Object(
     batch_size: Type.Integer({ minimum: 1, default: 2000, description: 'Events per worker task.' }),
     max_queue: Type.Integer({ minimum: 1, default: 64, description: 'Queued tasks before needsDrain reports backpressure.' }),
     max_line_bytes: Type.Integer({ minimum: 256, default: 65536, description: 'Longer text is cut to this length before extraction and matching.' }),
-    task_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'A worker task running longer is aborted; its batch passes through undetected and is reported.' }),
+    task_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'How long one event may keep a detection worker busy. Past it the event is delivered undetected, marked fabric.detection.skipped and counted (fabric_detection_skipped_events_total); the rest of its batch is evaluated.' }),
   },
   { additionalProperties: false, default: {} },
 );
