@@ -4,3 +4,4 @@ export * from './fingerprint.js';
 export * from './threat-intel.js';
 export * from './http-client.js';
 export * from './window-cursor.js';
+export { parseSyslogHeader, type SyslogHeader } from './syslog.js';
