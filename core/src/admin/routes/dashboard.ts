@@ -1,9 +1,7 @@
 import Type from 'typebox';
-import type { ServerResponse } from 'node:http';
 import type { AdminApp, RouteContext } from '../app.js';
 import { DetectionFeed } from '../detection-feed.js';
-import { AdminErrorCodes, ApiError } from '../errors.js';
-import { limitKey } from '../identity.js';
+import { SseStreams } from '../sse.js';
 import { RateHistory, sumByLabel } from '../rate-history.js';
 import { errors } from '../schemas.js';
 import type { TransitionRecord } from '../../host.js';
@@ -118,12 +116,8 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
   let lastPublishedAt: string | undefined;
   const stopTracking = feed.subscribe(() => (lastPublishedAt = new Date().toISOString()));
   history.start();
-  const open = new Set<ServerResponse>();
-  const perIdentity = new Map<string, number>();
-  app.addHook('preClose', async () => {
-    for (const raw of open) raw.end();
-    open.clear();
-  });
+  const streams = new SseStreams('/feed', config);
+  app.addHook('preClose', async () => streams.closeAll());
   app.addHook('onClose', async () => {
     stopTracking();
     history.stop();
@@ -224,51 +218,10 @@ export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): 
     },
     async (request, reply) => {
       // The same caps as /events (admin.sse_*), counted separately for this stream.
-      const who = limitKey(request);
-      const mine = perIdentity.get(who) ?? 0;
-      if (open.size >= config.sse_max_clients) {
-        void reply.header('retry-after', '30');
-        throw new ApiError(503, AdminErrorCodes.TOO_MANY_STREAMS, `${open.size} /feed streams are open, the most this server allows (admin.sse_max_clients); close one or retry later`);
-      }
-      if (mine >= config.sse_max_clients_per_token) {
-        void reply.header('retry-after', '30');
-        throw new ApiError(429, AdminErrorCodes.TOO_MANY_STREAMS, `${mine} /feed streams are already open with this token or session, the most allowed (admin.sse_max_clients_per_token); close one first`);
-      }
-      perIdentity.set(who, mine + 1);
-      const raw = reply.raw;
-      const headers: Record<string, string | string[] | number> = {};
-      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string | string[] | number;
-      reply.hijack();
-      raw.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      raw.socket?.setNoDelay(true);
-      open.add(raw);
-      let closed = false;
-      const send = (chunk: string): void => {
-        if (closed) return;
-        if (!raw.write(chunk) && raw.writableLength > config.sse_max_buffered_bytes) {
-          request.log.warn({ buffered: raw.writableLength, limit: config.sse_max_buffered_bytes }, '/feed client does not read; disconnecting it');
-          cleanup();
-          raw.destroy();
-        }
-      };
-      const offDetection = feed.subscribe((d) => send(frame('detection', d, String(d.seq))));
-      const offSample = history.subscribe((s) => send(frame('sample', s)));
-      const heartbeat = setInterval(() => send(`: keep-alive\n\n`), config.sse_heartbeat_seconds * 1000);
-      heartbeat.unref();
-      const cleanup = (): void => {
-        if (closed) return;
-        closed = true;
-        clearInterval(heartbeat);
-        offDetection();
-        offSample();
-        open.delete(raw);
-        const left = (perIdentity.get(who) ?? 1) - 1;
-        if (left > 0) perIdentity.set(who, left);
-        else perIdentity.delete(who);
-      };
-      raw.on('close', cleanup);
-      raw.on('error', cleanup);
-      send('retry: 3000\n\n');
+      const stream = streams.open(request, reply);
+      const send = stream.send;
+      stream.onClose(feed.subscribe((d) => send(frame('detection', d, String(d.seq)))));
+      stream.onClose(history.subscribe((s) => send(frame('sample', s))));
       // What was missed while disconnected: the browser resends the last detection's seq.
       const last = Number(request.headers['last-event-id']);
       if (Number.isInteger(last) && last > 0) for (const d of feed.recent(FEED_CAPACITY, last)) send(frame('detection', d, String(d.seq)));

@@ -1,10 +1,8 @@
 import Type from 'typebox';
-import type { ServerResponse } from 'node:http';
 import type { AdminApp, RouteContext } from '../app.js';
 import type { JournalEvent } from '../event-journal.js';
 import { errors } from '../schemas.js';
-import { AdminErrorCodes, ApiError } from '../errors.js';
-import { limitKey } from '../identity.js';
+import { SseStreams } from '../sse.js';
 import { redactDeep } from '../../logging.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -37,9 +35,8 @@ function frame(event: string, data: unknown, id?: string): string {
 
 export function eventRoutes(app: AdminApp, { host, config, journal }: RouteContext): void {
   const epoch = Date.now().toString(36);
-  const open = new Set<ServerResponse>();
-  const perIdentity = new Map<string, number>();
   const metrics = streamMetrics(host.metrics);
+  const streams = new SseStreams('/events', config, { onCount: (n) => metrics.open.set(n), onDrop: () => metrics.dropped.inc() });
   // Each event is serialised once and the same text written to every client (it used to be
   // stringified per client: 500 clients, 500 stringifications of every event).
   const frames = new WeakMap<JournalEvent, string>();
@@ -52,11 +49,7 @@ export function eventRoutes(app: AdminApp, { host, config, journal }: RouteConte
     return text;
   };
   // Streams never end by themselves; close them so app.close() does not wait for clients.
-  app.addHook('preClose', async () => {
-    for (const raw of open) raw.end();
-    open.clear();
-    perIdentity.clear();
-  });
+  app.addHook('preClose', async () => streams.closeAll());
 
   app.get(
     '/events',
@@ -79,70 +72,16 @@ export function eventRoutes(app: AdminApp, { host, config, journal }: RouteConte
     },
     async (request, reply) => {
       // Caps before anything is written: a stream costs a socket and a buffer for as long as it lives.
-      const who = limitKey(request);
-      const mine = perIdentity.get(who) ?? 0;
-      if (open.size >= config.sse_max_clients) {
-        void reply.header('retry-after', '30');
-        throw new ApiError(503, AdminErrorCodes.TOO_MANY_STREAMS, `${open.size} /events streams are open, the most this server allows (admin.sse_max_clients); close one or retry later`);
-      }
-      if (mine >= config.sse_max_clients_per_token) {
-        void reply.header('retry-after', '30');
-        throw new ApiError(429, AdminErrorCodes.TOO_MANY_STREAMS, `${mine} /events streams are already open with this token, the most allowed (admin.sse_max_clients_per_token); close one first`);
-      }
+      const stream = streams.open(request, reply);
+      const send = stream.send;
       const only = request.query.collector;
       const wanted = (e: JournalEvent): boolean => only === undefined || (e.type === 'transition' ? e.data.collector === only : e.data.id === only);
-      const raw = reply.raw;
-      // Headers set by hooks (helmet) are on the reply, which a hijacked response does not send.
-      const headers: Record<string, string | string[] | number> = {};
-      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string | string[] | number;
-      reply.hijack();
-      raw.writeHead(200, {
-        ...headers,
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      raw.socket?.setNoDelay(true);
-      open.add(raw);
-      perIdentity.set(who, mine + 1);
-      metrics.open.set(open.size);
-
-      let closed = false;
-      const send = (chunk: string): void => {
-        if (closed) return;
-        // write() returning false means the socket is past its high-water mark; the client is only
-        // dropped once what waits for it exceeds the configured bound, so a short stall is fine.
-        if (!raw.write(chunk) && raw.writableLength > config.sse_max_buffered_bytes) {
-          request.log.warn({ buffered: raw.writableLength, limit: config.sse_max_buffered_bytes }, '/events client does not read; disconnecting it');
-          metrics.dropped.inc();
-          cleanup();
-          raw.destroy();
-        }
-      };
       const onEvent = (e: JournalEvent): void => {
         if (wanted(e)) send(frameOf(e));
       };
       // Subscribe before replaying so nothing that happens in between is lost; replay skips what the live feed will send.
       const replayUpTo = journal.next - 1;
-      const unsubscribe = journal.subscribe(onEvent);
-      const heartbeat = setInterval(() => send(`: keep-alive ${new Date().toISOString()}\n\n`), config.sse_heartbeat_seconds * 1000);
-      heartbeat.unref();
-      const cleanup = (): void => {
-        if (closed) return;
-        closed = true;
-        clearInterval(heartbeat);
-        unsubscribe();
-        open.delete(raw);
-        const left = (perIdentity.get(who) ?? 1) - 1;
-        if (left <= 0) perIdentity.delete(who);
-        else perIdentity.set(who, left);
-        metrics.open.set(open.size);
-      };
-      raw.on('close', cleanup);
-      raw.on('error', cleanup);
-
-      send(`retry: 3000\n\n`);
+      stream.onClose(journal.subscribe(onEvent));
       const last = parseLastEventId(request.headers['last-event-id'], epoch);
       if (last === undefined) {
         const collectors = host.listCollectors().filter((c) => only === undefined || c.id === only);
