@@ -58,6 +58,8 @@ export interface CollectorDetail extends CollectorSummary {
   lastError?: LastError;
   checkpoint: CheckpointSummary;
   restartCount: number;
+  /** Isolation mode and the worker's resource use (sources). */
+  resources?: { isolation: 'worker' | 'inline'; threadId?: number; heapUsedBytes?: number; heapLimitBytes?: number; eventLoopUtilization?: number; busyMs?: number };
 }
 
 export interface TransitionRecord {

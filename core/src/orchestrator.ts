@@ -20,6 +20,8 @@ import {
   type TransitionRecord,
 } from './host.js';
 import type { LoadedConfig } from './config/load.js';
+import type { CollectorConfig } from './config/schema.js';
+import { isolationOf } from './isolation/policy.js';
 import { createLogger, redactDeep, redactSecrets, registerSecret } from './logging.js';
 import { FabricMetrics } from './metrics/fabric-metrics.js';
 import { checkpointErrors, CheckpointStore, CheckpointValidationError, describeFieldErrors } from './state/checkpoint-store.js';
@@ -119,7 +121,8 @@ export class Orchestrator implements FabricHost {
     const logger = opts.logger ?? createLogger({ level: cfg.log_level });
     for (const v of loaded.interpolated) registerSecret(v);
     const roots = searchRoots(opts.cwd ?? process.cwd(), loaded.dir);
-    const components = await resolveComponents(loaded, roots);
+    // A source whose plugin fails at import (in its worker) does not stop the others: it fails on its own, supervised.
+    const components = await resolveComponents(loaded, roots, { deferBrokenImports: true });
     for (const c of components) for (const s of c.secrets) registerSecret(s);
     await mkdir(loaded.stateDir, { recursive: true });
     // Subfolders are swept before their first write (writeFileAtomic); this covers state_dir itself at start-up.
@@ -198,6 +201,7 @@ export class Orchestrator implements FabricHost {
         hostSignal: this.abort.signal,
         random: this.opts.random,
         onTransition: (record, summary, error) => this.onTransition(record, summary, error),
+        ...(isEnricher ? {} : { isolation: isolationOf(comp.config as CollectorConfig, o), ...(comp.validateInWorker ? { validateConfigInWorker: true } : {}) }),
         ...(isEnricher
           ? {
               sharedInstance: this.built.enrichers.find((e) => e.id === comp.config.id)?.instance,
@@ -519,3 +523,4 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 async function waitFor(pred: () => boolean, stepMs = 20): Promise<void> {
   while (!pred()) await new Promise((r) => setTimeout(r, stepMs));
 }
+

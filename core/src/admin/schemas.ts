@@ -104,6 +104,19 @@ export const CollectorDetailSchema = Type.Object({
   ),
   checkpoint: Type.Object({ value: Type.Optional(Json), updatedAt: Type.Optional(IsoTime) }),
   restartCount: Type.Integer(),
+  resources: Type.Optional(
+    Type.Object(
+      {
+        isolation: Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: 'worker: the plugin instance runs in its own thread; inline: in the host thread' }),
+        threadId: Type.Optional(Type.Integer()),
+        heapUsedBytes: Type.Optional(Type.Integer({ description: "The worker's V8 heap in use (last heartbeat)" })),
+        heapLimitBytes: Type.Optional(Type.Integer({ description: "The worker's heap limit (max_heap_mb)" })),
+        eventLoopUtilization: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "Share of the last heartbeat interval the worker's event loop was busy" })),
+        busyMs: Type.Optional(Type.Number({ description: "Time the worker's event loop has been busy since it started: its CPU time, roughly" })),
+      },
+      { description: "How the plugin instance runs, and what its worker uses (absent for enrichers)" },
+    ),
+  ),
 });
 
 export const MachineSchema = Type.Object({

@@ -22,6 +22,10 @@ import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { Semaphore } from '../supervisor/semaphore.js';
 import { collectorMachine, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
 import { friendlyEvent } from './graph.js';
+import { isInstanceLost } from '../isolation/codes.js';
+import { WorkerSource, type WorkerResources } from '../isolation/worker-source.js';
+import type { Isolation } from '../isolation/policy.js';
+import { registerSecret } from '../logging.js';
 
 export interface CollectorTiming {
   intervalMs: number;
@@ -62,8 +66,19 @@ export interface CollectorOptions {
   /** An instance owned elsewhere (enrichers: the enrichment stage); never created or stopped here. */
   sharedInstance?: EnricherInstance;
   progressFeed?: (report: (ok: boolean, error?: ErrorInfo) => void) => () => void;
+  /**
+   * `worker`: the source plugin instance lives in its own worker thread (the default the
+   * orchestrator passes for sources); `inline`: in the host thread (trusted, hot plugins).
+   * Absent = inline.
+   */
+  isolation?: Isolation;
+  /** The host could not read the plugin's config schema: its worker validates the config at each start. */
+  validateConfigInWorker?: boolean;
   random?: () => number;
 }
+
+/** How the collector's plugin instance runs, and what its worker reports (admin API). */
+export type CollectorResources = { isolation: 'inline' } | ({ isolation: 'worker' } & Partial<WorkerResources>);
 
 const HISTORY_LIMIT = 200;
 
@@ -125,8 +140,12 @@ export class Collector {
   private lastSuccessAt: string | undefined;
   private description: CollectorDescription = { backend: 'unknown' };
 
+  /** The config's secret values (from the host's validation, or from the worker's). */
+  private readonly secrets: string[];
+
   constructor(private readonly opts: CollectorOptions) {
     this.id = opts.id;
+    this.secrets = [...opts.secrets];
     this.committed = opts.initialCheckpoint;
     this.position = opts.initialCheckpoint.value;
     const machine = collectorMachine.provide({
@@ -200,16 +219,51 @@ export class Collector {
     try {
       const def = this.opts.loaded.definition;
       this.opts.checkpoints.assertValid(this.id, def.checkpointSchema, this.position);
-      const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
-      this.instance = instance as SourceInstance | EnricherInstance;
+      const iso = this.opts.isolation;
+      if (iso?.mode === 'worker') {
+        const worker = await WorkerSource.create({
+          entry: this.opts.loaded.pkg.entry,
+          config: this.opts.pluginConfig,
+          collectorId: this.id,
+          stateDir: ctx.stateDir,
+          ...(ctx.configDir !== undefined ? { configDir: ctx.configDir } : {}),
+          logger: ctx.logger,
+          limits: iso.limits,
+          ...(this.opts.validateConfigInWorker ? { validateConfig: true } : {}),
+          onLost: (e) => this.onInstanceLost(e),
+        });
+        this.instance = worker;
+        for (const s of worker.secrets) {
+          registerSecret(s);
+          if (!this.secrets.includes(s)) this.secrets.push(s);
+        }
+      } else {
+        const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
+        this.instance = instance as SourceInstance | EnricherInstance;
+      }
       this.describe();
-      if (this.instance.start) await this.withTimeout(this.instance.start(), 'start');
+      const started = this.instance;
+      if (started?.start) await this.withTimeout(started.start(), 'start');
     } catch (err) {
       const e = this.scrub(toPluginError(err));
       this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
       await this.stopPlugin().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** The worker is gone outside any call of ours: the collector restarts (within its budget). */
+  private onInstanceLost(err: PluginError): void {
+    const e = this.scrub(err);
+    this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
+    this.opts.logger.error({ collector: this.id, code: e.code, err: e.message }, 'plugin worker lost; the collector restarts it');
+    if (['running', 'degraded'].includes(this.state)) this.actor.send({ type: 'INSTANCE_LOST', error: { code: e.code, message: e.message, retriable: e.retriable } });
+  }
+
+  /** Isolation mode and, for a worker, its heap, event-loop use and busy time. */
+  resources(): CollectorResources {
+    if (this.opts.isolation?.mode !== 'worker') return { isolation: 'inline' };
+    return this.instance instanceof WorkerSource ? { isolation: 'worker', ...this.instance.resources() } : { isolation: 'worker' };
   }
 
   private describe(): void {
@@ -299,7 +353,8 @@ export class Collector {
         this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
         this.opts.logger.warn({ collector: this.id, code: e.code, retriable: e.retriable, err: e.message }, 'poll failed');
         if (e.retryAfterMs) delay = Math.max(delay, e.retryAfterMs);
-        report = { type: 'POLL_ERROR', error: { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs } };
+        const error = { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs };
+        report = isInstanceLost(e.code) ? { type: 'INSTANCE_LOST', error } : { type: 'POLL_ERROR', error };
       } finally {
         this.opts.slots.release();
       }
@@ -582,6 +637,7 @@ export class Collector {
       ...(ctx.lastError ? { lastError: ctx.lastError } : {}),
       checkpoint: this.committed,
       restartCount: ctx.restarts,
+      ...(this.opts.loaded.definition.kind === 'source' ? { resources: this.resources() } : {}),
     };
   }
 
@@ -619,7 +675,7 @@ export class Collector {
 
   private scrubText(text: string): string {
     let out = text;
-    for (const s of this.opts.secrets) if (s && out.includes(s)) out = out.split(s).join('[redacted]');
+    for (const s of this.secrets) if (s && out.includes(s)) out = out.split(s).join('[redacted]');
     return out;
   }
 

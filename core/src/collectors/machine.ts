@@ -1,4 +1,4 @@
-import { assign, fromCallback, fromPromise, setup, type AnyEventObject } from 'xstate';
+import { assign, fromCallback, fromPromise, raise, setup, type AnyEventObject } from 'xstate';
 import type { HealthReport } from '../plugin-api/index.js';
 import type { LastError } from '../host.js';
 import { backoffDelay, budgetExceeded, recordRestart, type RestartPolicy } from '../supervisor/policy.js';
@@ -18,6 +18,8 @@ export type CollectorEvent =
   | { type: 'RESTART' }
   | { type: 'POLL_OK' }
   | { type: 'POLL_ERROR'; error: ErrorInfo }
+  /** The plugin instance is gone (its worker crashed, exited, blocked or ran out of memory): only a restart helps. */
+  | { type: 'INSTANCE_LOST'; error: ErrorInfo }
   | { type: 'STALLED'; reason: string }
   | { type: 'HEALTH'; report: HealthReport };
 
@@ -80,11 +82,12 @@ export const collectorMachine = setup({
     },
     healthSaysRestart: ({ context, event }) =>
       event.type === 'HEALTH' && context.policy.autoRestartUnhealthy && event.report.status !== 'healthy' && context.degradedChecks + 1 >= context.policy.restartDegradedAfterChecks,
+    alreadyRecorded: ({ context, event }) => event.type === 'INSTANCE_LOST' && context.reason === `${event.error.code}: ${event.error.message}`,
     healthUnhealthy: ({ event }) => event.type === 'HEALTH' && event.report.status === 'unhealthy',
   },
   actions: {
     recordError: assign(({ context, event }) => {
-      if (event.type !== 'POLL_ERROR') return {};
+      if (event.type !== 'POLL_ERROR' && event.type !== 'INSTANCE_LOST') return {};
       return { consecutiveErrors: context.consecutiveErrors + 1, lastError: nextError(context.lastError, event.error), reason: `${event.error.code}: ${event.error.message}` };
     }),
     recordStartError: assign(({ context, event }) => {
@@ -149,6 +152,8 @@ export const collectorMachine = setup({
         POLL_OK: { actions: 'clearErrors' },
         POLL_ERROR: [{ guard: 'shouldDegrade', target: 'degraded', actions: 'recordError' }, { actions: 'recordError' }],
         STALLED: { target: 'degraded', actions: 'recordStall' },
+        // Degraded first (the error is shown there), then the same event restarts it from degraded.
+        INSTANCE_LOST: { target: 'degraded', actions: ['recordError', raise(({ event }) => event)] },
         HEALTH: [{ guard: 'healthUnhealthy', target: 'degraded', actions: 'countDegradedCheck' }],
         PAUSE: 'paused',
         STOP: { target: 'stopping', actions: 'noteStop' },
@@ -162,6 +167,12 @@ export const collectorMachine = setup({
         POLL_OK: { target: 'running', actions: 'clearErrors' },
         POLL_ERROR: { actions: 'recordError' },
         STALLED: { actions: 'recordStall' },
+        // Nothing left to poll: restart now, with the backoff and within the budget (restarting → failed past it).
+        INSTANCE_LOST: [
+          // Raised from running, where the error was already recorded.
+          { guard: 'alreadyRecorded', target: 'restarting', actions: 'scheduleRestart' },
+          { target: 'restarting', actions: ['recordError', 'scheduleRestart'] },
+        ],
         HEALTH: [
           { guard: 'healthSaysRestart', target: 'restarting', actions: ['countDegradedCheck', 'scheduleRestart'] },
           { actions: 'countDegradedCheck' },

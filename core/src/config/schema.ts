@@ -9,6 +9,11 @@ import { JsonlSinkConfigSchema } from '../sinks/jsonl-config.js';
 
 const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: 'Unique id: letters, digits, _ . -' });
 
+const Isolation = Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
+  default: 'worker',
+  description: 'worker: each source collector runs its plugin in its own worker thread (a plugin that hangs, leaks, exits or throws ends only its thread); inline: in the host thread (trusted, hot plugins).',
+});
+
 export const OrchestratorConfigSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
@@ -23,6 +28,10 @@ export const OrchestratorConfigSchema = Type.Object(
     degraded_after_errors: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive poll errors before a collector is degraded.' }),
     stalled_after_intervals: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Degraded when no poll succeeded within this many intervals.' }),
     restart_degraded_after_checks: Type.Integer({ minimum: 1, default: 3, description: 'With auto_restart_unhealthy, restart after this many health checks in degraded.' }),
+    isolation: Isolation,
+    max_heap_mb: Type.Integer({ minimum: 16, maximum: 65536, default: 512, description: "Heap limit of each source collector's worker thread (V8 old generation); past it the worker is stopped (MEMORY_LIMIT) and the collector restarted." }),
+    unresponsive_after_seconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: "A worker that sends no heartbeat for this long (its event loop is blocked) is terminated (UNRESPONSIVE) and the collector restarted." }),
+    max_batch_bytes: Type.Integer({ minimum: 1024, maximum: 1073741824, default: 33554432, description: 'Largest poll batch (as JSON bytes) a worker may hand to the host; larger → CONTRACT_VIOLATION, nothing of it delivered, read again.' }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -79,6 +88,8 @@ export const CollectorConfigSchema = Type.Object(
     plugin: Type.String({ minLength: 1, description: 'npm package name of the plugin' }),
     enabled: Type.Boolean({ default: true }),
     interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Overrides orchestrator.collection_interval_seconds' })),
+    isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: 'Overrides orchestrator.isolation for this collector' })),
+    max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb for this collector' })),
     config: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
   },
   { additionalProperties: false },

@@ -124,32 +124,50 @@ function checkApi(name: string, range: string, where: string): void {
 
 const cache = new Map<string, Promise<LoadedPlugin>>();
 
-/** Resolve, check and import a plugin package. Cached per resolved directory. */
-export async function loadPlugin(name: string, roots: string[]): Promise<LoadedPlugin> {
+/**
+ * The installed package a config names, with its package.json checked (the plugin API range):
+ * everything that can be known without running the package's code.
+ */
+export function resolvePluginPackage(name: string, roots: string[]): PluginPackage {
   const dir = findPackageDir(name, roots);
   if (!dir) {
     throw new PluginLoadError('PLUGIN_NOT_INSTALLED', name, `plugin package ${name} is not installed (looked in node_modules under ${roots.join(', ')})`, `run pnpm add ${name} (or npm install ${name}) in ${roots[0]}`);
   }
-  let pending = cache.get(dir);
+  const pkg = readPluginPackage(dir);
+  checkApi(pkg.name, pkg.apiRange, 'package.json "reactiveFabric.pluginApi"');
+  return pkg;
+}
+
+/** Resolve, check and import a plugin package in this thread. Cached per resolved directory. */
+export async function loadPlugin(name: string, roots: string[]): Promise<LoadedPlugin> {
+  const pkg = resolvePluginPackage(name, roots);
+  let pending = cache.get(pkg.dir);
   if (!pending) {
-    pending = importPlugin(dir);
-    cache.set(dir, pending);
-    pending.catch(() => cache.delete(dir));
+    pending = importPlugin(pkg);
+    cache.set(pkg.dir, pending);
+    pending.catch(() => cache.delete(pkg.dir));
   }
   return pending;
 }
 
-async function importPlugin(dir: string): Promise<LoadedPlugin> {
-  const pkg = readPluginPackage(dir);
-  checkApi(pkg.name, pkg.apiRange, 'package.json "reactiveFabric.pluginApi"');
+async function importPlugin(pkg: PluginPackage): Promise<LoadedPlugin> {
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(pkg.entry).href)) as { default?: unknown };
   } catch (err) {
     throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name}@${pkg.version} failed to load from ${pkg.entry}: ${(err as Error).message}`, `rebuild or reinstall ${pkg.name}`);
   }
-  const def = mod.default as Partial<PluginDefinition> | undefined;
-  const missing = (['name', 'version', 'kind', 'apiVersion', 'configSchema', 'create'] as const).filter((k) => def?.[k] === undefined);
+  return checkDefinition(pkg, mod.default as Partial<PluginDefinition> | undefined);
+}
+
+/**
+ * What a package default-exports, checked: the fields definePlugin requires, the kind and the API
+ * range. `def` comes from an import in this thread, or from the plugin's worker (then without
+ * functions: `create` runs there).
+ */
+export function checkDefinition(pkg: PluginPackage, def: Partial<PluginDefinition> | undefined, options: { inWorker?: boolean } = {}): LoadedPlugin {
+  const required = options.inWorker ? (['name', 'version', 'kind', 'apiVersion', 'configSchema'] as const) : (['name', 'version', 'kind', 'apiVersion', 'configSchema', 'create'] as const);
+  const missing = required.filter((k) => def?.[k] === undefined);
   if (!def || missing.length > 0) {
     throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name} does not default-export definePlugin({...})${missing.length ? `: missing ${missing.join(', ')}` : ''}`, 'export default definePlugin({ name, version, kind, apiVersion, configSchema, create })');
   }

@@ -2,8 +2,11 @@ import type { CollectorConfig, EnricherConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, pointerToPath, type ConfigProblem } from '../config/errors.js';
 import { coerceInterpolated } from '../config/load.js';
-import { loadPlugin, PluginLoadError, type LoadedPlugin } from './loader.js';
+import { checkDefinition, loadPlugin, PluginLoadError, resolvePluginPackage, type LoadedPlugin } from './loader.js';
 import { secretValues, validateAgainstSchema } from './validate.js';
+import { ErrorCodes, isPluginError, PluginError, type PluginDefinition } from '../plugin-api/index.js';
+import { isolationOf } from '../isolation/policy.js';
+import { WorkerSource } from '../isolation/worker-source.js';
 
 export interface ResolvedComponent {
   /** "collectors" or "enrichers": the config section it came from. */
@@ -14,6 +17,39 @@ export interface ResolvedComponent {
   /** Plugin config after validation with defaults applied. */
   pluginConfig: unknown;
   secrets: string[];
+  /**
+   * The plugin's import failed in its worker when the config was loaded (it exited, threw, looped
+   * or leaked there): its config block is validated by the worker at each start instead, and the
+   * collector's start fails, within its restart budget, until the import works.
+   */
+  validateInWorker?: boolean;
+}
+
+export interface ResolveOptions {
+  /**
+   * Keep a worker-isolated collector whose plugin fails at import (run: the collector fails on
+   * its own, supervised), instead of refusing the whole config (validate: the default).
+   */
+  deferBrokenImports?: boolean;
+}
+
+/**
+ * A worker-isolated source's plugin, read without importing it here: package.json checked in this
+ * thread, the definition's data read by a throw-away worker.
+ */
+async function inspectPlugin(name: string, roots: string[], limits: Parameters<typeof WorkerSource.inspect>[1]): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
+  const pkg = resolvePluginPackage(name, roots);
+  let data;
+  try {
+    data = await WorkerSource.inspect(pkg.entry, limits);
+  } catch (err) {
+    if (isPluginError(err)) return { pkg, failure: err };
+    throw err;
+  }
+  const create = (): never => {
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `plugin ${name} runs in its collector's worker thread; it is not created in the host`);
+  };
+  return checkDefinition(pkg, { ...(data as Partial<PluginDefinition>), create }, { inWorker: true });
 }
 
 /**
@@ -21,7 +57,7 @@ export interface ResolvedComponent {
  * plugin's schema. All problems are reported at once, each naming the component, the package
  * and what to do — so removing a plugin package tells you which collectors still use it.
  */
-export async function resolveComponents(loaded: LoadedConfig, roots: string[]): Promise<ResolvedComponent[]> {
+export async function resolveComponents(loaded: LoadedConfig, roots: string[], options: ResolveOptions = {}): Promise<ResolvedComponent[]> {
   const problems: ConfigProblem[] = [];
   const out: ResolvedComponent[] = [];
   const entries: Array<['collectors' | 'enrichers', number, CollectorConfig | EnricherConfig]> = [
@@ -34,7 +70,20 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[]): 
     const pointer = `/${section}/${index}`;
     let plugin: LoadedPlugin;
     try {
-      plugin = await loadPlugin(component.plugin, roots);
+      const isolation = section === 'collectors' ? isolationOf(component as CollectorConfig, loaded.config.orchestrator) : { mode: 'inline' as const };
+      if (isolation.mode === 'worker') {
+        const inspected = await inspectPlugin(component.plugin, roots, isolation.limits);
+        if ('failure' in inspected) {
+          const f = inspected.failure;
+          if (options.deferBrokenImports) {
+            const definition = { name: inspected.pkg.name, version: inspected.pkg.version, kind: 'source', apiVersion: inspected.pkg.apiRange, configSchema: {}, create: () => Promise.reject(f) } as unknown as PluginDefinition;
+            out.push({ section, index, config: component, loaded: { pkg: { ...inspected.pkg, kind: 'source' }, definition }, pluginConfig: component.config, secrets: [], validateInWorker: true });
+            continue;
+          }
+          throw new PluginLoadError('PLUGIN_INVALID', component.plugin, `importing ${inspected.pkg.name}@${inspected.pkg.version} in a worker failed (${f.code}): ${f.message}`, `fix or reinstall ${component.plugin}; \`fabric run\` starts the other collectors and retries this one within its restart budget`);
+        }
+        plugin = inspected;
+      } else plugin = await loadPlugin(component.plugin, roots);
     } catch (err) {
       const e = err as PluginLoadError;
       problems.push({

@@ -248,10 +248,12 @@ export function secretValues(schema: unknown, config: unknown, out: string[] = [
 }
 
 /** Fill `default`s of a plain JSON Schema (object properties, array items), without overwriting. */
-export function applyDefaults(schema: unknown, value: unknown): unknown {
+export function applyDefaults(schema: unknown, input: unknown): unknown {
   const s = schema as Schema | undefined;
-  if (!s || typeof s !== 'object') return value;
-  if (value === undefined && 'default' in s) return structuredClone(s.default);
+  if (!s || typeof s !== 'object') return input;
+  // A default object gets its own properties' defaults too (tls: {} → tls: { verify: true }):
+  // TypeBox's Value.Default does that only for schemas that still carry its hidden ~kind.
+  const value = input === undefined && 'default' in s ? structuredClone(s.default) : input;
   if (value && typeof value === 'object' && !Array.isArray(value) && s.properties && typeof s.properties === 'object') {
     const obj = value as Record<string, unknown>;
     for (const [key, sub] of Object.entries(s.properties as Record<string, unknown>)) {

@@ -52,6 +52,8 @@ supervisor: { backoff_min_seconds: 0.05, backoff_max_seconds: 0.1 }
 collectors:
   - id: counter
     plugin: ${PLUGIN}
+    # inline: the poll counter lives in this thread's globalThis (the check runs before create() in both modes)
+    isolation: inline
 sink: { type: jsonl }
 `;
   const configFile = join(dir, 'fabric.yaml');

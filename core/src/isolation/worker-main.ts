@@ -1,0 +1,169 @@
+/**
+ * The worker thread that runs one collector's plugin instance. It imports the plugin package
+ * here, not in the host, so a package that exits, loops or throws at import, or later, ends
+ * only this thread; the host sees the worker's `error`/`exit` or a missing heartbeat.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import { ErrorCodes, PluginError, toPluginError, type PluginDefinition, type PluginLogger, type SourceInstance } from '../plugin-api/index.js';
+import { secretValues, validateAgainstSchema } from '../plugins/validate.js';
+import type { CreateReply, DefinitionData, HostToWorker, WireError, WorkerInit, WorkerToHost } from './protocol.js';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const hostAbort = new AbortController();
+const calls = new Map<number, AbortController>();
+let instance: SourceInstance | undefined;
+
+function post(m: WorkerToHost, transfer?: ArrayBuffer[]): void {
+  port.postMessage(m, transfer);
+}
+
+/** Log fields that cannot be cloned (functions, sockets) are sent as text rather than lost. */
+function log(level: 'debug' | 'info' | 'warn' | 'error') {
+  return (obj: Record<string, unknown> | string, msg?: string): void => {
+    try {
+      post({ t: 'log', level, obj, ...(msg !== undefined ? { msg } : {}) });
+    } catch {
+      post({ t: 'log', level, obj: typeof obj === 'string' ? obj : { fields: String(Object.keys(obj)) }, ...(msg !== undefined ? { msg: String(msg) } : {}) });
+    }
+  };
+}
+const logger: PluginLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+
+// The heartbeat is what tells a busy plugin (a slow poll, beats keep coming) from a blocked one.
+let elu = performance.eventLoopUtilization();
+const beat = setInterval(() => {
+  const now = performance.eventLoopUtilization();
+  const delta = performance.eventLoopUtilization(now, elu);
+  elu = now;
+  const heap = getHeapStatistics();
+  post({ t: 'beat', heapUsed: heap.used_heap_size, heapLimit: heap.heap_size_limit, elu: delta.utilization, busyMs: now.active });
+}, init.heartbeatMs);
+beat.unref();
+
+function wire(err: unknown): WireError {
+  const e = toPluginError(err);
+  return { code: e.code, message: e.message, retriable: e.retriable, ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}) };
+}
+
+let definition: PluginDefinition | undefined;
+
+async function load(): Promise<PluginDefinition> {
+  if (definition) return definition;
+  const mod = (await import(init.entry)) as { default?: PluginDefinition };
+  const def = mod.default;
+  if (!def || typeof def !== 'object') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `${init.entry} does not default-export definePlugin({...})`);
+  definition = def;
+  return def;
+}
+
+/** The definition's data, cloned through JSON so nothing the host cannot receive is sent. */
+async function inspect(): Promise<DefinitionData> {
+  const d = await load();
+  const pick = (v: unknown) => (v === undefined ? undefined : (JSON.parse(JSON.stringify(v)) as unknown));
+  return {
+    name: typeof d.name === 'string' ? d.name : undefined,
+    version: typeof d.version === 'string' ? d.version : undefined,
+    kind: typeof d.kind === 'string' ? d.kind : undefined,
+    apiVersion: typeof d.apiVersion === 'string' ? d.apiVersion : undefined,
+    description: typeof d.description === 'string' ? d.description : undefined,
+    configSchema: pick(d.configSchema),
+    checkpointSchema: pick(d.checkpointSchema),
+  };
+}
+
+async function create(): Promise<CreateReply> {
+  const def = await load();
+  if (typeof def.create !== 'function') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `${init.entry} has no create() in its definePlugin({...})`);
+  let config = init.config;
+  if (init.validateConfig) {
+    const { value, errors } = validateAgainstSchema(def.configSchema, config);
+    if (errors.length > 0) {
+      const list = errors.slice(0, 5).map((e) => `config${e.path === '/' ? '' : e.path}: ${e.message}`).join('; ');
+      throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${init.collectorId}": ${list}; fix the collector's config: block (fabric validate lists every problem)`, { retriable: false });
+    }
+    config = value;
+  }
+  const made = await def.create(config as never, { collectorId: init.collectorId, logger, stateDir: init.stateDir, signal: hostAbort.signal, ...(init.configDir !== undefined ? { configDir: init.configDir } : {}) });
+  instance = made as SourceInstance;
+  let description: unknown = null;
+  try {
+    description = instance.describe?.() ?? null;
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'describe() failed');
+  }
+  return { description, secrets: init.validateConfig ? secretValues(def.configSchema, config) : [] };
+}
+
+async function poll(id: number, m: Extract<HostToWorker, { op: 'poll' }>, signal: AbortSignal): Promise<void> {
+  const inst = instance;
+  if (!inst?.poll) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, 'the plugin instance has no poll()');
+  const raw = (await inst.poll({ checkpoint: m.checkpoint, signal, maxEvents: m.maxEvents })) as unknown;
+  const r = raw as { events?: unknown; checkpoint?: unknown; hasMore?: unknown } | null;
+  // Refused here, before anything is copied: 200k events for maxEvents 100 never cross the boundary.
+  if (r !== null && typeof r === 'object' && Array.isArray(r.events) && r.events.length > m.maxEvents) {
+    throw new PluginError(
+      ErrorCodes.CONTRACT_VIOLATION,
+      `poll() returned ${r.events.length} events for maxEvents ${m.maxEvents}; the plugin must return at most maxEvents and set hasMore (nothing from this poll was delivered; orchestrator.event_batch_size sets maxEvents)`,
+      { retriable: true },
+    );
+  }
+  if (r === null || typeof r !== 'object' || !Array.isArray(r.events)) {
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${r === null ? 'null' : typeof r !== 'object' ? typeof r : `events of type ${typeof r.events}`}, expected { events: [...], checkpoint }`);
+  }
+  let json: string;
+  try {
+    json = JSON.stringify({ events: r.events, checkpoint: r.checkpoint, hasMore: r.hasMore === true });
+  } catch (err) {
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned events or a checkpoint that are not JSON-serialisable: ${(err as Error).message}`);
+  }
+  // JSON text is what crosses: it is what the sink writes anyway, and its length is the batch's size.
+  const batch = new TextEncoder().encode(json);
+  if (batch.byteLength > init.maxBatchBytes) {
+    throw new PluginError(
+      ErrorCodes.CONTRACT_VIOLATION,
+      `poll() returned ${r.events.length} events of ${batch.byteLength} bytes, more than orchestrator.max_batch_bytes (${init.maxBatchBytes}); return fewer events per poll (nothing from this poll was delivered)`,
+      { retriable: true },
+    );
+  }
+  post({ t: 'reply', id, ok: true, batch, events: r.events.length }, [batch.buffer as ArrayBuffer]);
+}
+
+port.on('message', (m: HostToWorker) => {
+  if (m.t === 'shutdown') return hostAbort.abort();
+  if (m.t === 'abort') return calls.get(m.id)?.abort();
+  const ac = new AbortController();
+  calls.set(m.id, ac);
+  const run = async (): Promise<void> => {
+    switch (m.op) {
+      case 'inspect':
+        return post({ t: 'reply', id: m.id, ok: true, value: await inspect() });
+      case 'create':
+        return post({ t: 'reply', id: m.id, ok: true, value: await create() });
+      case 'start':
+        await instance?.start?.();
+        return post({ t: 'reply', id: m.id, ok: true });
+      case 'stop':
+        hostAbort.abort();
+        await instance?.stop?.();
+        return post({ t: 'reply', id: m.id, ok: true });
+      case 'describe':
+        return post({ t: 'reply', id: m.id, ok: true, value: instance?.describe?.() ?? null });
+      case 'health':
+        return post({ t: 'reply', id: m.id, ok: true, value: instance?.healthCheck ? await instance.healthCheck(ac.signal) : null });
+      case 'poll':
+        return poll(m.id, m, ac.signal);
+    }
+  };
+  run()
+    .catch((err: unknown) => {
+      try {
+        post({ t: 'reply', id: m.id, ok: false, error: wire(err) });
+      } catch {
+        post({ t: 'reply', id: m.id, ok: false, error: { code: ErrorCodes.CONTRACT_VIOLATION, message: 'the plugin returned a value that cannot be sent to the host', retriable: true } });
+      }
+    })
+    .finally(() => calls.delete(m.id));
+});

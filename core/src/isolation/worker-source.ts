@@ -1,0 +1,265 @@
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ErrorCodes, PluginError, type CollectorDescription, type HealthReport, type PluginLogger, type PollRequest, type PollResult, type SourceInstance } from '../plugin-api/index.js';
+import type { CreateReply, DefinitionData, HostToWorker, WorkerInit, WorkerToHost } from './protocol.js';
+import { IsolationErrorCodes } from './codes.js';
+
+/**
+ * The compiled worker. When this module runs from src/ (vitest), the worker still needs
+ * JavaScript, so the path points at the same file under dist/ (as the detection pool does).
+ */
+function workerFile(): string {
+  const here = import.meta.url;
+  const url = here.endsWith('.ts') ? here.replace('/src/isolation/', '/dist/isolation/').replace(/worker-source\.ts$/, 'worker-main.js') : new URL('./worker-main.js', here).href;
+  const file = fileURLToPath(url);
+  if (!existsSync(file)) throw new Error(`plugin worker ${file} is missing: build with "npx tsc -b" from the repository root`);
+  return file;
+}
+
+export interface WorkerLimits {
+  /** V8 old-generation limit of the worker (resourceLimits.maxOldGenerationSizeMb). */
+  maxHeapMb: number;
+  /** No heartbeat for this long: the worker is blocked, and is terminated. */
+  unresponsiveMs: number;
+  heartbeatMs: number;
+  maxBatchBytes: number;
+  /** Deadline for create() (import included); the collector bounds the other calls. */
+  createTimeoutMs: number;
+}
+
+/** What a collector's worker reports about itself (for the admin API and metrics). */
+export interface WorkerResources {
+  threadId: number;
+  heapUsedBytes: number;
+  heapLimitBytes: number;
+  /** Share of the last heartbeat interval the worker's event loop was busy (0–1). */
+  eventLoopUtilization: number;
+  /** Time the worker's event loop spent busy since it started (CPU time of the thread, roughly). */
+  busyMs: number;
+}
+
+export interface WorkerSourceOptions {
+  /** Path of the plugin package's entry file. */
+  entry: string;
+  config: unknown;
+  collectorId: string;
+  stateDir: string;
+  configDir?: string;
+  logger: PluginLogger;
+  limits: WorkerLimits;
+  /** The worker validates `config` (the host could not import the plugin when the config was loaded). */
+  validateConfig?: boolean;
+  /** Called once when the worker is lost outside the host's control (crash, exit, memory, blocked). */
+  onLost(error: PluginError): void;
+}
+
+const silent: PluginLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+/**
+ * A source plugin instance living in its own worker thread. To the collector it is a
+ * SourceInstance like any other; what the thread does wrong (exit, throw from a timer, block,
+ * leak) ends the thread and surfaces as one PluginError with an isolation code, never in the host.
+ */
+export class WorkerSource implements SourceInstance {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private lastBeat = Date.now();
+  private readonly monitor: NodeJS.Timeout;
+  private lost: PluginError | undefined;
+  private closing = false;
+  private description: CollectorDescription | undefined;
+  private usage: Omit<WorkerResources, 'threadId'> = { heapUsedBytes: 0, heapLimitBytes: 0, eventLoopUtilization: 0, busyMs: 0 };
+  private readonly decoder = new TextDecoder();
+
+  private constructor(private readonly opts: WorkerSourceOptions) {
+    const { limits } = opts;
+    const init: WorkerInit = {
+      entry: pathToFileURL(opts.entry).href,
+      config: opts.config,
+      collectorId: opts.collectorId,
+      stateDir: opts.stateDir,
+      ...(opts.configDir !== undefined ? { configDir: opts.configDir } : {}),
+      heartbeatMs: limits.heartbeatMs,
+      maxBatchBytes: limits.maxBatchBytes,
+      ...(opts.validateConfig ? { validateConfig: true } : {}),
+    };
+    this.worker = new Worker(workerFile(), {
+      workerData: init,
+      resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb },
+      // The plugin's console output goes to the host's, as it would inline.
+      stdout: false,
+      stderr: false,
+      name: `collector ${opts.collectorId}`,
+    });
+    this.worker.on('message', (m: WorkerToHost) => this.onMessage(m));
+    this.worker.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        this.lose(new PluginError(IsolationErrorCodes.MEMORY_LIMIT, `the plugin's worker used more than its ${limits.maxHeapMb} MB heap limit and was stopped (raise max_heap_mb if the plugin needs more; a leak grows back after the restart)`, { retriable: true }));
+      } else {
+        this.lose(new PluginError(IsolationErrorCodes.CRASHED, `the plugin threw outside any call (a timer or an unhandled rejection): ${err.message}`, { retriable: true }));
+      }
+    });
+    this.worker.on('exit', (code) => {
+      if (!this.closing) this.lose(new PluginError(IsolationErrorCodes.EXITED, `the plugin's worker exited with code ${code} (process.exit() in the plugin ends only its worker)`, { retriable: true }));
+      this.closing = true;
+      clearInterval(this.monitor);
+    });
+    this.monitor = setInterval(() => {
+      const silent = Date.now() - this.lastBeat;
+      if (silent > limits.unresponsiveMs) {
+        this.lose(new PluginError(IsolationErrorCodes.UNRESPONSIVE, `the plugin's worker sent no heartbeat for ${silent} ms (its event loop is blocked, e.g. a synchronous loop); it was terminated`, { retriable: true }));
+      }
+    }, Math.max(50, Math.min(limits.heartbeatMs, limits.unresponsiveMs / 4)));
+    this.monitor.unref();
+  }
+
+  /** Starts the worker, imports the plugin there and creates the instance. */
+  /**
+   * Imports the plugin in a throw-away worker and reads its definition's data (name, kind, API
+   * range, schemas): how the host checks a config without running plugin code in its own thread.
+   * A package that exits, throws, loops or leaks at import rejects with the isolation code.
+   */
+  static async inspect(entry: string, limits: WorkerLimits): Promise<DefinitionData> {
+    const ws = new WorkerSource({ entry, config: undefined, collectorId: '(inspect)', stateDir: '', logger: silent, limits, onLost: () => undefined });
+    try {
+      return (await ws.call({ op: 'inspect' }, limits.createTimeoutMs)) as DefinitionData;
+    } finally {
+      await ws.terminate();
+    }
+  }
+
+  /** Secret values of the config, when the worker validated it (validateConfig). */
+  secrets: string[] = [];
+
+  static async create(opts: WorkerSourceOptions): Promise<WorkerSource> {
+    const ws = new WorkerSource(opts);
+    try {
+      const made = (await ws.call({ op: 'create' }, opts.limits.createTimeoutMs)) as CreateReply;
+      if (made.description && typeof made.description === 'object') ws.description = made.description as CollectorDescription;
+      ws.secrets = made.secrets;
+      return ws;
+    } catch (err) {
+      await ws.terminate();
+      throw err;
+    }
+  }
+
+  get threadId(): number {
+    return this.worker.threadId;
+  }
+
+  resources(): WorkerResources {
+    return { threadId: this.worker.threadId, ...this.usage };
+  }
+
+  private onMessage(m: WorkerToHost): void {
+    this.lastBeat = Date.now();
+    if (m.t === 'beat') {
+      this.usage = { heapUsedBytes: m.heapUsed, heapLimitBytes: m.heapLimit, eventLoopUtilization: m.elu, busyMs: m.busyMs };
+      return;
+    }
+    if (m.t === 'log') {
+      const { level, obj, msg } = m;
+      this.opts.logger[level](obj as Record<string, unknown> | string, msg);
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (!m.ok) p.reject(new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) }));
+    else if ('batch' in m) {
+      try {
+        p.resolve(JSON.parse(this.decoder.decode(m.batch)));
+      } catch (err) {
+        p.reject(new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the poll batch from the worker could not be read: ${(err as Error).message}`));
+      }
+    } else p.resolve(m.value);
+  }
+
+  private call(msg: Omit<Extract<HostToWorker, { t: 'call' }>, 'id' | 't'>, timeoutMs?: number, signal?: AbortSignal): Promise<unknown> {
+    if (this.lost) return Promise.reject(this.lost);
+    if (this.closing) return Promise.reject(new PluginError(ErrorCodes.ABORTED, 'the plugin worker is stopping'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => this.worker.postMessage({ t: 'abort', id } satisfies HostToWorker);
+      const settle = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.pending.set(id, {
+        resolve: (v) => {
+          settle();
+          resolve(v);
+        },
+        reject: (e) => {
+          settle();
+          reject(e);
+        },
+      });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.pending.delete(id);
+          onAbort();
+          reject(new PluginError(ErrorCodes.TIMEOUT, `plugin ${msg.op}() did not finish within ${timeoutMs} ms in its worker`));
+        }, timeoutMs);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.worker.postMessage({ ...msg, t: 'call', id } as HostToWorker);
+    });
+  }
+
+  private lose(error: PluginError): void {
+    if (this.lost || this.closing) return;
+    this.lost = error;
+    clearInterval(this.monitor);
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    this.closing = true;
+    // terminate() stops even a synchronous loop (V8 TerminateExecution).
+    void this.worker.terminate();
+    this.opts.onLost(error);
+  }
+
+  async start(): Promise<void> {
+    await this.call({ op: 'start' });
+  }
+
+  async poll(request: PollRequest): Promise<PollResult> {
+    return (await this.call({ op: 'poll', checkpoint: request.checkpoint, maxEvents: request.maxEvents } as never, undefined, request.signal)) as PollResult;
+  }
+
+  async healthCheck(signal: AbortSignal): Promise<HealthReport> {
+    const r = (await this.call({ op: 'health' }, undefined, signal)) as HealthReport | null;
+    return r ?? { status: 'healthy' };
+  }
+
+  describe(): CollectorDescription {
+    // A plugin without describe() is described by the collector (backend "unknown").
+    return this.description ?? { backend: 'unknown' };
+  }
+
+  /** Asks the plugin to stop (bounded by the collector's deadline), then ends the thread whatever it answered. */
+  async stop(): Promise<void> {
+    try {
+      if (!this.lost && !this.closing) await this.call({ op: 'stop' }, this.opts.limits.createTimeoutMs);
+    } finally {
+      await this.terminate();
+    }
+  }
+
+  async terminate(): Promise<void> {
+    clearInterval(this.monitor);
+    this.closing = true;
+    for (const p of this.pending.values()) p.reject(new PluginError(ErrorCodes.ABORTED, 'the plugin worker was stopped'));
+    this.pending.clear();
+    await this.worker.terminate();
+  }
+}
