@@ -97,16 +97,24 @@ async function create(): Promise<CreateReply> {
   return { description, secrets: init.validateConfig ? secretValues(def.configSchema, config) : [] };
 }
 
-async function poll(id: number, m: Extract<HostToWorker, { op: 'poll' }>, signal: AbortSignal): Promise<void> {
+interface Batch {
+  batch: Uint8Array;
+  events: number;
+  hasMore: boolean;
+  /** Key of the position after this batch: where the host's next poll will ask from. */
+  next: string;
+}
+
+async function readBatch(checkpoint: unknown, maxEvents: number, signal: AbortSignal): Promise<Batch> {
   const inst = instance;
   if (!inst?.poll) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, 'the plugin instance has no poll()');
-  const raw = (await inst.poll({ checkpoint: m.checkpoint, signal, maxEvents: m.maxEvents })) as unknown;
+  const raw = (await inst.poll({ checkpoint: checkpoint as never, signal, maxEvents })) as unknown;
   const r = raw as { events?: unknown; checkpoint?: unknown; hasMore?: unknown } | null;
   // Refused here, before anything is copied: 200k events for maxEvents 100 never cross the boundary.
-  if (r !== null && typeof r === 'object' && Array.isArray(r.events) && r.events.length > m.maxEvents) {
+  if (r !== null && typeof r === 'object' && Array.isArray(r.events) && r.events.length > maxEvents) {
     throw new PluginError(
       ErrorCodes.CONTRACT_VIOLATION,
-      `poll() returned ${r.events.length} events for maxEvents ${m.maxEvents}; the plugin must return at most maxEvents and set hasMore (nothing from this poll was delivered; orchestrator.event_batch_size sets maxEvents)`,
+      `poll() returned ${r.events.length} events for maxEvents ${maxEvents}; the plugin must return at most maxEvents and set hasMore (nothing from this poll was delivered; orchestrator.event_batch_size sets maxEvents)`,
       { retriable: true },
     );
   }
@@ -128,7 +136,44 @@ async function poll(id: number, m: Extract<HostToWorker, { op: 'poll' }>, signal
       { retriable: true },
     );
   }
-  post({ t: 'reply', id, ok: true, batch, events: r.events.length }, [batch.buffer as ArrayBuffer]);
+  return { batch, events: r.events.length, hasMore: r.hasMore === true, next: JSON.stringify(r.checkpoint === undefined ? (checkpoint ?? null) : r.checkpoint) };
+}
+
+/**
+ * The next batch, read while the host handles this one. Only after hasMore (data is waiting), and
+ * used only when the host asks from exactly that position with the same maxEvents; otherwise
+ * (a rewind, a reset checkpoint) it is dropped and the plugin asked again. Measured: without it the
+ * host waits a message round trip and a poll per batch, and a worker source ran at 0.64 of inline
+ * (bench/isolation, transport pipeline).
+ */
+let ahead: { key: string; maxEvents: number; ac: AbortController; result: Promise<Batch> } | undefined;
+
+function dropAhead(): void {
+  ahead?.ac.abort();
+  ahead = undefined;
+}
+
+async function poll(id: number, m: Extract<HostToWorker, { op: 'poll' }>, signal: AbortSignal): Promise<void> {
+  const key = JSON.stringify(m.checkpoint ?? null);
+  let pending: Promise<Batch>;
+  if (ahead && ahead.key === key && ahead.maxEvents === m.maxEvents) {
+    const { ac, result } = ahead;
+    ahead = undefined;
+    signal.addEventListener('abort', () => ac.abort(signal.reason), { once: true });
+    pending = result;
+  } else {
+    dropAhead();
+    pending = readBatch(m.checkpoint, m.maxEvents, signal);
+  }
+  const out = await pending;
+  post({ t: 'reply', id, ok: true, batch: out.batch, events: out.events }, [out.batch.buffer as ArrayBuffer]);
+  if (out.hasMore && !hostAbort.signal.aborted) {
+    const ac = new AbortController();
+    const result = readBatch(JSON.parse(out.next) as unknown, m.maxEvents, ac.signal);
+    // A failure here is the next poll's failure, reported if the host asks for that batch.
+    result.catch(() => undefined);
+    ahead = { key: out.next, maxEvents: m.maxEvents, ac, result };
+  }
 }
 
 port.on('message', (m: HostToWorker) => {
@@ -146,6 +191,7 @@ port.on('message', (m: HostToWorker) => {
         await instance?.start?.();
         return post({ t: 'reply', id: m.id, ok: true });
       case 'stop':
+        dropAhead();
         hostAbort.abort();
         await instance?.stop?.();
         return post({ t: 'reply', id: m.id, ok: true });
