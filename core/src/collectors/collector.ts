@@ -231,6 +231,12 @@ export class Collector {
           limits: iso.limits,
           ...(this.opts.validateConfigInWorker ? { validateConfig: true } : {}),
           onLost: (e) => this.onInstanceLost(e),
+          onUsage: (u) => {
+            const m = this.opts.metrics;
+            m.workerHeap.set({ collector: this.id }, u.heapUsedBytes);
+            m.workerEventLoopUtilization.set({ collector: this.id }, u.eventLoopUtilization);
+            m.workerBusySeconds.set({ collector: this.id }, u.busyMs / 1000);
+          },
         });
         this.instance = worker;
         for (const s of worker.secrets) {

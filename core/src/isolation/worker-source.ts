@@ -50,6 +50,8 @@ export interface WorkerSourceOptions {
   limits: WorkerLimits;
   /** The worker validates `config` (the host could not import the plugin when the config was loaded). */
   validateConfig?: boolean;
+  /** Each heartbeat's figures (metrics). */
+  onUsage?(usage: WorkerResources): void;
   /** Called once when the worker is lost outside the host's control (crash, exit, memory, blocked). */
   onLost(error: PluginError): void;
 }
@@ -163,6 +165,7 @@ export class WorkerSource implements SourceInstance {
     this.lastBeat = Date.now();
     if (m.t === 'beat') {
       this.usage = { heapUsedBytes: m.heapUsed, heapLimitBytes: m.heapLimit, eventLoopUtilization: m.elu, busyMs: m.busyMs };
+      this.opts.onUsage?.(this.resources());
       return;
     }
     if (m.t === 'log') {

@@ -15,6 +15,10 @@ export class FabricMetrics {
   readonly collectorState: Gauge<'collector' | 'state'>;
   readonly pollDuration: Histogram<'collector'>;
   readonly checkpointLag: Gauge<'collector'>;
+  /** Per worker-isolated collector, from its worker's heartbeat. */
+  readonly workerHeap: Gauge<'collector'>;
+  readonly workerEventLoopUtilization: Gauge<'collector'>;
+  readonly workerBusySeconds: Gauge<'collector'>;
   readonly queueDepth: Gauge<'unit'>;
   readonly sinkAcks: Counter<'sink'>;
   readonly stageErrors: Counter<'stage'>;
@@ -42,6 +46,9 @@ export class FabricMetrics {
     this.restarts = new Counter({ name: 'fabric_collector_restarts_total', help: 'Supervisor restarts', labelNames: ['collector'], registers: r });
     this.collectorState = new Gauge({ name: 'fabric_collector_state', help: '1 for the state each collector is in, 0 otherwise', labelNames: ['collector', 'state'], registers: r });
     this.pollDuration = new Histogram({ name: 'fabric_poll_duration_seconds', help: 'Latency of collector polls', labelNames: ['collector'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r });
+    this.workerHeap = new Gauge({ name: 'fabric_collector_worker_heap_used_bytes', help: "V8 heap in use by the collector's plugin worker (orchestrator.max_heap_mb bounds it)", labelNames: ['collector'], registers: r });
+    this.workerEventLoopUtilization = new Gauge({ name: 'fabric_collector_worker_event_loop_utilization', help: "Share of the last heartbeat interval the collector's plugin worker was busy (0-1)", labelNames: ['collector'], registers: r });
+    this.workerBusySeconds = new Gauge({ name: 'fabric_collector_worker_busy_seconds', help: "Time the collector's current plugin worker has spent busy since it started (its CPU time, roughly); restarts from 0 with the worker", labelNames: ['collector'], registers: r });
     this.checkpointLag = new Gauge({ name: 'fabric_checkpoint_lag_events', help: 'Events polled but not yet covered by a committed checkpoint', labelNames: ['collector'], registers: r });
     this.queueDepth = new Gauge({ name: 'fabric_pipeline_queue_depth', help: 'Pipeline in-flight load between poll and sink acknowledgement', labelNames: ['unit'], registers: r });
     this.sinkAcks = new Counter({ name: 'fabric_sink_acknowledged_total', help: 'Events the sink confirmed durable', labelNames: ['sink'], registers: r });

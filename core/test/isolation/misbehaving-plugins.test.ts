@@ -179,6 +179,10 @@ describe('a misbehaving source plugin ends only its own worker', () => {
       expect(r.eventLoopUtilization).toBeGreaterThanOrEqual(0);
       expect(r.eventLoopUtilization).toBeLessThanOrEqual(1);
       expect(typeof r.threadId).toBe('number');
+      const metrics = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } });
+      expect(Number(/^fabric_collector_worker_heap_used_bytes\{collector="good"\} (\d+)/m.exec(metrics.body)?.[1])).toBeGreaterThan(1_000_000);
+      expect(metrics.body).toMatch(/^fabric_collector_worker_event_loop_utilization\{collector="good"\} [\d.e-]+$/m);
+      expect(metrics.body).not.toMatch(/worker_heap_used_bytes\{collector="bad"\}/);
       const inline = await app.inject({ url: '/collectors/bad', headers: { authorization: `Bearer ${token}` } });
       expect((inline.json() as { resources: unknown }).resources).toEqual({ isolation: 'inline' });
     } finally {
