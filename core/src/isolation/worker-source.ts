@@ -100,6 +100,8 @@ export class WorkerSource implements SourceInstance {
       stderr: false,
       name: `collector ${opts.collectorId}`,
     });
+    // The host's own handles keep it alive; a worker left behind must never hold its exit.
+    this.worker.unref();
     this.worker.on('message', (m: WorkerToHost) => this.onMessage(m));
     this.worker.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
@@ -251,8 +253,12 @@ export class WorkerSource implements SourceInstance {
 
   /** Asks the plugin to stop (bounded by the collector's deadline), then ends the thread whatever it answered. */
   async stop(): Promise<void> {
+    // A source has nothing to flush (its positions are committed by the host), so stop() gets two
+    // heartbeats: a worker that is blocked cannot run it, and waiting longer would only spend the
+    // shutdown deadline on an answer that cannot come.
+    const { heartbeatMs, createTimeoutMs } = this.opts.limits;
     try {
-      if (!this.lost && !this.closing) await this.call({ op: 'stop' }, this.opts.limits.createTimeoutMs);
+      if (!this.lost && !this.closing) await this.call({ op: 'stop' }, Math.min(createTimeoutMs, 2 * heartbeatMs));
     } finally {
       await this.terminate();
     }
