@@ -204,7 +204,7 @@ export class Orchestrator implements FabricHost {
         ...(isEnricher ? {} : { isolation: isolationOf(comp.config as CollectorConfig, o), ...(comp.validateInWorker ? { validateConfigInWorker: true } : {}) }),
         ...(isEnricher
           ? {
-              sharedInstance: this.built.enrichers.find((e) => e.id === comp.config.id)?.instance,
+              enricher: this.built.enrichers.find((e) => e.id === comp.config.id)?.instance,
               progressFeed: (report: (ok: boolean, error?: ErrorInfo) => void) => {
                 this.enricherProgress.set(comp.config.id, report);
                 return () => this.enricherProgress.delete(comp.config.id);

@@ -26,6 +26,7 @@ import { isInstanceLost } from '../isolation/codes.js';
 import { WorkerSource, type WorkerResources } from '../isolation/worker-source.js';
 import type { Isolation } from '../isolation/policy.js';
 import { registerSecret } from '../logging.js';
+import type { SupervisedEnricher } from '../enrichment/supervised.js';
 
 export interface CollectorTiming {
   intervalMs: number;
@@ -63,8 +64,12 @@ export interface CollectorOptions {
    * For enrichers: instead of polling, progress is reported by the enrichment stage. The
    * returned function unsubscribes.
    */
-  /** An instance owned elsewhere (enrichers: the enrichment stage); never created or stopped here. */
-  sharedInstance?: EnricherInstance;
+  /**
+   * For enrichers: the handle the enrichment stage holds. This collector owns the instance behind
+   * it (the first one was created while the pipeline was built) and starts, checks, restarts
+   * and stops it; the stage's lookups reach it only while it is started.
+   */
+  enricher?: SupervisedEnricher;
   progressFeed?: (report: (ok: boolean, error?: ErrorInfo) => void) => () => void;
   /**
    * `worker`: the source plugin instance lives in its own worker thread (the default the
@@ -124,6 +129,8 @@ export class Collector {
   private uncommittedWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private lastHealth: HealthReport | undefined;
+  /** start() of the current instance succeeded (an enricher's lookups are served only then). */
+  private instanceStarted = false;
   /** Wall-clock time before which the next poll should not start. */
   private nextPollAt = 0;
   private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, eventsDeadLettered: 0, polls: 0, pollErrors: 0, inFlight: 0 };
@@ -165,6 +172,7 @@ export class Collector {
     });
     // Without an error listener xstate rethrows actor errors into a timer and crashes Node.
     this.actor.subscribe({ error: (err) => this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'collector actor error') });
+    opts.enricher?.attach(() => (this.instanceStarted ? (this.instance as EnricherInstance | undefined) : undefined));
     this.actor.start();
     opts.metrics.setState(this.id, 'idle');
   }
@@ -208,11 +216,6 @@ export class Collector {
   }
 
   private async startPlugin(): Promise<void> {
-    if (this.opts.sharedInstance) {
-      this.instance = this.opts.sharedInstance;
-      this.describe();
-      return;
-    }
     const ctx = this.context();
     // Synchronous on purpose: a tiny call, and start() then has no I/O of its own to wait for.
     mkdirSync(ctx.stateDir, { recursive: true });
@@ -244,12 +247,15 @@ export class Collector {
           if (!this.secrets.includes(s)) this.secrets.push(s);
         }
       } else {
-        const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
+        const first = this.opts.enricher?.takeFirst();
+        if (first && 'error' in first) throw first.error;
+        const instance = first?.instance ?? (await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create'));
         this.instance = instance as SourceInstance | EnricherInstance;
       }
       this.describe();
       const started = this.instance;
       if (started?.start) await this.withTimeout(started.start(), 'start');
+      this.instanceStarted = true;
     } catch (err) {
       const e = this.scrub(toPluginError(err));
       this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
@@ -284,7 +290,8 @@ export class Collector {
   private async stopPlugin(): Promise<void> {
     const inst = this.instance;
     this.instance = undefined;
-    if (inst?.stop && inst !== this.opts.sharedInstance) {
+    this.instanceStarted = false;
+    if (inst?.stop) {
       try {
         await this.withTimeout(inst.stop(), 'stop');
       } catch (err) {

@@ -78,7 +78,6 @@ interface Pending {
 export class EnricherSource {
   readonly id: string;
   readonly plugin: string;
-  private readonly supported: Set<IndicatorType>;
   private readonly budget: RequestBudget;
   private readonly pending = new Map<string, Pending>();
   /** One FIFO per priority rank, critical first. */
@@ -99,13 +98,14 @@ export class EnricherSource {
     this.id = o.id;
     this.namespace = sourceNamespace(o.plugin, o.instanceKey);
     this.plugin = o.plugin;
-    this.supported = new Set(o.instance.supports);
     this.budget = new RequestBudget(o.perMinute, o.perDay, o.reserveFraction, o.clock, o.budgetState);
     o.metrics.budgetUsed.set({ enricher: o.id }, this.budget.usedToday);
   }
 
   supports(type: IndicatorType): boolean {
-    return this.supported.has(type);
+    // Read each time: an enricher whose create() failed at start-up learns its types when its
+    // collector creates it again.
+    return this.o.instance.supports.includes(type);
   }
 
   get limits(): { perMinute: number; perDay: number | undefined; reserve: number; maxBatchSize: number } {

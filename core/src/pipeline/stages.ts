@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { EnricherInstance, FabricEvent, Indicator } from '../plugin-api/index.js';
+import { ErrorCodes, PluginError, type EnricherInstance, type FabricEvent, type Indicator } from '../plugin-api/index.js';
 import type { FalsePositive } from '../host.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
@@ -10,6 +10,7 @@ import { DedupStage } from './dedup.js';
 import { createDetectionStage } from '../detection/index.js';
 import { createCorrelationStage } from '../correlation/index.js';
 import { createEnrichmentStage } from '../enrichment/index.js';
+import { SupervisedEnricher } from '../enrichment/supervised.js';
 import type { PipelineStage } from './stage.js';
 
 export interface EnricherHealth {
@@ -27,7 +28,8 @@ export interface FalsePositiveStoreLike {
 
 export interface BuiltStages {
   stages: PipelineStage[];
-  enrichers: Array<{ id: string; plugin: string; instance: EnricherInstance; config: Record<string, unknown> }>;
+  /** Handles to the enrichers; each instance belongs to its enricher's collector. */
+  enrichers: Array<{ id: string; plugin: string; instance: SupervisedEnricher; config: Record<string, unknown> }>;
   falsePositives?: FalsePositiveStoreLike;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -71,8 +73,17 @@ export async function buildStages(
     const stateDir = join(loaded.stateDir, 'collectors', encodeURIComponent(comp.config.id));
     await mkdir(stateDir, { recursive: true });
     const child = deps.logger.child({ enricher: comp.config.id, plugin: comp.loaded.pkg.name });
-    const instance = (await comp.loaded.definition.create(comp.pluginConfig as never, { collectorId: comp.config.id, logger: child, stateDir, signal: new AbortController().signal, configDir: loaded.dir })) as EnricherInstance;
-    enrichers.push({ id: comp.config.id, plugin: comp.loaded.pkg.name, instance, config: comp.pluginConfig as Record<string, unknown> });
+    // Created here because the stage needs its indicator types and limits; started, checked,
+    // restarted and stopped by its collector. A create() that throws or hangs fails that
+    // collector's first start (supervised, within its budget), not the pipeline.
+    let first: { instance: EnricherInstance } | { error: unknown };
+    try {
+      const made = comp.loaded.definition.create(comp.pluginConfig as never, { collectorId: comp.config.id, logger: child, stateDir, signal: new AbortController().signal, configDir: loaded.dir });
+      first = { instance: (await withDeadline(Promise.resolve(made), cfg.orchestrator.poll_timeout_seconds * 1000, `enricher ${comp.config.id}: create()`)) as EnricherInstance };
+    } catch (error) {
+      first = { error };
+    }
+    enrichers.push({ id: comp.config.id, plugin: comp.loaded.pkg.name, instance: new SupervisedEnricher(comp.config.id, first), config: comp.pluginConfig as Record<string, unknown> });
   }
   let falsePositives: FalsePositiveStoreLike | undefined;
   if (cfg.enrichment.enabled) {
@@ -86,7 +97,6 @@ export async function buildStages(
     enrichers,
     ...(falsePositives ? { falsePositives } : {}),
     async start() {
-      for (const e of enrichers) await e.instance.start?.();
       for (const s of stages) await s.start?.();
     },
     async close() {
@@ -94,7 +104,6 @@ export async function buildStages(
         await s.flush?.().catch((err: Error) => deps.logger.error({ stage: s.name, err: err.message }, 'final stage flush failed'));
         await (s.close ?? s.stop)?.call(s);
       }
-      for (const e of enrichers) await e.instance.stop?.()?.catch(() => undefined);
     },
     async readiness() {
       const out: Record<string, { ok: boolean; detail?: string }> = {};
@@ -102,4 +111,12 @@ export async function buildStages(
       return out;
     },
   };
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PluginError(ErrorCodes.TIMEOUT, `${what} did not finish within ${ms} ms (orchestrator.poll_timeout_seconds)`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
