@@ -1,4 +1,5 @@
 import type { Checkpoint, CollectorDescription, HealthReport } from '../plugin-api/index.js';
+import type { RejectCode } from '../pipeline/sanitize.js';
 
 /**
  * Messages between a collector (host thread) and the worker thread that runs its plugin
@@ -55,7 +56,15 @@ export interface WireError {
   retryAfterMs?: number;
 }
 
-/** A poll's result: `{ events, checkpoint, hasMore }` as UTF-8 JSON in a transferred buffer. */
+/** An event the worker could not send as JSON: `null` in its place, and why. */
+export interface WireRefusal {
+  i: number;
+  code: RejectCode;
+  reason: string;
+  original: { text: string; truncated: boolean; length: number };
+}
+
+/** A poll's result: `{ events, checkpoint, hasMore, refused }` as UTF-8 JSON in a transferred buffer. */
 export interface WorkerPollReply {
   t: 'reply';
   id: number;

@@ -8,7 +8,8 @@ import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PluginError, toPluginError, type PluginDefinition, type PluginLogger, type SourceInstance } from '../plugin-api/index.js';
 import { secretValues, validateAgainstSchema } from '../plugins/validate.js';
-import type { CreateReply, DefinitionData, HostToWorker, WireError, WorkerInit, WorkerToHost } from './protocol.js';
+import { describeValue, RejectCodes, toPlainJson } from '../pipeline/sanitize.js';
+import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerInit, WorkerToHost } from './protocol.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -97,6 +98,28 @@ async function create(): Promise<CreateReply> {
   return { description, secrets: init.validateConfig ? secretValues(def.configSchema, config) : [] };
 }
 
+function eventsOneByOne(events: unknown[]): { eventsJson: string; refused: WireRefusal[] } {
+  const parts: string[] = [];
+  const refused: WireRefusal[] = [];
+  events.forEach((e, i) => {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(e);
+    } catch {
+      text = undefined;
+    }
+    if (text === undefined) {
+      const why = toPlainJson(e);
+      // The dead letter keeps up to dead_letter.max_original_bytes; its default is what crosses.
+      const original = describeValue(e, 65_536);
+      refused.push(why.ok ? { i, code: RejectCodes.NOT_JSON, reason: 'event could not be serialised to JSON in its worker', original } : { i, code: why.code, reason: why.reason, original });
+      text = 'null';
+    }
+    parts.push(text);
+  });
+  return { eventsJson: `[${parts.join(',')}]`, refused };
+}
+
 interface Batch {
   batch: Uint8Array;
   events: number;
@@ -121,12 +144,23 @@ async function readBatch(checkpoint: unknown, maxEvents: number, signal: AbortSi
   if (r === null || typeof r !== 'object' || !Array.isArray(r.events)) {
     throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${r === null ? 'null' : typeof r !== 'object' ? typeof r : `events of type ${typeof r.events}`}, expected { events: [...], checkpoint }`);
   }
-  let json: string;
+  let checkpointJson: string | undefined;
   try {
-    json = JSON.stringify({ events: r.events, checkpoint: r.checkpoint, hasMore: r.hasMore === true });
+    checkpointJson = JSON.stringify(r.checkpoint);
   } catch (err) {
-    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned events or a checkpoint that are not JSON-serialisable: ${(err as Error).message}`);
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned a checkpoint that is not JSON-serialisable: ${(err as Error).message}`);
   }
+  let eventsJson: string;
+  let refused: WireRefusal[] = [];
+  try {
+    eventsJson = JSON.stringify(r.events);
+  } catch {
+    // One event JSON cannot carry (a BigInt, a cycle, a getter that throws) must not hold up the
+    // rest: it crosses as a refusal the pipeline dead-letters with the sanitizer's own code.
+    ({ eventsJson, refused } = eventsOneByOne(r.events));
+  }
+  // No checkpoint key when the plugin returned none: the host then keeps its position.
+  const json = `{"events":${eventsJson},${checkpointJson === undefined ? '' : `"checkpoint":${checkpointJson},`}"hasMore":${r.hasMore === true},"refused":${JSON.stringify(refused)}}`;
   // JSON text is what crosses: it is what the sink writes anyway, and its length is the batch's size.
   const batch = new TextEncoder().encode(json);
   if (batch.byteLength > init.maxBatchBytes) {

@@ -2,7 +2,8 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, PluginError, type CollectorDescription, type HealthReport, type PluginLogger, type PollRequest, type PollResult, type SourceInstance } from '../plugin-api/index.js';
-import type { CreateReply, DefinitionData, HostToWorker, WorkerInit, WorkerToHost } from './protocol.js';
+import type { CreateReply, DefinitionData, HostToWorker, WireRefusal, WorkerInit, WorkerToHost } from './protocol.js';
+import { RefusedEvent } from '../pipeline/sanitize.js';
 import { IsolationErrorCodes } from './codes.js';
 
 /**
@@ -181,7 +182,9 @@ export class WorkerSource implements SourceInstance {
     if (!m.ok) p.reject(new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) }));
     else if ('batch' in m) {
       try {
-        p.resolve(JSON.parse(this.decoder.decode(m.batch)));
+        const batch = JSON.parse(this.decoder.decode(m.batch)) as PollResult & { refused: WireRefusal[] };
+        for (const r of batch.refused) batch.events[r.i] = new RefusedEvent(r.code, r.reason, r.original) as never;
+        p.resolve({ events: batch.events, checkpoint: batch.checkpoint, hasMore: batch.hasMore });
       } catch (err) {
         p.reject(new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the poll batch from the worker could not be read: ${(err as Error).message}`));
       }

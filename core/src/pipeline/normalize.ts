@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setField, type FabricEvent, type Priority, type SourceEvent } from '../plugin-api/index.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
 import { PRIORITY_ORDER } from './priority.js';
-import { DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
+import { asRefused, DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
 
 export interface Provenance {
   collector: string;
@@ -18,6 +18,8 @@ export type NormalizeResult = { ok: true; event: FabricEvent } | { ok: false; co
  * carries the same id.
  */
 export function normalizeEvent(input: unknown, from: Provenance, limits: SanitizeLimits = DEFAULT_SANITIZE_LIMITS): NormalizeResult {
+  const refused = asRefused(input);
+  if (refused) return { ok: false, code: refused.code, reason: refused.reason };
   // Shape first, so a string or an array is named as such rather than copied.
   let isArray: boolean;
   try {

@@ -29,6 +29,32 @@ export const RejectCodes = {
 } as const;
 export type RejectCode = (typeof RejectCodes)[keyof typeof RejectCodes];
 
+/**
+ * An event already refused where it was read (a plugin worker could not send it as JSON): it
+ * travels in its batch's place and the pipeline dead-letters it with this code and reason, so
+ * one bad event never holds up the others.
+ */
+export class RefusedEvent {
+  constructor(
+    readonly code: RejectCode,
+    readonly reason: string,
+    /** The event as its worker saw it, in describeValue's never-throwing text form (for the dead letter). */
+    readonly original?: { text: string; truncated: boolean; length: number },
+  ) {}
+}
+
+/**
+ * `value` as a RefusedEvent, or undefined. Never throws: `instanceof` asks a Proxy for its
+ * prototype, and a hostile (or revoked) Proxy throws there.
+ */
+export function asRefused(value: unknown): RefusedEvent | undefined {
+  try {
+    return value instanceof RefusedEvent ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface SanitizeLimits {
   /** Most nested objects/arrays (the event itself is depth 1). */
   maxDepth: number;

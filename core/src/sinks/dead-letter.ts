@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
-import { describeValue, type RejectCode } from '../pipeline/sanitize.js';
+import { asRefused, describeValue, type RejectCode } from '../pipeline/sanitize.js';
 import { EVENT_SCHEMA_VERSION } from './sink.js';
 
 /**
@@ -114,7 +114,11 @@ export class DeadLetterQueue {
   }
 
   private toRecord(i: DeadLetterInput): DeadLetterRecord {
-    const original = describeValue(i.original, this.maxOriginal);
+    // An event refused in a plugin's worker arrives as its text form; describing the marker would lose it.
+    const seen = asRefused(i.original)?.original;
+    const original = seen
+      ? { text: seen.text.slice(0, this.maxOriginal), truncated: seen.truncated || seen.text.length > this.maxOriginal, length: seen.length }
+      : describeValue(i.original, this.maxOriginal);
     const record: DeadLetterRecord = {
       '@timestamp': new Date().toISOString(),
       collector: i.collector,

@@ -161,6 +161,40 @@ describe('a misbehaving source plugin ends only its own worker', () => {
     }
   }, 60_000);
 
+  it('events JSON cannot carry (BigInt, a cycle, a throwing getter) are dead-lettered one by one; the rest of their batch and the checkpoint go on', async () => {
+    const bad: Case = {
+      name: 'hostile events',
+      body: source(`
+        if (checkpoint) return { events: [], checkpoint };
+        const cyclic = { '@timestamp': '2026-01-01T00:00:02Z', message: 'cyclic' }; cyclic.self = cyclic;
+        const getter = { '@timestamp': '2026-01-01T00:00:03Z' }; Object.defineProperty(getter, 'message', { enumerable: true, get() { throw new Error('gotcha'); } });
+        return { events: [
+          { '@timestamp': '2026-01-01T00:00:00Z', message: 'first fine' },
+          { '@timestamp': '2026-01-01T00:00:01Z', message: 'big', bytes: 10n },
+          cyclic, getter,
+          { '@timestamp': '2026-01-01T00:00:04Z', message: 'last fine' },
+        ], checkpoint: { done: true } };`),
+      code: '',
+    };
+    const { dir, yaml } = project(bad);
+    const sink = new MemorySink();
+    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
+    await orch.start();
+    try {
+      await until(() => orch.getCollector('bad')?.checkpoint.value !== undefined, 20_000);
+      const fromBad = sink.events.filter((e) => (e as { fabric?: { collector?: string } }).fabric?.collector === 'bad').map((e) => (e as { message?: string }).message);
+      expect(fromBad.sort()).toEqual(['first fine', 'last fine']);
+      expect(orch.getCollector('bad')!.checkpoint.value).toEqual({ done: true });
+      const letters = orch.deadLetters!(10, 'bad').records;
+      expect(letters.map((r) => r.reason.code).sort()).toEqual(['CYCLE', 'NOT_JSON', 'UNREADABLE']);
+      // The dead letter keeps what the event looked like in the worker.
+      expect(letters.find((r) => r.reason.code === 'NOT_JSON')!.original).toContain('big');
+      expect(orch.getCollector('bad')!.state).toBe('running');
+    } finally {
+      await orch.stop();
+    }
+  }, 30_000);
+
   it('shows the worker in GET /collectors/:id: isolation, heap and event-loop use; an inline collector says inline', async () => {
     const { dir, yaml } = project({ name: 'fine', body: GOOD, code: '', collector: '    isolation: inline\n' });
     const sink = new MemorySink();

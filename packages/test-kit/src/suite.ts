@@ -1,6 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ErrorCodes, INDICATOR_TYPES } from '@reactive-fabric/core';
+import { readPluginPackage, RefusedEvent, WorkerSource, type WorkerLimits } from '@reactive-fabric/core/runtime';
 import type { Checkpoint, ErrorCode, Indicator, IndicatorType, PluginDefinition, SourceEvent, VerdictStatus } from '@reactive-fabric/core';
 import { checkDefinition } from './checks/definition.js';
 import { checkErrorAtPath, derivedInvalidConfigs, validateConfig } from './checks/config.js';
@@ -157,6 +162,69 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
     add('definition', 'package.json agrees with the definition (name, version, reactiveFabric range and kind, keyword, core as a peer)', async () => {
       const pkg = await readPackageJson(location);
       expectNone('package.json problems', checkPackageJson(pkg, plugin));
+    });
+  }
+
+  // ---- isolation ---------------------------------------------------------------------------
+  // The host runs every source in its own worker thread by default: the package is imported
+  // there, events and checkpoints cross as JSON, and anything thrown outside a call ends the worker.
+  if (options.packageJson !== undefined && (kind === 'source' || (kind === 'enricher' && options.feed === true))) {
+    const location = options.packageJson;
+    const limits: WorkerLimits = { maxHeapMb: 512, unresponsiveMs: Math.max(5000, timeoutMs), heartbeatMs: 250, maxBatchBytes: 33_554_432, createTimeoutMs: timeoutMs };
+    const entry = (): string => readPluginPackage(dirname(location instanceof URL ? fileURLToPath(location) : location)).entry;
+    add('isolation', 'imports in a worker thread without exiting, throwing or blocking, and exports the same definition there', async () => {
+      definitionOk();
+      let data;
+      try {
+        data = await WorkerSource.inspect(entry(), limits);
+      } catch (err) {
+        fail(`importing the package in a worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${(err as Error).message}; build the package, and do no work at import time (no process.exit, no timers, no network)`);
+      }
+      const problems: string[] = [];
+      if (data.name !== plugin.name) problems.push(`name in the worker is ${JSON.stringify(data.name)}, here ${JSON.stringify(plugin.name)}: does package.json point at the built entry of this plugin?`);
+      if (data.kind !== plugin.kind) problems.push(`kind in the worker is ${JSON.stringify(data.kind)}, here ${JSON.stringify(plugin.kind)}`);
+      if (!isDeepStrictEqual(data.configSchema, JSON.parse(JSON.stringify(plugin.configSchema)))) problems.push('the config schema read in the worker differs from this one (rebuild the package?)');
+      expectNone('the package imported in a worker does not match the definition under test', problems);
+    });
+    add('isolation', 'polls the valid config from its own worker thread: every batch crosses as JSON within maxEvents, and the worker survives (no uncaught error, unhandled rejection or process.exit)', async () => {
+      definitionOk();
+      const { value } = validateConfig(plugin.configSchema, resolvedConfig);
+      let lost: Error | undefined;
+      const logs: unknown[] = [];
+      const log = (obj: unknown) => logs.push(obj);
+      const ws = await WorkerSource.create({
+        entry: entry(),
+        config: value,
+        collectorId: 'conformance',
+        stateDir: mkdtempSync(join(tmpdir(), 'conformance-worker-')),
+        logger: { debug: log, info: log, warn: log, error: log },
+        limits,
+        onLost: (e) => (lost = e),
+      }).catch((err: Error) => fail(`create() in a worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${err.message}`));
+      let events = 0;
+      try {
+        await ws.start();
+        let checkpoint: Checkpoint | undefined;
+        for (let i = 0; i < (options.maxPolls ?? 20); i++) {
+          const r = await ws.poll({ checkpoint, signal: new AbortController().signal, maxEvents: 100 });
+          const refused = r.events.flatMap((e, j) => (e instanceof RefusedEvent ? [`events[${j}]: ${e.code}: ${e.reason}`] : []));
+          expectNone(`poll #${i + 1}: events that cannot cross to the host as JSON (the host dead-letters them)`, refused);
+          expectNone(`poll #${i + 1} in the worker broke the contract`, pollContractProblems(r, 100));
+          events += r.events.length;
+          checkpoint = r.checkpoint;
+          if (r.events.length === 0 && !r.hasMore) break;
+        }
+        // A timer or promise left behind by a poll fails here, as it would kill the worker in the host.
+        await new Promise((r) => setTimeout(r, 200));
+      } catch (err) {
+        thrown.push(err);
+        fail(`polling in the worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${(err as Error).message}`);
+      } finally {
+        await ws.stop();
+      }
+      if (lost) fail(`the plugin's worker was lost (${(lost as { code?: string }).code}): ${lost.message}`);
+      if (events < (options.minEvents ?? 1)) fail(`polling in the worker yielded ${events} events; inline the valid config yields at least ${options.minEvents ?? 1}`);
+      expectNone('a secret reached a log record written in the worker', findLeakedSecrets(secrets, { 'worker logs': logs }));
     });
   }
 
