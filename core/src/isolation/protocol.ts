@@ -47,7 +47,9 @@ export type HostToWorker =
   /** Abort the signal of call `id` (a poll or health check past its deadline). */
   | { t: 'abort'; id: number }
   /** The host is shutting down: fire the context's signal. */
-  | { t: 'shutdown' };
+  | { t: 'shutdown' }
+  /** The host answered a poll from the batch pushed for `key`: read the next one. */
+  | { t: 'took'; key: string };
 
 export interface WireError {
   code: string;
@@ -73,8 +75,14 @@ export interface WorkerPollReply {
   events: number;
 }
 
+/** A batch read ahead from position `key` (JSON of the checkpoint), pushed before the host asks. */
+export type WorkerAhead = { t: 'ahead'; key: string; maxEvents: number } & ({ batch: Uint8Array; events: number } | { error: WireError });
+
 export type WorkerToHost =
   | WorkerPollReply
+  | WorkerAhead
+  /** The poll is answered by the batch already pushed for its position (sent just before). */
+  | { t: 'reply'; id: number; ok: true; fromAhead: true }
   | { t: 'reply'; id: number; ok: true; value?: HealthReport | CollectorDescription | DefinitionData | CreateReply | null }
   | { t: 'reply'; id: number; ok: false; error: WireError }
   | { t: 'beat'; heapUsed: number; heapLimit: number; elu: number; busyMs: number }

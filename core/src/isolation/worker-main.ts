@@ -174,44 +174,73 @@ async function readBatch(checkpoint: unknown, maxEvents: number, signal: AbortSi
 }
 
 /**
- * The next batch, read while the host handles this one. Only after hasMore (data is waiting), and
- * used only when the host asks from exactly that position with the same maxEvents; otherwise
- * (a rewind, a reset checkpoint) it is dropped and the plugin asked again. Measured: without it the
- * host waits a message round trip and a poll per batch, and a worker source ran at 0.64 of inline
- * (bench/isolation, transport pipeline).
+ * Read-ahead. After a batch with hasMore, the worker reads the next one from the returned
+ * checkpoint and *pushes* it to the host (`ahead`), which keeps it and answers its next poll from
+ * it when that poll asks from exactly that position with the same maxEvents: no message round
+ * trip per batch. Otherwise (a rewind, a reset checkpoint) the host asks normally and the batch
+ * read ahead is dropped. One batch at most is ahead; the next is read once the host took it.
+ * Measured (bench/isolation, transport-only pipeline, worker/inline events/s): request/response
+ * per batch 0.64, answering from a batch read ahead in the worker 0.73, pushing it to the host
+ * 0.79 (default pipeline: 0.90).
  */
-let ahead: { key: string; maxEvents: number; ac: AbortController; result: Promise<Batch> } | undefined;
+let reading: { key: string; maxEvents: number; ac: AbortController; result: Promise<unknown> } | undefined;
+/** The batch pushed to the host and not yet taken: where to continue once it is. */
+let pushed: { key: string; maxEvents: number; next: string | undefined } | undefined;
 
 function dropAhead(): void {
-  ahead?.ac.abort();
-  ahead = undefined;
+  reading?.ac.abort();
+  reading = undefined;
+  pushed = undefined;
+}
+
+function readAhead(key: string, maxEvents: number): void {
+  if (hostAbort.signal.aborted) return;
+  const ac = new AbortController();
+  const entry = { key, maxEvents, ac, result: Promise.resolve() as Promise<unknown> };
+  entry.result = readBatch(JSON.parse(key) as unknown, maxEvents, ac.signal).then(
+    (b) => {
+      if (reading !== entry) return;
+      reading = undefined;
+      post({ t: 'ahead', key, maxEvents, batch: b.batch, events: b.events }, [b.batch.buffer as ArrayBuffer]);
+      pushed = { key, maxEvents, next: b.hasMore ? b.next : undefined };
+    },
+    (err: unknown) => {
+      if (reading !== entry) return;
+      reading = undefined;
+      // The next poll's failure, reported if the host asks for that batch.
+      post({ t: 'ahead', key, maxEvents, error: wire(err) });
+      pushed = { key, maxEvents, next: undefined };
+    },
+  );
+  reading = entry;
+}
+
+/** The host took the pushed batch: read the one after it. */
+function taken(): void {
+  const p = pushed;
+  pushed = undefined;
+  if (p?.next !== undefined) readAhead(p.next, p.maxEvents);
 }
 
 async function poll(id: number, m: Extract<HostToWorker, { op: 'poll' }>, signal: AbortSignal): Promise<void> {
   const key = JSON.stringify(m.checkpoint ?? null);
-  let pending: Promise<Batch>;
-  if (ahead && ahead.key === key && ahead.maxEvents === m.maxEvents) {
-    const { ac, result } = ahead;
-    ahead = undefined;
-    signal.addEventListener('abort', () => ac.abort(signal.reason), { once: true });
-    pending = result;
-  } else {
-    dropAhead();
-    pending = readBatch(m.checkpoint, m.maxEvents, signal);
+  const same = (a: { key: string; maxEvents: number } | undefined) => a !== undefined && a.key === key && a.maxEvents === m.maxEvents;
+  // Asked before the pushed batch reached the host (or while it is being read): messages arrive
+  // in order, so the host has it by the time this reply arrives.
+  if (same(reading)) await reading!.result;
+  if (same(pushed)) {
+    post({ t: 'reply', id, ok: true, fromAhead: true });
+    return taken();
   }
-  const out = await pending;
+  dropAhead();
+  const out = await readBatch(m.checkpoint, m.maxEvents, signal);
   post({ t: 'reply', id, ok: true, batch: out.batch, events: out.events }, [out.batch.buffer as ArrayBuffer]);
-  if (out.hasMore && !hostAbort.signal.aborted) {
-    const ac = new AbortController();
-    const result = readBatch(JSON.parse(out.next) as unknown, m.maxEvents, ac.signal);
-    // A failure here is the next poll's failure, reported if the host asks for that batch.
-    result.catch(() => undefined);
-    ahead = { key: out.next, maxEvents: m.maxEvents, ac, result };
-  }
+  if (out.hasMore) readAhead(out.next, m.maxEvents);
 }
 
 port.on('message', (m: HostToWorker) => {
   if (m.t === 'shutdown') return hostAbort.abort();
+  if (m.t === 'took') return pushed?.key === m.key ? taken() : undefined;
   if (m.t === 'abort') return calls.get(m.id)?.abort();
   const ac = new AbortController();
   calls.set(m.id, ac);

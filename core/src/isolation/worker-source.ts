@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, PluginError, type CollectorDescription, type HealthReport, type PluginLogger, type PollRequest, type PollResult, type SourceInstance } from '../plugin-api/index.js';
-import type { CreateReply, DefinitionData, HostToWorker, WireRefusal, WorkerInit, WorkerToHost } from './protocol.js';
+import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerAhead, WorkerInit, WorkerToHost } from './protocol.js';
 import { RefusedEvent } from '../pipeline/sanitize.js';
 import { IsolationErrorCodes } from './codes.js';
 
@@ -80,6 +80,8 @@ export class WorkerSource implements SourceInstance {
   private description: CollectorDescription | undefined;
   private usage: Omit<WorkerResources, 'threadId'> = { heapUsedBytes: 0, heapLimitBytes: 0, eventLoopUtilization: 0, busyMs: 0 };
   private readonly decoder = new TextDecoder();
+  /** The batch the worker read ahead and pushed, until a poll asks from its position. */
+  private ahead: WorkerAhead | undefined;
 
   private constructor(private readonly opts: WorkerSourceOptions) {
     const { limits } = opts;
@@ -176,19 +178,23 @@ export class WorkerSource implements SourceInstance {
       this.opts.logger[level](obj as Record<string, unknown> | string, msg);
       return;
     }
+    if (m.t === 'ahead') {
+      this.ahead = m;
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
+    if ('fromAhead' in m) {
+      const a = this.ahead;
+      this.ahead = undefined;
+      if (!a) p.reject(new PluginError(ErrorCodes.CONTRACT_VIOLATION, 'the worker answered from a batch the host never received'));
+      else this.unpack(a).then(p.resolve, p.reject);
+      return;
+    }
     if (!m.ok) p.reject(new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) }));
-    else if ('batch' in m) {
-      try {
-        const batch = JSON.parse(this.decoder.decode(m.batch)) as PollResult & { refused: WireRefusal[] };
-        for (const r of batch.refused) batch.events[r.i] = new RefusedEvent(r.code, r.reason, r.original) as never;
-        p.resolve({ events: batch.events, checkpoint: batch.checkpoint, hasMore: batch.hasMore });
-      } catch (err) {
-        p.reject(new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the poll batch from the worker could not be read: ${(err as Error).message}`));
-      }
-    } else p.resolve(m.value);
+    else if ('batch' in m) this.unpack(m).then(p.resolve, p.reject);
+    else p.resolve(m.value);
   }
 
   private call(msg: Omit<Extract<HostToWorker, { t: 'call' }>, 'id' | 't'>, timeoutMs?: number, signal?: AbortSignal): Promise<unknown> {
@@ -227,6 +233,7 @@ export class WorkerSource implements SourceInstance {
   private lose(error: PluginError): void {
     if (this.lost || this.closing) return;
     this.lost = error;
+    this.ahead = undefined;
     clearInterval(this.monitor);
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
@@ -241,7 +248,29 @@ export class WorkerSource implements SourceInstance {
   }
 
   async poll(request: PollRequest): Promise<PollResult> {
+    const key = JSON.stringify(request.checkpoint ?? null);
+    const a = this.ahead;
+    if (a && a.key === key && a.maxEvents === request.maxEvents && !this.lost && !this.closing) {
+      this.ahead = undefined;
+      this.worker.postMessage({ t: 'took', key } satisfies HostToWorker);
+      return this.unpack(a);
+    }
+    // A batch read ahead from another position (a rewind, a reset) is never delivered.
+    this.ahead = undefined;
     return (await this.call({ op: 'poll', checkpoint: request.checkpoint, maxEvents: request.maxEvents } as never, undefined, request.signal)) as PollResult;
+  }
+
+  /** A batch from the worker as a poll result; events it could not send become RefusedEvents. */
+  private async unpack(m: { batch: Uint8Array } | { error: WireError }): Promise<PollResult> {
+    if ('error' in m) throw new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) });
+    let batch: PollResult & { refused: WireRefusal[] };
+    try {
+      batch = JSON.parse(this.decoder.decode(m.batch)) as PollResult & { refused: WireRefusal[] };
+    } catch (err) {
+      throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the poll batch from the worker could not be read: ${(err as Error).message}`);
+    }
+    for (const r of batch.refused) batch.events[r.i] = new RefusedEvent(r.code, r.reason, r.original) as never;
+    return { events: batch.events, checkpoint: batch.checkpoint, hasMore: batch.hasMore };
   }
 
   async healthCheck(signal: AbortSignal): Promise<HealthReport> {
