@@ -58,7 +58,7 @@ export interface CollectorDetail extends CollectorSummary {
   lastError?: LastError;
   checkpoint: CheckpointSummary;
   restartCount: number;
-  /** Isolation mode and the worker's resource use (sources). */
+  /** Isolation mode and the worker's resource use. */
   resources?: { isolation: 'worker' | 'inline'; threadId?: number; heapUsedBytes?: number; heapLimitBytes?: number; eventLoopUtilization?: number; busyMs?: number };
 }
 

@@ -20,7 +20,6 @@ import {
   type TransitionRecord,
 } from './host.js';
 import type { LoadedConfig } from './config/load.js';
-import type { CollectorConfig } from './config/schema.js';
 import { isolationOf } from './isolation/policy.js';
 import { createLogger, redactDeep, redactSecrets, registerSecret } from './logging.js';
 import { FabricMetrics } from './metrics/fabric-metrics.js';
@@ -201,7 +200,8 @@ export class Orchestrator implements FabricHost {
         hostSignal: this.abort.signal,
         random: this.opts.random,
         onTransition: (record, summary, error) => this.onTransition(record, summary, error),
-        ...(isEnricher ? {} : { isolation: isolationOf(comp.config as CollectorConfig, o), ...(comp.validateInWorker ? { validateConfigInWorker: true } : {}) }),
+        isolation: isolationOf(comp.config, o),
+        ...(comp.validateInWorker ? { validateConfigInWorker: true } : {}),
         ...(isEnricher
           ? {
               enricher: this.built.enrichers.find((e) => e.id === comp.config.id)?.instance,

@@ -13,7 +13,7 @@ export { createKafkaSink, resolveKafkaSinkConfig, KafkaSinkConfigSchema, KafkaSi
 export { createCorrelationStage, loadCorrelationRules, resolveCorrelationRules, CorrelationRuleError, CorrelationConfigSchema, type CorrelationStage, type CorrelationConfig, type CorrelationRule } from './correlation/index.js';
 export { createEnrichmentStage, resolveEnrichmentConfig, EnrichmentConfigError, EnrichmentConfigSchema, FalsePositiveStore, Warninglists, WarninglistError, type EnrichmentStage, type EnrichmentConfig, type EnricherBinding, type EnrichmentContext, type SourceHealth } from './enrichment/index.js';
 export { startAdminServer, buildAdminApp, resolveAdminConfig, AdminConfigSchema, AdminErrorCodes, AdminClient, AdminClientError, locateAdmin, TokenConfigError, type AdminConfig, type AdminServer, type AdminServerOptions, type AdminLocation } from './admin/index.js';
-export { WorkerSource, type WorkerLimits, type WorkerResources } from './isolation/worker-source.js';
+export { WorkerPlugin, type WorkerLimits, type WorkerResources } from './isolation/worker-plugin.js';
 export { IsolationErrorCodes, isInstanceLost } from './isolation/codes.js';
 export { readPluginPackage, type PluginPackage } from './plugins/loader.js';
 export { RefusedEvent, RejectCodes, type RejectCode } from './pipeline/sanitize.js';

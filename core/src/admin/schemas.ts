@@ -114,7 +114,7 @@ export const CollectorDetailSchema = Type.Object({
         eventLoopUtilization: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "Share of the last heartbeat interval the worker's event loop was busy" })),
         busyMs: Type.Optional(Type.Number({ description: "Time the worker's event loop has been busy since it started: its CPU time, roughly" })),
       },
-      { description: "How the plugin instance runs, and what its worker uses (absent for enrichers)" },
+      { description: "How the plugin instance runs, and what its worker uses" },
     ),
   ),
 });

@@ -23,7 +23,7 @@ import type { Semaphore } from '../supervisor/semaphore.js';
 import { collectorMachine, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
 import { friendlyEvent } from './graph.js';
 import { isInstanceLost } from '../isolation/codes.js';
-import { WorkerSource, type WorkerResources } from '../isolation/worker-source.js';
+import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { Isolation } from '../isolation/policy.js';
 import { registerSecret } from '../logging.js';
 import type { SupervisedEnricher } from '../enrichment/supervised.js';
@@ -172,7 +172,7 @@ export class Collector {
     });
     // Without an error listener xstate rethrows actor errors into a timer and crashes Node.
     this.actor.subscribe({ error: (err) => this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'collector actor error') });
-    opts.enricher?.attach(() => (this.instanceStarted ? (this.instance as EnricherInstance | undefined) : undefined));
+    opts.enricher?.attach(() => (this.instanceStarted ? (this.instance as EnricherInstance | undefined) : undefined), this.workerHooks());
     this.actor.start();
     opts.metrics.setState(this.id, 'idle');
   }
@@ -223,8 +223,12 @@ export class Collector {
       const def = this.opts.loaded.definition;
       this.opts.checkpoints.assertValid(this.id, def.checkpointSchema, this.position);
       const iso = this.opts.isolation;
-      if (iso?.mode === 'worker') {
-        const worker = await WorkerSource.create({
+      // An enricher's first instance was made while the pipeline was built (in its worker or here).
+      const first = this.opts.enricher?.takeFirst();
+      if (first && 'error' in first) throw first.error;
+      if (first) this.instance = first.instance;
+      else if (iso?.mode === 'worker') {
+        const worker = await WorkerPlugin.create({
           entry: this.opts.loaded.pkg.entry,
           config: this.opts.pluginConfig,
           collectorId: this.id,
@@ -233,24 +237,18 @@ export class Collector {
           logger: ctx.logger,
           limits: iso.limits,
           ...(this.opts.validateConfigInWorker ? { validateConfig: true } : {}),
-          onLost: (e) => this.onInstanceLost(e),
-          onUsage: (u) => {
-            const m = this.opts.metrics;
-            m.workerHeap.set({ collector: this.id }, u.heapUsedBytes);
-            m.workerEventLoopUtilization.set({ collector: this.id }, u.eventLoopUtilization);
-            m.workerBusySeconds.set({ collector: this.id }, u.busyMs / 1000);
-          },
+          ...this.workerHooks(),
         });
         this.instance = worker;
-        for (const s of worker.secrets) {
+      } else {
+        const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
+        this.instance = instance as SourceInstance | EnricherInstance;
+      }
+      if (this.instance instanceof WorkerPlugin) {
+        for (const s of this.instance.secrets) {
           registerSecret(s);
           if (!this.secrets.includes(s)) this.secrets.push(s);
         }
-      } else {
-        const first = this.opts.enricher?.takeFirst();
-        if (first && 'error' in first) throw first.error;
-        const instance = first?.instance ?? (await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create'));
-        this.instance = instance as SourceInstance | EnricherInstance;
       }
       this.describe();
       const started = this.instance;
@@ -264,6 +262,19 @@ export class Collector {
     }
   }
 
+  /** What this collector's worker reports: its loss, and its figures each heartbeat. */
+  workerHooks(): { onLost(e: PluginError): void; onUsage(u: WorkerResources): void } {
+    return {
+      onLost: (e) => this.onInstanceLost(e),
+      onUsage: (u) => {
+        const m = this.opts.metrics;
+        m.workerHeap.set({ collector: this.id }, u.heapUsedBytes);
+        m.workerEventLoopUtilization.set({ collector: this.id }, u.eventLoopUtilization);
+        m.workerBusySeconds.set({ collector: this.id }, u.busyMs / 1000);
+      },
+    };
+  }
+
   /** The worker is gone outside any call of ours: the collector restarts (within its budget). */
   private onInstanceLost(err: PluginError): void {
     const e = this.scrub(err);
@@ -275,7 +286,7 @@ export class Collector {
   /** Isolation mode and, for a worker, its heap, event-loop use and busy time. */
   resources(): CollectorResources {
     if (this.opts.isolation?.mode !== 'worker') return { isolation: 'inline' };
-    return this.instance instanceof WorkerSource ? { isolation: 'worker', ...this.instance.resources() } : { isolation: 'worker' };
+    return this.instance instanceof WorkerPlugin ? { isolation: 'worker', ...this.instance.resources() } : { isolation: 'worker' };
   }
 
   private describe(): void {
@@ -650,7 +661,7 @@ export class Collector {
       ...(ctx.lastError ? { lastError: ctx.lastError } : {}),
       checkpoint: this.committed,
       restartCount: ctx.restarts,
-      ...(this.opts.loaded.definition.kind === 'source' ? { resources: this.resources() } : {}),
+      resources: this.resources(),
     };
   }
 

@@ -11,7 +11,7 @@ const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', descripti
 
 const Isolation = Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
   default: 'worker',
-  description: 'worker: each source collector runs its plugin in its own worker thread (a plugin that hangs, leaks, exits or throws ends only its thread); inline: in the host thread (trusted, hot plugins).',
+  description: 'worker: each collector and enricher runs its plugin in its own worker thread (a plugin that hangs, leaks, exits or throws ends only its thread); inline: in the host thread (trusted, hot plugins).',
 });
 
 export const OrchestratorConfigSchema = Type.Object(
@@ -29,7 +29,7 @@ export const OrchestratorConfigSchema = Type.Object(
     stalled_after_intervals: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Degraded when no poll succeeded within this many intervals.' }),
     restart_degraded_after_checks: Type.Integer({ minimum: 1, default: 3, description: 'With auto_restart_unhealthy, restart after this many health checks in degraded.' }),
     isolation: Isolation,
-    max_heap_mb: Type.Integer({ minimum: 16, maximum: 65536, default: 512, description: "Heap limit of each source collector's worker thread (V8 old generation); past it the worker is stopped (MEMORY_LIMIT) and the collector restarted." }),
+    max_heap_mb: Type.Integer({ minimum: 16, maximum: 65536, default: 512, description: "Heap limit of each collector's (and enricher's) worker thread (V8 old generation); past it the worker is stopped (MEMORY_LIMIT) and the collector restarted." }),
     unresponsive_after_seconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: "A worker that sends no heartbeat for this long (its event loop is blocked) is terminated (UNRESPONSIVE) and the collector restarted." }),
     max_batch_bytes: Type.Integer({ minimum: 1024, maximum: 1073741824, default: 33554432, description: 'Largest poll batch (as JSON bytes) a worker may hand to the host; larger → CONTRACT_VIOLATION, nothing of it delivered, read again.' }),
   },
@@ -100,6 +100,8 @@ export const EnricherConfigSchema = Type.Object(
     id: Id,
     plugin: Type.String({ minLength: 1 }),
     enabled: Type.Boolean({ default: true }),
+    isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: "Overrides orchestrator.isolation for this enricher: worker runs its create, start, lookups and health checks in its own thread" })),
+    max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb for this enricher' })),
     config: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
   },
   { additionalProperties: false },

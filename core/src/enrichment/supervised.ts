@@ -1,3 +1,4 @@
+import type { WorkerResources } from '../isolation/worker-plugin.js';
 import { ErrorCodes, PluginError, type EnricherInstance, type EnricherLimits, type Indicator, type IndicatorType, type LookupOptions, type Verdict } from '../plugin-api/index.js';
 
 /**
@@ -28,8 +29,16 @@ export class SupervisedEnricher implements EnricherInstance {
     return f;
   }
 
-  /** The collector tells where its started instance is. */
-  attach(current: () => EnricherInstance | undefined): void {
+  /** Where the collector's worker reports go; set by attach(), used by the first instance's worker. */
+  readonly workerHooks = {
+    onLost: (e: PluginError): void => this.hooks?.onLost(e),
+    onUsage: (u: WorkerResources): void => this.hooks?.onUsage(u),
+  };
+  private hooks: { onLost(e: PluginError): void; onUsage(u: WorkerResources): void } | undefined;
+
+  /** The collector tells where its started instance is, and takes its first worker's reports. */
+  attach(current: () => EnricherInstance | undefined, hooks?: { onLost(e: PluginError): void; onUsage(u: WorkerResources): void }): void {
+    this.hooks = hooks;
     this.current = () => {
       const inst = current();
       if (inst) this.known = inst;

@@ -1,11 +1,11 @@
-import type { CollectorConfig, OrchestratorConfig } from '../config/schema.js';
-import type { WorkerLimits } from './worker-source.js';
+import type { CollectorConfig, EnricherConfig, OrchestratorConfig } from '../config/schema.js';
+import type { WorkerLimits } from './worker-plugin.js';
 
-/** How a source collector runs its plugin instance. */
+/** How a collector or enricher runs its plugin instance. */
 export type Isolation = { mode: 'worker'; limits: WorkerLimits } | { mode: 'inline' };
 
 /** A collector's own `isolation`, else orchestrator.isolation (worker by default), with its limits. */
-export function isolationOf(c: Pick<CollectorConfig, 'isolation' | 'max_heap_mb'>, o: OrchestratorConfig): Isolation {
+export function isolationOf(c: Pick<CollectorConfig | EnricherConfig, 'isolation' | 'max_heap_mb'>, o: OrchestratorConfig): Isolation {
   if ((c.isolation ?? o.isolation) === 'inline') return { mode: 'inline' };
   const unresponsiveMs = o.unresponsive_after_seconds * 1000;
   return {

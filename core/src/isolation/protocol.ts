@@ -1,4 +1,4 @@
-import type { Checkpoint, CollectorDescription, HealthReport } from '../plugin-api/index.js';
+import type { Checkpoint, CollectorDescription, HealthReport, Indicator, Verdict } from '../plugin-api/index.js';
 import type { RejectCode } from '../pipeline/sanitize.js';
 
 /**
@@ -38,12 +38,15 @@ export interface DefinitionData {
 export interface CreateReply {
   description: unknown;
   secrets: string[];
+  /** Enrichers: what the enrichment stage reads from the instance (its lookups run in the worker). */
+  enricher?: { supports: unknown; limits: unknown; cacheKey: string | undefined };
 }
 
 export type HostToWorker =
   | { t: 'call'; id: number; op: 'inspect' | 'create' | 'start' | 'stop' | 'describe' }
   | { t: 'call'; id: number; op: 'health' }
   | { t: 'call'; id: number; op: 'poll'; checkpoint: Checkpoint | undefined; maxEvents: number }
+  | { t: 'call'; id: number; op: 'lookup'; indicators: Indicator[] }
   /** Abort the signal of call `id` (a poll or health check past its deadline). */
   | { t: 'abort'; id: number }
   /** The host is shutting down: fire the context's signal. */
@@ -83,7 +86,7 @@ export type WorkerToHost =
   | WorkerAhead
   /** The poll is answered by the batch already pushed for its position (sent just before). */
   | { t: 'reply'; id: number; ok: true; fromAhead: true }
-  | { t: 'reply'; id: number; ok: true; value?: HealthReport | CollectorDescription | DefinitionData | CreateReply | null }
+  | { t: 'reply'; id: number; ok: true; value?: HealthReport | CollectorDescription | DefinitionData | CreateReply | Verdict[] | null }
   | { t: 'reply'; id: number; ok: false; error: WireError }
   | { t: 'beat'; heapUsed: number; heapLimit: number; elu: number; busyMs: number }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: unknown; msg?: string };

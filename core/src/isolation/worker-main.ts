@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import { ErrorCodes, PluginError, toPluginError, type PluginDefinition, type PluginLogger, type SourceInstance } from '../plugin-api/index.js';
+import { ErrorCodes, PluginError, toPluginError, type EnricherInstance, type PluginDefinition, type PluginLogger, type SourceInstance } from '../plugin-api/index.js';
 import { secretValues, validateAgainstSchema } from '../plugins/validate.js';
 import { describeValue, RejectCodes, toPlainJson } from '../pipeline/sanitize.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerInit, WorkerToHost } from './protocol.js';
@@ -15,7 +15,8 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 const hostAbort = new AbortController();
 const calls = new Map<number, AbortController>();
-let instance: SourceInstance | undefined;
+/** A source, or an enricher (lookup, and poll when it has a feed). */
+let instance: (SourceInstance & Partial<EnricherInstance>) | undefined;
 
 function post(m: WorkerToHost, transfer?: ArrayBuffer[]): void {
   port.postMessage(m, transfer);
@@ -88,14 +89,18 @@ async function create(): Promise<CreateReply> {
     config = value;
   }
   const made = await def.create(config as never, { collectorId: init.collectorId, logger, stateDir: init.stateDir, signal: hostAbort.signal, ...(init.configDir !== undefined ? { configDir: init.configDir } : {}) });
-  instance = made as SourceInstance;
+  instance = made as SourceInstance & Partial<EnricherInstance>;
   let description: unknown = null;
   try {
     description = instance.describe?.() ?? null;
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'describe() failed');
   }
-  return { description, secrets: init.validateConfig ? secretValues(def.configSchema, config) : [] };
+  const secrets = init.validateConfig ? secretValues(def.configSchema, config) : [];
+  if (def.kind !== 'enricher') return { description, secrets };
+  // Cloned through JSON: what the stage needs is data (types, limits, the cache key's text).
+  const facts = JSON.parse(JSON.stringify({ supports: instance.supports ?? [], limits: instance.limits ?? null })) as { supports: unknown; limits: unknown };
+  return { description, secrets, enricher: { ...facts, cacheKey: typeof instance.cacheKey === 'function' ? String(instance.cacheKey()) : undefined } };
 }
 
 function eventsOneByOne(events: unknown[]): { eventsJson: string; refused: WireRefusal[] } {
@@ -260,6 +265,18 @@ port.on('message', (m: HostToWorker) => {
         return post({ t: 'reply', id: m.id, ok: true });
       case 'describe':
         return post({ t: 'reply', id: m.id, ok: true, value: instance?.describe?.() ?? null });
+      case 'lookup': {
+        if (typeof instance?.lookup !== 'function') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, 'the plugin instance has no lookup()');
+        // Verdicts are cloned through JSON: a value that cannot cross is the plugin's contract violation, not the host's crash.
+        const verdicts = (await instance.lookup(m.indicators, { signal: ac.signal })) as unknown;
+        let value: unknown;
+        try {
+          value = JSON.parse(JSON.stringify(verdicts)) as unknown;
+        } catch (err) {
+          throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `lookup() returned verdicts that are not JSON-serialisable: ${(err as Error).message}`);
+        }
+        return post({ t: 'reply', id: m.id, ok: true, value: value as never });
+      }
       case 'health':
         return post({ t: 'reply', id: m.id, ok: true, value: instance?.healthCheck ? await instance.healthCheck(ac.signal) : null });
       case 'poll':

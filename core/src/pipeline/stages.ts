@@ -11,6 +11,8 @@ import { createDetectionStage } from '../detection/index.js';
 import { createCorrelationStage } from '../correlation/index.js';
 import { createEnrichmentStage } from '../enrichment/index.js';
 import { SupervisedEnricher } from '../enrichment/supervised.js';
+import { isolationOf } from '../isolation/policy.js';
+import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { PipelineStage } from './stage.js';
 
 export interface EnricherHealth {
@@ -76,14 +78,34 @@ export async function buildStages(
     // Created here because the stage needs its indicator types and limits; started, checked,
     // restarted and stopped by its collector. A create() that throws or hangs fails that
     // collector's first start (supervised, within its budget), not the pipeline.
+    const isolation = isolationOf(comp.config, cfg.orchestrator);
+    // Its worker's reports reach the collector through the handle, once the collector attaches.
+    const hooks = { onLost: (e: PluginError) => handle?.workerHooks.onLost(e), onUsage: (u: WorkerResources) => handle?.workerHooks.onUsage(u) };
+    let handle: SupervisedEnricher | undefined;
     let first: { instance: EnricherInstance } | { error: unknown };
     try {
-      const made = comp.loaded.definition.create(comp.pluginConfig as never, { collectorId: comp.config.id, logger: child, stateDir, signal: new AbortController().signal, configDir: loaded.dir });
-      first = { instance: (await withDeadline(Promise.resolve(made), cfg.orchestrator.poll_timeout_seconds * 1000, `enricher ${comp.config.id}: create()`)) as EnricherInstance };
+      if (isolation.mode === 'worker') {
+        const made = await WorkerPlugin.create({
+          entry: comp.loaded.pkg.entry,
+          config: comp.pluginConfig,
+          collectorId: comp.config.id,
+          stateDir,
+          configDir: loaded.dir,
+          logger: child,
+          limits: isolation.limits,
+          ...(comp.validateInWorker ? { validateConfig: true } : {}),
+          ...hooks,
+        });
+        first = { instance: made };
+      } else {
+        const made = comp.loaded.definition.create(comp.pluginConfig as never, { collectorId: comp.config.id, logger: child, stateDir, signal: new AbortController().signal, configDir: loaded.dir });
+        first = { instance: (await withDeadline(Promise.resolve(made), cfg.orchestrator.poll_timeout_seconds * 1000, `enricher ${comp.config.id}: create()`)) as EnricherInstance };
+      }
     } catch (error) {
       first = { error };
     }
-    enrichers.push({ id: comp.config.id, plugin: comp.loaded.pkg.name, instance: new SupervisedEnricher(comp.config.id, first), config: comp.pluginConfig as Record<string, unknown> });
+    handle = new SupervisedEnricher(comp.config.id, first);
+    enrichers.push({ id: comp.config.id, plugin: comp.loaded.pkg.name, instance: handle, config: comp.pluginConfig as Record<string, unknown> });
   }
   let falsePositives: FalsePositiveStoreLike | undefined;
   if (cfg.enrichment.enabled) {
@@ -103,6 +125,11 @@ export async function buildStages(
       for (const s of stages) {
         await s.flush?.().catch((err: Error) => deps.logger.error({ stage: s.name, err: err.message }, 'final stage flush failed'));
         await (s.close ?? s.stop)?.call(s);
+      }
+      // A first instance no collector took (it never started) is still ours to stop.
+      for (const e of enrichers) {
+        const first = e.instance.takeFirst();
+        if (first && 'instance' in first) await first.instance.stop?.()?.catch(() => undefined);
       }
     },
     async readiness() {

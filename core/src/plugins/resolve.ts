@@ -6,7 +6,7 @@ import { checkDefinition, loadPlugin, PluginLoadError, resolvePluginPackage, typ
 import { secretValues, validateAgainstSchema } from './validate.js';
 import { ErrorCodes, isPluginError, PluginError, type PluginDefinition } from '../plugin-api/index.js';
 import { isolationOf } from '../isolation/policy.js';
-import { WorkerSource } from '../isolation/worker-source.js';
+import { WorkerPlugin } from '../isolation/worker-plugin.js';
 
 export interface ResolvedComponent {
   /** "collectors" or "enrichers": the config section it came from. */
@@ -37,11 +37,11 @@ export interface ResolveOptions {
  * A worker-isolated source's plugin, read without importing it here: package.json checked in this
  * thread, the definition's data read by a throw-away worker.
  */
-async function inspectPlugin(name: string, roots: string[], limits: Parameters<typeof WorkerSource.inspect>[1]): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
+async function inspectPlugin(name: string, roots: string[], limits: Parameters<typeof WorkerPlugin.inspect>[1]): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
   const pkg = resolvePluginPackage(name, roots);
   let data;
   try {
-    data = await WorkerSource.inspect(pkg.entry, limits);
+    data = await WorkerPlugin.inspect(pkg.entry, limits);
   } catch (err) {
     if (isPluginError(err)) return { pkg, failure: err };
     throw err;
@@ -70,14 +70,15 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[], o
     const pointer = `/${section}/${index}`;
     let plugin: LoadedPlugin;
     try {
-      const isolation = section === 'collectors' ? isolationOf(component as CollectorConfig, loaded.config.orchestrator) : { mode: 'inline' as const };
+      const isolation = isolationOf(component, loaded.config.orchestrator);
       if (isolation.mode === 'worker') {
         const inspected = await inspectPlugin(component.plugin, roots, isolation.limits);
         if ('failure' in inspected) {
           const f = inspected.failure;
           if (options.deferBrokenImports) {
-            const definition = { name: inspected.pkg.name, version: inspected.pkg.version, kind: 'source', apiVersion: inspected.pkg.apiRange, configSchema: {}, create: () => Promise.reject(f) } as unknown as PluginDefinition;
-            out.push({ section, index, config: component, loaded: { pkg: { ...inspected.pkg, kind: 'source' }, definition }, pluginConfig: component.config, secrets: [], validateInWorker: true });
+            const kind = section === 'enrichers' ? 'enricher' : inspected.pkg.kind === 'enricher' ? 'enricher' : 'source';
+            const definition = { name: inspected.pkg.name, version: inspected.pkg.version, kind, apiVersion: inspected.pkg.apiRange, configSchema: {}, create: () => Promise.reject(f) } as unknown as PluginDefinition;
+            out.push({ section, index, config: component, loaded: { pkg: { ...inspected.pkg, kind }, definition }, pluginConfig: component.config, secrets: [], validateInWorker: true });
             continue;
           }
           throw new PluginLoadError('PLUGIN_INVALID', component.plugin, `importing ${inspected.pkg.name}@${inspected.pkg.version} in a worker failed (${f.code}): ${f.message}`, `fix or reinstall ${component.plugin}; \`fabric run\` starts the other collectors and retries this one within its restart budget`);

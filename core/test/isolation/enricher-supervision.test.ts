@@ -72,3 +72,72 @@ enrichers:
     }, 60_000);
   }
 });
+
+describe('an enricher in its worker', () => {
+  const yaml = (extra = '') => `state_dir: ./state
+orchestrator: { collection_interval_seconds: 0.1, health_check_interval_seconds: 60, unresponsive_after_seconds: 1 }
+supervisor: { backoff_min_seconds: 0.05, backoff_max_seconds: 0.1, restart_intensity: 1, restart_period_seconds: 60 }
+enrichment: { deadline_ms: 500, lookup_documentation_ranges: true }
+collectors:
+  - id: auth
+    plugin: "@reactive-fabric/plugin-log-file"
+    config: { paths: [auth.log], format: syslog, syslog_year: 2025 }
+enrichers:
+  - id: intel
+    plugin: plugin-intel
+${extra}`;
+  const logLines = Array.from({ length: 20 }, (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`).join('\n') + '\n';
+
+  it('looks indicators up in its own thread (evidence says which), and its verdicts reach the events', async () => {
+    const dir = tempDir('fabric-enricher-worker-');
+    dirs.push(dir);
+    writePlugin(dir, 'plugin-intel', {
+      kind: 'enricher',
+      body: `
+  configSchema: { type: 'object', properties: {} },
+  async create() {
+    const { threadId } = await import('node:worker_threads');
+    return {
+      supports: ['ipv4'],
+      limits: { requestsPerMinute: 600, maxBatchSize: 10 },
+      async lookup(indicators) { return indicators.map((indicator) => ({ indicator, status: 'malicious', score: 0.9, confidence: 0.9, evidence: { thread: threadId } })); },
+    };
+  },`,
+    });
+    writeFileSync(join(dir, 'auth.log'), logLines);
+    writeFileSync(join(dir, 'fabric.yaml'), yaml());
+    const orch = await Orchestrator.create(parseConfig(yaml(), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+    await orch.start();
+    try {
+      await until(() => orch.getCollector('auth')!.metrics.eventsPublished >= 20, 20_000);
+      expect(orch.getCollector('intel')).toMatchObject({ state: 'running', resources: { isolation: 'worker' } });
+    } finally {
+      await orch.stop();
+    }
+    const text = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8');
+    const threads = [...text.matchAll(/"thread":(\d+)/g)].map((m) => Number(m[1]));
+    expect(threads.length).toBeGreaterThan(0);
+    // Thread 0 is the main thread: the lookups ran elsewhere.
+    expect(threads.every((t) => t > 0)).toBe(true);
+  }, 60_000);
+
+  it('a lookup stuck in a synchronous loop ends its worker (UNRESPONSIVE); events are still published, saying it did not answer', async () => {
+    const dir = tempDir('fabric-enricher-worker-');
+    dirs.push(dir);
+    writePlugin(dir, 'plugin-intel', { kind: 'enricher', body: enricher('', '').replace('async lookup(indicators) {', 'async lookup(indicators) { for (;;) {}') });
+    writeFileSync(join(dir, 'auth.log'), logLines);
+    writeFileSync(join(dir, 'fabric.yaml'), yaml());
+    const orch = await Orchestrator.create(parseConfig(yaml(), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+    await orch.start();
+    try {
+      await until(() => orch.getCollector('intel')?.lastError?.code === 'UNRESPONSIVE', 20_000);
+      await until(() => orch.getCollector('auth')!.metrics.eventsPublished >= 20, 20_000);
+      expect(orch.getCollector('auth')!.state).toBe('running');
+      expect(orch.transitions('intel')!.map((t) => t.to)).toContain('restarting');
+    } finally {
+      await orch.stop();
+    }
+    const published = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8');
+    expect(published).toContain('sources_unanswered');
+  }, 60_000);
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, INDICATOR_TYPES } from '@reactive-fabric/core';
-import { readPluginPackage, RefusedEvent, WorkerSource, type WorkerLimits } from '@reactive-fabric/core/runtime';
+import { readPluginPackage, RefusedEvent, WorkerPlugin, type WorkerLimits } from '@reactive-fabric/core/runtime';
 import type { Checkpoint, ErrorCode, Indicator, IndicatorType, PluginDefinition, SourceEvent, VerdictStatus } from '@reactive-fabric/core';
 import { checkDefinition } from './checks/definition.js';
 import { checkErrorAtPath, derivedInvalidConfigs, validateConfig } from './checks/config.js';
@@ -176,7 +176,7 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       definitionOk();
       let data;
       try {
-        data = await WorkerSource.inspect(entry(), limits);
+        data = await WorkerPlugin.inspect(entry(), limits);
       } catch (err) {
         fail(`importing the package in a worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${(err as Error).message}; build the package, and do no work at import time (no process.exit, no timers, no network)`);
       }
@@ -192,7 +192,7 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       let lost: Error | undefined;
       const logs: unknown[] = [];
       const log = (obj: unknown) => logs.push(obj);
-      const ws = await WorkerSource.create({
+      const ws = await WorkerPlugin.create({
         entry: entry(),
         config: value,
         collectorId: 'conformance',

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ErrorCodes, PluginError, type CollectorDescription, type HealthReport, type PluginLogger, type PollRequest, type PollResult, type SourceInstance } from '../plugin-api/index.js';
+import { ErrorCodes, PluginError, type CollectorDescription, type EnricherInstance, type EnricherLimits, type HealthReport, type Indicator, type IndicatorType, type LookupOptions, type PluginLogger, type PollRequest, type PollResult, type SourceInstance, type Verdict } from '../plugin-api/index.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerAhead, WorkerInit, WorkerToHost } from './protocol.js';
 import { RefusedEvent } from '../pipeline/sanitize.js';
 import { IsolationErrorCodes } from './codes.js';
@@ -12,7 +12,7 @@ import { IsolationErrorCodes } from './codes.js';
  */
 function workerFile(): string {
   const here = import.meta.url;
-  const url = here.endsWith('.ts') ? here.replace('/src/isolation/', '/dist/isolation/').replace(/worker-source\.ts$/, 'worker-main.js') : new URL('./worker-main.js', here).href;
+  const url = here.endsWith('.ts') ? here.replace('/src/isolation/', '/dist/isolation/').replace(/worker-plugin\.ts$/, 'worker-main.js') : new URL('./worker-main.js', here).href;
   const file = fileURLToPath(url);
   if (!existsSync(file)) throw new Error(`plugin worker ${file} is missing: build with "npx tsc -b" from the repository root`);
   return file;
@@ -40,7 +40,7 @@ export interface WorkerResources {
   busyMs: number;
 }
 
-export interface WorkerSourceOptions {
+export interface WorkerPluginOptions {
   /** Path of the plugin package's entry file. */
   entry: string;
   config: unknown;
@@ -69,7 +69,7 @@ interface Pending {
  * SourceInstance like any other; what the thread does wrong (exit, throw from a timer, block,
  * leak) ends the thread and surfaces as one PluginError with an isolation code, never in the host.
  */
-export class WorkerSource implements SourceInstance {
+export class WorkerPlugin implements SourceInstance, EnricherInstance {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -83,7 +83,7 @@ export class WorkerSource implements SourceInstance {
   /** The batch the worker read ahead and pushed, until a poll asks from its position. */
   private ahead: WorkerAhead | undefined;
 
-  private constructor(private readonly opts: WorkerSourceOptions) {
+  private constructor(private readonly opts: WorkerPluginOptions) {
     const { limits } = opts;
     const init: WorkerInit = {
       entry: pathToFileURL(opts.entry).href,
@@ -134,7 +134,7 @@ export class WorkerSource implements SourceInstance {
    * A package that exits, throws, loops or leaks at import rejects with the isolation code.
    */
   static async inspect(entry: string, limits: WorkerLimits): Promise<DefinitionData> {
-    const ws = new WorkerSource({ entry, config: undefined, collectorId: '(inspect)', stateDir: '', logger: silent, limits, onLost: () => undefined });
+    const ws = new WorkerPlugin({ entry, config: undefined, collectorId: '(inspect)', stateDir: '', logger: silent, limits, onLost: () => undefined });
     try {
       return (await ws.call({ op: 'inspect' }, limits.createTimeoutMs)) as DefinitionData;
     } finally {
@@ -144,13 +144,24 @@ export class WorkerSource implements SourceInstance {
 
   /** Secret values of the config, when the worker validated it (validateConfig). */
   secrets: string[] = [];
+  /** Enrichers: as the instance in the worker said at create(). */
+  supports: readonly IndicatorType[] = [];
+  limits: EnricherLimits | undefined;
+  cacheKey: (() => string) | undefined;
 
-  static async create(opts: WorkerSourceOptions): Promise<WorkerSource> {
-    const ws = new WorkerSource(opts);
+  static async create(opts: WorkerPluginOptions): Promise<WorkerPlugin> {
+    const ws = new WorkerPlugin(opts);
     try {
       const made = (await ws.call({ op: 'create' }, opts.limits.createTimeoutMs)) as CreateReply;
       if (made.description && typeof made.description === 'object') ws.description = made.description as CollectorDescription;
       ws.secrets = made.secrets;
+      if (made.enricher) {
+        const e = made.enricher;
+        ws.supports = Array.isArray(e.supports) ? (e.supports.filter((t) => typeof t === 'string') as IndicatorType[]) : [];
+        ws.limits = e.limits && typeof e.limits === 'object' ? (e.limits as EnricherLimits) : undefined;
+        const key = e.cacheKey;
+        ws.cacheKey = key === undefined ? undefined : () => key;
+      }
       return ws;
     } catch (err) {
       await ws.terminate();
@@ -258,6 +269,11 @@ export class WorkerSource implements SourceInstance {
     // A batch read ahead from another position (a rewind, a reset) is never delivered.
     this.ahead = undefined;
     return (await this.call({ op: 'poll', checkpoint: request.checkpoint, maxEvents: request.maxEvents } as never, undefined, request.signal)) as PollResult;
+  }
+
+  /** Enrichers: the lookup runs in the worker; the stage checks the verdicts as it does inline. */
+  async lookup(indicators: Indicator[], options: LookupOptions): Promise<Verdict[]> {
+    return (await this.call({ op: 'lookup', indicators } as never, undefined, options.signal)) as Verdict[];
   }
 
   /** A batch from the worker as a poll result; events it could not send become RefusedEvents. */
