@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPlugin, listInstalledPlugins, PluginLoadError } from '../src/plugins/loader.js';
+import { loadPlugin, PluginLoadError } from '../src/plugins/loader.js';
+import { listInstalledPlugins } from '../src/plugins/catalog.js';
 import { resolveComponents } from '../src/plugins/resolve.js';
 import { loadConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/config/errors.js';

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { listInstalledPlugins, loadPlugin, searchRoots } from '../src/plugins/loader.js';
+import { loadPlugin, searchRoots } from '../src/plugins/loader.js';
+import { listInstalledPlugins } from '../src/plugins/catalog.js';
 import { parseConfig } from '../src/config/load.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { buildAdminApp } from '../src/admin/index.js';

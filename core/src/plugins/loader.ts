@@ -1,9 +1,8 @@
-import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
 import { PLUGIN_API_VERSION, type PluginDefinition, type PluginKind } from '../plugin-api/index.js';
-import type { InstalledPlugin } from '../host.js';
 
 /** Stable codes for every way loading a plugin can fail. */
 export type PluginLoadCode = 'PLUGIN_NOT_INSTALLED' | 'PLUGIN_API_MISMATCH' | 'PLUGIN_INVALID' | 'PLUGIN_CONFIG_INVALID' | 'PLUGIN_KIND_MISMATCH';
@@ -105,7 +104,8 @@ export function readPluginPackage(dir: string): PluginPackage {
   };
 }
 
-function checkApi(name: string, range: string, where: string): void {
+/** Throws PluginLoadError when `range` (from `where`) does not include this host's plugin API. */
+export function checkPluginApi(name: string, range: string, where: string): void {
   if (!range) {
     throw new PluginLoadError('PLUGIN_INVALID', name, `package ${name} is not a Reactive Fabric plugin: its ${where} has no plugin API range`, `add "reactiveFabric": { "pluginApi": "^1.0.0", "kind": "source" } to its package.json`);
   }
@@ -134,7 +134,7 @@ export function resolvePluginPackage(name: string, roots: string[]): PluginPacka
     throw new PluginLoadError('PLUGIN_NOT_INSTALLED', name, `plugin package ${name} is not installed (looked in node_modules under ${roots.join(', ')})`, `run pnpm add ${name} (or npm install ${name}) in ${roots[0]}`);
   }
   const pkg = readPluginPackage(dir);
-  checkApi(pkg.name, pkg.apiRange, 'package.json "reactiveFabric.pluginApi"');
+  checkPluginApi(pkg.name, pkg.apiRange, 'package.json "reactiveFabric.pluginApi"');
   return pkg;
 }
 
@@ -174,55 +174,6 @@ export function checkDefinition(pkg: PluginPackage, def: Partial<PluginDefinitio
   if (def.kind !== 'source' && def.kind !== 'enricher') {
     throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name} has kind "${String(def.kind)}"`, 'kind must be "source" or "enricher"');
   }
-  checkApi(pkg.name, def.apiVersion!, 'definePlugin apiVersion');
+  checkPluginApi(pkg.name, def.apiVersion!, 'definePlugin apiVersion');
   return { pkg: { ...pkg, kind: def.kind }, definition: def as PluginDefinition };
-}
-
-/** Every installed package that declares itself a Reactive Fabric plugin, compatible or not. */
-export async function listInstalledPlugins(roots: string[]): Promise<InstalledPlugin[]> {
-  const dirs = new Map<string, string>();
-  for (const nm of nodeModulesDirs(roots)) {
-    let entries: string[];
-    try {
-      entries = readdirSync(nm);
-    } catch {
-      continue; // no node_modules at this level
-    }
-    for (const entry of entries) {
-      if (entry.startsWith('.')) continue;
-      let names: string[];
-      try {
-        names = entry.startsWith('@') ? readdirSync(join(nm, entry)).map((n) => `${entry}/${n}`) : [entry];
-      } catch {
-        continue; // a file or broken link named like a scope
-      }
-      for (const name of names) {
-        const pj = join(nm, name, 'package.json');
-        if (!existsSync(pj) || dirs.has(name)) continue;
-        try {
-          const m = JSON.parse(readFileSync(pj, 'utf8')) as Record<string, unknown>;
-          const keywords = Array.isArray(m.keywords) ? m.keywords : [];
-          if (m.reactiveFabric && (keywords.includes('reactive-fabric-plugin') || (m.reactiveFabric as Record<string, unknown>).kind)) dirs.set(name, dirname(realpathSync(pj)));
-        } catch {
-          // An unreadable package.json is not ours to report here.
-        }
-      }
-    }
-  }
-  const out: InstalledPlugin[] = [];
-  for (const [name, dir] of [...dirs].sort(([a], [b]) => a.localeCompare(b))) {
-    const pkg = readPluginPackage(dir);
-    const item: InstalledPlugin = { name, version: pkg.version, kind: pkg.kind, apiRange: pkg.apiRange, compatible: false, description: pkg.description };
-    try {
-      const loaded = await loadPlugin(name, roots);
-      item.compatible = true;
-      item.kind = loaded.definition.kind;
-      item.configSchema = loaded.definition.configSchema;
-      item.description = loaded.definition.description ?? item.description;
-    } catch (err) {
-      item.problem = (err as Error).message;
-    }
-    out.push(item);
-  }
-  return out;
 }

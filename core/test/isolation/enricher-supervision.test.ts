@@ -41,7 +41,7 @@ describe('an enricher that cannot start', () => {
       writePlugin(dir, 'plugin-intel', { kind: 'enricher', body: c.body });
       writeFileSync(join(dir, 'auth.log'), Array.from({ length: 20 }, (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`).join('\n') + '\n');
       const yaml = `state_dir: ./state
-orchestrator: { collection_interval_seconds: 0.1, health_check_interval_seconds: 60, poll_timeout_seconds: 1 }
+orchestrator: { collection_interval_seconds: 0.1, health_check_interval_seconds: 60, poll_timeout_seconds: 3 }
 supervisor: { backoff_min_seconds: 0.05, backoff_max_seconds: 0.1, restart_intensity: 1, restart_period_seconds: 60 }
 enrichment: { deadline_ms: 500 }
 collectors:

@@ -4,7 +4,8 @@ import { configPath } from '../config-arg.js';
 import { loadConfig } from '../../config/load.js';
 import { Orchestrator } from '../../orchestrator.js';
 import { createLogger } from '../../logging.js';
-import { listInstalledPlugins, searchRoots } from '../../plugins/loader.js';
+import { searchRoots } from '../../plugins/loader.js';
+import { listInstalledPlugins } from '../../plugins/catalog.js';
 import { resolveComponents } from '../../plugins/resolve.js';
 import { strictRuleProblems } from '../../detection/sigma/loader.js';
 
