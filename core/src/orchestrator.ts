@@ -33,7 +33,7 @@ import type { PipelineStage } from './pipeline/stage.js';
 import { buildStages, type BuiltStages } from './pipeline/stages.js';
 import { loadPlugin, searchRoots } from './plugins/loader.js';
 import { listInstalledPlugins } from './plugins/catalog.js';
-import { resolveComponents, type ResolvedComponent } from './plugins/resolve.js';
+import { inspectPlugin, resolveComponents, type ResolvedComponent } from './plugins/resolve.js';
 import { validateAgainstSchema } from './plugins/validate.js';
 import { Collector } from './collectors/collector.js';
 import { collectorMachine, type CollectorEvent, type ErrorInfo } from './collectors/machine.js';
@@ -465,12 +465,16 @@ export class Orchestrator implements FabricHost {
   }
 
   async validatePluginConfig(pluginName: string, config: unknown): Promise<FieldError[]> {
+    // Imported in a throw-away worker (unless the host runs plugins inline): asking about a
+    // package that exits or loops at import must not end or freeze the host.
+    const isolation = isolationOf({}, this.loaded.config.orchestrator);
     let plugin;
     try {
-      plugin = await loadPlugin(pluginName, this.roots);
+      plugin = isolation.mode === 'worker' ? await inspectPlugin(pluginName, this.roots, isolation.limits) : await loadPlugin(pluginName, this.roots);
     } catch (err) {
       throw new HostError('NOT_FOUND', (err as Error).message);
     }
+    if ('failure' in plugin) return [{ path: '/', message: `plugin ${pluginName} could not be imported in a worker (${plugin.failure.code}): ${plugin.failure.message}` }];
     return validateAgainstSchema(plugin.definition.configSchema, config).errors;
   }
 

@@ -37,7 +37,7 @@ export interface ResolveOptions {
  * A worker-isolated source's plugin, read without importing it here: package.json checked in this
  * thread, the definition's data read by a throw-away worker.
  */
-async function inspectPlugin(name: string, roots: string[], limits: Parameters<typeof WorkerPlugin.inspect>[1]): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
+export async function inspectPlugin(name: string, roots: string[], limits: Parameters<typeof WorkerPlugin.inspect>[1]): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
   const pkg = resolvePluginPackage(name, roots);
   let data;
   try {
