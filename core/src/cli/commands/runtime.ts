@@ -3,7 +3,7 @@ import { parseFlags, stringFlag } from '../args.js';
 import { configPath } from '../config-arg.js';
 import { loadConfig } from '../../config/load.js';
 import { Orchestrator } from '../../orchestrator.js';
-import { createLogger } from '../../logging.js';
+import { createLogger, redactSecrets } from '../../logging.js';
 import { searchRoots } from '../../plugins/loader.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
 import { resolveComponents } from '../../plugins/resolve.js';
@@ -14,34 +14,63 @@ const startUsage = 'fabric start -c <config.yaml>';
 /** After a graceful stop, how long leftovers (a broker connect still timing out) may delay the exit. */
 const EXIT_GRACE_MS = 2000;
 
+/** Exit code after an error escaped every handler (EX_SOFTWARE): a supervisor (systemd, k8s) restarts us. */
+export const EXIT_UNCAUGHT = 70;
+
 /**
  * SIGINT/SIGTERM handling from the moment the command starts, so a signal during start-up (a
  * slow broker, a plugin loading) stops what has started instead of killing the process with the
  * default handler. The first signal asks for a graceful stop; a second one exits at once (130).
+ *
+ * The same path takes what still escapes (an `uncaughtException` or `unhandledRejection` in the
+ * host thread, e.g. from a plugin running `isolation: inline`): it is logged (secrets redacted),
+ * and the process stops gracefully and exits 70 — never a silent, half-alive process. Another
+ * one during that stop exits at once (70).
  */
-function watchSignals(io: CliIo): { readonly received: string | undefined; readonly next: Promise<string>; dispose(): void } {
+function watchSignals(io: CliIo): { readonly received: string | undefined; readonly fatal: boolean; readonly next: Promise<string>; dispose(): void } {
   let received: string | undefined;
+  let fatal = false;
   let wake: (sig: string) => void = () => undefined;
   const next = new Promise<string>((resolve) => (wake = resolve));
   const onSignal = (sig: NodeJS.Signals): void => {
     if (received !== undefined) {
       io.stderr.write(`second ${sig}: exiting now\n`);
-      process.exit(130);
+      process.exit(fatal ? EXIT_UNCAUGHT : 130);
     }
     received = sig;
     io.stderr.write(`${sig}: stopping gracefully (again to force)\n`);
     wake(sig);
   };
+  const onFatal = (kind: 'uncaughtException' | 'unhandledRejection') => (err: unknown): void => {
+    const text = redactSecrets(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    if (received !== undefined) {
+      io.stderr.write(`${kind} while stopping: exiting now (${EXIT_UNCAUGHT})\n${text}\n`);
+      process.exit(EXIT_UNCAUGHT);
+    }
+    fatal = true;
+    received = kind;
+    io.stderr.write(`fatal: ${kind} escaped every handler; stopping gracefully, then exiting ${EXIT_UNCAUGHT}\n${text}\n`);
+    wake(kind);
+  };
+  const onUncaught = onFatal('uncaughtException');
+  const onRejection = onFatal('unhandledRejection');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onRejection);
   return {
     get received() {
       return received;
+    },
+    get fatal() {
+      return fatal;
     },
     next,
     dispose() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('uncaughtException', onUncaught);
+      process.off('unhandledRejection', onRejection);
     },
   };
 }
@@ -70,13 +99,13 @@ const start: CliCommand = {
       const created = await unlessSignalled(Orchestrator.create(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
       if (!created) {
         io.stderr.write('stopped during start-up: nothing had started yet\n');
-        return exitAfterStop(0);
+        return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
       const orch = created.value;
       if (signals.received) {
         await orch.stop();
         io.stderr.write('stopped during start-up\n');
-        return exitAfterStop(0);
+        return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
       const starting = orch.start();
       const started = await unlessSignalled(starting, signals);
@@ -85,14 +114,14 @@ const start: CliCommand = {
         starting.catch((err: Error) => logger.warn({ err: err.message }, 'start-up ended with an error after the stop'));
         await orch.stop();
         io.stderr.write('stopped during start-up: what had started was closed\n');
-        return exitAfterStop(0);
+        return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
       io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${orch.adminUrl ? `, admin API ${orch.adminUrl}` : ''}. Ctrl+C stops.\n`);
       await signals.next;
       await orch.stop();
       const s = orch.snapshot().total;
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
-      return exitAfterStop(0);
+      return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
     } finally {
       // A second signal during the stop still forces the exit: handlers stay until the process ends.
       if (!signals.received) signals.dispose();
