@@ -1,15 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, tempDir, until, writePlugin } from './helpers.js';
+import { startFabric, tempDir, until, writePlugin } from './helpers.js';
 
 /**
  * What still escapes into the host thread (here: a plugin trusted with `isolation: inline` that
  * throws from a timer, or leaves a rejection unhandled) is logged, the process stops gracefully
  * and exits 70. Runs the built CLI (core/dist): build first.
  */
-const fabric = join(repoRoot, 'core/bin/fabric.js');
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -51,17 +49,14 @@ describe('fabric start: an error that escapes every handler', () => {
           'sink: { type: jsonl }',
         ].join('\n'),
       );
-      const child = spawn(process.execPath, [fabric, 'start', '-c', join(dir, 'fabric.yaml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+      const { child, stderr: output, exited } = startFabric(join(dir, 'fabric.yaml'), dir);
       try {
-        const result = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`fabric did not exit: ${stderr}`)), 30_000))]);
-        expect(result, stderr).toEqual({ code: 70, signal: null });
-        expect(stderr).toContain(`fatal: ${c.kind} escaped every handler; stopping gracefully, then exiting 70`);
-        expect(stderr).toContain('boom');
-        expect(stderr).not.toContain('s3cr3t-value-0123456789');
-        expect(stderr).toMatch(/stopped: \d+ collected/);
+        const result = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`fabric did not exit: ${output()}`)), 30_000))]);
+        expect(result, output()).toEqual({ code: 70, signal: null });
+        expect(output()).toContain(`fatal: ${c.kind} escaped every handler; stopping gracefully, then exiting 70`);
+        expect(output()).toContain('boom');
+        expect(output()).not.toContain('s3cr3t-value-0123456789');
+        expect(output()).toMatch(/stopped: \d+ collected/);
         // The batches published before the error are on disk, whole.
         const events = join(dir, 'state', 'events.jsonl');
         await until(() => existsSync(events));

@@ -1,4 +1,5 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -77,4 +78,16 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 
     if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/**
+ * `fabric start -c <config>` from core/dist as a child process (build first), with its stderr
+ * collected and its exit as a promise.
+ */
+export function startFabric(config: string, cwd: string): { child: import('node:child_process').ChildProcess; stderr(): string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [join(repoRoot, 'core/bin/fabric.js'), 'start', '-c', config], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  return { child, stderr: () => stderr, exited };
 }

@@ -1,11 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, tempDir, until, writePlugin } from '../helpers.js';
+import { startFabric, tempDir, until, writePlugin } from '../helpers.js';
 
-/** Runs the built CLI (core/dist): build first. */
-const fabric = join(repoRoot, 'core/bin/fabric.js');
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -48,10 +45,7 @@ describe('fabric start with a plugin stuck in a synchronous loop', () => {
         'sink: { type: jsonl }',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [fabric, 'start', '-c', join(dir, 'fabric.yaml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+    const { child, stderr: output, exited } = startFabric(join(dir, 'fabric.yaml'), dir);
     const events = join(dir, 'state', 'events.jsonl');
     const steady = () => (existsSync(events) ? readFileSync(events, 'utf8').split('\n').filter((l) => l.includes('"steady ')).length : 0);
     try {
@@ -61,9 +55,9 @@ describe('fabric start with a plugin stuck in a synchronous loop', () => {
       child.kill('SIGTERM');
       const result = await exited;
       const took = Date.now() - t0;
-      expect(result, stderr).toEqual({ code: 0, signal: null });
-      expect(stderr).toContain('SIGTERM: stopping gracefully');
-      expect(took, stderr).toBeLessThan(3000 + 2000);
+      expect(result, output()).toEqual({ code: 0, signal: null });
+      expect(output()).toContain('SIGTERM: stopping gracefully');
+      expect(took, output()).toBeLessThan(3000 + 2000);
     } finally {
       child.kill('SIGKILL');
     }
