@@ -27,6 +27,10 @@ const SUGGESTED = {
   STALLED: 'No progress for a long time: check the backend, then restart the collector.',
   ABORTED: 'A poll was cancelled (stop or restart): nothing to do.',
   CHECKPOINT_WRITE_FAILED: 'Free disk space or fix permissions on the state directory; the collector recovers at the next successful write.',
+  UNRESPONSIVE: "The plugin blocked its worker's event loop (a synchronous loop?): its worker was stopped and the collector restarted. Update or report the plugin.",
+  MEMORY_LIMIT: 'The plugin used more memory than max_heap_mb: raise it if the plugin needs more, or report a leak.',
+  CRASHED: 'The plugin threw outside any call (a timer or an unhandled rejection): its worker ended. Update or report the plugin.',
+  EXITED: "The plugin called process.exit(): only its worker ended. Update or report the plugin.",
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -202,6 +206,7 @@ function useInstance(instance) {
 
 const fmtRate = (n) => (n === undefined || n === null ? '–' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 const fmtInt = (n) => (n === undefined || n === null ? '–' : Number(n).toLocaleString('en-US'));
+const fmtMb = (n) => (n === undefined || n === null ? '–' : `${(Number(n) / 1048576).toFixed(1)} MB`);
 function ago(iso, now = Date.now()) {
   if (!iso) return '–';
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -547,6 +552,17 @@ function CollectorPage({ instance, id }) {
           <dt>Restarts</dt><dd>${detail.restartCount} in total${st.overview?.restartBudget ? `; ${st.overview.collectors.find((c) => c.id === id)?.restartsInPeriod ?? 0} of the budget of ${st.overview.restartBudget.intensity} per ${st.overview.restartBudget.periodSeconds}s used` : ''}</dd>
           <dt>Last successful poll</dt><dd>${ago(detail.metrics.lastSuccessAt)}</dd>
         </dl>
+        ${detail.resources
+          ? html`<h2>Runs in</h2>
+              <dl class="kv" data-testid="resources">
+                <dt>Isolation</dt><dd>${detail.resources.isolation === 'worker' ? `its own worker thread${detail.resources.threadId !== undefined ? ` (#${detail.resources.threadId})` : ''}` : 'the host thread (inline)'}</dd>
+                ${detail.resources.heapUsedBytes !== undefined
+                  ? html`<dt>Heap</dt><dd>${fmtMb(detail.resources.heapUsedBytes)} of ${fmtMb(detail.resources.heapLimitBytes)}</dd>
+                      <dt>Event loop busy</dt><dd>${Math.round((detail.resources.eventLoopUtilization ?? 0) * 100)} %</dd>
+                      <dt>Busy time</dt><dd>${((detail.resources.busyMs ?? 0) / 1000).toFixed(1)} s</dd>`
+                  : ''}
+              </dl>`
+          : ''}
         ${detail.lastError
           ? html`<h2>Last error</h2><p data-testid="detail-error"><span class="errcode">${detail.lastError.code}</span> ${detail.lastError.message} <span class="small muted">(×${detail.lastError.count} since ${time(detail.lastError.since)}${detail.lastError.retriable ? ', retried automatically' : ', not retriable'})</span></p><p class="action">${SUGGESTED[detail.lastError.code] ?? 'See the server log for details.'}</p>`
           : ''}

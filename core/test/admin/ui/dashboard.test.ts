@@ -213,6 +213,9 @@ describe('dashboard in headless Chromium', () => {
     );
     expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     expect(await page.$$eval('[data-command]', (els) => els.map((e) => e.getAttribute('data-command')).sort())).toEqual(['pause', 'restart', 'stop']);
+    // Where the plugin runs, and what its worker uses (from its heartbeat, after the restart too).
+    await page.waitForFunction(() => /Heap[\s\S]*MB of[\s\S]*MB/.test(document.querySelector('[data-testid="resources"]')?.textContent ?? ''), { timeout: 10_000 });
+    expect(await page.$eval('[data-testid="resources"]', (el) => el.textContent)).toMatch(/its own worker thread \(#\d+\)/);
     await shot('collector');
     await axeCheck('collector');
   });
