@@ -25,7 +25,7 @@ import { friendlyEvent } from './graph.js';
 import { isInstanceLost } from '../isolation/codes.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { Isolation } from '../isolation/policy.js';
-import { registerSecret } from '../logging.js';
+import { redactDeep, redactSecrets, registerSecret } from '../logging.js';
 import type { SupervisedEnricher } from '../enrichment/supervised.js';
 
 export interface CollectorTiming {
@@ -147,12 +147,10 @@ export class Collector {
   private lastSuccessAt: string | undefined;
   private description: CollectorDescription = { backend: 'unknown' };
 
-  /** The config's secret values (from the host's validation, or from the worker's). */
-  private readonly secrets: string[];
-
   constructor(private readonly opts: CollectorOptions) {
     this.id = opts.id;
-    this.secrets = [...opts.secrets];
+    // The config's secrets (also registered by the orchestrator): scrubbing goes through the one redactor.
+    for (const secret of opts.secrets) registerSecret(secret);
     this.committed = opts.initialCheckpoint;
     this.position = opts.initialCheckpoint.value;
     const machine = collectorMachine.provide({
@@ -245,10 +243,8 @@ export class Collector {
         this.instance = instance as SourceInstance | EnricherInstance;
       }
       if (this.instance instanceof WorkerPlugin) {
-        for (const s of this.instance.secrets) {
-          registerSecret(s);
-          if (!this.secrets.includes(s)) this.secrets.push(s);
-        }
+        // Secrets the worker found while validating the config (the host could not read its schema).
+        for (const s of this.instance.secrets) registerSecret(s);
       }
       this.describe();
       const started = this.instance;
@@ -697,10 +693,9 @@ export class Collector {
     this.actor.stop();
   }
 
+  /** Plugin text shown to operators, with this config's secrets (in every encoded form) redacted. */
   private scrubText(text: string): string {
-    let out = text;
-    for (const s of this.secrets) if (s && out.includes(s)) out = out.split(s).join('[redacted]');
-    return out;
+    return redactSecrets(text);
   }
 
   private scrub(e: PluginError): PluginError {
@@ -709,7 +704,7 @@ export class Collector {
   }
 
   private scrubObject<T extends object>(o: T): T {
-    return JSON.parse(this.scrubText(JSON.stringify(o))) as T;
+    return redactDeep(o);
   }
 }
 
