@@ -1,4 +1,6 @@
 import { mkdtemp } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { afterAll } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -56,8 +58,16 @@ export function config(over: Partial<CorrelationConfig> = {}): CorrelationConfig
   return value as CorrelationConfig;
 }
 
+const created: string[] = [];
+// Registered in the root suite of each test file that imports these helpers.
+afterAll(() => {
+  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
 export async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'rf-correlation-'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-correlation-'));
+  created.push(dir);
+  return dir;
 }
 
 export interface Harness {
