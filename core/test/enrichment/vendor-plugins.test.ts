@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,14 +26,17 @@ const mispFake = new MispFake();
 beforeAll(async () => {
   await Promise.all([vt.start(), abuse.start(), alienvault.start(), mispFake.start()]);
 });
+const tiDirs: string[] = [];
 afterAll(async () => {
   await Promise.all([vt.stop(), abuse.stop(), alienvault.stop(), mispFake.stop()]);
+  for (const d of tiDirs) rmSync(d, { recursive: true, force: true });
 });
 
 async function instance(plugin: PluginDefinition<TSchema, 'enricher'>, raw: Record<string, unknown>): Promise<{ instance: EnricherInstance; config: Record<string, unknown> }> {
   const { value, errors } = validateAgainstSchema(plugin.configSchema, raw);
   if (errors.length > 0) throw new Error(JSON.stringify(errors));
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'fabric-ti-'));
+  tiDirs.push(stateDir);
   const inst = (await plugin.create(value as never, { collectorId: 'x', logger: silentLogger, stateDir, signal: new AbortController().signal })) as EnricherInstance;
   await inst.start?.();
   return { instance: inst, config: value as Record<string, unknown> };

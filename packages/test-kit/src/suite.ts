@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -192,11 +192,12 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
       let lost: Error | undefined;
       const logs: unknown[] = [];
       const log = (obj: unknown) => logs.push(obj);
+      const stateDir = mkdtempSync(join(tmpdir(), 'conformance-worker-'));
       const ws = await WorkerPlugin.create({
         entry: entry(),
         config: value,
         collectorId: 'conformance',
-        stateDir: mkdtempSync(join(tmpdir(), 'conformance-worker-')),
+        stateDir,
         logger: { debug: log, info: log, warn: log, error: log },
         limits,
         onLost: (e) => (lost = e),
@@ -221,6 +222,7 @@ export function conformanceSuite(plugin: AnyPlugin, options: ConformanceOptions)
         fail(`polling in the worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${(err as Error).message}`);
       } finally {
         await ws.stop();
+        rmSync(stateDir, { recursive: true, force: true });
       }
       if (lost) fail(`the plugin's worker was lost (${(lost as { code?: string }).code}): ${lost.message}`);
       if (events < (options.minEvents ?? 1)) fail(`polling in the worker yielded ${events} events; inline the valid config yields at least ${options.minEvents ?? 1}`);
