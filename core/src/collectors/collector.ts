@@ -72,9 +72,9 @@ export interface CollectorOptions {
   enricher?: SupervisedEnricher;
   progressFeed?: (report: (ok: boolean, error?: ErrorInfo) => void) => () => void;
   /**
-   * `worker`: the source plugin instance lives in its own worker thread (the default the
-   * orchestrator passes for sources); `inline`: in the host thread (trusted, hot plugins).
-   * Absent = inline.
+   * `worker`: the plugin instance lives in its own worker thread (what the orchestrator passes
+   * unless the config says `isolation: inline`); `inline`: in the host thread (trusted, hot
+   * plugins). Absent = inline (tests that drive a Collector with an in-memory definition).
    */
   isolation?: Isolation;
   /** The host could not read the plugin's config schema: its worker validates the config at each start. */

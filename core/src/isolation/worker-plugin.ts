@@ -65,8 +65,8 @@ interface Pending {
 }
 
 /**
- * A source plugin instance living in its own worker thread. To the collector it is a
- * SourceInstance like any other; what the thread does wrong (exit, throw from a timer, block,
+ * A plugin instance (a source, or an enricher) living in its own worker thread. To its collector
+ * it is an instance like any other; what the thread does wrong (exit, throw from a timer, block,
  * leak) ends the thread and surfaces as one PluginError with an isolation code, never in the host.
  */
 export class WorkerPlugin implements SourceInstance, EnricherInstance {
@@ -119,15 +119,14 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
       clearInterval(this.monitor);
     });
     this.monitor = setInterval(() => {
-      const silent = Date.now() - this.lastBeat;
-      if (silent > limits.unresponsiveMs) {
-        this.lose(new PluginError(IsolationErrorCodes.UNRESPONSIVE, `the plugin's worker sent no heartbeat for ${silent} ms (its event loop is blocked, e.g. a synchronous loop); it was terminated`, { retriable: true }));
+      const quietMs = Date.now() - this.lastBeat;
+      if (quietMs > limits.unresponsiveMs) {
+        this.lose(new PluginError(IsolationErrorCodes.UNRESPONSIVE, `the plugin's worker sent no heartbeat for ${quietMs} ms (its event loop is blocked, e.g. a synchronous loop); it was terminated`, { retriable: true }));
       }
     }, Math.max(50, Math.min(limits.heartbeatMs, limits.unresponsiveMs / 4)));
     this.monitor.unref();
   }
 
-  /** Starts the worker, imports the plugin there and creates the instance. */
   /**
    * Imports the plugin in a throw-away worker and reads its definition's data (name, kind, API
    * range, schemas): how the host checks a config without running plugin code in its own thread.
@@ -149,6 +148,7 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
   limits: EnricherLimits | undefined;
   cacheKey: (() => string) | undefined;
 
+  /** Starts the worker, imports the plugin there and creates the instance. */
   static async create(opts: WorkerPluginOptions): Promise<WorkerPlugin> {
     const ws = new WorkerPlugin(opts);
     try {
@@ -301,9 +301,9 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
 
   /** Asks the plugin to stop (bounded by the collector's deadline), then ends the thread whatever it answered. */
   async stop(): Promise<void> {
-    // A source has nothing to flush (its positions are committed by the host), so stop() gets two
-    // heartbeats: a worker that is blocked cannot run it, and waiting longer would only spend the
-    // shutdown deadline on an answer that cannot come.
+    // stop() gets two heartbeats: a source has nothing to flush (the host commits its positions),
+    // an enricher's caches are the host's too, and a blocked worker cannot run it anyway; waiting
+    // longer would only spend the shutdown deadline on an answer that cannot come.
     const { heartbeatMs, createTimeoutMs } = this.opts.limits;
     try {
       if (!this.lost && !this.closing) await this.call({ op: 'stop' }, Math.min(createTimeoutMs, 2 * heartbeatMs));
