@@ -18,7 +18,10 @@ const follow = spawn(process.execPath, [join(root, 'scripts/generate-sample-logs
 const config = process.argv[2] ?? 'examples/quickstart.yaml';
 process.stdout.write(`\nevents go to ${join(root, '.fabric/events.jsonl')} — in another terminal: tail -f .fabric/events.jsonl\n\n`);
 const startedAt = Date.now();
-const fabric = spawn(process.execPath, [join(root, 'core/bin/fabric.js'), 'start', '-c', config], { stdio: 'inherit', cwd: root });
+// Its own process group: Ctrl+C in a terminal signals the whole foreground group, and fabric would
+// get that SIGINT and the one forwarded below — two signals, which it takes as "exit now". Detached,
+// it gets exactly the one we forward, however this script was signalled (terminal, timeout, systemd).
+const fabric = spawn(process.execPath, [join(root, 'core/bin/fabric.js'), 'start', '-c', config], { stdio: 'inherit', cwd: root, detached: true });
 
 // The admin API writes its URL to <state_dir>/admin-url once it listens (the quickstart config's
 // state_dir is .fabric); print the dashboard's address then. Never the token: say where it is.
@@ -42,6 +45,10 @@ if (config === 'examples/quickstart.yaml') {
 const forward = (sig) => () => fabric.kill(sig);
 process.on('SIGINT', forward('SIGINT'));
 process.on('SIGTERM', forward('SIGTERM'));
+// If this script dies without a signal handler running (an uncaught error), fabric must not outlive it.
+process.on('exit', () => {
+  if (fabric.exitCode === null && fabric.signalCode === null) fabric.kill('SIGTERM');
+});
 fabric.on('exit', (code) => {
   follow.kill('SIGTERM');
   process.exit(code ?? 0);
