@@ -7,7 +7,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PluginError, toPluginError, type EnricherInstance, type PluginDefinition, type PluginLogger, type SourceInstance } from '../plugin-api/index.js';
-import { secretValues, validateAgainstSchema } from '../plugins/validate.js';
 import { describeValue, RejectCodes, toPlainJson } from '../pipeline/sanitize.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerInit, WorkerToHost } from './protocol.js';
 
@@ -80,8 +79,10 @@ async function create(): Promise<CreateReply> {
   const def = await load();
   if (typeof def.create !== 'function') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `${init.entry} has no create() in its definePlugin({...})`);
   let config = init.config;
-  if (init.validateConfig) {
-    const { value, errors } = validateAgainstSchema(def.configSchema, config);
+  // Loaded only when needed: most workers get a config the host already validated.
+  const validation = init.validateConfig ? await import('../plugins/validate.js') : undefined;
+  if (validation) {
+    const { value, errors } = validation.validateAgainstSchema(def.configSchema, config);
     if (errors.length > 0) {
       const list = errors.slice(0, 5).map((e) => `config${e.path === '/' ? '' : e.path}: ${e.message}`).join('; ');
       throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${init.collectorId}": ${list}; fix the collector's config: block (fabric validate lists every problem)`, { retriable: false });
@@ -96,7 +97,7 @@ async function create(): Promise<CreateReply> {
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'describe() failed');
   }
-  const secrets = init.validateConfig ? secretValues(def.configSchema, config) : [];
+  const secrets = validation ? validation.secretValues(def.configSchema, config) : [];
   if (def.kind !== 'enricher') return { description, secrets };
   // Cloned through JSON: what the stage needs is data (types, limits, the cache key's text).
   const facts = JSON.parse(JSON.stringify({ supports: instance.supports ?? [], limits: instance.limits ?? null })) as { supports: unknown; limits: unknown };
