@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { Orchestrator } from '../../src/orchestrator.js';
@@ -74,8 +74,8 @@ enrichers:
 });
 
 describe('an enricher in its worker', () => {
-  const yaml = (extra = '') => `state_dir: ./state
-orchestrator: { collection_interval_seconds: 0.1, health_check_interval_seconds: 60, unresponsive_after_seconds: 1 }
+  const yaml = (unresponsiveSeconds = 10) => `state_dir: ./state
+orchestrator: { collection_interval_seconds: 0.1, health_check_interval_seconds: 60, unresponsive_after_seconds: ${unresponsiveSeconds} }
 supervisor: { backoff_min_seconds: 0.05, backoff_max_seconds: 0.1, restart_intensity: 1, restart_period_seconds: 60 }
 enrichment: { deadline_ms: 500, lookup_documentation_ranges: true }
 collectors:
@@ -85,7 +85,7 @@ collectors:
 enrichers:
   - id: intel
     plugin: plugin-intel
-${extra}`;
+`;
   const logLines = Array.from({ length: 20 }, (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`).join('\n') + '\n';
 
   it('looks indicators up in its own thread (evidence says which), and its verdicts reach the events', async () => {
@@ -104,17 +104,21 @@ ${extra}`;
     };
   },`,
     });
-    writeFileSync(join(dir, 'auth.log'), logLines);
+    writeFileSync(join(dir, 'auth.log'), '');
     writeFileSync(join(dir, 'fabric.yaml'), yaml());
     const orch = await Orchestrator.create(parseConfig(yaml(), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
     await orch.start();
+    const events = join(dir, 'state', 'events.jsonl');
     try {
-      await until(() => orch.getCollector('auth')!.metrics.eventsPublished >= 20, 20_000);
-      expect(orch.getCollector('intel')).toMatchObject({ state: 'running', resources: { isolation: 'worker' } });
+      // The lines arrive once the enricher is started, so every detection can be looked up.
+      await until(() => orch.getCollector('intel')?.state === 'running', 20_000);
+      expect(orch.getCollector('intel')!.resources).toMatchObject({ isolation: 'worker' });
+      appendFileSync(join(dir, 'auth.log'), logLines);
+      await until(() => existsSync(events) && readFileSync(events, 'utf8').includes('"thread":'), 20_000);
     } finally {
       await orch.stop();
     }
-    const text = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8');
+    const text = readFileSync(events, 'utf8');
     const threads = [...text.matchAll(/"thread":(\d+)/g)].map((m) => Number(m[1]));
     expect(threads.length).toBeGreaterThan(0);
     // Thread 0 is the main thread: the lookups ran elsewhere.
@@ -126,8 +130,8 @@ ${extra}`;
     dirs.push(dir);
     writePlugin(dir, 'plugin-intel', { kind: 'enricher', body: enricher('', '').replace('async lookup(indicators) {', 'async lookup(indicators) { for (;;) {}') });
     writeFileSync(join(dir, 'auth.log'), logLines);
-    writeFileSync(join(dir, 'fabric.yaml'), yaml());
-    const orch = await Orchestrator.create(parseConfig(yaml(), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+    writeFileSync(join(dir, 'fabric.yaml'), yaml(2));
+    const orch = await Orchestrator.create(parseConfig(yaml(2), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
     await orch.start();
     try {
       await until(() => orch.getCollector('intel')?.lastError?.code === 'UNRESPONSIVE', 20_000);
