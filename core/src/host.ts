@@ -117,6 +117,11 @@ export interface FabricHost {
   readonly metrics: Registry;
   listCollectors(): CollectorSummary[];
   getCollector(id: string): CollectorDetail | undefined;
+  /**
+   * Resolves with the collector's state once `until` holds for it, or with its state when
+   * `timeoutMs` passes first. Throws HostError NOT_FOUND.
+   */
+  waitForCollector(id: string, until: (state: CollectorState) => boolean, timeoutMs: number): Promise<CollectorState>;
   machine(id: string): MachineGraph | undefined;
   transitions(id: string, limit?: number): TransitionRecord[] | undefined;
   command(id: string, command: CollectorCommand): Promise<CommandResult>;

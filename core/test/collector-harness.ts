@@ -51,8 +51,8 @@ export function harness(create: () => SourceInstance | Promise<SourceInstance>, 
     hostSignal: new AbortController().signal,
     initialCheckpoint: { value: undefined },
     random: () => 0.5,
-    onTransition: (r) => transitions.push(r),
   });
+  collector.onTransition((r) => transitions.push(r));
   const states = () => transitions.map((t) => t.to);
   return { collector, sink, pipeline, checkpoints, metrics, transitions, states, stateDir };
 }

@@ -102,7 +102,7 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
       logger: silentLogger(),
     });
     const r = await pipeline.submit({ collector: 'c', plugin: 'p', events: events(3, 0, TS) });
-    expect(r).toEqual({ collected: 3, rejected: 1, published: 2 });
+    expect(r).toEqual({ collected: 3, rejected: 1, published: 2, deduplicated: 0 });
     expect(sink.events.map((e) => e.message)).toEqual(['line 0', 'line 2']);
     expect(pipeline.deadLetters.recent()).toEqual([expect.objectContaining({ stage: 'sink', reason: expect.objectContaining({ code: 'NOT_SERIALISABLE' }) })]);
   });
@@ -186,7 +186,7 @@ describe('nothing is committed past a batch that was not acknowledged', () => {
         if (at >= 30) return { events: [], checkpoint: { at } };
         return { events: events(10, at, TS), checkpoint: { at: at + 10 }, hasMore: true };
       },
-    }), { sink, timing: { intervalMs: 20, maxUncommittedBatches }, pipeline: { stages: [new DedupStage(300_000, () => undefined)] } });
+    }), { sink, timing: { intervalMs: 20, maxUncommittedBatches }, pipeline: { stages: [new DedupStage(300_000)] } });
     dirs.push(h.stateDir);
     const realWrite = h.checkpoints.write.bind(h.checkpoints);
     h.checkpoints.write = (id, value) => {
@@ -262,24 +262,14 @@ describe('run --once with a batch the sink refuses', () => {
         at += 5;
         return { events: events(5, from, TS), checkpoint: { at }, hasMore: true };
       },
-    }), { sink });
+    }), { sink, timing: { once: { maxPolls: 20 } }, policy: { intensity: 0 } });
     dirs.push(h.stateDir);
-    await h.collector.startInstanceDirect();
-    const signal = new AbortController().signal;
-    let error: unknown;
-    try {
-      for (let i = 0; i < 20; i++) {
-        await h.collector.readyToPoll(signal);
-        await h.collector.pollOnce(signal);
-      }
-    } catch (err) {
-      error = err;
-    }
+    h.collector.send({ type: 'START' });
+    expect(await h.collector.waitFor((s) => s === 'stopped' || s === 'failed', 10_000)).toBe('stopped');
     await h.collector.drained();
-    expect(error).toMatchObject({ code: 'BATCH_NOT_ACKNOWLEDGED' });
+    expect(h.collector.onceOutcome().error).toMatchObject({ code: 'BATCH_NOT_ACKNOWLEDGED' });
     expect((await h.checkpoints.read('c1')).value).toEqual({ at: 5 });
     expect(h.sink.events.map((e) => e.message)).toContain('line 0');
-    await h.collector.stopInstanceDirect();
     h.collector.dispose();
   });
 });

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbuseIpdbFake } from '@reactive-fabric/test-kit/fakes';
 import { loadConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { ErrorCodes, PluginError, isRetriableCode } from '../src/plugin-api/index.js';
 import { repoRoot, silentLogger, tempDir, until } from './helpers.js';
 
@@ -43,7 +43,7 @@ enrichers:
     config: { api_key: "refused-key-0123456789abcdef", base_url: "${fake.url}/api/v2" }
 `,
     );
-    const orch = await Orchestrator.create(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: silentLogger() });
     await orch.start();
     try {
       await until(() => orch.getCollector('abuseipdb')?.state === 'degraded', 20_000);

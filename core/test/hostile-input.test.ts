@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { buildAdminApp } from '../src/admin/index.js';
 import { repoRoot, silentLogger, tempDir } from './helpers.js';
 
@@ -45,7 +45,7 @@ describe('hostile log lines through the whole pipeline', () => {
     const deep = `{"@timestamp":"2026-01-01T00:00:00Z","message":"deep","a":${'{"a":'.repeat(10_700)}1${'}'.repeat(10_700)}}`;
     lines.splice(20, 0, deep);
     const { dir, config } = setup(lines);
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger(), once: { maxPolls: 10_000 } });
     const report = await orch.runOnce();
     expect(report.collectors[0]).toMatchObject({ events: 121, published: 120 });
     const published = jsonl(join(dir, 'state/events.jsonl'));
@@ -70,7 +70,7 @@ describe('hostile log lines through the whole pipeline', () => {
     ];
     // The whole pipeline: detection (flattening, worker pool) and correlation included.
     const { dir, config } = setup(lines, 'admin: { enabled: false }\n', true);
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger(), once: { maxPolls: 10_000 } });
     await orch.runOnce();
     const probe = {} as Record<string, unknown>;
     expect([probe.pwned, probe.polluted, probe.polluted2, probe.pwned3]).toEqual([undefined, undefined, undefined, undefined]);
@@ -86,7 +86,7 @@ describe('hostile log lines through the whole pipeline', () => {
   it('GET /dead-letters shows the newest records; GET /collectors/:id counts them', async () => {
     const lines = [syslog(1), `{"@timestamp":"2026-01-01T00:00:00Z","message":"deep","a":${'['.repeat(50)}${']'.repeat(50)}}`, '{"@timestamp":"2026-01-01T00:00:00Z","message":"ok"}'];
     const { config } = setup(lines);
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger(), once: { maxPolls: 10_000 } });
     await orch.runOnce();
     const app = await buildAdminApp(orch, { enabled: true }, { logger: silentLogger(), token: TOKEN });
     try {

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import { loadConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import pino from 'pino';
 import { repoRoot, silentLogger, tempDir, until } from './helpers.js';
 
@@ -36,7 +36,7 @@ enrichers:
     config: { api_key: "${wrongKey}", base_url: "${fake.url}/api/v2" }
 `,
     );
-    const orch = await Orchestrator.create(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: process.env.DEBUG_ENRICH ? pino({ level: 'debug' }) : silentLogger() });
+    const orch = await composeFabric(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: process.env.DEBUG_ENRICH ? pino({ level: 'debug' }) : silentLogger() });
     await orch.start();
     try {
       const state = (id: string) => orch.listCollectors().find((c) => c.id === id)?.state;

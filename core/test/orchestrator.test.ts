@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { HostError } from '../src/host.js';
 import { repoRoot, silentLogger, tempDir, until } from './helpers.js';
 
@@ -32,7 +32,7 @@ ${extra}`,
 describe('orchestrator', () => {
   it('runs collectors as supervised actors, publishes, reports status, and stops gracefully', async () => {
     const { dir, config, log } = setup();
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
     const transitions: string[] = [];
     orch.events.on('transition', (t) => transitions.push(`${t.collector}:${t.to}`));
     await orch.start();
@@ -60,7 +60,7 @@ describe('orchestrator', () => {
 
   it('collect() yields published batches as they are acknowledged', async () => {
     const { config } = setup();
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger() });
     await orch.start();
     let seen = 0;
     for await (const batch of orch.collect()) {

@@ -13,7 +13,7 @@ import { createCorrelationStage } from '../src/correlation/index.js';
 import { CorrelationConfigSchema, type CorrelationConfig } from '../src/correlation/config.js';
 import { validateAgainstSchema } from '../src/plugins/validate.js';
 import { loadConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import type { Checkpoint, FabricEvent } from '../src/plugin-api/index.js';
 import type { PipelineStage } from '../src/pipeline/stage.js';
 import { harness } from './collector-harness.js';
@@ -146,7 +146,7 @@ describe('pipeline fuzz (seeded)', () => {
           const stateDir = tempDir('fabric-fuzz-');
           dirs.push(stateDir);
           const sink = new SerialisingSink();
-          const stages: PipelineStage[] = [detection, new DedupStage(300_000, () => undefined), await correlationStage(stateDir)];
+          const stages: PipelineStage[] = [detection, new DedupStage(300_000), await correlationStage(stateDir)];
           let polls = 0;
           const hs = harness(
             () => ({
@@ -232,7 +232,7 @@ describe('pipeline fuzz (seeded)', () => {
           join(dir, 'fabric.yaml'),
           `state_dir: ./state\ndetection: { enabled: false }\npipeline: { publish: all }\norchestrator: { event_batch_size: 7, event_deduplication_window_seconds: 0 }\ncollectors:\n  - id: app\n    plugin: "@reactive-fabric/plugin-log-file"\n    config: { paths: [app.log] }\n`,
         );
-        const orch = await Orchestrator.create(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: silentLogger() });
+        const orch = await composeFabric(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: silentLogger(), once: { maxPolls: 10_000 } });
         await orch.runOnce();
         const published = readFileSync(join(dir, 'state/events.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { message?: string });
         const text = published.map((e) => e.message ?? '').join('\n');

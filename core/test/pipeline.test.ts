@@ -28,19 +28,24 @@ describe('de-duplication window', () => {
 
   it('drops an event seen within the window and accepts it again after the window', async () => {
     vi.useFakeTimers();
-    const dropped: string[] = [];
-    const stage = new DedupStage(300_000, (e) => dropped.push(e.event.id));
+    const stage = new DedupStage(300_000);
+    const ticket = (seq: number) => ({ seq, collector: 'c', dropped: { duplicate: 0 } });
     const mk = (id: string, line: string) => {
       const r = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', event: { id, original: line } }, { collector: 'c', plugin: 'p' });
       if (!r.ok) throw new Error(r.reason);
       return r.event;
     };
-    expect((await stage.process([mk('1', 'A'), mk('2', 'B'), mk('3', 'A')])).map((e) => e.event.id)).toEqual(['1', '2']);
+    const first = ticket(1);
+    expect((await stage.process([mk('1', 'A'), mk('2', 'B'), mk('3', 'A')], first)).map((e) => e.event.id)).toEqual(['1', '2']);
+    expect(first.dropped.duplicate).toBe(1);
     vi.advanceTimersByTime(299_000);
-    expect(await stage.process([mk('4', 'B')])).toHaveLength(0);
+    const second = ticket(2);
+    expect(await stage.process([mk('4', 'B')], second)).toHaveLength(0);
+    expect(second.dropped.duplicate).toBe(1);
     vi.advanceTimersByTime(2_000);
-    expect((await stage.process([mk('5', 'A')])).map((e) => e.event.id)).toEqual(['5']);
-    expect(dropped).toEqual(['3', '4']);
+    const third = ticket(3);
+    expect((await stage.process([mk('5', 'A')], third)).map((e) => e.event.id)).toEqual(['5']);
+    expect(third.dropped.duplicate).toBe(0);
   });
 });
 
@@ -92,7 +97,7 @@ describe('backpressure', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(acked).toBe(false);
     sink.unblock();
-    await expect(done).resolves.toEqual({ collected: 3, rejected: 0, published: 3 });
+    await expect(done).resolves.toEqual({ collected: 3, rejected: 0, published: 3, deduplicated: 0 });
   });
 
   it('routes by priority: below the minimum is not published, critical goes first', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { listInstalledPlugins } from '../src/plugins/catalog.js';
 import { searchRoots } from '../src/plugins/loader.js';
 import { parseConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { buildAdminApp } from '../src/admin/index.js';
 import { MemorySink, repoRoot, silentLogger, tempDir, writePlugin } from './helpers.js';
 
@@ -58,7 +58,7 @@ describe('the plugin catalog never runs plugin code', () => {
     const dir = hostileProject();
     writePlugin(dir, 'plugin-fine', { body: SOURCE });
     const yaml = 'state_dir: ./state\ncollectors:\n  - id: c1\n    plugin: plugin-fine\n';
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: silentLogger(), sink: new MemorySink() });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: silentLogger(), sink: new MemorySink() });
     const token = 'plugin-catalog-token-0123456789abcdef';
     const app = await buildAdminApp(orch, {}, { logger: silentLogger(), token });
     try {

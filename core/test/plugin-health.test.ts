@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { repoRoot, silentLogger, tempDir, until, writePlugin } from './helpers.js';
 
 /**
@@ -45,7 +45,7 @@ sink: { type: jsonl }
 `;
     writeFileSync(join(dir, 'fabric.yaml'), yaml);
     process.env.HALF_BLIND_OK_FILE = join(dir, 'ok');
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env });
     await orch.start();
     try {
       await until(() => orch.listCollectors()[0]?.health === 'degraded');
@@ -77,7 +77,7 @@ sink: { type: jsonl }
 `;
     writeFileSync(join(dir, 'fabric.yaml'), yaml);
     // The plugin is loaded from the workspace's node_modules (its dist/), as `fabric start` does.
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
     await orch.start();
     try {
       await until(() => orch.listCollectors()[0]?.health === 'degraded' && (orch.getCollector('files')?.metrics.eventsPublished ?? 0) >= 1);

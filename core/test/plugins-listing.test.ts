@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadPlugin, searchRoots } from '../src/plugins/loader.js';
 import { listInstalledPlugins } from '../src/plugins/catalog.js';
 import { parseConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { buildAdminApp } from '../src/admin/index.js';
 import { MemorySink, silentLogger, tempDir, writePlugin } from './helpers.js';
 
@@ -42,7 +42,7 @@ describe('plugin listing uses the loader\'s resolution', () => {
     mkdirSync(project, { recursive: true });
     writePlugin(top, 'plugin-up-there', { body: SOURCE });
     const yaml = 'state_dir: ./state\ncollectors:\n  - id: c1\n    plugin: plugin-up-there\n';
-    const orch = await Orchestrator.create(parseConfig(yaml, join(project, 'fabric.yaml'), {}), { cwd: project, logger: silentLogger(), sink: new MemorySink() });
+    const orch = await composeFabric(parseConfig(yaml, join(project, 'fabric.yaml'), {}), { cwd: project, logger: silentLogger(), sink: new MemorySink() });
     const token = 'plugins-listing-token-0123456789';
     const app = await buildAdminApp(orch, {}, { logger: silentLogger(), token });
     try {

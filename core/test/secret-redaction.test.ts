@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../src/config/load.js';
-import { Orchestrator } from '../src/orchestrator.js';
+import { composeFabric } from '../src/compose/index.js';
 import { buildAdminApp } from '../src/admin/index.js';
 import { createLogger, redactDeep, redactSecrets, registerSecret, secretForms } from '../src/logging.js';
 import { MemorySink, tempDir, until, writePlugin } from './helpers.js';
@@ -89,7 +89,7 @@ collectors:
     const out = capture();
     const logger = createLogger({ destination: out.stream, level: 'debug' });
     const sink = new MemorySink();
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), { LEAKY_KEY: SECRET }), { cwd: dir, logger, sink });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), { LEAKY_KEY: SECRET }), { cwd: dir, logger, sink });
     await orch.start();
     const app = await buildAdminApp(orch, {}, { logger, token: TOKEN });
     try {

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createActor, fromCallback, fromPromise, type Actor, type AnyEventObject } from 'xstate';
+import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEventObject } from 'xstate';
 import type { Logger } from 'pino';
 import {
   ErrorCodes,
@@ -20,7 +20,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { CheckpointStore } from '../state/checkpoint-store.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { Semaphore } from '../supervisor/semaphore.js';
-import { collectorMachine, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
+import { collectorMachine, leafState, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
 import { friendlyEvent } from './graph.js';
 import { isInstanceLost } from '../isolation/codes.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
@@ -38,7 +38,15 @@ export interface CollectorTiming {
   healthIntervalMs: number;
   /** Most batches read ahead of the written checkpoint (= the most a crash can repeat). */
   maxUncommittedBatches: number;
+  /**
+   * `fabric run --once`: poll until the source has nothing more (or `maxPolls`), then stop. The
+   * first error ends the run for this collector (no retry, no rewind): the next run reads on from
+   * the last written checkpoint.
+   */
+  once?: { maxPolls: number };
 }
+
+export type TransitionListener = (record: TransitionRecord & { collector: string }, summary: CollectorSummary, error?: LastError) => void;
 
 export interface CollectorOptions {
   id: string;
@@ -59,17 +67,16 @@ export interface CollectorOptions {
   hostSignal: AbortSignal;
   /** The stored checkpoint when the collector was created. */
   initialCheckpoint: CheckpointSummary;
-  onTransition(record: TransitionRecord & { collector: string }, summary: CollectorSummary, error?: LastError): void;
-  /**
-   * For enrichers: instead of polling, progress is reported by the enrichment stage. The
-   * returned function unsubscribes.
-   */
   /**
    * For enrichers: the handle the enrichment stage holds. This collector owns the instance behind
    * it (the first one was created while the pipeline was built) and starts, checks, restarts
    * and stops it; the stage's lookups reach it only while it is started.
    */
   enricher?: SupervisedEnricher;
+  /**
+   * For enrichers: instead of polling, progress is reported by the enrichment stage. The
+   * returned function unsubscribes.
+   */
   progressFeed?: (report: (ok: boolean, error?: ErrorInfo) => void) => () => void;
   /**
    * `worker`: the plugin instance lives in its own worker thread (what the orchestrator passes
@@ -143,6 +150,9 @@ export class Collector {
    * not move the position or submit what it read, or it would commit past the reset.
    */
   private epoch = 0;
+  private readonly transitionListeners: TransitionListener[] = [];
+  /** Why a `once` run ended early (its first error), if it did. */
+  private onceError: ErrorInfo | undefined;
   private lastPollAt: string | undefined;
   private lastSuccessAt: string | undefined;
   private description: CollectorDescription = { backend: 'unknown' };
@@ -179,6 +189,29 @@ export class Collector {
     return this.opts.loaded;
   }
 
+  /** `enricher`: serves the enrichment stage's lookups; `source`: polls. */
+  get role(): 'source' | 'enricher' {
+    return this.opts.enricher ? 'enricher' : 'source';
+  }
+
+  /** Every state change, after it happened (admin streams, status topic). */
+  onTransition(listener: TransitionListener): void {
+    this.transitionListeners.push(listener);
+  }
+
+  /**
+   * Resolves with the state once `until` holds for it (xstate's `waitFor` on the actor), or
+   * with the current state when `timeoutMs` passes first.
+   */
+  async waitFor(until: (state: CollectorState) => boolean, timeoutMs = Infinity): Promise<CollectorState> {
+    try {
+      const snap = await waitFor(this.actor, (s) => until(leafState(s.value)), { timeout: timeoutMs });
+      return leafState(snap.value);
+    } catch {
+      return this.state;
+    }
+  }
+
   get currentState(): CollectorState {
     return this.state;
   }
@@ -194,7 +227,7 @@ export class Collector {
 
   private onSnapshot(cause: string): void {
     const snap = this.actor.getSnapshot();
-    const next = String(snap.value) as CollectorState;
+    const next = leafState(snap.value);
     if (next === this.state) return;
     const record: TransitionRecord = { at: new Date().toISOString(), from: this.state, to: next, event: friendlyEvent(cause), ...(snap.context.reason ? { reason: snap.context.reason } : {}) };
     this.state = next;
@@ -205,7 +238,7 @@ export class Collector {
     this.opts.metrics.setState(this.id, next);
     const level = next === 'failed' ? 'error' : next === 'degraded' || next === 'restarting' ? 'warn' : 'info';
     this.opts.logger[level]({ collector: this.id, from: record.from, to: next, event: record.event, reason: record.reason }, `collector ${this.id}: ${record.from} → ${next}`);
-    this.opts.onTransition({ ...record, collector: this.id }, this.summary(), snap.context.lastError);
+    for (const listener of this.transitionListeners) listener({ ...record, collector: this.id }, this.summary(), snap.context.lastError);
   }
 
   private context(): PluginContext {
@@ -347,6 +380,7 @@ export class Collector {
       await this.waitForCommits(signal);
       if (signal.aborted) return;
       if (this.commits.some((c) => c.failed)) {
+        if (t.once) return this.finishOnce(sendBack, { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: 'a batch was not acknowledged by the sink; stopping here, the next run reads it again from the last checkpoint', retriable: true });
         // Batches after a failed one are never committed: waiting for commits would wait forever.
         await this.rewind(signal);
         lastProgress += Date.now() - waitStart;
@@ -358,6 +392,8 @@ export class Collector {
       // Decide the next poll time before reporting: the report can switch states and start a
       // new loop synchronously, which reads nextPollAt.
       let report: CollectorEvent;
+      /** Set when a `once` run ends here: with its first error, or none when the source is read to the end. */
+      let finished: { error?: ErrorInfo } | undefined;
       try {
         const result = await this.pollOnce(signal);
         if (signal.aborted) return;
@@ -366,6 +402,7 @@ export class Collector {
         if (result.hasMore) delay = 0;
         // Polling works but positions are not being saved: not healthy until a write succeeds.
         report = this.checkpointError ? { type: 'POLL_ERROR', error: this.checkpointError } : { type: 'POLL_OK' };
+        if (t.once && (!result.hasMore || this.counters.polls >= t.once.maxPolls)) finished = {};
       } catch (err) {
         if (signal.aborted) return;
         const e = this.scrub(toPluginError(err));
@@ -374,10 +411,12 @@ export class Collector {
         this.opts.logger.warn({ collector: this.id, code: e.code, retriable: e.retriable, err: e.message }, 'poll failed');
         if (e.retryAfterMs) delay = Math.max(delay, e.retryAfterMs);
         const error = { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs };
+        if (t.once) finished = { error };
         report = isInstanceLost(e.code) ? { type: 'INSTANCE_LOST', error } : { type: 'POLL_ERROR', error };
       } finally {
         this.opts.slots.release();
       }
+      if (finished) return this.finishOnce(sendBack, finished.error);
       this.nextPollAt = Date.now() + delay;
       sendBack(report);
       if (!stalledReported && Date.now() - lastProgress > t.stallAfterMs) {
@@ -391,20 +430,28 @@ export class Collector {
     }
   }
 
+  /** A `once` run is over for this collector: the machine stops it (FINISHED → stopping). */
+  private finishOnce(sendBack: (e: CollectorEvent) => void, error?: ErrorInfo): void {
+    if (error) {
+      this.onceError = error;
+      this.opts.logger.error({ collector: this.id, code: error.code, err: error.message }, 'collector failed during run --once');
+    }
+    sendBack({ type: 'FINISHED' });
+  }
+
+  /** How a `once` run ended: its counters, and the error that ended it early or made the collector fail. */
+  onceOutcome(): { polls: number; events: number; published: number; error?: { code: string; message: string } } {
+    const last = this.actor.getSnapshot().context.lastError;
+    const error = this.onceError ?? (this.state === 'failed' && last ? last : undefined);
+    return { polls: this.counters.polls, events: this.counters.eventsCollected, published: this.counters.eventsPublished, ...(error ? { error: { code: error.code, message: error.message } } : {}) };
+  }
+
   private jittered(ms: number): number {
     return ms + Math.floor((this.opts.random ?? Math.random)() * ms * this.opts.timing.jitter);
   }
 
-  /** Resolves when the pipeline and the checkpoint store can take another batch. */
-  async readyToPoll(signal: AbortSignal): Promise<void> {
-    await this.opts.pipeline.waitForCapacity(signal);
-    await this.waitForCommits(signal);
-    // run --once has no rewind: stop at the failed batch, which the next run reads again.
-    if (this.commits.some((c) => c.failed)) throw new PluginError(CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, 'a batch was not acknowledged by the sink; stopping here, the next run reads it again from the last checkpoint', { retriable: true });
-  }
-
   /** One poll: call the plugin, check what it returned, hand the events to the pipeline. */
-  async pollOnce(signal: AbortSignal): Promise<PollResult> {
+  private async pollOnce(signal: AbortSignal): Promise<PollResult> {
     const inst = this.instance;
     if (!inst?.poll) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `plugin ${this.opts.loaded.pkg.name} has no poll()`, { retriable: false });
     const started = process.hrtime.bigint();
@@ -447,6 +494,7 @@ export class Collector {
       .then(
         (r) => {
           this.counters.eventsPublished += r.published;
+          this.counters.eventsDeduplicated += r.deduplicated;
           this.counters.eventsDeadLettered += r.rejected;
           entry.done = true;
           this.flushCommits();
@@ -669,24 +717,11 @@ export class Collector {
     return this.history.slice(-limit);
   }
 
-  countDuplicate(): void {
-    this.counters.eventsDeduplicated++;
-  }
-
   /** Set where the next poll starts (after an operator changed the stored checkpoint). */
   setPosition(summary: CheckpointSummary): void {
     this.epoch++;
     this.position = summary.value;
     this.committed = summary;
-  }
-
-  /** For run --once: create and start the plugin without the state machine. */
-  async startInstanceDirect(): Promise<void> {
-    await this.startPlugin();
-  }
-
-  async stopInstanceDirect(): Promise<void> {
-    await this.stopPlugin();
   }
 
   dispose(): void {

@@ -1,6 +1,6 @@
-import { assign, fromCallback, fromPromise, raise, setup, type AnyEventObject } from 'xstate';
+import { assign, fromCallback, fromPromise, not, raise, setup, stateIn, type AnyEventObject, type StateValue } from 'xstate';
 import type { HealthReport } from '../plugin-api/index.js';
-import type { LastError } from '../host.js';
+import type { CollectorState, LastError } from '../host.js';
 import { backoffDelay, budgetExceeded, recordRestart, type RestartPolicy } from '../supervisor/policy.js';
 
 export interface ErrorInfo {
@@ -21,6 +21,8 @@ export type CollectorEvent =
   /** The plugin instance is gone (its worker crashed, exited, blocked or ran out of memory): only a restart helps. */
   | { type: 'INSTANCE_LOST'; error: ErrorInfo }
   | { type: 'STALLED'; reason: string }
+  /** `run --once`: the source was read to the end (or the run's first error ended it); stop. */
+  | { type: 'FINISHED' }
   | { type: 'HEALTH'; report: HealthReport };
 
 export interface MachinePolicy extends RestartPolicy {
@@ -116,6 +118,7 @@ export const collectorMachine = setup({
     resetBackoff: assign({ attempt: 0 }),
     giveUp: assign(({ context }) => ({ reason: `restart budget exhausted: more than ${context.policy.intensity} restarts within ${Math.round(context.policy.periodMs / 1000)}s${context.lastError ? `; last error ${context.lastError.code}: ${context.lastError.message}` : ''}` })),
     noteStop: assign({ reason: 'stopped by request' }),
+    noteFinished: assign({ reason: 'run --once finished' }),
   },
 }).createMachine({
   id: 'collector',
@@ -137,7 +140,7 @@ export const collectorMachine = setup({
     starting: {
       invoke: {
         src: 'startPlugin',
-        onDone: { target: 'running', actions: 'clearErrors' },
+        onDone: { target: 'active', actions: 'clearErrors' },
         onError: [
           { guard: 'budgetLeft', target: 'restarting', actions: ['recordStartError', 'scheduleRestart'] },
           { target: 'failed', actions: ['recordStartError', 'giveUp'] },
@@ -145,48 +148,50 @@ export const collectorMachine = setup({
       },
       on: { STOP: { target: 'stopping', actions: 'noteStop' } },
     },
-    running: {
-      invoke: [{ src: 'pollLoop' }, { src: 'healthLoop' }],
-      after: { stable: { actions: 'resetBackoff' } },
+    // Where the plugin instance is up. STOP, RESTART and PAUSE mean the same in each of its states.
+    active: {
+      initial: 'running',
       on: {
-        POLL_OK: { actions: 'clearErrors' },
-        POLL_ERROR: [{ guard: 'shouldDegrade', target: 'degraded', actions: 'recordError' }, { actions: 'recordError' }],
-        STALLED: { target: 'degraded', actions: 'recordStall' },
-        // Degraded first (the error is shown there), then the same event restarts it from degraded.
-        INSTANCE_LOST: { target: 'degraded', actions: ['recordError', raise(({ event }) => event)] },
-        HEALTH: [{ guard: 'healthUnhealthy', target: 'degraded', actions: 'countDegradedCheck' }],
-        PAUSE: 'paused',
+        PAUSE: { guard: not(stateIn('#collector.active.paused')), target: '.paused' },
         STOP: { target: 'stopping', actions: 'noteStop' },
         RESTART: { target: 'restarting', actions: 'manualRestart' },
+        FINISHED: { target: 'stopping', actions: 'noteFinished' },
       },
-    },
-    degraded: {
-      // Still polling: degraded is about progress, and the first successful poll recovers.
-      invoke: [{ src: 'pollLoop' }, { src: 'healthLoop' }],
-      on: {
-        POLL_OK: { target: 'running', actions: 'clearErrors' },
-        POLL_ERROR: { actions: 'recordError' },
-        STALLED: { actions: 'recordStall' },
-        // Nothing left to poll: restart now, with the backoff and within the budget (restarting → failed past it).
-        INSTANCE_LOST: [
-          // Raised from running, where the error was already recorded.
-          { guard: 'alreadyRecorded', target: 'restarting', actions: 'scheduleRestart' },
-          { target: 'restarting', actions: ['recordError', 'scheduleRestart'] },
-        ],
-        HEALTH: [
-          { guard: 'healthSaysRestart', target: 'restarting', actions: ['countDegradedCheck', 'scheduleRestart'] },
-          { actions: 'countDegradedCheck' },
-        ],
-        PAUSE: 'paused',
-        STOP: { target: 'stopping', actions: 'noteStop' },
-        RESTART: { target: 'restarting', actions: 'manualRestart' },
-      },
-    },
-    paused: {
-      on: {
-        RESUME: 'running',
-        STOP: { target: 'stopping', actions: 'noteStop' },
-        RESTART: { target: 'restarting', actions: 'manualRestart' },
+      states: {
+        running: {
+          invoke: [{ src: 'pollLoop' }, { src: 'healthLoop' }],
+          after: { stable: { actions: 'resetBackoff' } },
+          on: {
+            POLL_OK: { actions: 'clearErrors' },
+            POLL_ERROR: [{ guard: 'shouldDegrade', target: 'degraded', actions: 'recordError' }, { actions: 'recordError' }],
+            STALLED: { target: 'degraded', actions: 'recordStall' },
+            // Degraded first (the error is shown there), then the same event restarts it from degraded.
+            INSTANCE_LOST: { target: 'degraded', actions: ['recordError', raise(({ event }) => event)] },
+            HEALTH: [{ guard: 'healthUnhealthy', target: 'degraded', actions: 'countDegradedCheck' }],
+          },
+        },
+        degraded: {
+          // Still polling: degraded is about progress, and the first successful poll recovers.
+          invoke: [{ src: 'pollLoop' }, { src: 'healthLoop' }],
+          on: {
+            POLL_OK: { target: 'running', actions: 'clearErrors' },
+            POLL_ERROR: { actions: 'recordError' },
+            STALLED: { actions: 'recordStall' },
+            // Nothing left to poll: restart now, with the backoff and within the budget (restarting → failed past it).
+            INSTANCE_LOST: [
+              // Raised from running, where the error was already recorded.
+              { guard: 'alreadyRecorded', target: '#collector.restarting', actions: 'scheduleRestart' },
+              { target: '#collector.restarting', actions: ['recordError', 'scheduleRestart'] },
+            ],
+            HEALTH: [
+              { guard: 'healthSaysRestart', target: '#collector.restarting', actions: ['countDegradedCheck', 'scheduleRestart'] },
+              { actions: 'countDegradedCheck' },
+            ],
+          },
+        },
+        paused: {
+          on: { RESUME: 'running' },
+        },
       },
     },
     restarting: {
@@ -211,3 +216,13 @@ export const collectorMachine = setup({
     },
   },
 });
+
+/**
+ * The collector state a machine value stands for: the innermost state (`{ active: 'running' }`
+ * is `running`). Operators, the API and the metrics see only these leaf names.
+ */
+export function leafState(value: StateValue): CollectorState {
+  let v: StateValue = value;
+  while (typeof v !== 'string') v = Object.values(v)[0] as StateValue;
+  return v as CollectorState;
+}

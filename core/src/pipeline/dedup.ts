@@ -17,13 +17,8 @@ export class DedupStage implements PipelineStage {
 
   constructor(
     private readonly windowMs: number,
-    private readonly onDuplicate: (event: FabricEvent) => void,
     private readonly maxEntries = 500_000,
   ) {}
-
-  get size(): number {
-    return this.seen.size;
-  }
 
   async process(batch: FabricEvent[], ticket?: BatchTicket): Promise<FabricEvent[]> {
     if (this.windowMs <= 0) return batch;
@@ -36,7 +31,7 @@ export class DedupStage implements PipelineStage {
       const fp = e.fabric.fingerprint;
       const expires = this.seen.get(fp);
       if (expires !== undefined && expires > now) {
-        this.onDuplicate(e);
+        if (ticket) ticket.dropped.duplicate++;
         continue;
       }
       this.seen.delete(fp);

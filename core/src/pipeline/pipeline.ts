@@ -15,7 +15,10 @@ export interface PipelineOptions {
   sink: Sink;
   maxInFlightBatches: number;
   maxBufferedEvents: number;
-  /** "detections": publish only signals/alerts/indicators; "all": every event. */
+  /**
+   * "detections": publish only what detection produced (signals, alerts, enrichments); "all":
+   * every event. The composition root passes "all" when detection is off, whatever the config says.
+   */
   publish: 'detections' | 'all';
   minPriority: Priority;
   metrics: FabricMetrics;
@@ -37,6 +40,8 @@ export interface BatchResult {
   /** Events refused on their own and dead-lettered (the rest of the batch went on). */
   rejected: number;
   published: number;
+  /** Events dropped as duplicates of one seen within the de-duplication window. */
+  deduplicated: number;
 }
 
 interface PipelineEvents {
@@ -60,7 +65,6 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
   private bufferedEvents = 0;
   /** Per stage: settles when the last batch registered on it has left it. */
   private readonly stageTails: Array<Promise<void>>;
-  private readonly hasDetection: boolean;
   private seq = 0;
   readonly deadLetters: DeadLetterQueue;
 
@@ -68,7 +72,6 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     super();
     this.setMaxListeners(0);
     this.deadLetters = opts.deadLetters ?? new DeadLetterQueue({ metrics: opts.metrics, logger: opts.logger });
-    this.hasDetection = opts.stages.some((s) => s.name === 'detection');
     this.stageTails = opts.stages.map(() => Promise.resolve());
   }
 
@@ -131,7 +134,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     this.updateGauges();
     try {
       const { collector, plugin } = batch;
-      const ticket: BatchTicket = { seq: ++this.seq, collector };
+      const ticket: BatchTicket = { seq: ++this.seq, collector, dropped: { duplicate: 0 } };
       const m = this.opts.metrics;
       const normalized: FabricEvent[] = [];
       const refused: DeadLetterInput[] = [];
@@ -146,6 +149,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       const deadLettered = this.deadLetters.add(refused);
 
       const processed = await this.runStages(normalized, ticket);
+      if (ticket.dropped.duplicate > 0) m.eventsDeduplicated.inc({ collector }, ticket.dropped.duplicate);
       const publish = this.route(processed);
       const filtered = processed.length - publish.length;
       if (filtered > 0) m.eventsFiltered.inc({ collector }, filtered);
@@ -181,7 +185,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       for (const stage of this.opts.stages) {
         if (stage.acknowledge) await stage.acknowledge(ticket).catch((err: Error) => this.opts.logger.error({ stage: stage.name, err: err.message }, 'stage acknowledgement failed'));
       }
-      return { collected: size, rejected: refused.length, published: written.length };
+      return { collected: size, rejected: refused.length, published: written.length, deduplicated: ticket.dropped.duplicate };
     } finally {
       this.inFlightBatches--;
       this.bufferedEvents -= size;
@@ -249,7 +253,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
 
   private route(events: FabricEvent[]): FabricEvent[] {
     const min = PRIORITY_ORDER[this.opts.minPriority];
-    const onlyDetections = this.opts.publish === 'detections' && this.hasDetection;
+    const onlyDetections = this.opts.publish === 'detections';
     const out = events.filter((e) => {
       if (onlyDetections && !PUBLISHED_KINDS.has(String(e.event.kind))) return false;
       return PRIORITY_ORDER[priorityOf(e)] >= min;

@@ -9,6 +9,13 @@ export interface BatchTicket {
   /** Increasing per pipeline, in submission order. */
   readonly seq: number;
   readonly collector: string;
+  /** Events a stage dropped on purpose, by reason; returned to the collector in the batch result. */
+  readonly dropped: DropCounts;
+}
+
+export interface DropCounts {
+  /** Seen within the de-duplication window. */
+  duplicate: number;
 }
 
 /**

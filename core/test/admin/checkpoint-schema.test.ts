@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { Orchestrator } from '../../src/orchestrator.js';
+import { composeFabric } from '../../src/compose/index.js';
+import type { Orchestrator } from '../../src/orchestrator.js';
 import { main } from '../../src/cli/main.js';
 import { CheckpointStore } from '../../src/state/checkpoint-store.js';
 import { silentLogger, tempDir, until, writePlugin } from '../helpers.js';
@@ -66,8 +67,8 @@ function storeCheckpoint(file: string, value: unknown): void {
   writeFileSync(file, JSON.stringify({ value, updatedAt: '2026-01-01T00:00:00.000Z' }));
 }
 
-async function orchestrator(p: ReturnType<typeof project>): Promise<Orchestrator> {
-  return Orchestrator.create(parseConfig(p.yaml, p.configFile, process.env), { cwd: p.dir, logger: silentLogger(), env: process.env });
+async function orchestrator(p: ReturnType<typeof project>, mode: 'once' | 'continuous' = 'once'): Promise<Orchestrator> {
+  return composeFabric(parseConfig(p.yaml, p.configFile, process.env), { cwd: p.dir, logger: silentLogger(), env: process.env, ...(mode === 'once' ? { once: { maxPolls: 10_000 } } : {}) });
 }
 
 describe('a stored checkpoint of the wrong shape', () => {
@@ -97,7 +98,7 @@ describe('a stored checkpoint of the wrong shape', () => {
   it('keeps a supervised collector out of running and reports BAD_CONFIG as its last error', async () => {
     const p = project();
     storeCheckpoint(p.checkpointFile, { offset: '12' });
-    const orch = await orchestrator(p);
+    const orch = await orchestrator(p, 'continuous');
     await orch.start();
     try {
       await until(() => orch.getCollector('counter')?.lastError?.code === 'BAD_CONFIG');

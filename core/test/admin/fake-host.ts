@@ -228,6 +228,26 @@ export class FakeHost implements FabricHost {
     };
   }
 
+  /** Like the orchestrator's: resolves on the transition that satisfies `until`, or at the deadline. */
+  waitForCollector(id: string, until: (state: CollectorState) => boolean, timeoutMs: number): Promise<CollectorState> {
+    const r = this.collectors.get(id);
+    if (!r) return Promise.reject(new HostError('NOT_FOUND', `no collector "${id}"`));
+    if (until(r.summary.state)) return Promise.resolve(r.summary.state);
+    return new Promise((resolve) => {
+      const onTransition = (t: TransitionRecord & { collector: string }): void => {
+        if (t.collector !== id || !until(t.to as CollectorState)) return;
+        clearTimeout(timer);
+        this.events.off('transition', onTransition);
+        resolve(t.to as CollectorState);
+      };
+      const timer = setTimeout(() => {
+        this.events.off('transition', onTransition);
+        resolve(this.collectors.get(id)!.summary.state);
+      }, timeoutMs);
+      this.events.on('transition', onTransition);
+    });
+  }
+
   machine(id: string): MachineGraph | undefined {
     const r = this.collectors.get(id);
     if (!r) return undefined;

@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
-import { Orchestrator } from '../../src/orchestrator.js';
+import { composeFabric } from '../../src/compose/index.js';
+import type { Orchestrator } from '../../src/orchestrator.js';
+import { startAdminServer, type AdminServer } from '../../src/admin/index.js';
 import { SecretAudit, captureLogger } from './harness.js';
 import { SseReader } from './sse-client.js';
 
@@ -17,6 +19,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const TOKEN = 'orchestrator-admin-token-5c4b3a2918';
 const audit = new SecretAudit();
 let orch: Orchestrator;
+let admin: AdminServer | undefined;
 let url: string;
 let dir: string;
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -84,15 +87,17 @@ sink:
   const env = { ...process.env, FABRIC_ADMIN_TOKEN: TOKEN };
   const loaded = parseConfig(yaml, path.join(dir, 'fabric.yaml'), env);
   const { logger } = captureLogger(audit, 'info');
-  orch = await Orchestrator.create(loaded, { cwd: repoRoot, logger, env });
+  orch = await composeFabric(loaded, { cwd: repoRoot, logger, env });
   await orch.start();
-  url = orch.adminUrl!;
+  admin = await startAdminServer(orch, loaded.config.admin, { logger, stateDir: loaded.stateDir, env });
+  url = admin.url;
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   await until(async () => ((await get<{ collectors: Array<{ state: string }> }>('/collectors')).body.collectors ?? []).every((c) => c.state === 'running'));
 }, 60_000);
 
 afterAll(async () => {
   await orch?.stop();
+  await admin?.close();
   audit.assertNoneOf([TOKEN]);
 });
 

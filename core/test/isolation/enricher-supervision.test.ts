@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { Orchestrator } from '../../src/orchestrator.js';
+import { composeFabric } from '../../src/compose/index.js';
 import { repoRoot, silentLogger, tempDir, until, writePlugin } from '../helpers.js';
 
 /**
@@ -53,7 +53,7 @@ enrichers:
     plugin: plugin-intel
 `;
       writeFileSync(join(dir, 'fabric.yaml'), yaml);
-      const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+      const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
       await orch.start();
       try {
         await until(() => orch.getCollector('intel')?.state === 'failed', 20_000);
@@ -106,7 +106,7 @@ enrichers:
     });
     writeFileSync(join(dir, 'auth.log'), '');
     writeFileSync(join(dir, 'fabric.yaml'), yaml());
-    const orch = await Orchestrator.create(parseConfig(yaml(), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+    const orch = await composeFabric(parseConfig(yaml(), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
     await orch.start();
     const events = join(dir, 'state', 'events.jsonl');
     try {
@@ -131,7 +131,7 @@ enrichers:
     writePlugin(dir, 'plugin-intel', { kind: 'enricher', body: enricher('', '').replace('async lookup(indicators) {', 'async lookup(indicators) { for (;;) {}') });
     writeFileSync(join(dir, 'auth.log'), logLines);
     writeFileSync(join(dir, 'fabric.yaml'), yaml(2));
-    const orch = await Orchestrator.create(parseConfig(yaml(2), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
+    const orch = await composeFabric(parseConfig(yaml(2), join(dir, 'fabric.yaml'), process.env), { cwd: repoRoot, logger: silentLogger(), env: process.env });
     await orch.start();
     try {
       await until(() => orch.getCollector('intel')?.lastError?.code === 'UNRESPONSIVE', 20_000);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { Orchestrator } from '../../src/orchestrator.js';
+import { composeFabric } from '../../src/compose/index.js';
 import { buildAdminApp } from '../../src/admin/index.js';
 import { MemorySink, silentLogger, tempDir, until, writePlugin } from '../helpers.js';
 
@@ -94,7 +94,7 @@ describe('a misbehaving source plugin ends only its own worker', () => {
     it(`${bad.name}: the collector ends restarting/failed with ${bad.code}; the good one keeps delivering and /health answers`, async () => {
       const { dir, yaml } = project(bad);
       const sink = new MemorySink();
-      const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
+      const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
       const token = 'isolation-test-token-0123456789abcdef';
       const app = await buildAdminApp(orch, {}, { logger: silentLogger(), token });
       const good = () => sink.events.filter((e) => (e as { fabric?: { collector?: string } }).fabric?.collector === 'good').length;
@@ -144,7 +144,7 @@ describe('a misbehaving source plugin ends only its own worker', () => {
     };
     const { dir, yaml } = project(bad);
     const sink = new MemorySink();
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
     await orch.start();
     try {
       await until(() => (orch.getCollector('bad')?.metrics.pollErrors ?? 0) >= 2, 20_000);
@@ -178,7 +178,7 @@ describe('a misbehaving source plugin ends only its own worker', () => {
     };
     const { dir, yaml } = project(bad);
     const sink = new MemorySink();
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
     await orch.start();
     try {
       await until(() => orch.getCollector('bad')?.checkpoint.value !== undefined, 20_000);
@@ -198,7 +198,7 @@ describe('a misbehaving source plugin ends only its own worker', () => {
   it('shows the worker in GET /collectors/:id: isolation, heap and event-loop use; an inline collector says inline', async () => {
     const { dir, yaml } = project({ name: 'fine', body: GOOD, code: '', collector: '    isolation: inline\n' });
     const sink = new MemorySink();
-    const orch = await Orchestrator.create(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
+    const orch = await composeFabric(parseConfig(yaml, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
     const token = 'isolation-test-token-0123456789abcdef';
     const app = await buildAdminApp(orch, {}, { logger: silentLogger(), token });
     await orch.start();

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
-import { Orchestrator } from '../../src/orchestrator.js';
+import { composeFabric } from '../../src/compose/index.js';
 import { JsonlSink, type JsonlFile, type JsonlIo } from '../../src/sinks/jsonl.js';
 import { silentLogger, tempDir, until, writePlugin } from '../helpers.js';
 
@@ -45,7 +45,7 @@ describe('readiness follows the sink', () => {
     const disk = new FillableDisk();
     const events = join(dir, 'state/events.jsonl');
     const sink = new JsonlSink({ events, status: join(dir, 'state/status.jsonl') }, true, { logger: silentLogger() }, disk);
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: dir, logger: silentLogger(), sink });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: dir, logger: silentLogger(), sink });
     await orch.start();
     try {
       const published = () => orch.snapshot().total.eventsPublished ?? 0;
@@ -82,7 +82,7 @@ describe('start-up', () => {
     writeFileSync(stale, '{"half":');
     const config = join(dir, 'fabric.yaml');
     writeFileSync(config, 'state_dir: ./state\ndetection: { enabled: false }\ncollectors: []\n');
-    const orch = await Orchestrator.create(loadConfig(config, {}), { cwd: dir, logger: silentLogger() });
+    const orch = await composeFabric(loadConfig(config, {}), { cwd: dir, logger: silentLogger() });
     expect(existsSync(stale)).toBe(false);
     await orch.stop();
   });

@@ -29,27 +29,10 @@ const COMMAND_SUMMARY: Record<CollectorCommand, string> = {
 /** States a collector passes through on its own; `?wait=` waits for it to leave them. */
 const TRANSIENT: ReadonlySet<CollectorState> = new Set(['starting', 'stopping', 'restarting']);
 
-/** Resolve with the collector's state once it is no longer transient, or its state at the deadline. */
+/** The collector's state once it is no longer transient, or its state at the deadline. */
 function settle(host: FabricHost, id: string, state: CollectorState, waitSeconds: number): Promise<CollectorState> {
   if (waitSeconds <= 0 || !TRANSIENT.has(state)) return Promise.resolve(state);
-  return new Promise((resolve) => {
-    let finished = false;
-    const done = (s: CollectorState): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      host.events.off('status', onStatus);
-      resolve(s);
-    };
-    const onStatus = (summary: CollectorSummary): void => {
-      if (summary.id === id && !TRANSIENT.has(summary.state)) done(summary.state);
-    };
-    const timer = setTimeout(() => done(host.getCollector(id)?.state ?? state), waitSeconds * 1000);
-    host.events.on('status', onStatus);
-    // It may have settled between the command and the subscription.
-    const now = host.getCollector(id)?.state;
-    if (now !== undefined && !TRANSIENT.has(now)) done(now);
-  });
+  return host.waitForCollector(id, (s) => !TRANSIENT.has(s), waitSeconds * 1000);
 }
 
 /** Exactly the declared summary fields, so nothing else a host adds can leave the server. */

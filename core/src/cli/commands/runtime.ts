@@ -2,7 +2,9 @@ import type { CliCommand, CliIo } from '../command.js';
 import { parseFlags, stringFlag } from '../args.js';
 import { configPath } from '../config-arg.js';
 import { loadConfig } from '../../config/load.js';
-import { Orchestrator } from '../../orchestrator.js';
+import { composeFabric } from '../../compose/index.js';
+import { startAdminServer, type AdminServer } from '../../admin/index.js';
+import type { Orchestrator } from '../../orchestrator.js';
 import { createLogger, redactSecrets } from '../../logging.js';
 import { searchRoots } from '../../plugins/loader.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
@@ -96,7 +98,7 @@ const start: CliCommand = {
     try {
       const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
       const logger = createLogger({ level: loaded.config.log_level });
-      const created = await unlessSignalled(Orchestrator.create(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
+      const created = await unlessSignalled(composeFabric(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
       if (!created) {
         io.stderr.write('stopped during start-up: nothing had started yet\n');
         return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
@@ -107,18 +109,25 @@ const start: CliCommand = {
         io.stderr.write('stopped during start-up\n');
         return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
-      const starting = orch.start();
+      let admin: AdminServer | undefined;
+      const stopAll = async (): Promise<void> => {
+        // The admin API stays up while collectors drain, so operators can watch the stop.
+        await orch.stop();
+        await admin?.close().catch((err: Error) => logger.warn({ err: err.message }, 'closing the admin API failed'));
+      };
+      const starting = startWithAdmin(orch, loaded.config.admin.enabled, (server) => (admin = server), { logger, stateDir: loaded.stateDir, env: io.env });
       const started = await unlessSignalled(starting, signals);
       if (!started) {
-        // stop() waits for nothing start() has not done yet: what is up (sink, stages, admin) is closed.
-        starting.catch((err: Error) => logger.warn({ err: err.message }, 'start-up ended with an error after the stop'));
-        await orch.stop();
+        // stop() waits for nothing start() has not done yet: what is up (sink, stages) is closed;
+        // an admin server that binds after this is closed as soon as it is up.
+        starting.then((server) => server?.close(), (err: Error) => logger.warn({ err: err.message }, 'start-up ended with an error after the stop'));
+        await stopAll();
         io.stderr.write('stopped during start-up: what had started was closed\n');
         return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
-      io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${orch.adminUrl ? `, admin API ${orch.adminUrl}` : ''}. Ctrl+C stops.\n`);
+      io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${admin ? `, admin API ${admin.url}` : ''}. Ctrl+C stops.\n`);
       await signals.next;
-      await orch.stop();
+      await stopAll();
       const s = orch.snapshot().total;
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
       return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
@@ -128,6 +137,18 @@ const start: CliCommand = {
     }
   },
 };
+
+/** The orchestrator, then (when enabled) the admin API over it. Resolves with the admin server. */
+async function startWithAdmin(orch: Orchestrator, adminEnabled: boolean, onAdmin: (server: AdminServer) => void, opts: { logger: ReturnType<typeof createLogger>; stateDir: string; env: NodeJS.ProcessEnv }): Promise<AdminServer | undefined> {
+  await orch.start();
+  if (!adminEnabled) return undefined;
+  const server = await startAdminServer(orch, orch.loaded.config.admin, opts);
+  onAdmin(server);
+  return server;
+}
+
+/** Polls per source in one `run --once`: a source that always says `hasMore` still ends. */
+const ONCE_MAX_POLLS = 10_000;
 
 const runUsage = 'fabric run --once -c <config.yaml>';
 const run: CliCommand = {
@@ -142,7 +163,7 @@ const run: CliCommand = {
     }
     const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
     const logger = createLogger({ level: loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level });
-    const orch = await Orchestrator.create(loaded, { cwd: io.cwd, logger, env: io.env });
+    const orch = await composeFabric(loaded, { cwd: io.cwd, logger, env: io.env, once: { maxPolls: ONCE_MAX_POLLS } });
     const report = await orch.runOnce();
     for (const c of report.collectors) {
       io.stdout.write(`${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} published${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`);

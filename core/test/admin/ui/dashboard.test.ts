@@ -9,7 +9,9 @@ import puppeteer from 'puppeteer-core';
 import { AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
 import { parseConfig } from '../../../src/config/load.js';
-import { Orchestrator } from '../../../src/orchestrator.js';
+import { composeFabric } from '../../../src/compose/index.js';
+import type { Orchestrator } from '../../../src/orchestrator.js';
+import { startAdminServer, type AdminServer } from '../../../src/admin/index.js';
 import { SecretAudit, captureLogger } from '../harness.js';
 
 /**
@@ -26,6 +28,7 @@ let axeSource: string;
 
 let dir: string;
 let orch: Orchestrator;
+let admin: AdminServer | undefined;
 let url: string;
 let browser: Browser;
 let page: Page;
@@ -114,9 +117,10 @@ enrichers:
   const env = { ...process.env, FABRIC_ADMIN_TOKEN: TOKEN };
   const loaded = parseConfig(yaml, path.join(dir, 'fabric.yaml'), env);
   const { logger } = captureLogger(audit, 'info');
-  orch = await Orchestrator.create(loaded, { cwd: repoRoot, logger, env });
+  orch = await composeFabric(loaded, { cwd: repoRoot, logger, env });
   await orch.start();
-  url = orch.adminUrl!;
+  admin = await startAdminServer(orch, loaded.config.admin, { logger, stateDir: loaded.stateDir, env });
+  url = admin.url;
 
   browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
   page = await browser.newPage();
@@ -155,6 +159,7 @@ enrichers:
 afterAll(async () => {
   await browser?.close();
   await orch?.stop();
+  await admin?.close();
   await abuseipdb.stop();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
   audit.assertNoneOf([TOKEN]);

@@ -1,19 +1,19 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ErrorCodes, PluginError, type EnricherInstance, type FabricEvent, type Indicator } from '../plugin-api/index.js';
+import { ErrorCodes, PluginError, type EnricherInstance, type Indicator } from '../plugin-api/index.js';
 import type { FalsePositive } from '../host.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { ResolvedComponent } from '../plugins/resolve.js';
-import { DedupStage } from './dedup.js';
+import { DedupStage } from '../pipeline/dedup.js';
 import { createDetectionStage } from '../detection/index.js';
 import { createCorrelationStage } from '../correlation/index.js';
 import { createEnrichmentStage } from '../enrichment/index.js';
 import { SupervisedEnricher } from '../enrichment/supervised.js';
 import { isolationOf } from '../isolation/policy.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
-import type { PipelineStage } from './stage.js';
+import type { PipelineStage } from '../pipeline/stage.js';
 
 export interface EnricherHealth {
   status: 'healthy' | 'degraded';
@@ -33,8 +33,11 @@ export interface BuiltStages {
   /** Handles to the enrichers; each instance belongs to its enricher's collector. */
   enrichers: Array<{ id: string; plugin: string; instance: SupervisedEnricher; config: Record<string, unknown> }>;
   falsePositives?: FalsePositiveStoreLike;
+  /** Per enrichment source: its request limits (the admin API shows them with the quota). */
+  enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }>;
   start(): Promise<void>;
-  close(): Promise<void>;
+  /** Flush each stage (in order), then stop it. */
+  stop(): Promise<void>;
   readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;
 }
 
@@ -50,7 +53,6 @@ export async function buildStages(
     logger: Logger;
     metrics: FabricMetrics;
     enrichers: ResolvedComponent[];
-    onDuplicate(event: FabricEvent): void;
     onEnricherHealth(id: string, health: EnricherHealth): void;
   },
 ): Promise<BuiltStages> {
@@ -64,7 +66,7 @@ export async function buildStages(
     detectionRules = detection.rules;
     stages.push(Object.assign(detection, { readiness: () => ({ ok: true, detail: `worker pool up, ${detection.rules.length} rules` }) }));
   }
-  stages.push(new DedupStage(cfg.orchestrator.event_deduplication_window_seconds * 1000, deps.onDuplicate));
+  stages.push(new DedupStage(cfg.orchestrator.event_deduplication_window_seconds * 1000));
   if (cfg.correlation.enabled && detectionRules) {
     // With the loaded detection rules, a correlation rule naming an unknown rule is refused at load.
     stages.push(await createCorrelationStage(cfg.correlation, { ...ctx, detectionRules }));
@@ -108,10 +110,11 @@ export async function buildStages(
     enrichers.push({ id: comp.config.id, plugin: comp.loaded.pkg.name, instance: handle, config: comp.pluginConfig as Record<string, unknown> });
   }
   let falsePositives: FalsePositiveStoreLike | undefined;
+  let enrichment: Awaited<ReturnType<typeof createEnrichmentStage>> | undefined;
   if (cfg.enrichment.enabled) {
-        const stage = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth });
-    falsePositives = stage.falsePositives;
-    if (enrichers.length > 0) stages.push(stage);
+    enrichment = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth });
+    falsePositives = enrichment.falsePositives;
+    if (enrichers.length > 0) stages.push(enrichment);
   }
 
   return {
@@ -121,7 +124,10 @@ export async function buildStages(
     async start() {
       for (const s of stages) await s.start?.();
     },
-    async close() {
+    enrichmentLimits() {
+      return [...(enrichment?.sources.values() ?? [])].map((s) => ({ id: s.id, perMinute: s.limits.perMinute, ...(s.limits.perDay !== undefined ? { perDay: s.limits.perDay } : {}) }));
+    },
+    async stop() {
       for (const s of stages) {
         await s.flush?.().catch((err: Error) => deps.logger.error({ stage: s.name, err: err.message }, 'final stage flush failed'));
         await (s.close ?? s.stop)?.call(s);

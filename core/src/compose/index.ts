@@ -1,0 +1,102 @@
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { createLogger, registerSecret } from '../logging.js';
+import { FabricMetrics } from '../metrics/fabric-metrics.js';
+import { Orchestrator } from '../orchestrator.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import type { PipelineStage } from '../pipeline/stage.js';
+import { searchRoots } from '../plugins/loader.js';
+import { resolveComponents } from '../plugins/resolve.js';
+import { DeadLetterQueue } from '../sinks/dead-letter.js';
+import { createDeadLetterTarget, createSink } from '../sinks/factory.js';
+import type { Sink } from '../sinks/sink.js';
+import { sweepStaleTempFiles } from '../state/atomic.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
+import { buildCollectors, EnricherProgress } from './collectors.js';
+import { buildStages } from './stages.js';
+
+export interface ComposeOptions {
+  /** Where plugin packages are resolved from (the host project); default process.cwd(). */
+  cwd?: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Replace the configured sink (tests, embedding). */
+  sink?: Sink;
+  /** Extra stages appended after the configured ones (embedding). */
+  extraStages?: PipelineStage[];
+  random?: () => number;
+  /**
+   * `fabric run --once`: sources poll until they have nothing more (at most `maxPolls` each),
+   * then stop; a failure ends that collector's run instead of restarting it.
+   */
+  once?: { maxPolls: number };
+}
+
+/**
+ * The composition root: config → plugins → sink → stages → pipeline → collectors →
+ * orchestrator. Every other module gets what it needs from here and builds nothing of another
+ * layer itself. Nothing is started: `Orchestrator.start()` (or `runOnce()`) does that, and the
+ * caller decides whether an admin server runs beside it (`fabric start` does).
+ */
+export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions = {}): Promise<Orchestrator> {
+  const cfg = loaded.config;
+  const logger = opts.logger ?? createLogger({ level: cfg.log_level });
+  for (const v of loaded.interpolated) registerSecret(v);
+  const roots = searchRoots(opts.cwd ?? process.cwd(), loaded.dir);
+  // A source whose plugin fails at import (in its worker) does not stop the others: it fails on its own, supervised.
+  const components = await resolveComponents(loaded, roots, { deferBrokenImports: true });
+  for (const c of components) for (const s of c.secrets) registerSecret(s);
+
+  await mkdir(loaded.stateDir, { recursive: true });
+  // Subfolders are swept before their first write (writeFileAtomic); this covers state_dir itself at start-up.
+  const swept = await sweepStaleTempFiles(loaded.stateDir).catch(() => 0);
+  if (swept > 0) logger.info({ stateDir: loaded.stateDir, files: swept }, 'removed temp files an interrupted earlier run left in state_dir');
+
+  const metrics = new FabricMetrics(undefined, { defaultMetrics: true });
+  const checkpoints = new CheckpointStore(loaded.stateDir);
+  const env = opts.env ?? process.env;
+  const sink = opts.sink ?? (await createSink(cfg.sink, { logger, metrics: metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir, env }));
+  const progress = new EnricherProgress();
+  const stages = await buildStages(loaded, {
+    logger,
+    metrics,
+    enrichers: components.filter((c) => c.section === 'enrichers'),
+    onEnricherHealth: (id, health) => progress.report(id, health),
+  });
+  const deadLetters = new DeadLetterQueue({
+    target: createDeadLetterTarget(cfg.dead_letter, cfg.sink, sink, { stateDir: loaded.stateDir, configDir: loaded.dir }),
+    metrics,
+    logger,
+    recent: cfg.dead_letter.recent,
+    maxOriginalBytes: cfg.dead_letter.max_original_bytes,
+  });
+  const pipeline = new Pipeline({
+    stages: [...stages.stages, ...(opts.extraStages ?? [])],
+    sink,
+    maxInFlightBatches: cfg.pipeline.max_in_flight_batches,
+    maxBufferedEvents: cfg.pipeline.max_buffered_events,
+    // Without detection nothing is a detection: "detections only" would publish nothing.
+    publish: cfg.detection.enabled ? cfg.pipeline.publish : 'all',
+    minPriority: cfg.routing.min_priority,
+    metrics,
+    logger,
+    deadLetters,
+    eventLimits: { maxDepth: cfg.pipeline.max_event_depth, maxBytes: cfg.pipeline.max_event_bytes },
+  });
+  const lifetime = new AbortController();
+  const collectors = await buildCollectors({
+    loaded,
+    components,
+    stages,
+    pipeline,
+    checkpoints,
+    metrics,
+    logger,
+    progress,
+    hostSignal: lifetime.signal,
+    ...(opts.random ? { random: opts.random } : {}),
+    ...(opts.once ? { once: opts.once } : {}),
+  });
+  return new Orchestrator({ loaded, sink, stages, pipeline, deadLetters, checkpoints, collectors, roots, logger, metrics, lifetime, mode: opts.once ? 'once' : 'continuous' });
+}
