@@ -35,6 +35,7 @@ import { validateAgainstSchema } from './plugins/validate.js';
 import type { Collector } from './collectors/collector.js';
 import { collectorMachine, type CollectorEvent } from './collectors/machine.js';
 import { machineGraph } from './collectors/graph.js';
+import { settleWithin } from './async/time.js';
 
 /** What the composition root (`compose/`) hands the orchestrator: everything built, nothing started. */
 export interface OrchestratorParts {
@@ -205,7 +206,7 @@ export class Orchestrator implements FabricHost {
     for (const c of all) c.send({ type: 'STOP' });
     const at = Date.now();
     await Promise.all(all.map((c) => c.waitFor((s) => AT_REST.has(s), deadline)));
-    await withDeadline(Promise.all(all.map((c) => c.drained())), Math.max(0, deadline - (Date.now() - at)));
+    await settleWithin(Promise.all(all.map((c) => c.drained())), Math.max(0, deadline - (Date.now() - at)));
     await this.close();
   }
 
@@ -386,8 +387,4 @@ export class Orchestrator implements FabricHost {
   enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }> {
     return this.parts.stages.enrichmentLimits();
   }
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
 }

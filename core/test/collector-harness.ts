@@ -3,7 +3,7 @@ import type { MachinePolicy } from '../src/collectors/machine.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { CheckpointStore } from '../src/state/checkpoint-store.js';
-import { Semaphore } from '../src/supervisor/semaphore.js';
+import { Semaphore } from '../src/async/semaphore.js';
 import type { PluginDefinition, SourceInstance } from '../src/plugin-api/index.js';
 import type { LoadedPlugin } from '../src/plugins/loader.js';
 import type { TransitionRecord } from '../src/host.js';

@@ -1,31 +1,21 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEventObject } from 'xstate';
 import type { Logger } from 'pino';
-import {
-  ErrorCodes,
-  PluginError,
-  toPluginError,
-  type Checkpoint,
-  type CollectorDescription,
-  type EnricherInstance,
-  type HealthReport,
-  type PluginContext,
-  type PollResult,
-  type SourceInstance,
-} from '../plugin-api/index.js';
+import { ErrorCodes, PluginError, toPluginError, type Checkpoint, type HealthReport, type PluginContext, type PollResult } from '../plugin-api/index.js';
 import type { CheckpointSummary, CollectorDetail, CollectorState, CollectorSummary, LastError, TransitionRecord } from '../host.js';
 import type { LoadedPlugin } from '../plugins/loader.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { CheckpointStore } from '../state/checkpoint-store.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
-import type { Semaphore } from '../supervisor/semaphore.js';
+import type { Semaphore } from '../async/semaphore.js';
+import { sleep } from '../async/time.js';
 import { collectorMachine, leafState, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
 import { friendlyEvent } from './graph.js';
+import { CollectorErrorCodes, CommitLedger } from './commit-ledger.js';
+import { PluginHandle, scrub, type CollectorResources } from './plugin-handle.js';
 import { isInstanceLost } from '../isolation/codes.js';
-import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { Isolation } from '../isolation/policy.js';
-import { redactDeep, redactSecrets, registerSecret } from '../logging.js';
+import { registerSecret } from '../logging.js';
 import type { SupervisedEnricher } from '../enrichment/supervised.js';
 
 export interface CollectorTiming {
@@ -89,26 +79,7 @@ export interface CollectorOptions {
   random?: () => number;
 }
 
-/** How the collector's plugin instance runs, and what its worker reports (admin API). */
-export type CollectorResources = { isolation: 'inline' } | ({ isolation: 'worker' } & Partial<WorkerResources>);
-
 const HISTORY_LIMIT = 200;
-
-interface PendingCommit {
-  checkpoint: Checkpoint;
-  done: boolean;
-  /** submit() rejected: this position, and every later one, must never be committed. */
-  failed: boolean;
-  events: number;
-}
-
-/** Error codes the collector itself raises (besides the plugin's). */
-export const CollectorErrorCodes = {
-  /** The checkpoint could not be written (disk full, unwritable state_dir): replay after a restart grows. */
-  CHECKPOINT_WRITE_FAILED: 'CHECKPOINT_WRITE_FAILED',
-  /** A batch was not acknowledged by the sink: nothing from it on is committed; it is read again. */
-  BATCH_NOT_ACKNOWLEDGED: 'BATCH_NOT_ACKNOWLEDGED',
-} as const;
 
 /**
  * One configured collector: a plugin instance driven by its own xstate actor. The actor decides
@@ -119,32 +90,17 @@ export const CollectorErrorCodes = {
 export class Collector {
   readonly id: string;
   private readonly actor: Actor<typeof collectorMachine>;
-  private instance: SourceInstance | EnricherInstance | undefined;
+  private readonly handle: PluginHandle;
+  private readonly ledger: CommitLedger;
   private history: TransitionRecord[] = [];
   private state: CollectorState = 'idle';
   private since = new Date().toISOString();
   /** Position after the last poll: where the next poll continues. */
   private position: Checkpoint | undefined;
-  /** The last checkpoint written to the store. */
-  private committed: CheckpointSummary;
-  private commits: PendingCommit[] = [];
-  private commitChain: Promise<void> = Promise.resolve();
-  private nextCommit: { value: Checkpoint; batches: number } | undefined;
-  private writing = false;
-  /** Batches polled whose position is not yet written to the checkpoint store. */
-  private uncommitted = 0;
-  private uncommittedWaiters: Array<() => void> = [];
-  private drainWaiters: Array<() => void> = [];
   private lastHealth: HealthReport | undefined;
-  /** start() of the current instance succeeded (an enricher's lookups are served only then). */
-  private instanceStarted = false;
   /** Wall-clock time before which the next poll should not start. */
   private nextPollAt = 0;
-  private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, eventsDeadLettered: 0, polls: 0, pollErrors: 0, inFlight: 0 };
-  /** Set while checkpoint writes fail; cleared by the next write that succeeds. */
-  private checkpointError: ErrorInfo | undefined;
-  /** Wakes `rewind` when a pending batch settles. */
-  private settleWaiters: Array<() => void> = [];
+  private counters = { eventsCollected: 0, eventsPublished: 0, eventsDeduplicated: 0, eventsDeadLettered: 0, polls: 0, pollErrors: 0 };
   /**
    * Bumped whenever the position is reset (rewind, operator): a poll that started before must
    * not move the position or submit what it read, or it would commit past the reset.
@@ -155,18 +111,39 @@ export class Collector {
   private onceError: ErrorInfo | undefined;
   private lastPollAt: string | undefined;
   private lastSuccessAt: string | undefined;
-  private description: CollectorDescription = { backend: 'unknown' };
 
   constructor(private readonly opts: CollectorOptions) {
     this.id = opts.id;
     // The config's secrets (also registered by the orchestrator): scrubbing goes through the one redactor.
     for (const secret of opts.secrets) registerSecret(secret);
-    this.committed = opts.initialCheckpoint;
     this.position = opts.initialCheckpoint.value;
+    this.ledger = new CommitLedger({
+      collectorId: opts.id,
+      checkpoints: opts.checkpoints,
+      metrics: opts.metrics,
+      logger: opts.logger,
+      maxUncommittedBatches: opts.timing.maxUncommittedBatches,
+      initial: opts.initialCheckpoint,
+      onWriteFailed: (error) => {
+        if (['running', 'degraded'].includes(this.state)) this.actor.send({ type: 'POLL_ERROR', error });
+      },
+    });
+    this.handle = new PluginHandle({
+      collectorId: opts.id,
+      loaded: opts.loaded,
+      pluginConfig: opts.pluginConfig,
+      callTimeoutMs: opts.timing.pollTimeoutMs,
+      metrics: opts.metrics,
+      logger: opts.logger,
+      ...(opts.isolation ? { isolation: opts.isolation } : {}),
+      ...(opts.validateConfigInWorker ? { validateConfigInWorker: true } : {}),
+      ...(opts.enricher ? { enricher: opts.enricher } : {}),
+      onLost: (e) => this.onInstanceLost(e),
+    });
     const machine = collectorMachine.provide({
       actors: {
         startPlugin: fromPromise(() => this.startPlugin()),
-        stopPlugin: fromPromise(() => this.stopPlugin()),
+        stopPlugin: fromPromise(() => this.handle.stop()),
         pollLoop: fromCallback<AnyEventObject>(({ sendBack }) => this.runLoop(sendBack as (e: CollectorEvent) => void)),
         healthLoop: fromCallback<AnyEventObject>(({ sendBack }) => this.runHealthLoop(sendBack as (e: CollectorEvent) => void)),
       },
@@ -180,7 +157,6 @@ export class Collector {
     });
     // Without an error listener xstate rethrows actor errors into a timer and crashes Node.
     this.actor.subscribe({ error: (err) => this.opts.logger.error({ collector: this.id, err: (err as Error).message }, 'collector actor error') });
-    opts.enricher?.attach(() => (this.instanceStarted ? (this.instance as EnricherInstance | undefined) : undefined), this.workerHooks());
     this.actor.start();
     opts.metrics.setState(this.id, 'idle');
   }
@@ -247,66 +223,18 @@ export class Collector {
   }
 
   private async startPlugin(): Promise<void> {
-    const ctx = this.context();
-    // Synchronous on purpose: a tiny call, and start() then has no I/O of its own to wait for.
-    mkdirSync(ctx.stateDir, { recursive: true });
     try {
-      const def = this.opts.loaded.definition;
-      this.opts.checkpoints.assertValid(this.id, def.checkpointSchema, this.position);
-      const iso = this.opts.isolation;
-      // An enricher's first instance was made while the pipeline was built (in its worker or here).
-      const first = this.opts.enricher?.takeFirst();
-      if (first && 'error' in first) throw first.error;
-      if (first) this.instance = first.instance;
-      else if (iso?.mode === 'worker') {
-        const worker = await WorkerPlugin.create({
-          entry: this.opts.loaded.pkg.entry,
-          config: this.opts.pluginConfig,
-          collectorId: this.id,
-          stateDir: ctx.stateDir,
-          ...(ctx.configDir !== undefined ? { configDir: ctx.configDir } : {}),
-          logger: ctx.logger,
-          limits: iso.limits,
-          ...(this.opts.validateConfigInWorker ? { validateConfig: true } : {}),
-          ...this.workerHooks(),
-        });
-        this.instance = worker;
-      } else {
-        const instance = await this.withTimeout(Promise.resolve(def.create(this.opts.pluginConfig as never, ctx)), 'create');
-        this.instance = instance as SourceInstance | EnricherInstance;
-      }
-      if (this.instance instanceof WorkerPlugin) {
-        // Secrets the worker found while validating the config (the host could not read its schema).
-        for (const s of this.instance.secrets) registerSecret(s);
-      }
-      this.describe();
-      const started = this.instance;
-      if (started?.start) await this.withTimeout(started.start(), 'start');
-      this.instanceStarted = true;
+      this.opts.checkpoints.assertValid(this.id, this.opts.loaded.definition.checkpointSchema, this.position);
+      await this.handle.start(this.context());
     } catch (err) {
-      const e = this.scrub(toPluginError(err));
+      const e = scrub(toPluginError(err));
       this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
-      await this.stopPlugin().catch(() => undefined);
       throw e;
     }
   }
 
-  /** What this collector's worker reports: its loss, and its figures each heartbeat. */
-  workerHooks(): { onLost(e: PluginError): void; onUsage(u: WorkerResources): void } {
-    return {
-      onLost: (e) => this.onInstanceLost(e),
-      onUsage: (u) => {
-        const m = this.opts.metrics;
-        m.workerHeap.set({ collector: this.id }, u.heapUsedBytes);
-        m.workerEventLoopUtilization.set({ collector: this.id }, u.eventLoopUtilization);
-        m.workerBusySeconds.set({ collector: this.id }, u.busyMs / 1000);
-      },
-    };
-  }
-
   /** The worker is gone outside any call of ours: the collector restarts (within its budget). */
-  private onInstanceLost(err: PluginError): void {
-    const e = this.scrub(err);
+  private onInstanceLost(e: PluginError): void {
     this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
     this.opts.logger.error({ collector: this.id, code: e.code, err: e.message }, 'plugin worker lost; the collector restarts it');
     if (['running', 'degraded'].includes(this.state)) this.actor.send({ type: 'INSTANCE_LOST', error: { code: e.code, message: e.message, retriable: e.retriable } });
@@ -314,43 +242,7 @@ export class Collector {
 
   /** Isolation mode and, for a worker, its heap, event-loop use and busy time. */
   resources(): CollectorResources {
-    if (this.opts.isolation?.mode !== 'worker') return { isolation: 'inline' };
-    return this.instance instanceof WorkerPlugin ? { isolation: 'worker', ...this.instance.resources() } : { isolation: 'worker' };
-  }
-
-  private describe(): void {
-    try {
-      const d = this.instance?.describe?.();
-      if (d) this.description = this.scrubObject(d);
-    } catch (err) {
-      this.opts.logger.warn({ collector: this.id, err: this.scrub(toPluginError(err)).message }, 'describe() failed');
-    }
-  }
-
-  private async stopPlugin(): Promise<void> {
-    const inst = this.instance;
-    this.instance = undefined;
-    this.instanceStarted = false;
-    if (inst?.stop) {
-      try {
-        await this.withTimeout(inst.stop(), 'stop');
-      } catch (err) {
-        this.opts.logger.warn({ collector: this.id, err: this.scrub(toPluginError(err)).message }, 'plugin stop() failed; instance discarded');
-      }
-    }
-  }
-
-  private withTimeout<T>(p: Promise<T>, what: string, signal?: AbortSignal): Promise<T> {
-    const ms = this.opts.timing.pollTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new PluginError(ErrorCodes.TIMEOUT, `plugin ${what}() did not finish within ${ms} ms`)), ms);
-      const onAbort = () => reject(new PluginError(ErrorCodes.ABORTED, `${what}() aborted`));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      p.then(resolve, reject).finally(() => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      });
-    });
+    return this.handle.resources();
   }
 
   private runLoop(sendBack: (e: CollectorEvent) => void): () => void {
@@ -377,9 +269,9 @@ export class Collector {
       // Time spent waiting for the sink is the sink's problem, not a stalled source.
       const waitStart = Date.now();
       await this.opts.pipeline.waitForCapacity(signal);
-      await this.waitForCommits(signal);
+      await this.ledger.waitForRoom(signal);
       if (signal.aborted) return;
-      if (this.commits.some((c) => c.failed)) {
+      if (this.ledger.hasFailed) {
         if (t.once) return this.finishOnce(sendBack, { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: 'a batch was not acknowledged by the sink; stopping here, the next run reads it again from the last checkpoint', retriable: true });
         // Batches after a failed one are never committed: waiting for commits would wait forever.
         await this.rewind(signal);
@@ -401,11 +293,11 @@ export class Collector {
         stalledReported = false;
         if (result.hasMore) delay = 0;
         // Polling works but positions are not being saved: not healthy until a write succeeds.
-        report = this.checkpointError ? { type: 'POLL_ERROR', error: this.checkpointError } : { type: 'POLL_OK' };
+        report = this.ledger.writeError ? { type: 'POLL_ERROR', error: this.ledger.writeError } : { type: 'POLL_OK' };
         if (t.once && (!result.hasMore || this.counters.polls >= t.once.maxPolls)) finished = {};
       } catch (err) {
         if (signal.aborted) return;
-        const e = this.scrub(toPluginError(err));
+        const e = scrub(toPluginError(err));
         this.counters.pollErrors++;
         this.opts.metrics.pollErrors.inc({ collector: this.id, code: e.code });
         this.opts.logger.warn({ collector: this.id, code: e.code, retriable: e.retriable, err: e.message }, 'poll failed');
@@ -452,29 +344,16 @@ export class Collector {
 
   /** One poll: call the plugin, check what it returned, hand the events to the pipeline. */
   private async pollOnce(signal: AbortSignal): Promise<PollResult> {
-    const inst = this.instance;
-    if (!inst?.poll) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `plugin ${this.opts.loaded.pkg.name} has no poll()`, { retriable: false });
     const started = process.hrtime.bigint();
     const epoch = this.epoch;
     this.counters.polls++;
     this.lastPollAt = new Date().toISOString();
-    const pollAbort = new AbortController();
-    const onOuter = () => pollAbort.abort(signal.reason);
-    signal.addEventListener('abort', onOuter, { once: true });
-    let raw: unknown;
+    let result: PollResult;
     try {
-      raw = await this.withTimeout(
-        Promise.resolve().then(() => inst.poll!({ checkpoint: this.position, signal: pollAbort.signal, maxEvents: this.opts.timing.batchSize })),
-        'poll',
-      );
-    } catch (err) {
-      pollAbort.abort(err);
-      throw err;
+      result = await this.handle.poll({ checkpoint: this.position, maxEvents: this.opts.timing.batchSize }, signal);
     } finally {
-      signal.removeEventListener('abort', onOuter);
       this.opts.metrics.pollDuration.observe({ collector: this.id }, Number(process.hrtime.bigint() - started) / 1e9);
     }
-    const result = checkPollResult(raw, this.position, this.opts.timing.batchSize);
     if (epoch !== this.epoch) throw new PluginError(ErrorCodes.ABORTED, 'poll result discarded: the position was reset while the poll ran; it is read again from the new position');
     this.lastSuccessAt = new Date().toISOString();
     this.counters.eventsCollected += result.events.length;
@@ -483,181 +362,52 @@ export class Collector {
     return result;
   }
 
+  /** Hand the batch to the pipeline; the ledger commits its position once the sink has it. */
   private track(result: PollResult): void {
-    const entry: PendingCommit = { checkpoint: result.checkpoint, done: false, failed: false, events: result.events.length };
-    this.commits.push(entry);
-    this.uncommitted++;
-    this.counters.inFlight += entry.events;
-    this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
-    this.opts.pipeline
-      .submit({ collector: this.id, plugin: this.opts.loaded.pkg.name, events: result.events })
-      .then(
-        (r) => {
-          this.counters.eventsPublished += r.published;
-          this.counters.eventsDeduplicated += r.deduplicated;
-          this.counters.eventsDeadLettered += r.rejected;
-          entry.done = true;
-          this.flushCommits();
-        },
-        (err: Error) => {
-          // The entry stays in the ledger as a barrier: neither its position nor any later one
-          // is ever committed, so the batch is read again (after a rewind, or a restart).
-          entry.failed = true;
-          const shuttingDown = this.opts.hostSignal.aborted || ['stopping', 'stopped'].includes(this.state);
-          const at = JSON.stringify(this.committed.value ?? null)?.slice(0, 200);
-          this.opts.logger.warn(
-            { collector: this.id, err: err.message, events: entry.events, checkpoint: at },
-            shuttingDown
-              ? 'batch not acknowledged before shutdown; the checkpoint stays before it and it is read again at the next start'
-              : 'batch not acknowledged by the sink; the checkpoint stays before it and the collector reads it again',
-          );
-          if (!shuttingDown && ['running', 'degraded'].includes(this.state)) {
-            this.actor.send({ type: 'POLL_ERROR', error: { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: `a batch of ${entry.events} event(s) was not acknowledged by the sink (${err.message}); reading again from the last checkpoint`, retriable: true } });
-          }
-          this.wakeSettled();
-          this.wakeUncommitted();
-          this.notifyDrain();
-        },
-      );
-  }
-
-  private flushCommits(): void {
-    let latest: PendingCommit | undefined;
-    let batches = 0;
-    // A failed entry is never done: commits stop in front of it.
-    while (this.commits[0]?.done) {
-      latest = this.commits.shift()!;
-      batches++;
-      this.counters.inFlight -= latest.events;
-    }
-    this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
-    this.wakeSettled();
-    if (!latest) return;
-    // Coalesce: while one write is on disk, only the newest position is worth writing next.
-    this.nextCommit = { value: latest.checkpoint, batches: (this.nextCommit?.batches ?? 0) + batches };
-    if (!this.writing) this.commitChain = this.writeCommits();
-  }
-
-  private async writeCommits(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.nextCommit) {
-        const { value, batches } = this.nextCommit;
-        this.nextCommit = undefined;
-        try {
-          await this.opts.checkpoints.write(this.id, value);
-          this.committed = { value, updatedAt: new Date().toISOString() };
-          if (this.checkpointError) {
-            this.checkpointError = undefined;
-            this.opts.logger.info({ collector: this.id }, 'checkpoint written again');
-          }
-        } catch (err) {
-          this.onCheckpointWriteFailed(err as Error);
+    const entry = this.ledger.track(result.checkpoint, result.events.length);
+    this.opts.pipeline.submit({ collector: this.id, plugin: this.opts.loaded.pkg.name, events: result.events }).then(
+      (r) => {
+        this.counters.eventsPublished += r.published;
+        this.counters.eventsDeduplicated += r.deduplicated;
+        this.counters.eventsDeadLettered += r.rejected;
+        this.ledger.acknowledge(entry);
+      },
+      (err: Error) => {
+        this.ledger.fail(entry);
+        const shuttingDown = this.opts.hostSignal.aborted || ['stopping', 'stopped'].includes(this.state);
+        const at = JSON.stringify(this.ledger.committed.value ?? null)?.slice(0, 200);
+        this.opts.logger.warn(
+          { collector: this.id, err: err.message, events: entry.events, checkpoint: at },
+          shuttingDown
+            ? 'batch not acknowledged before shutdown; the checkpoint stays before it and it is read again at the next start'
+            : 'batch not acknowledged by the sink; the checkpoint stays before it and the collector reads it again',
+        );
+        if (!shuttingDown && ['running', 'degraded'].includes(this.state)) {
+          this.actor.send({ type: 'POLL_ERROR', error: { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: `a batch of ${entry.events} event(s) was not acknowledged by the sink (${err.message}); reading again from the last checkpoint`, retriable: true } });
         }
-        this.uncommitted -= batches;
-        this.wakeUncommitted();
-      }
-    } finally {
-      this.writing = false;
-      this.notifyDrain();
-    }
+      },
+    );
   }
 
   /**
-   * Polling goes on (degraded is about progress, and nothing is lost: the sink has the events),
-   * but every batch read without a saved position is read again after a restart, so the
-   * collector must not look healthy.
-   */
-  private onCheckpointWriteFailed(err: Error): void {
-    const file = this.opts.checkpoints.fileOf(this.id);
-    const code = (err as NodeJS.ErrnoException).code;
-    const first = !this.checkpointError;
-    this.checkpointError = {
-      code: CollectorErrorCodes.CHECKPOINT_WRITE_FAILED,
-      message: `checkpoint ${file} could not be written (${code ?? err.message}): events read since the last saved position are read again after a restart; free space or fix permissions on ${dirname(file)}`,
-      retriable: false,
-    };
-    this.opts.metrics.checkpointWriteFailures.inc({ collector: this.id });
-    this.opts.logger.error({ collector: this.id, file, err: err.message }, 'checkpoint write failed; events may be read again after a restart');
-    if (first && ['running', 'degraded'].includes(this.state)) this.actor.send({ type: 'POLL_ERROR', error: this.checkpointError });
-  }
-
-  private wakeSettled(): void {
-    const waiters = this.settleWaiters;
-    this.settleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /**
-   * A batch was not acknowledged: wait until every batch polled so far has settled and what is
-   * before the failure is written, then continue from the last written checkpoint. Batches
-   * after the failure that were delivered are delivered again (at-least-once), none is skipped.
+   * A batch was not acknowledged: once every batch polled so far has settled and what is before
+   * the failure is written, continue from the last written checkpoint. Batches after the failure
+   * that were delivered are delivered again (at-least-once), none is skipped.
    */
   private async rewind(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted && (this.commits.some((c) => !c.done && !c.failed) || this.writing)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.settleWaiters.push(done);
-        signal.addEventListener('abort', done, { once: true });
-        // A write in progress ends without a settle event: its chain wakes us too.
-        if (this.writing) void this.commitChain.then(done);
-      });
-    }
-    if (signal.aborted) return;
-    const dropped = this.commits;
-    this.commits = [];
-    for (const c of dropped) this.counters.inFlight -= c.events;
-    this.uncommitted -= dropped.length;
-    this.opts.metrics.checkpointLag.set({ collector: this.id }, this.counters.inFlight);
-    this.position = this.committed.value;
+    const dropped = await this.ledger.rewind(signal);
+    if (dropped === undefined) return;
+    this.position = this.ledger.committed.value;
     this.epoch++;
-    this.opts.logger.warn({ collector: this.id, batches: dropped.length, checkpoint: JSON.stringify(this.position ?? null)?.slice(0, 200) }, 'reading again from the last written checkpoint after a batch was not acknowledged');
-    this.wakeUncommitted();
-    this.notifyDrain();
-  }
-
-  private wakeUncommitted(): void {
-    const waiters = this.uncommittedWaiters;
-    this.uncommittedWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /**
-   * Polls wait while too many batches are read but not yet covered by a written checkpoint:
-   * that bounds what a crash can make us read twice to `maxUncommittedBatches` batches.
-   */
-  private async waitForCommits(signal: AbortSignal): Promise<void> {
-    // A failed batch ends the wait: nothing after it commits until the collector rewinds.
-    while (this.uncommitted >= this.opts.timing.maxUncommittedBatches && !signal.aborted && !this.commits.some((c) => c.failed)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.uncommittedWaiters.push(done);
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-  }
-
-  private notifyDrain(): void {
-    // Settled = every batch acknowledged or failed; failed ones are never committed.
-    if (this.commits.some((c) => !c.done && !c.failed) || this.writing) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
+    this.opts.logger.warn({ collector: this.id, batches: dropped, checkpoint: JSON.stringify(this.position ?? null)?.slice(0, 200) }, 'reading again from the last written checkpoint after a batch was not acknowledged');
   }
 
   /**
    * Resolves when every polled batch was acknowledged (or failed) and the checkpoint written —
    * up to, never past, the first batch that failed.
    */
-  async drained(): Promise<void> {
-    if (this.commits.some((c) => !c.done && !c.failed) || this.writing) await new Promise<void>((r) => this.drainWaiters.push(r));
-    await this.commitChain;
+  drained(): Promise<void> {
+    return this.ledger.drained();
   }
 
   private runHealthLoop(sendBack: (e: CollectorEvent) => void): () => void {
@@ -671,20 +421,10 @@ export class Collector {
   }
 
   private async checkHealth(): Promise<HealthReport> {
-    const inst = this.instance;
     const fromState: HealthReport = this.state === 'degraded' ? { status: 'degraded', reason: this.actor.getSnapshot().context.reason } : { status: 'healthy' };
-    if (!inst?.healthCheck) return fromState;
-    const ac = new AbortController();
-    try {
-      const r = await this.withTimeout(inst.healthCheck(ac.signal), 'healthCheck');
-      if (!r || !['healthy', 'degraded', 'unhealthy'].includes(r.status)) return { status: 'degraded', reason: 'healthCheck() returned an invalid report', code: ErrorCodes.CONTRACT_VIOLATION };
-      // A source that polls fine but whose probe complains is still making progress.
-      return r.status === 'healthy' ? fromState : { ...r, reason: r.reason ? this.scrubText(r.reason) : r.reason };
-    } catch (err) {
-      ac.abort();
-      const e = this.scrub(toPluginError(err));
-      return { status: 'unhealthy', reason: e.message, code: e.code };
-    }
+    const r = await this.handle.healthCheck();
+    // A source that polls fine but whose probe complains is still making progress.
+    return !r || r.status === 'healthy' ? fromState : r;
   }
 
   // --- read side ---------------------------------------------------------------------------
@@ -700,17 +440,17 @@ export class Collector {
     const ctx = this.actor.getSnapshot().context;
     return {
       ...this.summary(),
-      description: { plugin: this.opts.loaded.pkg.name, ...this.description },
-      metrics: { ...this.counters, restarts: ctx.restarts, ...(this.lastPollAt ? { lastPollAt: this.lastPollAt } : {}), ...(this.lastSuccessAt ? { lastSuccessAt: this.lastSuccessAt } : {}) },
+      description: { plugin: this.opts.loaded.pkg.name, ...this.handle.description },
+      metrics: { ...this.counters, inFlight: this.ledger.inFlightEvents, restarts: ctx.restarts, ...(this.lastPollAt ? { lastPollAt: this.lastPollAt } : {}), ...(this.lastSuccessAt ? { lastSuccessAt: this.lastSuccessAt } : {}) },
       ...(ctx.lastError ? { lastError: ctx.lastError } : {}),
-      checkpoint: this.committed,
+      checkpoint: this.ledger.committed,
       restartCount: ctx.restarts,
       resources: this.resources(),
     };
   }
 
   get checkpoint(): CheckpointSummary {
-    return this.committed;
+    return this.ledger.committed;
   }
 
   transitions(limit = HISTORY_LIMIT): TransitionRecord[] {
@@ -721,63 +461,11 @@ export class Collector {
   setPosition(summary: CheckpointSummary): void {
     this.epoch++;
     this.position = summary.value;
-    this.committed = summary;
+    this.ledger.reset(summary);
   }
 
   dispose(): void {
     this.actor.stop();
   }
 
-  /** Plugin text shown to operators, with this config's secrets (in every encoded form) redacted. */
-  private scrubText(text: string): string {
-    return redactSecrets(text);
-  }
-
-  private scrub(e: PluginError): PluginError {
-    const message = this.scrubText(e.message);
-    return message === e.message ? e : new PluginError(e.code, message, { retriable: e.retriable, retryAfterMs: e.retryAfterMs });
-  }
-
-  private scrubObject<T extends object>(o: T): T {
-    return redactDeep(o);
-  }
-}
-
-/**
- * A poll result the pipeline can trust, or a CONTRACT_VIOLATION naming what is wrong. Nothing of
- * a refused poll is delivered and its checkpoint is not taken, so the next poll asks again from
- * the same position: nothing lost, nothing twice.
- */
-export function checkPollResult(raw: unknown, previous: Checkpoint | undefined, maxEvents?: number): PollResult {
-  if (raw === null || typeof raw !== 'object') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${raw === null ? 'null' : typeof raw}, expected { events, checkpoint }`);
-  const r = raw as Partial<PollResult>;
-  if (!Array.isArray(r.events)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned events of type ${typeof r.events}, expected an array`);
-  if (maxEvents !== undefined && r.events.length > maxEvents) {
-    throw new PluginError(
-      ErrorCodes.CONTRACT_VIOLATION,
-      `poll() returned ${r.events.length} events for maxEvents ${maxEvents}; the plugin must return at most maxEvents and set hasMore (nothing from this poll was delivered; orchestrator.event_batch_size sets maxEvents)`,
-      { retriable: true },
-    );
-  }
-  let checkpoint = r.checkpoint;
-  if (checkpoint === undefined) checkpoint = previous ?? null;
-  try {
-    checkpoint = JSON.parse(JSON.stringify(checkpoint)) as Checkpoint;
-  } catch (err) {
-    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned a checkpoint that is not JSON-serialisable: ${(err as Error).message}`);
-  }
-  return { events: r.events, checkpoint: checkpoint ?? null, hasMore: r.hasMore === true };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

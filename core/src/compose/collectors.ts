@@ -8,7 +8,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { isRetriableCode } from '../plugin-api/index.js';
 import type { ResolvedComponent } from '../plugins/resolve.js';
 import type { CheckpointStore } from '../state/checkpoint-store.js';
-import { Semaphore } from '../supervisor/semaphore.js';
+import { Semaphore } from '../async/semaphore.js';
 import type { BuiltStages, EnricherHealth } from './stages.js';
 
 type ProgressReport = (ok: boolean, error?: ErrorInfo) => void;

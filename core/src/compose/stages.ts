@@ -14,6 +14,7 @@ import { SupervisedEnricher } from '../enrichment/supervised.js';
 import { isolationOf } from '../isolation/policy.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { PipelineStage } from '../pipeline/stage.js';
+import { withTimeout } from '../async/time.js';
 
 export interface EnricherHealth {
   status: 'healthy' | 'degraded';
@@ -101,7 +102,8 @@ export async function buildStages(
         first = { instance: made };
       } else {
         const made = comp.loaded.definition.create(comp.pluginConfig as never, { collectorId: comp.config.id, logger: child, stateDir, signal: new AbortController().signal, configDir: loaded.dir });
-        first = { instance: (await withDeadline(Promise.resolve(made), cfg.orchestrator.poll_timeout_seconds * 1000, `enricher ${comp.config.id}: create()`)) as EnricherInstance };
+        const ms = cfg.orchestrator.poll_timeout_seconds * 1000;
+        first = { instance: (await withTimeout(Promise.resolve(made), ms, () => new PluginError(ErrorCodes.TIMEOUT, `enricher ${comp.config.id}: create() did not finish within ${ms} ms (orchestrator.poll_timeout_seconds)`))) as EnricherInstance };
       }
     } catch (error) {
       first = { error };
@@ -144,12 +146,4 @@ export async function buildStages(
       return out;
     },
   };
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PluginError(ErrorCodes.TIMEOUT, `${what} did not finish within ${ms} ms (orchestrator.poll_timeout_seconds)`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -1,10 +1,7 @@
 import type { FabricEvent } from '../plugin-api/index.js';
 import type { RuleInfo } from './engine.js';
 import { LEVELS, type SigmaLevel } from './sigma/rule.js';
-
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
-
-export { LEVEL_SEVERITY as SEVERITY, LEVEL_PRIORITY as PRIORITY };
 
 export interface Match {
   id: string;

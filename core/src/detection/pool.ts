@@ -6,6 +6,7 @@ import type { EngineSpec } from './engine.js';
 import { performance } from 'node:perf_hooks';
 import type { RecordBatchResult, TextBatchResult, WorkerTask } from './protocol.js';
 import type { FlatRecord } from './sigma/context.js';
+import { Notifier } from '../async/notifier.js';
 
 /**
  * The compiled worker. When this module runs from src/ (vitest), workers still need JavaScript,
@@ -68,7 +69,7 @@ export class DetectionPool {
   private readonly timeoutMs: number;
   private readonly limit: number;
   private inflight = 0;
-  private waiters: (() => void)[] = [];
+  private readonly room = new Notifier();
 
   constructor(opts: PoolOptions) {
     this.threads = opts.threads && opts.threads > 0 ? opts.threads : Math.max(1, availableParallelism());
@@ -91,14 +92,9 @@ export class DetectionPool {
     return this.inflight >= this.limit;
   }
 
-  get inFlight(): number {
-    return this.inflight;
-  }
-
   /** Resolves once there is room for another task. */
-  drain(): Promise<void> {
-    if (!this.needsDrain) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  async drain(): Promise<void> {
+    while (this.needsDrain) await this.room.wait();
   }
 
   scanText(text: string, withFields = false): Promise<TextBatchResult> {
@@ -198,11 +194,7 @@ export class DetectionPool {
       throw new DetectionTaskError('worker', `detection worker failed: ${err.message}`, err.message === 'Terminating worker thread');
     } finally {
       this.inflight--;
-      if (!this.needsDrain && this.waiters.length) {
-        const w = this.waiters;
-        this.waiters = [];
-        for (const f of w) f();
-      }
+      if (!this.needsDrain) this.room.notify();
     }
   }
 

@@ -8,6 +8,7 @@ import { normalizeEvent, priorityOf } from './normalize.js';
 import { PRIORITY_ORDER } from './priority.js';
 import { DEFAULT_SANITIZE_LIMITS, RejectCodes, type SanitizeLimits } from './sanitize.js';
 import { DeadLetterQueue, type DeadLetterInput } from '../sinks/dead-letter.js';
+import { abortable } from '../async/time.js';
 
 export interface PipelineOptions {
   /** Stages in order: detection, de-duplication, correlation, enrichment. */
@@ -266,14 +267,4 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     this.opts.metrics.queueDepth.set({ unit: 'batches' }, this.inFlightBatches);
     this.opts.metrics.queueDepth.set({ unit: 'events' }, this.bufferedEvents);
   }
-}
-
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -1,6 +1,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DeadLetterRecord, DeadLetterTarget } from './dead-letter.js';
+import { settleWithin } from '../async/time.js';
 
 /**
  * Dead letters as JSON lines (default `<state_dir>/dead-letters.jsonl`), appended and fsynced
@@ -39,7 +40,7 @@ export class JsonlDeadLetterTarget implements DeadLetterTarget {
   }
 
   async close(deadlineMs: number): Promise<void> {
-    await Promise.race([this.chain, new Promise((r) => setTimeout(r, deadlineMs).unref())]);
+    await settleWithin(this.chain, deadlineMs);
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close().catch(() => undefined);

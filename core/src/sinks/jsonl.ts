@@ -4,6 +4,7 @@ import type { Static } from 'typebox';
 import type { FabricEvent } from '../plugin-api/index.js';
 import type { JsonlSinkConfigSchema } from './jsonl-config.js';
 import type { CollectorStatusEvent, Sink, SinkContext, SinkHealth } from './sink.js';
+import { settleWithin } from '../async/time.js';
 
 export type JsonlSinkConfig = Static<typeof JsonlSinkConfigSchema>;
 
@@ -249,9 +250,7 @@ export class JsonlSink implements Sink {
   }
 
   async close(deadlineMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.chain, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
-    clearTimeout(timer);
+    await settleWithin(this.chain, deadlineMs);
     this.closed = true;
     // A write stuck retrying gives up now (its promise rejects) instead of after the next back-off.
     this.wake?.();
