@@ -1,5 +1,6 @@
 import type pino from 'pino';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../metrics/register.js';
 import type { FabricEvent } from '../plugin-api/index.js';
 import { getField, setField } from '../plugin-api/index.js';
 import type { PipelineStage } from '../pipeline/stage.js';
@@ -30,10 +31,6 @@ export interface DetectionStage extends PipelineStage {
 /** Text fields the event already carries keep their value; extraction only fills what is missing. */
 const NEVER_WRITE_BACK = new Set(['message', 'event.original']);
 const ARRAY_FIELDS = new Set(['event.category', 'event.type']);
-
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 export async function buildEngineSpec(config: DetectionConfig, configDir: string): Promise<{ spec: EngineSpec; refusals: Refusal[]; warnings: string[] }> {
   const { spec, loaded, warnings } = await loadDetection(config, configDir);
@@ -71,17 +68,17 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
   log.info({ rules: rules.length, refused: refusals.length }, 'detection rules loaded');
 
   const m = ctx.metrics;
-  const events = metric(m, 'fabric_detection_events_total', () => new Counter({ name: 'fabric_detection_events_total', help: 'Events evaluated by the detection engine', registers: [m] }));
-  const signals = metric(m, 'fabric_detection_signals_total', () => new Counter({ name: 'fabric_detection_signals_total', help: 'Rule matches', labelNames: ['rule', 'level'], registers: [m] }));
-  const failed = metric(m, 'fabric_detection_failed_batches_total', () => new Counter({ name: 'fabric_detection_failed_batches_total', help: 'Batches passed through undetected (the pool closed or failed under them)', labelNames: ['reason'], registers: [m] }));
-  const skippedEvents = metric(m, 'fabric_detection_skipped_events_total', () => new Counter({ name: 'fabric_detection_skipped_events_total', help: 'Events delivered undetected because evaluating them stalled (timeout) or killed (worker) a detection worker; the rest of their batch was evaluated', labelNames: ['reason', 'collector'], registers: [m] }));
-  const retried = metric(m, 'fabric_detection_retried_tasks_total', () => new Counter({ name: 'fabric_detection_retried_tasks_total', help: 'Detection tasks run again after a worker was stopped under them', registers: [m] }));
-  const truncated = metric(m, 'fabric_detection_truncated_fields_total', () => new Counter({ name: 'fabric_detection_truncated_fields_total', help: 'Fields cut to detection.max_line_bytes', registers: [m] }));
-  const seconds = metric(m, 'fabric_detection_batch_seconds', () => new Histogram({ name: 'fabric_detection_batch_seconds', help: 'Time to evaluate one batch on the pool', registers: [m] }));
-  const inflight = metric(m, 'fabric_detection_tasks_in_flight', () => new Gauge({ name: 'fabric_detection_tasks_in_flight', help: 'Detection tasks queued or running', registers: [m] }));
-  metric(m, 'fabric_detection_rules', () => new Gauge({ name: 'fabric_detection_rules', help: 'Rules loaded and refused', labelNames: ['state'], registers: [m] }));
-  (m.getSingleMetric('fabric_detection_rules') as Gauge).set({ state: 'loaded' }, rules.length);
-  (m.getSingleMetric('fabric_detection_rules') as Gauge).set({ state: 'refused' }, refusals.length);
+  const events = counter(m, { name: 'fabric_detection_events_total', help: 'Events evaluated by the detection engine' });
+  const signals = counter(m, { name: 'fabric_detection_signals_total', help: 'Rule matches', labelNames: ['rule', 'level'] });
+  const failed = counter(m, { name: 'fabric_detection_failed_batches_total', help: 'Batches passed through undetected (the pool closed or failed under them)', labelNames: ['reason'] });
+  const skippedEvents = counter(m, { name: 'fabric_detection_skipped_events_total', help: 'Events delivered undetected because evaluating them stalled (timeout) or killed (worker) a detection worker; the rest of their batch was evaluated', labelNames: ['reason', 'collector'] });
+  const retried = counter(m, { name: 'fabric_detection_retried_tasks_total', help: 'Detection tasks run again after a worker was stopped under them' });
+  const truncated = counter(m, { name: 'fabric_detection_truncated_fields_total', help: 'Fields cut to detection.max_line_bytes' });
+  const seconds = histogram(m, { name: 'fabric_detection_batch_seconds', help: 'Time to evaluate one batch on the pool' });
+  const inflight = gauge(m, { name: 'fabric_detection_tasks_in_flight', help: 'Detection tasks queued or running' });
+  const ruleCount = gauge(m, { name: 'fabric_detection_rules', help: 'Rules loaded and refused', labelNames: ['state'] });
+  ruleCount.set({ state: 'loaded' }, rules.length);
+  ruleCount.set({ state: 'refused' }, refusals.length);
 
   const pool = new DetectionPool({ spec, threads: config.pool_size, taskTimeoutMs: config.task_timeout_ms, maxQueue: config.max_queue });
   const batchSize = config.batch_size ?? 2000;

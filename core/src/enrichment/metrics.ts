@@ -1,15 +1,10 @@
-import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { counter as registerCounter, gauge as registerGauge } from '../metrics/register.js';
 
-/**
- * Enrichment metrics. Get-or-create, because a host that rebuilds the stage (config reload, tests)
- * keeps the same registry and prom-client refuses a second registration of a name.
- */
+/** Enrichment metrics (docs/metrics.md). */
 export function enrichmentMetrics(registry: Registry) {
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
-    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
-  const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
-    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) => registerCounter<L>(registry, { name, help, labelNames });
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[]) => registerGauge<L>(registry, { name, help, labelNames });
   return {
     events: counter('fabric_enrichment_events_total', 'Detections and alerts enriched, by verdict.', ['verdict']),
     skipped: counter('fabric_enrichment_indicators_skipped_total', 'Indicators not looked up, by reason (non_public, warninglist, false_positive).', ['reason']),

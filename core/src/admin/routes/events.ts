@@ -4,16 +4,13 @@ import type { JournalEvent } from '../event-journal.js';
 import { errors } from '../schemas.js';
 import { SseStreams } from '../sse.js';
 import { redactDeep } from '../../logging.js';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../../metrics/register.js';
 
 /** The stream metrics, registered once per registry (a host can serve more than one app in tests). */
 function streamMetrics(registry: Registry): { dropped: Counter; open: Gauge } {
-  const dropped =
-    (registry.getSingleMetric('fabric_admin_sse_clients_dropped_total') as Counter | undefined) ??
-    new Counter({ name: 'fabric_admin_sse_clients_dropped_total', help: '/events clients disconnected because they did not read fast enough', registers: [registry] });
-  const open =
-    (registry.getSingleMetric('fabric_admin_sse_clients') as Gauge | undefined) ??
-    new Gauge({ name: 'fabric_admin_sse_clients', help: 'Open /events streams', registers: [registry] });
+  const dropped = counter(registry, { name: 'fabric_admin_sse_clients_dropped_total', help: '/events clients disconnected because they did not read fast enough' });
+  const open = gauge(registry, { name: 'fabric_admin_sse_clients', help: 'Open /events streams' });
   return { dropped, open };
 }
 
