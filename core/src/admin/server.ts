@@ -7,6 +7,7 @@ import { buildAdminApp, resolveAdminConfig } from './app.js';
 import type { AdminConfig } from './config.js';
 import { URL_FILE_NAME, resolveToken } from './token.js';
 import { registerSecret } from '../logging.js';
+import { writeFileAtomic } from '../state/atomic.js';
 
 export interface AdminServerOptions {
   logger: pino.Logger;
@@ -54,7 +55,8 @@ export async function startAdminServer(host: FabricHost, adminConfig: Partial<Ad
   const urlFile = path.resolve(opts.stateDir, URL_FILE_NAME);
   try {
     await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-    await fs.writeFile(urlFile, `${url}\n`, { mode: 0o644 });
+    // Atomic: `fabric status` may read it at any moment and must not see half a URL.
+    await writeFileAtomic(urlFile, `${url}\n`, 0o644);
   } catch (err) {
     // Only a convenience for the CLI: serve anyway.
     log.warn({ urlFile, code: (err as NodeJS.ErrnoException).code }, `could not write ${urlFile}; fabric status needs --url ${url}`);
