@@ -83,9 +83,10 @@ const HISTORY_LIMIT = 200;
 
 /**
  * One configured collector: a plugin instance driven by its own xstate actor. The actor decides
- * *when* (start, poll, degrade, restart, give up); this class does the I/O the actor invokes and
- * keeps checkpoints honest — a position is committed only after every batch before it and the
- * batch itself were acknowledged by the sink.
+ * *when* (start, poll, degrade, restart, give up); this class runs what the actor invokes (the
+ * poll loop, the health loop) and answers for the collector (summary, detail, history). The
+ * plugin instance lives in a PluginHandle and checkpoint bookkeeping in a CommitLedger; what is
+ * left (~470 lines) is the poll loop's scheduling, which reads the actor's state at every step.
  */
 export class Collector {
   readonly id: string;

@@ -1,5 +1,7 @@
 import type { Clock } from './clock.js';
 import { nextUtcMidnight, utcDay } from './clock.js';
+import type { Logger } from 'pino';
+import { readJsonFile } from './json-file.js';
 
 /** What survives a restart, so a crash loop cannot spend a daily quota twice. */
 export interface BudgetState {
@@ -106,5 +108,20 @@ export class RequestBudget {
       this.state.day = today;
       this.state.used = 0;
     }
+  }
+}
+
+/** Budgets saved by an earlier run; an unreadable file starts fresh budgets (never fails the stage). */
+export async function readBudgets(file: string, logger: Logger): Promise<Record<string, BudgetState>> {
+  try {
+    const doc = (await readJsonFile(file)) as { sources?: Record<string, BudgetState> } | undefined;
+    const out: Record<string, BudgetState> = {};
+    for (const [id, s] of Object.entries(doc?.sources ?? {})) {
+      if (s && typeof s.day === 'string' && typeof s.used === 'number' && Array.isArray(s.recent)) out[id] = s;
+    }
+    return out;
+  } catch (err) {
+    logger.warn({ file, err: (err as Error).message }, 'enrichment budgets file unreadable; starting with fresh budgets');
+    return {};
   }
 }

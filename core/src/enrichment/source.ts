@@ -1,3 +1,6 @@
+// One enrichment source: its request queue, coalescing, budget and retries. Over 400 lines because
+// the lookup state machine (queued → sent → answered / retried / given up) is one piece; its
+// budget, cache and indicator rules live in their own modules.
 import type { EnricherInstance, Indicator, IndicatorType, Priority, Verdict, VerdictStatus } from '../plugin-api/index.js';
 import { ErrorCodes, PluginError, toPluginError } from '../plugin-api/index.js';
 import type { BudgetBlock, BudgetState } from './budget.js';

@@ -6,7 +6,9 @@ import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Prior
 import { validateAgainstSchema } from '../plugins/validate.js';
 import type { IndicatorAnswers, IndicatorSummary, SourceAnswer } from './aggregate.js';
 import { combine, summarizeIndicator } from './aggregate.js';
-import type { BudgetState } from './budget.js';
+import { readBudgets, type BudgetState } from './budget.js';
+import { copyEnrichment, copyReputation, stableStringify } from './copy.js';
+import { Tally } from '../metrics/tally.js';
 import { VerdictCache } from './cache.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -80,6 +82,12 @@ export function resolveEnrichmentConfig(candidate: unknown): EnrichmentConfig {
   return c;
 }
 
+/**
+ * The enrichment stage. Over 400 lines on purpose: it is one closure over the stage's state (the
+ * sources, their budgets, the verdict cache, the tallies and each event's deadline) so that the
+ * per-event path reads that state without passing it around; what has its own job (budgets,
+ * copies, sources, cache, aggregation, ECS fields) lives in its own module.
+ */
 export async function createEnrichmentStage(
   configInput: EnrichmentConfig,
   enrichers: EnricherBinding[],
@@ -460,89 +468,10 @@ export async function createEnrichmentStage(
   };
 }
 
-async function readBudgets(file: string, logger: Logger): Promise<Record<string, BudgetState>> {
-  try {
-    const doc = (await readJsonFile(file)) as { sources?: Record<string, BudgetState> } | undefined;
-    const out: Record<string, BudgetState> = {};
-    for (const [id, s] of Object.entries(doc?.sources ?? {})) {
-      if (s && typeof s.day === 'string' && typeof s.used === 'number' && Array.isArray(s.recent)) out[id] = s;
-    }
-    return out;
-  } catch (err) {
-    logger.warn({ file, err: (err as Error).message }, 'enrichment budgets file unreadable; starting with fresh budgets');
-    return {};
-  }
-}
-
 function positiveNumber(v: unknown, field: string, zeroAllowed = false): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (v === 0 && !zeroAllowed)) {
     throw new EnrichmentConfigError(`${field}: expected a ${zeroAllowed ? 'non-negative' : 'positive'} number, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-/** Key order must not change the cache key of an unchanged config. */
-function stableStringify(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-
-/** A counter with one label, counted locally and added to the registered counter by `flush`. */
-class Tally {
-  private readonly counts = new Map<string, number>();
-  constructor(
-    private readonly counter: Counter<string>,
-    private readonly label: string,
-  ) {}
-  inc(labels: Record<string, string | number>, n = 1): void {
-    const v = String(labels[this.label]);
-    this.counts.set(v, (this.counts.get(v) ?? 0) + n);
-  }
-  flush(): void {
-    for (const [v, n] of this.counts) this.counter.inc({ [this.label]: v }, n);
-    this.counts.clear();
-  }
-}
-
-/** A fresh copy of a threat.enrichments entry for another event (the evidence object is shared, as before). */
-function copyEnrichment(e: Record<string, unknown>, field: string | undefined): Record<string, unknown> {
-  const matched = e.matched as { atomic: unknown; type: unknown };
-  const source = e.source as { enricher: unknown; plugin: unknown };
-  return {
-    indicator: copyPlain(e.indicator),
-    matched: { atomic: matched.atomic, field, type: matched.type },
-    verdict: copyShallow(e.verdict as Record<string, unknown>),
-    source: { enricher: source.enricher, plugin: source.plugin },
-  };
-}
-
-/** A copy of a fabric.reputation object as finish() builds it (its strings are shared: they cannot change). */
-function copyReputation(r: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k in r) {
-    const v = r[k];
-    if (k === 'priority') out[k] = copyShallow(v as Record<string, unknown>);
-    else if (Array.isArray(v)) out[k] = v.map((x) => (x !== null && typeof x === 'object' ? copyShallow(x as Record<string, unknown>) : x));
-    else out[k] = v;
-  }
-  return out;
-}
-
-function copyShallow(v: Record<string, unknown>): Record<string, unknown> {
-  // A lone spread clones with the source's own shape (V8's fast path).
-  return { ...v };
-}
-
-function copyPlain<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(copyPlain) as T;
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k in v) out[k] = copyPlain((v as Record<string, unknown>)[k]);
-    return out as T;
   }
   return v;
 }
