@@ -41,6 +41,7 @@ export class MemorySink implements Sink {
   private open: () => void = () => undefined;
   pending = 0;
   writes = 0;
+  private writeWaiters: Array<{ n: number; resolve: () => void }> = [];
 
   block(): void {
     this.gate = new Promise((r) => (this.open = r));
@@ -51,11 +52,19 @@ export class MemorySink implements Sink {
     this.gate = Promise.resolve();
   }
 
+  /** Resolves once write() has been called `n` times in all: the batch is at the sink, held back or not. */
+  reached(n = 1): Promise<void> {
+    if (this.writes >= n) return Promise.resolve();
+    return new Promise((resolve) => this.writeWaiters.push({ n, resolve }));
+  }
+
   async start(): Promise<void> {}
 
   async write(events: readonly FabricEvent[]): Promise<void> {
     this.pending += events.length;
     this.writes++;
+    for (const w of this.writeWaiters.filter((w) => w.n <= this.writes)) w.resolve();
+    this.writeWaiters = this.writeWaiters.filter((w) => w.n > this.writes);
     await this.gate;
     this.events.push(...events);
     this.pending -= events.length;
@@ -70,6 +79,11 @@ export class MemorySink implements Sink {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Lets every promise that waits on neither I/O nor a timer settle (they all run before the next macrotask). */
+export function flushPromises(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 10): Promise<void> {

@@ -112,7 +112,8 @@ describe('GET /events', () => {
     const collectors = sse.events.filter((e) => e.event !== 'snapshot').map((e) => (e.data as { collector?: string; id?: string }).collector ?? (e.data as { id: string }).id);
     expect(new Set(collectors)).toEqual(new Set(['es-prod']));
     expect((sse.events[0]!.data as { collectors: unknown[] }).collectors).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 500));
+    // sse_heartbeat_seconds is 0.2 (see beforeEach): a keep-alive is due long before the deadline.
+    await sse.untilComment((c) => c.some((x) => x.startsWith(': keep-alive')), 2_000);
     expect(sse.comments.some((c) => c.startsWith(': keep-alive'))).toBe(true);
   });
 
