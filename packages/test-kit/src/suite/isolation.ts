@@ -51,7 +51,10 @@ export function isolationChecks(s: SuiteContext, location: string | URL): Confor
         logger: { debug: log, info: log, warn: log, error: log },
         limits,
         onLost: (e) => (lost = e),
-      }).catch((err: Error) => fail(`create() in a worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${err.message}`));
+      }).catch((err: Error) => {
+        rmSync(stateDir, { recursive: true, force: true });
+        return fail(`create() in a worker failed (${(err as { code?: string }).code ?? 'ERROR'}): ${err.message}`);
+      });
       let events = 0;
       try {
         await ws.start();
