@@ -1,16 +1,27 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { afterAll } from 'vitest';
 import type { FabricEvent } from '../src/plugin-api/index.js';
 import type { CollectorStatusEvent, Sink, SinkHealth } from '../src/sinks/sink.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const sharedDir = resolve(repoRoot, '../shared');
 
+// Registered when a test file imports this module, before the file's own hooks, so it runs after
+// them (after-hooks run in reverse): whatever uses a folder has been stopped when it is removed.
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
+
+/** A new folder in the OS temp dir, removed when the test file is done. */
 export function tempDir(prefix = 'fabric-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export const silentLogger = () => pino({ level: 'silent' });
