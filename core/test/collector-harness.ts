@@ -1,3 +1,4 @@
+import { onTestFinished } from 'vitest';
 import { Collector, type CollectorTiming } from '../src/collectors/collector.js';
 import type { MachinePolicy } from '../src/collectors/machine.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
@@ -8,6 +9,9 @@ import type { PluginDefinition, SourceInstance } from '../src/plugin-api/index.j
 import type { LoadedPlugin } from '../src/plugins/loader.js';
 import type { TransitionRecord } from '../src/host.js';
 import { MemorySink, silentLogger, tempDir } from './helpers.js';
+
+// Taken at load, before a test installs fake timers, so the clean-up's deadline is real time.
+const { setTimeout: realSetTimeout, clearTimeout: realClearTimeout } = globalThis;
 
 export const fastTiming: CollectorTiming = { intervalMs: 1000, jitter: 0, batchSize: 100, pollTimeoutMs: 5000, stallAfterMs: 60_000, healthIntervalMs: 10_000, maxUncommittedBatches: 4 };
 export const testPolicy: MachinePolicy = {
@@ -26,6 +30,7 @@ export function loadedPlugin(create: () => SourceInstance | Promise<SourceInstan
   return { pkg: { name: 'test-plugin', version: '1.0.0', dir: '/', entry: '/', apiRange: '^1.0.0', kind: 'source', manifest: {} }, definition };
 }
 
+/** A collector over a memory sink, disposed of when the calling test finishes. */
 export function harness(create: () => SourceInstance | Promise<SourceInstance>, over: { timing?: Partial<CollectorTiming>; policy?: Partial<MachinePolicy>; pipeline?: Partial<ConstructorParameters<typeof Pipeline>[0]>; sink?: MemorySink } = {}) {
   const stateDir = tempDir();
   const metrics = new FabricMetrics();
@@ -53,6 +58,15 @@ export function harness(create: () => SourceInstance | Promise<SourceInstance>, 
     random: () => 0.5,
   });
   collector.onTransition((r) => transitions.push(r));
+  onTestFinished(async () => {
+    // Left running, it would go on polling into the next tests (on real timers once a test restores them).
+    collector.dispose();
+    // A checkpoint write on its way ends before tempDir removes the folder at the end of the file;
+    // bounded, as a test may leave its sink blocked, and the commits with it.
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([collector.drained(), new Promise((r) => (deadline = realSetTimeout(r, 2_000)))]);
+    realClearTimeout(deadline);
+  });
   const states = () => transitions.map((t) => t.to);
   return { collector, sink, pipeline, checkpoints, metrics, transitions, states, stateDir };
 }

@@ -1,16 +1,27 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { afterAll } from 'vitest';
 import type { FabricEvent } from '../src/plugin-api/index.js';
 import type { CollectorStatusEvent, Sink, SinkHealth } from '../src/sinks/sink.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const sharedDir = resolve(repoRoot, '../shared');
 
+// Registered when a test file imports this module, before the file's own hooks, so it runs after
+// them (after-hooks run in reverse): whatever uses a folder has been stopped when it is removed.
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
+
+/** A new folder in the OS temp dir, removed when the test file is done. */
 export function tempDir(prefix = 'fabric-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export const silentLogger = () => pino({ level: 'silent' });
@@ -41,6 +52,7 @@ export class MemorySink implements Sink {
   private open: () => void = () => undefined;
   pending = 0;
   writes = 0;
+  private writeWaiters: Array<{ n: number; resolve: () => void }> = [];
 
   block(): void {
     this.gate = new Promise((r) => (this.open = r));
@@ -51,11 +63,19 @@ export class MemorySink implements Sink {
     this.gate = Promise.resolve();
   }
 
+  /** Resolves once write() has been called `n` times in all: the batch is at the sink, held back or not. */
+  reached(n = 1): Promise<void> {
+    if (this.writes >= n) return Promise.resolve();
+    return new Promise((resolve) => this.writeWaiters.push({ n, resolve }));
+  }
+
   async start(): Promise<void> {}
 
   async write(events: readonly FabricEvent[]): Promise<void> {
     this.pending += events.length;
     this.writes++;
+    for (const w of this.writeWaiters.filter((w) => w.n <= this.writes)) w.resolve();
+    this.writeWaiters = this.writeWaiters.filter((w) => w.n > this.writes);
     await this.gate;
     this.events.push(...events);
     this.pending -= events.length;
@@ -70,6 +90,11 @@ export class MemorySink implements Sink {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Lets every promise that waits on neither I/O nor a timer settle (they all run before the next macrotask). */
+export function flushPromises(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 10): Promise<void> {

@@ -4,7 +4,7 @@ import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/pipeline/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { events, harness } from './collector-harness.js';
-import { MemorySink, silentLogger, until } from './helpers.js';
+import { MemorySink, flushPromises, silentLogger, until } from './helpers.js';
 
 describe('event normalisation', () => {
   it('expands dotted keys into nested ECS, assigns provenance and a content fingerprint', () => {
@@ -65,9 +65,18 @@ describe('backpressure', () => {
       { sink, pipeline: { maxInFlightBatches: 3, maxBufferedEvents: 120 } },
     );
     h.pipeline.on('capacity', () => (maxBuffered = Math.max(maxBuffered, h.pipeline.load.events)));
+    // The collector asks the pipeline for room before each poll; the first time there is none it has to wait.
+    const waitsForRoom = new Promise<void>((resolve) => {
+      const waitForCapacity = h.pipeline.waitForCapacity.bind(h.pipeline);
+      h.pipeline.waitForCapacity = (signal) => {
+        if (!h.pipeline.hasCapacity()) resolve();
+        return waitForCapacity(signal);
+      };
+    });
     h.collector.send({ type: 'START' });
-    await until(() => polls >= 3);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitsForRoom;
+    // A collector that did not wait for the room would poll again now.
+    await flushPromises();
     // 50-event batches: the third takes the load to 150 ≥ 120, so polling stops there
     expect(polls).toBe(3);
     expect(h.pipeline.load).toEqual({ batches: 3, events: 150 });
@@ -94,7 +103,9 @@ describe('backpressure', () => {
     const done = pipeline.submit({ collector: 'c', plugin: 'p', events: events(3) });
     let acked = false;
     void done.then(() => (acked = true));
-    await new Promise((r) => setTimeout(r, 50));
+    await sink.reached(1);
+    // An acknowledgement that did not wait for the sink would have settled by now.
+    await flushPromises();
     expect(acked).toBe(false);
     sink.unblock();
     await expect(done).resolves.toEqual({ collected: 3, rejected: 0, published: 3, deduplicated: 0 });

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { validateAgainstSchema } from '@reactive-fabric/core/runtime';
 import type { Checkpoint, PluginContext, PluginDefinition, PollResult, SourceEvent, SourceInstance, TSchema } from '@reactive-fabric/core';
@@ -103,15 +103,20 @@ export function rawLineEvents(lines: string[]): Array<Record<string, unknown>> {
  * connect; a missing CA file fails start().
  */
 export async function expectTlsOptionsHonoured(plugin: PluginDefinition<TSchema>, base: Record<string, unknown>, certPem: string): Promise<void> {
-  const caFile = join(mkdtempSync(join(tmpdir(), 'rf-ca-')), 'ca.pem');
-  writeFileSync(caFile, certPem);
-  const strict = await startSource(plugin, base);
-  const refused = await expectPluginError(pollOnce(strict, undefined, 10));
-  expect(refused.code).toBe('BAD_CONFIG');
-  expect(refused.message).toContain('tls.ca_file');
-  const trusted = await startSource(plugin, { ...base, tls: { ca_file: caFile } });
-  expect((await pollOnce(trusted, undefined, 10)).events).toHaveLength(3);
-  const unverified = await startSource(plugin, { ...base, tls: { verify: false } });
-  expect((await pollOnce(unverified, undefined, 10)).events).toHaveLength(3);
-  await expect(startSource(plugin, { ...base, tls: { ca_file: `${caFile}.missing` } })).rejects.toThrow(/tls\.ca_file ".*ca\.pem\.missing" cannot be read \(ENOENT\)/);
+  const dir = mkdtempSync(join(tmpdir(), 'rf-ca-'));
+  try {
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, certPem);
+    const strict = await startSource(plugin, base);
+    const refused = await expectPluginError(pollOnce(strict, undefined, 10));
+    expect(refused.code).toBe('BAD_CONFIG');
+    expect(refused.message).toContain('tls.ca_file');
+    const trusted = await startSource(plugin, { ...base, tls: { ca_file: caFile } });
+    expect((await pollOnce(trusted, undefined, 10)).events).toHaveLength(3);
+    const unverified = await startSource(plugin, { ...base, tls: { verify: false } });
+    expect((await pollOnce(unverified, undefined, 10)).events).toHaveLength(3);
+    await expect(startSource(plugin, { ...base, tls: { ca_file: `${caFile}.missing` } })).rejects.toThrow(/tls\.ca_file ".*ca\.pem\.missing" cannot be read \(ENOENT\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

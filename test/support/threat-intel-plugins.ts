@@ -3,9 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FabricEvent } from '@reactive-fabric/core';
 import { ManualClock, detection, makeStage, reputation, tempStateDir } from '../../core/test/enrichment/helpers.js';
 import type { Harness } from '../../core/test/enrichment/helpers.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { tempDir } from '../../core/test/helpers.js';
 import type { EnricherInstance, PluginContext, PluginDefinition, TSchema } from '@reactive-fabric/core';
 import { validateAgainstSchema } from '../../core/src/plugins/validate.js';
 
@@ -29,7 +27,7 @@ export async function instantiate(
   const context: PluginContext = {
     collectorId: 'ti-test',
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    stateDir: mkdtempSync(path.join(tmpdir(), 'fabric-ti-')),
+    stateDir: tempDir('fabric-ti-'),
     signal: new AbortController().signal,
   };
   const instance = (await plugin.create(value as never, context)) as EnricherInstance;

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import { age } from '../../src/cli/commands/status.js';
 import { standardHost } from './fake-host.js';
 import type { FakeHost } from './fake-host.js';
 import { SecretAudit, TOKEN, captureLogger } from './harness.js';
+import { tempDir } from '../helpers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const audit = new SecretAudit();
@@ -24,7 +24,7 @@ const generated: string[] = [];
 
 beforeEach(async () => {
   host = standardHost();
-  workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-cli-'));
+  workDir = tempDir('fabric-cli-');
   stateDir = path.join(workDir, '.fabric');
   const { logger } = captureLogger(audit, 'info');
   // No token configured: the server generates one into .fabric/admin-token, as in a quickstart.
@@ -69,7 +69,7 @@ describe('fabric status', () => {
   });
 
   it('reads the URL and state dir from the config file given with -c', async () => {
-    const other = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-cli-other-'));
+    const other = tempDir('fabric-cli-other-');
     const port = new URL(server.url).port;
     await fs.writeFile(path.join(workDir, 'fabric.yaml'), `state_dir: ./.fabric\nadmin:\n  enabled: true\n  port: ${port}\n`);
     await fs.rm(path.join(stateDir, 'admin-url'));
@@ -80,7 +80,7 @@ describe('fabric status', () => {
   });
 
   it('says how to give a token when none is found, and that a wrong one was refused', async () => {
-    const elsewhere = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-cli-none-'));
+    const elsewhere = tempDir('fabric-cli-none-');
     const none = await fabric(['status', '--url', server.url], {}, elsewhere);
     expect(none.code).toBe(1);
     expect(none.err).toContain('needs a token and none was found: pass --token, set FABRIC_ADMIN_TOKEN');

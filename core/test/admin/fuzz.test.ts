@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAdminServer } from '../../src/admin/index.js';
 import type { AdminServer } from '../../src/admin/index.js';
 import { SECRET_API_KEY, standardHost } from './fake-host.js';
 import { SecretAudit, TOKEN, captureLogger } from './harness.js';
+import { tempDir } from '../helpers.js';
 
 /**
  * Schema-driven fuzzing with schemathesis (PyPI), from the API's own /openapi.json: every
@@ -36,7 +36,7 @@ beforeAll(async () => {
   st = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-schemathesis.sh')], { encoding: 'utf8', timeout: 300_000 }).trim().split('\n').pop()!;
   const host = standardHost();
   host.settleDelayMs = 1;
-  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-fuzz-'));
+  const stateDir = tempDir('fabric-fuzz-');
   reportDir = path.join(stateDir, 'report');
   const logger = captureLogger(audit, 'info');
   lines = logger.lines;

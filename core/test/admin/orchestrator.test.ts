@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
@@ -10,6 +9,7 @@ import type { Orchestrator } from '../../src/orchestrator.js';
 import { startAdminServer, type AdminServer } from '../../src/admin/index.js';
 import { SecretAudit, captureLogger } from './harness.js';
 import { SseReader } from './sse-client.js';
+import { tempDir } from '../helpers.js';
 
 /**
  * The admin API in front of the real orchestrator, xstate collector machines and the real
@@ -51,7 +51,7 @@ async function until(pred: () => Promise<boolean>, ms = 10_000): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-admin-orch-'));
+  dir = tempDir('fabric-admin-orch-');
   await fs.writeFile(
     path.join(dir, 'auth.log'),
     [

@@ -161,9 +161,10 @@ describe('commands', () => {
 
   it('answers the intermediate state at once, the settled one with ?wait', async () => {
     host.settleDelayMs = 300;
+    const stopped = new Promise<void>((resolve) => host.events.on('status', (s) => s.id === 'auth-log' && s.state === 'stopped' && resolve()));
     expect((await api.call({ method: 'POST', url: '/collectors/auth-log/stop' })).json()).toEqual({ id: 'auth-log', command: 'stop', state: 'stopping' });
     expectError(await api.call({ method: 'POST', url: '/collectors/auth-log/start' }), 409, 'TRANSITION_NOT_ALLOWED');
-    await new Promise((r) => setTimeout(r, 400));
+    await stopped;
     expect((await api.call({ method: 'POST', url: '/collectors/auth-log/start?wait=10' })).json()).toEqual({ id: 'auth-log', command: 'start', state: 'running' });
     // A deadline shorter than the transition answers the state at the deadline.
     expect((await api.call({ method: 'POST', url: '/collectors/auth-log/restart?wait=0.05' })).json().state).toBe('restarting');

@@ -1,21 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { startAdminServer, resolveToken, TokenConfigError } from '../../src/admin/index.js';
 import { tokenMatcher, bearerToken } from '../../src/admin/token.js';
 import { SECRET_API_KEY, standardHost } from './fake-host.js';
 import { SecretAudit, TOKEN, captureLogger, expectError, testApi } from './harness.js';
+import { tempDir } from '../helpers.js';
 
 const audit = new SecretAudit();
 const ENV_TOKEN = 'env-token-9b8a7c6d5e4f3a2b1c0d';
 const generatedTokens: string[] = [];
 afterAll(() => audit.assertNoneOf([TOKEN, SECRET_API_KEY, ENV_TOKEN, ...generatedTokens]));
-
-async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'fabric-admin-'));
-}
 
 /** Fill path parameters of an OpenAPI path with plausible values. */
 function concrete(p: string): string {
@@ -122,20 +118,20 @@ describe('token comparison', () => {
 
 describe('token resolution', () => {
   it('prefers admin.token, then FABRIC_ADMIN_TOKEN, and writes no file for either', async () => {
-    const dir = await tempDir();
+    const dir = tempDir('fabric-admin-');
     expect(await resolveToken(TOKEN, { FABRIC_ADMIN_TOKEN: ENV_TOKEN }, dir)).toEqual({ token: TOKEN, source: 'config' });
     expect(await resolveToken(undefined, { FABRIC_ADMIN_TOKEN: ENV_TOKEN }, dir)).toEqual({ token: ENV_TOKEN, source: 'env' });
     await expect(fs.readdir(dir)).resolves.toEqual([]);
   });
 
   it('refuses a short token, saying how to make a good one', async () => {
-    const dir = await tempDir();
+    const dir = tempDir('fabric-admin-');
     await expect(resolveToken('hunter2', {}, dir)).rejects.toThrow(TokenConfigError);
     await expect(resolveToken(undefined, { FABRIC_ADMIN_TOKEN: 'short' }, dir)).rejects.toThrow(/FABRIC_ADMIN_TOKEN environment variable is 5 characters long.*openssl rand -hex 32/);
   });
 
   it('generates a token into <stateDir>/admin-token with mode 0600 and reuses it on the next start', async () => {
-    const dir = path.join(await tempDir(), 'nested', '.fabric');
+    const dir = path.join(tempDir('fabric-admin-'), 'nested', '.fabric');
     const first = await resolveToken(undefined, {}, dir);
     generatedTokens.push(first.token);
     expect(first.source).toBe('generated');
@@ -149,14 +145,14 @@ describe('token resolution', () => {
   });
 
   it('says what to do when the state directory cannot hold the token', async () => {
-    const dir = await tempDir();
+    const dir = tempDir('fabric-admin-');
     const blocker = path.join(dir, 'not-a-dir');
     await fs.writeFile(blocker, 'x');
     await expect(resolveToken(undefined, {}, path.join(blocker, '.fabric'))).rejects.toThrow(/cannot store a generated admin token in .*admin-token \(ENOTDIR\): make state_dir writable, or set admin.token or FABRIC_ADMIN_TOKEN/);
   });
 
   it('replaces a stored token that other users could read', async () => {
-    const dir = await tempDir();
+    const dir = tempDir('fabric-admin-');
     const file = path.join(dir, 'admin-token');
     await fs.writeFile(file, 'leaked-token-readable-by-all-0000\n', { mode: 0o644 });
     await fs.chmod(file, 0o644);
@@ -171,7 +167,7 @@ describe('token resolution', () => {
 
 describe('startAdminServer', () => {
   it('listens, logs where the generated token is (never the token), writes admin-url and answers with the token', async () => {
-    const stateDir = await tempDir();
+    const stateDir = tempDir('fabric-admin-');
     const { logger, lines } = captureLogger(audit, 'info');
     const server = await startAdminServer(standardHost(), { enabled: true, port: 0 }, { logger, stateDir, env: {} });
     generatedTokens.push(server.token);
@@ -196,7 +192,7 @@ describe('startAdminServer', () => {
   });
 
   it('uses FABRIC_ADMIN_TOKEN from the environment and says so without printing it', async () => {
-    const stateDir = await tempDir();
+    const stateDir = tempDir('fabric-admin-');
     const { logger, lines } = captureLogger(audit, 'info');
     const server = await startAdminServer(standardHost(), { port: 0 }, { logger, stateDir, env: { FABRIC_ADMIN_TOKEN: ENV_TOKEN } });
     expect(server.token).toBe(ENV_TOKEN);
@@ -213,7 +209,7 @@ describe('startAdminServer', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     const { logger } = captureLogger(audit, 'info');
-    await expect(startAdminServer(standardHost(), { port, token: TOKEN }, { logger, stateDir: await tempDir() })).rejects.toThrow(`127.0.0.1:${port} is already in use; set admin.port`);
+    await expect(startAdminServer(standardHost(), { port, token: TOKEN }, { logger, stateDir: tempDir('fabric-admin-') })).rejects.toThrow(`127.0.0.1:${port} is already in use; set admin.port`);
     blocker.close();
   });
 });

@@ -62,10 +62,22 @@ export class SseReader {
 
   /** Resolves once `predicate` holds over the events received so far; rejects after `timeoutMs`. */
   async until(predicate: (events: SseEvent[]) => boolean, timeoutMs = 5000): Promise<SseEvent[]> {
+    await this.received(() => predicate(this.events), timeoutMs);
+    return this.events;
+  }
+
+  /** Resolves once `predicate` holds over the comment lines received so far; rejects after `timeoutMs`. */
+  async untilComment(predicate: (comments: string[]) => boolean, timeoutMs = 5000): Promise<string[]> {
+    await this.received(() => predicate(this.comments), timeoutMs);
+    return this.comments;
+  }
+
+  /** Checks `done` after every chunk the stream delivers, until it holds or the deadline passes. */
+  private async received(done: () => boolean, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!predicate(this.events)) {
+    while (!done()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`SSE: condition not met in ${timeoutMs}ms; got ${JSON.stringify(this.events)}`);
+      if (left <= 0) throw new Error(`SSE: condition not met in ${timeoutMs}ms; got ${JSON.stringify({ events: this.events, comments: this.comments })}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -74,7 +86,6 @@ export class SseReader {
         });
       });
     }
-    return this.events;
   }
 
   close(): void {

@@ -1,13 +1,11 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startAdminServer } from '../../src/admin/index.js';
 import type { AdminServer } from '../../src/admin/index.js';
 import { standardHost } from './fake-host.js';
 import type { FakeHost } from './fake-host.js';
 import { SecretAudit, TOKEN, captureLogger } from './harness.js';
 import { SseReader } from './sse-client.js';
+import { tempDir } from '../helpers.js';
 
 const audit = new SecretAudit();
 let host: FakeHost;
@@ -18,7 +16,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 beforeEach(async () => {
   host = standardHost();
   const { logger } = captureLogger(audit, 'info');
-  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fabric-sse-'));
+  const stateDir = tempDir('fabric-sse-');
   server = await startAdminServer(host, { port: 0, token: TOKEN, sse_heartbeat_seconds: 0.2 }, { logger, stateDir });
 });
 afterEach(async () => {
@@ -112,7 +110,8 @@ describe('GET /events', () => {
     const collectors = sse.events.filter((e) => e.event !== 'snapshot').map((e) => (e.data as { collector?: string; id?: string }).collector ?? (e.data as { id: string }).id);
     expect(new Set(collectors)).toEqual(new Set(['es-prod']));
     expect((sse.events[0]!.data as { collectors: unknown[] }).collectors).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 500));
+    // sse_heartbeat_seconds is 0.2 (see beforeEach): a keep-alive is due long before the deadline.
+    await sse.untilComment((c) => c.some((x) => x.startsWith(': keep-alive')), 2_000);
     expect(sse.comments.some((c) => c.startsWith(': keep-alive'))).toBe(true);
   });
 

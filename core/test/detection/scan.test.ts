@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { commands, lineTime } from '../../src/cli/commands/scan.js';
 import { UsageError } from '../../src/cli/args.js';
 import { datasets, repoRoot } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 // The scan runs on the Piscina pool (dist/): build with `npx tsc -b` first.
 const scan = commands.find((c) => c.name.join(' ') === 'scan')!;
@@ -40,7 +40,7 @@ describe('fabric scan', () => {
   });
 
   it('writes detections as JSON lines with extracted fields and ATT&CK, and draws progress on a TTY', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-scan-'));
+    const dir = tempDir('rf-scan-');
     const out = path.join(dir, 'det.jsonl');
     const t = io(true);
     const code = await scan.run([path.join(datasets, 'loghub'), '--json', out], t.io);
@@ -64,7 +64,7 @@ describe('fabric scan', () => {
   });
 
   it('a line far longer than a chunk is cut, not buffered, and the lines after it are still scanned', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-scan-'));
+    const dir = tempDir('rf-scan-');
     const file = path.join(dir, 'huge.log');
     const failed = 'Dec 10 06:55:48 LabSZ sshd[24200]: Failed password for root from 198.51.100.7 port 1 ssh2\n';
     await writeFile(file, failed + 'x'.repeat(12 << 20) + '\n' + failed);

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -9,6 +9,7 @@ import { createDetectionStage, type DetectionStage } from '../../src/detection/s
 import { DetectionConfigSchema, type DetectionConfig } from '../../src/detection/config.js';
 import { Value } from 'typebox/value';
 import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { tempDir } from '../helpers.js';
 
 // Workers run dist/: build with `npx tsc -b` before this file.
 const stages: DetectionStage[] = [];
@@ -21,7 +22,7 @@ function config(over: Partial<DetectionConfig> = {}): DetectionConfig {
 }
 
 async function stage(over: Partial<DetectionConfig> = {}, configDir?: string) {
-  const dir = configDir ?? (await mkdtemp(path.join(os.tmpdir(), 'rf-det-')));
+  const dir = configDir ?? tempDir('rf-det-');
   const metrics = new Registry();
   const s = await createDetectionStage(config(over), { logger: pino({ level: 'silent' }), metrics, configDir: dir });
   stages.push(s);
@@ -75,7 +76,7 @@ describe('detection stage on the Piscina pool', () => {
   });
 
   it('lists every matching rule, the highest level first in rule', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-det-'));
+    const dir = tempDir('rf-det-');
     await writeFile(
       path.join(dir, 'webmaster.yml'),
       'title: Webmaster account\nid: 11111111-2222-3333-4444-555555555555\nname: local_webmaster\ntags: [attack.t1078]\nlogsource:\n    product: linux\ndetection:\n    sel:\n        user.name: webmaster\n    condition: sel\nlevel: critical\n',
@@ -99,7 +100,7 @@ describe('detection stage on the Piscina pool', () => {
     expect(ev!.rule.level).toBe('high');
     expect(ev!.fabric.priority).toBe('high');
 
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-det-'));
+    const dir = tempDir('rf-det-');
     await writeFile(
       path.join(dir, 'mine.yml'),
       'title: Only root failures\nid: 99999999-2222-3333-4444-555555555555\nname: rf_failed_authentication\nlogsource:\n    product: linux\ndetection:\n    sel:\n        message|startswith: Failed password for root\n    condition: sel\nlevel: medium\n',
@@ -110,7 +111,7 @@ describe('detection stage on the Piscina pool', () => {
   });
 
   it('reports refused rules from the configured folder and keeps the others', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-det-'));
+    const dir = tempDir('rf-det-');
     await writeFile(path.join(dir, 'agg.yml'), 'title: agg\nid: a\nlogsource:\n    product: linux\ndetection:\n    sel:\n        f: x\n    condition: sel | count() > 3\n');
     const { s } = await stage({ rules: ['.'] }, dir);
     expect(s.refusals).toEqual([expect.objectContaining({ file: path.join(dir, 'agg.yml'), feature: 'aggregation', line: 8 })]);
@@ -118,7 +119,7 @@ describe('detection stage on the Piscina pool', () => {
   });
 
   it('a catastrophic regex cannot stall the pipeline: RE2 decides the line at once and the batch is detected', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rf-det-'));
+    const dir = tempDir('rf-det-');
     await writeFile(
       path.join(dir, 'redos.yml'),
       "title: ReDoS\nid: r\nlogsource:\n    product: linux\ndetection:\n    sel:\n        message|re: '^(a+)+$'\n    condition: sel\nlevel: low\n",

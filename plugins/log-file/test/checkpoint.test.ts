@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpointSchemaErrors, type Checkpoint, type SourceInstance } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
+import { hostConfig } from './config.js';
 
 /** The checkpoint shape is declared (checkpointSchema) and enforced, so a wrong one is refused, not re-read from the start. */
 
@@ -16,7 +17,7 @@ async function setup(): Promise<{ dir: string; src: SourceInstance }> {
   const dir = mkdtempSync(join(tmpdir(), 'logfile-cp-'));
   dirs.push(dir);
   writeFileSync(join(dir, 'app.log'), 'one\ntwo\n');
-  const src = (await plugin.create({ paths: ['app.log'], format: 'plain', start_at: 'beginning', max_line_bytes: 65536, follow_symlinks: false } as never, {
+  const src = (await plugin.create(hostConfig({ paths: ['app.log'], format: 'plain' }), {
     collectorId: 'files',
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     stateDir: dir,

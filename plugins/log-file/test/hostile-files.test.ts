@@ -28,6 +28,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 });
 
 const { default: plugin } = await import('../src/index.js');
+const { hostConfig } = await import('./config.js');
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -55,7 +56,7 @@ class Recorder implements PluginLogger {
 }
 
 async function instance(dir: string, config: Record<string, unknown>, logger = new Recorder()): Promise<{ src: SourceInstance; logger: Recorder }> {
-  const src = (await plugin.create({ format: 'plain', start_at: 'beginning', max_line_bytes: 65536, follow_symlinks: false, ...config } as never, {
+  const src = (await plugin.create(hostConfig({ format: 'plain', ...config }), {
     collectorId: 't',
     logger,
     stateDir: dir,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Checkpoint, PollResult, SourceInstance } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
+import { hostConfig } from './config.js';
 import { parseSyslog } from '../src/syslog.js';
 
 const dirs: string[] = [];
@@ -19,7 +20,7 @@ function mkdtempSync(prefix: string): string {
 const ctx = (dir: string) => ({ collectorId: 't', logger: console, stateDir: dir, signal: new AbortController().signal, configDir: dir });
 
 async function instance(dir: string, config: Record<string, unknown>): Promise<SourceInstance> {
-  return (await plugin.create({ format: 'auto', start_at: 'beginning', max_line_bytes: 65536, ...config } as never, ctx(dir))) as SourceInstance;
+  return (await plugin.create(hostConfig(config), ctx(dir))) as SourceInstance;
 }
 
 async function drain(src: SourceInstance, checkpoint: Checkpoint | undefined, maxEvents = 1000): Promise<{ messages: string[]; checkpoint: Checkpoint; results: PollResult[] }> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Checkpoint, SourceInstance } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
+import { hostConfig } from './config.js';
 
 /**
  * copytruncate keeps the inode: a file truncated and written past our old offset before the next
@@ -25,7 +26,7 @@ function temp(): string {
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 async function instance(dir: string): Promise<SourceInstance> {
-  return (await plugin.create({ paths: ['app.log'], format: 'plain', start_at: 'beginning', max_line_bytes: 65536, follow_symlinks: false } as never, {
+  return (await plugin.create(hostConfig({ paths: ['app.log'], format: 'plain' }), {
     collectorId: 't',
     logger: quiet,
     stateDir: dir,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SourceInstance } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
+import { hostConfig } from './config.js';
 import { parseSyslog } from '../src/syslog.js';
 
 const now = new Date('2025-12-31T00:00:00Z');
@@ -85,7 +86,7 @@ describe('syslog headers with <PRI>, RFC 5424 and fractional seconds', () => {
         '<86>May  1 10:00:01 web02 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/id',
       ].join('\n') + '\n',
     );
-    const src = (await plugin.create({ paths: ['remote.log'], format: 'auto', start_at: 'beginning', max_line_bytes: 65536, syslog_year: 2024 } as never, {
+    const src = (await plugin.create(hostConfig({ paths: ['remote.log'], format: 'auto', syslog_year: 2024 }), {
       collectorId: 't',
       logger: console,
       stateDir: dir,

@@ -1,8 +1,9 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SplunkFake, loghubDir, loghubSplunkEvents, readLoghub, spreadOverTime, type LoghubRecord, type SplunkCredentials, type SplunkEventInput, selfSignedCertificate } from '@reactive-fabric/test-kit/fakes';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
 import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, expectTlsOptionsHonoured } from '../../../test/support/log-store-plugins.js';
+import { until } from '../../../core/test/helpers.js';
 
 let ssh: LoghubRecord[];
 let linux: LoghubRecord[];
@@ -43,7 +44,18 @@ function lateNow(records: LoghubRecord[]): SplunkEventInput[] {
   return loghubSplunkEvents(spreadOverTime(records, now - 5 * 60_000, now - 3 * 60_000), { index: 'main' });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Index time is the wall clock's second, in the fake and in the plugin alike, so tests that need
+ * time to pass move Date on instead of sleeping. Only Date is faked and it keeps running with real
+ * time: timers, sockets and the fake's job durations are untouched.
+ */
+function fakeClock(): { pass(ms: number): void } {
+  vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+  return { pass: (ms) => void vi.advanceTimersByTime(ms) };
+}
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe.each([
   ['export', { mode: 'export' }],
@@ -51,6 +63,7 @@ describe.each([
   ['jobs + v2 results', { mode: 'jobs', results_api: 'v2', max_results_per_query: 30 }],
 ] as const)('log-splunk (%s)', (_name, modeConfig) => {
   it('pulls incrementally over many polls while events are indexed during the pulls: none lost, none repeated', async () => {
+    const clock = fakeClock();
     const f = await fake();
     const expected = new Set(f.addEvents(backlog(ssh.slice(0, 400), 240, 30)));
     let batch = 0;
@@ -69,10 +82,10 @@ describe.each([
       got.push(...res.events);
       cp = res.checkpoint;
       polls++;
-      if (!res.hasMore) await sleep(50);
+      if (!res.hasMore) clock.pass(50);
     }
     f.onSearch = undefined;
-    await sleep(1100); // the last events' index second has to be over before a window may end after it
+    clock.pass(1100); // the last events' index second has to be over before a window may end after it
     cp = await drain(source, cp as never, 35, got);
     const gotIds = ids(got);
     expect(duplicates(gotIds)).toEqual([]);
@@ -89,6 +102,7 @@ describe.each([
   });
 
   it('restarts from a checkpoint cut mid-window without gaps or repeats', async () => {
+    const clock = fakeClock();
     const f = await fake();
     const expected = new Set(f.addEvents(backlog(ssh.slice(0, 200), 200, 20)));
     const first = await startSource(plugin, configFor(f, modeConfig));
@@ -103,7 +117,7 @@ describe.each([
     await first.stop?.();
     // Indexed while the collector was down (index time is always "now" in Splunk).
     for (const id of f.addEvents(lateNow(ssh.slice(200, 260)))) expected.add(id);
-    await sleep(1100);
+    clock.pass(1100);
     const second = await startSource(plugin, configFor(f, modeConfig));
     await drain(second, cp as never, 45, got);
     expect(duplicates(ids(got))).toEqual([]);
@@ -126,6 +140,7 @@ describe('log-splunk: auth, limits, jobs and bad answers', () => {
   });
 
   it('reads the second it is in again whole (index time has whole seconds), even with overlap_seconds 0', async () => {
+    const clock = fakeClock();
     const f = await fake();
     const source = await startSource(plugin, configFor(f, { overlap_seconds: 0 }));
     const expected = new Set<string>();
@@ -136,9 +151,9 @@ describe('log-splunk: auth, limits, jobs and bad answers', () => {
       const res = await pollOnce(source, cp as never, 100);
       got.push(...res.events);
       cp = res.checkpoint;
-      await sleep(40);
+      clock.pass(40);
     }
-    await sleep(1100);
+    clock.pass(1100);
     await drain(source, cp as never, 100, got);
     expect(duplicates(ids(got))).toEqual([]);
     expect(new Set(ids(got))).toEqual(expected);
@@ -235,8 +250,12 @@ describe('log-splunk: auth, limits, jobs and bad answers', () => {
 
     const patient = await startSource(plugin, configFor(f, { mode: 'jobs', job_poll_interval_ms: 50 }));
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 150);
-    const aborted = await expectPluginError(patient.poll({ checkpoint: undefined, signal: ac.signal, maxEvents: 10 }));
+    const polling = expectPluginError(patient.poll({ checkpoint: undefined, signal: ac.signal, maxEvents: 10 }));
+    // Aborted while the job runs: once the plugin has asked the fake for the job's status.
+    const statusPolls = f.stats.statusPolls;
+    await until(() => f.stats.statusPolls > statusPolls, 5_000);
+    ac.abort();
+    const aborted = await polling;
     expect(aborted.code).toBe('ABORTED');
     expect(f.stats.cancels).toBe(2);
     expect(f.jobCount).toBe(0);
