@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumeAll, repoRoot, runId, schemaErrors, eventSchema, sharedBroker, statusSchema } from './helpers.js';
-import { seqsIn, syslogLine, topicCount as countIn } from './stream.js';
+import { consumeAll, pollUntil, repoRoot, runId, schemaErrors, eventSchema, sharedBroker, statusSchema } from './helpers.js';
+import { honeypotLog, seqsIn, syslogLine, topicCount as countIn } from './stream.js';
 
 // Through the whole product: `fabric` CLI (dist/), log-file source plugin, pipeline, Kafka sink.
 const fabricBin = join(repoRoot, 'core/bin/fabric.js');
@@ -106,34 +106,26 @@ describe('fabric CLI publishing to Kafka', () => {
     const exited = (c: ChildProcess) => new Promise<number | string | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode ?? c.signalCode) : c.once('exit', (code, sig) => r(code ?? sig))));
 
     // The honeypot keeps logging throughout: 40,000 lines over ~8 s.
-    let written = 0;
-    const writer = (async () => {
-      while (written < TOTAL) {
-        let chunk = '';
-        for (let i = 0; i < 500 && written < TOTAL; i++) chunk += syslogLine(written++);
-        appendFileSync(log, chunk);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const honeypot = honeypotLog(log, TOTAL, 500, 100);
 
     let fabric = startFabric();
-    const deadline = Date.now() + 60_000;
-    while ((await countIn(bootstrap, topic)) < 8_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await pollUntil(() => countIn(bootstrap, topic), (n) => n >= 8_000, { what: '8,000 records in the topic before the kill', timeoutMs: 60_000 });
     const beforeKill = await countIn(bootstrap, topic);
     fabric.kill('SIGKILL');
     expect(await exited(fabric)).toBe('SIGKILL');
-    const writtenAtKill = written;
+    const writtenAtKill = honeypot.written;
 
-    await new Promise((r) => setTimeout(r, 1000));
+    // Restart once the honeypot has logged more while fabric was down, so the new process starts behind.
+    await honeypot.grown();
     fabric = startFabric();
-    await writer;
+    await honeypot.finished;
     // Wait until every line is in the topic (or give up after 90 s and report what is missing).
-    const until = Date.now() + 90_000;
-    let records = await consumeAll(bootstrap, topic);
-    while (seqsIn(records).size < TOTAL && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 1000));
-      records = await consumeAll(bootstrap, topic);
-    }
+    const records = await pollUntil(() => consumeAll(bootstrap, topic), (r) => seqsIn(r).size >= TOTAL, {
+      what: 'every line in the topic',
+      timeoutMs: 90_000,
+      everyMs: 1000,
+      onTimeout: 'return-last',
+    });
     fabric.kill('SIGTERM');
     expect(await exited(fabric), stderr.join('')).toBe(0);
 

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import type { SinkHealth } from '../../src/sinks/sink.js';
 import { createKafkaSink, resolveKafkaSinkConfig } from '../../src/sinks/kafka/index.js';
-import { brokerCommand, consumeAll, detection, repoRoot, runId, sinkContext } from './helpers.js';
-import { seqsIn, syslogLine, topicCount } from './stream.js';
+import { brokerCommand, consumeAll, detection, pollUntil, repoRoot, runId, sinkContext } from './helpers.js';
+import { honeypotLog, pace, seqsIn, topicCount } from './stream.js';
 
 // Its own broker instance: stopping the shared one would break test files running alongside.
 const NAME = 'fault';
@@ -19,7 +19,8 @@ const RATE_PER_SECOND = 2_000;
 const SINK_BOUND = 10_000;
 /** Writes the caller keeps outstanding, like the pipeline's max_buffered_events: more than the sink holds. */
 const CALLER_OUTSTANDING = 40;
-const OUTAGE_MS = 20_000;
+/** How long the broker may take to come back, and a stalled sink to show it: a deadline, not a wait. */
+const OUTAGE_DEADLINE_MS = 120_000;
 
 beforeAll(async () => {
   await brokerCommand('start', '--name', NAME, '--port', String(PORT), '--no-kcat');
@@ -30,7 +31,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe('Kafka broker outage in the middle of a stream', () => {
-  it(`loses nothing when the broker stops for ${OUTAGE_MS / 1000}s during ${TOTAL} events, with memory bounded and health recovering`, async () => {
+  it(`loses nothing when the broker stops during ${TOTAL} events until the sink is down with its buffer full, with memory bounded and health recovering`, async () => {
     const run = runId();
     const topic = `rf-fault-${run}.threat_detected`;
     const ctx = sinkContext();
@@ -62,13 +63,22 @@ describe('Kafka broker outage in the middle of a stream', () => {
     const timeline: Record<string, number> = {};
     const t0 = Date.now();
     const mark = (what: string) => (timeline[what] = (Date.now() - t0) / 1000);
+    let reachedStopPoint!: () => void;
+    const stopPoint = new Promise<void>((r) => (reachedStopPoint = r));
     const outage = (async () => {
-      while (acknowledged < 15_000) await new Promise((r) => setTimeout(r, 50));
+      await stopPoint;
       mark('broker_stop_requested');
       await brokerCommand('stop', '--name', NAME);
       mark('broker_stopped');
       const producedAtStop = produced;
-      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      // The broker stays away until the sink says so (down) and holds all it may (writers wait):
+      // the states this test is about, however long a loaded machine takes to reach them.
+      await pollUntil(() => sink.health(), (h) => h.state === 'down' && h.pending >= SINK_BOUND, {
+        what: `the sink down with ${SINK_BOUND} events pending`,
+        timeoutMs: OUTAGE_DEADLINE_MS,
+        everyMs: 50,
+      });
+      mark('sink_down_and_full');
       timeline.produced_during_outage = produced - producedAtStop;
       mark('broker_start_requested');
       await brokerCommand('start', '--name', NAME, '--port', String(PORT), '--no-kcat');
@@ -82,10 +92,11 @@ describe('Kafka broker outage in the middle of a stream', () => {
       for (let i = 0; i < BATCH && produced < TOTAL; i++) events.push(detection(run, produced++, { fingerprints: 1000 }));
       const p: Promise<void> = sink.write(events).then(() => {
         acknowledged += events.length;
+        if (acknowledged >= 15_000) reachedStopPoint();
         outstanding.delete(p);
       });
       outstanding.add(p);
-      await new Promise((r) => setTimeout(r, (BATCH / RATE_PER_SECOND) * 1000));
+      await pace((BATCH / RATE_PER_SECOND) * 1000);
     }
     await Promise.all(outstanding);
     mark('all_acknowledged');
@@ -179,22 +190,17 @@ sink:
     const exited = new Promise<number | string | null>((r) => fabric.once('exit', (code, sig) => r(code ?? sig)));
     try {
       const urlFile = join(work, 'state/admin-url');
-      for (let i = 0; i < 300 && !existsSync(urlFile); i++) await new Promise((r) => setTimeout(r, 100));
-      if (!existsSync(urlFile)) throw new Error(`fabric start did not come up:\n${stderr.join('')}`);
+      const up = await pollUntil(() => existsSync(urlFile), (ok) => ok, { what: 'the admin URL file', timeoutMs: 30_000, onTimeout: 'return-last' });
+      if (!up) throw new Error(`fabric start did not come up:\n${stderr.join('')}`);
       const admin = readFileSync(urlFile, 'utf8').trim();
       const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
 
-      let written = 0;
-      const writer = (async () => {
-        while (written < LINES) {
-          let chunk = '';
-          for (let i = 0; i < 200 && written < LINES; i++) chunk += syslogLine(written++);
-          appendFileSync(join(work, 'auth.log'), chunk);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
+      const honeypot = honeypotLog(join(work, 'auth.log'), LINES, 200, 100);
 
       const samples: Array<{ t: number; pending: number; health: number; rss: number; collected: number }> = [];
+      let sampleTaken: Array<() => void> = [];
+      /** Settles when the sampler has read the metrics once more. */
+      const nextSample = () => new Promise<void>((r) => sampleTaken.push(r));
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
@@ -207,26 +213,37 @@ sink:
               rss: Number(/^\w*process_resident_memory_bytes ([0-9.e+]+)$/m.exec(text)?.[1] ?? NaN),
               collected: [...text.matchAll(/^fabric_events_collected_total\{[^}]*\} ([0-9.e+]+)$/gm)].reduce((n, m) => n + Number(m[1]), 0),
             });
+            const waiting = sampleTaken;
+            sampleTaken = [];
+            for (const w of waiting) w();
           }
-          await new Promise((r) => setTimeout(r, 250));
+          await pace(250);
         }
       })();
 
-      while ((await topicCount(BOOTSTRAP, topic)) < 10_000) await new Promise((r) => setTimeout(r, 200));
+      await pollUntil(() => topicCount(BOOTSTRAP, topic), (n) => n >= 10_000, { what: '10,000 records in the topic before the outage', timeoutMs: 120_000, everyMs: 200 });
       await brokerCommand('stop', '--name', NAME);
       const downAt = Date.now();
-      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      // The broker stays away until fabric reports the sink down and has stopped collecting for
+      // 8 samples (2 s) in a row: what this test is about, however long a loaded machine takes to get there.
+      const STALL_SAMPLES = 8;
+      const stalled = () => {
+        const recent = samples.filter((x) => x.t > downAt + 5000).slice(-STALL_SAMPLES);
+        return recent.length === STALL_SAMPLES && recent.every((x) => x.health === 2 && x.collected === recent[0]!.collected);
+      };
+      await pollUntil(stalled, (ok) => ok, { what: 'fabric down and no longer collecting', timeoutMs: OUTAGE_DEADLINE_MS, everyMs: 250, show: () => JSON.stringify(samples.slice(-3)) });
       const upRequestedAt = Date.now();
       await brokerCommand('start', '--name', NAME, '--port', String(PORT), '--no-kcat');
-      await writer;
+      await honeypot.finished;
 
-      let records = await consumeAll(BOOTSTRAP, topic, 120_000);
-      const until = Date.now() + 120_000;
-      while (seqsIn(records).size < LINES && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 1000));
-        records = await consumeAll(BOOTSTRAP, topic, 120_000);
-      }
-      await new Promise((r) => setTimeout(r, 500));
+      const records = await pollUntil(() => consumeAll(BOOTSTRAP, topic, 120_000), (r) => seqsIn(r).size >= LINES, {
+        what: 'every line in the topic',
+        timeoutMs: 120_000,
+        everyMs: 1000,
+        onTimeout: 'return-last',
+      });
+      // One more reading of the metrics, taken after every line arrived, for the health afterwards.
+      await nextSample();
       sampling = false;
       await sampler;
       const collectors = (await fetch(`${admin}/collectors`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json())) as { collectors: Array<{ id: string; state: string }> };

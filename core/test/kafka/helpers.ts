@@ -142,16 +142,39 @@ function headerStrings(h: IHeaders | undefined): Record<string, string> {
   return out;
 }
 
+/**
+ * Probe something outside this process that announces nothing (a broker, a child process) until
+ * `done` holds, and return the value that satisfied it. At the deadline: throw, naming `what` and
+ * the last value, or with `onTimeout: 'return-last'` hand the last value back for the test's own
+ * assertions to say what is missing.
+ */
+export async function pollUntil<T>(
+  probe: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  opts: { what: string; timeoutMs: number; everyMs?: number; onTimeout?: 'throw' | 'return-last'; show?: (value: T) => string },
+): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value)) return value;
+    if (Date.now() >= deadline) {
+      if (opts.onTimeout === 'return-last') return value;
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}; last saw ${opts.show ? opts.show(value) : JSON.stringify(value)}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.everyMs ?? 100));
+  }
+}
+
 /** Partition offsets, retried: right after a topic is created or the broker restarted, leadership may still be settling. */
 export async function topicOffsets(admin: Admin, topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (err) {
-      if (attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  let lastError: unknown;
+  const offsets = await pollUntil(
+    () => admin.fetchTopicOffsets(topic).catch((err: unknown) => void (lastError = err)),
+    (o) => o !== undefined,
+    { what: `offsets of ${topic}`, timeoutMs: 10_000, everyMs: 500, onTimeout: 'return-last' },
+  );
+  if (!offsets) throw lastError;
+  return offsets;
 }
 
 /** Read every record of a topic (up to its current end) with a kafkajs consumer group. */

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaSink, KAFKA_HEADERS, KafkaSinkClosedError, resolveKafkaSinkConfig } from '../../src/sinks/kafka/index.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import type { Sink } from '../../src/sinks/sink.js';
-import { brokerInfo, collectorStatus, consumeAll, detection, eventSchema, runId, schemaErrors, sharedBroker, sinkContext, statusSchema, topicOffsets, type BrokerInfo } from './helpers.js';
+import { brokerInfo, collectorStatus, consumeAll, detection, eventSchema, pollUntil, runId, schemaErrors, sharedBroker, sinkContext, statusSchema, topicOffsets, type BrokerInfo } from './helpers.js';
 
 const { Kafka, logLevel } = kafkajs;
 const exec = promisify(execFile);
@@ -237,12 +237,15 @@ describe('Kafka sink without a reachable broker', () => {
       () => settled.push('second:ok'),
       (e: Error) => settled.push(`second:${e.name}`),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Once the first write's request has failed and been sent again, neither write may have settled.
+    const retries = async () => Number(/^fabric_kafka_sink_retries_total (\d+)$/m.exec(await ctx.registry.metrics())?.[1] ?? 0);
+    await pollUntil(retries, (n) => n >= 1, { what: 'a retried produce request', timeoutMs: 10_000, everyMs: 10 });
     expect(settled).toEqual([]);
     // The second write waits for room: only the first one's 60 events are held.
     expect(sink.health()).toMatchObject({ state: 'degraded', pending: 60 });
     expect(sink.health().reason).toMatch(/no acknowledgement from Kafka/);
-    await new Promise((r) => setTimeout(r, 1000));
+    // down_after_seconds (1 s) without an acknowledgement.
+    await pollUntil(() => sink.health(), (h) => h.state === 'down', { what: 'health down', timeoutMs: 10_000, everyMs: 20 });
     expect(sink.health()).toMatchObject({ state: 'down', pending: 60 });
     expect(await ctx.registry.metrics()).toMatch(/fabric_kafka_sink_retries_total [1-9]/);
     await sink.close(200);

@@ -1,3 +1,5 @@
+import { appendFileSync } from 'node:fs';
+import { setInterval as every, setTimeout as delay } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
@@ -31,4 +33,54 @@ export async function topicCount(bootstrap: string, topic: string): Promise<numb
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/**
+ * The gap between two steps of a load generator or a sampler. It sets a rate and waits for
+ * nothing: the tests wait on events or conditions, never on a guessed time.
+ */
+export function pace(ms: number): Promise<void> {
+  return delay(ms);
+}
+
+export interface HoneypotLog {
+  /** Lines appended so far. */
+  readonly written: number;
+  /** Settles once all lines are appended. */
+  readonly finished: Promise<void>;
+  /** Settles at the next append (at once if all lines are appended). */
+  grown(): Promise<void>;
+}
+
+/**
+ * A honeypot logging at a steady rate: `total` syslog lines appended to `file`, `perTick` lines
+ * every `tickMs`, the first batch at once. The rate is the load the test puts on fabric, not a
+ * wait: tests wait on grown() / finished, or on what fabric did with the lines.
+ */
+export function honeypotLog(file: string, total: number, perTick: number, tickMs: number): HoneypotLog {
+  let written = 0;
+  let waiters: Array<() => void> = [];
+  const append = () => {
+    let chunk = '';
+    for (let i = 0; i < perTick && written < total; i++) chunk += syslogLine(written++);
+    appendFileSync(file, chunk);
+    const ws = waiters;
+    waiters = [];
+    for (const w of ws) w();
+  };
+  const finished = (async () => {
+    append();
+    if (written >= total) return;
+    for await (const _ of every(tickMs)) {
+      append();
+      if (written >= total) return;
+    }
+  })();
+  return {
+    get written() {
+      return written;
+    },
+    finished,
+    grown: () => (written >= total ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
+  };
 }

@@ -32,7 +32,7 @@ const FATAL_TYPES = new Set([
 
 const TLS_CODE = /^(ERR_SSL_|ERR_TLS_CERT|ERR_OSSL|CERT_|UNABLE_TO_(VERIFY|GET)|SELF_SIGNED|DEPTH_ZERO_SELF_SIGNED|HOSTNAME_MISMATCH)/;
 
-interface ErrorFacts {
+export interface ErrorFacts {
   /** Stable code for metrics labels and health: a broker error type or the kafkajs error name. */
   code: string;
   types: string[];
