@@ -16,7 +16,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../core/dist/config/load.js';
-import { Orchestrator } from '../../core/dist/orchestrator.js';
+import { composeFabric } from '../../core/dist/compose/index.js';
 import { buildAdminApp } from '../../core/dist/admin/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -101,7 +101,7 @@ collectors:
 async function once(dir, mode, pipeline) {
   const sink = new CountingSink();
   const yaml = yamlFor(mode, pipeline, { total: EVENTS });
-  const orch = await Orchestrator.create(parseConfig(yaml, path.join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: pino({ level: 'silent' }), env: {}, sink });
+  const orch = await composeFabric(parseConfig(yaml, path.join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: pino({ level: 'silent' }), env: {}, sink });
   const t = performance.now();
   const c = process.cpuUsage();
   await orch.start();
@@ -120,7 +120,7 @@ async function once(dir, mode, pipeline) {
 /** /health latency while each poll of the plugin runs a 2 s synchronous loop. */
 async function healthUnderBusyPlugin(dir, mode) {
   const yaml = yamlFor(mode, 'transport', { total: 1_000_000_000, busy_ms: 2000 }).replace('health_check_interval_seconds: 5', 'health_check_interval_seconds: 5, poll_timeout_seconds: 60');
-  const orch = await Orchestrator.create(parseConfig(yaml.replace('isolation: worker', 'isolation: worker, unresponsive_after_seconds: 30'), path.join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: pino({ level: 'silent' }), env: {}, sink: new CountingSink() });
+  const orch = await composeFabric(parseConfig(yaml.replace('isolation: worker', 'isolation: worker, unresponsive_after_seconds: 30'), path.join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: pino({ level: 'silent' }), env: {}, sink: new CountingSink() });
   const app = await buildAdminApp(orch, {}, { logger: pino({ level: 'silent' }), token: 'bench-isolation-token-0123456789abcdef' });
   await orch.start();
   const times = [];

@@ -19,7 +19,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import kafkajs from 'kafkajs';
 import { createKafkaSink, resolveKafkaSinkConfig } from '../../core/dist/sinks/kafka/index.js';
 import { eventMessage } from '../../core/dist/sinks/kafka/messages.js';
-import { Orchestrator } from '../../core/dist/orchestrator.js';
+import { composeFabric } from '../../core/dist/compose/index.js';
 import { loadConfig } from '../../core/dist/config/load.js';
 
 const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs;
@@ -161,7 +161,7 @@ sink:
   const logger = pino({ level: 'error' });
   const inner = withoutKafka ? nullSink : createKafkaSink(loaded.config.sink, { logger, metrics: new Registry(), stateDir: loaded.stateDir, configDir: work, env: process.env });
   const m = measuringSink(inner, total, capture);
-  const orch = await Orchestrator.create(loaded, { cwd: work, logger, sink: m.sink });
+  const orch = await composeFabric(loaded, { cwd: work, logger, sink: m.sink });
   const start = performance.now();
   await orch.start();
   const end = await m.finished;
