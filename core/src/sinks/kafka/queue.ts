@@ -1,4 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Notifier } from '../../async/notifier.js';
+import { settleWithin } from '../../async/time.js';
 import { KafkaSinkClosedError } from './errors.js';
 import type { KafkaSinkMetrics } from './metrics.js';
 import type { OutgoingRecord } from './request.js';
@@ -37,8 +38,8 @@ export class DeliveryQueue {
   /** Taken and not acknowledged: still owed an answer if the sink closes now. */
   private inFlight: readonly PendingRecord[] = [];
   private buffered = 0;
-  private roomWaiters: Array<() => void> = [];
-  private drainWaiters: Array<() => void> = [];
+  /** Wakes writers waiting for room and close() waiting for the queue to drain. */
+  private readonly changed = new Notifier();
   private isClosing = false;
 
   constructor(private readonly options: DeliveryQueueOptions) {}
@@ -66,7 +67,7 @@ export class DeliveryQueue {
     if (count === 0) return;
     // A batch bigger than the whole bound is let through alone, or it would wait forever.
     while (this.buffered > 0 && this.buffered + count > this.options.maxBuffered && !this.isClosing) {
-      await new Promise<void>((r) => this.roomWaiters.push(r));
+      await this.changed.wait();
     }
     if (this.isClosing) throw closingError();
     const records = build();
@@ -115,25 +116,19 @@ export class DeliveryQueue {
     this.buffered -= batch.length;
     this.inFlight = [];
     this.options.metrics.pending.set(this.buffered);
-    setImmediate(() => {
-      wakeAll(this.roomWaiters);
-      wakeAll(this.drainWaiters);
-    });
+    setImmediate(() => this.changed.notify());
   }
 
   /** No more writes: waiting and later ones are refused; what was accepted stays until acknowledged or abandoned. */
   close(): void {
     this.isClosing = true;
-    wakeAll(this.roomWaiters);
+    this.changed.notify();
   }
 
   /** Resolves once nothing is pending, or at `deadline` (epoch ms), whichever comes first. */
   async drained(deadline: number): Promise<void> {
-    // Unreferenced: a pending deadline must not keep the process alive after everything flushed.
-    const timeUp = sleep(Math.max(1, deadline - Date.now()), undefined, { ref: false });
-    while (this.buffered > 0 && Date.now() < deadline) {
-      await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), timeUp]);
-    }
+    // settleWithin's timer is unreferenced: a pending deadline must not keep the process alive after everything flushed.
+    while (this.buffered > 0 && Date.now() < deadline) await settleWithin(this.changed.wait(), Math.max(1, deadline - Date.now()));
   }
 
   /** Rejects every write still pending with `reason(lost)` and empties the queue; returns `lost`, the records given up. */
@@ -163,7 +158,3 @@ function settle(ticket: Ticket, err: Error): void {
   ticket.reject(err);
 }
 
-function wakeAll(waiters: Array<() => void>): void {
-  const ws = waiters.splice(0, waiters.length);
-  for (const w of ws) w();
-}
