@@ -23,6 +23,7 @@ import type { Semaphore } from '../supervisor/semaphore.js';
 import { collectorMachine, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
 import { friendlyEvent } from './graph.js';
 import { isInstanceLost } from '../isolation/codes.js';
+import type { CodesOf } from '../errors/codes.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { Isolation } from '../isolation/policy.js';
 import { redactDeep, redactSecrets, registerSecret } from '../logging.js';
@@ -101,7 +102,7 @@ export const CollectorErrorCodes = {
   CHECKPOINT_WRITE_FAILED: 'CHECKPOINT_WRITE_FAILED',
   /** A batch was not acknowledged by the sink: nothing from it on is committed; it is read again. */
   BATCH_NOT_ACKNOWLEDGED: 'BATCH_NOT_ACKNOWLEDGED',
-} as const;
+} as const satisfies Partial<CodesOf<'collector'>>;
 
 /**
  * One configured collector: a plugin instance driven by its own xstate actor. The actor decides
