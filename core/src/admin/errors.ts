@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { ERROR_CODES, type ErrorCodeSpec, type FabricErrorCode } from '../errors/index.js';
+import { ERROR_CODES, FabricError, type ErrorCodeSpec, type FabricErrorCode } from '../errors/index.js';
 import { HostError } from '../host.js';
 
 /**
@@ -31,15 +31,15 @@ export interface AdminErrorBody {
 }
 
 /** An error a route throws on purpose; the error handler turns it into the JSON body as is. */
-export class ApiError extends Error {
+export class ApiError extends FabricError {
+  declare readonly code: AdminErrorCode;
   constructor(
     readonly statusCode: number,
-    readonly code: AdminErrorCode,
+    code: AdminErrorCode,
     message: string,
     readonly extra: Pick<AdminErrorBody, 'state' | 'details'> = {},
   ) {
-    super(message);
-    this.name = 'ApiError';
+    super(code, message, { status: statusCode });
   }
 }
 
