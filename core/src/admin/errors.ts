@@ -54,10 +54,6 @@ export function fromHostError(err: HostError, notFound: AdminErrorCode = AdminEr
   return new ApiError(400, AdminErrorCodes.INVALID_REQUEST, err.message);
 }
 
-function isHostError(err: unknown): err is HostError {
-  return err instanceof HostError || (err instanceof Error && err.name === 'HostError' && typeof (err as { code?: unknown }).code === 'string');
-}
-
 type ValidationItem = { instancePath?: string; message?: string; params?: Record<string, unknown>; keyword?: string };
 
 function validationDetails(err: FastifyError): Array<{ path: string; message: string }> {
@@ -77,7 +73,7 @@ export function handleError(err: FastifyError | ApiError | Error, request: Fasti
   let body: AdminErrorBody;
   if (err instanceof ApiError) {
     body = errorBody(err.statusCode, err.code, err.message, err.extra);
-  } else if (isHostError(err)) {
+  } else if (err instanceof HostError) {
     const mapped = fromHostError(err);
     body = errorBody(mapped.statusCode, mapped.code, mapped.message);
   } else {
