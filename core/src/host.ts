@@ -1,6 +1,7 @@
 import type { TypedEmitter } from 'tiny-typed-emitter';
 import type { Registry } from 'prom-client';
 import type { Checkpoint, CollectorDescription, FabricEvent, Indicator, PluginKind } from './plugin-api/index.js';
+import { FabricError } from './errors/fabric-error.js';
 
 /**
  * What a running Reactive Fabric instance exposes to its control surfaces (admin API, CLI).
@@ -161,9 +162,10 @@ export interface FalsePositive {
   markedAt: string;
 }
 
-export class HostError extends Error {
-  constructor(readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID', message: string) {
-    super(message);
-    this.name = 'HostError';
+/** A host operation refused; the admin API maps each code to its own (`fromHostError`). */
+export class HostError extends FabricError {
+  declare readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID';
+  constructor(code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID', message: string) {
+    super(code, message);
   }
 }

@@ -3,6 +3,7 @@
  * For embedding Reactive Fabric, for the CLI, and for the test kit.
  */
 export * from './host.js';
+export { FabricError, ERROR_CODES, ERROR_AREAS, ERROR_HANDLING, errorCodeSpec, codesOf, codesHandled, type FabricErrorCode, type ErrorCodeSpec, type ErrorArea, type ErrorHandling, type FabricErrorOptions } from './errors/index.js';
 export * from './config/schema.js';
 export type { Sink, SinkHealth, CollectorStatusEvent } from './sinks/sink.js';
 export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';

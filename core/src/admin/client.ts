@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { FabricError } from '../errors/fabric-error.js';
 import type { CollectorCommand, CollectorSummary, CollectorState } from '../host.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME, URL_FILE_NAME } from './token.js';
 
@@ -112,14 +113,17 @@ export async function locateAdmin(opts: LocateOptions): Promise<AdminLocation> {
   return { url: url!.replace(/\/+$/, ''), token, urlSource, tokenSource };
 }
 
-export class AdminClientError extends Error {
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-    this.name = 'AdminClientError';
+/**
+ * The admin API could not be asked (ADMIN_UNREACHABLE, no `status`) or answered an error
+ * (ADMIN_REQUEST_FAILED, with the `status` and `apiCode` it answered).
+ */
+export class AdminClientError extends FabricError {
+  declare readonly code: 'ADMIN_UNREACHABLE' | 'ADMIN_REQUEST_FAILED';
+  /** The admin API's own code, as it answered it (a newer server may send one this client does not know). */
+  readonly apiCode: string | undefined;
+  constructor(message: string, status: number | undefined, apiCode: string | undefined) {
+    super(status === undefined ? 'ADMIN_UNREACHABLE' : 'ADMIN_REQUEST_FAILED', message, { status });
+    this.apiCode = apiCode;
   }
 }
 

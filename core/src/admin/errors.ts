@@ -1,34 +1,23 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { ERROR_CODES, FabricError, type ErrorCodeSpec, type FabricErrorCode } from '../errors/index.js';
 import { HostError } from '../host.js';
 
 /**
  * Stable machine-readable codes of admin API errors. Clients switch on `code`, never on `message`.
- * Adding a code is compatible; renaming or removing one is a breaking change.
+ * They are the rows of the error table (`core/src/errors/codes.ts`) that have an HTTP status: the
+ * table is where a code is added, with its meaning and status.
  */
-export const AdminErrorCodes = {
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  VALIDATION_FAILED: 'VALIDATION_FAILED',
-  INVALID_JSON: 'INVALID_JSON',
-  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
-  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
-  RATE_LIMITED: 'RATE_LIMITED',
-  HOST_NOT_ALLOWED: 'HOST_NOT_ALLOWED',
-  TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
-  ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
-  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
-  COLLECTOR_NOT_FOUND: 'COLLECTOR_NOT_FOUND',
-  PLUGIN_NOT_FOUND: 'PLUGIN_NOT_FOUND',
-  FALSE_POSITIVE_NOT_FOUND: 'FALSE_POSITIVE_NOT_FOUND',
-  TRANSITION_NOT_ALLOWED: 'TRANSITION_NOT_ALLOWED',
-  CHECKPOINT_CONFLICT: 'CHECKPOINT_CONFLICT',
-  CONFLICT: 'CONFLICT',
-  INVALID_REQUEST: 'INVALID_REQUEST',
-  NOT_READY: 'NOT_READY',
-  INTERNAL_ERROR: 'INTERNAL_ERROR',
-} as const;
+export const AdminErrorCodes = answeredCodes();
 export type AdminErrorCode = (typeof AdminErrorCodes)[keyof typeof AdminErrorCodes];
+
+type Answered = { [K in FabricErrorCode as (typeof ERROR_CODES)[K] extends { status: number } ? K : never]: K };
+
+function answeredCodes(): Readonly<Answered> {
+  const out: Record<string, string> = {};
+  for (const [code, spec] of Object.entries(ERROR_CODES) as Array<[string, ErrorCodeSpec]>) if (spec.status !== undefined) out[code] = code;
+  return Object.freeze(out) as unknown as Readonly<Answered>;
+}
 
 export interface AdminErrorBody {
   statusCode: number;
@@ -42,15 +31,15 @@ export interface AdminErrorBody {
 }
 
 /** An error a route throws on purpose; the error handler turns it into the JSON body as is. */
-export class ApiError extends Error {
+export class ApiError extends FabricError {
+  declare readonly code: AdminErrorCode;
   constructor(
     readonly statusCode: number,
-    readonly code: AdminErrorCode,
+    code: AdminErrorCode,
     message: string,
     readonly extra: Pick<AdminErrorBody, 'state' | 'details'> = {},
   ) {
-    super(message);
-    this.name = 'ApiError';
+    super(code, message, { status: statusCode });
   }
 }
 
@@ -63,10 +52,6 @@ export function fromHostError(err: HostError, notFound: AdminErrorCode = AdminEr
   if (err.code === 'NOT_FOUND') return new ApiError(404, notFound, err.message);
   if (err.code === 'CONFLICT') return new ApiError(409, AdminErrorCodes.CONFLICT, err.message);
   return new ApiError(400, AdminErrorCodes.INVALID_REQUEST, err.message);
-}
-
-function isHostError(err: unknown): err is HostError {
-  return err instanceof HostError || (err instanceof Error && err.name === 'HostError' && typeof (err as { code?: unknown }).code === 'string');
 }
 
 type ValidationItem = { instancePath?: string; message?: string; params?: Record<string, unknown>; keyword?: string };
@@ -88,7 +73,7 @@ export function handleError(err: FastifyError | ApiError | Error, request: Fasti
   let body: AdminErrorBody;
   if (err instanceof ApiError) {
     body = errorBody(err.statusCode, err.code, err.message, err.extra);
-  } else if (isHostError(err)) {
+  } else if (err instanceof HostError) {
     const mapped = fromHostError(err);
     body = errorBody(mapped.statusCode, mapped.code, mapped.message);
   } else {

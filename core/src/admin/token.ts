@@ -2,6 +2,7 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MIN_TOKEN_LENGTH } from './config.js';
+import { FabricError } from '../errors/fabric-error.js';
 import { writeFileAtomic } from '../state/atomic.js';
 
 export const TOKEN_FILE_NAME = 'admin-token';
@@ -18,10 +19,9 @@ export interface ResolvedToken {
   discarded?: string;
 }
 
-export class TokenConfigError extends Error {
+export class TokenConfigError extends FabricError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TokenConfigError';
+    super('ADMIN_TOKEN_INVALID', message);
   }
 }
 

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FabricError } from '../errors/fabric-error.js';
 
 export interface ParsedFlags {
   values: Record<string, string | boolean | string[] | undefined>;
@@ -19,6 +20,9 @@ export function stringFlag(v: string | boolean | string[] | undefined): string |
   return typeof v === 'string' ? v : undefined;
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError';
+/** Wrong arguments: every command prints the message (ending with its usage) and exits 2. */
+export class UsageError extends FabricError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
 }

@@ -1,7 +1,6 @@
 import type { CliCommand, CliIo } from './command.js';
 import { UsageError } from './args.js';
-import { ConfigError } from '../config/errors.js';
-import { PluginLoadError } from '../plugins/loader.js';
+import { FabricError } from '../errors/fabric-error.js';
 import { redactSecrets } from '../logging.js';
 import { commands as runtime } from './commands/runtime.js';
 import { commands as scan } from './commands/scan.js';
@@ -10,15 +9,14 @@ import { commands as pluginNew } from './commands/plugin-new.js';
 import { commands as falsePositive } from './commands/false-positive.js';
 
 /**
- * Errors of our own modules carry a stable string `code` (RULE_INVALID, KAFKA_TOPIC_MISSING, …)
- * and a message written for the operator: print that, not a stack trace. System errors (with an
- * errno) and bugs still get the stack.
+ * Errors of our own modules (FabricError) carry a stable `code` from the error table and a message
+ * written for the operator: print that, not a stack trace. So does anything else with such a code
+ * (a PluginError from a plugin's own copy of core). System errors (with an errno) and bugs still
+ * get the stack.
  */
-const OPERATOR_ERRORS = new Set(['TokenConfigError', 'EnrichmentConfigError', 'WarninglistError', 'CorrelationRuleError', 'KafkaSinkSetupError', 'RuleRefusal', 'HostError', 'AdminClientError']);
-
 function isUserError(err: unknown): boolean {
+  if (err instanceof FabricError) return true;
   if (!(err instanceof Error)) return false;
-  if (OPERATOR_ERRORS.has(err.name)) return true;
   const e = err as Error & { code?: unknown; errno?: unknown };
   return typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) && e.errno === undefined && !e.code.startsWith('ERR_');
 }
@@ -50,7 +48,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   try {
     return await match.run(argv.slice(match.name.length), io);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PluginLoadError || isUserError(err)) {
+    if (isUserError(err)) {
       io.stderr.write(redactSecrets(`error: ${(err as Error).message}\n`));
       return err instanceof UsageError ? 2 : 1;
     }

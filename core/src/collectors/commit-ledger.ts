@@ -5,6 +5,7 @@ import type { CheckpointSummary } from '../host.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { CheckpointStore } from '../state/checkpoint-store.js';
 import { Notifier } from '../async/notifier.js';
+import type { CodesOf } from '../errors/codes.js';
 import type { ErrorInfo } from './machine.js';
 
 /** Error codes the collector itself raises (besides the plugin's). */
@@ -13,7 +14,7 @@ export const CollectorErrorCodes = {
   CHECKPOINT_WRITE_FAILED: 'CHECKPOINT_WRITE_FAILED',
   /** A batch was not acknowledged by the sink: nothing from it on is committed; it is read again. */
   BATCH_NOT_ACKNOWLEDGED: 'BATCH_NOT_ACKNOWLEDGED',
-} as const;
+} as const satisfies Partial<CodesOf<'collector'>>;
 
 /** One polled batch on its way to the sink. */
 export interface PendingCommit {

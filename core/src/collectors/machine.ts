@@ -1,5 +1,6 @@
 import { assign, fromCallback, fromPromise, not, raise, setup, stateIn, type AnyEventObject, type StateValue } from 'xstate';
 import type { HealthReport } from '../plugin-api/index.js';
+import { codesHandled } from '../errors/codes.js';
 import type { CollectorState, LastError } from '../host.js';
 import { backoffDelay, budgetExceeded, recordRestart, type RestartPolicy } from '../supervisor/policy.js';
 
@@ -47,8 +48,8 @@ export interface CollectorContext {
   random: () => number;
 }
 
-/** Codes that mean "the backend is not letting us make progress": degraded at once. */
-const DEGRADE_AT_ONCE = new Set(['AUTH_FAILED', 'QUOTA_EXHAUSTED', 'RATE_LIMITED', 'BAD_CONFIG']);
+/** Codes that mean "the backend is not letting us make progress": degraded at once (handling `degrade` in the error table). */
+const DEGRADE_AT_ONCE = codesHandled('degrade');
 
 function nextError(prev: LastError | undefined, e: ErrorInfo): LastError {
   if (prev && prev.code === e.code) return { ...prev, message: e.message, retriable: e.retriable, count: prev.count + 1 };

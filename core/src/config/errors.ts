@@ -1,3 +1,5 @@
+import { FabricError } from '../errors/fabric-error.js';
+
 /** One problem found in a config file, located as precisely as we can. */
 export interface ConfigProblem {
   /** Dotted path in the config, e.g. "collectors[0].config.paths". */
@@ -9,17 +11,17 @@ export interface ConfigProblem {
   fix?: string;
 }
 
+export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_NOT_FOUND' | 'CONFIG_SYNTAX' | 'CONFIG_ENV_MISSING' | 'CONFIG_TOO_LARGE' | 'CONFIG_PLUGINS';
+
 /** The config cannot be used. `code` is stable; the message names file, line, field and value. */
-export class ConfigError extends Error {
-  readonly code: string;
+export class ConfigError extends FabricError {
+  declare readonly code: ConfigErrorCode;
   constructor(
     readonly file: string,
     readonly problems: ConfigProblem[],
-    code = 'CONFIG_INVALID',
+    code: ConfigErrorCode = 'CONFIG_INVALID',
   ) {
-    super(formatProblems(file, problems));
-    this.name = 'ConfigError';
-    this.code = code;
+    super(code, formatProblems(file, problems));
   }
 }
 

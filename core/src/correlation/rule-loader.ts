@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { FabricError } from '../errors/fabric-error.js';
 import {
   CONDITION_OPERATORS,
   CORRELATION_TYPES,
@@ -32,10 +33,9 @@ export function formatProblem(p: CorrelationRuleProblem): string {
 }
 
 /** Thrown when any correlation rule is refused; `problems` lists every reason, not just the first. */
-export class CorrelationRuleError extends Error {
+export class CorrelationRuleError extends FabricError {
   constructor(readonly problems: CorrelationRuleProblem[]) {
-    super(`${problems.length} correlation rule problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
-    this.name = 'CorrelationRuleError';
+    super('CORRELATION_RULE_INVALID', `${problems.length} correlation rule problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
   }
 }
 

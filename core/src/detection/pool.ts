@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { FabricError } from '../errors/fabric-error.js';
 import type { EngineSpec } from './engine.js';
 import { performance } from 'node:perf_hooks';
 import type { RecordBatchResult, TextBatchResult, WorkerTask } from './protocol.js';
@@ -20,15 +21,15 @@ export function workerFile(): string {
   return file;
 }
 
-export class DetectionTaskError extends Error {
+export class DetectionTaskError extends FabricError {
+  declare readonly code: 'DETECTION_TIMEOUT' | 'DETECTION_WORKER_FAILED';
   constructor(
     readonly reason: 'timeout' | 'worker',
     message: string,
-    /** The worker was stopped for another task: nothing in this one is to blame. */
+    /** The worker was stopped for another task: nothing in this one is to blame, so it runs again. */
     readonly innocent = false,
   ) {
-    super(message);
-    this.name = 'DetectionTaskError';
+    super(reason === 'timeout' ? 'DETECTION_TIMEOUT' : 'DETECTION_WORKER_FAILED', message, innocent ? { retriable: true } : {});
   }
 }
 

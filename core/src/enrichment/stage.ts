@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { FabricError } from '../errors/fabric-error.js';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import type { PipelineStage } from '../pipeline/stage.js';
@@ -53,10 +54,9 @@ export type EnrichmentStage = PipelineStage & {
   close(): Promise<void>;
 };
 
-export class EnrichmentConfigError extends Error {
+export class EnrichmentConfigError extends FabricError {
   constructor(message: string) {
-    super(message);
-    this.name = 'EnrichmentConfigError';
+    super('ENRICHMENT_CONFIG_INVALID', message);
   }
 }
 

@@ -1,5 +1,6 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { FabricError } from '../errors/fabric-error.js';
 import type { Indicator, IndicatorType } from '../plugin-api/index.js';
 import { CidrSet, parseIp } from './ip.js';
 import { urlHost } from './indicator.js';
@@ -16,10 +17,9 @@ export interface WarninglistMatch {
   file: string;
 }
 
-export class WarninglistError extends Error {
+export class WarninglistError extends FabricError {
   constructor(message: string) {
-    super(message);
-    this.name = 'WarninglistError';
+    super('WARNINGLIST_INVALID', message);
   }
 }
 

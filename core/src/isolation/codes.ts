@@ -1,14 +1,10 @@
-/** How a collector's worker thread can be lost; each becomes the collector's error code. */
-export const IsolationErrorCodes = {
-  /** No heartbeat from the worker for orchestrator.unresponsive_after_seconds: its event loop is blocked. */
-  UNRESPONSIVE: 'UNRESPONSIVE',
-  /** The worker's heap reached its limit (max_heap_mb) and V8 stopped it. */
-  MEMORY_LIMIT: 'MEMORY_LIMIT',
-  /** Something in the plugin threw outside any call (a timer, an unhandled rejection). */
-  CRASHED: 'CRASHED',
-  /** The worker ended by itself (process.exit() in the plugin). */
-  EXITED: 'EXITED',
-} as const;
+import { codesOf } from '../errors/codes.js';
+
+/**
+ * How a collector's worker thread can be lost; each becomes the collector's error code. The
+ * codes and their meaning are rows of the error table (`core/src/errors/codes.ts`, area `isolation`).
+ */
+export const IsolationErrorCodes = codesOf('isolation');
 
 export type IsolationErrorCode = (typeof IsolationErrorCodes)[keyof typeof IsolationErrorCodes];
 

@@ -7,26 +7,13 @@
  * is refused on its own instead of throwing inside a stage and taking its batch with it.
  */
 import { safeFieldName } from '../plugin-api/events.js';
+import { codesOf } from '../errors/codes.js';
 
-/** Why an event was refused. Stable: it is the `reason` label of `fabric_events_dead_lettered_total`. */
-export const RejectCodes = {
-  /** Not a JSON object (null, a string, an array, …). */
-  NOT_AN_OBJECT: 'NOT_AN_OBJECT',
-  /** `@timestamp` missing or not a parseable date. */
-  INVALID_TIMESTAMP: 'INVALID_TIMESTAMP',
-  /** Nested deeper than `pipeline.max_event_depth`. */
-  TOO_DEEP: 'TOO_DEEP',
-  /** Larger than `pipeline.max_event_bytes` (strings, keys and values counted). */
-  TOO_LARGE: 'TOO_LARGE',
-  /** An object that contains itself. */
-  CYCLE: 'CYCLE',
-  /** A value JSON has no form for (BigInt). */
-  NOT_JSON: 'NOT_JSON',
-  /** Reading it threw: a getter, a `toJSON`, a revoked Proxy. */
-  UNREADABLE: 'UNREADABLE',
-  /** The sink could not serialise the event after the pipeline's stages changed it. */
-  NOT_SERIALISABLE: 'NOT_SERIALISABLE',
-} as const;
+/**
+ * Why an event was refused. Stable: it is the `reason` label of `fabric_events_dead_lettered_total`.
+ * Each is a row of the error table (`core/src/errors/codes.ts`, area `event`), which says what it means.
+ */
+export const RejectCodes = codesOf('event');
 export type RejectCode = (typeof RejectCodes)[keyof typeof RejectCodes];
 
 /**

@@ -1,30 +1,15 @@
+import { FabricError } from '../errors/fabric-error.js';
+import { codesOf, isRetriableCode, type FabricErrorCode } from '../errors/codes.js';
+
+export { isRetriableCode };
+
 /**
  * Errors carry stable codes so supervision, the admin API and operators can act on them
  * without parsing messages. A plugin throws `PluginError`; anything else it throws is wrapped
- * as `PLUGIN_CRASHED` (retriable).
+ * as `PLUGIN_CRASHED` (retriable). The codes, what each means and whether it is retriable are
+ * rows of the one table in `core/src/errors/codes.ts` (area `plugin`).
  */
-export const ErrorCodes = {
-  /** Credentials were refused. Not retriable until config changes; the collector degrades. */
-  AUTH_FAILED: 'AUTH_FAILED',
-  /** The backend asked us to slow down (HTTP 429). Retriable after `retryAfterMs`. */
-  RATE_LIMITED: 'RATE_LIMITED',
-  /** A daily/monthly quota is used up. Degraded, not failed. */
-  QUOTA_EXHAUSTED: 'QUOTA_EXHAUSTED',
-  /** The backend is unreachable or answered 5xx. */
-  UNAVAILABLE: 'UNAVAILABLE',
-  /** The backend answered something we cannot parse. */
-  BAD_RESPONSE: 'BAD_RESPONSE',
-  /** The operation exceeded its deadline. */
-  TIMEOUT: 'TIMEOUT',
-  /** The plugin's configuration is wrong in a way only visible at run time. */
-  BAD_CONFIG: 'BAD_CONFIG',
-  /** The plugin threw something that was not a PluginError. */
-  PLUGIN_CRASHED: 'PLUGIN_CRASHED',
-  /** The plugin returned a value that breaks the contract (e.g. events without @timestamp). */
-  CONTRACT_VIOLATION: 'CONTRACT_VIOLATION',
-  /** A poll was aborted because the collector was stopped. */
-  ABORTED: 'ABORTED',
-} as const;
+export const ErrorCodes = codesOf('plugin');
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string & {});
 
 export interface PluginErrorOptions {
@@ -36,42 +21,17 @@ export interface PluginErrorOptions {
   detail?: Record<string, unknown>;
 }
 
-const DEFAULT_RETRIABLE: Readonly<Record<string, boolean>> = {
-  AUTH_FAILED: false,
-  BAD_CONFIG: false,
-  CONTRACT_VIOLATION: true,
-  RATE_LIMITED: true,
-  QUOTA_EXHAUSTED: true,
-  UNAVAILABLE: true,
-  BAD_RESPONSE: true,
-  TIMEOUT: true,
-  PLUGIN_CRASHED: true,
-  ABORTED: true,
-};
-
-/**
- * Whether an error with this code is worth retrying without a config change: false for refused
- * credentials and bad configuration, true for everything transient. Unknown codes are retriable.
- * Hosts use it wherever they only have a code (a health report), so the answer matches
- * `new PluginError(code, …).retriable`.
- */
-export function isRetriableCode(code: string): boolean {
-  return Object.hasOwn(DEFAULT_RETRIABLE, code) ? DEFAULT_RETRIABLE[code]! : true;
-}
-
-export class PluginError extends Error {
-  readonly code: ErrorCode;
-  readonly retriable: boolean;
+export class PluginError extends FabricError {
+  declare readonly code: ErrorCode;
   readonly retryAfterMs: number | undefined;
   readonly detail: Record<string, unknown> | undefined;
   /** Brand so hosts recognise errors thrown from another copy of this module. */
   readonly isPluginError = true;
 
   constructor(code: ErrorCode, message: string, options: PluginErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // A plugin may use a code of its own: unknown to the table, and retriable unless it says otherwise.
+    super(code as FabricErrorCode, message, { cause: options.cause, retriable: options.retriable });
     this.name = 'PluginError';
-    this.code = code;
-    this.retriable = options.retriable ?? isRetriableCode(code);
     this.retryAfterMs = options.retryAfterMs;
     this.detail = options.detail;
   }

@@ -2,20 +2,21 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
+import { FabricError } from '../errors/fabric-error.js';
 import { PLUGIN_API_VERSION, type PluginDefinition, type PluginKind } from '../plugin-api/index.js';
 
 /** Stable codes for every way loading a plugin can fail. */
 export type PluginLoadCode = 'PLUGIN_NOT_INSTALLED' | 'PLUGIN_API_MISMATCH' | 'PLUGIN_INVALID' | 'PLUGIN_CONFIG_INVALID' | 'PLUGIN_KIND_MISMATCH';
 
-export class PluginLoadError extends Error {
+export class PluginLoadError extends FabricError {
+  declare readonly code: PluginLoadCode;
   constructor(
-    readonly code: PluginLoadCode,
+    code: PluginLoadCode,
     readonly pluginName: string,
     message: string,
     readonly fix?: string,
   ) {
-    super(fix ? `${message}\n  fix: ${fix}` : message);
-    this.name = 'PluginLoadError';
+    super(code, fix ? `${message}\n  fix: ${fix}` : message);
   }
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { TSchema } from 'typebox';
 import { checkpointSchemaErrors, ErrorCodes, PluginError, type Checkpoint } from '../plugin-api/index.js';
 import { HostError, type CheckpointSummary, type FieldError } from '../host.js';
+import { FabricError } from '../errors/fabric-error.js';
 import { writeFileAtomic } from './atomic.js';
 
 interface StoredCheckpoint {
@@ -10,15 +11,11 @@ interface StoredCheckpoint {
   updatedAt: string;
 }
 
-/**
- * A checkpoint file that cannot be read as one. Its `code` makes the CLI print the message on one
- * line instead of a stack trace.
- */
-export class CheckpointFileError extends Error {
-  readonly code = 'CHECKPOINT_UNREADABLE';
+/** A checkpoint file that cannot be read as one; the CLI prints the message on one line, not a stack trace. */
+export class CheckpointFileError extends FabricError {
+  declare readonly code: 'CHECKPOINT_UNREADABLE';
   constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointFileError';
+    super('CHECKPOINT_UNREADABLE', message);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { CollectorCommand, CollectorState, CollectorSummary, FabricHost } from '../../host.js';
+import { HostError, type CollectorCommand, type CollectorState, type CollectorSummary, type FabricHost } from '../../host.js';
 import type { AdminApp, RouteContext } from '../app.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import { redactDeep } from '../../logging.js';
@@ -149,7 +149,7 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
           } catch (err) {
             // One collector's failure must not hide the others' results.
             request.log.warn({ err, collector: c.id }, 'restart failed');
-            return { id: c.id, ok: false, state: host.getCollector(c.id)?.state ?? c.state, reason: err instanceof Error && err.name === 'HostError' ? err.message : 'restart failed; see the server log' };
+            return { id: c.id, ok: false, state: host.getCollector(c.id)?.state ?? c.state, reason: err instanceof HostError ? err.message : 'restart failed; see the server log' };
           }
         }),
       );

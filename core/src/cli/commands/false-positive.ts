@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import type { CliCommand, CliIo } from '../command.js';
 import { parseFlags, stringFlag, UsageError } from '../args.js';
 import { locateAdmin } from '../../admin/client.js';
+import { FabricError } from '../../errors/fabric-error.js';
 import type { AdminLocation } from '../../admin/client.js';
 import type { FalsePositive } from '../../host.js';
 import type { Indicator } from '../../plugin-api/index.js';
@@ -75,7 +76,12 @@ async function resolveStateDir(flags: Flags, io: CliIo): Promise<string> {
   return path.resolve(io.cwd, io.env.FABRIC_STATE_DIR ?? './.fabric');
 }
 
-class ApiUnreachable extends Error {}
+/** No answer from the admin API: the caller edits the false-positive file instead. */
+class ApiUnreachable extends FabricError {
+  constructor(cause: string) {
+    super('ADMIN_UNREACHABLE', cause);
+  }
+}
 
 async function api<T>(location: AdminLocation, method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = { accept: 'application/json' };

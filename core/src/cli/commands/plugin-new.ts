@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PLUGIN_API_VERSION } from '../../plugin-api/index.js';
 import type { CliCommand, CliIo } from '../command.js';
+import { UsageError } from '../args.js';
 
 /** Same rules npm applies to new package names. */
 const NPM_NAME = /^(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
@@ -108,8 +109,6 @@ async function walk(dir: string): Promise<string[]> {
   }
   return out;
 }
-
-class UsageError extends Error {}
 
 async function run(argv: string[], io: CliIo): Promise<number> {
   let parsed;

@@ -48,7 +48,7 @@ function table(header: string[], rows: string[][]): string {
 /** Print an API failure and map it to an exit code: 1 for errors of the request, 3 when the instance cannot be reached. */
 function fail(err: unknown, io: CliIo): number {
   if (err instanceof AdminClientError) {
-    io.stderr.write(`error: ${err.message}${err.code ? ` [${err.code}]` : ''}\n`);
+    io.stderr.write(`error: ${err.message}${err.apiCode ? ` [${err.apiCode}]` : ''}\n`);
     return err.status === undefined ? 3 : 1;
   }
   throw err;

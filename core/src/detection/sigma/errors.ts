@@ -1,13 +1,15 @@
+import { FabricError } from '../../errors/fabric-error.js';
+
 /** A rule that uses something this engine cannot evaluate faithfully; it is refused, never guessed. */
-export class RuleRefusal extends Error {
+export class RuleRefusal extends FabricError {
+  declare readonly code: 'RULE_REFUSED';
   constructor(
     readonly feature: string,
     message: string,
     /** Path inside the rule document (e.g. ["detection", "selection", "a0|wide"]) used to find the line. */
     readonly path: (string | number)[] = [],
   ) {
-    super(message);
-    this.name = 'RuleRefusal';
+    super('RULE_REFUSED', message);
   }
 }
 

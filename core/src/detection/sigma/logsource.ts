@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { FabricError } from '../../errors/fabric-error.js';
 import { LogsourceFileSchema, type LogsourceMapping } from '../config.js';
 import { validateAgainstSchema } from '../../plugins/validate.js';
 import type { CompileSession } from './context.js';
@@ -23,15 +24,13 @@ const MAX_ALIASES = 100;
 const MAX_FILE_BYTES = 4 << 20;
 
 /** A logsource file that cannot be used; names the file, the entry and what to do. */
-export class LogsourceFileError extends Error {
-  /** Stable code: the CLI prints the message without a stack trace. */
-  readonly code = 'LOGSOURCE_FILE_INVALID';
+export class LogsourceFileError extends FabricError {
+  declare readonly code: 'LOGSOURCE_FILE_INVALID';
   constructor(
     readonly file: string,
     message: string,
   ) {
-    super(`${file}: ${message}`);
-    this.name = 'LogsourceFileError';
+    super('LOGSOURCE_FILE_INVALID', `${file}: ${message}`);
   }
 }
 

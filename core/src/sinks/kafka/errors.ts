@@ -1,18 +1,27 @@
+import { FabricError } from '../../errors/fabric-error.js';
+
+export type KafkaSetupCode = 'TOPIC_MISSING' | 'TOPIC_CREATE_DENIED' | 'INVALID_REPLICATION_FACTOR' | 'KAFKA_REFUSED';
+
 /** Raised when the sink cannot work with this config or cluster; retrying will not help. */
-export class KafkaSinkSetupError extends Error {
-  override readonly name = 'KafkaSinkSetupError';
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
+export class KafkaSinkSetupError extends FabricError {
+  declare readonly code: KafkaSetupCode;
+  /**
+   * With KAFKA_REFUSED: the broker's error type (SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED…)
+   * or TLS_<code>. It stays the metrics label, as specific as the cluster said.
+   */
+  readonly brokerCode: string | undefined;
+  constructor(message: string, code: KafkaSetupCode, brokerCode?: string) {
+    super(code, message);
+    this.brokerCode = brokerCode;
   }
 }
 
 /** Rejects writes that were accepted but not acknowledged when the sink closed. */
-export class KafkaSinkClosedError extends Error {
-  override readonly name = 'KafkaSinkClosedError';
-  readonly code = 'SINK_CLOSED';
+export class KafkaSinkClosedError extends FabricError {
+  declare readonly code: 'SINK_CLOSED';
+  constructor(message: string) {
+    super('SINK_CLOSED', message);
+  }
 }
 
 /** Broker error types that mean "fix the config or the cluster", not "wait and retry". */
@@ -64,6 +73,6 @@ export function describeKafkaError(err: unknown): ErrorFacts {
   const fatal = err instanceof KafkaSinkSetupError || names.includes('KafkaJSSASLAuthenticationError') || types.some((t) => FATAL_TYPES.has(t)) || tlsCode !== undefined;
   const connection = names.some((n) => /Connection|BrokerNotFound|NoBrokerAvailable|RequestTimeout/.test(n));
   const code =
-    err instanceof KafkaSinkSetupError ? err.code : tlsCode ? `TLS_${tlsCode}` : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
+    err instanceof KafkaSinkSetupError ? (err.brokerCode ?? err.code) : tlsCode ? `TLS_${tlsCode}` : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
   return { code, types, fatal, connection, message: err instanceof Error ? err.message : String(err) };
 }

@@ -66,6 +66,7 @@ export class KafkaSink implements Sink {
         throw new KafkaSinkSetupError(
           `Kafka sink cannot start (brokers ${this.config.brokers.join(',')}): ${facts.code}: ${redact(facts.message, this.secrets)}. ` +
             'Check sink.sasl / sink.tls and the client ACLs.',
+          'KAFKA_REFUSED',
           facts.code,
         );
       }

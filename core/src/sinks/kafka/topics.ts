@@ -43,7 +43,7 @@ export async function ensureTopics(admin: Admin, config: KafkaSinkConfig): Promi
       );
     }
     if (facts.fatal) {
-      throw new KafkaSinkSetupError(`creating Kafka topic(s) ${missing.join(', ')} failed (${facts.code}): ${facts.message}`, facts.code);
+      throw new KafkaSinkSetupError(`creating Kafka topic(s) ${missing.join(', ')} failed (${facts.code}): ${facts.message}`, 'KAFKA_REFUSED', facts.code);
     }
     throw err;
   }
