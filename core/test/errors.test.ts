@@ -22,8 +22,8 @@ import { PluginLoadError } from '../src/plugins/loader.js';
 import { LogsourceFileError } from '../src/detection/sigma/logsource.js';
 import { RuleRefusal } from '../src/detection/sigma/errors.js';
 import { DetectionTaskError } from '../src/detection/pool.js';
-import { CollectorErrorCodes } from '../src/collectors/collector.js';
-import { collectorMachine, type ErrorInfo } from '../src/collectors/machine.js';
+import { CollectorErrorCodes } from '../src/collectors/commit-ledger.js';
+import { collectorMachine, leafState, type ErrorInfo } from '../src/collectors/machine.js';
 import { testPolicy } from './collector-harness.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -231,7 +231,7 @@ describe('retriable and status agree with supervision and the admin API', () => 
       const actor = createActor(collectorMachine, { input: { policy } });
       actor.start();
       actor.send({ type: 'START' });
-      await waitFor(actor, (s) => s.matches('running'));
+      await waitFor(actor, (s) => leafState(s.value) === 'running');
       return actor;
     }
     const info = (code: string): ErrorInfo => ({ code, message: 'x', retriable: isRetriableCode(code) });
@@ -241,12 +241,12 @@ describe('retriable and status agree with supervision and the admin API', () => 
       const actor = await running();
       actor.send({ type: 'POLL_ERROR', error: info(code) });
       if (table[code]!.handling === 'degrade') {
-        expect(actor.getSnapshot().value).toBe('degraded');
+        expect(leafState(actor.getSnapshot().value)).toBe('degraded');
       } else {
-        expect(actor.getSnapshot().value).toBe('running');
+        expect(leafState(actor.getSnapshot().value)).toBe('running');
         actor.send({ type: 'POLL_ERROR', error: info(code) });
         actor.send({ type: 'POLL_ERROR', error: info(code) });
-        expect(actor.getSnapshot().value).toBe('degraded');
+        expect(leafState(actor.getSnapshot().value)).toBe('degraded');
       }
       actor.stop();
     });
@@ -254,7 +254,7 @@ describe('retriable and status agree with supervision and the admin API', () => 
     it.each(Object.values(IsolationErrorCodes))('%s', async (code) => {
       const actor = await running();
       actor.send({ type: 'INSTANCE_LOST', error: info(code) });
-      expect(actor.getSnapshot().value).toBe('restarting');
+      expect(leafState(actor.getSnapshot().value)).toBe('restarting');
       expect(actor.getSnapshot().context.lastError).toMatchObject({ code, retriable: true });
       actor.stop();
     });
@@ -264,7 +264,7 @@ describe('retriable and status agree with supervision and the admin API', () => 
       const actor = createActor(machine, { input: { policy } });
       actor.start();
       actor.send({ type: 'START' });
-      await waitFor(actor, (s) => s.matches('restarting'));
+      await waitFor(actor, (s) => leafState(s.value) === 'restarting');
       expect(actor.getSnapshot().context.lastError).toMatchObject({ code: 'START_FAILED', retriable: table.START_FAILED!.retriable });
       expect(table.START_FAILED!.handling).toBe('restart');
       actor.stop();
