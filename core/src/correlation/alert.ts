@@ -3,12 +3,10 @@ import { setField, type FabricEvent } from '../plugin-api/events.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
 import type { AttackMapping } from './attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
-
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
 
-export { LEVEL_SEVERITY, LEVEL_PRIORITY };
 /** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
-export const DEFAULT_LEVEL: SigmaLevel = 'medium';
+const DEFAULT_LEVEL: SigmaLevel = 'medium';
 
 /**
  * Deterministic: the same rule, group and window always give the same id, so a re-delivered

@@ -18,7 +18,6 @@ interface Member {
 
 interface CompiledRule {
   def: CorrelationRule;
-  index: number;
   monotone: boolean;
   /** Whether alerts are published (false when only correlation rules with generate: false use them). */
   emit: boolean;
@@ -327,10 +326,9 @@ export class CorrelationEngine {
       resent: () => {},
       ...opts.hooks,
     };
-    this.rules = rules.map((def, index) =>
+    this.rules = rules.map((def) =>
       compile(
         def,
-        index,
         // One table per rule: keys are the group-by values themselves, with no per-detection string building.
         new GroupTable(opts.maxKeys, (group, evicted) => {
           group.gone = true;
@@ -366,9 +364,6 @@ export class CorrelationEngine {
     this.fired = new LRUCache<string, true>({ max: this.firedKept });
   }
 
-  get ruleCount(): number {
-    return this.rules.length;
-  }
   get groupCount(): number {
     let n = 0;
     for (const r of this.rules) n += r.groups.size;
@@ -1093,13 +1088,12 @@ function annotateEvent(ev: FabricEvent, correlationId: string): void {
   if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
 }
 
-function compile(def: CorrelationRule, index: number, groups: GroupTable): CompiledRule {
+function compile(def: CorrelationRule, groups: GroupTable): CompiledRule {
   const resolve = (field: string, ref: string) => def.aliases[field]?.[ref] ?? field;
   const aliasFields: Record<string, string[]> = {};
   for (const [alias, m] of Object.entries(def.aliases)) aliasFields[alias] = Object.values(m);
   return {
     def,
-    index,
     monotone: isMonotone(def.condition),
     emit: true,
     groupFields: def.rules.map((ref) => def.groupBy.map((f) => fieldReader(resolve(f, ref)))),
