@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { syncDir, writeFileAtomic } from '../state/atomic.js';
-import { groupKey, type EngineDelta, type EngineSnapshot, type SnapshotGroup } from './engine.js';
+import type { EngineDelta, EngineSnapshot, SnapshotGroup } from './checkpoint.js';
+import { groupKey } from './window-state.js';
 
 export const STATE_FORMAT = 'reactive-fabric/correlation-state';
 export const STATE_VERSION = 1;

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { appendFile, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compactStateFiles, listJournals, readStateFile, StateJournal, type StateWarning } from '../../src/correlation/state-file.js';
-import type { EngineDelta } from '../../src/correlation/engine.js';
+import type { EngineDelta } from '../../src/correlation/checkpoint.js';
 import { SEC, T0, failed, harness, savedState, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], checkpoint_interval_seconds: 0 };
