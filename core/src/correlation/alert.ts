@@ -155,3 +155,17 @@ export function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   }
   return alert as unknown as FabricEvent;
 }
+
+/** Link a detection to an alert it belongs to (`fabric.correlation.ids`), once per alert. */
+export function annotateEvent(ev: FabricEvent, correlationId: string): void {
+  const fabric = ev.fabric as Record<string, unknown>;
+  const existing = fabric.correlation;
+  // The usual case (a detection linked to one alert) in one allocation with its final shape.
+  if (existing === undefined) {
+    fabric.correlation = { ids: [correlationId] };
+    return;
+  }
+  const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
+  corr.ids ??= [];
+  if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
+}

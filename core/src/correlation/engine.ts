@@ -1,8 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import type { FabricEvent } from '../plugin-api/events.js';
-import { alertId, buildAlert } from './alert.js';
+import { alertId, annotateEvent, buildAlert } from './alert.js';
 import type { EngineDelta, EngineSnapshot } from './checkpoint.js';
 import { compileRules, type CompiledRule, type RuleInput } from './compiled-rule.js';
+import { Redelivery } from './redelivery.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
 import { WindowSearch } from './window-search.js';
 import { groupKey, lowerBound, NONE, upperBound, WindowState, type Group, type Member } from './window-state.js';
@@ -28,11 +29,6 @@ export interface EngineHooks {
   duplicate(): void;
   resent(n: number): void;
 }
-
-/** Unacknowledged alerts kept in a checkpoint: more than the pipeline ever has in flight. */
-const MAX_UNACKED = 10_000;
-/** Batches awaiting acknowledgement: far more than pipeline.max_in_flight_batches allows. */
-const MAX_PENDING_BATCHES = 64;
 
 function missing(v: unknown): boolean {
   return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
@@ -75,8 +71,6 @@ export class CorrelationEngine {
   private batchEvents: FabricEvent[] = [];
   /** Slot of batchEvents[0]: grows by each batch's length, so slots of earlier batches never match. */
   private slotBase = 0;
-  /** Alerts re-sent after a restart, by id: members restored from the checkpoint have no slot. */
-  private resentById: Map<string, FabricEvent> | undefined;
   /** Reused per batch: detection times and their order. */
   private times = new Float64Array(1024);
   private order = new Uint32Array(1024);
@@ -85,16 +79,10 @@ export class CorrelationEngine {
   private trigger: string | undefined;
   /** Parallel to `out`: the detection that fired each alert. */
   private triggers: string[] = [];
-  /** Per processed batch, oldest first: alerts emitted, until the pipeline acknowledges that batch. */
-  private readonly unacked: Array<Array<{ trigger: string; alert: FabricEvent }>> = [];
-  /** From the checkpoint: alerts never acknowledged before the restart, by the detection that fired them. */
-  private readonly redeliver = new Map<string, FabricEvent[]>();
-  /** Re-deliveries come first after a restart; past this many batches the leftovers are forgotten. */
-  private redeliverBatchesLeft = 0;
+  private readonly redelivery = new Redelivery();
   private dirty = false;
   /** Alert ids fired since the last delta. */
   private firedSince: string[] = [];
-  private unackedChanged = false;
   private readonly firedKept: number;
   private fullNext = false;
 
@@ -158,18 +146,11 @@ export class CorrelationEngine {
    * of a fired window present in the batch get `fabric.correlation.ids`. Returns new alerts.
    */
   process(batch: readonly FabricEvent[]): FabricEvent[] {
-    const fired: Array<{ trigger: string; alert: FabricEvent }> = [];
-    this.unacked.push(fired);
-    // A host that never acknowledges (no checkpoints) must not make this grow without bound.
-    if (this.unacked.length > MAX_PENDING_BATCHES && this.unacked.shift()!.length > 0) this.unackedChanged = true;
-    if (this.redeliver.size > 0 && --this.redeliverBatchesLeft < 0) {
-      this.redeliver.clear();
-      this.unackedChanged = true;
-    }
+    // Pending before correlating: a batch that throws half-way still awaits its acknowledgement.
+    const pending = this.redelivery.begin();
     this.triggers = [];
     const out = this.correlate(batch);
-    out.forEach((alert, i) => fired.push({ trigger: this.triggers[i] ?? '', alert }));
-    if (out.length > 0) this.unackedChanged = true;
+    this.redelivery.fired(pending, out, this.triggers);
     return out;
   }
 
@@ -178,11 +159,7 @@ export class CorrelationEngine {
    * after its write): its alerts are durable and will not be re-sent after a restart.
    */
   acknowledge(): void {
-    const batch = this.unacked.shift();
-    if (batch && batch.length > 0) {
-      this.dirty = true;
-      this.unackedChanged = true;
-    }
+    if (this.redelivery.acknowledge()) this.dirty = true;
   }
 
   private correlate(batch: readonly FabricEvent[]): FabricEvent[] {
@@ -232,14 +209,14 @@ export class CorrelationEngine {
     this.closeDue();
     this.slotBase += this.batchEvents.length;
     this.batchEvents = [];
-    this.resentById = undefined;
+    this.redelivery.end();
     const out = this.out;
     this.out = [];
     return out;
   }
 
   private observe(e: FabricEvent, t: number, horizon: number, now: number, slot: number): void {
-    if (this.redeliver.size > 0) this.resend(e);
+    if (this.redelivery.owing) this.resend(e);
     if (t > horizon) {
       this.hooks.skipped('future_timestamp');
       return;
@@ -411,22 +388,11 @@ export class CorrelationEngine {
     for (const d of rule.downstream) this.add(d.rule, d.ref, alert, last, id, 'correlation', slot);
   }
 
-  /**
-   * The detection that fired an alert whose batch was never acknowledged came back (the source
-   * re-delivers what was not acknowledged): send the very same alert again, same id, so a crash
-   * between firing and the sink's acknowledgement does not lose it.
-   */
+  /** After a restart: the very same alerts the detection fired before, if their batch was never acknowledged. */
   private resend(e: FabricEvent): void {
-    const alerts = this.redeliver.get(e.event.id);
+    const alerts = this.redelivery.resend(e);
     if (!alerts) return;
-    this.redeliver.delete(e.event.id);
-    this.unackedChanged = true;
-    this.resentById ??= new Map();
-    for (const alert of alerts) {
-      this.emit(alert, e.event.id);
-      this.resentById.set(alert.event.id, alert);
-      annotateEvent(e, alert.event.id);
-    }
+    for (const alert of alerts) this.emit(alert, e.event.id);
     this.hooks.resent(alerts.length);
   }
 
@@ -438,7 +404,7 @@ export class CorrelationEngine {
   /** A member of a fired window gets its id, if its event is in the batch being correlated. */
   private annotate(m: Member, correlationId: string): void {
     const k = m.s - this.slotBase;
-    const ev = k >= 0 && k < this.batchEvents.length ? this.batchEvents[k] : this.resentById?.get(m.id);
+    const ev = k >= 0 && k < this.batchEvents.length ? this.batchEvents[k] : this.redelivery.resent(m.id);
     if (ev) annotateEvent(ev, correlationId);
   }
 
@@ -480,7 +446,7 @@ export class CorrelationEngine {
       collectors: this.collectorTimes(),
       rules: this.ruleFingerprints(),
       alerts: [...this.fired.rkeys()],
-      unacknowledged: this.unacknowledged(),
+      unacknowledged: this.redelivery.unacknowledged(),
       groups: this.windows.snapshot(),
     };
   }
@@ -501,8 +467,8 @@ export class CorrelationEngine {
     const windows = this.windows.changes(full);
     const alerts = full ? [...this.fired.rkeys()] : this.firedSince;
     this.firedSince = [];
-    const withUnacked = full || this.unackedChanged;
-    this.unackedChanged = false;
+    // takeChanged() first: its flag must be reset even when the record is full.
+    const withUnacked = this.redelivery.takeChanged() || full;
     this.dirty = false;
     const delta: EngineDelta = {
       watermark: this.wm === NONE ? null : this.wm,
@@ -510,7 +476,7 @@ export class CorrelationEngine {
       rules: this.ruleFingerprints(),
       alerts,
       alerts_kept: this.firedKept,
-      ...(withUnacked ? { unacknowledged: this.unacknowledged() } : {}),
+      ...(withUnacked ? { unacknowledged: this.redelivery.unacknowledged() } : {}),
       deleted: windows.deleted,
       groups: windows.groups,
     };
@@ -519,7 +485,7 @@ export class CorrelationEngine {
       if (full) this.fullNext = true;
       windows.retry();
       if (!full && alerts.length > 0) this.firedSince = alerts.concat(this.firedSince);
-      if (withUnacked) this.unackedChanged = true;
+      if (withUnacked) this.redelivery.markChanged();
     };
     return { delta, full, retry };
   }
@@ -534,15 +500,6 @@ export class CorrelationEngine {
     const rules: Record<string, string> = {};
     for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
     return rules;
-  }
-
-  private unacknowledged(): Array<{ trigger: string; alert: FabricEvent }> {
-    const unacknowledged = this.unacked
-      .flat()
-      .filter((u) => u.trigger !== '')
-      .slice(-MAX_UNACKED);
-    for (const [trigger, alerts] of this.redeliver) for (const alert of alerts) unacknowledged.push({ trigger, alert });
-    return unacknowledged;
   }
 
   /**
@@ -561,13 +518,7 @@ export class CorrelationEngine {
     // Restored collectors count as just seen, so they hold the watermark until they prove idle.
     for (const [name, maxT] of Object.entries(s.collectors ?? {})) if (sane(maxT)) this.collectors.set(name, { maxT, seenAt: now });
     for (const id of s.alerts) this.fired.set(id, true);
-    for (const u of s.unacknowledged ?? []) {
-      if (!u || typeof u.trigger !== 'string' || !u.trigger || !u.alert?.event?.id) continue;
-      const list = this.redeliver.get(u.trigger) ?? [];
-      list.push(u.alert);
-      this.redeliver.set(u.trigger, list);
-    }
-    this.redeliverBatchesLeft = MAX_PENDING_BATCHES;
+    this.redelivery.restore(s.unacknowledged ?? []);
     for (const entry of s.groups) {
       const [ruleKey, values] = entry;
       const rule = this.byKey.get(ruleKey);
@@ -584,17 +535,4 @@ export class CorrelationEngine {
     }
     return { groups: restored, dropped, repaired };
   }
-}
-
-function annotateEvent(ev: FabricEvent, correlationId: string): void {
-  const fabric = ev.fabric as Record<string, unknown>;
-  const existing = fabric.correlation;
-  // The usual case (a detection linked to one alert) in one allocation with its final shape.
-  if (existing === undefined) {
-    fabric.correlation = { ids: [correlationId] };
-    return;
-  }
-  const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
-  corr.ids ??= [];
-  if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
 }

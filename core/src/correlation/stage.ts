@@ -6,14 +6,13 @@ import type { FabricEvent } from '../plugin-api/index.js';
 import type { BatchTicket, PipelineStage } from '../pipeline/stage.js';
 import type { CorrelationConfig } from './config.js';
 import { CorrelationEngine } from './engine.js';
+import { MAX_PENDING_BATCHES } from './redelivery.js';
 import { CorrelationRuleError, checkRuleSet, readCorrelationRules, withoutDisabled } from './rule-loader.js';
 import type { CorrelationRule } from './rule.js';
 import { readStateFile, setAsideStateFiles, StateJournal } from './state-file.js';
 
 /** Checkpoints wait at least this many times their own duration, so writing stays under ~10% of the time. */
 const CHECKPOINT_BUDGET = 10;
-/** The engine forgets the oldest unacknowledged batch past this many (its MAX_PENDING_BATCHES); the ledger follows. */
-const MAX_PENDING_BATCHES = 64;
 
 /** The built-in rules ship in the package (`core/rules/correlation`), beside src/ and dist/. */
 export const BUILTIN_CORRELATION_RULES_DIR = fileURLToPath(new URL('../../rules/correlation/', import.meta.url));
@@ -219,6 +218,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
       const seq = ticket?.seq ?? --untracked;
       // engine.process registers the batch as pending before it can throw, so the ledger entry goes first.
       ledger.push(seq);
+      // The engine forgets its oldest unacknowledged batch past MAX_PENDING_BATCHES: the ledger follows.
       if (ledger.length > MAX_PENDING_BATCHES) forget(ledger.shift()!);
       const out = engine.process(batch);
       keys.set(engine.groupCount);
