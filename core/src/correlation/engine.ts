@@ -1,10 +1,11 @@
-import { LRUCache } from 'lru-cache';
 import type { FabricEvent } from '../plugin-api/events.js';
 import { alertId, annotateEvent, buildAlert } from './alert.js';
 import type { EngineDelta, EngineSnapshot } from './checkpoint.js';
 import { compileRules, type CompiledRule, type RuleInput } from './compiled-rule.js';
+import { FiredAlerts } from './fired-alerts.js';
 import { Redelivery } from './redelivery.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
+import { Watermark } from './watermark.js';
 import { WindowSearch } from './window-search.js';
 import { groupKey, lowerBound, NONE, upperBound, WindowState, type Group, type Member } from './window-state.js';
 
@@ -44,10 +45,9 @@ function missing(v: unknown): boolean {
  * for that group needs detections after its end, so a long attack yields one alert per timespan
  * instead of one per detection.
  *
- * Lateness is judged per collector (a detection more than the allowed lateness behind the newest
- * one of its own collector is late), so a log store polled minutes behind a tailed file still
- * correlates with it. Windows close on the slowest active collector's watermark (idle ones are
- * left out after idleCollectorMs), so the lagging collector's detections find them still open.
+ * Lateness is judged per collector and windows close on the slowest active collector's
+ * watermark (watermark.ts), so a log store polled minutes behind a tailed file still correlates
+ * with it.
  */
 export class CorrelationEngine {
   private readonly rules: CompiledRule[];
@@ -56,14 +56,10 @@ export class CorrelationEngine {
   private readonly inputs: Map<string, RuleInput[]>;
   private readonly windows: WindowState;
   private readonly search = new WindowSearch();
-  /** Recently fired alert ids, so an evicted-and-recreated group cannot fire the same window twice. */
-  private readonly fired: LRUCache<string, true>;
+  private readonly fired: FiredAlerts;
+  private readonly wm: Watermark;
   private readonly hooks: EngineHooks;
   private readonly now: () => number;
-  /** Newest @timestamp and last arrival (wall clock) per collector. */
-  private readonly collectors = new Map<string, { maxT: number; seenAt: number }>();
-  /** Only moves forward: windows decided stay decided. */
-  private wm = NONE;
   /**
    * Events of the batch being correlated (detections in time order, then alerts it fired), so a
    * fired window annotates its members through their `s` slot without a lookup by id.
@@ -81,9 +77,6 @@ export class CorrelationEngine {
   private triggers: string[] = [];
   private readonly redelivery = new Redelivery();
   private dirty = false;
-  /** Alert ids fired since the last delta. */
-  private firedSince: string[] = [];
-  private readonly firedKept: number;
   private fullNext = false;
 
   constructor(
@@ -111,8 +104,8 @@ export class CorrelationEngine {
     });
     // One table per rule: keys are the group-by values themselves, with no per-detection string building.
     ({ rules: this.rules, byKey: this.byKey, inputs: this.inputs } = compileRules(rules, () => this.windows.table()));
-    this.firedKept = Math.max(1000, opts.maxKeys);
-    this.fired = new LRUCache<string, true>({ max: this.firedKept });
+    this.fired = new FiredAlerts(opts.maxKeys);
+    this.wm = new Watermark(opts.allowedLatenessMs, opts.idleCollectorMs);
   }
 
   get groupCount(): number {
@@ -120,19 +113,7 @@ export class CorrelationEngine {
   }
   /** Event time up to which windows are decided: the slowest active collector's newest time − lateness. */
   get watermark(): number {
-    return this.wm;
-  }
-
-  private advanceWatermark(now: number): void {
-    let slowest = Number.POSITIVE_INFINITY;
-    let newest = NONE;
-    for (const c of this.collectors.values()) {
-      if (c.maxT > newest) newest = c.maxT;
-      if (now - c.seenAt <= this.opts.idleCollectorMs && c.maxT < slowest) slowest = c.maxT;
-    }
-    // Every collector idle: nothing is coming that could still fill a window.
-    const candidate = (slowest === Number.POSITIVE_INFINITY ? newest : slowest) - this.opts.allowedLatenessMs;
-    if (candidate > this.wm) this.wm = candidate;
+    return this.wm.value;
   }
   get changed(): boolean {
     return this.dirty;
@@ -203,7 +184,7 @@ export class CorrelationEngine {
       }
     }
     // With no detection, wall time alone can retire an idle collector and let windows close.
-    this.advanceWatermark(now);
+    this.wm.advance(now);
     // Windows decided by the watermark have no single detection to re-deliver them.
     this.trigger = undefined;
     this.closeDue();
@@ -235,19 +216,12 @@ export class CorrelationEngine {
         else for (const target of list) if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets = [...targets, target];
       }
     }
-    // Every detection moves its collector's event time, whether or not a correlation uses it, but
-    // never past the wall clock: one detection stamped a few minutes ahead (within the skew) must
-    // not make the collector's next detections late nor push the watermark over open windows.
-    const frontier = t < now ? t : now;
+    // Every detection moves its collector's event time, whether or not a correlation uses it.
     const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
-    let source = this.collectors.get(collector);
-    if (!source) this.collectors.set(collector, (source = { maxT: frontier, seenAt: now }));
-    if (t < source.maxT - this.opts.allowedLatenessMs) {
+    if (!this.wm.observe(collector, t, now)) {
       if (targets) this.hooks.late();
       return;
     }
-    if (frontier > source.maxT) source.maxT = frontier;
-    source.seenAt = now;
     if (!targets) return;
     this.trigger = e.event.id;
     for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector, slot);
@@ -342,13 +316,7 @@ export class CorrelationEngine {
       distinct?.add(String(m.v));
     }
     const id = alertId(rule.def.key, g.key, start);
-    const repeat = this.fired.has(id);
-    this.fired.set(id, true);
-    if (!repeat) {
-      this.firedSince.push(id);
-      // Never checkpointed (no acknowledgements): only the newest firedKept matter.
-      if (this.firedSince.length > 2 * this.firedKept) this.firedSince.splice(0, this.firedSince.length - this.firedKept);
-    }
+    const repeat = this.fired.record(id);
     g.firedStart = start;
     g.firedUntil = until;
     g.firedId = id;
@@ -442,10 +410,10 @@ export class CorrelationEngine {
   /** The whole state (every group). Checkpoints append deltas instead (`delta`). */
   snapshot(): EngineSnapshot {
     return {
-      watermark: this.wm === NONE ? null : this.wm,
-      collectors: this.collectorTimes(),
+      watermark: this.wm.saved,
+      collectors: this.wm.collectorTimes(),
       rules: this.ruleFingerprints(),
-      alerts: [...this.fired.rkeys()],
+      alerts: this.fired.all(),
       unacknowledged: this.redelivery.unacknowledged(),
       groups: this.windows.snapshot(),
     };
@@ -465,17 +433,16 @@ export class CorrelationEngine {
     full ||= this.fullNext;
     this.fullNext = false;
     const windows = this.windows.changes(full);
-    const alerts = full ? [...this.fired.rkeys()] : this.firedSince;
-    this.firedSince = [];
+    const alerts = this.fired.takeSince(full);
     // takeChanged() first: its flag must be reset even when the record is full.
     const withUnacked = this.redelivery.takeChanged() || full;
     this.dirty = false;
     const delta: EngineDelta = {
-      watermark: this.wm === NONE ? null : this.wm,
-      collectors: this.collectorTimes(),
+      watermark: this.wm.saved,
+      collectors: this.wm.collectorTimes(),
       rules: this.ruleFingerprints(),
-      alerts,
-      alerts_kept: this.firedKept,
+      alerts: alerts.ids,
+      alerts_kept: this.fired.kept,
       ...(withUnacked ? { unacknowledged: this.redelivery.unacknowledged() } : {}),
       deleted: windows.deleted,
       groups: windows.groups,
@@ -484,16 +451,10 @@ export class CorrelationEngine {
       this.dirty = true;
       if (full) this.fullNext = true;
       windows.retry();
-      if (!full && alerts.length > 0) this.firedSince = alerts.concat(this.firedSince);
+      alerts.retry();
       if (withUnacked) this.redelivery.markChanged();
     };
     return { delta, full, retry };
-  }
-
-  private collectorTimes(): Record<string, number> {
-    const collectors: Record<string, number> = {};
-    for (const [name, c] of this.collectors) collectors[name] = c.maxT;
-    return collectors;
   }
 
   private ruleFingerprints(): Record<string, string> {
@@ -512,12 +473,8 @@ export class CorrelationEngine {
     let restored = 0;
     let dropped = 0;
     let repaired = 0;
-    const now = this.now();
-    const sane = (t: unknown): t is number => typeof t === 'number' && Number.isFinite(t) && t <= now;
-    if (sane(s.watermark)) this.wm = s.watermark;
-    // Restored collectors count as just seen, so they hold the watermark until they prove idle.
-    for (const [name, maxT] of Object.entries(s.collectors ?? {})) if (sane(maxT)) this.collectors.set(name, { maxT, seenAt: now });
-    for (const id of s.alerts) this.fired.set(id, true);
+    this.wm.restore(s.watermark, s.collectors, this.now());
+    this.fired.restore(s.alerts);
     this.redelivery.restore(s.unacknowledged ?? []);
     for (const entry of s.groups) {
       const [ruleKey, values] = entry;
