@@ -407,18 +407,6 @@ export class CorrelationEngine {
     }
   }
 
-  /** The whole state (every group). Checkpoints append deltas instead (`delta`). */
-  snapshot(): EngineSnapshot {
-    return {
-      watermark: this.wm.saved,
-      collectors: this.wm.collectorTimes(),
-      rules: this.ruleFingerprints(),
-      alerts: this.fired.all(),
-      unacknowledged: this.redelivery.unacknowledged(),
-      groups: this.windows.snapshot(),
-    };
-  }
-
   /** The next delta is the whole state (after a restore that refused or dropped parts of the checkpoint). */
   requireFull(): void {
     this.fullNext = true;

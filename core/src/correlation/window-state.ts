@@ -259,13 +259,6 @@ export class WindowState {
     return this.due.next(watermark);
   }
 
-  /** Every group, rule by rule, least recently used first: restoring in order rebuilds the same recency. */
-  snapshot(): SnapshotGroup[] {
-    const groups: SnapshotGroup[] = [];
-    for (const t of this.tables) for (const g of t.values()) groups.push(snapshotGroup(g));
-    return groups;
-  }
-
   /**
    * Groups changed and forgotten since the last call (or every group when `full`), now counted as
    * written; `retry()` puts them back when writing them fails.
@@ -281,6 +274,7 @@ export class WindowState {
       groups.push(snapshotGroup(g));
     };
     if (full) {
+      // Rule by rule, least recently used first: restoring in order rebuilds the same recency.
       for (const t of this.tables) for (const g of t.values()) take(g);
     } else {
       for (const g of this.changed) take(g);
