@@ -3,6 +3,7 @@ import { setField, type FabricEvent } from '../plugin-api/events.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
 import type { AttackMapping } from './attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
+import type { Group } from './window-state.js';
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
 
 /** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
@@ -17,7 +18,7 @@ export function alertId(ruleKey: string, groupKey: string, windowStart: number):
   return `corr-${h.slice(0, 32)}`;
 }
 
-export interface AlertInput {
+interface AlertInput {
   id: string;
   rule: CorrelationRule;
   attack: AttackMapping;
@@ -57,7 +58,56 @@ function addValue(out: string[], v: unknown): void {
   }
 }
 
-export function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
+/**
+ * The alert of a window that fired: detections [i, end) of the group, the window anchored at the
+ * first for the rule's timespan. `lastSeen` is the newest detection's time: a chained rule counts
+ * the alert then, when its condition became true in event time.
+ */
+export function windowAlert(
+  g: Group,
+  i: number,
+  end: number,
+  w: { id: string; measure: number; count: number; now: number },
+  maxMembers: number,
+): { alert: FabricEvent; lastSeen: number } {
+  const rule = g.rule;
+  const ms = g.members;
+  const start = ms[i]!.t;
+  let last = start;
+  const ids: string[] = [];
+  const collectors: string[] = [];
+  const distinct = rule.def.type === 'value_count' ? new Set<string>() : undefined;
+  for (let k = i; k < end; k++) {
+    const m = ms[k]!;
+    if (m.t > last) last = m.t;
+    ids.push(m.id);
+    if (!collectors.includes(m.c) && m.c) collectors.push(m.c);
+    distinct?.add(String(m.v));
+  }
+  const alert = buildAlert(
+    {
+      id: w.id,
+      rule: rule.def,
+      attack: rule.attack,
+      groupBy: rule.def.groupBy.map((f, k) => [f, g.values[k]] as [string, unknown]),
+      aliasFields: rule.aliasFields,
+      windowStart: start,
+      windowEnd: start + rule.def.timespanMs,
+      firstSeen: start,
+      lastSeen: last,
+      count: w.count,
+      memberIds: ids,
+      collectors,
+      measure: w.measure,
+      ...(distinct ? { distinctValues: [...distinct] } : {}),
+      now: w.now,
+    },
+    maxMembers,
+  );
+  return { alert, lastSeen: last };
+}
+
+function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   const level = a.rule.level ?? DEFAULT_LEVEL;
   const r = a.rule;
   const groupBy: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 import type { FabricEvent } from '../plugin-api/events.js';
-import { alertId, annotateEvent, buildAlert } from './alert.js';
-import type { EngineDelta, EngineSnapshot } from './checkpoint.js';
+import { alertId, annotateEvent, windowAlert } from './alert.js';
+import { restoreCheckpoint, takeDelta, type CheckpointedState, type EngineDelta, type EngineSnapshot } from './checkpoint.js';
 import { compileRules, type CompiledRule, type RuleInput } from './compiled-rule.js';
 import { FiredAlerts } from './fired-alerts.js';
 import { Redelivery } from './redelivery.js';
@@ -50,8 +50,6 @@ function missing(v: unknown): boolean {
  * with it.
  */
 export class CorrelationEngine {
-  private readonly rules: CompiledRule[];
-  private readonly byKey: Map<string, CompiledRule>;
   /** Detection rule name or id → the correlation rules (and reference position) that count it. */
   private readonly inputs: Map<string, RuleInput[]>;
   private readonly windows: WindowState;
@@ -76,6 +74,8 @@ export class CorrelationEngine {
   /** Parallel to `out`: the detection that fired each alert. */
   private triggers: string[] = [];
   private readonly redelivery = new Redelivery();
+  /** The parts above that a checkpoint holds. */
+  private readonly state: CheckpointedState;
   private dirty = false;
   private fullNext = false;
 
@@ -103,9 +103,11 @@ export class CorrelationEngine {
       droppedMembers: (n) => this.hooks.droppedMembers(n),
     });
     // One table per rule: keys are the group-by values themselves, with no per-detection string building.
-    ({ rules: this.rules, byKey: this.byKey, inputs: this.inputs } = compileRules(rules, () => this.windows.table()));
+    const compiled = compileRules(rules, () => this.windows.table());
+    this.inputs = compiled.inputs;
     this.fired = new FiredAlerts(opts.maxKeys);
     this.wm = new Watermark(opts.allowedLatenessMs, opts.idleCollectorMs);
+    this.state = { rules: compiled.rules, byKey: compiled.byKey, windows: this.windows, fired: this.fired, watermark: this.wm, redelivery: this.redelivery };
   }
 
   get groupCount(): number {
@@ -304,19 +306,10 @@ export class CorrelationEngine {
     const ms = g.members;
     const start = ms[i]!.t;
     const until = start + rule.def.timespanMs;
-    let last = start;
-    const ids: string[] = [];
-    const collectors: string[] = [];
-    const distinct = rule.def.type === 'value_count' ? new Set<string>() : undefined;
-    for (let k = i; k < end; k++) {
-      const m = ms[k]!;
-      if (m.t > last) last = m.t;
-      ids.push(m.id);
-      if (!collectors.includes(m.c) && m.c) collectors.push(m.c);
-      distinct?.add(String(m.v));
-    }
     const id = alertId(rule.def.key, g.key, start);
     const repeat = this.fired.record(id);
+    // Built before the group moves past the window: the alert lists the window's detections.
+    const fired = repeat ? undefined : windowAlert(g, i, end, { id, measure, count, now: this.now() }, this.opts.maxMembersInAlert);
     g.firedStart = start;
     g.firedUntil = until;
     g.firedId = id;
@@ -324,36 +317,15 @@ export class CorrelationEngine {
     for (let k = i; k < cut; k++) this.annotate(ms[k]!, id);
     g.members = ms.slice(cut);
     this.touch(g);
-    if (repeat) {
+    if (!fired) {
       this.hooks.duplicate();
       return;
     }
-    const alert = buildAlert(
-      {
-        id,
-        rule: rule.def,
-        attack: rule.attack,
-        groupBy: rule.def.groupBy.map((f, k) => [f, g.values[k]] as [string, unknown]),
-        aliasFields: rule.aliasFields,
-        windowStart: start,
-        windowEnd: until,
-        firstSeen: start,
-        lastSeen: last,
-        count,
-        memberIds: ids,
-        collectors,
-        measure,
-        ...(distinct ? { distinctValues: [...distinct] } : {}),
-        now: this.now(),
-      },
-      this.opts.maxMembersInAlert,
-    );
     this.hooks.alert(rule.def, rule.emit);
-    if (rule.emit) this.emit(alert, this.trigger ?? '');
+    if (rule.emit) this.emit(fired.alert, this.trigger ?? '');
     const slot = this.slotBase + this.batchEvents.length;
-    this.batchEvents.push(alert);
-    // A chained rule sees the alert at the time its condition became true in event time.
-    for (const d of rule.downstream) this.add(d.rule, d.ref, alert, last, id, 'correlation', slot);
+    this.batchEvents.push(fired.alert);
+    for (const d of rule.downstream) this.add(d.rule, d.ref, fired.alert, fired.lastSeen, id, 'correlation', slot);
   }
 
   /** After a restart: the very same alerts the detection fired before, if their batch was never acknowledged. */
@@ -420,35 +392,17 @@ export class CorrelationEngine {
   delta(full = false): { delta: EngineDelta; full: boolean; retry: () => void } {
     full ||= this.fullNext;
     this.fullNext = false;
-    const windows = this.windows.changes(full);
-    const alerts = this.fired.takeSince(full);
-    // takeChanged() first: its flag must be reset even when the record is full.
-    const withUnacked = this.redelivery.takeChanged() || full;
     this.dirty = false;
-    const delta: EngineDelta = {
-      watermark: this.wm.saved,
-      collectors: this.wm.collectorTimes(),
-      rules: this.ruleFingerprints(),
-      alerts: alerts.ids,
-      alerts_kept: this.fired.kept,
-      ...(withUnacked ? { unacknowledged: this.redelivery.unacknowledged() } : {}),
-      deleted: windows.deleted,
-      groups: windows.groups,
+    const { delta, retry } = takeDelta(this.state, full);
+    return {
+      delta,
+      full,
+      retry: () => {
+        this.dirty = true;
+        if (full) this.fullNext = true;
+        retry();
+      },
     };
-    const retry = () => {
-      this.dirty = true;
-      if (full) this.fullNext = true;
-      windows.retry();
-      alerts.retry();
-      if (withUnacked) this.redelivery.markChanged();
-    };
-    return { delta, full, retry };
-  }
-
-  private ruleFingerprints(): Record<string, string> {
-    const rules: Record<string, string> = {};
-    for (const r of this.rules) rules[r.def.key] = r.def.fingerprint;
-    return rules;
   }
 
   /**
@@ -458,26 +412,8 @@ export class CorrelationEngine {
    * A fired window longer or shorter than its rule's timespan is cut to it (`repaired`).
    */
   restore(s: EngineSnapshot): { groups: number; dropped: number; repaired: number } {
-    let restored = 0;
-    let dropped = 0;
-    let repaired = 0;
-    this.wm.restore(s.watermark, s.collectors, this.now());
-    this.fired.restore(s.alerts);
-    this.redelivery.restore(s.unacknowledged ?? []);
-    for (const entry of s.groups) {
-      const [ruleKey, values] = entry;
-      const rule = this.byKey.get(ruleKey);
-      if (!rule || s.rules[ruleKey] !== rule.def.fingerprint) {
-        dropped++;
-        // Forgotten in the checkpoint too, with the next delta.
-        this.windows.forget(ruleKey, groupKey(values));
-        continue;
-      }
-      const r = this.windows.restore(rule, entry);
-      if (r.repaired) repaired++;
-      if (r.replaced) this.dirty = true;
-      restored++;
-    }
-    return { groups: restored, dropped, repaired };
+    const r = restoreCheckpoint(this.state, s, this.now());
+    if (r.replaced) this.dirty = true;
+    return { groups: r.groups, dropped: r.dropped, repaired: r.repaired };
   }
 }
