@@ -26,7 +26,7 @@ export interface EngineSnapshot {
 export type SnapshotGroup = [string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>];
 
 /**
- * What changed since the previous delta, for the append-only checkpoint journal (state-file.ts):
+ * What changed since the previous delta, for the append-only checkpoint journal (state-journal.ts):
  * its size follows the groups that changed, not the whole state.
  */
 export interface EngineDelta {

@@ -9,7 +9,8 @@ import { CorrelationEngine } from './engine.js';
 import { MAX_PENDING_BATCHES } from './redelivery.js';
 import { CorrelationRuleError, checkRuleSet, readCorrelationRules, withoutDisabled } from './rule-loader.js';
 import type { CorrelationRule } from './rule.js';
-import { readStateFile, setAsideStateFiles, StateJournal } from './state-file.js';
+import { readStateFile, setAsideStateFiles } from './state-file.js';
+import { StateJournal } from './state-journal.js';
 
 /** Checkpoints wait at least this many times their own duration, so writing stays under ~10% of the time. */
 const CHECKPOINT_BUDGET = 10;

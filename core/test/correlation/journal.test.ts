@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendFile, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { compactStateFiles, listJournals, readStateFile, StateJournal, type StateWarning } from '../../src/correlation/state-file.js';
+import { listJournals, readStateFile, type StateWarning } from '../../src/correlation/state-file.js';
+import { compactStateFiles } from '../../src/correlation/state-compaction.js';
+import { StateJournal } from '../../src/correlation/state-journal.js';
 import type { EngineDelta } from '../../src/correlation/checkpoint.js';
 import { SEC, T0, failed, harness, savedState, tempDir } from './helpers.js';
 
