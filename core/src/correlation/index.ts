@@ -7,6 +7,8 @@ export { createCorrelationStage, resolveCorrelationRules, BUILTIN_CORRELATION_RU
 export type { CorrelationStage, CorrelationStageContext } from './stage.js';
 export { CorrelationConfigSchema } from './config.js';
 export type { CorrelationConfig } from './config.js';
-export { loadCorrelationRules, parseCorrelationRules, withoutDisabled, CorrelationRuleError } from './rule-loader.js';
-export type { CorrelationRuleProblem } from './rule-loader.js';
+export { loadCorrelationRules, parseCorrelationRules } from './rule-loader.js';
+export { withoutDisabled } from './rule-set.js';
+export { CorrelationRuleError } from './rule-problem.js';
+export type { CorrelationRuleProblem } from './rule-problem.js';
 export type { CorrelationRule, CorrelationType, CountCondition, SigmaLevel } from './rule.js';
