@@ -65,6 +65,24 @@ export function compileRules(defs: readonly CorrelationRule[], table: () => Grou
   return { rules, byKey, inputs };
 }
 
+/** The correlation rules (and reference positions) that count a detection with these matches, each once. */
+export function targetsOf(inputs: ReadonlyMap<string, RuleInput[]>, matches: ReadonlyArray<{ id?: unknown; name?: unknown } | null>): RuleInput[] | undefined {
+  let targets: RuleInput[] | undefined;
+  for (const m of matches) {
+    if (!m) continue;
+    for (let r = 0; r < 2; r++) {
+      const ref = r === 0 ? m.name : m.id;
+      if (typeof ref !== 'string') continue;
+      const list = inputs.get(ref);
+      if (!list) continue;
+      // Shared lists are never mutated: a second match builds a new array.
+      if (!targets) targets = list;
+      else for (const target of list) if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets = [...targets, target];
+    }
+  }
+  return targets;
+}
+
 function compile(def: CorrelationRule, groups: GroupTable): CompiledRule {
   const resolve = (field: string, ref: string) => def.aliases[field]?.[ref] ?? field;
   const aliasFields: Record<string, string[]> = {};

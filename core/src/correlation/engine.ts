@@ -1,7 +1,7 @@
 import type { FabricEvent } from '../plugin-api/events.js';
 import { alertId, annotateEvent, windowAlert } from './alert.js';
 import { restoreCheckpoint, takeDelta, type CheckpointedState, type EngineDelta, type EngineSnapshot } from './checkpoint.js';
-import { compileRules, type CompiledRule, type RuleInput } from './compiled-rule.js';
+import { compileRules, targetsOf, type CompiledRule, type RuleInput } from './compiled-rule.js';
 import { FiredAlerts } from './fired-alerts.js';
 import { Redelivery } from './redelivery.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
@@ -48,6 +48,11 @@ function missing(v: unknown): boolean {
  * Lateness is judged per collector and windows close on the slowest active collector's
  * watermark (watermark.ts), so a log store polled minutes behind a tailed file still correlates
  * with it.
+ *
+ * The engine runs each batch and decides what fires; what it decides on lives in its parts:
+ * open groups (window-state.ts), satisfied windows (window-search.ts), event time
+ * (watermark.ts), fired ids (fired-alerts.ts), alerts awaiting the sink (redelivery.ts), and
+ * their checkpoint form (checkpoint.ts).
  */
 export class CorrelationEngine {
   /** Detection rule name or id → the correlation rules (and reference position) that count it. */
@@ -204,20 +209,7 @@ export class CorrelationEngine {
       this.hooks.skipped('future_timestamp');
       return;
     }
-    const matches = e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>;
-    let targets: RuleInput[] | undefined;
-    for (const m of matches) {
-      if (!m) continue;
-      for (let r = 0; r < 2; r++) {
-        const ref = r === 0 ? m.name : m.id;
-        if (typeof ref !== 'string') continue;
-        const list = this.inputs.get(ref);
-        if (!list) continue;
-        // Shared lists are never mutated: a second match builds a new array.
-        if (!targets) targets = list;
-        else for (const target of list) if (!targets.some((x) => x.rule === target.rule && x.ref === target.ref)) targets = [...targets, target];
-      }
-    }
+    const targets = targetsOf(this.inputs, e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>);
     // Every detection moves its collector's event time, whether or not a correlation uses it.
     const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
     if (!this.wm.observe(collector, t, now)) {
