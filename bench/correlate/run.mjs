@@ -173,7 +173,7 @@ async function runStage(label, { checkpoints }) {
   r.retained_heap_mb_after_gc = retainedHeapMb();
   const metric = async (name) => (await metrics.getSingleMetric(name)?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0;
   const t = performance.now();
-  await stage.close();
+  await stage.stop();
   const finalCheckpointMs = performance.now() - t;
   // On disk: the base file and the journals of what changed since (state-file.ts).
   const checkpointBytes = readdirSync(stateDir)
@@ -219,7 +219,7 @@ async function floodOneGroup(n) {
   }
   const seconds = (performance.now() - t0) / 1000;
   const dc = process.cpuUsage(c);
-  await stage.close();
+  await stage.stop();
   rmSync(stateDir, { recursive: true, force: true });
   const r = { detections: n, seconds: +seconds.toFixed(3), detections_per_s: Math.round(n / seconds), detections_per_cpu_s: Math.round(n / ((dc.user + dc.system) / 1e6)), alerts };
   console.log(`flood      ${r.detections_per_s.toLocaleString('en')} detections/s (${r.detections_per_cpu_s.toLocaleString('en')}/CPU-s) into one group, ${alerts} alerts`);

@@ -113,7 +113,7 @@ const cold = await pass('stage, first pass (cold)', (batch) => stage.process(bat
 const callsAfterCold = a.calls + b.calls;
 const warm = await pass('stage, second pass (cached)', (batch) => stage.process(batch));
 const callsWarm = a.calls + b.calls - callsAfterCold;
-await stage.close();
+await stage.stop();
 rmSync(stateDir, { recursive: true, force: true });
 
 const ratio = +(warm.events_per_s / baseline.events_per_s).toFixed(3);

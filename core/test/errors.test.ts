@@ -16,7 +16,7 @@ import { ConfigError } from '../src/config/errors.js';
 import { describeKafkaError, KafkaSinkClosedError, KafkaSinkSetupError } from '../src/sinks/kafka/errors.js';
 import { EnrichmentConfigError } from '../src/enrichment/stage.js';
 import { WarninglistError } from '../src/enrichment/warninglists.js';
-import { CorrelationRuleError } from '../src/correlation/rule-loader.js';
+import { CorrelationRuleError } from '../src/correlation/rule-problem.js';
 import { UsageError } from '../src/cli/args.js';
 import { PluginLoadError } from '../src/plugins/loader.js';
 import { LogsourceFileError } from '../src/detection/sigma/logsource.js';

@@ -119,7 +119,7 @@ beforeAll(async () => {
   detection = await createDetectionStage(config, { logger: silentLogger(), metrics: new Registry(), configDir: detectionDir });
 });
 afterAll(async () => {
-  await detection?.close();
+  await detection?.stop();
   rmSync(detectionDir, { recursive: true, force: true });
 });
 

@@ -113,14 +113,14 @@ export function stageScenarios(o: StageScenarioOptions): void {
       clock = new ManualClock(Date.parse('2026-11-27T10:00:00Z'));
     });
     afterEach(async () => {
-      await h?.stage.close();
+      await h?.stage.stop();
       h = undefined;
       await fake.stop();
       await state.cleanup();
     });
 
     async function build(key = o.apiKey, stageConfig: Record<string, unknown> = {}): Promise<Harness> {
-      await h?.stage.close();
+      await h?.stage.stop();
       const raw = { api_key: key, base_url: fake.url, cache_ttl_minutes: 1, ...o.config };
       const { value, errors } = validateAgainstSchema(o.plugin.configSchema, raw);
       if (errors.length > 0) throw new Error(JSON.stringify(errors));

@@ -42,7 +42,7 @@ export interface BuiltStages {
   readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;
 }
 
-type Closable = PipelineStage & { close?(): Promise<void>; readiness?(): { ok: boolean; detail?: string } };
+type Closable = PipelineStage & { readiness?(): { ok: boolean; detail?: string } };
 
 /**
  * The pipeline's stages in their fixed order: detection → de-duplication → correlation →
@@ -132,7 +132,7 @@ export async function buildStages(
     async stop() {
       for (const s of stages) {
         await s.flush?.().catch((err: Error) => deps.logger.error({ stage: s.name, err: err.message }, 'final stage flush failed'));
-        await (s.close ?? s.stop)?.call(s);
+        await s.stop?.();
       }
       // A first instance no collector took (it never started) is still ours to stop.
       for (const e of enrichers) {

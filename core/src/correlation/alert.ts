@@ -3,12 +3,11 @@ import { setField, type FabricEvent } from '../plugin-api/events.js';
 import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
 import type { AttackMapping } from './attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
-
+import type { Group } from './window-state.js';
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
 
-export { LEVEL_SEVERITY, LEVEL_PRIORITY };
 /** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
-export const DEFAULT_LEVEL: SigmaLevel = 'medium';
+const DEFAULT_LEVEL: SigmaLevel = 'medium';
 
 /**
  * Deterministic: the same rule, group and window always give the same id, so a re-delivered
@@ -19,7 +18,7 @@ export function alertId(ruleKey: string, groupKey: string, windowStart: number):
   return `corr-${h.slice(0, 32)}`;
 }
 
-export interface AlertInput {
+interface AlertInput {
   id: string;
   rule: CorrelationRule;
   attack: AttackMapping;
@@ -59,7 +58,56 @@ function addValue(out: string[], v: unknown): void {
   }
 }
 
-export function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
+/**
+ * The alert of a window that fired: detections [i, end) of the group, the window anchored at the
+ * first for the rule's timespan. `lastSeen` is the newest detection's time: a chained rule counts
+ * the alert then, when its condition became true in event time.
+ */
+export function windowAlert(
+  g: Group,
+  i: number,
+  end: number,
+  w: { id: string; measure: number; count: number; now: number },
+  maxMembers: number,
+): { alert: FabricEvent; lastSeen: number } {
+  const rule = g.rule;
+  const ms = g.members;
+  const start = ms[i]!.t;
+  let last = start;
+  const ids: string[] = [];
+  const collectors: string[] = [];
+  const distinct = rule.def.type === 'value_count' ? new Set<string>() : undefined;
+  for (let k = i; k < end; k++) {
+    const m = ms[k]!;
+    if (m.t > last) last = m.t;
+    ids.push(m.id);
+    if (!collectors.includes(m.c) && m.c) collectors.push(m.c);
+    distinct?.add(String(m.v));
+  }
+  const alert = buildAlert(
+    {
+      id: w.id,
+      rule: rule.def,
+      attack: rule.attack,
+      groupBy: rule.def.groupBy.map((f, k) => [f, g.values[k]] as [string, unknown]),
+      aliasFields: rule.aliasFields,
+      windowStart: start,
+      windowEnd: start + rule.def.timespanMs,
+      firstSeen: start,
+      lastSeen: last,
+      count: w.count,
+      memberIds: ids,
+      collectors,
+      measure: w.measure,
+      ...(distinct ? { distinctValues: [...distinct] } : {}),
+      now: w.now,
+    },
+    maxMembers,
+  );
+  return { alert, lastSeen: last };
+}
+
+function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   const level = a.rule.level ?? DEFAULT_LEVEL;
   const r = a.rule;
   const groupBy: Record<string, unknown> = {};
@@ -156,4 +204,18 @@ export function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
     }
   }
   return alert as unknown as FabricEvent;
+}
+
+/** Link a detection to an alert it belongs to (`fabric.correlation.ids`), once per alert. */
+export function annotateEvent(ev: FabricEvent, correlationId: string): void {
+  const fabric = ev.fabric as Record<string, unknown>;
+  const existing = fabric.correlation;
+  // The usual case (a detection linked to one alert) in one allocation with its final shape.
+  if (existing === undefined) {
+    fabric.correlation = { ids: [correlationId] };
+    return;
+  }
+  const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
+  corr.ids ??= [];
+  if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
 }

@@ -1,19 +1,22 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { counter, gauge } from '../metrics/register.js';
 import type { FabricEvent } from '../plugin-api/index.js';
 import type { BatchTicket, PipelineStage } from '../pipeline/stage.js';
 import type { CorrelationConfig } from './config.js';
 import { CorrelationEngine } from './engine.js';
-import { CorrelationRuleError, checkRuleSet, readCorrelationRules, withoutDisabled } from './rule-loader.js';
+import { MAX_PENDING_BATCHES } from './redelivery.js';
+import { readCorrelationRules } from './rule-loader.js';
+import { CorrelationRuleError } from './rule-problem.js';
+import { checkRuleSet, withoutDisabled } from './rule-set.js';
 import type { CorrelationRule } from './rule.js';
-import { readStateFile, setAsideStateFiles, StateJournal } from './state-file.js';
+import { readStateFile, setAsideStateFiles } from './state-file.js';
+import { StateJournal } from './state-journal.js';
 
 /** Checkpoints wait at least this many times their own duration, so writing stays under ~10% of the time. */
 const CHECKPOINT_BUDGET = 10;
-/** The engine forgets the oldest unacknowledged batch past this many (its MAX_PENDING_BATCHES); the ledger follows. */
-const MAX_PENDING_BATCHES = 64;
 
 /** The built-in rules ship in the package (`core/rules/correlation`), beside src/ and dist/. */
 export const BUILTIN_CORRELATION_RULES_DIR = fileURLToPath(new URL('../../rules/correlation/', import.meta.url));
@@ -32,13 +35,9 @@ export interface CorrelationStageContext {
 }
 
 export type CorrelationStage = PipelineStage & {
-  close(): Promise<void>;
+  stop(): Promise<void>;
   readonly rules: readonly CorrelationRule[];
 };
-
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 /** Rules the stage runs: built-ins (unless turned off) plus configured paths, minus `disabled`. */
 export async function resolveCorrelationRules(config: CorrelationConfig, ctx: Pick<CorrelationStageContext, 'configDir' | 'detectionRules'>): Promise<CorrelationRule[]> {
@@ -71,24 +70,24 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
       async process(batch: FabricEvent[]) {
         return batch;
       },
-      async close() {},
+      async stop() {},
     };
   }
   const rules = await resolveCorrelationRules(config, ctx);
   const reg = ctx.metrics;
-  const alerts = metric(reg, 'fabric_correlation_alerts_total', () => new Counter({ name: 'fabric_correlation_alerts_total', help: 'Correlated alerts fired, by rule (published or only fed to chained rules).', labelNames: ['rule', 'published'] as const, registers: [reg] }));
-  const late = metric(reg, 'fabric_correlation_late_detections_total', () => new Counter({ name: 'fabric_correlation_late_detections_total', help: 'Detections more than allowed_lateness_seconds behind the newest @timestamp of their collector: not correlated.', registers: [reg] }));
-  const skipped = metric(reg, 'fabric_correlation_skipped_detections_total', () => new Counter({ name: 'fabric_correlation_skipped_detections_total', help: 'Detections not correlated, by reason.', labelNames: ['reason'] as const, registers: [reg] }));
-  const evicted = metric(reg, 'fabric_correlation_evicted_keys_total', () => new Counter({ name: 'fabric_correlation_evicted_keys_total', help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.', registers: [reg] }));
-  const dropped = metric(reg, 'fabric_correlation_dropped_members_total', () => new Counter({ name: 'fabric_correlation_dropped_members_total', help: 'Oldest detections forgotten in a group that reached max_events_per_key.', registers: [reg] }));
-  const duplicates = metric(reg, 'fabric_correlation_duplicates_total', () => new Counter({ name: 'fabric_correlation_duplicates_total', help: 'Re-delivered detections and already-fired windows ignored.', registers: [reg] }));
-  const resent = metric(reg, 'fabric_correlation_resent_alerts_total', () => new Counter({ name: 'fabric_correlation_resent_alerts_total', help: 'Alerts sent again after a restart because their batch was never acknowledged and the detection that fired them came back.', registers: [reg] }));
-  const keys = metric(reg, 'fabric_correlation_keys', () => new Gauge({ name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.', registers: [reg] }));
-  const watermark = metric(reg, 'fabric_correlation_watermark_seconds', () => new Gauge({ name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.', registers: [reg] }));
-  const checkpointFailures = metric(reg, 'fabric_correlation_checkpoint_failures_total', () => new Counter({ name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.', registers: [reg] }));
-  const checkpointSeconds = metric(reg, 'fabric_correlation_checkpoint_seconds', () => new Gauge({ name: 'fabric_correlation_checkpoint_seconds', help: 'Time the last correlation checkpoint took (snapshot, write, fsync).', registers: [reg] }));
-  const checkpointBytes = metric(reg, 'fabric_correlation_checkpoint_bytes', () => new Gauge({ name: 'fabric_correlation_checkpoint_bytes', help: 'Size of the last correlation checkpoint (the journal record of what changed since the previous one).', registers: [reg] }));
-  metric(reg, 'fabric_correlation_rules', () => new Gauge({ name: 'fabric_correlation_rules', help: 'Correlation rules loaded.', registers: [reg] })).set(rules.length);
+  const alerts = counter(reg, { name: 'fabric_correlation_alerts_total', help: 'Correlated alerts fired, by rule (published or only fed to chained rules).', labelNames: ['rule', 'published'] as const });
+  const late = counter(reg, { name: 'fabric_correlation_late_detections_total', help: 'Detections more than allowed_lateness_seconds behind the newest @timestamp of their collector: not correlated.' });
+  const skipped = counter(reg, { name: 'fabric_correlation_skipped_detections_total', help: 'Detections not correlated, by reason.', labelNames: ['reason'] as const });
+  const evicted = counter(reg, { name: 'fabric_correlation_evicted_keys_total', help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.' });
+  const dropped = counter(reg, { name: 'fabric_correlation_dropped_members_total', help: 'Oldest detections forgotten in a group that reached max_events_per_key.' });
+  const duplicates = counter(reg, { name: 'fabric_correlation_duplicates_total', help: 'Re-delivered detections and already-fired windows ignored.' });
+  const resent = counter(reg, { name: 'fabric_correlation_resent_alerts_total', help: 'Alerts sent again after a restart because their batch was never acknowledged and the detection that fired them came back.' });
+  const keys = gauge(reg, { name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.' });
+  const watermark = gauge(reg, { name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.' });
+  const checkpointFailures = counter(reg, { name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.' });
+  const checkpointSeconds = gauge(reg, { name: 'fabric_correlation_checkpoint_seconds', help: 'Time the last correlation checkpoint took (snapshot, write, fsync).' });
+  const checkpointBytes = gauge(reg, { name: 'fabric_correlation_checkpoint_bytes', help: 'Size of the last correlation checkpoint (the journal record of what changed since the previous one).' });
+  gauge(reg, { name: 'fabric_correlation_rules', help: 'Correlation rules loaded.' }).set(rules.length);
 
   const now = ctx.now ?? Date.now;
   const engine = new CorrelationEngine(rules, {
@@ -219,6 +218,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
       const seq = ticket?.seq ?? --untracked;
       // engine.process registers the batch as pending before it can throw, so the ledger entry goes first.
       ledger.push(seq);
+      // The engine forgets its oldest unacknowledged batch past MAX_PENDING_BATCHES: the ledger follows.
       if (ledger.length > MAX_PENDING_BATCHES) forget(ledger.shift()!);
       const out = engine.process(batch);
       keys.set(engine.groupCount);
@@ -253,6 +253,5 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
       await persist(true);
     },
     stop: close,
-    close,
   };
 }

@@ -3,7 +3,7 @@
  * so parsing and serialising the whole state happens off the pipeline's event loop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { compactStateFiles } from './state-file.js';
+import { compactStateFiles } from './state-compaction.js';
 
 const { file, upTo } = workerData as { file: string; upTo: number };
 compactStateFiles(file, upTo).then(

@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
-import { open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { readFile, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
-import { syncDir, writeFileAtomic } from '../state/atomic.js';
-import { groupKey, type EngineDelta, type EngineSnapshot, type SnapshotGroup } from './engine.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import type { EngineDelta, EngineSnapshot, SnapshotGroup } from './checkpoint.js';
+import { sanitizeState } from './state-sanitize.js';
+import { groupKey } from './window-state.js';
 
 export const STATE_FORMAT = 'reactive-fabric/correlation-state';
 export const STATE_VERSION = 1;
@@ -17,6 +15,9 @@ export const STATE_VERSION = 1;
  * state; the journals are folded into a new base in a worker thread (`compactStateFiles`), off the
  * event loop. The base says from which generation on journals still apply, so a compaction that
  * dies half-way (before or after replacing the base) leaves a state that reads the same.
+ *
+ * This module names and reads the files; state-journal.ts appends checkpoints,
+ * state-compaction.ts folds journals into a new base, state-sanitize.ts refuses impossible times.
  */
 export interface StateFile extends EngineSnapshot {
   format: typeof STATE_FORMAT;
@@ -32,7 +33,7 @@ export interface JournalRecord extends EngineDelta {
   full?: true;
 }
 
-const journalName = (base: string, gen: number) => `${base}.${gen}.journal`;
+export const journalName = (base: string, gen: number) => `${base}.${gen}.journal`;
 
 /** Journals of `file` on disk, oldest generation first. */
 export async function listJournals(file: string): Promise<Array<{ gen: number; path: string }>> {
@@ -98,18 +99,6 @@ export interface JournalInfo {
   files: number;
 }
 
-/** Date.parse's range: beyond it a number is no time at all. */
-const MAX_TIME = 8.64e15;
-/** Refused members are reported per group, and at most this many groups by name. */
-const MAX_MEMBER_WARNINGS = 20;
-
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_TIME;
-
-function show(v: unknown): string {
-  if (typeof v === 'number') return String(v);
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 function defaultWarn(w: StateWarning): void {
   process.emitWarning(w.message, { code: 'RF_CORRELATION_STATE' });
@@ -265,14 +254,14 @@ export async function mergeStateFiles(file: string, upTo = Number.POSITIVE_INFIN
 
 /**
  * Read the checkpoint a restart resumes from (base and journals). Parts whose times cannot be
- * right are refused with a warning naming the file and field (sanitize); the rest is used.
+ * right are refused with a warning naming the file and field (state-sanitize.ts); the rest is used.
  * The returned state covers every journal read (`journal_generation`): written back as a base
  * with writeStateFile, it replaces them.
  */
 export async function readStateFile(file: string, opts: ReadOptions = {}): Promise<ReadResult> {
   const merged = await mergeStateFiles(file);
   if (merged.kind !== 'ok') return merged;
-  const warnings = [...merged.problems, ...sanitize(merged.state, file, opts)];
+  const warnings = [...merged.problems, ...sanitizeState(merged.state, file, opts)];
   for (const w of warnings) (opts.warn ?? defaultWarn)(w);
   return { kind: 'ok', state: merged.state, warnings, journal: merged.info };
 }
@@ -281,287 +270,4 @@ export async function readStateFile(file: string, opts: ReadOptions = {}): Promi
 export async function setAsideStateFiles(file: string, aside: string): Promise<void> {
   await rename(file, aside).catch(() => {});
   for (const j of await listJournals(file)) await rename(j.path, `${aside}.${j.gen}.journal-set-aside`).catch(() => {});
-}
-
-/**
- * Fold the journals up to generation `upTo` into a new base, then remove them. Crash-safe at every
- * step: the base is replaced atomically and names the generation it covers, so journals it
- * covers are ignored (and removed later) if the process dies before removing them.
- */
-export async function compactStateFiles(file: string, upTo: number, now = new Date()): Promise<{ bytes: number; journals: number; skippedLines: number }> {
-  const merged = await mergeStateFiles(file, upTo);
-  if (merged.kind === 'invalid') throw new Error(`correlation checkpoint ${file} cannot be compacted: ${merged.reason}`);
-  let bytes = 0;
-  if (merged.kind === 'ok') {
-    const body: StateFile = { ...merged.state, saved_at: now.toISOString(), journal_generation: Math.max(merged.state.journal_generation ?? 0, upTo + 1) };
-    bytes = await replaceBase(file, JSON.stringify(body));
-  }
-  let journals = 0;
-  for (const j of await listJournals(file)) {
-    if (j.gen > upTo) continue;
-    await unlink(j.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-    journals++;
-  }
-  return { bytes, journals, skippedLines: merged.kind === 'ok' ? merged.problems.length : 0 };
-}
-
-/** The compiled compaction worker; from src/ (vitest) the dist/ copy, like the detection worker. */
-function compactorFile(): string | undefined {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts') ? here.replace('/src/correlation/', '/dist/correlation/').replace(/state-file\.ts$/, 'state-compactor.js') : new URL('./state-compactor.js', here).href;
-  const file = fileURLToPath(url);
-  return existsSync(file) ? file : undefined;
-}
-
-/** compactStateFiles in a worker thread: parsing and writing a large state never blocks the event loop. */
-export function compactInWorker(file: string, upTo: number): Promise<{ bytes: number; journals: number; skippedLines: number }> {
-  const script = compactorFile();
-  // Only when running from source without a build (tests): the same work, on this thread.
-  if (!script) return compactStateFiles(file, upTo);
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: { file, upTo } });
-    // A compaction is crash-safe at every step: it never keeps the process from exiting.
-    worker.unref();
-    let settled = false;
-    worker.once('message', (m: { ok: true; bytes: number; journals: number; skippedLines: number } | { ok: false; message: string }) => {
-      settled = true;
-      if (m.ok) resolve({ bytes: m.bytes, journals: m.journals, skippedLines: m.skippedLines });
-      else reject(new Error(m.message));
-    });
-    worker.once('error', (err) => {
-      settled = true;
-      reject(err);
-    });
-    worker.once('exit', (code) => {
-      if (!settled) reject(new Error(`correlation checkpoint compaction worker exited with code ${code}`));
-    });
-  });
-}
-
-/** How long close() waits for a compaction in progress. */
-const CLOSE_WAIT_MS = 30_000;
-
-/** Journal files past which a compaction runs whatever their size. */
-const MAX_JOURNAL_FILES = 16;
-
-export interface JournalOptions {
-  /** First generation to write (JournalInfo.next of the read). */
-  generation: number;
-  /** Journal and base bytes, and journal files, already on disk. */
-  journalBytes?: number;
-  baseBytes?: number;
-  journalFiles?: number;
-  /** Compact once the journals exceed max(this, the base's size). Default 8 MiB. */
-  compactAfterBytes?: number;
-  compact?: (file: string, upTo: number) => Promise<{ bytes: number; journals: number; skippedLines: number }>;
-  onCompacted?: (r: { bytes: number; journals: number; ms: number }) => void;
-  onCompactionError?: (err: Error) => void;
-}
-
-/**
- * Appends checkpoint records to the current journal (write + fdatasync per record) and starts a
- * background compaction when the journals outgrow the base. After a failed append the next record
- * goes to a new journal, so a torn line is only ever the last of its file.
- */
-export class StateJournal {
-  private gen: number;
-  private fh: FileHandle | undefined;
-  private journalBytes: number;
-  private baseBytes: number;
-  private compacting: Promise<void> | undefined;
-  private readonly compactAfter: number;
-  /** Journal files not compacted yet (each start and each failed append opens one). */
-  private files: number;
-
-  constructor(
-    private readonly file: string,
-    private readonly opts: JournalOptions,
-  ) {
-    this.gen = opts.generation;
-    this.journalBytes = opts.journalBytes ?? 0;
-    this.baseBytes = opts.baseBytes ?? 0;
-    this.compactAfter = opts.compactAfterBytes ?? 8 * 2 ** 20;
-    this.files = opts.journalFiles ?? 0;
-  }
-
-  /** Append one record durably; returns its size in bytes. */
-  async append(delta: EngineDelta, full: boolean, now: Date): Promise<number> {
-    const record: JournalRecord = { saved_at: now.toISOString(), ...(full ? { full: true as const } : {}), ...delta };
-    let bytes: number;
-    try {
-      if (!this.fh) {
-        this.fh = await open(path.join(path.dirname(this.file), journalName(path.basename(this.file), this.gen)), 'a', 0o600);
-        this.files++;
-        await syncDir(path.dirname(this.file));
-      }
-      bytes = await writeRecord(this.fh, record);
-      await this.fh.datasync();
-    } catch (err) {
-      await this.rotate();
-      throw err;
-    }
-    this.journalBytes += bytes;
-    // Many small journals (restarts) are folded too, so a start never reads hundreds of files.
-    if (!this.compacting && (this.journalBytes > Math.max(this.compactAfter, this.baseBytes) || this.files > MAX_JOURNAL_FILES)) this.startCompaction();
-    return bytes;
-  }
-
-  /**
-   * Waits for a compaction in progress, at most CLOSE_WAIT_MS: it is crash-safe at every step, so
-   * a stop that cannot wait for a large one loses nothing (the journals are read at the next start).
-   */
-  async close(): Promise<void> {
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh?.close().catch(() => {});
-    if (this.compacting) await Promise.race([this.compacting, sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
-  }
-
-  private async rotate(): Promise<void> {
-    const fh = this.fh;
-    this.fh = undefined;
-    this.gen++;
-    await fh?.close().catch(() => {});
-  }
-
-  private startCompaction(): void {
-    const upTo = this.gen;
-    const started = Date.now();
-    const compact = this.opts.compact ?? compactInWorker;
-    this.journalBytes = 0;
-    this.files = 0;
-    this.compacting = (async () => {
-      await this.rotate();
-      try {
-        const r = await compact(this.file, upTo);
-        this.baseBytes = r.bytes;
-        this.opts.onCompacted?.({ bytes: r.bytes, journals: r.journals, ms: Date.now() - started });
-      } catch (err) {
-        this.opts.onCompactionError?.(err as Error);
-      } finally {
-        this.compacting = undefined;
-      }
-    })();
-  }
-}
-
-/**
- * Atomic replace for the compaction worker. Not writeFileAtomic: its sweep of stale temp files
- * treats this process's own temp names as stale unless this thread wrote them, so a worker's sweep
- * could take the main thread's in-flight files (and the reverse). This temp name is not one the
- * sweep matches, and the next compaction overwrites it if a crash left it behind.
- */
-async function replaceBase(file: string, text: string): Promise<number> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.compacting`);
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, file);
-  await syncDir(path.dirname(file));
-  return Buffer.byteLength(text);
-}
-
-/** Array fields serialised CHUNK entries at a time, the event loop free between writes. */
-const CHUNKED = ['alerts', 'deleted', 'unacknowledged', 'groups'] as const;
-const CHUNK = 1000;
-const WRITE_AT = 1 << 20;
-
-/**
- * One record as one line, serialised and written in pieces: a record holding most of the state
- * (every group changed since the last checkpoint) never becomes one large string nor one long
- * pause of the event loop; batches go on between the pieces. The line only counts once whole
- * (its newline written): a crash half-way leaves a torn last line, which the reader skips.
- */
-async function writeRecord(fh: FileHandle, record: JournalRecord): Promise<number> {
-  const rest: Record<string, unknown> = { ...record };
-  for (const k of CHUNKED) delete rest[k];
-  let bytes = 0;
-  let out = JSON.stringify(rest).slice(0, -1);
-  const flush = async () => {
-    await fh.write(out);
-    bytes += Buffer.byteLength(out);
-    out = '';
-  };
-  for (const k of CHUNKED) {
-    const list = record[k] as unknown[] | undefined;
-    if (list === undefined) continue;
-    out += `,${JSON.stringify(k)}:[`;
-    for (let i = 0; i < list.length; i += CHUNK) {
-      if (i > 0) out += ',';
-      out += JSON.stringify(list.slice(i, i + CHUNK)).slice(1, -1);
-      if (out.length >= WRITE_AT) await flush();
-    }
-    out += ']';
-  }
-  out += '}\n';
-  await flush();
-  return bytes;
-}
-
-/**
- * Refuse the parts of a structurally valid checkpoint whose times cannot be right, in place. One
- * poisoned value must not silence correlation: a watermark of 1e300 would decide every future
- * window at once, a collector's newest time far ahead would make each of its detections late,
- * a fired window without end would swallow its group's detections forever. Each refused part
- * starts fresh; everything else is kept.
- */
-function sanitize(s: StateFile, file: string, opts: ReadOptions): StateWarning[] {
-  const now = opts.now ?? Date.now();
-  const out: StateWarning[] = [];
-  const refuse = (field: string, value: unknown, why: string, consequence: string) =>
-    out.push({ file, field, value, message: `correlation checkpoint ${file}: ${field} ${show(value)} ${why}; ${consequence}` });
-  // The watermark and collectors' times never pass the wall clock (engine.ts clamps them to it).
-  const ahead = `is not a time at or before now (${new Date(now).toISOString()})`;
-  if (s.watermark !== null && s.watermark !== undefined && (!isTime(s.watermark) || s.watermark > now)) {
-    refuse('watermark', s.watermark, ahead, 'ignored: windows are decided from the next detections on');
-    s.watermark = null;
-  }
-  if (typeof s.collectors !== 'object' || s.collectors === null || Array.isArray(s.collectors)) {
-    if (s.collectors !== undefined) refuse('collectors', s.collectors, 'is not an object of collector times', 'ignored: every collector starts fresh');
-    s.collectors = {};
-  } else {
-    const kept: Record<string, number> = Object.create(null) as Record<string, number>;
-    for (const [name, t] of Object.entries(s.collectors)) {
-      if (isTime(t) && t <= now) kept[name] = t;
-      else refuse(`collectors[${JSON.stringify(name)}]`, t, ahead, 'ignored: that collector starts fresh');
-    }
-    s.collectors = kept;
-  }
-  if (s.alerts.some((a) => typeof a !== 'string')) {
-    refuse('alerts', s.alerts.find((a) => typeof a !== 'string'), 'is not an alert id', 'non-string entries ignored');
-    s.alerts = s.alerts.filter((a) => typeof a === 'string');
-  }
-  const horizon = opts.maxClockSkewMs === undefined ? MAX_TIME : now + opts.maxClockSkewMs;
-  const inRange = (t: unknown) => isTime(t) && t <= horizon;
-  const future = opts.maxClockSkewMs === undefined ? 'is not a time' : `is not a time within max_clock_skew_seconds of now (${new Date(now).toISOString()})`;
-  let memberWarnings = 0;
-  s.groups.forEach((g, i) => {
-    const [, , firedStart, firedUntil] = g;
-    if (firedStart !== null || firedUntil !== null) {
-      if (!inRange(firedStart) || !isTime(firedUntil) || firedUntil < firedStart!) {
-        refuse(`groups[${i}] fired window`, [firedStart, firedUntil], `${future} or ends before it starts`, 'ignored: the group may fire again');
-        g[2] = null;
-        g[3] = null;
-        g[4] = null;
-      }
-    }
-    const members = g[5];
-    const good = members.filter((m) => inRange(m[0]));
-    if (good.length !== members.length) {
-      const bad = members.find((m) => !inRange(m[0]))!;
-      if (++memberWarnings <= MAX_MEMBER_WARNINGS) refuse(`groups[${i}].members`, bad[0], `${future} (${members.length - good.length} of ${members.length} members)`, 'those members ignored');
-      g[5] = good;
-    }
-  });
-  if (memberWarnings > MAX_MEMBER_WARNINGS) out.push({ file, field: 'groups', value: memberWarnings, message: `correlation checkpoint ${file}: members of ${memberWarnings - MAX_MEMBER_WARNINGS} more groups refused likewise` });
-  return out;
 }

@@ -25,7 +25,7 @@ export interface DetectionStage extends PipelineStage {
   /** Loaded rules (after overrides) and the ones refused at load. */
   readonly rules: RuleInfo[];
   readonly refusals: Refusal[];
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** Text fields the event already carries keep their value; extraction only fills what is missing. */
@@ -47,7 +47,7 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
       refusals: [],
       drain: async () => {},
       process: async (batch) => batch,
-      close: async () => {},
+      stop: async () => {},
     };
   }
   const { spec, refusals, warnings } = await buildEngineSpec(config, ctx.configDir);
@@ -157,6 +157,5 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
     async stop() {
       await pool.close();
     },
-    close: () => pool.close(),
   };
 }

@@ -51,7 +51,7 @@ export type EnrichmentStage = PipelineStage & {
   readiness(): { ok: boolean; detail?: string };
   /** Sources by enricher id (read-only use: limits, queue depth, health). */
   readonly sources: ReadonlyMap<string, EnricherSource>;
-  close(): Promise<void>;
+  stop(): Promise<void>;
 };
 
 export class EnrichmentConfigError extends FabricError {
@@ -459,7 +459,6 @@ export async function createEnrichmentStage(
       await cache.save().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not save the verdict cache'));
     },
     stop: close,
-    close,
     readiness() {
       // Enrichment never holds events back, so it is always ready; the detail says what is degraded.
       const degraded = [...sources.values()].filter((s) => s.currentHealth().status !== 'healthy').map((s) => `${s.id} ${s.currentHealth().code ?? 'degraded'}`);

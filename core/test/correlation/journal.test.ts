@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendFile, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { compactStateFiles, listJournals, readStateFile, StateJournal, type StateWarning } from '../../src/correlation/state-file.js';
-import type { EngineDelta } from '../../src/correlation/engine.js';
+import { listJournals, readStateFile, type StateWarning } from '../../src/correlation/state-file.js';
+import { compactStateFiles } from '../../src/correlation/state-compaction.js';
+import { StateJournal } from '../../src/correlation/state-journal.js';
+import type { EngineDelta } from '../../src/correlation/checkpoint.js';
 import { SEC, T0, failed, harness, savedState, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], checkpoint_interval_seconds: 0 };
@@ -47,7 +49,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const state = await savedState(dir);
     expect(state.groups).toHaveLength(300);
     expect(state.groups.find((g) => g[1][0] === '10.1.0.7')![5]).toHaveLength(2);
-    await h.stage.close();
+    await h.stage.stop();
   });
 
   it('a record larger than one write piece (2,500 groups, written 1,000 at a time) reads back whole', async () => {
@@ -55,7 +57,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const h = await harness(bruteForceOnly, { stateDir: dir });
     await h.feed(Array.from({ length: 2500 }, (_, i) => failed(T0 + i, `10.2.${i >> 8}.${i & 255}`, { id: `big-${i}` })));
     await h.ack();
-    await h.stage.close();
+    await h.stage.stop();
     const recs = await records(dir);
     expect(recs).toHaveLength(1);
     expect(recs[0]!.groups).toHaveLength(2500);
@@ -73,7 +75,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     await h.ack();
     expect((await records(dir))[1]!.deleted).toEqual([[expect.any(String), '192.0.2.1']]);
     expect((await savedState(dir)).groups.map((g) => g[1][0])).toEqual(['192.0.2.2']);
-    await h.stage.close();
+    await h.stage.stop();
   });
 
   it('compaction folds the journals into the base: the state read back is the same, the journals are gone', async () => {
@@ -83,7 +85,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
       await h.feed([0, 1, 2].map((i) => failed(T0 + b * 10 * SEC + i * SEC, `198.51.100.${b}`, { id: `c-${b}-${i}` })));
       await h.ack();
     }
-    await h.stage.close();
+    await h.stage.stop();
     const file = path.join(dir, FILE);
     const before = await savedState(dir);
     const journals = await listJournals(file);
@@ -96,7 +98,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     // And the stage resumes from it: two more detections complete a window opened before.
     const again = await harness(bruteForceOnly, { stateDir: dir });
     expect(await again.feed([3, 4].map((i) => failed(T0 + 40 * SEC + i * SEC, '198.51.100.4')))).toHaveLength(1);
-    await again.stage.close();
+    await again.stage.stop();
   });
 
   it('a compaction that died after replacing the base (journals not yet removed) reads the same state', async () => {
@@ -106,7 +108,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
       await h.feed([failed(T0 + b * SEC, `203.0.113.${b}`)]);
       await h.ack();
     }
-    await h.stage.close();
+    await h.stage.stop();
     const file = path.join(dir, FILE);
     const before = await savedState(dir);
     const journals = await listJournals(file);
@@ -123,7 +125,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const h = await harness(bruteForceOnly, { stateDir: dir });
     await h.feed([failed(T0, '192.0.2.50')]);
     await h.ack();
-    await h.stage.close();
+    await h.stage.stop();
     const [journal] = await listJournals(path.join(dir, FILE));
     await appendFile(journal!.path, '{"saved_at":"2026-11-27T12:00:00.000Z","watermark":null,"groups":[["rf');
     const warnings: StateWarning[] = [];
@@ -136,7 +138,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const again = await harness(bruteForceOnly, { stateDir: dir });
     await again.feed([failed(T0 + SEC, '192.0.2.51')]);
     await again.ack();
-    await again.stage.close();
+    await again.stage.stop();
     expect((await listJournals(path.join(dir, FILE))).map((j) => j.gen)).toEqual([0, 1]);
     expect((await savedState(dir)).groups.map((g) => g[1][0]).sort()).toEqual(['192.0.2.50', '192.0.2.51']);
   });
@@ -152,7 +154,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     await h.ack();
     await rm(path.join(dir, `${FILE}.0.journal`), { recursive: true });
     expect((await savedState(dir)).groups.map((g) => g[1][0]).sort()).toEqual(['192.0.2.60', '192.0.2.61']);
-    await h.stage.close();
+    await h.stage.stop();
   });
 
   it('restarts do not pile up journals: past 16 files they are folded into the base', async () => {
@@ -161,7 +163,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
       const h = await harness(bruteForceOnly, { stateDir: dir });
       await h.feed([failed(T0 + i * SEC, `192.0.2.${100 + i}`)]);
       await h.ack();
-      await h.stage.close(); // waits for a compaction in progress
+      await h.stage.stop(); // waits for a compaction in progress
     }
     expect((await listJournals(path.join(dir, FILE))).length).toBeLessThanOrEqual(16);
     expect(JSON.parse(await readFile(path.join(dir, FILE), 'utf8')).groups.length).toBeGreaterThan(0);
@@ -173,7 +175,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const h = await harness(bruteForceOnly, { stateDir: dir });
     await h.feed([failed(T0, '192.0.2.70')]);
     await h.ack();
-    await h.stage.close();
+    await h.stage.stop();
     const file = path.join(dir, FILE);
     const state = await savedState(dir);
     state.watermark = 1e300;
@@ -184,7 +186,7 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const again = await harness(bruteForceOnly, { stateDir: dir });
     await again.feed([failed(T0 + SEC, '192.0.2.71')]);
     await again.ack();
-    await again.stage.close();
+    await again.stage.stop();
     expect((await records(dir)).at(-1)).toMatchObject({ full: true });
     const second: StateWarning[] = [];
     const read = await readStateFile(file, { warn: (w) => second.push(w) });

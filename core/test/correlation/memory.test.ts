@@ -23,7 +23,7 @@ describe('bounded correlation state', () => {
     const out = await h.feed([1, 2, 3, 4, 5].map((i) => failed(t + i * SEC, attacker)));
     expect(out.map((a) => (a as unknown as { rule: { name: string } }).rule.name)).toEqual(['rf_brute_force']);
     // The checkpoint is bounded by the same limit.
-    await h.stage.close();
+    await h.stage.stop();
     const state = await savedState(h.stateDir);
     expect(state.groups.length).toBeLessThanOrEqual(1000);
   });
@@ -33,7 +33,7 @@ describe('bounded correlation state', () => {
     // Spraying needs 5 distinct users; the same user 1,000 times never gets there but must not grow without bound.
     await h.feed(Array.from({ length: 1000 }, (_, i) => failed(T0 + i, '198.51.100.1', { user: 'root' })));
     expect(await h.metric('fabric_correlation_dropped_members_total')).toBe(900);
-    await h.stage.close();
+    await h.stage.stop();
     const state = await savedState(h.stateDir);
     expect(state.groups[0]![5]).toHaveLength(100);
   });

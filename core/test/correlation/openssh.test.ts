@@ -221,7 +221,7 @@ describe('OpenSSH_2k (loghub)', () => {
       expect([...fired].sort()).toEqual([...expected].sort());
       for (const a of spreadOut) expect(fired.has(a)).toBe(false);
     } finally {
-      await detect.close();
+      await detect.stop();
     }
   });
 });

@@ -29,7 +29,7 @@ async function checkpointWithFiredWindow(dir: string): Promise<{ file: string; s
   const h = await harness(bruteForceOnly, { stateDir: dir });
   expect(await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '203.0.113.50')))).toHaveLength(1);
   await h.feed([failed(T0 + 5 * SEC, '203.0.113.51')]);
-  await h.stage.close();
+  await h.stage.stop();
   const file = path.join(dir, 'correlation-state.json');
   // Base and journals as one state; written back whole, it replaces them (journal_generation).
   return { file, state: await savedState(dir) };
@@ -63,7 +63,7 @@ describe('a poisoned correlation checkpoint cannot silence correlation', () => {
     expect(more).toBe(1);
     // The same address as the fired window, an hour later: a new attack, a new alert.
     expect(await bruteForce(h, '203.0.113.50', T0 + 60 * MIN)).toBe(1);
-    await h.stage.close();
+    await h.stage.stop();
   });
 
   it('the correlation stage reports a refusal in its own log (file, field, value), not as a bare process warning', async () => {
@@ -76,7 +76,7 @@ describe('a poisoned correlation checkpoint cannot silence correlation', () => {
     const emitted = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       const h = await harness(bruteForceOnly, { stateDir: dir, logger });
-      await h.stage.close();
+      await h.stage.stop();
       expect(emitted).not.toHaveBeenCalled();
     } finally {
       emitted.mockRestore();
@@ -108,7 +108,7 @@ describe('a poisoned correlation checkpoint cannot silence correlation', () => {
     await writeFile(file, JSON.stringify(state));
     const h = await harness(bruteForceOnly, { stateDir: dir });
     expect(await bruteForce(h, '203.0.113.50', T0 + 60 * MIN)).toBe(1);
-    await h.stage.close();
+    await h.stage.stop();
   });
 });
 
@@ -121,13 +121,13 @@ describe('one detection stamped in the future (inside max_clock_skew_seconds)', 
     expect(await bruteForce(h, '198.51.100.201', NOW - 50 * SEC)).toBe(1);
     expect(await h.metric('fabric_correlation_late_detections_total')).toBe(0);
     expect(await h.metric('fabric_correlation_watermark_seconds')).toBeLessThanOrEqual((NOW - 60 * SEC) / 1000);
-    await h.stage.close();
+    await h.stage.stop();
   });
 
   it('the future detection itself is still correlated at its own time', async () => {
     const dir = await stateDir();
     const h = await harness({ ...bruteForceOnly, max_clock_skew_seconds: 300 }, { stateDir: dir });
     expect(await bruteForce(h, '198.51.100.202', NOW + 200 * SEC)).toBe(1);
-    await h.stage.close();
+    await h.stage.stop();
   });
 });

@@ -11,7 +11,7 @@ describe('checkpointed correlation state', () => {
     const before = await harness(bruteForceOnly, { stateDir });
     await before.feed([0, 1, 2].map((i) => failed(T0 + i * SEC, '203.0.113.5', { id: `pre-${i}` })));
     await before.ack();
-    await before.stage.close();
+    await before.stage.stop();
 
     const after = await harness(bruteForceOnly, { stateDir });
     expect(await after.feed([failed(T0 + 3 * SEC, '203.0.113.5', { id: 'post-3' })])).toHaveLength(0);
@@ -34,7 +34,7 @@ describe('checkpointed correlation state', () => {
     const fired = await first.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '198.51.100.23')));
     expect(fired).toHaveLength(1);
     await first.feed([failed(T0 + 10 * MIN, '198.51.100.99')]);
-    await first.stage.close();
+    await first.stage.stop();
 
     const second = await harness({ ...bruteForceOnly, allowed_lateness_seconds: 60 }, { stateDir });
     // Inside the fired window again: linked to the old alert, never a second one.
@@ -51,7 +51,7 @@ describe('checkpointed correlation state', () => {
     const first = await harness(bruteForceOnly, { stateDir });
     expect(await first.feed(dets())).toHaveLength(1);
     await first.ack(); // the pipeline: sink acknowledged the batch
-    await first.stage.close();
+    await first.stage.stop();
     const second = await harness(bruteForceOnly, { stateDir });
     expect(await second.feed(dets())).toHaveLength(0);
   });
@@ -62,7 +62,7 @@ describe('checkpointed correlation state', () => {
     const first = await harness(bruteForceOnly, { stateDir });
     const [alert] = await first.feed(dets());
     // An earlier batch is acknowledged and checkpointed; the alert's own batch never is (crash).
-    await first.stage.close();
+    await first.stage.stop();
 
     const second = await harness(bruteForceOnly, { stateDir });
     const again = await second.feed(dets());
@@ -71,7 +71,7 @@ describe('checkpointed correlation state', () => {
     expect(await second.metric('fabric_correlation_resent_alerts_total')).toBe(1);
     // Sent once per re-delivery: once acknowledged, a further replay stays quiet.
     await second.ack();
-    await second.stage.close();
+    await second.stage.stop();
     const third = await harness(bruteForceOnly, { stateDir });
     expect(await third.feed(dets())).toHaveLength(0);
   });
@@ -95,7 +95,7 @@ describe('checkpointed correlation state', () => {
     const cfg = { disabled: ['rf_password_spraying', 'rf_scanning_then_exploitation'] };
     const first = await harness(cfg, { stateDir });
     expect((await first.feed([1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '192.0.2.8')))).length).toBe(1);
-    await first.stage.close();
+    await first.stage.stop();
     const second = await harness(cfg, { stateDir });
     const out = await second.feed([success(T0 + 30 * MIN, '192.0.2.8')]);
     expect(out.map((a) => (a as unknown as { rule: { name: string } }).rule.name)).toEqual(['rf_brute_force_then_success']);
@@ -117,7 +117,7 @@ describe('checkpointed correlation state', () => {
     await h.ack();
     expect((await savedState(stateDir)).groups).toHaveLength(2);
     await h.feed([failed(T0 + 2 * SEC, '10.0.0.3')]);
-    await h.stage.close();
+    await h.stage.stop();
     expect((await savedState(stateDir)).groups).toHaveLength(3);
     expect((await readdir(stateDir)).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
@@ -158,7 +158,7 @@ describe('checkpointed correlation state', () => {
     await writeFile(path.join(rulesDir, 'custom.yml'), rule(4));
     const first = await harness({ builtin_rules: false, rules: ['custom.yml'] }, { stateDir, configDir: rulesDir });
     await first.feed([0, 1, 2].map((i) => failed(T0 + i * SEC, '10.2.2.2')));
-    await first.stage.close();
+    await first.stage.stop();
     await writeFile(path.join(rulesDir, 'custom.yml'), rule(2));
     const second = await harness({ builtin_rules: false, rules: ['custom.yml'] }, { stateDir, configDir: rulesDir });
     // With the old members carried over, this would already be 4 ≥ 2 on the first detection.

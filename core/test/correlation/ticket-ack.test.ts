@@ -40,8 +40,8 @@ describe('correlation alerts are acknowledged by batch identity', () => {
     expect(again[0]!.event.id).toBe(state.unacknowledged![0]!.alert.event.id);
     sink.unblock();
     await batch1;
-    await first.stage.close();
-    await second.stage.close();
+    await first.stage.stop();
+    await second.stage.stop();
   });
 
   it('an alert whose batch the sink rejected is sent again (same id) with the re-read batch, and counts as written only once that batch is', async () => {

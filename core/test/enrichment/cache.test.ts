@@ -29,7 +29,7 @@ describe('verdict cache', () => {
     await processWithin(stage, clock, [e], 100);
     expect(src.calls.length).toBe(2);
     expect(reputation(e).verdict).toBe('malicious');
-    await stage.close();
+    await stage.stop();
   });
 
   it('caches "unknown" for the shorter negative TTL', async () => {
@@ -46,7 +46,7 @@ describe('verdict cache', () => {
     await processWithin(stage, clock, events(), 100);
     // Only the unknown is asked again; the malicious verdict is good for an hour.
     expect(src.lookedUp.slice(2)).toEqual(['never-seen.net']);
-    await stage.close();
+    await stage.stop();
   });
 
   it('persists under state_dir across a restart, without the API key in the file', async () => {
@@ -54,7 +54,7 @@ describe('verdict cache', () => {
     const first = malicious(clock);
     const a = await makeStage({ enrichers: [{ id: 'vt', instance: first }], stateDir: state.dir, clock });
     await processWithin(a.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
-    await a.stage.close();
+    await a.stage.stop();
     const file = await readFile(path.join(state.dir, 'enrichment', 'verdict-cache.json'), 'utf8');
     expect(file).not.toContain('api-key-AAAA-secret');
 
@@ -64,7 +64,7 @@ describe('verdict cache', () => {
     await b.stage.process([e]);
     expect(second.calls.length).toBe(0);
     expect(reputation(e)).toMatchObject({ verdict: 'malicious', sources_answered: ['vt'] });
-    await b.stage.close();
+    await b.stage.stop();
 
     // Expired entries are not revived by a restart.
     clock.current += 61 * MINUTE;
@@ -72,7 +72,7 @@ describe('verdict cache', () => {
     const c = await makeStage({ enrichers: [{ id: 'vt', instance: third }], stateDir: state.dir, clock });
     await processWithin(c.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
     expect(third.calls.length).toBe(1);
-    await c.stage.close();
+    await c.stage.stop();
   });
 
   it('stage checkpoints save the cache at most every 30 s, so a crash keeps what was saved', async () => {
@@ -89,8 +89,8 @@ describe('verdict cache', () => {
     const b = await makeStage({ enrichers: [{ id: 'vt', instance: again }], stateDir: state.dir, clock });
     await b.stage.process([detection({ source: { ip: '45.9.9.9' } })]);
     expect(again.calls.length).toBe(0);
-    await b.stage.close();
-    await a.stage.close();
+    await b.stage.stop();
+    await a.stage.stop();
   });
 
   it('a changed API key (cacheKey) never serves answers cached under the old one', async () => {
@@ -98,7 +98,7 @@ describe('verdict cache', () => {
     const oldKey = malicious(clock, 'key-old');
     const a = await makeStage({ enrichers: [{ id: 'vt', instance: oldKey }], stateDir: state.dir, clock });
     await processWithin(a.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
-    await a.stage.close();
+    await a.stage.stop();
 
     const newKey = new FakeEnricher(clock, { supports: ['ipv4'], key: 'key-new', respond: (ind) => ({ indicator: ind, status: 'clean', score: 0, confidence: 1 }) });
     const b = await makeStage({ enrichers: [{ id: 'vt', instance: newKey }], stateDir: state.dir, clock });
@@ -106,7 +106,7 @@ describe('verdict cache', () => {
     await processWithin(b.stage, clock, [e], 100);
     expect(newKey.calls.length).toBe(1);
     expect(reputation(e).verdict).toBe('clean');
-    await b.stage.close();
+    await b.stage.stop();
   });
 
   it('without cacheKey(), a changed enricher config invalidates too', async () => {
@@ -119,16 +119,16 @@ describe('verdict cache', () => {
     const one = make();
     const a = await makeStage({ enrichers: [{ id: 'otx', instance: one, config: { api_key: 'k1', sections: ['general'] } }], stateDir: state.dir, clock });
     await processWithin(a.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
-    await a.stage.close();
+    await a.stage.stop();
     const two = make();
     const b = await makeStage({ enrichers: [{ id: 'otx', instance: two, config: { sections: ['general'], api_key: 'k1' } }], stateDir: state.dir, clock });
     await b.stage.process([detection({ source: { ip: '45.9.9.9' } })]);
     expect(two.calls.length).toBe(0);
-    await b.stage.close();
+    await b.stage.stop();
     const three = make();
     const c = await makeStage({ enrichers: [{ id: 'otx', instance: three, config: { sections: ['general'], api_key: 'k2' } }], stateDir: state.dir, clock });
     await processWithin(c.stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
     expect(three.calls.length).toBe(1);
-    await c.stage.close();
+    await c.stage.stop();
   });
 });

@@ -30,7 +30,7 @@ describe('enrichment from the cache', () => {
     enrichments(second)[0]!.indicator.ip = 'changed';
     expect(enrichments(third)[0]!.verdict.status).toBe('malicious');
     expect(enrichments(third)[0]!.indicator.ip).toBe('45.1.2.3');
-    await stage.close();
+    await stage.stop();
   });
 
   it('once the cached answer expires and the source says otherwise, events carry the new answer', async () => {
@@ -50,7 +50,7 @@ describe('enrichment from the cache', () => {
     expect(src.calls).toHaveLength(2);
     expect([reputation(c).verdict, reputation(d).verdict]).toEqual(['clean', 'clean']);
     expect(enrichments(d)[0]!.verdict.status).toBe('clean');
-    await stage.close();
+    await stage.stop();
   });
 
   it('counts every cache hit, skip and verdict in the metrics by the time the batch is done', async () => {
@@ -65,6 +65,6 @@ describe('enrichment from the cache', () => {
     expect(await metricValue(registry, 'fabric_enrichment_cache_misses_total', { enricher: 'vt' })).toBe(1);
     expect(await metricValue(registry, 'fabric_enrichment_indicators_skipped_total', { reason: 'non_public' })).toBe(5);
     expect(await metricValue(registry, 'fabric_enrichment_events_total', { verdict: 'malicious' })).toBe(6);
-    await stage.close();
+    await stage.stop();
   });
 });

@@ -65,7 +65,7 @@ describe('fabric false-positive', () => {
     await stage.process([e]);
     expect(src.calls).toHaveLength(0);
     expect(reputation(e).skipped.map((s: { reason: string }) => s.reason)).toEqual(['false_positive', 'false_positive']);
-    await stage.close();
+    await stage.stop();
 
     const rm = await run(['false-positive', 'remove', 'ipv4', '45.33.32.156'], tmp.dir);
     expect(rm.code).toBe(0);

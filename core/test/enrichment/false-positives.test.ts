@@ -31,7 +31,7 @@ describe('false positives', () => {
     ]);
     expect(reputation(e).explanation).toContain('2a00:1450:4001::200e (false_positive)');
     expect(await metricValue(registry, 'fabric_enrichment_false_positive_hits_total')).toBe(2);
-    await a.stage.close();
+    await a.stage.stop();
 
     const b = await makeStage({ enrichers: [{ id: 'vt', instance: src }], stateDir: state.dir, clock });
     expect((await b.stage.falsePositives.list()).map((f) => f.indicator.value)).toEqual(['2a00:1450:4001::200e', 'updates.vendor.com']);
@@ -46,7 +46,7 @@ describe('false positives', () => {
     const after = detection({ source: { ip: '2a00:1450:4001::200e' } });
     await processWithin(b.stage, clock, [after], 100);
     expect(reputation(after).verdict).toBe('malicious');
-    await b.stage.close();
+    await b.stage.stop();
   });
 
   it('rejects malformed indicators with a message that names the problem', async () => {

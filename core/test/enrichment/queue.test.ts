@@ -18,7 +18,7 @@ describe('source queue', () => {
     await processWithin(stage, clock, [detection({ source: { ip: '45.0.0.9' } }, 'critical')], 10);
     await clock.advance(3 * MINUTE);
     expect(src.lookedUp).toEqual(['45.0.0.1', '45.0.0.9', '45.0.0.2', '45.0.0.3']);
-    await stage.close();
+    await stage.stop();
   });
 
   it('waits for a source whose window frees before the deadline', async () => {
@@ -31,7 +31,7 @@ describe('source queue', () => {
     await processWithin(stage, clock, [e], 2000);
     expect(reputation(e).sources_answered).toEqual(['vt']);
     expect(src.calls.map((c) => c.at - START)).toEqual([0, MINUTE]);
-    await stage.close();
+    await stage.stop();
   });
 
   it('a full queue gives up the oldest lowest-priority lookup and says so', async () => {
@@ -51,7 +51,7 @@ describe('source queue', () => {
     const filler = ['45.0.2.1', '45.0.2.2', '45.0.2.3'].map((ip) => detection({ source: { ip } }, 'medium'));
     await processWithin(stage, clock, [...filler, info], 10);
     expect(reputation(info).sources_unanswered).toEqual([{ source: 'vt', reason: 'QUEUE_FULL', indicators: 1 }]);
-    await stage.close();
+    await stage.stop();
   });
 });
 

@@ -50,7 +50,7 @@ describe('rate limiting per source', () => {
     expect(slow.lookedUp).toContain('185.220.101.1');
     expect(reputation(urgent).sources_answered).toEqual(['misp', 'vt']);
     expect(slow.calls.length).toBe(401);
-    await stage.close();
+    await stage.stop();
   });
 
   it('queues over-budget lookups and answers them later from the cache', async () => {
@@ -72,7 +72,7 @@ describe('rate limiting per source', () => {
     await stage.process(again);
     expect(again.every((e) => reputation(e).verdict === 'malicious')).toBe(true);
     expect(slow.calls.length).toBe(5);
-    await stage.close();
+    await stage.stop();
   });
 
   it('honours retryAfterMs after a 429 and reports the source degraded, then healthy', async () => {
@@ -91,7 +91,7 @@ describe('rate limiting per source', () => {
     expect(src.calls.length).toBe(2);
     expect(src.calls[1]!.at - src.calls[0]!.at).toBe(30_000);
     expect(health.at(-1)).toMatchObject({ id: 'abuse', status: 'healthy' });
-    await stage.close();
+    await stage.stop();
   });
 
   it('quota exhaustion degrades the source, queues lookups and serves them after the window', async () => {
@@ -125,7 +125,7 @@ describe('rate limiting per source', () => {
     const again = detection({ source: { ip: '45.1.2.4' } });
     await stage.process([again]);
     expect(reputation(again).verdict).toBe('suspicious');
-    await stage.close();
+    await stage.stop();
   });
 
   it('config requests_per_minute overrides the plugin default and budgets survive a restart', async () => {
@@ -134,7 +134,7 @@ describe('rate limiting per source', () => {
     const first = await makeStage({ enrichers: [{ id: 'vt', instance: src, config: { requests_per_minute: 3 } }], config: { deadline_ms: 100, daily_budget_reserve: 0 }, stateDir: state.dir, clock });
     await processWithin(first.stage, clock, distinctIps(8).map((ip) => detection({ source: { ip } })), 100);
     expect(src.calls.length).toBe(3);
-    await first.stage.close();
+    await first.stage.stop();
 
     // Restarted within the same minute: the window remembers the 3 requests already sent.
     const second = await makeStage({ enrichers: [{ id: 'vt', instance: src, config: { requests_per_minute: 3 } }], config: { deadline_ms: 100, daily_budget_reserve: 0 }, stateDir: state.dir, clock });
@@ -145,7 +145,7 @@ describe('rate limiting per source', () => {
     expect(src.calls.length).toBe(10);
     expect(maxInWindow(src.calls.map((c) => c.at), MINUTE)).toBe(3);
     expect(second.health.at(-1)).toMatchObject({ status: 'degraded', code: 'QUOTA_EXHAUSTED' });
-    await second.stage.close();
+    await second.stage.stop();
   });
 
   it('batches up to maxBatchSize and shares one request between concurrent lookups of one indicator', async () => {
@@ -159,6 +159,6 @@ describe('rate limiting per source', () => {
     expect(src.calls.map((c) => c.indicators.length)).toEqual([1, 3, 3]);
     expect(src.lookedUp.sort()).toEqual([...ips].sort());
     expect(batch.every((e) => reputation(e).sources_answered.includes('misp'))).toBe(true);
-    await stage.close();
+    await stage.stop();
   });
 });

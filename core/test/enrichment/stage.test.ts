@@ -45,7 +45,7 @@ describe('enrichment stage', () => {
     // Plain events are not detections: untouched, not looked up.
     expect((plain.fabric as Record<string, unknown>).reputation).toBeUndefined();
     expect(vt.lookedUp).toEqual(['45.33.32.156']);
-    await stage.close();
+    await stage.stop();
   });
 
   it('routes detections below min_reputation_score as low priority, never drops them, and leaves unknown alone', async () => {
@@ -63,7 +63,7 @@ describe('enrichment stage', () => {
     expect(alert.fabric.priority).toBe('low');
     expect(unknown.fabric.priority).toBe('high');
     expect(reputation(unknown)).toMatchObject({ verdict: 'unknown', confidence: 0 });
-    await stage.close();
+    await stage.stop();
   });
 
   it('honours the per-event deadline: slow sources are listed as unanswered and fill the cache later', async () => {
@@ -92,7 +92,7 @@ describe('enrichment stage', () => {
     await stage.process([again]);
     expect(slow.calls.length).toBe(1);
     expect(reputation(again)).toMatchObject({ verdict: 'suspicious', sources_answered: ['fast', 'slow'] });
-    await stage.close();
+    await stage.stop();
   });
 
   it('an auth failure answers at once, degrades the source, and recovers', async () => {
@@ -114,7 +114,7 @@ describe('enrichment stage', () => {
     expect(src.calls.length).toBe(2);
     expect(reputation(e3).verdict).toBe('clean');
     expect(health.at(-1)).toMatchObject({ id: 'vt', status: 'healthy' });
-    await stage.close();
+    await stage.stop();
   });
 
   it('retries an unavailable source with backoff and gives up after max_attempts', async () => {
@@ -129,7 +129,7 @@ describe('enrichment stage', () => {
     expect(src.calls.map((c) => c.at - START)).toEqual([0, 1000, 3000]);
     expect(reputation(e).sources_unanswered).toEqual([{ source: 'misp', reason: 'UNAVAILABLE', indicators: 1 }]);
     expect((await registry.getSingleMetric('fabric_enrichment_requests_total')!.get()).values.find((v) => v.labels.outcome === 'UNAVAILABLE')?.value).toBe(3);
-    await stage.close();
+    await stage.stop();
   });
 
   it('a lookup that never returns times out after request_timeout_ms and frees its slot', async () => {
@@ -151,7 +151,7 @@ describe('enrichment stage', () => {
     await processWithin(stage, clock, [next], 100);
     expect(src.lookedUp).toEqual(['45.4.4.4', '45.4.4.5']);
     expect(reputation(next).sources_answered).toEqual(['otx']);
-    await stage.close();
+    await stage.stop();
   });
 
   it('looks up at most max_indicators_per_event indicators of one event', async () => {
@@ -165,7 +165,7 @@ describe('enrichment stage', () => {
     expect(reputation(e).skipped_total).toBe(497);
     expect(reputation(e).skipped[0]).toEqual({ type: 'ipv4', value: '45.5.0.4', reason: 'over_limit' });
     expect(reputation(e).explanation).toContain('45.5.0.13 (over_limit), and 487 more');
-    await stage.close();
+    await stage.stop();
   });
 
   it('rejects bad config with the field and value named', async () => {

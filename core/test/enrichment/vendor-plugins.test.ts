@@ -55,7 +55,7 @@ describe('enrichment with the four vendor plugins against their fakes', () => {
     }
   });
   afterEach(async () => {
-    await stage?.close();
+    await stage?.stop();
     stage = undefined;
     await state.cleanup();
   });
@@ -109,7 +109,7 @@ describe('enrichment with the four vendor plugins against their fakes', () => {
     const first = detection({ source: { ip: '203.0.113.7' } });
     await s.process([first]);
     expect(reputation(first).sources_answered).toContain('virustotal');
-    await s.close();
+    await s.stop();
     stage = undefined;
 
     s = await build('wrong-key-000000000000000000000000000000000000000000000000000000000');

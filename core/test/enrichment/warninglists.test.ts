@@ -118,6 +118,6 @@ describe('MISP warninglists', () => {
     ]);
     expect(reputation(e).explanation).toContain('8.8.8.8 (warninglist: List of known IPv4 public DNS resolvers)');
     expect(await metricValue(registry, 'fabric_enrichment_indicators_skipped_total', { reason: 'warninglist' })).toBe(3);
-    await stage.close();
+    await stage.stop();
   });
 });

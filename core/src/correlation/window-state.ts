@@ -1,0 +1,354 @@
+import type { SnapshotGroup } from './checkpoint.js';
+import type { CompiledRule } from './compiled-rule.js';
+import { DueQueue, type Due } from './due-queue.js';
+
+/** No time yet: a group that never fired, a watermark before the first detection. */
+export const NONE = Number.NEGATIVE_INFINITY;
+
+/** One detection remembered in a group: event time, id, collector, and what the rule counts. */
+export interface Member {
+  t: number;
+  id: string;
+  c: string;
+  /** value_count: the counted value; temporal types: index of the referenced rule it matched. */
+  v: string | number;
+  /** Position of its event in the batch being correlated (engine `slotBase` + index), -1 when not known. */
+  s: number;
+}
+
+/** One rule's detections for one group-by value: the windows still open, and the last one fired. */
+export interface Group extends Due {
+  rule: CompiledRule;
+  key: string;
+  values: unknown[];
+  /** Sorted by event time; equal times keep arrival order. */
+  members: Member[];
+  /** Last fired window: detections up to firedUntil belong to that alert and start nothing new. */
+  firedStart: number;
+  firedUntil: number;
+  firedId: string | undefined;
+  /** Set once the group left the LRU (evicted or forgotten): it must not be queued again. */
+  gone: boolean;
+  /** Neighbours in its rule's recency list (older, newer). */
+  older: Group | undefined;
+  newer: Group | undefined;
+  /** Changed since the last checkpoint delta (it is in WindowState's `changed`). */
+  dirty: boolean;
+  /** Written to a checkpoint (or restored from one): forgetting it must be checkpointed too. */
+  persisted: boolean;
+}
+
+export function groupKey(values: unknown[]): string {
+  if (values.length === 1 && typeof values[0] === 'string') return values[0];
+  return JSON.stringify(values);
+}
+
+/** First index whose time is ≥ t. */
+export function lowerBound(ms: Member[], t: number): number {
+  let lo = 0;
+  let hi = ms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ms[mid]!.t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose time is > t. */
+export function upperBound(ms: Member[], t: number): number {
+  let lo = 0;
+  let hi = ms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ms[mid]!.t <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * One rule's open groups: a Map by key plus an intrusive recency list, so a lookup that touches a
+ * group costs one hash lookup and a few pointer writes, and no per-lookup allocation.
+ */
+export class GroupTable {
+  private readonly map = new Map<string, Group>();
+  /** Least recently used. */
+  private oldest: Group | undefined;
+  private newest: Group | undefined;
+
+  constructor(
+    private readonly max: number,
+    private readonly dispose: (g: Group, evicted: boolean) => void,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The group of `key`, now the most recently used. */
+  get(key: string): Group | undefined {
+    const g = this.map.get(key);
+    if (g !== undefined && g !== this.newest) {
+      this.unlink(g);
+      this.append(g);
+    }
+    return g;
+  }
+
+  /** Add a group (replacing one of the same key: returns true); past `max` the least recently used is evicted. */
+  add(g: Group): boolean {
+    const old = this.map.get(g.key);
+    if (old) this.delete(old);
+    else if (this.map.size >= this.max && this.oldest) {
+      const lru = this.oldest;
+      this.unlink(lru);
+      this.map.delete(lru.key);
+      this.dispose(lru, true);
+    }
+    this.map.set(g.key, g);
+    this.append(g);
+    return old !== undefined;
+  }
+
+  delete(g: Group): void {
+    if (this.map.get(g.key) !== g) return;
+    this.unlink(g);
+    this.map.delete(g.key);
+    this.dispose(g, false);
+  }
+
+  /** Least recently used first. */
+  *values(): IterableIterator<Group> {
+    for (let g = this.oldest; g; g = g.newer) yield g;
+  }
+
+  private unlink(g: Group): void {
+    if (g.older) g.older.newer = g.newer;
+    else this.oldest = g.newer;
+    if (g.newer) g.newer.older = g.older;
+    else this.newest = g.older;
+    g.older = g.newer = undefined;
+  }
+
+  private append(g: Group): void {
+    g.older = this.newest;
+    g.newer = undefined;
+    if (this.newest) this.newest.newer = g;
+    else this.oldest = g;
+    this.newest = g;
+  }
+}
+
+export interface WindowStateOptions {
+  /** Groups per rule (max_keys). */
+  maxKeys: number;
+  /** Detections per group (max_events_per_key). */
+  maxEventsPerKey: number;
+  /** Closing order matters: some rule fires at window close (see DueQueue). */
+  ordered: boolean;
+  evicted(): void;
+  droppedMembers(n: number): void;
+}
+
+/**
+ * The open groups of every rule and their bookkeeping: bounded in number (per rule) and in
+ * detections (per group), queued by the event time their oldest window closes, and tracked for
+ * the checkpoint journal (which groups changed or were forgotten since the last delta). Deciding
+ * which windows fire is the engine's; this only keeps what it decides on.
+ */
+export class WindowState {
+  private readonly due: DueQueue<Group>;
+  /** One per rule, in rule order. */
+  private readonly tables: GroupTable[] = [];
+  /** Groups changed since the last delta (each once: `group.dirty`). */
+  private changed = new Set<Group>();
+  /** Checkpointed groups forgotten since the last delta. */
+  private deleted: Array<[string, string]> = [];
+
+  constructor(private readonly opts: WindowStateOptions) {
+    this.due = new DueQueue<Group>(opts.ordered);
+  }
+
+  /** A table for the next rule. */
+  table(): GroupTable {
+    const t = new GroupTable(this.opts.maxKeys, (group, evicted) => this.dispose(group, evicted));
+    this.tables.push(t);
+    return t;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const t of this.tables) n += t.size;
+    return n;
+  }
+
+  /** The group of `key` in `rule`, created (with `values`, or `[key]`) if there is none. */
+  open(rule: CompiledRule, key: string, values: unknown[] | undefined): Group {
+    let g = rule.groups.get(key);
+    if (!g) {
+      g = {
+        rule,
+        key,
+        values: values ?? [key],
+        members: [],
+        firedStart: NONE,
+        firedUntil: NONE,
+        firedId: undefined,
+        gone: false,
+        due: 0,
+        slot: -1,
+        older: undefined,
+        newer: undefined,
+        dirty: false,
+        persisted: false,
+      };
+      rule.groups.add(g);
+    }
+    return g;
+  }
+
+  /**
+   * Add a detection in time order. Returns false for a re-delivered one (same id, same role) so
+   * it is not counted twice; past max_events_per_key the oldest detections are dropped.
+   */
+  insert(g: Group, m: Member): boolean {
+    const ms = g.members;
+    const pos = upperBound(ms, m.t);
+    for (let k = pos - 1; k >= 0 && ms[k]!.t === m.t; k--) {
+      if (ms[k]!.id === m.id && ms[k]!.v === m.v) {
+        // The very detection again (re-read after a restart or a failed write): it is in this batch now.
+        ms[k]!.s = m.s;
+        return false;
+      }
+    }
+    if (pos === ms.length) ms.push(m);
+    else ms.splice(pos, 0, m);
+    if (ms.length > this.opts.maxEventsPerKey) {
+      const n = ms.length - this.opts.maxEventsPerKey;
+      if (n === 1) ms.shift();
+      else ms.splice(0, n);
+      this.opts.droppedMembers(n);
+    }
+    return true;
+  }
+
+  /** The group changed: the next checkpoint delta carries it. */
+  touch(g: Group): void {
+    if (!g.dirty && !g.gone) {
+      g.dirty = true;
+      this.changed.add(g);
+    }
+  }
+
+  /** Queue the group for when its oldest window closes; one with nothing left to decide is forgotten. */
+  reschedule(g: Group): void {
+    // A chained rule's alert can create groups and evict this one meanwhile; an evicted group stays out.
+    if (g.gone) return;
+    const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : g.firedUntil;
+    if (due === NONE) {
+      g.rule.groups.delete(g);
+      return;
+    }
+    if (g.slot >= 0 && g.due === due) return;
+    this.due.schedule(g, due);
+  }
+
+  /** The next group whose window closes before `watermark`, dequeued (reschedule() puts it back). */
+  nextDue(watermark: number): Group | undefined {
+    return this.due.next(watermark);
+  }
+
+  /**
+   * Groups changed and forgotten since the last call (or every group when `full`), now counted as
+   * written; `retry()` puts them back when writing them fails.
+   */
+  changes(full: boolean): { groups: SnapshotGroup[]; deleted: Array<[string, string]>; retry: () => void } {
+    const written: Group[] = [];
+    const groups: SnapshotGroup[] = [];
+    const take = (g: Group) => {
+      if (g.gone) return;
+      g.dirty = false;
+      g.persisted = true;
+      written.push(g);
+      groups.push(snapshotGroup(g));
+    };
+    if (full) {
+      // Rule by rule, least recently used first: restoring in order rebuilds the same recency.
+      for (const t of this.tables) for (const g of t.values()) take(g);
+    } else {
+      for (const g of this.changed) take(g);
+    }
+    this.changed = new Set();
+    // A full record replaces everything before it: nothing to delete.
+    const deleted = full ? [] : this.deleted;
+    this.deleted = [];
+    const retry = () => {
+      for (const g of written) this.touch(g);
+      if (deleted.length > 0) this.deleted = deleted.concat(this.deleted);
+    };
+    return { groups, deleted, retry };
+  }
+
+  /** A checkpointed group not restored (its rule changed or is gone): the next delta forgets it too. */
+  forget(ruleKey: string, key: string): void {
+    this.deleted.push([ruleKey, key]);
+  }
+
+  /**
+   * Restore one checkpointed group of `rule`. A fired window longer or shorter than the rule's
+   * timespan is cut to it (`repaired`); `replaced` when the checkpoint listed the group before.
+   */
+  restore(rule: CompiledRule, [, values, firedStart, firedUntil, firedId, members]: SnapshotGroup): { repaired: boolean; replaced: boolean } {
+    let until = firedUntil ?? NONE;
+    let repaired = false;
+    // The engine always fires until = start + timespan; anything else would swallow (or free) detections.
+    if (firedStart !== null && until !== firedStart + rule.def.timespanMs) {
+      until = firedStart + rule.def.timespanMs;
+      repaired = true;
+    }
+    const g: Group = {
+      rule,
+      key: groupKey(values),
+      values,
+      // The window searches rely on time order; a hand-edited checkpoint need not keep it.
+      members: members.map(([t, id, c, v]) => ({ t, id, c, v, s: -1 })).sort((a, b) => a.t - b.t),
+      firedStart: firedStart ?? NONE,
+      firedUntil: until,
+      firedId: firedId ?? undefined,
+      gone: false,
+      due: 0,
+      slot: -1,
+      older: undefined,
+      newer: undefined,
+      dirty: false,
+      persisted: true,
+    };
+    // A checkpoint listing the same group twice: the later entry wins, and is what gets written back.
+    const replaced = rule.groups.add(g);
+    if (replaced) this.touch(g);
+    this.reschedule(g);
+    return { repaired, replaced };
+  }
+
+  /** A group left its table (evicted past max_keys, or nothing left to decide). */
+  private dispose(group: Group, evicted: boolean): void {
+    group.gone = true;
+    this.due.remove(group);
+    if (group.dirty) {
+      group.dirty = false;
+      this.changed.delete(group);
+    }
+    if (group.persisted) this.deleted.push([group.rule.def.key, group.key]);
+    if (evicted) this.opts.evicted();
+  }
+}
+
+function snapshotGroup(g: Group): SnapshotGroup {
+  const members = new Array<[number, string, string, string | number]>(g.members.length);
+  for (let k = 0; k < g.members.length; k++) {
+    const m = g.members[k]!;
+    members[k] = [m.t, m.id, m.c, m.v];
+  }
+  return [g.rule.def.key, g.values, g.firedStart === NONE ? null : g.firedStart, g.firedUntil === NONE ? null : g.firedUntil, g.firedId ?? null, members];
+}
