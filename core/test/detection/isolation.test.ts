@@ -13,7 +13,7 @@ import type { FabricEvent } from '../../src/plugin-api/index.js';
 const stages: DetectionStage[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
-  await Promise.all(stages.splice(0).map((s) => s.close()));
+  await Promise.all(stages.splice(0).map((s) => s.stop()));
 });
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));

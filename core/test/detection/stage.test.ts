@@ -14,7 +14,7 @@ import { tempDir } from '../helpers.js';
 // Workers run dist/: build with `npx tsc -b` before this file.
 const stages: DetectionStage[] = [];
 afterEach(async () => {
-  await Promise.all(stages.splice(0).map((s) => s.close()));
+  await Promise.all(stages.splice(0).map((s) => s.stop()));
 });
 
 function config(over: Partial<DetectionConfig> = {}): DetectionConfig {
