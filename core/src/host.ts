@@ -148,12 +148,33 @@ export interface FabricHost {
   enrichmentLimits?(): Array<{ id: string; perMinute: number; perDay?: number }>;
 }
 
+/**
+ * One event the pipeline refused, as written to the dead-letter file or topic. Like Kafka
+ * Connect's DLQ: the rest of its batch goes on, and this record says what was refused, why,
+ * and from where, so it can be inspected, fixed at the source, and replayed by hand.
+ */
+export interface DeadLetterRecord {
+  '@timestamp': string;
+  collector: string;
+  plugin: string;
+  /** Where it was refused: `normalize` (the boundary) or `sink` (could not be serialised). */
+  stage: 'normalize' | 'sink';
+  /** A code of the dead-letter reasons in docs/errors.md (area `event`). */
+  reason: { code: string; message: string };
+  /** The event as received, serialised without throwing (cycles, BigInts, getters marked) and cut to `max_original_bytes`. */
+  original: string;
+  /** Length of the full serialised original before any cut (UTF-16 code units). */
+  original_length: number;
+  original_truncated: boolean;
+  schema_version: string;
+}
+
 /** What `GET /dead-letters` shows: where records are written, totals, the newest records. */
 export interface DeadLetterView {
   target?: string;
   total: number;
   writeFailures: number;
-  records: Array<import('./sinks/dead-letter.js').DeadLetterRecord>;
+  records: DeadLetterRecord[];
 }
 
 export interface FalsePositive {

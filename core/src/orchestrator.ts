@@ -27,21 +27,39 @@ import { checkpointErrors, CheckpointValidationError, describeFieldErrors, type 
 import type { DeadLetterQueue } from './sinks/dead-letter.js';
 import { EVENT_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
 import type { Pipeline } from './pipeline/pipeline.js';
-import type { BuiltStages } from './compose/stages.js';
+import type { PipelineStage } from './pipeline/stage.js';
 import { loadPlugin } from './plugins/loader.js';
 import { listInstalledPlugins } from './plugins/catalog.js';
 import { inspectPlugin } from './plugins/resolve.js';
-import { validateAgainstSchema } from './plugins/validate.js';
+import { validateAgainstSchema } from './config/validate.js';
 import type { Collector } from './collectors/collector.js';
 import { collectorMachine, type CollectorEvent } from './collectors/machine.js';
 import { machineGraph } from './collectors/graph.js';
 import { settleWithin } from './async/time.js';
 
+export interface FalsePositiveStoreLike {
+  list(): Promise<FalsePositive[]>;
+  mark(indicator: Indicator, reason?: string): Promise<FalsePositive>;
+  unmark(indicator: Indicator): Promise<boolean>;
+}
+
+/** The pipeline's stages as the orchestrator drives them (`compose/stages.ts` builds them). */
+export interface StageSet {
+  stages: PipelineStage[];
+  falsePositives?: FalsePositiveStoreLike;
+  /** Per enrichment source: its request limits (the admin API shows them with the quota). */
+  enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }>;
+  start(): Promise<void>;
+  /** Flush each stage (in order), then stop it. */
+  stop(): Promise<void>;
+  readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;
+}
+
 /** What the composition root (`compose/`) hands the orchestrator: everything built, nothing started. */
 export interface OrchestratorParts {
   loaded: LoadedConfig;
   sink: Sink;
-  stages: BuiltStages;
+  stages: StageSet;
   pipeline: Pipeline;
   deadLetters: DeadLetterQueue;
   checkpoints: CheckpointStore;

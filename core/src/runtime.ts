@@ -8,7 +8,7 @@ export * from './config/schema.js';
 export type { Sink, SinkHealth, CollectorStatusEvent } from './sinks/sink.js';
 export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';
 export type { PipelineStage } from './pipeline/stage.js';
-export { validateAgainstSchema, secretValues } from './plugins/validate.js';
+export { validateAgainstSchema, secretValues } from './config/validate.js';
 export { createDetectionStage, buildEngineSpec, loadRules, selectRules, DetectionEngine, DetectionPool, annotateSignal, type DetectionStage, type DetectionConfig, type SigmaRule, type RuleInfo } from './detection/index.js';
 export { createKafkaSink, resolveKafkaSinkConfig, KafkaSinkConfigSchema, KafkaSinkClosedError, KafkaSinkSetupError, KAFKA_HEADERS, type KafkaSinkConfig } from './sinks/kafka/index.js';
 export { createCorrelationStage, loadCorrelationRules, resolveCorrelationRules, CorrelationRuleError, CorrelationConfigSchema, type CorrelationStage, type CorrelationConfig, type CorrelationRule } from './correlation/index.js';
@@ -17,4 +17,4 @@ export { startAdminServer, buildAdminApp, resolveAdminConfig, AdminConfigSchema,
 export { WorkerPlugin, type WorkerLimits, type WorkerResources } from './isolation/worker-plugin.js';
 export { IsolationErrorCodes, isInstanceLost } from './isolation/codes.js';
 export { readPluginPackage, type PluginPackage } from './plugins/loader.js';
-export { RefusedEvent, RejectCodes, type RejectCode } from './pipeline/sanitize.js';
+export { RefusedEvent, RejectCodes, type RejectCode } from './events/sanitize.js';

@@ -5,7 +5,7 @@ import type { Counter } from 'prom-client';
 import pino from 'pino';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { DedupStage } from '../src/pipeline/dedup.js';
-import { normalizeEvent } from '../src/pipeline/normalize.js';
+import { normalizeEvent } from '../src/events/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { CheckpointStore } from '../src/state/checkpoint-store.js';
 import { DeadLetterQueue } from '../src/sinks/dead-letter.js';

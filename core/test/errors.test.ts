@@ -6,7 +6,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { ERROR_AREAS, ERROR_CODES, ERROR_HANDLING, FabricError, errorCodeSpec, type ErrorCodeSpec } from '../src/errors/index.js';
 import { ErrorCodes, PluginError, isRetriableCode } from '../src/plugin-api/index.js';
 import { IsolationErrorCodes, isInstanceLost } from '../src/isolation/codes.js';
-import { RejectCodes } from '../src/pipeline/sanitize.js';
+import { RejectCodes } from '../src/events/sanitize.js';
 import { AdminErrorCodes, ApiError, fromHostError } from '../src/admin/errors.js';
 import { AdminClientError } from '../src/admin/client.js';
 import { TokenConfigError } from '../src/admin/token.js';

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { createCorrelationStage } from '../src/correlation/index.js';
 import { CorrelationConfigSchema, type CorrelationConfig } from '../src/correlation/config.js';
-import { validateAgainstSchema } from '../src/plugins/validate.js';
+import { validateAgainstSchema } from '../src/config/validate.js';
 import { loadConfig } from '../src/config/load.js';
 import { composeFabric } from '../src/compose/index.js';
 import type { Checkpoint, FabricEvent } from '../src/plugin-api/index.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { DedupStage } from '../src/pipeline/dedup.js';
-import { normalizeEvent } from '../src/pipeline/normalize.js';
+import { normalizeEvent } from '../src/events/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { events, harness } from './collector-harness.js';
 import { MemorySink, flushPromises, silentLogger, until } from './helpers.js';

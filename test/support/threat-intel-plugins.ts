@@ -5,7 +5,7 @@ import { ManualClock, detection, makeStage, reputation, tempStateDir } from '../
 import type { Harness } from '../../core/test/enrichment/helpers.js';
 import { tempDir } from '../../core/test/helpers.js';
 import type { EnricherInstance, PluginContext, PluginDefinition, TSchema } from '@reactive-fabric/core';
-import { validateAgainstSchema } from '../../core/src/plugins/validate.js';
+import { validateAgainstSchema } from '../../core/src/config/validate.js';
 
 export interface LogLine {
   level: string;

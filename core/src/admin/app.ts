@@ -32,6 +32,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { uiRoutes } from './routes/ui.js';
 import { SessionStore, sessionAuthenticator } from './session.js';
+import type { AdminApp, AdminAppOptions, RouteContext } from './context.js';
 
 /** Dashboard sessions: 8 h idle, 24 h at most, 100 at once. */
 const SESSION_OPTIONS = { idleSeconds: 8 * 3600, maxAgeSeconds: 24 * 3600, maxSessions: 100 };
@@ -39,36 +40,7 @@ const SESSION_OPTIONS = { idleSeconds: 8 * 3600, maxAgeSeconds: 24 * 3600, maxSe
 const MAX_PARAM_LENGTH = 2048;
 
 
-export type AdminApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Served without the bearer token. */
-    public?: boolean;
-    /** Changes state: counted against admin.rate_limit. */
-    mutating?: boolean;
-    /** Swagger UI pages: helmet's headers instead of the API's. */
-    docs?: boolean;
-  }
-}
-
-export interface AdminAppOptions {
-  logger: pino.Logger;
-  /** The bearer token every non-public route requires. */
-  token: string;
-}
-
-/** Everything a route module needs. */
-export interface RouteContext {
-  host: FabricHost;
-  config: AdminConfig;
-  journal: EventJournal;
-  /** Route config of POST/PUT/DELETE routes: one rate-limit budget shared by all of them. */
-  mutating: { mutating: true };
-  startedAt: number;
-  /** Whether the request carries the valid bearer token (for public routes that show more to it). */
-  hasToken: (request: FastifyRequest) => boolean;
-}
+export type { AdminApp, AdminAppOptions, RouteContext } from './context.js';
 
 /** Fill defaults of a partial `admin:` section (as the YAML loader would) and reject invalid values. */
 export function resolveAdminConfig(config: Partial<AdminConfig> | AdminConfig): AdminConfig {

@@ -103,3 +103,8 @@ export function handleError(err: FastifyError | ApiError | Error, request: Fasti
   }
   void reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
 }
+
+/** 404 for a collector id the host does not know. */
+export function notFound(id: string): ApiError {
+  return new ApiError(404, AdminErrorCodes.COLLECTOR_NOT_FOUND, `no collector "${id}": GET /collectors lists the configured ids`);
+}

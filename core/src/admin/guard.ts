@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AdminApp } from './app.js';
+import type { AdminApp } from './context.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, ApiError, errorBody } from './errors.js';
 import { bearerToken } from './token.js';

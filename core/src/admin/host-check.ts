@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AdminApp } from './app.js';
+import type { AdminApp } from './context.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, errorBody } from './errors.js';
 import { errors } from './schemas.js';

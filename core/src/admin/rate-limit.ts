@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import type { AdminApp } from './app.js';
+import type { AdminApp } from './context.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, ApiError } from './errors.js';
 import { limitKey } from './identity.js';

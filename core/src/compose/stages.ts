@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, PluginError, type EnricherInstance, type Indicator } from '../plugin-api/index.js';
-import type { FalsePositive } from '../host.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { ResolvedComponent } from '../plugins/resolve.js';
@@ -14,6 +13,7 @@ import { SupervisedEnricher } from '../enrichment/supervised.js';
 import { isolationOf } from '../isolation/policy.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
 import type { PipelineStage } from '../pipeline/stage.js';
+import type { FalsePositiveStoreLike, StageSet } from '../orchestrator.js';
 import { withTimeout } from '../async/time.js';
 
 export interface EnricherHealth {
@@ -23,23 +23,9 @@ export interface EnricherHealth {
   retryAfterMs?: number;
 }
 
-export interface FalsePositiveStoreLike {
-  list(): Promise<FalsePositive[]>;
-  mark(indicator: Indicator, reason?: string): Promise<FalsePositive>;
-  unmark(indicator: Indicator): Promise<boolean>;
-}
-
-export interface BuiltStages {
-  stages: PipelineStage[];
+export interface BuiltStages extends StageSet {
   /** Handles to the enrichers; each instance belongs to its enricher's collector. */
   enrichers: Array<{ id: string; plugin: string; instance: SupervisedEnricher; config: Record<string, unknown> }>;
-  falsePositives?: FalsePositiveStoreLike;
-  /** Per enrichment source: its request limits (the admin API shows them with the quota). */
-  enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }>;
-  start(): Promise<void>;
-  /** Flush each stage (in order), then stop it. */
-  stop(): Promise<void>;
-  readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;
 }
 
 type Closable = PipelineStage & { readiness?(): { ok: boolean; detail?: string } };

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
 import { Value } from 'typebox/value';
 import type { TSchema } from 'typebox';
-import { pointerGet, schemaAt, secretValues, validateAgainstSchema } from '../plugins/validate.js';
+import { pointerGet, schemaAt, secretValues, validateAgainstSchema } from './validate.js';
 import { isSecretSchema } from '../plugin-api/schema.js';
 import { registerSecret } from '../logging.js';
 import { ConfigError, pointerToPath, type ConfigProblem } from './errors.js';

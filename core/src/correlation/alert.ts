@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { setField, type FabricEvent } from '../plugin-api/events.js';
-import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
+import { EVENT_SCHEMA_VERSION } from '../events/schema-version.js';
 import type { AttackMapping } from './attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
 import type { Group } from './window-state.js';
-import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
+import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../events/priority.js';
 
 /** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
 const DEFAULT_LEVEL: SigmaLevel = 'medium';

@@ -3,7 +3,9 @@ import type { CompiledRule } from './compiled-rule.js';
 import type { FiredAlerts } from './fired-alerts.js';
 import type { Redelivery } from './redelivery.js';
 import type { Watermark } from './watermark.js';
-import { groupKey, type WindowState } from './window-state.js';
+import { groupKey, type SnapshotGroup, type WindowState } from './window-state.js';
+
+export type { SnapshotGroup } from './window-state.js';
 
 /**
  * The engine's state in checkpoint form (JSON; no Infinity, no class instances): what the engine
@@ -21,9 +23,6 @@ export interface EngineSnapshot {
   /** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
   groups: SnapshotGroup[];
 }
-
-/** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
-export type SnapshotGroup = [string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>];
 
 /**
  * What changed since the previous delta, for the append-only checkpoint journal (state-journal.ts):

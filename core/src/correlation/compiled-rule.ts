@@ -1,39 +1,9 @@
 import { getField, type FabricEvent } from '../plugin-api/events.js';
-import { attackFromTags, type AttackMapping } from './attack.js';
+import { attackFromTags } from './attack.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
-import type { GroupTable } from './window-state.js';
+import type { CompiledRule, CompiledRules, GroupTable, RuleInput } from './window-state.js';
 
-/** A correlation rule as the engine runs it: its fields resolved to readers, its chain wired. */
-export interface CompiledRule {
-  def: CorrelationRule;
-  monotone: boolean;
-  /** Whether alerts are published (false when only correlation rules with generate: false use them). */
-  emit: boolean;
-  /** Per referenced rule: the field read for each group-by entry (aliases resolved). */
-  groupFields: Array<Array<(e: FabricEvent) => unknown>>;
-  /** value_count, per referenced rule: the counted field. */
-  valueFields?: Array<(e: FabricEvent) => unknown>;
-  aliasFields: Record<string, string[]>;
-  attack: AttackMapping;
-  /** Correlation rules fed with this rule's alerts. */
-  downstream: RuleInput[];
-  /** Open groups of this rule by group-by key, least recently used evicted past max_keys. */
-  groups: GroupTable;
-}
-
-/** A rule fed by a reference: the correlation rule and which of its `rules` entries matched. */
-export interface RuleInput {
-  rule: CompiledRule;
-  ref: number;
-}
-
-export interface CompiledRules {
-  /** In the order given: checkpoints list groups rule by rule in this order. */
-  rules: CompiledRule[];
-  byKey: Map<string, CompiledRule>;
-  /** Detection rule name or id → the correlation rules (and reference position) that count it. */
-  inputs: Map<string, RuleInput[]>;
-}
+export type { CompiledRule, CompiledRules, RuleInput } from './window-state.js';
 
 /**
  * Compile the rule set: each rule gets its own group table (`table()`, called in rule order), and

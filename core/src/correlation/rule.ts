@@ -3,8 +3,8 @@
 export type CorrelationType = 'event_count' | 'value_count' | 'temporal' | 'temporal_ordered';
 export const CORRELATION_TYPES: readonly CorrelationType[] = ['event_count', 'value_count', 'temporal', 'temporal_ordered'];
 
-export type { SigmaLevel } from '../pipeline/priority.js';
-import type { SigmaLevel } from '../pipeline/priority.js';
+export type { SigmaLevel } from '../events/priority.js';
+import type { SigmaLevel } from '../events/priority.js';
 export const SIGMA_LEVELS: readonly SigmaLevel[] = ['informational', 'low', 'medium', 'high', 'critical'];
 
 export type ConditionOperator = 'gt' | 'gte' | 'lt' | 'lte' | 'eq';

@@ -2,7 +2,9 @@ import { readFile, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../state/atomic.js';
 import type { EngineDelta, EngineSnapshot, SnapshotGroup } from './checkpoint.js';
-import { sanitizeState } from './state-sanitize.js';
+import { sanitizeState, type ReadOptions, type StateWarning } from './state-sanitize.js';
+
+export type { ReadOptions, StateWarning } from './state-sanitize.js';
 import { groupKey } from './window-state.js';
 
 export const STATE_FORMAT = 'reactive-fabric/correlation-state';
@@ -68,23 +70,6 @@ export async function writeStateFile(file: string, snapshot: EngineSnapshot, now
 }
 
 /** A part of the checkpoint that was refused on load: the rest of the state is used. */
-export interface StateWarning {
-  file: string;
-  /** Where in the checkpoint, e.g. `watermark`, `collectors["auth-log"]`, `groups[3].members`. */
-  field: string;
-  value: unknown;
-  message: string;
-}
-
-export interface ReadOptions {
-  /** Wall clock the checkpoint's times are judged against (ms); default Date.now(). */
-  now?: number;
-  /** `max_clock_skew_seconds` in ms: detections (group members, fired windows) may be stamped this far ahead. Without it only their form is checked. */
-  maxClockSkewMs?: number;
-  /** Where refused parts are reported. Default: a process warning (printed on stderr), so a refusal is never silent. */
-  warn?: (warning: StateWarning) => void;
-}
-
 export type ReadResult = { kind: 'missing' } | { kind: 'ok'; state: StateFile; warnings: StateWarning[]; journal: JournalInfo } | { kind: 'invalid'; reason: string };
 
 /** Where a reader left the files: what the next journal generation is and how much there is to compact. */

@@ -1,4 +1,22 @@
-import type { ReadOptions, StateFile, StateWarning } from './state-file.js';
+import type { EngineSnapshot } from './checkpoint.js';
+
+export interface StateWarning {
+  file: string;
+  /** Where in the checkpoint, e.g. `watermark`, `collectors["auth-log"]`, `groups[3].members`. */
+  field: string;
+  value: unknown;
+  message: string;
+}
+
+export interface ReadOptions {
+  /** Wall clock the checkpoint's times are judged against (ms); default Date.now(). */
+  now?: number;
+  /** `max_clock_skew_seconds` in ms: detections (group members, fired windows) may be stamped this far ahead. Without it only their form is checked. */
+  maxClockSkewMs?: number;
+  /** Where refused parts are reported. Default: a process warning (printed on stderr), so a refusal is never silent. */
+  warn?: (warning: StateWarning) => void;
+}
+
 
 /** Date.parse's range: beyond it a number is no time at all. */
 const MAX_TIME = 8.64e15;
@@ -20,7 +38,7 @@ function show(v: unknown): string {
  * a fired window without end would swallow its group's detections forever. Each refused part
  * starts fresh; everything else is kept.
  */
-export function sanitizeState(s: StateFile, file: string, opts: ReadOptions): StateWarning[] {
+export function sanitizeState(s: EngineSnapshot, file: string, opts: ReadOptions): StateWarning[] {
   const now = opts.now ?? Date.now();
   const out: StateWarning[] = [];
   const refuse = (field: string, value: unknown, why: string, consequence: string) =>

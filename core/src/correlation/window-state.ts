@@ -1,5 +1,6 @@
-import type { SnapshotGroup } from './checkpoint.js';
-import type { CompiledRule } from './compiled-rule.js';
+import type { FabricEvent } from '../plugin-api/events.js';
+import type { AttackMapping } from './attack.js';
+import type { CorrelationRule } from './rule.js';
 import { DueQueue, type Due } from './due-queue.js';
 
 /** No time yet: a group that never fired, a watermark before the first detection. */
@@ -15,6 +16,43 @@ export interface Member {
   /** Position of its event in the batch being correlated (engine `slotBase` + index), -1 when not known. */
   s: number;
 }
+
+// The compiled rules and their group tables refer to each other; their types live here, with the
+// groups, so that compiled-rule.ts (which builds them) and this module do not import each other.
+/** A correlation rule as the engine runs it: its fields resolved to readers, its chain wired. */
+export interface CompiledRule {
+  def: CorrelationRule;
+  monotone: boolean;
+  /** Whether alerts are published (false when only correlation rules with generate: false use them). */
+  emit: boolean;
+  /** Per referenced rule: the field read for each group-by entry (aliases resolved). */
+  groupFields: Array<Array<(e: FabricEvent) => unknown>>;
+  /** value_count, per referenced rule: the counted field. */
+  valueFields?: Array<(e: FabricEvent) => unknown>;
+  aliasFields: Record<string, string[]>;
+  attack: AttackMapping;
+  /** Correlation rules fed with this rule's alerts. */
+  downstream: RuleInput[];
+  /** Open groups of this rule by group-by key, least recently used evicted past max_keys. */
+  groups: GroupTable;
+}
+
+/** A rule fed by a reference: the correlation rule and which of its `rules` entries matched. */
+export interface RuleInput {
+  rule: CompiledRule;
+  ref: number;
+}
+
+export interface CompiledRules {
+  /** In the order given: checkpoints list groups rule by rule in this order. */
+  rules: CompiledRule[];
+  byKey: Map<string, CompiledRule>;
+  /** Detection rule name or id → the correlation rules (and reference position) that count it. */
+  inputs: Map<string, RuleInput[]>;
+}
+
+/** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
+export type SnapshotGroup = [string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>];
 
 /** One rule's detections for one group-by value: the windows still open, and the last one fired. */
 export interface Group extends Due {

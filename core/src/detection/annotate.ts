@@ -1,7 +1,7 @@
 import type { FabricEvent } from '../plugin-api/index.js';
 import type { RuleInfo } from './engine.js';
 import { LEVELS, type SigmaLevel } from './sigma/rule.js';
-import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../pipeline/priority.js';
+import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../events/priority.js';
 
 export interface Match {
   id: string;

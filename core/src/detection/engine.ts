@@ -6,7 +6,9 @@ import { CompileSession, EvalContext, KEYWORD_VALUE, KEYWORDS, WHOLE_EVENT, type
 import { LogsourceResolver } from './sigma/logsource.js';
 import { compileRule, type CompiledRule, type SigmaRule } from './sigma/rule.js';
 import type { Predicate } from './sigma/values.js';
-import type { RecordBatchResult } from './protocol.js';
+import type { RecordBatchResult, TextScanResult } from './protocol.js';
+
+export type { TextScanResult } from './protocol.js';
 
 /** Everything needed to build an engine; plain data, so it can be sent to workers. */
 export interface EngineSpec {
@@ -34,16 +36,6 @@ export interface RuleInfo {
 
 export function ruleInfo(r: CompiledRule): RuleInfo {
   return { index: r.index, id: r.id, name: r.name, title: r.title, description: r.description, level: r.level, techniques: r.techniques, tactics: r.tactics };
-}
-
-/** Result of a text batch: flat (line, rule) pairs, and extracted fields of the matching lines. */
-export interface TextScanResult {
-  lines: number;
-  /** [line index within the batch, rule index] pairs. */
-  hits: Int32Array;
-  /** When requested: extracted fields of every line that matched, keyed by line index. */
-  fields?: Record<number, FlatRecord>;
-  truncated: number;
 }
 
 interface RuleGroup {

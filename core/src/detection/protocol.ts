@@ -1,4 +1,3 @@
-import type { TextScanResult } from './engine.js';
 import type { FlatRecord } from './sigma/context.js';
 
 /** Messages between the main thread and detection workers. */
@@ -10,6 +9,16 @@ export type WorkerTask =
       /** SharedArrayBuffer view the worker writes its position into (see DetectionEngine.watch). */
       progress?: Int32Array;
     };
+
+/** Result of a text batch: flat (line, rule) pairs, and extracted fields of the matching lines. */
+export interface TextScanResult {
+  lines: number;
+  /** [line index within the batch, rule index] pairs. */
+  hits: Int32Array;
+  /** When requested: extracted fields of every line that matched, keyed by line index. */
+  fields?: Record<number, FlatRecord>;
+  truncated: number;
+}
 
 export type TextBatchResult = TextScanResult;
 

@@ -1,5 +1,5 @@
 import { ecsIndicator, type Indicator, type Priority } from '../plugin-api/index.js';
-import { PRIORITY_ORDER } from '../pipeline/priority.js';
+import { PRIORITY_ORDER } from '../events/priority.js';
 import type { IndicatorAnswers, Reputation } from './aggregate.js';
 
 export interface SkippedIndicator {
@@ -47,7 +47,7 @@ export function threatEnrichments(results: IndicatorAnswers[], plugins: Readonly
   return out;
 }
 
-export { PRIORITY_SEVERITY } from '../pipeline/priority.js';
+export { PRIORITY_SEVERITY } from '../events/priority.js';
 
 export interface PriorityDecision {
   from: Priority | undefined;

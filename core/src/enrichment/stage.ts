@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import type { PipelineStage } from '../pipeline/stage.js';
 import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority, Verdict } from '../plugin-api/index.js';
-import { validateAgainstSchema } from '../plugins/validate.js';
+import { validateAgainstSchema } from '../config/validate.js';
 import type { IndicatorAnswers, IndicatorSummary, SourceAnswer } from './aggregate.js';
 import { combine, summarizeIndicator } from './aggregate.js';
 import { readBudgets, type BudgetState } from './budget.js';

@@ -1,5 +1,5 @@
 import type { Checkpoint, CollectorDescription, HealthReport, Indicator, Verdict } from '../plugin-api/index.js';
-import type { RejectCode } from '../pipeline/sanitize.js';
+import type { RejectCode } from '../events/sanitize.js';
 
 /**
  * Messages between a collector (host thread) and the worker thread that runs its plugin

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, PluginError, toPluginError, type EnricherInstance, type PluginDefinition, type PluginLogger, type SourceInstance } from '../plugin-api/index.js';
-import { describeValue, RejectCodes, toPlainJson } from '../pipeline/sanitize.js';
+import { describeValue, RejectCodes, toPlainJson } from '../events/sanitize.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerInit, WorkerToHost } from './protocol.js';
 
 const port = parentPort!;
@@ -80,7 +80,7 @@ async function create(): Promise<CreateReply> {
   if (typeof def.create !== 'function') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `${init.entry} has no create() in its definePlugin({...})`);
   let config = init.config;
   // Loaded only when needed: most workers get a config the host already validated.
-  const validation = init.validateConfig ? await import('../plugins/validate.js') : undefined;
+  const validation = init.validateConfig ? await import('../config/validate.js') : undefined;
   if (validation) {
     const { value, errors } = validation.validateAgainstSchema(def.configSchema, config);
     if (errors.length > 0) {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, PluginError, type CollectorDescription, type EnricherInstance, type EnricherLimits, type HealthReport, type Indicator, type IndicatorType, type LookupOptions, type PluginLogger, type PollRequest, type PollResult, type SourceInstance, type Verdict } from '../plugin-api/index.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerAhead, WorkerInit, WorkerToHost } from './protocol.js';
-import { RefusedEvent } from '../pipeline/sanitize.js';
+import { RefusedEvent } from '../events/sanitize.js';
 import { IsolationErrorCodes } from './codes.js';
 
 /**

@@ -4,9 +4,9 @@ import type { FabricEvent, Priority, SourceEvent } from '../plugin-api/index.js'
 import type { Sink } from '../sinks/sink.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { BatchTicket, PipelineStage } from './stage.js';
-import { normalizeEvent, priorityOf } from './normalize.js';
-import { PRIORITY_ORDER } from './priority.js';
-import { DEFAULT_SANITIZE_LIMITS, RejectCodes, type SanitizeLimits } from './sanitize.js';
+import { normalizeEvent, priorityOf } from '../events/normalize.js';
+import { PRIORITY_ORDER } from '../events/priority.js';
+import { DEFAULT_SANITIZE_LIMITS, RejectCodes, type SanitizeLimits } from '../events/sanitize.js';
 import { DeadLetterQueue, type DeadLetterInput } from '../sinks/dead-letter.js';
 import { abortable } from '../async/time.js';
 

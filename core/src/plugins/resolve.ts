@@ -3,7 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, pointerToPath, type ConfigProblem } from '../config/errors.js';
 import { coerceInterpolated } from '../config/load.js';
 import { checkDefinition, loadPlugin, PluginLoadError, resolvePluginPackage, type LoadedPlugin } from './loader.js';
-import { secretValues, validateAgainstSchema } from './validate.js';
+import { secretValues, validateAgainstSchema } from '../config/validate.js';
 import { ErrorCodes, isPluginError, PluginError, type PluginDefinition } from '../plugin-api/index.js';
 import { isolationOf } from '../isolation/policy.js';
 import { WorkerPlugin } from '../isolation/worker-plugin.js';

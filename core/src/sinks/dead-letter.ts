@@ -1,27 +1,10 @@
 import type { Logger } from 'pino';
+import type { DeadLetterRecord } from '../host.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
-import { asRefused, describeValue, type RejectCode } from '../pipeline/sanitize.js';
+import { asRefused, describeValue, type RejectCode } from '../events/sanitize.js';
 import { EVENT_SCHEMA_VERSION } from './sink.js';
 
-/**
- * One event the pipeline refused, as written to the dead-letter file or topic. Like Kafka
- * Connect's DLQ: the rest of its batch goes on, and this record says what was refused, why,
- * and from where, so it can be inspected, fixed at the source, and replayed by hand.
- */
-export interface DeadLetterRecord {
-  '@timestamp': string;
-  collector: string;
-  plugin: string;
-  /** Where it was refused: `normalize` (the boundary) or `sink` (could not be serialised). */
-  stage: 'normalize' | 'sink';
-  reason: { code: RejectCode | string; message: string };
-  /** The event as received, serialised without throwing (cycles, BigInts, getters marked) and cut to `max_original_bytes`. */
-  original: string;
-  /** Length of the full serialised original before any cut (UTF-16 code units). */
-  original_length: number;
-  original_truncated: boolean;
-  schema_version: string;
-}
+export type { DeadLetterRecord } from '../host.js';
 
 /** Where dead letters are made durable: a JSONL file, or the Kafka sink's dead-letter topic. */
 export interface DeadLetterTarget {

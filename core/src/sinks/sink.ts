@@ -37,7 +37,7 @@ export interface Sink {
   close(deadlineMs: number): Promise<void>;
 }
 
-export const EVENT_SCHEMA_VERSION = '1.0.0';
+export { EVENT_SCHEMA_VERSION } from '../events/schema-version.js';
 
 /** What the host hands a sink when it creates one. */
 export interface SinkContext {

@@ -21,7 +21,7 @@ import type {
 import { COLLECTOR_STATES, HostError } from '../../src/host.js';
 import { Secret } from '../../src/plugin-api/schema.js';
 import type { Checkpoint, CollectorDescription, Indicator } from '../../src/plugin-api/index.js';
-import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { validateAgainstSchema } from '../../src/config/validate.js';
 
 /**
  * An in-memory FabricHost with a real (xstate-free) collector state machine: commands walk the

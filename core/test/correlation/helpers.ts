@@ -6,7 +6,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
-import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { validateAgainstSchema } from '../../src/config/validate.js';
 import { CorrelationConfigSchema, createCorrelationStage, type CorrelationConfig, type CorrelationStage } from '../../src/correlation/index.js';
 import type { BatchTicket } from '../../src/pipeline/stage.js';
 import { readStateFile, type StateFile } from '../../src/correlation/state-file.js';

@@ -8,7 +8,7 @@ import { DetectionEngine } from '../../src/detection/engine.js';
 import { BUILTIN_LOGSOURCES_DIR, fieldMapper, LogsourceFileError, parseLogsourceText, readLogsourceFile } from '../../src/detection/sigma/logsource.js';
 import { loadDetection, loadRules } from '../../src/detection/sigma/loader.js';
 import { buildEngineSpec } from '../../src/detection/stage.js';
-import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { validateAgainstSchema } from '../../src/config/validate.js';
 import { datasets, repoRoot } from './helpers.js';
 
 const tmp: string[] = [];

@@ -8,7 +8,7 @@ import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { createDetectionStage, type DetectionStage } from '../../src/detection/stage.js';
 import { DetectionConfigSchema, type DetectionConfig } from '../../src/detection/config.js';
 import { Value } from 'typebox/value';
-import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { validateAgainstSchema } from '../../src/config/validate.js';
 import { tempDir } from '../helpers.js';
 
 // Workers run dist/: build with `npx tsc -b` before this file.

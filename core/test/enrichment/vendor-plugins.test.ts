@@ -8,7 +8,7 @@ import {
   AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY, MispFake, MISP_FAKE_API_KEY, OtxFake, OTX_FAKE_API_KEY, VirusTotalFake, VT_FAKE_API_KEY,
 } from '@reactive-fabric/test-kit/fakes';
 import type { EnricherInstance, PluginDefinition, TSchema } from '../../src/plugin-api/index.js';
-import { validateAgainstSchema } from '../../src/plugins/validate.js';
+import { validateAgainstSchema } from '../../src/config/validate.js';
 import { createEnrichmentStage, resolveEnrichmentConfig } from '../../src/enrichment/index.js';
 import type { EnrichmentStage, SourceHealth } from '../../src/enrichment/index.js';
 // Relative to their sources so the test needs no build; core/src itself never imports a plugin.

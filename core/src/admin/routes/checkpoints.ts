@@ -1,10 +1,9 @@
 import type { Checkpoint } from '../../plugin-api/index.js';
 import { HostError } from '../../host.js';
 import type { CheckpointValidationError } from '../../state/checkpoint-store.js';
-import type { AdminApp, RouteContext } from '../app.js';
-import { AdminErrorCodes, ApiError } from '../errors.js';
+import type { AdminApp, RouteContext } from '../context.js';
+import { AdminErrorCodes, ApiError, notFound } from '../errors.js';
 import { CheckpointBody, CheckpointSchema, CollectorIdParam, errors } from '../schemas.js';
-import { notFound } from './collectors.js';
 
 function isJson(value: unknown, depth = 0): value is Checkpoint {
   if (depth > 64) return false;

@@ -1,6 +1,6 @@
 import { HostError, type CollectorCommand, type CollectorState, type CollectorSummary, type FabricHost } from '../../host.js';
-import type { AdminApp, RouteContext } from '../app.js';
-import { AdminErrorCodes, ApiError } from '../errors.js';
+import type { AdminApp, RouteContext } from '../context.js';
+import { AdminErrorCodes, ApiError, notFound } from '../errors.js';
 import { redactDeep } from '../../logging.js';
 import {
   BulkRestartQuery,
@@ -38,10 +38,6 @@ function settle(host: FabricHost, id: string, state: CollectorState, waitSeconds
 /** Exactly the declared summary fields, so nothing else a host adds can leave the server. */
 function summaryOf(c: CollectorSummary): CollectorSummary {
   return { id: c.id, plugin: c.plugin, pluginVersion: c.pluginVersion, kind: c.kind, state: c.state, since: c.since, health: c.health };
-}
-
-export function notFound(id: string): ApiError {
-  return new ApiError(404, AdminErrorCodes.COLLECTOR_NOT_FOUND, `no collector "${id}": GET /collectors lists the configured ids`);
 }
 
 export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext): void {

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { AdminApp, RouteContext } from '../app.js';
+import type { AdminApp, RouteContext } from '../context.js';
 import { DetectionFeed } from '../detection-feed.js';
 import { SseStreams } from '../sse.js';
 import { RateHistory, sumByLabel } from '../rate-history.js';

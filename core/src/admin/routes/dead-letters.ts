@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { AdminApp, RouteContext } from '../app.js';
+import type { AdminApp, RouteContext } from '../context.js';
 import { errors } from '../schemas.js';
 
 const DeadLetterRecordSchema = Type.Object({

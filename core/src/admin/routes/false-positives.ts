@@ -1,4 +1,4 @@
-import type { AdminApp, RouteContext } from '../app.js';
+import type { AdminApp, RouteContext } from '../context.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import { indicatorProblem } from '../indicator-check.js';
 import { FalsePositiveBody, FalsePositiveListSchema, FalsePositiveParams, FalsePositiveSchema, errors } from '../schemas.js';

@@ -1,4 +1,4 @@
-import type { AdminApp, RouteContext } from '../app.js';
+import type { AdminApp, RouteContext } from '../context.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import { PluginListSchema, PluginNameParam, ValidateBody, ValidateResultSchema, errors } from '../schemas.js';
 import { HostError } from '../../host.js';

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { AdminApp, RouteContext } from '../app.js';
+import type { AdminApp, RouteContext } from '../context.js';
 import { redactDeep } from '../../logging.js';
 import { HealthSchema, ReadinessSchema, StatsSchema, errors } from '../schemas.js';
 

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { AdminApp, RouteContext } from '../app.js';
+import type { AdminApp, RouteContext } from '../context.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
 import { errors } from '../schemas.js';
 import { clearedSessionCookie, sameOrigin, sessionCookie, sessionIdOf } from '../session.js';

@@ -12,7 +12,7 @@ import { extractorOutputs } from '../../detection/sigma/reach.js';
 import { attackFromTags } from '../../detection/sigma/attack.js';
 import { ruleKey, type SigmaRule } from '../../detection/sigma/rule.js';
 import { RuleRefusal } from '../../detection/sigma/errors.js';
-import { validateAgainstSchema } from '../../plugins/validate.js';
+import { validateAgainstSchema } from '../../config/validate.js';
 import { DetectionPool } from '../../detection/pool.js';
 import type { RuleInfo, TextBatchResult } from '../../detection/index.js';
 import { annotateSignal } from '../../detection/annotate.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { FabricError } from '../../errors/fabric-error.js';
 import { LogsourceFileSchema, type LogsourceMapping } from '../config.js';
-import { validateAgainstSchema } from '../../plugins/validate.js';
+import { validateAgainstSchema } from '../../config/validate.js';
 import type { CompileSession } from './context.js';
 import { RuleRefusal } from './errors.js';
 import { compileSelection, identityMapper, type FieldMapper } from './selection.js';

@@ -7,8 +7,8 @@ import { compileSelection } from './selection.js';
 import { compilePrefilter, type Prefilter } from './prefilter.js';
 import type { Predicate } from './values.js';
 
-export type { SigmaLevel } from '../../pipeline/priority.js';
-import type { SigmaLevel } from '../../pipeline/priority.js';
+export type { SigmaLevel } from '../../events/priority.js';
+import type { SigmaLevel } from '../../events/priority.js';
 export const LEVELS: readonly SigmaLevel[] = ['informational', 'low', 'medium', 'high', 'critical'];
 
 /** A loaded rule as plain data: what the loader produces and what workers receive. */

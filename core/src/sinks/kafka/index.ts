@@ -1,5 +1,5 @@
 import type { Sink, SinkContext } from '../sink.js';
-import { validateAgainstSchema } from '../../plugins/validate.js';
+import { validateAgainstSchema } from '../../config/validate.js';
 import { KafkaSinkConfigSchema, type KafkaSinkConfig } from './config.js';
 import { KafkaSink } from './sink.js';
 

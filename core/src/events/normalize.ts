@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setField, type FabricEvent, type Priority, type SourceEvent } from '../plugin-api/index.js';
-import { EVENT_SCHEMA_VERSION } from '../sinks/sink.js';
+import { EVENT_SCHEMA_VERSION } from './schema-version.js';
 import { PRIORITY_ORDER } from './priority.js';
 import { asRefused, DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
 
