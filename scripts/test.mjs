@@ -41,7 +41,11 @@ for (const { s, p } of starting) {
 
 const jsonOut = join(resultsDir, 'vitest.json');
 const vitestCode = step('vitest', () => {
-  const r = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, FABRIC_TEST_ROOT: root } });
+  const r = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...args], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, FABRIC_TEST_ROOT: root },
+  });
   return r.status ?? 1;
 });
 

@@ -10,4 +10,9 @@ describe('architecture rules', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
+
+  it('Biome finds no formatting difference and no lint error (biome ci; warnings are listed, not fatal)', () => {
+    const r = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'ci', '.', '--colors=off'], { cwd: root, encoding: 'utf8' });
+    expect(r.status, `${r.stdout}\n${r.stderr}`.slice(-4000)).toBe(0);
+  });
 });

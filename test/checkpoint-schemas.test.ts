@@ -18,7 +18,11 @@ import { parseCheckpoint as parseAbuse } from '../plugins/ti-abuseipdb/src/feed.
  */
 
 const cursor = WindowCursor.fresh({ overlapMs: 60_000, windowMs: 300_000, maxSeen: 100 }, Date.UTC(2026, 0, 1), 300_000).toCheckpoint() as unknown as Checkpoint;
-const cursorCut = { ...(cursor as object), window: { end: '2026-01-01T00:05:00.000Z', resume_at: '2026-01-01T00:01:00.000Z' }, seen: [['a1', 1767225600000]] } as unknown as Checkpoint;
+const cursorCut = {
+  ...(cursor as object),
+  window: { end: '2026-01-01T00:05:00.000Z', resume_at: '2026-01-01T00:01:00.000Z' },
+  seen: [['a1', 1767225600000]],
+} as unknown as Checkpoint;
 
 const cases: Array<{ plugin: PluginDefinition; valid: Checkpoint[]; wrong: Array<[Checkpoint, string]>; parse?: (cp: Checkpoint) => unknown }> = [
   ...[elasticsearch, splunk, graylog].map((plugin) => ({
@@ -37,7 +41,11 @@ const cases: Array<{ plugin: PluginDefinition; valid: Checkpoint[]; wrong: Array
     plugin: otx as PluginDefinition,
     valid: [
       { since: '2026-01-01T00:00:00.000000', boundary: ['p1@2026-01-01'] },
-      { since: '2026-01-01T00:00:00Z', boundary: [], chain: { page: '/pulses/subscribed?page=2', high: '2026-01-02T00:00:00Z', highKeys: [], done: ['p2'], partial: { key: 'p3', offset: 40 } } },
+      {
+        since: '2026-01-01T00:00:00Z',
+        boundary: [],
+        chain: { page: '/pulses/subscribed?page=2', high: '2026-01-02T00:00:00Z', highKeys: [], done: ['p2'], partial: { key: 'p3', offset: 40 } },
+      },
     ],
     wrong: [
       [{ files: [1, 2, 3] }, '/since'],
@@ -50,7 +58,10 @@ const cases: Array<{ plugin: PluginDefinition; valid: Checkpoint[]; wrong: Array
   },
   {
     plugin: misp as PluginDefinition,
-    valid: [{ since: 1767225600, boundary: [] }, { since: 1767225600, boundary: ['a'], chain: { page: 2, limit: 100, high: 1767225700, highKeys: ['b'], done: ['c'] } }],
+    valid: [
+      { since: 1767225600, boundary: [] },
+      { since: 1767225600, boundary: ['a'], chain: { page: 2, limit: 100, high: 1767225700, highKeys: ['b'], done: ['c'] } },
+    ],
     wrong: [
       [{ files: [1, 2, 3] }, '/since'],
       ['garbage', '/'],
@@ -62,7 +73,10 @@ const cases: Array<{ plugin: PluginDefinition; valid: Checkpoint[]; wrong: Array
   },
   {
     plugin: abuseipdb as PluginDefinition,
-    valid: [{ boundary: [], complete: true }, { since: '2026-01-01T00:00:00.000Z', boundary: ['192.0.2.1'], fetchedAt: '2026-01-01T01:00:00.000Z', complete: false }],
+    valid: [
+      { boundary: [], complete: true },
+      { since: '2026-01-01T00:00:00.000Z', boundary: ['192.0.2.1'], fetchedAt: '2026-01-01T01:00:00.000Z', complete: false },
+    ],
     wrong: [
       [{ files: [1, 2, 3] }, '/boundary'],
       ['garbage', '/'],
@@ -83,7 +97,10 @@ describe('bundled plugins declare their checkpoint shape', () => {
         if (c.parse) expect(() => c.parse!(v)).not.toThrow();
       }
       for (const [value, path] of c.wrong) {
-        expect(checkpointSchemaErrors(c.plugin.checkpointSchema, value).map((e) => e.path), JSON.stringify(value)).toContain(path);
+        expect(
+          checkpointSchemaErrors(c.plugin.checkpointSchema, value).map((e) => e.path),
+          JSON.stringify(value),
+        ).toContain(path);
       }
     });
   }

@@ -34,7 +34,17 @@ export function benchHost(count) {
       since,
       health: state === 'running' ? 'healthy' : state === 'degraded' ? 'degraded' : state === 'failed' ? 'unhealthy' : 'unknown',
       description: { backend, target: backend === 'file' ? `/var/log/host-${i}/auth.log` : `https://${backend}-${i}.internal:9200`, index: 'logs-*' },
-      metrics: { eventsCollected: 1000 + i, eventsPublished: 990 + i, eventsDeduplicated: 10, polls: 50, pollErrors: i % 3, restarts: i % 2, lastPollAt: since, lastSuccessAt: since, inFlight: 0 },
+      metrics: {
+        eventsCollected: 1000 + i,
+        eventsPublished: 990 + i,
+        eventsDeduplicated: 10,
+        polls: 50,
+        pollErrors: i % 3,
+        restarts: i % 2,
+        lastPollAt: since,
+        lastSuccessAt: since,
+        inFlight: 0,
+      },
       ...(state === 'failed' || state === 'degraded'
         ? { lastError: { code: 'UNAVAILABLE', message: `${backend}-${i}.internal answered 503`, retriable: true, count: 3, since } }
         : {}),
@@ -42,8 +52,7 @@ export function benchHost(count) {
       restartCount: i % 2,
     });
   }
-  const summaries = () =>
-    [...details.values()].map(({ id, plugin, pluginVersion, kind, state, since, health }) => ({ id, plugin, pluginVersion, kind, state, since, health }));
+  const summaries = () => [...details.values()].map(({ id, plugin, pluginVersion, kind, state, since, health }) => ({ id, plugin, pluginVersion, kind, state, since, health }));
   return {
     events: new EventEmitter(),
     metrics: new Registry(),

@@ -28,7 +28,10 @@ const COLLECTORS = opt('--collectors', 200);
 const TARGET = 0.7;
 
 const token = randomBytes(24).toString('base64url');
-const child = fork(path.join(here, 'server.mjs'), [], { env: { ...process.env, BENCH_TOKEN: token, BENCH_COLLECTORS: String(COLLECTORS) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const child = fork(path.join(here, 'server.mjs'), [], {
+  env: { ...process.env, BENCH_TOKEN: token, BENCH_COLLECTORS: String(COLLECTORS) },
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
 const urls = await new Promise((resolve, reject) => {
   child.once('message', resolve);
   child.once('exit', (code) => reject(new Error(`benchmark server exited with ${code}`)));
@@ -93,7 +96,15 @@ for (const e of endpoints) {
   const bare = summary(samples.bare);
   const ratio = admin.rps / bare.rps;
   const cpuRatio = bare.serverCpuUsPerRequest / admin.serverCpuUsPerRequest;
-  results.push({ endpoint: e.name, responseBytes: e.bytes, admin, bare, ratio: Number(ratio.toFixed(3)), cpuEfficiencyRatio: Number(cpuRatio.toFixed(3)), meetsTarget: ratio >= TARGET });
+  results.push({
+    endpoint: e.name,
+    responseBytes: e.bytes,
+    admin,
+    bare,
+    ratio: Number(ratio.toFixed(3)),
+    cpuEfficiencyRatio: Number(cpuRatio.toFixed(3)),
+    meetsTarget: ratio >= TARGET,
+  });
   console.log(
     `${e.name.padEnd(22)} admin ${String(admin.rps).padStart(6)} req/s p99 ${admin.p99Ms.toFixed(1)} ms ${admin.serverCpuUsPerRequest} µs cpu/req | ` +
       `bare ${String(bare.rps).padStart(6)} req/s p99 ${bare.p99Ms.toFixed(1)} ms ${bare.serverCpuUsPerRequest} µs cpu/req | ratio ${ratio.toFixed(2)} (cpu ${cpuRatio.toFixed(2)}; target ≥ ${TARGET})`,

@@ -18,7 +18,11 @@ const count = Number(process.env.BENCH_COLLECTORS ?? 200);
 const token = process.env.BENCH_TOKEN;
 const host = benchHost(count);
 
-const admin = await startAdminServer(host, { enabled: true, port: 0, token }, { logger: pino({ level: 'warn' }), stateDir: mkdtempSync(path.join(os.tmpdir(), 'fabric-bench-admin-')) });
+const admin = await startAdminServer(
+  host,
+  { enabled: true, port: 0, token },
+  { logger: pino({ level: 'warn' }), stateDir: mkdtempSync(path.join(os.tmpdir(), 'fabric-bench-admin-')) },
+);
 
 const bare = Fastify();
 bare.get('/collectors', async () => ({ collectors: host.listCollectors() }));

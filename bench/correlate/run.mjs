@@ -129,7 +129,9 @@ async function measure(label, fn) {
     peak_rss_mb: +(peakRss / 2 ** 20).toFixed(1),
     peak_heap_used_mb: +(peakHeap / 2 ** 20).toFixed(1),
   };
-  console.log(`${label.padEnd(10)} ${r.detections_per_s.toLocaleString('en')} detections/s (${r.detections_per_cpu_s.toLocaleString('en')}/CPU-s)  ${r.seconds}s  peak RSS ${r.peak_rss_mb} MB  peak heap ${r.peak_heap_used_mb} MB`);
+  console.log(
+    `${label.padEnd(10)} ${r.detections_per_s.toLocaleString('en')} detections/s (${r.detections_per_cpu_s.toLocaleString('en')}/CPU-s)  ${r.seconds}s  peak RSS ${r.peak_rss_mb} MB  peak heap ${r.peak_heap_used_mb} MB`,
+  );
   return r;
 }
 
@@ -212,7 +214,13 @@ async function floodOneGroup(n) {
         event: { id: `f${k}`, kind: 'signal' },
         source: { ip: '203.0.113.1' },
         user: { name: k % 2 ? 'root' : 'admin' },
-        fabric: { collector: 'flood', plugin: 'bench', fingerprint: `f${k}`, schema_version: '1.0.0', matches: [{ id: 'rf_failed_authentication', name: 'rf_failed_authentication', level: 'low' }] },
+        fabric: {
+          collector: 'flood',
+          plugin: 'bench',
+          fingerprint: `f${k}`,
+          schema_version: '1.0.0',
+          matches: [{ id: 'rf_failed_authentication', name: 'rf_failed_authentication', level: 'low' }],
+        },
       });
     }
     alerts += (await stage.process(batch, { seq: i / BATCH + 1, collector: 'flood' })).length - batch.length;
@@ -239,7 +247,15 @@ const result = {
   date: new Date().toISOString(),
   node: process.version,
   cpus: os.cpus().length,
-  params: { detections: DETECTIONS, distinct_keys: KEYS, attacker_keys: ATTACKERS, batch: BATCH, event_time_span_minutes: SPAN_MS / 60_000, rules: pure.rules, max_keys: pure.maxKeys },
+  params: {
+    detections: DETECTIONS,
+    distinct_keys: KEYS,
+    attacker_keys: ATTACKERS,
+    batch: BATCH,
+    event_time_span_minutes: SPAN_MS / 60_000,
+    rules: pure.rules,
+    max_keys: pure.maxKeys,
+  },
   baseline: { ...baseline, groups: baselineKeys },
   stage: correlated,
   ...(withCheckpoints ? { stage_with_pipeline_checkpoints: withCheckpoints } : {}),
@@ -249,6 +265,8 @@ const result = {
   note: 'Same detections, same process; baseline first, then the stage, then the stage driven like the pipeline (acknowledge(ticket) after every batch). RSS is sampled between batches and never shrinks much, so later phases start from the RSS earlier ones left; compare peak_heap_used_mb and retained_heap_mb_after_gc for the memory each needs. The machine is shared: detections_per_cpu_s is the steadier figure.',
 };
 console.log(`retained heap after gc: baseline ${baseline.retained_heap_mb_after_gc} MB, stage ${correlated.retained_heap_mb_after_gc} MB`);
-console.log(`stage/baseline throughput ratio: ${result.ratio_stage_vs_baseline_throughput} wall, ${result.ratio_stage_vs_baseline_cpu} CPU (${alerts} alerts: ${JSON.stringify(byRule)}; evicted ${correlated.evicted_keys}; final checkpoint ${correlated.final_checkpoint_ms} ms, ${(checkpointBytes / 2 ** 20).toFixed(1)} MB)`);
+console.log(
+  `stage/baseline throughput ratio: ${result.ratio_stage_vs_baseline_throughput} wall, ${result.ratio_stage_vs_baseline_cpu} CPU (${alerts} alerts: ${JSON.stringify(byRule)}; evicted ${correlated.evicted_keys}; final checkpoint ${correlated.final_checkpoint_ms} ms, ${(checkpointBytes / 2 ** 20).toFixed(1)} MB)`,
+);
 mkdirSync(path.join(here, '../results'), { recursive: true });
 writeFileSync(path.join(here, '../results/correlate.json'), JSON.stringify(result, null, 2) + '\n');

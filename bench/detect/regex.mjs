@@ -90,7 +90,9 @@ const out = {
 };
 console.log(`${patterns.length} SigmaHQ |re patterns (${v8.length} valid in V8) over ${lines.length} loghub lines`);
 console.log(`RE2 (all ${patterns.length}): ${out.re2.lines_per_s.toLocaleString('en-US')} lines/s, ${out.re2.pattern_tests_per_s.toLocaleString('en-US')} pattern tests/s`);
-console.log(`V8 RegExp (${v8.length}): ${out.v8_same_set.lines_per_s.toLocaleString("en-US")} lines/s, ${out.v8_same_set.hits} hits; RE2 on the same ${v8.length}: ${out.re2_same_set.lines_per_s.toLocaleString("en-US")} lines/s, ${out.re2_same_set.hits} hits`);
+console.log(
+  `V8 RegExp (${v8.length}): ${out.v8_same_set.lines_per_s.toLocaleString('en-US')} lines/s, ${out.v8_same_set.hits} hits; RE2 on the same ${v8.length}: ${out.re2_same_set.lines_per_s.toLocaleString('en-US')} lines/s, ${out.re2_same_set.hits} hits`,
+);
 console.log(`^(a+)+$ on 40 a + "!": ${verdict} in ${out.catastrophic_40a_bang_ms} ms (V8: effectively never)`);
 mkdirSync(path.join(repoRoot, 'bench/results'), { recursive: true });
 writeFileSync(path.join(repoRoot, 'bench/results/detect-regex.json'), JSON.stringify(out, null, 2) + '\n');

@@ -38,9 +38,7 @@ async function best(measure) {
   return top;
 }
 
-const source = ['OpenSSH_2k.log', 'Linux_2k.log']
-  .flatMap((f) => readFileSync(path.join(datasets, 'loghub', f), 'utf8').split('\n'))
-  .filter((l) => l.length > 0);
+const source = ['OpenSSH_2k.log', 'Linux_2k.log'].flatMap((f) => readFileSync(path.join(datasets, 'loghub', f), 'utf8').split('\n')).filter((l) => l.length > 0);
 const lines = [];
 while (lines.length < targetLines) lines.push(...source.slice(0, targetLines - lines.length));
 const batches = [];
@@ -60,7 +58,7 @@ function countHits(results) {
   let hits = 0;
   let n = 0;
   for (const r of results) {
-    if (!r.hits) throw new Error("bad result " + JSON.stringify(r).slice(0, 300));
+    if (!r.hits) throw new Error('bad result ' + JSON.stringify(r).slice(0, 300));
     hits += r.hits.length / 2;
     n += r.lines;
   }
@@ -146,7 +144,9 @@ for (let i = 1; i < repeat; i++) {
   if (r.seconds < bare.seconds) bare = r;
 }
 out.bare_six_regex_loop = { lines_per_s: Math.round(bare.lines / bare.seconds), lines_per_cpu_s: Math.round(bare.lines / bare.cpu_seconds), load1: bare.load1 };
-console.log(`detect bench: ${lines.length} lines (${out.mb} MB) of loghub OpenSSH+Linux, batches of ${batchLines}, ${out.cpus} cpus, fields ${withFields ? 'returned' : 'not returned'}`);
+console.log(
+  `detect bench: ${lines.length} lines (${out.mb} MB) of loghub OpenSSH+Linux, batches of ${batchLines}, ${out.cpus} cpus, fields ${withFields ? 'returned' : 'not returned'}`,
+);
 console.log(
   `reference: bare loop of six regexes ${out.bare_six_regex_loop.lines_per_s.toLocaleString('en-US')} lines/s (${out.bare_six_regex_loop.lines_per_cpu_s.toLocaleString('en-US')} per CPU-second), load avg ${bare.load1}`,
 );

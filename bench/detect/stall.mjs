@@ -74,8 +74,13 @@ for (const evil of [0, 1, 3]) {
     next_clean_batch_ms: Math.round(nextMs),
   };
   rows.push(row);
-  console.log(`${evil} stalling event(s): batch ${row.batch_ms} ms, ${row.signals}/${row.expected_signals} signals, ${row.skipped} skipped; next clean batch ${row.next_clean_batch_ms} ms (task_timeout_ms ${timeout}, ${workers} workers)`);
+  console.log(
+    `${evil} stalling event(s): batch ${row.batch_ms} ms, ${row.signals}/${row.expected_signals} signals, ${row.skipped} skipped; next clean batch ${row.next_clean_batch_ms} ms (task_timeout_ms ${timeout}, ${workers} workers)`,
+  );
 }
 await stage.stop();
 mkdirSync(path.join(repoRoot, 'bench/results'), { recursive: true });
-writeFileSync(path.join(repoRoot, 'bench/results/detect-stall.json'), JSON.stringify({ bench: 'detect-stall', date: new Date().toISOString(), node: process.version, task_timeout_ms: timeout, workers, rows }, null, 2) + '\n');
+writeFileSync(
+  path.join(repoRoot, 'bench/results/detect-stall.json'),
+  JSON.stringify({ bench: 'detect-stall', date: new Date().toISOString(), node: process.version, task_timeout_ms: timeout, workers, rows }, null, 2) + '\n',
+);

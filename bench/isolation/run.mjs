@@ -64,7 +64,10 @@ function project() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fabric-bench-isolation-'));
   const pkg = path.join(dir, 'node_modules', 'bench-source');
   mkdirSync(pkg, { recursive: true });
-  writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'bench-source', version: '1.0.0', type: 'module', main: 'index.js', reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' } }));
+  writeFileSync(
+    path.join(pkg, 'package.json'),
+    JSON.stringify({ name: 'bench-source', version: '1.0.0', type: 'module', main: 'index.js', reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' } }),
+  );
   writeFileSync(path.join(pkg, 'index.js'), SOURCE);
   return dir;
 }
@@ -119,8 +122,16 @@ async function once(dir, mode, pipeline) {
 
 /** /health latency while each poll of the plugin runs a 2 s synchronous loop. */
 async function healthUnderBusyPlugin(dir, mode) {
-  const yaml = yamlFor(mode, 'transport', { total: 1_000_000_000, busy_ms: 2000 }).replace('health_check_interval_seconds: 5', 'health_check_interval_seconds: 5, poll_timeout_seconds: 60');
-  const orch = await composeFabric(parseConfig(yaml.replace('isolation: worker', 'isolation: worker, unresponsive_after_seconds: 30'), path.join(dir, 'fabric.yaml'), {}), { cwd: dir, logger: pino({ level: 'silent' }), env: {}, sink: new CountingSink() });
+  const yaml = yamlFor(mode, 'transport', { total: 1_000_000_000, busy_ms: 2000 }).replace(
+    'health_check_interval_seconds: 5',
+    'health_check_interval_seconds: 5, poll_timeout_seconds: 60',
+  );
+  const orch = await composeFabric(parseConfig(yaml.replace('isolation: worker', 'isolation: worker, unresponsive_after_seconds: 30'), path.join(dir, 'fabric.yaml'), {}), {
+    cwd: dir,
+    logger: pino({ level: 'silent' }),
+    env: {},
+    sink: new CountingSink(),
+  });
   const app = await buildAdminApp(orch, {}, { logger: pino({ level: 'silent' }), token: 'bench-isolation-token-0123456789abcdef' });
   await orch.start();
   const times = [];
@@ -149,7 +160,8 @@ try {
     }
     const median = (xs, k) => xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const row = {};
-    for (const mode of ['inline', 'worker']) row[mode] = { eventsPerSecond: Math.round(median(runs[mode], 'eventsPerSecond')), cpuMicrosPerEvent: +median(runs[mode], 'cpuMicrosPerEvent').toFixed(2), runs: runs[mode] };
+    for (const mode of ['inline', 'worker'])
+      row[mode] = { eventsPerSecond: Math.round(median(runs[mode], 'eventsPerSecond')), cpuMicrosPerEvent: +median(runs[mode], 'cpuMicrosPerEvent').toFixed(2), runs: runs[mode] };
     row.ratio = +(row.worker.eventsPerSecond / row.inline.eventsPerSecond).toFixed(3);
     results[pipeline] = row;
     console.log(
@@ -158,11 +170,16 @@ try {
   }
   const health = { inline: await healthUnderBusyPlugin(dir, 'inline'), worker: await healthUnderBusyPlugin(dir, 'worker') };
   results.healthWhilePluginBusy = health;
-  console.log(`/health while the plugin loops 2 s per poll: inline p50 ${health.inline.p50Ms.toFixed(1)} ms max ${health.inline.maxMs.toFixed(0)} ms | worker p50 ${health.worker.p50Ms.toFixed(1)} ms max ${health.worker.maxMs.toFixed(0)} ms`);
+  console.log(
+    `/health while the plugin loops 2 s per poll: inline p50 ${health.inline.p50Ms.toFixed(1)} ms max ${health.inline.maxMs.toFixed(0)} ms | worker p50 ${health.worker.p50Ms.toFixed(1)} ms max ${health.worker.maxMs.toFixed(0)} ms`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 const out = path.join(here, '..', 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(path.join(out, 'isolation.json'), JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), events: EVENTS, rounds: ROUNDS, batchSize: 100, ...results }, null, 2));
+writeFileSync(
+  path.join(out, 'isolation.json'),
+  JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), events: EVENTS, rounds: ROUNDS, batchSize: 100, ...results }, null, 2),
+);
 console.log(`wrote ${path.join(out, 'isolation.json')}`);

@@ -56,7 +56,17 @@ const nextTopic = (what) => `rf-bench-${run}.${what}-${topicNo++}`;
 const work = mkdtempSync(join(tmpdir(), 'rf-bench-kafka-'));
 const pluginDir = join(work, 'node_modules', 'rf-bench-source');
 mkdirSync(pluginDir, { recursive: true });
-writeFileSync(join(pluginDir, 'package.json'), JSON.stringify({ name: 'rf-bench-source', version: '1.0.0', type: 'module', main: 'index.js', keywords: ['reactive-fabric-plugin'], reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' } }));
+writeFileSync(
+  join(pluginDir, 'package.json'),
+  JSON.stringify({
+    name: 'rf-bench-source',
+    version: '1.0.0',
+    type: 'module',
+    main: 'index.js',
+    keywords: ['reactive-fabric-plugin'],
+    reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' },
+  }),
+);
 // SSH honeypot failures, one per due slot; `rate` 0 = as fast as polled. Each event carries the time it
 // was due, so latency includes waiting for the next poll.
 writeFileSync(
@@ -128,7 +138,16 @@ function measuringSink(inner, total, capture) {
     health: () => inner.health(),
     close: (ms) => inner.close(ms),
   };
-  return { sink, finished, latencies, captured, capturedEvents, get acked() { return acked; } };
+  return {
+    sink,
+    finished,
+    latencies,
+    captured,
+    capturedEvents,
+    get acked() {
+      return acked;
+    },
+  };
 }
 
 const nullSink = { type: 'null', start: async () => {}, write: async () => {}, writeStatus: async () => {}, health: () => ({ state: 'ok', pending: 0 }), close: async () => {} };
@@ -172,7 +191,12 @@ sink:
 /** (d) The Kafka sink alone, fed the pipeline's output events in pipeline-sized writes (8 in flight, as the pipeline allows). */
 async function sinkOnly(events) {
   const topic = nextTopic('d');
-  const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap], topics: { detections: topic, status: `${topic}.status` } }), { logger: pino({ level: 'error' }), metrics: new Registry(), stateDir: work, env: process.env });
+  const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap], topics: { detections: topic, status: `${topic}.status` } }), {
+    logger: pino({ level: 'error' }),
+    metrics: new Registry(),
+    stateDir: work,
+    env: process.env,
+  });
   await sink.start();
   const start = performance.now();
   const outstanding = new Set();
@@ -225,7 +249,12 @@ async function baselineLatency(messages) {
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const batch = messages.slice(b * EVENT_BATCH, (b + 1) * EVENT_BATCH);
     const t0 = performance.now();
-    pending.push(p.send({ topic, messages: batch, acks: -1, compression }).then(() => { const dt = performance.now() - t0; for (let i = 0; i < batch.length; i++) latencies.push(dt); }));
+    pending.push(
+      p.send({ topic, messages: batch, acks: -1, compression }).then(() => {
+        const dt = performance.now() - t0;
+        for (let i = 0; i < batch.length; i++) latencies.push(dt);
+      }),
+    );
   }
   await Promise.all(pending);
   await p.disconnect();
@@ -250,7 +279,9 @@ function summary(latencies) {
 const warm = await fabricRun(EVENTS, 0, true);
 const messages = warm.captured;
 const avgBytes = Math.round(messages.reduce((n, m) => n + m.value.length, 0) / messages.length);
-console.error(`[bench kafka] Kafka ${brokerVersion} at ${bootstrap}; ${EVENTS} events/run, ${avgBytes} bytes/value, batch.max_events=${settings.batch.max_events}, compression=${settings.compression}; warm-up (b) ${Math.round(warm.eventsPerSecond)} ev/s`);
+console.error(
+  `[bench kafka] Kafka ${brokerVersion} at ${bootstrap}; ${EVENTS} events/run, ${avgBytes} bytes/value, batch.max_events=${settings.batch.max_events}, compression=${settings.compression}; warm-up (b) ${Math.round(warm.eventsPerSecond)} ev/s`,
+);
 await baselineThroughput(messages.slice(0, 20_000));
 
 const rounds = [];
@@ -260,10 +291,17 @@ for (let r = 0; r < ROUNDS; r++) {
   const { value: c, cpuUsPerEvent: cCpu } = await cpuPerEvent(EVENTS, async () => (await fabricRun(EVENTS, 0, false, true)).eventsPerSecond);
   const { value: d, cpuUsPerEvent: dCpu } = await cpuPerEvent(EVENTS, () => sinkOnly(warm.capturedEvents));
   rounds.push({
-    baseline_events_per_s: Math.round(a), fabric_events_per_s: Math.round(b), ratio: +(b / a).toFixed(3), pipeline_without_kafka_events_per_s: Math.round(c), sink_only_events_per_s: Math.round(d), sink_only_ratio: +(d / a).toFixed(3),
+    baseline_events_per_s: Math.round(a),
+    fabric_events_per_s: Math.round(b),
+    ratio: +(b / a).toFixed(3),
+    pipeline_without_kafka_events_per_s: Math.round(c),
+    sink_only_events_per_s: Math.round(d),
+    sink_only_ratio: +(d / a).toFixed(3),
     cpu_us_per_event: { baseline: aCpu, fabric: bCpu, pipeline_without_kafka: cCpu, sink_only: dCpu },
   });
-  console.error(`[bench kafka] round ${r + 1}: (a) bare kafkajs ${Math.round(a)} ev/s, (b) fabric end to end ${Math.round(b)} ev/s, ratio ${(b / a).toFixed(3)}; (c) same pipeline, sink acking at once: ${Math.round(c)} ev/s; (d) Kafka sink alone ${Math.round(d)} ev/s, ratio ${(d / a).toFixed(3)}; CPU µs/event a ${aCpu} b ${bCpu} c ${cCpu} d ${dCpu}`);
+  console.error(
+    `[bench kafka] round ${r + 1}: (a) bare kafkajs ${Math.round(a)} ev/s, (b) fabric end to end ${Math.round(b)} ev/s, ratio ${(b / a).toFixed(3)}; (c) same pipeline, sink acking at once: ${Math.round(c)} ev/s; (d) Kafka sink alone ${Math.round(d)} ev/s, ratio ${(d / a).toFixed(3)}; CPU µs/event a ${aCpu} b ${bCpu} c ${cCpu} d ${dCpu}`,
+  );
 }
 const mean = (k) => Math.round(rounds.reduce((n, x) => n + x[k], 0) / rounds.length);
 
@@ -284,7 +322,18 @@ const result = {
   date: new Date().toISOString(),
   broker: { version: brokerVersion, bootstrap, nodes: 1 },
   client: 'kafkajs 2.2.4',
-  settings: { events_per_run: EVENTS, rounds: ROUNDS, value_bytes_avg: avgBytes, batch_max_events: settings.batch.max_events, linger_ms: settings.batch.linger_ms, compression: settings.compression, acks: -1, idempotent: true, partitions: settings.create_topics.partitions, event_batch_size: EVENT_BATCH },
+  settings: {
+    events_per_run: EVENTS,
+    rounds: ROUNDS,
+    value_bytes_avg: avgBytes,
+    batch_max_events: settings.batch.max_events,
+    linger_ms: settings.batch.linger_ms,
+    compression: settings.compression,
+    acks: -1,
+    idempotent: true,
+    partitions: settings.create_topics.partitions,
+    event_batch_size: EVENT_BATCH,
+  },
   stages_off: STAGES_OFF,
   path_b: 'fabric Orchestrator: source plugin -> supervised collector -> pipeline (normalise, detection, dedup, correlation, routing) -> Kafka sink -> broker ack',
   throughput: {

@@ -122,7 +122,11 @@ export class Orchestrator implements FabricHost {
     return this.metricsModel.registry;
   }
 
-  private onTransition(unsafeRecord: TransitionRecord & { collector: string }, summary: CollectorSummary, unsafeError?: { code: string; message: string; retriable: boolean }): void {
+  private onTransition(
+    unsafeRecord: TransitionRecord & { collector: string },
+    summary: CollectorSummary,
+    unsafeError?: { code: string; message: string; retriable: boolean },
+  ): void {
     // Reasons and messages carry plugin error text: replace secrets (in any escaping) before they
     // reach the admin API's streams, the dashboard and the status topic.
     const record = redactDeep(unsafeRecord);
@@ -139,7 +143,9 @@ export class Orchestrator implements FabricHost {
         previous: record.from,
         cause: record.event,
         ...(record.reason ? { reason: record.reason } : {}),
-        ...(error && (record.to === 'degraded' || record.to === 'failed' || record.to === 'restarting') ? { error: { code: error.code, message: error.message, retriable: error.retriable } } : {}),
+        ...(error && (record.to === 'degraded' || record.to === 'failed' || record.to === 'restarting')
+          ? { error: { code: error.code, message: error.message, retriable: error.retriable } }
+          : {}),
         schema_version: EVENT_SCHEMA_VERSION,
       })
       .catch((err: Error) => this.logger.warn({ collector: record.collector, err: err.message }, 'could not publish collector status'));
@@ -273,7 +279,13 @@ export class Orchestrator implements FabricHost {
     const total: Record<string, number> = { eventsCollected: 0, eventsDeduplicated: 0, eventsPublished: 0, pollErrors: 0, restarts: 0 };
     for (const c of this.collectors.values()) {
       const m = c.detail().metrics;
-      collectors[c.id] = { eventsCollected: m.eventsCollected, eventsDeduplicated: m.eventsDeduplicated, eventsPublished: m.eventsPublished, pollErrors: m.pollErrors, restarts: m.restarts };
+      collectors[c.id] = {
+        eventsCollected: m.eventsCollected,
+        eventsDeduplicated: m.eventsDeduplicated,
+        eventsPublished: m.eventsPublished,
+        pollErrors: m.pollErrors,
+        restarts: m.restarts,
+      };
       for (const k of Object.keys(total)) total[k]! += collectors[c.id]![k] ?? 0;
     }
     return { total, collectors };
@@ -322,7 +334,8 @@ export class Orchestrator implements FabricHost {
   }
 
   private mustBeStopped(c: Collector): void {
-    if (!['stopped', 'idle', 'failed'].includes(c.currentState)) throw new HostError('CONFLICT', `collector "${c.id}" is ${c.currentState}; stop it first (POST /collectors/${c.id}/stop), then change its checkpoint`);
+    if (!['stopped', 'idle', 'failed'].includes(c.currentState))
+      throw new HostError('CONFLICT', `collector "${c.id}" is ${c.currentState}; stop it first (POST /collectors/${c.id}/stop), then change its checkpoint`);
   }
 
   async getCheckpoint(id: string): Promise<CheckpointSummary> {
@@ -333,7 +346,11 @@ export class Orchestrator implements FabricHost {
     const c = this.mustGet(id);
     this.mustBeStopped(c);
     const fields = checkpointErrors(c.plugin.definition.checkpointSchema, value);
-    if (fields.length > 0) throw new CheckpointValidationError(`checkpoint for collector "${id}" does not match the checkpoint schema of ${c.plugin.pkg.name}: ${describeFieldErrors(fields)}; send a value of the shape the plugin documents (GET /collectors/${id}/checkpoint shows the current one)`, fields);
+    if (fields.length > 0)
+      throw new CheckpointValidationError(
+        `checkpoint for collector "${id}" does not match the checkpoint schema of ${c.plugin.pkg.name}: ${describeFieldErrors(fields)}; send a value of the shape the plugin documents (GET /collectors/${id}/checkpoint shows the current one)`,
+        fields,
+      );
     await this.parts.checkpoints.write(id, value);
     const summary = await this.parts.checkpoints.read(id);
     c.setPosition(summary);

@@ -13,7 +13,15 @@ import { MemorySink, silentLogger, tempDir } from './helpers.js';
 // Taken at load, before a test installs fake timers, so the clean-up's deadline is real time.
 const { setTimeout: realSetTimeout, clearTimeout: realClearTimeout } = globalThis;
 
-export const fastTiming: CollectorTiming = { intervalMs: 1000, jitter: 0, batchSize: 100, pollTimeoutMs: 5000, stallAfterMs: 60_000, healthIntervalMs: 10_000, maxUncommittedBatches: 4 };
+export const fastTiming: CollectorTiming = {
+  intervalMs: 1000,
+  jitter: 0,
+  batchSize: 100,
+  pollTimeoutMs: 5000,
+  stallAfterMs: 60_000,
+  healthIntervalMs: 10_000,
+  maxUncommittedBatches: 4,
+};
 export const testPolicy: MachinePolicy = {
   backoffMinMs: 1000,
   backoffMaxMs: 16_000,
@@ -26,12 +34,22 @@ export const testPolicy: MachinePolicy = {
 };
 
 export function loadedPlugin(create: () => SourceInstance | Promise<SourceInstance>): LoadedPlugin {
-  const definition: PluginDefinition = { name: 'test-plugin', version: '1.0.0', kind: 'source', apiVersion: '^1.0.0', configSchema: { type: 'object' } as never, create: create as never };
+  const definition: PluginDefinition = {
+    name: 'test-plugin',
+    version: '1.0.0',
+    kind: 'source',
+    apiVersion: '^1.0.0',
+    configSchema: { type: 'object' } as never,
+    create: create as never,
+  };
   return { pkg: { name: 'test-plugin', version: '1.0.0', dir: '/', entry: '/', apiRange: '^1.0.0', kind: 'source', manifest: {} }, definition };
 }
 
 /** A collector over a memory sink, disposed of when the calling test finishes. */
-export function harness(create: () => SourceInstance | Promise<SourceInstance>, over: { timing?: Partial<CollectorTiming>; policy?: Partial<MachinePolicy>; pipeline?: Partial<ConstructorParameters<typeof Pipeline>[0]>; sink?: MemorySink } = {}) {
+export function harness(
+  create: () => SourceInstance | Promise<SourceInstance>,
+  over: { timing?: Partial<CollectorTiming>; policy?: Partial<MachinePolicy>; pipeline?: Partial<ConstructorParameters<typeof Pipeline>[0]>; sink?: MemorySink } = {},
+) {
   const stateDir = tempDir();
   const metrics = new FabricMetrics();
   const sink = over.sink ?? new MemorySink();

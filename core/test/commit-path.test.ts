@@ -7,7 +7,7 @@ import { Pipeline } from '../src/pipeline/pipeline.js';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/events/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
-import { CheckpointStore } from '../src/state/checkpoint-store.js';
+import type { CheckpointStore } from '../src/state/checkpoint-store.js';
 import { DeadLetterQueue } from '../src/sinks/dead-letter.js';
 import { JsonlDeadLetterTarget } from '../src/sinks/dead-letter-jsonl.js';
 import { createDeadLetterTarget } from '../src/sinks/factory.js';
@@ -38,8 +38,28 @@ function hostileEvents(): Array<{ code: string; event: unknown }> {
   return [
     { code: 'CYCLE', event: cyclic },
     { code: 'NOT_JSON', event: { '@timestamp': TS, message: 'bigint', bytes: 10n ** 20n } },
-    { code: 'UNREADABLE', event: { '@timestamp': TS, message: 'toJSON', user: { toJSON() { throw new Error('boom from toJSON'); } } } },
-    { code: 'UNREADABLE', event: { '@timestamp': TS, message: 'getter', get host() { throw new Error('boom from getter'); } } },
+    {
+      code: 'UNREADABLE',
+      event: {
+        '@timestamp': TS,
+        message: 'toJSON',
+        user: {
+          toJSON() {
+            throw new Error('boom from toJSON');
+          },
+        },
+      },
+    },
+    {
+      code: 'UNREADABLE',
+      event: {
+        '@timestamp': TS,
+        message: 'getter',
+        get host() {
+          throw new Error('boom from getter');
+        },
+      },
+    },
     { code: 'TOO_DEEP', event: { '@timestamp': TS, message: 'deep', nested: deep } },
     { code: 'TOO_LARGE', event: { '@timestamp': TS, message: 'x'.repeat(2_000_000) } },
     { code: 'TOO_LARGE', event: { '@timestamp': TS, message: 'sparse', list: Object.assign([], { length: 4_294_967_295 }) } },
@@ -53,13 +73,16 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
     const hostile = hostileEvents();
     const valid = events(5, 0, TS);
     let polls = 0;
-    const h = harness(() => ({
-      poll: async () => {
-        polls++;
-        if (polls > 1) return { events: [], checkpoint: { n: 1 } };
-        return { events: [valid[0], ...hostile.map((x) => x.event), ...valid.slice(1)] as never, checkpoint: { n: 1 } };
-      },
-    }), { timing: { intervalMs: 20 } });
+    const h = harness(
+      () => ({
+        poll: async () => {
+          polls++;
+          if (polls > 1) return { events: [], checkpoint: { n: 1 } };
+          return { events: [valid[0], ...hostile.map((x) => x.event), ...valid.slice(1)] as never, checkpoint: { n: 1 } };
+        },
+      }),
+      { timing: { intervalMs: 20 } },
+    );
     dirs.push(h.stateDir);
     h.collector.send({ type: 'START' });
     await until(() => polls >= 2);
@@ -116,13 +139,33 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
     const metrics = new FabricMetrics();
     const queue = new DeadLetterQueue({ target, metrics, logger: silentLogger(), maxOriginalBytes: 1000 });
     const sink = new MemorySink();
-    const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics, logger: silentLogger(), deadLetters: queue });
+    const pipeline = new Pipeline({
+      stages: [],
+      sink,
+      maxInFlightBatches: 4,
+      maxBufferedEvents: 1000,
+      publish: 'all',
+      minPriority: 'info',
+      metrics,
+      logger: silentLogger(),
+      deadLetters: queue,
+    });
     const cyclic: Record<string, unknown> = { '@timestamp': TS };
     cyclic.me = cyclic;
     await pipeline.submit({ collector: 'c', plugin: 'p', events: [cyclic as never, ...events(2, 0, TS)] });
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual([
-      expect.objectContaining({ collector: 'c', plugin: 'p', stage: 'normalize', reason: { code: 'CYCLE', message: expect.stringContaining('cycle') }, original: expect.stringContaining('[Circular]'), schema_version: '1.0.0' }),
+      expect.objectContaining({
+        collector: 'c',
+        plugin: 'p',
+        stage: 'normalize',
+        reason: { code: 'CYCLE', message: expect.stringContaining('cycle') },
+        original: expect.stringContaining('[Circular]'),
+        schema_version: '1.0.0',
+      }),
     ]);
     await target.close(1000);
     // Closed target: writing fails, the batch does not.
@@ -139,9 +182,13 @@ describe('dead-letter config', () => {
     expect(cfg.config.dead_letter).toEqual({ enabled: true, max_original_bytes: 65536, recent: 1000 });
     expect(cfg.config.pipeline).toMatchObject({ max_event_depth: 32, max_event_bytes: 1048576 });
     const sink = new MemorySink();
-    expect(createDeadLetterTarget(cfg.config.dead_letter, cfg.config.sink, sink, { stateDir: cfg.stateDir, configDir: cfg.dir })?.location).toBe(join(cfg.stateDir, 'dead-letters.jsonl'));
+    expect(createDeadLetterTarget(cfg.config.dead_letter, cfg.config.sink, sink, { stateDir: cfg.stateDir, configDir: cfg.dir })?.location).toBe(
+      join(cfg.stateDir, 'dead-letters.jsonl'),
+    );
     const custom = parseConfig('dead_letter: { path: ./dlq/refused.jsonl }\n', '/etc/fabric/fabric.yaml', {});
-    expect(createDeadLetterTarget(custom.config.dead_letter, custom.config.sink, sink, { stateDir: custom.stateDir, configDir: custom.dir })?.location).toBe('/etc/fabric/dlq/refused.jsonl');
+    expect(createDeadLetterTarget(custom.config.dead_letter, custom.config.sink, sink, { stateDir: custom.stateDir, configDir: custom.dir })?.location).toBe(
+      '/etc/fabric/dlq/refused.jsonl',
+    );
     expect(createDeadLetterTarget({ ...custom.config.dead_letter, enabled: false }, custom.config.sink, sink, { stateDir: custom.stateDir })).toBeUndefined();
     expect(() => parseConfig('dead_letter: { max_original_bytes: 10 }\n', '/etc/fabric/fabric.yaml', {})).toThrow(/dead_letter.*max_original_bytes/);
     expect(() => parseConfig('pipeline: { max_event_depth: 0 }\n', '/etc/fabric/fabric.yaml', {})).toThrow(/pipeline.*max_event_depth/);
@@ -154,7 +201,9 @@ describe('dead-letter log lines', () => {
     const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
     const metrics = new FabricMetrics();
     const queue = new DeadLetterQueue({ metrics, logger });
-    await queue.add(Array.from({ length: 50 }, (_, i) => ({ collector: 'noisy', plugin: 'p', stage: 'normalize' as const, code: 'CYCLE', message: `cycle ${i}`, original: { i } })));
+    await queue.add(
+      Array.from({ length: 50 }, (_, i) => ({ collector: 'noisy', plugin: 'p', stage: 'normalize' as const, code: 'CYCLE', message: `cycle ${i}`, original: { i } })),
+    );
     expect(lines).toHaveLength(20);
     expect(queue.countsOf('noisy')).toEqual({ total: 50, byReason: { CYCLE: 50 } });
     expect(queue.recent(100)).toHaveLength(50);
@@ -164,51 +213,57 @@ describe('dead-letter log lines', () => {
 });
 
 describe('nothing is committed past a batch that was not acknowledged', () => {
-  it.each([4, 1])('a batch whose sink write rejects holds back its checkpoint and every later one; the collector reads it again from the last written checkpoint, and de-duplication does not drop the replay (max %i uncommitted batches)', async (maxUncommittedBatches) => {
-    const sink = new MemorySink();
-    const write = sink.write.bind(sink);
-    let failOnce = true;
-    sink.write = async (evs) => {
-      if (failOnce && evs.some((e) => e.message === 'line 10')) {
-        failOnce = false;
-        // The refusal comes back later, as from a broker: the collector is already waiting for commits.
-        await new Promise((r) => setTimeout(r, 50));
-        throw new Error('broker said no');
-      }
-      return write(evs);
-    };
-    const committed: Checkpoint[] = [];
-    const positions: Array<number | undefined> = [];
-    const h = harness(() => ({
-      poll: async ({ checkpoint }) => {
-        const at = (checkpoint as { at?: number } | undefined)?.at ?? 0;
-        positions.push(at);
-        if (at >= 30) return { events: [], checkpoint: { at } };
-        return { events: events(10, at, TS), checkpoint: { at: at + 10 }, hasMore: true };
-      },
-    }), { sink, timing: { intervalMs: 20, maxUncommittedBatches }, pipeline: { stages: [new DedupStage(300_000)] } });
-    dirs.push(h.stateDir);
-    const realWrite = h.checkpoints.write.bind(h.checkpoints);
-    h.checkpoints.write = (id, value) => {
-      committed.push(value);
-      return realWrite(id, value);
-    };
-    h.collector.send({ type: 'START' });
-    await until(() => committed.some((c) => (c as { at: number }).at === 30));
-    h.collector.send({ type: 'STOP' });
-    await h.collector.drained();
-    // Batch [10..19] failed once: no checkpoint beyond {at: 10} was written until it was delivered again.
-    const firstAt20 = committed.findIndex((c) => (c as { at: number }).at >= 20);
-    const delivered10 = h.sink.events.findIndex((e) => e.message === 'line 10');
-    expect(delivered10).toBeGreaterThanOrEqual(0);
-    expect(firstAt20).toBeGreaterThan(-1);
-    // Every line was delivered at least once, line 10 exactly once (its first write failed).
-    for (let i = 0; i < 30; i++) expect(h.sink.events.some((e) => e.message === `line ${i}`)).toBe(true);
-    expect(h.sink.events.filter((e) => e.message === 'line 10')).toHaveLength(1);
-    // The collector went back to the last written position (10) instead of skipping the batch.
-    expect(positions.filter((p) => p === 10).length).toBeGreaterThanOrEqual(2);
-    expect((await h.checkpoints.read('c1')).value).toEqual({ at: 30 });
-  });
+  it.each([4, 1])(
+    'a batch whose sink write rejects holds back its checkpoint and every later one; the collector reads it again from the last written checkpoint, and de-duplication does not drop the replay (max %i uncommitted batches)',
+    async (maxUncommittedBatches) => {
+      const sink = new MemorySink();
+      const write = sink.write.bind(sink);
+      let failOnce = true;
+      sink.write = async (evs) => {
+        if (failOnce && evs.some((e) => e.message === 'line 10')) {
+          failOnce = false;
+          // The refusal comes back later, as from a broker: the collector is already waiting for commits.
+          await new Promise((r) => setTimeout(r, 50));
+          throw new Error('broker said no');
+        }
+        return write(evs);
+      };
+      const committed: Checkpoint[] = [];
+      const positions: Array<number | undefined> = [];
+      const h = harness(
+        () => ({
+          poll: async ({ checkpoint }) => {
+            const at = (checkpoint as { at?: number } | undefined)?.at ?? 0;
+            positions.push(at);
+            if (at >= 30) return { events: [], checkpoint: { at } };
+            return { events: events(10, at, TS), checkpoint: { at: at + 10 }, hasMore: true };
+          },
+        }),
+        { sink, timing: { intervalMs: 20, maxUncommittedBatches }, pipeline: { stages: [new DedupStage(300_000)] } },
+      );
+      dirs.push(h.stateDir);
+      const realWrite = h.checkpoints.write.bind(h.checkpoints);
+      h.checkpoints.write = (id, value) => {
+        committed.push(value);
+        return realWrite(id, value);
+      };
+      h.collector.send({ type: 'START' });
+      await until(() => committed.some((c) => (c as { at: number }).at === 30));
+      h.collector.send({ type: 'STOP' });
+      await h.collector.drained();
+      // Batch [10..19] failed once: no checkpoint beyond {at: 10} was written until it was delivered again.
+      const firstAt20 = committed.findIndex((c) => (c as { at: number }).at >= 20);
+      const delivered10 = h.sink.events.findIndex((e) => e.message === 'line 10');
+      expect(delivered10).toBeGreaterThanOrEqual(0);
+      expect(firstAt20).toBeGreaterThan(-1);
+      // Every line was delivered at least once, line 10 exactly once (its first write failed).
+      for (let i = 0; i < 30; i++) expect(h.sink.events.some((e) => e.message === `line ${i}`)).toBe(true);
+      expect(h.sink.events.filter((e) => e.message === 'line 10')).toHaveLength(1);
+      // The collector went back to the last written position (10) instead of skipping the batch.
+      expect(positions.filter((p) => p === 10).length).toBeGreaterThanOrEqual(2);
+      expect((await h.checkpoints.read('c1')).value).toEqual({ at: 30 });
+    },
+  );
 
   it('at shutdown, a batch the closing sink rejects is never committed past, even when later batches are acknowledged after it', async () => {
     const sink = new MemorySink();
@@ -226,13 +281,16 @@ describe('nothing is committed past a batch that was not acknowledged', () => {
       return write(evs);
     };
     let n = 0;
-    const h = harness(() => ({
-      poll: async () => {
-        const at = n;
-        n += 5;
-        return { events: events(5, at, TS), checkpoint: { at: at + 5 }, hasMore: at < 15 };
-      },
-    }), { sink, timing: { intervalMs: 20, maxUncommittedBatches: 8 }, pipeline: { maxInFlightBatches: 8 } });
+    const h = harness(
+      () => ({
+        poll: async () => {
+          const at = n;
+          n += 5;
+          return { events: events(5, at, TS), checkpoint: { at: at + 5 }, hasMore: at < 15 };
+        },
+      }),
+      { sink, timing: { intervalMs: 20, maxUncommittedBatches: 8 }, pipeline: { maxInFlightBatches: 8 } },
+    );
     dirs.push(h.stateDir);
     h.collector.send({ type: 'START' });
     await until(() => writes >= 4);
@@ -256,13 +314,16 @@ describe('run --once with a batch the sink refuses', () => {
       return write(evs);
     };
     let at = 0;
-    const h = harness(() => ({
-      poll: async () => {
-        const from = at;
-        at += 5;
-        return { events: events(5, from, TS), checkpoint: { at }, hasMore: true };
-      },
-    }), { sink, timing: { once: { maxPolls: 20 } }, policy: { intensity: 0 } });
+    const h = harness(
+      () => ({
+        poll: async () => {
+          const from = at;
+          at += 5;
+          return { events: events(5, from, TS), checkpoint: { at }, hasMore: true };
+        },
+      }),
+      { sink, timing: { once: { maxPolls: 20 } }, policy: { intensity: 0 } },
+    );
     dirs.push(h.stateDir);
     h.collector.send({ type: 'START' });
     expect(await h.collector.waitFor((s) => s === 'stopped' || s === 'failed', 10_000)).toBe('stopped');
@@ -278,16 +339,19 @@ describe('maxEvents is enforced', () => {
   it('a poll returning more than maxEvents is a CONTRACT_VIOLATION: nothing of it delivered, checkpoint not advanced, the next poll continues from the same position', async () => {
     const seen: unknown[] = [];
     let polls = 0;
-    const h = harness(() => ({
-      poll: async ({ checkpoint, maxEvents }) => {
-        polls++;
-        seen.push(checkpoint);
-        // First answer ignores maxEvents; then the plugin behaves.
-        const n = polls === 1 ? 200_000 : Math.min(maxEvents, 30);
-        if (polls > 2) return { events: [], checkpoint: { at: 30 } };
-        return { events: events(n, 0, TS), checkpoint: { at: n }, hasMore: false };
-      },
-    }), { timing: { intervalMs: 20, batchSize: 100 } });
+    const h = harness(
+      () => ({
+        poll: async ({ checkpoint, maxEvents }) => {
+          polls++;
+          seen.push(checkpoint);
+          // First answer ignores maxEvents; then the plugin behaves.
+          const n = polls === 1 ? 200_000 : Math.min(maxEvents, 30);
+          if (polls > 2) return { events: [], checkpoint: { at: 30 } };
+          return { events: events(n, 0, TS), checkpoint: { at: n }, hasMore: false };
+        },
+      }),
+      { timing: { intervalMs: 20, batchSize: 100 } },
+    );
     dirs.push(h.stateDir);
     h.collector.send({ type: 'START' });
     await until(() => polls >= 3);
@@ -306,12 +370,15 @@ describe('a checkpoint that cannot be written', () => {
   it('makes the collector degraded with CHECKPOINT_WRITE_FAILED and the file path; it recovers when writes succeed again', async () => {
     let full = false;
     let n = 0;
-    const h = harness(() => ({
-      poll: async () => {
-        n++;
-        return { events: events(1, n, TS), checkpoint: { n } };
-      },
-    }), { timing: { intervalMs: 20 } });
+    const h = harness(
+      () => ({
+        poll: async () => {
+          n++;
+          return { events: events(1, n, TS), checkpoint: { n } };
+        },
+      }),
+      { timing: { intervalMs: 20 } },
+    );
     dirs.push(h.stateDir);
     const store = h.checkpoints as CheckpointStore;
     const realWrite = store.write.bind(store);

@@ -60,7 +60,13 @@ describe('config errors: discriminated unions are reported by the branch `type` 
 
   it('a bad log_level is one error, and every other problem is still reported in the same pass', () => {
     const err = configError(
-      ['log_level: verbose', 'orchestrator:', '  event_batch_size: 0', '  auto_restart_unhealthy: maybe', sink(['type: kafka', 'brokers: ["127.0.0.1:29092"]', 'compresion: gzip'])].join('\n'),
+      [
+        'log_level: verbose',
+        'orchestrator:',
+        '  event_batch_size: 0',
+        '  auto_restart_unhealthy: maybe',
+        sink(['type: kafka', 'brokers: ["127.0.0.1:29092"]', 'compresion: gzip']),
+      ].join('\n'),
     );
     const paths = err.problems.map((p) => p.path).sort();
     expect(paths).toEqual(['log_level', 'orchestrator.auto_restart_unhealthy', 'orchestrator.event_batch_size', 'sink.compresion']);
@@ -96,7 +102,13 @@ describe('secrets in config errors', () => {
 });
 
 describe('${ENV} fills numeric and boolean fields', () => {
-  const text = ['orchestrator:', '  event_batch_size: ${BATCH}', '  auto_restart_unhealthy: ${AUTO}', '  interval_jitter: ${JITTER:-0.25}', sink(['type: kafka', 'brokers: ["${BROKER}"]', 'batch: { linger_ms: "${LINGER}" }'])].join('\n');
+  const text = [
+    'orchestrator:',
+    '  event_batch_size: ${BATCH}',
+    '  auto_restart_unhealthy: ${AUTO}',
+    '  interval_jitter: ${JITTER:-0.25}',
+    sink(['type: kafka', 'brokers: ["${BROKER}"]', 'batch: { linger_ms: "${LINGER}" }']),
+  ].join('\n');
 
   it('converts the text of an environment variable to the number or boolean the schema wants', () => {
     const loaded = parseConfig(text, '/etc/fabric/test.yaml', { BATCH: '250', AUTO: 'false', BROKER: '127.0.0.1:29092', LINGER: ' 7 ' });

@@ -15,7 +15,14 @@ function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
 describe('config loading', () => {
   it('applies the documented defaults', () => {
     const { config, stateDir } = parseConfig('collectors: []\n', '/etc/fabric/test.yaml', {});
-    expect(config.orchestrator).toMatchObject({ collection_interval_seconds: 60, event_batch_size: 100, max_concurrent_collections: 3, health_check_interval_seconds: 30, auto_restart_unhealthy: true, event_deduplication_window_seconds: 300 });
+    expect(config.orchestrator).toMatchObject({
+      collection_interval_seconds: 60,
+      event_batch_size: 100,
+      max_concurrent_collections: 3,
+      health_check_interval_seconds: 30,
+      auto_restart_unhealthy: true,
+      event_deduplication_window_seconds: 300,
+    });
     expect(config.sink).toEqual({ type: 'jsonl', fsync: true });
     expect(stateDir).toBe('/etc/fabric/.fabric');
   });

@@ -19,7 +19,10 @@ describe('crash safety (kill -9 mid-run)', () => {
   it('after a restart every event is in the sink; only unconfirmed batches repeat', async () => {
     const dir = tempDir('fabric-crash-');
     const log = join(dir, 'auth.log');
-    writeFileSync(log, Array.from({ length: LINES }, (_, i) => `Dec 10 06:55:46 LabSZ sshd[${i}]: Failed password for user${i} from 10.1.${i >> 8}.${i & 255} port 22 ssh2`).join('\n') + '\n');
+    writeFileSync(
+      log,
+      Array.from({ length: LINES }, (_, i) => `Dec 10 06:55:46 LabSZ sshd[${i}]: Failed password for user${i} from 10.1.${i >> 8}.${i & 255} port 22 ssh2`).join('\n') + '\n',
+    );
     const config = join(dir, 'fabric.yaml');
     writeFileSync(
       config,

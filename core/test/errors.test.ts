@@ -115,7 +115,7 @@ describe('the error table', () => {
 });
 
 describe('every error Reactive Fabric throws on purpose is a FabricError with a code of the table', () => {
-  it('each error class, constructed, carries a table code and the table\'s retriable', () => {
+  it("each error class, constructed, carries a table code and the table's retriable", () => {
     const samples: Array<[FabricError, string]> = [
       [new PluginError('TIMEOUT', 'x'), 'TIMEOUT'],
       [new HostError('NOT_FOUND', 'x'), 'NOT_FOUND'],
@@ -186,7 +186,8 @@ describe('every error Reactive Fabric throws on purpose is a FabricError with a 
     }
     expect(unknown).toEqual([]);
     // The patterns still find what they are meant to find.
-    for (const c of ['QUEUE_FULL', 'START_FAILED', 'SINK_CLOSED', 'TOPIC_MISSING', 'CONFIG_SYNTAX', 'PLUGIN_INVALID', 'RULE_REFUSED', 'ADMIN_TOKEN_INVALID']) expect(seen, c).toContain(c);
+    for (const c of ['QUEUE_FULL', 'START_FAILED', 'SINK_CLOSED', 'TOPIC_MISSING', 'CONFIG_SYNTAX', 'PLUGIN_INVALID', 'RULE_REFUSED', 'ADMIN_TOKEN_INVALID'])
+      expect(seen, c).toContain(c);
   });
 });
 
@@ -207,8 +208,10 @@ describe('retriable and status agree with supervision and the admin API', () => 
     }
   });
 
-  it('the status of every ApiError and error body in core/src is its code\'s status in the table', () => {
-    const uses = src.flatMap(({ file, text }) => [...text.matchAll(/\b(?:new ApiError|errorBody)\(\s*(\d{3}),\s*AdminErrorCodes\.(\w+)/g)].map((m) => ({ file, status: Number(m[1]), code: m[2]! })));
+  it("the status of every ApiError and error body in core/src is its code's status in the table", () => {
+    const uses = src.flatMap(({ file, text }) =>
+      [...text.matchAll(/\b(?:new ApiError|errorBody)\(\s*(\d{3}),\s*AdminErrorCodes\.(\w+)/g)].map((m) => ({ file, status: Number(m[1]), code: m[2]! })),
+    );
     expect(uses.length).toBeGreaterThan(20);
     for (const u of uses) {
       const s = table[u.code];
@@ -235,7 +238,9 @@ describe('retriable and status agree with supervision and the admin API', () => 
       return actor;
     }
     const info = (code: string): ErrorInfo => ({ code, message: 'x', retriable: isRetriableCode(code) });
-    const pollErrors = codes.filter((c) => table[c]!.area === 'plugin' || table[c]!.area === 'collector').filter((c) => ['degrade', 'retry', 'reread'].includes(table[c]!.handling));
+    const pollErrors = codes
+      .filter((c) => table[c]!.area === 'plugin' || table[c]!.area === 'collector')
+      .filter((c) => ['degrade', 'retry', 'reread'].includes(table[c]!.handling));
 
     it.each(pollErrors)('%s', async (code) => {
       const actor = await running();

@@ -35,7 +35,14 @@ export function writePlugin(root: string, name: string, opts: { apiRange?: strin
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'package.json'),
-    JSON.stringify({ name, version: opts.version ?? '1.2.3', type: 'module', main: 'index.js', keywords: ['reactive-fabric-plugin'], reactiveFabric: { pluginApi: opts.apiRange ?? '^1.0.0', kind: opts.kind ?? 'source' } }),
+    JSON.stringify({
+      name,
+      version: opts.version ?? '1.2.3',
+      type: 'module',
+      main: 'index.js',
+      keywords: ['reactive-fabric-plugin'],
+      reactiveFabric: { pluginApi: opts.apiRange ?? '^1.0.0', kind: opts.kind ?? 'source' },
+    }),
   );
   writeFileSync(
     join(dir, 'index.js'),
@@ -109,7 +116,10 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 
  * `fabric start -c <config>` from core/dist as a child process (build first), with its stderr
  * collected and its exit as a promise.
  */
-export function startFabric(config: string, cwd: string): { child: import('node:child_process').ChildProcess; stderr(): string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+export function startFabric(
+  config: string,
+  cwd: string,
+): { child: import('node:child_process').ChildProcess; stderr(): string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
   const child = spawn(process.execPath, [join(repoRoot, 'core/bin/fabric.js'), 'start', '-c', config], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

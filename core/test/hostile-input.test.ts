@@ -37,7 +37,12 @@ ${extra}`,
   return { dir, config };
 }
 
-const jsonl = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonl = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('hostile log lines through the whole pipeline', () => {
   it('a JSON line nested ~10,700 deep among 120 syslog lines: the 120 reach the sink, the deep one is dead-lettered (TOO_DEEP), the checkpoint is at the end of the file', async () => {
@@ -52,7 +57,9 @@ describe('hostile log lines through the whole pipeline', () => {
     expect(published).toHaveLength(120);
     expect(new Set(published.map((e) => e.message)).size).toBe(120);
     const dead = jsonl(join(dir, 'state/dead-letters.jsonl'));
-    expect(dead).toEqual([expect.objectContaining({ collector: 'app', plugin: '@reactive-fabric/plugin-log-file', reason: expect.objectContaining({ code: 'TOO_DEEP' }), original_truncated: true })]);
+    expect(dead).toEqual([
+      expect.objectContaining({ collector: 'app', plugin: '@reactive-fabric/plugin-log-file', reason: expect.objectContaining({ code: 'TOO_DEEP' }), original_truncated: true }),
+    ]);
     // The checkpoint covers the whole file: every line was delivered or dead-lettered.
     const checkpoint = readFileSync(join(dir, 'state/checkpoints/app.json'), 'utf8');
     expect(checkpoint).toContain(String(Buffer.byteLength(lines.join('\n') + '\n')));
@@ -84,7 +91,11 @@ describe('hostile log lines through the whole pipeline', () => {
   });
 
   it('GET /dead-letters shows the newest records; GET /collectors/:id counts them', async () => {
-    const lines = [syslog(1), `{"@timestamp":"2026-01-01T00:00:00Z","message":"deep","a":${'['.repeat(50)}${']'.repeat(50)}}`, '{"@timestamp":"2026-01-01T00:00:00Z","message":"ok"}'];
+    const lines = [
+      syslog(1),
+      `{"@timestamp":"2026-01-01T00:00:00Z","message":"deep","a":${'['.repeat(50)}${']'.repeat(50)}}`,
+      '{"@timestamp":"2026-01-01T00:00:00Z","message":"ok"}',
+    ];
     const { config } = setup(lines);
     const orch = await composeFabric(loadConfig(config, {}), { cwd: repoRoot, logger: silentLogger(), once: { maxPolls: 10_000 } });
     await orch.runOnce();
@@ -95,7 +106,14 @@ describe('hostile log lines through the whole pipeline', () => {
       expect(list.statusCode).toBe(200);
       const body = list.json();
       expect(body).toMatchObject({ total: 1, writeFailures: 0, target: expect.stringContaining('dead-letters.jsonl') });
-      expect(body.records).toEqual([expect.objectContaining({ collector: 'app', stage: 'normalize', reason: expect.objectContaining({ code: 'TOO_DEEP' }), original: expect.stringContaining('"message":"deep"') })]);
+      expect(body.records).toEqual([
+        expect.objectContaining({
+          collector: 'app',
+          stage: 'normalize',
+          reason: expect.objectContaining({ code: 'TOO_DEEP' }),
+          original: expect.stringContaining('"message":"deep"'),
+        }),
+      ]);
       const detail = await app.inject({ method: 'GET', url: '/collectors/app', headers: auth });
       expect(detail.json().metrics.eventsDeadLettered).toBe(1);
     } finally {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPlugin, PluginLoadError } from '../src/plugins/loader.js';
+import { loadPlugin, type PluginLoadError } from '../src/plugins/loader.js';
 import { listInstalledPlugins } from '../src/plugins/catalog.js';
 import { resolveComponents } from '../src/plugins/resolve.js';
 import { loadConfig } from '../src/config/load.js';

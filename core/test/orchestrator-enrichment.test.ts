@@ -49,7 +49,10 @@ enrichers:
     } finally {
       await orch.stop();
     }
-    const events = readFileSync(join(dir, 'state/events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = readFileSync(join(dir, 'state/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const first = events.find((e) => e.source?.ip === '198.51.100.23' && e.event.kind === 'signal');
     expect(first.fabric.reputation.sources_answered).toEqual([]);
     expect(JSON.stringify(first.fabric.reputation.sources_unanswered)).toContain('abuseipdb');

@@ -39,7 +39,9 @@ describe('orchestrator', () => {
     await until(() => orch.snapshot().total.eventsPublished === 50);
     appendFileSync(log, `${line(50)}\n`);
     await until(() => orch.snapshot().total.eventsPublished === 51);
-    expect(orch.listCollectors()).toEqual([expect.objectContaining({ id: 'app', state: 'running', plugin: '@reactive-fabric/plugin-log-file', kind: 'source', health: 'healthy' })]);
+    expect(orch.listCollectors()).toEqual([
+      expect.objectContaining({ id: 'app', state: 'running', plugin: '@reactive-fabric/plugin-log-file', kind: 'source', health: 'healthy' }),
+    ]);
     const detail = orch.getCollector('app')!;
     expect(detail.description).toMatchObject({ backend: 'file', plugin: '@reactive-fabric/plugin-log-file' });
     expect(orch.machine('app')!.states.map((s) => s.name)).toEqual(['idle', 'starting', 'running', 'degraded', 'paused', 'restarting', 'stopping', 'stopped', 'failed']);
@@ -51,7 +53,10 @@ describe('orchestrator', () => {
     expect((await orch.getCheckpoint('app')).value).toBeUndefined();
     await orch.stop();
     expect(transitions).toEqual(['app:starting', 'app:running', 'app:stopping', 'app:stopped']);
-    const statuses = readFileSync(join(dir, 'state/status.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const statuses = readFileSync(join(dir, 'state/status.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(statuses.map((s) => s.state)).toEqual(['starting', 'running', 'stopping', 'stopped']);
     expect(statuses[1]).toMatchObject({ collector: 'app', previous: 'starting', cause: 'DONE', schema_version: '1.0.0' });
     const published = readFileSync(join(dir, 'state/events.jsonl'), 'utf8').trim().split('\n');
@@ -117,7 +122,8 @@ describe('fabric CLI', () => {
   it('plugins list shows the installed plugin packages', () => {
     const r = spawnSync(process.execPath, [fabric, 'plugins', 'list'], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    for (const p of ['log-file', 'log-elasticsearch', 'log-splunk', 'log-graylog', 'ti-virustotal', 'ti-abuseipdb', 'ti-otx', 'ti-misp']) expect(r.stdout).toMatch(new RegExp(`@reactive-fabric/plugin-${p}\\s+0\\.1\\.0\\s+\\w+\\s+\\^1\\.0\\.0\\s+yes`));
+    for (const p of ['log-file', 'log-elasticsearch', 'log-splunk', 'log-graylog', 'ti-virustotal', 'ti-abuseipdb', 'ti-otx', 'ti-misp'])
+      expect(r.stdout).toMatch(new RegExp(`@reactive-fabric/plugin-${p}\\s+0\\.1\\.0\\s+\\w+\\s+\\^1\\.0\\.0\\s+yes`));
   });
 
   it('refuses an unknown command and an unknown flag by name', () => {

@@ -41,7 +41,10 @@ const PROTOTYPE_KEYS = prototypeKeys();
 type Item = { kind: 'valid'; marker: string; event: Record<string, unknown> } | { kind: 'hostile'; label: string; make: () => unknown };
 
 const isoTime = fc.integer({ min: Date.parse('2020-01-01T00:00:00Z'), max: Date.parse('2030-01-01T00:00:00Z') }).map((t) => new Date(t).toISOString());
-const fieldName = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'source.ip', '__proto__.x', 'constructor.prototype.y', 'a.b.c', ''), fc.string({ maxLength: 12 }));
+const fieldName = fc.oneof(
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'source.ip', '__proto__.x', 'constructor.prototype.y', 'a.b.c', ''),
+  fc.string({ maxLength: 12 }),
+);
 const jsonish = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small' }, fc.string({ maxLength: 40 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), tie('array'), tie('object')),
   array: fc.array(tie('value'), { maxLength: 4 }),
@@ -64,18 +67,38 @@ const h = (label: string, make: () => unknown): Item => ({ kind: 'hostile', labe
 const hostile: fc.Arbitrary<Item> = fc.oneof(
   isoTime.map((ts) => h('cycle', () => cyclic(ts))),
   isoTime.map((ts) => h('bigint', () => ({ '@timestamp': ts, big: 12345678901234567890n }))),
-  isoTime.map((ts) => h('toJSON throws', () => ({ '@timestamp': ts, v: { toJSON() { throw new Error('toJSON says no'); } } }))),
-  isoTime.map((ts) => h('getter throws', () => Object.defineProperty({ '@timestamp': ts }, 'trap', { enumerable: true, get() { throw new Error('getter says no'); } }))),
+  isoTime.map((ts) =>
+    h('toJSON throws', () => ({
+      '@timestamp': ts,
+      v: {
+        toJSON() {
+          throw new Error('toJSON says no');
+        },
+      },
+    })),
+  ),
+  isoTime.map((ts) =>
+    h('getter throws', () =>
+      Object.defineProperty({ '@timestamp': ts }, 'trap', {
+        enumerable: true,
+        get() {
+          throw new Error('getter says no');
+        },
+      }),
+    ),
+  ),
   fc.tuple(isoTime, fc.integer({ min: 40, max: 20_000 })).map(([ts, d]) => h(`deep ${d}`, () => ({ '@timestamp': ts, deep: deep(d) }))),
   isoTime.map((ts) => h('huge', () => ({ '@timestamp': ts, huge: 'x'.repeat(1_100_000) }))),
   isoTime.map((ts) => h('sparse array of length 2^32-1', () => ({ '@timestamp': ts, list: Object.assign([], { length: 4_294_967_295 }) }))),
   fc.oneof(fc.constant(null), fc.integer(), fc.string(), fc.array(fc.integer()), fc.constant(undefined)).map((v) => h('not an object', () => v)),
   jsonish.map((v) => h('no @timestamp', () => ({ junk: v }))),
-  isoTime.map((ts) => h('revoked proxy', () => {
-    const r = Proxy.revocable({ '@timestamp': ts }, {});
-    r.revoke();
-    return r.proxy;
-  })),
+  isoTime.map((ts) =>
+    h('revoked proxy', () => {
+      const r = Proxy.revocable({ '@timestamp': ts }, {});
+      r.revoke();
+      return r.proxy;
+    }),
+  ),
 );
 
 let markerSeq = 0;
@@ -139,10 +162,22 @@ describe('pipeline fuzz (seeded)', () => {
           // Plus one batch of failed logins from one address, so every run has signals and a correlated alert.
           const burst = Date.parse('2026-07-01T00:00:00Z');
           const ip = `198.51.100.${(markerSeq % 250) + 1}`;
-          const batches: Item[][] = [...generated, Array.from({ length: 6 }, (_, i) => {
-            const marker = `burst-${++markerSeq}`;
-            return { kind: 'valid' as const, marker, event: { '@timestamp': new Date(burst + i * 1000).toISOString(), message: `Failed password for root from ${ip} port 22 ssh2 ${marker}`, process: { name: 'sshd' }, event: { id: marker } } };
-          })];
+          const batches: Item[][] = [
+            ...generated,
+            Array.from({ length: 6 }, (_, i) => {
+              const marker = `burst-${++markerSeq}`;
+              return {
+                kind: 'valid' as const,
+                marker,
+                event: {
+                  '@timestamp': new Date(burst + i * 1000).toISOString(),
+                  message: `Failed password for root from ${ip} port 22 ssh2 ${marker}`,
+                  process: { name: 'sshd' },
+                  event: { id: marker },
+                },
+              };
+            }),
+          ];
           const stateDir = tempDir('fabric-fuzz-');
           dirs.push(stateDir);
           const sink = new SerialisingSink();
@@ -166,13 +201,19 @@ describe('pipeline fuzz (seeded)', () => {
           const write = hs.checkpoints.write.bind(hs.checkpoints);
           hs.checkpoints.write = (id: string, value: Checkpoint) => {
             const at = (value as { at: number }).at;
-            for (let b = 0; b < at; b++) for (const x of batches[b]!) if (x.kind === 'valid' && !sink.delivered.has(x.marker)) violations.push(`checkpoint {at: ${at}} committed before ${x.marker} of batch ${b} was delivered`);
+            for (let b = 0; b < at; b++)
+              for (const x of batches[b]!)
+                if (x.kind === 'valid' && !sink.delivered.has(x.marker)) violations.push(`checkpoint {at: ${at}} committed before ${x.marker} of batch ${b} was delivered`);
             return write(id, value);
           };
           hs.collector.send({ type: 'START' });
           const wanted = batches.flat().filter((x): x is Extract<Item, { kind: 'valid' }> => x.kind === 'valid');
           try {
-            await until(async () => wanted.every((x) => sink.delivered.has(x.marker)) && ((await hs.checkpoints.read('c1')).value as { at?: number } | undefined)?.at === batches.length, 20_000, 5);
+            await until(
+              async () => wanted.every((x) => sink.delivered.has(x.marker)) && ((await hs.checkpoints.read('c1')).value as { at?: number } | undefined)?.at === batches.length,
+              20_000,
+              5,
+            );
           } finally {
             hs.collector.send({ type: 'STOP' });
             await until(() => hs.collector.currentState === 'stopped');
@@ -234,7 +275,11 @@ describe('pipeline fuzz (seeded)', () => {
         );
         const orch = await composeFabric(loadConfig(join(dir, 'fabric.yaml'), {}), { cwd: repoRoot, logger: silentLogger(), once: { maxPolls: 10_000 } });
         await orch.runOnce();
-        const published = readFileSync(join(dir, 'state/events.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { message?: string });
+        const published = readFileSync(join(dir, 'state/events.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { message?: string });
         const text = published.map((e) => e.message ?? '').join('\n');
         for (const m of markers) expect(text).toContain(m);
         expect(readFileSync(join(dir, 'state/checkpoints/app.json'), 'utf8')).toContain(`"offset":${Buffer.concat(parts).length}`);

@@ -113,7 +113,16 @@ describe('backpressure', () => {
 
   it('routes by priority: below the minimum is not published, critical goes first', async () => {
     const sink = new MemorySink();
-    const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'medium', metrics: new FabricMetrics(), logger: silentLogger() });
+    const pipeline = new Pipeline({
+      stages: [],
+      sink,
+      maxInFlightBatches: 4,
+      maxBufferedEvents: 1000,
+      publish: 'all',
+      minPriority: 'medium',
+      metrics: new FabricMetrics(),
+      logger: silentLogger(),
+    });
     const ev = (p: string, i: number) => ({ '@timestamp': '2026-01-01T00:00:00Z', message: `m${i}`, fabric: { priority: p } });
     await pipeline.submit({ collector: 'c', plugin: 'p', events: [ev('low', 1), ev('medium', 2), ev('critical', 3), ev('info', 4), ev('high', 5)] });
     expect(sink.events.map((e) => e.fabric.priority)).toEqual(['critical', 'high', 'medium']);
@@ -146,7 +155,16 @@ describe('stage pipelining', () => {
         return b;
       },
     };
-    const pipeline = new Pipeline({ stages: [fast, slow], sink, maxInFlightBatches: 8, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics: new FabricMetrics(), logger: silentLogger() });
+    const pipeline = new Pipeline({
+      stages: [fast, slow],
+      sink,
+      maxInFlightBatches: 8,
+      maxBufferedEvents: 1000,
+      publish: 'all',
+      minPriority: 'info',
+      metrics: new FabricMetrics(),
+      logger: silentLogger(),
+    });
     const batch = (n: number) => ({ collector: 'c', plugin: 'p', events: [{ '@timestamp': '2026-01-01T00:00:00Z', message: `b${n}` }] });
     const done = [1, 2, 3].map((n) => pipeline.submit(batch(n)));
     await until(() => seen.fast!.length === 3);

@@ -66,11 +66,21 @@ describe('the plugin catalog never runs plugin code', () => {
       expect(res.statusCode).toBe(200);
       expect((res.json() as { plugins: Array<{ name: string }> }).plugins.map((p) => p.name)).toEqual(['plugin-exits', 'plugin-fine', 'plugin-spins', 'plugin-throws']);
       // Validating a config for one imports it, in a throw-away worker: the host lives on and says why.
-      const v = await app.inject({ method: 'POST', url: '/plugins/plugin-exits/config/validate', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: {} });
+      const v = await app.inject({
+        method: 'POST',
+        url: '/plugins/plugin-exits/config/validate',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: {},
+      });
       expect(v.statusCode).toBe(200);
       expect(v.json()).toMatchObject({ plugin: 'plugin-exits', valid: false });
       expect(JSON.stringify(v.json())).toMatch(/EXITED.*exited with code 3/);
-      const ok = await app.inject({ method: 'POST', url: '/plugins/plugin-fine/config/validate', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: {} });
+      const ok = await app.inject({
+        method: 'POST',
+        url: '/plugins/plugin-fine/config/validate',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: {},
+      });
       expect(ok.json()).toMatchObject({ plugin: 'plugin-fine', valid: true });
     } finally {
       await app.close();

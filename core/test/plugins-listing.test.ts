@@ -15,8 +15,8 @@ afterAll(() => {
 
 const SOURCE = `configSchema: { type: 'object', properties: {}, additionalProperties: false },\ncreate: () => ({ poll: async () => ({ events: [], checkpoint: null }) }),`;
 
-describe('plugin listing uses the loader\'s resolution', () => {
-  it('lists plugins installed in a parent folder\'s node_modules, as the loader finds them, nearest first', async () => {
+describe("plugin listing uses the loader's resolution", () => {
+  it("lists plugins installed in a parent folder's node_modules, as the loader finds them, nearest first", async () => {
     const top = tempDir('fabric-parent-');
     dirs.push(top);
     const project = join(top, 'deploy', 'site-a');

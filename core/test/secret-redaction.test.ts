@@ -18,7 +18,14 @@ afterAll(() => {
 
 function escapedForms(secret: string): string[] {
   const json = JSON.stringify(secret).slice(1, -1);
-  return [secret, json, JSON.stringify(json).slice(1, -1), encodeURIComponent(secret), encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()), new URLSearchParams({ k: secret }).toString().slice(2)];
+  return [
+    secret,
+    json,
+    JSON.stringify(json).slice(1, -1),
+    encodeURIComponent(secret),
+    encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    new URLSearchParams({ k: secret }).toString().slice(2),
+  ];
 }
 
 function expectNoForm(text: string, secret = SECRET): void {
@@ -43,7 +50,10 @@ describe('text scrubbing (second layer) knows escaped and encoded forms', () => 
     registerSecret(SECRET);
     const out = capture();
     const log = createLogger({ destination: out.stream, level: 'info' });
-    log.info({ body: JSON.stringify({ api_key: SECRET }), url: `https://api.example/v1?key=${encodeURIComponent(SECRET)}` }, `form: ${new URLSearchParams({ key: SECRET }).toString()}`);
+    log.info(
+      { body: JSON.stringify({ api_key: SECRET }), url: `https://api.example/v1?key=${encodeURIComponent(SECRET)}` },
+      `form: ${new URLSearchParams({ key: SECRET }).toString()}`,
+    );
     log.warn({ err: new Error(`backend refused ${JSON.stringify({ key: SECRET })} at ${encodeURIComponent(SECRET).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())}`) }, 'failed');
     const text = out.text();
     expect(text.split('[redacted]').length - 1).toBeGreaterThanOrEqual(5);
@@ -53,7 +63,10 @@ describe('text scrubbing (second layer) knows escaped and encoded forms', () => 
 
   it('redacts inside data before serialisation, keys included, and keeps hostile keys plain', () => {
     registerSecret(SECRET);
-    const data = JSON.parse(`{"target": ${JSON.stringify(`https://u:${SECRET}@h`)}, "__proto__": {"polluted": ${JSON.stringify(SECRET)}}, ${JSON.stringify(SECRET)}: 1}`) as Record<string, unknown>;
+    const data = JSON.parse(`{"target": ${JSON.stringify(`https://u:${SECRET}@h`)}, "__proto__": {"polluted": ${JSON.stringify(SECRET)}}, ${JSON.stringify(SECRET)}: 1}`) as Record<
+      string,
+      unknown
+    >;
     const out = redactDeep(data);
     const text = JSON.stringify(out);
     expectNoForm(text);

@@ -150,7 +150,10 @@ function ensureCertificates(dir) {
   };
   writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650', '-subj', '/CN=Reactive Fabric test CA');
-  for (const [name, cn, ext] of [['broker', '127.0.0.1', ['-extfile', 'san.ext']], ['client', 'reactive-fabric-client', []]]) {
+  for (const [name, cn, ext] of [
+    ['broker', '127.0.0.1', ['-extfile', 'san.ext']],
+    ['client', 'reactive-fabric-client', []],
+  ]) {
     openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
     openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '3650', ...ext);
   }
@@ -291,7 +294,13 @@ export async function start({ name = 'default', port, version } = {}) {
     controllerPort,
     sasl: { bootstrap: `127.0.0.1:${saslPort}`, ...sasl },
     tls: { bootstrap: `127.0.0.1:${sslPort}`, ca: tls.ca, cert: tls.clientCert, key: tls.clientKey },
-    version, pid: child.pid, name, logFile, dataDir, startedAt: new Date().toISOString() };
+    version,
+    pid: child.pid,
+    name,
+    logFile,
+    dataDir,
+    startedAt: new Date().toISOString(),
+  };
   mkdirSync(paths.base, { recursive: true });
   rmSync(paths.info, { force: true });
   writeFileSync(paths.info, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });

@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const PNPM_VERSION = (JSON.parse(spawnSync('node', ['-p', 'JSON.stringify(require("./package.json").packageManager)'], { cwd: repo, encoding: 'utf8' }).stdout) as string).split('@')[1]!;
+const PNPM_VERSION = (JSON.parse(spawnSync('node', ['-p', 'JSON.stringify(require("./package.json").packageManager)'], { cwd: repo, encoding: 'utf8' }).stdout) as string).split(
+  '@',
+)[1]!;
 const PLUGIN = 'reactive-fabric-plugin-e2e-records';
 const COLLECTOR = 'e2e-records';
 const TOKEN = 'e2e-token-3b9f51c7';
@@ -45,10 +47,12 @@ function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {
   });
 }
 
-const pnpmCmd: [string, string[]] = spawnSync('pnpm', ['--version'], { encoding: 'utf8' }).stdout?.trim() === PNPM_VERSION ? ['pnpm', []] : ['npx', ['--yes', `pnpm@${PNPM_VERSION}`]];
+const pnpmCmd: [string, string[]] =
+  spawnSync('pnpm', ['--version'], { encoding: 'utf8' }).stdout?.trim() === PNPM_VERSION ? ['pnpm', []] : ['npx', ['--yes', `pnpm@${PNPM_VERSION}`]];
 const pnpm = (args: string[], cwd: string) => sh(pnpmCmd[0], [...pnpmCmd[1], ...args], cwd);
 const npm = (args: string[], cwd: string) => sh('npm', args, cwd);
-const fabric = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => sh(process.execPath, [join(cwd, 'node_modules/@reactive-fabric/core/bin/fabric.js'), ...args], cwd, env);
+const fabric = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
+  sh(process.execPath, [join(cwd, 'node_modules/@reactive-fabric/core/bin/fabric.js'), ...args], cwd, env);
 
 function expectOk(r: Result, what: string): void {
   if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
@@ -99,7 +103,11 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
   const total = Date.now() - started;
   // Reported for the lead: how long the cycle takes on this machine, by step.
-  console.log(`plugin cycle e2e: ${(total / 1000).toFixed(1)} s total; ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`);
+  console.log(
+    `plugin cycle e2e: ${(total / 1000).toFixed(1)} s total; ${Object.entries(timings)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+      .join(', ')}`,
+  );
 });
 
 /** Install with the workspace's pnpm store, offline; falls back to the registry only if the store lacks something. */
@@ -130,7 +138,9 @@ describe('third-party plugin cycle (outside the workspace)', () => {
   it('packs core and the test kit as they would be published, and installs core into a host project', async () => {
     expectOk(await timed('pack core + test-kit', pnpm(['pack', '--pack-destination', packs], join(repo, 'core'))), 'pnpm pack core');
     expectOk(await timed('pack core + test-kit', pnpm(['pack', '--pack-destination', packs], join(repo, 'packages/test-kit'))), 'pnpm pack test-kit');
-    const testKit = JSON.parse((await sh('tar', ['-xzOf', await tarball('reactive-fabric-test-kit-'), 'package/package.json'], tmp)).stdout) as { peerDependencies: Record<string, string> };
+    const testKit = JSON.parse((await sh('tar', ['-xzOf', await tarball('reactive-fabric-test-kit-'), 'package/package.json'], tmp)).stdout) as {
+      peerDependencies: Record<string, string>;
+    };
     // pnpm pack rewrites workspace: ranges; a tarball that still said workspace:^ could not be installed elsewhere.
     expect(testKit.peerDependencies['@reactive-fabric/core']).toMatch(/^\^\d+\.\d+\.\d+$/);
 
@@ -199,7 +209,10 @@ describe('third-party plugin cycle (outside the workspace)', () => {
     expectOk(await fabric(['validate', '-c', 'fabric.yaml'], hostDir(), env), 'fabric validate');
     const run = await timed('fabric run --once', fabric(['run', '--once', '-c', 'fabric.yaml'], hostDir(), env));
     expectOk(run, 'fabric run --once');
-    const lines = (await readFile(join(hostDir(), 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const lines = (await readFile(join(hostDir(), 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
     const ours = lines.filter((e) => e.fabric?.collector === COLLECTOR);
     expect(ours.map((e) => e.message).sort()).toEqual(['e2e record 1', 'e2e record 2', 'e2e record 3']);
     expect(ours[0]).toMatchObject({ fabric: { plugin: PLUGIN }, host: { name: 'app-1' }, event: { module: 'e2e-records' } });
@@ -222,14 +235,25 @@ describe('third-party plugin cycle (outside the workspace)', () => {
     const log = join(tmp, 'cowrie.json');
     const lines = [
       { eventid: 'cowrie.login.failed', src_ip: '203.0.113.9', username: 'root', password: 'x', session: 's1', timestamp: '2024-06-01T09:00:00.000001Z' },
-      { eventid: 'cowrie.session.file_download', src_ip: '203.0.113.9', url: 'http://198.51.100.7/x.sh', shasum: 'a'.repeat(64), destfile: '/tmp/x.sh', session: 's1', timestamp: '2024-06-01T09:00:02Z' },
+      {
+        eventid: 'cowrie.session.file_download',
+        src_ip: '203.0.113.9',
+        url: 'http://198.51.100.7/x.sh',
+        shasum: 'a'.repeat(64),
+        destfile: '/tmp/x.sh',
+        session: 's1',
+        timestamp: '2024-06-01T09:00:02Z',
+      },
     ];
     await writeFile(log, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const yaml = await readFile(join(hostDir(), 'fabric.yaml'), 'utf8');
     await writeFile(join(hostDir(), 'fabric.yaml'), `${yaml}  - id: honeypot\n    plugin: reactive-fabric-plugin-cowrie\n    config:\n      path: ${log}\n`);
     const run = await timed('fabric run --once', fabric(['run', '--once', '-c', 'fabric.yaml'], hostDir(), { E2E_RECORDS_TOKEN: TOKEN }));
     expectOk(run, 'fabric run --once with the Cowrie collector');
-    const events = (await readFile(join(hostDir(), 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const events = (await readFile(join(hostDir(), 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
     const cowrie = events.filter((e) => e.fabric?.collector === 'honeypot');
     expect(cowrie.map((e) => e.event.action).sort()).toEqual(['cowrie.login.failed', 'cowrie.session.file_download']);
     expect(cowrie.find((e) => e.event.action === 'cowrie.login.failed')).toMatchObject({ source: { ip: '203.0.113.9' }, threat: { technique: { id: ['T1110'] } } });

@@ -10,7 +10,12 @@ const cmd = commands.find((c) => c.name.join(' ') === 'plugin new')!;
 
 function sink() {
   let text = '';
-  const stream = new Writable({ write(chunk, _enc, done) { text += String(chunk); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      text += String(chunk);
+      done();
+    },
+  });
   return { stream, text: () => text };
 }
 

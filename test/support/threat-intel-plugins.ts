@@ -14,11 +14,7 @@ export interface LogLine {
 }
 
 /** Validate + default a config the way the host does, then create the instance. */
-export async function instantiate(
-  plugin: PluginDefinition<TSchema, 'enricher'>,
-  config: Record<string, unknown>,
-  logs: LogLine[] = [],
-): Promise<EnricherInstance> {
+export async function instantiate(plugin: PluginDefinition<TSchema, 'enricher'>, config: Record<string, unknown>, logs: LogLine[] = []): Promise<EnricherInstance> {
   const { value, errors } = validateAgainstSchema(plugin.configSchema, config);
   if (errors.length > 0) throw new Error(`invalid config: ${JSON.stringify(errors)}`);
   const log = (level: string) => (obj: unknown, msg?: string) => {
@@ -56,7 +52,6 @@ export async function rejection(p: Promise<unknown>): Promise<Record<string, unk
 // invalidation on a key change, warninglist exclusion, auth failure and recovery, quota → queued
 // then served. The stage runs on a manual clock; real HTTP to the fake runs in real time, so the
 // driver gives I/O a few real milliseconds between clock steps.
-
 
 export interface StageFake {
   url: string;
@@ -180,7 +175,10 @@ export function stageScenarios(o: StageScenarioOptions): void {
 
     it('never sends an indicator that is on a warninglist', async () => {
       const file = `${state.dir}/list.json`;
-      await writeFile(file, JSON.stringify({ name: 'Known scanners we own', version: 1, description: 'test', type: 'cidr', list: ['198.51.100.0/24'], matching_attributes: ['ip-src', 'ip-dst'] }));
+      await writeFile(
+        file,
+        JSON.stringify({ name: 'Known scanners we own', version: 1, description: 'test', type: 'cidr', list: ['198.51.100.0/24'], matching_attributes: ['ip-src', 'ip-dst'] }),
+      );
       await build(o.apiKey, { warninglists: [file] });
       const e = await enrich('198.51.100.66');
       expect(fake.requests).toHaveLength(0);

@@ -1,14 +1,12 @@
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Value } from 'typebox/value';
-import type pino from 'pino';
 import type { FabricHost } from '../host.js';
 import { PLUGIN_API_VERSION } from '../plugin-api/plugin.js';
 import { AdminConfigSchema } from './config.js';
@@ -38,7 +36,6 @@ import type { AdminApp, AdminAppOptions, RouteContext } from './context.js';
 const SESSION_OPTIONS = { idleSeconds: 8 * 3600, maxAgeSeconds: 24 * 3600, maxSessions: 100 };
 
 const MAX_PARAM_LENGTH = 2048;
-
 
 export type { AdminApp, AdminAppOptions, RouteContext } from './context.js';
 
@@ -75,9 +72,15 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
       const status = tooLarge ? 431 : 400;
       const body = JSON.stringify(
-        errorBody(status, tooLarge ? AdminErrorCodes.HEADERS_TOO_LARGE : AdminErrorCodes.INVALID_REQUEST, tooLarge ? 'the URL and headers exceed 16 KiB: shorten the URL' : 'malformed HTTP request'),
+        errorBody(
+          status,
+          tooLarge ? AdminErrorCodes.HEADERS_TOO_LARGE : AdminErrorCodes.INVALID_REQUEST,
+          tooLarge ? 'the URL and headers exceed 16 KiB: shorten the URL' : 'malformed HTTP request',
+        ),
       );
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
     // Malformed URLs are rejected by the router before any hook runs: check the token here too,
     // so an unauthenticated client gets 401 whatever the URL looks like.
@@ -123,7 +126,9 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
           "See and control every collector's state machine. Every route but `/health` and `/ready` needs `Authorization: Bearer <token>`; " +
           'errors are JSON `{ statusCode, code, error, message }` with a stable `code`.',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: '`admin.token`, `FABRIC_ADMIN_TOKEN`, or the file `<state_dir>/admin-token`' } } },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: '`admin.token`, `FABRIC_ADMIN_TOKEN`, or the file `<state_dir>/admin-token`' } },
+      },
       security: [{ bearerAuth: [] }],
       tags: [
         { name: 'system', description: 'Liveness, readiness, metrics' },

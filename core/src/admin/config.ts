@@ -34,7 +34,11 @@ export const AdminConfigSchema = Type.Object(
     }),
     auth_failure_limit: Type.Object(
       {
-        max: Type.Integer({ minimum: 1, default: 20, description: 'Failed authentications allowed per remote address per window; 429 beyond. A valid token is never refused by this limit.' }),
+        max: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description: 'Failed authentications allowed per remote address per window; 429 beyond. A valid token is never refused by this limit.',
+        }),
         window_seconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
       },
       { additionalProperties: false, default: {} },
@@ -47,7 +51,12 @@ export const AdminConfigSchema = Type.Object(
     }),
     sse_heartbeat_seconds: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Comment line sent on idle /events streams so proxies keep them open.' }),
     sse_max_clients: Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Open /events streams in total; 503 beyond.' }),
-    sse_max_clients_per_token: Type.Integer({ minimum: 1, maximum: 10000, default: 20, description: 'Open /events streams per authenticated identity (token or session); 429 beyond.' }),
+    sse_max_clients_per_token: Type.Integer({
+      minimum: 1,
+      maximum: 10000,
+      default: 20,
+      description: 'Open /events streams per authenticated identity (token or session); 429 beyond.',
+    }),
     sse_max_buffered_bytes: Type.Integer({
       minimum: 4096,
       maximum: 16 * 1024 * 1024,

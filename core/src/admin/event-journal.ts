@@ -1,8 +1,6 @@
 import type { CollectorSummary, FabricHost, TransitionRecord } from '../host.js';
 
-export type JournalEvent =
-  | { id: number; type: 'transition'; data: TransitionRecord & { collector: string } }
-  | { id: number; type: 'status'; data: CollectorSummary };
+export type JournalEvent = { id: number; type: 'transition'; data: TransitionRecord & { collector: string } } | { id: number; type: 'status'; data: CollectorSummary };
 
 type Listener = (event: JournalEvent) => void;
 

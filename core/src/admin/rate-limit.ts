@@ -17,7 +17,10 @@ export async function installRateLimit(app: AdminApp, config: AdminConfig): Prom
   const rateLimitHook = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const verdict = await limit(request);
     if (verdict.isAllowed) return;
-    void reply.header('x-ratelimit-limit', String(verdict.max)).header('x-ratelimit-remaining', String(verdict.remaining)).header('x-ratelimit-reset', String(verdict.ttlInSeconds));
+    void reply
+      .header('x-ratelimit-limit', String(verdict.max))
+      .header('x-ratelimit-remaining', String(verdict.remaining))
+      .header('x-ratelimit-reset', String(verdict.ttlInSeconds));
     if (!verdict.isExceeded) return;
     void reply.header('retry-after', String(verdict.ttlInSeconds));
     throw new ApiError(

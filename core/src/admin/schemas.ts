@@ -114,7 +114,7 @@ export const CollectorDetailSchema = Type.Object({
         eventLoopUtilization: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "Share of the last heartbeat interval the worker's event loop was busy" })),
         busyMs: Type.Optional(Type.Number({ description: "Time the worker's event loop has been busy since it started: its CPU time, roughly" })),
       },
-      { description: "How the plugin instance runs, and what its worker uses" },
+      { description: 'How the plugin instance runs, and what its worker uses' },
     ),
   ),
 });
@@ -149,15 +149,15 @@ export const CommandResultSchema = Type.Object({
   state: CollectorStateSchema,
 });
 export const CommandQuery = Type.Object({
-  wait: Type.Optional(Type.Number({ minimum: 0, maximum: 60, default: 0, description: 'Seconds to wait for the collector to leave starting/stopping/restarting before answering' })),
+  wait: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 60, default: 0, description: 'Seconds to wait for the collector to leave starting/stopping/restarting before answering' }),
+  ),
 });
 export const BulkRestartQuery = Type.Object({
   onlyFailed: Type.Optional(Type.Boolean({ default: false, description: 'Restart only collectors in state "failed"' })),
 });
 export const BulkRestartSchema = Type.Object({
-  results: Type.Array(
-    Type.Object({ id: Type.String(), ok: Type.Boolean(), state: CollectorStateSchema, reason: Type.Optional(Type.String()) }),
-  ),
+  results: Type.Array(Type.Object({ id: Type.String(), ok: Type.Boolean(), state: CollectorStateSchema, reason: Type.Optional(Type.String()) })),
 });
 
 export const CheckpointSchema = Type.Object({ id: Type.String(), value: Type.Optional(Json), updatedAt: Type.Optional(IsoTime) });
@@ -178,7 +178,7 @@ export const PluginSchema = Type.Object({
 });
 export const PluginListSchema = Type.Object({ plugins: Type.Array(PluginSchema) });
 export const PluginNameParam = Type.Object({ name: Type.String({ minLength: 1, maxLength: 214, description: 'npm package name (URL-encode the slash of a scoped name)' }) });
-export const ValidateBody = Type.Record(Type.String(), Type.Unknown(), { description: "A candidate `config:` block for a collector of this plugin" });
+export const ValidateBody = Type.Record(Type.String(), Type.Unknown(), { description: 'A candidate `config:` block for a collector of this plugin' });
 export const ValidateResultSchema = Type.Object({
   plugin: Type.String(),
   valid: Type.Boolean(),
@@ -189,16 +189,10 @@ export const ValidateResultSchema = Type.Object({
 export const StatsSchema = Type.Record(Type.String(), Type.Unknown());
 
 const IndicatorTypeSchema = Type.Unsafe<IndicatorType>({ type: 'string', enum: [...INDICATOR_TYPES] });
-export const IndicatorSchema = Type.Object(
-  { type: IndicatorTypeSchema, value: Type.String({ minLength: 1, maxLength: 2048 }) },
-  { additionalProperties: false },
-);
+export const IndicatorSchema = Type.Object({ type: IndicatorTypeSchema, value: Type.String({ minLength: 1, maxLength: 2048 }) }, { additionalProperties: false });
 export const FalsePositiveSchema = Type.Object({ indicator: IndicatorSchema, reason: Type.Optional(Type.String()), markedAt: IsoTime });
 export const FalsePositiveListSchema = Type.Object({ falsePositives: Type.Array(FalsePositiveSchema) });
-export const FalsePositiveBody = Type.Object(
-  { indicator: IndicatorSchema, reason: Type.Optional(Type.String({ maxLength: 1000 })) },
-  { additionalProperties: false },
-);
+export const FalsePositiveBody = Type.Object({ indicator: IndicatorSchema, reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
 export const FalsePositiveParams = Type.Object({ type: IndicatorTypeSchema, value: Type.String({ minLength: 1, maxLength: 2048 }) });
 
 export const SharedSchemas: TSchema[] = [ErrorSchema, CollectorSummarySchema];

@@ -48,7 +48,8 @@ export async function startAdminServer(host: FabricHost, adminConfig: Partial<Ad
     await app.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new Error(`admin API: ${config.host}:${config.port} is already in use; set admin.port to a free port (0 picks one)`, { cause: err });
-    if (code === 'EADDRNOTAVAIL') throw new Error(`admin API: cannot bind admin.host "${config.host}" on this machine; use 127.0.0.1 or an address of a local interface`, { cause: err });
+    if (code === 'EADDRNOTAVAIL')
+      throw new Error(`admin API: cannot bind admin.host "${config.host}" on this machine; use 127.0.0.1 or an address of a local interface`, { cause: err });
     throw err;
   }
   const url = address;

@@ -169,7 +169,11 @@ export function sessionAuthenticator(store: SessionStore): (request: FastifyRequ
     if (SAFE_METHODS.has(request.method)) return 'ok';
     const presented = request.headers[CSRF_HEADER];
     if (typeof presented !== 'string' || !sameString(presented, session.csrf) || !sameOrigin(request)) {
-      return new ApiError(403, AdminErrorCodes.UNAUTHORIZED, `a state-changing request with a session cookie needs the ${CSRF_HEADER} header from GET /ui/session and must come from this origin`);
+      return new ApiError(
+        403,
+        AdminErrorCodes.UNAUTHORIZED,
+        `a state-changing request with a session cookie needs the ${CSRF_HEADER} header from GET /ui/session and must come from this origin`,
+      );
     }
     return 'ok';
   };

@@ -38,18 +38,32 @@ export class SseStreams {
     const mine = this.#perIdentity.get(who) ?? 0;
     if (this.#open.size >= config.sse_max_clients) {
       void reply.header('retry-after', '30');
-      throw new ApiError(503, AdminErrorCodes.TOO_MANY_STREAMS, `${this.#open.size} ${path} streams are open, the most this server allows (admin.sse_max_clients); close one or retry later`);
+      throw new ApiError(
+        503,
+        AdminErrorCodes.TOO_MANY_STREAMS,
+        `${this.#open.size} ${path} streams are open, the most this server allows (admin.sse_max_clients); close one or retry later`,
+      );
     }
     if (mine >= config.sse_max_clients_per_token) {
       void reply.header('retry-after', '30');
-      throw new ApiError(429, AdminErrorCodes.TOO_MANY_STREAMS, `${mine} ${path} streams are already open with this token or session, the most allowed (admin.sse_max_clients_per_token); close one first`);
+      throw new ApiError(
+        429,
+        AdminErrorCodes.TOO_MANY_STREAMS,
+        `${mine} ${path} streams are already open with this token or session, the most allowed (admin.sse_max_clients_per_token); close one first`,
+      );
     }
     const raw = reply.raw;
     // Headers set by hooks (helmet) are on the reply, which a hijacked response does not send.
     const headers: Record<string, string | string[] | number> = {};
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string | string[] | number;
     reply.hijack();
-    raw.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    raw.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     raw.socket?.setNoDelay(true);
     this.#open.add(raw);
     this.#perIdentity.set(who, mine + 1);

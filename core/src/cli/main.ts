@@ -38,9 +38,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write('0.1.0\n');
     return 0;
   }
-  const match = all
-    .filter((c) => c.name.every((w, i) => argv[i] === w))
-    .sort((a, b) => b.name.length - a.name.length)[0];
+  const match = all.filter((c) => c.name.every((w, i) => argv[i] === w)).sort((a, b) => b.name.length - a.name.length)[0];
   if (!match) {
     io.stderr.write(`unknown command: ${argv.slice(0, 2).join(' ')}\n\n${help()}`);
     return 2;

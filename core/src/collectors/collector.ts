@@ -206,7 +206,13 @@ export class Collector {
     const snap = this.actor.getSnapshot();
     const next = leafState(snap.value);
     if (next === this.state) return;
-    const record: TransitionRecord = { at: new Date().toISOString(), from: this.state, to: next, event: friendlyEvent(cause), ...(snap.context.reason ? { reason: snap.context.reason } : {}) };
+    const record: TransitionRecord = {
+      at: new Date().toISOString(),
+      from: this.state,
+      to: next,
+      event: friendlyEvent(cause),
+      ...(snap.context.reason ? { reason: snap.context.reason } : {}),
+    };
     this.state = next;
     this.since = record.at;
     this.history.push(record);
@@ -220,7 +226,13 @@ export class Collector {
 
   private context(): PluginContext {
     const child = this.opts.logger.child({ collector: this.id, plugin: this.opts.loaded.pkg.name });
-    return { collectorId: this.id, logger: child, stateDir: join(this.opts.stateDir, 'collectors', encodeURIComponent(this.id)), signal: this.opts.hostSignal, configDir: this.opts.configDir };
+    return {
+      collectorId: this.id,
+      logger: child,
+      stateDir: join(this.opts.stateDir, 'collectors', encodeURIComponent(this.id)),
+      signal: this.opts.hostSignal,
+      configDir: this.opts.configDir,
+    };
   }
 
   private async startPlugin(): Promise<void> {
@@ -273,7 +285,12 @@ export class Collector {
       await this.ledger.waitForRoom(signal);
       if (signal.aborted) return;
       if (this.ledger.hasFailed) {
-        if (t.once) return this.finishOnce(sendBack, { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: 'a batch was not acknowledged by the sink; stopping here, the next run reads it again from the last checkpoint', retriable: true });
+        if (t.once)
+          return this.finishOnce(sendBack, {
+            code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED,
+            message: 'a batch was not acknowledged by the sink; stopping here, the next run reads it again from the last checkpoint',
+            retriable: true,
+          });
         // Batches after a failed one are never committed: waiting for commits would wait forever.
         await this.rewind(signal);
         lastProgress += Date.now() - waitStart;
@@ -336,7 +353,12 @@ export class Collector {
   onceOutcome(): { polls: number; events: number; published: number; error?: { code: string; message: string } } {
     const last = this.actor.getSnapshot().context.lastError;
     const error = this.onceError ?? (this.state === 'failed' && last ? last : undefined);
-    return { polls: this.counters.polls, events: this.counters.eventsCollected, published: this.counters.eventsPublished, ...(error ? { error: { code: error.code, message: error.message } } : {}) };
+    return {
+      polls: this.counters.polls,
+      events: this.counters.eventsCollected,
+      published: this.counters.eventsPublished,
+      ...(error ? { error: { code: error.code, message: error.message } } : {}),
+    };
   }
 
   private jittered(ms: number): number {
@@ -384,7 +406,14 @@ export class Collector {
             : 'batch not acknowledged by the sink; the checkpoint stays before it and the collector reads it again',
         );
         if (!shuttingDown && ['running', 'degraded'].includes(this.state)) {
-          this.actor.send({ type: 'POLL_ERROR', error: { code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED, message: `a batch of ${entry.events} event(s) was not acknowledged by the sink (${err.message}); reading again from the last checkpoint`, retriable: true } });
+          this.actor.send({
+            type: 'POLL_ERROR',
+            error: {
+              code: CollectorErrorCodes.BATCH_NOT_ACKNOWLEDGED,
+              message: `a batch of ${entry.events} event(s) was not acknowledged by the sink (${err.message}); reading again from the last checkpoint`,
+              retriable: true,
+            },
+          });
         }
       },
     );
@@ -400,7 +429,10 @@ export class Collector {
     if (dropped === undefined) return;
     this.position = this.ledger.committed.value;
     this.epoch++;
-    this.opts.logger.warn({ collector: this.id, batches: dropped, checkpoint: JSON.stringify(this.position ?? null)?.slice(0, 200) }, 'reading again from the last written checkpoint after a batch was not acknowledged');
+    this.opts.logger.warn(
+      { collector: this.id, batches: dropped, checkpoint: JSON.stringify(this.position ?? null)?.slice(0, 200) },
+      'reading again from the last written checkpoint after a batch was not acknowledged',
+    );
   }
 
   /**
@@ -433,8 +465,24 @@ export class Collector {
   summary(): CollectorSummary {
     const health: CollectorSummary['health'] =
       // A plugin's own "degraded" (e.g. log-file: a configured path it cannot read) shows while it still polls.
-      this.state === 'running' ? (this.lastHealth?.status === 'unhealthy' || this.lastHealth?.status === 'degraded' ? this.lastHealth.status : 'healthy') : this.state === 'degraded' ? 'degraded' : this.state === 'failed' ? 'unhealthy' : 'unknown';
-    return { id: this.id, plugin: this.opts.loaded.pkg.name, pluginVersion: this.opts.loaded.pkg.version, kind: this.opts.loaded.definition.kind, state: this.state, since: this.since, health };
+      this.state === 'running'
+        ? this.lastHealth?.status === 'unhealthy' || this.lastHealth?.status === 'degraded'
+          ? this.lastHealth.status
+          : 'healthy'
+        : this.state === 'degraded'
+          ? 'degraded'
+          : this.state === 'failed'
+            ? 'unhealthy'
+            : 'unknown';
+    return {
+      id: this.id,
+      plugin: this.opts.loaded.pkg.name,
+      pluginVersion: this.opts.loaded.pkg.version,
+      kind: this.opts.loaded.definition.kind,
+      state: this.state,
+      since: this.since,
+      health,
+    };
   }
 
   detail(): CollectorDetail {
@@ -442,7 +490,13 @@ export class Collector {
     return {
       ...this.summary(),
       description: { plugin: this.opts.loaded.pkg.name, ...this.handle.description },
-      metrics: { ...this.counters, inFlight: this.ledger.inFlightEvents, restarts: ctx.restarts, ...(this.lastPollAt ? { lastPollAt: this.lastPollAt } : {}), ...(this.lastSuccessAt ? { lastSuccessAt: this.lastSuccessAt } : {}) },
+      metrics: {
+        ...this.counters,
+        inFlight: this.ledger.inFlightEvents,
+        restarts: ctx.restarts,
+        ...(this.lastPollAt ? { lastPollAt: this.lastPollAt } : {}),
+        ...(this.lastSuccessAt ? { lastSuccessAt: this.lastSuccessAt } : {}),
+      },
       ...(ctx.lastError ? { lastError: ctx.lastError } : {}),
       checkpoint: this.ledger.committed,
       restartCount: ctx.restarts,
@@ -468,5 +522,4 @@ export class Collector {
   dispose(): void {
     this.actor.stop();
   }
-
 }

@@ -84,7 +84,10 @@ export const collectorMachine = setup({
       return DEGRADE_AT_ONCE.has(event.error.code) || !event.error.retriable || context.consecutiveErrors + 1 >= context.policy.degradedAfterErrors;
     },
     healthSaysRestart: ({ context, event }) =>
-      event.type === 'HEALTH' && context.policy.autoRestartUnhealthy && event.report.status !== 'healthy' && context.degradedChecks + 1 >= context.policy.restartDegradedAfterChecks,
+      event.type === 'HEALTH' &&
+      context.policy.autoRestartUnhealthy &&
+      event.report.status !== 'healthy' &&
+      context.degradedChecks + 1 >= context.policy.restartDegradedAfterChecks,
     alreadyRecorded: ({ context, event }) => event.type === 'INSTANCE_LOST' && context.reason === `${event.error.code}: ${event.error.message}`,
     healthUnhealthy: ({ event }) => event.type === 'HEALTH' && event.report.status === 'unhealthy',
   },
@@ -101,7 +104,9 @@ export const collectorMachine = setup({
     clearErrors: assign({ consecutiveErrors: 0, degradedChecks: 0, reason: undefined }),
     recordStall: assign(({ event }) => (event.type === 'STALLED' ? { reason: event.reason } : {})),
     countDegradedCheck: assign(({ context, event }) =>
-      event.type === 'HEALTH' && event.report.status !== 'healthy' ? { degradedChecks: context.degradedChecks + 1, reason: event.report.reason ?? context.reason } : { degradedChecks: 0 },
+      event.type === 'HEALTH' && event.report.status !== 'healthy'
+        ? { degradedChecks: context.degradedChecks + 1, reason: event.report.reason ?? context.reason }
+        : { degradedChecks: 0 },
     ),
     scheduleRestart: assign(({ context }) => {
       const now = Date.now();
@@ -117,7 +122,9 @@ export const collectorMachine = setup({
     manualRestart: assign(({ context }) => ({ backoffMs: 0, restarts: context.restarts + 1, reason: 'restart requested by an operator' })),
     resetBudget: assign({ restartTimes: [], attempt: 0, consecutiveErrors: 0, degradedChecks: 0 }),
     resetBackoff: assign({ attempt: 0 }),
-    giveUp: assign(({ context }) => ({ reason: `restart budget exhausted: more than ${context.policy.intensity} restarts within ${Math.round(context.policy.periodMs / 1000)}s${context.lastError ? `; last error ${context.lastError.code}: ${context.lastError.message}` : ''}` })),
+    giveUp: assign(({ context }) => ({
+      reason: `restart budget exhausted: more than ${context.policy.intensity} restarts within ${Math.round(context.policy.periodMs / 1000)}s${context.lastError ? `; last error ${context.lastError.code}: ${context.lastError.message}` : ''}`,
+    })),
     noteStop: assign({ reason: 'stopped by request' }),
     noteFinished: assign({ reason: 'run --once finished' }),
   },
@@ -184,10 +191,7 @@ export const collectorMachine = setup({
               { guard: 'alreadyRecorded', target: '#collector.restarting', actions: 'scheduleRestart' },
               { target: '#collector.restarting', actions: ['recordError', 'scheduleRestart'] },
             ],
-            HEALTH: [
-              { guard: 'healthSaysRestart', target: '#collector.restarting', actions: ['countDegradedCheck', 'scheduleRestart'] },
-              { actions: 'countDegradedCheck' },
-            ],
+            HEALTH: [{ guard: 'healthSaysRestart', target: '#collector.restarting', actions: ['countDegradedCheck', 'scheduleRestart'] }, { actions: 'countDegradedCheck' }],
           },
         },
         paused: {

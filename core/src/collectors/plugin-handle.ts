@@ -143,7 +143,8 @@ export class PluginHandle {
     const ac = new AbortController();
     try {
       const r = await this.call(inst.healthCheck(ac.signal), 'healthCheck');
-      if (!r || !['healthy', 'degraded', 'unhealthy'].includes(r.status)) return { status: 'degraded', reason: 'healthCheck() returned an invalid report', code: ErrorCodes.CONTRACT_VIOLATION };
+      if (!r || !['healthy', 'degraded', 'unhealthy'].includes(r.status))
+        return { status: 'degraded', reason: 'healthCheck() returned an invalid report', code: ErrorCodes.CONTRACT_VIOLATION };
       return r.reason ? { ...r, reason: redactSecrets(r.reason) } : r;
     } catch (err) {
       ac.abort();
@@ -199,7 +200,8 @@ export function scrub(e: PluginError): PluginError {
  * the same position: nothing lost, nothing twice.
  */
 export function checkPollResult(raw: unknown, previous: Checkpoint | undefined, maxEvents?: number): PollResult {
-  if (raw === null || typeof raw !== 'object') throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${raw === null ? 'null' : typeof raw}, expected { events, checkpoint }`);
+  if (raw === null || typeof raw !== 'object')
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${raw === null ? 'null' : typeof raw}, expected { events, checkpoint }`);
   const r = raw as Partial<PollResult>;
   if (!Array.isArray(r.events)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned events of type ${typeof r.events}, expected an array`);
   if (maxEvents !== undefined && r.events.length > maxEvents) {

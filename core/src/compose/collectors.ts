@@ -24,7 +24,10 @@ export class EnricherProgress {
   report(id: string, health: EnricherHealth): void {
     const feed = this.feeds.get(id);
     if (!feed) return;
-    if (health.status === 'healthy') return feed(true);
+    if (health.status === 'healthy') {
+      feed(true);
+      return;
+    }
     const code = health.code ?? 'UNAVAILABLE';
     feed(false, { code, message: health.reason ?? 'source unavailable', retriable: isRetriableCode(code), retryAfterMs: health.retryAfterMs });
   }

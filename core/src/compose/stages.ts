@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ErrorCodes, PluginError, type EnricherInstance, type Indicator } from '../plugin-api/index.js';
+import { ErrorCodes, PluginError, type EnricherInstance } from '../plugin-api/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { ResolvedComponent } from '../plugins/resolve.js';
@@ -87,9 +87,21 @@ export async function buildStages(
         });
         first = { instance: made };
       } else {
-        const made = comp.loaded.definition.create(comp.pluginConfig as never, { collectorId: comp.config.id, logger: child, stateDir, signal: new AbortController().signal, configDir: loaded.dir });
+        const made = comp.loaded.definition.create(comp.pluginConfig as never, {
+          collectorId: comp.config.id,
+          logger: child,
+          stateDir,
+          signal: new AbortController().signal,
+          configDir: loaded.dir,
+        });
         const ms = cfg.orchestrator.poll_timeout_seconds * 1000;
-        first = { instance: (await withTimeout(Promise.resolve(made), ms, () => new PluginError(ErrorCodes.TIMEOUT, `enricher ${comp.config.id}: create() did not finish within ${ms} ms (orchestrator.poll_timeout_seconds)`))) as EnricherInstance };
+        first = {
+          instance: (await withTimeout(
+            Promise.resolve(made),
+            ms,
+            () => new PluginError(ErrorCodes.TIMEOUT, `enricher ${comp.config.id}: create() did not finish within ${ms} ms (orchestrator.poll_timeout_seconds)`),
+          )) as EnricherInstance,
+        };
       }
     } catch (error) {
       first = { error };
@@ -113,7 +125,11 @@ export async function buildStages(
       for (const s of stages) await s.start?.();
     },
     enrichmentLimits() {
-      return [...(enrichment?.sources.values() ?? [])].map((s) => ({ id: s.id, perMinute: s.limits.perMinute, ...(s.limits.perDay !== undefined ? { perDay: s.limits.perDay } : {}) }));
+      return [...(enrichment?.sources.values() ?? [])].map((s) => ({
+        id: s.id,
+        perMinute: s.limits.perMinute,
+        ...(s.limits.perDay !== undefined ? { perDay: s.limits.perDay } : {}),
+      }));
     },
     async stop() {
       for (const s of stages) {

@@ -46,7 +46,13 @@ function mib(bytes: number): string {
 function tooLarge(file: string, size: string): ConfigError {
   return new ConfigError(
     file,
-    [{ path: '', message: `the file is ${size}; config files are limited to ${MAX_CONFIG_BYTES} bytes (1 MiB)`, fix: 'keep settings in the config and move data (rules, indicator lists) into the files it points at' }],
+    [
+      {
+        path: '',
+        message: `the file is ${size}; config files are limited to ${MAX_CONFIG_BYTES} bytes (1 MiB)`,
+        fix: 'keep settings in the config and move data (rules, indicator lists) into the files it points at',
+      },
+    ],
     'CONFIG_TOO_LARGE',
   );
 }
@@ -58,7 +64,11 @@ function readBounded(abs: string): string {
     fd = openSync(abs, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(abs, [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`, fix: 'pass an existing YAML file with -c <file>' }], 'CONFIG_NOT_FOUND');
+    throw new ConfigError(
+      abs,
+      [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`, fix: 'pass an existing YAML file with -c <file>' }],
+      'CONFIG_NOT_FOUND',
+    );
   }
   try {
     const stat = fstatSync(fd);
@@ -76,7 +86,11 @@ function readBounded(abs: string): string {
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(abs, [{ path: '', message: `cannot read file (${code ?? (err as Error).message})`, fix: 'pass a readable YAML file with -c <file>' }], 'CONFIG_NOT_FOUND');
+    throw new ConfigError(
+      abs,
+      [{ path: '', message: `cannot read file (${code ?? (err as Error).message})`, fix: 'pass a readable YAML file with -c <file>' }],
+      'CONFIG_NOT_FOUND',
+    );
   } finally {
     closeSync(fd);
   }
@@ -98,7 +112,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.slice(0, 20).map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line, message: `YAML syntax: ${e.message.split('\n')[0]}`, fix: 'fix the YAML syntax at that line' })),
+      doc.errors.slice(0, 20).map((e) => ({
+        path: '',
+        line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line,
+        message: `YAML syntax: ${e.message.split('\n')[0]}`,
+        fix: 'fix the YAML syntax at that line',
+      })),
       'CONFIG_SYNTAX',
     );
   }
@@ -121,7 +140,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     );
   }
   const lineOf = (pointer: string): number | undefined => {
-    const keys = pointer.split('/').slice(1).map((k) => (/^\d+$/.test(k) ? Number(k) : k.replace(/~1/g, '/').replace(/~0/g, '~')));
+    const keys = pointer
+      .split('/')
+      .slice(1)
+      .map((k) => (/^\d+$/.test(k) ? Number(k) : k.replace(/~1/g, '/').replace(/~0/g, '~')));
     // Walk down to the deepest node that exists, so a missing field points at its parent.
     for (let n = keys.length; n >= 0; n--) {
       const node = doc.getIn(keys.slice(0, n), true) as YamlNode | undefined;
@@ -135,7 +157,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, [{ path: '', message: 'the config must be a YAML mapping (key: value)', line: 1 }]);
   }
   const shape = shapeProblem(raw);
-  if (shape) throw new ConfigError(file, [{ path: pointerToPath(shape.pointer), line: lineOf(shape.pointer), message: shape.message, fix: 'write the value out instead of an alias of its own container' }], 'CONFIG_SYNTAX');
+  if (shape)
+    throw new ConfigError(
+      file,
+      [{ path: pointerToPath(shape.pointer), line: lineOf(shape.pointer), message: shape.message, fix: 'write the value out instead of an alias of its own container' }],
+      'CONFIG_SYNTAX',
+    );
 
   // Every problem is gathered and reported together: fixing one to discover the next is slow.
   const problems: ConfigProblem[] = [];
@@ -146,7 +173,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     '',
     env,
     (pointer, name) => {
-      problems.push({ path: pointerToPath(pointer), line: lineOf(pointer), message: `environment variable ${name} is not set`, fix: `export ${name}=... before starting, or write \${${name}:-default}` });
+      problems.push({
+        path: pointerToPath(pointer),
+        line: lineOf(pointer),
+        message: `environment variable ${name} is not set`,
+        fix: `export ${name}=... before starting, or write \${${name}:-default}`,
+      });
     },
     interpolated,
     envRefs,
@@ -169,7 +201,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     items.forEach((c: unknown, i) => {
       const id = (c as { id?: unknown } | null)?.id;
       if (typeof id !== 'string') return;
-      if (seen.has(id)) problems.push({ path: `${section}[${i}].id`, line: lineOf(`/${section}/${i}/id`), message: section === 'collectors' ? `duplicate collector id "${id}"` : `duplicate id "${id}"`, fix: 'give every collector and enricher a unique id' });
+      if (seen.has(id))
+        problems.push({
+          path: `${section}[${i}].id`,
+          line: lineOf(`/${section}/${i}/id`),
+          message: section === 'collectors' ? `duplicate collector id "${id}"` : `duplicate id "${id}"`,
+          fix: 'give every collector and enricher a unique id',
+        });
       seen.add(id);
     });
   }
@@ -263,13 +301,23 @@ function convertScalar(type: string, text: string): number | boolean | undefined
 }
 
 function setAt(document: unknown, pointer: string, value: unknown): void {
-  const keys = pointer.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const keys = pointer
+    .split('/')
+    .slice(1)
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
   const last = keys.pop();
   const parent = pointerGet(document, keys.length ? `/${keys.map((k) => k.replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}` : '');
   if (last !== undefined && parent !== null && typeof parent === 'object') (parent as Record<string, unknown>)[last] = value;
 }
 
-function interpolate(value: unknown, pointer: string, env: NodeJS.ProcessEnv, missing: (pointer: string, name: string) => void, out: string[], refs: Map<string, string[]>): unknown {
+function interpolate(
+  value: unknown,
+  pointer: string,
+  env: NodeJS.ProcessEnv,
+  missing: (pointer: string, name: string) => void,
+  out: string[],
+  refs: Map<string, string[]>,
+): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
     const names: string[] = [];

@@ -11,7 +11,8 @@ const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', descripti
 
 const Isolation = Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
   default: 'worker',
-  description: 'worker: each collector and enricher runs its plugin in its own worker thread (a plugin that hangs, leaks, exits or throws ends only its thread); inline: in the host thread (trusted, hot plugins).',
+  description:
+    'worker: each collector and enricher runs its plugin in its own worker thread (a plugin that hangs, leaks, exits or throws ends only its thread); inline: in the host thread (trusted, hot plugins).',
 });
 
 export const OrchestratorConfigSchema = Type.Object(
@@ -29,9 +30,23 @@ export const OrchestratorConfigSchema = Type.Object(
     stalled_after_intervals: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Degraded when no poll succeeded within this many intervals.' }),
     restart_degraded_after_checks: Type.Integer({ minimum: 1, default: 3, description: 'With auto_restart_unhealthy, restart after this many health checks in degraded.' }),
     isolation: Isolation,
-    max_heap_mb: Type.Integer({ minimum: 16, maximum: 65536, default: 512, description: "Heap limit of each collector's (and enricher's) worker thread (V8 old generation); past it the worker is stopped (MEMORY_LIMIT) and the collector restarted." }),
-    unresponsive_after_seconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: "A worker that sends no heartbeat for this long (its event loop is blocked) is terminated (UNRESPONSIVE) and the collector restarted." }),
-    max_batch_bytes: Type.Integer({ minimum: 1024, maximum: 1073741824, default: 33554432, description: 'Largest poll batch (as JSON bytes) a worker may hand to the host; larger → CONTRACT_VIOLATION, nothing of it delivered, read again.' }),
+    max_heap_mb: Type.Integer({
+      minimum: 16,
+      maximum: 65536,
+      default: 512,
+      description: "Heap limit of each collector's (and enricher's) worker thread (V8 old generation); past it the worker is stopped (MEMORY_LIMIT) and the collector restarted.",
+    }),
+    unresponsive_after_seconds: Type.Number({
+      exclusiveMinimum: 0,
+      default: 10,
+      description: 'A worker that sends no heartbeat for this long (its event loop is blocked) is terminated (UNRESPONSIVE) and the collector restarted.',
+    }),
+    max_batch_bytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1073741824,
+      default: 33554432,
+      description: 'Largest poll batch (as JSON bytes) a worker may hand to the host; larger → CONTRACT_VIOLATION, nothing of it delivered, read again.',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -57,7 +72,12 @@ export const PipelineConfigSchema = Type.Object(
       description: '"detections": only events that matched a rule (and alerts); "all": every collected event.',
     }),
     max_event_depth: Type.Integer({ minimum: 2, maximum: 1000, default: 32, description: 'Deepest nesting an event may have; deeper events are dead-lettered (TOO_DEEP).' }),
-    max_event_bytes: Type.Integer({ minimum: 1024, maximum: 268435456, default: 1048576, description: 'Largest event (keys and values, in characters); larger events are dead-lettered (TOO_LARGE).' }),
+    max_event_bytes: Type.Integer({
+      minimum: 1024,
+      maximum: 268435456,
+      default: 1048576,
+      description: 'Largest event (keys and values, in characters); larger events are dead-lettered (TOO_LARGE).',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -65,9 +85,17 @@ export const PipelineConfigSchema = Type.Object(
 /** `dead_letter:` — where events refused one by one go (issue 16). The Kafka sink uses its `topics.dead_letter` instead of the file. */
 export const DeadLetterConfigSchema = Type.Object(
   {
-    enabled: Type.Boolean({ default: true, description: 'Write refused events to the dead-letter file (jsonl sink) or topic (kafka sink). When false they are only counted, logged and kept in memory.' }),
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Write refused events to the dead-letter file (jsonl sink) or topic (kafka sink). When false they are only counted, logged and kept in memory.',
+    }),
     path: Type.Optional(Type.String({ minLength: 1, description: 'Dead-letter file for the jsonl sink; default <state_dir>/dead-letters.jsonl. Relative to the config file.' })),
-    max_original_bytes: Type.Integer({ minimum: 256, maximum: 16777216, default: 65536, description: 'The refused event is kept in each record as text, cut to this many characters.' }),
+    max_original_bytes: Type.Integer({
+      minimum: 256,
+      maximum: 16777216,
+      default: 65536,
+      description: 'The refused event is kept in each record as text, cut to this many characters.',
+    }),
     recent: Type.Integer({ minimum: 0, maximum: 100000, default: 1000, description: 'Most recent records kept in memory for GET /dead-letters.' }),
   },
   { additionalProperties: false, default: {} },
@@ -100,7 +128,11 @@ export const EnricherConfigSchema = Type.Object(
     id: Id,
     plugin: Type.String({ minLength: 1 }),
     enabled: Type.Boolean({ default: true }),
-    isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: "Overrides orchestrator.isolation for this enricher: worker runs its create, start, lookups and health checks in its own thread" })),
+    isolation: Type.Optional(
+      Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
+        description: 'Overrides orchestrator.isolation for this enricher: worker runs its create, start, lookups and health checks in its own thread',
+      }),
+    ),
     max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb for this enricher' })),
     config: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
   },
@@ -110,7 +142,9 @@ export const EnricherConfigSchema = Type.Object(
 export const FabricConfigSchema = Type.Object(
   {
     state_dir: Type.String({ default: './.fabric', description: 'Local state: checkpoints, caches, events file. Relative to the config file.' }),
-    log_level: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], { default: 'info' }),
+    log_level: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], {
+      default: 'info',
+    }),
     orchestrator: OrchestratorConfigSchema,
     supervisor: SupervisorConfigSchema,
     pipeline: PipelineConfigSchema,

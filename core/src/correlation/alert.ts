@@ -127,7 +127,11 @@ function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   const members = a.memberIds.slice(0, maxMembers);
   const groupText = a.groupBy.length ? a.groupBy.map(([f, v]) => `${f}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ') : 'all events';
   const measureText =
-    r.type === 'value_count' ? `${a.measure} distinct ${r.field} over ${a.count} detections` : r.type === 'event_count' ? `${a.count} detections` : `${a.measure} of ${r.rules.length} rules in ${r.type === 'temporal_ordered' ? 'order' : 'any order'}`;
+    r.type === 'value_count'
+      ? `${a.measure} distinct ${r.field} over ${a.count} detections`
+      : r.type === 'event_count'
+        ? `${a.count} detections`
+        : `${a.measure} of ${r.rules.length} rules in ${r.type === 'temporal_ordered' ? 'order' : 'any order'}`;
 
   const alert: Record<string, unknown> = {
     '@timestamp': iso(a.lastSeen),

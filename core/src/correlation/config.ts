@@ -25,17 +25,19 @@ export const CorrelationConfigSchema = Type.Object(
     idle_collector_seconds: Type.Number({
       minimum: 0,
       default: 300,
-      description: 'Windows close on the slowest collector\'s event time; a collector that sent no detection for this long (wall clock) stops holding them open.',
+      description: "Windows close on the slowest collector's event time; a collector that sent no detection for this long (wall clock) stops holding them open.",
     }),
     max_clock_skew_seconds: Type.Number({
       minimum: 0,
       default: 300,
-      description: 'Detections stamped further than this in the future (wall clock) are not correlated, so one bad clock cannot push the watermark ahead and make every other detection late.',
+      description:
+        'Detections stamped further than this in the future (wall clock) are not correlated, so one bad clock cannot push the watermark ahead and make every other detection late.',
     }),
     max_keys: Type.Integer({
       minimum: 1,
       default: 100000,
-      description: 'Open groups (distinct group-by values) kept in memory per correlation rule; past it the least recently used group of that rule is evicted (fabric_correlation_evicted_keys_total).',
+      description:
+        'Open groups (distinct group-by values) kept in memory per correlation rule; past it the least recently used group of that rule is evicted (fabric_correlation_evicted_keys_total).',
     }),
     max_events_per_key: Type.Integer({
       minimum: 1,
@@ -55,7 +57,8 @@ export const CorrelationConfigSchema = Type.Object(
     checkpoint_interval_seconds: Type.Number({
       minimum: 0,
       default: 5,
-      description: 'Write the checkpoint at most this often (0 = after every acknowledged batch). A crash loses at most this much correlation state; a clean stop always writes it.',
+      description:
+        'Write the checkpoint at most this often (0 = after every acknowledged batch). A crash loses at most this much correlation state; a clean stop always writes it.',
     }),
   },
   { additionalProperties: false, default: {} },

@@ -57,7 +57,10 @@ export function validateCorrelationDocument(doc: unknown, file: string, document
   const refuse = (field: string | undefined, message: string) => problems.push({ file, document, ...(label ? { rule: label } : {}), ...(field ? { field } : {}), message });
 
   if ('detection' in d || 'logsource' in d) {
-    refuse('detection', 'this is a detection rule, not a correlation rule: put it in a detection rules folder (detection section of the config); correlation rules reference it by name or id');
+    refuse(
+      'detection',
+      'this is a detection rule, not a correlation rule: put it in a detection rules folder (detection section of the config); correlation rules reference it by name or id',
+    );
     return { problems };
   }
   if ('action' in d) {
@@ -173,7 +176,8 @@ export function validateCorrelationDocument(doc: unknown, file: string, document
   if (type === 'temporal' && rules && Object.keys(condition).length > 0) {
     for (const op of CONDITION_OPERATORS) {
       const v = condition[op];
-      if (v !== undefined && v > rules.length) refuse(`correlation.condition.${op}`, `${v} is more than the ${rules.length} rules referenced: temporal counts distinct rules that matched`);
+      if (v !== undefined && v > rules.length)
+        refuse(`correlation.condition.${op}`, `${v} is more than the ${rules.length} rules referenced: temporal counts distinct rules that matched`);
     }
   }
   if (type === 'temporal_ordered' && rules && Object.keys(condition).length > 0) {

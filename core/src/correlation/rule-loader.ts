@@ -35,7 +35,9 @@ async function expand(p: string, out: string[], explicit: boolean): Promise<void
   try {
     s = await stat(p);
   } catch (err) {
-    throw new CorrelationRuleError([{ file: p, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)} (check correlation.rules paths; they are relative to the config file)` }]);
+    throw new CorrelationRuleError([
+      { file: p, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)} (check correlation.rules paths; they are relative to the config file)` },
+    ]);
   }
   if (s.isDirectory()) {
     const entries = (await readdir(p)).sort();

@@ -13,15 +13,16 @@ export interface CorrelationRuleProblem {
 }
 
 export function formatProblem(p: CorrelationRuleProblem): string {
-  const where = [p.file, p.document !== undefined ? `document ${p.document}` : undefined, p.rule !== undefined ? `rule "${p.rule}"` : undefined]
-    .filter(Boolean)
-    .join(', ');
+  const where = [p.file, p.document !== undefined ? `document ${p.document}` : undefined, p.rule !== undefined ? `rule "${p.rule}"` : undefined].filter(Boolean).join(', ');
   return `${where}: ${p.field ? `${p.field}: ` : ''}${p.message}`;
 }
 
 /** Thrown when any correlation rule is refused; `problems` lists every reason, not just the first. */
 export class CorrelationRuleError extends FabricError {
   constructor(readonly problems: CorrelationRuleProblem[]) {
-    super('CORRELATION_RULE_INVALID', `${problems.length} correlation rule problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
+    super(
+      'CORRELATION_RULE_INVALID',
+      `${problems.length} correlation rule problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`,
+    );
   }
 }

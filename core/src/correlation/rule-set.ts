@@ -16,7 +16,8 @@ export function checkRuleSet(rules: CorrelationRule[], detectionRules?: Readonly
     for (const ref of [r.id, r.name]) {
       if (ref === undefined) continue;
       const other = byRef.get(ref);
-      if (other && other !== r) problems.push({ ...where(r), field: ref === r.id ? 'id' : 'name', message: `"${ref}" is already used by the rule in ${other.source}; ids and names must be unique` });
+      if (other && other !== r)
+        problems.push({ ...where(r), field: ref === r.id ? 'id' : 'name', message: `"${ref}" is already used by the rule in ${other.source}; ids and names must be unique` });
       else byRef.set(ref, r);
     }
   }
@@ -48,7 +49,11 @@ export function checkRuleSet(rules: CorrelationRule[], detectionRules?: Readonly
       if (r.type === 'value_count' && r.field) {
         const field = r.aliases[r.field]?.[ref] ?? r.field;
         if (!carried.includes(field)) {
-          problems.push({ ...where(r), field: 'correlation.condition.field', message: `counts "${field}" of "${ref}" alerts, which only carry ${carried.join(', ') || 'no fields'}` });
+          problems.push({
+            ...where(r),
+            field: 'correlation.condition.field',
+            message: `counts "${field}" of "${ref}" alerts, which only carry ${carried.join(', ') || 'no fields'}`,
+          });
         }
       }
     }
@@ -110,7 +115,13 @@ export function withoutDisabled(rules: CorrelationRule[], disabled: readonly str
       const target = [...off].find((o) => o.id === ref || o.name === ref);
       if (target && !kept.some((k) => k.id === ref || k.name === ref)) {
         const [file, document] = splitSource(r.source);
-        problems.push({ file, document, rule: r.key, field: 'correlation.rules', message: `references "${ref}", which ${configLabel} turns off; disable this rule too or keep "${ref}"` });
+        problems.push({
+          file,
+          document,
+          rule: r.key,
+          field: 'correlation.rules',
+          message: `references "${ref}", which ${configLabel} turns off; disable this rule too or keep "${ref}"`,
+        });
       }
     }
   }

@@ -75,18 +75,37 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
   }
   const rules = await resolveCorrelationRules(config, ctx);
   const reg = ctx.metrics;
-  const alerts = counter(reg, { name: 'fabric_correlation_alerts_total', help: 'Correlated alerts fired, by rule (published or only fed to chained rules).', labelNames: ['rule', 'published'] as const });
-  const late = counter(reg, { name: 'fabric_correlation_late_detections_total', help: 'Detections more than allowed_lateness_seconds behind the newest @timestamp of their collector: not correlated.' });
+  const alerts = counter(reg, {
+    name: 'fabric_correlation_alerts_total',
+    help: 'Correlated alerts fired, by rule (published or only fed to chained rules).',
+    labelNames: ['rule', 'published'] as const,
+  });
+  const late = counter(reg, {
+    name: 'fabric_correlation_late_detections_total',
+    help: 'Detections more than allowed_lateness_seconds behind the newest @timestamp of their collector: not correlated.',
+  });
   const skipped = counter(reg, { name: 'fabric_correlation_skipped_detections_total', help: 'Detections not correlated, by reason.', labelNames: ['reason'] as const });
-  const evicted = counter(reg, { name: 'fabric_correlation_evicted_keys_total', help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.' });
+  const evicted = counter(reg, {
+    name: 'fabric_correlation_evicted_keys_total',
+    help: 'Correlation groups evicted (least recently used) because max_keys was reached; their open windows are lost.',
+  });
   const dropped = counter(reg, { name: 'fabric_correlation_dropped_members_total', help: 'Oldest detections forgotten in a group that reached max_events_per_key.' });
   const duplicates = counter(reg, { name: 'fabric_correlation_duplicates_total', help: 'Re-delivered detections and already-fired windows ignored.' });
-  const resent = counter(reg, { name: 'fabric_correlation_resent_alerts_total', help: 'Alerts sent again after a restart because their batch was never acknowledged and the detection that fired them came back.' });
+  const resent = counter(reg, {
+    name: 'fabric_correlation_resent_alerts_total',
+    help: 'Alerts sent again after a restart because their batch was never acknowledged and the detection that fired them came back.',
+  });
   const keys = gauge(reg, { name: 'fabric_correlation_keys', help: 'Correlation groups (rule × group-by values) in memory.' });
-  const watermark = gauge(reg, { name: 'fabric_correlation_watermark_seconds', help: 'Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector\'s newest @timestamp − allowed lateness.' });
+  const watermark = gauge(reg, {
+    name: 'fabric_correlation_watermark_seconds',
+    help: "Event-time watermark (Unix seconds): windows ending before it are decided. The slowest active collector's newest @timestamp − allowed lateness.",
+  });
   const checkpointFailures = counter(reg, { name: 'fabric_correlation_checkpoint_failures_total', help: 'Correlation checkpoints that could not be written.' });
   const checkpointSeconds = gauge(reg, { name: 'fabric_correlation_checkpoint_seconds', help: 'Time the last correlation checkpoint took (snapshot, write, fsync).' });
-  const checkpointBytes = gauge(reg, { name: 'fabric_correlation_checkpoint_bytes', help: 'Size of the last correlation checkpoint (the journal record of what changed since the previous one).' });
+  const checkpointBytes = gauge(reg, {
+    name: 'fabric_correlation_checkpoint_bytes',
+    help: 'Size of the last correlation checkpoint (the journal record of what changed since the previous one).',
+  });
   gauge(reg, { name: 'fabric_correlation_rules', help: 'Correlation rules loaded.' }).set(rules.length);
 
   const now = ctx.now ?? Date.now;

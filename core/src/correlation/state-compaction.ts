@@ -33,7 +33,9 @@ export async function compactStateFiles(file: string, upTo: number, now = new Da
 /** The compiled compaction worker; from src/ (vitest) the dist/ copy, like the detection worker. */
 function compactorFile(): string | undefined {
   const here = import.meta.url;
-  const url = here.endsWith('.ts') ? here.replace('/src/correlation/', '/dist/correlation/').replace(/state-compaction\.ts$/, 'state-compactor.js') : new URL('./state-compactor.js', here).href;
+  const url = here.endsWith('.ts')
+    ? here.replace('/src/correlation/', '/dist/correlation/').replace(/state-compaction\.ts$/, 'state-compactor.js')
+    : new URL('./state-compactor.js', here).href;
   const file = fileURLToPath(url);
   return existsSync(file) ? file : undefined;
 }

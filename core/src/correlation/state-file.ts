@@ -63,7 +63,13 @@ export async function listJournals(file: string): Promise<Array<{ gen: number; p
  * older than `generation` no longer apply to it.
  */
 export async function writeStateFile(file: string, snapshot: EngineSnapshot, now: Date, generation?: number): Promise<number> {
-  const body: StateFile = { format: STATE_FORMAT, version: STATE_VERSION, saved_at: now.toISOString(), ...snapshot, ...(generation !== undefined ? { journal_generation: generation } : {}) };
+  const body: StateFile = {
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    saved_at: now.toISOString(),
+    ...snapshot,
+    ...(generation !== undefined ? { journal_generation: generation } : {}),
+  };
   const text = JSON.stringify(body);
   await writeFileAtomic(file, text, 0o600);
   return Buffer.byteLength(text);
@@ -83,7 +89,6 @@ export interface JournalInfo {
   /** Journal files read. */
   files: number;
 }
-
 
 function defaultWarn(w: StateWarning): void {
   process.emitWarning(w.message, { code: 'RF_CORRELATION_STATE' });
@@ -133,7 +138,8 @@ async function readBase(file: string): Promise<{ kind: 'missing' } | { kind: 'in
 function malformedRecord(r: unknown): string | undefined {
   if (!r || typeof r !== 'object' || Array.isArray(r)) return 'is not a checkpoint record';
   const d = r as Partial<JournalRecord>;
-  if (!Array.isArray(d.groups) || !Array.isArray(d.deleted) || !Array.isArray(d.alerts) || typeof d.rules !== 'object' || d.rules === null) return 'is missing groups, deleted, alerts or rules';
+  if (!Array.isArray(d.groups) || !Array.isArray(d.deleted) || !Array.isArray(d.alerts) || typeof d.rules !== 'object' || d.rules === null)
+    return 'is missing groups, deleted, alerts or rules';
   for (const g of d.groups) {
     const bad = malformedGroup(g);
     if (bad) return `has ${bad}`;
@@ -196,7 +202,12 @@ export async function mergeStateFiles(file: string, upTo = Number.POSITIVE_INFIN
         why = i === lines.length - 1 ? 'is cut short (a crash while it was written)' : 'is not JSON';
       }
       if (why) {
-        problems.push({ file: j.path, field: `line ${i + 1}`, value: line.length > 60 ? `${line.slice(0, 57)}...` : line, message: `correlation checkpoint journal ${j.path}: line ${i + 1} ${why}; that checkpoint is ignored, the next ones still apply` });
+        problems.push({
+          file: j.path,
+          field: `line ${i + 1}`,
+          value: line.length > 60 ? `${line.slice(0, 57)}...` : line,
+          message: `correlation checkpoint journal ${j.path}: line ${i + 1} ${why}; that checkpoint is ignored, the next ones still apply`,
+        });
         continue;
       }
       const d = rec as JournalRecord;

@@ -17,7 +17,6 @@ export interface ReadOptions {
   warn?: (warning: StateWarning) => void;
 }
 
-
 /** Date.parse's range: beyond it a number is no time at all. */
 const MAX_TIME = 8.64e15;
 /** Refused members are reported per group, and at most this many groups by name. */
@@ -61,7 +60,12 @@ export function sanitizeState(s: EngineSnapshot, file: string, opts: ReadOptions
     s.collectors = kept;
   }
   if (s.alerts.some((a) => typeof a !== 'string')) {
-    refuse('alerts', s.alerts.find((a) => typeof a !== 'string'), 'is not an alert id', 'non-string entries ignored');
+    refuse(
+      'alerts',
+      s.alerts.find((a) => typeof a !== 'string'),
+      'is not an alert id',
+      'non-string entries ignored',
+    );
     s.alerts = s.alerts.filter((a) => typeof a === 'string');
   }
   const horizon = opts.maxClockSkewMs === undefined ? MAX_TIME : now + opts.maxClockSkewMs;
@@ -82,10 +86,17 @@ export function sanitizeState(s: EngineSnapshot, file: string, opts: ReadOptions
     const good = members.filter((m) => inRange(m[0]));
     if (good.length !== members.length) {
       const bad = members.find((m) => !inRange(m[0]))!;
-      if (++memberWarnings <= MAX_MEMBER_WARNINGS) refuse(`groups[${i}].members`, bad[0], `${future} (${members.length - good.length} of ${members.length} members)`, 'those members ignored');
+      if (++memberWarnings <= MAX_MEMBER_WARNINGS)
+        refuse(`groups[${i}].members`, bad[0], `${future} (${members.length - good.length} of ${members.length} members)`, 'those members ignored');
       g[5] = good;
     }
   });
-  if (memberWarnings > MAX_MEMBER_WARNINGS) out.push({ file, field: 'groups', value: memberWarnings, message: `correlation checkpoint ${file}: members of ${memberWarnings - MAX_MEMBER_WARNINGS} more groups refused likewise` });
+  if (memberWarnings > MAX_MEMBER_WARNINGS)
+    out.push({
+      file,
+      field: 'groups',
+      value: memberWarnings,
+      message: `correlation checkpoint ${file}: members of ${memberWarnings - MAX_MEMBER_WARNINGS} more groups refused likewise`,
+    });
   return out;
 }

@@ -5,18 +5,9 @@ import type { Static } from 'typebox';
  * A Sigma-style selection used by extractors (`when`) and logsource gates (`when`):
  * a map is AND, a list of maps is OR, field keys may carry modifiers (`process.name|contains`).
  */
-const Selection = Type.Union([
-  Type.Record(Type.String(), Type.Unknown()),
-  Type.Array(Type.Record(Type.String(), Type.Unknown())),
-]);
+const Selection = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Array(Type.Record(Type.String(), Type.Unknown()))]);
 
-const Level = Type.Union([
-  Type.Literal('informational'),
-  Type.Literal('low'),
-  Type.Literal('medium'),
-  Type.Literal('high'),
-  Type.Literal('critical'),
-]);
+const Level = Type.Union([Type.Literal('informational'), Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('critical')]);
 
 export const LogsourceMappingSchema = Type.Object(
   {
@@ -27,10 +18,14 @@ export const LogsourceMappingSchema = Type.Object(
     when: Type.Optional(Selection),
     fields: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Sigma field name → event field (dotted ECS path).' })),
     field_prefix: Type.Optional(
-      Type.String({ description: 'Prefix for Sigma fields not listed in `fields` and without a dot, e.g. "auditd." for auditd key=value fields, "winlog.event_data." for Windows event data.' }),
+      Type.String({
+        description: 'Prefix for Sigma fields not listed in `fields` and without a dot, e.g. "auditd." for auditd key=value fields, "winlog.event_data." for Windows event data.',
+      }),
     ),
     field_case: Type.Optional(
-      Type.Literal('snake_case', { description: 'Write unmapped names in snake_case before the prefix (ResultDescription → result_description), as Elastic integrations name cloud fields.' }),
+      Type.Literal('snake_case', {
+        description: 'Write unmapped names in snake_case before the prefix (ResultDescription → result_description), as Elastic integrations name cloud fields.',
+      }),
     ),
     produces: Type.Optional(
       Type.Array(Type.String(), {
@@ -90,11 +85,10 @@ export const DetectionConfigSchema = Type.Object(
       description: 'Extra Sigma rule files or folders, relative to the config file. A rule whose name or id equals a built-in one replaces it.',
     }),
     disabled_rules: Type.Array(Type.String(), { default: [], description: 'Rule names or ids to skip.' }),
-    overrides: Type.Record(
-      Type.String(),
-      Type.Object({ level: Type.Optional(Level), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }),
-      { default: {}, description: 'Per rule name or id: replace its level or ATT&CK tags.' },
-    ),
+    overrides: Type.Record(Type.String(), Type.Object({ level: Type.Optional(Level), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }), {
+      default: {},
+      description: 'Per rule name or id: replace its level or ATT&CK tags.',
+    }),
     logsources: Type.Array(
       Type.Union([
         LogsourceMappingSchema,
@@ -102,17 +96,27 @@ export const DetectionConfigSchema = Type.Object(
       ]),
       {
         default: [],
-        description: 'Extra logsource mappings (inline, or file paths), tried in order before the built-in ones (core/logsources): a mapping for the same product/service/category overrides the built-in one.',
+        description:
+          'Extra logsource mappings (inline, or file paths), tried in order before the built-in ones (core/logsources): a mapping for the same product/service/category overrides the built-in one.',
       },
     ),
     builtin_extractors: Type.Boolean({ default: true, description: 'syslog header, sshd, sudo, su, pam_unix, auditd, web access logs.' }),
     extractors: Type.Array(ExtractorConfigSchema, { default: [], description: 'Extra extractors, run after the built-in ones.' }),
-    keyword_fields: Type.Array(Type.String(), { default: ['*'], description: 'Fields Sigma keywords search: "*" (default) is every value of the event, the original line included, as the Sigma specification says; a list narrows the search to those fields.' }),
+    keyword_fields: Type.Array(Type.String(), {
+      default: ['*'],
+      description:
+        'Fields Sigma keywords search: "*" (default) is every value of the event, the original line included, as the Sigma specification says; a list narrows the search to those fields.',
+    }),
     pool_size: Type.Integer({ minimum: 0, default: 0, description: 'Piscina workers; 0 = one per CPU core.' }),
     batch_size: Type.Integer({ minimum: 1, default: 2000, description: 'Events per worker task.' }),
     max_queue: Type.Integer({ minimum: 1, default: 64, description: 'Queued tasks before needsDrain reports backpressure.' }),
     max_line_bytes: Type.Integer({ minimum: 256, default: 65536, description: 'Longer text is cut to this length before extraction and matching.' }),
-    task_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'How long one event may keep a detection worker busy. Past it the event is delivered undetected, marked fabric.detection.skipped and counted (fabric_detection_skipped_events_total); the rest of its batch is evaluated.' }),
+    task_timeout_ms: Type.Integer({
+      minimum: 100,
+      default: 10000,
+      description:
+        'How long one event may keep a detection worker busy. Past it the event is delivered undetected, marked fabric.detection.skipped and counted (fabric_detection_skipped_events_total); the rest of its batch is evaluated.',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

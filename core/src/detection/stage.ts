@@ -70,8 +70,16 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
   const m = ctx.metrics;
   const events = counter(m, { name: 'fabric_detection_events_total', help: 'Events evaluated by the detection engine' });
   const signals = counter(m, { name: 'fabric_detection_signals_total', help: 'Rule matches', labelNames: ['rule', 'level'] });
-  const failed = counter(m, { name: 'fabric_detection_failed_batches_total', help: 'Batches passed through undetected (the pool closed or failed under them)', labelNames: ['reason'] });
-  const skippedEvents = counter(m, { name: 'fabric_detection_skipped_events_total', help: 'Events delivered undetected because evaluating them stalled (timeout) or killed (worker) a detection worker; the rest of their batch was evaluated', labelNames: ['reason', 'collector'] });
+  const failed = counter(m, {
+    name: 'fabric_detection_failed_batches_total',
+    help: 'Batches passed through undetected (the pool closed or failed under them)',
+    labelNames: ['reason'],
+  });
+  const skippedEvents = counter(m, {
+    name: 'fabric_detection_skipped_events_total',
+    help: 'Events delivered undetected because evaluating them stalled (timeout) or killed (worker) a detection worker; the rest of their batch was evaluated',
+    labelNames: ['reason', 'collector'],
+  });
   const retried = counter(m, { name: 'fabric_detection_retried_tasks_total', help: 'Detection tasks run again after a worker was stopped under them' });
   const truncated = counter(m, { name: 'fabric_detection_truncated_fields_total', help: 'Fields cut to detection.max_line_bytes' });
   const seconds = histogram(m, { name: 'fabric_detection_batch_seconds', help: 'Time to evaluate one batch on the pool' });

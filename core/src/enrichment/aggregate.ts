@@ -56,7 +56,10 @@ export const STATUS_SCORE: Record<Exclude<VerdictStatus, 'unknown'>, number> = {
  *   No source knowing any indicator gives verdict "unknown" — never "clean".
  */
 export function aggregate(indicators: IndicatorAnswers[], s: AggregationSettings): Reputation {
-  return combine(indicators, indicators.map((ia) => summarizeIndicator(ia, s)));
+  return combine(
+    indicators,
+    indicators.map((ia) => summarizeIndicator(ia, s)),
+  );
 }
 
 /** One indicator's part of the reputation: the same for the same indicator and answers, so it can be reused. */
@@ -99,7 +102,10 @@ export function summarizeIndicator(ia: IndicatorAnswers, s: AggregationSettings)
       confidence,
     };
   }
-  return { rep: { indicator: ia.indicator, confidence: 0, verdict: 'unknown' }, line: `${label}: no verdict${tail ? ` (${tail})` : answers.length === 0 ? ' (no enabled source checks this type)' : ''}` };
+  return {
+    rep: { indicator: ia.indicator, confidence: 0, verdict: 'unknown' },
+    line: `${label}: no verdict${tail ? ` (${tail})` : answers.length === 0 ? ' (no enabled source checks this type)' : ''}`,
+  };
 }
 
 /** The event's reputation from its indicators' summaries (summarizeIndicator, possibly reused). */
@@ -142,7 +148,14 @@ export function combine(indicators: IndicatorAnswers[], summaries: IndicatorSumm
   } else {
     head = `unknown: no source had a verdict for any of ${indicators.length} indicator${indicators.length === 1 ? '' : 's'}`;
   }
-  const out: Reputation = { confidence: 0, verdict: 'unknown', indicators: perIndicator, sourcesAnswered, sourcesUnanswered, explanation: lines.length ? `${head}. ${lines.join('. ')}` : head };
+  const out: Reputation = {
+    confidence: 0,
+    verdict: 'unknown',
+    indicators: perIndicator,
+    sourcesAnswered,
+    sourcesUnanswered,
+    explanation: lines.length ? `${head}. ${lines.join('. ')}` : head,
+  };
   if (best) {
     out.score = best.rep.score;
     out.decidedBy = best.rep.indicator;

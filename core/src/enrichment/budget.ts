@@ -39,9 +39,15 @@ export class RequestBudget {
   ) {
     this.reserve = perDay === undefined ? 0 : Math.floor(perDay * reserveFraction);
     const today = utcDay(clock.now());
-    this.state = restored && restored.day === today
-      ? { ...restored, recent: [...restored.recent] }
-      : { day: today, used: 0, recent: restored?.recent ? [...restored.recent] : [], ...(restored?.pausedUntil ? { pausedUntil: restored.pausedUntil, pauseCode: restored.pauseCode } : {}) };
+    this.state =
+      restored && restored.day === today
+        ? { ...restored, recent: [...restored.recent] }
+        : {
+            day: today,
+            used: 0,
+            recent: restored?.recent ? [...restored.recent] : [],
+            ...(restored?.pausedUntil ? { pausedUntil: restored.pausedUntil, pauseCode: restored.pauseCode } : {}),
+          };
   }
 
   /** Requests of the daily budget held back for high and critical detections. */

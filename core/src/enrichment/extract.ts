@@ -90,7 +90,10 @@ export function extractIndicators(event: Record<string, unknown>): ExtractedIndi
   const read = (field: string, parts: readonly string[]): unknown => {
     let cur: unknown = event;
     for (const p of parts) {
-      if (cur === null || typeof cur !== 'object') { cur = undefined; break; }
+      if (cur === null || typeof cur !== 'object') {
+        cur = undefined;
+        break;
+      }
       cur = (cur as Record<string, unknown>)[p];
     }
     if (cur !== undefined) return cur;

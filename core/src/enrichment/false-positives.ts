@@ -49,7 +49,10 @@ export class FalsePositiveStore {
     if (now - this.lastRefresh < REFRESH_INTERVAL_MS) return;
     this.lastRefresh = now;
     await this.writing.catch(() => undefined);
-    const mtime = await stat(this.file).then((s) => s.mtimeMs, () => undefined);
+    const mtime = await stat(this.file).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
     if (mtime === this.knownMtimeMs) return;
     try {
       await this.load();
@@ -60,7 +63,10 @@ export class FalsePositiveStore {
 
   private async load(): Promise<void> {
     const generation = this.generation;
-    const mtime = await stat(this.file).then((s) => s.mtimeMs, () => undefined);
+    const mtime = await stat(this.file).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
     let doc: unknown;
     try {
       doc = await readJsonFile(this.file);
@@ -141,7 +147,10 @@ export class FalsePositiveStore {
       .catch(() => undefined)
       .then(() => writeJsonFile(this.file, snapshot))
       .then(async () => {
-        this.knownMtimeMs = await stat(this.file).then((s) => s.mtimeMs, () => undefined);
+        this.knownMtimeMs = await stat(this.file).then(
+          (s) => s.mtimeMs,
+          () => undefined,
+        );
       });
     return this.writing;
   }

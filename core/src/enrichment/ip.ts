@@ -84,10 +84,16 @@ export function formatIp(ip: ParsedIp): string {
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = groups.map((g) => g.toString(16));
@@ -125,8 +131,14 @@ export class CidrSet {
     const net = mask(ip.value, bits, prefix);
     const map = this.byPrefix[ip.version];
     let set = map.get(prefix);
-    if (!set) { set = new Set(); map.set(prefix, set); }
-    if (!set.has(net)) { set.add(net); this.count++; }
+    if (!set) {
+      set = new Set();
+      map.set(prefix, set);
+    }
+    if (!set.has(net)) {
+      set.add(net);
+      this.count++;
+    }
     return true;
   }
 
@@ -152,10 +164,27 @@ function mask(value: bigint, bits: number, prefix: number): bigint {
 /** Addresses that are never worth asking a reputation service about (RFC 6890 special-purpose). */
 const RESERVED = new CidrSet();
 for (const block of [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
-  '192.0.0.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
-  '::/128', '::1/128', '64:ff9b:1::/48', '100::/64', 'fc00::/7', 'fe80::/10', 'ff00::/8',
-]) RESERVED.add(block);
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.88.99.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
+  '::/128',
+  '::1/128',
+  '64:ff9b:1::/48',
+  '100::/64',
+  'fc00::/7',
+  'fe80::/10',
+  'ff00::/8',
+])
+  RESERVED.add(block);
 
 /** Documentation ranges (RFC 5737, RFC 3849, RFC 9637): reserved too, but what demos and test fakes use. */
 const DOCUMENTATION = new CidrSet();

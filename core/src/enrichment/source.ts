@@ -12,9 +12,7 @@ import { nextUtcMidnight } from './clock.js';
 import { indicatorKey, normalizeIndicator } from './indicator.js';
 import type { EnrichmentMetrics } from './metrics.js';
 
-export type LookupOutcome =
-  | { kind: 'answer'; verdict: Verdict; cached: boolean }
-  | { kind: 'failed'; code: string; message: string };
+export type LookupOutcome = { kind: 'answer'; verdict: Verdict; cached: boolean } | { kind: 'failed'; code: string; message: string };
 
 export interface SourceHealth {
   status: 'healthy' | 'degraded';
@@ -310,7 +308,13 @@ export class EnricherSource {
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
       aborted.catch(() => undefined);
-      const verdicts = await Promise.race([this.o.instance.lookup(batch.map((p) => p.indicator), { signal }), aborted]);
+      const verdicts = await Promise.race([
+        this.o.instance.lookup(
+          batch.map((p) => p.indicator),
+          { signal },
+        ),
+        aborted,
+      ]);
       this.onAnswer(batch, verdicts);
     } catch (err) {
       let e = toPluginError(err);

@@ -3,7 +3,7 @@ import { FabricError } from '../errors/fabric-error.js';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import type { PipelineStage } from '../pipeline/stage.js';
-import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority, Verdict } from '../plugin-api/index.js';
+import type { EnricherInstance, FabricEvent, Indicator as FabricIndicator, Priority } from '../plugin-api/index.js';
 import { validateAgainstSchema } from '../config/validate.js';
 import type { IndicatorAnswers, IndicatorSummary, SourceAnswer } from './aggregate.js';
 import { combine, summarizeIndicator } from './aggregate.js';
@@ -20,7 +20,7 @@ import { decidePriority, PRIORITY_SEVERITY, threatEnrichments } from './ecs.js';
 import { extractIndicators } from './extract.js';
 import { FalsePositiveStore } from './false-positives.js';
 import { isNonPublic } from './indicator.js';
-import { readJsonFile, writeJsonFile } from './json-file.js';
+import { writeJsonFile } from './json-file.js';
 import { enrichmentMetrics, type EnrichmentMetrics } from './metrics.js';
 import type { LookupOutcome, SourceHealth } from './source.js';
 import { EnricherSource } from './source.js';
@@ -88,11 +88,7 @@ export function resolveEnrichmentConfig(candidate: unknown): EnrichmentConfig {
  * per-event path reads that state without passing it around; what has its own job (budgets,
  * copies, sources, cache, aggregation, ECS fields) lives in its own module.
  */
-export async function createEnrichmentStage(
-  configInput: EnrichmentConfig,
-  enrichers: EnricherBinding[],
-  ctx: EnrichmentContext,
-): Promise<EnrichmentStage> {
+export async function createEnrichmentStage(configInput: EnrichmentConfig, enrichers: EnricherBinding[], ctx: EnrichmentContext): Promise<EnrichmentStage> {
   const config = resolveEnrichmentConfig(configInput);
   const clock = ctx.clock ?? systemClock;
   const logger = ctx.logger.child({ component: 'enrichment' });
@@ -185,7 +181,12 @@ export async function createEnrichmentStage(
     plugins.set(e.id, e.plugin);
   }
   logger.info(
-    { enrichers: [...sources.values()].map((s) => ({ id: s.id, ...s.limits })), warninglists: warninglists.size, cached: cache.size, falsePositives: falsePositives.snapshot().length },
+    {
+      enrichers: [...sources.values()].map((s) => ({ id: s.id, ...s.limits })),
+      warninglists: warninglists.size,
+      cached: cache.size,
+      falsePositives: falsePositives.snapshot().length,
+    },
     'enrichment stage ready',
   );
 
@@ -208,7 +209,8 @@ export async function createEnrichmentStage(
     m.set(k, v);
     return v;
   };
-  const sameAnswers = (a: SourceAnswer[], b: SourceAnswer[]) => a.length === b.length && a.every((x, i) => x.source === b[i]!.source && x.weight === b[i]!.weight && x.verdict === b[i]!.verdict);
+  const sameAnswers = (a: SourceAnswer[], b: SourceAnswer[]) =>
+    a.length === b.length && a.every((x, i) => x.source === b[i]!.source && x.weight === b[i]!.weight && x.verdict === b[i]!.verdict);
 
   /** Everything up to the lookups: skips, cache hits, requests queued. Synchronous. */
   const prepare = (event: FabricEvent) => {
@@ -246,7 +248,14 @@ export async function createEnrichmentStage(
         const slot: Slot = { source: src.id, weight, src };
         const hit = src.cached(ind);
         if (hit) slot.outcome = { kind: 'answer', verdict: hit, cached: true };
-        else (requested ??= []).push({ src, ind, wait: src.request(ind, priority).then((o) => { slot.outcome = o; }) });
+        else
+          (requested ??= []).push({
+            src,
+            ind,
+            wait: src.request(ind, priority).then((o) => {
+              slot.outcome = o;
+            }),
+          });
         slots.push(slot);
       }
       pending.push({ indicator: ind, fields: x.fields, key: x.key, slots });

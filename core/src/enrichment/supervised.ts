@@ -61,7 +61,10 @@ export class SupervisedEnricher implements EnricherInstance {
 
   async lookup(indicators: Indicator[], options: LookupOptions): Promise<Verdict[]> {
     const inst = this.current();
-    if (!inst) throw new PluginError(ErrorCodes.UNAVAILABLE, `enricher ${this.id} is not started (its collector is starting, restarting, stopped or failed: GET /collectors/${this.id})`, { retriable: true });
+    if (!inst)
+      throw new PluginError(ErrorCodes.UNAVAILABLE, `enricher ${this.id} is not started (its collector is starting, restarting, stopped or failed: GET /collectors/${this.id})`, {
+        retriable: true,
+      });
     return inst.lookup(indicators, options);
   }
 }

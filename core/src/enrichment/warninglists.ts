@@ -158,7 +158,10 @@ async function loadList(file: string): Promise<LoadedList> {
   const attrs = Array.isArray(d.matching_attributes) ? d.matching_attributes.filter((a): a is string => typeof a === 'string') : [];
   const appliesTo = new Set<IndicatorType>(attrs.length === 0 ? ALL_TYPES : attrs.flatMap((a) => ATTRIBUTE_TYPES[a] ?? []));
   const name = typeof d.name === 'string' && d.name ? d.name : path.basename(path.dirname(file));
-  const entries = d.list.filter((v): v is string => typeof v === 'string').map((v) => v.trim()).filter((v) => v !== '');
+  const entries = d.list
+    .filter((v): v is string => typeof v === 'string')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
   const list: LoadedList = { name, file, type: type as ListType, appliesTo };
   switch (list.type) {
     case 'cidr': {

@@ -16,7 +16,7 @@
 export const ERROR_AREAS = {
   plugin: 'Plugin errors: a plugin throws `PluginError` with one of these (the plugin API exports them as `ErrorCodes`)',
   isolation: "Isolation: how a plugin's worker thread is lost",
-  collector: "Collector: errors the collector raises itself",
+  collector: 'Collector: errors the collector raises itself',
   event: 'Events refused one by one (dead-letter reasons)',
   detection: 'Detection',
   enrichment: 'Enrichment lookups',
@@ -79,35 +79,58 @@ export const ERROR_CODES = {
   TIMEOUT: { area: 'plugin', meaning: 'the operation exceeded its deadline (a request timeout, `orchestrator.poll_timeout_seconds`)', retriable: true, handling: 'retry' },
   BAD_CONFIG: {
     area: 'plugin',
-    meaning: "the plugin's config is wrong in a way only visible at run time (404 on the configured index, a folder instead of a file), or the stored checkpoint does not match the plugin's `checkpointSchema`",
+    meaning:
+      "the plugin's config is wrong in a way only visible at run time (404 on the configured index, a folder instead of a file), or the stored checkpoint does not match the plugin's `checkpointSchema`",
     retriable: false,
     handling: 'degrade',
   },
   PLUGIN_CRASHED: { area: 'plugin', meaning: 'the plugin threw something that was not a `PluginError` (the host wraps it)', retriable: true, handling: 'retry' },
   CONTRACT_VIOLATION: {
     area: 'plugin',
-    meaning: 'the plugin broke the contract: a malformed poll result (events without `@timestamp`, more than `maxEvents`, a checkpoint that is not JSON), a missing method; nothing of that poll is taken',
+    meaning:
+      'the plugin broke the contract: a malformed poll result (events without `@timestamp`, more than `maxEvents`, a checkpoint that is not JSON), a missing method; nothing of that poll is taken',
     retriable: true,
     handling: 'retry',
   },
   ABORTED: { area: 'plugin', meaning: 'the operation was aborted because its collector (or the enrichment stage) is stopping', retriable: true, handling: 'retry' },
 
   // Isolation: each becomes the collector's error code, then a restart.
-  UNRESPONSIVE: { area: 'isolation', meaning: "no heartbeat from the plugin's worker for `orchestrator.unresponsive_after_seconds`: its event loop is blocked", retriable: true, handling: 'restart' },
+  UNRESPONSIVE: {
+    area: 'isolation',
+    meaning: "no heartbeat from the plugin's worker for `orchestrator.unresponsive_after_seconds`: its event loop is blocked",
+    retriable: true,
+    handling: 'restart',
+  },
   MEMORY_LIMIT: { area: 'isolation', meaning: "the worker's heap reached `max_heap_mb` and V8 stopped it", retriable: true, handling: 'restart' },
   CRASHED: { area: 'isolation', meaning: 'the plugin threw outside any call (a timer, an unhandled rejection)', retriable: true, handling: 'restart' },
   EXITED: { area: 'isolation', meaning: 'the worker ended by itself (`process.exit()` in the plugin)', retriable: true, handling: 'restart' },
 
   // Collector.
-  START_FAILED: { area: 'collector', meaning: "the plugin's `start()` failed with no code of its own; a start that throws counts as a restart", retriable: true, handling: 'restart' },
+  START_FAILED: {
+    area: 'collector',
+    meaning: "the plugin's `start()` failed with no code of its own; a start that throws counts as a restart",
+    retriable: true,
+    handling: 'restart',
+  },
   CHECKPOINT_WRITE_FAILED: {
     area: 'collector',
-    meaning: 'the checkpoint could not be written (disk full, unwritable `state_dir`): events read since the last saved position are read again after a restart; the next write that lands recovers the collector',
+    meaning:
+      'the checkpoint could not be written (disk full, unwritable `state_dir`): events read since the last saved position are read again after a restart; the next write that lands recovers the collector',
     retriable: false,
     handling: 'degrade',
   },
-  BATCH_NOT_ACKNOWLEDGED: { area: 'collector', meaning: 'the sink did not take a batch: the collector rewinds to its last written checkpoint', retriable: true, handling: 'reread' },
-  CHECKPOINT_UNREADABLE: { area: 'collector', meaning: 'a checkpoint file cannot be read as one (permissions, not JSON, not a checkpoint); the message names the file', retriable: false, handling: 'refuse' },
+  BATCH_NOT_ACKNOWLEDGED: {
+    area: 'collector',
+    meaning: 'the sink did not take a batch: the collector rewinds to its last written checkpoint',
+    retriable: true,
+    handling: 'reread',
+  },
+  CHECKPOINT_UNREADABLE: {
+    area: 'collector',
+    meaning: 'a checkpoint file cannot be read as one (permissions, not JSON, not a checkpoint); the message names the file',
+    retriable: false,
+    handling: 'refuse',
+  },
 
   // Events refused one by one: the `reason` label of fabric_events_dead_lettered_total.
   NOT_AN_OBJECT: { area: 'event', meaning: 'the event is not a JSON object (null, a string, an array, …)', retriable: false, handling: 'dead-letter' },
@@ -120,7 +143,12 @@ export const ERROR_CODES = {
   NOT_SERIALISABLE: { area: 'event', meaning: "the sink could not serialise the event after the pipeline's stages changed it", retriable: false, handling: 'dead-letter' },
 
   // Detection.
-  DETECTION_TIMEOUT: { area: 'detection', meaning: 'a detection worker spent more than `detection.task_timeout_ms` on one event (a pathological line or user extractor)', retriable: false, handling: 'skip' },
+  DETECTION_TIMEOUT: {
+    area: 'detection',
+    meaning: 'a detection worker spent more than `detection.task_timeout_ms` on one event (a pathological line or user extractor)',
+    retriable: false,
+    handling: 'skip',
+  },
   DETECTION_WORKER_FAILED: {
     area: 'detection',
     meaning: 'a detection worker died while evaluating; retriable when it was stopped for another task, so nothing in this one is to blame',
@@ -129,7 +157,12 @@ export const ERROR_CODES = {
   },
 
   // Enrichment.
-  QUEUE_FULL: { area: 'enrichment', meaning: 'more than `max_queue_per_source` indicators waited for one source: the oldest lowest-priority one is given up', retriable: true, handling: 'unanswered' },
+  QUEUE_FULL: {
+    area: 'enrichment',
+    meaning: 'more than `max_queue_per_source` indicators waited for one source: the oldest lowest-priority one is given up',
+    retriable: true,
+    handling: 'unanswered',
+  },
 
   // Sinks.
   SINK_CLOSED: {
@@ -150,31 +183,86 @@ export const ERROR_CODES = {
   },
 
   // Configuration.
-  CONFIG_INVALID: { area: 'config', meaning: 'the config file does not match the schema; every problem is listed with file, line, field and fix', retriable: false, handling: 'refuse' },
+  CONFIG_INVALID: {
+    area: 'config',
+    meaning: 'the config file does not match the schema; every problem is listed with file, line, field and fix',
+    retriable: false,
+    handling: 'refuse',
+  },
   CONFIG_NOT_FOUND: { area: 'config', meaning: 'the config file does not exist, is a folder, or cannot be read', retriable: false, handling: 'refuse' },
   CONFIG_SYNTAX: { area: 'config', meaning: 'the config file is not valid YAML (or its aliases expand to too much data)', retriable: false, handling: 'refuse' },
   CONFIG_ENV_MISSING: { area: 'config', meaning: 'the config names `${VAR}` environment variables that are not set', retriable: false, handling: 'refuse' },
   CONFIG_TOO_LARGE: { area: 'config', meaning: 'the config file is larger than 1 MiB', retriable: false, handling: 'refuse' },
-  CONFIG_PLUGINS: { area: 'config', meaning: "a collector's or enricher's plugin cannot be loaded, or its `config:` block does not match the plugin's schema", retriable: false, handling: 'refuse' },
+  CONFIG_PLUGINS: {
+    area: 'config',
+    meaning: "a collector's or enricher's plugin cannot be loaded, or its `config:` block does not match the plugin's schema",
+    retriable: false,
+    handling: 'refuse',
+  },
   ENRICHMENT_CONFIG_INVALID: { area: 'config', meaning: 'the `enrichment:` section or an enricher binding is invalid', retriable: false, handling: 'refuse' },
-  WARNINGLIST_INVALID: { area: 'config', meaning: 'a MISP warninglist folder or file cannot be used (missing, not JSON, unsupported type, bad entry)', retriable: false, handling: 'refuse' },
+  WARNINGLIST_INVALID: {
+    area: 'config',
+    meaning: 'a MISP warninglist folder or file cannot be used (missing, not JSON, unsupported type, bad entry)',
+    retriable: false,
+    handling: 'refuse',
+  },
   ADMIN_TOKEN_INVALID: { area: 'config', meaning: 'the admin token is too short, or its file cannot be read or written', retriable: false, handling: 'refuse' },
 
   // Loading plugins (PluginLoadError); at run time a plugin that fails to import in its worker is retried within its restart budget.
   PLUGIN_NOT_INSTALLED: { area: 'plugin-load', meaning: 'no package of that name is installed where the host looks for plugins', retriable: false, handling: 'refuse' },
   PLUGIN_API_MISMATCH: { area: 'plugin-load', meaning: "the plugin's API range does not include this host's `PLUGIN_API_VERSION`", retriable: false, handling: 'refuse' },
-  PLUGIN_INVALID: { area: 'plugin-load', meaning: 'the package is not a usable plugin: no API range, an import failure, no `definePlugin` default export, an unknown kind', retriable: false, handling: 'refuse' },
-  PLUGIN_CONFIG_INVALID: { area: 'plugin-load', meaning: "a plugin's config block does not match its schema (kept for the `PluginLoadCode` type; config checks report `CONFIG_PLUGINS`)", retriable: false, handling: 'refuse' },
-  PLUGIN_KIND_MISMATCH: { area: 'plugin-load', meaning: 'a plugin is used as the wrong kind (kept for the `PluginLoadCode` type; config checks report `CONFIG_PLUGINS`)', retriable: false, handling: 'refuse' },
+  PLUGIN_INVALID: {
+    area: 'plugin-load',
+    meaning: 'the package is not a usable plugin: no API range, an import failure, no `definePlugin` default export, an unknown kind',
+    retriable: false,
+    handling: 'refuse',
+  },
+  PLUGIN_CONFIG_INVALID: {
+    area: 'plugin-load',
+    meaning: "a plugin's config block does not match its schema (kept for the `PluginLoadCode` type; config checks report `CONFIG_PLUGINS`)",
+    retriable: false,
+    handling: 'refuse',
+  },
+  PLUGIN_KIND_MISMATCH: {
+    area: 'plugin-load',
+    meaning: 'a plugin is used as the wrong kind (kept for the `PluginLoadCode` type; config checks report `CONFIG_PLUGINS`)',
+    retriable: false,
+    handling: 'refuse',
+  },
 
   // Rules and logsource files.
-  RULE_REFUSED: { area: 'rules', meaning: 'a Sigma rule or field extractor uses something this engine cannot evaluate faithfully (or in linear time): refused, never guessed', retriable: false, handling: 'refuse' },
-  CORRELATION_RULE_INVALID: { area: 'rules', meaning: 'correlation rules were refused; every problem is listed with file, document and rule', retriable: false, handling: 'refuse' },
-  LOGSOURCE_FILE_INVALID: { area: 'rules', meaning: 'a logsource mapping file cannot be used; the message names the file, the entry and the fix', retriable: false, handling: 'refuse' },
+  RULE_REFUSED: {
+    area: 'rules',
+    meaning: 'a Sigma rule or field extractor uses something this engine cannot evaluate faithfully (or in linear time): refused, never guessed',
+    retriable: false,
+    handling: 'refuse',
+  },
+  CORRELATION_RULE_INVALID: {
+    area: 'rules',
+    meaning: 'correlation rules were refused; every problem is listed with file, document and rule',
+    retriable: false,
+    handling: 'refuse',
+  },
+  LOGSOURCE_FILE_INVALID: {
+    area: 'rules',
+    meaning: 'a logsource mapping file cannot be used; the message names the file, the entry and the fix',
+    retriable: false,
+    handling: 'refuse',
+  },
 
   // Host operations behind the admin API (HostError).
-  NOT_FOUND: { area: 'host', meaning: 'no collector (or plugin) of that name; the admin API answers `COLLECTOR_NOT_FOUND` or `PLUGIN_NOT_FOUND`', retriable: false, handling: 'answer' },
-  INVALID: { area: 'host', meaning: 'the request cannot be carried out as given; the admin API answers `INVALID_REQUEST`, or `VALIDATION_FAILED` with the fields of a refused checkpoint', retriable: false, handling: 'answer' },
+  NOT_FOUND: {
+    area: 'host',
+    meaning: 'no collector (or plugin) of that name; the admin API answers `COLLECTOR_NOT_FOUND` or `PLUGIN_NOT_FOUND`',
+    retriable: false,
+    handling: 'answer',
+  },
+  INVALID: {
+    area: 'host',
+    meaning: 'the request cannot be carried out as given; the admin API answers `INVALID_REQUEST`, or `VALIDATION_FAILED` with the fields of a refused checkpoint',
+    retriable: false,
+    handling: 'answer',
+  },
 
   // Admin API answers (AdminErrorCodes).
   UNAUTHORIZED: {
@@ -190,7 +278,13 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { area: 'admin-api', meaning: 'the request body is not `application/json`', retriable: false, handling: 'answer', status: 415 },
   BODY_TOO_LARGE: { area: 'admin-api', meaning: 'the request body exceeds `admin.body_limit_bytes`', retriable: false, handling: 'answer', status: 413 },
   HEADERS_TOO_LARGE: { area: 'admin-api', meaning: 'the URL and headers exceed 16 KiB', retriable: false, handling: 'answer', status: 431 },
-  HOST_NOT_ALLOWED: { area: 'admin-api', meaning: 'the Host header does not name this admin API (`admin.allowed_hosts`): DNS-rebinding defence', retriable: false, handling: 'answer', status: 421 },
+  HOST_NOT_ALLOWED: {
+    area: 'admin-api',
+    meaning: 'the Host header does not name this admin API (`admin.allowed_hosts`): DNS-rebinding defence',
+    retriable: false,
+    handling: 'answer',
+    status: 421,
+  },
   TOO_MANY_STREAMS: {
     area: 'admin-api',
     meaning: 'too many `/events` or `/feed` streams: 429 past `admin.sse_max_clients_per_token` for one token or session, 503 past `admin.sse_max_clients` in total',
@@ -204,16 +298,45 @@ export const ERROR_CODES = {
   COLLECTOR_NOT_FOUND: { area: 'admin-api', meaning: 'no collector with that id', retriable: false, handling: 'answer', status: 404 },
   PLUGIN_NOT_FOUND: { area: 'admin-api', meaning: 'no plugin of that name is installed', retriable: false, handling: 'answer', status: 404 },
   FALSE_POSITIVE_NOT_FOUND: { area: 'admin-api', meaning: 'that indicator is not marked as a false positive', retriable: false, handling: 'answer', status: 404 },
-  TRANSITION_NOT_ALLOWED: { area: 'admin-api', meaning: "the collector's state machine does not allow this command now; the body has its `state`", retriable: false, handling: 'answer', status: 409 },
-  CHECKPOINT_CONFLICT: { area: 'admin-api', meaning: 'a checkpoint can be changed only while its collector cannot poll (stopped, idle or failed)', retriable: false, handling: 'answer', status: 409 },
+  TRANSITION_NOT_ALLOWED: {
+    area: 'admin-api',
+    meaning: "the collector's state machine does not allow this command now; the body has its `state`",
+    retriable: false,
+    handling: 'answer',
+    status: 409,
+  },
+  CHECKPOINT_CONFLICT: {
+    area: 'admin-api',
+    meaning: 'a checkpoint can be changed only while its collector cannot poll (stopped, idle or failed)',
+    retriable: false,
+    handling: 'answer',
+    status: 409,
+  },
   CONFLICT: { area: 'admin-api', meaning: "the collector's state does not allow the operation (also a `HostError` code)", retriable: false, handling: 'answer', status: 409 },
-  INVALID_REQUEST: { area: 'admin-api', meaning: 'a malformed request (bad URL encoding, a refused value); Fastify\'s other client errors keep their own 4xx status', retriable: false, handling: 'answer', status: 400 },
+  INVALID_REQUEST: {
+    area: 'admin-api',
+    meaning: "a malformed request (bad URL encoding, a refused value); Fastify's other client errors keep their own 4xx status",
+    retriable: false,
+    handling: 'answer',
+    status: 400,
+  },
   NOT_READY: { area: 'admin-api', meaning: 'the instance is not ready (reserved: `/ready` answers 503 with its checks instead)', retriable: true, handling: 'answer', status: 503 },
-  INTERNAL_ERROR: { area: 'admin-api', meaning: 'an unexpected failure; the answer says only "see the server log, request id X"', retriable: false, handling: 'answer', status: 500 },
+  INTERNAL_ERROR: {
+    area: 'admin-api',
+    meaning: 'an unexpected failure; the answer says only "see the server log, request id X"',
+    retriable: false,
+    handling: 'answer',
+    status: 500,
+  },
 
   // Command line.
   USAGE: { area: 'cli', meaning: 'wrong arguments or flags; the message ends with the usage (exit 2)', retriable: false, handling: 'cli' },
-  ADMIN_UNREACHABLE: { area: 'cli', meaning: "the running instance's admin API cannot be reached, or the config naming it cannot be read (exit 3)", retriable: true, handling: 'cli' },
+  ADMIN_UNREACHABLE: {
+    area: 'cli',
+    meaning: "the running instance's admin API cannot be reached, or the config naming it cannot be read (exit 3)",
+    retriable: true,
+    handling: 'cli',
+  },
   ADMIN_REQUEST_FAILED: { area: 'cli', meaning: 'the admin API answered an error; `apiCode` and `status` are what it answered (exit 1)', retriable: false, handling: 'cli' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
@@ -246,5 +369,9 @@ export function isRetriableCode(code: string): boolean {
 
 /** Codes the runtime handles this way (e.g. every code that degrades a collector at once). */
 export function codesHandled(handling: ErrorHandling): ReadonlySet<string> {
-  return new Set(Object.entries(ERROR_CODES as Record<string, ErrorCodeSpec>).filter(([, s]) => s.handling === handling).map(([c]) => c));
+  return new Set(
+    Object.entries(ERROR_CODES as Record<string, ErrorCodeSpec>)
+      .filter(([, s]) => s.handling === handling)
+      .map(([c]) => c),
+  );
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { setField, type FabricEvent, type Priority, type SourceEvent } from '../plugin-api/index.js';
+import { setField, type FabricEvent, type Priority } from '../plugin-api/index.js';
 import { EVENT_SCHEMA_VERSION } from './schema-version.js';
 import { PRIORITY_ORDER } from './priority.js';
 import { asRefused, DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
@@ -27,14 +27,17 @@ export function normalizeEvent(input: unknown, from: Provenance, limits: Sanitiz
   } catch {
     return { ok: false, code: RejectCodes.UNREADABLE, reason: 'event is a revoked Proxy' };
   }
-  if (input === null || typeof input !== 'object' || isArray) return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: `event is ${isArray ? 'an array' : input === null ? 'null' : typeof input}, expected an object` };
+  if (input === null || typeof input !== 'object' || isArray)
+    return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: `event is ${isArray ? 'an array' : input === null ? 'null' : typeof input}, expected an object` };
   // From here on the event is plain JSON data: bounded, acyclic, no accessors, no "__proto__" key.
   const copied = toPlainJson(input, limits);
   if (!copied.ok) return copied;
-  if (copied.value === null || typeof copied.value !== 'object' || Array.isArray(copied.value)) return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: 'event serialises to something other than an object (its toJSON returned a non-object)' };
+  if (copied.value === null || typeof copied.value !== 'object' || Array.isArray(copied.value))
+    return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: 'event serialises to something other than an object (its toJSON returned a non-object)' };
   const src = copied.value as Record<string, unknown>;
   const ts = src['@timestamp'];
-  if (typeof ts !== 'string' || Number.isNaN(Date.parse(ts))) return { ok: false, code: RejectCodes.INVALID_TIMESTAMP, reason: `event has no valid "@timestamp" (got ${JSON.stringify(ts)?.slice(0, 40)})` };
+  if (typeof ts !== 'string' || Number.isNaN(Date.parse(ts)))
+    return { ok: false, code: RejectCodes.INVALID_TIMESTAMP, reason: `event has no valid "@timestamp" (got ${JSON.stringify(ts)?.slice(0, 40)})` };
 
   const event: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(src)) {
@@ -64,17 +67,27 @@ function mergeInto(target: Record<string, unknown>, value: Record<string, unknow
 export function fingerprintOf(event: Record<string, unknown>): string {
   const ev = (event.event ?? {}) as Record<string, unknown>;
   const host = (event.host as Record<string, unknown> | undefined)?.name;
-  const body = typeof ev.original === 'string' ? ev.original : typeof event.message === 'string' ? event.message : stableJson({ ...event, fabric: undefined, event: { ...ev, id: undefined, ingested: undefined } });
-  return createHash('sha1').update(`${String(event['@timestamp'])}\n${String(host ?? '')}\n${body}`).digest('hex');
+  const body =
+    typeof ev.original === 'string'
+      ? ev.original
+      : typeof event.message === 'string'
+        ? event.message
+        : stableJson({ ...event, fabric: undefined, event: { ...ev, id: undefined, ingested: undefined } });
+  return createHash('sha1')
+    .update(`${String(event['@timestamp'])}\n${String(host ?? '')}\n${body}`)
+    .digest('hex');
 }
 
 function stableJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   const o = value as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+    .join(',')}}`;
 }
-
 
 export function priorityOf(event: FabricEvent): Priority {
   const p = event.fabric.priority;

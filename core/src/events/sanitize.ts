@@ -51,7 +51,6 @@ export interface SanitizeLimits {
 
 export const DEFAULT_SANITIZE_LIMITS: SanitizeLimits = { maxDepth: 32, maxBytes: 1_048_576 };
 
-
 export type SanitizeResult = { ok: true; value: unknown } | { ok: false; code: RejectCode; reason: string };
 
 class Refusal {

@@ -84,12 +84,23 @@ async function create(): Promise<CreateReply> {
   if (validation) {
     const { value, errors } = validation.validateAgainstSchema(def.configSchema, config);
     if (errors.length > 0) {
-      const list = errors.slice(0, 5).map((e) => `config${e.path === '/' ? '' : e.path}: ${e.message}`).join('; ');
-      throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${init.collectorId}": ${list}; fix the collector's config: block (fabric validate lists every problem)`, { retriable: false });
+      const list = errors
+        .slice(0, 5)
+        .map((e) => `config${e.path === '/' ? '' : e.path}: ${e.message}`)
+        .join('; ');
+      throw new PluginError(ErrorCodes.BAD_CONFIG, `collector "${init.collectorId}": ${list}; fix the collector's config: block (fabric validate lists every problem)`, {
+        retriable: false,
+      });
     }
     config = value;
   }
-  const made = await def.create(config as never, { collectorId: init.collectorId, logger, stateDir: init.stateDir, signal: hostAbort.signal, ...(init.configDir !== undefined ? { configDir: init.configDir } : {}) });
+  const made = await def.create(config as never, {
+    collectorId: init.collectorId,
+    logger,
+    stateDir: init.stateDir,
+    signal: hostAbort.signal,
+    ...(init.configDir !== undefined ? { configDir: init.configDir } : {}),
+  });
   instance = made as SourceInstance & Partial<EnricherInstance>;
   let description: unknown = null;
   try {
@@ -118,7 +129,9 @@ function eventsOneByOne(events: unknown[]): { eventsJson: string; refused: WireR
       const why = toPlainJson(e);
       // The dead letter keeps up to dead_letter.max_original_bytes; its default is what crosses.
       const original = describeValue(e, 65_536);
-      refused.push(why.ok ? { i, code: RejectCodes.NOT_JSON, reason: 'event could not be serialised to JSON in its worker', original } : { i, code: why.code, reason: why.reason, original });
+      refused.push(
+        why.ok ? { i, code: RejectCodes.NOT_JSON, reason: 'event could not be serialised to JSON in its worker', original } : { i, code: why.code, reason: why.reason, original },
+      );
       text = 'null';
     }
     parts.push(text);
@@ -148,7 +161,10 @@ async function readBatch(checkpoint: unknown, maxEvents: number, signal: AbortSi
     );
   }
   if (r === null || typeof r !== 'object' || !Array.isArray(r.events)) {
-    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `poll() returned ${r === null ? 'null' : typeof r !== 'object' ? typeof r : `events of type ${typeof r.events}`}, expected { events: [...], checkpoint }`);
+    throw new PluginError(
+      ErrorCodes.CONTRACT_VIOLATION,
+      `poll() returned ${r === null ? 'null' : typeof r !== 'object' ? typeof r : `events of type ${typeof r.events}`}, expected { events: [...], checkpoint }`,
+    );
   }
   let checkpointJson: string | undefined;
   try {
@@ -289,7 +305,12 @@ port.on('message', (m: HostToWorker) => {
       try {
         post({ t: 'reply', id: m.id, ok: false, error: wire(err) });
       } catch {
-        post({ t: 'reply', id: m.id, ok: false, error: { code: ErrorCodes.CONTRACT_VIOLATION, message: 'the plugin returned a value that cannot be sent to the host', retriable: true } });
+        post({
+          t: 'reply',
+          id: m.id,
+          ok: false,
+          error: { code: ErrorCodes.CONTRACT_VIOLATION, message: 'the plugin returned a value that cannot be sent to the host', retriable: true },
+        });
       }
     })
     .finally(() => calls.delete(m.id));

@@ -1,7 +1,22 @@
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ErrorCodes, PluginError, type CollectorDescription, type EnricherInstance, type EnricherLimits, type HealthReport, type Indicator, type IndicatorType, type LookupOptions, type PluginLogger, type PollRequest, type PollResult, type SourceInstance, type Verdict } from '../plugin-api/index.js';
+import {
+  ErrorCodes,
+  PluginError,
+  type CollectorDescription,
+  type EnricherInstance,
+  type EnricherLimits,
+  type HealthReport,
+  type Indicator,
+  type IndicatorType,
+  type LookupOptions,
+  type PluginLogger,
+  type PollRequest,
+  type PollResult,
+  type SourceInstance,
+  type Verdict,
+} from '../plugin-api/index.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerAhead, WorkerInit, WorkerToHost } from './protocol.js';
 import { RefusedEvent } from '../events/sanitize.js';
 import { IsolationErrorCodes } from './codes.js';
@@ -110,22 +125,40 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
     this.worker.on('message', (m: WorkerToHost) => this.onMessage(m));
     this.worker.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-        this.lose(new PluginError(IsolationErrorCodes.MEMORY_LIMIT, `the plugin's worker used more than its ${limits.maxHeapMb} MB heap limit and was stopped (raise max_heap_mb if the plugin needs more; a leak grows back after the restart)`, { retriable: true }));
+        this.lose(
+          new PluginError(
+            IsolationErrorCodes.MEMORY_LIMIT,
+            `the plugin's worker used more than its ${limits.maxHeapMb} MB heap limit and was stopped (raise max_heap_mb if the plugin needs more; a leak grows back after the restart)`,
+            { retriable: true },
+          ),
+        );
       } else {
         this.lose(new PluginError(IsolationErrorCodes.CRASHED, `the plugin threw outside any call (a timer or an unhandled rejection): ${err.message}`, { retriable: true }));
       }
     });
     this.worker.on('exit', (code) => {
-      if (!this.closing) this.lose(new PluginError(IsolationErrorCodes.EXITED, `the plugin's worker exited with code ${code} (process.exit() in the plugin ends only its worker)`, { retriable: true }));
+      if (!this.closing)
+        this.lose(
+          new PluginError(IsolationErrorCodes.EXITED, `the plugin's worker exited with code ${code} (process.exit() in the plugin ends only its worker)`, { retriable: true }),
+        );
       this.closing = true;
       clearInterval(this.monitor);
     });
-    this.monitor = setInterval(() => {
-      const quietMs = Date.now() - this.lastBeat;
-      if (quietMs > limits.unresponsiveMs) {
-        this.lose(new PluginError(IsolationErrorCodes.UNRESPONSIVE, `the plugin's worker sent no heartbeat for ${quietMs} ms (its event loop is blocked, e.g. a synchronous loop); it was terminated`, { retriable: true }));
-      }
-    }, Math.max(50, Math.min(limits.heartbeatMs, limits.unresponsiveMs / 4)));
+    this.monitor = setInterval(
+      () => {
+        const quietMs = Date.now() - this.lastBeat;
+        if (quietMs > limits.unresponsiveMs) {
+          this.lose(
+            new PluginError(
+              IsolationErrorCodes.UNRESPONSIVE,
+              `the plugin's worker sent no heartbeat for ${quietMs} ms (its event loop is blocked, e.g. a synchronous loop); it was terminated`,
+              { retriable: true },
+            ),
+          );
+        }
+      },
+      Math.max(50, Math.min(limits.heartbeatMs, limits.unresponsiveMs / 4)),
+    );
     this.monitor.unref();
   }
 
@@ -205,7 +238,10 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
       else this.unpack(a).then(p.resolve, p.reject);
       return;
     }
-    if (!m.ok) p.reject(new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) }));
+    if (!m.ok)
+      p.reject(
+        new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) }),
+      );
     else if ('batch' in m) this.unpack(m).then(p.resolve, p.reject);
     else p.resolve(m.value);
   }
@@ -280,7 +316,8 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
 
   /** A batch from the worker as a poll result; events it could not send become RefusedEvents. */
   private async unpack(m: { batch: Uint8Array } | { error: WireError }): Promise<PollResult> {
-    if ('error' in m) throw new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) });
+    if ('error' in m)
+      throw new PluginError(m.error.code, m.error.message, { retriable: m.error.retriable, ...(m.error.retryAfterMs !== undefined ? { retryAfterMs: m.error.retryAfterMs } : {}) });
     let batch: PollResult & { refused: WireRefusal[] };
     try {
       batch = JSON.parse(this.decoder.decode(m.batch)) as PollResult & { refused: WireRefusal[] };

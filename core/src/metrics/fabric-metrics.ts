@@ -38,24 +38,68 @@ export class FabricMetrics {
       registerEventLoopDelay(registry);
     }
     this.eventsCollected = counter(registry, { name: 'fabric_events_collected_total', help: 'Events returned by collector polls', labelNames: ['collector'] });
-    this.eventsRejected = counter(registry, { name: 'fabric_events_rejected_total', help: 'Events refused one by one (not an object, no valid @timestamp, too deep or large, cycles, BigInt, unreadable, not serialisable) and dead-lettered; the rest of their batch went on', labelNames: ['collector'] });
-    this.eventsDeduplicated = counter(registry, { name: 'fabric_events_deduplicated_total', help: 'Events dropped as duplicates within the de-duplication window', labelNames: ['collector'] });
+    this.eventsRejected = counter(registry, {
+      name: 'fabric_events_rejected_total',
+      help: 'Events refused one by one (not an object, no valid @timestamp, too deep or large, cycles, BigInt, unreadable, not serialisable) and dead-lettered; the rest of their batch went on',
+      labelNames: ['collector'],
+    });
+    this.eventsDeduplicated = counter(registry, {
+      name: 'fabric_events_deduplicated_total',
+      help: 'Events dropped as duplicates within the de-duplication window',
+      labelNames: ['collector'],
+    });
     this.eventsPublished = counter(registry, { name: 'fabric_events_published_total', help: 'Events acknowledged by the sink', labelNames: ['collector', 'priority'] });
-    this.eventsFiltered = counter(registry, { name: 'fabric_events_filtered_total', help: 'Events not published by routing (no detection, below min priority)', labelNames: ['collector'] });
+    this.eventsFiltered = counter(registry, {
+      name: 'fabric_events_filtered_total',
+      help: 'Events not published by routing (no detection, below min priority)',
+      labelNames: ['collector'],
+    });
     this.pollErrors = counter(registry, { name: 'fabric_collector_errors_total', help: 'Failed polls and starts', labelNames: ['collector', 'code'] });
     this.restarts = counter(registry, { name: 'fabric_collector_restarts_total', help: 'Supervisor restarts', labelNames: ['collector'] });
     this.collectorState = gauge(registry, { name: 'fabric_collector_state', help: '1 for the state each collector is in, 0 otherwise', labelNames: ['collector', 'state'] });
-    this.pollDuration = histogram(registry, { name: 'fabric_poll_duration_seconds', help: 'Latency of collector polls', labelNames: ['collector'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
-    this.workerHeap = gauge(registry, { name: 'fabric_collector_worker_heap_used_bytes', help: "V8 heap in use by the collector's plugin worker (orchestrator.max_heap_mb bounds it)", labelNames: ['collector'] });
-    this.workerEventLoopUtilization = gauge(registry, { name: 'fabric_collector_worker_event_loop_utilization', help: "Share of the last heartbeat interval the collector's plugin worker was busy (0-1)", labelNames: ['collector'] });
-    this.workerBusySeconds = gauge(registry, { name: 'fabric_collector_worker_busy_seconds', help: "Time the collector's current plugin worker has spent busy since it started (its CPU time, roughly); restarts from 0 with the worker", labelNames: ['collector'] });
+    this.pollDuration = histogram(registry, {
+      name: 'fabric_poll_duration_seconds',
+      help: 'Latency of collector polls',
+      labelNames: ['collector'],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    });
+    this.workerHeap = gauge(registry, {
+      name: 'fabric_collector_worker_heap_used_bytes',
+      help: "V8 heap in use by the collector's plugin worker (orchestrator.max_heap_mb bounds it)",
+      labelNames: ['collector'],
+    });
+    this.workerEventLoopUtilization = gauge(registry, {
+      name: 'fabric_collector_worker_event_loop_utilization',
+      help: "Share of the last heartbeat interval the collector's plugin worker was busy (0-1)",
+      labelNames: ['collector'],
+    });
+    this.workerBusySeconds = gauge(registry, {
+      name: 'fabric_collector_worker_busy_seconds',
+      help: "Time the collector's current plugin worker has spent busy since it started (its CPU time, roughly); restarts from 0 with the worker",
+      labelNames: ['collector'],
+    });
     this.checkpointLag = gauge(registry, { name: 'fabric_checkpoint_lag_events', help: 'Events polled but not yet covered by a committed checkpoint', labelNames: ['collector'] });
     this.queueDepth = gauge(registry, { name: 'fabric_pipeline_queue_depth', help: 'Pipeline in-flight load between poll and sink acknowledgement', labelNames: ['unit'] });
     this.sinkAcks = counter(registry, { name: 'fabric_sink_acknowledged_total', help: 'Events the sink confirmed durable', labelNames: ['sink'] });
-    this.eventsDeadLettered = counter(registry, { name: 'fabric_events_dead_lettered_total', help: 'Events refused on their own (the rest of their batch went on) and sent to the dead-letter file or topic, by reason code', labelNames: ['collector', 'reason'] });
-    this.deadLetterWriteFailures = counter(registry, { name: 'fabric_dead_letter_write_failures_total', help: 'Dead-letter records that could not be written to the dead-letter file or topic (logged and kept in memory only)' });
-    this.checkpointWriteFailures = counter(registry, { name: 'fabric_checkpoint_write_failures_total', help: 'Checkpoint writes that failed (disk full, unwritable state_dir): the collector is degraded and its replay after a restart grows', labelNames: ['collector'] });
-    this.stageErrors = counter(registry, { name: 'fabric_stage_errors_total', help: 'Pipeline stage failures (the batch continues unprocessed by that stage)', labelNames: ['stage'] });
+    this.eventsDeadLettered = counter(registry, {
+      name: 'fabric_events_dead_lettered_total',
+      help: 'Events refused on their own (the rest of their batch went on) and sent to the dead-letter file or topic, by reason code',
+      labelNames: ['collector', 'reason'],
+    });
+    this.deadLetterWriteFailures = counter(registry, {
+      name: 'fabric_dead_letter_write_failures_total',
+      help: 'Dead-letter records that could not be written to the dead-letter file or topic (logged and kept in memory only)',
+    });
+    this.checkpointWriteFailures = counter(registry, {
+      name: 'fabric_checkpoint_write_failures_total',
+      help: 'Checkpoint writes that failed (disk full, unwritable state_dir): the collector is degraded and its replay after a restart grows',
+      labelNames: ['collector'],
+    });
+    this.stageErrors = counter(registry, {
+      name: 'fabric_stage_errors_total',
+      help: 'Pipeline stage failures (the batch continues unprocessed by that stage)',
+      labelNames: ['stage'],
+    });
   }
 
   setState(collector: string, state: string): void {

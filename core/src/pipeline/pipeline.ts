@@ -184,7 +184,8 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
         this.emit('published', written);
       }
       for (const stage of this.opts.stages) {
-        if (stage.acknowledge) await stage.acknowledge(ticket).catch((err: Error) => this.opts.logger.error({ stage: stage.name, err: err.message }, 'stage acknowledgement failed'));
+        if (stage.acknowledge)
+          await stage.acknowledge(ticket).catch((err: Error) => this.opts.logger.error({ stage: stage.name, err: err.message }, 'stage acknowledgement failed'));
       }
       return { collected: size, rejected: refused.length, published: written.length, deduplicated: ticket.dropped.duplicate };
     } finally {
@@ -213,7 +214,14 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
           JSON.stringify(e);
           good.push(e);
         } catch (x) {
-          bad.push({ collector: batch.collector, plugin: batch.plugin, stage: 'sink', code: RejectCodes.NOT_SERIALISABLE, message: `the sink could not serialise the event after the pipeline's stages: ${(x as Error).message}`, original: e });
+          bad.push({
+            collector: batch.collector,
+            plugin: batch.plugin,
+            stage: 'sink',
+            code: RejectCodes.NOT_SERIALISABLE,
+            message: `the sink could not serialise the event after the pipeline's stages: ${(x as Error).message}`,
+            original: e,
+          });
         }
       }
       if (bad.length === 0) throw err;

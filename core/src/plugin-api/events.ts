@@ -49,7 +49,7 @@ export type Priority = 'critical' | 'high' | 'medium' | 'low' | 'info';
  * walk into what every object inherits (that is how one log line pollutes `Object.prototype`).
  */
 function own(obj: Record<string, unknown>, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(obj, key);
+  return Object.hasOwn(obj, key);
 }
 
 /** Read an ECS field by dotted path from nested objects, falling back to a literal dotted key. */
@@ -66,11 +66,15 @@ export function getField(event: Record<string, unknown>, path: string): unknown 
       const last = path.slice(start);
       return own(obj, last) ? obj[last] : undefined;
     }
-    let next: unknown = undefined;
+    let next: unknown;
     let found = false;
     while (end !== -1) {
       const key = path.slice(start, end);
-      if (own(obj, key)) { next = obj[key]; found = true; break; }
+      if (own(obj, key)) {
+        next = obj[key];
+        found = true;
+        break;
+      }
       end = path.indexOf('.', end + 1);
     }
     if (!found) {

@@ -163,7 +163,9 @@ export function checkpointSchemaErrors(schema: TSchema | undefined, checkpoint: 
   try {
     errors = Value.Errors(schema, checkpoint);
   } catch (err) {
-    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the plugin's checkpointSchema is not a usable JSON Schema (${(err as Error).message}); fix the plugin`, { retriable: false });
+    throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the plugin's checkpointSchema is not a usable JSON Schema (${(err as Error).message}); fix the plugin`, {
+      retriable: false,
+    });
   }
   const byPath = new Map<string, CheckpointFieldError>();
   let seen = 0;

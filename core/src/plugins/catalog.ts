@@ -114,14 +114,16 @@ export function catalogEntry(name: string, dir: string): InstalledPlugin {
 
 /** Every installed package that declares itself a Reactive Fabric plugin, compatible or not, by name. */
 export function readCatalog(roots: string[]): InstalledPlugin[] {
-  return [...pluginDirs(roots)].sort(([a], [b]) => a.localeCompare(b)).map(([name, dir]) => {
-    try {
-      return catalogEntry(name, dir);
-    } catch (err) {
-      // The package.json changed or vanished between the scan and now.
-      return { name, version: '0.0.0', kind: 'unknown', apiRange: '', compatible: false, problem: `plugin ${name}: package.json cannot be read: ${(err as Error).message}` };
-    }
-  });
+  return [...pluginDirs(roots)]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, dir]) => {
+      try {
+        return catalogEntry(name, dir);
+      } catch (err) {
+        // The package.json changed or vanished between the scan and now.
+        return { name, version: '0.0.0', kind: 'unknown', apiRange: '', compatible: false, problem: `plugin ${name}: package.json cannot be read: ${(err as Error).message}` };
+      }
+    });
 }
 
 /** The catalog for GET /plugins and `fabric plugins list` (async for callers that await it). */

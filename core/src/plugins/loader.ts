@@ -108,7 +108,12 @@ export function readPluginPackage(dir: string): PluginPackage {
 /** Throws PluginLoadError when `range` (from `where`) does not include this host's plugin API. */
 export function checkPluginApi(name: string, range: string, where: string): void {
   if (!range) {
-    throw new PluginLoadError('PLUGIN_INVALID', name, `package ${name} is not a Reactive Fabric plugin: its ${where} has no plugin API range`, `add "reactiveFabric": { "pluginApi": "^1.0.0", "kind": "source" } to its package.json`);
+    throw new PluginLoadError(
+      'PLUGIN_INVALID',
+      name,
+      `package ${name} is not a Reactive Fabric plugin: its ${where} has no plugin API range`,
+      `add "reactiveFabric": { "pluginApi": "^1.0.0", "kind": "source" } to its package.json`,
+    );
   }
   if (!semver.validRange(range)) {
     throw new PluginLoadError('PLUGIN_INVALID', name, `plugin ${name} declares an invalid plugin API range "${range}" in its ${where}`, 'use a semver range such as "^1.0.0"');
@@ -118,7 +123,9 @@ export function checkPluginApi(name: string, range: string, where: string): void
       'PLUGIN_API_MISMATCH',
       name,
       `plugin ${name} requires plugin API ${range}, but this Reactive Fabric provides plugin API ${PLUGIN_API_VERSION}`,
-      semver.gtr(PLUGIN_API_VERSION, range) ? `install a newer ${name} built for plugin API ${PLUGIN_API_VERSION}` : `upgrade @reactive-fabric/core to a version that provides plugin API ${range}, or install an older ${name}`,
+      semver.gtr(PLUGIN_API_VERSION, range)
+        ? `install a newer ${name} built for plugin API ${PLUGIN_API_VERSION}`
+        : `upgrade @reactive-fabric/core to a version that provides plugin API ${range}, or install an older ${name}`,
     );
   }
 }
@@ -132,7 +139,12 @@ const cache = new Map<string, Promise<LoadedPlugin>>();
 export function resolvePluginPackage(name: string, roots: string[]): PluginPackage {
   const dir = findPackageDir(name, roots);
   if (!dir) {
-    throw new PluginLoadError('PLUGIN_NOT_INSTALLED', name, `plugin package ${name} is not installed (looked in node_modules under ${roots.join(', ')})`, `run pnpm add ${name} (or npm install ${name}) in ${roots[0]}`);
+    throw new PluginLoadError(
+      'PLUGIN_NOT_INSTALLED',
+      name,
+      `plugin package ${name} is not installed (looked in node_modules under ${roots.join(', ')})`,
+      `run pnpm add ${name} (or npm install ${name}) in ${roots[0]}`,
+    );
   }
   const pkg = readPluginPackage(dir);
   checkPluginApi(pkg.name, pkg.apiRange, 'package.json "reactiveFabric.pluginApi"');
@@ -156,7 +168,12 @@ async function importPlugin(pkg: PluginPackage): Promise<LoadedPlugin> {
   try {
     mod = (await import(pathToFileURL(pkg.entry).href)) as { default?: unknown };
   } catch (err) {
-    throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name}@${pkg.version} failed to load from ${pkg.entry}: ${(err as Error).message}`, `rebuild or reinstall ${pkg.name}`);
+    throw new PluginLoadError(
+      'PLUGIN_INVALID',
+      pkg.name,
+      `plugin ${pkg.name}@${pkg.version} failed to load from ${pkg.entry}: ${(err as Error).message}`,
+      `rebuild or reinstall ${pkg.name}`,
+    );
   }
   return checkDefinition(pkg, mod.default as Partial<PluginDefinition> | undefined);
 }
@@ -167,10 +184,17 @@ async function importPlugin(pkg: PluginPackage): Promise<LoadedPlugin> {
  * functions: `create` runs there).
  */
 export function checkDefinition(pkg: PluginPackage, def: Partial<PluginDefinition> | undefined, options: { inWorker?: boolean } = {}): LoadedPlugin {
-  const required = options.inWorker ? (['name', 'version', 'kind', 'apiVersion', 'configSchema'] as const) : (['name', 'version', 'kind', 'apiVersion', 'configSchema', 'create'] as const);
+  const required = options.inWorker
+    ? (['name', 'version', 'kind', 'apiVersion', 'configSchema'] as const)
+    : (['name', 'version', 'kind', 'apiVersion', 'configSchema', 'create'] as const);
   const missing = required.filter((k) => def?.[k] === undefined);
   if (!def || missing.length > 0) {
-    throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name} does not default-export definePlugin({...})${missing.length ? `: missing ${missing.join(', ')}` : ''}`, 'export default definePlugin({ name, version, kind, apiVersion, configSchema, create })');
+    throw new PluginLoadError(
+      'PLUGIN_INVALID',
+      pkg.name,
+      `plugin ${pkg.name} does not default-export definePlugin({...})${missing.length ? `: missing ${missing.join(', ')}` : ''}`,
+      'export default definePlugin({ name, version, kind, apiVersion, configSchema, create })',
+    );
   }
   if (def.kind !== 'source' && def.kind !== 'enricher') {
     throw new PluginLoadError('PLUGIN_INVALID', pkg.name, `plugin ${pkg.name} has kind "${String(def.kind)}"`, 'kind must be "source" or "enricher"');

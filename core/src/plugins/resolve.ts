@@ -37,7 +37,11 @@ export interface ResolveOptions {
  * A worker-isolated source's plugin, read without importing it here: package.json checked in this
  * thread, the definition's data read by a throw-away worker.
  */
-export async function inspectPlugin(name: string, roots: string[], limits: Parameters<typeof WorkerPlugin.inspect>[1]): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
+export async function inspectPlugin(
+  name: string,
+  roots: string[],
+  limits: Parameters<typeof WorkerPlugin.inspect>[1],
+): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
   const pkg = resolvePluginPackage(name, roots);
   let data;
   try {
@@ -77,11 +81,31 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[], o
           const f = inspected.failure;
           if (options.deferBrokenImports) {
             const kind = section === 'enrichers' ? 'enricher' : inspected.pkg.kind === 'enricher' ? 'enricher' : 'source';
-            const definition = { name: inspected.pkg.name, version: inspected.pkg.version, kind, apiVersion: inspected.pkg.apiRange, configSchema: {}, create: () => Promise.reject(f) } as unknown as PluginDefinition;
-            out.push({ section, index, config: component, loaded: { pkg: { ...inspected.pkg, kind }, definition }, pluginConfig: component.config, secrets: [], validateInWorker: true });
+            const definition = {
+              name: inspected.pkg.name,
+              version: inspected.pkg.version,
+              kind,
+              apiVersion: inspected.pkg.apiRange,
+              configSchema: {},
+              create: () => Promise.reject(f),
+            } as unknown as PluginDefinition;
+            out.push({
+              section,
+              index,
+              config: component,
+              loaded: { pkg: { ...inspected.pkg, kind }, definition },
+              pluginConfig: component.config,
+              secrets: [],
+              validateInWorker: true,
+            });
             continue;
           }
-          throw new PluginLoadError('PLUGIN_INVALID', component.plugin, `importing ${inspected.pkg.name}@${inspected.pkg.version} in a worker failed (${f.code}): ${f.message}`, `fix or reinstall ${component.plugin}; \`fabric run\` starts the other collectors and retries this one within its restart budget`);
+          throw new PluginLoadError(
+            'PLUGIN_INVALID',
+            component.plugin,
+            `importing ${inspected.pkg.name}@${inspected.pkg.version} in a worker failed (${f.code}): ${f.message}`,
+            `fix or reinstall ${component.plugin}; \`fabric run\` starts the other collectors and retries this one within its restart budget`,
+          );
         }
         plugin = inspected;
       } else plugin = await loadPlugin(component.plugin, roots);
@@ -91,18 +115,26 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[], o
         path: `${section}[${index}].plugin`,
         line: loaded.lineOf(`${pointer}/plugin`),
         message: `${label} "${component.id}" uses plugin ${component.plugin}: ${e.message.split('\n')[0]}`,
-        fix: e.code === 'PLUGIN_NOT_INSTALLED' ? `run pnpm add ${component.plugin} (or npm install ${component.plugin}), or remove ${label} "${component.id}" from the config` : e.fix,
+        fix:
+          e.code === 'PLUGIN_NOT_INSTALLED' ? `run pnpm add ${component.plugin} (or npm install ${component.plugin}), or remove ${label} "${component.id}" from the config` : e.fix,
       });
       continue;
     }
     const kind = plugin.definition.kind;
     if (section === 'enrichers' && kind !== 'enricher') {
-      problems.push({ path: `${section}[${index}].plugin`, line: loaded.lineOf(`${pointer}/plugin`), message: `enricher "${component.id}" uses ${component.plugin}, which is a ${kind} plugin`, fix: 'move it to collectors:, or name an enricher plugin' });
+      problems.push({
+        path: `${section}[${index}].plugin`,
+        line: loaded.lineOf(`${pointer}/plugin`),
+        message: `enricher "${component.id}" uses ${component.plugin}, which is a ${kind} plugin`,
+        fix: 'move it to collectors:, or name an enricher plugin',
+      });
       continue;
     }
     // ${ENV} values in the plugin's block become numbers/booleans where its schema wants them.
     const candidate = structuredClone(component.config);
-    const coercion = loaded.envRefs ? coerceInterpolated(plugin.definition.configSchema, candidate, loaded.envRefs, loaded.lineOf, `${pointer}/config`, `${label} "${component.id}" (${component.plugin}): `) : [];
+    const coercion = loaded.envRefs
+      ? coerceInterpolated(plugin.definition.configSchema, candidate, loaded.envRefs, loaded.lineOf, `${pointer}/config`, `${label} "${component.id}" (${component.plugin}): `)
+      : [];
     problems.push(...coercion);
     const { value, errors } = validateAgainstSchema(plugin.definition.configSchema, candidate);
     for (const e of errors) {
@@ -113,7 +145,8 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[], o
         message: `${label} "${component.id}" (${component.plugin}): ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)?.slice(0, 80)})`}`,
       });
     }
-    if (errors.length === 0 && coercion.length === 0) out.push({ section, index, config: component, loaded: plugin, pluginConfig: value, secrets: secretValues(plugin.definition.configSchema, value) });
+    if (errors.length === 0 && coercion.length === 0)
+      out.push({ section, index, config: component, loaded: plugin, pluginConfig: value, secrets: secretValues(plugin.definition.configSchema, value) });
   }
   if (problems.length > 0) throw new ConfigError(loaded.file, problems, 'CONFIG_PLUGINS');
   return out;

@@ -92,7 +92,10 @@ export class DeadLetterQueue {
     } catch (err) {
       this.writeFailures += records.length;
       this.opts.metrics?.deadLetterWriteFailures.inc(records.length);
-      this.opts.logger.error({ target: target.location, records: records.length, err: safeMessage(err) }, 'dead-letter records could not be written; they are in the log and GET /dead-letters only');
+      this.opts.logger.error(
+        { target: target.location, records: records.length, err: safeMessage(err) },
+        'dead-letter records could not be written; they are in the log and GET /dead-letters only',
+      );
     }
   }
 
@@ -134,7 +137,11 @@ export class DeadLetterQueue {
     const now = Date.now();
     let w = this.logWindow.get(i.collector);
     if (!w || now - w.start >= LOG_WINDOW_MS) {
-      if (w && w.suppressed > 0) this.opts.logger.warn({ collector: i.collector, suppressed: w.suppressed, target: this.opts.target?.location }, `${w.suppressed} more event(s) dead-lettered without a log line; see fabric_events_dead_lettered_total and GET /dead-letters`);
+      if (w && w.suppressed > 0)
+        this.opts.logger.warn(
+          { collector: i.collector, suppressed: w.suppressed, target: this.opts.target?.location },
+          `${w.suppressed} more event(s) dead-lettered without a log line; see fabric_events_dead_lettered_total and GET /dead-letters`,
+        );
       w = { start: now, logged: 0, suppressed: 0 };
       this.logWindow.set(i.collector, w);
     }
@@ -143,7 +150,10 @@ export class DeadLetterQueue {
       return;
     }
     w.logged++;
-    this.opts.logger.warn({ collector: i.collector, plugin: i.plugin, stage: i.stage, code: i.code, reason: i.message, target: this.opts.target?.location }, 'event dead-lettered; the rest of its batch goes on');
+    this.opts.logger.warn(
+      { collector: i.collector, plugin: i.plugin, stage: i.stage, code: i.code, reason: i.message, target: this.opts.target?.location },
+      'event dead-lettered; the rest of its batch goes on',
+    );
   }
 
   /** Most recent first, optionally of one collector. */

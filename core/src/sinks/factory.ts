@@ -27,7 +27,12 @@ export async function createSink(config: FabricConfig['sink'], ctx: SinkContext)
  * Where dead letters go: the Kafka sink's dead-letter topic when the sink has one, else a JSONL
  * file (`dead_letter.path`, default `<state_dir>/dead-letters.jsonl`). None when disabled.
  */
-export function createDeadLetterTarget(config: FabricConfig['dead_letter'], sinkConfig: FabricConfig['sink'], sink: Sink, ctx: Pick<SinkContext, 'stateDir' | 'configDir'>): DeadLetterTarget | undefined {
+export function createDeadLetterTarget(
+  config: FabricConfig['dead_letter'],
+  sinkConfig: FabricConfig['sink'],
+  sink: Sink,
+  ctx: Pick<SinkContext, 'stateDir' | 'configDir'>,
+): DeadLetterTarget | undefined {
   if (!config.enabled) return undefined;
   const kafka = sink as Sink & { writeDeadLetters?: (records: readonly DeadLetterRecord[]) => Promise<void> };
   if (typeof kafka.writeDeadLetters === 'function') {

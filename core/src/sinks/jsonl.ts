@@ -74,7 +74,9 @@ export async function repairTornTail(path: string, logger: Pick<SinkContext['log
       newline = buf.lastIndexOf(0x0a);
       if (newline >= 0 || window === size) break;
       if (window >= MAX_RECORD_BYTES) {
-        throw new Error(`jsonl sink: the last ${window} bytes of ${path} hold no line break, so it is not a file this sink wrote (one event per line); move it away or set sink.path to another file`);
+        throw new Error(
+          `jsonl sink: the last ${window} bytes of ${path} hold no line break, so it is not a file this sink wrote (one event per line); move it away or set sink.path to another file`,
+        );
       }
       window = Math.min(size, window * 4);
     }

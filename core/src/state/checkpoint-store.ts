@@ -112,9 +112,11 @@ export class CheckpointStore {
   }
 
   reset(collectorId: string): Promise<void> {
-    return this.enqueue(collectorId, () => unlink(this.fileOf(collectorId)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    }));
+    return this.enqueue(collectorId, () =>
+      unlink(this.fileOf(collectorId)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      }),
+    );
   }
 
   private enqueue(collectorId: string, op: () => Promise<void>): Promise<void> {

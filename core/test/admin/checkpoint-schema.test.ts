@@ -68,7 +68,12 @@ function storeCheckpoint(file: string, value: unknown): void {
 }
 
 async function orchestrator(p: ReturnType<typeof project>, mode: 'once' | 'continuous' = 'once'): Promise<Orchestrator> {
-  return composeFabric(parseConfig(p.yaml, p.configFile, process.env), { cwd: p.dir, logger: silentLogger(), env: process.env, ...(mode === 'once' ? { once: { maxPolls: 10_000 } } : {}) });
+  return composeFabric(parseConfig(p.yaml, p.configFile, process.env), {
+    cwd: p.dir,
+    logger: silentLogger(),
+    env: process.env,
+    ...(mode === 'once' ? { once: { maxPolls: 10_000 } } : {}),
+  });
 }
 
 describe('a stored checkpoint of the wrong shape', () => {

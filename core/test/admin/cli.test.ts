@@ -109,7 +109,12 @@ describe('fabric collector', () => {
   });
 
   it('stops, starts, pauses and resumes', async () => {
-    for (const [cmd, state] of [['stop', 'stopped'], ['start', 'running'], ['pause', 'paused'], ['resume', 'running']] as const) {
+    for (const [cmd, state] of [
+      ['stop', 'stopped'],
+      ['start', 'running'],
+      ['pause', 'paused'],
+      ['resume', 'running'],
+    ] as const) {
       const { code, out } = await fabric(['collector', cmd, 'auth-log']);
       expect(code, cmd).toBe(0);
       expect(out).toBe(`auth-log: ${state}\n`);

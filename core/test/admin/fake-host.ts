@@ -33,32 +33,77 @@ type Hop = { event: string; to: CollectorState };
 
 /** Allowed commands per state, each as the hops it takes. */
 const MACHINE: Record<CollectorState, Partial<Record<CollectorCommand, Hop[]>>> = {
-  idle: { start: [{ event: 'START', to: 'starting' }, { event: 'STARTED', to: 'running' }] },
-  starting: { stop: [{ event: 'STOP', to: 'stopping' }, { event: 'STOPPED', to: 'stopped' }] },
+  idle: {
+    start: [
+      { event: 'START', to: 'starting' },
+      { event: 'STARTED', to: 'running' },
+    ],
+  },
+  starting: {
+    stop: [
+      { event: 'STOP', to: 'stopping' },
+      { event: 'STOPPED', to: 'stopped' },
+    ],
+  },
   running: {
-    stop: [{ event: 'STOP', to: 'stopping' }, { event: 'STOPPED', to: 'stopped' }],
+    stop: [
+      { event: 'STOP', to: 'stopping' },
+      { event: 'STOPPED', to: 'stopped' },
+    ],
     pause: [{ event: 'PAUSE', to: 'paused' }],
-    restart: [{ event: 'RESTART', to: 'restarting' }, { event: 'STARTED', to: 'running' }],
+    restart: [
+      { event: 'RESTART', to: 'restarting' },
+      { event: 'STARTED', to: 'running' },
+    ],
   },
   degraded: {
-    stop: [{ event: 'STOP', to: 'stopping' }, { event: 'STOPPED', to: 'stopped' }],
+    stop: [
+      { event: 'STOP', to: 'stopping' },
+      { event: 'STOPPED', to: 'stopped' },
+    ],
     pause: [{ event: 'PAUSE', to: 'paused' }],
-    restart: [{ event: 'RESTART', to: 'restarting' }, { event: 'STARTED', to: 'running' }],
+    restart: [
+      { event: 'RESTART', to: 'restarting' },
+      { event: 'STARTED', to: 'running' },
+    ],
   },
-  restarting: { stop: [{ event: 'STOP', to: 'stopping' }, { event: 'STOPPED', to: 'stopped' }] },
+  restarting: {
+    stop: [
+      { event: 'STOP', to: 'stopping' },
+      { event: 'STOPPED', to: 'stopped' },
+    ],
+  },
   paused: {
     resume: [{ event: 'RESUME', to: 'running' }],
-    stop: [{ event: 'STOP', to: 'stopping' }, { event: 'STOPPED', to: 'stopped' }],
-    restart: [{ event: 'RESTART', to: 'restarting' }, { event: 'STARTED', to: 'running' }],
+    stop: [
+      { event: 'STOP', to: 'stopping' },
+      { event: 'STOPPED', to: 'stopped' },
+    ],
+    restart: [
+      { event: 'RESTART', to: 'restarting' },
+      { event: 'STARTED', to: 'running' },
+    ],
   },
   stopping: {},
   stopped: {
-    start: [{ event: 'START', to: 'starting' }, { event: 'STARTED', to: 'running' }],
-    restart: [{ event: 'START', to: 'starting' }, { event: 'STARTED', to: 'running' }],
+    start: [
+      { event: 'START', to: 'starting' },
+      { event: 'STARTED', to: 'running' },
+    ],
+    restart: [
+      { event: 'START', to: 'starting' },
+      { event: 'STARTED', to: 'running' },
+    ],
   },
   failed: {
-    start: [{ event: 'START', to: 'starting' }, { event: 'STARTED', to: 'running' }],
-    restart: [{ event: 'RESTART', to: 'restarting' }, { event: 'STARTED', to: 'running' }],
+    start: [
+      { event: 'START', to: 'starting' },
+      { event: 'STARTED', to: 'running' },
+    ],
+    restart: [
+      { event: 'RESTART', to: 'restarting' },
+      { event: 'STARTED', to: 'running' },
+    ],
     stop: [{ event: 'STOP', to: 'stopped' }],
   },
 };
@@ -123,7 +168,10 @@ export class FakeHost implements FabricHost {
   private readonly restarts: Counter;
   private readonly eventsTotal: Counter;
   readonly installed: InstalledPlugin[];
-  readiness_: ReadinessReport = { ready: true, checks: { config: { ok: true }, sink: { ok: true, detail: 'jsonl sink writable' }, worker_pool: { ok: true, detail: '2 threads' } } };
+  readiness_: ReadinessReport = {
+    ready: true,
+    checks: { config: { ok: true }, sink: { ok: true, detail: 'jsonl sink writable' }, worker_pool: { ok: true, detail: '2 threads' } },
+  };
   /** Set to make the next command of this collector throw (simulates a host bug). */
   crashOnCommand = new Set<string>();
   private clock = Date.parse('2026-01-01T00:00:00.000Z');
@@ -150,12 +198,26 @@ export class FakeHost implements FabricHost {
       },
       { name: 'legacy-plugin', version: '3.2.1', kind: 'unknown', apiRange: '^0.9.0', compatible: false, problem: 'declares plugin API ^0.9.0; this host implements 1.0.0' },
     ];
-    this.stateGauge = new Gauge({ name: 'fabric_collector_state', help: 'Collector state machine state (1 for the current state)', labelNames: ['collector', 'state'], registers: [this.metrics] });
+    this.stateGauge = new Gauge({
+      name: 'fabric_collector_state',
+      help: 'Collector state machine state (1 for the current state)',
+      labelNames: ['collector', 'state'],
+      registers: [this.metrics],
+    });
     this.restarts = new Counter({ name: 'fabric_collector_restarts_total', help: 'Collector restarts', labelNames: ['collector'], registers: [this.metrics] });
     this.eventsTotal = new Counter({ name: 'fabric_collector_events_total', help: 'Events collected', labelNames: ['collector'], registers: [this.metrics] });
     const errorsTotal = new Counter({ name: 'fabric_collector_errors_total', help: 'Poll errors by code', labelNames: ['collector', 'code'], registers: [this.metrics] });
-    const pollLatency = new Histogram({ name: 'fabric_collector_poll_duration_seconds', help: 'Poll latency', labelNames: ['collector'], buckets: [0.01, 0.1, 1, 10], registers: [this.metrics] });
-    new Gauge({ name: 'fabric_collector_checkpoint_lag_seconds', help: 'Age of the newest committed event', labelNames: ['collector'], registers: [this.metrics] }).set({ collector: 'none' }, 0);
+    const pollLatency = new Histogram({
+      name: 'fabric_collector_poll_duration_seconds',
+      help: 'Poll latency',
+      labelNames: ['collector'],
+      buckets: [0.01, 0.1, 1, 10],
+      registers: [this.metrics],
+    });
+    new Gauge({ name: 'fabric_collector_checkpoint_lag_seconds', help: 'Age of the newest committed event', labelNames: ['collector'], registers: [this.metrics] }).set(
+      { collector: 'none' },
+      0,
+    );
     new Gauge({ name: 'fabric_pipeline_queue_depth', help: 'Events between poll and sink acknowledgement', registers: [this.metrics] }).set(3);
     new Histogram({ name: 'fabric_worker_pool_run_seconds', help: 'Worker task run time', buckets: [0.001, 0.01, 0.1], registers: [this.metrics] }).observe(0.004);
     new Histogram({ name: 'fabric_worker_pool_wait_seconds', help: 'Worker task queue wait', buckets: [0.001, 0.01, 0.1], registers: [this.metrics] }).observe(0.0002);
@@ -178,7 +240,15 @@ export class FakeHost implements FabricHost {
     const state = spec.state ?? 'running';
     const since = this.now();
     this.collectors.set(spec.id, {
-      summary: { id: spec.id, plugin: plugin.name, pluginVersion: plugin.version, kind: 'source', state, since, health: state === 'running' ? 'healthy' : state === 'degraded' ? 'degraded' : state === 'failed' ? 'unhealthy' : 'unknown' },
+      summary: {
+        id: spec.id,
+        plugin: plugin.name,
+        pluginVersion: plugin.version,
+        kind: 'source',
+        state,
+        since,
+        health: state === 'running' ? 'healthy' : state === 'degraded' ? 'degraded' : state === 'failed' ? 'unhealthy' : 'unknown',
+      },
       description: spec.description ?? { backend: 'file', target: `/var/log/${spec.id}.log` },
       ...(spec.lastError ? { lastError: spec.lastError } : {}),
       checkpoint: spec.checkpoint === undefined ? { value: undefined } : { value: spec.checkpoint, updatedAt: since },
@@ -221,7 +291,16 @@ export class FakeHost implements FabricHost {
     return {
       ...r.summary,
       description: r.description,
-      metrics: { eventsCollected: r.eventsCollected, eventsPublished: r.eventsCollected - 2, eventsDeduplicated: 2, polls: 10, pollErrors: r.lastError?.count ?? 0, restarts: r.restartCount, lastPollAt: r.summary.since, inFlight: 0 },
+      metrics: {
+        eventsCollected: r.eventsCollected,
+        eventsPublished: r.eventsCollected - 2,
+        eventsDeduplicated: 2,
+        polls: 10,
+        pollErrors: r.lastError?.count ?? 0,
+        restarts: r.restartCount,
+        lastPollAt: r.summary.since,
+        inFlight: 0,
+      },
       ...(r.lastError ? { lastError: r.lastError } : {}),
       checkpoint: r.checkpoint,
       restartCount: r.restartCount,
@@ -361,7 +440,13 @@ export class FakeHost implements FabricHost {
 export function standardHost(): FakeHost {
   return new FakeHost([
     { id: 'auth-log', state: 'running', checkpoint: { offset: 1024, inode: 77 } },
-    { id: 'es-prod', plugin: '@reactive-fabric/plugin-log-elasticsearch', state: 'degraded', description: { backend: 'elasticsearch', target: 'https://es.internal:9200', index: 'logs-*' }, lastError: { code: 'UNAVAILABLE', message: 'es.internal:9200 answered 503', retriable: true, count: 3, since: '2026-01-01T00:00:00.000Z' } },
+    {
+      id: 'es-prod',
+      plugin: '@reactive-fabric/plugin-log-elasticsearch',
+      state: 'degraded',
+      description: { backend: 'elasticsearch', target: 'https://es.internal:9200', index: 'logs-*' },
+      lastError: { code: 'UNAVAILABLE', message: 'es.internal:9200 answered 503', retriable: true, count: 3, since: '2026-01-01T00:00:00.000Z' },
+    },
     { id: 'broken', state: 'failed', lastError: { code: 'AUTH_FAILED', message: 'credentials refused', retriable: false, count: 1, since: '2026-01-01T00:00:00.000Z' } },
     { id: 'stopped-one', state: 'stopped', checkpoint: { offset: 5 } },
     { id: 'paused-one', state: 'paused' },

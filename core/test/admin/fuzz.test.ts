@@ -33,7 +33,10 @@ const CHECKS = [
 ];
 
 beforeAll(async () => {
-  st = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-schemathesis.sh')], { encoding: 'utf8', timeout: 300_000 }).trim().split('\n').pop()!;
+  st = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-schemathesis.sh')], { encoding: 'utf8', timeout: 300_000 })
+    .trim()
+    .split('\n')
+    .pop()!;
   const host = standardHost();
   host.settleDelayMs = 1;
   const stateDir = tempDir('fabric-fuzz-');
@@ -98,14 +101,23 @@ describe('schemathesis', () => {
     const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
       // Asynchronous: the server under test lives in this process.
       // Run in the temp folder: schemathesis keeps its example database (.hypothesis) in the working directory.
-      execFile(st, args, { cwd: reportDir, encoding: 'utf8', timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } }, (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
-      });
+      execFile(
+        st,
+        args,
+        { cwd: reportDir, encoding: 'utf8', timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } },
+        (err, stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
+        },
+      );
     });
     audit.record(output);
     const outputFile = path.join(reportDir, 'schemathesis-output.txt');
     await fs.writeFile(outputFile, output);
-    const summary = output.split('\n').filter((l) => /passed|failed|error|Operations|Test cases/i.test(l)).slice(-15).join('\n');
+    const summary = output
+      .split('\n')
+      .filter((l) => /passed|failed|error|Operations|Test cases/i.test(l))
+      .slice(-15)
+      .join('\n');
     expect(code, `${summary}\n\nfull output: ${outputFile}\n${output.slice(-6000)}`).toBe(0);
     // It really exercised the API: thousands of requests, among them unauthenticated ones.
     const events = (await fs.readdir(reportDir)).filter((f) => f.endsWith('.ndjson'));

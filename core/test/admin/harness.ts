@@ -64,7 +64,11 @@ export async function testApi(host: FabricHost, audit: SecretAudit, config: Part
 }
 
 /** Asserts the uniform JSON error shape and returns the body. */
-export function expectError(res: LightMyRequestResponse, status: number, code: string): { statusCode: number; code: string; error: string; message: string; state?: string; details?: unknown[] } {
+export function expectError(
+  res: LightMyRequestResponse,
+  status: number,
+  code: string,
+): { statusCode: number; code: string; error: string; message: string; state?: string; details?: unknown[] } {
   expect(res.statusCode, res.body).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   const body = res.json();

@@ -98,7 +98,13 @@ describe('Host header (DNS rebinding)', () => {
 describe('/ready without the token', () => {
   it('shows only whether the service is ready, never paths or error details', async () => {
     const host = standardHost();
-    host.readiness_ = { ready: false, checks: { config: { ok: true, detail: '/etc/fabric/secret-location/fabric.yaml' }, sink: { ok: false, detail: 'kafka: broker 10.0.0.7:9092 unreachable (SASL auth failed)' } } };
+    host.readiness_ = {
+      ready: false,
+      checks: {
+        config: { ok: true, detail: '/etc/fabric/secret-location/fabric.yaml' },
+        sink: { ok: false, detail: 'kafka: broker 10.0.0.7:9092 unreachable (SASL auth failed)' },
+      },
+    };
     const api = await testApi(host, audit);
     const anonymous = await api.call({ url: '/ready', auth: false });
     expect(anonymous.statusCode).toBe(503);
@@ -143,7 +149,9 @@ describe('rate limits cannot be turned against the operator', () => {
     const api = await testApi(standardHost(), audit, { rate_limit: { max: 3, window_seconds: 60 } });
     const codes: number[] = [];
     for (const remoteAddress of ['127.0.0.1', '10.0.0.5', '127.0.0.1', '10.0.0.6']) {
-      codes.push((await api.call({ method: 'POST', url: '/plugins/%40reactive-fabric%2Fplugin-log-file/config/validate', payload: { path: '/var/log/x' }, remoteAddress })).statusCode);
+      codes.push(
+        (await api.call({ method: 'POST', url: '/plugins/%40reactive-fabric%2Fplugin-log-file/config/validate', payload: { path: '/var/log/x' }, remoteAddress })).statusCode,
+      );
     }
     expect(codes).toEqual([200, 200, 200, 429]);
     await api.app.close();

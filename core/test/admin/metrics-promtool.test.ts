@@ -13,7 +13,10 @@ let promtool: string;
 
 beforeAll(async () => {
   // Installs Debian's `prometheus` package when promtool is missing (CI machines start without it).
-  promtool = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-promtool.sh')], { encoding: 'utf8', timeout: 240_000 }).trim().split('\n').pop()!;
+  promtool = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-promtool.sh')], { encoding: 'utf8', timeout: 240_000 })
+    .trim()
+    .split('\n')
+    .pop()!;
   api = await testApi(standardHost(), audit);
 }, 300_000);
 afterAll(async () => {

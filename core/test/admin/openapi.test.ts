@@ -4,7 +4,14 @@ import { standardHost } from './fake-host.js';
 import { SecretAudit, TOKEN, testApi } from './harness.js';
 import type { TestApi } from './harness.js';
 
-type Operation = { operationId?: string; security?: unknown[]; parameters?: Array<{ in: string; name: string; required?: boolean }>; responses: Record<string, unknown>; requestBody?: unknown; summary?: string };
+type Operation = {
+  operationId?: string;
+  security?: unknown[];
+  parameters?: Array<{ in: string; name: string; required?: boolean }>;
+  responses: Record<string, unknown>;
+  requestBody?: unknown;
+  summary?: string;
+};
 type Doc = { openapi: string; paths: Record<string, Record<string, Operation>>; components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> } };
 
 const audit = new SecretAudit();

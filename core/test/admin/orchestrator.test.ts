@@ -122,7 +122,7 @@ describe('admin API on the real orchestrator', () => {
     expect(body.checkpoint.value).toBeDefined();
   });
 
-  it("draws the xstate machine and lists its transitions", async () => {
+  it('draws the xstate machine and lists its transitions', async () => {
     const machine = await get<{ current: string; states: Array<{ name: string; transitions: Array<{ event: string; target: string }> }> }>('/collectors/auth-log/machine');
     expect(machine.status).toBe(200);
     expect(machine.body.current).toBe('running');
@@ -195,7 +195,10 @@ describe('admin API on the real orchestrator', () => {
     const metrics = await get<string>('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.text).toContain('auth-log');
-    const promtool = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-promtool.sh')], { encoding: 'utf8', timeout: 240_000 }).trim().split('\n').pop()!;
+    const promtool = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-promtool.sh')], { encoding: 'utf8', timeout: 240_000 })
+      .trim()
+      .split('\n')
+      .pop()!;
     const r = spawnSync(promtool, ['check', 'metrics'], { input: metrics.text, encoding: 'utf8' });
     expect(`${r.stdout}${r.stderr}`).toBe('');
     expect(r.status).toBe(0);

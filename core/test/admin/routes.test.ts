@@ -26,7 +26,10 @@ describe('health and readiness', () => {
     // Without the token only the verdict: the checks name files and backends.
     expect(ready.json()).toEqual({ ready: true });
     const detailed = await api.call({ url: '/ready' });
-    expect(detailed.json()).toEqual({ ready: true, checks: { config: { ok: true }, sink: { ok: true, detail: 'jsonl sink writable' }, worker_pool: { ok: true, detail: '2 threads' } } });
+    expect(detailed.json()).toEqual({
+      ready: true,
+      checks: { config: { ok: true }, sink: { ok: true, detail: 'jsonl sink writable' }, worker_pool: { ok: true, detail: '2 threads' } },
+    });
   });
 
   it('answers 503 with the failing check when the sink is unreachable', async () => {
@@ -282,7 +285,11 @@ describe('checkpoint', () => {
       400,
       'INVALID_JSON',
     );
-    expectError(await api.call({ method: 'PUT', url: '/collectors/stopped-one/checkpoint', payload: 'value=1', headers: { 'content-type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(
+      await api.call({ method: 'PUT', url: '/collectors/stopped-one/checkpoint', payload: 'value=1', headers: { 'content-type': 'text/plain' } }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
     expectError(await api.call({ method: 'PUT', url: '/collectors/nope/checkpoint', payload: { value: 1 } }), 404, 'COLLECTOR_NOT_FOUND');
   });
 });

@@ -127,7 +127,9 @@ describe('token resolution', () => {
   it('refuses a short token, saying how to make a good one', async () => {
     const dir = tempDir('fabric-admin-');
     await expect(resolveToken('hunter2', {}, dir)).rejects.toThrow(TokenConfigError);
-    await expect(resolveToken(undefined, { FABRIC_ADMIN_TOKEN: 'short' }, dir)).rejects.toThrow(/FABRIC_ADMIN_TOKEN environment variable is 5 characters long.*openssl rand -hex 32/);
+    await expect(resolveToken(undefined, { FABRIC_ADMIN_TOKEN: 'short' }, dir)).rejects.toThrow(
+      /FABRIC_ADMIN_TOKEN environment variable is 5 characters long.*openssl rand -hex 32/,
+    );
   });
 
   it('generates a token into <stateDir>/admin-token with mode 0600 and reuses it on the next start', async () => {
@@ -148,7 +150,9 @@ describe('token resolution', () => {
     const dir = tempDir('fabric-admin-');
     const blocker = path.join(dir, 'not-a-dir');
     await fs.writeFile(blocker, 'x');
-    await expect(resolveToken(undefined, {}, path.join(blocker, '.fabric'))).rejects.toThrow(/cannot store a generated admin token in .*admin-token \(ENOTDIR\): make state_dir writable, or set admin.token or FABRIC_ADMIN_TOKEN/);
+    await expect(resolveToken(undefined, {}, path.join(blocker, '.fabric'))).rejects.toThrow(
+      /cannot store a generated admin token in .*admin-token \(ENOTDIR\): make state_dir writable, or set admin.token or FABRIC_ADMIN_TOKEN/,
+    );
   });
 
   it('replaces a stored token that other users could read', async () => {
@@ -209,7 +213,9 @@ describe('startAdminServer', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     const { logger } = captureLogger(audit, 'info');
-    await expect(startAdminServer(standardHost(), { port, token: TOKEN }, { logger, stateDir: tempDir('fabric-admin-') })).rejects.toThrow(`127.0.0.1:${port} is already in use; set admin.port`);
+    await expect(startAdminServer(standardHost(), { port, token: TOKEN }, { logger, stateDir: tempDir('fabric-admin-') })).rejects.toThrow(
+      `127.0.0.1:${port} is already in use; set admin.port`,
+    );
     blocker.close();
   });
 });
@@ -239,7 +245,12 @@ describe('abuse limits', () => {
 
   it('sends security headers on API responses, errors included', async () => {
     const api = await testApi(standardHost(), audit);
-    for (const res of [await api.call({ url: '/collectors' }), await api.call({ url: '/collectors', auth: false }), await api.call({ url: '/collectors/nope' }), await api.call({ url: '/health', auth: false })]) {
+    for (const res of [
+      await api.call({ url: '/collectors' }),
+      await api.call({ url: '/collectors', auth: false }),
+      await api.call({ url: '/collectors/nope' }),
+      await api.call({ url: '/health', auth: false }),
+    ]) {
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       expect(res.headers['cache-control']).toBe('no-store');
       expect(res.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");

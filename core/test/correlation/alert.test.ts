@@ -12,7 +12,9 @@ const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then
 describe('correlated alert event', () => {
   it('is its own event, valid against the published event schema, with rule, ATT&CK, group, window and members', async () => {
     const h = await harness(bruteForceOnly);
-    const members = [0, 10, 20, 30, 40].map((s, i) => failed(T0 + s * SEC, '203.0.113.7', { id: `m${i}`, user: i % 2 ? 'root' : 'admin', collector: i < 3 ? 'auth-log' : 'elastic-auth' }));
+    const members = [0, 10, 20, 30, 40].map((s, i) =>
+      failed(T0 + s * SEC, '203.0.113.7', { id: `m${i}`, user: i % 2 ? 'root' : 'admin', collector: i < 3 ? 'auth-log' : 'elastic-auth' }),
+    );
     const [alert] = await h.feed(members);
     expect(alert).toBeDefined();
     const a = alert as unknown as Record<string, any>;
@@ -29,7 +31,16 @@ describe('correlated alert event', () => {
     expect(a.source).toEqual({ ip: '203.0.113.7' });
     expect(a.related).toEqual({ ip: ['203.0.113.7'], id: ['m0', 'm1', 'm2', 'm3', 'm4'] });
     expect(a.fabric).toMatchObject({ priority: 'medium', collector: 'correlation', fingerprint: a.event.id });
-    expect(a.fabric.matches).toEqual([{ id: '7e585e14-2158-4ee9-a73a-af2b637a288f', name: 'rf_brute_force', title: 'Brute Force From One Address', level: 'medium', techniques: ['T1110', 'T1110.001'], tactics: ['Credential Access'] }]);
+    expect(a.fabric.matches).toEqual([
+      {
+        id: '7e585e14-2158-4ee9-a73a-af2b637a288f',
+        name: 'rf_brute_force',
+        title: 'Brute Force From One Address',
+        level: 'medium',
+        techniques: ['T1110', 'T1110.001'],
+        tactics: ['Credential Access'],
+      },
+    ]);
     expect(corr(alert!)).toMatchObject({
       id: a.event.id,
       rule: { id: '7e585e14-2158-4ee9-a73a-af2b637a288f', name: 'rf_brute_force', type: 'event_count' },

@@ -84,7 +84,10 @@ export interface Harness {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export async function harness(over: Partial<CorrelationConfig> = {}, opts: { stateDir?: string; configDir?: string; now?: () => number; logger?: pino.Logger } = {}): Promise<Harness> {
+export async function harness(
+  over: Partial<CorrelationConfig> = {},
+  opts: { stateDir?: string; configDir?: string; now?: () => number; logger?: pino.Logger } = {},
+): Promise<Harness> {
   const stateDir = opts.stateDir ?? (await tempDir());
   const metrics = new Registry();
   const stage = await createCorrelationStage(config(over), {

@@ -198,7 +198,14 @@ describe('correlation checkpoints are append-only: each costs what changed, not 
     const dir = await stateDir();
     const file = path.join(dir, FILE);
     const compacted: number[] = [];
-    const journal = new StateJournal(file, { generation: 0, compactAfterBytes: 1, onCompacted: (r) => compacted.push(r.journals), onCompactionError: (err) => { throw err; } });
+    const journal = new StateJournal(file, {
+      generation: 0,
+      compactAfterBytes: 1,
+      onCompacted: (r) => compacted.push(r.journals),
+      onCompactionError: (err) => {
+        throw err;
+      },
+    });
     const delta = (ip: string, t: number): EngineDelta => ({
       watermark: null,
       collectors: { 'auth-log': t },

@@ -65,7 +65,12 @@ function parseStructuredCsv(text: string): Labelled[] {
 
 /** Value of the n-th <*> of a loghub template in the line's content. */
 function templateValue(template: string, content: string, n: number): string {
-  const rx = new RegExp(`^${template.split('<*>').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('(.*?)')}$`);
+  const rx = new RegExp(
+    `^${template
+      .split('<*>')
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('(.*?)')}$`,
+  );
   const m = rx.exec(content);
   if (!m) throw new Error(`template "${template}" does not match "${content}"`);
   return m[n]!;
@@ -93,7 +98,8 @@ function eventFromRawLine(raw: string, lineNo: number): FabricEvent {
   const message = header[6]!;
   const id = `openssh-${lineNo}`;
   const failedAttempt = /^Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+ ssh2$/.exec(message);
-  if (failedAttempt) return detection({ t, id, ip: failedAttempt[3]!, user: failedAttempt[2]!, rules: ['rf_failed_authentication'], collector: 'openssh-file', extra: { message } });
+  if (failedAttempt)
+    return detection({ t, id, ip: failedAttempt[3]!, user: failedAttempt[2]!, rules: ['rf_failed_authentication'], collector: 'openssh-file', extra: { message } });
   const accepted = /^Accepted (\S+) for (\S+) from (\S+) port \d+ ssh2$/.exec(message);
   if (accepted) return detection({ t, id, ip: accepted[3]!, user: accepted[2]!, rules: ['rf_successful_authentication'], collector: 'openssh-file', extra: { message } });
   // Everything else reaches the stage as a plain event, which it must pass through untouched.

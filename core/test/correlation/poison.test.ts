@@ -95,7 +95,10 @@ describe('a poisoned correlation checkpoint cannot silence correlation', () => {
     try {
       const read = await readStateFile(file);
       expect(read.kind === 'ok' && read.state.watermark).toBe(null);
-      expect(emitted).toHaveBeenCalledWith(expect.stringMatching(/correlation checkpoint .*correlation-state\.json: watermark 1e\+300 is not a time at or before now/), expect.objectContaining({ code: 'RF_CORRELATION_STATE' }));
+      expect(emitted).toHaveBeenCalledWith(
+        expect.stringMatching(/correlation checkpoint .*correlation-state\.json: watermark 1e\+300 is not a time at or before now/),
+        expect.objectContaining({ code: 'RF_CORRELATION_STATE' }),
+      );
     } finally {
       emitted.mockRestore();
     }

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  BUILTIN_CORRELATION_RULES_DIR,
-  CorrelationRuleError,
-  loadCorrelationRules,
-  parseCorrelationRules,
-  withoutDisabled,
-} from '../../src/correlation/index.js';
+import { BUILTIN_CORRELATION_RULES_DIR, CorrelationRuleError, loadCorrelationRules, parseCorrelationRules, withoutDisabled } from '../../src/correlation/index.js';
 import { harness, tempDir } from './helpers.js';
 
 const wrap = (corr: string, extra = '') => `title: Test rule\nname: test_rule\n${extra}correlation:\n${corr}`;
@@ -78,7 +72,9 @@ correlation:
     expect(refusal(wrap(valid.replace('  timespan: 5m\n', '')))).toMatch(/correlation\.timespan: required/);
     expect(refusal(wrap(valid.replace('timespan: 5m', 'timeframe: 5m')))).toMatch(/correlation\.timeframe: renamed in Sigma correlation v2: use timespan/);
     expect(refusal(wrap(valid.replace('event_count', 'value_sum')))).toMatch(/correlation\.type: value_sum .* not supported by this engine/);
-    expect(refusal(wrap(valid.replace('event_count', 'sequence')))).toMatch(/correlation\.type: "sequence" is not supported; use one of event_count, value_count, temporal, temporal_ordered/);
+    expect(refusal(wrap(valid.replace('event_count', 'sequence')))).toMatch(
+      /correlation\.type: "sequence" is not supported; use one of event_count, value_count, temporal, temporal_ordered/,
+    );
     expect(refusal(wrap(valid.replace('event_count', 'value_count')))).toMatch(/correlation\.condition\.field: required for value_count/);
     expect(refusal(wrap(valid.replace('{ gte: 5 }', '{ gte: 5, field: user.name }')))).toMatch(/condition\.field: only value_count counts a field; event_count does not take one/);
     expect(refusal(wrap(valid.replace('{ gte: 5 }', '{ over: 5 }')))).toMatch(/correlation\.condition\.over: unknown operator/);
@@ -151,7 +147,9 @@ correlation:
 `,
     );
     const err = (await loadCorrelationRules([BUILTIN_CORRELATION_RULES_DIR, dir]).catch((e: unknown) => e)) as Error;
-    expect(err.message).toMatch(/correlation\.group-by: groups by "user\.name" for "rf_brute_force", but that correlation rule's alerts only carry its own group-by fields \(source\.ip\)/);
+    expect(err.message).toMatch(
+      /correlation\.group-by: groups by "user\.name" for "rf_brute_force", but that correlation rule's alerts only carry its own group-by fields \(source\.ip\)/,
+    );
   });
 
   it('refuses references to unknown rules when the detection rule set is given', async () => {
@@ -164,8 +162,14 @@ correlation:
   it('disabled: refuses a typo and a chain left pointing at a disabled rule', async () => {
     const rules = await loadCorrelationRules(BUILTIN_CORRELATION_RULES_DIR);
     expect(() => withoutDisabled(rules, ['rf_brute_forse'])).toThrow(/correlation\.disabled: "rf_brute_forse" matches no correlation rule; known: .*rf_brute_force/);
-    expect(() => withoutDisabled(rules, ['rf_brute_force'])).toThrow(/rule "c6d4ebd1-f7c0-4317-a83d-358e1bf69dd6": correlation\.rules: references "rf_brute_force", which correlation\.disabled turns off/);
-    expect(withoutDisabled(rules, ['rf_brute_force_then_success', 'rf_brute_force']).map((r) => r.name).sort()).toEqual(['rf_password_spraying', 'rf_scanning_then_exploitation']);
+    expect(() => withoutDisabled(rules, ['rf_brute_force'])).toThrow(
+      /rule "c6d4ebd1-f7c0-4317-a83d-358e1bf69dd6": correlation\.rules: references "rf_brute_force", which correlation\.disabled turns off/,
+    );
+    expect(
+      withoutDisabled(rules, ['rf_brute_force_then_success', 'rf_brute_force'])
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['rf_password_spraying', 'rf_scanning_then_exploitation']);
     // By id as well as by name.
     expect(withoutDisabled(rules, ['e5472ef1-62bb-42d3-a5d9-237dabc86797']).map((r) => r.name)).not.toContain('rf_scanning_then_exploitation');
   });
@@ -173,6 +177,8 @@ correlation:
   it('the stage refuses to start on a bad rule file, naming it', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'bad.yml'), wrap(valid.replace('5m', '5 minutes')));
-    await expect(harness({ rules: ['bad.yml'] }, { configDir: dir })).rejects.toThrow(/bad\.yml, document 1, rule "test_rule": correlation\.timespan: "5 minutes" is not a Sigma timespan/);
+    await expect(harness({ rules: ['bad.yml'] }, { configDir: dir })).rejects.toThrow(
+      /bad\.yml, document 1, rule "test_rule": correlation\.timespan: "5 minutes" is not a Sigma timespan/,
+    );
   });
 });

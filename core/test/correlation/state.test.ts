@@ -154,7 +154,8 @@ describe('checkpointed correlation state', () => {
   it('state of a rule whose definition changed is not restored into the new definition', async () => {
     const stateDir = await tempDir();
     const rulesDir = await tempDir();
-    const rule = (n: number) => `title: Custom\nname: custom_bf\ncorrelation:\n  type: event_count\n  rules: [rf_failed_authentication]\n  group-by: [source.ip]\n  timespan: 5m\n  condition: { gte: ${n} }\n`;
+    const rule = (n: number) =>
+      `title: Custom\nname: custom_bf\ncorrelation:\n  type: event_count\n  rules: [rf_failed_authentication]\n  group-by: [source.ip]\n  timespan: 5m\n  condition: { gte: ${n} }\n`;
     await writeFile(path.join(rulesDir, 'custom.yml'), rule(4));
     const first = await harness({ builtin_rules: false, rules: ['custom.yml'] }, { stateDir, configDir: rulesDir });
     await first.feed([0, 1, 2].map((i) => failed(T0 + i * SEC, '10.2.2.2')));

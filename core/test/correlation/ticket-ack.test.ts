@@ -13,13 +13,22 @@ afterEach(async () => {
 });
 
 describe('correlation alerts are acknowledged by batch identity', () => {
-  it('a later batch with nothing to publish does not mark an earlier batch\'s alert as written; after a crash the alert is sent again', async () => {
+  it("a later batch with nothing to publish does not mark an earlier batch's alert as written; after a crash the alert is sent again", async () => {
     const stateDir = await tempDir();
     dirs.push(stateDir);
     const first = await harness(bruteForceOnly, { stateDir });
     const sink = new MemorySink();
     sink.block();
-    const pipeline = new Pipeline({ stages: [first.stage], sink, maxInFlightBatches: 8, maxBufferedEvents: 10_000, publish: 'all', minPriority: 'medium', metrics: new FabricMetrics(), logger: silentLogger() });
+    const pipeline = new Pipeline({
+      stages: [first.stage],
+      sink,
+      maxInFlightBatches: 8,
+      maxBufferedEvents: 10_000,
+      publish: 'all',
+      minPriority: 'medium',
+      metrics: new FabricMetrics(),
+      logger: silentLogger(),
+    });
     const bruteForce = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '203.0.113.77', { id: `bf-${i}` }));
     const plain: FabricEvent = { '@timestamp': new Date(T0 + 10 * SEC).toISOString(), message: 'session opened', event: { id: 'plain-1', kind: 'event' } } as FabricEvent;
 
@@ -58,7 +67,16 @@ describe('correlation alerts are acknowledged by batch identity', () => {
       }
       return write(events);
     };
-    const pipeline = new Pipeline({ stages: [h.stage], sink, maxInFlightBatches: 8, maxBufferedEvents: 10_000, publish: 'all', minPriority: 'medium', metrics: new FabricMetrics(), logger: silentLogger() });
+    const pipeline = new Pipeline({
+      stages: [h.stage],
+      sink,
+      maxInFlightBatches: 8,
+      maxBufferedEvents: 10_000,
+      publish: 'all',
+      minPriority: 'medium',
+      metrics: new FabricMetrics(),
+      logger: silentLogger(),
+    });
     const bruteForce = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '203.0.113.78', { id: `rb-${i}` }));
     await expect(pipeline.submit({ collector: 'auth-log', plugin: 'p', events: bruteForce() })).rejects.toThrow('sink closed');
     await h.stage.flush!();

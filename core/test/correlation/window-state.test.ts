@@ -95,7 +95,17 @@ describe('window state', () => {
 
   it('restores members in time order, cuts a fired window to the timespan, and lets a group listed twice keep its later entry', () => {
     const { windows, rule } = setUp();
-    const first = windows.restore(rule, ['bf', ['10.0.0.1'], T0, T0 + 5 * 60 * SEC, 'corr-x', [[T0 + 90 * SEC, 'late', 'c', 0], [T0 + 70 * SEC, 'early', 'c', 0]]]);
+    const first = windows.restore(rule, [
+      'bf',
+      ['10.0.0.1'],
+      T0,
+      T0 + 5 * 60 * SEC,
+      'corr-x',
+      [
+        [T0 + 90 * SEC, 'late', 'c', 0],
+        [T0 + 70 * SEC, 'early', 'c', 0],
+      ],
+    ]);
     expect(first).toEqual({ repaired: true, replaced: false });
     const g = rule.groups.get('10.0.0.1')!;
     expect(g.firedUntil).toBe(T0 + 60 * SEC);

@@ -262,7 +262,10 @@ correlation:
 level: high
 `,
     );
-    const h = await harness({ rules: ['stricter.yml'], disabled: ['7e585e14-2158-4ee9-a73a-af2b637a288f', 'rf_password_spraying', 'rf_scanning_then_exploitation'] }, { configDir: dir });
+    const h = await harness(
+      { rules: ['stricter.yml'], disabled: ['7e585e14-2158-4ee9-a73a-af2b637a288f', 'rf_password_spraying', 'rf_scanning_then_exploitation'] },
+      { configDir: dir },
+    );
     expect(h.stage.rules.filter((r) => r.name === 'rf_brute_force').map((r) => r.id)).toEqual(['0b7c9a52-1111-4e7e-9a8a-3f0e0d7c0001']);
     const ip = '203.0.113.44';
     expect(await h.feed([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => failed(T0 + i * SEC, ip)))).toHaveLength(0);
@@ -273,7 +276,10 @@ level: high
 
   it('without disabling the built-in, the same name twice is refused', async () => {
     const dir = await tempDir();
-    await writeFile(path.join(dir, 'dup.yml'), `title: Dup\nname: rf_brute_force\ncorrelation:\n  type: event_count\n  rules: [rf_failed_authentication]\n  group-by: [source.ip]\n  timespan: 5m\n  condition: { gte: 10 }\n`);
+    await writeFile(
+      path.join(dir, 'dup.yml'),
+      `title: Dup\nname: rf_brute_force\ncorrelation:\n  type: event_count\n  rules: [rf_failed_authentication]\n  group-by: [source.ip]\n  timespan: 5m\n  condition: { gte: 10 }\n`,
+    );
     await expect(harness({ rules: ['dup.yml'] }, { configDir: dir })).rejects.toThrow(/"rf_brute_force" is already used by the rule in .*; ids and names must be unique/);
   });
 });
@@ -389,7 +395,7 @@ correlation:
 describe('arrival order does not change which groups fire', () => {
   it('random streams shuffled within the lateness fire for exactly the groups with a satisfying window', async () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
     for (let round = 0; round < 8; round++) {
       const h = await harness({ disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], allowed_lateness_seconds: 120 });
       const byIp = new Map<string, number[]>();
@@ -472,9 +478,13 @@ correlation:
     const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 600 }, { configDir: dir });
     const d = (t: number, rule: string, ip: string) => detection({ t, ip, rules: [rule] });
     // 1 ms too long, all in one batch.
-    expect(await h.feed([d(T0, 'rf_network_scanning', '10.7.0.1'), d(T0 + MIN, 'rf_exploitation_attempt', '10.7.0.1'), d(T0 + 5 * MIN + 1, 'rf_data_exfiltration', '10.7.0.1')])).toHaveLength(0);
+    expect(
+      await h.feed([d(T0, 'rf_network_scanning', '10.7.0.1'), d(T0 + MIN, 'rf_exploitation_attempt', '10.7.0.1'), d(T0 + 5 * MIN + 1, 'rf_data_exfiltration', '10.7.0.1')]),
+    ).toHaveLength(0);
     // Out of order: exfiltration before exploitation.
-    expect(await h.feed([d(T0, 'rf_network_scanning', '10.7.0.2'), d(T0 + MIN, 'rf_data_exfiltration', '10.7.0.2'), d(T0 + 2 * MIN, 'rf_exploitation_attempt', '10.7.0.2')])).toHaveLength(0);
+    expect(
+      await h.feed([d(T0, 'rf_network_scanning', '10.7.0.2'), d(T0 + MIN, 'rf_data_exfiltration', '10.7.0.2'), d(T0 + 2 * MIN, 'rf_exploitation_attempt', '10.7.0.2')]),
+    ).toHaveLength(0);
     // The middle step arriving last, each half within 5 minutes but the whole 1 ms too long.
     await h.feed([d(T0, 'rf_network_scanning', '10.7.0.4'), d(T0 + 5 * MIN + 1, 'rf_data_exfiltration', '10.7.0.4')]);
     expect(await h.feed([d(T0 + 3 * MIN, 'rf_exploitation_attempt', '10.7.0.4')])).toHaveLength(0);
@@ -510,7 +520,7 @@ correlation:
 `,
     );
     let seed = 11;
-    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
     for (let round = 0; round < 6; round++) {
       const h = await harness({ builtin_rules: false, rules: [dir], allowed_lateness_seconds: 120 }, { configDir: dir });
       const stream: Array<{ t: number; ip: string; kind: 'fail' | 'scan' | 'exploit'; user: string }> = [];

@@ -88,7 +88,10 @@ describe('auditd records of one event are joined before matching', () => {
   it('a hex-encoded working directory and a forwarded (audispd via syslog) event', () => {
     const ev = execEvent(77, { exe: '/usr/bin/at', comm: 'at', args: ['at', '-f', '/tmp/job.sh'], cwd: '/home/alice/my jobs' });
     const fwd = ev.map((l) => `Nov 27 10:00:00 web1 audispd: node=web1 ${l}`);
-    const rule = ruleFrom(`selection:\n    Image: '/usr/bin/at'\n    CurrentDirectory: '/home/alice/my jobs'\ncondition: selection`, 'product: linux\n    category: process_creation');
+    const rule = ruleFrom(
+      `selection:\n    Image: '/usr/bin/at'\n    CurrentDirectory: '/home/alice/my jobs'\ncondition: selection`,
+      'product: linux\n    category: process_creation',
+    );
     const e = new DetectionEngine({ rules: [rule] });
     expect([...e.scanText(fwd.join('\n')).hits]).toEqual([1, 0]);
   });
@@ -124,7 +127,9 @@ describe('auditd socket calls become network events', () => {
     expect(Object.fromEntries(planAuditJoin([bind, connect[1]]).get(1)!)).toMatchObject({ 'source.ip': '203.0.113.9', 'source.port': 4545 });
     // aarch64 numbers its calls differently: without a name (ENRICHED SYSCALL=) the side is unknown.
     expect(planAuditJoin([connect[0]!.replace('arch=c000003e', 'arch=c00000b7'), connect[1]]).has(1)).toBe(false);
-    expect(Object.fromEntries(planAuditJoin([connect[0]!.replace('arch=c000003e', 'arch=c00000b7') + ' \u001dARCH=aarch64 SYSCALL=connect UID="alice"', connect[1]]).get(1)!)).toMatchObject({
+    expect(
+      Object.fromEntries(planAuditJoin([connect[0]!.replace('arch=c000003e', 'arch=c00000b7') + ' \u001dARCH=aarch64 SYSCALL=connect UID="alice"', connect[1]]).get(1)!),
+    ).toMatchObject({
       'destination.ip': '203.0.113.9',
       'user.name': 'alice',
     });

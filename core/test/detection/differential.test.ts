@@ -125,12 +125,19 @@ describe('Sigma semantics: differential test against pySigma + SQLite', () => {
     // Our verdicts: one engine with every accepted rule, identity field mapping, no extractors.
     const engine = new DetectionEngine({ rules: candidates.map((c) => c.rule), logsources: [MAPPING], builtinExtractors: false });
     const ours = new Map<string, Set<number>[]>(); // pool → per event, matching rule indexes
-    for (const [dir, p] of pools) ours.set(dir, p.events.map((e) => new Set(engine.evaluate({ ...e }, 'none') ?? [])));
+    for (const [dir, p] of pools)
+      ours.set(
+        dir,
+        p.events.map((e) => new Set(engine.evaluate({ ...e }, 'none') ?? [])),
+      );
 
     // Theirs: every pool and rule in one Python process.
     const input = path.join(tmp, 'in.json');
     const output = path.join(tmp, 'out.json');
-    writeFileSync(input, JSON.stringify({ pools: [...pools.values()].map((p) => ({ events: p.events, rules: p.rules.map((i) => ({ id: String(i), yaml: candidates[i]!.yaml })) })) }));
+    writeFileSync(
+      input,
+      JSON.stringify({ pools: [...pools.values()].map((p) => ({ events: p.events, rules: p.rules.map((i) => ({ id: String(i), yaml: candidates[i]!.yaml })) })) }),
+    );
     execFileSync(python, [path.join(repoRoot, 'core/test/detection/differential/pysigma_eval.py'), input, output], { timeout: 120_000, stdio: ['ignore', 'inherit', 'inherit'] });
     const theirs = JSON.parse(readFileSync(output, 'utf8')) as Record<string, { matches?: number[]; error?: string }>;
 

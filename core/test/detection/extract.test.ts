@@ -26,17 +26,24 @@ describe('built-in extractors', () => {
       'source.port': 42393,
       'event.outcome': 'failure',
     });
-    expect(extract('Dec 10 06:55:46 LabSZ sshd[24200]: reverse mapping checking getaddrinfo for ns.marryaldkfaczcz.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!')).toMatchObject({
+    expect(
+      extract('Dec 10 06:55:46 LabSZ sshd[24200]: reverse mapping checking getaddrinfo for ns.marryaldkfaczcz.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!'),
+    ).toMatchObject({
       'source.domain': 'ns.marryaldkfaczcz.com',
       'source.ip': '173.234.31.186',
     });
   });
 
   it('pam_unix, with a host name in rhost going to source.domain (Linux_2k)', () => {
-    const f = extract('Jun 15 02:04:59 combo sshd(pam_unix)[20882]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=220-135-151-1.hinet-ip.hinet.net  user=root');
+    const f = extract(
+      'Jun 15 02:04:59 combo sshd(pam_unix)[20882]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=220-135-151-1.hinet-ip.hinet.net  user=root',
+    );
     expect(f).toMatchObject({ 'process.name': 'sshd(pam_unix)', 'source.domain': '220-135-151-1.hinet-ip.hinet.net', 'user.name': 'root', 'event.outcome': 'failure' });
     expect(f['source.ip']).toBeUndefined();
-    expect(extract('Jun 15 04:06:18 combo su(pam_unix)[21416]: session opened for user cyrus by (uid=0)')).toMatchObject({ 'user.name': 'cyrus', 'event.action': 'session-opened' });
+    expect(extract('Jun 15 04:06:18 combo su(pam_unix)[21416]: session opened for user cyrus by (uid=0)')).toMatchObject({
+      'user.name': 'cyrus',
+      'event.action': 'session-opened',
+    });
   });
 
   it('sudo and su', () => {
@@ -53,7 +60,11 @@ describe('built-in extractors', () => {
       'event.outcome': 'failure',
       'process.command_line': '/bin/bash',
     });
-    expect(extract("Nov 27 10:00:00 srv su[42]: FAILED SU (to root) mallory on pts/2")).toMatchObject({ 'user.name': 'mallory', 'user.target.name': 'root', 'event.outcome': 'failure' });
+    expect(extract('Nov 27 10:00:00 srv su[42]: FAILED SU (to root) mallory on pts/2')).toMatchObject({
+      'user.name': 'mallory',
+      'user.target.name': 'root',
+      'event.outcome': 'failure',
+    });
   });
 
   it('auditd EXECVE with hex-encoded arguments', () => {
@@ -99,7 +110,14 @@ describe('built-in extractors', () => {
     const { rules } = await loadRules([], { builtin: false });
     const e = new DetectionEngine({
       rules,
-      extractors: [{ name: 'app', type: 'regex', when: { 'process.name': ['myapp'] }, patterns: [{ regex: 'login by (?<user__name>\\w+) from (?<source__ip>[\\d.]+)', set: { 'event.outcome': 'success' } }] }],
+      extractors: [
+        {
+          name: 'app',
+          type: 'regex',
+          when: { 'process.name': ['myapp'] },
+          patterns: [{ regex: 'login by (?<user__name>\\w+) from (?<source__ip>[\\d.]+)', set: { 'event.outcome': 'success' } }],
+        },
+      ],
     });
     e.evaluate({ 'event.original': 'Nov 27 10:00:00 h myapp[3]: login by carol from 192.0.2.1', message: 'Nov 27 10:00:00 h myapp[3]: login by carol from 192.0.2.1' });
     expect(e.lastExtracted()).toMatchObject({ 'user.name': 'carol', 'source.ip': '192.0.2.1', 'event.outcome': 'success' });

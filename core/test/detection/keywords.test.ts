@@ -10,7 +10,11 @@ const PWNKIT_LINE =
   'Jan 26 09:37:23 ubuntu pkexec[20017]: alice: The value for environment variable XAUTHORITY contains suspicious content [USER=root] [TTY=/dev/pts/0] [CWD=/home/alice] [COMMAND=GCONV_PATH=./pwnkit.so:. PATH=GCONV_PATH=. CHARSET=PWNKIT SHELL=pwnkit]';
 
 function engineFor(detection: string, opts: { keywordFields?: string[]; extractors?: boolean } = {}) {
-  const e = new DetectionEngine({ rules: [ruleFrom(detection)], builtinExtractors: opts.extractors ?? false, ...(opts.keywordFields ? { keywordFields: opts.keywordFields } : {}) });
+  const e = new DetectionEngine({
+    rules: [ruleFrom(detection)],
+    builtinExtractors: opts.extractors ?? false,
+    ...(opts.keywordFields ? { keywordFields: opts.keywordFields } : {}),
+  });
   return (rec: Record<string, unknown>) => e.evaluate({ ...rec }) !== undefined;
 }
 
@@ -82,7 +86,7 @@ describe('Sigma keywords search the whole event', () => {
     expect(m({ message: line, 'event.original': line })).toBe(true);
   });
 
-  it("collection metadata (fabric.*, event.id, log.file.path, …) is not searched; keyword_fields narrows the search", () => {
+  it('collection metadata (fabric.*, event.id, log.file.path, …) is not searched; keyword_fields narrows the search', () => {
     const m = engineFor(`keywords:\n    - 'deadbeef'\ncondition: keywords`);
     expect(m({ message: 'hello', 'fabric.fingerprint': '00deadbeef00' })).toBe(false);
     expect(m({ message: 'hello', 'event.id': '00deadbeef00', 'log.file.path': '/var/log/deadbeef.log' })).toBe(false);

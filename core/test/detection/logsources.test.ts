@@ -95,10 +95,25 @@ describe('field mapping', () => {
 
   it('a user mapping for the same logsource replaces the built-in one (Splunk names for Sysmon)', async () => {
     const dir = await ruleDir({
-      'r.yml': rule('Certutil Url', 'product: windows\ncategory: process_creation', `sel:\n    Image|endswith: '\\certutil.exe'\n    CommandLine|contains: urlcache\ncondition: sel`),
+      'r.yml': rule(
+        'Certutil Url',
+        'product: windows\ncategory: process_creation',
+        `sel:\n    Image|endswith: '\\certutil.exe'\n    CommandLine|contains: urlcache\ncondition: sel`,
+      ),
     });
-    const splunk: LogsourceMapping = { name: 'splunk-sysmon', product: 'windows', category: 'process_creation', when: { source: 'XmlWinEventLog:Microsoft-Windows-Sysmon/Operational', EventCode: 1 }, produces: ['*'] };
-    const ecs = { 'winlog.channel': 'Microsoft-Windows-Sysmon/Operational', 'event.code': '1', 'process.executable': 'C:\\w\\certutil.exe', 'process.command_line': 'certutil -urlcache x' };
+    const splunk: LogsourceMapping = {
+      name: 'splunk-sysmon',
+      product: 'windows',
+      category: 'process_creation',
+      when: { source: 'XmlWinEventLog:Microsoft-Windows-Sysmon/Operational', EventCode: 1 },
+      produces: ['*'],
+    };
+    const ecs = {
+      'winlog.channel': 'Microsoft-Windows-Sysmon/Operational',
+      'event.code': '1',
+      'process.executable': 'C:\\w\\certutil.exe',
+      'process.command_line': 'certutil -urlcache x',
+    };
     const raw = { source: 'XmlWinEventLog:Microsoft-Windows-Sysmon/Operational', EventCode: 1, Image: 'C:\\w\\certutil.exe', CommandLine: 'certutil -urlcache x' };
     const builtin = await loadRules([dir]);
     const e1 = new DetectionEngine({ rules: builtin.rules, builtinExtractors: false });
@@ -143,7 +158,12 @@ describe('can this rule ever fire?', () => {
     expect(r.rules).toHaveLength(1);
     expect(r.neverFires).toHaveLength(1);
     const w = r.neverFires[0]!;
-    expect(w).toMatchObject({ rule: 'Sudo Privilege Escalation CVE-2019-14287 - Builtin', logsource: 'product=linux, service=sudo', gate: false, fields: [{ sigma: 'USER', path: 'USER' }] });
+    expect(w).toMatchObject({
+      rule: 'Sudo Privilege Escalation CVE-2019-14287 - Builtin',
+      logsource: 'product=linux, service=sudo',
+      gate: false,
+      fields: [{ sigma: 'USER', path: 'USER' }],
+    });
     expect(w.line).toBeGreaterThan(1);
     expect(w.message).toContain('can never fire');
     expect(w.message).toContain('USER');

@@ -10,7 +10,14 @@ const dir = path.join(datasets, 'loghub');
 
 /** The template's <*> parameters, read back from the line's content. */
 function params(template: string, content: string): string[] | undefined {
-  const re = new RegExp('^' + template.split('<*>').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('(.*?)') + '$');
+  const re = new RegExp(
+    '^' +
+      template
+        .split('<*>')
+        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('(.*?)') +
+      '$',
+  );
   const m = re.exec(content);
   return m ? m.slice(1) : undefined;
 }
@@ -27,7 +34,8 @@ describe('rf_failed_authentication on loghub OpenSSH_2k.log', () => {
    * user by input_userauth_request (E12, same attempt as E13), the "PAM n more authentication
    * failures" summaries, "Too many authentication failures" disconnects, and "check pass; user unknown".
    */
-  const failedTemplate = (t: string) => /^(?:message repeated <\*> times: \[ )?Failed \S+ for /.test(t) || /^Invalid user /.test(t) || /^pam_unix\(sshd:auth\): authentication failure;/.test(t);
+  const failedTemplate = (t: string) =>
+    /^(?:message repeated <\*> times: \[ )?Failed \S+ for /.test(t) || /^Invalid user /.test(t) || /^pam_unix\(sshd:auth\): authentication failure;/.test(t);
   const failedIds = new Set(templates.filter((t) => failedTemplate(t.EventTemplate!)).map((t) => t.EventId!));
   const labelled = structured.filter((r) => failedIds.has(r.EventId!));
 

@@ -78,10 +78,16 @@ describe('fabric scan --logsources / --config', () => {
     const t = io(d);
     expect(await scan.run(['app.log', '--config', 'conf/fabric.yaml', '--no-cache', '--json', 'det.jsonl'], t.io)).toBe(0);
     expect(t.err()).toBe('');
-    const row = t.out().split('\n').find((l) => l.startsWith('acme-root-login'))!;
+    const row = t
+      .out()
+      .split('\n')
+      .find((l) => l.startsWith('acme-root-login'))!;
     expect(row.split(/\s{2,}/)).toEqual(['acme-root-login', 'high', '-', '1']);
     const det = (await import('node:fs/promises')).readFile(path.join(d, 'det.jsonl'), 'utf8');
-    const lines = (await det).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await det)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ acme: { user: 'root' }, source: { ip: '203.0.113.9' }, log: { file: { line: 1 } } });
   });
@@ -90,12 +96,14 @@ describe('fabric scan --logsources / --config', () => {
     const d = await fixture();
     await writeFile(
       path.join(d, 'rules/win.yml'),
-      "title: Win Certutil\nid: win-certutil\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    sel:\n        CommandLine|contains: urlcache\n    condition: sel\nlevel: high\n",
+      'title: Win Certutil\nid: win-certutil\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    sel:\n        CommandLine|contains: urlcache\n    condition: sel\nlevel: high\n',
     );
     const cache = path.join(d, 'cache');
     const t = io(d);
     expect(await scan.run(['app.log', '--rules', 'rules', '--logsources', 'acme.yml', '--cache-dir', 'cache'], t.io)).toBe(0);
-    expect(t.err()).toMatch(/warning: 1 rule of logsource windows-process_creation can never fire on text lines: the logsource selects events by winlog\.channel, event\.code.*"Win Certutil"/);
+    expect(t.err()).toMatch(
+      /warning: 1 rule of logsource windows-process_creation can never fire on text lines: the logsource selects events by winlog\.channel, event\.code.*"Win Certutil"/,
+    );
     expect(t.out()).toMatch(/\(2 can never fire on text lines: see stderr\)/);
     expect((await readdir(cache)).some((f) => /^rules-[0-9a-f]+\.json$/.test(f))).toBe(true);
     // Same answer from the cache.

@@ -34,7 +34,10 @@ describe('fabric scan', () => {
     const expected = await labelledFailures();
     expect(expected).toBe(1131);
     expect(t.out()).toMatch(/Scanned 1 file, 2,000 lines/);
-    const row = t.out().split('\n').find((l) => l.startsWith('rf_failed_authentication'))!;
+    const row = t
+      .out()
+      .split('\n')
+      .find((l) => l.startsWith('rf_failed_authentication'))!;
     expect(row.split(/\s{2,}/)).toEqual(['rf_failed_authentication', 'low', 'T1110', expected.toLocaleString('en-US')]);
     expect(t.out()).toMatch(/^RULE\s+LEVEL\s+ATT&CK\s+HITS$/m);
   });
@@ -46,7 +49,10 @@ describe('fabric scan', () => {
     const code = await scan.run([path.join(datasets, 'loghub'), '--json', out], t.io);
     expect(code).toBe(0);
     expect(t.out()).toContain('%');
-    const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const failed = lines.filter((d) => d.fabric.matches.some((m: { name: string }) => m.name === 'rf_failed_authentication'));
     const fromOpenSsh = failed.filter((d) => d.log.file.path.endsWith('OpenSSH_2k.log'));
     expect(fromOpenSsh).toHaveLength(await labelledFailures());
@@ -71,7 +77,12 @@ describe('fabric scan', () => {
     const t = io();
     expect(await scan.run([file], t.io)).toBe(0);
     expect(t.out()).toMatch(/Scanned 1 file, 3 lines/);
-    expect(t.out().split('\n').find((l) => l.startsWith('rf_failed_authentication'))).toMatch(/\s2$/);
+    expect(
+      t
+        .out()
+        .split('\n')
+        .find((l) => l.startsWith('rf_failed_authentication')),
+    ).toMatch(/\s2$/);
   });
 
   it('dates detections from the line: RFC 3339 as written, BSD syslog in the year of the file', () => {

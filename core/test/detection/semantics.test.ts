@@ -50,7 +50,9 @@ describe('Sigma spec semantics: regular expressions (PCRE-like, on RE2)', () => 
   it('|re|i|m combine, and the sub-modifiers only follow re', () => {
     const im = matcher(`sel:\n    f|re|i|m: '^ROOT$'\ncondition: sel`);
     expect([im({ f: 'x\nroot' }), im({ f: 'xroot' })]).toEqual([true, false]);
-    expect(parse(`title: t\nid: x\nlogsource:\n    product: linux\ndetection:\n    sel:\n        f|i: x\n    condition: sel\n`).refusals[0]).toMatchObject({ feature: 'modifier i' });
+    expect(parse(`title: t\nid: x\nlogsource:\n    product: linux\ndetection:\n    sel:\n        f|i: x\n    condition: sel\n`).refusals[0]).toMatchObject({
+      feature: 'modifier i',
+    });
   });
 
   it('lookbehind without capture groups is evaluated (linear in RE2JS)', () => {
@@ -142,14 +144,20 @@ describe('wildcards: linear-time glob matching', () => {
     const alphabet = fc.constantFrom('a', 'b', 'A', '*', '?', '\\', 'ab', '\r', '\n');
     const text = fc.array(fc.constantFrom('a', 'b', 'A', '*', '?', '\\', 'c', '\r', '\n'), { maxLength: 12 }).map((a) => a.join(''));
     fc.assert(
-      fc.property(fc.array(alphabet, { maxLength: 8 }).map((a) => a.join('')), fc.array(text, { minLength: 1, maxLength: 6 }), fc.constantFrom<MatchMode>('equals', 'contains', 'startswith', 'endswith'), fc.boolean(), (pattern, values, mode, cased) => {
-        const got = compileWildcard(pattern, mode, cased);
-        const want = reference(pattern, mode, cased);
-        for (const v of values) {
-          const s = cased ? v : v.toLowerCase();
-          if (got(s) !== want(s)) throw new Error(`pattern ${JSON.stringify(pattern)} ${mode} cased=${cased} on ${JSON.stringify(s)}: got ${got(s)}`);
-        }
-      }),
+      fc.property(
+        fc.array(alphabet, { maxLength: 8 }).map((a) => a.join('')),
+        fc.array(text, { minLength: 1, maxLength: 6 }),
+        fc.constantFrom<MatchMode>('equals', 'contains', 'startswith', 'endswith'),
+        fc.boolean(),
+        (pattern, values, mode, cased) => {
+          const got = compileWildcard(pattern, mode, cased);
+          const want = reference(pattern, mode, cased);
+          for (const v of values) {
+            const s = cased ? v : v.toLowerCase();
+            if (got(s) !== want(s)) throw new Error(`pattern ${JSON.stringify(pattern)} ${mode} cased=${cased} on ${JSON.stringify(s)}: got ${got(s)}`);
+          }
+        },
+      ),
       { seed: 1618, numRuns: 3000 },
     );
   });

@@ -185,8 +185,7 @@ describe('Sigma conditions', () => {
 });
 
 describe('refused rules name the file, the feature and the line', () => {
-  const rule = (detection: string, extra = '') =>
-    `title: t\nid: x\n${extra}logsource:\n    product: linux\ndetection:\n${detection}\nlevel: low\n`;
+  const rule = (detection: string, extra = '') => `title: t\nid: x\n${extra}logsource:\n    product: linux\ndetection:\n${detection}\nlevel: low\n`;
 
   it('unknown and unsupported modifiers', () => {
     const r = parse(rule(`    sel:\n        f|utf16le|base64: x\n    condition: sel`), 'bad.yml');

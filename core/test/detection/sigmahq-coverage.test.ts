@@ -42,7 +42,21 @@ describe('SigmaHQ load coverage (../shared/datasets/sigmahq, every family)', () 
       expect(f!.loaded / (f!.loaded + f!.refused), fam).toBeGreaterThanOrEqual(0.95);
     }
     const names = new Set(c.logsources.map((l) => l.name));
-    for (const ls of ['windows-process_creation', 'windows-file_event', 'windows-security', 'linux-process_creation', 'linux-file_event', 'linux-network_connection', 'aws-cloudtrail', 'azure-signinlogs', 'gcp-audit', 'okta', 'zeek-dns', 'webserver', 'proxy']) {
+    for (const ls of [
+      'windows-process_creation',
+      'windows-file_event',
+      'windows-security',
+      'linux-process_creation',
+      'linux-file_event',
+      'linux-network_connection',
+      'aws-cloudtrail',
+      'azure-signinlogs',
+      'gcp-audit',
+      'okta',
+      'zeek-dns',
+      'webserver',
+      'proxy',
+    ]) {
       expect(names.has(ls), ls).toBe(true);
     }
   });
@@ -72,7 +86,9 @@ describe('SigmaHQ load coverage (../shared/datasets/sigmahq, every family)', () 
     expect(titles({ ...sysmon, 'winlog.channel': 'Security', 'event.code': '4688' })).toContain('Suspicious Download Via Certutil.EXE');
 
     expect(titles({ 'event.dataset': 'aws.cloudtrail', 'event.provider': 'cloudtrail.amazonaws.com', 'event.action': 'StopLogging' })).toContain('AWS CloudTrail Important Change');
-    expect(titles({ 'event.dataset': 'aws.cloudtrail', 'event.provider': 'cloudtrail.amazonaws.com', 'event.action': 'LookupEvents' })).not.toContain('AWS CloudTrail Important Change');
+    expect(titles({ 'event.dataset': 'aws.cloudtrail', 'event.provider': 'cloudtrail.amazonaws.com', 'event.action': 'LookupEvents' })).not.toContain(
+      'AWS CloudTrail Important Change',
+    );
     expect(titles({ 'event.dataset': 'azure.signinlogs', 'azure.signinlogs.properties.device_detail.is_compliant': 'false' })).toContain('Sign-ins from Non-Compliant Devices');
     expect(titles({ 'event.dataset': 'zeek.x509', 'zeek.x509.certificate.serial': '8BB00EE' })).toContain('Default Cobalt Strike Certificate');
     expect(titles({ 'event.dataset': 'zeek.dns', 'dns.question.name': 'ifferfsodp9ifjaposdfjhgosurijfaewrwergwea.com' })).toContain('Wannacry Killswitch Domain');
@@ -82,8 +98,12 @@ describe('SigmaHQ load coverage (../shared/datasets/sigmahq, every family)', () 
   it('Linux file_event rules fire on raw auditd PATH records through the built-in auditd extractor', () => {
     const engine = new DetectionEngine({ rules: loaded.rules.filter((r) => r.logsource.category === 'file_event' && r.logsource.product === 'linux') });
     const titles = (line: string) => [...engine.scanText(line).hits].filter((_, i) => i % 2 === 1).map((i) => engine.rules[i]!.title);
-    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/etc/cron.d/backdoor" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).toContain('New Cron File Created');
-    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/etc/cron.daily/apt" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).not.toContain('New Cron File Created');
+    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/etc/cron.d/backdoor" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).toContain(
+      'New Cron File Created',
+    );
+    expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/etc/cron.daily/apt" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).not.toContain(
+      'New Cron File Created',
+    );
     expect(titles('type=PATH msg=audit(1700000000.123:42): item=1 name="/tmp/x" inode=1234 dev=08:01 mode=0100644 nametype=CREATE')).toEqual([]);
   });
 });

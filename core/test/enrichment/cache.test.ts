@@ -8,11 +8,19 @@ const MINUTE = 60_000;
 
 describe('verdict cache', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   const malicious = (clock: ManualClock, key = 'api-key-AAAA-secret') =>
-    new FakeEnricher(clock, { supports: ['ipv4', 'domain'], key, respond: (ind) => (ind.value.startsWith('45.') ? { indicator: ind, status: 'malicious', score: 0.9, confidence: 0.9 } : { indicator: ind, status: 'unknown' }) });
+    new FakeEnricher(clock, {
+      supports: ['ipv4', 'domain'],
+      key,
+      respond: (ind) => (ind.value.startsWith('45.') ? { indicator: ind, status: 'malicious', score: 0.9, confidence: 0.9 } : { indicator: ind, status: 'unknown' }),
+    });
 
   it('serves hits, expires after the enricher cache_ttl_minutes, counts hits and misses', async () => {
     const clock = new ManualClock(START);

@@ -3,14 +3,18 @@ import { Registry } from 'prom-client';
 import { detection, FakeEnricher, makeStage, ManualClock, metricValue, processWithin, reputation, tempStateDir } from './helpers.js';
 
 const START = Date.UTC(2026, 0, 15, 6, 0, 0);
-const enrichments = (e: unknown) => ((e as { threat: { enrichments: Array<Record<string, any>> } }).threat.enrichments);
+const enrichments = (e: unknown) => (e as { threat: { enrichments: Array<Record<string, any>> } }).threat.enrichments;
 
 // The cached path reuses each indicator's summary and threat.enrichments entries between events
 // (stage.ts): these pin down that reuse never leaks between events nor outlives the answer.
 describe('enrichment from the cache', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   it('gives a later event the same verdict, in objects of its own, with the field it was found in', async () => {
     const clock = new ManualClock(START);
@@ -35,7 +39,9 @@ describe('enrichment from the cache', () => {
 
   it('once the cached answer expires and the source says otherwise, events carry the new answer', async () => {
     const clock = new ManualClock(START);
-    const src = new FakeEnricher(clock, { respond: (ind, call) => (call === 0 ? { indicator: ind, status: 'malicious', score: 0.9 } : { indicator: ind, status: 'clean', score: 0.1 }) });
+    const src = new FakeEnricher(clock, {
+      respond: (ind, call) => (call === 0 ? { indicator: ind, status: 'malicious', score: 0.9 } : { indicator: ind, status: 'clean', score: 0.1 }),
+    });
     const { stage } = await makeStage({ enrichers: [{ id: 'otx', instance: src, config: { cache_ttl_minutes: 1 } }], stateDir: state.dir, clock });
     const a = detection({ source: { ip: '45.9.9.9' } });
     await processWithin(stage, clock, [a], 100);

@@ -35,8 +35,12 @@ async function closedPort(): Promise<number> {
 
 describe('fabric false-positive', () => {
   let tmp: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { tmp = await tempStateDir(); });
-  afterEach(async () => { await tmp.cleanup(); });
+  beforeEach(async () => {
+    tmp = await tempStateDir();
+  });
+  afterEach(async () => {
+    await tmp.cleanup();
+  });
 
   it('edits the state file when no instance runs, and a running stage picks the change up', async () => {
     const port = await closedPort();
@@ -107,7 +111,9 @@ describe('fabric false-positive', () => {
   });
 
   it('refuses malformed indicators with the reason and the usage', async () => {
-    await expect(run(['false-positive', 'add', 'ipv4', '999.1.1.1', '--state-dir', 'x'], tmp.dir)).rejects.toThrow(/"999\.1\.1\.1" is not an IP address\nusage: fabric false-positive add/);
+    await expect(run(['false-positive', 'add', 'ipv4', '999.1.1.1', '--state-dir', 'x'], tmp.dir)).rejects.toThrow(
+      /"999\.1\.1\.1" is not an IP address\nusage: fabric false-positive add/,
+    );
     await expect(run(['false-positive', 'add', 'md5'], tmp.dir)).rejects.toThrow(/expected <type> <value>/);
   });
 });

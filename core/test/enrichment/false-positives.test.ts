@@ -8,8 +8,12 @@ const START = Date.UTC(2026, 0, 15, 6, 0, 0);
 
 describe('false positives', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   it('are excluded from verdicts, never looked up, counted, and remembered across restarts', async () => {
     const clock = new ManualClock(START);

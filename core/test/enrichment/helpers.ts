@@ -95,10 +95,14 @@ export class FakeEnricher implements EnricherInstance {
     if (this.delayMs > 0) {
       await new Promise<void>((resolve, reject) => {
         const h = this.clock.setTimer(resolve, this.delayMs);
-        signal.addEventListener('abort', () => {
-          this.clock.clearTimer(h);
-          reject(signal.reason);
-        }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            this.clock.clearTimer(h);
+            reject(signal.reason);
+          },
+          { once: true },
+        );
       });
     }
     const failure = this.failures.shift();
@@ -137,15 +141,13 @@ export interface Harness {
   health: Array<{ id: string } & SourceHealth>;
 }
 
-export async function makeStage(
-  opts: {
-    config?: Record<string, unknown>;
-    enrichers: Array<{ id: string; plugin?: string; instance: EnricherInstance; config?: Record<string, unknown> }>;
-    stateDir: string;
-    clock: Clock;
-    registry?: Registry;
-  },
-): Promise<Harness> {
+export async function makeStage(opts: {
+  config?: Record<string, unknown>;
+  enrichers: Array<{ id: string; plugin?: string; instance: EnricherInstance; config?: Record<string, unknown> }>;
+  stateDir: string;
+  clock: Clock;
+  registry?: Registry;
+}): Promise<Harness> {
   const registry = opts.registry ?? new Registry();
   const health: Harness['health'] = [];
   const stage = await createEnrichmentStage(

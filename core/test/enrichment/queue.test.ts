@@ -7,14 +7,23 @@ const MINUTE = 60_000;
 
 describe('source queue', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   it('serves queued high-priority detections before earlier medium ones', async () => {
     const clock = new ManualClock(START);
     const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 1, maxBatchSize: 1 } });
     const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: src }], config: { deadline_ms: 10 }, stateDir: state.dir, clock });
-    await processWithin(stage, clock, ['45.0.0.1', '45.0.0.2', '45.0.0.3'].map((ip) => detection({ source: { ip } }, 'medium')), 10);
+    await processWithin(
+      stage,
+      clock,
+      ['45.0.0.1', '45.0.0.2', '45.0.0.3'].map((ip) => detection({ source: { ip } }, 'medium')),
+      10,
+    );
     await processWithin(stage, clock, [detection({ source: { ip: '45.0.0.9' } }, 'critical')], 10);
     await clock.advance(3 * MINUTE);
     expect(src.lookedUp).toEqual(['45.0.0.1', '45.0.0.9', '45.0.0.2', '45.0.0.3']);
@@ -23,7 +32,11 @@ describe('source queue', () => {
 
   it('waits for a source whose window frees before the deadline', async () => {
     const clock = new ManualClock(START);
-    const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 1, maxBatchSize: 1 }, respond: (ind) => ({ indicator: ind, status: 'malicious', score: 1 }) });
+    const src = new FakeEnricher(clock, {
+      supports: ['ipv4'],
+      limits: { requestsPerMinute: 1, maxBatchSize: 1 },
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 1 }),
+    });
     const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: src }], config: { deadline_ms: 2000 }, stateDir: state.dir, clock });
     await processWithin(stage, clock, [detection({ source: { ip: '45.0.3.1' } })], 10);
     await clock.advance(MINUTE - 1000 - 10);

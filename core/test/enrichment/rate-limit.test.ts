@@ -7,20 +7,35 @@ const MINUTE = 60_000;
 
 /** 1,000 distinct public addresses (TEST-NET ranges are reserved, so these are routable ones). */
 function distinctIps(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `45.${10 + Math.floor(i / 250)}.${i % 250}.${(i * 7) % 250 + 1}`);
+  return Array.from({ length: n }, (_, i) => `45.${10 + Math.floor(i / 250)}.${i % 250}.${((i * 7) % 250) + 1}`);
 }
 
 describe('rate limiting per source', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   it('a burst of 1,000 indicators never exceeds a 4/min, 500/day source and never blocks a fast source', async () => {
     const clock = new ManualClock(START);
-    const slow = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 4, requestsPerDay: 500, maxBatchSize: 1 }, respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9, confidence: 0.8 }) });
-    const fast = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 600, maxBatchSize: 50 }, respond: (ind) => ({ indicator: ind, status: 'clean', score: 0, confidence: 0.9 }) });
+    const slow = new FakeEnricher(clock, {
+      supports: ['ipv4'],
+      limits: { requestsPerMinute: 4, requestsPerDay: 500, maxBatchSize: 1 },
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9, confidence: 0.8 }),
+    });
+    const fast = new FakeEnricher(clock, {
+      supports: ['ipv4'],
+      limits: { requestsPerMinute: 600, maxBatchSize: 50 },
+      respond: (ind) => ({ indicator: ind, status: 'clean', score: 0, confidence: 0.9 }),
+    });
     const { stage } = await makeStage({
-      enrichers: [{ id: 'vt', instance: slow }, { id: 'misp', instance: fast }],
+      enrichers: [
+        { id: 'vt', instance: slow },
+        { id: 'misp', instance: fast },
+      ],
       config: { deadline_ms: 2000, daily_budget_reserve: 0.2 },
       stateDir: state.dir,
       clock,
@@ -40,7 +55,12 @@ describe('rate limiting per source', () => {
     // Let the queue drain for six hours: never more than 4 in any minute, and the daily reserve
     // (20 % of 500) is left for high-priority detections.
     await clock.advance(6 * 60 * MINUTE);
-    expect(maxInWindow(slow.calls.map((c) => c.at), MINUTE)).toBe(4);
+    expect(
+      maxInWindow(
+        slow.calls.map((c) => c.at),
+        MINUTE,
+      ),
+    ).toBe(4);
     expect(slow.calls.length).toBe(400);
     expect(stage.sources.get('vt')!.queueDepth).toBe(600);
 
@@ -55,7 +75,11 @@ describe('rate limiting per source', () => {
 
   it('queues over-budget lookups and answers them later from the cache', async () => {
     const clock = new ManualClock(START);
-    const slow = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 2, maxBatchSize: 1 }, respond: (ind) => ({ indicator: ind, status: 'malicious', score: 1, confidence: 1 }) });
+    const slow = new FakeEnricher(clock, {
+      supports: ['ipv4'],
+      limits: { requestsPerMinute: 2, maxBatchSize: 1 },
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 1, confidence: 1 }),
+    });
     const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: slow }], config: { deadline_ms: 1000 }, stateDir: state.dir, clock });
     const ips = distinctIps(5);
     const first = ips.map((ip) => detection({ source: { ip } }));
@@ -96,7 +120,11 @@ describe('rate limiting per source', () => {
 
   it('quota exhaustion degrades the source, queues lookups and serves them after the window', async () => {
     const clock = new ManualClock(START);
-    const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 60, maxBatchSize: 1 }, respond: (ind) => ({ indicator: ind, status: 'suspicious', score: 0.5 }) });
+    const src = new FakeEnricher(clock, {
+      supports: ['ipv4'],
+      limits: { requestsPerMinute: 60, maxBatchSize: 1 },
+      respond: (ind) => ({ indicator: ind, status: 'suspicious', score: 0.5 }),
+    });
     src.failures.push(new PluginError(ErrorCodes.QUOTA_EXHAUSTED, 'daily quota used', { retryAfterMs: 3_600_000 }));
     const { stage, health, registry } = await makeStage({ enrichers: [{ id: 'vt', instance: src }], config: { deadline_ms: 500 }, stateDir: state.dir, clock });
     const e = detection({ source: { ip: '45.1.2.4' } });
@@ -110,7 +138,9 @@ describe('rate limiting per source', () => {
     // While the source is paused for an hour, events do not sit out their deadline waiting for it.
     const meanwhile = detection({ source: { ip: '45.1.2.5' } });
     let done = false;
-    const p = stage.process([meanwhile]).then(() => { done = true; });
+    const p = stage.process([meanwhile]).then(() => {
+      done = true;
+    });
     await settle();
     expect(done).toBe(true);
     await p;
@@ -131,19 +161,46 @@ describe('rate limiting per source', () => {
   it('config requests_per_minute overrides the plugin default and budgets survive a restart', async () => {
     const clock = new ManualClock(START);
     const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 60, requestsPerDay: 10, maxBatchSize: 1 } });
-    const first = await makeStage({ enrichers: [{ id: 'vt', instance: src, config: { requests_per_minute: 3 } }], config: { deadline_ms: 100, daily_budget_reserve: 0 }, stateDir: state.dir, clock });
-    await processWithin(first.stage, clock, distinctIps(8).map((ip) => detection({ source: { ip } })), 100);
+    const first = await makeStage({
+      enrichers: [{ id: 'vt', instance: src, config: { requests_per_minute: 3 } }],
+      config: { deadline_ms: 100, daily_budget_reserve: 0 },
+      stateDir: state.dir,
+      clock,
+    });
+    await processWithin(
+      first.stage,
+      clock,
+      distinctIps(8).map((ip) => detection({ source: { ip } })),
+      100,
+    );
     expect(src.calls.length).toBe(3);
     await first.stage.stop();
 
     // Restarted within the same minute: the window remembers the 3 requests already sent.
-    const second = await makeStage({ enrichers: [{ id: 'vt', instance: src, config: { requests_per_minute: 3 } }], config: { deadline_ms: 100, daily_budget_reserve: 0 }, stateDir: state.dir, clock });
-    await processWithin(second.stage, clock, distinctIps(20).slice(10).map((ip) => detection({ source: { ip } })), 100);
+    const second = await makeStage({
+      enrichers: [{ id: 'vt', instance: src, config: { requests_per_minute: 3 } }],
+      config: { deadline_ms: 100, daily_budget_reserve: 0 },
+      stateDir: state.dir,
+      clock,
+    });
+    await processWithin(
+      second.stage,
+      clock,
+      distinctIps(20)
+        .slice(10)
+        .map((ip) => detection({ source: { ip } })),
+      100,
+    );
     expect(src.calls.length).toBe(3);
     await clock.advance(10 * MINUTE);
     // 10 per day in total across both runs.
     expect(src.calls.length).toBe(10);
-    expect(maxInWindow(src.calls.map((c) => c.at), MINUTE)).toBe(3);
+    expect(
+      maxInWindow(
+        src.calls.map((c) => c.at),
+        MINUTE,
+      ),
+    ).toBe(3);
     expect(second.health.at(-1)).toMatchObject({ status: 'degraded', code: 'QUOTA_EXHAUSTED' });
     await second.stage.stop();
   });
@@ -152,7 +209,12 @@ describe('rate limiting per source', () => {
     const clock = new ManualClock(START);
     const src = new FakeEnricher(clock, { supports: ['ipv4'], limits: { requestsPerMinute: 60, maxBatchSize: 3 } });
     src.delayMs = 200;
-    const { stage } = await makeStage({ enrichers: [{ id: 'misp', instance: src }], config: { deadline_ms: 1000, max_concurrent_requests_per_source: 1 }, stateDir: state.dir, clock });
+    const { stage } = await makeStage({
+      enrichers: [{ id: 'misp', instance: src }],
+      config: { deadline_ms: 1000, max_concurrent_requests_per_source: 1 },
+      stateDir: state.dir,
+      clock,
+    });
     const ips = distinctIps(7);
     const batch = [...ips, ...ips].map((ip) => detection({ source: { ip } }));
     await processWithin(stage, clock, batch, 1000);

@@ -8,14 +8,31 @@ const START = Date.UTC(2026, 0, 15, 6, 0, 0);
 
 describe('enrichment stage', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   it('writes threat.enrichments with per-source evidence and one fabric.reputation verdict', async () => {
     const clock = new ManualClock(START);
-    const vt = new FakeEnricher(clock, { supports: ['ipv4', 'domain', 'sha256'], respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.92, confidence: 0.9, evidence: { malicious: 54, harmless: 3 }, reference: `https://vt/${ind.value}` }) });
-    const abuse = new FakeEnricher(clock, { supports: ['ipv4'], respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.85, confidence: 0.85, evidence: { abuseConfidenceScore: 85 } }) });
-    const { stage } = await makeStage({ enrichers: [{ id: 'virustotal', plugin: '@reactive-fabric/plugin-ti-virustotal', instance: vt }, { id: 'abuseipdb', instance: abuse }], stateDir: state.dir, clock });
+    const vt = new FakeEnricher(clock, {
+      supports: ['ipv4', 'domain', 'sha256'],
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.92, confidence: 0.9, evidence: { malicious: 54, harmless: 3 }, reference: `https://vt/${ind.value}` }),
+    });
+    const abuse = new FakeEnricher(clock, {
+      supports: ['ipv4'],
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.85, confidence: 0.85, evidence: { abuseConfidenceScore: 85 } }),
+    });
+    const { stage } = await makeStage({
+      enrichers: [
+        { id: 'virustotal', plugin: '@reactive-fabric/plugin-ti-virustotal', instance: vt },
+        { id: 'abuseipdb', instance: abuse },
+      ],
+      stateDir: state.dir,
+      clock,
+    });
     const e = detection({ source: { ip: '45.33.32.156' }, threat: { framework: 'MITRE ATT&CK', technique: { id: ['T1046'] } } }, 'medium');
     const plain = { ...detection({ source: { ip: '45.33.32.157' } }), event: { id: 'x', kind: 'event' as const } };
     await processWithin(stage, clock, [e, plain], 100);
@@ -50,7 +67,9 @@ describe('enrichment stage', () => {
 
   it('routes detections below min_reputation_score as low priority, never drops them, and leaves unknown alone', async () => {
     const clock = new ManualClock(START);
-    const src = new FakeEnricher(clock, { respond: (ind) => (ind.value === '45.0.0.1' ? { indicator: ind, status: 'clean', score: 0.1, confidence: 0.9 } : { indicator: ind, status: 'unknown' }) });
+    const src = new FakeEnricher(clock, {
+      respond: (ind) => (ind.value === '45.0.0.1' ? { indicator: ind, status: 'clean', score: 0.1, confidence: 0.9 } : { indicator: ind, status: 'unknown' }),
+    });
     const { stage } = await makeStage({ enrichers: [{ id: 'otx', instance: src }], config: { min_reputation_score: 0.3 }, stateDir: state.dir, clock });
     const clean = detection({ source: { ip: '45.0.0.1' } }, 'high');
     const unknown = detection({ source: { ip: '45.0.0.2' } }, 'high');
@@ -71,10 +90,20 @@ describe('enrichment stage', () => {
     const slow = new FakeEnricher(clock, { supports: ['ipv4'], respond: (ind) => ({ indicator: ind, status: 'malicious', score: 1, confidence: 1 }) });
     slow.delayMs = 10_000;
     const fast = new FakeEnricher(clock, { supports: ['ipv4'], respond: (ind) => ({ indicator: ind, status: 'clean', score: 0, confidence: 0.5 }) });
-    const { stage } = await makeStage({ enrichers: [{ id: 'slow', instance: slow }, { id: 'fast', instance: fast }], config: { deadline_ms: 1500 }, stateDir: state.dir, clock });
+    const { stage } = await makeStage({
+      enrichers: [
+        { id: 'slow', instance: slow },
+        { id: 'fast', instance: fast },
+      ],
+      config: { deadline_ms: 1500 },
+      stateDir: state.dir,
+      clock,
+    });
     const e = detection({ source: { ip: '45.1.1.1' } });
     let done = false;
-    const p = stage.process([e]).then(() => { done = true; });
+    const p = stage.process([e]).then(() => {
+      done = true;
+    });
     await clock.advance(1499);
     expect(done).toBe(false);
     await clock.advance(1);
@@ -139,7 +168,12 @@ describe('enrichment stage', () => {
     const lookup = src.lookup.bind(src);
     // Ignores its abort signal on purpose.
     src.lookup = (indicators, opts) => (hang ? (src.calls.push({ at: clock.now(), indicators }), new Promise(() => {})) : lookup(indicators, opts));
-    const { stage, health } = await makeStage({ enrichers: [{ id: 'otx', instance: src }], config: { deadline_ms: 100, request_timeout_ms: 5000, max_concurrent_requests_per_source: 1, max_attempts: 1 }, stateDir: state.dir, clock });
+    const { stage, health } = await makeStage({
+      enrichers: [{ id: 'otx', instance: src }],
+      config: { deadline_ms: 100, request_timeout_ms: 5000, max_concurrent_requests_per_source: 1, max_attempts: 1 },
+      stateDir: state.dir,
+      clock,
+    });
     const e = detection({ source: { ip: '45.4.4.4' } });
     await processWithin(stage, clock, [e], 100);
     expect(reputation(e).sources_unanswered[0]).toMatchObject({ source: 'otx', reason: 'DEADLINE' });
@@ -175,7 +209,11 @@ describe('enrichment stage', () => {
     const clock = new ManualClock(START);
     await expect(
       createEnrichmentStage(resolveEnrichmentConfig({}), [{ id: 'vt', plugin: 'p', instance: new FakeEnricher(clock), config: { requests_per_minute: 'fast' } }], {
-        logger: silentLogger, metrics: new Registry(), stateDir: state.dir, configDir: state.dir, clock,
+        logger: silentLogger,
+        metrics: new Registry(),
+        stateDir: state.dir,
+        configDir: state.dir,
+        clock,
       }),
     ).rejects.toThrow(/enrichers\[vt\]\.config\.requests_per_minute: expected a positive number, got "fast"/);
     await settle();

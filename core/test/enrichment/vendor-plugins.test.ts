@@ -4,9 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import {
-  AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY, MispFake, MISP_FAKE_API_KEY, OtxFake, OTX_FAKE_API_KEY, VirusTotalFake, VT_FAKE_API_KEY,
-} from '@reactive-fabric/test-kit/fakes';
+import { AbuseIpdbFake, ABUSEIPDB_FAKE_API_KEY, MispFake, MISP_FAKE_API_KEY, OtxFake, OTX_FAKE_API_KEY, VirusTotalFake, VT_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import type { EnricherInstance, PluginDefinition, TSchema } from '../../src/plugin-api/index.js';
 import { validateAgainstSchema } from '../../src/config/validate.js';
 import { createEnrichmentStage, resolveEnrichmentConfig } from '../../src/enrichment/index.js';
@@ -77,7 +75,7 @@ describe('enrichment with the four vendor plugins against their fakes', () => {
     return stage;
   }
 
-  it('one detection gets every source\'s evidence and one verdict', async () => {
+  it("one detection gets every source's evidence and one verdict", async () => {
     const s = await build();
     const e = detection({ source: { ip: '198.51.100.66' }, dns: { question: { name: 'malware.example.test' } } }, 'medium');
     await s.process([e]);
@@ -87,24 +85,28 @@ describe('enrichment with the four vendor plugins against their fakes', () => {
     expect(rep.verdict).toBe('malicious');
     expect(rep.score).toBeGreaterThanOrEqual(0.7);
     const providers = (e.threat as { enrichments: Array<{ indicator: { provider: string; type: string } }> }).enrichments.map((x) => `${x.indicator.provider}:${x.indicator.type}`);
-    expect(providers).toEqual(expect.arrayContaining(['abuseipdb:ipv4-addr', 'misp:ipv4-addr', 'otx:ipv4-addr', 'virustotal:ipv4-addr', 'virustotal:domain-name', 'otx:domain-name', 'misp:domain-name']));
+    expect(providers).toEqual(
+      expect.arrayContaining(['abuseipdb:ipv4-addr', 'misp:ipv4-addr', 'otx:ipv4-addr', 'virustotal:ipv4-addr', 'virustotal:domain-name', 'otx:domain-name', 'misp:domain-name']),
+    );
     expect(providers).not.toContain('abuseipdb:domain-name');
     expect(e.fabric.priority).not.toBe('medium');
     for (const id of ['abuseipdb', 'misp', 'otx', 'virustotal']) expect(rep.explanation).toContain(id);
   });
 
-  it('a burst keeps to VirusTotal\'s 4/min: the fake never answers 429 and the other sources answer everything', async () => {
+  it("a burst keeps to VirusTotal's 4/min: the fake never answers 429 and the other sources answer everything", async () => {
     const s = await build();
     const ips = ['198.51.100.66', '203.0.113.7', '198.51.100.23', '198.51.100.7', '203.0.113.50', '192.0.2.10', '198.51.100.67', '2001:db8::bad'];
     const events = ips.map((ip) => detection({ source: { ip } }));
     await s.process(events);
     expect(vt.requests.length).toBe(4);
     expect(vt.requests.every((r) => r.status === 200)).toBe(true);
-    expect(events.filter((ev) => reputation(ev).sources_unanswered.some((u: { source: string; reason: string }) => u.source === 'virustotal' && u.reason === 'DEADLINE'))).toHaveLength(4);
+    expect(
+      events.filter((ev) => reputation(ev).sources_unanswered.some((u: { source: string; reason: string }) => u.source === 'virustotal' && u.reason === 'DEADLINE')),
+    ).toHaveLength(4);
     for (const ev of events) expect(reputation(ev).sources_answered).toEqual(expect.arrayContaining(['abuseipdb', 'misp', 'otx']));
   });
 
-  it('a refused VirusTotal key degrades that source only, and a new key is not served the old key\'s answers', async () => {
+  it("a refused VirusTotal key degrades that source only, and a new key is not served the old key's answers", async () => {
     let s = await build();
     const first = detection({ source: { ip: '203.0.113.7' } });
     await s.process([first]);

@@ -50,8 +50,12 @@ describe('indicator extraction', () => {
 
 describe('MISP warninglists', () => {
   let state: Awaited<ReturnType<typeof tempStateDir>>;
-  beforeEach(async () => { state = await tempStateDir(); });
-  afterEach(async () => { await state.cleanup(); });
+  beforeEach(async () => {
+    state = await tempStateDir();
+  });
+  afterEach(async () => {
+    await state.cleanup();
+  });
 
   it('loads the shared MISP warninglists and matches by their types', async () => {
     const lists = await Warninglists.load([warninglistsDir], '/');

@@ -39,7 +39,13 @@ describe('an enricher that cannot start', () => {
       const dir = tempDir('fabric-enricher-sup-');
       dirs.push(dir);
       writePlugin(dir, 'plugin-intel', { kind: 'enricher', body: c.body });
-      writeFileSync(join(dir, 'auth.log'), Array.from({ length: 20 }, (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`).join('\n') + '\n');
+      writeFileSync(
+        join(dir, 'auth.log'),
+        Array.from(
+          { length: 20 },
+          (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`,
+        ).join('\n') + '\n',
+      );
       const yaml = `state_dir: ./state
 orchestrator: { collection_interval_seconds: 0.1, health_check_interval_seconds: 60, poll_timeout_seconds: 3 }
 supervisor: { backoff_min_seconds: 0.05, backoff_max_seconds: 0.1, restart_intensity: 1, restart_period_seconds: 60 }
@@ -67,7 +73,10 @@ enrichers:
       } finally {
         await orch.stop();
       }
-      const published = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event?: { kind?: string } });
+      const published = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event?: { kind?: string } });
       expect(published.some((e) => e.event?.kind === 'signal')).toBe(true);
     }, 60_000);
   }
@@ -86,7 +95,11 @@ enrichers:
   - id: intel
     plugin: plugin-intel
 `;
-  const logLines = Array.from({ length: 20 }, (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`).join('\n') + '\n';
+  const logLines =
+    Array.from(
+      { length: 20 },
+      (_, i) => `Dec 10 06:55:${String(i).padStart(2, '0')} web-01 sshd[${100 + i}]: Failed password for root from 45.33.10.${i} port ${40000 + i} ssh2`,
+    ).join('\n') + '\n';
 
   it('looks indicators up in its own thread (evidence says which), and its verdicts reach the events', async () => {
     const dir = tempDir('fabric-enricher-worker-');

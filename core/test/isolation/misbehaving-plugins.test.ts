@@ -43,11 +43,17 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'busy for 5 s in poll (a synchronous loop that ends)', body: source(`const end = Date.now() + 5000; while (Date.now() < end) {} return { events: [], checkpoint: null };`), code: 'UNRESPONSIVE' },
+  {
+    name: 'busy for 5 s in poll (a synchronous loop that ends)',
+    body: source(`const end = Date.now() + 5000; while (Date.now() < end) {} return { events: [], checkpoint: null };`),
+    code: 'UNRESPONSIVE',
+  },
   { name: 'an infinite synchronous loop in poll', body: source(`for (;;) {}`), code: 'UNRESPONSIVE' },
   {
     name: 'a leak (8 MB kept per poll)',
-    body: source(`globalThis.__kept = globalThis.__kept ?? []; for (let i = 0; i < 8; i++) globalThis.__kept.push(new Array(131072).fill(Math.random())); return { events: [], checkpoint: null };`),
+    body: source(
+      `globalThis.__kept = globalThis.__kept ?? []; for (let i = 0; i < 8; i++) globalThis.__kept.push(new Array(131072).fill(Math.random())); return { events: [], checkpoint: null };`,
+    ),
     code: 'MEMORY_LIMIT',
     collector: '    max_heap_mb: 48\n',
   },
@@ -104,18 +110,22 @@ describe('a misbehaving source plugin ends only its own worker', () => {
         // Until the bad one has used its one restart and failed, the good one must keep going.
         let before = good();
         let progressAt = Date.now();
-        await until(async () => {
-          const t0 = performance.now();
-          const res = await app.inject({ url: '/health' });
-          healthTimes.push(performance.now() - t0);
-          expect(res.statusCode).toBeLessThan(500);
-          const now = good();
-          if (now > before) progressAt = Date.now();
-          before = now;
-          // The good one polls every 50 ms: 3 s without a new event would mean the bad one holds it up.
-          expect(Date.now() - progressAt).toBeLessThan(3000);
-          return orch.getCollector('bad')?.state === 'failed';
-        }, 30_000, 50);
+        await until(
+          async () => {
+            const t0 = performance.now();
+            const res = await app.inject({ url: '/health' });
+            healthTimes.push(performance.now() - t0);
+            expect(res.statusCode).toBeLessThan(500);
+            const now = good();
+            if (now > before) progressAt = Date.now();
+            before = now;
+            // The good one polls every 50 ms: 3 s without a new event would mean the bad one holds it up.
+            expect(Date.now() - progressAt).toBeLessThan(3000);
+            return orch.getCollector('bad')?.state === 'failed';
+          },
+          30_000,
+          50,
+        );
         const detail = orch.getCollector('bad')!;
         expect(detail.lastError?.code).toBe(bad.code);
         const path = orch.transitions('bad')!.map((t) => t.to);

@@ -47,7 +47,12 @@ describe('fabric start with a plugin stuck in a synchronous loop', () => {
     );
     const { child, stderr: output, exited } = startFabric(join(dir, 'fabric.yaml'), dir);
     const events = join(dir, 'state', 'events.jsonl');
-    const steady = () => (existsSync(events) ? readFileSync(events, 'utf8').split('\n').filter((l) => l.includes('"steady ')).length : 0);
+    const steady = () =>
+      existsSync(events)
+        ? readFileSync(events, 'utf8')
+            .split('\n')
+            .filter((l) => l.includes('"steady ')).length
+        : 0;
     try {
       // The spinning worker never answers its poll, and the steady collector keeps publishing beside it.
       await until(() => steady() >= 20, 30_000, 50);

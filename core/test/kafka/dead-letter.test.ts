@@ -24,7 +24,17 @@ describe('dead letters with the Kafka sink', () => {
     expect(target?.location).toBe(`topic ${topics.dead_letter}`);
     const metrics = new FabricMetrics();
     const queue = new DeadLetterQueue({ target, metrics, logger: silentLogger() });
-    const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics, logger: silentLogger(), deadLetters: queue });
+    const pipeline = new Pipeline({
+      stages: [],
+      sink,
+      maxInFlightBatches: 4,
+      maxBufferedEvents: 1000,
+      publish: 'all',
+      minPriority: 'info',
+      metrics,
+      logger: silentLogger(),
+      deadLetters: queue,
+    });
     const cyclic: Record<string, unknown> = { '@timestamp': '2026-01-01T00:00:00Z', message: `cyclic ${run}` };
     cyclic.self = cyclic;
     const r = await pipeline.submit({

@@ -80,7 +80,11 @@ describe('fabric CLI publishing to Kafka', () => {
     // Every line once on both sinks, plus whatever the correlation stage raised, the same on both.
     expect(seqsIn(jsonl.map((value) => ({ value }))).size).toBe(2000);
     expect(seqsIn(records).size).toBe(2000);
-    const kinds = (values: string[]) => values.map((v) => String((JSON.parse(v) as { event: { kind?: string } }).event.kind)).sort().join(',');
+    const kinds = (values: string[]) =>
+      values
+        .map((v) => String((JSON.parse(v) as { event: { kind?: string } }).event.kind))
+        .sort()
+        .join(',');
     expect(records).toHaveLength(jsonl.length);
     expect(kinds(records.map((r) => r.value))).toBe(kinds(jsonl));
     for (const r of records.slice(0, 50)) {
@@ -103,13 +107,18 @@ describe('fabric CLI publishing to Kafka', () => {
       child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
       return child;
     };
-    const exited = (c: ChildProcess) => new Promise<number | string | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode ?? c.signalCode) : c.once('exit', (code, sig) => r(code ?? sig))));
+    const exited = (c: ChildProcess) =>
+      new Promise<number | string | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode ?? c.signalCode) : c.once('exit', (code, sig) => r(code ?? sig))));
 
     // The honeypot keeps logging throughout: 40,000 lines over ~8 s.
     const honeypot = honeypotLog(log, TOTAL, 500, 100);
 
     let fabric = startFabric();
-    await pollUntil(() => countIn(bootstrap, topic), (n) => n >= 8_000, { what: '8,000 records in the topic before the kill', timeoutMs: 60_000 });
+    await pollUntil(
+      () => countIn(bootstrap, topic),
+      (n) => n >= 8_000,
+      { what: '8,000 records in the topic before the kill', timeoutMs: 60_000 },
+    );
     const beforeKill = await countIn(bootstrap, topic);
     fabric.kill('SIGKILL');
     expect(await exited(fabric)).toBe('SIGKILL');
@@ -120,12 +129,16 @@ describe('fabric CLI publishing to Kafka', () => {
     fabric = startFabric();
     await honeypot.finished;
     // Wait until every line is in the topic (or give up after 90 s and report what is missing).
-    const records = await pollUntil(() => consumeAll(bootstrap, topic), (r) => seqsIn(r).size >= TOTAL, {
-      what: 'every line in the topic',
-      timeoutMs: 90_000,
-      everyMs: 1000,
-      onTimeout: 'return-last',
-    });
+    const records = await pollUntil(
+      () => consumeAll(bootstrap, topic),
+      (r) => seqsIn(r).size >= TOTAL,
+      {
+        what: 'every line in the topic',
+        timeoutMs: 90_000,
+        everyMs: 1000,
+        onTimeout: 'return-last',
+      },
+    );
     fabric.kill('SIGTERM');
     expect(await exited(fabric), stderr.join('')).toBe(0);
 
@@ -135,7 +148,9 @@ describe('fabric CLI publishing to Kafka', () => {
     // Correlation alerts are published too (publish: all) but are not lines: count line records only.
     const lineRecords = [...counts.values()].reduce((n, c) => n + c, 0);
     const duplicated = lineRecords - counts.size;
-    console.log(`[kafka crash test] produced=${TOTAL} received=${lineRecords} (+${records.length - lineRecords} correlation alerts) lost=${lost} duplicated=${duplicated} (records in topic before SIGKILL: ${beforeKill}; lines written before SIGKILL: ${writtenAtKill})`);
+    console.log(
+      `[kafka crash test] produced=${TOTAL} received=${lineRecords} (+${records.length - lineRecords} correlation alerts) lost=${lost} duplicated=${duplicated} (records in topic before SIGKILL: ${beforeKill}; lines written before SIGKILL: ${writtenAtKill})`,
+    );
 
     // The kill really landed mid-stream: the topic had some but not all of the lines.
     expect(beforeKill).toBeGreaterThan(0);

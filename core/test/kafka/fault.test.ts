@@ -73,11 +73,15 @@ describe('Kafka broker outage in the middle of a stream', () => {
       const producedAtStop = produced;
       // The broker stays away until the sink says so (down) and holds all it may (writers wait):
       // the states this test is about, however long a loaded machine takes to reach them.
-      await pollUntil(() => sink.health(), (h) => h.state === 'down' && h.pending >= SINK_BOUND, {
-        what: `the sink down with ${SINK_BOUND} events pending`,
-        timeoutMs: OUTAGE_DEADLINE_MS,
-        everyMs: 50,
-      });
+      await pollUntil(
+        () => sink.health(),
+        (h) => h.state === 'down' && h.pending >= SINK_BOUND,
+        {
+          what: `the sink down with ${SINK_BOUND} events pending`,
+          timeoutMs: OUTAGE_DEADLINE_MS,
+          everyMs: 50,
+        },
+      );
       mark('sink_down_and_full');
       timeline.produced_during_outage = produced - producedAtStop;
       mark('broker_start_requested');
@@ -127,7 +131,9 @@ describe('Kafka broker outage in the middle of a stream', () => {
       health_after: healthAfter.state,
       timeline_seconds: timeline,
     };
-    console.log(`[kafka fault test] produced=${summary.produced} received=${summary.received} lost=${lost} duplicated=${duplicated} max_pending=${maxPending}/${SINK_BOUND} heap_growth=${summary.heap_growth_mb}MB states=${summary.health_states_seen.join(',')}`);
+    console.log(
+      `[kafka fault test] produced=${summary.produced} received=${summary.received} lost=${lost} duplicated=${duplicated} max_pending=${maxPending}/${SINK_BOUND} heap_growth=${summary.heap_growth_mb}MB states=${summary.health_states_seen.join(',')}`,
+    );
     console.log(`[kafka fault test] timeline (s): ${JSON.stringify(timeline)}`);
     mkdirSync(join(repoRoot, '.fabric-test'), { recursive: true });
     writeFileSync(join(repoRoot, '.fabric-test/kafka-fault-result.json'), JSON.stringify(summary, null, 2));
@@ -185,12 +191,20 @@ sink:
 `,
     );
     const stderr: string[] = [];
-    const fabric: ChildProcess = spawn(process.execPath, [fabricBin, 'start', '-c', cfg], { cwd: repoRoot, env: { ...process.env, FABRIC_ADMIN_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const fabric: ChildProcess = spawn(process.execPath, [fabricBin, 'start', '-c', cfg], {
+      cwd: repoRoot,
+      env: { ...process.env, FABRIC_ADMIN_TOKEN: token },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     fabric.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
     const exited = new Promise<number | string | null>((r) => fabric.once('exit', (code, sig) => r(code ?? sig)));
     try {
       const urlFile = join(work, 'state/admin-url');
-      const up = await pollUntil(() => existsSync(urlFile), (ok) => ok, { what: 'the admin URL file', timeoutMs: 30_000, onTimeout: 'return-last' });
+      const up = await pollUntil(
+        () => existsSync(urlFile),
+        (ok) => ok,
+        { what: 'the admin URL file', timeoutMs: 30_000, onTimeout: 'return-last' },
+      );
       if (!up) throw new Error(`fabric start did not come up:\n${stderr.join('')}`);
       const admin = readFileSync(urlFile, 'utf8').trim();
       const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
@@ -204,7 +218,9 @@ sink:
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          const text = await fetch(`${admin}/metrics`).then((r) => r.text()).catch(() => '');
+          const text = await fetch(`${admin}/metrics`)
+            .then((r) => r.text())
+            .catch(() => '');
           if (text) {
             samples.push({
               t: Date.now(),
@@ -221,7 +237,11 @@ sink:
         }
       })();
 
-      await pollUntil(() => topicCount(BOOTSTRAP, topic), (n) => n >= 10_000, { what: '10,000 records in the topic before the outage', timeoutMs: 120_000, everyMs: 200 });
+      await pollUntil(
+        () => topicCount(BOOTSTRAP, topic),
+        (n) => n >= 10_000,
+        { what: '10,000 records in the topic before the outage', timeoutMs: 120_000, everyMs: 200 },
+      );
       await brokerCommand('stop', '--name', NAME);
       const downAt = Date.now();
       // The broker stays away until fabric reports the sink down and has stopped collecting for
@@ -231,22 +251,33 @@ sink:
         const recent = samples.filter((x) => x.t > downAt + 5000).slice(-STALL_SAMPLES);
         return recent.length === STALL_SAMPLES && recent.every((x) => x.health === 2 && x.collected === recent[0]!.collected);
       };
-      await pollUntil(stalled, (ok) => ok, { what: 'fabric down and no longer collecting', timeoutMs: OUTAGE_DEADLINE_MS, everyMs: 250, show: () => JSON.stringify(samples.slice(-3)) });
+      await pollUntil(stalled, (ok) => ok, {
+        what: 'fabric down and no longer collecting',
+        timeoutMs: OUTAGE_DEADLINE_MS,
+        everyMs: 250,
+        show: () => JSON.stringify(samples.slice(-3)),
+      });
       const upRequestedAt = Date.now();
       await brokerCommand('start', '--name', NAME, '--port', String(PORT), '--no-kcat');
       await honeypot.finished;
 
-      const records = await pollUntil(() => consumeAll(BOOTSTRAP, topic, 120_000), (r) => seqsIn(r).size >= LINES, {
-        what: 'every line in the topic',
-        timeoutMs: 120_000,
-        everyMs: 1000,
-        onTimeout: 'return-last',
-      });
+      const records = await pollUntil(
+        () => consumeAll(BOOTSTRAP, topic, 120_000),
+        (r) => seqsIn(r).size >= LINES,
+        {
+          what: 'every line in the topic',
+          timeoutMs: 120_000,
+          everyMs: 1000,
+          onTimeout: 'return-last',
+        },
+      );
       // One more reading of the metrics, taken after every line arrived, for the health afterwards.
       await nextSample();
       sampling = false;
       await sampler;
-      const collectors = (await fetch(`${admin}/collectors`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json())) as { collectors: Array<{ id: string; state: string }> };
+      const collectors = (await fetch(`${admin}/collectors`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json())) as {
+        collectors: Array<{ id: string; state: string }>;
+      };
 
       const counts = seqsIn(records);
       let lost = 0;

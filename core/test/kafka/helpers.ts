@@ -119,7 +119,16 @@ export function detection(run: string, i: number, opts: { fingerprints?: number 
       fingerprint: createHash('sha256').update(`${run}|${ip}|rf_failed_authentication`).digest('hex').slice(0, 32),
       priority,
       schema_version: EVENT_SCHEMA_VERSION,
-      matches: [{ id: 'rf_failed_authentication', name: 'rf_failed_authentication', title: 'Failed authentication', level: priority, techniques: ['T1110'], tactics: ['credential-access'] }],
+      matches: [
+        {
+          id: 'rf_failed_authentication',
+          name: 'rf_failed_authentication',
+          title: 'Failed authentication',
+          level: priority,
+          techniques: ['T1110'],
+          tactics: ['credential-access'],
+        },
+      ],
     },
   };
 }

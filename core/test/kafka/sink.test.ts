@@ -3,11 +3,25 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaSink, KAFKA_HEADERS, KafkaSinkClosedError, resolveKafkaSinkConfig } from '../../src/sinks/kafka/index.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import type { Sink } from '../../src/sinks/sink.js';
-import { brokerInfo, collectorStatus, consumeAll, detection, eventSchema, pollUntil, runId, schemaErrors, sharedBroker, sinkContext, statusSchema, topicOffsets, type BrokerInfo } from './helpers.js';
+import {
+  brokerInfo,
+  collectorStatus,
+  consumeAll,
+  detection,
+  eventSchema,
+  pollUntil,
+  runId,
+  schemaErrors,
+  sharedBroker,
+  sinkContext,
+  statusSchema,
+  topicOffsets,
+  type BrokerInfo,
+} from './helpers.js';
 
 const { Kafka, logLevel } = kafkajs;
 const exec = promisify(execFile);
@@ -31,7 +45,11 @@ describe('Kafka sink against a real broker', () => {
   const run = runId();
   const topics = topicsFor(run);
   const events: FabricEvent[] = Array.from({ length: 300 }, (_, i) => detection(run, i, { fingerprints: 25 }));
-  const statuses = [collectorStatus('ssh-honeypot-0', 'running', 'starting'), collectorStatus('ssh-honeypot-1', 'degraded', 'running'), collectorStatus('ssh-honeypot-0', 'failed', 'degraded')];
+  const statuses = [
+    collectorStatus('ssh-honeypot-0', 'running', 'starting'),
+    collectorStatus('ssh-honeypot-1', 'degraded', 'running'),
+    collectorStatus('ssh-honeypot-0', 'failed', 'degraded'),
+  ];
   let ctx: ReturnType<typeof sinkContext>;
 
   beforeAll(async () => {
@@ -48,10 +66,12 @@ describe('Kafka sink against a real broker', () => {
     const a = await admin();
     const meta = await a.fetchTopicMetadata({ topics: [topics.detections, topics.status] });
     await a.disconnect();
-    expect(meta.topics.map((t) => [t.name, t.partitions.length]).sort()).toEqual([
-      [topics.status, 3],
-      [topics.detections, 3],
-    ].sort());
+    expect(meta.topics.map((t) => [t.name, t.partitions.length]).sort()).toEqual(
+      [
+        [topics.status, 3],
+        [topics.detections, 3],
+      ].sort(),
+    );
   });
 
   it('publishes every detection once, keyed by fingerprint, with headers and a schema-valid value (kafkajs consumer)', async () => {
@@ -100,7 +120,10 @@ describe('Kafka sink against a real broker', () => {
     const kcat = await exec('kcat', ['-V']).catch(() => undefined);
     if (!kcat) throw new Error('kcat is not installed: run `node scripts/kafka/broker.mjs kcat` (apt-get install -y kcat)');
     const { stdout } = await exec('kcat', ['-C', '-b', bootstrap, '-t', topics.detections, '-o', 'beginning', '-e', '-q', '-J'], { maxBuffer: 64 * 1024 * 1024 });
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string; payload: string; partition: number; headers?: string[] });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; payload: string; partition: number; headers?: string[] });
     expect(lines).toHaveLength(events.length);
     const ids = new Set<string>();
     for (const l of lines) {
@@ -181,7 +204,10 @@ describe('Kafka sink refusals and failures', () => {
   });
 
   it('explains a replication factor the cluster cannot satisfy', async () => {
-    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap], topics: topicsFor(runId()), create_topics: { replication_factor: 3 } }), sinkContext());
+    const sink = createKafkaSink(
+      resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap], topics: topicsFor(runId()), create_topics: { replication_factor: 3 } }),
+      sinkContext(),
+    );
     await expect(sink.start()).rejects.toThrow(/replication_factor 3 is more than the brokers.*lower it/);
     await sink.close(100);
   });
@@ -190,7 +216,10 @@ describe('Kafka sink refusals and failures', () => {
     const password = 'S3cr3t-hunter2-kafka';
     const ctx = sinkContext();
     const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap], sasl: { mechanism: 'scram-sha-512', username: 'fabric', password } }), ctx);
-    const err = await sink.start().then(() => undefined, (e: Error) => e);
+    const err = await sink.start().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     // The test broker's listener is PLAINTEXT: the SASL handshake is refused, a config problem not an outage.
     expect(err!.message).toMatch(/Kafka sink cannot start.*ILLEGAL_SASL_STATE.*sink\.sasl/);
@@ -245,7 +274,11 @@ describe('Kafka sink without a reachable broker', () => {
     expect(sink.health()).toMatchObject({ state: 'degraded', pending: 60 });
     expect(sink.health().reason).toMatch(/no acknowledgement from Kafka/);
     // down_after_seconds (1 s) without an acknowledgement.
-    await pollUntil(() => sink.health(), (h) => h.state === 'down', { what: 'health down', timeoutMs: 10_000, everyMs: 20 });
+    await pollUntil(
+      () => sink.health(),
+      (h) => h.state === 'down',
+      { what: 'health down', timeoutMs: 10_000, everyMs: 20 },
+    );
     expect(sink.health()).toMatchObject({ state: 'down', pending: 60 });
     expect(await ctx.registry.metrics()).toMatch(/fabric_kafka_sink_retries_total [1-9]/);
     await sink.close(200);
@@ -255,7 +288,7 @@ describe('Kafka sink without a reachable broker', () => {
   });
 });
 
-describe('Kafka sink with SASL against the broker\'s SASL_PLAINTEXT listener', () => {
+describe("Kafka sink with SASL against the broker's SASL_PLAINTEXT listener", () => {
   let sasl: NonNullable<BrokerInfo['sasl']>;
   beforeAll(async () => {
     const info = await brokerInfo();
@@ -270,7 +303,10 @@ describe('Kafka sink with SASL against the broker\'s SASL_PLAINTEXT listener', (
       const run = runId();
       const topics = topicsFor(run);
       const ctx = sinkContext();
-      const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [sasl.bootstrap], topics, sasl: { mechanism, username: sasl.username, password: sasl.password } }), ctx);
+      const sink = createKafkaSink(
+        resolveKafkaSinkConfig({ type: 'kafka', brokers: [sasl.bootstrap], topics, sasl: { mechanism, username: sasl.username, password: sasl.password } }),
+        ctx,
+      );
       await sink.start();
       await sink.write(Array.from({ length: 20 }, (_, i) => detection(run, i)));
       expect(sink.health().state).toBe('ok');
@@ -284,8 +320,19 @@ describe('Kafka sink with SASL against the broker\'s SASL_PLAINTEXT listener', (
   it('refuses to start on a wrong password, naming the cause, without showing the password', async () => {
     const wrong = `not-${sasl.password}-wrong`;
     const ctx = sinkContext();
-    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [sasl.bootstrap], topics: topicsFor(runId()), sasl: { mechanism: 'scram-sha-256', username: sasl.username, password: wrong } }), ctx);
-    const err = await sink.start().then(() => undefined, (e: Error) => e);
+    const sink = createKafkaSink(
+      resolveKafkaSinkConfig({
+        type: 'kafka',
+        brokers: [sasl.bootstrap],
+        topics: topicsFor(runId()),
+        sasl: { mechanism: 'scram-sha-256', username: sasl.username, password: wrong },
+      }),
+      ctx,
+    );
+    const err = await sink.start().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).toMatch(/Kafka sink cannot start.*SASL.*sink\.sasl/s);
     await sink.close(100);
     expect(err!.message).not.toContain(wrong);
@@ -293,7 +340,7 @@ describe('Kafka sink with SASL against the broker\'s SASL_PLAINTEXT listener', (
   });
 });
 
-describe('Kafka sink with TLS against the broker\'s mutual-TLS listener', () => {
+describe("Kafka sink with TLS against the broker's mutual-TLS listener", () => {
   let tls: NonNullable<BrokerInfo['tls']>;
   beforeAll(async () => {
     const info = await brokerInfo();
@@ -327,14 +374,17 @@ describe('Kafka sink with TLS against the broker\'s mutual-TLS listener', () => 
   });
 
   it('refuses to start when the broker certificate is not signed by a trusted CA', async () => {
-    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], topics: topicsFor(runId()), tls: { cert: tls.cert, key: tls.key } }), sinkContext());
+    const sink = createKafkaSink(
+      resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], topics: topicsFor(runId()), tls: { cert: tls.cert, key: tls.key } }),
+      sinkContext(),
+    );
     await expect(sink.start()).rejects.toThrow(/Kafka sink cannot start.*TLS_UNABLE_TO_VERIFY_LEAF_SIGNATURE/s);
     await sink.close(100);
   });
 
   it('names the field and the file when a TLS file cannot be read', () => {
-    expect(() => createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], tls: { ca: 'no-such-ca.pem' } }), sinkContext({ configDir: '/nonexistent-dir' }))).toThrow(
-      /sink\.tls\.ca: cannot read "no-such-ca\.pem" \(ENOENT\)/,
-    );
+    expect(() =>
+      createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [tls.bootstrap], tls: { ca: 'no-such-ca.pem' } }), sinkContext({ configDir: '/nonexistent-dir' })),
+    ).toThrow(/sink\.tls\.ca: cannot read "no-such-ca\.pem" \(ENOENT\)/);
   });
 });

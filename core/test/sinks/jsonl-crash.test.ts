@@ -29,7 +29,10 @@ interface Run {
  * partly written (the file has grown past that batch's start but not to its end).
  */
 function run(file: string, from: number, finish = false): Promise<Run> {
-  const child: ChildProcess = spawn(process.execPath, [writer, file, String(from), finish ? '1' : '0', String(PER_BATCH), String(PAD)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [writer, file, String(from), finish ? '1' : '0', String(PER_BATCH), String(PAD)], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const result: Run = { acked: [], stderr: '', killedMidBatch: false, code: null };
   let buffered = '';
   child.stderr!.on('data', (d) => (result.stderr += d));
@@ -110,7 +113,9 @@ describe('jsonl sink under kill -9 mid-batch', () => {
       }
     }
     const lost = [...acked].flatMap((b) => Array.from({ length: PER_BATCH }, (_, i) => `${b}-${i}`)).filter((id) => !seen.has(id));
-    console.log(`jsonl kill -9: ${KILLS} kills mid-batch, ${torn} left a torn record, ${acked.size} batches acknowledged, ${unparsable} unparsable lines, ${lost.length} acknowledged events missing`);
+    console.log(
+      `jsonl kill -9: ${KILLS} kills mid-batch, ${torn} left a torn record, ${acked.size} batches acknowledged, ${unparsable} unparsable lines, ${lost.length} acknowledged events missing`,
+    );
     // The kills really tore records (otherwise this test would prove nothing)…
     expect(torn).toBeGreaterThan(0);
     // …each torn record was repaired at the next start, with the byte count, and kept aside…

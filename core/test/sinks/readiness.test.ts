@@ -41,7 +41,18 @@ describe('readiness follows the sink', () => {
       body: `configSchema: { type: 'object' },\ncreate: () => { let n = 0; return { poll: async () => ({ events: [{ '@timestamp': new Date().toISOString(), message: 'tick ' + ++n }], checkpoint: { n } }) }; },`,
     });
     const config = join(dir, 'fabric.yaml');
-    writeFileSync(config, ['state_dir: ./state', 'detection: { enabled: false }', 'orchestrator: { collection_interval_seconds: 0.05 }', 'collectors:', '  - id: ticks', '    plugin: fabric-plugin-counter', '    config: {}'].join('\n'));
+    writeFileSync(
+      config,
+      [
+        'state_dir: ./state',
+        'detection: { enabled: false }',
+        'orchestrator: { collection_interval_seconds: 0.05 }',
+        'collectors:',
+        '  - id: ticks',
+        '    plugin: fabric-plugin-counter',
+        '    config: {}',
+      ].join('\n'),
+    );
     const disk = new FillableDisk();
     const events = join(dir, 'state/events.jsonl');
     const sink = new JsonlSink({ events, status: join(dir, 'state/status.jsonl') }, true, { logger: silentLogger() }, disk);

@@ -120,7 +120,7 @@ describe('the enrichment and correlation state files use the atomic write', () =
 describe('stale temp files of killed runs', () => {
   const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
 
-  it('are swept: dead writers and this pid (a restarted container reuses it); a live writer\'s fresh file and other files stay', async () => {
+  it("are swept: dead writers and this pid (a restarted container reuses it); a live writer's fresh file and other files stay", async () => {
     const d = dir();
     const stale = [`.a.json.${deadPid()}.k3j2.tmp`, `.b.json.${process.pid}.zz9.tmp`];
     const liveOld = `.c.json.${process.ppid}.old1.tmp`;

@@ -30,7 +30,7 @@ const SUGGESTED = {
   UNRESPONSIVE: "The plugin blocked its worker's event loop (a synchronous loop?): its worker was stopped and the collector restarted. Update or report the plugin.",
   MEMORY_LIMIT: 'The plugin used more memory than max_heap_mb: raise it if the plugin needs more, or report a leak.',
   CRASHED: 'The plugin threw outside any call (a timer or an unhandled rejection): its worker ended. Update or report the plugin.',
-  EXITED: "The plugin called process.exit(): only its worker ended. Update or report the plugin.",
+  EXITED: 'The plugin called process.exit(): only its worker ended. Update or report the plugin.',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -265,9 +265,22 @@ function RateChart({ samples }) {
       legend: { show: false },
       cursor: { show: false },
       // Always the server's whole window, so a fresh instance does not stretch seconds across the chart.
-      scales: { x: { time: true, range: (_u, _min, max) => { const end = max ?? Date.now() / 1000; return [end - 900, end]; } } },
+      scales: {
+        x: {
+          time: true,
+          range: (_u, _min, max) => {
+            const end = max ?? Date.now() / 1000;
+            return [end - 900, end];
+          },
+        },
+      },
       axes: [{}, { label: 'events/s' }],
-      series: [{}, { label: 'collected/s', stroke: '#1d4ed8', width: 2 }, { label: 'published/s', stroke: '#b45309', width: 2 }, { label: 'queue (events)', stroke: '#64748b', width: 1, dash: [4, 4] }],
+      series: [
+        {},
+        { label: 'collected/s', stroke: '#1d4ed8', width: 2 },
+        { label: 'published/s', stroke: '#b45309', width: 2 },
+        { label: 'queue (events)', stroke: '#64748b', width: 1, dash: [4, 4] },
+      ],
     };
     plot.current = new uPlot(opts, data, el);
     const onResize = () => plot.current.setSize({ width: Math.max(300, el.clientWidth - 8), height: 200 });
@@ -318,7 +331,15 @@ function Overview({ instance }) {
   const rows = [...st.collectors.values()].map((c) => {
     const d = detailById.get(c.id) ?? {};
     const r = last?.collectors[c.id] ?? { in: 0, out: 0 };
-    return { ...d, ...c, in: r.in, out: r.out, lag: d.checkpointUpdatedAt ? Date.parse(d.checkpointUpdatedAt) : 0, error: d.lastError?.code ?? '', restarts: d.restartsInPeriod ?? 0 };
+    return {
+      ...d,
+      ...c,
+      in: r.in,
+      out: r.out,
+      lag: d.checkpointUpdatedAt ? Date.parse(d.checkpointUpdatedAt) : 0,
+      error: d.lastError?.code ?? '',
+      restarts: d.restartsInPeriod ?? 0,
+    };
   });
   const q = filter.trim().toLowerCase();
   const shown = rows
@@ -328,7 +349,11 @@ function Overview({ instance }) {
       const y = b[sort.key];
       return (typeof x === 'number' && typeof y === 'number' ? x - y : String(x ?? '').localeCompare(String(y ?? ''))) * sort.dir;
     });
-  const freshest = rows.map((r) => r.lastSuccessAt).filter(Boolean).sort().pop();
+  const freshest = rows
+    .map((r) => r.lastSuccessAt)
+    .filter(Boolean)
+    .sort()
+    .pop();
   const budget = ov?.restartBudget;
   const toggle = (key) => setSort((s) => ({ key, dir: s.key === key ? -s.dir : 1 }));
   return html`<main class="view" id="overview">
@@ -339,7 +364,14 @@ function Overview({ instance }) {
       <div class="card"><div class="label">Published</div><div class="value" data-testid="rate-out">${fmtRate(last?.published)}/s</div><div class="sub">acknowledged by the sink</div></div>
       <div class="card"><div class="label">Pipeline queue</div><div class="value">${fmtInt(last?.queueEvents ?? 0)}</div><div class="sub">events in flight (${fmtInt(last?.queueBatches ?? 0)} batches)</div></div>
       <div class="card"><div class="label">Data freshness</div><div class="value">${ago(freshest, now)}</div><div class="sub">last successful poll · last detection ${ago(ov?.lastPublishedAt, now)}</div></div>
-      <div class="card"><div class="label">Readiness</div><div class="value"><span class=${`badge ${ov?.ready ? 'ok' : 'bad'}`}>${ov ? (ov.ready ? 'ready' : 'not ready') : '…'}</span></div><div class="sub">${ov ? Object.entries(ov.checks).filter(([, c]) => !c.ok).map(([k, c]) => `${k}: ${c.detail ?? 'failing'}`).join('; ') || 'all checks pass' : ''}</div></div>
+      <div class="card"><div class="label">Readiness</div><div class="value"><span class=${`badge ${ov?.ready ? 'ok' : 'bad'}`}>${ov ? (ov.ready ? 'ready' : 'not ready') : '…'}</span></div><div class="sub">${
+        ov
+          ? Object.entries(ov.checks)
+              .filter(([, c]) => !c.ok)
+              .map(([k, c]) => `${k}: ${c.detail ?? 'failing'}`)
+              .join('; ') || 'all checks pass'
+          : ''
+      }</div></div>
     </div>
     <section class="panel" aria-labelledby="rates-h"><h2 id="rates-h">Rates, last 15 minutes</h2><${RateChart} samples=${st.samples} /></section>
     <section class="panel" aria-labelledby="collectors-h">
@@ -372,11 +404,13 @@ function Overview({ instance }) {
               <td class="num">${fmtRate(r.out)}</td>
               <td><${Sparkline} points=${lastRates(st.samples, r.id)} label=${`events per second in and out for ${r.id}, last 3 minutes`} /></td>
               <td>${r.checkpointUpdatedAt ? ago(r.checkpointUpdatedAt, now) : html`<span class="muted">none yet</span>`}<div class="small muted">${r.inFlight ? `${fmtInt(r.inFlight)} events unacknowledged` : ''}</div></td>
-              <td data-testid="last-error">${r.lastError
-                ? html`<span class="errcode">${r.lastError.code}</span> <span class="small">${r.lastError.message}</span>${r.lastError.count > 1 ? html` <span class="small muted">×${r.lastError.count}</span>` : ''}<div class="action">${SUGGESTED[r.lastError.code] ?? 'See the server log for details.'}</div>`
-                : r.reason && r.state !== 'running'
-                  ? html`<span class="small">${r.reason}</span>`
-                  : html`<span class="muted">none</span>`}</td>
+              <td data-testid="last-error">${
+                r.lastError
+                  ? html`<span class="errcode">${r.lastError.code}</span> <span class="small">${r.lastError.message}</span>${r.lastError.count > 1 ? html` <span class="small muted">×${r.lastError.count}</span>` : ''}<div class="action">${SUGGESTED[r.lastError.code] ?? 'See the server log for details.'}</div>`
+                  : r.reason && r.state !== 'running'
+                    ? html`<span class="small">${r.reason}</span>`
+                    : html`<span class="muted">none</span>`
+              }</td>
               <td class="num" data-testid="restarts">${budget ? `${r.restarts} / ${budget.intensity}` : r.restarts}<div class="small muted">${budget ? `budget per ${budget.periodSeconds}s · ` : ''}${r.restartCount ?? 0} in total</div></td>
             </tr>`,
           )}
@@ -391,9 +425,15 @@ function Overview({ instance }) {
 // Collector page
 
 const LAYOUT = {
-  idle: [80, 50], starting: [260, 50], running: [470, 50], degraded: [680, 50],
-  restarting: [260, 190], paused: [470, 190], stopping: [680, 190],
-  failed: [260, 320], stopped: [470, 320],
+  idle: [80, 50],
+  starting: [260, 50],
+  running: [470, 50],
+  degraded: [680, 50],
+  restarting: [260, 190],
+  paused: [470, 190],
+  stopping: [680, 190],
+  failed: [260, 320],
+  stopped: [470, 320],
 };
 
 function MachineGraph({ graph }) {
@@ -516,21 +556,26 @@ function CollectorPage({ instance, id }) {
           ${commands.length === 0 ? html`<span class="muted">No command is accepted while the collector is ${state}.</span>` : ''}
           ${commands.map((c) => html`<button class=${c === 'stop' ? 'danger' : ''} disabled=${busy} onClick=${() => setConfirming({ kind: 'command', command: c })} data-command=${c}>${c[0].toUpperCase() + c.slice(1)}</button>`)}
         </div>
-        ${confirming
-          ? html`<div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
+        ${
+          confirming
+            ? html`<div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
               <span id="confirm-text">${confirming.kind === 'reset' ? `Reset the checkpoint of ${id}? It will read its source again from the start.` : `${confirming.command[0].toUpperCase() + confirming.command.slice(1)} collector ${id}?`}</span>
               <button onClick=${() => (confirming.kind === 'reset' ? doReset() : doCommand(confirming.command))} data-confirm="yes">Confirm</button>
               <button class="secondary" onClick=${() => setConfirming(undefined)}>Cancel</button>
             </div>`
-          : ''}
+            : ''
+        }
         <p class="result" role="status" aria-live="polite" data-testid="command-result">${result ? html`<span class=${result.ok ? '' : 'error'}>${result.text}</span>` : ''}</p>
       </section>
       <section class="panel" aria-labelledby="timeline-h">
         <h2 id="timeline-h">Transitions</h2>
         <ol class="timeline" reversed data-testid="timeline">
-          ${[...transitions].reverse().map(
-            (t) => html`<li data-to=${t.to}><span class="when">${time(t.at)}</span> <span class=${`badge state-${t.from}`}>${t.from}</span> → <span class=${`badge state-${t.to}`}>${t.to}</span> <span class="small mono">${t.event}</span>${t.reason ? html`<div class="small muted">${t.reason}</div>` : ''}</li>`,
-          )}
+          ${[...transitions]
+            .reverse()
+            .map(
+              (t) =>
+                html`<li data-to=${t.to}><span class="when">${time(t.at)}</span> <span class=${`badge state-${t.from}`}>${t.from}</span> → <span class=${`badge state-${t.to}`}>${t.to}</span> <span class="small mono">${t.event}</span>${t.reason ? html`<div class="small muted">${t.reason}</div>` : ''}</li>`,
+            )}
         </ol>
       </section>
     </div>
@@ -552,20 +597,26 @@ function CollectorPage({ instance, id }) {
           <dt>Restarts</dt><dd>${detail.restartCount} in total${st.overview?.restartBudget ? `; ${st.overview.collectors.find((c) => c.id === id)?.restartsInPeriod ?? 0} of the budget of ${st.overview.restartBudget.intensity} per ${st.overview.restartBudget.periodSeconds}s used` : ''}</dd>
           <dt>Last successful poll</dt><dd>${ago(detail.metrics.lastSuccessAt)}</dd>
         </dl>
-        ${detail.resources
-          ? html`<h2>Runs in</h2>
+        ${
+          detail.resources
+            ? html`<h2>Runs in</h2>
               <dl class="kv" data-testid="resources">
                 <dt>Isolation</dt><dd>${detail.resources.isolation === 'worker' ? `its own worker thread${detail.resources.threadId !== undefined ? ` (#${detail.resources.threadId})` : ''}` : 'the host thread (inline)'}</dd>
-                ${detail.resources.heapUsedBytes !== undefined
-                  ? html`<dt>Heap</dt><dd>${fmtMb(detail.resources.heapUsedBytes)} of ${fmtMb(detail.resources.heapLimitBytes)}</dd>
+                ${
+                  detail.resources.heapUsedBytes !== undefined
+                    ? html`<dt>Heap</dt><dd>${fmtMb(detail.resources.heapUsedBytes)} of ${fmtMb(detail.resources.heapLimitBytes)}</dd>
                       <dt>Event loop busy</dt><dd>${Math.round((detail.resources.eventLoopUtilization ?? 0) * 100)} %</dd>
                       <dt>Busy time</dt><dd>${((detail.resources.busyMs ?? 0) / 1000).toFixed(1)} s</dd>`
-                  : ''}
+                    : ''
+                }
               </dl>`
-          : ''}
-        ${detail.lastError
-          ? html`<h2>Last error</h2><p data-testid="detail-error"><span class="errcode">${detail.lastError.code}</span> ${detail.lastError.message} <span class="small muted">(×${detail.lastError.count} since ${time(detail.lastError.since)}${detail.lastError.retriable ? ', retried automatically' : ', not retriable'})</span></p><p class="action">${SUGGESTED[detail.lastError.code] ?? 'See the server log for details.'}</p>`
-          : ''}
+            : ''
+        }
+        ${
+          detail.lastError
+            ? html`<h2>Last error</h2><p data-testid="detail-error"><span class="errcode">${detail.lastError.code}</span> ${detail.lastError.message} <span class="small muted">(×${detail.lastError.count} since ${time(detail.lastError.since)}${detail.lastError.retriable ? ', retried automatically' : ', not retriable'})</span></p><p class="action">${SUGGESTED[detail.lastError.code] ?? 'See the server log for details.'}</p>`
+            : ''
+        }
       </section>
       <section class="panel" aria-labelledby="cp-h">
         <h2 id="cp-h">Checkpoint</h2>
@@ -621,14 +672,16 @@ function DetectionRow({ d, byId, instance, canMark }) {
       <td>${d.collector}</td>
       <td><${Evidence} d=${d} instance=${instance} canMark=${canMark} /></td>
     </tr>
-    ${open
-      ? html`<tr class="members"><td colspan="8"><ul>
+    ${
+      open
+        ? html`<tr class="members"><td colspan="8"><ul>
           ${members.map((m) => {
             const x = byId.get(m);
             return html`<li>${x ? html`<span class=${`badge prio-${x.priority}`}>${x.priority}</span> <span class="mono">${x.rule}</span> ${x.sourceIp ?? ''} ${x.userName ?? ''} <span class="small muted">${time(x.at)} · ${x.collector}</span><div class="small mono">${x.message ?? ''}</div>` : html`<span class="mono">${m}</span> <span class="small muted">(no longer in the feed's buffer)</span>`}</li>`;
           })}
         </ul></td></tr>`
-      : ''}`;
+        : ''
+    }`;
 }
 
 function Detections({ instance }) {
@@ -642,7 +695,10 @@ function Detections({ instance }) {
   const byId = useMemo(() => new Map(all.map((d) => [d.id, d])), [all]);
   const rules = useMemo(() => [...new Set(all.map((d) => d.rule))].sort(), [all]);
   const collectors = useMemo(() => [...new Set(all.map((d) => d.collector))].sort(), [all]);
-  const shown = list.filter((d) => (!prio || d.priority === prio) && (!rule || d.rule === rule) && (!collector || d.collector === collector)).slice(-200).reverse();
+  const shown = list
+    .filter((d) => (!prio || d.priority === prio) && (!rule || d.rule === rule) && (!collector || d.collector === collector))
+    .slice(-200)
+    .reverse();
   const waiting = paused ? all.filter((d) => d.seq > (paused[paused.length - 1]?.seq ?? 0)).length : 0;
   const canMark = st.overview?.enrichment.enabled === true;
   return html`<main class="view" id="detections">
@@ -673,13 +729,14 @@ function Enrichment({ instance }) {
   const en = st.overview?.enrichment;
   return html`<main class="view" id="enrichment">
     <h1>Enrichment</h1>
-    ${!en
-      ? html`<p class="muted">Loading…</p>`
-      : !en.enabled
-        ? html`<div class="panel"><p>Enrichment is not enabled on this instance (<code>enrichment.enabled: false</code>). See <code>examples/enrichment.yaml</code> for a configuration with threat-intel sources.</p></div>`
-        : en.sources.length === 0
-          ? html`<div class="panel"><p>Enrichment is enabled but no threat-intel source is configured (the <code>enrichers:</code> section of the config). See <code>examples/enrichment.yaml</code>. Indicators can still be marked as false positives from the detection feed.</p></div>`
-          : html`<table id="enrichment-table">
+    ${
+      !en
+        ? html`<p class="muted">Loading…</p>`
+        : !en.enabled
+          ? html`<div class="panel"><p>Enrichment is not enabled on this instance (<code>enrichment.enabled: false</code>). See <code>examples/enrichment.yaml</code> for a configuration with threat-intel sources.</p></div>`
+          : en.sources.length === 0
+            ? html`<div class="panel"><p>Enrichment is enabled but no threat-intel source is configured (the <code>enrichers:</code> section of the config). See <code>examples/enrichment.yaml</code>. Indicators can still be marked as false positives from the detection feed.</p></div>`
+            : html`<table id="enrichment-table">
             <thead><tr><th scope="col">Source</th><th scope="col">Health</th><th scope="col" class="num">Requests, last minute (of quota)</th><th scope="col" class="num">Requests today, UTC (of quota)</th><th scope="col" class="num">Total / errors</th><th scope="col" class="num">Queue</th><th scope="col" class="num">Cache hit rate</th></tr></thead>
             <tbody>${en.sources.map((s) => {
               const lookups = s.cacheHits + s.cacheMisses;
@@ -694,7 +751,8 @@ function Enrichment({ instance }) {
               </tr>`;
             })}</tbody>
           </table>
-          <p class="small muted">Quotas are the limits the rate limiter enforces for each source (the plugin's, or <code>requests_per_minute</code> / <code>requests_per_day</code> in its config). Per minute comes from the server's rate history, per day from the daily budget counter.</p>`}
+          <p class="small muted">Quotas are the limits the rate limiter enforces for each source (the plugin's, or <code>requests_per_minute</code> / <code>requests_per_day</code> in its config). Per minute comes from the server's rate history, per day from the daily budget counter.</p>`
+    }
   </main>`;
 }
 

@@ -25,8 +25,19 @@ const COMMAND_PATTERNS: Array<{ pattern: RegExp; technique: Technique }> = [
   { pattern: /\bcrontab\b|\/etc\/cron/, technique: { id: 'T1053.003', name: 'Cron', tactic: 'Persistence', parent: { id: 'T1053', name: 'Scheduled Task/Job' } } },
   { pattern: /authorized_keys/, technique: { id: 'T1098.004', name: 'SSH Authorized Keys', tactic: 'Persistence', parent: { id: 'T1098', name: 'Account Manipulation' } } },
   { pattern: /\bchpasswd\b|\bpasswd\b|\busermod\b|\buseradd\b/, technique: { id: 'T1098', name: 'Account Manipulation', tactic: 'Persistence' } },
-  { pattern: /\bchmod\s+(\+x|[0-7]*[1357][0-7]*\b|777)/, technique: { id: 'T1222.002', name: 'Linux and Mac File and Directory Permissions Modification', tactic: 'Defense Evasion', parent: { id: 'T1222', name: 'File and Directory Permissions Modification' } } },
-  { pattern: /history\s+-c|unset\s+HISTFILE|\.bash_history/, technique: { id: 'T1070.003', name: 'Clear Command History', tactic: 'Defense Evasion', parent: { id: 'T1070', name: 'Indicator Removal' } } },
+  {
+    pattern: /\bchmod\s+(\+x|[0-7]*[1357][0-7]*\b|777)/,
+    technique: {
+      id: 'T1222.002',
+      name: 'Linux and Mac File and Directory Permissions Modification',
+      tactic: 'Defense Evasion',
+      parent: { id: 'T1222', name: 'File and Directory Permissions Modification' },
+    },
+  },
+  {
+    pattern: /history\s+-c|unset\s+HISTFILE|\.bash_history/,
+    technique: { id: 'T1070.003', name: 'Clear Command History', tactic: 'Defense Evasion', parent: { id: 'T1070', name: 'Indicator Removal' } },
+  },
   { pattern: /xmrig|minerd|stratum\+tcp|cpuminer/i, technique: { id: 'T1496', name: 'Resource Hijacking', tactic: 'Impact' } },
 ];
 

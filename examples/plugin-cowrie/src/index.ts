@@ -25,7 +25,15 @@ export const configSchema = Type.Object(
 export type CowrieConfig = Static<typeof configSchema>;
 
 function isPosition(c: Checkpoint | undefined): c is LogPosition & Checkpoint {
-  return typeof c === 'object' && c !== null && !Array.isArray(c) && typeof c.ino === 'number' && typeof c.offset === 'number' && c.offset >= 0 && (c.head === undefined || typeof c.head === 'string');
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    !Array.isArray(c) &&
+    typeof c.ino === 'number' &&
+    typeof c.offset === 'number' &&
+    c.offset >= 0 &&
+    (c.head === undefined || typeof c.head === 'string')
+  );
 }
 
 export default definePlugin({
@@ -52,7 +60,10 @@ export default definePlugin({
       async poll({ checkpoint, signal, maxEvents }: PollRequest): Promise<PollResult> {
         if (signal.aborted) throw new PluginError(ErrorCodes.ABORTED, 'poll aborted before it started', { cause: signal.reason });
         if (checkpoint !== undefined && checkpoint !== null && !isPosition(checkpoint)) {
-          throw new PluginError(ErrorCodes.BAD_CONFIG, `checkpoint ${JSON.stringify(checkpoint).slice(0, 100)} is not a Cowrie log position { ino, offset }: reset the collector's checkpoint`);
+          throw new PluginError(
+            ErrorCodes.BAD_CONFIG,
+            `checkpoint ${JSON.stringify(checkpoint).slice(0, 100)} is not a Cowrie log position { ino, offset }: reset the collector's checkpoint`,
+          );
         }
         const from: LogPosition | undefined = isPosition(checkpoint) ? checkpoint : undefined;
         if (from === undefined && config.start_at === 'end') {

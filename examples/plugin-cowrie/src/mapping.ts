@@ -78,8 +78,10 @@ export function parseLine(line: string): CowrieRecord {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CowrieLineError('not a JSON object');
   const r = value as Record<string, unknown>;
-  if (typeof r.eventid !== 'string' || !r.eventid.startsWith('cowrie.')) throw new CowrieLineError(`field "eventid" missing or not a cowrie event id: ${JSON.stringify(r.eventid)?.slice(0, 80)}`);
-  if (typeof r.timestamp !== 'string' || Number.isNaN(Date.parse(r.timestamp))) throw new CowrieLineError(`field "timestamp" missing or not a time: ${JSON.stringify(r.timestamp)?.slice(0, 80)}`);
+  if (typeof r.eventid !== 'string' || !r.eventid.startsWith('cowrie.'))
+    throw new CowrieLineError(`field "eventid" missing or not a cowrie event id: ${JSON.stringify(r.eventid)?.slice(0, 80)}`);
+  if (typeof r.timestamp !== 'string' || Number.isNaN(Date.parse(r.timestamp)))
+    throw new CowrieLineError(`field "timestamp" missing or not a time: ${JSON.stringify(r.timestamp)?.slice(0, 80)}`);
   return r as CowrieRecord;
 }
 

@@ -73,7 +73,9 @@ describe('Cowrie record → ECS', () => {
 
 describe('Cowrie fields that are not what ECS expects', () => {
   it('drops addresses and ports that are not valid instead of emitting invalid ECS', () => {
-    const e = toEcs(parseLine(JSON.stringify({ eventid: 'cowrie.session.connect', src_ip: 'localhost', src_port: 99999, dst_ip: '10.0.0.5', dst_port: '22', timestamp: '2024-05-01T12:00:00Z' })));
+    const e = toEcs(
+      parseLine(JSON.stringify({ eventid: 'cowrie.session.connect', src_ip: 'localhost', src_port: 99999, dst_ip: '10.0.0.5', dst_port: '22', timestamp: '2024-05-01T12:00:00Z' })),
+    );
     expect(e.source).toBeUndefined();
     expect(e.destination).toEqual({ ip: '10.0.0.5' });
     expect(validateEcsEvent(e)).toEqual([]);

@@ -36,7 +36,14 @@ describe('Cowrie source', () => {
     expect(first.events.map((e) => e.event?.action)).toEqual(COWRIE_RECORDS.map((r) => r.eventid));
     expect((await h.poll()).events).toEqual([]);
 
-    const next = JSON.stringify({ eventid: 'cowrie.login.failed', session: 'beef', src_ip: '198.51.100.9', username: 'pi', password: 'raspberry', timestamp: '2024-05-01T13:00:00Z' });
+    const next = JSON.stringify({
+      eventid: 'cowrie.login.failed',
+      session: 'beef',
+      src_ip: '198.51.100.9',
+      username: 'pi',
+      password: 'raspberry',
+      timestamp: '2024-05-01T13:00:00Z',
+    });
     await appendFile(log, next.slice(0, 40));
     expect((await h.poll()).events).toEqual([]);
     await appendFile(log, `${next.slice(40)}\n`);

@@ -20,7 +20,9 @@ try {
  */
 export function runConformance(plugin: AnyPlugin, options: ConformanceOptions): void {
   if (!vitest) {
-    throw new Error('runConformance() registers vitest tests, but vitest is not installed: npm install --save-dev vitest (or run conformanceSuite(plugin, options).checks with your own test runner)');
+    throw new Error(
+      'runConformance() registers vitest tests, but vitest is not installed: npm install --save-dev vitest (or run conformanceSuite(plugin, options).checks with your own test runner)',
+    );
   }
   const { afterAll, beforeAll, describe, it } = vitest;
   const suite = conformanceSuite(plugin, options);

@@ -74,18 +74,12 @@ export class TestHost<K extends 'source' | 'enricher' = 'source' | 'enricher'> {
     this.checkpoint = checkpoint;
   }
 
-  static async create<K extends 'source' | 'enricher'>(
-    plugin: PluginDefinition<TSchema, K>,
-    config: unknown,
-    options: TestHostOptions = {},
-  ): Promise<TestHost<K>> {
+  static async create<K extends 'source' | 'enricher'>(plugin: PluginDefinition<TSchema, K>, config: unknown, options: TestHostOptions = {}): Promise<TestHost<K>> {
     const { value, errors } = validateConfig(plugin.configSchema, config);
     if (errors.length > 0) {
-      throw new PluginError(
-        ErrorCodes.BAD_CONFIG,
-        `config for plugin ${plugin.name} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
-        { detail: { errors } },
-      );
+      throw new PluginError(ErrorCodes.BAD_CONFIG, `config for plugin ${plugin.name} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, {
+        detail: { errors },
+      });
     }
     const ownsStateDir = options.stateDir === undefined;
     const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'rf-test-host-')));
@@ -160,7 +154,11 @@ export class TestHost<K extends 'source' | 'enricher' = 'source' | 'enricher'> {
     if (this.options.strict) {
       // The host refuses a stored checkpoint its own plugin's schema rejects: catch that here, not after an upgrade.
       const bad = checkpointSchemaErrors(this.plugin.checkpointSchema, committed);
-      if (bad.length > 0) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `${this.plugin.name}: poll() returned a checkpoint its checkpointSchema rejects: ${bad.map((b) => `${b.path}: ${b.message}`).join('; ')}`);
+      if (bad.length > 0)
+        throw new PluginError(
+          ErrorCodes.CONTRACT_VIOLATION,
+          `${this.plugin.name}: poll() returned a checkpoint its checkpointSchema rejects: ${bad.map((b) => `${b.path}: ${b.message}`).join('; ')}`,
+        );
     }
     this.checkpoint = committed;
     this.events.push(...result.events);
@@ -189,7 +187,10 @@ export class TestHost<K extends 'source' | 'enricher' = 'source' | 'enricher'> {
     for (let i = 0; i < indicators.length; i += batch) {
       const chunk = indicators.slice(i, i + batch);
       const result = await this.withDeadline('lookup', options.timeoutMs ?? this.options.timeoutMs, options.signal, (signal) =>
-        instance.lookup(chunk.map((x) => ({ ...x })), { signal }),
+        instance.lookup(
+          chunk.map((x) => ({ ...x })),
+          { signal },
+        ),
       );
       if (this.options.strict) assertLookupContract(this.plugin.name, chunk, result);
       verdicts.push(...result);
@@ -218,7 +219,13 @@ export class TestHost<K extends 'source' | 'enricher' = 'source' | 'enricher'> {
     const abandoned = new Promise<never>((_, reject) => {
       const arm = () => {
         timer = setTimeout(() => {
-          reject(new PluginError(ErrorCodes.TIMEOUT, `${this.plugin.name}: ${what}() did not settle within ${this.options.abortGraceMs} ms after its signal was aborted (pass request.signal to fetch/streams)`, { detail: { ignoredAbort: true } }));
+          reject(
+            new PluginError(
+              ErrorCodes.TIMEOUT,
+              `${this.plugin.name}: ${what}() did not settle within ${this.options.abortGraceMs} ms after its signal was aborted (pass request.signal to fetch/streams)`,
+              { detail: { ignoredAbort: true } },
+            ),
+          );
         }, this.options.abortGraceMs);
       };
       if (signal.aborted) arm();
@@ -237,11 +244,7 @@ export class TestHost<K extends 'source' | 'enricher' = 'source' | 'enricher'> {
 }
 
 /** Build a started-or-not test host for `plugin` with `config` (validated, defaults applied). */
-export function createTestHost<K extends 'source' | 'enricher'>(
-  plugin: PluginDefinition<TSchema, K>,
-  config: unknown,
-  options?: TestHostOptions,
-): Promise<TestHost<K>> {
+export function createTestHost<K extends 'source' | 'enricher'>(plugin: PluginDefinition<TSchema, K>, config: unknown, options?: TestHostOptions): Promise<TestHost<K>> {
   return TestHost.create(plugin, config, options);
 }
 
@@ -297,7 +300,8 @@ const STATUSES = ['malicious', 'suspicious', 'clean', 'unknown'];
 export function lookupContractProblems(indicators: readonly Indicator[], verdicts: unknown): string[] {
   if (!Array.isArray(verdicts)) return [`lookup() must resolve to an array of verdicts, got ${verdicts === null ? 'null' : typeof verdicts}`];
   const problems: string[] = [];
-  if (verdicts.length !== indicators.length) problems.push(`returned ${verdicts.length} verdicts for ${indicators.length} indicators (one verdict per indicator, "unknown" for never-seen ones)`);
+  if (verdicts.length !== indicators.length)
+    problems.push(`returned ${verdicts.length} verdicts for ${indicators.length} indicators (one verdict per indicator, "unknown" for never-seen ones)`);
   const key = (i: Indicator) => `${i.type}:${i.value}`;
   const wanted = new Set(indicators.map(key));
   const seen = new Map<string, number>();
@@ -315,10 +319,13 @@ export function lookupContractProblems(indicators: readonly Indicator[], verdict
       seen.set(k, (seen.get(k) ?? 0) + 1);
     }
     if (!STATUSES.includes(v.status as string)) problems.push(`${at}.status: must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(v.status)}`);
-    if (v.score !== undefined && (typeof v.score !== 'number' || !(v.score >= 0 && v.score <= 1))) problems.push(`${at}.score: must be a number 0…1, got ${JSON.stringify(v.score)}`);
+    if (v.score !== undefined && (typeof v.score !== 'number' || !(v.score >= 0 && v.score <= 1)))
+      problems.push(`${at}.score: must be a number 0…1, got ${JSON.stringify(v.score)}`);
     if (v.status === 'unknown' && v.score !== undefined) problems.push(`${at}.score: must be absent when status is "unknown"`);
-    if (v.confidence !== undefined && (typeof v.confidence !== 'number' || !(v.confidence >= 0 && v.confidence <= 1))) problems.push(`${at}.confidence: must be a number 0…1, got ${JSON.stringify(v.confidence)}`);
-    if (v.reference !== undefined && (typeof v.reference !== 'string' || !/^https?:\/\//.test(v.reference))) problems.push(`${at}.reference: must be an http(s) URL, got ${JSON.stringify(v.reference)}`);
+    if (v.confidence !== undefined && (typeof v.confidence !== 'number' || !(v.confidence >= 0 && v.confidence <= 1)))
+      problems.push(`${at}.confidence: must be a number 0…1, got ${JSON.stringify(v.confidence)}`);
+    if (v.reference !== undefined && (typeof v.reference !== 'string' || !/^https?:\/\//.test(v.reference)))
+      problems.push(`${at}.reference: must be an http(s) URL, got ${JSON.stringify(v.reference)}`);
     if (v.evidence !== undefined) {
       if (typeof v.evidence !== 'object' || v.evidence === null || Array.isArray(v.evidence)) problems.push(`${at}.evidence: must be an object`);
       else problems.push(...checkpointProblems(v.evidence).map((p) => `${at}.evidence${p.slice('checkpoint'.length)}`));

@@ -3,9 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** How the scenario server answers every request, whatever its path. */
-export type Scenario =
-  | { kind: 'hang' }
-  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string };
+export type Scenario = { kind: 'hang' } | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string };
 
 export interface ScenarioServer {
   /** e.g. "http://127.0.0.1:43121" (no trailing slash). */

@@ -30,7 +30,9 @@ describe('TestHost and checkpointSchema', () => {
     await host.dispose();
   });
 
-  it('a checkpointSchema that is not a schema is the plugin\'s bug, said as such', () => {
-    expect(() => checkpointSchemaErrors('offset' as never, { offset: 1 })).toThrow(expect.objectContaining({ code: 'CONTRACT_VIOLATION', message: expect.stringContaining('checkpointSchema is not a usable JSON Schema') }));
+  it("a checkpointSchema that is not a schema is the plugin's bug, said as such", () => {
+    expect(() => checkpointSchemaErrors('offset' as never, { offset: 1 })).toThrow(
+      expect.objectContaining({ code: 'CONTRACT_VIOLATION', message: expect.stringContaining('checkpointSchema is not a usable JSON Schema') }),
+    );
   });
 });

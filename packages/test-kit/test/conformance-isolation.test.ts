@@ -35,7 +35,18 @@ function pkg(prelude: string, pollExtra: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'conformance-isolation-'));
   dirs.push(dir);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: NAME, version: '1.0.0', type: 'module', main: 'index.js', keywords: ['reactive-fabric-plugin'], reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' }, peerDependencies: { '@reactive-fabric/core': '^0.1.0' } }));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({
+      name: NAME,
+      version: '1.0.0',
+      type: 'module',
+      main: 'index.js',
+      keywords: ['reactive-fabric-plugin'],
+      reactiveFabric: { pluginApi: '^1.0.0', kind: 'source' },
+      peerDependencies: { '@reactive-fabric/core': '^0.1.0' },
+    }),
+  );
   writeFileSync(
     join(dir, 'index.js'),
     `${prelude}
@@ -93,7 +104,9 @@ describe('conformance isolation checks', () => {
   });
 
   it('catch an event that cannot cross as JSON (a BigInt), naming it and NOT_JSON', async () => {
-    const f = await isolationFailures(pkg('', "if ((checkpoint?.n ?? 0) === 1) return { events: [{ '@timestamp': '2024-05-01T10:00:00.000Z', bytes: 10n }], checkpoint: { n: 2 } };"));
+    const f = await isolationFailures(
+      pkg('', "if ((checkpoint?.n ?? 0) === 1) return { events: [{ '@timestamp': '2024-05-01T10:00:00.000Z', bytes: 10n }], checkpoint: { n: 2 } };"),
+    );
     const polls = Object.entries(f).find(([n]) => n.startsWith('polls the valid config'))!;
     expect(polls[1]).toMatch(/events\[0\]: NOT_JSON/);
   });

@@ -47,7 +47,10 @@ function toySource(bug: Bug) {
     version: '1.0.0',
     kind: 'source',
     apiVersion: '^1.0.0',
-    configSchema: Type.Object({ api_key: Secret(), url: Type.Optional(Type.String({ pattern: '^https?://' })), label: Type.String({ default: 'toy' }) }, { additionalProperties: false }),
+    configSchema: Type.Object(
+      { api_key: Secret(), url: Type.Optional(Type.String({ pattern: '^https?://' })), label: Type.String({ default: 'toy' }) },
+      { additionalProperties: false },
+    ),
     create(config, context) {
       let started = false;
       return {
@@ -113,7 +116,9 @@ describe('conformance suite catches broken plugins', () => {
     expect(failing(f, 'apiVersion')[0]?.[1]).toMatch(/\^2\.0\.0.*1\.0\.0/);
     // Only that check fails: the behaviour checks still run and pass.
     expect(Object.keys(f)).toEqual(["declares an apiVersion semver range that accepts this core's PLUGIN_API_VERSION"]);
-    expect(await failures({ ...toySource('none'), apiVersion: 'one' }, sourceOptions)).toHaveProperty(["declares an apiVersion semver range that accepts this core's PLUGIN_API_VERSION"]);
+    expect(await failures({ ...toySource('none'), apiVersion: 'one' }, sourceOptions)).toHaveProperty([
+      "declares an apiVersion semver range that accepts this core's PLUGIN_API_VERSION",
+    ]);
   });
 
   it('a config schema that accepts unknown fields', async () => {
@@ -207,7 +212,10 @@ describe('conformance suite for enrichers', () => {
   });
 
   it('a feed the suite was not told about (or told about but missing)', async () => {
-    const withFeed = { ...toyEnricher('none'), create: () => ({ ...(toyEnricher('none').create({ api_key: SECRET }, undefined as never) as object), poll: async () => ({ events: [], checkpoint: null }) }) } as unknown as AnyPlugin;
+    const withFeed = {
+      ...toyEnricher('none'),
+      create: () => ({ ...(toyEnricher('none').create({ api_key: SECRET }, undefined as never) as object), poll: async () => ({ events: [], checkpoint: null }) }),
+    } as unknown as AnyPlugin;
     expect(failing(await failures(withFeed, enricherOptions), 'has no poll() feed')[0]?.[1]).toMatch(/pass feed: true/);
     const f = await failures(toyEnricher('none'), { ...enricherOptions, feed: true });
     expect(failing(f, 'offers the poll() feed')[0]?.[1]).toMatch(/has no poll\(\)/);

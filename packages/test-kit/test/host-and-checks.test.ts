@@ -79,7 +79,10 @@ describe('createTestHost', () => {
   it('turns a poll result that breaks the contract into CONTRACT_VIOLATION', async () => {
     const broken = { ...counter, create: () => ({ poll: async () => ({ events: [{ message: 'no time' }], checkpoint: new Date() }) }) } as unknown as typeof counter;
     const host = await createTestHost(broken, {});
-    await expect(host.poll()).rejects.toMatchObject({ code: ErrorCodes.CONTRACT_VIOLATION, message: expect.stringMatching(/@timestamp: required.*checkpoint: changes when written as JSON/s) });
+    await expect(host.poll()).rejects.toMatchObject({
+      code: ErrorCodes.CONTRACT_VIOLATION,
+      message: expect.stringMatching(/@timestamp: required.*checkpoint: changes when written as JSON/s),
+    });
     await host.dispose();
   });
 
@@ -93,7 +96,10 @@ describe('createTestHost', () => {
 
 describe('derivedInvalidConfigs', () => {
   it('derives an unknown field, each required field missing and each wrongly typed field', () => {
-    const schema = Type.Object({ url: Type.String(), port: Type.Integer({ default: 443 }), mode: Type.Union([Type.Literal('a'), Type.Literal('b')]) }, { additionalProperties: false });
+    const schema = Type.Object(
+      { url: Type.String(), port: Type.Integer({ default: 443 }), mode: Type.Union([Type.Literal('a'), Type.Literal('b')]) },
+      { additionalProperties: false },
+    );
     const cases = derivedInvalidConfigs(schema, { url: 'https://x', mode: 'a' });
     expect(cases.map((c) => c.path)).toEqual(['/rf_conformance_unknown_field', '/url', '/mode', '/url', '/port', '/mode']);
   });
@@ -115,7 +121,14 @@ describe('checkPackageJson', () => {
 
   it('names every disagreement and the fix', () => {
     const problems = checkPackageJson(
-      { ...good, version: '1.3.0', keywords: [], reactiveFabric: { pluginApi: '^2.0.0', kind: 'enricher' }, peerDependencies: {}, dependencies: { '@reactive-fabric/core': '^0.1.0' } },
+      {
+        ...good,
+        version: '1.3.0',
+        keywords: [],
+        reactiveFabric: { pluginApi: '^2.0.0', kind: 'enricher' },
+        peerDependencies: {},
+        dependencies: { '@reactive-fabric/core': '^0.1.0' },
+      },
       definition,
     );
     expect(problems).toEqual([
@@ -127,6 +140,8 @@ describe('checkPackageJson', () => {
       expect.stringMatching(/^dependencies: must not list @reactive-fabric\/core/),
     ]);
     expect(checkPackageJson({ name: 'other' }, definition)[1]).toMatch(/^version/);
-    expect(checkPackageJson({ ...good, reactiveFabric: undefined }, definition)).toEqual([expect.stringMatching(/^reactiveFabric: missing; add "reactiveFabric": \{ "pluginApi": "\^1.0.0", "kind": "source" \}/)]);
+    expect(checkPackageJson({ ...good, reactiveFabric: undefined }, definition)).toEqual([
+      expect.stringMatching(/^reactiveFabric: missing; add "reactiveFabric": \{ "pluginApi": "\^1.0.0", "kind": "source" \}/),
+    ]);
   });
 });

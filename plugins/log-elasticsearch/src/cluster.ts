@@ -17,9 +17,7 @@ interface RootInfo {
 
 /** What a configured flavour implies when GET / is not asked (or not allowed). */
 export function assumedInfo(flavour: Flavour): ClusterInfo {
-  return flavour === 'opensearch'
-    ? { flavour, version: 'unknown', pit: true, idSortAllowed: true }
-    : { flavour, version: 'unknown', pit: true, idSortAllowed: false };
+  return flavour === 'opensearch' ? { flavour, version: 'unknown', pit: true, idSortAllowed: true } : { flavour, version: 'unknown', pit: true, idSortAllowed: false };
 }
 
 export function infoFromRoot(root: RootInfo, configured: Flavour | 'auto'): ClusterInfo {

@@ -12,7 +12,9 @@ export const ElasticsearchConfigSchema = Type.Object(
     indices: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ['logs-*'], description: 'Index names, aliases, data streams or patterns.' }),
     query: Type.Optional(Type.String({ minLength: 1, description: 'Lucene query_string narrowing what is pulled, e.g. "event.dataset:system.auth".' })),
     timestamp_field: Type.String({ minLength: 1, default: '@timestamp', description: 'Date field the windows and the sort run on (event.ingested to pull by ingest time).' }),
-    tiebreaker_field: Type.Optional(Type.String({ minLength: 1, description: 'Unique keyword field to break timestamp ties; default: _shard_doc in an ES point in time, _id otherwise.' })),
+    tiebreaker_field: Type.Optional(
+      Type.String({ minLength: 1, description: 'Unique keyword field to break timestamp ties; default: _shard_doc in an ES point in time, _id otherwise.' }),
+    ),
     query_window_minutes: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'First poll looks back this far; later polls read at most this much time per window.' }),
     overlap_seconds: Type.Number({ minimum: 0, default: 60, description: 'Re-read this much before the last window end, for documents that arrive late.' }),
     max_results_per_query: Type.Integer({ minimum: 1, maximum: 10000, default: 1000, description: 'Page size of one search request.' }),

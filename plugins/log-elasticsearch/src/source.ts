@@ -82,7 +82,7 @@ export class ElasticsearchSource implements SourceInstance {
     } catch (err) {
       const e = isPluginError(err) ? err : new PluginError(ErrorCodes.UNAVAILABLE, String(err));
       // A key limited to index reads may not call GET /: that is not a fault of the cluster.
-      if (e.code === ErrorCodes.AUTH_FAILED && (e.detail?.status === 403) && this.config.flavour !== 'auto') return { status: 'healthy' };
+      if (e.code === ErrorCodes.AUTH_FAILED && e.detail?.status === 403 && this.config.flavour !== 'auto') return { status: 'healthy' };
       return { status: e.code === ErrorCodes.AUTH_FAILED ? 'unhealthy' : 'degraded', reason: e.message, code: e.code };
     }
   }
@@ -108,7 +108,10 @@ export class ElasticsearchSource implements SourceInstance {
       // ES appends _shard_doc inside a PIT: a total order for this poll's paging.
     } else if (cluster.idSortAllowed) sort.push({ _id: 'asc' });
     else {
-      throw new PluginError(ErrorCodes.BAD_CONFIG, 'this Elasticsearch refuses to sort on _id and use_pit is false, so pages cannot be ordered without gaps: set use_pit: true or tiebreaker_field to a unique keyword field');
+      throw new PluginError(
+        ErrorCodes.BAD_CONFIG,
+        'this Elasticsearch refuses to sort on _id and use_pit is false, so pages cannot be ordered without gaps: set use_pit: true or tiebreaker_field to a unique keyword field',
+      );
     }
     return sort;
   }
@@ -126,7 +129,9 @@ export class ElasticsearchSource implements SourceInstance {
     const maxEvents = Math.max(1, request.maxEvents);
     const cluster = await this.clusterInfo(signal);
     const now = Date.now();
-    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () => this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'));
+    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () =>
+      this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'),
+    );
     const range = cursor.nextRange(now);
     let pitId = this.config.use_pit && cluster.pit ? await this.openPit(cluster, signal) : undefined;
     const sort = this.sort(cluster, pitId !== undefined);
@@ -177,7 +182,10 @@ export class ElasticsearchSource implements SourceInstance {
   private async search(path: string, body: unknown, query: Record<string, boolean> | undefined, signal: AbortSignal): Promise<{ body: SearchResponse }> {
     const res = await this.http.send('POST', path, { body, signal, ...(query ? { query } : {}) });
     if (res.status === 404 && res.text.includes('search_context_missing_exception')) {
-      throw new PluginError(ErrorCodes.UNAVAILABLE, `the point in time expired between two pages (${esReason(404, res.text)}); the next poll opens a new one; raise pit_keep_alive (now ${this.config.pit_keep_alive}) if this repeats`);
+      throw new PluginError(
+        ErrorCodes.UNAVAILABLE,
+        `the point in time expired between two pages (${esReason(404, res.text)}); the next poll opens a new one; raise pit_keep_alive (now ${this.config.pit_keep_alive}) if this repeats`,
+      );
     }
     if (res.status < 200 || res.status > 299) throw this.http.statusError(res, 'POST', path);
     return { body: parseJsonBody<SearchResponse>(res.text, `Elasticsearch POST ${path}`) };

@@ -1,5 +1,15 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ElasticsearchFake, loghubDir, loghubEsDocs, readLoghub, spreadOverTime, type EsCredentials, type EsFlavour, type LoghubRecord, selfSignedCertificate } from '@reactive-fabric/test-kit/fakes';
+import {
+  ElasticsearchFake,
+  loghubDir,
+  loghubEsDocs,
+  readLoghub,
+  spreadOverTime,
+  type EsCredentials,
+  type EsFlavour,
+  type LoghubRecord,
+  selfSignedCertificate,
+} from '@reactive-fabric/test-kit/fakes';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
 import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, testContext, expectTlsOptionsHonoured } from '../../../test/support/log-store-plugins.js';
@@ -125,7 +135,11 @@ describe.each(['elasticsearch', 'opensearch'] as const)('log-elasticsearch again
 describe('log-elasticsearch: credentials, limits and bad answers', () => {
   it.each<[string, EsCredentials, Record<string, unknown>]>([
     ['API key (id:key)', { type: 'api_key', id: 'VuaCfGcBCdbkQm', key: 'ui2lp2axTNmsyakw9tvNnw' }, { type: 'api_key', api_key: 'VuaCfGcBCdbkQm:ui2lp2axTNmsyakw9tvNnw' }],
-    ['API key (encoded)', { type: 'api_key', id: 'VuaCfGcBCdbkQm', key: 'ui2lp2axTNmsyakw9tvNnw' }, { type: 'api_key', api_key: Buffer.from('VuaCfGcBCdbkQm:ui2lp2axTNmsyakw9tvNnw').toString('base64') }],
+    [
+      'API key (encoded)',
+      { type: 'api_key', id: 'VuaCfGcBCdbkQm', key: 'ui2lp2axTNmsyakw9tvNnw' },
+      { type: 'api_key', api_key: Buffer.from('VuaCfGcBCdbkQm:ui2lp2axTNmsyakw9tvNnw').toString('base64') },
+    ],
     ['Basic', { type: 'basic', username: 'fabric', password: 's3cret-pass' }, { type: 'basic', username: 'fabric', password: 's3cret-pass' }],
     ['Bearer', { type: 'bearer', token: 'tok-abc-123' }, { type: 'bearer', token: 'tok-abc-123' }],
   ])('authenticates with %s', async (_name, creds, auth) => {
@@ -259,7 +273,9 @@ describe('log-elasticsearch: credentials, limits and bad answers', () => {
     const fake = await fakeWith('elasticsearch');
     const now = Date.now();
     // Happened an hour ago, ingested 30 s ago: outside any @timestamp window of a fresh collector.
-    const [id] = fake.addDocs([{ index: 'logs-ssh', source: { '@timestamp': new Date(now - 3_600_000).toISOString(), message: ssh[0]!.message, event: { ingested: new Date(now - 30_000).toISOString() } } }]);
+    const [id] = fake.addDocs([
+      { index: 'logs-ssh', source: { '@timestamp': new Date(now - 3_600_000).toISOString(), message: ssh[0]!.message, event: { ingested: new Date(now - 30_000).toISOString() } } },
+    ]);
     const byEventTime = await startSource(plugin, configFor(fake));
     expect((await pollOnce(byEventTime, undefined, 10)).events).toEqual([]);
     const byIngest = await startSource(plugin, configFor(fake, { timestamp_field: 'event.ingested' }));
@@ -272,7 +288,14 @@ describe('log-elasticsearch: credentials, limits and bad answers', () => {
     const fake = await new ElasticsearchFake({ flavour: 'elasticsearch', version: '7.9.3' }).start();
     fakes.push(fake);
     const tied = new Date(Date.now() - 90_000).toISOString();
-    const expected = new Set(fake.addDocs(loghubEsDocs(ssh.slice(0, 95).map((record) => ({ record, timestamp: Date.parse(tied) })), 'logs-ssh')));
+    const expected = new Set(
+      fake.addDocs(
+        loghubEsDocs(
+          ssh.slice(0, 95).map((record) => ({ record, timestamp: Date.parse(tied) })),
+          'logs-ssh',
+        ),
+      ),
+    );
     for (const id of fake.addDocs(docsAt(ssh.slice(95, 150), 120_000, 30_000))) expected.add(id);
     const source = await startSource(plugin, configFor(fake, { max_results_per_query: 20 }));
     const got: SourceEvent[] = [];

@@ -42,7 +42,9 @@ beforeAll(async () => {
     const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
     if (!res.ok) throw new Error(`status ${res.status}`);
   } catch (err) {
-    throw new Error(`No OpenSearch node answers at ${url} (${(err as Error).message}). Start it with: node scripts/opensearch/node.mjs start (stop: node scripts/opensearch/node.mjs stop)`);
+    throw new Error(
+      `No OpenSearch node answers at ${url} (${(err as Error).message}). Start it with: node scripts/opensearch/node.mjs start (stop: node scripts/opensearch/node.mjs stop)`,
+    );
   }
   const dir = loghubDir(repoRoot);
   records = [...readLoghub(dir, 'OpenSSH_2k.log'), ...readLoghub(dir, 'Linux_2k.log')];

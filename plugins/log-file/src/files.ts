@@ -31,7 +31,13 @@ const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 
 function globRegExp(name: string): RegExp {
   // `s`: a * also matches a newline in a file name.
-  return new RegExp(`^${name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+  return new RegExp(
+    `^${name
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    's',
+  );
 }
 
 /** Configured patterns → files to read, in a stable order; folders that cannot be listed become problems. */
@@ -82,7 +88,8 @@ function kind(st: Stats): string {
 
 function errnoProblem(path: string, code: string | undefined): Problem {
   if (code === 'ELOOP') return { path, reason: 'is a symlink loop (or was swapped for a symlink while being opened); not read', hint: 'remove or fix the link' };
-  if (code === 'EACCES' || code === 'EPERM') return { path, reason: `cannot be opened (${code})`, hint: 'give the fabric user read access (e.g. group adm), or leave it out of paths' };
+  if (code === 'EACCES' || code === 'EPERM')
+    return { path, reason: `cannot be opened (${code})`, hint: 'give the fabric user read access (e.g. group adm), or leave it out of paths' };
   return { path, reason: `cannot be opened (${code ?? 'unknown error'})`, hint: 'check the file and the disk; the other files are still read' };
 }
 
@@ -118,7 +125,11 @@ export async function openChecked(t: Target, followSymlinks: boolean, problems: 
       resolved = await realpath(t.path);
       realBase = await realpath(t.base);
       if (!inside(resolved, realBase)) {
-        problems.push({ path: t.path, reason: `is a symlink to ${resolved}, outside ${t.base}; not read`, hint: 'remove the link, or set follow_symlinks: true if it is meant to be read' });
+        problems.push({
+          path: t.path,
+          reason: `is a symlink to ${resolved}, outside ${t.base}; not read`,
+          hint: 'remove the link, or set follow_symlinks: true if it is meant to be read',
+        });
         return undefined;
       }
     }
@@ -146,7 +157,11 @@ export async function openChecked(t: Target, followSymlinks: boolean, problems: 
     if (!followSymlinks) {
       const actual = await openedPath(fh, resolved, st);
       if (actual === undefined || !inside(actual, realBase)) {
-        problems.push({ path: t.path, reason: `changed while being opened${actual ? ` (now ${actual}, outside ${t.base})` : ''}; not read`, hint: 'something is replacing this file with a link: check who writes to the folder' });
+        problems.push({
+          path: t.path,
+          reason: `changed while being opened${actual ? ` (now ${actual}, outside ${t.base})` : ''}; not read`,
+          hint: 'something is replacing this file with a link: check who writes to the folder',
+        });
         await fh.close();
         return undefined;
       }
@@ -164,7 +179,10 @@ export async function siblings(path: string): Promise<string[]> {
   const dir = dirname(path);
   const stem = basename(path);
   const entries = await readdir(dir).catch(() => [] as string[]);
-  return entries.filter((e) => e.startsWith(stem) && e !== stem).sort().map((e) => join(dir, e));
+  return entries
+    .filter((e) => e.startsWith(stem) && e !== stem)
+    .sort()
+    .map((e) => join(dir, e));
 }
 
 /**
@@ -194,7 +212,12 @@ function newer(a: { suffix: string; mtimeMs: number }, b: { suffix: string; mtim
  * was rotated more than once since the last poll: the oldest rotated sibling newer than `current`,
  * opened with the same checks as any file. Undefined when the live file comes next.
  */
-export async function nextGeneration(t: Target, current: { path: string; st: Stats } | { mtimeMs: number }, live: Stats, followSymlinks: boolean): Promise<(OpenedFile & { path: string }) | undefined> {
+export async function nextGeneration(
+  t: Target,
+  current: { path: string; st: Stats } | { mtimeMs: number },
+  live: Stats,
+  followSymlinks: boolean,
+): Promise<(OpenedFile & { path: string }) | undefined> {
   const stem = basename(t.path);
   // Given only a time (an empty live file's mtime at the last poll): generations modified strictly after it.
   const after = 'st' in current ? { suffix: basename(current.path).slice(stem.length), mtimeMs: current.st.mtimeMs } : undefined;

@@ -11,8 +11,11 @@ export type { FilePosition, LogFileCheckpoint } from './checkpoint.js';
 
 const ConfigSchema = Type.Object(
   {
-    paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Files to read. A * in the file name matches several files. Relative paths resolve against base_dir.' }),
-    base_dir: Type.Optional(Type.String({ description: 'Folder relative paths resolve against (default: the config file\'s folder).' })),
+    paths: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'Files to read. A * in the file name matches several files. Relative paths resolve against base_dir.',
+    }),
+    base_dir: Type.Optional(Type.String({ description: "Folder relative paths resolve against (default: the config file's folder)." })),
     format: Type.Union([Type.Literal('auto'), Type.Literal('syslog'), Type.Literal('json'), Type.Literal('access'), Type.Literal('plain')], {
       default: 'auto',
       description: 'auto: JSON lines when a line starts with "{", else syslog, else web access log (common/combined), else plain (timestamped at ingest).',
@@ -22,7 +25,8 @@ const ConfigSchema = Type.Object(
     syslog_year: Type.Optional(Type.Integer({ minimum: 1970, maximum: 9999, description: 'Year for BSD syslog lines (they carry none). Default: the current year.' })),
     follow_symlinks: Type.Boolean({
       default: false,
-      description: 'Read symlinks that resolve outside the folder of their pattern (e.g. logs/x -> /etc/shadow). Off by default: whoever can write into a log folder must not be able to publish any file the collector can read.',
+      description:
+        'Read symlinks that resolve outside the folder of their pattern (e.g. logs/x -> /etc/shadow). Off by default: whoever can write into a log folder must not be able to publish any file the collector can read.',
     }),
   },
   { additionalProperties: false },
@@ -89,7 +93,8 @@ export default definePlugin({
         if (logged.has(key)) continue;
         if (++fresh <= LOG_DETAIL) ctx.logger.warn({ path: p.path, reason: p.reason, hint: p.hint }, printable(`log file ${p.path} ${p.reason}: ${p.hint}`));
       }
-      if (fresh > LOG_DETAIL) ctx.logger.warn({ more: fresh - LOG_DETAIL }, `${fresh - LOG_DETAIL} more log file paths cannot be read (healthCheck lists the first ${HEALTH_DETAIL})`);
+      if (fresh > LOG_DETAIL)
+        ctx.logger.warn({ more: fresh - LOG_DETAIL }, `${fresh - LOG_DETAIL} more log file paths cannot be read (healthCheck lists the first ${HEALTH_DETAIL})`);
       let recovered = 0;
       for (const key of logged) {
         if (now.has(key) || ++recovered > LOG_DETAIL) continue;
@@ -148,7 +153,8 @@ export default definePlugin({
         const problems: Problem[] = [];
         let hasMore = false;
         const emit = (lines: Awaited<ReturnType<typeof readLines>>['lines'], path: string, pos: FilePosition) => {
-          for (const l of lines) events.push(lineToEvent(l.text, { path, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, truncated: l.truncated }));
+          for (const l of lines)
+            events.push(lineToEvent(l.text, { path, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, truncated: l.truncated }));
         };
         for (const target of await expand(patterns, problems)) {
           if (signal.aborted) throw new PluginError(ErrorCodes.ABORTED, 'poll aborted');
@@ -182,7 +188,10 @@ export default definePlugin({
                 } else {
                   pos = cp.files[path] = { dev: st.dev, ino: st.ino, offset: 0 };
                 }
-                ctx.logger.info({ path, copy: Boolean(copy) }, `log file ${path} was truncated in place; reading it again from the start${copy ? ' after the rest of its rotated copy' : ''}`);
+                ctx.logger.info(
+                  { path, copy: Boolean(copy) },
+                  `log file ${path} was truncated in place; reading it again from the start${copy ? ' after the rest of its rotated copy' : ''}`,
+                );
               }
             }
 
@@ -248,7 +257,11 @@ export default definePlugin({
           } catch (err) {
             if (err instanceof PluginError) throw err;
             // One file failing mid-read (EIO, a vanished mount) must not stop the others.
-            problems.push({ path, reason: `could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, hint: 'check the file and the disk; it is retried on the next poll' });
+            problems.push({
+              path,
+              reason: `could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+              hint: 'check the file and the disk; it is retried on the next poll',
+            });
           } finally {
             await live.fh.close().catch(() => undefined);
           }

@@ -41,7 +41,10 @@ describe('log-file checkpoint schema', () => {
   it('rejects wrong shapes, naming the field', () => {
     for (const [value, path] of wrong) {
       const errors = checkpointSchemaErrors(plugin.checkpointSchema, value as Checkpoint);
-      expect(errors.map((e) => e.path), JSON.stringify(value)).toContain(path);
+      expect(
+        errors.map((e) => e.path),
+        JSON.stringify(value),
+      ).toContain(path);
     }
   });
 

@@ -23,7 +23,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       if (code) throw Object.assign(new Error(`${code}: open '${String(path)}'`), { code });
       return (real.open as (...a: unknown[]) => unknown)(path, ...rest);
     }) as typeof real.open,
-    realpath: (async (path: string, ...rest: unknown[]) => fsHooks.realpathAs?.(String(path)) ?? (real.realpath as (...a: unknown[]) => unknown)(path, ...rest)) as typeof real.realpath,
+    realpath: (async (path: string, ...rest: unknown[]) =>
+      fsHooks.realpathAs?.(String(path)) ?? (real.realpath as (...a: unknown[]) => unknown)(path, ...rest)) as typeof real.realpath,
   };
 });
 
@@ -46,10 +47,18 @@ function temp(): string {
 
 class Recorder implements PluginLogger {
   readonly lines: Array<{ level: string; obj: unknown; msg?: string }> = [];
-  debug(obj: Record<string, unknown> | string, msg?: string) { this.lines.push({ level: 'debug', obj, msg }); }
-  info(obj: Record<string, unknown> | string, msg?: string) { this.lines.push({ level: 'info', obj, msg }); }
-  warn(obj: Record<string, unknown> | string, msg?: string) { this.lines.push({ level: 'warn', obj, msg }); }
-  error(obj: Record<string, unknown> | string, msg?: string) { this.lines.push({ level: 'error', obj, msg }); }
+  debug(obj: Record<string, unknown> | string, msg?: string) {
+    this.lines.push({ level: 'debug', obj, msg });
+  }
+  info(obj: Record<string, unknown> | string, msg?: string) {
+    this.lines.push({ level: 'info', obj, msg });
+  }
+  warn(obj: Record<string, unknown> | string, msg?: string) {
+    this.lines.push({ level: 'warn', obj, msg });
+  }
+  error(obj: Record<string, unknown> | string, msg?: string) {
+    this.lines.push({ level: 'error', obj, msg });
+  }
   warnings(): string[] {
     return this.lines.filter((l) => l.level === 'warn').map((l) => l.msg ?? '');
   }

@@ -95,7 +95,17 @@ describe('syslog headers with <PRI>, RFC 5424 and fractional seconds', () => {
     } as never)) as SourceInstance;
     const r = await src.poll({ checkpoint: undefined, signal: new AbortController().signal, maxEvents: 10 });
     expect(r.events).toHaveLength(2);
-    expect(r.events[0]).toMatchObject({ '@timestamp': '2024-05-01T08:00:00.123Z', host: { name: 'web01' }, process: { name: 'sshd', pid: 4242 }, message: 'Failed password for root from 203.0.113.9 port 52144 ssh2' });
-    expect(r.events[1]).toMatchObject({ '@timestamp': '2024-05-01T10:00:01.000Z', host: { name: 'web02' }, process: { name: 'sudo' }, message: 'alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/id' });
+    expect(r.events[0]).toMatchObject({
+      '@timestamp': '2024-05-01T08:00:00.123Z',
+      host: { name: 'web01' },
+      process: { name: 'sshd', pid: 4242 },
+      message: 'Failed password for root from 203.0.113.9 port 52144 ssh2',
+    });
+    expect(r.events[1]).toMatchObject({
+      '@timestamp': '2024-05-01T10:00:01.000Z',
+      host: { name: 'web02' },
+      process: { name: 'sudo' },
+      message: 'alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/id',
+    });
   });
 });

@@ -9,7 +9,10 @@ export const GraylogConfigSchema = Type.Object(
       default: 'universal',
       description: '"universal": GET /api/search/universal/absolute (5.1+ for paging; full messages); "scripting": POST /api/search/messages (5.0+; the listed fields only).',
     }),
-    streams: Type.Array(Type.String({ pattern: '^[0-9a-f]{24}$' }), { default: [], description: 'Stream ids to pull; empty: every stream the token may read. The universal API filters one stream.' }),
+    streams: Type.Array(Type.String({ pattern: '^[0-9a-f]{24}$' }), {
+      default: [],
+      description: 'Stream ids to pull; empty: every stream the token may read. The universal API filters one stream.',
+    }),
     query: Type.String({ minLength: 1, default: '*', description: 'Graylog (Lucene) query narrowing what is pulled, e.g. application_name:sshd.' }),
     fields: Type.Array(Type.String({ minLength: 1 }), {
       minItems: 1,
@@ -23,14 +26,17 @@ export const GraylogConfigSchema = Type.Object(
     request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
     tls: Type.Object(
       {
-        ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA that signed Graylog\'s certificate.' })),
+        ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed Graylog's certificate." })),
         verify: Type.Boolean({ default: true }),
       },
       { additionalProperties: false, default: {} },
     ),
     auth: Type.Object(
       {
-        type: Type.Union([Type.Literal('token'), Type.Literal('basic')], { default: 'token', description: '"token": access token (sent as token:token); "basic": user and password.' }),
+        type: Type.Union([Type.Literal('token'), Type.Literal('basic')], {
+          default: 'token',
+          description: '"token": access token (sent as token:token); "basic": user and password.',
+        }),
         token: Type.Optional(Secret({ description: 'Graylog access token (System > Users > Edit tokens).' })),
         username: Type.Optional(Type.String({ minLength: 1 })),
         password: Type.Optional(Secret()),

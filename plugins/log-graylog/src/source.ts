@@ -25,7 +25,10 @@ export function checkConfig(config: GraylogConfig): void {
     need('password');
   }
   if (config.api === 'universal' && config.streams.length > 1) {
-    throw new PluginError(ErrorCodes.BAD_CONFIG, `streams lists ${config.streams.length} streams but the universal search filters one: set api: scripting, or one collector per stream`);
+    throw new PluginError(
+      ErrorCodes.BAD_CONFIG,
+      `streams lists ${config.streams.length} streams but the universal search filters one: set api: scripting, or one collector per stream`,
+    );
   }
 }
 
@@ -79,7 +82,9 @@ export class GraylogSource implements SourceInstance {
     const { signal } = request;
     const maxEvents = Math.max(1, request.maxEvents);
     const now = Date.now();
-    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () => this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'));
+    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () =>
+      this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'),
+    );
     const range = cursor.nextRange(now);
     const events: SourceEvent[] = [];
     let lastTs = range.from;
@@ -92,7 +97,10 @@ export class GraylogSource implements SourceInstance {
     const limit = this.config.max_results_per_query;
     outer: while (events.length < maxEvents) {
       if (offset + limit > RESULT_WINDOW) {
-        throw new PluginError(ErrorCodes.BAD_RESPONSE, `more than ${RESULT_WINDOW} Graylog messages share the timestamp ${new Date(pageFrom).toISOString()}; they cannot be paged within the result window`);
+        throw new PluginError(
+          ErrorCodes.BAD_RESPONSE,
+          `more than ${RESULT_WINDOW} Graylog messages share the timestamp ${new Date(pageFrom).toISOString()}; they cannot be paged within the result window`,
+        );
       }
       const page = await this.search({ from: pageFrom, to: range.to }, offset, limit, signal);
       let consumed = 0;
@@ -100,7 +108,8 @@ export class GraylogSource implements SourceInstance {
         consumed++;
         const id = messageId(m);
         const ts = messageTime(m);
-        if (ts < pageFrom) throw new PluginError(ErrorCodes.BAD_RESPONSE, `Graylog returned a message (${id}) older than the requested range: the search is not sorted by timestamp ascending`);
+        if (ts < pageFrom)
+          throw new PluginError(ErrorCodes.BAD_RESPONSE, `Graylog returned a message (${id}) older than the requested range: the search is not sorted by timestamp ascending`);
         if (cursor.has(id)) continue;
         events.push(messageToEvent(m));
         cursor.add(id, ts);
@@ -132,10 +141,12 @@ export class GraylogSource implements SourceInstance {
     const query: Record<string, string | number> = { query: this.config.query, from, to, limit, offset, sort: 'timestamp:asc' };
     if (this.config.streams[0]) query.filter = `streams:${this.config.streams[0]}`;
     const { body } = await this.request<{ messages?: unknown }>('GET', '/api/search/universal/absolute', { query, signal });
-    if (body === null || typeof body !== 'object' || !Array.isArray(body.messages)) throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Graylog universal search answered without messages[]');
+    if (body === null || typeof body !== 'object' || !Array.isArray(body.messages))
+      throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Graylog universal search answered without messages[]');
     return body.messages.map((entry) => {
       const e = entry as { message?: unknown; index?: unknown };
-      if (e === null || typeof e !== 'object' || e.message === null || typeof e.message !== 'object') throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Graylog universal search answered an entry without message{}');
+      if (e === null || typeof e !== 'object' || e.message === null || typeof e.message !== 'object')
+        throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Graylog universal search answered an entry without message{}');
       return { fields: e.message as Record<string, unknown>, ...(typeof e.index === 'string' ? { index: e.index } : {}) };
     });
   }
@@ -152,7 +163,11 @@ export class GraylogSource implements SourceInstance {
       size: limit,
       fields,
     };
-    const { body: res } = await this.request<{ schema?: unknown; datarows?: unknown }>('POST', '/api/search/messages', { body, signal, headers: { 'x-requested-by': 'reactive-fabric' } });
+    const { body: res } = await this.request<{ schema?: unknown; datarows?: unknown }>('POST', '/api/search/messages', {
+      body,
+      signal,
+      headers: { 'x-requested-by': 'reactive-fabric' },
+    });
     if (res === null || typeof res !== 'object' || !Array.isArray(res.schema) || !Array.isArray(res.datarows)) {
       throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Graylog scripting search answered without schema[] and datarows[]');
     }

@@ -134,7 +134,11 @@ describe('log-graylog: requests, auth, limits and bad answers', () => {
     const req = f.requestsTo(/search\/messages$/)[0]!;
     expect(req.headers['x-requested-by']).toBeTruthy();
     expect(JSON.parse(req.body)).toMatchObject({ timerange: { type: 'absolute' }, sort: 'timestamp', sort_order: 'asc', streams: [STREAM_A, STREAM_B] });
-    const bare = await fetch(`${f.url}/api/search/messages`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${TOKEN}:token`).toString('base64')}`, 'content-type': 'application/json' }, body: '{}' });
+    const bare = await fetch(`${f.url}/api/search/messages`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${TOKEN}:token`).toString('base64')}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(bare.status).toBe(400);
     expect(((await bare.json()) as { message: string }).message).toBe('CSRF protection header is missing. Please add a "X-Requested-By" header to your request.');
   });

@@ -12,17 +12,25 @@ export const SplunkConfigSchema = Type.Object(
       description: '"export" streams results from /services/search/jobs/export; "jobs" creates a search job, polls it and pages its results.',
     }),
     results_api: Type.Union([Type.Literal('v1'), Type.Literal('v2')], { default: 'v1', description: 'Jobs mode: v2 results endpoints exist from Splunk 9.0.1.' }),
-    query_window_minutes: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'First poll looks back this far in index time; later polls read at most this much index time per search.' }),
+    query_window_minutes: Type.Number({
+      exclusiveMinimum: 0,
+      default: 5,
+      description: 'First poll looks back this far in index time; later polls read at most this much index time per search.',
+    }),
     overlap_seconds: Type.Integer({ minimum: 0, default: 60, description: 'Re-read this much index time before the last window end (events that became searchable late).' }),
     max_results_per_query: Type.Integer({ minimum: 1, maximum: 50000, default: 1000, description: 'Jobs mode: results page size (count).' }),
     max_seen_ids: Type.Integer({ minimum: 100, default: 20000, description: 'Bound of the de-duplication memory kept in the checkpoint.' }),
-    earliest_lookback_hours: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'earliest_time is this far before the index-time window: events whose _time is older are not pulled.' }),
+    earliest_lookback_hours: Type.Number({
+      exclusiveMinimum: 0,
+      default: 24,
+      description: 'earliest_time is this far before the index-time window: events whose _time is older are not pulled.',
+    }),
     request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
     job_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'Jobs mode: a job not done by then is cancelled.' }),
     job_poll_interval_ms: Type.Integer({ minimum: 10, default: 500 }),
     tls: Type.Object(
       {
-        ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA that signed splunkd\'s certificate.' })),
+        ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed splunkd's certificate." })),
         verify: Type.Boolean({ default: true }),
       },
       { additionalProperties: false, default: {} },

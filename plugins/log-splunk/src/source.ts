@@ -1,4 +1,15 @@
-import { ErrorCodes, HttpClient, type HttpClientResponse, type HttpRequestOptions, isPluginError, parseJsonBody, PluginError, type TimeRange, WindowCursor, type WindowCursorOptions } from '@reactive-fabric/core';
+import {
+  ErrorCodes,
+  HttpClient,
+  type HttpClientResponse,
+  type HttpRequestOptions,
+  isPluginError,
+  parseJsonBody,
+  PluginError,
+  type TimeRange,
+  WindowCursor,
+  type WindowCursorOptions,
+} from '@reactive-fabric/core';
 import type { CollectorDescription, HealthReport, PluginContext, PollRequest, PollResult, SourceEvent, SourceInstance } from '@reactive-fabric/core';
 import type { SplunkConfig } from './config.js';
 import { rowId, rowIndexTime, rowToEvent, type SplunkRow } from './mapping.js';
@@ -7,7 +18,11 @@ import { rowId, rowIndexTime, rowToEvent, type SplunkRow } from './mapping.js';
 export function splunkReason(_status: number, text: string): string | undefined {
   try {
     const body = JSON.parse(text) as { messages?: Array<{ type?: string; text?: string }> };
-    if (Array.isArray(body.messages) && body.messages.length > 0) return body.messages.map((m) => `${m.type ?? 'ERROR'}: ${m.text ?? ''}`).join('; ').slice(0, 400);
+    if (Array.isArray(body.messages) && body.messages.length > 0)
+      return body.messages
+        .map((m) => `${m.type ?? 'ERROR'}: ${m.text ?? ''}`)
+        .join('; ')
+        .slice(0, 400);
   } catch {
     // XML or HTML error pages: the caller shows a snippet.
   }
@@ -50,7 +65,10 @@ export class SplunkSource implements SourceInstance {
   ) {
     checkAuth(config.auth);
     if (config.query?.includes('|')) {
-      throw new PluginError(ErrorCodes.BAD_CONFIG, `query "${config.query}" contains a pipe: it must be search terms only (the plugin adds its own | sort), e.g. sourcetype=linux_secure action=failure`);
+      throw new PluginError(
+        ErrorCodes.BAD_CONFIG,
+        `query "${config.query}" contains a pipe: it must be search terms only (the plugin adds its own | sort), e.g. sourcetype=linux_secure action=failure`,
+      );
     }
     this.baseUrl = `${config.scheme}://${config.host}:${config.port}`;
     this.http = new HttpClient(
@@ -151,7 +169,9 @@ export class SplunkSource implements SourceInstance {
     const { signal } = request;
     const maxEvents = Math.max(1, request.maxEvents);
     const now = Date.now();
-    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () => this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'));
+    const cursor = WindowCursor.resume(this.cursorOptions, request.checkpoint, now, () =>
+      this.context.logger.warn({}, 'checkpoint is not one this plugin wrote; starting query_window_minutes back'),
+    );
     const range = cursor.nextRange(now);
     const events: SourceEvent[] = [];
     let lastTs = range.from;
@@ -186,7 +206,8 @@ export class SplunkSource implements SourceInstance {
       if (obj.preview === true) return true;
       const result = obj.result;
       if (result === undefined) return true;
-      if (result === null || typeof result !== 'object' || Array.isArray(result)) throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Splunk export streamed a result that is not an object');
+      if (result === null || typeof result !== 'object' || Array.isArray(result))
+        throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Splunk export streamed a result that is not an object');
       if (!onRow(result as SplunkRow)) {
         exhausted = obj.lastrow === true;
         return false;
@@ -210,7 +231,10 @@ export class SplunkSource implements SourceInstance {
   /** A 400 on a search is the SPL: point at the config field. */
   private statusErrorWithConfigHint(res: HttpClientResponse, method: string, path: string): PluginError {
     if (res.status === 400) {
-      return new PluginError(ErrorCodes.BAD_CONFIG, `Splunk refused the search (400: ${splunkReason(400, res.text) ?? res.text.slice(0, 200)}); check index and query in the collector config`);
+      return new PluginError(
+        ErrorCodes.BAD_CONFIG,
+        `Splunk refused the search (400: ${splunkReason(400, res.text) ?? res.text.slice(0, 200)}); check index and query in the collector config`,
+      );
     }
     return this.http.statusError(res, method, path);
   }
@@ -219,9 +243,14 @@ export class SplunkSource implements SourceInstance {
   private async jobRows(params: ReturnType<SplunkSource['searchParams']>, onRow: RowHandler, signal: AbortSignal): Promise<boolean> {
     let created: { sid?: unknown };
     try {
-      created = await this.callJson<{ sid?: unknown }>('POST', '/services/search/jobs', { body: form({ ...params, exec_mode: 'normal', output_mode: 'json' }), headers: FORM, signal });
+      created = await this.callJson<{ sid?: unknown }>('POST', '/services/search/jobs', {
+        body: form({ ...params, exec_mode: 'normal', output_mode: 'json' }),
+        headers: FORM,
+        signal,
+      });
     } catch (err) {
-      if (isPluginError(err) && err.detail?.status === 400) throw new PluginError(ErrorCodes.BAD_CONFIG, `${err.message}; check index and query in the collector config`, { cause: err });
+      if (isPluginError(err) && err.detail?.status === 400)
+        throw new PluginError(ErrorCodes.BAD_CONFIG, `${err.message}; check index and query in the collector config`, { cause: err });
       throw err;
     }
     if (typeof created.sid !== 'string' || !created.sid) throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Splunk search/jobs answered without sid');
@@ -249,11 +278,16 @@ export class SplunkSource implements SourceInstance {
       const content = status.entry?.[0]?.content;
       if (!content || typeof content !== 'object') throw new PluginError(ErrorCodes.BAD_RESPONSE, 'Splunk job status answered without entry[0].content');
       if (content.isFailed === true || content.dispatchState === 'FAILED') {
-        const text = (content.messages ?? []).map((m) => m.text).filter(Boolean).join('; ') || 'no message';
+        const text =
+          (content.messages ?? [])
+            .map((m) => m.text)
+            .filter(Boolean)
+            .join('; ') || 'no message';
         throw new PluginError(ErrorCodes.UNAVAILABLE, `Splunk search job failed: ${text}`);
       }
       if (content.isDone === true || content.dispatchState === 'DONE') return;
-      if (Date.now() >= deadline) throw new PluginError(ErrorCodes.TIMEOUT, `Splunk search job not done after ${this.config.job_timeout_seconds} s (job_timeout_seconds); it was cancelled`);
+      if (Date.now() >= deadline)
+        throw new PluginError(ErrorCodes.TIMEOUT, `Splunk search job not done after ${this.config.job_timeout_seconds} s (job_timeout_seconds); it was cancelled`);
       await sleep(this.config.job_poll_interval_ms, signal);
     }
   }

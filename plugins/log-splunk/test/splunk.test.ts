@@ -1,5 +1,15 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SplunkFake, loghubDir, loghubSplunkEvents, readLoghub, spreadOverTime, type LoghubRecord, type SplunkCredentials, type SplunkEventInput, selfSignedCertificate } from '@reactive-fabric/test-kit/fakes';
+import {
+  SplunkFake,
+  loghubDir,
+  loghubSplunkEvents,
+  readLoghub,
+  spreadOverTime,
+  type LoghubRecord,
+  type SplunkCredentials,
+  type SplunkEventInput,
+  selfSignedCertificate,
+} from '@reactive-fabric/test-kit/fakes';
 import type { SourceEvent } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
 import { drain, duplicates, expectPluginError, ids, pollOnce, repoRoot, startSource, expectTlsOptionsHonoured } from '../../../test/support/log-store-plugins.js';
@@ -265,7 +275,7 @@ describe('log-splunk: auth, limits, jobs and bad answers', () => {
     const f = await fake();
     f.addEvents(backlog(ssh.slice(0, 5), 100, 50));
     const source = await startSource(plugin, configFor(f, { mode: 'jobs' }));
-    f.failNextJob('Error in \'IndexScopedSearch\': The search failed. More than 1000000 events found at time 1700000000.');
+    f.failNextJob("Error in 'IndexScopedSearch': The search failed. More than 1000000 events found at time 1700000000.");
     const failed = await expectPluginError(pollOnce(source, undefined, 10));
     expect(failed.code).toBe('UNAVAILABLE');
     expect(failed.message).toContain('The search failed');

@@ -93,8 +93,14 @@ export class AbuseIpdbClient {
       const retry = retryAfterMs(answer.headers) ?? (daily ? msUntilUtcMidnight() : 60_000);
       const facts = { status: 429, limit: answer.headers.get('x-ratelimit-limit'), remaining: answer.headers.get('x-ratelimit-remaining') };
       return daily
-        ? new PluginError(ErrorCodes.QUOTA_EXHAUSTED, `${VENDOR} daily quota for ${what} is used up (${detail}); retry in ${Math.ceil(retry / 1000)}s`, { retryAfterMs: retry, detail: facts })
-        : new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} rate limit for ${what} reached (${detail ?? 'HTTP 429'}); retry in ${Math.ceil(retry / 1000)}s`, { retryAfterMs: retry, detail: facts });
+        ? new PluginError(ErrorCodes.QUOTA_EXHAUSTED, `${VENDOR} daily quota for ${what} is used up (${detail}); retry in ${Math.ceil(retry / 1000)}s`, {
+            retryAfterMs: retry,
+            detail: facts,
+          })
+        : new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} rate limit for ${what} reached (${detail ?? 'HTTP 429'}); retry in ${Math.ceil(retry / 1000)}s`, {
+            retryAfterMs: retry,
+            detail: facts,
+          });
     }
     return httpStatusError(VENDOR, what, answer, detail ?? (answer.text.slice(0, 200) || undefined));
   }

@@ -115,5 +115,10 @@ export function parseCheckpoint(raw: Checkpoint | undefined, collectorId: string
       `collector "${collectorId}": checkpoint ${JSON.stringify(raw).slice(0, 200)} is not an AbuseIPDB blacklist position {since, boundary, fetchedAt}; reset it (admin API DELETE /collectors/${collectorId}/checkpoint) to start over`,
     );
   }
-  return { boundary: (c['boundary'] as unknown[]).map(String), complete: c['complete'] !== false, ...(c['since'] ? { since: c['since'] as string } : {}), ...(c['fetchedAt'] ? { fetchedAt: c['fetchedAt'] as string } : {}) };
+  return {
+    boundary: (c['boundary'] as unknown[]).map(String),
+    complete: c['complete'] !== false,
+    ...(c['since'] ? { since: c['since'] as string } : {}),
+    ...(c['fetchedAt'] ? { fetchedAt: c['fetchedAt'] as string } : {}),
+  };
 }

@@ -29,7 +29,12 @@ export function createAbuseIpdb(config: AbuseIpdbConfig, context: PluginContext)
   const supports: IndicatorType[] = config.check_ips ? ['ipv4', 'ipv6'] : [];
   const feed = new BlacklistFeed(
     client,
-    { confidenceMinimum: config.blacklist_confidence_minimum, limit: config.blacklist_limit, intervalMs: config.blacklist_interval_minutes * 60_000, collectorId: context.collectorId },
+    {
+      confidenceMinimum: config.blacklist_confidence_minimum,
+      limit: config.blacklist_limit,
+      intervalMs: config.blacklist_interval_minutes * 60_000,
+      collectorId: context.collectorId,
+    },
     context.logger,
   );
   // check-block has its own daily quota (100 on the free tier); once it is spent, /check serves alone.

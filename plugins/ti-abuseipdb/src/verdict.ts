@@ -39,7 +39,14 @@ export function fromBlock(indicator: Indicator, block: BlockData, minScore: numb
     status: verdictStatusFor(score, minScore, 0.75),
     score,
     confidence: 0.6,
-    evidence: { abuseConfidenceScore: hit.abuseConfidenceScore, totalReports: hit.numReports, lastReportedAt: hit.mostRecentReport, countryCode: hit.countryCode, via: 'check-block', network },
+    evidence: {
+      abuseConfidenceScore: hit.abuseConfidenceScore,
+      totalReports: hit.numReports,
+      lastReportedAt: hit.mostRecentReport,
+      countryCode: hit.countryCode,
+      via: 'check-block',
+      network,
+    },
     reference: reference(indicator.value),
   };
 }

@@ -39,7 +39,11 @@ describe('AbuseIPDB plugin: lookups', () => {
   it('maps abuseConfidenceScore to malicious / suspicious / clean with the vendor facts as evidence', async () => {
     const inst = await abuse();
     const [bad, v6, mid, low] = await inst.lookup([ip('198.51.100.66'), ip('2001:db8::bad'), ip('203.0.113.7'), ip('192.0.2.10')], { signal: signal() });
-    expect(bad).toMatchObject({ status: 'malicious', score: 1, evidence: { abuseConfidenceScore: 100, totalReports: 254, numDistinctUsers: 87, isWhitelisted: false, countryCode: 'NL' } });
+    expect(bad).toMatchObject({
+      status: 'malicious',
+      score: 1,
+      evidence: { abuseConfidenceScore: 100, totalReports: 254, numDistinctUsers: 87, isWhitelisted: false, countryCode: 'NL' },
+    });
     expect(bad!.reference).toBe('https://www.abuseipdb.com/check/198.51.100.66');
     expect(v6).toMatchObject({ status: 'malicious', score: 0.91, evidence: { isTor: true } });
     expect(mid).toMatchObject({ status: 'suspicious', score: 0.4 });
@@ -76,7 +80,7 @@ describe('AbuseIPDB plugin: lookups', () => {
     expect(fake.requests.at(-1)!.query['maxAgeInDays']).toBe('7');
   });
 
-  it('an invalid address is unknown with AbuseIPDB\'s reason (422), not a failed batch', async () => {
+  it("an invalid address is unknown with AbuseIPDB's reason (422), not a failed batch", async () => {
     const inst = await abuse();
     const [bad, good] = await inst.lookup([ip('300.1.1.1'), ip('198.51.100.66')], { signal: signal() });
     expect(bad!.status).toBe('unknown');
@@ -114,7 +118,7 @@ describe('AbuseIPDB plugin: lookups', () => {
 });
 
 describe('AbuseIPDB plugin: failures', () => {
-  it('a refused key is AUTH_FAILED with AbuseIPDB\'s message; fixing the key recovers', async () => {
+  it("a refused key is AUTH_FAILED with AbuseIPDB's message; fixing the key recovers", async () => {
     fake.apiKeys = new Set(['other']);
     const inst = await abuse();
     const err = await rejection(inst.lookup([ip('198.51.100.66')], { signal: signal() }));

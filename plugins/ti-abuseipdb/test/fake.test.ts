@@ -21,7 +21,22 @@ describe('AbuseIpdbFake fidelity', () => {
     expect(res.headers.get('x-ratelimit-remaining')).toBe('999');
     const { data } = (await res.json()) as { data: Record<string, unknown> };
     expect(Object.keys(data).sort()).toEqual(
-      ['abuseConfidenceScore', 'countryCode', 'domain', 'hostnames', 'ipAddress', 'ipVersion', 'isPublic', 'isTor', 'isWhitelisted', 'isp', 'lastReportedAt', 'numDistinctUsers', 'totalReports', 'usageType'].sort(),
+      [
+        'abuseConfidenceScore',
+        'countryCode',
+        'domain',
+        'hostnames',
+        'ipAddress',
+        'ipVersion',
+        'isPublic',
+        'isTor',
+        'isWhitelisted',
+        'isp',
+        'lastReportedAt',
+        'numDistinctUsers',
+        'totalReports',
+        'usageType',
+      ].sort(),
     );
     expect(data['abuseConfidenceScore']).toBe(100);
   });
@@ -29,7 +44,10 @@ describe('AbuseIpdbFake fidelity', () => {
   it('errors are {"errors":[{detail,status,source?}]}: 401 without a key, 422 with the parameter', async () => {
     const unauth = await get('/check?ipAddress=8.8.8.8', null);
     expect(unauth.status).toBe(401);
-    expect(((await unauth.json()) as { errors: Array<{ detail: string; status: number }> }).errors[0]).toMatchObject({ status: 401, detail: expect.stringContaining('Authentication failed') });
+    expect(((await unauth.json()) as { errors: Array<{ detail: string; status: number }> }).errors[0]).toMatchObject({
+      status: 401,
+      detail: expect.stringContaining('Authentication failed'),
+    });
     const bad = await get('/check?ipAddress=not-an-ip');
     expect(bad.status).toBe(422);
     expect(((await bad.json()) as { errors: Array<{ source: { parameter: string } }> }).errors[0]!.source).toEqual({ parameter: 'ipAddress' });
@@ -46,7 +64,9 @@ describe('AbuseIpdbFake fidelity', () => {
     expect(res.headers.get('retry-after')).toBe('3600');
     expect(res.headers.get('x-ratelimit-reset')).toBe(String(Date.parse('2026-11-28T00:00:00Z') / 1000));
     expect(res.headers.get('x-ratelimit-remaining')).toBe('0');
-    expect(((await res.json()) as { errors: Array<{ detail: string }> }).errors[0]!.detail).toBe('Daily rate limit of 1 requests exceeded for this endpoint. See headers for additional details.');
+    expect(((await res.json()) as { errors: Array<{ detail: string }> }).errors[0]!.detail).toBe(
+      'Daily rate limit of 1 requests exceeded for this endpoint. See headers for additional details.',
+    );
     // /check has its own budget.
     expect((await get('/check?ipAddress=8.8.8.8')).status).toBe(200);
   });

@@ -36,7 +36,11 @@ export class MispClient {
     }
     return list.filter(
       (a): a is MispAttribute =>
-        typeof a === 'object' && a !== null && typeof (a as MispAttribute).value === 'string' && typeof (a as MispAttribute).type === 'string' && typeof (a as MispAttribute).uuid === 'string',
+        typeof a === 'object' &&
+        a !== null &&
+        typeof (a as MispAttribute).value === 'string' &&
+        typeof (a as MispAttribute).type === 'string' &&
+        typeof (a as MispAttribute).uuid === 'string',
     );
   }
 
@@ -73,7 +77,10 @@ export class MispClient {
       });
     }
     if (answer.status === 404) {
-      throw new PluginError(ErrorCodes.BAD_RESPONSE, `MISP has no ${path} at base_url ${new URL(this.opts.baseUrl).origin} (HTTP 404${message ? `: ${message}` : ''}): base_url must be the MISP root`);
+      throw new PluginError(
+        ErrorCodes.BAD_RESPONSE,
+        `MISP has no ${path} at base_url ${new URL(this.opts.baseUrl).origin} (HTTP 404${message ? `: ${message}` : ''}): base_url must be the MISP root`,
+      );
     }
     throw httpStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
   }

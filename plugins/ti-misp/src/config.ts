@@ -15,7 +15,7 @@ export const MispConfigSchema = Type.Object(
     check_urls: checkField('URLs'),
     max_batch_size: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Indicators sent as one restSearch value list.' }),
     lookup_limit: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Most attributes one lookup request returns.' }),
-    enforce_warninglist: Type.Boolean({ default: true, description: "Ask MISP to drop attributes on its own warninglists (enforceWarninglist)." }),
+    enforce_warninglist: Type.Boolean({ default: true, description: 'Ask MISP to drop attributes on its own warninglists (enforceWarninglist).' }),
     feed_page_size: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'Feed: attributes per restSearch page (limit).' }),
     feed_since: Type.Optional(Type.String({ description: 'Feed: first timestamp when there is no checkpoint yet (ISO 8601).' })),
     feed_lookback_days: Type.Number({ minimum: 0, default: 30, description: 'Feed: without feed_since, start this many days back.' }),

@@ -115,7 +115,12 @@ export class MispFeed {
       extra: {
         misp: {
           attribute: { id: a.id, uuid: a.uuid, type: a.type, category: a.category ?? null, to_ids: a.to_ids, ...(a.comment ? { comment: a.comment } : {}) },
-          event: { id: a.event_id, ...(a.Event?.uuid ? { uuid: a.Event.uuid } : {}), ...(a.Event?.info ? { info: a.Event.info } : {}), ...(a.Event?.threat_level_id ? { threat_level_id: a.Event.threat_level_id } : {}) },
+          event: {
+            id: a.event_id,
+            ...(a.Event?.uuid ? { uuid: a.Event.uuid } : {}),
+            ...(a.Event?.info ? { info: a.Event.info } : {}),
+            ...(a.Event?.threat_level_id ? { threat_level_id: a.Event.threat_level_id } : {}),
+          },
         },
       },
     });

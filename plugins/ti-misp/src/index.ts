@@ -29,7 +29,14 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
   }
   const feed = new MispFeed(
     client,
-    { baseUrl: config.base_url, pageSize: config.feed_page_size, initialSince: Math.floor(initialSinceMs / 1000), toIdsOnly: config.feed_to_ids_only, maxTlp: config.feed_max_tlp, collectorId: context.collectorId },
+    {
+      baseUrl: config.base_url,
+      pageSize: config.feed_page_size,
+      initialSince: Math.floor(initialSinceMs / 1000),
+      toIdsOnly: config.feed_to_ids_only,
+      maxTlp: config.feed_max_tlp,
+      collectorId: context.collectorId,
+    },
     context.logger,
   );
 
@@ -46,7 +53,8 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
     lookup: (indicators, { signal }) =>
       health.track(async () => {
         for (const i of indicators) {
-          if (!supports.includes(i.type)) throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `MISP collector "${context.collectorId}" does not look up ${i.type} indicators (check_* settings)`);
+          if (!supports.includes(i.type))
+            throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `MISP collector "${context.collectorId}" does not look up ${i.type} indicators (check_* settings)`);
         }
         if (indicators.length === 0) return [];
         // One request for the whole batch: restSearch takes a value list.
@@ -56,9 +64,20 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
           signal,
         );
         if (attrs.length >= config.lookup_limit) {
-          context.logger.warn({ lookup_limit: config.lookup_limit, indicators: indicators.length }, 'MISP lookup hit lookup_limit; verdicts may miss attributes: raise lookup_limit or lower max_batch_size');
+          context.logger.warn(
+            { lookup_limit: config.lookup_limit, indicators: indicators.length },
+            'MISP lookup hit lookup_limit; verdicts may miss attributes: raise lookup_limit or lower max_batch_size',
+          );
         }
-        return indicators.map((i): Verdict => toVerdict(i, attrs.filter((a) => matches(a, i)), config.min_reputation_score, config.base_url));
+        return indicators.map(
+          (i): Verdict =>
+            toVerdict(
+              i,
+              attrs.filter((a) => matches(a, i)),
+              config.min_reputation_score,
+              config.base_url,
+            ),
+        );
       }),
     poll: (request) => health.track(() => feed.poll(request)),
     async healthCheck(signal) {

@@ -9,7 +9,11 @@ beforeEach(async () => {
 afterEach(() => fake.stop());
 
 const search = async (body: unknown, key = MISP_FAKE_API_KEY, path = '/attributes/restSearch') => {
-  const res = await fetch(`${fake.url}${path}`, { method: 'POST', headers: { Authorization: key, Accept: 'application/json', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${fake.url}${path}`, {
+    method: 'POST',
+    headers: { Authorization: key, Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 };
 const attrs = (r: { body: Record<string, unknown> }) => (r.body['response'] as { Attribute: Array<Record<string, unknown>> }).Attribute;
@@ -45,7 +49,11 @@ describe('MispFake fidelity', () => {
   it('403 {name,message,url} for a bad key; 404 for unknown paths; 429 with X-Rate-Limit-* when limited', async () => {
     const denied = await search({}, 'x'.repeat(40));
     expect(denied.status).toBe(403);
-    expect(denied.body).toEqual({ name: expect.stringContaining('Authentication failed'), message: expect.stringContaining('Authentication failed'), url: '/attributes/restSearch' });
+    expect(denied.body).toEqual({
+      name: expect.stringContaining('Authentication failed'),
+      message: expect.stringContaining('Authentication failed'),
+      url: '/attributes/restSearch',
+    });
     expect((await search({}, MISP_FAKE_API_KEY, '/nope')).status).toBe(404);
     fake.setQuota('restSearch', { perMinute: 1 });
     const ok = await search({});

@@ -15,7 +15,11 @@ afterEach(async () => {
 });
 
 const misp = (extra: Record<string, unknown> = {}) => instantiate(plugin, { api_key: MISP_FAKE_API_KEY, base_url: fake.url, ...extra });
-const EICAR = { md5: '44d88612fea8a8f36de82e1278abb02f', sha1: '3395856ce81f2b7382dee72602f798b642f14140', sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' };
+const EICAR = {
+  md5: '44d88612fea8a8f36de82e1278abb02f',
+  sha1: '3395856ce81f2b7382dee72602f798b642f14140',
+  sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f',
+};
 
 describe('MISP plugin: definition and config', () => {
   it('is a batching enricher for every indicator type', async () => {
@@ -61,8 +65,17 @@ describe('MISP plugin: lookups', () => {
       ['192.0.2.200', 'unknown'],
     ]);
     expect(fake.requests).toHaveLength(1);
-    expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/attributes/restSearch', body: { returnFormat: 'json', value: batch.map((i) => i.value), enforceWarninglist: true } });
-    expect(verdicts[0]!.evidence).toMatchObject({ event_ids: ['101'], events: ['Bad Hosting C2 infrastructure'], tags: expect.arrayContaining(['kill-chain:Command and Control', 'tlp:green']), to_ids: 1 });
+    expect(fake.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/attributes/restSearch',
+      body: { returnFormat: 'json', value: batch.map((i) => i.value), enforceWarninglist: true },
+    });
+    expect(verdicts[0]!.evidence).toMatchObject({
+      event_ids: ['101'],
+      events: ['Bad Hosting C2 infrastructure'],
+      tags: expect.arrayContaining(['kill-chain:Command and Control', 'tlp:green']),
+      to_ids: 1,
+    });
     expect(verdicts[0]!.reference).toBe(`${fake.url}/events/view/101`);
     expect(verdicts[9]!.score).toBeUndefined();
   });
@@ -87,7 +100,7 @@ describe('MISP plugin: lookups', () => {
 });
 
 describe('MISP plugin: failures', () => {
-  it('a refused key is AUTH_FAILED with MISP\'s message, and recovers', async () => {
+  it("a refused key is AUTH_FAILED with MISP's message, and recovers", async () => {
     fake.apiKeys = new Set(['x'.repeat(40)]);
     const inst = await misp();
     const err = await rejection(inst.lookup([{ type: 'ipv4', value: '198.51.100.66' }], { signal: signal() }));
@@ -141,9 +154,12 @@ describe('MISP plugin: cache key and description', () => {
 
 describe('MISP plugin: restSearch feed', () => {
   const idsOf = (events: SourceEvent[]) => events.map((e) => (e.event as { id: string }).id);
-  const valueOf = (e: SourceEvent) => {
+  const indicatorValueOf = (e: SourceEvent) => {
     const i = (e['threat'] as { indicator: Record<string, unknown> }).indicator;
-    return (i['ip'] ?? (i['url'] as Record<string, string> | undefined)?.['full'] ?? (i['url'] as Record<string, string> | undefined)?.['domain'] ?? Object.values((i['file'] as { hash: Record<string, string> }).hash)[0]) as string;
+    return (i['ip'] ??
+      (i['url'] as Record<string, string> | undefined)?.['full'] ??
+      (i['url'] as Record<string, string> | undefined)?.['domain'] ??
+      Object.values((i['file'] as { hash: Record<string, string> }).hash)[0]) as string;
   };
 
   async function drain(checkpoint: Checkpoint | undefined, maxEvents: number, cfg: Record<string, unknown>) {
@@ -164,17 +180,32 @@ describe('MISP plugin: restSearch feed', () => {
   it('pulls every to_ids attribute once across restarts and pages, then only new or edited ones', async () => {
     const cfg = { feed_since: '2025-01-01T00:00:00Z', feed_page_size: 3 };
     const first = await drain(undefined, 2, cfg);
-    expect(first.events.map(valueOf).sort()).toEqual(
-      ['198.51.100.66', 'malware.example.test', '198.51.100.67', EICAR.sha256, EICAR.md5, EICAR.sha1, 'http://malware.example.test/payload.exe', '2001:db8::bad', 'login.phish.example.test', '198.51.100.7', 'http://198.51.100.7/install.sh'].sort(),
+    expect(first.events.map(indicatorValueOf).sort()).toEqual(
+      [
+        '198.51.100.66',
+        'malware.example.test',
+        '198.51.100.67',
+        EICAR.sha256,
+        EICAR.md5,
+        EICAR.sha1,
+        'http://malware.example.test/payload.exe',
+        '2001:db8::bad',
+        'login.phish.example.test',
+        '198.51.100.7',
+        'http://198.51.100.7/install.sh',
+      ].sort(),
     );
     expect(new Set(idsOf(first.events)).size).toBe(11);
     const searches = fake.requests.filter((r) => r.path === '/attributes/restSearch');
     expect(searches[0]!.body).toMatchObject({ returnFormat: 'json', timestamp: 1_735_689_600, limit: 3, page: 1, to_ids: true });
     expect(searches.map((r) => (r.body as { page: number }).page)).toContain(3);
 
-    const e = first.events.find((x) => valueOf(x) === '198.51.100.67')!;
+    const e = first.events.find((x) => indicatorValueOf(x) === '198.51.100.67')!;
     expect(e.event).toMatchObject({ kind: 'enrichment', category: ['threat'], type: ['indicator'], dataset: 'ti_misp.attribute' });
-    expect(e['threat']).toMatchObject({ feed: { name: 'MISP' }, indicator: { type: 'ipv4-addr', ip: '198.51.100.67', confidence: 'High', marking: { tlp: 'GREEN' }, reference: `${fake.url}/events/view/101` } });
+    expect(e['threat']).toMatchObject({
+      feed: { name: 'MISP' },
+      indicator: { type: 'ipv4-addr', ip: '198.51.100.67', confidence: 'High', marking: { tlp: 'GREEN' }, reference: `${fake.url}/events/view/101` },
+    });
     expect(e['misp']).toMatchObject({ attribute: { type: 'ip-dst|port' }, event: { id: '101', info: 'Bad Hosting C2 infrastructure' } });
 
     const idle = await drain(first.checkpoint, 2, cfg);
@@ -185,13 +216,13 @@ describe('MISP plugin: restSearch feed', () => {
     const edited = fake.attributes.find((a) => a.value === 'malware.example.test')!;
     edited.timestamp = String(latest + 200);
     const inc = await drain(idle.checkpoint, 2, cfg);
-    expect(inc.events.map(valueOf)).toEqual(['192.0.2.55', 'malware.example.test']);
+    expect(inc.events.map(indicatorValueOf)).toEqual(['192.0.2.55', 'malware.example.test']);
     expect((await drain(inc.checkpoint, 2, cfg)).events).toHaveLength(0);
   });
 
   it('leaves out attributes above feed_max_tlp', async () => {
     const { events } = await drain(undefined, 50, { feed_since: '2025-01-01T00:00:00Z', feed_max_tlp: 'green' });
-    const values = events.map(valueOf);
+    const values = events.map(indicatorValueOf);
     expect(values).not.toContain('2001:db8::bad'); // event 103 is tlp:amber
     expect(values).toContain('198.51.100.66');
   });

@@ -32,7 +32,10 @@ export class OtxClient {
     if (answer.status === 404 || answer.status === 400) return { found: false, reason: message ?? `HTTP ${answer.status}` };
     if (answer.status === 429) {
       const retry = retryAfterMs(answer.headers) ?? 60_000;
-      throw new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} throttled ${what} (${message ?? 'HTTP 429'}); retry in ${Math.ceil(retry / 1000)}s`, { retryAfterMs: retry, detail: { status: 429 } });
+      throw new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} throttled ${what} (${message ?? 'HTTP 429'}); retry in ${Math.ceil(retry / 1000)}s`, {
+        retryAfterMs: retry,
+        detail: { status: 429 },
+      });
     }
     throw httpStatusError(VENDOR, what, answer, message ?? (answer.text.slice(0, 200) || undefined));
   }

@@ -152,7 +152,10 @@ export class OtxFeed {
     if (!Array.isArray(results) || (next !== null && next !== undefined && typeof next !== 'string')) {
       throw new PluginError(ErrorCodes.BAD_RESPONSE, `AlienVault OTX answered ${path.split('?')[0]} without results[] and next: ${JSON.stringify(answer.body).slice(0, 200)}`);
     }
-    const pulses = results.filter((p): p is Pulse => typeof p === 'object' && p !== null && typeof (p as Pulse).id === 'string' && typeof (p as Pulse).modified === 'string' && !Number.isNaN(otxTime((p as Pulse).modified)));
+    const pulses = results.filter(
+      (p): p is Pulse =>
+        typeof p === 'object' && p !== null && typeof (p as Pulse).id === 'string' && typeof (p as Pulse).modified === 'string' && !Number.isNaN(otxTime((p as Pulse).modified)),
+    );
     const body = { results: pulses, next: (next as string | null | undefined) ?? null };
     this.cachedPage = { path, body };
     return body;
@@ -169,7 +172,10 @@ export class OtxFeed {
     }
     const basePath = base.pathname.replace(/\/+$/, '');
     if (u.origin !== base.origin || !u.pathname.startsWith(`${basePath}/`)) {
-      throw new PluginError(ErrorCodes.BAD_RESPONSE, `AlienVault OTX next link ${u.origin}${u.pathname} is outside base_url ${base.origin}${basePath}; not following it with the API key`);
+      throw new PluginError(
+        ErrorCodes.BAD_RESPONSE,
+        `AlienVault OTX next link ${u.origin}${u.pathname} is outside base_url ${base.origin}${basePath}; not following it with the API key`,
+      );
     }
     return u.pathname.slice(basePath.length) + u.search;
   }
@@ -195,7 +201,9 @@ function iso(s: string | undefined): string | undefined {
 function toEvent(pulse: Pulse, { indicator, raw }: ReturnType<typeof indicatorsOf>[number]): SourceEvent {
   const modified = iso(pulse.modified)!;
   const attack = (pulse.attack_ids ?? []).map((a) => (typeof a === 'string' ? a : ((a as { id?: string }).id ?? ''))).filter((s) => s.length > 0);
-  const families = (pulse.malware_families ?? []).map((a) => (typeof a === 'string' ? a : ((a as { display_name?: string; id?: string }).display_name ?? (a as { id?: string }).id ?? ''))).filter((s) => s.length > 0);
+  const families = (pulse.malware_families ?? [])
+    .map((a) => (typeof a === 'string' ? a : ((a as { display_name?: string; id?: string }).display_name ?? (a as { id?: string }).id ?? '')))
+    .filter((s) => s.length > 0);
   const firstSeen = iso(raw.created);
   const expires = iso(raw.expiration ?? undefined);
   return indicatorEvent({
@@ -217,7 +225,12 @@ function toEvent(pulse: Pulse, { indicator, raw }: ReturnType<typeof indicatorsO
       ...(attack.length > 0 ? { technique: { id: attack } } : {}),
       ...(families.length > 0 ? { software: { name: families } } : {}),
     },
-    extra: { otx: { pulse: { id: pulse.id, name: pulse.name }, indicator: { id: raw.id ?? null, type: raw.type, ...(expires ? { expiration: expires } : {}), ...(raw.title ? { title: raw.title } : {}) } } },
+    extra: {
+      otx: {
+        pulse: { id: pulse.id, name: pulse.name },
+        indicator: { id: raw.id ?? null, type: raw.type, ...(expires ? { expiration: expires } : {}), ...(raw.title ? { title: raw.title } : {}) },
+      },
+    },
   });
 }
 
@@ -232,7 +245,13 @@ export function parseCheckpoint(raw: Checkpoint | undefined, opts: OtxFeedOption
     typeof c['since'] === 'string' &&
     !Number.isNaN(otxTime(c['since'])) &&
     strings(c['boundary']) &&
-    (chain === undefined || (typeof chain === 'object' && typeof chain['page'] === 'string' && chain['page'].startsWith('/pulses/subscribed') && typeof chain['high'] === 'string' && strings(chain['highKeys']) && strings(chain['done'])));
+    (chain === undefined ||
+      (typeof chain === 'object' &&
+        typeof chain['page'] === 'string' &&
+        chain['page'].startsWith('/pulses/subscribed') &&
+        typeof chain['high'] === 'string' &&
+        strings(chain['highKeys']) &&
+        strings(chain['done'])));
   if (!ok) {
     throw new PluginError(
       ErrorCodes.BAD_CONFIG,

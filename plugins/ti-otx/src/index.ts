@@ -28,14 +28,20 @@ export function createOtx(config: OtxConfig, context: PluginContext): EnricherIn
   } else {
     initialSince = new Date(Date.now() - config.feed_lookback_days * 86_400_000).toISOString();
   }
-  const feed = new OtxFeed(client, { baseUrl: config.base_url, pageSize: config.feed_page_size, initialSince, maxTlp: config.feed_max_tlp, collectorId: context.collectorId }, context.logger);
+  const feed = new OtxFeed(
+    client,
+    { baseUrl: config.base_url, pageSize: config.feed_page_size, initialSince, maxTlp: config.feed_max_tlp, collectorId: context.collectorId },
+    context.logger,
+  );
 
   async function lookupOne(indicator: Indicator, signal: AbortSignal): Promise<Verdict> {
     if (!supports.includes(indicator.type)) {
       throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `OTX collector "${context.collectorId}" does not look up ${indicator.type} indicators (check_* settings)`);
     }
     const answer = await client.get(generalPath(indicator), signal);
-    return answer.found ? toVerdict(indicator, answer.body, config.min_reputation_score, config.malicious_pulses) : toVerdict(indicator, undefined, config.min_reputation_score, config.malicious_pulses, answer.reason);
+    return answer.found
+      ? toVerdict(indicator, answer.body, config.min_reputation_score, config.malicious_pulses)
+      : toVerdict(indicator, undefined, config.min_reputation_score, config.malicious_pulses, answer.reason);
   }
 
   return {

@@ -28,13 +28,22 @@ export function reference(i: Indicator): string {
 
 interface PulseInfo {
   count?: number;
-  pulses?: Array<{ id?: string; name?: string; tags?: string[]; modified?: string; malware_families?: Array<{ display_name?: string; id?: string } | string>; attack_ids?: Array<{ id?: string } | string> }>;
+  pulses?: Array<{
+    id?: string;
+    name?: string;
+    tags?: string[];
+    modified?: string;
+    malware_families?: Array<{ display_name?: string; id?: string } | string>;
+    attack_ids?: Array<{ id?: string } | string>;
+  }>;
   references?: string[];
 }
 
 function names(list: unknown): string[] {
   if (!Array.isArray(list)) return [];
-  return list.map((x) => (typeof x === 'string' ? x : ((x as { display_name?: string; id?: string })?.display_name ?? (x as { id?: string })?.id ?? ''))).filter((s) => s.length > 0);
+  return list
+    .map((x) => (typeof x === 'string' ? x : ((x as { display_name?: string; id?: string })?.display_name ?? (x as { id?: string })?.id ?? '')))
+    .filter((s) => s.length > 0);
 }
 
 /**

@@ -48,6 +48,7 @@ describe('OtxFake fidelity', () => {
     const ids = [first, second, third].flatMap((p) => (p.body['results'] as Array<{ id: string }>).map((x) => x.id));
     expect(new Set(ids).size).toBe(5);
     const pulse = (first.body['results'] as Array<Record<string, unknown>>)[0]!;
-    for (const k of ['id', 'name', 'author_name', 'created', 'modified', 'tlp', 'tags', 'references', 'malware_families', 'attack_ids', 'indicators']) expect(pulse).toHaveProperty(k);
+    for (const k of ['id', 'name', 'author_name', 'created', 'modified', 'tlp', 'tags', 'references', 'malware_families', 'attack_ids', 'indicators'])
+      expect(pulse).toHaveProperty(k);
   });
 });

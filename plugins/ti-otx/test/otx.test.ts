@@ -36,7 +36,13 @@ describe('OTX plugin: definition and config', () => {
 describe('OTX plugin: lookups', () => {
   it('counts pulses for IPv4 and IPv6 and explains them', async () => {
     const inst = await otx();
-    const [v4, v6] = await inst.lookup([{ type: 'ipv4', value: '198.51.100.66' }, { type: 'ipv6', value: '2001:db8::bad' }], { signal: signal() });
+    const [v4, v6] = await inst.lookup(
+      [
+        { type: 'ipv4', value: '198.51.100.66' },
+        { type: 'ipv6', value: '2001:db8::bad' },
+      ],
+      { signal: signal() },
+    );
     expect(v4!.status).toBe('malicious');
     expect(v4!.evidence).toMatchObject({
       pulse_count: 3,
@@ -69,7 +75,13 @@ describe('OTX plugin: lookups', () => {
       ['suspicious', 1],
       ['suspicious', 1],
     ]);
-    expect(fake.requests.map((r) => r.path.split('/').slice(3, 5).join('/'))).toEqual(['indicators/domain', 'indicators/file', 'indicators/file', 'indicators/file', 'indicators/url']);
+    expect(fake.requests.map((r) => r.path.split('/').slice(3, 5).join('/'))).toEqual([
+      'indicators/domain',
+      'indicators/file',
+      'indicators/file',
+      'indicators/file',
+      'indicators/url',
+    ]);
   });
 
   it('sends the key as X-OTX-API-KEY', async () => {
@@ -99,7 +111,7 @@ describe('OTX plugin: lookups', () => {
     expect(fake.requests.every((r) => r.status === 200)).toBe(true);
   });
 
-  it('a malformed indicator (400) is unknown with OTX\'s reason', async () => {
+  it("a malformed indicator (400) is unknown with OTX's reason", async () => {
     const inst = await otx();
     const [v] = await inst.lookup([{ type: 'ipv4', value: 'not-an-ip' }], { signal: signal() });
     expect(v).toMatchObject({ status: 'unknown', evidence: { note: expect.stringContaining('Invalid IPv4') } });
@@ -125,7 +137,13 @@ describe('OTX plugin: failures', () => {
     vi.setSystemTime(new Date('2026-11-27T10:00:20Z'));
     fake.setQuota('*', { perMinute: 2 });
     const inst = await otx();
-    await inst.lookup([{ type: 'ipv4', value: '198.51.100.66' }, { type: 'ipv4', value: '198.51.100.66' }], { signal: signal() });
+    await inst.lookup(
+      [
+        { type: 'ipv4', value: '198.51.100.66' },
+        { type: 'ipv4', value: '198.51.100.66' },
+      ],
+      { signal: signal() },
+    );
     const err = await rejection(inst.lookup([{ type: 'ipv4', value: '198.51.100.66' }], { signal: signal() }));
     expect(err.code).toBe('RATE_LIMITED');
     expect(err.retryAfterMs).toBe(40_000);
@@ -159,7 +177,10 @@ describe('OTX plugin: subscribed-pulse feed', () => {
   const valuesOf = (events: SourceEvent[]) =>
     events.map((e) => {
       const i = (e['threat'] as { indicator: Record<string, unknown> }).indicator;
-      return (i['ip'] ?? (i['url'] as Record<string, string> | undefined)?.['full'] ?? (i['url'] as Record<string, string> | undefined)?.['domain'] ?? Object.values((i['file'] as { hash: Record<string, string> }).hash)[0]) as string;
+      return (i['ip'] ??
+        (i['url'] as Record<string, string> | undefined)?.['full'] ??
+        (i['url'] as Record<string, string> | undefined)?.['domain'] ??
+        Object.values((i['file'] as { hash: Record<string, string> }).hash)[0]) as string;
     });
 
   /** Poll until the feed has nothing more, restarting the plugin (new instance, JSON checkpoint) before every poll. */
@@ -184,7 +205,17 @@ describe('OTX plugin: subscribed-pulse feed', () => {
     const first = await drain(undefined, 3, cfg);
     expect(first.events).toHaveLength(15);
     expect(new Set(idsOf(first.events)).size).toBe(15);
-    expect(valuesOf(first.events)).toEqual(expect.arrayContaining(['198.51.100.66', '2001:db8::bad', 'malware.example.test', 'cdn.malware.example.test', 'http://malware.example.test/payload.exe', EICAR_SHA256, 'http://198.51.100.7/payload.sh']));
+    expect(valuesOf(first.events)).toEqual(
+      expect.arrayContaining([
+        '198.51.100.66',
+        '2001:db8::bad',
+        'malware.example.test',
+        'cdn.malware.example.test',
+        'http://malware.example.test/payload.exe',
+        EICAR_SHA256,
+        'http://198.51.100.7/payload.sh',
+      ]),
+    );
     const subscribed = fake.requests.filter((r) => r.path === '/api/v1/pulses/subscribed');
     expect(subscribed[0]!.query).toEqual({ limit: '2', modified_since: '2026-11-01T00:00:00.000Z' });
     expect(subscribed.map((r) => r.query['page'] ?? '1')).toContain('3');
@@ -192,7 +223,11 @@ describe('OTX plugin: subscribed-pulse feed', () => {
     const e = first.events.find((x) => (x['otx'] as { pulse: { name: string } }).pulse.name === 'SSH brute force')!;
     expect(e['@timestamp']).toBe('2026-11-24T12:00:00.000Z');
     expect(e.event).toMatchObject({ kind: 'enrichment', category: ['threat'], type: ['indicator'], dataset: 'ti_otx.pulse' });
-    expect(e['threat']).toMatchObject({ feed: { name: 'AlienVault OTX' }, technique: { id: ['T1110'] }, indicator: { type: 'ipv4-addr', description: 'SSH brute force', marking: { tlp: 'CLEAR' } } });
+    expect(e['threat']).toMatchObject({
+      feed: { name: 'AlienVault OTX' },
+      technique: { id: ['T1110'] },
+      indicator: { type: 'ipv4-addr', description: 'SSH brute force', marking: { tlp: 'CLEAR' } },
+    });
 
     // Nothing new: the newest pulse sits exactly at modified_since and is not repeated.
     const idle = await drain(first.checkpoint, 3, cfg);
@@ -201,7 +236,11 @@ describe('OTX plugin: subscribed-pulse feed', () => {
     // A new pulse and an edited old one (new modified time, one more indicator).
     fake.upsertPulse(otxPulse('6560a1f0c1b2d3e4f5a60099', '2026-11-25T08:00:00.000000', [['IPv4', '192.0.2.77']], { name: 'New C2' }));
     const edited = fake.pulses.find((p) => p.id === '6560a1f0c1b2d3e4f5a60001')!;
-    fake.upsertPulse({ ...edited, modified: '2026-11-26T08:00:00.000000', indicators: [...edited.indicators, { id: 42, indicator: '192.0.2.78', type: 'IPv4', created: '2026-11-26T08:00:00' }] });
+    fake.upsertPulse({
+      ...edited,
+      modified: '2026-11-26T08:00:00.000000',
+      indicators: [...edited.indicators, { id: 42, indicator: '192.0.2.78', type: 'IPv4', created: '2026-11-26T08:00:00' }],
+    });
     const inc = await drain(idle.checkpoint, 2, cfg);
     expect(valuesOf(inc.events).sort()).toEqual(['192.0.2.77', '192.0.2.78', '198.51.100.66', 'malware.example.test']);
     expect((await drain(inc.checkpoint, 2, cfg)).events).toHaveLength(0);
@@ -215,13 +254,21 @@ describe('OTX plugin: subscribed-pulse feed', () => {
     // Unsubscribe from everything but the two oldest pulses: page 2 no longer exists.
     fake.pulses = fake.pulses.filter((p) => p.modified < '2026-11-22');
     const rest = await drain(cp, 100, cfg);
-    expect(valuesOf(rest.events).sort()).toEqual(['198.51.100.66', '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f', '44d88612fea8a8f36de82e1278abb02f', 'malware.example.test']);
+    expect(valuesOf(rest.events).sort()).toEqual([
+      '198.51.100.66',
+      '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f',
+      '44d88612fea8a8f36de82e1278abb02f',
+      'malware.example.test',
+    ]);
     expect(fake.requests.some((r) => r.status === 404)).toBe(true);
     expect(JSON.stringify(cp)).toBe(JSON.stringify(JSON.parse(JSON.stringify(r1.checkpoint)))); // not mutated
   });
 
   it('does not collect pulses above feed_max_tlp', async () => {
-    fake.pulses = [otxPulse('red0000000000000000000001', '2026-11-25T08:00:00', [['IPv4', '192.0.2.90']], { tlp: 'red' }), otxPulse('grn0000000000000000000001', '2026-11-25T09:00:00', [['IPv4', '192.0.2.91']], { tlp: 'green' })];
+    fake.pulses = [
+      otxPulse('red0000000000000000000001', '2026-11-25T08:00:00', [['IPv4', '192.0.2.90']], { tlp: 'red' }),
+      otxPulse('grn0000000000000000000001', '2026-11-25T09:00:00', [['IPv4', '192.0.2.91']], { tlp: 'green' }),
+    ];
     const { events } = await drain(undefined, 10, { feed_since: '2026-11-01T00:00:00Z' });
     expect(valuesOf(events)).toEqual(['192.0.2.91']);
   });

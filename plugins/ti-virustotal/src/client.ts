@@ -104,7 +104,10 @@ export class VtClient {
       });
     }
     // The per-minute window: the next one starts at most a minute from now.
-    return new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} per-minute quota reached (${code}); retry in 60s`, { retryAfterMs: 60_000, detail: { status: 429, vendorCode: code } });
+    return new PluginError(ErrorCodes.RATE_LIMITED, `${VENDOR} per-minute quota reached (${code}); retry in 60s`, {
+      retryAfterMs: 60_000,
+      detail: { status: 429, vendorCode: code },
+    });
   }
 }
 

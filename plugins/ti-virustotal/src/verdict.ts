@@ -39,7 +39,13 @@ export function toVerdict(indicator: Indicator, obj: VtObject | undefined, minSc
   if (!obj) return { indicator, status: 'unknown', evidence: { found: false }, reference: referenceFor(indicator) };
   const a = obj.attributes;
   const raw = (a['last_analysis_stats'] ?? {}) as Record<string, unknown>;
-  const stats: Stats = { harmless: num(raw['harmless']), malicious: num(raw['malicious']), suspicious: num(raw['suspicious']), undetected: num(raw['undetected']), timeout: num(raw['timeout']) };
+  const stats: Stats = {
+    harmless: num(raw['harmless']),
+    malicious: num(raw['malicious']),
+    suspicious: num(raw['suspicious']),
+    undetected: num(raw['undetected']),
+    timeout: num(raw['timeout']),
+  };
   const engines = stats.harmless + stats.malicious + stats.suspicious + stats.undetected;
   const evidence: Record<string, unknown> = {
     id: obj.id,

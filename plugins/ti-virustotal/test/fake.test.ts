@@ -20,8 +20,18 @@ describe('VirusTotalFake fidelity', () => {
     expect(body.data.id).toBe('275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f');
     expect(body.data.type).toBe('file');
     expect(body.data.links.self).toBe(`${fake.url}/files/${body.data.id}`);
-    expect(Object.keys(body.data.attributes['last_analysis_stats'] as object).sort()).toEqual(['confirmed-timeout', 'failure', 'harmless', 'malicious', 'suspicious', 'timeout', 'type-unsupported', 'undetected']);
-    for (const k of ['last_analysis_results', 'last_analysis_date', 'reputation', 'total_votes', 'tags', 'md5', 'sha1', 'sha256', 'meaningful_name', 'size']) expect(body.data.attributes).toHaveProperty(k);
+    expect(Object.keys(body.data.attributes['last_analysis_stats'] as object).sort()).toEqual([
+      'confirmed-timeout',
+      'failure',
+      'harmless',
+      'malicious',
+      'suspicious',
+      'timeout',
+      'type-unsupported',
+      'undetected',
+    ]);
+    for (const k of ['last_analysis_results', 'last_analysis_date', 'reputation', 'total_votes', 'tags', 'md5', 'sha1', 'sha256', 'meaningful_name', 'size'])
+      expect(body.data.attributes).toHaveProperty(k);
   });
 
   it('answers errors as {"error":{"code","message"}} with the documented codes', async () => {

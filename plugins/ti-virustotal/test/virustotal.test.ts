@@ -4,7 +4,11 @@ import plugin, { urlId } from '../src/index.js';
 import { configErrors, instantiate, rejection, signal } from '../../../test/support/threat-intel-plugins.js';
 
 let fake: VirusTotalFake;
-const EICAR = { md5: '44d88612fea8a8f36de82e1278abb02f', sha1: '3395856ce81f2b7382dee72602f798b642f14140', sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' };
+const EICAR = {
+  md5: '44d88612fea8a8f36de82e1278abb02f',
+  sha1: '3395856ce81f2b7382dee72602f798b642f14140',
+  sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f',
+};
 
 beforeEach(async () => {
   fake = new VirusTotalFake({ quotas: { '*': {} } });
@@ -73,7 +77,13 @@ describe('VirusTotal plugin: lookups', () => {
 
   it('looks up domains', async () => {
     const inst = await vt();
-    const [bad, good] = await inst.lookup([{ type: 'domain', value: 'malware.example.test' }, { type: 'domain', value: 'example.com' }], { signal: signal() });
+    const [bad, good] = await inst.lookup(
+      [
+        { type: 'domain', value: 'malware.example.test' },
+        { type: 'domain', value: 'example.com' },
+      ],
+      { signal: signal() },
+    );
     expect(bad!.status).toBe('malicious');
     expect(bad!.evidence).toMatchObject({ tags: ['malware'] });
     expect(good!.status).toBe('clean');
@@ -103,7 +113,13 @@ describe('VirusTotal plugin: lookups', () => {
     // 20 characters: standard base64 would end in "=".
     const url = 'https://example.com/';
     expect(Buffer.from(url).toString('base64')).toMatch(/=$/);
-    const [good, bad] = await inst.lookup([{ type: 'url', value: url }, { type: 'url', value: 'http://malware.example.test/payload.exe' }], { signal: signal() });
+    const [good, bad] = await inst.lookup(
+      [
+        { type: 'url', value: url },
+        { type: 'url', value: 'http://malware.example.test/payload.exe' },
+      ],
+      { signal: signal() },
+    );
     expect(good!.status).toBe('clean');
     expect(bad!.status).toBe('malicious');
     const paths = fake.requests.map((r) => r.path);
@@ -130,7 +146,13 @@ describe('VirusTotal plugin: lookups', () => {
 
   it('a malformed indicator is unknown with the reason, not a failed batch', async () => {
     const inst = await vt();
-    const [v, ok] = await inst.lookup([{ type: 'ipv4', value: '999.1.1.1' }, { type: 'ipv4', value: '198.51.100.66' }], { signal: signal() });
+    const [v, ok] = await inst.lookup(
+      [
+        { type: 'ipv4', value: '999.1.1.1' },
+        { type: 'ipv4', value: '198.51.100.66' },
+      ],
+      { signal: signal() },
+    );
     expect(v!.status).toBe('unknown');
     expect(String(v!.evidence?.['invalid'])).toContain('not a valid IP');
     expect(ok!.status).toBe('malicious');

@@ -27,11 +27,15 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
       if (!(err instanceof HostError)) throw err;
       if (err.code === 'NOT_FOUND') throw notFound(id);
       if (err.code === 'INVALID' && Array.isArray((err as Partial<CheckpointValidationError>).fields)) {
-        throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, err.message, { details: (err as CheckpointValidationError).fields.map((f) => ({ path: `body.value${f.path === '/' ? '' : f.path}`, message: f.message })) });
+        throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, err.message, {
+          details: (err as CheckpointValidationError).fields.map((f) => ({ path: `body.value${f.path === '/' ? '' : f.path}`, message: f.message })),
+        });
       }
       if (err.code !== 'CONFLICT') throw err;
       const state = host.getCollector(id)?.state ?? 'unknown';
-      throw new ApiError(409, AdminErrorCodes.CHECKPOINT_CONFLICT, `cannot ${action} the checkpoint of collector "${id}" while it is ${state}: POST /collectors/${id}/stop first`, { state });
+      throw new ApiError(409, AdminErrorCodes.CHECKPOINT_CONFLICT, `cannot ${action} the checkpoint of collector "${id}" while it is ${state}: POST /collectors/${id}/stop first`, {
+        state,
+      });
     }
   };
 
@@ -62,7 +66,8 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
         operationId: 'setCheckpoint',
         tags: ['checkpoints'],
         summary: 'Replace the stored checkpoint (collector must be stopped)',
-        description: 'The value is the JSON the source plugin stores; read it with GET first to see its shape. A plugin that declares a checkpoint schema refuses other shapes with 400 VALIDATION_FAILED (details name the field). The collector resumes from it on its next start.',
+        description:
+          'The value is the JSON the source plugin stores; read it with GET first to see its shape. A plugin that declares a checkpoint schema refuses other shapes with 400 VALIDATION_FAILED (details name the field). The collector resumes from it on its next start.',
         params: CollectorIdParam,
         body: CheckpointBody,
         response: { 200: CheckpointSchema, ...errors(400, 401, 404, 409, 413, 415, 429) },
@@ -71,7 +76,8 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
     async (request) => {
       const { id } = request.params;
       const { value } = request.body;
-      if (value === undefined || !isJson(value)) throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, 'body.value must be a JSON value (object, array, string, finite number, boolean or null)');
+      if (value === undefined || !isJson(value))
+        throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, 'body.value must be a JSON value (object, array, string, finite number, boolean or null)');
       const summary = await write(id, 'set', () => host.setCheckpoint(id, value));
       request.log.info({ audit: 'set-checkpoint', collector: id }, 'checkpoint replaced through the admin API');
       return { id, ...summary };
@@ -85,7 +91,7 @@ export function checkpointRoutes(app: AdminApp, { host, mutating }: RouteContext
       schema: {
         operationId: 'resetCheckpoint',
         tags: ['checkpoints'],
-        summary: 'Forget the stored checkpoint (collector must be stopped); it restarts from the source\'s beginning',
+        summary: "Forget the stored checkpoint (collector must be stopped); it restarts from the source's beginning",
         params: CollectorIdParam,
         response: { 204: { type: 'null', description: 'Checkpoint removed' }, ...errors(400, 401, 404, 409, 429) },
       },

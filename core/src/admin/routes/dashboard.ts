@@ -111,7 +111,9 @@ function frame(event: string, data: unknown, id?: string): string {
 }
 
 export function dashboardRoutes(app: AdminApp, { host, config }: RouteContext): void {
-  const history = new RateHistory(host, SAMPLE_INTERVAL_MS, HISTORY_SAMPLES, Date.now, (err) => app.log.warn({ err: err.message }, 'dashboard rate sample failed; the chart has a gap'));
+  const history = new RateHistory(host, SAMPLE_INTERVAL_MS, HISTORY_SAMPLES, Date.now, (err) =>
+    app.log.warn({ err: err.message }, 'dashboard rate sample failed; the chart has a gap'),
+  );
   const feed = new DetectionFeed(host, FEED_CAPACITY, (err) => app.log.warn({ err: err.message }, 'dashboard detection feed: an event could not be summarised or sent'));
   let lastPublishedAt: string | undefined;
   const stopTracking = feed.subscribe(() => (lastPublishedAt = new Date().toISOString()));

@@ -7,7 +7,10 @@ const DeadLetterRecordSchema = Type.Object({
   collector: Type.String(),
   plugin: Type.String(),
   stage: Type.Union([Type.Literal('normalize'), Type.Literal('sink')], { description: 'normalize: refused at the pipeline boundary; sink: could not be serialised for the sink' }),
-  reason: Type.Object({ code: Type.String({ description: 'Stable code: NOT_AN_OBJECT, INVALID_TIMESTAMP, TOO_DEEP, TOO_LARGE, CYCLE, NOT_JSON, UNREADABLE, NOT_SERIALISABLE' }), message: Type.String() }),
+  reason: Type.Object({
+    code: Type.String({ description: 'Stable code: NOT_AN_OBJECT, INVALID_TIMESTAMP, TOO_DEEP, TOO_LARGE, CYCLE, NOT_JSON, UNREADABLE, NOT_SERIALISABLE' }),
+    message: Type.String(),
+  }),
   original: Type.String({ description: 'The event as received, serialised safely; here cut to 8 KiB (the dead-letter file or topic keeps up to dead_letter.max_original_bytes)' }),
   original_length: Type.Integer(),
   original_truncated: Type.Boolean(),
@@ -35,7 +38,8 @@ export function deadLetterRoutes(app: AdminApp, { host }: RouteContext): void {
         operationId: 'listDeadLetters',
         tags: ['collectors'],
         summary: 'Most recent dead-lettered events, with reason, collector and the original',
-        description: 'The durable copy is in the dead-letter file (<state_dir>/dead-letters.jsonl) or the Kafka topic reactive_fabric.dead_letter; counts are in fabric_events_dead_lettered_total.',
+        description:
+          'The durable copy is in the dead-letter file (<state_dir>/dead-letters.jsonl) or the Kafka topic reactive_fabric.dead_letter; counts are in fabric_events_dead_lettered_total.',
         querystring: DeadLetterQuery,
         response: { 200: DeadLetterListSchema, ...errors(400, 401) },
       },

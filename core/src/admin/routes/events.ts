@@ -85,7 +85,8 @@ export function eventRoutes(app: AdminApp, { host, config, journal }: RouteConte
         send(frame('snapshot', { collectors }));
       } else {
         const { events, gap } = last.stale ? { events: [], gap: true } : journal.since(last.seq);
-        if (gap || last.seq > replayUpTo) send(frame('gap', { reason: last.stale ? 'server restarted since that event id' : 'events were dropped from the replay buffer', resync: 'GET /collectors' }));
+        if (gap || last.seq > replayUpTo)
+          send(frame('gap', { reason: last.stale ? 'server restarted since that event id' : 'events were dropped from the replay buffer', resync: 'GET /collectors' }));
         for (const e of events) if (e.id <= replayUpTo) onEvent(e);
       }
     },

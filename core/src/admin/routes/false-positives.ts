@@ -33,7 +33,8 @@ export function falsePositiveRoutes(app: AdminApp, { host, mutating }: RouteCont
     async (request, reply) => {
       const { indicator, reason } = request.body;
       const problem = indicatorProblem(indicator);
-      if (problem) throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, `body.indicator.value: ${problem}`, { details: [{ path: 'body/indicator/value', message: problem }] });
+      if (problem)
+        throw new ApiError(400, AdminErrorCodes.VALIDATION_FAILED, `body.indicator.value: ${problem}`, { details: [{ path: 'body/indicator/value', message: problem }] });
       request.log.info({ audit: 'mark-false-positive', indicatorType: indicator.type }, 'false positive marked through the admin API');
       const marked = await host.markFalsePositive(indicator, reason);
       return reply.code(201).send(marked);

@@ -75,9 +75,5 @@ export function systemRoutes(app: AdminApp, { host, config, startedAt, hasToken 
     async () => host.stats(),
   );
 
-  app.get(
-    '/openapi.json',
-    { config: { public: config.docs_public }, schema: { hide: true } },
-    async () => app.swagger(),
-  );
+  app.get('/openapi.json', { config: { public: config.docs_public }, schema: { hide: true } }, async () => app.swagger());
 }

@@ -30,9 +30,7 @@ const FLAGS = {
  * Where marks go: the running instance's admin API when one answers (so its verdicts change at
  * once), else the state file the enrichment stage reads at start-up.
  */
-type Target =
-  | { kind: 'api'; location: AdminLocation }
-  | { kind: 'file'; store: FalsePositiveStore; why: string };
+type Target = { kind: 'api'; location: AdminLocation } | { kind: 'file'; store: FalsePositiveStore; why: string };
 
 interface Flags {
   config?: string;
@@ -167,74 +165,85 @@ const add: CliCommand = {
   name: ['false-positive', 'add'],
   summary: 'Mark an indicator as a false positive: excluded from verdicts, never looked up',
   usage: addUsage,
-  run: (argv, io) => guarded(io, async () => {
-    const { values, positionals } = parseFlags(argv, { ...FLAGS, reason: { type: 'string' } }, addUsage);
-    const indicator = parseIndicator(positionals, addUsage);
-    const reason = stringFlag(values.reason);
-    const target = await chooseTarget(flagsOf(values), io);
-    let marked: FalsePositive;
-    if (target.kind === 'api') {
-      marked = expectOk<FalsePositive>(await api(target.location, 'POST', '/false-positives', { indicator, ...(reason ? { reason } : {}) }), `mark ${indicator.type} ${indicator.value}`);
-    } else {
-      marked = await target.store.mark(indicator, reason);
-    }
-    if (values.json) io.stdout.write(`${JSON.stringify(marked)}\n`);
-    else io.stdout.write(`marked ${describe(marked)} as a false positive in ${where(target)}\n`);
-    return 0;
-  }),
+  run: (argv, io) =>
+    guarded(io, async () => {
+      const { values, positionals } = parseFlags(argv, { ...FLAGS, reason: { type: 'string' } }, addUsage);
+      const indicator = parseIndicator(positionals, addUsage);
+      const reason = stringFlag(values.reason);
+      const target = await chooseTarget(flagsOf(values), io);
+      let marked: FalsePositive;
+      if (target.kind === 'api') {
+        marked = expectOk<FalsePositive>(
+          await api(target.location, 'POST', '/false-positives', { indicator, ...(reason ? { reason } : {}) }),
+          `mark ${indicator.type} ${indicator.value}`,
+        );
+      } else {
+        marked = await target.store.mark(indicator, reason);
+      }
+      if (values.json) io.stdout.write(`${JSON.stringify(marked)}\n`);
+      else io.stdout.write(`marked ${describe(marked)} as a false positive in ${where(target)}\n`);
+      return 0;
+    }),
 };
 
 const remove: CliCommand = {
   name: ['false-positive', 'remove'],
   summary: 'Remove a false-positive mark',
   usage: removeUsage,
-  run: (argv, io) => guarded(io, async () => {
-    const { values, positionals } = parseFlags(argv, FLAGS, removeUsage);
-    const indicator = parseIndicator(positionals, removeUsage);
-    const target = await chooseTarget(flagsOf(values), io);
-    let removed: boolean;
-    if (target.kind === 'api') {
-      const res = await api(target.location, 'DELETE', `/false-positives/${encodeURIComponent(indicator.type)}/${encodeURIComponent(indicator.value)}`);
-      expectOk(res, `unmark ${indicator.type} ${indicator.value}`, true);
-      removed = res.status !== 404;
-    } else {
-      removed = await target.store.unmark(indicator);
-    }
-    if (!removed) {
-      io.stderr.write(`${indicator.type} ${indicator.value} is not marked as a false positive in ${where(target)}; \`fabric false-positive list\` shows the marks\n`);
-      return 1;
-    }
-    io.stdout.write(`removed the false-positive mark on ${indicator.type} ${indicator.value} in ${where(target)}\n`);
-    return 0;
-  }),
+  run: (argv, io) =>
+    guarded(io, async () => {
+      const { values, positionals } = parseFlags(argv, FLAGS, removeUsage);
+      const indicator = parseIndicator(positionals, removeUsage);
+      const target = await chooseTarget(flagsOf(values), io);
+      let removed: boolean;
+      if (target.kind === 'api') {
+        const res = await api(target.location, 'DELETE', `/false-positives/${encodeURIComponent(indicator.type)}/${encodeURIComponent(indicator.value)}`);
+        expectOk(res, `unmark ${indicator.type} ${indicator.value}`, true);
+        removed = res.status !== 404;
+      } else {
+        removed = await target.store.unmark(indicator);
+      }
+      if (!removed) {
+        io.stderr.write(`${indicator.type} ${indicator.value} is not marked as a false positive in ${where(target)}; \`fabric false-positive list\` shows the marks\n`);
+        return 1;
+      }
+      io.stdout.write(`removed the false-positive mark on ${indicator.type} ${indicator.value} in ${where(target)}\n`);
+      return 0;
+    }),
 };
 
 const list: CliCommand = {
   name: ['false-positive', 'list'],
   summary: 'Indicators marked as false positives',
   usage: listUsage,
-  run: (argv, io) => guarded(io, async () => {
-    const { values, positionals } = parseFlags(argv, FLAGS, listUsage);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${listUsage}\n${OPTIONS}`);
-    const target = await chooseTarget(flagsOf(values), io);
-    const marks = target.kind === 'api'
-      ? expectOk<{ falsePositives: FalsePositive[] }>(await api(target.location, 'GET', '/false-positives'), 'list false positives').falsePositives
-      : await target.store.list();
-    if (values.json) {
-      io.stdout.write(`${JSON.stringify(marks, null, 2)}\n`);
+  run: (argv, io) =>
+    guarded(io, async () => {
+      const { values, positionals } = parseFlags(argv, FLAGS, listUsage);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${listUsage}\n${OPTIONS}`);
+      const target = await chooseTarget(flagsOf(values), io);
+      const marks =
+        target.kind === 'api'
+          ? expectOk<{ falsePositives: FalsePositive[] }>(await api(target.location, 'GET', '/false-positives'), 'list false positives').falsePositives
+          : await target.store.list();
+      if (values.json) {
+        io.stdout.write(`${JSON.stringify(marks, null, 2)}\n`);
+        return 0;
+      }
+      if (marks.length === 0) {
+        io.stdout.write(`no false positives marked in ${where(target)}\n`);
+        return 0;
+      }
+      const rows = marks.map((m) => [m.indicator.type, m.indicator.value, m.markedAt, m.reason ?? '']);
+      const header = ['TYPE', 'VALUE', 'MARKED', 'REASON'];
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      const fmt = (r: string[]) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd();
+      io.stdout.write(`${[fmt(header), ...rows.map(fmt)].join('\n')}\n`);
       return 0;
-    }
-    if (marks.length === 0) {
-      io.stdout.write(`no false positives marked in ${where(target)}\n`);
-      return 0;
-    }
-    const rows = marks.map((m) => [m.indicator.type, m.indicator.value, m.markedAt, m.reason ?? '']);
-    const header = ['TYPE', 'VALUE', 'MARKED', 'REASON'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-    io.stdout.write(`${[fmt(header), ...rows.map(fmt)].join('\n')}\n`);
-    return 0;
-  }),
+    }),
 };
 
 export const commands: CliCommand[] = [add, remove, list];

@@ -88,7 +88,10 @@ export async function scaffoldPlugin(options: ScaffoldOptions): Promise<Scaffold
 /** `_gitignore` → `.gitignore` (npm drops dotfiles named .gitignore from packs); `.tmpl` removed. */
 function outputName(rel: string): string {
   const parts = rel.split(/[\\/]/);
-  const last = parts.pop()!.replace(/\.tmpl$/, '').replace(/^_/, '.');
+  const last = parts
+    .pop()!
+    .replace(/\.tmpl$/, '')
+    .replace(/^_/, '.');
   return join(...parts, last);
 }
 

@@ -43,17 +43,19 @@ function watchSignals(io: CliIo): { readonly received: string | undefined; reado
     io.stderr.write(`${sig}: stopping gracefully (again to force)\n`);
     wake(sig);
   };
-  const onFatal = (kind: 'uncaughtException' | 'unhandledRejection') => (err: unknown): void => {
-    const text = redactSecrets(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    if (received !== undefined) {
-      io.stderr.write(`${kind} while stopping: exiting now (${EXIT_UNCAUGHT})\n${text}\n`);
-      process.exit(EXIT_UNCAUGHT);
-    }
-    fatal = true;
-    received = kind;
-    io.stderr.write(`fatal: ${kind} escaped every handler; stopping gracefully, then exiting ${EXIT_UNCAUGHT}\n${text}\n`);
-    wake(kind);
-  };
+  const onFatal =
+    (kind: 'uncaughtException' | 'unhandledRejection') =>
+    (err: unknown): void => {
+      const text = redactSecrets(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      if (received !== undefined) {
+        io.stderr.write(`${kind} while stopping: exiting now (${EXIT_UNCAUGHT})\n${text}\n`);
+        process.exit(EXIT_UNCAUGHT);
+      }
+      fatal = true;
+      received = kind;
+      io.stderr.write(`fatal: ${kind} escaped every handler; stopping gracefully, then exiting ${EXIT_UNCAUGHT}\n${text}\n`);
+      wake(kind);
+    };
   const onUncaught = onFatal('uncaughtException');
   const onRejection = onFatal('unhandledRejection');
   process.on('SIGINT', onSignal);
@@ -120,7 +122,10 @@ const start: CliCommand = {
       if (!started) {
         // stop() waits for nothing start() has not done yet: what is up (sink, stages) is closed;
         // an admin server that binds after this is closed as soon as it is up.
-        starting.then((server) => server?.close(), (err: Error) => logger.warn({ err: err.message }, 'start-up ended with an error after the stop'));
+        starting.then(
+          (server) => server?.close(),
+          (err: Error) => logger.warn({ err: err.message }, 'start-up ended with an error after the stop'),
+        );
         await stopAll();
         io.stderr.write('stopped during start-up: what had started was closed\n');
         return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
@@ -139,7 +144,12 @@ const start: CliCommand = {
 };
 
 /** The orchestrator, then (when enabled) the admin API over it. Resolves with the admin server. */
-async function startWithAdmin(orch: Orchestrator, adminEnabled: boolean, onAdmin: (server: AdminServer) => void, opts: { logger: ReturnType<typeof createLogger>; stateDir: string; env: NodeJS.ProcessEnv }): Promise<AdminServer | undefined> {
+async function startWithAdmin(
+  orch: Orchestrator,
+  adminEnabled: boolean,
+  onAdmin: (server: AdminServer) => void,
+  opts: { logger: ReturnType<typeof createLogger>; stateDir: string; env: NodeJS.ProcessEnv },
+): Promise<AdminServer | undefined> {
   await orch.start();
   if (!adminEnabled) return undefined;
   const server = await startAdminServer(orch, orch.loaded.config.admin, opts);
@@ -168,7 +178,9 @@ const run: CliCommand = {
     for (const c of report.collectors) {
       io.stdout.write(`${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} published${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`);
     }
-    io.stdout.write(`published ${report.published} event(s) to ${orch.sink.type}${loaded.config.sink.type === 'jsonl' ? ` (${loaded.config.sink.path ?? `${loaded.stateDir}/events.jsonl`})` : ''}\n`);
+    io.stdout.write(
+      `published ${report.published} event(s) to ${orch.sink.type}${loaded.config.sink.type === 'jsonl' ? ` (${loaded.config.sink.path ?? `${loaded.stateDir}/events.jsonl`})` : ''}\n`,
+    );
     return report.collectors.some((c) => c.error) ? 1 : 0;
   },
 };
@@ -191,7 +203,9 @@ const validate: CliCommand = {
         return 1;
       }
     }
-    io.stdout.write(`${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})\n`);
+    io.stdout.write(
+      `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})\n`,
+    );
     return 0;
   },
 };
@@ -205,14 +219,24 @@ const pluginsList: CliCommand = {
     const { values } = parseFlags(argv, { json: { type: 'boolean' } }, pluginsUsage);
     const plugins = await listInstalledPlugins(searchRoots(io.cwd));
     if (values.json) {
-      io.stdout.write(JSON.stringify(plugins.map(({ configSchema: _s, ...p }) => p), null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify(
+          plugins.map(({ configSchema: _s, ...p }) => p),
+          null,
+          2,
+        ) + '\n',
+      );
       return 0;
     }
     if (plugins.length === 0) {
       io.stdout.write(`no plugin packages installed in ${io.cwd} (install one with pnpm add <package>)\n`);
       return 0;
     }
-    printTable(io, ['PLUGIN', 'VERSION', 'KIND', 'API', 'COMPATIBLE'], plugins.map((p) => [p.name, p.version, p.kind, p.apiRange || '-', p.compatible ? 'yes' : `NO: ${p.problem?.split('\n')[0] ?? ''}`]));
+    printTable(
+      io,
+      ['PLUGIN', 'VERSION', 'KIND', 'API', 'COMPATIBLE'],
+      plugins.map((p) => [p.name, p.version, p.kind, p.apiRange || '-', p.compatible ? 'yes' : `NO: ${p.problem?.split('\n')[0] ?? ''}`]),
+    );
     return 0;
   },
 };

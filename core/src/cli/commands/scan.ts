@@ -232,7 +232,11 @@ export async function scan(argv: string[], io: CliIo): Promise<number> {
   }
   const extraLogsources = ((values.logsources as string[] | undefined) ?? []).flatMap((f) => readLogsourceFile(path.resolve(io.cwd, f)));
   const ruleDirs = ((values.rules as string[] | undefined) ?? []).map((r) => path.resolve(io.cwd, r));
-  const cacheDir = values['no-cache'] ? undefined : (stringFlag(values['cache-dir']) !== undefined ? path.resolve(io.cwd, stringFlag(values['cache-dir'])!) : defaultCacheDir(io.env));
+  const cacheDir = values['no-cache']
+    ? undefined
+    : stringFlag(values['cache-dir']) !== undefined
+      ? path.resolve(io.cwd, stringFlag(values['cache-dir'])!)
+      : defaultCacheDir(io.env);
   const { spec, loaded, warnings } = await loadDetection(detectionConfig, configDir, {
     extraRules: ruleDirs,
     extraLogsources,

@@ -15,7 +15,10 @@ export const BUILTIN_EXTRACTORS: (ExtractorConfig & { post?: string; fast?: stri
     source: ['event.original'],
     fast: 'syslog',
     patterns: [
-      { regex: '^(?:[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d|\\d{4}-\\d\\d-\\d\\dT[\\d:.]+(?:Z|[+-]\\d\\d:?\\d\\d)?) (?<host__name>\\S+) (?<process__name>[^\\s\\[:]+)(?:\\[(?<process__pid>\\d+)\\])?: (?<message>[\\s\\S]*)$' },
+      {
+        regex:
+          '^(?:[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d|\\d{4}-\\d\\d-\\d\\dT[\\d:.]+(?:Z|[+-]\\d\\d:?\\d\\d)?) (?<host__name>\\S+) (?<process__name>[^\\s\\[:]+)(?:\\[(?<process__pid>\\d+)\\])?: (?<message>[\\s\\S]*)$',
+      },
     ],
   },
   {
@@ -24,10 +27,22 @@ export const BUILTIN_EXTRACTORS: (ExtractorConfig & { post?: string; fast?: stri
     when: { 'process.name': ['sshd'] },
     source: ['message'],
     patterns: [
-      { regex: '^Failed (?<_method>\\S+) for (?:invalid user )?(?<user__name>.*?) from (?<source__ip>\\S+) port (?<source__port>\\d+)', set: { 'event.outcome': 'failure', 'event.category': 'authentication' } },
-      { regex: '^message repeated \\d+ times: \\[ ?Failed (?<_method>\\S+) for (?:invalid user )?(?<user__name>.*?) from (?<source__ip>\\S+) port (?<source__port>\\d+)', set: { 'event.outcome': 'failure', 'event.category': 'authentication' } },
-      { regex: '^Accepted (?<_method>\\S+) for (?<user__name>\\S+) from (?<source__ip>\\S+) port (?<source__port>\\d+)', set: { 'event.outcome': 'success', 'event.category': 'authentication' } },
-      { regex: '^Invalid user (?<user__name>.*?) from (?<source__ip>\\S+)(?: port (?<source__port>\\d+))?\\s*$', set: { 'event.outcome': 'failure', 'event.category': 'authentication' } },
+      {
+        regex: '^Failed (?<_method>\\S+) for (?:invalid user )?(?<user__name>.*?) from (?<source__ip>\\S+) port (?<source__port>\\d+)',
+        set: { 'event.outcome': 'failure', 'event.category': 'authentication' },
+      },
+      {
+        regex: '^message repeated \\d+ times: \\[ ?Failed (?<_method>\\S+) for (?:invalid user )?(?<user__name>.*?) from (?<source__ip>\\S+) port (?<source__port>\\d+)',
+        set: { 'event.outcome': 'failure', 'event.category': 'authentication' },
+      },
+      {
+        regex: '^Accepted (?<_method>\\S+) for (?<user__name>\\S+) from (?<source__ip>\\S+) port (?<source__port>\\d+)',
+        set: { 'event.outcome': 'success', 'event.category': 'authentication' },
+      },
+      {
+        regex: '^Invalid user (?<user__name>.*?) from (?<source__ip>\\S+)(?: port (?<source__port>\\d+))?\\s*$',
+        set: { 'event.outcome': 'failure', 'event.category': 'authentication' },
+      },
       { regex: '^input_userauth_request: invalid user (?<user__name>.*?) \\[preauth\\]' },
       { regex: '^reverse mapping checking getaddrinfo for (?<source__domain>\\S+) \\[(?<source__ip>[^\\]]+)\\]' },
       { regex: '^Received disconnect from (?<source__ip>\\S+?)(?: port (?<source__port>\\d+))?: ' },
@@ -60,7 +75,8 @@ export const BUILTIN_EXTRACTORS: (ExtractorConfig & { post?: string; fast?: stri
     source: ['message'],
     patterns: [
       {
-        regex: '^\\s*(?<user__name>\\S+) : (?:(?<_fails>\\d+) incorrect password attempts? ; |user NOT in sudoers ; )TTY=\\S+ ; PWD=(?<process__working_directory>.*?) ; USER=(?<user__target__name>\\S+) ; COMMAND=(?<process__command_line>.*)$',
+        regex:
+          '^\\s*(?<user__name>\\S+) : (?:(?<_fails>\\d+) incorrect password attempts? ; |user NOT in sudoers ; )TTY=\\S+ ; PWD=(?<process__working_directory>.*?) ; USER=(?<user__target__name>\\S+) ; COMMAND=(?<process__command_line>.*)$',
         set: { 'event.outcome': 'failure', 'event.category': 'authentication' },
       },
       {
@@ -105,7 +121,8 @@ export const BUILTIN_EXTRACTORS: (ExtractorConfig & { post?: string; fast?: stri
     null_values: ['-'],
     patterns: [
       {
-        regex: '^(?<source__ip>\\S+) \\S+ (?<user__name>\\S+) \\[[^\\]]+\\] "(?<http__request__method>[A-Za-z]+) (?<url__original>\\S+)(?: (?<http__version>HTTP/[\\d.]+))?" (?<http__response__status_code>\\d{3}) (?<http__response__body__bytes>\\d+|-)(?: "(?<http__request__referrer>[^"]*)" "(?<user_agent__original>[^"]*)")?',
+        regex:
+          '^(?<source__ip>\\S+) \\S+ (?<user__name>\\S+) \\[[^\\]]+\\] "(?<http__request__method>[A-Za-z]+) (?<url__original>\\S+)(?: (?<http__version>HTTP/[\\d.]+))?" (?<http__response__status_code>\\d{3}) (?<http__response__body__bytes>\\d+|-)(?: "(?<http__request__referrer>[^"]*)" "(?<user_agent__original>[^"]*)")?',
         set: { 'event.category': 'web' },
       },
     ],

@@ -192,5 +192,14 @@ export function compileExtractor(
   const w = cfg.when as Record<string, unknown> | undefined;
   const names = w && !Array.isArray(w) && Object.keys(w).length === 1 ? w['process.name'] : undefined;
   const programs = Array.isArray(names) && names.every((n) => typeof n === 'string' && !/[*?\\]/.test(n)) ? new Set(names.map((n: string) => n.toLowerCase())) : undefined;
-  return { name: cfg.name, when, programs, source: cfg.source ?? ['message', 'event.original'], apply, reads, derives: cfg.type === 'json' || post !== undefined, outputs: outputsOf(cfg, [...(post?.outputs ?? []), ...(fast?.outputs ?? [])]) };
+  return {
+    name: cfg.name,
+    when,
+    programs,
+    source: cfg.source ?? ['message', 'event.original'],
+    apply,
+    reads,
+    derives: cfg.type === 'json' || post !== undefined,
+    outputs: outputsOf(cfg, [...(post?.outputs ?? []), ...(fast?.outputs ?? [])]),
+  };
 }

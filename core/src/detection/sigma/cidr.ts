@@ -50,7 +50,7 @@ export function compileCidr(cidr: string): IpTest | undefined {
     const net = (v4 & mask) >>> 0;
     return (ip) => {
       const n = parseV4(ip);
-      return n !== undefined && ((n & mask) >>> 0) === net;
+      return n !== undefined && (n & mask) >>> 0 === net;
     };
   }
   const v6 = parseV6(addr);

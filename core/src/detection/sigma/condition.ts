@@ -7,10 +7,7 @@ import { RuleRefusal } from './errors.js';
  *   not := "not" not | primary
  *   primary := "(" or ")" | ("1" | "any" | "all") "of" (pattern | "them") | identifier
  */
-export type ConditionNode =
-  | { op: 'or' | 'and'; args: ConditionNode[] }
-  | { op: 'not'; arg: ConditionNode }
-  | { op: 'id'; name: string };
+export type ConditionNode = { op: 'or' | 'and'; args: ConditionNode[] } | { op: 'not'; arg: ConditionNode } | { op: 'id'; name: string };
 
 const AT = ['detection', 'condition'];
 
@@ -31,7 +28,14 @@ function tokenizeCondition(src: string): string[] {
 }
 
 function globToRegExp(pattern: string): RegExp {
-  return new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+  return new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+  );
 }
 
 /** Parse a condition against the rule's search identifiers (for `x of` patterns and unknown names). */
@@ -86,10 +90,7 @@ export function parseCondition(src: string, identifiers: string[]): ConditionNod
       const target = tokens[pos + 2];
       if (target === undefined || target === '(' || target === ')') return fail(`"${t} of" needs a pattern or "them"`);
       pos += 3;
-      const names =
-        target.toLowerCase() === 'them'
-          ? identifiers.filter((n) => !n.startsWith('_'))
-          : identifiers.filter((n) => globToRegExp(target).test(n));
+      const names = target.toLowerCase() === 'them' ? identifiers.filter((n) => !n.startsWith('_')) : identifiers.filter((n) => globToRegExp(target).test(n));
       if (names.length === 0) return fail(`"${t} of ${target}" matches no search identifier`);
       const args: ConditionNode[] = names.map((name) => ({ op: 'id', name }));
       if (args.length === 1) return args[0]!;

@@ -75,7 +75,9 @@ const pct = (n: number, d: number) => `${d ? ((100 * n) / d).toFixed(1) : '0.0'}
 /** The Markdown that docs/detection.md carries between the sigma-coverage markers. */
 export function coverageMarkdown(c: CoverageReport, folder: string): string {
   const out: string[] = [];
-  out.push(`Measured on \`${folder}\` (${c.files.toLocaleString('en-US')} files): **${c.loaded.toLocaleString('en-US')} loaded, ${c.refused} refused (${pct(c.loaded, c.loaded + c.refused)} load)**.`);
+  out.push(
+    `Measured on \`${folder}\` (${c.files.toLocaleString('en-US')} files): **${c.loaded.toLocaleString('en-US')} loaded, ${c.refused} refused (${pct(c.loaded, c.loaded + c.refused)} load)**.`,
+  );
   out.push('');
   out.push('| family | loaded | refused |');
   out.push('|---|---:|---:|');

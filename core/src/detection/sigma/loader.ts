@@ -98,8 +98,10 @@ function str(v: unknown): string | undefined {
 }
 
 function toRule(file: string, data: Record<string, unknown>, builtin: boolean): SigmaRule {
-  if (data.filter !== undefined && data.detection === undefined) throw new RuleRefusal('filter rule', 'Sigma meta filters are not supported; use detection.disabled_rules or a "not" in the rule', ['filter']);
-  if (data.action !== undefined) throw new RuleRefusal('rule collection', 'multi-document rule collections (action: global/repeat) are not supported; write one rule per file', ['action']);
+  if (data.filter !== undefined && data.detection === undefined)
+    throw new RuleRefusal('filter rule', 'Sigma meta filters are not supported; use detection.disabled_rules or a "not" in the rule', ['filter']);
+  if (data.action !== undefined)
+    throw new RuleRefusal('rule collection', 'multi-document rule collections (action: global/repeat) are not supported; write one rule per file', ['action']);
   const title = str(data.title);
   if (!title) throw new RuleRefusal('title', 'a rule needs a title', ['title']);
   const detection = data.detection;

@@ -89,12 +89,7 @@ export type Prefilter = ((ctx: EvalContext) => boolean) & {
 };
 
 /** Undefined when nothing useful can be derived (the rule is then always evaluated). */
-export function compilePrefilter(
-  detection: Record<string, unknown>,
-  condition: ConditionNode,
-  mapField: FieldMapper,
-  session: CompileSession,
-): Prefilter | undefined {
+export function compilePrefilter(detection: Record<string, unknown>, condition: ConditionNode, mapField: FieldMapper, session: CompileSession): Prefilter | undefined {
   const searches = new Map<string, Necessary>();
   for (const [name, value] of Object.entries(detection)) if (name !== 'condition') searches.set(name, selectionNecessary(value, mapField));
   const nec = conditionNecessary(condition, searches);

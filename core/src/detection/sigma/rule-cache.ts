@@ -47,7 +47,9 @@ function engineFingerprint(): string {
   for (const dir of [here, path.join(here, '..')]) {
     for (const f of readdirSync(dir).sort()) {
       if (!/\.(?:ts|js)$/.test(f) || f.endsWith('.d.ts')) continue;
-      h.update(f).update('\0').update(readFileSync(path.join(dir, f)));
+      h.update(f)
+        .update('\0')
+        .update(readFileSync(path.join(dir, f)));
     }
   }
   return (codeHash = h.digest('hex'));
@@ -90,7 +92,11 @@ export class RuleCache {
 
   private static key(text: string, file: string, builtin: boolean): string {
     // The file name is part of a rule's identity (the id of a rule without one).
-    return createHash('sha256').update(`${builtin ? 1 : 0}\0${path.basename(file)}\0`).update(text).digest('hex').slice(0, 32);
+    return createHash('sha256')
+      .update(`${builtin ? 1 : 0}\0${path.basename(file)}\0`)
+      .update(text)
+      .digest('hex')
+      .slice(0, 32);
   }
 
   get(text: string, file: string, builtin: boolean): CachedParse | undefined {

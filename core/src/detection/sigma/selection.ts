@@ -14,13 +14,22 @@ function compileMap(map: Record<string, unknown>, mapField: FieldMapper, at: (st
   const preds = entries.map(([key, value]) => {
     const [field, ...modifiers] = key.split('|');
     const values = Array.isArray(value) ? value : [value];
-    if (field === '') return compileKeywords(modifiers.map((m) => m.toLowerCase()), values, [...at, key], session);
-    return compileFieldSpec({
-      path: field === '' ? undefined : mapField(field!),
-      modifiers: modifiers.map((m) => m.toLowerCase()),
-      values,
-      at: [...at, key],
-    }, session);
+    if (field === '')
+      return compileKeywords(
+        modifiers.map((m) => m.toLowerCase()),
+        values,
+        [...at, key],
+        session,
+      );
+    return compileFieldSpec(
+      {
+        path: field === '' ? undefined : mapField(field!),
+        modifiers: modifiers.map((m) => m.toLowerCase()),
+        values,
+        at: [...at, key],
+      },
+      session,
+    );
   });
   if (preds.length === 1) return preds[0]!;
   return (ctx: EvalContext) => {

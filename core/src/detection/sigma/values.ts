@@ -197,8 +197,7 @@ export function compileFieldSpec(spec: FieldSpec, session: CompileSession): Pred
     if (compare) {
       if (typeof raw !== 'number') throw new RuleRefusal(`modifier ${compare}`, `${compare} needs a number, got ${JSON.stringify(raw)}`, spec.at);
       const n = raw;
-      const cmp =
-        compare === 'lt' ? (x: number) => x < n : compare === 'lte' ? (x: number) => x <= n : compare === 'gt' ? (x: number) => x > n : (x: number) => x >= n;
+      const cmp = compare === 'lt' ? (x: number) => x < n : compare === 'lte' ? (x: number) => x <= n : compare === 'gt' ? (x: number) => x > n : (x: number) => x >= n;
       return scalar((v) => {
         const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
         return !Number.isNaN(x) && cmp(x);

@@ -51,7 +51,11 @@ export class HttpClient {
       try {
         ca = await readFile(this.settings.caFile, 'utf8');
       } catch (err) {
-        throw new PluginError(ErrorCodes.BAD_CONFIG, `tls.ca_file "${this.settings.caFile}" cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): point it at a PEM bundle`, { cause: err });
+        throw new PluginError(
+          ErrorCodes.BAD_CONFIG,
+          `tls.ca_file "${this.settings.caFile}" cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): point it at a PEM bundle`,
+          { cause: err },
+        );
       }
     }
     this.agent = new Agent({
@@ -153,7 +157,11 @@ export class HttpClient {
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
     const code = e.code ?? e.cause?.code ?? '';
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-      return new PluginError(ErrorCodes.BAD_CONFIG, `${where}: TLS verification failed (${code}); set tls.ca_file to the CA that signed ${this.settings.baseUrl}, or tls.verify: false for testing only`, { cause: err });
+      return new PluginError(
+        ErrorCodes.BAD_CONFIG,
+        `${where}: TLS verification failed (${code}); set tls.ca_file to the CA that signed ${this.settings.baseUrl}, or tls.verify: false for testing only`,
+        { cause: err },
+      );
     }
     return new PluginError(ErrorCodes.UNAVAILABLE, `${where} failed: ${code || e.message}`, { cause: err });
   }

@@ -36,12 +36,14 @@ export async function httpSend(url: string, init: RequestInit, what: string, opt
   } catch (err) {
     if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted`, { cause: err });
     if (timeout.aborted) {
-      throw new PluginError(ErrorCodes.TIMEOUT, `${opts.vendor} did not answer ${what} within ${opts.timeoutMs / 1000}s: raise timeout_seconds or check the service`, { cause: err });
+      throw new PluginError(ErrorCodes.TIMEOUT, `${opts.vendor} did not answer ${what} within ${opts.timeoutMs / 1000}s: raise timeout_seconds or check the service`, {
+        cause: err,
+      });
     }
     const reason = err instanceof Error ? ((err.cause as { code?: string } | undefined)?.code ?? err.message) : String(err);
     throw new PluginError(ErrorCodes.UNAVAILABLE, `${opts.vendor} is unreachable (${what}: ${reason}): check base_url and the network`, { cause: err });
   }
-  let json: unknown = undefined;
+  let json: unknown;
   if (text.length > 0) {
     try {
       json = JSON.parse(text);
@@ -85,11 +87,18 @@ export function httpStatusError(vendor: string, what: string, answer: HttpAnswer
   const detail = vendorMessage ? `: ${vendorMessage}` : '';
   const base = { detail: { status: answer.status } };
   if (answer.status === 401 || answer.status === 403) {
-    return new PluginError(ErrorCodes.AUTH_FAILED, `${vendor} refused the API key (HTTP ${answer.status}${detail}): check api_key (and the environment variable it comes from)`, base);
+    return new PluginError(
+      ErrorCodes.AUTH_FAILED,
+      `${vendor} refused the API key (HTTP ${answer.status}${detail}): check api_key (and the environment variable it comes from)`,
+      base,
+    );
   }
   if (answer.status >= 500) {
     const retry = retryAfterMs(answer.headers);
-    return new PluginError(ErrorCodes.UNAVAILABLE, `${vendor} failed ${what} (HTTP ${answer.status}${detail}); will retry`, { ...base, ...(retry === undefined ? {} : { retryAfterMs: retry }) });
+    return new PluginError(ErrorCodes.UNAVAILABLE, `${vendor} failed ${what} (HTTP ${answer.status}${detail}); will retry`, {
+      ...base,
+      ...(retry === undefined ? {} : { retryAfterMs: retry }),
+    });
   }
   return new PluginError(ErrorCodes.BAD_RESPONSE, `${vendor} rejected ${what} (HTTP ${answer.status}${detail})`, base);
 }

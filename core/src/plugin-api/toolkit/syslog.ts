@@ -182,4 +182,3 @@ export function parseSyslogHeader(text: string): SyslogHeader | undefined {
   }
   return undefined;
 }
-

@@ -19,7 +19,12 @@ export function enricherConfigFields(d: EnricherConfigDefaults) {
     requests_per_minute: Type.Integer({ minimum: 1, default: d.requestsPerMinute, description: 'Budget the enrichment stage keeps to; never set it above your plan.' }),
     requests_per_day: Type.Integer({ minimum: 1, default: d.requestsPerDay ?? 100_000, description: 'Daily budget (00:00 UTC reset).' }),
     cache_ttl_minutes: Type.Number({ minimum: 0, default: 60, description: 'How long the enrichment stage reuses an answer (also "unknown" answers).' }),
-    min_reputation_score: Type.Number({ minimum: 0, maximum: 1, default: 0.3, description: 'Scores below this are reported "clean"; detections below it are routed low priority.' }),
+    min_reputation_score: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.3,
+      description: 'Scores below this are reported "clean"; detections below it are routed low priority.',
+    }),
     timeout_seconds: Type.Number({ exclusiveMinimum: 0, maximum: 300, default: 10, description: 'Deadline of one HTTP request.' }),
   };
 }
@@ -145,4 +150,3 @@ export function tlpAllowed(tlp: string | undefined, max: string): boolean {
   const b = TLP_ORDER.indexOf(norm(max));
   return (a === -1 ? TLP_ORDER.length : a) <= b;
 }
-

@@ -13,9 +13,27 @@ export const KafkaSinkConfigSchema = Type.Object(
     client_id: Type.String({ minLength: 1, default: 'reactive-fabric', description: 'Kafka client.id: shows in broker logs and quotas.' }),
     topics: Type.Object(
       {
-        detections: Type.String({ minLength: 1, maxLength: 249, pattern: '^[a-zA-Z0-9._-]+$', default: 'reactive_fabric.threat_detected', description: 'Published events (detections, alerts).' }),
-        status: Type.String({ minLength: 1, maxLength: 249, pattern: '^[a-zA-Z0-9._-]+$', default: 'reactive_fabric.honeypot_status', description: 'Collector status and lifecycle changes.' }),
-        dead_letter: Type.String({ minLength: 1, maxLength: 249, pattern: '^[a-zA-Z0-9._-]+$', default: 'reactive_fabric.dead_letter', description: 'Events refused one by one (dead letters), with reason and original.' }),
+        detections: Type.String({
+          minLength: 1,
+          maxLength: 249,
+          pattern: '^[a-zA-Z0-9._-]+$',
+          default: 'reactive_fabric.threat_detected',
+          description: 'Published events (detections, alerts).',
+        }),
+        status: Type.String({
+          minLength: 1,
+          maxLength: 249,
+          pattern: '^[a-zA-Z0-9._-]+$',
+          default: 'reactive_fabric.honeypot_status',
+          description: 'Collector status and lifecycle changes.',
+        }),
+        dead_letter: Type.String({
+          minLength: 1,
+          maxLength: 249,
+          pattern: '^[a-zA-Z0-9._-]+$',
+          default: 'reactive_fabric.dead_letter',
+          description: 'Events refused one by one (dead letters), with reason and original.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -27,7 +45,8 @@ export const KafkaSinkConfigSchema = Type.Object(
           minimum: 0,
           maximum: 10000,
           default: 2,
-          description: 'Wait this long for more events before sending a request that is not full. One request is in flight at a time (idempotent producer); events arriving meanwhile fill the next one.',
+          description:
+            'Wait this long for more events before sending a request that is not full. One request is in flight at a time (idempotent producer); events arriving meanwhile fill the next one.',
         }),
       },
       { additionalProperties: false, default: {} },
@@ -38,7 +57,9 @@ export const KafkaSinkConfigSchema = Type.Object(
           enabled: Type.Boolean({ default: true }),
           ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle: a file path (relative to the config file) or the PEM text itself.' })),
           cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate for mutual TLS: a file path or the PEM text.' })),
-          key: Type.Optional(Type.String({ minLength: 1, description: 'PEM client private key for mutual TLS: a file path or the PEM text. Use ${ENV} to keep it out of the file.' })),
+          key: Type.Optional(
+            Type.String({ minLength: 1, description: 'PEM client private key for mutual TLS: a file path or the PEM text. Use ${ENV} to keep it out of the file.' }),
+          ),
           reject_unauthorized: Type.Boolean({ default: true, description: 'Verify the broker certificate. Turn off only for a test broker.' }),
         },
         { additionalProperties: false },

@@ -73,6 +73,10 @@ export function describeKafkaError(err: unknown): ErrorFacts {
   const fatal = err instanceof KafkaSinkSetupError || names.includes('KafkaJSSASLAuthenticationError') || types.some((t) => FATAL_TYPES.has(t)) || tlsCode !== undefined;
   const connection = names.some((n) => /Connection|BrokerNotFound|NoBrokerAvailable|RequestTimeout/.test(n));
   const code =
-    err instanceof KafkaSinkSetupError ? (err.brokerCode ?? err.code) : tlsCode ? `TLS_${tlsCode}` : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
+    err instanceof KafkaSinkSetupError
+      ? (err.brokerCode ?? err.code)
+      : tlsCode
+        ? `TLS_${tlsCode}`
+        : (types.find((t) => FATAL_TYPES.has(t)) ?? types[0] ?? (connection ? 'CONNECTION' : (names[names.length - 1] ?? 'UNKNOWN')));
   return { code, types, fatal, connection, message: err instanceof Error ? err.message : String(err) };
 }

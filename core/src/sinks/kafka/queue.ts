@@ -112,7 +112,10 @@ export class DeliveryQueue {
     // Writers woken by an acknowledgement serialise their next events on this thread. Waking them
     // after the delivery loop has handed the next request to kafkajs lets that work overlap the
     // request's compression and round trip instead of delaying it.
-    if (done.length > 0) setImmediate(() => { for (const t of done) t.resolve(); });
+    if (done.length > 0)
+      setImmediate(() => {
+        for (const t of done) t.resolve();
+      });
     this.buffered -= batch.length;
     this.inFlight = [];
     this.options.metrics.pending.set(this.buffered);
@@ -157,4 +160,3 @@ function settle(ticket: Ticket, err: Error): void {
   ticket.settled = true;
   ticket.reject(err);
 }
-

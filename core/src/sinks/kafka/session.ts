@@ -9,7 +9,14 @@ import { ensureTopics } from './topics.js';
 const { Partitioners } = kafkajs;
 
 /** The broker rejects this producer's idempotence state: only a new producer id gets past it. */
-const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'INVALID_PRODUCER_EPOCH', 'UNKNOWN_PRODUCER_ID', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'INVALID_TXN_STATE']);
+const PRODUCER_STATE_ERRORS = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_EPOCH',
+  'UNKNOWN_PRODUCER_ID',
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'INVALID_TXN_STATE',
+]);
 
 /**
  * The sink's connection to the cluster (the "service" of Vector's sinks): one idempotent producer,
@@ -51,7 +58,10 @@ export class ProducerSession {
         await admin.connect();
         const created = await ensureTopics(admin, this.config);
         if (created.length > 0) {
-          this.logger.info({ topics: created, partitions: this.config.create_topics.partitions, replication_factor: this.config.create_topics.replication_factor }, 'created Kafka topics');
+          this.logger.info(
+            { topics: created, partitions: this.config.create_topics.partitions, replication_factor: this.config.create_topics.replication_factor },
+            'created Kafka topics',
+          );
         }
         this.topicsReady = true;
       } finally {

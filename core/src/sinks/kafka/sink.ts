@@ -48,7 +48,13 @@ export class KafkaSink implements Sink {
     const kafka = new KafkaClient(kafkaClientConfig(config, this.logger, ctx.configDir ?? process.cwd()));
     this.metrics = kafkaSinkMetrics(ctx.metrics, () => ({ ok: 0, degraded: 1, down: 2 })[this.health().state]);
     this.session = new ProducerSession(kafka, config, this.logger);
-    this.outage = new OutageTracker({ logger: this.logger, errors: this.metrics.errors, brokers: config.brokers, secrets: this.secrets, downAfterSeconds: config.retry.down_after_seconds });
+    this.outage = new OutageTracker({
+      logger: this.logger,
+      errors: this.metrics.errors,
+      brokers: config.brokers,
+      secrets: this.secrets,
+      downAfterSeconds: config.retry.down_after_seconds,
+    });
     this.queue = new DeliveryQueue({ maxBuffered: config.max_buffered_events, metrics: this.metrics, onQueued: () => this.delivery.notify() });
     this.delivery = new DeliveryLoop({ queue: this.queue, service: this.session, outage: this.outage, metrics: this.metrics, config, logger: this.logger, secrets: this.secrets });
   }
@@ -103,7 +109,9 @@ export class KafkaSink implements Sink {
     await this.queue.drained(Date.now() + Math.min(deadlineMs, this.config.flush_timeout_seconds * 1000));
     this.stopped = true;
     const delivering = this.delivery.stop();
-    const lost = this.queue.abandon((n) => new KafkaSinkClosedError(`Kafka sink closed before the broker acknowledged ${n} event(s); they will be read again from the last checkpoint`));
+    const lost = this.queue.abandon(
+      (n) => new KafkaSinkClosedError(`Kafka sink closed before the broker acknowledged ${n} event(s); they will be read again from the last checkpoint`),
+    );
     if (lost > 0) this.logger.warn({ unacknowledged: lost }, 'Kafka sink closed with unacknowledged events');
     // An in-flight request may hang until its timeout; disconnecting ends it.
     await Promise.race([this.session.close(), sleep(5000, undefined, { ref: false })]);

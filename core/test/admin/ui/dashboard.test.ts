@@ -49,7 +49,11 @@ async function axeCheck(view: string): Promise<void> {
   // Evaluated over the DevTools protocol: the page's CSP (rightly) blocks an injected inline <script>.
   await page.evaluate(axeSource);
   const result = (await page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run(ctx: Document, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, {
+    const r = await (
+      window as unknown as {
+        axe: { run(ctx: Document, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> };
+      }
+    ).axe.run(document, {
       resultTypes: ['violations'],
     });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
@@ -182,7 +186,10 @@ describe('dashboard in headless Chromium', () => {
     await page.type('#token', TOKEN);
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     expect(new URL(page.url()).pathname).toBe('/ui/');
-    await page.waitForFunction(() => ['auth-log', 'web-access', 'app-log', 'abuseipdb'].every((id) => document.querySelector(`tr[data-collector="${id}"] [data-testid="state"]`)?.textContent === 'running'), { timeout: 15_000 });
+    await page.waitForFunction(
+      () => ['auth-log', 'web-access', 'app-log', 'abuseipdb'].every((id) => document.querySelector(`tr[data-collector="${id}"] [data-testid="state"]`)?.textContent === 'running'),
+      { timeout: 15_000 },
+    );
     const leaked = await page.evaluate(
       (t) => ({ dom: document.documentElement.outerHTML.includes(t), local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }),
       TOKEN,
@@ -250,9 +257,12 @@ describe('dashboard in headless Chromium', () => {
     await page.click('a[href="#/detections"]');
     await page.waitForSelector('#detections-table');
     await fs.appendFile(path.join(dir, 'auth.log'), FAILED('192.0.2.77', 'h7probe', 41234));
-    await page.waitForFunction(() => [...document.querySelectorAll('#detections-table tbody tr')].some((tr) => tr.textContent!.includes('192.0.2.77') && tr.textContent!.includes('h7probe')), {
-      timeout: 5000,
-    });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('#detections-table tbody tr')].some((tr) => tr.textContent!.includes('192.0.2.77') && tr.textContent!.includes('h7probe')),
+      {
+        timeout: 5000,
+      },
+    );
     const row = await page.$$eval('#detections-table tbody tr', (trs) => trs.find((tr) => tr.textContent!.includes('h7probe'))!.textContent);
     expect(row).toContain('auth-log');
     expect(row).toContain('rf_failed_authentication');
@@ -281,12 +291,17 @@ describe('dashboard in headless Chromium', () => {
     // The AbuseIPDB verdict with its evidence, and marking the indicator as a false positive.
     const ioc = 'ipv4:203.0.113.50';
     await page.waitForSelector(`button[data-mark="${ioc}"]`, { timeout: 5000 });
-    const evidence = await page.$$eval('#detections-table tbody tr[data-detection]', (trs) => trs.find((tr) => tr.textContent!.includes('203.0.113.50'))!.lastElementChild!.textContent);
+    const evidence = await page.$$eval(
+      '#detections-table tbody tr[data-detection]',
+      (trs) => trs.find((tr) => tr.textContent!.includes('203.0.113.50'))!.lastElementChild!.textContent,
+    );
     expect(evidence).toContain('malicious');
     expect(evidence).toContain('abuseipdb');
     await page.click(`button[data-mark="${ioc}"]`);
     await page.waitForFunction(() => document.querySelector('#detections-table')!.textContent!.includes('marked as false positive'), { timeout: 5000 });
-    const marks = (await (await fetch(`${url}/false-positives`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { falsePositives: Array<{ indicator: { value: string } }> };
+    const marks = (await (await fetch(`${url}/false-positives`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+      falsePositives: Array<{ indicator: { value: string } }>;
+    };
     expect(marks.falsePositives.map((m) => m.indicator.value)).toContain('203.0.113.50');
     await shot('detections');
     await axeCheck('detections');
@@ -319,7 +334,9 @@ describe('dashboard in headless Chromium', () => {
     await fs.mkdir(path.join(cp, 'blocker'), { recursive: true });
     await fs.appendFile(path.join(dir, 'app', 'app.log'), FAILED('192.0.2.200', 'appuser', 45000));
     await page.waitForFunction(() => document.querySelector('tr[data-collector="app-log"] [data-testid="state"]')?.textContent === 'degraded', { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelector('tr[data-collector="app-log"] [data-testid="last-error"]')?.textContent?.includes('CHECKPOINT_WRITE_FAILED'), { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('tr[data-collector="app-log"] [data-testid="last-error"]')?.textContent?.includes('CHECKPOINT_WRITE_FAILED'), {
+      timeout: 5000,
+    });
     const cause = await page.$eval('tr[data-collector="app-log"] [data-testid="last-error"]', (el) => el.textContent);
     expect(cause).toContain('app-log.json');
     expect(cause).toContain('Free disk space or fix permissions');
@@ -336,7 +353,10 @@ describe('dashboard in headless Chromium', () => {
     let warm = '';
     for (let i = 0; i < 520; i++) warm += FAILED(`198.18.${i >> 8}.${i & 255}`, `warm${i}`, 30000 + i);
     await fs.appendFile(path.join(dir, 'auth.log'), warm);
-    await page.waitForFunction(() => document.querySelector('#detections')!.textContent!.includes('500 kept') && document.querySelector('#detections-table tbody')!.textContent!.includes('warm519'), { timeout: 15_000 });
+    await page.waitForFunction(
+      () => document.querySelector('#detections')!.textContent!.includes('500 kept') && document.querySelector('#detections-table tbody')!.textContent!.includes('warm519'),
+      { timeout: 15_000 },
+    );
     const start = await heapAfterGc();
     const began = Date.now();
     let n = 0;

@@ -66,9 +66,19 @@ describe('cookie-authenticated requests', () => {
 
     const noCsrf = await api.call({ method: 'POST', url: '/collectors/auth-log/pause', auth: false, headers: { host: HOST, cookie, origin: `http://${HOST}` } });
     expect(expectError(noCsrf, 403, 'UNAUTHORIZED').message).toContain('x-fabric-csrf');
-    const wrongCsrf = await api.call({ method: 'POST', url: '/collectors/auth-log/pause', auth: false, headers: { host: HOST, cookie, origin: `http://${HOST}`, 'x-fabric-csrf': 'x'.repeat(csrf.length) } });
+    const wrongCsrf = await api.call({
+      method: 'POST',
+      url: '/collectors/auth-log/pause',
+      auth: false,
+      headers: { host: HOST, cookie, origin: `http://${HOST}`, 'x-fabric-csrf': 'x'.repeat(csrf.length) },
+    });
     expectError(wrongCsrf, 403, 'UNAUTHORIZED');
-    const crossSite = await api.call({ method: 'POST', url: '/collectors/auth-log/pause', auth: false, headers: { host: HOST, cookie, origin: 'https://evil.example', 'x-fabric-csrf': csrf } });
+    const crossSite = await api.call({
+      method: 'POST',
+      url: '/collectors/auth-log/pause',
+      auth: false,
+      headers: { host: HOST, cookie, origin: 'https://evil.example', 'x-fabric-csrf': csrf },
+    });
     expectError(crossSite, 403, 'UNAUTHORIZED');
     expect((await api.call({ url: '/collectors/auth-log', auth: false, headers: { host: HOST, cookie } })).json().state).toBe('running');
 
@@ -166,13 +176,32 @@ describe('detection feed', () => {
     const { host, api, cookie } = await loggedIn();
     const long = 'A'.repeat(5000);
     const events = [
-      { '@timestamp': '2026-12-03T07:00:00Z', message: `<img src=x onerror=alert(1)> ${long}`, event: { id: 'sig-1', kind: 'signal' }, fabric: { collector: 'auth-log', priority: 'medium', matches: [{ name: 'rf_failed_authentication', title: 'Failed' }] }, rule: { name: 'rf_failed_authentication' }, source: { ip: '203.0.113.9' }, user: { name: 'root' }, threat: { technique: { id: ['T1110'] } } },
+      {
+        '@timestamp': '2026-12-03T07:00:00Z',
+        message: `<img src=x onerror=alert(1)> ${long}`,
+        event: { id: 'sig-1', kind: 'signal' },
+        fabric: { collector: 'auth-log', priority: 'medium', matches: [{ name: 'rf_failed_authentication', title: 'Failed' }] },
+        rule: { name: 'rf_failed_authentication' },
+        source: { ip: '203.0.113.9' },
+        user: { name: 'root' },
+        threat: { technique: { id: ['T1110'] } },
+      },
       { event: { id: 'raw-1', kind: 'event' }, fabric: { collector: 'auth-log' } },
       {
         '@timestamp': '2026-12-03T07:01:00Z',
         event: { id: 'corr-1', kind: 'alert' },
         rule: { name: 'rf_brute_force_then_success', title: 'Brute force then success' },
-        fabric: { collector: 'correlation', priority: 'high', correlation: { members: ['sig-1', 'sig-2'] }, reputation: { verdict: 'malicious', score: 92, explanation: 'abuseipdb: 100% confidence', indicators: [{ type: 'ipv4', value: '203.0.113.9', verdict: 'malicious', score: 92, secretField: 'x' }] } },
+        fabric: {
+          collector: 'correlation',
+          priority: 'high',
+          correlation: { members: ['sig-1', 'sig-2'] },
+          reputation: {
+            verdict: 'malicious',
+            score: 92,
+            explanation: 'abuseipdb: 100% confidence',
+            indicators: [{ type: 'ipv4', value: '203.0.113.9', verdict: 'malicious', score: 92, secretField: 'x' }],
+          },
+        },
       },
     ] as unknown as FabricEvent[];
     host.events.emit('published', events);
@@ -181,8 +210,20 @@ describe('detection feed', () => {
     const list = res.json().detections as Array<Record<string, any>>;
     expect(list.map((d) => d.id)).toEqual(['sig-1', 'corr-1']);
     expect(list[0]!.message.length).toBeLessThanOrEqual(301);
-    expect(list[0]).toMatchObject({ kind: 'signal', priority: 'medium', rule: 'rf_failed_authentication', sourceIp: '203.0.113.9', userName: 'root', techniques: ['T1110'], collector: 'auth-log' });
-    expect(list[1]).toMatchObject({ kind: 'alert', members: ['sig-1', 'sig-2'], reputation: { verdict: 'malicious', score: 92, indicators: [{ type: 'ipv4', value: '203.0.113.9', verdict: 'malicious', score: 92 }] } });
+    expect(list[0]).toMatchObject({
+      kind: 'signal',
+      priority: 'medium',
+      rule: 'rf_failed_authentication',
+      sourceIp: '203.0.113.9',
+      userName: 'root',
+      techniques: ['T1110'],
+      collector: 'auth-log',
+    });
+    expect(list[1]).toMatchObject({
+      kind: 'alert',
+      members: ['sig-1', 'sig-2'],
+      reputation: { verdict: 'malicious', score: 92, indicators: [{ type: 'ipv4', value: '203.0.113.9', verdict: 'malicious', score: 92 }] },
+    });
     expect(JSON.stringify(list[1])).not.toContain('secretField');
     const after = await api.call({ url: `/detections?after=${list[0]!.seq}`, auth: false, headers: { host: HOST, cookie } });
     expect((after.json().detections as Array<{ id: string }>).map((d) => d.id)).toEqual(['corr-1']);
@@ -207,7 +248,13 @@ describe('failures stay out of the pipeline', () => {
 
   it('a rate sample that fails is reported, not left as an unhandled rejection', async () => {
     const failed = new Promise<string>((resolve) => {
-      const host = { metrics: new Registry(), listCollectors: () => [{ id: 'a' }], getCollector: () => { throw new Error('host went away'); } } as unknown as FabricHost;
+      const host = {
+        metrics: new Registry(),
+        listCollectors: () => [{ id: 'a' }],
+        getCollector: () => {
+          throw new Error('host went away');
+        },
+      } as unknown as FabricHost;
       const history = new RateHistory(host, 60_000, 3, Date.now, (err) => {
         history.stop();
         resolve(err.message);
@@ -235,7 +282,9 @@ describe('/feed stream', () => {
       expect(((await second.json()) as { code: string }).code).toBe('TOO_MANY_STREAMS');
       const reader = res.body!.getReader();
       let text = '';
-      host.events.emit('published', [{ event: { id: 'live-1', kind: 'signal' }, fabric: { collector: 'auth-log', priority: 'high' }, rule: { name: 'rf_live' } }] as unknown as FabricEvent[]);
+      host.events.emit('published', [
+        { event: { id: 'live-1', kind: 'signal' }, fabric: { collector: 'auth-log', priority: 'high' }, rule: { name: 'rf_live' } },
+      ] as unknown as FabricEvent[]);
       while (!text.includes('event: detection')) text += new TextDecoder().decode((await reader.read()).value);
       expect(text).toMatch(/id: 1\nevent: detection\ndata: \{[^\n]*"rule":"rf_live"/);
       audit.record(text);

@@ -118,7 +118,12 @@ describe('Kafka delivery loop', () => {
       return new Promise<void>((r) => (answer = r));
     });
     let resolved = false;
-    void h.queue.accept(1, () => records('a', 1)).then(() => (resolved = true), () => undefined);
+    void h.queue
+      .accept(1, () => records('a', 1))
+      .then(
+        () => (resolved = true),
+        () => undefined,
+      );
     await sendCalled;
     const stopped = h.loop.stop();
     answer();

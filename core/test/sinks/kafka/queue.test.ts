@@ -181,7 +181,11 @@ describe('Kafka delivery queue', () => {
       queue.acknowledge(batch);
     }
     // Compared as one string: a 30,000-element toEqual is slow to diff.
-    expect(seen.join(',')).toBe(records('r', n).map((r) => r.message.value).join(','));
+    expect(seen.join(',')).toBe(
+      records('r', n)
+        .map((r) => r.message.value)
+        .join(','),
+    );
     await w.settled;
     expect(w.state).toBe('resolved');
   });

@@ -43,7 +43,9 @@ export function checkApiRange(range: unknown, apiVersion: string = PLUGIN_API_VE
     return [`apiVersion: must be a semver range of the plugin API such as "^1.0.0", got ${JSON.stringify(range)}`];
   }
   if (!semver.satisfies(apiVersion, range)) {
-    return [`apiVersion: the range "${range}" does not accept this core's plugin API ${apiVersion}; declare a range that includes it (e.g. "^${semver.major(apiVersion)}.0.0") or build against a matching core`];
+    return [
+      `apiVersion: the range "${range}" does not accept this core's plugin API ${apiVersion}; declare a range that includes it (e.g. "^${semver.major(apiVersion)}.0.0") or build against a matching core`,
+    ];
   }
   return [];
 }

@@ -10,13 +10,46 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?
 
 export const ECS_EVENT_KINDS = ['alert', 'asset', 'enrichment', 'event', 'metric', 'state', 'pipeline_error', 'signal'] as const;
 export const ECS_EVENT_CATEGORIES = [
-  'api', 'authentication', 'configuration', 'database', 'driver', 'email', 'file', 'host', 'iam',
-  'intrusion_detection', 'library', 'malware', 'network', 'package', 'process', 'registry', 'session',
-  'threat', 'vulnerability', 'web',
+  'api',
+  'authentication',
+  'configuration',
+  'database',
+  'driver',
+  'email',
+  'file',
+  'host',
+  'iam',
+  'intrusion_detection',
+  'library',
+  'malware',
+  'network',
+  'package',
+  'process',
+  'registry',
+  'session',
+  'threat',
+  'vulnerability',
+  'web',
 ] as const;
 export const ECS_EVENT_TYPES = [
-  'access', 'admin', 'allowed', 'change', 'connection', 'creation', 'deletion', 'denied', 'device', 'end',
-  'error', 'group', 'indicator', 'info', 'installation', 'protocol', 'start', 'user',
+  'access',
+  'admin',
+  'allowed',
+  'change',
+  'connection',
+  'creation',
+  'deletion',
+  'denied',
+  'device',
+  'end',
+  'error',
+  'group',
+  'indicator',
+  'info',
+  'installation',
+  'protocol',
+  'start',
+  'user',
 ] as const;
 export const ECS_EVENT_OUTCOMES = ['success', 'failure', 'unknown'] as const;
 
@@ -27,23 +60,27 @@ const isoTime: FieldRule = (v) =>
   typeof v === 'string' && ISO_8601.test(v) && !Number.isNaN(Date.parse(v))
     ? undefined
     : `must be an ISO 8601 timestamp string such as "2024-05-01T12:00:00.000Z", got ${describeValue(v)}`;
-const port: FieldRule = (v) =>
-  typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? undefined : `must be an integer port 0-65535, got ${describeValue(v)}`;
+const port: FieldRule = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? undefined : `must be an integer port 0-65535, got ${describeValue(v)}`);
 const ip: FieldRule = (v) => (typeof v === 'string' && isIP(v) !== 0 ? undefined : `must be an IPv4 or IPv6 address string, got ${describeValue(v)}`);
 const num: FieldRule = (v) => (typeof v === 'number' && Number.isFinite(v) ? undefined : `must be a finite number, got ${describeValue(v)}`);
-const oneOf = (allowed: readonly string[]): FieldRule => (v) =>
-  typeof v === 'string' && allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}, got ${describeValue(v)}`;
-const arrayOf = (rule: FieldRule): FieldRule => (v) => {
-  if (!Array.isArray(v)) return `must be an array, got ${describeValue(v)}`;
-  for (const [i, item] of v.entries()) {
-    const p = rule(item);
-    if (p) return `[${i}] ${p}`;
-  }
-  return undefined;
-};
+const oneOf =
+  (allowed: readonly string[]): FieldRule =>
+  (v) =>
+    typeof v === 'string' && allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}, got ${describeValue(v)}`;
+const arrayOf =
+  (rule: FieldRule): FieldRule =>
+  (v) => {
+    if (!Array.isArray(v)) return `must be an array, got ${describeValue(v)}`;
+    for (const [i, item] of v.entries()) {
+      const p = rule(item);
+      if (p) return `[${i}] ${p}`;
+    }
+    return undefined;
+  };
 const stringOrStrings: FieldRule = (v) => (Array.isArray(v) ? arrayOf(str)(v) : str(v));
 const technique: FieldRule = (v) => {
-  const check = (t: unknown) => (typeof t === 'string' && /^T\d{4}(\.\d{3})?$/.test(t) ? undefined : `must be an ATT&CK technique id like "T1110" or "T1059.004", got ${describeValue(t)}`);
+  const check = (t: unknown) =>
+    typeof t === 'string' && /^T\d{4}(\.\d{3})?$/.test(t) ? undefined : `must be an ATT&CK technique id like "T1110" or "T1059.004", got ${describeValue(t)}`;
   if (Array.isArray(v)) {
     for (const t of v) {
       const p = check(t);

@@ -26,11 +26,13 @@ function mask(secret: string): string {
 export function safeStringify(value: unknown): string {
   if (typeof value === 'string') return value;
   try {
-    return JSON.stringify(value, (_k, v: unknown) => {
-      if (v instanceof Error) return { name: v.name, message: v.message, stack: v.stack, ...(v as unknown as Record<string, unknown>) };
-      if (typeof v === 'bigint') return v.toString();
-      return v;
-    }) ?? String(value);
+    return (
+      JSON.stringify(value, (_k, v: unknown) => {
+        if (v instanceof Error) return { name: v.name, message: v.message, stack: v.stack, ...(v as unknown as Record<string, unknown>) };
+        if (typeof v === 'bigint') return v.toString();
+        return v;
+      }) ?? String(value)
+    );
   } catch {
     return String(value);
   }

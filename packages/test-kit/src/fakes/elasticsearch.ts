@@ -118,7 +118,8 @@ export class ElasticsearchFake extends LogStoreFake {
 
   protected faultResponse(status: number, req: FakeRequest): FakeResponse {
     if (status === 429) {
-      const reason = 'rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=1024, max_coordinating_and_primary_bytes=0]';
+      const reason =
+        'rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=1024, max_coordinating_and_primary_bytes=0]';
       return this.json(429, { error: { root_cause: [{ type: 'es_rejected_execution_exception', reason }], type: 'es_rejected_execution_exception', reason }, status: 429 });
     }
     if (status === 401) return this.unauthorized(req, 'missing');
@@ -238,7 +239,14 @@ export class ElasticsearchFake extends LogStoreFake {
         name: 'fake-node-0',
         cluster_name: 'fake-cluster',
         cluster_uuid: 'fake-cluster-uuid',
-        version: { distribution: 'opensearch', number: this.version, build_type: 'tar', lucene_version: '9.12.1', minimum_wire_compatibility_version: '7.10.0', minimum_index_compatibility_version: '7.0.0' },
+        version: {
+          distribution: 'opensearch',
+          number: this.version,
+          build_type: 'tar',
+          lucene_version: '9.12.1',
+          minimum_wire_compatibility_version: '7.10.0',
+          minimum_index_compatibility_version: '7.0.0',
+        },
         tagline: 'The OpenSearch Project: https://opensearch.org/',
       };
     }
@@ -246,7 +254,14 @@ export class ElasticsearchFake extends LogStoreFake {
       name: 'fake-node-0',
       cluster_name: 'fake-cluster',
       cluster_uuid: 'fake-cluster-uuid',
-      version: { number: this.version, build_flavor: 'default', build_type: 'docker', lucene_version: '9.11.1', minimum_wire_compatibility_version: '7.17.0', minimum_index_compatibility_version: '7.0.0' },
+      version: {
+        number: this.version,
+        build_flavor: 'default',
+        build_type: 'docker',
+        lucene_version: '9.11.1',
+        minimum_wire_compatibility_version: '7.17.0',
+        minimum_index_compatibility_version: '7.0.0',
+      },
       tagline: 'You Know, for Search',
     };
   }
@@ -262,7 +277,14 @@ export class ElasticsearchFake extends LogStoreFake {
         continue;
       }
       if (part.includes('*')) {
-        const re = new RegExp('^' + part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+        const re = new RegExp(
+          '^' +
+            part
+              .split('*')
+              .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+              .join('.*') +
+            '$',
+        );
         known.forEach((i) => re.test(i) && out.add(i));
         continue;
       }
@@ -351,7 +373,12 @@ export class ElasticsearchFake extends LogStoreFake {
     let indexLabel = expr ?? '_all';
     const pitRef = body.pit as { id?: string; keep_alive?: string } | undefined;
     if (pitRef) {
-      if (expr !== undefined) return this.error(400, 'action_request_validation_exception', 'Validation Failed: 1: [indices] cannot be used with point in time. Do not specify any index with point in time.;');
+      if (expr !== undefined)
+        return this.error(
+          400,
+          'action_request_validation_exception',
+          'Validation Failed: 1: [indices] cannot be used with point in time. Do not specify any index with point in time.;',
+        );
       const found = pitRef.id ? this.findPit(pitRef.id) : undefined;
       if (!found || found[1].expiresAt <= Date.now()) {
         return this.phaseError(404, 'search_context_missing_exception', `No search context found for id [${(pitRef.id ?? '').slice(0, 12)}]`, '');
@@ -386,7 +413,12 @@ export class ElasticsearchFake extends LogStoreFake {
     const sorts = parseSort(body.sort);
     for (const s of sorts) {
       if (s.field === '_id' && this.flavour === 'elasticsearch' && !this.version.startsWith('7.')) {
-        return this.phaseError(400, 'illegal_argument_exception', 'Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled', indexLabel);
+        return this.phaseError(
+          400,
+          'illegal_argument_exception',
+          'Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled',
+          indexLabel,
+        );
       }
       if (s.field === '_shard_doc' && !(pitRef && this.flavour === 'elasticsearch')) {
         return this.phaseError(400, 'illegal_argument_exception', 'No mapping found for [_shard_doc] in order to sort on', indexLabel);

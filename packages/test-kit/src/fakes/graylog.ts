@@ -100,7 +100,20 @@ export class GraylogFake extends LogStoreFake {
     if (m && req.method === 'GET') return this.universal(req, m[1] as 'absolute' | 'relative');
     if (req.path === '/api/search/messages' && req.method === 'POST') return this.scripting(req);
     if (req.path === '/api/system' && req.method === 'GET') {
-      return this.json(200, { facility: 'graylog-server', codename: 'Noir', node_id: 'b4c1f0d2-8d4e-4d27-9a5c-1c2d3e4f5a6b', cluster_id: 'fake-cluster', version: this.version, started_at: new Date().toISOString(), hostname: 'graylog', lifecycle: 'running', lb_status: 'alive', timezone: 'UTC', operating_system: 'Linux', is_processing: true });
+      return this.json(200, {
+        facility: 'graylog-server',
+        codename: 'Noir',
+        node_id: 'b4c1f0d2-8d4e-4d27-9a5c-1c2d3e4f5a6b',
+        cluster_id: 'fake-cluster',
+        version: this.version,
+        started_at: new Date().toISOString(),
+        hostname: 'graylog',
+        lifecycle: 'running',
+        lb_status: 'alive',
+        timezone: 'UTC',
+        operating_system: 'Linux',
+        is_processing: true,
+      });
     }
     return this.apiError(404, `HTTP 404 Not Found`);
   }
@@ -136,7 +149,9 @@ export class GraylogFake extends LogStoreFake {
     } catch (err) {
       throw Object.assign(new Error((err as Error).message), { status: 400 });
     }
-    return this.messages.filter((m) => m.timestamp >= from && m.timestamp <= to && (streams.length === 0 || (m.fields.streams as string[]).some((s) => streams.includes(s))) && matcher(m));
+    return this.messages.filter(
+      (m) => m.timestamp >= from && m.timestamp <= to && (streams.length === 0 || (m.fields.streams as string[]).some((s) => streams.includes(s))) && matcher(m),
+    );
   }
 
   private universal(req: FakeRequest, kind: 'absolute' | 'relative'): FakeResponse {
@@ -158,7 +173,11 @@ export class GraylogFake extends LogStoreFake {
     const limit = Number(q.get('limit') ?? 150);
     const offset = this.offsetHonoured() ? Number(q.get('offset') ?? 0) : 0;
     this.stats.maxFromPlusSize = Math.max(this.stats.maxFromPlusSize, offset + limit);
-    if (offset + limit > MAX_WINDOW) return this.apiError(500, `Unable to perform search query: Result window is too large, from + size must be less than or equal to: [${MAX_WINDOW}] but was [${offset + limit}].`);
+    if (offset + limit > MAX_WINDOW)
+      return this.apiError(
+        500,
+        `Unable to perform search query: Result window is too large, from + size must be less than or equal to: [${MAX_WINDOW}] but was [${offset + limit}].`,
+      );
     const filter = q.get('filter');
     const streams = filter?.startsWith('streams:') ? [filter.slice(8)] : [];
     let matched: StoredMessage[];
@@ -180,7 +199,13 @@ export class GraylogFake extends LogStoreFake {
     return this.json(200, {
       query,
       built_query: JSON.stringify({ from: offset, size: limit, query: { bool: { must: [{ query_string: { query } }] } } }),
-      used_indices: [...new Set(matched.map((m) => m.index))].map((index_name) => ({ index_name, begin: graylogTime(from), end: graylogTime(to), calculated_at: graylogTime(Date.now()), took_ms: 1 })),
+      used_indices: [...new Set(matched.map((m) => m.index))].map((index_name) => ({
+        index_name,
+        begin: graylogTime(from),
+        end: graylogTime(to),
+        calculated_at: graylogTime(Date.now()),
+        took_ms: 1,
+      })),
       messages: page,
       fields: [...new Set(matched.flatMap((m) => Object.keys(m.fields)))],
       time: 3,
@@ -212,7 +237,11 @@ export class GraylogFake extends LogStoreFake {
     const size = Number(body.size ?? 10);
     const offset = Number(body.from ?? 0);
     this.stats.maxFromPlusSize = Math.max(this.stats.maxFromPlusSize, offset + size);
-    if (offset + size > MAX_WINDOW) return this.apiError(500, `Unable to perform search query: Result window is too large, from + size must be less than or equal to: [${MAX_WINDOW}] but was [${offset + size}].`);
+    if (offset + size > MAX_WINDOW)
+      return this.apiError(
+        500,
+        `Unable to perform search query: Result window is too large, from + size must be less than or equal to: [${MAX_WINDOW}] but was [${offset + size}].`,
+      );
     let matched: StoredMessage[];
     try {
       matched = this.select(String(body.query ?? '*') || '*', (body.streams as string[] | undefined) ?? [], from, to);

@@ -137,7 +137,11 @@ export abstract class LogStoreFake {
         response = this.faultResponse(fault.status, request);
         if (fault.retryAfterSeconds !== undefined) response.headers = { ...response.headers, 'retry-after': String(fault.retryAfterSeconds) };
       } else if (fault?.kind === 'malformed') {
-        response = { status: 200, headers: { 'content-type': fault.contentType ?? 'application/json' }, body: fault.body ?? '{"took":3,"timed_out":false,"hits":{"hits":[{"_index":' };
+        response = {
+          status: 200,
+          headers: { 'content-type': fault.contentType ?? 'application/json' },
+          body: fault.body ?? '{"took":3,"timed_out":false,"hits":{"hits":[{"_index":',
+        };
       } else {
         response = await this.route(request);
       }
@@ -185,7 +189,27 @@ export function parseBasic(header: string | undefined): { username: string; pass
 export function selfSignedCertificate(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'fake-tls-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -36,14 +36,50 @@ export interface MispFakeEvent {
 }
 
 export const MISP_SEED_EVENTS: MispFakeEvent[] = [
-  { id: '101', uuid: '5f2b8c1e-0101-4a5b-9c1d-000000000101', info: 'Bad Hosting C2 infrastructure', threat_level_id: '1', analysis: '2', date: '2026-11-20', published: true, orgc: 'CIRCL', tags: ['tlp:green', 'misp-galaxy:threat-actor="Example Group"'] },
-  { id: '102', uuid: '5f2b8c1e-0102-4a5b-9c1d-000000000102', info: 'EICAR dropper campaign', threat_level_id: '2', analysis: '2', date: '2026-11-21', published: true, orgc: 'CIRCL', tags: ['tlp:white'] },
-  { id: '103', uuid: '5f2b8c1e-0103-4a5b-9c1d-000000000103', info: 'Phishing kit sightings', threat_level_id: '3', analysis: '1', date: '2026-11-22', published: true, orgc: 'ORG-A', tags: ['tlp:amber'] },
+  {
+    id: '101',
+    uuid: '5f2b8c1e-0101-4a5b-9c1d-000000000101',
+    info: 'Bad Hosting C2 infrastructure',
+    threat_level_id: '1',
+    analysis: '2',
+    date: '2026-11-20',
+    published: true,
+    orgc: 'CIRCL',
+    tags: ['tlp:green', 'misp-galaxy:threat-actor="Example Group"'],
+  },
+  {
+    id: '102',
+    uuid: '5f2b8c1e-0102-4a5b-9c1d-000000000102',
+    info: 'EICAR dropper campaign',
+    threat_level_id: '2',
+    analysis: '2',
+    date: '2026-11-21',
+    published: true,
+    orgc: 'CIRCL',
+    tags: ['tlp:white'],
+  },
+  {
+    id: '103',
+    uuid: '5f2b8c1e-0103-4a5b-9c1d-000000000103',
+    info: 'Phishing kit sightings',
+    threat_level_id: '3',
+    analysis: '1',
+    date: '2026-11-22',
+    published: true,
+    orgc: 'ORG-A',
+    tags: ['tlp:amber'],
+  },
 ];
 
 let seq = 5000;
 /** Build an attribute with a fresh id/uuid. */
-export function mispAttribute(eventId: string, type: string, value: string, timestamp: number, opts: { to_ids?: boolean; category?: string; tags?: string[]; comment?: string } = {}): MispFakeAttribute {
+export function mispAttribute(
+  eventId: string,
+  type: string,
+  value: string,
+  timestamp: number,
+  opts: { to_ids?: boolean; category?: string; tags?: string[]; comment?: string } = {},
+): MispFakeAttribute {
   const id = String(seq++);
   return {
     id,
@@ -125,7 +161,8 @@ export class MispFake extends TiFake {
   }
 
   protected route(req: FakeIncoming): FakeResponse {
-    if (req.method === 'GET' && req.path === '/servers/getVersion') return { status: 200, body: { version: '2.4.200', pymisp_recommended_version: '2.4.200', perm_sync: false, perm_sighting: false } };
+    if (req.method === 'GET' && req.path === '/servers/getVersion')
+      return { status: 200, body: { version: '2.4.200', pymisp_recommended_version: '2.4.200', perm_sync: false, perm_sighting: false } };
     if (req.method === 'POST' && req.path === '/attributes/restSearch') return this.attributeSearch(req);
     if (req.method === 'POST' && req.path === '/events/restSearch') return this.eventSearch(req);
     return { status: 404, body: { name: 'Not Found', message: 'Not Found', url: req.path } };
@@ -134,7 +171,10 @@ export class MispFake extends TiFake {
   private parseBody(req: FakeIncoming): Record<string, unknown> | FakeResponse {
     if (req.body === undefined) return {};
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-      return { status: 400, body: { name: 'Invalid request body.', message: 'Either specify the search terms in the url, or POST a json with the filter parameters.', url: req.path } };
+      return {
+        status: 400,
+        body: { name: 'Invalid request body.', message: 'Either specify the search terms in the url, or POST a json with the filter parameters.', url: req.path },
+      };
     }
     return req.body as Record<string, unknown>;
   }
@@ -206,7 +246,20 @@ export class MispFake extends TiFake {
               disable_correlation: false,
               first_seen: null,
               last_seen: null,
-              Event: e ? { org_id: '1', distribution: '1', id: e.id, info: e.info, orgc_id: '1', uuid: e.uuid, threat_level_id: e.threat_level_id, analysis: e.analysis, date: e.date, published: e.published } : {},
+              Event: e
+                ? {
+                    org_id: '1',
+                    distribution: '1',
+                    id: e.id,
+                    info: e.info,
+                    orgc_id: '1',
+                    uuid: e.uuid,
+                    threat_level_id: e.threat_level_id,
+                    analysis: e.analysis,
+                    date: e.date,
+                    published: e.published,
+                  }
+                : {},
               Tag: [...(a.tags ?? []), ...(withEventTags ? (e?.tags ?? []) : [])].map((name, i) => ({ id: String(i + 1), name, colour: '#0088cc', exportable: true })),
             };
           }),
@@ -226,7 +279,20 @@ export class MispFake extends TiFake {
       body: {
         response: this.events
           .filter((e) => ids.has(e.id))
-          .map((e) => ({ Event: { id: e.id, uuid: e.uuid, info: e.info, threat_level_id: e.threat_level_id, analysis: e.analysis, date: e.date, published: e.published, Orgc: { name: e.orgc }, Attribute: attrs.filter((a) => a.event_id === e.id).map((a) => ({ id: a.id, type: a.type, value: a.value, to_ids: a.to_ids, uuid: a.uuid, timestamp: a.timestamp })), Tag: e.tags.map((name) => ({ name })) } })),
+          .map((e) => ({
+            Event: {
+              id: e.id,
+              uuid: e.uuid,
+              info: e.info,
+              threat_level_id: e.threat_level_id,
+              analysis: e.analysis,
+              date: e.date,
+              published: e.published,
+              Orgc: { name: e.orgc },
+              Attribute: attrs.filter((a) => a.event_id === e.id).map((a) => ({ id: a.id, type: a.type, value: a.value, to_ids: a.to_ids, uuid: a.uuid, timestamp: a.timestamp })),
+              Tag: e.tags.map((name) => ({ name })),
+            },
+          })),
       },
     };
   }
@@ -235,7 +301,7 @@ export class MispFake extends TiFake {
 function toList(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (Array.isArray(v)) return v.map(String);
-  if (typeof v === 'object' && v !== null && Array.isArray((v as { OR?: unknown }).OR)) return ((v as { OR: unknown[] }).OR).map(String);
+  if (typeof v === 'object' && v !== null && Array.isArray((v as { OR?: unknown }).OR)) return (v as { OR: unknown[] }).OR.map(String);
   return [String(v)];
 }
 

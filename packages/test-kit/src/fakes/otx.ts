@@ -57,12 +57,63 @@ export function otxPulse(id: string, modified: string, indicators: Array<[type: 
 /** Seed: a handful of pulses spread over a few days, covering every indicator type. */
 export function otxSeedPulses(): OtxFakePulse[] {
   return [
-    otxPulse('6560a1f0c1b2d3e4f5a60001', '2026-11-20T08:00:00.000000', [['IPv4', '198.51.100.66'], ['domain', 'malware.example.test']], { name: 'Bad Hosting botnet C2', tags: ['botnet', 'c2'], malware_families: ['Mirai'], attack_ids: ['T1071'] }),
-    otxPulse('6560a1f0c1b2d3e4f5a60002', '2026-11-21T09:30:00.000000', [['FileHash-SHA256', '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f'], ['FileHash-MD5', '44d88612fea8a8f36de82e1278abb02f']], { name: 'EICAR test droppers', tags: ['eicar'] }),
-    otxPulse('6560a1f0c1b2d3e4f5a60003', '2026-11-22T10:00:00.000000', [['URL', 'http://malware.example.test/payload.exe'], ['hostname', 'cdn.malware.example.test']], { name: 'Payload delivery', tags: ['dropper'] }),
-    otxPulse('6560a1f0c1b2d3e4f5a60004', '2026-11-23T11:00:00.000000', [['IPv4', '198.51.100.66'], ['IPv6', '2001:db8::bad'], ['FileHash-SHA1', '3395856ce81f2b7382dee72602f798b642f14140']], { name: 'Scanner wave', tags: ['scanner'] }),
-    otxPulse('6560a1f0c1b2d3e4f5a60005', '2026-11-24T12:00:00.000000', [['IPv4', '198.51.100.66'], ['IPv4', '203.0.113.7'], ['IPv4', '203.0.113.50']], { name: 'SSH brute force', tags: ['bruteforce', 'ssh'], attack_ids: ['T1110'] }),
-    otxPulse('6560a1f0c1b2d3e4f5a60006', '2026-11-24T18:00:00.000000', [['IPv4', '198.51.100.7'], ['URL', 'http://198.51.100.7/payload.sh'], ['URL', 'http://198.51.100.7/x.sh']], { name: 'Shellshock droppers', tags: ['shellshock', 'dropper'], attack_ids: ['T1190', 'T1105'] }),
+    otxPulse(
+      '6560a1f0c1b2d3e4f5a60001',
+      '2026-11-20T08:00:00.000000',
+      [
+        ['IPv4', '198.51.100.66'],
+        ['domain', 'malware.example.test'],
+      ],
+      { name: 'Bad Hosting botnet C2', tags: ['botnet', 'c2'], malware_families: ['Mirai'], attack_ids: ['T1071'] },
+    ),
+    otxPulse(
+      '6560a1f0c1b2d3e4f5a60002',
+      '2026-11-21T09:30:00.000000',
+      [
+        ['FileHash-SHA256', '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f'],
+        ['FileHash-MD5', '44d88612fea8a8f36de82e1278abb02f'],
+      ],
+      { name: 'EICAR test droppers', tags: ['eicar'] },
+    ),
+    otxPulse(
+      '6560a1f0c1b2d3e4f5a60003',
+      '2026-11-22T10:00:00.000000',
+      [
+        ['URL', 'http://malware.example.test/payload.exe'],
+        ['hostname', 'cdn.malware.example.test'],
+      ],
+      { name: 'Payload delivery', tags: ['dropper'] },
+    ),
+    otxPulse(
+      '6560a1f0c1b2d3e4f5a60004',
+      '2026-11-23T11:00:00.000000',
+      [
+        ['IPv4', '198.51.100.66'],
+        ['IPv6', '2001:db8::bad'],
+        ['FileHash-SHA1', '3395856ce81f2b7382dee72602f798b642f14140'],
+      ],
+      { name: 'Scanner wave', tags: ['scanner'] },
+    ),
+    otxPulse(
+      '6560a1f0c1b2d3e4f5a60005',
+      '2026-11-24T12:00:00.000000',
+      [
+        ['IPv4', '198.51.100.66'],
+        ['IPv4', '203.0.113.7'],
+        ['IPv4', '203.0.113.50'],
+      ],
+      { name: 'SSH brute force', tags: ['bruteforce', 'ssh'], attack_ids: ['T1110'] },
+    ),
+    otxPulse(
+      '6560a1f0c1b2d3e4f5a60006',
+      '2026-11-24T18:00:00.000000',
+      [
+        ['IPv4', '198.51.100.7'],
+        ['URL', 'http://198.51.100.7/payload.sh'],
+        ['URL', 'http://198.51.100.7/x.sh'],
+      ],
+      { name: 'Shellshock droppers', tags: ['shellshock', 'dropper'], attack_ids: ['T1190', 'T1105'] },
+    ),
   ];
 }
 
@@ -87,7 +138,10 @@ export class OtxFake extends TiFake {
   protected readonly apiPrefix = '/api/v1';
   pulses: OtxFakePulse[];
   /** Indicators OTX marks as known-good (`validation`), e.g. popular domains. */
-  readonly whitelisted = new Map<string, string>([['example.com', 'Whitelisted domain (majestic top 1M)'], ['8.8.8.8', 'Whitelisted IP (Google DNS)']]);
+  readonly whitelisted = new Map<string, string>([
+    ['example.com', 'Whitelisted domain (majestic top 1M)'],
+    ['8.8.8.8', 'Whitelisted IP (Google DNS)'],
+  ]);
 
   constructor(options: TiFakeOptions = {}) {
     super(options, [OTX_FAKE_API_KEY]);
@@ -115,7 +169,7 @@ export class OtxFake extends TiFake {
   }
 
   protected serverError(_req: FakeIncoming, status: number): FakeResponse {
-    if (status === 504) return { status, body: '<html><body><h1>504 Gateway Time-out</h1>The server didn\'t respond in time.</body></html>' };
+    if (status === 504) return { status, body: "<html><body><h1>504 Gateway Time-out</h1>The server didn't respond in time.</body></html>" };
     return { status, body: '<h1>Server Error (500)</h1>' };
   }
 
@@ -145,7 +199,17 @@ export class OtxFake extends TiFake {
       base_indicator: pulses.length > 0 ? { indicator: value, type: kind } : {},
       pulse_info: {
         count: pulses.length,
-        pulses: pulses.map((p) => ({ id: p.id, name: p.name, tags: p.tags, created: p.created, modified: p.modified, author: { username: p.author_name }, TLP: p.tlp, malware_families: p.malware_families.map((f) => ({ id: f, display_name: f })), attack_ids: p.attack_ids.map((a) => ({ id: a, name: a, display_name: a })) })),
+        pulses: pulses.map((p) => ({
+          id: p.id,
+          name: p.name,
+          tags: p.tags,
+          created: p.created,
+          modified: p.modified,
+          author: { username: p.author_name },
+          TLP: p.tlp,
+          malware_families: p.malware_families.map((f) => ({ id: f, display_name: f })),
+          attack_ids: p.attack_ids.map((a) => ({ id: a, name: a, display_name: a })),
+        })),
         references: [...new Set(pulses.flatMap((p) => p.references))],
         related: { alienvault: { adversary: [], malware_families: [], industries: [] }, other: { adversary: [], malware_families: [], industries: [] } },
       },

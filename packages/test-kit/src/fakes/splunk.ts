@@ -117,7 +117,17 @@ export class SplunkFake extends LogStoreFake {
       const key = `${index}~${bucket}`;
       const offset = (this.bucketOffsets.get(key) ?? 0) + 1 + (e.raw.length % 7);
       this.bucketOffsets.set(key, offset);
-      const ev: StoredEvent = { raw: e.raw, time: e.time, indexTime, index, host: e.host, source: e.source ?? '/var/log/secure', sourcetype: e.sourcetype ?? 'linux_secure', bucket, offset };
+      const ev: StoredEvent = {
+        raw: e.raw,
+        time: e.time,
+        indexTime,
+        index,
+        host: e.host,
+        source: e.source ?? '/var/log/secure',
+        sourcetype: e.sourcetype ?? 'linux_secure',
+        bucket,
+        offset,
+      };
       this.events.push(ev);
       return `${index}~${bucket}~${BUCKET_GUID}/${bucket}:${offset}`;
     });
@@ -141,7 +151,8 @@ export class SplunkFake extends LogStoreFake {
   protected route(req: FakeRequest): FakeResponse {
     const { method, path } = req;
     if (path === '/services/auth/login' && method === 'POST') return this.login(req);
-    if (!this.authenticated(req)) return { status: 401, headers: { 'content-type': 'application/json; charset=UTF-8', 'www-authenticate': 'Basic realm="/splunk"' }, body: NOT_AUTHENTICATED };
+    if (!this.authenticated(req))
+      return { status: 401, headers: { 'content-type': 'application/json; charset=UTF-8', 'www-authenticate': 'Basic realm="/splunk"' }, body: NOT_AUTHENTICATED };
     const form = method === 'GET' ? req.query : new URLSearchParams(req.body);
     if (path === '/services/server/info' && method === 'GET') return this.serverInfo();
     if (path === '/services/search/jobs/export' && (method === 'POST' || method === 'GET')) return this.exportSearch(form);
@@ -168,7 +179,12 @@ export class SplunkFake extends LogStoreFake {
       links: {},
       origin: 'https://127.0.0.1:8089/services/server/info',
       generator: { build: '8d0a6b7c1f2e', version: '9.3.2' },
-      entry: [{ name: 'server-info', content: { serverName: this.serverName, version: '9.3.2', build: '8d0a6b7c1f2e', product_type: 'enterprise', os_name: 'Linux', health_info: 'green', mode: 'normal' } }],
+      entry: [
+        {
+          name: 'server-info',
+          content: { serverName: this.serverName, version: '9.3.2', build: '8d0a6b7c1f2e', product_type: 'enterprise', os_name: 'Linux', health_info: 'green', mode: 'normal' },
+        },
+      ],
     });
   }
 
@@ -406,7 +422,15 @@ function sortable(e: StoredEvent, field: string): number | string {
 }
 
 function matchesGlob(value: string, pattern: string): boolean {
-  const re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+    'i',
+  );
   return re.test(value);
 }
 

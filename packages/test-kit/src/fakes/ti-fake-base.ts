@@ -181,7 +181,7 @@ export abstract class TiFake {
     for await (const c of req) chunks.push(c as Buffer);
     const rawBody = Buffer.concat(chunks).toString('utf8');
     const u = new URL(req.url ?? '/', 'http://127.0.0.1');
-    let body: unknown = undefined;
+    let body: unknown;
     if (rawBody) {
       try {
         body = JSON.parse(rawBody);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TiFake, isIPv4, isIPv6, type FakeIncoming, type FakeResponse, type QuotaState, type TiFakeOptions } from './ti-fake-base.js';
+import { TiFake, isIPv4, isIPv6, type FakeIncoming, type FakeResponse, type TiFakeOptions } from './ti-fake-base.js';
 
 /**
  * VirusTotal API v3 fake: `x-apikey` auth, `/ip_addresses`, `/domains`, `/files` (MD5/SHA-1/SHA-256,
@@ -35,14 +35,45 @@ export interface VtSeedFile extends VtSeedObject {
 /** Seeded, well-known indicators (documentation ranges, EICAR, the empty file). */
 export const VT_SEED = {
   ips: {
-    '198.51.100.66': { stats: { harmless: 52, malicious: 12, suspicious: 2, undetected: 28, timeout: 0 }, reputation: -41, tags: ['scanner'], attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' } },
-    '203.0.113.7': { stats: { harmless: 60, malicious: 1, suspicious: 1, undetected: 32, timeout: 0 }, reputation: -2, attributes: { as_owner: 'Example Transit', asn: 64501, country: 'DE', network: '203.0.113.0/24' } },
-    '8.8.8.8': { stats: { harmless: 64, malicious: 0, suspicious: 0, undetected: 30, timeout: 0 }, reputation: 523, attributes: { as_owner: 'GOOGLE', asn: 15169, country: 'US', network: '8.8.8.0/24' } },
-    '2001:db8::bad': { stats: { harmless: 50, malicious: 7, suspicious: 0, undetected: 37, timeout: 0 }, reputation: -12, attributes: { as_owner: 'Example v6 Hosting', asn: 64502, country: 'FR', network: '2001:db8::/32' } },
+    '198.51.100.66': {
+      stats: { harmless: 52, malicious: 12, suspicious: 2, undetected: 28, timeout: 0 },
+      reputation: -41,
+      tags: ['scanner'],
+      attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' },
+    },
+    '203.0.113.7': {
+      stats: { harmless: 60, malicious: 1, suspicious: 1, undetected: 32, timeout: 0 },
+      reputation: -2,
+      attributes: { as_owner: 'Example Transit', asn: 64501, country: 'DE', network: '203.0.113.0/24' },
+    },
+    '8.8.8.8': {
+      stats: { harmless: 64, malicious: 0, suspicious: 0, undetected: 30, timeout: 0 },
+      reputation: 523,
+      attributes: { as_owner: 'GOOGLE', asn: 15169, country: 'US', network: '8.8.8.0/24' },
+    },
+    '2001:db8::bad': {
+      stats: { harmless: 50, malicious: 7, suspicious: 0, undetected: 37, timeout: 0 },
+      reputation: -12,
+      attributes: { as_owner: 'Example v6 Hosting', asn: 64502, country: 'FR', network: '2001:db8::/32' },
+    },
     // Attackers of the quickstart sample logs (scripts/generate-sample-logs.mjs).
-    '203.0.113.50': { stats: { harmless: 55, malicious: 6, suspicious: 1, undetected: 32, timeout: 0 }, reputation: -15, tags: ['ssh-bruteforce'], attributes: { as_owner: 'Example Transit', asn: 64501, country: 'DE', network: '203.0.113.0/24' } },
-    '198.51.100.23': { stats: { harmless: 60, malicious: 2, suspicious: 1, undetected: 31, timeout: 0 }, reputation: -3, attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' } },
-    '198.51.100.7': { stats: { harmless: 48, malicious: 9, suspicious: 2, undetected: 35, timeout: 0 }, reputation: -33, tags: ['malware-distribution'], attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' } },
+    '203.0.113.50': {
+      stats: { harmless: 55, malicious: 6, suspicious: 1, undetected: 32, timeout: 0 },
+      reputation: -15,
+      tags: ['ssh-bruteforce'],
+      attributes: { as_owner: 'Example Transit', asn: 64501, country: 'DE', network: '203.0.113.0/24' },
+    },
+    '198.51.100.23': {
+      stats: { harmless: 60, malicious: 2, suspicious: 1, undetected: 31, timeout: 0 },
+      reputation: -3,
+      attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' },
+    },
+    '198.51.100.7': {
+      stats: { harmless: 48, malicious: 9, suspicious: 2, undetected: 35, timeout: 0 },
+      reputation: -33,
+      tags: ['malware-distribution'],
+      attributes: { as_owner: 'Example Bad Hosting', asn: 64500, country: 'NL', network: '198.51.100.0/24' },
+    },
   } as Record<string, VtSeedObject>,
   domains: {
     'malware.example.test': { stats: { harmless: 40, malicious: 15, suspicious: 3, undetected: 36, timeout: 0 }, reputation: -60, tags: ['malware'] },
@@ -176,7 +207,12 @@ function ok(id: string, type: string, self: string, seed: VtSeedObject, neverAna
   for (const engine of ENGINES) {
     const category = i < s.malicious ? 'malicious' : i < s.malicious + s.suspicious ? 'suspicious' : i < s.malicious + s.suspicious + s.harmless ? 'harmless' : 'undetected';
     if (i < s.malicious + s.suspicious + s.harmless + s.undetected) {
-      results[engine] = { category, engine_name: engine, method: 'blacklist', result: category === 'malicious' ? 'malware' : category === 'suspicious' ? 'suspicious' : category === 'harmless' ? 'clean' : 'unrated' };
+      results[engine] = {
+        category,
+        engine_name: engine,
+        method: 'blacklist',
+        result: category === 'malicious' ? 'malware' : category === 'suspicious' ? 'suspicious' : category === 'harmless' ? 'clean' : 'unrated',
+      };
     }
     i++;
   }

@@ -10,7 +10,10 @@ export function configSchemaChecks(s: SuiteContext): ConformanceCheck[] {
     s.check('config schema', 'accepts the valid config (defaults applied)', async () => {
       definitionOk();
       const { errors } = validateConfig(plugin.configSchema, s.config);
-      expectNone('the valid config was refused', errors.map((e) => `${e.path}: ${e.message}`));
+      expectNone(
+        'the valid config was refused',
+        errors.map((e) => `${e.path}: ${e.message}`),
+      );
     }),
     s.check('config schema', 'refuses bad configs with an error naming the field path', async () => {
       definitionOk();

@@ -5,7 +5,10 @@ import type { AnyPlugin, ConformanceCheck, ConformanceOptions, Lazy } from './ty
 
 /** Thrown when a plugin breaks the contract; the message says what and how to fix it. */
 export class ConformanceError extends Error {
-  constructor(message: string, readonly problems: string[] = []) {
+  constructor(
+    message: string,
+    readonly problems: string[] = [],
+  ) {
     super(problems.length > 0 ? `${message}\n  - ${problems.join('\n  - ')}` : message);
     this.name = 'ConformanceError';
   }

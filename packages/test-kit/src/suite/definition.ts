@@ -8,10 +8,16 @@ export function definitionChecks(s: SuiteContext): ConformanceCheck[] {
   const { plugin, options } = s;
   const checks = [
     s.check('definition', 'has a valid npm name, semver version, kind, object config schema and create()', async () => {
-      expectNone('definition problems', checkDefinition(plugin).filter((p) => !p.startsWith('apiVersion')));
+      expectNone(
+        'definition problems',
+        checkDefinition(plugin).filter((p) => !p.startsWith('apiVersion')),
+      );
     }),
     s.check('definition', "declares an apiVersion semver range that accepts this core's PLUGIN_API_VERSION", async () => {
-      expectNone('apiVersion problems', checkDefinition(plugin).filter((p) => p.startsWith('apiVersion')));
+      expectNone(
+        'apiVersion problems',
+        checkDefinition(plugin).filter((p) => p.startsWith('apiVersion')),
+      );
     }),
   ];
   if (options.packageJson !== undefined) {

@@ -34,7 +34,8 @@ export function enricherChecks(s: SuiteContext): ConformanceCheck[] {
         const problems: string[] = [];
         if (!Array.isArray(inst.supports) || inst.supports.length === 0) problems.push('supports: must be a non-empty array of indicator types');
         else {
-          for (const t of inst.supports) if (!INDICATOR_TYPES.includes(t as IndicatorType)) problems.push(`supports: unknown indicator type ${JSON.stringify(t)} (known: ${INDICATOR_TYPES.join(', ')})`);
+          for (const t of inst.supports)
+            if (!INDICATOR_TYPES.includes(t as IndicatorType)) problems.push(`supports: unknown indicator type ${JSON.stringify(t)} (known: ${INDICATOR_TYPES.join(', ')})`);
           if (new Set(inst.supports).size !== inst.supports.length) problems.push('supports: lists a type twice');
         }
         for (const [k, v] of Object.entries(inst.limits ?? {})) {

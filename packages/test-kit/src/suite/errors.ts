@@ -24,7 +24,10 @@ const SCENARIOS: Record<Exclude<EndpointScenario, 'closed'>, { scenario: Scenari
   '401': { scenario: { kind: 'status', status: 401, body: '{"error":"invalid credentials"}' }, what: 'HTTP 401 (credentials refused)' },
   '429': { scenario: { kind: 'status', status: 429, headers: { 'retry-after': '7' }, body: '{"error":"too many requests"}' }, what: 'HTTP 429 with Retry-After: 7' },
   '500': { scenario: { kind: 'status', status: 500, body: '{"error":"internal"}' }, what: 'HTTP 500' },
-  garbage: { scenario: { kind: 'status', status: 200, headers: { 'content-type': 'text/html' }, body: '<html>this is not the API</html>' }, what: 'a 200 response that is not the API (HTML)' },
+  garbage: {
+    scenario: { kind: 'status', status: 200, headers: { 'content-type': 'text/html' }, body: '<html>this is not the API</html>' },
+    what: 'a 200 response that is not the API (HTML)',
+  },
 };
 
 /**
@@ -61,7 +64,9 @@ export function errorChecks(s: SuiteContext): ConformanceCheck[] {
     if (e.detail?.ignoredAbort === true) fail(`${what}: ${e.message}`);
     const abortLike = e.code === ErrorCodes.ABORTED || e.code === ErrorCodes.TIMEOUT;
     if (!wasPluginError && !abortLike) {
-      fail(`${what}: threw ${(error as Error)?.name ?? typeof error} "${(error as Error)?.message ?? String(error)}" instead of a PluginError; throw new PluginError(ErrorCodes.X, message) so supervision knows what to do`);
+      fail(
+        `${what}: threw ${(error as Error)?.name ?? typeof error} "${(error as Error)?.message ?? String(error)}" instead of a PluginError; throw new PluginError(ErrorCodes.X, message) so supervision knows what to do`,
+      );
     }
     if (!codes.includes(e.code)) fail(`${what}: expected error code ${codes.join(' or ')}, got ${e.code}: ${e.message}`);
     const leaks = findLeakedSecrets(s.secrets, { 'error message': e.message, 'error detail': e.detail ?? {} });
@@ -72,9 +77,10 @@ export function errorChecks(s: SuiteContext): ConformanceCheck[] {
     const forEndpoint = options.configForEndpoint;
     const codesFor = (which: EndpointScenario) => options.endpointCodes?.[which] ?? DEFAULT_ENDPOINT_CODES[which];
     for (const [key, { scenario, what }] of Object.entries(SCENARIOS) as Array<[Exclude<EndpointScenario, 'closed'>, (typeof SCENARIOS)['hang']]>) {
-      const name = key === 'hang'
-        ? 'honours abort and timeout: against a backend that never answers it rejects with ABORTED/TIMEOUT once its deadline passes'
-        : `fails with ${codesFor(key).join(' or ')} on ${what}`;
+      const name =
+        key === 'hang'
+          ? 'honours abort and timeout: against a backend that never answers it rejects with ABORTED/TIMEOUT once its deadline passes'
+          : `fails with ${codesFor(key).join(' or ')} on ${what}`;
       add(name, async () => {
         definitionOk();
         const server = await startScenarioServer(scenario);

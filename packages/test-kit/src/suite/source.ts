@@ -50,7 +50,9 @@ export function sourceChecks(s: SuiteContext): ConformanceCheck[] {
     s.check(group, `polls the valid config to the end, yielding at least ${minEvents} valid ECS event(s)`, async () => {
       const { events, perPoll } = await drain();
       if (events.length < minEvents) {
-        fail(`the valid config yielded ${events.length} events over ${perPoll.length} polls; expected at least ${minEvents} (point validConfig at data: a fake with seeded records or a sample file)`);
+        fail(
+          `the valid config yielded ${events.length} events over ${perPoll.length} polls; expected at least ${minEvents} (point validConfig at data: a fake with seeded records or a sample file)`,
+        );
       }
       const problems = events.flatMap((e, i) => validateEcsEvent(e).map((p) => `events[${i}].${p}`));
       expectNone('events are not valid ECS', problems.slice(0, 20));
@@ -65,7 +67,8 @@ export function sourceChecks(s: SuiteContext): ConformanceCheck[] {
       const cmp = options.compareCheckpoints ?? defaultCompare;
       for (let i = 1; i < checkpoints.length; i++) {
         const order = cmp(checkpoints[i - 1]!, checkpoints[i]!);
-        if (order !== undefined && order > 0) problems.push(`checkpoint went backwards between poll #${i} and #${i + 1}: ${JSON.stringify(checkpoints[i - 1])} → ${JSON.stringify(checkpoints[i])}`);
+        if (order !== undefined && order > 0)
+          problems.push(`checkpoint went backwards between poll #${i} and #${i + 1}: ${JSON.stringify(checkpoints[i - 1])} → ${JSON.stringify(checkpoints[i])}`);
       }
       problems.push(...duplicates(events));
       expectNone('checkpoint problems', problems);
@@ -79,7 +82,11 @@ export function sourceChecks(s: SuiteContext): ConformanceCheck[] {
         const r = await h.poll();
         const seen = new Set(events.map(identity));
         const again = r.events.filter((e) => seen.has(identity(e)));
-        if (again.length > 0) fail(`${again.length} event(s) emitted again after resuming from ${JSON.stringify(last)}`, again.slice(0, 3).map((e) => JSON.stringify(e).slice(0, 200)));
+        if (again.length > 0)
+          fail(
+            `${again.length} event(s) emitted again after resuming from ${JSON.stringify(last)}`,
+            again.slice(0, 3).map((e) => JSON.stringify(e).slice(0, 200)),
+          );
         if (r.events.length === 0 && !r.hasMore && options.compareCheckpoints) {
           const order = options.compareCheckpoints(last as Checkpoint, h.checkpoint as Checkpoint);
           if (order > 0) fail(`an idle poll moved the checkpoint backwards: ${JSON.stringify(last)} → ${JSON.stringify(h.checkpoint)}`);
@@ -108,7 +115,8 @@ export function sourceChecks(s: SuiteContext): ConformanceCheck[] {
       const bigSet = new Set(events.map(identity));
       const smallSet = new Set(small.map(identity));
       const lost = [...bigSet].filter((k) => !smallSet.has(k));
-      if (lost.length > 0) problems.push(`${lost.length} of ${bigSet.size} events never arrived with maxEvents=${batch} (is the checkpoint the position after the last returned event?)`);
+      if (lost.length > 0)
+        problems.push(`${lost.length} of ${bigSet.size} events never arrived with maxEvents=${batch} (is the checkpoint the position after the last returned event?)`);
       expectNone(`polling with maxEvents=${batch}`, problems);
     }),
     s.check(group, 'a poll whose signal is already aborted settles promptly with ABORTED/TIMEOUT or a valid result', async () => {
@@ -150,7 +158,10 @@ function identity(e: SourceEvent): string {
 function duplicates(events: SourceEvent[]): string[] {
   const seen = new Map<string, number>();
   for (const e of events) seen.set(identity(e), (seen.get(identity(e)) ?? 0) + 1);
-  return [...seen.entries()].filter(([, n]) => n > 1).slice(0, 5).map(([k, n]) => `emitted ${n} times: ${k.slice(0, 200)}`);
+  return [...seen.entries()]
+    .filter(([, n]) => n > 1)
+    .slice(0, 5)
+    .map(([k, n]) => `emitted ${n} times: ${k.slice(0, 200)}`);
 }
 
 /** Numbers and ISO timestamps compare naturally; other shapes need options.compareCheckpoints. */

@@ -69,4 +69,3 @@ export interface ConformanceSuite {
   setup(): Promise<void>;
   teardown(): Promise<void>;
 }
-

@@ -13,5 +13,8 @@ runConformance(plugin, {
   validConfig: () => ({ api_key: ABUSEIPDB_FAKE_API_KEY, base_url: fake.url }),
   configForEndpoint: (origin) => ({ api_key: ABUSEIPDB_FAKE_API_KEY, base_url: `${origin}/api/v2` }),
   feed: true,
-  indicators: [{ type: 'ipv4', value: '198.51.100.66', expect: 'malicious' }, { type: 'ipv4', value: '203.0.113.7', expect: 'suspicious' }],
+  indicators: [
+    { type: 'ipv4', value: '198.51.100.66', expect: 'malicious' },
+    { type: 'ipv4', value: '203.0.113.7', expect: 'suspicious' },
+  ],
 });

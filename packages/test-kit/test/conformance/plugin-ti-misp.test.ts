@@ -14,5 +14,8 @@ runConformance(plugin, {
   validConfig: () => ({ api_key: MISP_FAKE_API_KEY, base_url: fake.url, feed_since: '2025-01-01T00:00:00Z' }),
   configForEndpoint: (origin) => ({ api_key: MISP_FAKE_API_KEY, base_url: `${origin}` }),
   feed: true,
-  indicators: [{ type: 'ipv4', value: '198.51.100.66', expect: 'malicious' }, { type: 'ipv6', value: '2001:db8::bad', expect: 'malicious' }],
+  indicators: [
+    { type: 'ipv4', value: '198.51.100.66', expect: 'malicious' },
+    { type: 'ipv6', value: '2001:db8::bad', expect: 'malicious' },
+  ],
 });

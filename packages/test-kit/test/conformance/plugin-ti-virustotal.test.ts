@@ -12,5 +12,8 @@ runConformance(plugin, {
   },
   validConfig: () => ({ api_key: VT_FAKE_API_KEY, base_url: fake.url }),
   configForEndpoint: (origin) => ({ api_key: VT_FAKE_API_KEY, base_url: `${origin}/api/v3` }),
-  indicators: [{ type: 'ipv4', value: '198.51.100.66', expect: 'malicious' }, { type: 'ipv4', value: '8.8.8.8', expect: 'clean' }],
+  indicators: [
+    { type: 'ipv4', value: '198.51.100.66', expect: 'malicious' },
+    { type: 'ipv4', value: '8.8.8.8', expect: 'clean' },
+  ],
 });
