@@ -225,22 +225,7 @@ export class WindowState {
   open(rule: CompiledRule, key: string, values: unknown[] | undefined): Group {
     let g = rule.groups.get(key);
     if (!g) {
-      g = {
-        rule,
-        key,
-        values: values ?? [key],
-        members: [],
-        firedStart: NONE,
-        firedUntil: NONE,
-        firedId: undefined,
-        gone: false,
-        due: 0,
-        slot: -1,
-        older: undefined,
-        newer: undefined,
-        dirty: false,
-        persisted: false,
-      };
+      g = newGroup(rule, key, values ?? [key], [], NONE, NONE, undefined, false);
       rule.groups.add(g);
     }
     return g;
@@ -345,23 +330,17 @@ export class WindowState {
       until = firedStart + rule.def.timespanMs;
       repaired = true;
     }
-    const g: Group = {
+    const g = newGroup(
       rule,
-      key: groupKey(values),
+      groupKey(values),
       values,
       // The window searches rely on time order; a hand-edited checkpoint need not keep it.
-      members: members.map(([t, id, c, v]) => ({ t, id, c, v, s: -1 })).sort((a, b) => a.t - b.t),
-      firedStart: firedStart ?? NONE,
-      firedUntil: until,
-      firedId: firedId ?? undefined,
-      gone: false,
-      due: 0,
-      slot: -1,
-      older: undefined,
-      newer: undefined,
-      dirty: false,
-      persisted: true,
-    };
+      members.map(([t, id, c, v]) => ({ t, id, c, v, s: -1 })).sort((a, b) => a.t - b.t),
+      firedStart ?? NONE,
+      until,
+      firedId ?? undefined,
+      true,
+    );
     // A checkpoint listing the same group twice: the later entry wins, and is what gets written back.
     const replaced = rule.groups.add(g);
     if (replaced) this.touch(g);
@@ -389,4 +368,18 @@ function snapshotGroup(g: Group): SnapshotGroup {
     members[k] = [m.t, m.id, m.c, m.v];
   }
   return [g.rule.def.key, g.values, g.firedStart === NONE ? null : g.firedStart, g.firedUntil === NONE ? null : g.firedUntil, g.firedId ?? null, members];
+}
+
+/** A group not yet queued nor linked into its table's recency list. */
+function newGroup(
+  rule: CompiledRule,
+  key: string,
+  values: unknown[],
+  members: Member[],
+  firedStart: number,
+  firedUntil: number,
+  firedId: string | undefined,
+  persisted: boolean,
+): Group {
+  return { rule, key, values, members, firedStart, firedUntil, firedId, gone: false, due: 0, slot: -1, older: undefined, newer: undefined, dirty: false, persisted };
 }

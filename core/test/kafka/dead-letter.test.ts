@@ -42,7 +42,7 @@ describe('dead letters with the Kafka sink', () => {
       plugin: 'p',
       events: [{ '@timestamp': '2026-01-01T00:00:00Z', message: `ok-1 ${run}` }, cyclic as never, { '@timestamp': '2026-01-01T00:00:01Z', message: `ok-2 ${run}` }],
     });
-    expect(r).toEqual({ collected: 3, rejected: 1, published: 2 });
+    expect(r).toEqual({ collected: 3, rejected: 1, published: 2, deduplicated: 0 });
     await sink.close(5000);
     const dead = await consumeAll(bootstrap, topics.dead_letter);
     expect(dead).toHaveLength(1);
