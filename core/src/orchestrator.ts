@@ -1,3 +1,5 @@
+// Over 400 lines: most of it is the FabricHost surface the admin API and CLI use (one short method
+// per operation); building things is compose/'s job, the lifecycle itself is start/runOnce/stop.
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
 import type { Checkpoint, FabricEvent, Indicator } from './plugin-api/index.js';

@@ -1,3 +1,5 @@
+// Over 400 lines: the poll loop's scheduling reads the actor's state at every step; the plugin
+// instance (plugin-handle.ts) and checkpoint bookkeeping (commit-ledger.ts) live apart.
 import { join } from 'node:path';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor, type AnyEventObject } from 'xstate';
 import type { Logger } from 'pino';

@@ -1,3 +1,5 @@
+// Over 400 lines: the per-batch loop (sort, observe, add, fire, close) reads and writes the window
+// state at every step; windows, redelivery, watermarks and checkpoints already live in their own modules.
 import type { FabricEvent } from '../plugin-api/events.js';
 import { alertId, annotateEvent, windowAlert } from './alert.js';
 import { restoreCheckpoint, takeDelta, type CheckpointedState, type EngineDelta, type EngineSnapshot } from './checkpoint.js';

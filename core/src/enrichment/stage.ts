@@ -1,3 +1,5 @@
+// Over 400 lines: createEnrichmentStage is one closure over the stage's state (sources, budgets,
+// the verdict cache, tallies, each event's deadline); what has its own job lives in its own module.
 import path from 'node:path';
 import { FabricError } from '../errors/fabric-error.js';
 import type { Logger } from 'pino';

@@ -1,3 +1,5 @@
+// Over 400 lines: a test asset reproducing the documented Elasticsearch/OpenSearch PIT, search_after
+// and scroll APIs (../shared/docs/vendor-apis.md) endpoint by endpoint, with its fault injection.
 import { randomBytes } from 'node:crypto';
 import { LogStoreFake, parseBasic, type FakeRequest, type FakeResponse } from './logstore-fake-base.js';
 import type { TimedRecord } from './loghub-seed.js';
