@@ -330,8 +330,16 @@ describe('dashboard in headless Chromium', () => {
     // Its checkpoint file becomes a folder: the next position cannot be saved, which the
     // supervisor treats as a non-retriable error (events would be read again after a restart).
     const cp = path.join(dir, 'state', 'checkpoints', 'app-log.json');
-    await fs.rm(cp, { force: true });
-    await fs.mkdir(path.join(cp, 'blocker'), { recursive: true });
+    // The collector rewrites the file after every poll (atomically): it can land between our rm and mkdir.
+    for (let attempt = 0; ; attempt++) {
+      await fs.rm(cp, { force: true, recursive: true });
+      try {
+        await fs.mkdir(path.join(cp, 'blocker'), { recursive: true });
+        break;
+      } catch (err) {
+        if (attempt >= 20 || !['ENOTDIR', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      }
+    }
     await fs.appendFile(path.join(dir, 'app', 'app.log'), FAILED('192.0.2.200', 'appuser', 45000));
     await page.waitForFunction(() => document.querySelector('tr[data-collector="app-log"] [data-testid="state"]')?.textContent === 'degraded', { timeout: 15_000 });
     await page.waitForFunction(() => document.querySelector('tr[data-collector="app-log"] [data-testid="last-error"]')?.textContent?.includes('CHECKPOINT_WRITE_FAILED'), {
