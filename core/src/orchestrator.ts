@@ -191,9 +191,9 @@ export class Orchestrator implements FabricHost {
    * `fabric run --once`.
    */
   async runOnce(): Promise<RunOnceReport> {
+    if (this.parts.mode !== 'once') throw new Error('runOnce() needs an orchestrator composed for it: composeFabric(loaded, { once: { maxPolls } })');
     // Stages may wait on unref'd timers (enrichment deadlines); the run must not end because
     // Node saw nothing else keeping the loop alive.
-    if (this.parts.mode !== 'once') throw new Error('runOnce() needs an orchestrator composed for it: composeFabric(loaded, { once: { maxPolls } })');
     const keepAlive = setInterval(() => undefined, 60_000);
     const report: RunOnceReport = { collectors: [], published: 0 };
     const count = (events: readonly FabricEvent[]) => (report.published += events.length);
@@ -228,7 +228,8 @@ export class Orchestrator implements FabricHost {
   private async doStop(): Promise<void> {
     const deadline = this.loaded.config.supervisor.shutdown_timeout_seconds * 1000;
     this.logger.info('stopping: no more polls, flushing in-flight batches');
-    const all = [...this.sources, ...this.enrichers].reverse();
+    // Reverse start order: sources (they use the enrichers) first.
+    const all = [...this.enrichers, ...this.sources].reverse();
     for (const c of all) c.send({ type: 'STOP' });
     const at = Date.now();
     await Promise.all(all.map((c) => c.waitFor((s) => AT_REST.has(s), deadline)));
