@@ -38,6 +38,7 @@ import type { Collector } from './collectors/collector.js';
 import { collectorMachine, type CollectorEvent } from './collectors/machine.js';
 import { machineGraph } from './collectors/graph.js';
 import { settleWithin } from './async/time.js';
+import { Notifier } from './async/notifier.js';
 
 export interface FalsePositiveStoreLike {
   list(): Promise<FalsePositive[]>;
@@ -251,19 +252,19 @@ export class Orchestrator implements FabricHost {
   /** Published events as they are acknowledged, batch by batch, until stopped. */
   async *collect(): AsyncGenerator<readonly FabricEvent[]> {
     const queue: Array<readonly FabricEvent[]> = [];
-    let wake: (() => void) | undefined;
+    const arrived = new Notifier();
     const onPublished = (events: readonly FabricEvent[]) => {
       queue.push(events);
-      wake?.();
+      arrived.notify();
     };
     this.pipeline.on('published', onPublished);
-    const onAbort = () => wake?.();
+    const onAbort = () => arrived.notify();
     this.abort.signal.addEventListener('abort', onAbort);
     try {
       while (!this.abort.signal.aborted || queue.length > 0) {
         const next = queue.shift();
         if (next) yield next;
-        else await new Promise<void>((r) => (wake = r));
+        else await arrived.wait();
       }
     } finally {
       this.pipeline.off('published', onPublished);

@@ -7,6 +7,7 @@ import type { KafkaSinkMetrics } from './metrics.js';
 import type { OutageTracker } from './outage.js';
 import type { DeliveryQueue, PendingRecord } from './queue.js';
 import { produceRequest, type ProduceRequest } from './request.js';
+import { Notifier } from '../../async/notifier.js';
 
 /** What the loop needs from the producer session (a fake in unit tests). */
 export interface ProduceService {
@@ -33,7 +34,8 @@ export class DeliveryLoop {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private readonly stopSignal = new AbortController();
-  private wakeUp: (() => void) | undefined;
+  /** Wakes the loop when records are queued or it is stopped. */
+  private readonly work = new Notifier();
 
   constructor(private readonly options: DeliveryLoopOptions) {}
 
@@ -52,7 +54,7 @@ export class DeliveryLoop {
   /** Records were queued: start, or wake a loop waiting for work. */
   notify(): void {
     this.ensureRunning();
-    this.wakeUp?.();
+    this.work.notify();
   }
 
   /** A failed attempt (or a failed start): count it, and let the session decide what to reset. */
@@ -65,7 +67,7 @@ export class DeliveryLoop {
   stop(): Promise<void> {
     this.stopped = true;
     this.stopSignal.abort();
-    this.wakeUp?.();
+    this.work.notify();
     return this.loop ?? Promise.resolve();
   }
 
@@ -74,8 +76,7 @@ export class DeliveryLoop {
     const { max_events, linger_ms } = this.options.config.batch;
     while (!this.stopped) {
       if (queue.queued === 0) {
-        await new Promise<void>((r) => (this.wakeUp = r));
-        this.wakeUp = undefined;
+        await this.work.wait();
         continue;
       }
       // Fuller requests cost less per event; at close there is nothing more to wait for.
