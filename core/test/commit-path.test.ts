@@ -1,9 +1,9 @@
+import { testPipeline } from './helpers.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Counter } from 'prom-client';
 import pino from 'pino';
-import { Pipeline } from '../src/pipeline/pipeline.js';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/events/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
@@ -114,15 +114,10 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
       return write(evs);
     };
     const metrics = new FabricMetrics();
-    const pipeline = new Pipeline({
+    const pipeline = testPipeline({
       stages: [{ name: 'broken-annotator', process: async (batch) => batch.map((e, i) => (i === 1 ? Object.assign(e, { weird: 5n }) : e)) }],
       sink,
-      maxInFlightBatches: 4,
-      maxBufferedEvents: 1000,
-      publish: 'all',
-      minPriority: 'info',
       metrics,
-      logger: silentLogger(),
     });
     const r = await pipeline.submit({ collector: 'c', plugin: 'p', events: events(3, 0, TS) });
     expect(r).toEqual({ collected: 3, rejected: 1, published: 2, deduplicated: 0 });
@@ -139,17 +134,7 @@ describe('one bad event is isolated, the rest of its batch goes on', () => {
     const metrics = new FabricMetrics();
     const queue = new DeadLetterQueue({ target, metrics, logger: silentLogger(), maxOriginalBytes: 1000 });
     const sink = new MemorySink();
-    const pipeline = new Pipeline({
-      stages: [],
-      sink,
-      maxInFlightBatches: 4,
-      maxBufferedEvents: 1000,
-      publish: 'all',
-      minPriority: 'info',
-      metrics,
-      logger: silentLogger(),
-      deadLetters: queue,
-    });
+    const pipeline = testPipeline({ sink, metrics, deadLetters: queue });
     const cyclic: Record<string, unknown> = { '@timestamp': TS };
     cyclic.me = cyclic;
     await pipeline.submit({ collector: 'c', plugin: 'p', events: [cyclic as never, ...events(2, 0, TS)] });

@@ -6,6 +6,8 @@ import pino from 'pino';
 import { afterAll } from 'vitest';
 import type { FabricEvent } from '../src/plugin-api/index.js';
 import type { CollectorStatusEvent, Sink, SinkHealth } from '../src/sinks/sink.js';
+import { Pipeline, type PipelineOptions } from '../src/pipeline/pipeline.js';
+import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const sharedDir = resolve(repoRoot, '../shared');
@@ -125,4 +127,18 @@ export function startFabric(
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
   return { child, stderr: () => stderr, exited };
+}
+
+/** A pipeline with the tests' usual bounds (4 batches, 1,000 events), no stages, publishing everything from `info` up. */
+export function testPipeline(opts: Partial<PipelineOptions> & Pick<PipelineOptions, 'sink'>): Pipeline {
+  return new Pipeline({
+    stages: [],
+    maxInFlightBatches: 4,
+    maxBufferedEvents: 1000,
+    publish: 'all',
+    minPriority: 'info',
+    metrics: new FabricMetrics(),
+    logger: silentLogger(),
+    ...opts,
+  });
 }

@@ -1,9 +1,9 @@
+import { testPipeline } from './helpers.js';
 import { describe, expect, it } from 'vitest';
-import { Pipeline } from '../src/pipeline/pipeline.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import type { FabricEvent } from '../src/plugin-api/index.js';
 import type { PipelineStage } from '../src/pipeline/stage.js';
-import { MemorySink, silentLogger } from './helpers.js';
+import { MemorySink } from './helpers.js';
 
 /** Marks events as signals with the priority their message names. */
 const prioritise: PipelineStage = {
@@ -21,16 +21,7 @@ describe('fabric_events_published_total', () => {
   it('counts every published event by collector and priority (counted per batch, not per event)', async () => {
     const metrics = new FabricMetrics();
     const sink = new MemorySink();
-    const pipeline = new Pipeline({
-      stages: [prioritise],
-      sink,
-      maxInFlightBatches: 4,
-      maxBufferedEvents: 1000,
-      publish: 'all',
-      minPriority: 'low',
-      metrics,
-      logger: silentLogger(),
-    });
+    const pipeline = testPipeline({ stages: [prioritise], sink, minPriority: 'low', metrics });
     const ev = (i: number, p: string) => ({ '@timestamp': new Date(Date.UTC(2026, 0, 1) + i).toISOString(), message: p });
     await pipeline.submit({ collector: 'a', plugin: 'p', events: [ev(1, 'high'), ev(2, 'low'), ev(3, 'high'), ev(4, 'info')] });
     await pipeline.submit({ collector: 'b', plugin: 'p', events: [ev(5, 'high')] });

@@ -1,10 +1,10 @@
+import { testPipeline } from './helpers.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Pipeline } from '../src/pipeline/pipeline.js';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/events/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { events, harness } from './collector-harness.js';
-import { MemorySink, flushPromises, silentLogger, until } from './helpers.js';
+import { MemorySink, flushPromises, until } from './helpers.js';
 
 describe('event normalisation', () => {
   it('expands dotted keys into nested ECS, assigns provenance and a content fingerprint', () => {
@@ -98,7 +98,7 @@ describe('backpressure', () => {
   it('the checkpoint of a batch is not written before the sink acknowledged it', async () => {
     const sink = new MemorySink();
     const metrics = new FabricMetrics();
-    const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics, logger: silentLogger() });
+    const pipeline = testPipeline({ sink, metrics });
     sink.block();
     const done = pipeline.submit({ collector: 'c', plugin: 'p', events: events(3) });
     let acked = false;
@@ -113,16 +113,7 @@ describe('backpressure', () => {
 
   it('routes by priority: below the minimum is not published, critical goes first', async () => {
     const sink = new MemorySink();
-    const pipeline = new Pipeline({
-      stages: [],
-      sink,
-      maxInFlightBatches: 4,
-      maxBufferedEvents: 1000,
-      publish: 'all',
-      minPriority: 'medium',
-      metrics: new FabricMetrics(),
-      logger: silentLogger(),
-    });
+    const pipeline = testPipeline({ sink, minPriority: 'medium' });
     const ev = (p: string, i: number) => ({ '@timestamp': '2026-01-01T00:00:00Z', message: `m${i}`, fabric: { priority: p } });
     await pipeline.submit({ collector: 'c', plugin: 'p', events: [ev('low', 1), ev('medium', 2), ev('critical', 3), ev('info', 4), ev('high', 5)] });
     expect(sink.events.map((e) => e.fabric.priority)).toEqual(['critical', 'high', 'medium']);
@@ -132,7 +123,7 @@ describe('backpressure', () => {
     const sink = new MemorySink();
     const metrics = new FabricMetrics();
     const broken = { name: 'broken', process: async () => Promise.reject(new Error('boom')) };
-    const pipeline = new Pipeline({ stages: [broken], sink, maxInFlightBatches: 4, maxBufferedEvents: 1000, publish: 'all', minPriority: 'info', metrics, logger: silentLogger() });
+    const pipeline = testPipeline({ stages: [broken], sink, metrics });
     await pipeline.submit({ collector: 'c', plugin: 'p', events: events(4) });
     expect(sink.events).toHaveLength(4);
     expect((await metrics.stageErrors.get()).values[0]?.value).toBe(1);
@@ -155,16 +146,7 @@ describe('stage pipelining', () => {
         return b;
       },
     };
-    const pipeline = new Pipeline({
-      stages: [fast, slow],
-      sink,
-      maxInFlightBatches: 8,
-      maxBufferedEvents: 1000,
-      publish: 'all',
-      minPriority: 'info',
-      metrics: new FabricMetrics(),
-      logger: silentLogger(),
-    });
+    const pipeline = testPipeline({ stages: [fast, slow], sink, maxInFlightBatches: 8 });
     const batch = (n: number) => ({ collector: 'c', plugin: 'p', events: [{ '@timestamp': '2026-01-01T00:00:00Z', message: `b${n}` }] });
     const done = [1, 2, 3].map((n) => pipeline.submit(batch(n)));
     await until(() => seen.fast!.length === 3);

@@ -1,9 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
-import { Pipeline } from '../../src/pipeline/pipeline.js';
-import { FabricMetrics } from '../../src/metrics/fabric-metrics.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
-import { MemorySink, silentLogger, until } from '../helpers.js';
+import { MemorySink, until, testPipeline } from '../helpers.js';
 import { SEC, T0, failed, harness, savedState, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], checkpoint_interval_seconds: 0 };
@@ -19,16 +17,7 @@ describe('correlation alerts are acknowledged by batch identity', () => {
     const first = await harness(bruteForceOnly, { stateDir });
     const sink = new MemorySink();
     sink.block();
-    const pipeline = new Pipeline({
-      stages: [first.stage],
-      sink,
-      maxInFlightBatches: 8,
-      maxBufferedEvents: 10_000,
-      publish: 'all',
-      minPriority: 'medium',
-      metrics: new FabricMetrics(),
-      logger: silentLogger(),
-    });
+    const pipeline = testPipeline({ stages: [first.stage], sink, maxInFlightBatches: 8, maxBufferedEvents: 10_000, minPriority: 'medium' });
     const bruteForce = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '203.0.113.77', { id: `bf-${i}` }));
     const plain: FabricEvent = { '@timestamp': new Date(T0 + 10 * SEC).toISOString(), message: 'session opened', event: { id: 'plain-1', kind: 'event' } } as FabricEvent;
 
@@ -67,16 +56,7 @@ describe('correlation alerts are acknowledged by batch identity', () => {
       }
       return write(events);
     };
-    const pipeline = new Pipeline({
-      stages: [h.stage],
-      sink,
-      maxInFlightBatches: 8,
-      maxBufferedEvents: 10_000,
-      publish: 'all',
-      minPriority: 'medium',
-      metrics: new FabricMetrics(),
-      logger: silentLogger(),
-    });
+    const pipeline = testPipeline({ stages: [h.stage], sink, maxInFlightBatches: 8, maxBufferedEvents: 10_000, minPriority: 'medium' });
     const bruteForce = () => [0, 1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, '203.0.113.78', { id: `rb-${i}` }));
     await expect(pipeline.submit({ collector: 'auth-log', plugin: 'p', events: bruteForce() })).rejects.toThrow('sink closed');
     await h.stage.flush!();

@@ -2,10 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaSink, resolveKafkaSinkConfig } from '../../src/sinks/kafka/index.js';
 import { createDeadLetterTarget } from '../../src/sinks/factory.js';
 import { DeadLetterQueue } from '../../src/sinks/dead-letter.js';
-import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { FabricMetrics } from '../../src/metrics/fabric-metrics.js';
 import { consumeAll, runId, sharedBroker, sinkContext } from './helpers.js';
-import { silentLogger } from '../helpers.js';
+import { silentLogger, testPipeline } from '../helpers.js';
 
 let bootstrap: string;
 beforeAll(async () => {
@@ -24,17 +23,7 @@ describe('dead letters with the Kafka sink', () => {
     expect(target?.location).toBe(`topic ${topics.dead_letter}`);
     const metrics = new FabricMetrics();
     const queue = new DeadLetterQueue({ target, metrics, logger: silentLogger() });
-    const pipeline = new Pipeline({
-      stages: [],
-      sink,
-      maxInFlightBatches: 4,
-      maxBufferedEvents: 1000,
-      publish: 'all',
-      minPriority: 'info',
-      metrics,
-      logger: silentLogger(),
-      deadLetters: queue,
-    });
+    const pipeline = testPipeline({ sink, metrics, deadLetters: queue });
     const cyclic: Record<string, unknown> = { '@timestamp': '2026-01-01T00:00:00Z', message: `cyclic ${run}` };
     cyclic.self = cyclic;
     const r = await pipeline.submit({
