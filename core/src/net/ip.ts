@@ -33,15 +33,24 @@ function fromBigint(value: bigint, length: number): number[] {
 }
 
 function parseV4(text: string): bigint | undefined {
-  if (!IPV4_TEXT.test(text) || !ipaddr.IPv4.isValidFourPartDecimal(text)) return undefined;
-  return toBigint(ipaddr.IPv4.parse(text).octets);
+  // IPV4_TEXT admits only four plain decimals; ipaddr.js then refuses parts above 255.
+  if (!IPV4_TEXT.test(text)) return undefined;
+  try {
+    return toBigint(ipaddr.IPv4.parse(text).octets);
+  } catch {
+    return undefined;
+  }
 }
 
 function parseV6(text: string): ipaddr.IPv6 | undefined {
   // The embedded IPv4 tail is checked by IPV6_TEXT as four plain decimals: ipaddr.js alone would
   // read "::ffff:0x1.1.1.1" or octal parts.
-  if (!IPV6_TEXT.test(text) || !ipaddr.IPv6.isValid(text)) return undefined;
-  return ipaddr.IPv6.parse(text);
+  if (!IPV6_TEXT.test(text)) return undefined;
+  try {
+    return ipaddr.IPv6.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
