@@ -5,6 +5,7 @@ import { createLogger, registerSecret } from '../logging.js';
 import { FabricMetrics } from '../metrics/fabric-metrics.js';
 import { Orchestrator } from '../orchestrator.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { describeProxy, proxyCredentials } from '../plugin-api/toolkit/transport.js';
 import type { PipelineStage } from '../pipeline/stage.js';
 import { searchRoots } from '../plugins/loader.js';
 import { resolveComponents } from '../plugins/resolve.js';
@@ -43,6 +44,10 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   const cfg = loaded.config;
   const logger = opts.logger ?? createLogger({ level: cfg.log_level });
   for (const v of loaded.interpolated) registerSecret(v);
+  // HTTPS_PROXY=http://user:password@… : the credentials never reach a log line or an error shown.
+  for (const v of proxyCredentials()) registerSecret(v);
+  const proxy = describeProxy();
+  if (proxy) logger.info({ proxy }, 'plugins reach their HTTP backends through a proxy');
   const roots = searchRoots(opts.cwd ?? process.cwd(), loaded.dir);
   // A source whose plugin fails at import (in its worker) does not stop the others: it fails on its own, supervised.
   const components = await resolveComponents(loaded, roots, { deferBrokenImports: true });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setField, type FabricEvent } from '../plugin-api/events.js';
 import { EVENT_SCHEMA_VERSION } from '../events/schema-version.js';
-import type { AttackMapping } from './attack.js';
+import type { AttackMapping } from '../detection/sigma/attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
 import type { Group } from './window-state.js';
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../events/priority.js';

@@ -101,6 +101,8 @@ export class EnricherSource {
     this.plugin = o.plugin;
     this.budget = new RequestBudget(o.perMinute, o.perDay, o.reserveFraction, o.clock, o.budgetState);
     o.metrics.budgetUsed.set({ enricher: o.id }, this.budget.usedToday);
+    // With the budget itself exported, "used >= budget" is an alert rule (deploy/prometheus/alerts.yml).
+    if (o.perDay !== undefined) o.metrics.budget.set({ enricher: o.id }, o.perDay);
   }
 
   supports(type: IndicatorType): boolean {
