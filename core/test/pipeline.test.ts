@@ -11,7 +11,7 @@ describe('event normalisation', () => {
     const r = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', 'source.ip': '1.2.3.4', 'user.name': 'root', event: { original: 'x' } }, { collector: 'a', plugin: 'p' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.event).toMatchObject({ source: { ip: '1.2.3.4' }, user: { name: 'root' }, fabric: { collector: 'a', plugin: 'p', schema_version: '1.0.0' } });
+    expect(r.event).toMatchObject({ source: { ip: '1.2.3.4' }, user: { name: 'root' }, fabric: { collector: 'a', plugin: 'p', schema_version: '2.0.0' } });
     expect(r.event.event.id).toMatch(/^a-[0-9a-f]{24}$/);
     const same = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', event: { original: 'x' } }, { collector: 'other', plugin: 'q' });
     expect(same.ok && same.event.fabric.fingerprint).toBe(r.event.fabric.fingerprint);
