@@ -45,7 +45,8 @@ export function syslogZone(name?: string): Zone | undefined {
 function bsdTime(text: string, now: Date, year: number | undefined, zone: Zone): Date | undefined {
   const m = BSD_TS.exec(text);
   const month = m ? MONTHS[m[1]!] : undefined;
-  if (!m || month === undefined) return undefined;
+  // luxon would carry hour 24 into the next day; a clock never shows it.
+  if (!m || month === undefined || Number(m[3]) > 23) return undefined;
   const millisecond = m[6] ? Number(m[6].slice(0, 3).padEnd(3, '0')) : 0;
   const at = (y: number) =>
     DateTime.fromObject({ year: y, month: month + 1, day: Number(m[2]), hour: Number(m[3]), minute: Number(m[4]), second: Number(m[5]), millisecond }, { zone }).toJSDate();

@@ -100,3 +100,12 @@ describe('BSD syslog time zone (syslog_timezone)', () => {
     expect(() => hostConfig({ paths: ['auth.log'], syslog_timezone: '' })).toThrow(/syslog_timezone/);
   });
 });
+
+describe('BSD syslog dates that do not exist', () => {
+  it('a day the month does not have is no syslog header: the line is kept whole, stamped at ingest, never moved to another day', () => {
+    for (const stamp of ['Feb 30 10:00:00', 'Feb 29 10:00:00', 'Apr 31 10:00:00', 'Jan  0 10:00:00', 'Jan 32 10:00:00', 'Jan 15 24:00:00', 'Jan 15 23:60:00']) {
+      expect(parseSyslog(sshd(stamp), now, 2025, syslogZone('Europe/Berlin')!)).toBeUndefined();
+    }
+    expect(at(sshd('Feb 29 10:00:00'), 'UTC', 2024)).toBe('2024-02-29T10:00:00.000Z');
+  });
+});
