@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Value } from 'typebox/value';
 import { parse, stringify } from 'yaml';
 import { ECS_VERSION } from '../src/events/ecs.js';
 import { EVENT_SCHEMA_VERSION } from '../src/events/schema-version.js';
@@ -119,7 +120,9 @@ afterAll(async () => {
 });
 
 describe('Elasticsearch/OpenSearch index template on a real OpenSearch node', () => {
-  it('the quickstart output is ECS 2.0-shaped: alerts, ecs.version, only ECS rule fields', () => {
+  it('the quickstart output is ECS 2.0-shaped: alerts, ecs.version, only ECS rule fields, valid against threat-detected.v2.json', () => {
+    const schema = JSON.parse(readFileSync(join(repoRoot, 'core/schemas/threat-detected.v2.json'), 'utf8')) as Record<string, unknown>;
+    expect(events.flatMap((e) => [...Value.Errors(schema, e)].map((x) => `${String((e.event as Json).id)} ${x.instancePath} ${x.message}`))).toEqual([]);
     const alertTypes = new Map<string, number>();
     for (const e of events) {
       const fabric = e.fabric as Json;
