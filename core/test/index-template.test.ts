@@ -141,6 +141,11 @@ describe('Elasticsearch/OpenSearch index template on a real OpenSearch node', ()
     expect(alertTypes.get('correlation') ?? 0).toBeGreaterThan(0);
   });
 
+  it('the templates say which ECS and event schema versions they map: the ones the product writes', () => {
+    for (const file of [...Object.values(FILES), 'index-template.json'])
+      expect(template(file)._meta, file).toMatchObject({ ecs_version: ECS_VERSION, fabric_schema_version: EVENT_SCHEMA_VERSION });
+  });
+
   it('indexes every event of the quickstart with no error, and maps every field it wrote', async () => {
     const items = await bulk(events);
     expect(items.filter((i) => i.status !== 201)).toEqual([]);
