@@ -36,6 +36,26 @@ export function syslogZone(name?: string): Zone | undefined {
 }
 
 /**
+ * How far `zone`'s wall clock is ahead of UTC during one local minute (NaN for a day the month
+ * does not have). Zones change offset on whole minutes, so every second of the minute shares it.
+ * For a named zone, log lines come in runs from the same minute and a lookup through Intl costs
+ * about five times the rest of the line's parsing, so the last answer is kept; the host's zone is
+ * answered by Date itself, cheaply, and follows a change of TZ.
+ */
+function minuteOffset(zone: Zone, year: number, month: number, day: number, hour: number, minute: number): number {
+  const named = zone.type !== 'system';
+  const key = named ? `${year}-${month}-${day} ${hour}:${minute}` : '';
+  if (!named || zone !== lastMinute.zone || key !== lastMinute.key) {
+    const local = DateTime.fromObject({ year, month: month + 1, day, hour, minute }, { zone });
+    lastMinute.zone = zone;
+    lastMinute.key = key;
+    lastMinute.offsetMs = local.isValid ? Date.UTC(year, month, day, hour, minute) - local.toMillis() : Number.NaN;
+  }
+  return lastMinute.offsetMs;
+}
+const lastMinute: { zone: Zone | undefined; key: string; offsetMs: number } = { zone: undefined, key: '', offsetMs: 0 };
+
+/**
  * BSD syslog lines carry no year and no zone. We read the wall time in `zone`, take `year`
  * (default: this year in that zone) and step back a year when that would put the line more than a
  * day in the future — the December log read in January. A wall time the zone skips (spring
@@ -48,9 +68,13 @@ function bsdTime(text: string, now: Date, year: number | undefined, zone: Zone):
   // luxon would carry hour 24 into the next day; a clock never shows it.
   if (!m || month === undefined || Number(m[3]) > 23) return undefined;
   const millisecond = m[6] ? Number(m[6].slice(0, 3).padEnd(3, '0')) : 0;
-  const at = (y: number) =>
-    DateTime.fromObject({ year: y, month: month + 1, day: Number(m[2]), hour: Number(m[3]), minute: Number(m[4]), second: Number(m[5]), millisecond }, { zone }).toJSDate();
-  const y = year ?? DateTime.fromJSDate(now, { zone }).year;
+  const day = Number(m[2]);
+  const hour = Number(m[3]);
+  const minute = Number(m[4]);
+  const second = Number(m[5]);
+  if (minute > 59 || second > 59) return undefined;
+  const at = (y: number) => new Date(Date.UTC(y, month, day, hour, minute, second, millisecond) - minuteOffset(zone, y, month, day, hour, minute));
+  const y = year ?? new Date(now.getTime() + zone.offset(now.getTime()) * 60_000).getUTCFullYear();
   const ts = at(y);
   return year === undefined && ts.getTime() - now.getTime() > 86_400_000 ? at(y - 1) : ts;
 }

@@ -109,3 +109,15 @@ describe('BSD syslog dates that do not exist', () => {
     expect(at(sshd('Feb 29 10:00:00'), 'UTC', 2024)).toBe('2024-02-29T10:00:00.000Z');
   });
 });
+
+describe('several zones in one process', () => {
+  it('collectors with different zones reading the same minute in turn each get their own offset', () => {
+    const line = sshd('Jul  1 12:00:30');
+    const expected = { 'Europe/Berlin': '2025-07-01T10:00:30.000Z', 'America/New_York': '2025-07-01T16:00:30.000Z', UTC: '2025-07-01T12:00:30.000Z' };
+    for (let round = 0; round < 3; round++) {
+      for (const [zone, iso] of Object.entries(expected)) expect(at(line, zone)).toBe(iso);
+    }
+    // A second zone object for the same name agrees with the first.
+    expect(parseSyslog(line, now, 2025, syslogZone('Europe/Berlin')!)?.timestamp.toISOString()).toBe(expected['Europe/Berlin']);
+  });
+});
