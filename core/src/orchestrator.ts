@@ -27,7 +27,7 @@ import { redactDeep, redactSecrets } from './logging.js';
 import type { FabricMetrics } from './metrics/fabric-metrics.js';
 import { checkpointErrors, CheckpointValidationError, describeFieldErrors, type CheckpointStore } from './state/checkpoint-store.js';
 import type { DeadLetterQueue } from './sinks/dead-letter.js';
-import { EVENT_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
+import { RECORD_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
 import type { Pipeline } from './pipeline/pipeline.js';
 import type { PipelineStage } from './pipeline/stage.js';
 import { loadPlugin } from './plugins/loader.js';
@@ -149,7 +149,7 @@ export class Orchestrator implements FabricHost {
         ...(error && (record.to === 'degraded' || record.to === 'failed' || record.to === 'restarting')
           ? { error: { code: error.code, message: error.message, retriable: error.retriable } }
           : {}),
-        schema_version: EVENT_SCHEMA_VERSION,
+        schema_version: RECORD_SCHEMA_VERSION,
       })
       .catch((err: Error) => this.logger.warn({ collector: record.collector, err: err.message }, 'could not publish collector status'));
   }

@@ -6,6 +6,7 @@ import { loadConfig } from '../src/config/load.js';
 import { composeFabric } from '../src/compose/index.js';
 import pino from 'pino';
 import { repoRoot, silentLogger, tempDir, until } from './helpers.js';
+import { isDetection } from '../src/events/ecs.js';
 
 const fake = new AbuseIpdbFake();
 beforeAll(() => fake.start());
@@ -53,7 +54,7 @@ enrichers:
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    const first = events.find((e) => e.source?.ip === '198.51.100.23' && e.event.kind === 'signal');
+    const first = events.find((e) => e.source?.ip === '198.51.100.23' && isDetection(e));
     expect(first.fabric.reputation.sources_answered).toEqual([]);
     expect(JSON.stringify(first.fabric.reputation.sources_unanswered)).toContain('abuseipdb');
     expect(ABUSEIPDB_FAKE_API_KEY).not.toBe(wrongKey);

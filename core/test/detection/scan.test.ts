@@ -58,7 +58,7 @@ describe('fabric scan', () => {
     expect(fromOpenSsh).toHaveLength(await labelledFailures());
     const first = fromOpenSsh[0];
     expect(first).toMatchObject({
-      event: { kind: 'signal', original: 'Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186' },
+      event: { kind: 'alert', original: 'Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186' },
       source: { ip: '173.234.31.186' },
       user: { name: 'webmaster' },
       host: { name: 'LabSZ' },

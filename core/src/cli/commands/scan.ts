@@ -15,7 +15,7 @@ import { RuleRefusal } from '../../detection/sigma/errors.js';
 import { validateAgainstSchema } from '../../config/validate.js';
 import { DetectionPool } from '../../detection/pool.js';
 import type { RuleInfo, TextBatchResult } from '../../detection/index.js';
-import { annotateSignal } from '../../detection/annotate.js';
+import { annotateDetection } from '../../detection/annotate.js';
 import { setField } from '../../plugin-api/index.js';
 
 const USAGE =
@@ -135,7 +135,7 @@ export function lineTime(line: string, fileTime: Date): string | undefined {
   return new Date(t).toISOString();
 }
 
-/** The ECS detection written with --json: raw line, extracted fields, signal annotations. */
+/** The ECS detection written with --json: raw line, extracted fields, rule-match annotations. */
 function detection(line: string, fields: Record<string, unknown> | undefined, rules: RuleInfo[], file: string, lineNo: number, fileTime: Date): Record<string, unknown> {
   const now = new Date().toISOString();
   const ev: Record<string, unknown> = { '@timestamp': lineTime(line, fileTime) ?? now };
@@ -145,13 +145,24 @@ function detection(line: string, fields: Record<string, unknown> | undefined, ru
   setField(ev, 'log.file.path', file);
   setField(ev, 'log.file.line', lineNo);
   setField(ev, 'event.ingested', now);
-  return annotateSignal(ev, rules);
+  return annotateDetection(ev, rules);
 }
 
 /** What the main thread needs per rule, derived from the rule data: compiling happens in the workers. */
 function ruleInfoOf(r: SigmaRule, index: number): RuleInfo {
   const { techniques, tactics } = attackFromTags(r.tags);
-  return { index, id: r.id, name: ruleKey(r), title: r.title, description: r.description ?? r.title, level: r.level, techniques, tactics };
+  return {
+    index,
+    id: r.id,
+    name: ruleKey(r),
+    title: r.title,
+    description: r.description ?? r.title,
+    author: r.author,
+    references: r.references ?? [],
+    level: r.level,
+    techniques,
+    tactics,
+  };
 }
 
 /** Where parsed rules are cached between runs: $XDG_CACHE_HOME or ~/.cache, unless told otherwise. */
