@@ -278,3 +278,35 @@ describe('GET /version and PUT /admin/loggers', () => {
     expect(fab.orch.logLevel()).toBe('debug');
   });
 });
+
+describe('the overlay file is read as hostile input', () => {
+  it('refuses a broken, foreign or invalid overlay with a ConfigError naming the file, never half-applied', async () => {
+    const dir = tempDir('fabric-runtime-overlay-');
+    writePlugins(dir);
+    const file = join(dir, 'fabric.yaml');
+    writeFileSync(file, `${BASE}collectors:\n${ticker('a', 'A')}`);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'state'), { recursive: true });
+    const overlay = overlayPath(join(dir, 'state'));
+    for (const [text, message] of [
+      ['{"version":1,"collectors":', 'not valid JSON'],
+      ['{"version":2,"collectors":{}}', 'not an overlay of this version'],
+      ['[1,2,3]', 'not an overlay of this version'],
+      ['{"version":1,"collectors":{"b":{"id":"b","plugin":"plugin-ticker","interval_seconds":"soon"}}}', 'collectors.b.interval_seconds'],
+      ['{"version":1,"collectors":{"b":{"id":"c","plugin":"plugin-ticker"}}}', 'names id "c"'],
+      [`{"version":1,"collectors":{"b":${JSON.stringify({ id: 'b', plugin: 'x', config: {}, pad: 'x'.repeat(1024 * 1024) })}}}`, 'larger than'],
+    ] as const) {
+      writeFileSync(overlay, text);
+      expect(() => loadConfigWithOverlay(file, {}), text.slice(0, 60)).toThrow(message);
+      try {
+        loadConfigWithOverlay(file, {});
+      } catch (err) {
+        expect((err as Error).message).toContain(overlay);
+      }
+    }
+    // Removing a collector the file does not have, and a __proto__ id, change nothing else.
+    writeFileSync(overlay, '{"version":1,"collectors":{"ghost":null,"__proto__":null}}');
+    expect(loadConfigWithOverlay(file, {}).config.collectors.map((c) => c.id)).toEqual(['a']);
+    expect(({} as Record<string, unknown>).collectors).toBeUndefined();
+  });
+});
