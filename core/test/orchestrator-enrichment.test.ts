@@ -45,7 +45,13 @@ enrichers:
       expect(JSON.stringify(orch.getCollector('abuseipdb'))).not.toContain(wrongKey);
       // GET /enrichers' view: its collector's state, the stage's view of the source, quota and cache.
       const [view] = orch.enrichers();
-      expect(view).toMatchObject({ id: 'abuseipdb', state: 'degraded', health: 'degraded', lastErrorCode: 'AUTH_FAILED', sourceHealth: { status: 'degraded', code: 'AUTH_FAILED' } });
+      expect(view).toMatchObject({
+        id: 'abuseipdb',
+        state: 'degraded',
+        health: 'degraded',
+        lastErrorCode: 'AUTH_FAILED',
+        sourceHealth: { status: 'degraded', code: 'AUTH_FAILED' },
+      });
       expect(view!.quota).toMatchObject({ usedToday: expect.any(Number), perMinute: expect.any(Number) });
       expect(view!.cache).toMatchObject({ entries: 0 });
       expect(JSON.stringify(view)).not.toContain(wrongKey);

@@ -215,7 +215,7 @@ const CollectorConfigFields = {
   max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb' })),
   config: Type.Optional(
     Type.Record(Type.String(), Type.Unknown(), {
-      description: "The plugin's config block, checked against the plugin's schema (GET /plugins/{name} shows it). A secret sent back as \"[redacted]\" keeps the stored value.",
+      description: 'The plugin\'s config block, checked against the plugin\'s schema (GET /plugins/{name} shows it). A secret sent back as "[redacted]" keeps the stored value.',
     }),
   ),
 };
@@ -252,7 +252,9 @@ export const VersionSchema = Type.Object({
   version: Type.String({ description: 'Version of @reactive-fabric/core' }),
   node: Type.String({ description: 'Node.js version running the instance' }),
   pluginApi: Type.String({ description: 'Plugin API version plugins declare a range against' }),
-  plugins: Type.Array(Type.Object({ name: Type.String(), version: Type.String(), collectors: Type.Array(Type.String()) }), { description: 'Plugin packages the running collectors and enrichers use' }),
+  plugins: Type.Array(Type.Object({ name: Type.String(), version: Type.String(), collectors: Type.Array(Type.String()) }), {
+    description: 'Plugin packages the running collectors and enrichers use',
+  }),
 });
 
 export const EnricherIdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'Enricher id from the config' }) });

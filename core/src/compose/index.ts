@@ -101,7 +101,20 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   };
   const factory = new CollectorFactory(deps);
   const collectors = await buildCollectors(deps, factory);
-  const orchestrator = new Orchestrator({ loaded, sink, stages, pipeline, deadLetters, checkpoints, collectors, roots, logger, metrics, lifetime, mode: opts.once ? 'once' : 'continuous' });
+  const orchestrator = new Orchestrator({
+    loaded,
+    sink,
+    stages,
+    pipeline,
+    deadLetters,
+    checkpoints,
+    collectors,
+    roots,
+    logger,
+    metrics,
+    lifetime,
+    mode: opts.once ? 'once' : 'continuous',
+  });
   // A running instance can change its collectors (admin API, reload); a `run --once` cannot.
   if (!opts.once) orchestrator.configControl = new LiveConfig({ loaded, components, roots, factory, orchestrator, env, logger });
   return orchestrator;

@@ -95,7 +95,11 @@ export function applyOverlay(loaded: LoadedConfig, overlay: ConfigOverlay): Load
     else collectors.push(value as CollectorConfig);
   }
   for (const [i, c] of collectors.entries()) if (ids.includes(c.id)) fromOverlay.add(i);
-  if (problems.length > 0) throw new ConfigError(file, problems.map((p) => ({ ...p, fix: `fix or remove the entry in ${file}` })));
+  if (problems.length > 0)
+    throw new ConfigError(
+      file,
+      problems.map((p) => ({ ...p, fix: `fix or remove the entry in ${file}` })),
+    );
   return {
     ...loaded,
     config: { ...loaded.config, collectors },

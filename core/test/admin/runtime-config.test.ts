@@ -192,7 +192,12 @@ describe('POST /reload and SIGHUP', () => {
     const res = await fab.call('POST', '/reload');
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ added: ['e'], removed: ['c'], restarted: ['b'], unchanged: ['a'], restartRequired: ['sink'], logLevel: 'debug' });
-    expect(fab.orch.listCollectors().map((c) => c.id).sort()).toEqual(['a', 'b', 'e']);
+    expect(
+      fab.orch
+        .listCollectors()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['a', 'b', 'e']);
     await until(() => fab.messages('B2').length > 0 && fab.messages('E').length > 0);
     expect(fab.orch.getCollector('a')!.since).toBe(aSince);
     expect(fab.orch.transitions('a')!.length).toBe(aTransitions);
@@ -203,13 +208,23 @@ describe('POST /reload and SIGHUP', () => {
     const refused = expectError(await fab.call('POST', '/reload'), 400, 'CONFIG_REFUSED');
     expect(refused.message).toContain('the running config stays');
     expect(refused.details!.length).toBeGreaterThan(0);
-    expect(fab.orch.listCollectors().map((c) => c.id).sort()).toEqual(['a', 'b', 'e']);
+    expect(
+      fab.orch
+        .listCollectors()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['a', 'b', 'e']);
     // Plugin-level problems are refused too, with the field named.
     writeFileSync(fab.file, `${BASE}collectors:\n${ticker('a', 'A9')}  - id: z\n    plugin: plugin-ticker\n    config: { label: 7 }\n`);
     const pluginLevel = expectError(await fab.call('POST', '/reload'), 400, 'CONFIG_REFUSED');
     expect(pluginLevel.details).toEqual([expect.objectContaining({ path: 'collectors[1].config.label' })]);
     expect(fab.orch.transitions('a')!.length).toBe(aTransitions);
-    expect(fab.orch.listCollectors().map((c) => c.id).sort()).toEqual(['a', 'b', 'e']);
+    expect(
+      fab.orch
+        .listCollectors()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['a', 'b', 'e']);
 
     // SIGHUP reloads the same way.
     writeFileSync(fab.file, `${BASE}collectors:\n${ticker('a', 'A')}${ticker('b', 'B2')}`);
@@ -220,7 +235,12 @@ describe('POST /reload and SIGHUP', () => {
     } finally {
       stop();
     }
-    expect(fab.orch.listCollectors().map((c) => c.id).sort()).toEqual(['a', 'b']);
+    expect(
+      fab.orch
+        .listCollectors()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 });
 

@@ -1,14 +1,7 @@
 import type { ConfigControl } from '../../host.js';
 import type { AdminApp, RouteContext } from '../context.js';
 import { AdminErrorCodes, ApiError } from '../errors.js';
-import {
-  CollectorConfigBody,
-  CollectorConfigSchema,
-  CollectorIdParam,
-  NewCollectorBody,
-  ReloadReportSchema,
-  errors,
-} from '../schemas.js';
+import { CollectorConfigBody, CollectorConfigSchema, CollectorIdParam, NewCollectorBody, ReloadReportSchema, errors } from '../schemas.js';
 
 /** The host's config control, or 501 for an instance that cannot change its config at runtime. */
 function control(ctx: RouteContext): ConfigControl {
