@@ -139,10 +139,10 @@ export class Orchestrator implements FabricHost {
    * Take a collector built after composition (created or replaced at runtime) and, when the
    * instance runs, start it. The others are not touched.
    */
-  adopt(c: Collector): void {
+  adopt(c: Collector, opts: { start?: boolean } = {}): void {
     if (this.collectors.has(c.id)) throw new HostError('EXISTS', `collector "${c.id}" already exists`);
     this.register(c);
-    if (this.started && !this.stopping && this.loaded.config.orchestrator.enabled) c.send({ type: 'START' });
+    if (opts.start !== false && this.started && !this.stopping && this.loaded.config.orchestrator.enabled) c.send({ type: 'START' });
   }
 
   /**
@@ -159,6 +159,7 @@ export class Orchestrator implements FabricHost {
     await settleWithin(c.drained(), Math.max(0, deadline - (Date.now() - at)));
     c.dispose();
     this.collectors.delete(id);
+    this.metricsModel.forgetState(id);
   }
 
   private onTransition(

@@ -114,13 +114,25 @@ export class LiveConfig implements ConfigControl {
     await writeOverlay(this.running.stateDir, overlay);
   }
 
-  /** Stop the old collector (if it runs) and start the new one (if enabled): nothing else is touched. */
+  /**
+   * Stop the old collector (if it runs) and start the new one (if enabled): nothing else is
+   * touched. Like Kafka Connect, a collector an operator stopped stays stopped with its new
+   * config, and a paused one is paused again once it is up.
+   */
   private async swap(id: string, component: ResolvedComponent | undefined): Promise<void> {
-    if (this.o.orchestrator.getCollector(id)) await this.o.orchestrator.retire(id);
+    const before = this.o.orchestrator.getCollector(id)?.state;
+    if (before !== undefined) await this.o.orchestrator.retire(id);
     this.resolved.delete(id);
     if (!component) return;
     this.resolved.set(id, component);
-    this.o.orchestrator.adopt(await this.o.factory.build(component));
+    const next = await this.o.factory.build(component);
+    this.o.orchestrator.adopt(next, { start: before !== 'stopped' });
+    // idle → stopped: it shows as the operator left it, and `start` works from there.
+    if (before === 'stopped') next.send({ type: 'STOP' });
+    if (before === 'paused') {
+      await next.waitFor((s) => s !== 'idle' && s !== 'starting', this.o.loaded.config.supervisor.shutdown_timeout_seconds * 1000);
+      if (next.can({ type: 'PAUSE' })) next.send({ type: 'PAUSE' });
+    }
   }
 
   private setEntries(collectors: CollectorConfig[]): void {

@@ -130,6 +130,22 @@ describe('GET and PUT /collectors/:id/config', () => {
     expect(fab.messages('C3').every((m) => m.endsWith('password-ok=false'))).toBe(true);
   });
 
+  it('keeps a stopped collector stopped and a paused one paused, as Kafka Connect keeps a target state', async () => {
+    const dir = tempDir('fabric-runtime-target-');
+    writePlugins(dir);
+    const fab = await instance(dir, ticker('s', 'S') + ticker('p', 'P'));
+    await until(() => fab.orch.getCollector('s')?.state === 'running' && fab.orch.getCollector('p')?.state === 'running');
+    await fab.call('POST', '/collectors/s/stop?wait=5');
+    await fab.call('POST', '/collectors/p/pause');
+    expect((await fab.call('PUT', '/collectors/s/config', { plugin: 'plugin-ticker', config: { label: 'S2' } })).statusCode).toBe(200);
+    expect((await fab.call('PUT', '/collectors/p/config', { plugin: 'plugin-ticker', config: { label: 'P2' } })).statusCode).toBe(200);
+    expect(fab.orch.getCollector('s')!.state).toBe('stopped');
+    await until(() => fab.orch.getCollector('p')!.state === 'paused');
+    // Started again, it runs with the new config.
+    await fab.call('POST', '/collectors/s/start');
+    await until(() => fab.messages('S2').length > 0);
+  });
+
   it('refuses an invalid config with 400 naming the field, and changes nothing', async () => {
     const dir = tempDir('fabric-runtime-refuse-');
     writePlugins(dir);
@@ -166,6 +182,10 @@ describe('POST /collectors and DELETE /collectors/:id', () => {
     expect(removed.statusCode).toBe(204);
     expect(first.orch.listCollectors().map((c) => c.id)).toEqual(['b', 'd']);
     expectError(await first.call('DELETE', '/collectors/a'), 404, 'COLLECTOR_NOT_FOUND');
+    // Its state series are gone from /metrics (an alert on a stopped collector must not fire for it).
+    const metrics = (await first.call('GET', '/metrics')).body;
+    expect(metrics).toContain('fabric_collector_state{collector="d",state="running"} 1');
+    expect(metrics).not.toContain('fabric_collector_state{collector="a"');
     expect(first.orch.getCollector('b')!.restartCount).toBe(bRestarts);
     expect(first.orch.getCollector('b')!.state).toBe('running');
     const r = running.pop()!;
