@@ -26,6 +26,11 @@ export interface LiveConfigOptions {
 /** Sections a running instance cannot take over: a reload reports them, the next start applies them. */
 const LIVE_SECTIONS: ReadonlySet<keyof FabricConfig> = new Set(['collectors', 'log_level']);
 
+/** The plugin's config schema, when known: not for a plugin whose import failed (its worker checks the config at start). */
+function schemaOf(comp: ResolvedComponent | undefined): unknown {
+  return comp && !comp.validateInWorker ? comp.loaded.definition.configSchema : undefined;
+}
+
 function refusedFrom(err: unknown, what: string, strip?: RegExp): never {
   if (!(err instanceof ConfigError)) throw err;
   const problems = err.problems.map((p: ConfigProblem) => ({
@@ -69,11 +74,7 @@ export class LiveConfig implements ConfigControl {
   private view(entry: CollectorConfig | EnricherConfig): CollectorConfigView {
     const comp = this.resolved.get(entry.id) ?? this.o.components.find((c) => c.config.id === entry.id);
     const block = comp ? comp.pluginConfig : entry.config;
-    const schema = comp?.loaded.definition.configSchema;
-    return {
-      ...(structuredClone(entry) as CollectorConfigView),
-      config: (schema ? redactedConfig(schema, block) : redactedConfig({}, block)) as Record<string, unknown>,
-    };
+    return { ...(structuredClone(entry) as CollectorConfigView), config: redactedConfig(schemaOf(comp), block) as Record<string, unknown> };
   }
 
   collectorConfig(id: string): CollectorConfigView {
@@ -150,10 +151,10 @@ export class LiveConfig implements ConfigControl {
         throw new ConfigRefusedError(`id: the body names "${String(body.id)}" but the URL "${id}"`, [{ path: 'id', message: `must be "${id}" (the id in the URL)` }]);
       const candidate: Record<string, unknown> = { ...body, id };
       // Placeholders GET showed for secrets keep the stored values, if the plugin is the same.
-      const stored = this.resolved.get(id);
-      if (stored && body.plugin === current.plugin && body.config !== undefined) {
-        const schema = stored.loaded.definition.configSchema;
-        candidate.config = keepRedacted(body.config, stored.pluginConfig, redactedConfig(schema, stored.pluginConfig));
+      if (body.plugin === current.plugin && body.config !== undefined) {
+        const stored = this.resolved.get(id);
+        const block = stored ? stored.pluginConfig : current.config;
+        candidate.config = keepRedacted(body.config, block, redactedConfig(schemaOf(stored), block));
       }
       const { entry, component } = await this.check(candidate, `collector "${id}" config refused`);
       await this.persist(id, entry);

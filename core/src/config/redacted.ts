@@ -4,9 +4,22 @@ import { redactSecretFields } from './validate.js';
 /** What a secret reads as wherever the host shows config: a Secret() field whole, a registered secret inside any string. */
 export const REDACTED = '[redacted]';
 
-/** A config block as the admin API shows it: Secret() fields of `schema` and registered secret values replaced. */
+/**
+ * A config block as the admin API shows it: Secret() fields of `schema` and registered secret
+ * values replaced. Without a schema (a plugin whose import failed: which fields are secret is not
+ * known) every string is replaced.
+ */
 export function redactedConfig(schema: unknown, value: unknown): unknown {
-  return redactDeep(redactSecretFields(schema, value));
+  return schema === undefined ? redactStrings(value) : redactDeep(redactSecretFields(schema, value));
+}
+
+function redactStrings(value: unknown): unknown {
+  if (typeof value === 'string') return REDACTED;
+  if (Array.isArray(value)) return value.map(redactStrings);
+  if (!isRecord(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: redactStrings(v), enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

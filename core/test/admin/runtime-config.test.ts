@@ -146,6 +146,20 @@ describe('GET and PUT /collectors/:id/config', () => {
     await until(() => fab.messages('S2').length > 0);
   });
 
+  it('shows a disabled collector (plugin not loaded: its secret fields unknown) with every string redacted, and enables it from that view', async () => {
+    const dir = tempDir('fabric-runtime-disabled-');
+    writePlugins(dir);
+    const fab = await instance(dir, `${ticker('a', 'A')}  - id: off\n    plugin: plugin-ticker\n    enabled: false\n    config: { label: OFF, password: ${PASSWORD} }\n`);
+    expect(fab.orch.getCollector('off')).toBeUndefined();
+    const shown = await fab.call('GET', '/collectors/off/config');
+    expect(shown.json()).toEqual({ id: 'off', plugin: 'plugin-ticker', enabled: false, config: { label: '[redacted]', password: '[redacted]' } });
+    const res = await fab.call('PUT', '/collectors/off/config', { ...shown.json(), enabled: true });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().config).toEqual({ label: 'OFF', password: '[redacted]' });
+    await until(() => fab.messages('OFF').length > 0);
+    expect(fab.messages('OFF').every((m) => m.endsWith('password-ok=true'))).toBe(true);
+  });
+
   it('refuses an invalid config with 400 naming the field, and changes nothing', async () => {
     const dir = tempDir('fabric-runtime-refuse-');
     writePlugins(dir);
