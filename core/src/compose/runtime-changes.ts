@@ -72,7 +72,8 @@ export class LiveConfig implements ConfigControl {
   }
 
   private view(entry: CollectorConfig | EnricherConfig): CollectorConfigView {
-    const comp = this.resolved.get(entry.id) ?? this.o.components.find((c) => c.config.id === entry.id);
+    // Sources: what runs now (none when disabled). Enrichers never change at runtime.
+    const comp = this.resolved.get(entry.id) ?? this.o.components.find((c) => c.section === 'enrichers' && c.config.id === entry.id);
     const block = comp ? comp.pluginConfig : entry.config;
     return { ...(structuredClone(entry) as CollectorConfigView), config: redactedConfig(schemaOf(comp), block) as Record<string, unknown> };
   }

@@ -158,6 +158,11 @@ describe('GET and PUT /collectors/:id/config', () => {
     expect(res.json().config).toEqual({ label: 'OFF', password: '[redacted]' });
     await until(() => fab.messages('OFF').length > 0);
     expect(fab.messages('OFF').every((m) => m.endsWith('password-ok=true'))).toBe(true);
+    // Disabled again: no collector, and the view is of the entry as now configured.
+    const disabled = await fab.call('PUT', '/collectors/off/config', { plugin: 'plugin-ticker', enabled: false, config: { label: 'OFF2' } });
+    expect(disabled.json()).toEqual({ id: 'off', plugin: 'plugin-ticker', enabled: false, config: { label: '[redacted]' } });
+    expect(fab.orch.getCollector('off')).toBeUndefined();
+    expect(JSON.parse(readFileSync(overlayPath(join(dir, 'state')), 'utf8')).collectors.off.config).toEqual({ label: 'OFF2' });
   });
 
   it('refuses an invalid config with 400 naming the field, and changes nothing', async () => {
