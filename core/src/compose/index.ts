@@ -14,7 +14,8 @@ import { createDeadLetterTarget, createSink } from '../sinks/factory.js';
 import type { Sink } from '../sinks/sink.js';
 import { sweepStaleTempFiles } from '../state/atomic.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
-import { buildCollectors, EnricherProgress } from './collectors.js';
+import { buildCollectors, CollectorFactory, EnricherProgress, type CollectorDeps } from './collectors.js';
+import { LiveConfig } from './runtime-changes.js';
 import { buildStages } from './stages.js';
 
 export interface ComposeOptions {
@@ -90,7 +91,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     eventLimits: { maxDepth: cfg.pipeline.max_event_depth, maxBytes: cfg.pipeline.max_event_bytes },
   });
   const lifetime = new AbortController();
-  const collectors = await buildCollectors({
+  const deps: CollectorDeps = {
     loaded,
     components,
     stages,
@@ -102,6 +103,24 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     hostSignal: lifetime.signal,
     ...(opts.random ? { random: opts.random } : {}),
     ...(opts.once ? { once: opts.once } : {}),
+  };
+  const factory = new CollectorFactory(deps);
+  const collectors = await buildCollectors(deps, factory);
+  const orchestrator = new Orchestrator({
+    loaded,
+    sink,
+    stages,
+    pipeline,
+    deadLetters,
+    checkpoints,
+    collectors,
+    roots,
+    logger,
+    metrics,
+    lifetime,
+    mode: opts.once ? 'once' : 'continuous',
   });
-  return new Orchestrator({ loaded, sink, stages, pipeline, deadLetters, checkpoints, collectors, roots, logger, metrics, lifetime, mode: opts.once ? 'once' : 'continuous' });
+  // A running instance can change its collectors (admin API, reload); a `run --once` cannot.
+  if (!opts.once) orchestrator.configControl = new LiveConfig({ loaded, components, roots, factory, orchestrator, env, logger });
+  return orchestrator;
 }

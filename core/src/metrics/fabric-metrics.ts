@@ -110,4 +110,9 @@ export class FabricMetrics {
   setState(collector: string, state: string): void {
     for (const s of COLLECTOR_STATES) this.collectorState.set({ collector, state: s }, s === state ? 1 : 0);
   }
+
+  /** A collector removed at runtime: its state series go (an alert on "stopped" must not fire for it); counters keep their totals. */
+  forgetState(collector: string): void {
+    for (const s of COLLECTOR_STATES) this.collectorState.remove({ collector, state: s });
+  }
 }

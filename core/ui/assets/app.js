@@ -398,7 +398,7 @@ function Overview({ instance }) {
           ${shown.map(
             (r) => html`<tr data-collector=${r.id}>
               <td><a href=${`#/collector/${encodeURIComponent(r.id)}`}>${r.id}</a><div class="small muted">${r.kind} · ${r.plugin}</div></td>
-              <td><span class=${`badge state-${r.state}`} data-testid="state">${r.state}</span></td>
+              <td><span class=${`badge state-${r.state}`} data-testid="state">${r.state}</span>${r.health === 'degraded' || r.health === 'unhealthy' ? html` <span class=${`badge health-${r.health}`} data-testid="health">${r.health}</span>` : ''}</td>
               <td title=${r.since}>${ago(r.since, now)}</td>
               <td class="num">${fmtRate(r.in)}</td>
               <td class="num">${fmtRate(r.out)}</td>

@@ -2,6 +2,8 @@ import type { CliCommand, CliIo } from '../command.js';
 import { parseFlags, stringFlag } from '../args.js';
 import { configPath } from '../config-arg.js';
 import { loadConfig } from '../../config/load.js';
+import { loadConfigWithOverlay } from '../../config/overlay.js';
+import { reloadOnSighup } from '../reload-signal.js';
 import { composeFabric } from '../../compose/index.js';
 import { startAdminServer, type AdminServer } from '../../admin/index.js';
 import type { Orchestrator } from '../../orchestrator.js';
@@ -98,7 +100,8 @@ const start: CliCommand = {
       return code;
     };
     try {
-      const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
+      // Collectors created, changed or removed through the admin API are kept in the overlay (config/overlay.ts).
+      const loaded = loadConfigWithOverlay(configPath(stringFlag(values.config), io.cwd), io.env);
       const logger = createLogger({ level: loaded.config.log_level });
       const created = await unlessSignalled(composeFabric(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
       if (!created) {
@@ -131,7 +134,9 @@ const start: CliCommand = {
         return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
       io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${admin ? `, admin API ${admin.url}` : ''}. Ctrl+C stops.\n`);
+      const stopReloading = reloadOnSighup(orch.configControl, logger);
       await signals.next;
+      stopReloading();
       await stopAll();
       const s = orch.snapshot().total;
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);

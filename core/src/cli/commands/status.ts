@@ -84,7 +84,7 @@ const status: CliCommand = {
     io.stdout.write(
       table(
         ['ID', 'PLUGIN', 'VERSION', 'KIND', 'STATE', 'SINCE', 'HEALTH'],
-        collectors.map((c) => [c.id, c.plugin, c.pluginVersion, c.kind, c.state, age(c.since), c.health]),
+        collectors.map((c) => [c.id, c.plugin, c.pluginVersion, c.kind, c.state, age(c.since), c.lastErrorCode ? `${c.health} (${c.lastErrorCode})` : c.health]),
       ),
     );
     const counts = new Map<string, number>();
