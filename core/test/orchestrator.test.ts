@@ -127,9 +127,11 @@ describe('fabric CLI', () => {
   });
 
   it('refuses an unknown command and an unknown flag by name', () => {
-    expect(spawnSync(process.execPath, [fabric, 'strat'], { encoding: 'utf8' }).stderr).toContain('unknown command: strat');
+    const typo = spawnSync(process.execPath, [fabric, 'strat'], { encoding: 'utf8' });
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toContain("unknown command 'strat'\n(Did you mean start?)");
     const r = spawnSync(process.execPath, [fabric, 'run', '--once', '--confg', 'x'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("'--confg'");
+    expect(r.stderr).toContain("unknown option '--confg'\n(Did you mean --config?)\n(fabric run --help shows the usage)");
   });
 });
