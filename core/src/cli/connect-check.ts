@@ -19,8 +19,6 @@ export interface PartCheck {
   detail: string;
 }
 
-class CheckTimeout extends Error {}
-
 /** `work` under a deadline; the signal it gets is aborted at the deadline so it can let go of sockets. */
 async function within<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -28,7 +26,7 @@ async function within<T>(timeoutMs: number, work: (signal: AbortSignal) => Promi
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       ac.abort();
-      reject(new CheckTimeout(`no answer within ${timeoutMs / 1000}s`));
+      reject(new Error(`no answer within ${timeoutMs / 1000}s`));
     }, timeoutMs);
   });
   try {

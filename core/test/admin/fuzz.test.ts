@@ -90,6 +90,8 @@ describe('schemathesis', () => {
       '/events',
       '--exclude-path',
       '/feed',
+      '--exclude-path',
+      '/tap',
       '--report',
       'ndjson',
       '--report-dir',
