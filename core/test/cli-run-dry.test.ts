@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,6 @@ function setup(sink: string): { dir: string; config: string; log: string } {
       config,
       [
         'state_dir: ./state',
-        'detection: { enabled: false }',
         'admin: { enabled: false }',
         'collectors:',
         '  - id: auth',
@@ -63,6 +62,17 @@ function setup(sink: string): { dir: string; config: string; log: string } {
     );
   write(sink);
   return { dir, config, log };
+}
+
+/** Every file under the state folder and its content: checkpoints, correlation state, sink files. */
+function stateFiles(dir: string, root = join(dir, 'state'), prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(root)) {
+    const full = join(root, name);
+    if (statSync(full).isDirectory()) Object.assign(out, stateFiles(dir, full, `${prefix}${name}/`));
+    else out[`${prefix}${name}`] = readFileSync(full, 'base64');
+  }
+  return out;
 }
 
 function checkpoints(dir: string): Record<string, string> {
@@ -79,7 +89,8 @@ describe('fabric run --once --dry-run', () => {
     expect(real.out).toContain('auth: 2 events in');
     const before = checkpoints(dir);
     expect(Object.keys(before)).toEqual(['auth.json']);
-    const eventsFile = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8');
+    const state = stateFiles(dir);
+    expect(Object.keys(state)).toEqual(expect.arrayContaining(['checkpoints/auth.json', 'events.jsonl', expect.stringMatching(/^correlation-state\.json/)]));
 
     appendFileSync(log, line(3) + line(4));
     const broker = await silentBroker();
@@ -98,7 +109,8 @@ describe('fabric run --once --dry-run', () => {
       expect(dry.err).toContain('dry run: printed 2 event(s); nothing was written to the kafka sink and no checkpoint moved');
     }
     expect(checkpoints(dir)).toEqual(before);
-    expect(readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8')).toBe(eventsFile);
+    // Nothing else in the state folder moved either: sink files, correlation state.
+    expect(stateFiles(dir)).toEqual(state);
     expect(broker.connections()).toBe(0);
   }, 60_000);
 

@@ -1,3 +1,6 @@
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { CliCommand, CliIo } from '../command.js';
 import { stringFlag } from '../args.js';
 import { configFlag, configPath } from '../config-arg.js';
@@ -72,6 +75,25 @@ async function reachSink(loaded: LoadedConfig, logger: ReturnType<typeof createL
   }
 }
 
+/**
+ * The dry run's correlation state: a scratch copy of the stored one, so windows already open count
+ * as they would in a real run, while the next real run finds the state as this run found it.
+ */
+async function scratchCorrelationState(loaded: LoadedConfig): Promise<{ loaded: LoadedConfig; cleanup(): Promise<void> }> {
+  const stored = resolve(loaded.stateDir, loaded.config.correlation.state_file);
+  const scratch = await mkdtemp(join(tmpdir(), 'fabric-dry-run-'));
+  // The state is a file and its journals beside it (name.N.journal): copy all of them.
+  const names = await readdir(dirname(stored)).catch(() => [] as string[]);
+  for (const name of names) if (name.startsWith(basename(stored))) await copyFile(join(dirname(stored), name), join(scratch, name));
+  const dead_letter = { ...loaded.config.dead_letter, enabled: false };
+  const correlation = { ...loaded.config.correlation, state_file: join(scratch, basename(stored)) };
+  return {
+    // Dead letters of a dry run are not kept either: they would be written to the state folder or the sink.
+    loaded: { ...loaded, config: { ...loaded.config, dead_letter, correlation } },
+    cleanup: () => rm(scratch, { recursive: true, force: true }),
+  };
+}
+
 export const runOnceCommand: CliCommand = {
   name: ['run'],
   summary: 'One collection cycle, then exit (--dry-run: events to stdout only)',
@@ -92,18 +114,21 @@ export const runOnceCommand: CliCommand = {
     const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
     const logger = createLogger({ level: loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level });
     if (!dryRun) await reachSink(loaded, logger);
-    const orch = await composeFabric(
-      // Dead letters of a dry run are not kept either: they would be written to the state folder or the sink.
-      dryRun ? { ...loaded, config: { ...loaded.config, dead_letter: { ...loaded.config.dead_letter, enabled: false } } } : loaded,
-      {
+    const scratch = dryRun ? await scratchCorrelationState(loaded) : undefined;
+    let report;
+    let orch;
+    try {
+      orch = await composeFabric(scratch?.loaded ?? loaded, {
         cwd: io.cwd,
         logger,
         env: io.env,
         once: { maxPolls: ONCE_MAX_POLLS },
         ...(dryRun ? { sink: new StdoutSink(io.stdout), checkpoints: new ReadOnlyCheckpointStore(loaded.stateDir) } : {}),
-      },
-    );
-    const report = await orch.runOnce();
+      });
+      report = await orch.runOnce();
+    } finally {
+      await scratch?.cleanup();
+    }
     const summary = dryRun ? io.stderr : io.stdout;
     for (const c of report.collectors) {
       summary.write(
