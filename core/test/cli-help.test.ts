@@ -75,6 +75,12 @@ describe('fabric: usage errors', () => {
     expect(sub.err).toContain("unknown option '--wiat'\n(Did you mean --wait?)\n(fabric collector stop --help");
   });
 
+  it('a command that takes no arguments refuses a stray word instead of ignoring it (validate fabric.yaml without -c)', async () => {
+    const r = await fabric(['validate', 'examples/quickstart.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("error: too many arguments for 'validate'. Expected 0 arguments but got 1.\n(fabric validate --help shows the usage)\n");
+  });
+
   it('a flag without its value is a usage error naming the flag', async () => {
     const r = await fabric(['status', '--state']);
     expect(r.code).toBe(2);

@@ -121,7 +121,9 @@ describe('fabric run --once --dry-run', () => {
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
     expect(r.err).toMatch(
-      new RegExp(`^error: cannot reach the Kafka sink \\(brokers 127\\.0\\.0\\.1:${broker.port}\\): .+\\. Nothing was read and no checkpoint moved; .*--dry-run\\n$`),
+      new RegExp(
+        `^error: the Kafka sink did not accept a connection \\(brokers 127\\.0\\.0\\.1:${broker.port}\\): .+\\. Nothing was read and no checkpoint moved; .*--dry-run\\n$`,
+      ),
     );
     expect(broker.connections()).toBeGreaterThan(0);
     expect(() => checkpoints(dir)).toThrow(/ENOENT/);

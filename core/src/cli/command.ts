@@ -39,6 +39,8 @@ export interface CliCommand {
   usage: string;
   group: (typeof HELP_GROUPS)[number];
   flags: FlagSpecs;
+  /** Takes arguments besides its flags (ids, files, names); a command without any refuses a stray word. */
+  operands?: boolean;
   /** Longer text --help shows after the flags. */
   details?: string;
   /** Returns the process exit code. */

@@ -126,7 +126,8 @@ export function buildProgram(io: CliIo, onResult: (code: number) => void): Comma
     const cmd = configure(parent.command(spec.name.at(-1)!), io)
       .summary(spec.summary)
       .description(spec.details ? `${spec.summary}\n\n${spec.details}` : spec.summary)
-      .allowExcessArguments(true);
+      // `fabric validate fabric.yaml` (without -c) must not silently validate ./fabric.yaml instead.
+      .allowExcessArguments(spec.operands === true);
     // Groups sort the top-level list; a parent's own subcommands are listed plainly.
     if (spec.name.length === 1) cmd.helpGroup(`${spec.group}:`);
     const prefix = `fabric ${spec.name.join(' ')}`;

@@ -339,7 +339,8 @@ export const ERROR_CODES = {
   },
   SINK_UNREACHABLE: {
     area: 'cli',
-    meaning: '`fabric run --once` could not reach the sink within its connection timeout: nothing was read and no checkpoint moved (exit 1)',
+    meaning:
+      '`fabric run --once` could not connect to the sink within its connection timeout, or the sink refused the connection (credentials, TLS): nothing was read and no checkpoint moved (exit 1)',
     retriable: true,
     handling: 'cli',
   },

@@ -168,6 +168,7 @@ const add: CliCommand = {
   summary: 'Mark an indicator as a false positive: excluded from verdicts, never looked up',
   usage: addUsage,
   group: 'Detection',
+  operands: true,
   flags: { reason: { type: 'string', arg: 'text', description: 'why it is a false positive (shown by list)' }, ...FLAGS },
   details: DETAILS,
   run: ({ values, positionals }, io) =>
@@ -195,6 +196,7 @@ const remove: CliCommand = {
   summary: 'Remove a false-positive mark',
   usage: removeUsage,
   group: 'Detection',
+  operands: true,
   flags: FLAGS,
   details: DETAILS,
   run: ({ values, positionals }, io) =>
@@ -223,6 +225,7 @@ const list: CliCommand = {
   summary: 'Indicators marked as false positives',
   usage: listUsage,
   group: 'Detection',
+  operands: true,
   flags: FLAGS,
   details: DETAILS,
   run: ({ values, positionals }, io) =>

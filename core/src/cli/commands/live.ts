@@ -72,6 +72,7 @@ const tap: CliCommand = {
   summary: 'Live events of a running instance, as they are published',
   usage: tapUsage,
   group: 'Watch and control a running instance',
+  operands: true,
   flags: {
     kind: { type: 'string', multiple: true, arg: 'kind', description: 'only this event.kind (event, alert, signal, …); repeatable' },
     priority: { type: 'string', arg: 'min', description: `only events of this priority or above (${PRIORITIES.join(', ')})` },
@@ -198,6 +199,7 @@ const top: CliCommand = {
   summary: 'Live per-collector states, events/s, detections and errors',
   usage: topUsage,
   group: 'Watch and control a running instance',
+  operands: true,
   flags: {
     interval: { type: 'string', arg: 'seconds', description: 'refresh every this many seconds (default 2)' },
     once: { type: 'boolean', description: 'print one table and exit (also what happens when stdout is not a terminal)' },

@@ -168,6 +168,7 @@ export const commands: CliCommand[] = [
     summary: 'Create a new plugin package (source or enricher) from the template',
     usage: USAGE.split('\n')[0]!,
     group: 'Plugins',
+    operands: true,
     flags: {
       kind: { type: 'string', short: 'k', arg: 'source|enricher', description: 'source (produces events) or enricher (looks up indicators)' },
       dir: { type: 'string', short: 'd', arg: 'path', description: 'where to create it (default: ./<name without scope>); must be empty or absent' },

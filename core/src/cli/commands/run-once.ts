@@ -67,7 +67,7 @@ async function reachSink(loaded: LoadedConfig, logger: ReturnType<typeof createL
     ac.abort();
     throw new FabricError(
       'SINK_UNREACHABLE',
-      `cannot reach the Kafka sink (brokers ${sink.brokers.join(',')}): ${(err as Error).message.split('\n')[0]}. Nothing was read and no checkpoint moved; ` +
+      `the Kafka sink did not accept a connection (brokers ${sink.brokers.join(',')}): ${(err as Error).message.split('\n')[0]}. Nothing was read and no checkpoint moved; ` +
         'check that the brokers are up and reachable (fabric validate --connect checks every part), or try the config with --dry-run',
     );
   } finally {

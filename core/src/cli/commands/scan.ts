@@ -361,6 +361,7 @@ export const commands: CliCommand[] = [
     summary: 'Run Sigma rules and field extraction over log files (offline)',
     usage: USAGE,
     group: 'Detection',
+    operands: true,
     flags: FLAGS,
     run: scan,
   },

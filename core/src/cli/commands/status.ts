@@ -62,6 +62,7 @@ const status: CliCommand = {
   summary: 'Collectors of a running instance: plugin, state, since when, health',
   usage: statusUsage,
   group: 'Watch and control a running instance',
+  operands: true,
   flags: {
     ...connectionFlags,
     json: { type: 'boolean', description: 'print JSON instead of a table' },
@@ -116,6 +117,7 @@ function collectorCommand(command: CollectorCommand): CliCommand {
         : `${command[0]!.toUpperCase()}${command.slice(1)} a collector of a running instance (via the admin API)`,
     usage,
     group: 'Watch and control a running instance',
+    operands: true,
     flags: {
       ...(command === 'restart' ? { failed: { type: 'boolean', description: 'every failed collector' }, all: { type: 'boolean', description: 'every collector' } } : {}),
       wait: { type: 'string', arg: 'seconds', description: 'how long to wait for the collector to settle (0 to 60, default 10)' },
