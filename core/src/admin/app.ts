@@ -28,6 +28,7 @@ import { falsePositiveRoutes } from './routes/false-positives.js';
 import { eventRoutes } from './routes/events.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import { tapRoutes } from './routes/tap.js';
 import { uiRoutes } from './routes/ui.js';
 import { configRoutes } from './routes/configuration.js';
 import { instanceRoutes } from './routes/instance.js';
@@ -186,6 +187,7 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   eventRoutes(app, ctx);
   deadLetterRoutes(app, ctx);
   dashboardRoutes(app, ctx);
+  tapRoutes(app, ctx);
   await uiRoutes(app, ctx, { sessions, matches, cookieMaxAgeSeconds: SESSION_OPTIONS.maxAgeSeconds });
   await app.ready();
   return app;

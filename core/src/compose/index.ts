@@ -23,8 +23,10 @@ export interface ComposeOptions {
   cwd?: string;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
-  /** Replace the configured sink (tests, embedding). */
+  /** Replace the configured sink (tests, embedding, `run --once --dry-run`). */
   sink?: Sink;
+  /** Replace the checkpoint store (`run --once --dry-run` reads positions but never writes them). */
+  checkpoints?: CheckpointStore;
   /** Extra stages appended after the configured ones (embedding). */
   extraStages?: PipelineStage[];
   random?: () => number;
@@ -60,7 +62,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   if (swept > 0) logger.info({ stateDir: loaded.stateDir, files: swept }, 'removed temp files an interrupted earlier run left in state_dir');
 
   const metrics = new FabricMetrics(undefined, { defaultMetrics: true });
-  const checkpoints = new CheckpointStore(loaded.stateDir);
+  const checkpoints = opts.checkpoints ?? new CheckpointStore(loaded.stateDir);
   const env = opts.env ?? process.env;
   const sink = opts.sink ?? (await createSink(cfg.sink, { logger, metrics: metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir, env }));
   const progress = new EnricherProgress();

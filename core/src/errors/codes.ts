@@ -366,6 +366,13 @@ export const ERROR_CODES = {
     retriable: true,
     handling: 'cli',
   },
+  SINK_UNREACHABLE: {
+    area: 'cli',
+    meaning:
+      '`fabric run --once` could not connect to the sink within its connection timeout, or the sink refused the connection (credentials, TLS): nothing was read and no checkpoint moved (exit 1)',
+    retriable: true,
+    handling: 'cli',
+  },
   ADMIN_REQUEST_FAILED: { area: 'cli', meaning: 'the admin API answered an error; `apiCode` and `status` are what it answered (exit 1)', retriable: false, handling: 'cli' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

@@ -94,6 +94,8 @@ describe('schemathesis', () => {
       '/events',
       '--exclude-path',
       '/feed',
+      '--exclude-path',
+      '/tap',
       '--report',
       'ndjson',
       '--report-dir',

@@ -83,6 +83,7 @@ describe('/openapi.json', () => {
         'GET /history',
         'GET /detections',
         'GET /feed',
+        'GET /tap',
       ].sort(),
     );
   });

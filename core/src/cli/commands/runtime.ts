@@ -1,6 +1,7 @@
 import type { CliCommand, CliIo } from '../command.js';
-import { parseFlags, stringFlag } from '../args.js';
-import { configPath } from '../config-arg.js';
+import { stringFlag } from '../args.js';
+import { configFlag, configPath } from '../config-arg.js';
+import { runOnceCommand } from './run-once.js';
 import { loadConfig } from '../../config/load.js';
 import { loadConfigWithOverlay } from '../../config/overlay.js';
 import { reloadOnSighup } from '../reload-signal.js';
@@ -10,8 +11,6 @@ import type { Orchestrator } from '../../orchestrator.js';
 import { createLogger, redactSecrets } from '../../logging.js';
 import { searchRoots } from '../../plugins/loader.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
-import { resolveComponents } from '../../plugins/resolve.js';
-import { strictRuleProblems } from '../../detection/sigma/loader.js';
 
 const startUsage = 'fabric start -c <config.yaml>';
 
@@ -88,10 +87,11 @@ async function unlessSignalled<T>(work: Promise<T>, signals: { next: Promise<str
 
 const start: CliCommand = {
   name: ['start'],
-  summary: 'Run collectors continuously until SIGINT/SIGTERM (graceful: stop polling, flush, commit, close)',
+  summary: 'Run collectors until SIGINT/SIGTERM, then stop gracefully',
   usage: startUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' } }, startUsage);
+  group: 'Run',
+  flags: { config: configFlag },
+  async run({ values }, io) {
     const signals = watchSignals(io);
     const exitAfterStop = (code: number): number => {
       // Whatever start-up left running (a connect attempt, a plugin still importing) must not keep a
@@ -162,66 +162,16 @@ async function startWithAdmin(
   return server;
 }
 
-/** Polls per source in one `run --once`: a source that always says `hasMore` still ends. */
-const ONCE_MAX_POLLS = 10_000;
-
-const runUsage = 'fabric run --once -c <config.yaml>';
-const run: CliCommand = {
-  name: ['run'],
-  summary: 'One collection cycle of every collector, flush, commit, exit',
-  usage: runUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, once: { type: 'boolean' } }, runUsage);
-    if (!values.once) {
-      io.stderr.write(`fabric run needs --once (for a daemon use fabric start)\nusage: ${runUsage}\n`);
-      return 2;
-    }
-    const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const logger = createLogger({ level: loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level });
-    const orch = await composeFabric(loaded, { cwd: io.cwd, logger, env: io.env, once: { maxPolls: ONCE_MAX_POLLS } });
-    const report = await orch.runOnce();
-    for (const c of report.collectors) {
-      io.stdout.write(`${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} published${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`);
-    }
-    io.stdout.write(
-      `published ${report.published} event(s) to ${orch.sink.type}${loaded.config.sink.type === 'jsonl' ? ` (${loaded.config.sink.path ?? `${loaded.stateDir}/events.jsonl`})` : ''}\n`,
-    );
-    return report.collectors.some((c) => c.error) ? 1 : 0;
-  },
-};
-
-const validateUsage = 'fabric validate -c <config.yaml> [--strict]';
-const validate: CliCommand = {
-  name: ['validate'],
-  summary: 'Check a config file and every plugin it names, without starting anything',
-  usage: validateUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' } }, validateUsage);
-    const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const components = await resolveComponents(loaded, searchRoots(io.cwd, loaded.dir));
-    if (values.strict) {
-      // --strict: Sigma rules that are refused or can never fire make the config invalid.
-      const problems = await strictRuleProblems(loaded.config.detection, loaded.dir);
-      for (const p of problems) io.stderr.write(`${p}\n`);
-      if (problems.length) {
-        io.stderr.write(`${loaded.file}: ${problems.length} detection rule problem(s) (--strict)\n`);
-        return 1;
-      }
-    }
-    io.stdout.write(
-      `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})\n`,
-    );
-    return 0;
-  },
-};
+const run: CliCommand = runOnceCommand;
 
 const pluginsUsage = 'fabric plugins list [--json]';
 const pluginsList: CliCommand = {
   name: ['plugins', 'list'],
   summary: 'Installed plugin packages, versions, kind and plugin API compatibility',
   usage: pluginsUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { json: { type: 'boolean' } }, pluginsUsage);
+  group: 'Plugins',
+  flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  async run({ values }, io) {
     const plugins = await listInstalledPlugins(searchRoots(io.cwd));
     if (values.json) {
       io.stdout.write(
@@ -252,4 +202,4 @@ export function printTable(io: CliIo, header: string[], rows: string[][]): void 
   io.stdout.write([fmt(header), ...rows.map(fmt)].join('\n') + '\n');
 }
 
-export const commands: CliCommand[] = [start, run, validate, pluginsList];
+export const commands: CliCommand[] = [start, run, pluginsList];

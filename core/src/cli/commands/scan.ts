@@ -2,8 +2,8 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { CliCommand, CliIo } from '../command.js';
-import { parseFlags, stringFlag, UsageError } from '../args.js';
+import type { CliCommand, CliIo, FlagSpecs, ParsedArgs } from '../command.js';
+import { stringFlag, UsageError } from '../args.js';
 import { loadConfig } from '../../config/load.js';
 import { DetectionConfigSchema, type DetectionConfig } from '../../detection/config.js';
 import { loadDetection, type NeverFires } from '../../detection/sigma/loader.js';
@@ -196,26 +196,18 @@ function reportNeverFires(list: NeverFires[], io: CliIo): void {
   }
 }
 
-export async function scan(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(
-    argv,
-    {
-      rules: { type: 'string', multiple: true },
-      json: { type: 'string' },
-      'no-builtin': { type: 'boolean' },
-      workers: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      logsources: { type: 'string', multiple: true },
-      'cache-dir': { type: 'string' },
-      'no-cache': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+const FLAGS: FlagSpecs = {
+  rules: { type: 'string', multiple: true, arg: 'dir', description: 'also load the Sigma rules in this folder (repeatable)' },
+  'no-builtin': { type: 'boolean', description: 'without the rules that ship with Reactive Fabric' },
+  config: { type: 'string', short: 'c', arg: 'fabric.yaml', description: "use this config's detection section (rules, logsources, extractors)" },
+  logsources: { type: 'string', multiple: true, arg: 'file', description: 'extra logsource definitions (repeatable)' },
+  json: { type: 'string', arg: 'out.jsonl', description: 'write every detection as an ECS event to this file' },
+  workers: { type: 'string', arg: 'n', description: 'worker threads (default: as many as useful, up to the CPUs)' },
+  'cache-dir': { type: 'string', arg: 'dir', description: 'where parsed rules are cached (default: ~/.cache/reactive-fabric/rules)' },
+  'no-cache': { type: 'boolean', description: 'do not read or write the rule cache' },
+};
+
+export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Promise<number> {
   if (positionals.length === 0) throw new UsageError(`scan needs at least one log file or folder\nusage: ${USAGE}`);
   const workersFlag = stringFlag(values.workers);
   const workers = workersFlag === undefined ? 0 : Number(workersFlag);
@@ -379,6 +371,9 @@ export const commands: CliCommand[] = [
     name: ['scan'],
     summary: 'Run Sigma rules and field extraction over log files (offline)',
     usage: USAGE,
+    group: 'Detection',
+    operands: true,
+    flags: FLAGS,
     run: scan,
   },
 ];
