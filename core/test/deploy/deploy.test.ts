@@ -9,11 +9,17 @@ import { FabricConfigSchema } from '../../src/config/schema.js';
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const deploy = (p: string) => path.join(repoRoot, 'deploy', p);
 let promtool: string;
+let systemdAnalyze: string;
 let scratch: string;
 
 beforeAll(() => {
   // Installs Debian's `prometheus` package when promtool is missing (CI machines start without it).
   promtool = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-promtool.sh')], { encoding: 'utf8', timeout: 240_000 })
+    .trim()
+    .split('\n')
+    .pop()!;
+  // Debian's `systemd` package when systemd-analyze is missing.
+  systemdAnalyze = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-systemd-analyze.sh')], { encoding: 'utf8', timeout: 240_000 })
     .trim()
     .split('\n')
     .pop()!;
@@ -124,7 +130,7 @@ describe('deploy/systemd/reactive-fabric.service', () => {
     expect(one('ExecStart')).toBe(`${EXEC} start -c /etc/reactive-fabric/config.yaml`);
     const copy = path.join(scratch, 'reactive-fabric.service');
     writeFileSync(copy, unit.replaceAll(EXEC, path.join(repoRoot, 'core/bin/fabric.js')));
-    const { status, output } = run('systemd-analyze', ['verify', copy]);
+    const { status, output } = run(systemdAnalyze, ['verify', copy]);
     expect(output.trim()).toBe('');
     expect(status).toBe(0);
   });
@@ -132,7 +138,7 @@ describe('deploy/systemd/reactive-fabric.service', () => {
   it('is really checked: systemd-analyze reports a misspelt directive', () => {
     const copy = path.join(scratch, 'typo.service');
     writeFileSync(copy, unit.replaceAll(EXEC, path.join(repoRoot, 'core/bin/fabric.js')).replace('NoNewPrivileges=', 'NoNewPrivilege='));
-    expect(run('systemd-analyze', ['verify', copy]).output).toMatch(/Unknown key .*NoNewPrivilege/);
+    expect(run(systemdAnalyze, ['verify', copy]).output).toMatch(/Unknown key .*NoNewPrivilege/);
   });
 
   it('is hardened, keeps its state, stops gracefully and reloads on SIGHUP', () => {
