@@ -62,7 +62,7 @@ describe('detection isolates hostile events instead of dropping their batch', ()
     batch.splice(100, 0, event(EVIL, `Nov 27 10:00:00 h app[1]: ${EVIL}`));
     const out = (await s.process(batch)) as Record<string, any>[];
     expect(out).toHaveLength(201);
-    const signals = out.filter((e) => e.rule?.name === 'rf_failed_authentication');
+    const signals = out.filter((e) => e.fabric?.rule?.name === 'rf_failed_authentication');
     expect(signals).toHaveLength(200);
     // The evil line was evaluated (RE2 decides it in linear time): no match, not skipped.
     expect(out[100]!.rule).toBeUndefined();
@@ -71,7 +71,7 @@ describe('detection isolates hostile events instead of dropping their batch', ()
     expect(await counter(metrics, 'fabric_detection_failed_batches_total')).toBe(0);
     // The same rule still fires on a line it matches.
     const [hit] = (await s.process([event('a'.repeat(40))])) as Record<string, any>[];
-    expect(hit!.rule.name).toBe('redos');
+    expect(hit!.fabric.rule.name).toBe('redos');
   });
 
   it('an event that stalls a worker is skipped, marked, counted and logged; the other events of its batch are all detected', async () => {
@@ -91,7 +91,7 @@ describe('detection isolates hostile events instead of dropping their batch', ()
         expect(out[i]!.rule).toBeUndefined();
         expect(out[i]!.fabric.detection).toEqual({ skipped: 'timeout', extractor: 'evil_extractor' });
       } else {
-        expect(out[i]!.rule?.name, `event ${i}`).toBe('rf_failed_authentication');
+        expect(out[i]!.fabric?.rule?.name, `event ${i}`).toBe('rf_failed_authentication');
         expect(out[i]!.user).toEqual({ name: `u${i}` });
       }
     }
@@ -106,7 +106,7 @@ describe('detection isolates hostile events instead of dropping their batch', ()
 
     // The stage is not left blocked: the next batch is evaluated normally.
     const next = (await s.process([failedLogin(1), failedLogin(2)])) as Record<string, any>[];
-    expect(next.map((e) => e.rule?.name)).toEqual(['rf_failed_authentication', 'rf_failed_authentication']);
+    expect(next.map((e) => e.fabric?.rule?.name)).toEqual(['rf_failed_authentication', 'rf_failed_authentication']);
     // Each stall costs its budget plus a worker restart; a busy machine needs more than the default 30 s ceiling.
   }, 120_000);
 
@@ -115,7 +115,7 @@ describe('detection isolates hostile events instead of dropping their batch', ()
     const batch = Array.from({ length: 200 }, (_, i) => failedLogin(i));
     batch.splice(30, 0, event(EVIL));
     const out = (await s.process(batch)) as Record<string, any>[];
-    expect(out.filter((e) => e.rule?.name === 'rf_failed_authentication')).toHaveLength(200);
+    expect(out.filter((e) => e.fabric?.rule?.name === 'rf_failed_authentication')).toHaveLength(200);
     expect(out[30]!.fabric.detection).toMatchObject({ skipped: 'timeout' });
     expect(await counter(metrics, 'fabric_detection_skipped_events_total')).toBe(1);
     // The chunk that stalled ran once more, without its evil event.
