@@ -289,5 +289,7 @@ describe('pipeline fuzz (seeded)', () => {
       }),
       { seed: SEED, numRuns: 12, endOnFailure: true },
     );
-  });
+    // Twelve full orchestrator runs over deep and huge lines: ~16 s alone on 2 busy cores, so the
+    // default 30 s left no room when the suite shares the machine.
+  }, 120_000);
 });
