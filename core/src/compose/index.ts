@@ -6,7 +6,7 @@ import { FabricMetrics } from '../metrics/fabric-metrics.js';
 import { Orchestrator } from '../orchestrator.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { PipelineStage } from '../pipeline/stage.js';
-import { searchRoots } from '../plugins/loader.js';
+import { pluginSearchPath } from '../plugins/search-path.js';
 import { resolveComponents } from '../plugins/resolve.js';
 import { DeadLetterQueue } from '../sinks/dead-letter.js';
 import { createDeadLetterTarget, createSink } from '../sinks/factory.js';
@@ -43,7 +43,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   const cfg = loaded.config;
   const logger = opts.logger ?? createLogger({ level: cfg.log_level });
   for (const v of loaded.interpolated) registerSecret(v);
-  const roots = searchRoots(opts.cwd ?? process.cwd(), loaded.dir);
+  const roots = pluginSearchPath({ cwd: opts.cwd ?? process.cwd(), configDir: loaded.dir, pluginPaths: cfg.plugin_paths, env: opts.env ?? process.env });
   // A source whose plugin fails at import (in its worker) does not stop the others: it fails on its own, supervised.
   const components = await resolveComponents(loaded, roots, { deferBrokenImports: true });
   for (const c of components) for (const s of c.secrets) registerSecret(s);

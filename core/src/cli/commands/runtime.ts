@@ -6,12 +6,14 @@ import { composeFabric } from '../../compose/index.js';
 import { startAdminServer, type AdminServer } from '../../admin/index.js';
 import type { Orchestrator } from '../../orchestrator.js';
 import { createLogger, redactSecrets } from '../../logging.js';
-import { searchRoots } from '../../plugins/loader.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
+import { pluginSearchPath } from '../../plugins/search-path.js';
+import { pluginSearchRoots, printPluginOrigins, withOrigins } from '../plugin-origins.js';
 import { resolveComponents } from '../../plugins/resolve.js';
 import { strictRuleProblems } from '../../detection/sigma/loader.js';
+import { cliLogger, holdStateDir, LOG_FORMAT_FLAG, startFailure } from '../start-up.js';
 
-const startUsage = 'fabric start -c <config.yaml>';
+const startUsage = 'fabric start -c <config.yaml> [--log-format pretty|json]';
 
 /** After a graceful stop, how long leftovers (a broker connect still timing out) may delay the exit. */
 const EXIT_GRACE_MS = 2000;
@@ -89,7 +91,7 @@ const start: CliCommand = {
   summary: 'Run collectors continuously until SIGINT/SIGTERM (graceful: stop polling, flush, commit, close)',
   usage: startUsage,
   async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' } }, startUsage);
+    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, ...LOG_FORMAT_FLAG }, startUsage);
     const signals = watchSignals(io);
     const exitAfterStop = (code: number): number => {
       // Whatever start-up left running (a connect attempt, a plugin still importing) must not keep a
@@ -97,9 +99,12 @@ const start: CliCommand = {
       setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
       return code;
     };
+    let lock: Awaited<ReturnType<typeof holdStateDir>> | undefined;
     try {
       const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-      const logger = createLogger({ level: loaded.config.log_level });
+      const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage);
+      // Before composing: composing sweeps state_dir's temp files, which another instance may be writing.
+      lock = await holdStateDir(loaded.stateDir, io);
       const created = await unlessSignalled(composeFabric(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
       if (!created) {
         io.stderr.write('stopped during start-up: nothing had started yet\n');
@@ -118,7 +123,15 @@ const start: CliCommand = {
         await admin?.close().catch((err: Error) => logger.warn({ err: err.message }, 'closing the admin API failed'));
       };
       const starting = startWithAdmin(orch, loaded.config.admin.enabled, (server) => (admin = server), { logger, stateDir: loaded.stateDir, env: io.env });
-      const started = await unlessSignalled(starting, signals);
+      let started: { value: AdminServer | undefined } | undefined;
+      try {
+        started = await unlessSignalled(starting, signals);
+      } catch (err) {
+        // All or nothing: a start that failed halfway (admin port taken, sink down) leaves nothing running.
+        await stopAll();
+        io.stderr.write(`error: ${startFailure(err).message}\n`);
+        return exitAfterStop(1);
+      }
       if (!started) {
         // stop() waits for nothing start() has not done yet: what is up (sink, stages) is closed;
         // an admin server that binds after this is closed as soon as it is up.
@@ -137,6 +150,7 @@ const start: CliCommand = {
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
       return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
     } finally {
+      await lock?.release();
       // A second signal during the stop still forces the exit: handlers stay until the process ends.
       if (!signals.received) signals.dispose();
     }
@@ -150,31 +164,44 @@ async function startWithAdmin(
   onAdmin: (server: AdminServer) => void,
   opts: { logger: ReturnType<typeof createLogger>; stateDir: string; env: NodeJS.ProcessEnv },
 ): Promise<AdminServer | undefined> {
-  await orch.start();
-  if (!adminEnabled) return undefined;
-  const server = await startAdminServer(orch, orch.loaded.config.admin, opts);
-  onAdmin(server);
+  let server: AdminServer | undefined;
+  // The admin API binds after the sink and stages are up and before any collector polls: a port
+  // already in use then fails the start with nothing read or committed.
+  await orch.start({
+    beforeCollectors: async () => {
+      if (!adminEnabled) return;
+      server = await startAdminServer(orch, orch.loaded.config.admin, opts);
+      onAdmin(server);
+    },
+  });
   return server;
 }
 
 /** Polls per source in one `run --once`: a source that always says `hasMore` still ends. */
 const ONCE_MAX_POLLS = 10_000;
 
-const runUsage = 'fabric run --once -c <config.yaml>';
+const runUsage = 'fabric run --once -c <config.yaml> [--log-format pretty|json]';
 const run: CliCommand = {
   name: ['run'],
   summary: 'One collection cycle of every collector, flush, commit, exit',
   usage: runUsage,
   async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, once: { type: 'boolean' } }, runUsage);
+    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, once: { type: 'boolean' }, ...LOG_FORMAT_FLAG }, runUsage);
     if (!values.once) {
       io.stderr.write(`fabric run needs --once (for a daemon use fabric start)\nusage: ${runUsage}\n`);
       return 2;
     }
     const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const logger = createLogger({ level: loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level });
-    const orch = await composeFabric(loaded, { cwd: io.cwd, logger, env: io.env, once: { maxPolls: ONCE_MAX_POLLS } });
-    const report = await orch.runOnce();
+    const logger = cliLogger(values['log-format'], io, loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level, runUsage);
+    const lock = await holdStateDir(loaded.stateDir, io);
+    let report: Awaited<ReturnType<Orchestrator['runOnce']>>;
+    let orch: Orchestrator;
+    try {
+      orch = await composeFabric(loaded, { cwd: io.cwd, logger, env: io.env, once: { maxPolls: ONCE_MAX_POLLS } });
+      report = await orch.runOnce();
+    } finally {
+      await lock.release();
+    }
     for (const c of report.collectors) {
       io.stdout.write(`${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} published${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`);
     }
@@ -193,7 +220,7 @@ const validate: CliCommand = {
   async run(argv, io) {
     const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' } }, validateUsage);
     const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const components = await resolveComponents(loaded, searchRoots(io.cwd, loaded.dir));
+    const components = await resolveComponents(loaded, pluginSearchPath({ cwd: io.cwd, configDir: loaded.dir, pluginPaths: loaded.config.plugin_paths, env: io.env }));
     if (values.strict) {
       // --strict: Sigma rules that are refused or can never fire make the config invalid.
       const problems = await strictRuleProblems(loaded.config.detection, loaded.dir);
@@ -210,33 +237,26 @@ const validate: CliCommand = {
   },
 };
 
-const pluginsUsage = 'fabric plugins list [--json]';
+const pluginsUsage = 'fabric plugins list [-c <config.yaml>] [--json]';
 const pluginsList: CliCommand = {
   name: ['plugins', 'list'],
   summary: 'Installed plugin packages, versions, kind and plugin API compatibility',
   usage: pluginsUsage,
   async run(argv, io) {
-    const { values } = parseFlags(argv, { json: { type: 'boolean' } }, pluginsUsage);
-    const plugins = await listInstalledPlugins(searchRoots(io.cwd));
+    const { values } = parseFlags(argv, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } }, pluginsUsage);
+    const roots = pluginSearchRoots(stringFlag(values.config), io);
+    const plugins = await listInstalledPlugins(roots);
     if (values.json) {
       io.stdout.write(
         JSON.stringify(
-          plugins.map(({ configSchema: _s, ...p }) => p),
+          withOrigins(plugins, roots).map(({ configSchema: _s, ...p }) => p),
           null,
           2,
         ) + '\n',
       );
       return 0;
     }
-    if (plugins.length === 0) {
-      io.stdout.write(`no plugin packages installed in ${io.cwd} (install one with pnpm add <package>)\n`);
-      return 0;
-    }
-    printTable(
-      io,
-      ['PLUGIN', 'VERSION', 'KIND', 'API', 'COMPATIBLE'],
-      plugins.map((p) => [p.name, p.version, p.kind, p.apiRange || '-', p.compatible ? 'yes' : `NO: ${p.problem?.split('\n')[0] ?? ''}`]),
-    );
+    printPluginOrigins(io, plugins, roots, printTable);
     return 0;
   },
 };
