@@ -100,6 +100,9 @@ describe('a plugin that is not installed: suggestions never invite typosquatting
     expect(closestPlugin('log-file', BUNDLED_PLUGINS)).toBe('@reactive-fabric/plugin-log-file');
     expect(closestPlugin('virustotl', BUNDLED_PLUGINS)).toBe('@reactive-fabric/plugin-ti-virustotal');
     expect(closestPlugin('something-else-entirely', BUNDLED_PLUGINS)).toBeUndefined();
+    // A shared prefix does not make two plugins alike.
+    expect(closestPlugin('reactive-fabric-plugin-e2e-records', ['reactive-fabric-plugin-cowrie'])).toBeUndefined();
+    expect(closestPlugin('reactive-fabric-plugin-cowry', ['reactive-fabric-plugin-cowrie'])).toBe('reactive-fabric-plugin-cowrie');
   });
 
   it('a name like no known plugin gets no install command at all', async () => {

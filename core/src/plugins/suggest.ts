@@ -21,22 +21,27 @@ export const BUNDLED_PLUGINS: readonly string[] = [
   '@reactive-fabric/plugin-ti-virustotal',
 ];
 
-/** "@reactive-fabric/plugin-log-file" → "log-file": how people shorten them. */
+/** "@reactive-fabric/plugin-log-file" → "log-file": what tells plugins apart, without the prefixes they share. */
 function shortName(name: string): string {
-  return name.replace(/^@reactive-fabric\/(plugin-)?/, '').replace(/^plugin-/, '');
+  return name
+    .toLowerCase()
+    .replace(/^@[^/]+\//, '')
+    .replace(/^(reactive-fabric-plugin-|fabric-plugin-|plugin-)/, '');
 }
 
 /** The known plugin name nearest to `typed`, when it is near enough to be a slip. */
 export function closestPlugin(typed: string, known: readonly string[]): string | undefined {
-  const t = typed.toLowerCase();
-  let best: { name: string; d: number } | undefined;
+  const t = shortName(typed);
+  let best: { name: string; d: number; len: number } | undefined;
   for (const name of known) {
-    const d = Math.min(distance(t, name.toLowerCase()), distance(shortName(t), shortName(name).toLowerCase()));
-    if (!best || d < best.d) best = { name, d };
+    const k = shortName(name);
+    // Compared without the shared prefixes, which would make every long name look near.
+    // "virustotal" for "ti-virustotal": the bundled plugins' kind prefix is often left out.
+    const d = typed.toLowerCase() === name.toLowerCase() ? 0 : Math.min(distance(t, k), distance(t, k.replace(/^(ti|log)-/, '')));
+    if (!best || d < best.d) best = { name, d, len: Math.min(t.length, k.length) };
   }
   if (!best) return undefined;
-  const limit = Math.max(2, Math.floor(shortName(best.name).length / 3));
-  return best.d <= limit ? best.name : undefined;
+  return best.d <= Math.max(2, Math.floor(best.len / 3)) ? best.name : undefined;
 }
 
 /** The `fix:` of a PLUGIN_NOT_INSTALLED config problem. */
