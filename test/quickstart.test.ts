@@ -97,51 +97,71 @@ describe('the live detection summary', () => {
 });
 
 describe('npm start (scripts/quickstart.mjs)', () => {
-  it('shows progress, then detections; SIGTERM stops fabric, frees the admin port and the state_dir lock', async () => {
-    const dir = temp();
-    const config = join(dir, 'fabric.yaml');
-    writeFileSync(
-      config,
-      [
-        'state_dir: ./state',
-        'log_level: warn',
-        'orchestrator: { collection_interval_seconds: 1, event_batch_size: 500 }',
-        'admin: { enabled: true, port: 0, token: "quickstart-test-token-0123456789" }',
-        'sink: { type: jsonl }',
-        'collectors:',
-        '  - id: auth-log',
-        '    plugin: "@reactive-fabric/plugin-log-file"',
-        `    config: { base_dir: ${JSON.stringify(join(repo, 'examples/sample-logs'))}, paths: [auth.log], format: syslog }`,
-      ].join('\n'),
-    );
-    const child = spawn(process.execPath, [join(repo, 'scripts/quickstart.mjs'), config], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // Directly, and through npm (npm → sh -c → node): SIGTERM to npm itself must reach fabric too.
+  it.each([
+    ['node scripts/quickstart.mjs', (config: string) => spawn(process.execPath, [join(repo, 'scripts/quickstart.mjs'), config], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })],
+    ['npm start', (config: string) => spawn('npm', ['start', '--', config], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })],
+  ])(
+    '%s shows progress, then detections; SIGTERM stops fabric, frees the admin port and the state_dir lock',
+    async (how, start) => {
+      const dir = temp();
+      const config = join(dir, 'fabric.yaml');
+      writeFileSync(
+        config,
+        [
+          'state_dir: ./state',
+          'log_level: warn',
+          'orchestrator: { collection_interval_seconds: 1, event_batch_size: 500 }',
+          'admin: { enabled: true, port: 0, token: "quickstart-test-token-0123456789" }',
+          'sink: { type: jsonl }',
+          'collectors:',
+          '  - id: auth-log',
+          '    plugin: "@reactive-fabric/plugin-log-file"',
+          `    config: { base_dir: ${JSON.stringify(join(repo, 'examples/sample-logs'))}, paths: [auth.log], format: syslog }`,
+        ].join('\n'),
+      );
+      const child = start(config);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
 
-    await until(() => /dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\//.test(out), `the dashboard line in:\n${out}`);
-    expect(out).toMatch(/^installing dependencies: done in \d+ s$/m);
-    expect(out).toMatch(/^building \(about a minute on first run\): done in \d+ s$/m);
-    expect(out).not.toMatch(/npm install (-g|--global)/);
-    // The sample logs hold attacks: detections are shown as they are written.
-    await until(() => /^\d\d:\d\d:\d\d {2}(CRITICAL|HIGH|MEDIUM|LOW|INFO)\s+\S.*auth-log$/m.test(out), `a detection line in:\n${out}`);
+      await until(() => /dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\//.test(out), `the dashboard line in:\n${out}`);
+      expect(out).toMatch(/^installing dependencies: done in \d+ s$/m);
+      expect(out).toMatch(/^building \(about a minute on first run\): done in \d+ s$/m);
+      expect(out).not.toMatch(/npm install (-g|--global)/);
+      // The sample logs hold attacks: detections are shown as they are written.
+      await until(() => /^\d\d:\d\d:\d\d {2}(CRITICAL|HIGH|MEDIUM|LOW|INFO)\s+\S.*auth-log$/m.test(out), `a detection line in:\n${out}`);
 
-    const state = join(dir, 'state');
-    const fabricPid = (JSON.parse(readFileSync(join(state, 'instance.pid'), 'utf8')) as { pid: number }).pid;
-    const port = Number(/127\.0\.0\.1:(\d+)/.exec(readFileSync(join(state, 'admin-url'), 'utf8'))![1]);
-    child.kill('SIGTERM');
-    expect(await exited, out).toBe(0);
-    expect(out).toContain('SIGTERM: stopping gracefully');
-    expect(out).not.toContain('second SIGTERM');
-    // fabric is gone (its lock and pid file with it) and its admin port is free again.
-    expect(() => process.kill(fabricPid, 0)).toThrow();
-    expect(existsSync(join(state, 'instance.lock'))).toBe(false);
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
-    });
-    await new Promise((r) => server.close(r));
-  }, 300_000);
+      const state = join(dir, 'state');
+      const fabricPid = (JSON.parse(readFileSync(join(state, 'instance.pid'), 'utf8')) as { pid: number }).pid;
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(readFileSync(join(state, 'admin-url'), 'utf8'))![1]);
+      child.kill('SIGTERM');
+      const { code, signal } = await exited;
+      // npm re-raises the signal it was stopped by once its script has ended.
+      expect(code === 0 || (how === 'npm start' && signal === 'SIGTERM'), `exit ${code} ${signal}: ${out}`).toBe(true);
+      // npm does not wait for its script to end: fabric may still be stopping when npm has exited.
+      const alive = () => {
+        try {
+          process.kill(fabricPid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await until(() => !alive(), `fabric (pid ${fabricPid}) to end:\n${out}`, 60_000);
+      await until(() => /^stopped: \d+ collected/m.test(out), `fabric's last line in:\n${out}`, 10_000);
+      expect(out).toContain('SIGTERM: stopping gracefully');
+      expect(out).not.toContain('second SIGTERM');
+      // fabric is gone (its lock and pid file with it) and its admin port is free again.
+      expect(existsSync(join(state, 'instance.lock'))).toBe(false);
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+      });
+      await new Promise((r) => server.close(r));
+    },
+    300_000,
+  );
 });
