@@ -27,13 +27,20 @@ export function cliLogger(flag: string | boolean | string[] | undefined, io: Cli
  * Hold state_dir for this process. Losing the lock while running (its folder removed) means
  * another instance may take the folder: stop gracefully, as SIGTERM would.
  */
-export function holdStateDir(stateDir: string, io: CliIo): Promise<InstanceLock> {
-  return lockStateDir(stateDir, {
-    onCompromised: (err) => {
-      io.stderr.write(redactSecrets(`the lock on ${stateDir} was lost (${err.message}): stopping\n`));
-      process.kill(process.pid, 'SIGTERM');
-    },
-  });
+export async function holdStateDir(stateDir: string, io: CliIo): Promise<InstanceLock> {
+  try {
+    return await lockStateDir(stateDir, {
+      onCompromised: (err) => {
+        io.stderr.write(redactSecrets(`the lock on ${stateDir} was lost (${err.message}): stopping\n`));
+        process.kill(process.pid, 'SIGTERM');
+      },
+    });
+  } catch (err) {
+    if (err instanceof FabricError) throw err;
+    // A read-only or missing disk: one line naming the folder, not a stack trace.
+    const e = err as NodeJS.ErrnoException;
+    throw new FabricError('STARTUP_FAILED', `could not start: cannot create or lock state_dir ${stateDir}: ${e.code ?? e.message}; check that it is writable`, { cause: err });
+  }
 }
 
 /**

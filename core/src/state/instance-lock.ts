@@ -18,8 +18,13 @@ import { FabricError } from '../errors/fabric-error.js';
 export const LOCK_DIR_NAME = 'instance.lock';
 export const PID_FILE_NAME = 'instance.pid';
 
-/** A lock not refreshed for this long belongs to a process that is gone (proper-lockfile's minimum is 2 s). */
-const STALE_MS = 10_000;
+/**
+ * A lock not refreshed for this long belongs to a process that is gone. Generous: a holder whose
+ * event loop stalls this long loses its lock (and stops); a dead holder on this machine is
+ * recognised by its pid at once anyway.
+ */
+const STALE_MS = 60_000;
+const UPDATE_MS = 10_000;
 
 export interface InstanceLock {
   readonly stateDir: string;
@@ -60,7 +65,7 @@ function holderIsGone(holder: Holder | undefined): boolean {
  */
 export async function lockStateDir(stateDir: string, options: { onCompromised: (err: Error) => void }): Promise<InstanceLock> {
   mkdirSync(stateDir, { recursive: true });
-  const lockOptions = { lockfilePath: join(stateDir, LOCK_DIR_NAME), stale: STALE_MS, retries: 0, realpath: false, onCompromised: options.onCompromised };
+  const lockOptions = { lockfilePath: join(stateDir, LOCK_DIR_NAME), stale: STALE_MS, update: UPDATE_MS, retries: 0, realpath: false, onCompromised: options.onCompromised };
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(stateDir, lockOptions);

@@ -61,7 +61,7 @@ describe('the state_dir lock', () => {
 
     mkdirSync(join(dir, LOCK_DIR_NAME));
     rmSync(join(dir, PID_FILE_NAME), { force: true });
-    const old = new Date(Date.now() - 60_000);
+    const old = new Date(Date.now() - 10 * 60_000);
     utimesSync(join(dir, LOCK_DIR_NAME), old, old);
     const stale = await lockStateDir(dir, { onCompromised });
     await stale.release();
