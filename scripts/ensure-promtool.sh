@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes `promtool` available (Debian package `prometheus`), for the admin API's /metrics test.
+# Makes `promtool` available (Debian package `prometheus`), for the /metrics test and the deploy/ checks.
 # Idempotent: prints the promtool path and exits 0 when it is already there.
 set -euo pipefail
 # Test files run in parallel and may both call this: one installs, the others wait for it.

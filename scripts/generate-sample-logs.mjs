@@ -28,7 +28,10 @@ let state = Number(values.seed) >>> 0 || 42;
 const rand = () => (state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const stamp = (d) => `${MON[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${d.toISOString().slice(11, 19)}`;
+const two = (n) => String(n).padStart(2, '0');
+// Local wall time, as syslogd writes it: the log-file source reads BSD times in the host's zone
+// (its syslog_timezone option), so the sample's times agree with access.log's offsets anywhere.
+const stamp = (d) => `${MON[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 const HOST = 'web-01';
 const users = ['alice', 'bob', 'carol', 'deploy', 'backup'];
 const spray = ['admin', 'test', 'oracle', 'postgres', 'ubuntu', 'guest', 'user', 'ftp', 'git', 'support', 'pi', 'jenkins'];

@@ -37,7 +37,7 @@ for (const f of files(join(root, 'core/src'))) {
 // from above; a component's config schema (`<component>/config.ts`, `*-config.ts`) belongs to the
 // config layer, since the config file is composed of them. ARCHITECTURE.md explains each layer.
 const LAYERS = [
-  ['plugin-api', 'errors'],
+  ['plugin-api', 'errors', 'net'],
   ['async', 'logging.ts', 'host.ts', 'events'],
   ['state', 'supervisor', 'metrics'],
   ['config'],

@@ -5,7 +5,7 @@
 //   npm test -- core/test/pipeline
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pnpm } from './pnpm.mjs';
 
@@ -39,15 +39,41 @@ for (const { s, p } of starting) {
   process.stdout.write(`== service ${s}: ${code === 0 ? 'started' : `FAILED to start (exit ${code}); its tests will fail and say why`}\n`);
 }
 
-const jsonOut = join(resultsDir, 'vitest.json');
-const vitestCode = step('vitest', () => {
-  const r = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...args], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, FABRIC_TEST_ROOT: root },
+// FABRIC_TEST_NODES=current,22,24 runs the suite once per Node line (CI does: the product supports
+// the current LTS lines, not only the machine's Node). Other lines come from the npm registry's `node`
+// package; the services and the build (plain JavaScript) are shared by every run.
+const lines = (process.env.FABRIC_TEST_NODES ?? 'current')
+  .split(',')
+  .map((l) => l.trim())
+  .filter(Boolean);
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let vitestCode = 0;
+for (const line of lines) {
+  const node = nodeFor(line);
+  const label = line === 'current' ? `node ${process.version}` : `node ${line}`;
+  if (!node) {
+    process.stdout.write(`== ${label}: no Node binary (npx -p node@${line} failed); counted as one failure\n`);
+    totals.failed += 1;
+    vitestCode = 1;
+    continue;
+  }
+  const jsonOut = join(resultsDir, `vitest-${line}.json`);
+  const code = step(`vitest (${label}${node === process.execPath ? '' : `, ${node}`})`, () => {
+    const r = spawnSync(node, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...args], {
+      cwd: root,
+      stdio: 'inherit',
+      // Tests that spawn `node` or process.execPath get the same line as the runner.
+      env: { ...process.env, FABRIC_TEST_ROOT: root, PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` },
+    });
+    return r.status ?? 1;
   });
-  return r.status ?? 1;
-});
+  const counts = countsOf(jsonOut, code);
+  process.stdout.write(`== ${label}: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}\n`);
+  totals.passed += counts.passed;
+  totals.failed += counts.failed;
+  totals.skipped += counts.skipped;
+  if (code !== 0) vitestCode = code;
+}
 
 stopServices();
 
@@ -55,18 +81,29 @@ function stopServices() {
   for (const s of [...services].reverse()) spawnSync(process.execPath, [join(root, s), 'stop'], { cwd: root, stdio: 'inherit' });
 }
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-try {
-  const report = JSON.parse(readFileSync(jsonOut, 'utf8'));
-  passed = report.numPassedTests ?? 0;
-  // A file that failed outside any test (an import error, a failing beforeAll) counts once.
-  failed = (report.numFailedTests ?? 0) + (report.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
-  skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-} catch {
-  failed = Math.max(1, failed);
+function nodeFor(line) {
+  if (line === 'current' || line === process.versions.node.split('.')[0]) return process.execPath;
+  const r = spawnSync('npx', ['--yes', '-p', `node@${line}`, 'node', '-p', 'process.execPath'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const path = r.status === 0 ? r.stdout.trim().split('\n').pop() : '';
+  return path && existsSync(path) ? path : undefined;
 }
-if (vitestCode !== 0 && failed === 0) failed = 1; // a crash outside any test still fails the run
+
+function countsOf(jsonOut, code) {
+  const c = { passed: 0, failed: 0, skipped: 0 };
+  try {
+    const report = JSON.parse(readFileSync(jsonOut, 'utf8'));
+    c.passed = report.numPassedTests ?? 0;
+    // A file that failed outside any test (an import error, a failing beforeAll) counts once.
+    c.failed =
+      (report.numFailedTests ?? 0) + (report.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+    c.skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  } catch {
+    c.failed = 1;
+  }
+  if (code !== 0 && c.failed === 0) c.failed = 1; // a crash outside any test still fails the run
+  return c;
+}
+
+const { passed, failed, skipped } = totals;
 process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(vitestCode === 0 && failed === 0 ? 0 : 1);

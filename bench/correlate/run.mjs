@@ -68,14 +68,15 @@ function* batches() {
       batch[i] = {
         '@timestamp': new Date(t).toISOString(),
         message: ok ? 'Accepted password' : 'Failed password',
-        event: { id: `d${n}`, kind: 'signal', severity: 21, category: ['authentication'], outcome: ok ? 'success' : 'failure' },
+        event: { id: `d${n}`, kind: 'alert', severity: 21, category: ['authentication'], outcome: ok ? 'success' : 'failure' },
         source: { ip: ipOf(k) },
         user: { name: USERS[Math.floor(rand() * USERS.length)] },
         fabric: {
           collector: n % 2 ? 'auth-file' : 'elastic',
           plugin: 'bench',
           fingerprint: `f${n}`,
-          schema_version: '1.0.0',
+          schema_version: '2.0.0',
+          alert_type: 'detection',
           matches: [{ id: rule, name: rule, title: rule, level: ok ? 'informational' : 'low', techniques: [], tactics: [] }],
         },
       };
@@ -139,7 +140,7 @@ async function measure(label, fn) {
 let groups = new Map();
 const baseline = await measure('baseline', async (batch) => {
   for (const e of batch) {
-    if (e.event.kind !== 'signal') continue;
+    if (e.fabric.alert_type !== 'detection') continue;
     const key = e.source.ip;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = []));
@@ -168,7 +169,7 @@ async function runStage(label, { checkpoints }) {
     const out = await stage.process(batch, ticket);
     for (let i = batch.length; i < out.length; i++) {
       alerts++;
-      byRule[out[i].rule.name] = (byRule[out[i].rule.name] ?? 0) + 1;
+      byRule[out[i].fabric.rule.name] = (byRule[out[i].fabric.rule.name] ?? 0) + 1;
     }
     if (checkpoints) await stage.acknowledge(ticket);
   });
@@ -211,14 +212,15 @@ async function floodOneGroup(n) {
     for (let k = i; k < Math.min(n, i + BATCH); k++) {
       batch.push({
         '@timestamp': new Date(T0 + k * 50).toISOString(),
-        event: { id: `f${k}`, kind: 'signal' },
+        event: { id: `f${k}`, kind: 'alert' },
         source: { ip: '203.0.113.1' },
         user: { name: k % 2 ? 'root' : 'admin' },
         fabric: {
           collector: 'flood',
           plugin: 'bench',
           fingerprint: `f${k}`,
-          schema_version: '1.0.0',
+          schema_version: '2.0.0',
+          alert_type: 'detection',
           matches: [{ id: 'rf_failed_authentication', name: 'rf_failed_authentication', level: 'low' }],
         },
       });

@@ -40,11 +40,11 @@ function* batches() {
       const k = (n * 7919) % KEYS;
       batch[i] = {
         '@timestamp': '2026-11-27T10:00:00.000Z',
-        event: { id: `d${n}`, kind: 'signal', severity: 47 },
+        event: { id: `d${n}`, kind: 'alert', severity: 47 },
         source: { ip: ipOf(k) },
         destination: { ip: '10.0.0.5' },
         ...(n % 10 === 0 ? { url: { original: `http://evil-${k % 100}.example-bad.net/x.sh` } } : {}),
-        fabric: { collector: 'bench', plugin: 'bench', fingerprint: `f${n}`, schema_version: '1.0.0', priority: 'medium' },
+        fabric: { collector: 'bench', plugin: 'bench', fingerprint: `f${n}`, schema_version: '2.0.0', alert_type: 'detection', priority: 'medium' },
       };
     }
     yield batch;

@@ -31,6 +31,11 @@ export interface CollectorSummary {
   /** ISO time the collector entered its current state. */
   since: string;
   health: 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
+  /**
+   * Why health is not healthy: the code of the failure that made it so (the last failed poll, or
+   * the error that made the machine degrade or fail). Absent when healthy.
+   */
+  lastErrorCode?: string;
 }
 
 export interface CollectorMetricsSnapshot {
@@ -113,6 +118,64 @@ export interface ReadinessReport {
   checks: Record<string, { ok: boolean; detail?: string }>;
 }
 
+/** A collector's entry of the effective config (file + overlay), as `GET /collectors/:id/config` shows it. */
+export interface CollectorConfigView {
+  id: string;
+  plugin: string;
+  enabled: boolean;
+  interval_seconds?: number;
+  isolation?: 'worker' | 'inline';
+  max_heap_mb?: number;
+  /** The plugin's config block with its defaults applied; secret fields read "[redacted]". */
+  config: Record<string, unknown>;
+}
+
+/** What a reload (`POST /reload`, SIGHUP) changed. */
+export interface ReloadReport {
+  added: string[];
+  removed: string[];
+  /** Collectors whose config changed: restarted with the new one. */
+  restarted: string[];
+  unchanged: string[];
+  /** Changed sections a running instance cannot take over (sink, pipeline, enrichers…): they apply at the next start. */
+  restartRequired: string[];
+  logLevel?: string;
+}
+
+/**
+ * Runtime changes to the collectors' config (Kafka Connect's connector config routes). Every
+ * change is validated as `fabric validate` validates a file, applied by restarting only the
+ * collector it concerns, and persisted to the overlay (`config/overlay.ts`).
+ */
+export interface ConfigControl {
+  /** Throws HostError NOT_FOUND. */
+  collectorConfig(id: string): CollectorConfigView;
+  /** Throws ConfigRefusedError (nothing changed), HostError NOT_FOUND / CONFLICT. */
+  updateCollectorConfig(id: string, entry: Record<string, unknown>): Promise<CollectorConfigView>;
+  createCollector(entry: Record<string, unknown>): Promise<CollectorConfigView>;
+  deleteCollector(id: string): Promise<void>;
+  /** Re-read the config file and the overlay; throws ConfigRefusedError and keeps the running config when they are invalid. */
+  reload(): Promise<ReloadReport>;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'silent'];
+
+/** One enricher as `GET /enrichers` shows it: its collector's state and health, quota, cache. */
+export interface EnricherView {
+  id: string;
+  plugin: string;
+  pluginVersion: string;
+  state: CollectorState;
+  health: CollectorSummary['health'];
+  lastErrorCode?: string;
+  /** The enrichment source's own view (answers, 429s, auth failures). */
+  sourceHealth?: { status: string; code?: string; reason?: string };
+  quota?: { usedToday: number; remainingToday?: number; perMinute: number; perDay?: number; availableThisMinute: number };
+  queue?: number;
+  cache?: { entries: number; hits: number; misses: number; hitRate?: number };
+}
+
 export interface FabricHost {
   readonly events: TypedEmitter<HostEvents>;
   readonly metrics: Registry;
@@ -146,6 +209,25 @@ export interface FabricHost {
   restartBudget?(): { intensity: number; periodSeconds: number };
   /** Each enrichment source's effective request limits (what the host's rate limiter enforces). */
   enrichmentLimits?(): Array<{ id: string; perMinute: number; perDay?: number }>;
+  /** Runtime config changes; absent when the instance was not composed from a config file it can re-read. */
+  readonly configControl?: ConfigControl | undefined;
+  /** The running log level, and changing it (the admin API's `PUT /admin/loggers`). */
+  logLevel?(): LogLevel;
+  setLogLevel?(level: LogLevel): void;
+  enrichers?(): EnricherView[];
+  /** Forget one enricher's cached answers; returns how many. Throws HostError NOT_FOUND. */
+  clearEnricherCache?(id: string): number;
+}
+
+/** A config change refused by validation; nothing was applied. `problems` name every field. */
+export class ConfigRefusedError extends FabricError {
+  declare readonly code: 'CONFIG_REFUSED';
+  constructor(
+    message: string,
+    readonly problems: Array<{ path: string; message: string }>,
+  ) {
+    super('CONFIG_REFUSED', message);
+  }
 }
 
 /**
@@ -185,8 +267,8 @@ export interface FalsePositive {
 
 /** A host operation refused; the admin API maps each code to its own (`fromHostError`). */
 export class HostError extends FabricError {
-  declare readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID';
-  constructor(code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID', message: string) {
+  declare readonly code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID' | 'EXISTS';
+  constructor(code: 'NOT_FOUND' | 'CONFLICT' | 'INVALID' | 'EXISTS', message: string) {
     super(code, message);
   }
 }

@@ -11,7 +11,10 @@ import {
   type CollectorState,
   type CollectorSummary,
   type CommandResult,
+  type ConfigControl,
   type DeadLetterView,
+  type EnricherView,
+  type LogLevel,
   type FabricHost,
   type FalsePositive,
   type FieldError,
@@ -27,7 +30,7 @@ import { redactDeep, redactSecrets } from './logging.js';
 import type { FabricMetrics } from './metrics/fabric-metrics.js';
 import { checkpointErrors, CheckpointValidationError, describeFieldErrors, type CheckpointStore } from './state/checkpoint-store.js';
 import type { DeadLetterQueue } from './sinks/dead-letter.js';
-import { EVENT_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
+import { RECORD_SCHEMA_VERSION, type Sink } from './sinks/sink.js';
 import type { Pipeline } from './pipeline/pipeline.js';
 import type { PipelineStage } from './pipeline/stage.js';
 import { loadPlugin } from './plugins/loader.js';
@@ -39,6 +42,7 @@ import { collectorMachine, type CollectorEvent } from './collectors/machine.js';
 import { machineGraph } from './collectors/graph.js';
 import { settleWithin } from './async/time.js';
 import { Notifier } from './async/notifier.js';
+import type { EnricherSource } from './enrichment/source.js';
 import type { SearchRoot } from './plugins/search-path.js';
 
 export interface FalsePositiveStoreLike {
@@ -53,6 +57,8 @@ export interface StageSet {
   falsePositives?: FalsePositiveStoreLike;
   /** Per enrichment source: its request limits (the admin API shows them with the quota). */
   enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }>;
+  /** The enrichment stage's sources by enricher id (quota, cache, health), when it runs. */
+  enricherSources?(): ReadonlyMap<string, EnricherSource>;
   start(): Promise<void>;
   /** Flush each stage (in order), then stop it. */
   stop(): Promise<void>;
@@ -104,6 +110,8 @@ export class Orchestrator implements FabricHost {
   private readonly abort: AbortController;
   private started = false;
   private stopping: Promise<void> | undefined;
+  /** Set by the composition root when the instance can change its collectors at runtime (compose/runtime-changes.ts). */
+  configControl: ConfigControl | undefined;
 
   constructor(private readonly parts: OrchestratorParts) {
     this.loaded = parts.loaded;
@@ -113,10 +121,7 @@ export class Orchestrator implements FabricHost {
     this.metricsModel = parts.metrics;
     this.abort = parts.lifetime;
     this.events.setMaxListeners(0);
-    for (const c of parts.collectors) {
-      this.collectors.set(c.id, c);
-      c.onTransition((record, summary, error) => this.onTransition(record, summary, error));
-    }
+    for (const c of parts.collectors) this.register(c);
     this.pipeline.on('published', (events) => {
       if (this.events.listenerCount('published') > 0) this.events.emit('published', events);
     });
@@ -124,6 +129,38 @@ export class Orchestrator implements FabricHost {
 
   get metrics() {
     return this.metricsModel.registry;
+  }
+
+  private register(c: Collector): void {
+    this.collectors.set(c.id, c);
+    c.onTransition((record, summary, error) => this.onTransition(record, summary, error));
+  }
+
+  /**
+   * Take a collector built after composition (created or replaced at runtime) and, when the
+   * instance runs, start it. The others are not touched.
+   */
+  adopt(c: Collector, opts: { start?: boolean } = {}): void {
+    if (this.collectors.has(c.id)) throw new HostError('EXISTS', `collector "${c.id}" already exists`);
+    this.register(c);
+    if (opts.start !== false && this.started && !this.stopping && this.loaded.config.orchestrator.enabled) c.send({ type: 'START' });
+  }
+
+  /**
+   * Stop one collector as a graceful stop does (no more polls, its batches acknowledged, its
+   * checkpoint written), then forget it. Its stored checkpoint stays: a collector created again
+   * with the same id reads on from there.
+   */
+  async retire(id: string): Promise<void> {
+    const c = this.mustGet(id);
+    const deadline = this.loaded.config.supervisor.shutdown_timeout_seconds * 1000;
+    c.send({ type: 'STOP' });
+    const at = Date.now();
+    await c.waitFor((s) => AT_REST.has(s), deadline);
+    await settleWithin(c.drained(), Math.max(0, deadline - (Date.now() - at)));
+    c.dispose();
+    this.collectors.delete(id);
+    this.metricsModel.forgetState(id);
   }
 
   private onTransition(
@@ -150,12 +187,12 @@ export class Orchestrator implements FabricHost {
         ...(error && (record.to === 'degraded' || record.to === 'failed' || record.to === 'restarting')
           ? { error: { code: error.code, message: error.message, retriable: error.retriable } }
           : {}),
-        schema_version: EVENT_SCHEMA_VERSION,
+        schema_version: RECORD_SCHEMA_VERSION,
       })
       .catch((err: Error) => this.logger.warn({ collector: record.collector, err: err.message }, 'could not publish collector status'));
   }
 
-  private get enrichers(): Collector[] {
+  private get enricherCollectors(): Collector[] {
     return [...this.collectors.values()].filter((c) => c.role === 'enricher');
   }
 
@@ -187,7 +224,7 @@ export class Orchestrator implements FabricHost {
     await options.beforeCollectors?.();
     if (this.stopping) return;
     if (this.loaded.config.orchestrator.enabled) {
-      for (const c of [...this.enrichers, ...this.sources]) c.send({ type: 'START' });
+      for (const c of [...this.enricherCollectors, ...this.sources]) c.send({ type: 'START' });
     }
     this.logger.info({ collectors: this.collectors.size, sink: this.sink.type, stages: this.parts.stages.stages.map((s) => s.name) }, 'reactive fabric started');
   }
@@ -208,7 +245,7 @@ export class Orchestrator implements FabricHost {
     this.pipeline.on('published', count);
     try {
       await this.startOutputs();
-      const enrichers = this.enrichers;
+      const enrichers = this.enricherCollectors;
       for (const e of enrichers) e.send({ type: 'START' });
       // Sources start once every enricher is up or has given up (a failed one only means fewer verdicts).
       await Promise.all(enrichers.map((e) => e.waitFor((s) => s !== 'starting' && s !== 'restarting')));
@@ -237,7 +274,7 @@ export class Orchestrator implements FabricHost {
     const deadline = this.loaded.config.supervisor.shutdown_timeout_seconds * 1000;
     this.logger.info('stopping: no more polls, flushing in-flight batches');
     // Reverse start order: sources (they use the enrichers) first.
-    const all = [...this.enrichers, ...this.sources].reverse();
+    const all = [...this.enricherCollectors, ...this.sources].reverse();
     for (const c of all) c.send({ type: 'STOP' });
     const at = Date.now();
     await Promise.all(all.map((c) => c.waitFor((s) => AT_REST.has(s), deadline)));
@@ -432,5 +469,48 @@ export class Orchestrator implements FabricHost {
 
   enrichmentLimits(): Array<{ id: string; perMinute: number; perDay?: number }> {
     return this.parts.stages.enrichmentLimits();
+  }
+
+  logLevel(): LogLevel {
+    return this.logger.level as LogLevel;
+  }
+
+  /** The root logger's level: collectors and the supervisor log through it; plugin loggers made from now on inherit it. */
+  setLogLevel(level: LogLevel): void {
+    const from = this.logger.level;
+    this.logger.level = level;
+    this.logger.info({ from, to: level }, 'log level changed');
+  }
+
+  enrichers(): EnricherView[] {
+    const sources = this.parts.stages.enricherSources?.();
+    return this.enricherCollectors.map((c) => {
+      const summary = c.summary();
+      const source = sources?.get(c.id);
+      const cache = source?.cacheStats();
+      const lookups = cache ? cache.hits + cache.misses : 0;
+      return {
+        id: c.id,
+        plugin: summary.plugin,
+        pluginVersion: summary.pluginVersion,
+        state: summary.state,
+        health: summary.health,
+        ...(summary.lastErrorCode ? { lastErrorCode: summary.lastErrorCode } : {}),
+        ...(source
+          ? {
+              sourceHealth: redactDeep((({ retryAfterMs: _r, ...h }) => h)(source.currentHealth())),
+              quota: source.quota(),
+              queue: source.queueDepth,
+              cache: { ...cache!, ...(lookups > 0 ? { hitRate: cache!.hits / lookups } : {}) },
+            }
+          : {}),
+      };
+    });
+  }
+
+  clearEnricherCache(id: string): number {
+    const source = this.parts.stages.enricherSources?.().get(id);
+    if (!this.enricherCollectors.some((c) => c.id === id)) throw new HostError('NOT_FOUND', `no enricher "${id}"; GET /enrichers lists them`);
+    return source?.clearCache() ?? 0;
   }
 }

@@ -19,7 +19,8 @@ export {
 } from './errors/index.js';
 export * from './config/schema.js';
 export type { Sink, SinkHealth, CollectorStatusEvent } from './sinks/sink.js';
-export { EVENT_SCHEMA_VERSION } from './sinks/sink.js';
+export { EVENT_SCHEMA_VERSION, RECORD_SCHEMA_VERSION } from './sinks/sink.js';
+export { ECS_VERSION, alertTypeOf, isCorrelationAlert, isDetection, type AlertType } from './events/ecs.js';
 export type { PipelineStage } from './pipeline/stage.js';
 export { validateAgainstSchema, secretValues } from './config/validate.js';
 export {
@@ -29,7 +30,7 @@ export {
   selectRules,
   DetectionEngine,
   DetectionPool,
-  annotateSignal,
+  annotateDetection,
   type DetectionStage,
   type DetectionConfig,
   type SigmaRule,

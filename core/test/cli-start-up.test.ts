@@ -77,22 +77,6 @@ describe('fabric start is all or nothing', () => {
   }, 60_000);
 });
 
-describe('a state_dir that cannot be created', () => {
-  it('is one line naming it, for start and run', async () => {
-    const { dir, config } = setup('{ enabled: false }');
-    writeFileSync(join(dir, 'blocker'), 'a file where the state folder should be');
-    writeFileSync(config, readFileSync(config, 'utf8').replace('state_dir: ./state', 'state_dir: ./blocker/state'));
-    for (const args of [
-      ['start', '-c', config],
-      ['run', '--once', '-c', config],
-    ]) {
-      const r = await run(args, dir);
-      expect(r.code, r.stderr).toBe(1);
-      expect(textLines(r.stderr)).toEqual([`error: could not start: cannot create or lock state_dir ${join(dir, 'blocker/state')}: ENOTDIR; check that it is writable`]);
-    }
-  }, 60_000);
-});
-
 describe('one instance per state_dir', () => {
   it('a second fabric start and fabric run on the same state_dir are refused with the holder pid; the lock is freed on SIGTERM', async () => {
     const { dir, config, state } = setup('{ enabled: false }');

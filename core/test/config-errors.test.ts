@@ -48,14 +48,14 @@ describe('config errors: discriminated unions are reported by the branch `type` 
   it('a wrong value in the Kafka branch names only that field', () => {
     const err = configError(sink(['type: kafka', 'brokers: ["127.0.0.1:29092"]', 'compression: zstd']));
     expect(err.problems.map((p) => p.path)).toEqual(['sink.compression']);
-    expect(err.problems[0]!.message).toBe('must be one of "gzip", "none" (got "zstd")');
+    expect(err.problems[0]!.message).toBe('must be one of: gzip, none (got "zstd")');
   });
 
   it('an unknown type lists the allowed values', () => {
     const err = configError(sink(['type: kafak', 'brokers: ["127.0.0.1:29092"]']));
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]!.path).toBe('sink.type');
-    expect(err.problems[0]!.message).toBe('unknown type "kafak": it must be one of "jsonl", "kafka" (got "kafak")');
+    expect(err.problems[0]!.message).toBe('unknown type "kafak": it must be one of: jsonl, kafka (did you mean kafka?) (got "kafak")');
   });
 
   it('a bad log_level is one error, and every other problem is still reported in the same pass', () => {
@@ -70,7 +70,7 @@ describe('config errors: discriminated unions are reported by the branch `type` 
     );
     const paths = err.problems.map((p) => p.path).sort();
     expect(paths).toEqual(['log_level', 'orchestrator.auto_restart_unhealthy', 'orchestrator.event_batch_size', 'sink.compresion']);
-    expect(err.problems.find((p) => p.path === 'log_level')!.message).toMatch(/must be one of "trace", "debug", "info", "warn", "error", "silent" \(got "verbose"\)/);
+    expect(err.problems.find((p) => p.path === 'log_level')!.message).toMatch(/must be one of: trace, debug, info, warn, error, silent \(got "verbose"\)/);
   });
 });
 

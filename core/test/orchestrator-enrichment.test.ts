@@ -6,6 +6,7 @@ import { loadConfig } from '../src/config/load.js';
 import { composeFabric } from '../src/compose/index.js';
 import pino from 'pino';
 import { repoRoot, silentLogger, tempDir, until } from './helpers.js';
+import { isDetection } from '../src/events/ecs.js';
 
 const fake = new AbuseIpdbFake();
 beforeAll(() => fake.start());
@@ -43,6 +44,20 @@ enrichers:
       await until(() => state('abuseipdb') === 'degraded', 20_000);
       expect(orch.getCollector('abuseipdb')!.lastError).toMatchObject({ code: 'AUTH_FAILED' });
       expect(JSON.stringify(orch.getCollector('abuseipdb'))).not.toContain(wrongKey);
+      // GET /enrichers' view: its collector's state, the stage's view of the source, quota and cache.
+      const [view] = orch.enrichers();
+      expect(view).toMatchObject({
+        id: 'abuseipdb',
+        state: 'degraded',
+        health: 'degraded',
+        lastErrorCode: 'AUTH_FAILED',
+        sourceHealth: { status: 'degraded', code: 'AUTH_FAILED' },
+      });
+      expect(view!.quota).toMatchObject({ usedToday: expect.any(Number), perMinute: expect.any(Number) });
+      expect(view!.cache).toMatchObject({ entries: 0 });
+      expect(JSON.stringify(view)).not.toContain(wrongKey);
+      expect(orch.clearEnricherCache('abuseipdb')).toBe(0);
+      expect(() => orch.clearEnricherCache('auth')).toThrow(/no enricher "auth"/);
       // The detection was still published, saying which source did not answer.
       await until(() => orch.snapshot().total.eventsPublished >= 1, 20_000);
       expect(state('auth')).toBe('running');
@@ -53,7 +68,7 @@ enrichers:
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    const first = events.find((e) => e.source?.ip === '198.51.100.23' && e.event.kind === 'signal');
+    const first = events.find((e) => e.source?.ip === '198.51.100.23' && isDetection(e));
     expect(first.fabric.reputation.sources_answered).toEqual([]);
     expect(JSON.stringify(first.fabric.reputation.sources_unanswered)).toContain('abuseipdb');
     expect(ABUSEIPDB_FAKE_API_KEY).not.toBe(wrongKey);

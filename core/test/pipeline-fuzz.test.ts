@@ -225,15 +225,16 @@ describe('pipeline fuzz (seeded)', () => {
           // Every event delivered is plain JSON that survives a round trip.
           for (const e of sink.events) {
             expect(typeof JSON.parse(JSON.stringify(e))).toBe('object');
-            kinds.set(String(e.event?.kind), (kinds.get(String(e.event?.kind)) ?? 0) + 1);
+            const kind = `${String(e.event?.kind)}/${String((e.fabric as { alert_type?: string } | undefined)?.alert_type)}`;
+            kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
           }
         },
       ),
       { seed: SEED, numRuns: 25, endOnFailure: true },
     );
     // The stages really ran: detections and correlated alerts were among what was delivered.
-    expect(kinds.get('signal') ?? 0).toBeGreaterThan(0);
-    expect(kinds.get('alert') ?? 0).toBeGreaterThan(0);
+    expect(kinds.get('alert/detection') ?? 0).toBeGreaterThan(0);
+    expect(kinds.get('alert/correlation') ?? 0).toBeGreaterThan(0);
   });
 
   it('log lines through the real log-file plugin: valid lines delivered, hostile lines delivered or dead-lettered, checkpoint at the end of the file', async () => {

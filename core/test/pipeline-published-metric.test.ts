@@ -5,12 +5,13 @@ import type { FabricEvent } from '../src/plugin-api/index.js';
 import type { PipelineStage } from '../src/pipeline/stage.js';
 import { MemorySink } from './helpers.js';
 
-/** Marks events as signals with the priority their message names. */
+/** Marks events as detections with the priority their message names. */
 const prioritise: PipelineStage = {
   name: 'detection',
   async process(batch: FabricEvent[]) {
     for (const e of batch) {
-      e.event.kind = 'signal';
+      e.event.kind = 'alert';
+      e.fabric.alert_type = 'detection';
       e.fabric.priority = e.message as FabricEvent['fabric']['priority'];
     }
     return batch;

@@ -2,6 +2,7 @@ import { testPipeline } from './helpers.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/events/normalize.js';
+import { ECS_VERSION } from '../src/events/ecs.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
 import { events, harness } from './collector-harness.js';
 import { MemorySink, flushPromises, until } from './helpers.js';
@@ -11,10 +12,19 @@ describe('event normalisation', () => {
     const r = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', 'source.ip': '1.2.3.4', 'user.name': 'root', event: { original: 'x' } }, { collector: 'a', plugin: 'p' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.event).toMatchObject({ source: { ip: '1.2.3.4' }, user: { name: 'root' }, fabric: { collector: 'a', plugin: 'p', schema_version: '1.0.0' } });
+    expect(r.event).toMatchObject({ source: { ip: '1.2.3.4' }, user: { name: 'root' }, fabric: { collector: 'a', plugin: 'p', schema_version: '2.0.0' } });
     expect(r.event.event.id).toMatch(/^a-[0-9a-f]{24}$/);
     const same = normalizeEvent({ '@timestamp': '2026-01-01T00:00:00Z', event: { original: 'x' } }, { collector: 'other', plugin: 'q' });
     expect(same.ok && same.event.fabric.fingerprint).toBe(r.event.fabric.fingerprint);
+  });
+
+  it("stamps the ECS version the product writes on every event, over a source's own", () => {
+    const doc = { '@timestamp': '2026-01-01T00:00:00Z', 'source.ip': '1.2.3.4' };
+    const plain = normalizeEvent(doc, { collector: 'a', plugin: 'p' });
+    const filebeat = normalizeEvent({ ...doc, ecs: { version: '8.0.0', extra: 1 } }, { collector: 'a', plugin: 'p' });
+    expect(plain.ok && plain.event.ecs).toEqual({ version: ECS_VERSION });
+    expect(filebeat.ok && filebeat.event.ecs).toEqual({ version: ECS_VERSION, extra: 1 });
+    expect(ECS_VERSION).toMatch(/^8\.\d+\.\d+$/);
   });
 
   it('rejects events without a usable @timestamp, saying why', () => {

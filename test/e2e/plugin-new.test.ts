@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { commands } from '../../core/src/cli/commands/plugin-new.js';
+import { main } from '../../core/src/cli/main.js';
 import { PLUGIN_API_VERSION } from '../../core/src/plugin-api/index.js';
-
-const cmd = commands.find((c) => c.name.join(' ') === 'plugin new')!;
 
 function sink() {
   let text = '';
@@ -28,7 +26,7 @@ afterEach(() => rm(cwd, { recursive: true, force: true }));
 async function run(...argv: string[]) {
   const out = sink();
   const err = sink();
-  const code = await cmd.run(argv, { stdout: out.stream, stderr: err.stream, env: {}, cwd });
+  const code = await main(['plugin', 'new', ...argv], { stdout: out.stream, stderr: err.stream, env: {}, cwd });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 

@@ -28,7 +28,11 @@ import { falsePositiveRoutes } from './routes/false-positives.js';
 import { eventRoutes } from './routes/events.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import { tapRoutes } from './routes/tap.js';
 import { uiRoutes } from './routes/ui.js';
+import { configRoutes } from './routes/configuration.js';
+import { instanceRoutes } from './routes/instance.js';
+import { enricherRoutes } from './routes/enrichers.js';
 import { SessionStore, sessionAuthenticator } from './session.js';
 import type { AdminApp, AdminAppOptions, RouteContext } from './context.js';
 
@@ -133,6 +137,8 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
       tags: [
         { name: 'system', description: 'Liveness, readiness, metrics' },
         { name: 'collectors', description: 'Collector state machines and commands' },
+        { name: 'config', description: "Collectors' config at runtime: read, replace, create, delete, reload" },
+        { name: 'enrichers', description: 'Enrichers: state, quota, cache, restart' },
         { name: 'checkpoints', description: 'Stored source positions' },
         { name: 'plugins', description: 'Installed plugin packages' },
         { name: 'false-positives', description: 'Indicators excluded from verdicts' },
@@ -172,12 +178,16 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   };
   systemRoutes(app, ctx);
   collectorRoutes(app, ctx);
+  configRoutes(app, ctx);
+  instanceRoutes(app, ctx);
+  enricherRoutes(app, ctx);
   checkpointRoutes(app, ctx);
   pluginRoutes(app, ctx);
   falsePositiveRoutes(app, ctx);
   eventRoutes(app, ctx);
   deadLetterRoutes(app, ctx);
   dashboardRoutes(app, ctx);
+  tapRoutes(app, ctx);
   await uiRoutes(app, ctx, { sessions, matches, cookieMaxAgeSeconds: SESSION_OPTIONS.maxAgeSeconds });
   await app.ready();
   return app;

@@ -180,6 +180,11 @@ export class AdminClient {
     return body as T;
   }
 
+  /** A read-only route's JSON, for commands that show what the dashboard shows (`fabric top`). */
+  get<T>(route: string): Promise<T> {
+    return this.request('GET', route);
+  }
+
   async listCollectors(): Promise<CollectorSummary[]> {
     return (await this.request<{ collectors: CollectorSummary[] }>('GET', '/collectors')).collectors;
   }

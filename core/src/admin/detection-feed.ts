@@ -2,14 +2,16 @@ import type { FabricHost } from '../host.js';
 import type { FabricEvent } from '../plugin-api/index.js';
 
 /**
- * The dashboard's detection feed: the last N signals and alerts the sink acknowledged, reduced to
+ * The dashboard's detection feed: the last N alerts (rule matches, correlations, and alerts a source
+ * sent as such) the sink acknowledged, reduced to
  * the fields an analyst triages on. Every string comes from data an attacker wrote, so each is
  * cut to a bounded length and arrays to a bounded count; the page renders them as text only.
  */
 
 const MAX_TEXT = 300;
 const MAX_LIST = 20;
-const FEED_KINDS = new Set(['signal', 'alert']);
+/** `signal`: an Elastic detection-engine alert read from a source; Reactive Fabric itself writes `alert`. */
+const FEED_KINDS = new Set(['alert', 'signal']);
 
 export interface ReputationIndicator {
   type: string;
@@ -22,7 +24,8 @@ export interface DetectionSummary {
   /** Feed sequence number (SSE id). */
   seq: number;
   id: string;
-  kind: 'signal' | 'alert';
+  /** `correlation`: a correlation rule's alert over detections; `detection` otherwise. */
+  kind: 'detection' | 'correlation';
   at: string;
   priority: string;
   rule: string;
@@ -72,6 +75,8 @@ export function summarize(e: FabricEvent, seq: number): DetectionSummary | undef
   if (typeof kind !== 'string' || !FEED_KINDS.has(kind)) return undefined;
   const fabric = obj(ev.fabric) ?? {};
   const rule = obj(ev.rule) ?? {};
+  // Ours: the Sigma name (what rules and disabled_rules refer to) and ECS rule.name is the title.
+  const sigma = obj(fabric.rule);
   const match = obj(Array.isArray(fabric.matches) ? fabric.matches[0] : undefined) ?? {};
   const threat = obj(ev.threat) ?? {};
   const correlation = obj(fabric.correlation);
@@ -79,14 +84,14 @@ export function summarize(e: FabricEvent, seq: number): DetectionSummary | undef
   const out: DetectionSummary = {
     seq,
     id: text(event.id) ?? `seq-${seq}`,
-    kind: kind as 'signal' | 'alert',
+    kind: fabric.alert_type === 'correlation' ? 'correlation' : 'detection',
     at: text(ev['@timestamp']) ?? new Date().toISOString(),
     priority: text(fabric.priority) ?? 'info',
-    rule: text(rule.name) ?? text(match.name) ?? 'unknown',
+    rule: text(sigma?.name) ?? text(match.name) ?? text(rule.name) ?? 'unknown',
     techniques: strings(obj(threat.technique)?.id),
     collector: text(fabric.collector) ?? 'unknown',
   };
-  const title = text(rule.title) ?? text(match.title);
+  const title = sigma ? text(rule.name) : text(match.title);
   if (title) out.title = title;
   const ip = first(obj(ev.source)?.ip);
   if (ip) out.sourceIp = ip;

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { redactDeep, redactSecrets } from '../logging.js';
 import { ERROR_CODES, FabricError, type ErrorCodeSpec, type FabricErrorCode } from '../errors/index.js';
-import { HostError } from '../host.js';
+import { ConfigRefusedError, HostError } from '../host.js';
 
 /**
  * Stable machine-readable codes of admin API errors. Clients switch on `code`, never on `message`.
@@ -51,6 +52,7 @@ export function errorBody(statusCode: number, code: AdminErrorCode, message: str
 export function fromHostError(err: HostError, notFound: AdminErrorCode = AdminErrorCodes.COLLECTOR_NOT_FOUND): ApiError {
   if (err.code === 'NOT_FOUND') return new ApiError(404, notFound, err.message);
   if (err.code === 'CONFLICT') return new ApiError(409, AdminErrorCodes.CONFLICT, err.message);
+  if (err.code === 'EXISTS') return new ApiError(409, AdminErrorCodes.COLLECTOR_EXISTS, err.message);
   return new ApiError(400, AdminErrorCodes.INVALID_REQUEST, err.message);
 }
 
@@ -73,6 +75,9 @@ export function handleError(err: FastifyError | ApiError | Error, request: Fasti
   let body: AdminErrorBody;
   if (err instanceof ApiError) {
     body = errorBody(err.statusCode, err.code, err.message, err.extra);
+  } else if (err instanceof ConfigRefusedError) {
+    // Problems come from plugin schemas and config values: secrets are replaced before they leave.
+    body = errorBody(400, AdminErrorCodes.CONFIG_REFUSED, redactSecrets(err.message), { details: redactDeep(err.problems) });
   } else if (err instanceof HostError) {
     const mapped = fromHostError(err);
     body = errorBody(mapped.statusCode, mapped.code, mapped.message);

@@ -1,14 +1,17 @@
-import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminApp } from './context.js';
 import type { AdminConfig } from './config.js';
 import { AdminErrorCodes, errorBody } from './errors.js';
 import { errors } from './schemas.js';
+import { canonicalIp } from '../net/ip.js';
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
-function bracket(host: string): string {
-  return isIP(host) === 6 ? `[${host}]` : host;
+/** How a Host header names an address: IPv6 in brackets, as written and canonical; IPv4-mapped IPv6 as its IPv4. */
+function hostNames(host: string): string[] {
+  const ip = canonicalIp(host);
+  if (!ip) return [host];
+  return ip.type === 'ipv6' ? [`[${host}]`, `[${ip.value}]`] : [host.includes(':') ? `[${host}]` : host, ip.value];
 }
 
 /** "Host" split into a lower-case name and a port (undefined when the header has none). */
@@ -36,8 +39,8 @@ export function hostAllowed(config: AdminConfig, header: string | undefined, loc
   if (localPort !== undefined && port !== localPort) return false;
   const names = new Set(LOOPBACK_NAMES);
   // The bind address as configured, a wildcard included: admin-url then names it and the CLI uses it.
-  if (config.host !== '') names.add(bracket(config.host.toLowerCase()));
-  if (localAddress) names.add(bracket(localAddress.replace(/^::ffff:/, '').toLowerCase()));
+  if (config.host !== '') for (const n of hostNames(config.host.toLowerCase())) names.add(n);
+  if (localAddress) for (const n of hostNames(localAddress.toLowerCase())) names.add(n);
   return names.has(parsed.name);
 }
 

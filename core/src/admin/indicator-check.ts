@@ -1,8 +1,13 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipVersion } from '../net/ip.js';
 import type { Indicator } from '../plugin-api/indicators.js';
 
 const HEX_LENGTH = { md5: 32, sha1: 40, sha256: 64 } as const;
 const DOMAIN = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$/i;
+
+/** A value as quoted back in a message: hostile input may be megabytes long. */
+function shown(value: string): string {
+  return value.length > 100 ? `${value.slice(0, 100)}…` : value;
+}
 
 /**
  * Why an indicator's value cannot be of its declared type, or undefined when it can. Catches the
@@ -12,9 +17,14 @@ const DOMAIN = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(
 export function indicatorProblem({ type, value }: Indicator): string | undefined {
   switch (type) {
     case 'ipv4':
-      return isIPv4(value) ? undefined : `"${value}" is not an IPv4 address`;
-    case 'ipv6':
-      return isIPv6(value) ? undefined : `"${value}" is not an IPv6 address`;
+    case 'ipv6': {
+      // The parser enrichment uses, so a mark accepted here matches what enrichment looks up.
+      const version = ipVersion(value);
+      const wanted = type === 'ipv4' ? 4 : 6;
+      if (version === wanted) return undefined;
+      if (version === undefined) return `"${shown(value)}" is not an IPv${wanted} address`;
+      return version === 4 ? `"${shown(value)}" is an IPv4 address (IPv4-mapped IPv6 counts as IPv4): use type "ipv4"` : `"${shown(value)}" is an IPv6 address: use type "ipv6"`;
+    }
     case 'md5':
     case 'sha1':
     case 'sha256': {

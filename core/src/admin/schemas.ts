@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { TSchema } from 'typebox';
-import { COLLECTOR_STATES } from '../host.js';
+import { COLLECTOR_STATES, LOG_LEVELS } from '../host.js';
 import type { CollectorCommand, CollectorState } from '../host.js';
 import { INDICATOR_TYPES } from '../plugin-api/indicators.js';
 import type { IndicatorType } from '../plugin-api/indicators.js';
@@ -37,7 +37,14 @@ export function errors(...statuses: number[]): Record<number, TSchema> {
   return out;
 }
 
-export const HealthSchema = Type.Object({ status: Type.Literal('ok'), uptimeSeconds: Type.Number() });
+export const HealthSchema = Type.Object({
+  status: Type.Literal('ok'),
+  uptimeSeconds: Type.Number(),
+  collectors: Type.Object(
+    { healthy: Type.Integer(), degraded: Type.Integer(), unhealthy: Type.Integer(), unknown: Type.Integer() },
+    { description: 'Collectors by health (degraded: the last poll failed, or the state machine says degraded; unhealthy: failed)' },
+  ),
+});
 
 export const ReadinessSchema = Type.Object({
   ready: Type.Boolean(),
@@ -59,6 +66,9 @@ const summaryFields = {
   state: CollectorStateSchema,
   since: Type.String({ format: 'date-time', description: 'When the collector entered its current state' }),
   health: Health,
+  lastErrorCode: Type.Optional(
+    Type.String({ description: 'Why health is not healthy: the code of the last failed poll (or of the error that degraded or failed the collector); docs/errors.md' }),
+  ),
 };
 
 export const CollectorSummarySchema = Type.Object(summaryFields, { $id: 'CollectorSummary', title: 'CollectorSummary' });
@@ -196,3 +206,89 @@ export const FalsePositiveBody = Type.Object({ indicator: IndicatorSchema, reaso
 export const FalsePositiveParams = Type.Object({ type: IndicatorTypeSchema, value: Type.String({ minLength: 1, maxLength: 2048 }) });
 
 export const SharedSchemas: TSchema[] = [ErrorSchema, CollectorSummarySchema];
+
+const CollectorConfigFields = {
+  plugin: Type.String({ minLength: 1, maxLength: 214, description: 'npm package name of the plugin' }),
+  enabled: Type.Optional(Type.Boolean({ description: 'false keeps the entry but runs no collector (default true)' })),
+  interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Overrides orchestrator.collection_interval_seconds' })),
+  isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: 'Overrides orchestrator.isolation' })),
+  max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb' })),
+  config: Type.Optional(
+    Type.Record(Type.String(), Type.Unknown(), {
+      description: 'The plugin\'s config block, checked against the plugin\'s schema (GET /plugins/{name} shows it). A secret sent back as "[redacted]" keeps the stored value.',
+    }),
+  ),
+};
+const ConfigId = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: 'Unique id: letters, digits, _ . -' });
+export const CollectorConfigBody = Type.Object(
+  { id: Type.Optional(ConfigId), ...CollectorConfigFields },
+  { additionalProperties: false, description: "A collector's entry of the config (`collectors:`), without or with its id" },
+);
+export const NewCollectorBody = Type.Object({ id: ConfigId, ...CollectorConfigFields }, { additionalProperties: false, description: 'A new collector: its config entry' });
+export const CollectorConfigSchema = Type.Object({
+  id: Type.String(),
+  plugin: Type.String(),
+  enabled: Type.Boolean(),
+  interval_seconds: Type.Optional(Type.Number()),
+  isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')])),
+  max_heap_mb: Type.Optional(Type.Integer()),
+  config: Type.Record(Type.String(), Type.Unknown(), { description: 'With the plugin defaults applied; secret fields read "[redacted]"' }),
+});
+const Ids = Type.Array(Type.String());
+export const ReloadReportSchema = Type.Object({
+  added: Ids,
+  removed: Ids,
+  restarted: Type.Array(Type.String(), { description: 'Collectors whose config changed: restarted with it' }),
+  unchanged: Ids,
+  restartRequired: Type.Array(Type.String(), { description: 'Changed config sections a running instance cannot take over; they apply at the next start' }),
+  logLevel: Type.Optional(Type.String({ description: 'The new log level, when it changed' })),
+});
+
+const LogLevelSchema = Type.Unsafe<import('../host.js').LogLevel>({ type: 'string', enum: [...LOG_LEVELS] });
+export const LoggersBody = Type.Object({ level: LogLevelSchema }, { additionalProperties: false });
+export const LoggersSchema = Type.Object({ level: LogLevelSchema, previous: Type.Optional(LogLevelSchema) });
+
+export const VersionSchema = Type.Object({
+  version: Type.String({ description: 'Version of @reactive-fabric/core' }),
+  node: Type.String({ description: 'Node.js version running the instance' }),
+  pluginApi: Type.String({ description: 'Plugin API version plugins declare a range against' }),
+  plugins: Type.Array(Type.Object({ name: Type.String(), version: Type.String(), collectors: Type.Array(Type.String()) }), {
+    description: 'Plugin packages the running collectors and enrichers use',
+  }),
+});
+
+export const EnricherIdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'Enricher id from the config' }) });
+export const EnricherSchema = Type.Object({
+  id: Type.String(),
+  plugin: Type.String(),
+  pluginVersion: Type.String(),
+  state: CollectorStateSchema,
+  health: Health,
+  lastErrorCode: Type.Optional(Type.String()),
+  sourceHealth: Type.Optional(
+    Type.Object(
+      { status: Type.String(), code: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) },
+      { description: "The enrichment stage's view of the source: answers, rate limiting, auth failures" },
+    ),
+  ),
+  quota: Type.Optional(
+    Type.Object({
+      usedToday: Type.Integer({ description: 'Requests sent since 00:00 UTC' }),
+      remainingToday: Type.Optional(Type.Integer({ description: 'Left of the daily quota (absent without a daily limit)' })),
+      perMinute: Type.Number(),
+      perDay: Type.Optional(Type.Number()),
+      availableThisMinute: Type.Integer(),
+    }),
+  ),
+  queue: Type.Optional(Type.Integer({ description: 'Indicators waiting for this source' })),
+  cache: Type.Optional(
+    Type.Object({
+      entries: Type.Integer({ description: "This source's answers held in the verdict cache" }),
+      hits: Type.Integer(),
+      misses: Type.Integer(),
+      hitRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'hits / (hits + misses) since start' })),
+    }),
+  ),
+});
+export const EnricherListSchema = Type.Object({ enrichers: Type.Array(EnricherSchema) });
+export const CacheClearedSchema = Type.Object({ id: Type.String(), removed: Type.Integer({ description: 'Cached answers forgotten' }) });

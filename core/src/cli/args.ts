@@ -1,20 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FabricError } from '../errors/fabric-error.js';
-
-export interface ParsedFlags {
-  values: Record<string, string | boolean | string[] | undefined>;
-  positionals: string[];
-}
-
-/** Parse flags strictly: an unknown flag is an error that names it, never silently ignored. */
-export function parseFlags(argv: string[], options: NonNullable<ParseArgsConfig['options']>, usage: string): ParsedFlags {
-  try {
-    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: r.values as ParsedFlags['values'], positionals: r.positionals };
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]}\nusage: ${usage}`);
-  }
-}
 
 export function stringFlag(v: string | boolean | string[] | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
@@ -25,4 +9,13 @@ export class UsageError extends FabricError {
   constructor(message: string) {
     super('USAGE', message);
   }
+}
+
+/** Positive number of seconds from a flag, within bounds; a usage error naming the flag otherwise. */
+export function secondsFlag(v: string | boolean | string[] | undefined, flag: string, fallback: number, max: number, usage: string): number {
+  const text = stringFlag(v);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) throw new UsageError(`${flag} takes more than 0 and at most ${max} seconds; got "${text}"\nusage: ${usage}`);
+  return n;
 }

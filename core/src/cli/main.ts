@@ -1,10 +1,14 @@
-import type { CliCommand, CliIo } from './command.js';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { HELP_GROUPS, type CliCommand, type CliIo, type ParsedArgs } from './command.js';
 import { UsageError } from './args.js';
 import { FabricError } from '../errors/fabric-error.js';
 import { redactSecrets } from '../logging.js';
 import { commands as runtime } from './commands/runtime.js';
 import { commands as scan } from './commands/scan.js';
 import { commands as status } from './commands/status.js';
+import { commands as live } from './commands/live.js';
+import { commands as validate } from './commands/validate.js';
 import { commands as pluginNew } from './commands/plugin-new.js';
 import { commands as falsePositive } from './commands/false-positive.js';
 
@@ -21,30 +25,142 @@ function isUserError(err: unknown): boolean {
   return typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) && e.errno === undefined && !e.code.startsWith('ERR_');
 }
 
-const all: CliCommand[] = [...runtime, ...scan, ...status, ...pluginNew, ...falsePositive];
+export const allCommands: CliCommand[] = [...runtime, ...validate, ...status, ...live, ...scan, ...falsePositive, ...pluginNew];
 
-function help(): string {
-  const lines = all.map((c) => `  ${c.usage.padEnd(52)} ${c.summary}`);
-  return `fabric — Reactive Fabric: supervised security collectors, Sigma detection, Kafka delivery\n\nusage:\n${lines.join('\n')}\n`;
+/** Read, not hard-coded: the same file in src/ (tests) and dist/ (installed) sits two folders up. */
+function coreVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
-/** Longest match on command words, so "plugins list" and "plugin new" can coexist. */
-export async function main(argv: string[], io: CliIo): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    io.stdout.write(help());
-    return argv.length === 0 ? 2 : 0;
+/** What a parent command ("collector", "plugins") says about its subcommands in the top-level help. */
+const PARENT_SUMMARIES: Record<string, string> = {
+  collector: 'start, stop, pause, resume or restart a collector of a running instance',
+  plugins: 'Installed plugin packages, versions, kind and plugin API compatibility',
+  plugin: 'Create a new plugin package (source or enricher) from the template',
+  'false-positive': 'add, remove or list indicators marked as false positives',
+};
+
+/** Commander options from a command's flag table; negatable booleans (`--no-cache`) keep their declared name. */
+function addFlags(cmd: Command, spec: CliCommand): void {
+  for (const [name, f] of Object.entries(spec.flags)) {
+    const flags = `${f.short ? `-${f.short}, ` : ''}--${name}${f.type === 'string' ? ` <${f.arg ?? 'value'}>` : ''}`;
+    const option = new Option(flags, f.description);
+    // Repeated flags collect into an array; commander's variadic form would swallow the operands after it.
+    if (f.multiple) option.argParser((v: string, previous: unknown) => [...((previous as string[] | undefined) ?? []), v]);
+    cmd.addOption(option);
   }
-  if (argv[0] === '--version') {
-    io.stdout.write('0.1.0\n');
-    return 0;
+}
+
+function parsedArgs(cmd: Command, spec: CliCommand): ParsedArgs {
+  const opts = cmd.opts();
+  const values: ParsedArgs['values'] = {};
+  for (const [name, f] of Object.entries(spec.flags)) {
+    const option = cmd.options.find((o) => o.long === `--${name}`);
+    const v = option ? (opts[option.attributeName()] as ParsedArgs['values'][string]) : undefined;
+    if (option?.negate) values[name] = v === false ? true : undefined;
+    else if (v !== undefined) values[name] = f.type === 'boolean' ? v === true : v;
   }
-  const match = all.filter((c) => c.name.every((w, i) => argv[i] === w)).sort((a, b) => b.name.length - a.name.length)[0];
-  if (!match) {
-    io.stderr.write(`unknown command: ${argv.slice(0, 2).join(' ')}\n\n${help()}`);
-    return 2;
+  return { values, positionals: [...cmd.args] };
+}
+
+/** Every command and parent shares these: output to the given streams, errors thrown, not exited. */
+function configure(cmd: Command, io: CliIo): Command {
+  return cmd
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      getOutHelpWidth: () => io.stdout.columns ?? 100,
+      getErrHelpWidth: () => 100,
+      // Usage errors become UsageErrors (see runCommand), printed once by main() like every other error.
+      outputError: () => undefined,
+    })
+    .exitOverride()
+    .showSuggestionAfterError(true);
+}
+
+/** "fabric collector stop" for argv ["collector", "stop", "x", "--bad"]: the command whose --help to point at. */
+function commandOf(argv: readonly string[]): string {
+  let best: string[] = [];
+  for (const c of allCommands) {
+    for (let n = c.name.length; n > best.length; n--) {
+      if (c.name.slice(0, n).every((w, i) => argv[i] === w)) {
+        best = c.name.slice(0, n);
+        break;
+      }
+    }
   }
+  return ['fabric', ...best].join(' ');
+}
+
+export function buildProgram(io: CliIo, onResult: (code: number) => void): Command {
+  const program = configure(new Command('fabric'), io)
+    .description('Reactive Fabric: supervised security collectors, Sigma detection, Kafka delivery')
+    .version(coreVersion(), '-V, --version', 'print the version of @reactive-fabric/core')
+    .helpOption('-h, --help', 'show help (also after any command)')
+    .addHelpCommand('help [command]', 'show help for a command')
+    // "plugins list" and "collector <command>" in the list, rather than a bare "plugins".
+    .configureHelp({
+      subcommandTerm: (cmd) => (cmd.commands.length === 1 ? `${cmd.name()} ${cmd.commands[0]!.name()}` : cmd.commands.length > 1 ? `${cmd.name()} <command>` : cmd.name()),
+    })
+    .addHelpText('after', "\nRun `fabric <command> --help` for a command's flags. Docs: README.md and docs/ in the package.");
+  const parents = new Map<string, Command>();
+  // Top-level help lists groups in a fixed order, whatever order the command files come in.
+  const ordered = [...allCommands].sort((a, b) => HELP_GROUPS.indexOf(a.group) - HELP_GROUPS.indexOf(b.group));
+  for (const spec of ordered) {
+    let parent = program;
+    for (const word of spec.name.slice(0, -1)) {
+      let next = parents.get(word);
+      if (!next) {
+        next = configure(
+          parent
+            .command(word)
+            .description(PARENT_SUMMARIES[word] ?? '')
+            .helpGroup(`${spec.group}:`),
+          io,
+        );
+        parents.set(word, next);
+      }
+      parent = next;
+    }
+    const cmd = configure(parent.command(spec.name.at(-1)!), io)
+      .summary(spec.summary)
+      .description(spec.details ? `${spec.summary}\n\n${spec.details}` : spec.summary)
+      // `fabric validate fabric.yaml` (without -c) must not silently validate ./fabric.yaml instead.
+      .allowExcessArguments(spec.operands === true);
+    // Groups sort the top-level list; a parent's own subcommands are listed plainly.
+    if (spec.name.length === 1) cmd.helpGroup(`${spec.group}:`);
+    const prefix = `fabric ${spec.name.join(' ')}`;
+    cmd.usage(spec.usage.startsWith(`${prefix} `) ? spec.usage.slice(prefix.length + 1) : '[options]');
+    addFlags(cmd, spec);
+    cmd.action(async () => onResult(await spec.run(parsedArgs(cmd, spec), io)));
+  }
+  return program;
+}
+
+/**
+ * Parse one command line and run the command it names. Returns the exit code; wrong usage (an
+ * unknown command or flag, with a suggestion when one is close) throws a UsageError, and what the
+ * command throws comes through unchanged (main() prints both; tests assert on them).
+ */
+export async function runCommand(argv: string[], io: CliIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
   try {
-    return await match.run(argv.slice(match.name.length), io);
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    // --help and --version: printed, done. Help shown for a missing subcommand ("fabric collector"): usage error.
+    if (err.exitCode === 0) return 0;
+    if (err.code === 'commander.help' || err.code === 'commander.helpDisplayed') return 2;
+    throw new UsageError(`${err.message.replace(/^error: /, '')}\n(${commandOf(argv)} --help shows the usage)`);
+  }
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  try {
+    return await runCommand(argv, io);
   } catch (err) {
     if (isUserError(err)) {
       io.stderr.write(redactSecrets(`error: ${(err as Error).message}\n`));

@@ -1,6 +1,6 @@
 import type { LevelWithSilent } from 'pino';
 import { UsageError } from './args.js';
-import type { CliIo } from './command.js';
+import type { CliIo, FlagSpecs } from './command.js';
 import { FabricError } from '../errors/fabric-error.js';
 import { chooseLogFormat, createLogger, isLogFormat, LOG_FORMATS, redactSecrets, type Logger } from '../logging.js';
 import { lockStateDir, type InstanceLock } from '../state/instance-lock.js';
@@ -10,8 +10,14 @@ import { lockStateDir, type InstanceLock } from '../state/instance-lock.js';
  * state_dir lock, and how a start-up failure is told (one line, never a stack trace).
  */
 
-/** The `--log-format` flag, as `parseFlags` options. */
-export const LOG_FORMAT_FLAG = { 'log-format': { type: 'string' } } as const;
+/** The `--log-format` flag, as a command declares its flags. */
+export const LOG_FORMAT_FLAG: FlagSpecs = {
+  'log-format': {
+    type: 'string',
+    arg: 'pretty|json',
+    description: 'log lines for a person (pretty) or a log shipper (json); default: pretty on a terminal, else json (FABRIC_LOG_FORMAT)',
+  },
+};
 
 /** The process logger in the format asked for (flag, then FABRIC_LOG_FORMAT), else pretty on a terminal. */
 export function cliLogger(flag: string | boolean | string[] | undefined, io: CliIo, level: LevelWithSilent, usage: string): Logger {

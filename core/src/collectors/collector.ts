@@ -114,6 +114,11 @@ export class Collector {
   private onceError: ErrorInfo | undefined;
   private lastPollAt: string | undefined;
   private lastSuccessAt: string | undefined;
+  /**
+   * Set by a failed poll (or enricher lookup), cleared by the next one that works. Kept across
+   * restarts: a collector restarted because its polls fail is not healthy until one works.
+   */
+  private failing: { code: string } | undefined;
 
   constructor(private readonly opts: CollectorOptions) {
     this.id = opts.id;
@@ -263,7 +268,10 @@ export class Collector {
   private runLoop(sendBack: (e: CollectorEvent) => void): () => void {
     const ac = new AbortController();
     if (this.opts.progressFeed) {
-      const unsubscribe = this.opts.progressFeed((ok, error) => sendBack(ok ? { type: 'POLL_OK' } : { type: 'POLL_ERROR', error: error! }));
+      const unsubscribe = this.opts.progressFeed((ok, error) => {
+        this.failing = ok ? undefined : { code: error!.code };
+        sendBack(ok ? { type: 'POLL_OK' } : { type: 'POLL_ERROR', error: error! });
+      });
       return () => unsubscribe();
     }
     void this.pollLoop(ac.signal, sendBack).catch((err) => {
@@ -314,6 +322,7 @@ export class Collector {
         if (result.hasMore) delay = 0;
         // Polling works but positions are not being saved: not healthy until a write succeeds.
         report = this.ledger.writeError ? { type: 'POLL_ERROR', error: this.ledger.writeError } : { type: 'POLL_OK' };
+        this.failing = this.ledger.writeError ? { code: this.ledger.writeError.code } : undefined;
         if (t.once && (!result.hasMore || this.counters.polls >= t.once.maxPolls)) finished = {};
       } catch (err) {
         if (signal.aborted) return;
@@ -323,6 +332,7 @@ export class Collector {
         this.opts.logger.warn({ collector: this.id, code: e.code, retriable: e.retriable, err: e.message }, 'poll failed');
         if (e.retryAfterMs) delay = Math.max(delay, e.retryAfterMs);
         const error = { code: e.code, message: e.message, retriable: e.retriable, retryAfterMs: e.retryAfterMs };
+        this.failing = { code: e.code };
         if (t.once) finished = { error };
         report = isInstanceLost(e.code) ? { type: 'INSTANCE_LOST', error } : { type: 'POLL_ERROR', error };
       } finally {
@@ -470,12 +480,17 @@ export class Collector {
       this.state === 'running'
         ? this.lastHealth?.status === 'unhealthy' || this.lastHealth?.status === 'degraded'
           ? this.lastHealth.status
-          : 'healthy'
+          : // Running is the machine's view (fewer than degraded_after_errors failures in a row, or
+            // just restarted); healthy is the operator's: its last poll worked.
+            this.failing
+            ? 'degraded'
+            : 'healthy'
         : this.state === 'degraded'
           ? 'degraded'
           : this.state === 'failed'
             ? 'unhealthy'
             : 'unknown';
+    const code = health === 'healthy' || health === 'unknown' ? undefined : (this.failing?.code ?? this.actor.getSnapshot().context.lastError?.code);
     return {
       id: this.id,
       plugin: this.opts.loaded.pkg.name,
@@ -484,6 +499,7 @@ export class Collector {
       state: this.state,
       since: this.since,
       health,
+      ...(code ? { lastErrorCode: code } : {}),
     };
   }
 

@@ -53,14 +53,23 @@ export interface CollectorDeps {
   once?: { maxPolls: number };
 }
 
-/** One supervised collector per configured source and per enricher, in config order. */
-export async function buildCollectors(deps: CollectorDeps): Promise<Collector[]> {
-  const cfg = deps.loaded.config;
-  const o = cfg.orchestrator;
-  const s = cfg.supervisor;
-  const slots = new Semaphore(o.max_concurrent_collections);
-  const collectors: Collector[] = [];
-  for (const comp of deps.components) {
+/**
+ * Builds supervised collectors: every configured one at composition, and later the ones the admin
+ * API creates or replaces (compose/runtime-changes.ts). One factory per instance, so they all share
+ * one `max_concurrent_collections` semaphore.
+ */
+export class CollectorFactory {
+  private readonly slots: Semaphore;
+
+  constructor(private readonly deps: CollectorDeps) {
+    this.slots = new Semaphore(deps.loaded.config.orchestrator.max_concurrent_collections);
+  }
+
+  async build(comp: ResolvedComponent): Promise<Collector> {
+    const deps = this.deps;
+    const cfg = deps.loaded.config;
+    const o = cfg.orchestrator;
+    const s = cfg.supervisor;
     const intervalMs = ('interval_seconds' in comp.config && comp.config.interval_seconds ? comp.config.interval_seconds : o.collection_interval_seconds) * 1000;
     const isEnricher = comp.section === 'enrichers';
     const timing: CollectorTiming = {
@@ -85,34 +94,38 @@ export async function buildCollectors(deps: CollectorDeps): Promise<Collector[]>
       autoRestartUnhealthy: o.auto_restart_unhealthy,
     };
     const id = comp.config.id;
-    collectors.push(
-      new Collector({
-        id,
-        loaded: comp.loaded,
-        pluginConfig: comp.pluginConfig,
-        secrets: comp.secrets,
-        timing,
-        policy,
-        pipeline: deps.pipeline,
-        checkpoints: deps.checkpoints,
-        initialCheckpoint: isEnricher ? { value: undefined } : await deps.checkpoints.read(id),
-        slots,
-        metrics: deps.metrics,
-        logger: deps.logger,
-        stateDir: deps.loaded.stateDir,
-        configDir: deps.loaded.dir,
-        hostSignal: deps.hostSignal,
-        ...(deps.random ? { random: deps.random } : {}),
-        isolation: isolationOf(comp.config, o),
-        ...(comp.validateInWorker ? { validateConfigInWorker: true } : {}),
-        ...(isEnricher
-          ? {
-              enricher: deps.stages.enrichers.find((e) => e.id === id)?.instance,
-              progressFeed: (report: ProgressReport) => deps.progress.subscribe(id, report),
-            }
-          : {}),
-      }),
-    );
+    return new Collector({
+      id,
+      loaded: comp.loaded,
+      pluginConfig: comp.pluginConfig,
+      secrets: comp.secrets,
+      timing,
+      policy,
+      pipeline: deps.pipeline,
+      checkpoints: deps.checkpoints,
+      initialCheckpoint: isEnricher ? { value: undefined } : await deps.checkpoints.read(id),
+      slots: this.slots,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      stateDir: deps.loaded.stateDir,
+      configDir: deps.loaded.dir,
+      hostSignal: deps.hostSignal,
+      ...(deps.random ? { random: deps.random } : {}),
+      isolation: isolationOf(comp.config, o),
+      ...(comp.validateInWorker ? { validateConfigInWorker: true } : {}),
+      ...(isEnricher
+        ? {
+            enricher: deps.stages.enrichers.find((e) => e.id === id)?.instance,
+            progressFeed: (report: ProgressReport) => deps.progress.subscribe(id, report),
+          }
+        : {}),
+    });
   }
+}
+
+/** One supervised collector per configured source and per enricher, in config order. */
+export async function buildCollectors(deps: CollectorDeps, factory = new CollectorFactory(deps)): Promise<Collector[]> {
+  const collectors: Collector[] = [];
+  for (const comp of deps.components) collectors.push(await factory.build(comp));
   return collectors;
 }

@@ -5,6 +5,7 @@ import { createLogger, registerSecret } from '../logging.js';
 import { FabricMetrics } from '../metrics/fabric-metrics.js';
 import { Orchestrator } from '../orchestrator.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { describeProxy, proxyCredentials } from '../plugin-api/toolkit/transport.js';
 import type { PipelineStage } from '../pipeline/stage.js';
 import { pluginSearchPath } from '../plugins/search-path.js';
 import { resolveComponents } from '../plugins/resolve.js';
@@ -13,7 +14,8 @@ import { createDeadLetterTarget, createSink } from '../sinks/factory.js';
 import type { Sink } from '../sinks/sink.js';
 import { sweepStaleTempFiles } from '../state/atomic.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
-import { buildCollectors, EnricherProgress } from './collectors.js';
+import { buildCollectors, CollectorFactory, EnricherProgress, type CollectorDeps } from './collectors.js';
+import { LiveConfig } from './runtime-changes.js';
 import { buildStages } from './stages.js';
 
 export interface ComposeOptions {
@@ -21,8 +23,10 @@ export interface ComposeOptions {
   cwd?: string;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
-  /** Replace the configured sink (tests, embedding). */
+  /** Replace the configured sink (tests, embedding, `run --once --dry-run`). */
   sink?: Sink;
+  /** Replace the checkpoint store (`run --once --dry-run` reads positions but never writes them). */
+  checkpoints?: CheckpointStore;
   /** Extra stages appended after the configured ones (embedding). */
   extraStages?: PipelineStage[];
   random?: () => number;
@@ -43,6 +47,10 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   const cfg = loaded.config;
   const logger = opts.logger ?? createLogger({ level: cfg.log_level });
   for (const v of loaded.interpolated) registerSecret(v);
+  // HTTPS_PROXY=http://user:password@… : the credentials never reach a log line or an error shown.
+  for (const v of proxyCredentials()) registerSecret(v);
+  const proxy = describeProxy();
+  if (proxy) logger.info({ proxy }, 'plugins reach their HTTP backends through a proxy');
   const roots = pluginSearchPath({ cwd: opts.cwd ?? process.cwd(), configDir: loaded.dir, pluginPaths: cfg.plugin_paths, env: opts.env ?? process.env });
   // A source whose plugin fails at import (in its worker) does not stop the others: it fails on its own, supervised.
   const components = await resolveComponents(loaded, roots, { deferBrokenImports: true });
@@ -54,7 +62,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   if (swept > 0) logger.info({ stateDir: loaded.stateDir, files: swept }, 'removed temp files an interrupted earlier run left in state_dir');
 
   const metrics = new FabricMetrics(undefined, { defaultMetrics: true });
-  const checkpoints = new CheckpointStore(loaded.stateDir);
+  const checkpoints = opts.checkpoints ?? new CheckpointStore(loaded.stateDir);
   const env = opts.env ?? process.env;
   const sink = opts.sink ?? (await createSink(cfg.sink, { logger, metrics: metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir, env }));
   const progress = new EnricherProgress();
@@ -85,7 +93,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     eventLimits: { maxDepth: cfg.pipeline.max_event_depth, maxBytes: cfg.pipeline.max_event_bytes },
   });
   const lifetime = new AbortController();
-  const collectors = await buildCollectors({
+  const deps: CollectorDeps = {
     loaded,
     components,
     stages,
@@ -97,6 +105,24 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     hostSignal: lifetime.signal,
     ...(opts.random ? { random: opts.random } : {}),
     ...(opts.once ? { once: opts.once } : {}),
+  };
+  const factory = new CollectorFactory(deps);
+  const collectors = await buildCollectors(deps, factory);
+  const orchestrator = new Orchestrator({
+    loaded,
+    sink,
+    stages,
+    pipeline,
+    deadLetters,
+    checkpoints,
+    collectors,
+    roots,
+    logger,
+    metrics,
+    lifetime,
+    mode: opts.once ? 'once' : 'continuous',
   });
-  return new Orchestrator({ loaded, sink, stages, pipeline, deadLetters, checkpoints, collectors, roots, logger, metrics, lifetime, mode: opts.once ? 'once' : 'continuous' });
+  // A running instance can change its collectors (admin API, reload); a `run --once` cannot.
+  if (!opts.once) orchestrator.configControl = new LiveConfig({ loaded, components, roots, factory, orchestrator, env, logger });
+  return orchestrator;
 }

@@ -124,6 +124,9 @@ export async function buildStages(
     async start() {
       for (const s of stages) await s.start?.();
     },
+    enricherSources() {
+      return enrichment?.sources ?? new Map();
+    },
     enrichmentLimits() {
       return [...(enrichment?.sources.values() ?? [])].map((s) => ({
         id: s.id,

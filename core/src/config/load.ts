@@ -106,6 +106,25 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const { draft, problems } = analyzeConfig(text, file, env);
+  if (problems.length > 0) {
+    const onlyEnv = problems.every((p) => p.message.startsWith('environment variable') && p.message.endsWith('is not set'));
+    throw new ConfigError(file, problems, onlyEnv ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID');
+  }
+  return draft;
+}
+
+/**
+ * `fabric validate`: the config's problems without stopping at them, and the config as far as it
+ * could be read (defaults applied, invalid parts left as they are), so the plugins it names can be
+ * checked in the same run. Throws only when the file cannot be read as YAML at all.
+ */
+export function inspectConfig(file: string, env: NodeJS.ProcessEnv = process.env): { draft: LoadedConfig; problems: ConfigProblem[] } {
+  const abs = resolve(file);
+  return analyzeConfig(readBounded(abs), abs, env);
+}
+
+function analyzeConfig(text: string, file: string, env: NodeJS.ProcessEnv): { draft: LoadedConfig; problems: ConfigProblem[] } {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw tooLarge(file, mib(Buffer.byteLength(text)));
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -211,13 +230,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       seen.add(id);
     });
   }
-  if (problems.length > 0) {
-    const onlyEnv = problems.every((p) => p.message.startsWith('environment variable') && p.message.endsWith('is not set'));
-    throw new ConfigError(file, problems, onlyEnv ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID');
-  }
   const config = withDefaults as FabricConfig;
   const dir = dirname(file);
-  return { config, file, dir, stateDir: resolve(dir, config.state_dir), interpolated, envRefs, lineOf };
+  const stateDir = resolve(dir, typeof config.state_dir === 'string' ? config.state_dir : './.fabric');
+  return { draft: { config, file, dir, stateDir, interpolated, envRefs, lineOf }, problems };
 }
 
 /** Deeper than any real config: a document this nested is a mistake or an attack. */

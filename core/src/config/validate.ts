@@ -3,6 +3,7 @@ import { Settings } from 'typebox/system';
 import type { TSchema } from 'typebox';
 import type { FieldError } from '../host.js';
 import { isSecretSchema } from '../plugin-api/schema.js';
+import { allowedValues } from './suggest.js';
 
 /**
  * Most errors collected from one document. TypeBox stops at 8 by default, so one bad enum value
@@ -80,6 +81,13 @@ function collectErrors(schema: Schema, value: unknown, base: string): FieldError
       continue;
     }
     const fieldSchema = schemaAt(schema, e.instancePath);
+    const enumValues = (fieldSchema as Schema | undefined)?.enum;
+    if (e.keyword === 'enum' && Array.isArray(enumValues)) {
+      // A plain JSON Schema enum (plugins may ship one): the allowed values, not "must be equal to one of the allowed values".
+      const got = pointerGet(value, e.instancePath);
+      out.push({ path: `${base}${e.instancePath}` || '/', message: allowedValues(enumValues, got), value: redactSecretFields(fieldSchema, got) });
+      continue;
+    }
     out.push({ path: `${base}${e.instancePath}` || '/', message: e.message, value: redactSecretFields(fieldSchema, pointerGet(value, e.instancePath)) });
   }
   return out;
@@ -93,10 +101,6 @@ function constOf(schema: Schema | undefined): { has: boolean; value?: unknown } 
   if (schema && 'const' in schema) return { has: true, value: schema.const };
   if (schema && Array.isArray(schema.enum) && schema.enum.length === 1) return { has: true, value: schema.enum[0] };
   return { has: false };
-}
-
-function list(values: unknown[]): string {
-  return values.map((v) => JSON.stringify(v)).join(', ');
 }
 
 /** The key whose constant value tells the branches of an object union apart (e.g. `type`), if any. */
@@ -123,7 +127,16 @@ function unionErrors(union: Schema, value: unknown, path: string): FieldError[] 
   const branches = branchesOf(union);
   const consts = branches.map(constOf);
   if (consts.every((c) => c.has)) {
-    return [{ path: path || '/', message: `must be one of ${list(consts.map((c) => c.value))}`, value }];
+    return [
+      {
+        path: path || '/',
+        message: allowedValues(
+          consts.map((c) => c.value),
+          value,
+        ),
+        value,
+      },
+    ];
   }
   const key = discriminator(branches);
   if (key !== undefined && value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -132,8 +145,8 @@ function unionErrors(union: Schema, value: unknown, path: string): FieldError[] 
     const branch = selectBranch(union, value);
     if (!branch) {
       return v === undefined
-        ? [{ path: `${path}/${escapePointer(key)}`, message: `required field "${key}" is missing: it must be one of ${list(allowed)}` }]
-        : [{ path: `${path}/${escapePointer(key)}`, message: `unknown ${key} ${JSON.stringify(v)}: it must be one of ${list(allowed)}`, value: v }];
+        ? [{ path: `${path}/${escapePointer(key)}`, message: `required field "${key}" is missing: it ${allowedValues(allowed, undefined)}` }]
+        : [{ path: `${path}/${escapePointer(key)}`, message: `unknown ${key} ${JSON.stringify(v)}: it ${allowedValues(allowed, v)}`, value: v }];
     }
     // The union's own default pass only fills a branch the value already satisfies: fill the selected one.
     const filled = applyDefaults(branch, Value.Default(branch as unknown as TSchema, structuredClone(value)));

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setField, type FabricEvent } from '../plugin-api/events.js';
 import { EVENT_SCHEMA_VERSION } from '../events/schema-version.js';
-import type { AttackMapping } from './attack.js';
+import { ECS_VERSION } from '../events/ecs.js';
+import type { AttackMapping } from '../detection/sigma/attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
 import type { Group } from './window-state.js';
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../events/priority.js';
@@ -41,6 +42,22 @@ interface AlertInput {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * One `fabric.correlation.group_by` entry. A list of {field, value} rather than an object keyed by
+ * field: every rule groups by other fields, and an object would add one Elasticsearch mapping per
+ * field name ever used (a mapping explosion) and clash when one rule groups `source.ip` as an
+ * address and another as text. The value is text (JSON for a non-string), so one keyword mapping
+ * holds them all.
+ */
+export interface GroupByValue {
+  field: string;
+  value: string;
+}
+
+function groupValueText(v: unknown): string {
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+}
 
 function isIpField(f: string): boolean {
   return f === 'ip' || f.endsWith('.ip') || f === 'related.ip';
@@ -110,11 +127,11 @@ export function windowAlert(
 function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   const level = a.rule.level ?? DEFAULT_LEVEL;
   const r = a.rule;
-  const groupBy: Record<string, unknown> = {};
+  const groupBy: GroupByValue[] = [];
   const relatedIp: string[] = [];
   const relatedUser: string[] = [];
   for (const [field, value] of a.groupBy) {
-    groupBy[field] = value;
+    groupBy.push({ field, value: groupValueText(value) });
     const resolved = a.aliasFields[field] ?? [field];
     if (resolved.some(isIpField)) addValue(relatedIp, value);
     if (resolved.some(isUserField)) addValue(relatedUser, value);
@@ -136,6 +153,7 @@ function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   const alert: Record<string, unknown> = {
     '@timestamp': iso(a.lastSeen),
     message: `${r.title}: ${measureText} for ${groupText} within ${r.timespan} (${iso(a.firstSeen)} – ${iso(a.lastSeen)})`,
+    ecs: { version: ECS_VERSION },
     event: {
       id: a.id,
       kind: 'alert',
@@ -150,10 +168,8 @@ function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
     },
     rule: {
       id: r.id ?? r.key,
-      ...(r.name ? { name: r.name } : {}),
-      title: r.title,
+      name: r.title,
       ...(r.description ? { description: r.description } : {}),
-      level,
       ruleset: 'sigma-correlation',
       category: r.type,
     },
@@ -162,15 +178,14 @@ function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
       technique: { id: [...a.attack.techniques] },
       tactic: { id: a.attack.tactics.map((t) => t.id), name: a.attack.tactics.map((t) => t.name) },
     },
-    related: {
-      ...(relatedIp.length ? { ip: relatedIp } : {}),
-      ...(relatedUser.length ? { user: relatedUser } : {}),
-      id: members,
-    },
+    // ECS related.* has only ip, user, hosts and hash: the member ids are fabric.correlation.members.
+    ...(relatedIp.length || relatedUser.length ? { related: { ...(relatedIp.length ? { ip: relatedIp } : {}), ...(relatedUser.length ? { user: relatedUser } : {}) } } : {}),
     fabric: {
       collector: 'correlation',
       plugin: '@reactive-fabric/core',
       fingerprint: a.id,
+      alert_type: 'correlation',
+      rule: { name: r.name ?? r.key, level },
       priority: LEVEL_PRIORITY[level],
       schema_version: EVENT_SCHEMA_VERSION,
       matches: [
@@ -203,7 +218,7 @@ function buildAlert(a: AlertInput, maxMembers: number): FabricEvent {
   };
   // Group-by values at their own ECS paths, so enrichers (source.ip reputation...) and routing treat the alert like any detection.
   for (const [field, value] of a.groupBy) {
-    if (!(field in r.aliases) && !field.startsWith('@') && field !== 'message' && !/^(event|fabric|rule|threat|related)(\.|$)/.test(field)) {
+    if (!(field in r.aliases) && !field.startsWith('@') && field !== 'message' && !/^(ecs|event|fabric|rule|threat|related)(\.|$)/.test(field)) {
       setField(alert, field, value);
     }
   }

@@ -1,5 +1,5 @@
 import { getField, type FabricEvent } from '../plugin-api/events.js';
-import { attackFromTags } from './attack.js';
+import { attackMappingFromTags } from '../detection/sigma/attack.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
 import type { CompiledRule, CompiledRules, GroupTable, RuleInput } from './window-state.js';
 
@@ -64,7 +64,7 @@ function compile(def: CorrelationRule, groups: GroupTable): CompiledRule {
     groupFields: def.rules.map((ref) => def.groupBy.map((f) => fieldReader(resolve(f, ref)))),
     ...(def.type === 'value_count' && def.field ? { valueFields: def.rules.map((ref) => fieldReader(resolve(def.field!, ref))) } : {}),
     aliasFields,
-    attack: attackFromTags(def.tags),
+    attack: attackMappingFromTags(def.tags),
     downstream: [],
     groups,
   };

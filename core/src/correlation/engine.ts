@@ -1,6 +1,7 @@
 // Over 400 lines: the per-batch loop (sort, observe, add, fire, close) reads and writes the window
 // state at every step; windows, redelivery, watermarks and checkpoints already live in their own modules.
 import type { FabricEvent } from '../plugin-api/events.js';
+import { isDetection } from '../events/ecs.js';
 import { alertId, annotateEvent, windowAlert } from './alert.js';
 import { restoreCheckpoint, takeDelta, type CheckpointedState, type EngineDelta, type EngineSnapshot } from './checkpoint.js';
 import { compileRules, targetsOf, type CompiledRule, type RuleInput } from './compiled-rule.js';
@@ -164,7 +165,7 @@ export class CorrelationEngine {
     let previous = NONE;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i]!;
-      if (e.event?.kind !== 'signal') continue;
+      if (!isDetection(e)) continue;
       const matches = (e.fabric as { matches?: unknown } | undefined)?.matches;
       if (!Array.isArray(matches) || matches.length === 0) continue;
       const t = Date.parse(e['@timestamp']);

@@ -1,5 +1,5 @@
 import type { FabricEvent } from '../plugin-api/events.js';
-import type { AttackMapping } from './attack.js';
+import type { AttackMapping } from '../detection/sigma/attack.js';
 import type { CorrelationRule } from './rule.js';
 import { DueQueue, type Due } from './due-queue.js';
 

@@ -29,13 +29,26 @@ export interface RuleInfo {
   name: string;
   title: string;
   description: string;
+  author: string | undefined;
+  references: string[];
   level: CompiledRule['level'];
   techniques: string[];
   tactics: string[];
 }
 
 export function ruleInfo(r: CompiledRule): RuleInfo {
-  return { index: r.index, id: r.id, name: r.name, title: r.title, description: r.description, level: r.level, techniques: r.techniques, tactics: r.tactics };
+  return {
+    index: r.index,
+    id: r.id,
+    name: r.name,
+    title: r.title,
+    description: r.description,
+    author: r.author,
+    references: r.references,
+    level: r.level,
+    techniques: r.techniques,
+    tactics: r.tactics,
+  };
 }
 
 interface RuleGroup {

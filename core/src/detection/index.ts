@@ -10,7 +10,7 @@ export { DetectionEngine, type EngineSpec, type RuleInfo, type TextScanResult } 
 export { BUILTIN_EXTRACTORS } from './extract/builtin.js';
 export { createDetectionStage, buildEngineSpec, type DetectionStage, type DetectionStageContext } from './stage.js';
 export { DetectionPool, DetectionTaskError, workerFile, type PoolOptions } from './pool.js';
-export { annotateSignal, type Match } from './annotate.js';
+export { annotateDetection, type Match } from './annotate.js';
 export { selectRules } from './select.js';
 export { flattenEvent } from './flatten.js';
 export type { WorkerTask, RecordBatchResult, TextBatchResult } from './protocol.js';

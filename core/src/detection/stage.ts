@@ -4,7 +4,7 @@ import { counter, gauge, histogram } from '../metrics/register.js';
 import type { FabricEvent } from '../plugin-api/index.js';
 import { getField, setField } from '../plugin-api/index.js';
 import type { PipelineStage } from '../pipeline/stage.js';
-import { annotateSignal } from './annotate.js';
+import { annotateDetection } from './annotate.js';
 import type { DetectionConfig } from './config.js';
 import { DetectionEngine, type EngineSpec, type RuleInfo } from './engine.js';
 import { flattenEvent } from './flatten.js';
@@ -123,7 +123,7 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
       const mi = res.matches[i];
       if (mi) {
         const matched = mi.map((j) => rules[j]!);
-        annotateSignal(ev, matched);
+        annotateDetection(ev, matched);
         for (const r of matched) signals.inc({ rule: r.name, level: r.level });
       }
     }

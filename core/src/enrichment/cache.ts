@@ -95,6 +95,21 @@ export class VerdictCache {
     return this.lru.size;
   }
 
+  /** Entries whose key starts with `prefix` (one source's namespace): for the admin API, O(entries). */
+  sizeOf(prefix: string): number {
+    let n = 0;
+    for (const k of this.lru.keys()) if (k.startsWith(prefix)) n++;
+    return n;
+  }
+
+  /** Forget every entry whose key starts with `prefix`; returns how many. Saved at the next save. */
+  deleteWhere(prefix: string): number {
+    const doomed = [...this.lru.keys()].filter((k) => k.startsWith(prefix));
+    for (const k of doomed) this.lru.delete(k);
+    if (doomed.length > 0) this.dirty = true;
+    return doomed.length;
+  }
+
   /** Persist when something changed. Saves are serialised. */
   save(): Promise<void> {
     if (!this.file || !this.dirty) return this.saving;

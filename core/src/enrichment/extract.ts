@@ -1,7 +1,7 @@
 import { getField } from '../plugin-api/index.js';
 import type { Indicator, IndicatorType } from '../plugin-api/index.js';
 import { hashTypeByLength, indicatorKey, normalizeIndicator, urlHost } from './indicator.js';
-import { parseIp } from './ip.js';
+import { parseIp } from '../net/ip.js';
 
 /** An indicator found in an event, with every field it was found in (for `matched.field`). */
 export interface ExtractedIndicator {

@@ -1,6 +1,6 @@
 import { INDICATOR_TYPES } from '../plugin-api/index.js';
 import type { Indicator, IndicatorType } from '../plugin-api/index.js';
-import { canonicalIp, isReservedIp, parseIp } from './ip.js';
+import { canonicalIp, isReservedIp, parseIp } from '../net/ip.js';
 
 const HASH_LENGTHS: Record<'md5' | 'sha1' | 'sha256', number> = { md5: 32, sha1: 40, sha256: 64 };
 

@@ -14,6 +14,7 @@ export function enrichmentMetrics(registry: Registry) {
     unanswered: counter('fabric_enrichment_unanswered_total', 'Indicators a source did not answer before the event deadline or at all, by reason.', ['enricher', 'reason']),
     queueDepth: gauge('fabric_enrichment_queue_depth', 'Indicators waiting for a source.', ['enricher']),
     budgetUsed: gauge('fabric_enrichment_daily_budget_used', "Requests spent of the source's daily budget (UTC day).", ['enricher']),
+    budget: gauge('fabric_enrichment_daily_budget', "The source's daily request budget (requests_per_day); absent for sources without one.", ['enricher']),
     falsePositives: gauge('fabric_enrichment_false_positives', 'Indicators marked as false positives.', []),
     falsePositiveHits: counter('fabric_enrichment_false_positive_hits_total', 'Indicators excluded from a verdict because they are marked as false positives.', []),
   };

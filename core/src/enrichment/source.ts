@@ -94,6 +94,7 @@ export class EnricherSource {
   private closed = false;
   private readonly closeController = new AbortController();
   private readonly namespace: string;
+  private readonly cacheTally = { hits: 0, misses: 0 };
 
   constructor(private readonly o: EnricherSourceOptions) {
     this.id = o.id;
@@ -101,6 +102,8 @@ export class EnricherSource {
     this.plugin = o.plugin;
     this.budget = new RequestBudget(o.perMinute, o.perDay, o.reserveFraction, o.clock, o.budgetState);
     o.metrics.budgetUsed.set({ enricher: o.id }, this.budget.usedToday);
+    // With the budget itself exported, "used >= budget" is an alert rule (deploy/prometheus/alerts.yml).
+    if (o.perDay !== undefined) o.metrics.budget.set({ enricher: o.id }, o.perDay);
   }
 
   supports(type: IndicatorType): boolean {
@@ -128,9 +131,35 @@ export class EnricherSource {
   /** A fresh cached answer, counting the hit or miss. */
   cached(indicator: Indicator): Verdict | undefined {
     const e = this.o.cache.get(this.cacheKey(indicator));
-    if (e) this.o.metrics.cacheHits.inc({ enricher: this.id });
-    else this.o.metrics.cacheMisses.inc({ enricher: this.id });
+    if (e) {
+      this.o.metrics.cacheHits.inc({ enricher: this.id });
+      this.cacheTally.hits++;
+    } else {
+      this.o.metrics.cacheMisses.inc({ enricher: this.id });
+      this.cacheTally.misses++;
+    }
     return e?.verdict;
+  }
+
+  /** Hits and misses since start (the admin API's hit rate), and the answers of this source held in the shared cache. */
+  cacheStats(): { entries: number; hits: number; misses: number } {
+    return { entries: this.o.cache.sizeOf(`${this.namespace}|`), ...this.cacheTally };
+  }
+
+  /** Forget this source's cached answers (an operator's `DELETE /enrichers/:id/cache`); the next lookups ask it again. */
+  clearCache(): number {
+    return this.o.cache.deleteWhere(`${this.namespace}|`);
+  }
+
+  /** Requests spent today and what is left of the daily quota (none when the source has no daily limit). */
+  quota(): { usedToday: number; remainingToday?: number; perMinute: number; perDay?: number; availableThisMinute: number } {
+    const used = this.budget.usedToday;
+    return {
+      usedToday: used,
+      ...(this.o.perDay !== undefined ? { perDay: this.o.perDay, remainingToday: Math.max(0, this.o.perDay - used) } : {}),
+      perMinute: this.o.perMinute,
+      availableThisMinute: this.budget.availableThisMinute(),
+    };
   }
 
   /** Ask the source (after a cache miss). Resolves when answered or given up; never rejects. */

@@ -434,7 +434,8 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
     sources,
     async process(batch: FabricEvent[]): Promise<FabricEvent[]> {
       if (!config.enabled || sources.size === 0 || closed) return batch;
-      const targets = batch.filter((e) => e.event?.kind === 'signal' || e.event?.kind === 'alert');
+      // Alerts: ours (detections, correlations) and those a source sent (`signal`: Elastic's engine).
+      const targets = batch.filter((e) => e.event?.kind === 'alert' || e.event?.kind === 'signal');
       if (targets.length === 0) return batch;
       // In the background: a mark the CLI wrote to the file applies from the next batch on,
       // and no batch ever waits on disk for it.

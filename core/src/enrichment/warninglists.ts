@@ -2,7 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FabricError } from '../errors/fabric-error.js';
 import type { Indicator, IndicatorType } from '../plugin-api/index.js';
-import { CidrSet, parseIp } from './ip.js';
+import { CidrSet, parseIp } from '../net/ip.js';
 import { urlHost } from './indicator.js';
 
 /**

@@ -257,6 +257,12 @@ export const ERROR_CODES = {
     retriable: false,
     handling: 'answer',
   },
+  EXISTS: {
+    area: 'host',
+    meaning: 'a collector or enricher of that id already exists; the admin API answers `COLLECTOR_EXISTS`',
+    retriable: false,
+    handling: 'answer',
+  },
   INVALID: {
     area: 'host',
     meaning: 'the request cannot be carried out as given; the admin API answers `INVALID_REQUEST`, or `VALIDATION_FAILED` with the fields of a refused checkpoint',
@@ -313,6 +319,29 @@ export const ERROR_CODES = {
     status: 409,
   },
   CONFLICT: { area: 'admin-api', meaning: "the collector's state does not allow the operation (also a `HostError` code)", retriable: false, handling: 'answer', status: 409 },
+  COLLECTOR_EXISTS: {
+    area: 'admin-api',
+    meaning: '`POST /collectors` names an id a collector or enricher already has; change it with `PUT /collectors/:id/config` instead',
+    retriable: false,
+    handling: 'answer',
+    status: 409,
+  },
+  CONFIG_REFUSED: {
+    area: 'admin-api',
+    meaning:
+      'a collector config (`PUT /collectors/:id/config`, `POST /collectors`) or the re-read config file (`POST /reload`, SIGHUP) is invalid, checked as `fabric validate` checks a file; `details[]` names every field; nothing was applied and the running config stays',
+    retriable: false,
+    handling: 'answer',
+    status: 400,
+  },
+  ENRICHER_NOT_FOUND: { area: 'admin-api', meaning: 'no enricher with that id (`GET /enrichers` lists them)', retriable: false, handling: 'answer', status: 404 },
+  NOT_SUPPORTED: {
+    area: 'admin-api',
+    meaning: 'this instance does not offer the operation (e.g. runtime config changes of an instance embedded without a config file)',
+    retriable: false,
+    handling: 'answer',
+    status: 501,
+  },
   INVALID_REQUEST: {
     area: 'admin-api',
     meaning: "a malformed request (bad URL encoding, a refused value); Fastify's other client errors keep their own 4xx status",
@@ -334,6 +363,13 @@ export const ERROR_CODES = {
   ADMIN_UNREACHABLE: {
     area: 'cli',
     meaning: "the running instance's admin API cannot be reached, or the config naming it cannot be read (exit 3)",
+    retriable: true,
+    handling: 'cli',
+  },
+  SINK_UNREACHABLE: {
+    area: 'cli',
+    meaning:
+      '`fabric run --once` could not connect to the sink within its connection timeout, or the sink refused the connection (credentials, TLS): nothing was read and no checkpoint moved (exit 1)',
     retriable: true,
     handling: 'cli',
   },

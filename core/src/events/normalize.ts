@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setField, type FabricEvent, type Priority } from '../plugin-api/index.js';
 import { EVENT_SCHEMA_VERSION } from './schema-version.js';
+import { ECS_VERSION } from './ecs.js';
 import { PRIORITY_ORDER } from './priority.js';
 import { asRefused, DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
 
@@ -51,6 +52,9 @@ export function normalizeEvent(input: unknown, from: Provenance, limits: Sanitiz
   if (typeof ev.id !== 'string' || ev.id === '') ev.id = `${from.collector}-${fingerprint.slice(0, 24)}`;
   const fabric = (isPlainObject(event.fabric) ? event.fabric : {}) as Record<string, unknown>;
   event.fabric = { ...fabric, collector: from.collector, plugin: from.plugin, fingerprint, schema_version: EVENT_SCHEMA_VERSION };
+  // The document as published follows the ECS version the product writes, whatever the source said
+  // (set after the fingerprint: a source's own ecs.version must not change which event it is).
+  event.ecs = { ...(isPlainObject(event.ecs) ? event.ecs : {}), version: ECS_VERSION };
   return { ok: true, event: event as FabricEvent };
 }
 

@@ -3,6 +3,9 @@ import { counter, gauge, histogram } from './register.js';
 import { COLLECTOR_STATES } from '../host.js';
 import { registerEventLoopDelay } from './event-loop.js';
 
+/** Default Node.js gauges whose *_total name promtool refuses (it is for counters). */
+export const PROMTOOL_REJECTED = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 /** The runtime's own metrics. Modules that own more (detection, sinks) register on the same registry. */
 export class FabricMetrics {
   readonly registry: Registry;
@@ -30,10 +33,12 @@ export class FabricMetrics {
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
     if (options.defaultMetrics) {
-      collectDefaultMetrics({ register: registry, prefix: 'fabric_process_' });
+      // Unprefixed, as every Node.js exporter names them (process_cpu_seconds_total,
+      // nodejs_heap_size_used_bytes…), so stock Node.js dashboards and alerts work unchanged.
+      collectDefaultMetrics({ register: registry });
       // prom-client names these gauges *_total, which Prometheus reserves for counters
-      // (promtool check metrics rejects them); the same numbers are in fabric_process_nodejs_active_*.
-      for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(`fabric_process_${n}`);
+      // (promtool check metrics rejects them); the same numbers are in nodejs_active_{handles,requests,resources}.
+      for (const n of PROMTOOL_REJECTED) registry.removeSingleMetric(n);
       // The host process (not each test's registry): fabric_event_loop_delay_seconds{quantile}.
       registerEventLoopDelay(registry);
     }
@@ -104,5 +109,10 @@ export class FabricMetrics {
 
   setState(collector: string, state: string): void {
     for (const s of COLLECTOR_STATES) this.collectorState.set({ collector, state: s }, s === state ? 1 : 0);
+  }
+
+  /** A collector removed at runtime: its state series go (an alert on "stopped" must not fire for it); counters keep their totals. */
+  forgetState(collector: string): void {
+    for (const s of COLLECTOR_STATES) this.collectorState.remove({ collector, state: s });
   }
 }

@@ -17,7 +17,8 @@ export interface PipelineOptions {
   maxInFlightBatches: number;
   maxBufferedEvents: number;
   /**
-   * "detections": publish only what detection produced (signals, alerts, enrichments); "all":
+   * "detections": publish only alerts (rule matches, correlations, alerts a source sent) and
+   * enrichment events; "all":
    * every event. The composition root passes "all" when detection is off, whatever the config says.
    */
   publish: 'detections' | 'all';
@@ -52,7 +53,8 @@ interface PipelineEvents {
 
 const noop = (): void => undefined;
 
-const PUBLISHED_KINDS = new Set(['signal', 'alert', 'enrichment']);
+/** `signal`: an Elastic detection-engine alert a source read back; the product itself writes `alert`. */
+const PUBLISHED_KINDS = new Set(['alert', 'signal', 'enrichment']);
 
 /**
  * Everything between a poll and the sink's acknowledgement. Each stage takes one batch at a time,

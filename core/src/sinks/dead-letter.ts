@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DeadLetterRecord } from '../host.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import { asRefused, describeValue, type RejectCode } from '../events/sanitize.js';
-import { EVENT_SCHEMA_VERSION } from './sink.js';
+import { RECORD_SCHEMA_VERSION } from './sink.js';
 
 export type { DeadLetterRecord } from '../host.js';
 
@@ -114,7 +114,7 @@ export class DeadLetterQueue {
       original: original.text,
       original_length: original.length,
       original_truncated: original.truncated,
-      schema_version: EVENT_SCHEMA_VERSION,
+      schema_version: RECORD_SCHEMA_VERSION,
     };
     const counts = this.perCollector.get(i.collector) ?? new Map<string, number>();
     counts.set(i.code, (counts.get(i.code) ?? 0) + 1);

@@ -37,7 +37,7 @@ export interface Sink {
   close(deadlineMs: number): Promise<void>;
 }
 
-export { EVENT_SCHEMA_VERSION } from '../events/schema-version.js';
+export { EVENT_SCHEMA_VERSION, RECORD_SCHEMA_VERSION } from '../events/schema-version.js';
 
 /** What the host hands a sink when it creates one. */
 export interface SinkContext {

@@ -122,9 +122,9 @@ describe('fabric collector', () => {
   });
 
   it('reports a refused transition and an unknown collector with the API error code', async () => {
-    const refused = await fabric(['collector', 'resume', 'auth-log']);
+    const refused = await fabric(['collector', 'pause', 'stopped-one']);
     expect(refused.code).toBe(1);
-    expect(refused.err).toContain('cannot resume collector "auth-log" while it is running');
+    expect(refused.err).toContain('cannot pause collector "stopped-one" while it is stopped');
     expect(refused.err).toContain('[TRANSITION_NOT_ALLOWED]');
     const unknown = await fabric(['collector', 'stop', 'ghost']);
     expect(unknown.code).toBe(1);

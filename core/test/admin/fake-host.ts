@@ -2,6 +2,10 @@ import { TypedEmitter } from 'tiny-typed-emitter';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import Type from 'typebox';
 import type {
+  CollectorConfigView,
+  ConfigControl,
+  EnricherView,
+  LogLevel,
   CheckpointSummary,
   CollectorCommand,
   CollectorDetail,
@@ -18,7 +22,7 @@ import type {
   ReadinessReport,
   TransitionRecord,
 } from '../../src/host.js';
-import { COLLECTOR_STATES, HostError } from '../../src/host.js';
+import { COLLECTOR_STATES, ConfigRefusedError, HostError } from '../../src/host.js';
 import { Secret } from '../../src/plugin-api/schema.js';
 import type { Checkpoint, CollectorDescription, Indicator } from '../../src/plugin-api/index.js';
 import { validateAgainstSchema } from '../../src/config/validate.js';
@@ -433,6 +437,84 @@ export class FakeHost implements FabricHost {
 
   async unmarkFalsePositive(indicator: Indicator): Promise<boolean> {
     return this.falsePositives.delete(`${indicator.type}:${indicator.value.toLowerCase()}`);
+  }
+
+  // Runtime config, log level and enrichers: in memory, checked against the fake plugins' schemas.
+  private readonly configs = new Map<string, CollectorConfigView>();
+  private level: LogLevel = 'info';
+  enricherList: EnricherView[] = [
+    {
+      id: 'vt',
+      plugin: '@reactive-fabric/plugin-ti-virustotal',
+      pluginVersion: '0.1.0',
+      state: 'running',
+      health: 'healthy',
+      quota: { usedToday: 12, remainingToday: 488, perMinute: 4, perDay: 500, availableThisMinute: 4 },
+      queue: 0,
+      cache: { entries: 3, hits: 9, misses: 3, hitRate: 0.75 },
+    },
+  ];
+
+  private configOf(id: string): CollectorConfigView {
+    const r = this.collectors.get(id);
+    if (!r) throw new HostError('NOT_FOUND', `no collector "${id}"`);
+    return this.configs.get(id) ?? { id, plugin: r.summary.plugin, enabled: true, config: {} };
+  }
+
+  private async checked(entry: Record<string, unknown>): Promise<CollectorConfigView> {
+    const plugin = String(entry.plugin);
+    if (!this.installed.some((p) => p.name === plugin && p.configSchema))
+      throw new ConfigRefusedError(`plugin: ${plugin} is not installed`, [{ path: 'plugin', message: `${plugin} is not installed` }]);
+    const errors = await this.validatePluginConfig(plugin, entry.config ?? {});
+    if (errors.length > 0) {
+      const problems = errors.map((e) => ({ path: `config${e.path === '/' ? '' : e.path.replace(/\//g, '.')}`, message: e.message }));
+      throw new ConfigRefusedError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
+    }
+    return { ...(entry as unknown as CollectorConfigView), enabled: entry.enabled !== false, config: (entry.config as Record<string, unknown> | undefined) ?? {} };
+  }
+
+  readonly configControl: ConfigControl = {
+    collectorConfig: (id) => this.configOf(id),
+    updateCollectorConfig: async (id, entry) => {
+      this.configOf(id);
+      const view = await this.checked({ ...entry, id });
+      this.configs.set(id, view);
+      return view;
+    },
+    createCollector: async (entry) => {
+      const id = String(entry.id);
+      if (this.collectors.has(id)) throw new HostError('EXISTS', `collector "${id}" exists`);
+      const view = await this.checked(entry);
+      this.add({ id, plugin: view.plugin });
+      this.configs.set(id, view);
+      return view;
+    },
+    deleteCollector: async (id) => {
+      this.configOf(id);
+      this.collectors.delete(id);
+      this.configs.delete(id);
+    },
+    reload: async () => ({ added: [], removed: [], restarted: [], unchanged: [...this.collectors.keys()], restartRequired: [] }),
+  };
+
+  logLevel(): LogLevel {
+    return this.level;
+  }
+
+  setLogLevel(level: LogLevel): void {
+    this.level = level;
+  }
+
+  enrichers(): EnricherView[] {
+    return this.enricherList;
+  }
+
+  clearEnricherCache(id: string): number {
+    const e = this.enricherList.find((x) => x.id === id);
+    if (!e) throw new HostError('NOT_FOUND', `no enricher "${id}"`);
+    const removed = e.cache?.entries ?? 0;
+    if (e.cache) e.cache = { ...e.cache, entries: 0 };
+    return removed;
   }
 }
 

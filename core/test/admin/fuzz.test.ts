@@ -75,8 +75,12 @@ describe('schemathesis', () => {
       examples,
       '--phases',
       'examples,coverage,fuzzing',
+      // One worker: with two, hypothesis reads lambda sources (ast.parse) from both threads at once,
+      // and CPython's AST builder keeps its recursion depth per interpreter, so a run can die with
+      // "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905) — seen in
+      // about half the runs once the API had 40 operations.
       '--workers',
-      '2',
+      '1',
       '--seed',
       '20261127',
       '--request-timeout',
@@ -90,6 +94,8 @@ describe('schemathesis', () => {
       '/events',
       '--exclude-path',
       '/feed',
+      '--exclude-path',
+      '/tap',
       '--report',
       'ndjson',
       '--report-dir',

@@ -152,10 +152,10 @@ describe('admin API on the real orchestrator', () => {
     }
   });
 
-  it('refuses a second stop with 409 and checkpoint writes while running', async () => {
+  it('answers a second stop with 202 and the state (idempotent, as Kafka Connect), and refuses checkpoint writes while running', async () => {
     const again = await send('POST', '/collectors/auth-log/stop');
-    expect(again.status).toBe(409);
-    expect(again.body).toMatchObject({ code: 'TRANSITION_NOT_ALLOWED', state: 'stopped' });
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual({ id: 'auth-log', command: 'stop', state: 'stopped' });
     const write = await send('PUT', '/collectors/second/checkpoint', { value: { files: {} } });
     expect(write.status).toBe(409);
     expect(write.body).toMatchObject({ code: 'CHECKPOINT_CONFLICT', state: 'running' });

@@ -174,14 +174,27 @@ describe('commands', () => {
     expectError(await api.call({ method: 'POST', url: '/collectors/paused-one/stop?wait=61' }), 400, 'VALIDATION_FAILED');
   });
 
+  it('answers 202 with the current state when the collector is already there, as Kafka Connect does', async () => {
+    for (const [id, command, state] of [
+      ['stopped-one', 'stop', 'stopped'],
+      ['auth-log', 'resume', 'running'],
+      ['paused-one', 'pause', 'paused'],
+      ['auth-log', 'start', 'running'],
+    ] as const) {
+      const res = await api.call({ method: 'POST', url: `/collectors/${id}/${command}` });
+      expect(res.statusCode, `${command} ${id}: ${res.body}`).toBe(202);
+      expect(res.json()).toEqual({ id, command, state });
+    }
+    // Nothing changed: no transition was recorded.
+    expect((await api.call({ url: '/collectors/stopped-one/transitions' })).json().transitions).toHaveLength(1);
+  });
+
   it('answers 409 with the current state when the machine does not allow the command', async () => {
-    const stop = expectError(await api.call({ method: 'POST', url: '/collectors/stopped-one/stop' }), 409, 'TRANSITION_NOT_ALLOWED');
-    expect(stop.state).toBe('stopped');
-    expect(stop.message).toBe('cannot stop collector "stopped-one" while it is stopped (GET /collectors/stopped-one/machine shows the allowed transitions)');
-    const resume = expectError(await api.call({ method: 'POST', url: '/collectors/auth-log/resume' }), 409, 'TRANSITION_NOT_ALLOWED');
-    expect(resume.state).toBe('running');
-    const pause = expectError(await api.call({ method: 'POST', url: '/collectors/paused-one/pause' }), 409, 'TRANSITION_NOT_ALLOWED');
-    expect(pause.state).toBe('paused');
+    const resume = expectError(await api.call({ method: 'POST', url: '/collectors/stopped-one/resume' }), 409, 'TRANSITION_NOT_ALLOWED');
+    expect(resume.state).toBe('stopped');
+    expect(resume.message).toBe('cannot resume collector "stopped-one" while it is stopped (GET /collectors/stopped-one/machine shows the allowed transitions)');
+    const pause = expectError(await api.call({ method: 'POST', url: '/collectors/stopped-one/pause' }), 409, 'TRANSITION_NOT_ALLOWED');
+    expect(pause.state).toBe('stopped');
     // Nothing changed.
     expect((await api.call({ url: '/collectors/stopped-one' })).json().state).toBe('stopped');
   });

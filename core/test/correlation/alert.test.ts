@@ -4,9 +4,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from 'typebox/value';
 import { SEC, T0, corr, failed, harness } from './helpers.js';
+import { isCorrelationAlert } from '../../src/events/ecs.js';
+import { ECS_VERSION } from '../../src/events/ecs.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const publishedEventSchema = JSON.parse(readFileSync(path.join(repoRoot, 'core/schemas/threat-detected.v1.json'), 'utf8')) as Record<string, unknown>;
+const publishedEventSchema = JSON.parse(readFileSync(path.join(repoRoot, 'core/schemas/threat-detected.v2.json'), 'utf8')) as Record<string, unknown>;
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
 
 describe('correlated alert event', () => {
@@ -22,14 +24,23 @@ describe('correlated alert event', () => {
     expect(a.event).toMatchObject({ kind: 'alert', severity: 47, start: new Date(T0).toISOString(), end: new Date(T0 + 40 * SEC).toISOString() });
     expect(a.event.id).toMatch(/^corr-[0-9a-f]{32}$/);
     expect(a['@timestamp']).toBe(new Date(T0 + 40 * SEC).toISOString());
-    expect(a.rule).toMatchObject({ id: '7e585e14-2158-4ee9-a73a-af2b637a288f', name: 'rf_brute_force', title: 'Brute Force From One Address', level: 'medium' });
+    expect(a.ecs).toEqual({ version: ECS_VERSION });
+    // Only ECS rule fields: the Sigma title is rule.name; the Sigma name and level are the product's own.
+    expect(a.rule).toEqual({
+      id: '7e585e14-2158-4ee9-a73a-af2b637a288f',
+      name: 'Brute Force From One Address',
+      description: expect.any(String),
+      ruleset: 'sigma-correlation',
+      category: 'event_count',
+    });
+    expect(a.fabric).toMatchObject({ alert_type: 'correlation', rule: { name: 'rf_brute_force', level: 'medium' } });
     expect(a.threat).toEqual({
       framework: 'MITRE ATT&CK',
       technique: { id: ['T1110', 'T1110.001'] },
       tactic: { id: ['TA0006'], name: ['Credential Access'] },
     });
     expect(a.source).toEqual({ ip: '203.0.113.7' });
-    expect(a.related).toEqual({ ip: ['203.0.113.7'], id: ['m0', 'm1', 'm2', 'm3', 'm4'] });
+    expect(a.related).toEqual({ ip: ['203.0.113.7'] });
     expect(a.fabric).toMatchObject({ priority: 'medium', collector: 'correlation', fingerprint: a.event.id });
     expect(a.fabric.matches).toEqual([
       {
@@ -44,7 +55,7 @@ describe('correlated alert event', () => {
     expect(corr(alert!)).toMatchObject({
       id: a.event.id,
       rule: { id: '7e585e14-2158-4ee9-a73a-af2b637a288f', name: 'rf_brute_force', type: 'event_count' },
-      group_by: { 'source.ip': '203.0.113.7' },
+      group_by: [{ field: 'source.ip', value: '203.0.113.7' }],
       timespan: '5m',
       condition: 'gte 5',
       window: { start: new Date(T0).toISOString(), end: new Date(T0 + 5 * 60 * SEC).toISOString() },
@@ -74,7 +85,7 @@ describe('correlated alert event', () => {
   it('lists at most max_members_in_alert member ids and says so', async () => {
     const h = await harness({ ...bruteForceOnly, max_members_in_alert: 3 });
     const batch = [0, 1, 2, 3, 4, 5, 6].map((i) => failed(T0 + i * SEC, '192.0.2.7'));
-    const [a] = (await h.stage.process(batch)).filter((e) => e.event.kind === 'alert');
+    const [a] = (await h.stage.process(batch)).filter((e) => isCorrelationAlert(e));
     expect(corr(a!).members).toHaveLength(3);
     expect(corr(a!).members_truncated).toBe(true);
     // Detections are taken one by one in time order: the fifth completes the window and fires it...

@@ -10,6 +10,7 @@ import { validateAgainstSchema } from '../../src/config/validate.js';
 import { CorrelationConfigSchema, createCorrelationStage, type CorrelationConfig, type CorrelationStage } from '../../src/correlation/index.js';
 import type { BatchTicket } from '../../src/pipeline/stage.js';
 import { readStateFile, type StateFile } from '../../src/correlation/state-file.js';
+import { isCorrelationAlert } from '../../src/events/ecs.js';
 
 export const T0 = Date.parse('2026-11-20T10:00:00.000Z');
 export const NOW = Date.parse('2026-11-27T12:00:00.000Z');
@@ -28,13 +29,13 @@ export interface DetectionSpec {
   extra?: Record<string, unknown>;
 }
 
-/** A detection as the detection engine emits it (original event + signal annotations). */
+/** A detection as the detection engine emits it (original event + rule-match annotations). */
 export function detection(d: DetectionSpec): FabricEvent {
   const id = d.id ?? `det-${++seq}`;
   return {
     '@timestamp': new Date(d.t).toISOString(),
     message: `test detection ${id}`,
-    event: { id, kind: 'signal', severity: 21, category: ['authentication'] },
+    event: { id, kind: 'alert', severity: 21, category: ['authentication'] },
     ...(d.ip !== undefined ? { source: { ip: d.ip } } : {}),
     ...(d.user !== undefined ? { user: { name: d.user } } : {}),
     ...(d.extra ?? {}),
@@ -42,7 +43,9 @@ export function detection(d: DetectionSpec): FabricEvent {
       collector: d.collector ?? 'auth-log',
       plugin: '@reactive-fabric/plugin-log-file',
       fingerprint: `fp-${id}`,
-      schema_version: '1.0.0',
+      schema_version: '2.0.0',
+      alert_type: 'detection',
+      rule: { name: d.rules[0], level: 'low' },
       priority: 'low',
       matches: d.rules.map((name) => ({ id: `${name}-id`, name, title: name, level: 'low', techniques: [], tactics: [] })),
     },
@@ -116,7 +119,7 @@ export async function harness(
       const ticket: BatchTicket = { seq: tickets.length + 1, collector: 'auth-log' };
       tickets.push(ticket);
       const out = await stage.process(batch, ticket);
-      const fresh = out.filter((e) => e.event.kind === 'alert');
+      const fresh = out.filter((e) => isCorrelationAlert(e));
       alerts.push(...fresh);
       return fresh;
     },
@@ -128,7 +131,8 @@ export async function harness(
   };
 }
 
-export const ruleOf = (alert: FabricEvent) => (alert as unknown as { rule: { name: string } }).rule.name;
+/** The Sigma name of the rule that raised an alert (ECS rule.name is its title). */
+export const ruleOf = (alert: FabricEvent) => (alert.fabric as unknown as { rule: { name: string } }).rule.name;
 export const corr = (e: FabricEvent) => (e.fabric as unknown as { correlation: Record<string, unknown> }).correlation;
 
 /** The checkpointed state a restart would resume from (base file and journals together). */

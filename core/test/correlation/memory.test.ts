@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SEC, T0, failed, harness, savedState } from './helpers.js';
+import { SEC, T0, failed, harness, ruleOf, savedState } from './helpers.js';
 
 describe('bounded correlation state', () => {
   it('a flood of distinct addresses stays within max_keys per rule, evicting least recently used groups and counting them', async () => {
@@ -21,7 +21,7 @@ describe('bounded correlation state', () => {
     expect(h.alerts).toHaveLength(0);
     // Once the flood stops, a burst within the timespan is still detected.
     const out = await h.feed([1, 2, 3, 4, 5].map((i) => failed(t + i * SEC, attacker)));
-    expect(out.map((a) => (a as unknown as { rule: { name: string } }).rule.name)).toEqual(['rf_brute_force']);
+    expect(out.map((a) => ruleOf(a))).toEqual(['rf_brute_force']);
     // The checkpoint is bounded by the same limit.
     await h.stage.stop();
     const state = await savedState(h.stateDir);

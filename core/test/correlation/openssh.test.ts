@@ -10,6 +10,7 @@ import { Value } from 'typebox/value';
 import { createDetectionStage } from '../../src/detection/index.js';
 import { DetectionConfigSchema, type DetectionConfig } from '../../src/detection/config.js';
 import { detection, harness, ruleOf, corr } from './helpers.js';
+import { isCorrelationAlert, isDetection } from '../../src/events/ecs.js';
 
 /*
  * LogPAI loghub OpenSSH_2k (https://github.com/logpai/loghub; see ../shared/datasets/loghub/CITATION).
@@ -145,8 +146,8 @@ describe('OpenSSH_2k (loghub)', () => {
     const passedThrough: FabricEvent[] = [];
     for (let i = 0; i < events.length; i += 100) {
       const out = await h.stage.process(events.slice(i, i + 100));
-      passedThrough.push(...out.filter((e) => e.event.kind !== 'alert'));
-      h.alerts.push(...out.filter((e) => e.event.kind === 'alert'));
+      passedThrough.push(...out.filter((e) => !isCorrelationAlert(e)));
+      h.alerts.push(...out.filter((e) => isCorrelationAlert(e)));
     }
     expect(passedThrough).toHaveLength(2000);
 
@@ -212,9 +213,9 @@ describe('OpenSSH_2k (loghub)', () => {
       });
       for (let i = 0; i < events.length; i += 200) {
         const out = await h.stage.process(await detect.process(events.slice(i, i + 200)));
-        h.alerts.push(...out.filter((e) => e.event.kind === 'alert'));
+        h.alerts.push(...out.filter((e) => isCorrelationAlert(e)));
       }
-      const failedDetections = events.filter((e) => e.event.kind === 'signal' && (e.fabric.matches as Array<{ name: string }>).some((m) => m.name === 'rf_failed_authentication'));
+      const failedDetections = events.filter((e) => isDetection(e) && (e.fabric.matches as Array<{ name: string }>).some((m) => m.name === 'rf_failed_authentication'));
       // One detection per labelled failed-authentication line.
       expect(failedDetections.length).toBe(labelled.filter((r) => r.eventId in FAILED_AUTH_ADDRESS_SLOT).length);
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MIN, SEC, T0, corr, failed, harness, savedState, success, tempDir } from './helpers.js';
+import { MIN, SEC, T0, corr, failed, harness, ruleOf, savedState, success, tempDir } from './helpers.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
 
@@ -98,7 +98,7 @@ describe('checkpointed correlation state', () => {
     await first.stage.stop();
     const second = await harness(cfg, { stateDir });
     const out = await second.feed([success(T0 + 30 * MIN, '192.0.2.8')]);
-    expect(out.map((a) => (a as unknown as { rule: { name: string } }).rule.name)).toEqual(['rf_brute_force_then_success']);
+    expect(out.map((a) => ruleOf(a))).toEqual(['rf_brute_force_then_success']);
   });
 
   it('writes atomically (no temp file left), at most every checkpoint_interval_seconds, and always on close', async () => {

@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { MemorySink, until, testPipeline } from '../helpers.js';
 import { SEC, T0, failed, harness, savedState, tempDir } from './helpers.js';
+import { isCorrelationAlert } from '../../src/events/ecs.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'], checkpoint_interval_seconds: 0 };
 const dirs: string[] = [];
@@ -64,7 +65,7 @@ describe('correlation alerts are acknowledged by batch identity', () => {
     expect(owed).toHaveLength(1);
     // The collector reads the batch again: the engine has seen these detections, the alert rides along.
     await pipeline.submit({ collector: 'auth-log', plugin: 'p', events: bruteForce() });
-    expect(sink.events.filter((e) => e.event.kind === 'alert').map((e) => e.event.id)).toEqual(owed);
+    expect(sink.events.filter((e) => isCorrelationAlert(e)).map((e) => e.event.id)).toEqual(owed);
     await h.stage.flush!();
     expect((await savedState(stateDir)).unacknowledged).toEqual([]);
   });

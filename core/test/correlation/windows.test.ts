@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MIN, NOW, SEC, T0, corr, detection, failed, harness, ruleOf, success, tempDir } from './helpers.js';
+import { isCorrelationAlert, isDetection } from '../../src/events/ecs.js';
 
 const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
 
@@ -109,7 +110,10 @@ level: high
     expect(mixed).toHaveLength(0);
     const out = await h.feed([failed(T0 + 5 * SEC, '10.0.0.1', { user: 'alice' })]);
     expect(out).toHaveLength(1);
-    expect(corr(out[0]!).group_by).toEqual({ 'source.ip': '10.0.0.1', 'user.name': 'alice' });
+    expect(corr(out[0]!).group_by).toEqual([
+      { field: 'source.ip', value: '10.0.0.1' },
+      { field: 'user.name', value: 'alice' },
+    ]);
     expect((out[0] as unknown as { source: { ip: string }; user: { name: string } }).user.name).toBe('alice');
     expect((out[0] as unknown as { related: { ip: string[]; user: string[] } }).related).toMatchObject({ ip: ['10.0.0.1'], user: ['alice'] });
     expect(corr(out[0]!).count).toBe(3);
@@ -176,8 +180,8 @@ level: high
     const ip = '192.0.2.200';
     const batch = [...[1, 2, 3, 4, 5].map((i) => failed(T0 + i * SEC, ip)), success(T0 + 10 * SEC, ip)];
     const out = await h.stage.process([...batch].reverse());
-    expect(out.slice(0, batch.length).every((e) => e.event.kind === 'signal')).toBe(true);
-    const alerts = out.filter((e) => e.event.kind === 'alert');
+    expect(out.slice(0, batch.length).every((e) => isDetection(e))).toBe(true);
+    const alerts = out.filter((e) => isCorrelationAlert(e));
     expect(alerts.map(ruleOf)).toEqual(['rf_brute_force', 'rf_brute_force_then_success']);
     // The brute-force alert is itself a member of the chained incident.
     expect((alerts[0]!.fabric as { correlation: { ids?: string[] } }).correlation.ids).toEqual([alerts[1]!.event.id]);
@@ -307,7 +311,7 @@ correlation:
     // Event time moves to T0+1m+11s: watermark T0+1m+1s is past both windows' end (T0+1m).
     await h.feed([failed(T0 + 71 * SEC, '10.9.9.9')]);
     expect(h.alerts).toHaveLength(1);
-    expect(corr(h.alerts[0]!).group_by).toEqual({ 'source.ip': '10.1.1.3' });
+    expect(corr(h.alerts[0]!).group_by).toEqual([{ field: 'source.ip', value: '10.1.1.3' }]);
     expect(corr(h.alerts[0]!).count).toBe(3);
     expect((h.alerts[0] as unknown as { rule: { id: string } }).rule.id).toBe('5d3e1f7a-0000-4000-8000-000000000003');
   });
@@ -336,7 +340,7 @@ correlation:
     now += 301 * SEC;
     await h.feed([]);
     expect(h.alerts).toHaveLength(1);
-    expect(corr(h.alerts[0]!).group_by).toEqual({ 'source.ip': '10.1.1.3' });
+    expect(corr(h.alerts[0]!).group_by).toEqual([{ field: 'source.ip', value: '10.1.1.3' }]);
   });
 
   it('temporal (any order) needs every referenced rule within the timespan', async () => {
@@ -387,7 +391,7 @@ correlation:
     await h.feed([detection({ t: T0, ip: '198.51.100.9', rules: ['rf_network_scanning'] })]);
     const out = await h.feed([detection({ t: T0 + 5 * MIN, rules: ['rf_data_exfiltration'], extra: { destination: { ip: '198.51.100.9' } } })]);
     expect(out).toHaveLength(1);
-    expect(corr(out[0]!).group_by).toEqual({ peer: '198.51.100.9' });
+    expect(corr(out[0]!).group_by).toEqual([{ field: 'peer', value: '198.51.100.9' }]);
     expect((out[0] as unknown as { related: { ip: string[] } }).related.ip).toEqual(['198.51.100.9']);
   });
 });

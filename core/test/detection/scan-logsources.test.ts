@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commands } from '../../src/cli/commands/scan.js';
+import { runCommand } from '../../src/cli/main.js';
+import type { CliIo } from '../../src/cli/command.js';
 
 // The scan runs on the Piscina pool (dist/): build with `npx tsc -b` first.
-const scan = commands.find((c) => c.name.join(' ') === 'scan')!;
+/** The command as `fabric scan …` runs it: parsed by the CLI, errors thrown. */
+const scan = { run: (argv: string[], io: CliIo) => runCommand(['scan', ...argv], io) };
 
 const tmp: string[] = [];
 afterEach(async () => {

@@ -9,6 +9,7 @@ import { DetectionConfigSchema, type DetectionConfig } from '../../src/detection
 import { Value } from 'typebox/value';
 import { validateAgainstSchema } from '../../src/config/validate.js';
 import { tempDir } from '../helpers.js';
+import { ECS_VERSION } from '../../src/events/ecs.js';
 
 // Workers run dist/: build with `npx tsc -b` before this file.
 const stages: DetectionStage[] = [];
@@ -52,8 +53,18 @@ describe('detection stage on the Piscina pool', () => {
     const out = await s.process(batch);
     expect(out).toHaveLength(3);
     const [failed, closed, sudo] = out as Record<string, any>[];
-    expect(failed!.event.kind).toBe('signal');
-    expect(failed!.rule).toMatchObject({ name: 'rf_failed_authentication', level: 'low' });
+    // ECS: a rule match from a system other than Elastic's engine is an alert; rule.* holds ECS fields only.
+    expect(failed!.event.kind).toBe('alert');
+    expect(failed!.ecs).toEqual({ version: ECS_VERSION });
+    expect(failed!.rule).toEqual({
+      id: 'cf311d2b-ed5b-4488-9bef-305e6b5965ae',
+      name: 'Failed Authentication',
+      description: expect.stringMatching(/^A login, su, sudo/),
+      ruleset: 'sigma',
+      author: ['Reactive Fabric'],
+      reference: ['https://attack.mitre.org/techniques/T1110/'],
+    });
+    expect(failed!.fabric).toMatchObject({ alert_type: 'detection', rule: { name: 'rf_failed_authentication', level: 'low' } });
     expect(failed!.threat).toEqual({ framework: 'MITRE ATT&CK', technique: { id: ['T1110'] }, tactic: { name: ['Credential Access'] } });
     expect(failed!.event.severity).toBe(21);
     expect(failed!.fabric.priority).toBe('low');
@@ -66,7 +77,7 @@ describe('detection stage on the Piscina pool', () => {
     expect(closed!.rule).toBeUndefined();
     expect(closed!.source).toEqual({ ip: '212.47.254.145' });
     // A high-level rule: severity and priority follow its level.
-    expect(sudo!.rule.name).toBe('rf_privilege_escalation');
+    expect(sudo!.fabric.rule.name).toBe('rf_privilege_escalation');
     expect(sudo!.event.severity).toBe(73);
     expect(sudo!.fabric.priority).toBe('high');
     expect(sudo!.fabric.matches.map((m: { name: string }) => m.name).sort()).toEqual(['rf_privilege_escalation']);
@@ -82,7 +93,7 @@ describe('detection stage on the Piscina pool', () => {
     );
     const { s } = await stage({ rules: ['.'] }, dir);
     const [ev] = (await s.process([event(FAILED)])) as Record<string, any>[];
-    expect(ev!.rule.name).toBe('local_webmaster');
+    expect(ev!.fabric.rule.name).toBe('local_webmaster');
     expect(ev!.fabric.priority).toBe('critical');
     expect(ev!.event.severity).toBe(99);
     expect(ev!.fabric.matches.map((m: { name: string }) => m.name)).toEqual(['rf_failed_authentication', 'local_webmaster']);
@@ -96,7 +107,8 @@ describe('detection stage on the Piscina pool', () => {
 
     const over = await stage({ overrides: { rf_failed_authentication: { level: 'high' } } });
     const [ev] = (await over.s.process([event(FAILED)])) as Record<string, any>[];
-    expect(ev!.rule.level).toBe('high');
+    expect(ev!.fabric.rule.level).toBe('high');
+    expect(ev!.event.severity).toBe(73);
     expect(ev!.fabric.priority).toBe('high');
 
     const dir = tempDir('rf-det-');
@@ -128,11 +140,11 @@ describe('detection stage on the Piscina pool', () => {
     const out = (await s.process([evil, event(FAILED)])) as Record<string, any>[];
     expect(out).toHaveLength(2);
     expect(out[0]!.rule).toBeUndefined();
-    expect(out[1]!.rule.name).toBe('rf_failed_authentication');
+    expect(out[1]!.fabric.rule.name).toBe('rf_failed_authentication');
     const failed = await metrics.getSingleMetric('fabric_detection_failed_batches_total')!.get();
     expect(failed.values).toEqual([]);
     const next = (await s.process([event(FAILED)])) as Record<string, any>[];
-    expect(next[0]!.rule.name).toBe('rf_failed_authentication');
+    expect(next[0]!.fabric.rule.name).toBe('rf_failed_authentication');
   });
 
   it('long lines are cut to max_line_bytes before matching', async () => {
@@ -152,7 +164,7 @@ describe('detection stage on the Piscina pool', () => {
     await s.drain();
     expect(s.needsDrain).toBe(false);
     const out = (await running) as Record<string, any>[];
-    expect(out.every((e) => e.rule?.name === 'rf_failed_authentication')).toBe(true);
+    expect(out.every((e) => e.fabric?.rule?.name === 'rf_failed_authentication')).toBe(true);
   });
 
   it('a bad extractor fails at start with its name; config errors name the field', async () => {

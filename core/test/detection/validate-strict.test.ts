@@ -3,9 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commands } from '../../src/cli/commands/runtime.js';
+import { runCommand } from '../../src/cli/main.js';
+import type { CliIo } from '../../src/cli/command.js';
 
-const validate = commands.find((c) => c.name.join(' ') === 'validate')!;
+/** The command as `fabric validate …` runs it: parsed by the CLI, errors thrown. */
+const validate = { run: (argv: string[], io: CliIo) => runCommand(['validate', ...argv], io) };
 const tmp: string[] = [];
 afterEach(async () => {
   for (const d of tmp.splice(0)) await rm(d, { recursive: true, force: true });

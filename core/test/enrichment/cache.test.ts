@@ -40,6 +40,35 @@ describe('verdict cache', () => {
     await stage.stop();
   });
 
+  it("reports one source's cache entries, hits, misses and quota, and clears only its answers (GET/DELETE /enrichers)", async () => {
+    const clock = new ManualClock(START);
+    const vt = malicious(clock);
+    const otx = malicious(clock, 'otx-key-BBBB');
+    const { stage } = await makeStage({
+      enrichers: [
+        { id: 'vt', instance: vt, config: { requests_per_day: 500 } },
+        { id: 'otx', instance: otx },
+      ],
+      stateDir: state.dir,
+      clock,
+    });
+    await processWithin(stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
+    await stage.process([detection({ source: { ip: '45.9.9.9' } })]);
+    const source = stage.sources.get('vt')!;
+    expect(source.cacheStats()).toEqual({ entries: 1, hits: 1, misses: 1 });
+    expect(source.quota()).toMatchObject({ usedToday: 1, perDay: 500, remainingToday: 499 });
+    expect(stage.sources.get('otx')!.quota().remainingToday).toBeUndefined();
+
+    expect(source.clearCache()).toBe(1);
+    expect(source.cacheStats().entries).toBe(0);
+    expect(stage.sources.get('otx')!.cacheStats().entries).toBe(1);
+    // Asked again: its answer is no longer cached; the other source's still is.
+    await processWithin(stage, clock, [detection({ source: { ip: '45.9.9.9' } })], 100);
+    expect(vt.calls.length).toBe(2);
+    expect(otx.calls.length).toBe(1);
+    await stage.stop();
+  });
+
   it('caches "unknown" for the shorter negative TTL', async () => {
     const clock = new ManualClock(START);
     const src = malicious(clock);

@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startAdminServer } from '../../src/admin/index.js';
-import { commands } from '../../src/cli/commands/false-positive.js';
+import { runCommand } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/command.js';
 import { FalsePositiveStore } from '../../src/enrichment/index.js';
 import { standardHost } from '../admin/fake-host.js';
@@ -20,8 +20,7 @@ async function run(argv: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Pr
     env,
     cwd,
   };
-  const cmd = commands.filter((c) => c.name.every((w, i) => argv[i] === w)).sort((a, b) => b.name.length - a.name.length)[0]!;
-  const code = await cmd.run(argv.slice(cmd.name.length), io);
+  const code = await runCommand(argv, io);
   return { code, out, err };
 }
 

@@ -117,14 +117,22 @@ export class FakeEnricher implements EnricherInstance {
 
 let eventSeq = 0;
 
-export function detection(fields: Record<string, unknown>, priority: Priority = 'medium', kind: 'signal' | 'alert' | 'event' = 'signal'): FabricEvent {
+export function detection(fields: Record<string, unknown>, priority: Priority = 'medium', kind: 'alert' | 'event' = 'alert'): FabricEvent {
   const { event: extraEvent, fabric: extraFabric, ...rest } = fields as { event?: Record<string, unknown>; fabric?: Record<string, unknown> };
   return {
     '@timestamp': '2026-01-15T00:00:00.000Z',
     ...rest,
     event: { id: `e${++eventSeq}`, kind, severity: 47, ...extraEvent },
-    rule: { id: 'r1', name: 'rf_network_scanning', level: priority },
-    fabric: { collector: 'c1', plugin: 'p', fingerprint: `f${eventSeq}`, schema_version: '1', priority, ...extraFabric },
+    rule: { id: 'r1', name: 'Network scanning' },
+    fabric: {
+      collector: 'c1',
+      plugin: 'p',
+      fingerprint: `f${eventSeq}`,
+      schema_version: '2.0.0',
+      ...(kind === 'alert' ? { alert_type: 'detection', rule: { name: 'rf_network_scanning', level: 'medium' } } : {}),
+      priority,
+      ...extraFabric,
+    },
   } as FabricEvent;
 }
 

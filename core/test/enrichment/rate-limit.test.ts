@@ -31,7 +31,7 @@ describe('rate limiting per source', () => {
       limits: { requestsPerMinute: 600, maxBatchSize: 50 },
       respond: (ind) => ({ indicator: ind, status: 'clean', score: 0, confidence: 0.9 }),
     });
-    const { stage } = await makeStage({
+    const { stage, registry } = await makeStage({
       enrichers: [
         { id: 'vt', instance: slow },
         { id: 'misp', instance: fast },
@@ -70,6 +70,11 @@ describe('rate limiting per source', () => {
     expect(slow.lookedUp).toContain('185.220.101.1');
     expect(reputation(urgent).sources_answered).toEqual(['misp', 'vt']);
     expect(slow.calls.length).toBe(401);
+    // What the quota alert compares (deploy/prometheus/alerts.yml): used against the budget; none for a source without one.
+    expect(await metricValue(registry, 'fabric_enrichment_daily_budget', { enricher: 'vt' })).toBe(500);
+    expect(await metricValue(registry, 'fabric_enrichment_daily_budget_used', { enricher: 'vt' })).toBe(401);
+    const budgets = (await registry.getSingleMetric('fabric_enrichment_daily_budget')!.get()).values.map((v) => v.labels.enricher);
+    expect(budgets).toEqual(['vt']);
     await stage.stop();
   });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { composeFabric } from '../../src/compose/index.js';
 import { repoRoot, silentLogger, tempDir, until, writePlugin } from '../helpers.js';
+import { isDetection } from '../../src/events/ecs.js';
 
 /**
  * A third-party enricher is owned by its collector: its create() and start() run under the
@@ -77,7 +78,7 @@ enrichers:
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as { event?: { kind?: string } });
-      expect(published.some((e) => e.event?.kind === 'signal')).toBe(true);
+      expect(published.some((e) => isDetection(e))).toBe(true);
     }, 60_000);
   }
 });

@@ -10,7 +10,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Value } from 'typebox/value';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
-import { EVENT_SCHEMA_VERSION, type CollectorStatusEvent, type SinkContext } from '../../src/sinks/sink.js';
+import { EVENT_SCHEMA_VERSION, RECORD_SCHEMA_VERSION, type CollectorStatusEvent, type SinkContext } from '../../src/sinks/sink.js';
+import { ECS_VERSION } from '../../src/events/ecs.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -18,7 +19,7 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 export const brokerScript = join(repoRoot, 'scripts/kafka/broker.mjs');
 const run = promisify(execFile);
 
-export const eventSchema = JSON.parse(readFileSync(join(repoRoot, 'core/schemas/threat-detected.v1.json'), 'utf8')) as Record<string, unknown>;
+export const eventSchema = JSON.parse(readFileSync(join(repoRoot, 'core/schemas/threat-detected.v2.json'), 'utf8')) as Record<string, unknown>;
 export const statusSchema = JSON.parse(readFileSync(join(repoRoot, 'core/schemas/honeypot-status.v1.json'), 'utf8')) as Record<string, unknown>;
 
 export function schemaErrors(schema: Record<string, unknown>, value: unknown): string[] {
@@ -108,16 +109,19 @@ export function detection(run: string, i: number, opts: { fingerprints?: number 
   return {
     '@timestamp': new Date(Date.UTC(2026, 10, 27, 10, 0, 0) + i).toISOString(),
     message: `Failed password for root from ${ip} port 22 ssh2`,
-    event: { id: `${run}-${i}`, kind: 'signal', category: ['authentication'], type: ['start'], outcome: 'failure', severity: LEVEL_SEVERITY[priority], dataset: 'honeypot.ssh' },
+    ecs: { version: ECS_VERSION },
+    event: { id: `${run}-${i}`, kind: 'alert', category: ['authentication'], type: ['start'], outcome: 'failure', severity: LEVEL_SEVERITY[priority], dataset: 'honeypot.ssh' },
     source: { ip },
     user: { name: 'root' },
-    rule: { id: 'rf_failed_authentication', name: 'rf_failed_authentication', description: 'Failed authentication', level: priority },
+    rule: { id: 'rf_failed_authentication', name: 'Failed authentication', description: 'Failed authentication', ruleset: 'sigma' },
     threat: { framework: 'MITRE ATT&CK', technique: { id: ['T1110'] }, tactic: { name: ['credential-access'] } },
     fabric: {
       collector: `ssh-honeypot-${i % 3}`,
       plugin: '@reactive-fabric/plugin-log-file',
       fingerprint: createHash('sha256').update(`${run}|${ip}|rf_failed_authentication`).digest('hex').slice(0, 32),
       priority,
+      alert_type: 'detection',
+      rule: { name: 'rf_failed_authentication', level: priority === 'info' ? 'informational' : priority },
       schema_version: EVENT_SCHEMA_VERSION,
       matches: [
         {
@@ -134,7 +138,7 @@ export function detection(run: string, i: number, opts: { fingerprints?: number 
 }
 
 export function collectorStatus(collector: string, state: string, previous: string): CollectorStatusEvent {
-  return { '@timestamp': new Date().toISOString(), collector, plugin: '@reactive-fabric/plugin-log-file', state, previous, cause: 'START', schema_version: EVENT_SCHEMA_VERSION };
+  return { '@timestamp': new Date().toISOString(), collector, plugin: '@reactive-fabric/plugin-log-file', state, previous, cause: 'START', schema_version: RECORD_SCHEMA_VERSION };
 }
 
 export interface ReadRecord {

@@ -85,10 +85,10 @@ describe('Kafka sink against a real broker', () => {
       byId.set(value.event.id, r);
       expect(r.key).toBe(value.fabric.fingerprint);
       expect(r.headers).toEqual({
-        [KAFKA_HEADERS.eventType]: 'signal',
+        [KAFKA_HEADERS.eventType]: 'alert',
         [KAFKA_HEADERS.severity]: value.fabric.priority,
         [KAFKA_HEADERS.collector]: value.fabric.collector,
-        [KAFKA_HEADERS.schemaVersion]: '1.0.0',
+        [KAFKA_HEADERS.schemaVersion]: '2.0.0',
       });
       // Stable partitioning: every record of one fingerprint sits on one partition.
       const seen = partitionOfKey.get(r.key!);
@@ -133,10 +133,10 @@ describe('Kafka sink against a real broker', () => {
       // kcat -J lists headers as a flat [name, value, name, value, ...] array.
       const h = Object.fromEntries((l.headers ?? []).flatMap((x, i, all) => (i % 2 === 0 ? [[x, all[i + 1]]] : [])));
       expect(h).toEqual({
-        [KAFKA_HEADERS.eventType]: 'signal',
+        [KAFKA_HEADERS.eventType]: 'alert',
         [KAFKA_HEADERS.severity]: value.fabric.priority,
         [KAFKA_HEADERS.collector]: value.fabric.collector,
-        [KAFKA_HEADERS.schemaVersion]: '1.0.0',
+        [KAFKA_HEADERS.schemaVersion]: '2.0.0',
       });
       ids.add(value.event.id);
     }

@@ -398,7 +398,7 @@ function Overview({ instance }) {
           ${shown.map(
             (r) => html`<tr data-collector=${r.id}>
               <td><a href=${`#/collector/${encodeURIComponent(r.id)}`}>${r.id}</a><div class="small muted">${r.kind} · ${r.plugin}</div></td>
-              <td><span class=${`badge state-${r.state}`} data-testid="state">${r.state}</span></td>
+              <td><span class=${`badge state-${r.state}`} data-testid="state">${r.state}</span>${r.health === 'degraded' || r.health === 'unhealthy' ? html` <span class=${`badge health-${r.health}`} data-testid="health">${r.health}</span>` : ''}</td>
               <td title=${r.since}>${ago(r.since, now)}</td>
               <td class="num">${fmtRate(r.in)}</td>
               <td class="num">${fmtRate(r.out)}</td>
@@ -661,10 +661,10 @@ function DetectionRow({ d, byId, instance, canMark }) {
   const [open, setOpen] = useState(false);
   const members = d.members ?? [];
   return html`
-    <tr class=${d.kind === 'alert' ? 'alert-row' : ''} data-detection=${d.id}>
+    <tr class=${d.kind === 'correlation' ? 'alert-row' : ''} data-detection=${d.id}>
       <td class="small">${time(d.at)}</td>
       <td><span class=${`badge prio-${d.priority}`}>${d.priority}</span></td>
-      <td>${d.kind === 'alert' ? html`<strong>alert</strong> ` : ''}<span class="mono">${d.rule}</span>${d.title ? html`<div class="small muted">${d.title}</div>` : ''}
+      <td>${d.kind === 'correlation' ? html`<strong>correlation</strong> ` : ''}<span class="mono">${d.rule}</span>${d.title ? html`<div class="small muted">${d.title}</div>` : ''}
         ${members.length ? html`<div><button class="link" aria-expanded=${open} onClick=${() => setOpen(!open)}>${open ? 'hide' : 'show'} ${members.length} member detection${members.length > 1 ? 's' : ''}</button></div>` : ''}</td>
       <td class="small mono">${d.techniques.join(' ')}</td>
       <td class="mono">${d.sourceIp ?? ''}</td>

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SourceEvent } from '@reactive-fabric/core';
+import type { Zone } from 'luxon';
 import { parseSyslog } from './syslog.js';
 import { parseAccessLine } from './access.js';
 
@@ -13,7 +14,7 @@ export interface LinePosition {
 }
 
 /** One log line → one ECS event. The raw line is always kept in `event.original`. */
-export function lineToEvent(line: string, pos: LinePosition, format: LineFormat, opts: { year?: number; truncated?: boolean; now?: Date }): SourceEvent {
+export function lineToEvent(line: string, pos: LinePosition, format: LineFormat, opts: { year?: number; zone?: Zone; truncated?: boolean; now?: Date }): SourceEvent {
   const id = createHash('sha1').update(`${pos.dev}:${pos.ino}:${pos.offset}:${pos.path}`).digest('hex').slice(0, 24);
   const now = opts.now ?? new Date();
   const base = {
@@ -34,7 +35,7 @@ export function lineToEvent(line: string, pos: LinePosition, format: LineFormat,
     }
   }
   if (format === 'syslog' || format === 'auto') {
-    const s = parseSyslog(line, now, opts.year);
+    const s = parseSyslog(line, now, opts.year, opts.zone);
     if (s) {
       return {
         '@timestamp': s.timestamp.toISOString(),

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkpointSchemaErrors, definePlugin, ErrorCodes, PluginError, Type, type Checkpoint, type HealthReport, type SourceEvent } from '@reactive-fabric/core';
 import { lineToEvent } from './events.js';
+import { syslogZone } from './syslog.js';
 import { expand, nextGeneration, openChecked, siblings, type OpenedFile, type Problem, type Target } from './files.js';
 import { fingerprint, readLines } from './reader.js';
 import { LogFileCheckpointSchema, type FilePosition, type LogFileCheckpoint } from './checkpoint.js';
@@ -23,6 +24,12 @@ const ConfigSchema = Type.Object(
     start_at: Type.Union([Type.Literal('beginning'), Type.Literal('end')], { default: 'beginning', description: 'Where to start in a file seen for the first time.' }),
     max_line_bytes: Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 65536, description: 'Longer lines are cut and flagged log.flags: ["truncated"].' }),
     syslog_year: Type.Optional(Type.Integer({ minimum: 1970, maximum: 9999, description: 'Year for BSD syslog lines (they carry none). Default: the current year.' })),
+    syslog_timezone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'IANA time zone BSD syslog lines were written in (they carry none), e.g. "Europe/Berlin" or "UTC". Default: the host\'s zone (TZ, else /etc/localtime).',
+      }),
+    ),
     follow_symlinks: Type.Boolean({
       default: false,
       description:
@@ -79,6 +86,14 @@ export default definePlugin({
     const base = resolve(ctx.configDir ?? process.cwd(), config.base_dir ?? '.');
     const patterns = config.paths.map((p) => resolve(base, p));
     const follow = config.follow_symlinks === true;
+    const zone = syslogZone(config.syslog_timezone);
+    if (!zone) {
+      throw new PluginError(
+        ErrorCodes.BAD_CONFIG,
+        `collector "${ctx.collectorId}": config.syslog_timezone ${JSON.stringify((config.syslog_timezone ?? '').slice(0, 80))} is not an IANA time zone name; use one such as "Europe/Berlin", "America/New_York" or "UTC", or leave it out for the host's zone`,
+        { retriable: false },
+      );
+    }
     /** Problems of the last poll (undefined before the first): what healthCheck() reports. */
     let lastProblems: Problem[] | undefined;
     /** Problems already logged, so a missing file warns once, not on every poll. */
@@ -154,7 +169,7 @@ export default definePlugin({
         let hasMore = false;
         const emit = (lines: Awaited<ReturnType<typeof readLines>>['lines'], path: string, pos: FilePosition) => {
           for (const l of lines)
-            events.push(lineToEvent(l.text, { path, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, truncated: l.truncated }));
+            events.push(lineToEvent(l.text, { path, dev: pos.dev, ino: pos.ino, offset: l.offset }, config.format, { year: config.syslog_year, zone, truncated: l.truncated }));
         };
         for (const target of await expand(patterns, problems)) {
           if (signal.aborted) throw new PluginError(ErrorCodes.ABORTED, 'poll aborted');

@@ -43,7 +43,7 @@ describe('log-file source', () => {
   it('parses BSD syslog lines into ECS fields and keeps the original', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'logfile-'));
     writeFileSync(join(dir, 'auth.log'), `${line(1)}\n`);
-    const src = await instance(dir, { paths: ['auth.log'], syslog_year: 2025 });
+    const src = await instance(dir, { paths: ['auth.log'], syslog_year: 2025, syslog_timezone: 'UTC' });
     const r = await src.poll({ checkpoint: undefined, signal: new AbortController().signal, maxEvents: 10 });
     expect(r.events[0]).toMatchObject({
       '@timestamp': '2025-12-10T06:55:01.000Z',

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import type { SourceInstance } from '@reactive-fabric/core';
 import plugin from '../src/index.js';
 import { hostConfig } from './config.js';
-import { parseSyslog } from '../src/syslog.js';
+import { parseSyslog, syslogZone } from '../src/syslog.js';
+
+/** The BSD lines below are read as UTC whatever the zone of the machine running the test. */
+const utc = syslogZone('UTC')!;
 
 const now = new Date('2025-12-31T00:00:00Z');
 const dirs: string[] = [];
@@ -16,7 +19,7 @@ afterAll(() => {
 /** The RFC lines are the RFCs' own examples (RFC 3164 §5.4, RFC 5424 §6.5). */
 describe('syslog headers with <PRI>, RFC 5424 and fractional seconds', () => {
   it('<PRI> before a BSD header: facility and severity read from it', () => {
-    expect(parseSyslog("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8", now, 2025)).toEqual({
+    expect(parseSyslog("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8", now, 2025, utc)).toEqual({
       timestamp: new Date('2025-10-11T22:14:15Z'),
       host: 'mymachine',
       program: 'su',
@@ -34,7 +37,7 @@ describe('syslog headers with <PRI>, RFC 5424 and fractional seconds', () => {
       message: 'Failed password for root from 203.0.113.9 port 52144 ssh2',
       syslog: { priority: 86, facility: { code: 10 }, severity: { code: 6 } },
     });
-    expect(parseSyslog('Dec 10 06:55:46.512 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186', now, 2025)).toMatchObject({
+    expect(parseSyslog('Dec 10 06:55:46.512 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186', now, 2025, utc)).toMatchObject({
       timestamp: new Date('2025-12-10T06:55:46.512Z'),
       program: 'sshd',
       message: 'Invalid user webmaster from 173.234.31.186',
@@ -86,7 +89,7 @@ describe('syslog headers with <PRI>, RFC 5424 and fractional seconds', () => {
         '<86>May  1 10:00:01 web02 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/id',
       ].join('\n') + '\n',
     );
-    const src = (await plugin.create(hostConfig({ paths: ['remote.log'], format: 'auto', syslog_year: 2024 }), {
+    const src = (await plugin.create(hostConfig({ paths: ['remote.log'], format: 'auto', syslog_year: 2024, syslog_timezone: 'UTC' }), {
       collectorId: 't',
       logger: console,
       stateDir: dir,

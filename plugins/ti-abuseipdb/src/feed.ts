@@ -1,4 +1,4 @@
-import { ErrorCodes, indicatorEvent, PluginError } from '@reactive-fabric/core';
+import { ErrorCodes, indicatorEvent, ipVersion, PluginError } from '@reactive-fabric/core';
 import type { Checkpoint, PluginLogger, PollRequest, PollResult, SourceEvent } from '@reactive-fabric/core';
 import type { AbuseIpdbClient, BlacklistAnswer } from './client.js';
 
@@ -84,7 +84,7 @@ function toEvent(e: Entry, generatedAt: string): SourceEvent {
   const ip = e.ipAddress;
   const lastReported = new Date(e.t).toISOString();
   return indicatorEvent({
-    indicator: { type: ip.includes(':') ? 'ipv6' : 'ipv4', value: ip },
+    indicator: { type: ipVersion(ip) === 6 ? 'ipv6' : 'ipv4', value: ip },
     id: `abuseipdb:${ip}:${e.t}`,
     timestamp: lastReported,
     module: 'ti_abuseipdb',

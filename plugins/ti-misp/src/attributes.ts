@@ -1,4 +1,4 @@
-import type { Indicator, IndicatorType } from '@reactive-fabric/core';
+import { type Indicator, type IndicatorType, ipVersion } from '@reactive-fabric/core';
 import type { MispAttribute } from './client.js';
 
 const HASHES = new Set(['md5', 'sha1', 'sha256']);
@@ -6,7 +6,7 @@ const HASHES = new Set(['md5', 'sha1', 'sha256']);
 /** The indicator a MISP attribute carries, if it is one of the types we handle. */
 export function indicatorOf(a: Pick<MispAttribute, 'type' | 'value'>): Indicator | undefined {
   const parts = a.value.split('|');
-  const ip = (v: string | undefined): Indicator | undefined => (v ? { type: v.includes(':') ? 'ipv6' : 'ipv4', value: v.toLowerCase() } : undefined);
+  const ip = (v: string | undefined): Indicator | undefined => (v ? { type: ipVersion(v) === 6 ? 'ipv6' : 'ipv4', value: v.toLowerCase() } : undefined);
   switch (a.type) {
     case 'ip-src':
     case 'ip-dst':

@@ -1,4 +1,4 @@
-import { ErrorCodes, httpSend, httpStatusError, joinUrl, PluginError, retryAfterMs } from '@reactive-fabric/core';
+import { ErrorCodes, type HttpTransport, httpSend, httpStatusError, joinUrl, PluginError, retryAfterMs } from '@reactive-fabric/core';
 
 const VENDOR = 'MISP';
 
@@ -20,6 +20,8 @@ export interface MispClientOptions {
   baseUrl: string;
   apiKey: string;
   timeoutMs: number;
+  /** The connection pool with the collector's tls settings (opened on first use). */
+  transport: () => Promise<HttpTransport>;
 }
 
 export class MispClient {
@@ -51,6 +53,7 @@ export class MispClient {
 
   private async request(method: 'GET' | 'POST', path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Record<string, unknown>> {
     const what = `${method} ${path}`;
+    const transport = await this.opts.transport();
     const answer = await httpSend(
       joinUrl(this.opts.baseUrl, path),
       {
@@ -59,7 +62,7 @@ export class MispClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       },
       what,
-      { vendor: VENDOR, signal, timeoutMs: this.opts.timeoutMs },
+      { vendor: VENDOR, signal, timeoutMs: this.opts.timeoutMs, transport },
     );
     const msg = (answer.json as { message?: unknown; name?: unknown } | undefined)?.message ?? (answer.json as { name?: unknown } | undefined)?.name;
     const message = typeof msg === 'string' ? msg : undefined;

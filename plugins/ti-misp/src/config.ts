@@ -21,6 +21,16 @@ export const MispConfigSchema = Type.Object(
     feed_lookback_days: Type.Number({ minimum: 0, default: 30, description: 'Feed: without feed_since, start this many days back.' }),
     feed_to_ids_only: Type.Boolean({ default: true, description: 'Feed: only attributes flagged for detection (to_ids).' }),
     feed_max_tlp: Type.Union([Tlp], { default: 'amber', description: 'Feed: attributes tagged above this TLP are not collected.' }),
+    // Self-hosted MISP often has a certificate from an internal CA, sometimes requires client certificates.
+    tls: Type.Object(
+      {
+        ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA that signed the MISP server certificate.' })),
+        verify: Type.Boolean({ default: true, description: 'Verify the server certificate and host name (false: testing only; logged as a warning).' }),
+        cert_file: Type.Optional(Type.String({ minLength: 1, description: 'Client certificate (PEM) when MISP requires one; needs key_file.' })),
+        key_file: Type.Optional(Type.String({ minLength: 1, description: 'Private key (PEM) of cert_file.' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

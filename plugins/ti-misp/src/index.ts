@@ -1,4 +1,4 @@
-import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, checkedIndicatorTypes, HealthTracker, PluginError, safeTarget } from '@reactive-fabric/core';
+import { checkBaseUrl, configFingerprint, definePlugin, ErrorCodes, checkedIndicatorTypes, HealthTracker, HttpTransport, PluginError, safeTarget } from '@reactive-fabric/core';
 import type { EnricherInstance, PluginContext, Verdict } from '@reactive-fabric/core';
 import { MispConfigSchema, type MispConfig } from './config.js';
 import { MispClient } from './client.js';
@@ -17,7 +17,27 @@ const VERSION = '0.1.0';
 
 export function createMisp(config: MispConfig, context: PluginContext): EnricherInstance {
   checkBaseUrl(config.base_url, context.collectorId);
-  const client = new MispClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000 });
+  // Opened once per instance (start(), or the first request): reads the tls files, and says once that verification is off.
+  let transport: Promise<HttpTransport> | undefined;
+  const openTransport = (): Promise<HttpTransport> => {
+    if (transport) return transport;
+    const opening = HttpTransport.open({ caFile: config.tls.ca_file, certFile: config.tls.cert_file, keyFile: config.tls.key_file, verify: config.tls.verify }).then((t) => {
+      if (!config.tls.verify) {
+        context.logger.warn(
+          { collector: context.collectorId, base_url: safeTarget(config.base_url) },
+          'MISP tls.verify is false: the server certificate is not checked, so anyone on the path can read the API key and forge answers; use tls.ca_file instead',
+        );
+      }
+      return t;
+    });
+    // A failed open (unreadable file) is tried again by the next request or start, not remembered.
+    opening.catch(() => {
+      if (transport === opening) transport = undefined;
+    });
+    transport = opening;
+    return opening;
+  };
+  const client = new MispClient({ baseUrl: config.base_url, apiKey: config.api_key, timeoutMs: config.timeout_seconds * 1000, transport: openTransport });
   const health = new HealthTracker(config.api_key);
   const supports = checkedIndicatorTypes(config);
   let initialSinceMs = Date.now() - config.feed_lookback_days * 86_400_000;
@@ -80,6 +100,14 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
         );
       }),
     poll: (request) => health.track(() => feed.poll(request)),
+    async start() {
+      await openTransport();
+    },
+    async stop() {
+      const t = transport;
+      transport = undefined;
+      await (await t?.catch(() => undefined))?.close();
+    },
     async healthCheck(signal) {
       if (health.lastCode === ErrorCodes.AUTH_FAILED || health.lastCode === ErrorCodes.UNAVAILABLE || health.lastCode === ErrorCodes.TIMEOUT) {
         await health.probe(() => client.version(signal));
@@ -96,6 +124,9 @@ export function createMisp(config: MispConfig, context: PluginContext): Enricher
       max_batch_size: config.max_batch_size,
       feed_to_ids_only: config.feed_to_ids_only,
       feed_max_tlp: config.feed_max_tlp,
+      tls_verify: config.tls.verify,
+      ...(config.tls.ca_file ? { tls_ca_file: config.tls.ca_file } : {}),
+      ...(config.tls.cert_file ? { tls_client_certificate: true } : {}),
     }),
   };
 }

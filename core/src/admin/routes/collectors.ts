@@ -26,6 +26,19 @@ const COMMAND_SUMMARY: Record<CollectorCommand, string> = {
   restart: 'Stop then start a collector (also recovers a failed one)',
 };
 
+/**
+ * States in which a command has nothing left to do. Like Kafka Connect, asking again is a
+ * success (202 with the current state), not a conflict: scripts and retries need not read the
+ * state first. `restart` always acts.
+ */
+const ALREADY: Record<CollectorCommand, ReadonlySet<CollectorState>> = {
+  start: new Set(['starting', 'running', 'degraded']),
+  stop: new Set(['stopping', 'stopped']),
+  pause: new Set(['paused']),
+  resume: new Set(['running', 'degraded']),
+  restart: new Set(),
+};
+
 /** States a collector passes through on its own; `?wait=` waits for it to leave them. */
 const TRANSIENT: ReadonlySet<CollectorState> = new Set(['starting', 'stopping', 'restarting']);
 
@@ -37,7 +50,16 @@ function settle(host: FabricHost, id: string, state: CollectorState, waitSeconds
 
 /** Exactly the declared summary fields, so nothing else a host adds can leave the server. */
 function summaryOf(c: CollectorSummary): CollectorSummary {
-  return { id: c.id, plugin: c.plugin, pluginVersion: c.pluginVersion, kind: c.kind, state: c.state, since: c.since, health: c.health };
+  return {
+    id: c.id,
+    plugin: c.plugin,
+    pluginVersion: c.pluginVersion,
+    kind: c.kind,
+    state: c.state,
+    since: c.since,
+    health: c.health,
+    ...(c.lastErrorCode ? { lastErrorCode: c.lastErrorCode } : {}),
+  };
 }
 
 export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext): void {
@@ -164,16 +186,18 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
           summary: COMMAND_SUMMARY[command],
           description:
             'Answers with the state the collector is in once the command took effect (with ?wait=N, after it left starting/stopping/restarting, ' +
-            'at most N seconds); 409 (TRANSITION_NOT_ALLOWED) when its state machine does not allow the command from the current state.',
+            'at most N seconds); 202 with the current state when the collector is already where the command would take it (a second pause, stop, ' +
+            'resume or start changes nothing and is not an error); 409 (TRANSITION_NOT_ALLOWED) when its state machine does not allow the command from the current state.',
           params: CollectorIdParam,
           querystring: CommandQuery,
-          response: { 200: CommandResultSchema, ...errors(400, 401, 404, 409, 429) },
+          response: { 200: CommandResultSchema, 202: CommandResultSchema, ...errors(400, 401, 404, 409, 429) },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const { id } = request.params;
         const before = host.getCollector(id);
         if (!before) throw notFound(id);
+        if (ALREADY[command].has(before.state)) return reply.code(202).send({ id, command, state: await settle(host, id, before.state, request.query.wait ?? 0) });
         request.log.info({ audit: `${command}-collector`, collector: id, from: before.state }, `${command} requested through the admin API`);
         const result = await host.command(id, command);
         if (!result.ok) {

@@ -32,7 +32,7 @@ const HistorySchema = Type.Object({ intervalSeconds: Type.Number(), samples: Typ
 const DetectionSchema = Type.Object({
   seq: Type.Integer(),
   id: Type.String(),
-  kind: Type.Unsafe<'signal' | 'alert'>({ type: 'string', enum: ['signal', 'alert'] }),
+  kind: Type.Unsafe<'detection' | 'correlation'>({ type: 'string', enum: ['detection', 'correlation'] }),
   at: Type.String(),
   priority: Type.String(),
   rule: Type.String(),

@@ -11,12 +11,19 @@ export function systemRoutes(app: AdminApp, { host, config, startedAt, hasToken 
       schema: {
         operationId: 'health',
         tags: ['system'],
-        summary: 'Liveness: the process answers',
+        summary: 'Liveness: the process answers; how many collectors are healthy',
+        description:
+          'Always 200 while the process answers (a liveness probe must not restart the process because a backend is down). `collectors` counts ' +
+          'collectors by health: one whose last poll failed is `degraded` even while its state machine still says running.',
         security: [],
         response: { 200: HealthSchema },
       },
     },
-    async () => ({ status: 'ok' as const, uptimeSeconds: Math.round((Date.now() - startedAt) / 100) / 10 }),
+    async () => {
+      const collectors = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
+      for (const c of host.listCollectors()) collectors[c.health]++;
+      return { status: 'ok' as const, uptimeSeconds: Math.round((Date.now() - startedAt) / 100) / 10, collectors };
+    },
   );
 
   app.get(

@@ -1,8 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { CliCommand, CliIo } from '../command.js';
-import { parseFlags, stringFlag, UsageError } from '../args.js';
+import type { CliCommand, CliIo, FlagSpecs } from '../command.js';
+import { stringFlag, UsageError } from '../args.js';
+import { configFlag } from '../config-arg.js';
 import { locateAdmin } from '../../admin/client.js';
 import { FabricError } from '../../errors/fabric-error.js';
 import type { AdminLocation } from '../../admin/client.js';
@@ -18,13 +19,14 @@ const removeUsage = 'fabric false-positive remove <type> <value>';
 const listUsage = 'fabric false-positive list [--json]';
 const OPTIONS = `types: ${TYPES}; options: -c <config.yaml>, --state-dir <dir>, --url <admin-url>, --token <token>`;
 
-const FLAGS = {
-  config: { type: 'string', short: 'c' },
-  'state-dir': { type: 'string' },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+const FLAGS: FlagSpecs = {
+  config: configFlag,
+  'state-dir': { type: 'string', arg: 'dir', description: 'state folder (default: from the config, FABRIC_STATE_DIR, ./.fabric)' },
+  url: { type: 'string', arg: 'admin-url', description: 'admin API URL of a running instance' },
+  token: { type: 'string', arg: 'token', description: 'admin API token' },
+  json: { type: 'boolean', description: 'print JSON' },
+};
+const DETAILS = `Indicator types: ${TYPES}.\nThe mark goes to the running instance's admin API when one answers, else to the state file it reads at start-up.`;
 
 /**
  * Where marks go: the running instance's admin API when one answers (so its verdicts change at
@@ -165,9 +167,12 @@ const add: CliCommand = {
   name: ['false-positive', 'add'],
   summary: 'Mark an indicator as a false positive: excluded from verdicts, never looked up',
   usage: addUsage,
-  run: (argv, io) =>
+  group: 'Detection',
+  operands: true,
+  flags: { reason: { type: 'string', arg: 'text', description: 'why it is a false positive (shown by list)' }, ...FLAGS },
+  details: DETAILS,
+  run: ({ values, positionals }, io) =>
     guarded(io, async () => {
-      const { values, positionals } = parseFlags(argv, { ...FLAGS, reason: { type: 'string' } }, addUsage);
       const indicator = parseIndicator(positionals, addUsage);
       const reason = stringFlag(values.reason);
       const target = await chooseTarget(flagsOf(values), io);
@@ -190,9 +195,12 @@ const remove: CliCommand = {
   name: ['false-positive', 'remove'],
   summary: 'Remove a false-positive mark',
   usage: removeUsage,
-  run: (argv, io) =>
+  group: 'Detection',
+  operands: true,
+  flags: FLAGS,
+  details: DETAILS,
+  run: ({ values, positionals }, io) =>
     guarded(io, async () => {
-      const { values, positionals } = parseFlags(argv, FLAGS, removeUsage);
       const indicator = parseIndicator(positionals, removeUsage);
       const target = await chooseTarget(flagsOf(values), io);
       let removed: boolean;
@@ -216,9 +224,12 @@ const list: CliCommand = {
   name: ['false-positive', 'list'],
   summary: 'Indicators marked as false positives',
   usage: listUsage,
-  run: (argv, io) =>
+  group: 'Detection',
+  operands: true,
+  flags: FLAGS,
+  details: DETAILS,
+  run: ({ values, positionals }, io) =>
     guarded(io, async () => {
-      const { values, positionals } = parseFlags(argv, FLAGS, listUsage);
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${listUsage}\n${OPTIONS}`);
       const target = await chooseTarget(flagsOf(values), io);
       const marks =

@@ -2,9 +2,8 @@ import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { PLUGIN_API_VERSION } from '../../plugin-api/index.js';
-import type { CliCommand, CliIo } from '../command.js';
+import type { CliCommand, CliIo, ParsedArgs } from '../command.js';
 import { UsageError } from '../args.js';
 import { packageFolders } from '../../plugins/search-path.js';
 
@@ -136,22 +135,7 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-async function run(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { kind: { type: 'string', short: 'k' }, dir: { type: 'string', short: 'd' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    io.stderr.write(`${(err as Error).message}\n\nusage: ${USAGE}\n`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+async function run(parsed: ParsedArgs, io: CliIo): Promise<number> {
   const [name, ...extra] = parsed.positionals;
   const problems: string[] = [];
   if (!name) problems.push('missing <name>: the npm package name of the new plugin, e.g. reactive-fabric-plugin-acme');
@@ -159,14 +143,14 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     problems.push(`"${name}" is not a valid npm package name: use lower case letters, digits and - . _ ~, optionally with an @scope/, e.g. reactive-fabric-plugin-acme`);
   }
   if (extra.length > 0) problems.push(`unexpected argument(s): ${extra.join(' ')}`);
-  const kind = parsed.values.kind;
+  const kind = parsed.values.kind as string | undefined;
   if (kind === undefined) problems.push('missing --kind: source (produces events) or enricher (looks up indicators)');
   else if (!(KINDS as readonly string[]).includes(kind)) problems.push(`--kind ${kind} is not a plugin kind: use source or enricher`);
   if (problems.length > 0) {
     io.stderr.write(`${problems.map((p) => `error: ${p}`).join('\n')}\n\nusage: ${USAGE}\n`);
     return 2;
   }
-  const dir = resolve(io.cwd, parsed.values.dir ?? basename(name!.replace(/^@[^/]+\//, '')));
+  const dir = resolve(io.cwd, (parsed.values.dir as string | undefined) ?? basename(name!.replace(/^@[^/]+\//, '')));
   try {
     const existing = await stat(dir).catch(() => undefined);
     if (existing && !existing.isDirectory()) throw new UsageError(`${dir} exists and is a file: pick another --dir`);
@@ -214,7 +198,14 @@ export const commands: CliCommand[] = [
   {
     name: ['plugin', 'new'],
     summary: 'Create a new plugin package (source or enricher) from the template',
-    usage: USAGE,
+    usage: USAGE.split('\n')[0]!,
+    group: 'Plugins',
+    operands: true,
+    flags: {
+      kind: { type: 'string', short: 'k', arg: 'source|enricher', description: 'source (produces events) or enricher (looks up indicators)' },
+      dir: { type: 'string', short: 'd', arg: 'path', description: 'where to create it (default: ./<name without scope>); must be empty or absent' },
+    },
+    details: USAGE.split('\n').slice(2).join('\n'),
     run,
   },
 ];

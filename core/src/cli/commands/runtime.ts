@@ -1,16 +1,16 @@
 import type { CliCommand, CliIo } from '../command.js';
-import { parseFlags, stringFlag } from '../args.js';
-import { configPath } from '../config-arg.js';
+import { stringFlag } from '../args.js';
+import { configFlag, configPath } from '../config-arg.js';
+import { runOnceCommand } from './run-once.js';
 import { loadConfig } from '../../config/load.js';
+import { loadConfigWithOverlay } from '../../config/overlay.js';
+import { reloadOnSighup } from '../reload-signal.js';
 import { composeFabric } from '../../compose/index.js';
 import { startAdminServer, type AdminServer } from '../../admin/index.js';
 import type { Orchestrator } from '../../orchestrator.js';
 import { createLogger, redactSecrets } from '../../logging.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
-import { pluginSearchPath } from '../../plugins/search-path.js';
 import { pluginSearchRoots, printPluginOrigins, withOrigins } from '../plugin-origins.js';
-import { resolveComponents } from '../../plugins/resolve.js';
-import { strictRuleProblems } from '../../detection/sigma/loader.js';
 import { cliLogger, holdStateDir, LOG_FORMAT_FLAG, startFailure } from '../start-up.js';
 
 const startUsage = 'fabric start -c <config.yaml> [--log-format pretty|json]';
@@ -88,10 +88,11 @@ async function unlessSignalled<T>(work: Promise<T>, signals: { next: Promise<str
 
 const start: CliCommand = {
   name: ['start'],
-  summary: 'Run collectors continuously until SIGINT/SIGTERM (graceful: stop polling, flush, commit, close)',
+  summary: 'Run collectors until SIGINT/SIGTERM, then stop gracefully',
   usage: startUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, ...LOG_FORMAT_FLAG }, startUsage);
+  group: 'Run',
+  flags: { config: configFlag, ...LOG_FORMAT_FLAG },
+  async run({ values }, io) {
     const signals = watchSignals(io);
     const exitAfterStop = (code: number): number => {
       // Whatever start-up left running (a connect attempt, a plugin still importing) must not keep a
@@ -101,7 +102,8 @@ const start: CliCommand = {
     };
     let lock: Awaited<ReturnType<typeof holdStateDir>> | undefined;
     try {
-      const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
+      // Collectors created, changed or removed through the admin API are kept in the overlay (config/overlay.ts).
+      const loaded = loadConfigWithOverlay(configPath(stringFlag(values.config), io.cwd), io.env);
       const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage);
       // Before composing: composing sweeps state_dir's temp files, which another instance may be writing.
       lock = await holdStateDir(loaded.stateDir, io);
@@ -144,7 +146,9 @@ const start: CliCommand = {
         return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
       }
       io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${admin ? `, admin API ${admin.url}` : ''}. Ctrl+C stops.\n`);
+      const stopReloading = reloadOnSighup(orch.configControl, logger);
       await signals.next;
+      stopReloading();
       await stopAll();
       const s = orch.snapshot().total;
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
@@ -177,73 +181,19 @@ async function startWithAdmin(
   return server;
 }
 
-/** Polls per source in one `run --once`: a source that always says `hasMore` still ends. */
-const ONCE_MAX_POLLS = 10_000;
-
-const runUsage = 'fabric run --once -c <config.yaml> [--log-format pretty|json]';
-const run: CliCommand = {
-  name: ['run'],
-  summary: 'One collection cycle of every collector, flush, commit, exit',
-  usage: runUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, once: { type: 'boolean' }, ...LOG_FORMAT_FLAG }, runUsage);
-    if (!values.once) {
-      io.stderr.write(`fabric run needs --once (for a daemon use fabric start)\nusage: ${runUsage}\n`);
-      return 2;
-    }
-    const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const logger = cliLogger(values['log-format'], io, loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level, runUsage);
-    const lock = await holdStateDir(loaded.stateDir, io);
-    let report: Awaited<ReturnType<Orchestrator['runOnce']>>;
-    let orch: Orchestrator;
-    try {
-      orch = await composeFabric(loaded, { cwd: io.cwd, logger, env: io.env, once: { maxPolls: ONCE_MAX_POLLS } });
-      report = await orch.runOnce();
-    } finally {
-      await lock.release();
-    }
-    for (const c of report.collectors) {
-      io.stdout.write(`${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} published${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`);
-    }
-    io.stdout.write(
-      `published ${report.published} event(s) to ${orch.sink.type}${loaded.config.sink.type === 'jsonl' ? ` (${loaded.config.sink.path ?? `${loaded.stateDir}/events.jsonl`})` : ''}\n`,
-    );
-    return report.collectors.some((c) => c.error) ? 1 : 0;
-  },
-};
-
-const validateUsage = 'fabric validate -c <config.yaml> [--strict]';
-const validate: CliCommand = {
-  name: ['validate'],
-  summary: 'Check a config file and every plugin it names, without starting anything',
-  usage: validateUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' } }, validateUsage);
-    const loaded = loadConfig(configPath(stringFlag(values.config), io.cwd), io.env);
-    const components = await resolveComponents(loaded, pluginSearchPath({ cwd: io.cwd, configDir: loaded.dir, pluginPaths: loaded.config.plugin_paths, env: io.env }));
-    if (values.strict) {
-      // --strict: Sigma rules that are refused or can never fire make the config invalid.
-      const problems = await strictRuleProblems(loaded.config.detection, loaded.dir);
-      for (const p of problems) io.stderr.write(`${p}\n`);
-      if (problems.length) {
-        io.stderr.write(`${loaded.file}: ${problems.length} detection rule problem(s) (--strict)\n`);
-        return 1;
-      }
-    }
-    io.stdout.write(
-      `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})\n`,
-    );
-    return 0;
-  },
-};
+const run: CliCommand = runOnceCommand;
 
 const pluginsUsage = 'fabric plugins list [-c <config.yaml>] [--json]';
 const pluginsList: CliCommand = {
   name: ['plugins', 'list'],
   summary: 'Installed plugin packages, versions, kind and plugin API compatibility',
   usage: pluginsUsage,
-  async run(argv, io) {
-    const { values } = parseFlags(argv, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } }, pluginsUsage);
+  group: 'Plugins',
+  flags: {
+    json: { type: 'boolean', description: 'print JSON instead of a table' },
+    config: { type: 'string', short: 'c', arg: 'config.yaml', description: "also search that config's plugin_paths and folder" },
+  },
+  async run({ values }, io) {
     const roots = pluginSearchRoots(stringFlag(values.config), io);
     const plugins = await listInstalledPlugins(roots);
     if (values.json) {
@@ -267,4 +217,4 @@ export function printTable(io: CliIo, header: string[], rows: string[][]): void 
   io.stdout.write([fmt(header), ...rows.map(fmt)].join('\n') + '\n');
 }
 
-export const commands: CliCommand[] = [start, run, validate, pluginsList];
+export const commands: CliCommand[] = [start, run, pluginsList];

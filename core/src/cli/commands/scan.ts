@@ -2,8 +2,8 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { CliCommand, CliIo } from '../command.js';
-import { parseFlags, stringFlag, UsageError } from '../args.js';
+import type { CliCommand, CliIo, FlagSpecs, ParsedArgs } from '../command.js';
+import { stringFlag, UsageError } from '../args.js';
 import { loadConfig } from '../../config/load.js';
 import { DetectionConfigSchema, type DetectionConfig } from '../../detection/config.js';
 import { loadDetection, type NeverFires } from '../../detection/sigma/loader.js';
@@ -15,7 +15,7 @@ import { RuleRefusal } from '../../detection/sigma/errors.js';
 import { validateAgainstSchema } from '../../config/validate.js';
 import { DetectionPool } from '../../detection/pool.js';
 import type { RuleInfo, TextBatchResult } from '../../detection/index.js';
-import { annotateSignal } from '../../detection/annotate.js';
+import { annotateDetection } from '../../detection/annotate.js';
 import { setField } from '../../plugin-api/index.js';
 
 const USAGE =
@@ -135,7 +135,7 @@ export function lineTime(line: string, fileTime: Date): string | undefined {
   return new Date(t).toISOString();
 }
 
-/** The ECS detection written with --json: raw line, extracted fields, signal annotations. */
+/** The ECS detection written with --json: raw line, extracted fields, rule-match annotations. */
 function detection(line: string, fields: Record<string, unknown> | undefined, rules: RuleInfo[], file: string, lineNo: number, fileTime: Date): Record<string, unknown> {
   const now = new Date().toISOString();
   const ev: Record<string, unknown> = { '@timestamp': lineTime(line, fileTime) ?? now };
@@ -145,13 +145,24 @@ function detection(line: string, fields: Record<string, unknown> | undefined, ru
   setField(ev, 'log.file.path', file);
   setField(ev, 'log.file.line', lineNo);
   setField(ev, 'event.ingested', now);
-  return annotateSignal(ev, rules);
+  return annotateDetection(ev, rules);
 }
 
 /** What the main thread needs per rule, derived from the rule data: compiling happens in the workers. */
 function ruleInfoOf(r: SigmaRule, index: number): RuleInfo {
   const { techniques, tactics } = attackFromTags(r.tags);
-  return { index, id: r.id, name: ruleKey(r), title: r.title, description: r.description ?? r.title, level: r.level, techniques, tactics };
+  return {
+    index,
+    id: r.id,
+    name: ruleKey(r),
+    title: r.title,
+    description: r.description ?? r.title,
+    author: r.author,
+    references: r.references ?? [],
+    level: r.level,
+    techniques,
+    tactics,
+  };
 }
 
 /** Where parsed rules are cached between runs: $XDG_CACHE_HOME or ~/.cache, unless told otherwise. */
@@ -185,26 +196,18 @@ function reportNeverFires(list: NeverFires[], io: CliIo): void {
   }
 }
 
-export async function scan(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(
-    argv,
-    {
-      rules: { type: 'string', multiple: true },
-      json: { type: 'string' },
-      'no-builtin': { type: 'boolean' },
-      workers: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      logsources: { type: 'string', multiple: true },
-      'cache-dir': { type: 'string' },
-      'no-cache': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
-  if (values.help) {
-    io.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+const FLAGS: FlagSpecs = {
+  rules: { type: 'string', multiple: true, arg: 'dir', description: 'also load the Sigma rules in this folder (repeatable)' },
+  'no-builtin': { type: 'boolean', description: 'without the rules that ship with Reactive Fabric' },
+  config: { type: 'string', short: 'c', arg: 'fabric.yaml', description: "use this config's detection section (rules, logsources, extractors)" },
+  logsources: { type: 'string', multiple: true, arg: 'file', description: 'extra logsource definitions (repeatable)' },
+  json: { type: 'string', arg: 'out.jsonl', description: 'write every detection as an ECS event to this file' },
+  workers: { type: 'string', arg: 'n', description: 'worker threads (default: as many as useful, up to the CPUs)' },
+  'cache-dir': { type: 'string', arg: 'dir', description: 'where parsed rules are cached (default: ~/.cache/reactive-fabric/rules)' },
+  'no-cache': { type: 'boolean', description: 'do not read or write the rule cache' },
+};
+
+export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Promise<number> {
   if (positionals.length === 0) throw new UsageError(`scan needs at least one log file or folder\nusage: ${USAGE}`);
   const workersFlag = stringFlag(values.workers);
   const workers = workersFlag === undefined ? 0 : Number(workersFlag);
@@ -368,6 +371,9 @@ export const commands: CliCommand[] = [
     name: ['scan'],
     summary: 'Run Sigma rules and field extraction over log files (offline)',
     usage: USAGE,
+    group: 'Detection',
+    operands: true,
+    flags: FLAGS,
     run: scan,
   },
 ];

@@ -1,23 +1,26 @@
-import type { ParseArgsConfig } from 'node:util';
-import type { CliCommand, CliIo } from '../command.js';
-import { parseFlags, stringFlag, UsageError } from '../args.js';
-import { AdminClient, AdminClientError, locateAdmin } from '../../admin/client.js';
+import type { CliCommand, CliIo, FlagSpecs } from '../command.js';
+import { stringFlag, UsageError } from '../args.js';
+import { configFlag } from '../config-arg.js';
+import { AdminClient, AdminClientError, locateAdmin, type AdminLocation } from '../../admin/client.js';
 import type { CollectorCommand, CollectorSummary } from '../../host.js';
 import { COLLECTOR_STATES } from '../../host.js';
 
-type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
-
 /** Flags every command that talks to a running instance understands. */
-const connectionFlags: ParseArgsOptions = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  'state-dir': { type: 'string' },
-  config: { type: 'string', short: 'c' },
+export const connectionFlags: FlagSpecs = {
+  url: { type: 'string', arg: 'admin url', description: 'admin API URL (default: from the state folder, FABRIC_ADMIN_URL)' },
+  token: { type: 'string', arg: 'token', description: 'admin API token (default: from the state folder, FABRIC_ADMIN_TOKEN)' },
+  'state-dir': { type: 'string', arg: 'dir', description: 'state folder of the running instance (holds admin-url and admin-token)' },
+  config: configFlag,
 };
-const connectionUsage = '[--url <admin url>] [--token <token>] [--state-dir <dir>] [-c <config.yaml>]';
+export const connectionUsage = '[--url <admin url>] [--token <token>] [--state-dir <dir>] [-c <config.yaml>]';
 
-async function client(values: Record<string, string | boolean | string[] | undefined>, io: CliIo): Promise<AdminClient> {
-  const location = await locateAdmin({
+export async function client(values: Record<string, string | boolean | string[] | undefined>, io: CliIo): Promise<AdminClient> {
+  return new AdminClient(await location(values, io));
+}
+
+/** Where the running instance's admin API is, from the connection flags (see locateAdmin for the order). */
+export function location(values: Record<string, string | boolean | string[] | undefined>, io: CliIo): Promise<AdminLocation> {
+  return locateAdmin({
     url: stringFlag(values.url),
     token: stringFlag(values.token),
     stateDir: stringFlag(values['state-dir']),
@@ -25,7 +28,6 @@ async function client(values: Record<string, string | boolean | string[] | undef
     env: io.env,
     cwd: io.cwd,
   });
-  return new AdminClient(location);
 }
 
 /** "3m12s" style age of an ISO time, for a table a person reads. */
@@ -46,7 +48,7 @@ function table(header: string[], rows: string[][]): string {
 }
 
 /** Print an API failure and map it to an exit code: 1 for errors of the request, 3 when the instance cannot be reached. */
-function fail(err: unknown, io: CliIo): number {
+export function fail(err: unknown, io: CliIo): number {
   if (err instanceof AdminClientError) {
     io.stderr.write(`error: ${err.message}${err.apiCode ? ` [${err.apiCode}]` : ''}\n`);
     return err.status === undefined ? 3 : 1;
@@ -57,10 +59,16 @@ function fail(err: unknown, io: CliIo): number {
 const statusUsage = `fabric status [--json] [--state <state>] ${connectionUsage}`;
 const status: CliCommand = {
   name: ['status'],
-  summary: 'Collectors of a running instance: plugin, state, since when, health (via the admin API)',
+  summary: 'Collectors of a running instance: plugin, state, since when, health',
   usage: statusUsage,
-  async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { ...connectionFlags, json: { type: 'boolean' }, state: { type: 'string' } }, statusUsage);
+  group: 'Watch and control a running instance',
+  operands: true,
+  flags: {
+    ...connectionFlags,
+    json: { type: 'boolean', description: 'print JSON instead of a table' },
+    state: { type: 'string', arg: 'state', description: `only collectors in this state (${COLLECTOR_STATES.join(', ')})` },
+  },
+  async run({ values, positionals }, io) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${statusUsage}`);
     const state = stringFlag(values.state);
     if (state !== undefined && !(COLLECTOR_STATES as readonly string[]).includes(state)) {
@@ -84,7 +92,7 @@ const status: CliCommand = {
     io.stdout.write(
       table(
         ['ID', 'PLUGIN', 'VERSION', 'KIND', 'STATE', 'SINCE', 'HEALTH'],
-        collectors.map((c) => [c.id, c.plugin, c.pluginVersion, c.kind, c.state, age(c.since), c.health]),
+        collectors.map((c) => [c.id, c.plugin, c.pluginVersion, c.kind, c.state, age(c.since), c.lastErrorCode ? `${c.health} (${c.lastErrorCode})` : c.health]),
       ),
     );
     const counts = new Map<string, number>();
@@ -105,12 +113,17 @@ function collectorCommand(command: CollectorCommand): CliCommand {
     name: ['collector', command],
     summary:
       command === 'restart'
-        ? 'Restart a collector of a running instance (--failed: every failed one; --all: every one)'
+        ? 'Restart a collector (--failed: every failed one; --all: every one)'
         : `${command[0]!.toUpperCase()}${command.slice(1)} a collector of a running instance (via the admin API)`,
     usage,
-    async run(argv, io) {
-      const extra: ParseArgsOptions = command === 'restart' ? { failed: { type: 'boolean' }, all: { type: 'boolean' } } : {};
-      const { values, positionals } = parseFlags(argv, { ...connectionFlags, ...extra, wait: { type: 'string' } }, usage);
+    group: 'Watch and control a running instance',
+    operands: true,
+    flags: {
+      ...(command === 'restart' ? { failed: { type: 'boolean', description: 'every failed collector' }, all: { type: 'boolean', description: 'every collector' } } : {}),
+      wait: { type: 'string', arg: 'seconds', description: 'how long to wait for the collector to settle (0 to 60, default 10)' },
+      ...connectionFlags,
+    },
+    async run({ values, positionals }, io) {
       const wait = stringFlag(values.wait) === undefined ? 10 : Number(values.wait);
       if (!Number.isFinite(wait) || wait < 0 || wait > 60) throw new UsageError(`--wait takes 0 to 60 seconds; got "${String(values.wait)}"\nusage: ${usage}`);
       const bulk = values.failed === true || values.all === true;

@@ -1,3 +1,4 @@
+import { ipVersion } from '../../net/ip.js';
 import type { ExtractorConfig } from '../config.js';
 import type { CompileSession, EvalContext } from '../sigma/context.js';
 import { RuleRefusal } from '../sigma/errors.js';
@@ -6,7 +7,6 @@ import type { Predicate } from '../sigma/values.js';
 
 /** Fields ECS types as numbers. */
 const NUMERIC = new Set(['process.pid', 'process.ppid', 'source.port', 'destination.port', 'http.response.status_code', 'http.response.body.bytes', 'process.parent.pid']);
-const IP_LIKE = /^(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
 
 export type PostProcess = (ctx: ExtractionTarget) => void;
 
@@ -36,7 +36,10 @@ export interface CompiledExtractor {
   apply(text: string, out: ExtractionTarget): boolean;
 }
 
-/** Write an extracted value with ECS typing: numbers for ports/pids, hostnames in `.ip` moved to `.domain`. */
+/**
+ * Write an extracted value with ECS typing: numbers for ports/pids; what is not an address in `.ip`
+ * (a host name, "999.1.1.1") moved to `.domain`, so an ip-typed index field never refuses the event.
+ */
 export function putField(out: ExtractionTarget, path: string, raw: string, nulls: readonly string[]): void {
   if (raw === '' || nulls.includes(raw)) return;
   if (NUMERIC.has(path)) {
@@ -44,7 +47,7 @@ export function putField(out: ExtractionTarget, path: string, raw: string, nulls
     if (Number.isFinite(n)) out.set(path, n);
     return;
   }
-  if (path.endsWith('.ip') && !IP_LIKE.test(raw)) {
+  if (path.endsWith('.ip') && ipVersion(raw) === undefined) {
     out.set(path.slice(0, -3) + '.domain', raw);
     return;
   }

@@ -36,6 +36,9 @@ export interface CompiledRule {
   name: string;
   title: string;
   description: string;
+  /** ECS rule.author / rule.reference of the events it matches. */
+  author: string | undefined;
+  references: string[];
   level: SigmaLevel;
   techniques: string[];
   tactics: string[];
@@ -83,6 +86,8 @@ export function compileRule(rule: SigmaRule, index: number, logsources: Logsourc
     name: ruleKey(rule),
     title: rule.title,
     description: rule.description ?? rule.title,
+    author: rule.author,
+    references: rule.references ?? [],
     level: rule.level,
     techniques,
     tactics,

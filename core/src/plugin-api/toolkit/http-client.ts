@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
+import { HttpTransport, proxyFailure, tlsFailureHint } from './transport.js';
 
 /**
- * The REST transport: one undici Agent per collector (TLS CA and verification), a per-request
+ * A REST backend's client: one transport per collector (TLS CA and verification, the proxy
+ * environment; see transport.ts), a per-request
  * deadline combined with the poll's AbortSignal, and HTTP failures turned into PluginError codes
  * the host acts on. Error messages carry the backend's own reason, never request headers.
  */
@@ -35,7 +36,7 @@ export interface HttpRequestOptions {
 export type HttpReasonReader = (status: number, text: string) => string | undefined;
 
 export class HttpClient {
-  private agent: Agent | undefined;
+  private transport: HttpTransport | undefined;
 
   constructor(
     private readonly settings: HttpClientSettings,
@@ -45,29 +46,14 @@ export class HttpClient {
 
   /** Reads the CA file; called from start() so create() stays free of I/O. */
   async open(): Promise<void> {
-    if (this.agent) return;
-    let ca: string | undefined;
-    if (this.settings.caFile) {
-      try {
-        ca = await readFile(this.settings.caFile, 'utf8');
-      } catch (err) {
-        throw new PluginError(
-          ErrorCodes.BAD_CONFIG,
-          `tls.ca_file "${this.settings.caFile}" cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): point it at a PEM bundle`,
-          { cause: err },
-        );
-      }
-    }
-    this.agent = new Agent({
-      connect: { ...(ca ? { ca } : {}), rejectUnauthorized: this.settings.verify },
-      keepAliveTimeout: 10_000,
-    });
+    if (this.transport) return;
+    this.transport = await HttpTransport.open({ caFile: this.settings.caFile, verify: this.settings.verify });
   }
 
   async close(): Promise<void> {
-    const agent = this.agent;
-    this.agent = undefined;
-    await agent?.close();
+    const transport = this.transport;
+    this.transport = undefined;
+    await transport?.close();
   }
 
   /** Sends a request and returns any HTTP answer; only transport failures throw. */
@@ -89,7 +75,7 @@ export class HttpClient {
     const deadline = AbortSignal.timeout(this.settings.timeoutMs);
     const signal = AbortSignal.any([options.signal, deadline]);
     try {
-      const res = await request(url, { method, headers, body, signal, dispatcher: this.agent });
+      const res = await request(url, { method, headers, body, signal, dispatcher: this.transport?.dispatcher });
       const text = await res.body.text();
       return { status: res.statusCode, headers: res.headers, text };
     } catch (err) {
@@ -113,7 +99,7 @@ export class HttpClient {
     let body: string | undefined;
     if (typeof options.body === 'string') body = options.body;
     try {
-      const res = await request(url, { method, headers, body, signal, dispatcher: this.agent });
+      const res = await request(url, { method, headers, body, signal, dispatcher: this.transport?.dispatcher });
       if (res.statusCode < 200 || res.statusCode > 299) {
         return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
       }
@@ -154,15 +140,12 @@ export class HttpClient {
     const where = `${this.settings.backend} ${method} ${path}`;
     if (callerSignal.aborted) return new PluginError(ErrorCodes.ABORTED, `${where} aborted: the collector is stopping or the poll timed out`, { cause: err });
     if (deadline.aborted) return new PluginError(ErrorCodes.TIMEOUT, `${where} did not answer within ${this.settings.timeoutMs} ms (request_timeout_seconds)`, { cause: err });
+    const proxy = proxyFailure(err);
+    if (proxy) return new PluginError(proxy.code, `${where}: ${proxy.message}`, { detail: proxy.detail ?? {} });
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
     const code = e.code ?? e.cause?.code ?? '';
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-      return new PluginError(
-        ErrorCodes.BAD_CONFIG,
-        `${where}: TLS verification failed (${code}); set tls.ca_file to the CA that signed ${this.settings.baseUrl}, or tls.verify: false for testing only`,
-        { cause: err },
-      );
-    }
+    const tls = tlsFailureHint(code);
+    if (tls) return new PluginError(ErrorCodes.BAD_CONFIG, `${where} (${this.settings.baseUrl}): ${tls}`, { cause: err });
     return new PluginError(ErrorCodes.UNAVAILABLE, `${where} failed: ${code || e.message}`, { cause: err });
   }
 

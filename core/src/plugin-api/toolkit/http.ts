@@ -1,4 +1,6 @@
+import { fetch } from 'undici';
 import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
+import { defaultTransport, type HttpTransport, proxyFailure, tlsFailureHint } from './transport.js';
 
 // HTTP helpers for plugins that talk to a vendor API: one exchange with a deadline, Retry-After and
 // rate-limit headers, the status errors every vendor maps the same way, and keeping credentials out
@@ -17,6 +19,8 @@ export interface SendOptions {
   vendor: string;
   signal: AbortSignal;
   timeoutMs: number;
+  /** A transport with the collector's TLS settings (HttpTransport.open); default: system CAs, verified. Both honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY. */
+  transport?: HttpTransport;
 }
 
 /**
@@ -28,19 +32,25 @@ export async function httpSend(url: string, init: RequestInit, what: string, opt
   if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted before it started`);
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = AbortSignal.any([opts.signal, timeout]);
-  let res: Response;
+  let res: Awaited<ReturnType<typeof fetch>>;
   let text: string;
   try {
-    res = await fetch(url, { ...init, signal });
+    const transport = opts.transport ?? (await defaultTransport());
+    res = await fetch(url, { ...(init as Parameters<typeof fetch>[1]), signal, dispatcher: transport.dispatcher });
     text = await res.text();
   } catch (err) {
+    if (isPluginError(err)) throw err;
     if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted`, { cause: err });
     if (timeout.aborted) {
       throw new PluginError(ErrorCodes.TIMEOUT, `${opts.vendor} did not answer ${what} within ${opts.timeoutMs / 1000}s: raise timeout_seconds or check the service`, {
         cause: err,
       });
     }
+    const proxy = proxyFailure(err);
+    if (proxy) throw new PluginError(proxy.code, `${opts.vendor}: ${what}: ${proxy.message}`, { detail: proxy.detail ?? {} });
     const reason = err instanceof Error ? ((err.cause as { code?: string } | undefined)?.code ?? err.message) : String(err);
+    const tls = tlsFailureHint(reason);
+    if (tls) throw new PluginError(ErrorCodes.BAD_CONFIG, `${opts.vendor}: ${what}: ${tls}`, { cause: err });
     throw new PluginError(ErrorCodes.UNAVAILABLE, `${opts.vendor} is unreachable (${what}: ${reason}): check base_url and the network`, { cause: err });
   }
   let json: unknown;
@@ -51,7 +61,7 @@ export async function httpSend(url: string, init: RequestInit, what: string, opt
       json = undefined;
     }
   }
-  return { status: res.status, headers: res.headers, text, json };
+  return { status: res.status, headers: res.headers as unknown as Headers, text, json };
 }
 
 /**

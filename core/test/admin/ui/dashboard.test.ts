@@ -349,6 +349,9 @@ describe('dashboard in headless Chromium', () => {
     expect(cause).toContain('app-log.json');
     expect(cause).toContain('Free disk space or fix permissions');
     expect(await rowState('auth-log')).toBe('running');
+    // Health shows beside the state when it is not healthy (a failing collector can still be `running`).
+    expect(await page.$eval('tr[data-collector="app-log"] [data-testid="health"]', (el) => el.textContent)).toBe('degraded');
+    expect(await page.$('tr[data-collector="auth-log"] [data-testid="health"]')).toBeNull();
     // The operator's restart earlier is counted in total, not against the supervisor's budget.
     expect(await page.$eval('tr[data-collector="auth-log"] [data-testid="restarts"]', (el) => el.textContent)).toMatch(/^0 \/ 5.*1 in total/);
     await shot('overview-degraded');

@@ -172,16 +172,22 @@ describe('dashboard pages', () => {
 });
 
 describe('detection feed', () => {
-  it('keeps signals and alerts the sink acknowledged, cut to bounded fields, with alert members and verdict evidence', async () => {
+  it('keeps detections and correlation alerts the sink acknowledged, cut to bounded fields, with alert members and verdict evidence', async () => {
     const { host, api, cookie } = await loggedIn();
     const long = 'A'.repeat(5000);
     const events = [
       {
         '@timestamp': '2026-12-03T07:00:00Z',
         message: `<img src=x onerror=alert(1)> ${long}`,
-        event: { id: 'sig-1', kind: 'signal' },
-        fabric: { collector: 'auth-log', priority: 'medium', matches: [{ name: 'rf_failed_authentication', title: 'Failed' }] },
-        rule: { name: 'rf_failed_authentication' },
+        event: { id: 'sig-1', kind: 'alert' },
+        fabric: {
+          collector: 'auth-log',
+          priority: 'medium',
+          alert_type: 'detection',
+          rule: { name: 'rf_failed_authentication', level: 'medium' },
+          matches: [{ name: 'rf_failed_authentication', title: 'Failed' }],
+        },
+        rule: { name: 'Failed authentication' },
         source: { ip: '203.0.113.9' },
         user: { name: 'root' },
         threat: { technique: { id: ['T1110'] } },
@@ -190,10 +196,12 @@ describe('detection feed', () => {
       {
         '@timestamp': '2026-12-03T07:01:00Z',
         event: { id: 'corr-1', kind: 'alert' },
-        rule: { name: 'rf_brute_force_then_success', title: 'Brute force then success' },
+        rule: { name: 'Brute force then success' },
         fabric: {
           collector: 'correlation',
           priority: 'high',
+          alert_type: 'correlation',
+          rule: { name: 'rf_brute_force_then_success', level: 'high' },
           correlation: { members: ['sig-1', 'sig-2'] },
           reputation: {
             verdict: 'malicious',
@@ -211,16 +219,19 @@ describe('detection feed', () => {
     expect(list.map((d) => d.id)).toEqual(['sig-1', 'corr-1']);
     expect(list[0]!.message.length).toBeLessThanOrEqual(301);
     expect(list[0]).toMatchObject({
-      kind: 'signal',
+      kind: 'detection',
       priority: 'medium',
       rule: 'rf_failed_authentication',
+      title: 'Failed authentication',
       sourceIp: '203.0.113.9',
       userName: 'root',
       techniques: ['T1110'],
       collector: 'auth-log',
     });
     expect(list[1]).toMatchObject({
-      kind: 'alert',
+      kind: 'correlation',
+      rule: 'rf_brute_force_then_success',
+      title: 'Brute force then success',
       members: ['sig-1', 'sig-2'],
       reputation: { verdict: 'malicious', score: 92, indicators: [{ type: 'ipv4', value: '203.0.113.9', verdict: 'malicious', score: 92 }] },
     });
@@ -239,7 +250,7 @@ describe('failures stay out of the pipeline', () => {
     feed.subscribe(() => {
       throw new Error('client write failed');
     });
-    const event = { event: { id: 's1', kind: 'signal' }, fabric: { collector: 'auth-log' }, rule: { name: 'r' } } as unknown as FabricEvent;
+    const event = { event: { id: 's1', kind: 'alert' }, fabric: { collector: 'auth-log', alert_type: 'detection', rule: { name: 'r' } } } as unknown as FabricEvent;
     expect(() => host.events.emit('published', [event])).not.toThrow();
     expect(errors).toEqual(['client write failed']);
     expect(feed.recent(10).map((d) => d.id)).toEqual(['s1']);
@@ -283,7 +294,11 @@ describe('/feed stream', () => {
       const reader = res.body!.getReader();
       let text = '';
       host.events.emit('published', [
-        { event: { id: 'live-1', kind: 'signal' }, fabric: { collector: 'auth-log', priority: 'high' }, rule: { name: 'rf_live' } },
+        {
+          event: { id: 'live-1', kind: 'alert' },
+          fabric: { collector: 'auth-log', priority: 'high', alert_type: 'detection', rule: { name: 'rf_live', level: 'high' } },
+          rule: { name: 'Live rule' },
+        },
       ] as unknown as FabricEvent[]);
       while (!text.includes('event: detection')) text += new TextDecoder().decode((await reader.read()).value);
       expect(text).toMatch(/id: 1\nevent: detection\ndata: \{[^\n]*"rule":"rf_live"/);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -61,6 +62,11 @@ export interface TiFakeOptions {
   quotas?: Record<string, QuotaLimits>;
   /** Delay before every answer, in ms. */
   delayMs?: number;
+  /**
+   * Serve HTTPS with this certificate and key (PEM) instead of plain HTTP, as a self-hosted
+   * instance with its own CA does. `clientCa` makes the fake require a client certificate it signed.
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
 }
 
 export abstract class TiFake {
@@ -74,11 +80,13 @@ export abstract class TiFake {
   private failures: Array<{ status: number } | { response: FakeResponse }> = [];
   private server: http.Server | undefined;
   private readonly port: number;
+  private readonly tls: TiFakeOptions['tls'];
   private baseUrl = '';
   private readonly sockets = new Set<import('node:net').Socket>();
 
   constructor(options: TiFakeOptions, defaultKeys: string[]) {
     this.port = options.port ?? 0;
+    this.tls = options.tls;
     this.apiKeys = new Set(options.apiKeys ?? defaultKeys);
     this.quotas = options.quotas ?? {};
     this.delayMs = options.delayMs ?? 0;
@@ -130,9 +138,13 @@ export abstract class TiFake {
 
   async start(): Promise<string> {
     if (this.server) return this.url;
-    const server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       void this.dispatch(req, res);
-    });
+    };
+    const tls = this.tls;
+    const server = tls
+      ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+      : http.createServer(handler);
     server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -143,7 +155,7 @@ export abstract class TiFake {
     });
     this.server = server;
     const { port } = server.address() as AddressInfo;
-    this.baseUrl = `http://127.0.0.1:${port}`;
+    this.baseUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     return this.url;
   }
 
