@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { Logger, LevelWithSilent } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 /**
  * Secret values (API keys, passwords, tokens) registered here are replaced by "[redacted]".
@@ -79,7 +80,38 @@ export function redactDeep<T>(value: T): T {
   return walk(value, 0) as T;
 }
 
-export function createLogger(options: { level?: LevelWithSilent; destination?: NodeJS.WritableStream; name?: string } = {}): Logger {
+/** How log lines are written: `pretty` for a person at a terminal, `json` for a log shipper. */
+export type LogFormat = 'pretty' | 'json';
+export const LOG_FORMATS: readonly LogFormat[] = ['pretty', 'json'];
+
+/**
+ * The format asked for (`--log-format`, else `FABRIC_LOG_FORMAT`), else pretty on a terminal and
+ * JSON everywhere else: what a pipe, systemd or a container runtime reads stays machine-readable.
+ * An unknown value is refused by the caller (`isLogFormat`), never silently mapped.
+ */
+export function chooseLogFormat(flag: string | undefined, env: NodeJS.ProcessEnv, isTTY: boolean | undefined): LogFormat {
+  const asked = flag ?? (env.FABRIC_LOG_FORMAT || undefined);
+  if (asked !== undefined && isLogFormat(asked)) return asked;
+  return isTTY ? 'pretty' : 'json';
+}
+
+export function isLogFormat(value: string): value is LogFormat {
+  return (LOG_FORMATS as readonly string[]).includes(value);
+}
+
+export function createLogger(options: { level?: LevelWithSilent; destination?: NodeJS.WritableStream; name?: string; format?: LogFormat; colorize?: boolean } = {}): Logger {
+  // Secrets are replaced in the serialised JSON line (streamWrite), before pino-pretty reads it:
+  // both formats print only redacted text.
+  const destination =
+    options.format === 'pretty'
+      ? pinoPretty({
+          destination: (options.destination as NodeJS.WritableStream | undefined) ?? 2,
+          sync: true,
+          colorize: options.colorize ?? (options.destination === undefined && process.stderr.isTTY === true),
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'name',
+        })
+      : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ fd: 2, sync: true }));
   return pino(
     {
       name: options.name ?? 'fabric',
@@ -88,7 +120,7 @@ export function createLogger(options: { level?: LevelWithSilent; destination?: N
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    (options.destination as pino.DestinationStream | undefined) ?? pino.destination({ fd: 2, sync: true }),
+    destination as pino.DestinationStream,
   );
 }
 

@@ -43,6 +43,7 @@ import { machineGraph } from './collectors/graph.js';
 import { settleWithin } from './async/time.js';
 import { Notifier } from './async/notifier.js';
 import type { EnricherSource } from './enrichment/source.js';
+import type { SearchRoot } from './plugins/search-path.js';
 
 export interface FalsePositiveStoreLike {
   list(): Promise<FalsePositive[]>;
@@ -75,7 +76,7 @@ export interface OrchestratorParts {
   /** In config order; enrichers are started before sources. */
   collectors: Collector[];
   /** Folders plugin packages are resolved from. */
-  roots: string[];
+  roots: readonly SearchRoot[];
   logger: Logger;
   metrics: FabricMetrics;
   /** Aborted when the orchestrator closes: every collector's context signal. */
@@ -211,11 +212,17 @@ export class Orchestrator implements FabricHost {
     return true;
   }
 
-  /** Start the sink, the stages and every enabled collector (enrichers first: sources need them). */
-  async start(): Promise<void> {
+  /**
+   * Start the sink, the stages and every enabled collector (enrichers first: sources need them).
+   * `beforeCollectors` runs once the outputs are up and before any collector starts (the admin
+   * API binds there): if it throws, no collector has polled or committed anything.
+   */
+  async start(options: { beforeCollectors?: () => Promise<void> } = {}): Promise<void> {
     if (this.parts.mode !== 'continuous') throw new Error('this orchestrator was composed for runOnce() (composeFabric with `once`); compose without it to start()');
     if (this.started) return;
     if (!(await this.startOutputs())) return;
+    await options.beforeCollectors?.();
+    if (this.stopping) return;
     if (this.loaded.config.orchestrator.enabled) {
       for (const c of [...this.enricherCollectors, ...this.sources]) c.send({ type: 'START' });
     }

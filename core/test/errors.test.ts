@@ -164,7 +164,8 @@ describe('every error Reactive Fabric throws on purpose is a FabricError with a 
     const foreign = new Set([...Object.keys(constants.errno)]);
     const isForeign = (c: string) => foreign.has(c) || /^(ERR|FST_ERR|HPE)_/.test(c);
     // Not errors of ours: a Node process-warning code, and run --once's fallback for an error without any code.
-    const allowed = new Set(['RF_CORRELATION_STATE', 'ERROR']);
+    // proper-lockfile's "held by another process" (the state_dir lock).
+    const allowed = new Set(['RF_CORRELATION_STATE', 'ERROR', 'ELOCKED']);
     const patterns = [
       // new PluginError('CODE', …), new HostError('CODE', …), new PluginLoadError('CODE', …), super('CODE', …)
       /\b(?:new \w*Error|super)\(\s*'([A-Z][A-Z0-9_]*)'/g,

@@ -30,11 +30,21 @@ describe('plugin loader', () => {
     expect(typeof p.definition.create).toBe('function');
   });
 
-  it('tells how to install a plugin that is missing', async () => {
+  it('a missing plugin: names where it was searched, and never tells to install the unverified name', async () => {
     const root = tempDir();
     const err = await loadError('@acme/not-there', root);
     expect(err.code).toBe('PLUGIN_NOT_INSTALLED');
-    expect(err.message).toContain('run pnpm add @acme/not-there');
+    expect(err.message).toContain(`searched: ${root}`);
+    expect(err.message).toContain('fabric plugins list');
+    expect(err.message).not.toMatch(/(pnpm add|npm install) @acme\/not-there/);
+  });
+
+  it('never resolves a name that is not a package name (no path out of node_modules)', async () => {
+    const root = tempDir();
+    writePlugin(root, 'fabric-plugin-good', { body: schema });
+    for (const name of ['../node_modules/fabric-plugin-good', 'fabric-plugin-good/../fabric-plugin-good', '/etc', '@a/b/c', '']) {
+      expect((await loadError(name, root)).code, name).toBe('PLUGIN_NOT_INSTALLED');
+    }
   });
 
   it('refuses a plugin built for another plugin API with both versions in the message', async () => {

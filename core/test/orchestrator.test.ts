@@ -105,7 +105,9 @@ describe('fabric CLI', () => {
     const r = spawnSync(process.execPath, [fabric, 'validate', '-c', config], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('collector "honeypot" uses plugin @acme/plugin-cowrie');
-    expect(r.stderr).toContain('run pnpm add @acme/plugin-cowrie');
+    // An unverified name is never offered for installation (typosquatting): where to look instead.
+    expect(r.stderr).toContain('fabric plugins list');
+    expect(r.stderr).not.toMatch(/(pnpm add|npm install) @acme\/plugin-cowrie/);
   });
 
   // Six cold starts, each loading its plugins (some in a worker): a loaded machine needs more than the default 30 s.
@@ -124,7 +126,7 @@ describe('fabric CLI', () => {
     const r = spawnSync(process.execPath, [fabric, 'plugins', 'list'], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     for (const p of ['log-file', 'log-elasticsearch', 'log-splunk', 'log-graylog', 'ti-virustotal', 'ti-abuseipdb', 'ti-otx', 'ti-misp'])
-      expect(r.stdout).toMatch(new RegExp(`@reactive-fabric/plugin-${p}\\s+0\\.1\\.0\\s+\\w+\\s+\\^1\\.0\\.0\\s+yes`));
+      expect(r.stdout).toMatch(new RegExp(`@reactive-fabric/plugin-${p}\\s+0\\.1\\.0\\s+\\w+\\s+\\^1\\.0\\.0\\s+working directory\\s+yes`));
   });
 
   it('refuses an unknown command and an unknown flag by name', () => {

@@ -64,7 +64,10 @@ describe('the plugin catalog never runs plugin code', () => {
     try {
       const res = await app.inject({ url: '/plugins', headers: { authorization: `Bearer ${token}` } });
       expect(res.statusCode).toBe(200);
-      expect((res.json() as { plugins: Array<{ name: string }> }).plugins.map((p) => p.name)).toEqual(['plugin-exits', 'plugin-fine', 'plugin-spins', 'plugin-throws']);
+      // The bundled plugins beside this fabric are on the search path too.
+      const names = (res.json() as { plugins: Array<{ name: string }> }).plugins.map((p) => p.name);
+      expect(names.filter((n) => !n.startsWith('@reactive-fabric/'))).toEqual(['plugin-exits', 'plugin-fine', 'plugin-spins', 'plugin-throws']);
+      expect(names).toContain('@reactive-fabric/plugin-log-file');
       // Validating a config for one imports it, in a throw-away worker: the host lives on and says why.
       const v = await app.inject({
         method: 'POST',

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../src/config/load.js';
 import { composeFabric } from '../src/compose/index.js';
 import { buildAdminApp } from '../src/admin/index.js';
-import { createLogger, redactDeep, redactSecrets, registerSecret, secretForms } from '../src/logging.js';
+import { chooseLogFormat, createLogger, redactDeep, redactSecrets, registerSecret, secretForms } from '../src/logging.js';
 import { MemorySink, tempDir, until, writePlugin } from './helpers.js';
 
 /** A secret with every character that JSON or URL encoding rewrites. */
@@ -59,6 +59,30 @@ describe('text scrubbing (second layer) knows escaped and encoded forms', () => 
     expect(text.split('[redacted]').length - 1).toBeGreaterThanOrEqual(5);
     expectNoForm(text);
     for (const form of secretForms(SECRET)) expect(redactSecrets(`x${form}x`)).toBe('x[redacted]x');
+  });
+
+  it('the terminal (pretty) format shows the same lines human-readable, as redacted as JSON', () => {
+    registerSecret(SECRET);
+    const out = capture();
+    const log = createLogger({ destination: out.stream, level: 'info', format: 'pretty', colorize: false });
+    log.info({ body: JSON.stringify({ api_key: SECRET }), url: `https://api.example/v1?key=${encodeURIComponent(SECRET)}` }, `calling with ${SECRET}`);
+    log.warn({ err: new Error(`backend refused ${JSON.stringify({ key: SECRET })}`) }, 'failed');
+    const text = out.text();
+    // One line per record starting with the time and level, not a JSON object.
+    expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: calling with \[redacted\]/m);
+    expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: failed/m);
+    expect(text).not.toMatch(/^\{/m);
+    expect(text.split('[redacted]').length - 1).toBeGreaterThanOrEqual(4);
+    expectNoForm(text);
+  });
+
+  it('picks the format: --log-format, then FABRIC_LOG_FORMAT, else pretty on a terminal and JSON elsewhere', () => {
+    expect(chooseLogFormat('json', { FABRIC_LOG_FORMAT: 'pretty' }, true)).toBe('json');
+    expect(chooseLogFormat(undefined, { FABRIC_LOG_FORMAT: 'json' }, true)).toBe('json');
+    expect(chooseLogFormat(undefined, { FABRIC_LOG_FORMAT: 'pretty' }, false)).toBe('pretty');
+    expect(chooseLogFormat(undefined, {}, true)).toBe('pretty');
+    expect(chooseLogFormat(undefined, {}, false)).toBe('json');
+    expect(chooseLogFormat(undefined, { FABRIC_LOG_FORMAT: '' }, undefined)).toBe('json');
   });
 
   it('redacts inside data before serialisation, keys included, and keeps hostile keys plain', () => {

@@ -55,6 +55,12 @@ describe('fabric plugin new', () => {
       scripts: { build: expect.stringContaining('tsc'), test: 'vitest run' },
     });
     expect(Object.keys(pkg.devDependencies)).toEqual(expect.arrayContaining(['@reactive-fabric/core', '@reactive-fabric/test-kit', 'typescript', 'vitest']));
+    // Not on a registry: linked to the copies installed here (this core, the test kit beside it).
+    for (const name of ['@reactive-fabric/core', '@reactive-fabric/test-kit']) {
+      const link = pkg.devDependencies[name] as string;
+      expect(link).toMatch(/^file:/);
+      expect(JSON.parse(await readFile(join(link.slice('file:'.length), 'package.json'), 'utf8')).name).toBe(name);
+    }
     const src = await readFile(join(dir, 'src/index.ts'), 'utf8');
     expect(src).toContain("name: 'reactive-fabric-plugin-acme'");
     expect(src).toContain("kind: 'source'");

@@ -7,7 +7,7 @@ import { Orchestrator } from '../orchestrator.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { describeProxy, proxyCredentials } from '../plugin-api/toolkit/transport.js';
 import type { PipelineStage } from '../pipeline/stage.js';
-import { searchRoots } from '../plugins/loader.js';
+import { pluginSearchPath } from '../plugins/search-path.js';
 import { resolveComponents } from '../plugins/resolve.js';
 import { DeadLetterQueue } from '../sinks/dead-letter.js';
 import { createDeadLetterTarget, createSink } from '../sinks/factory.js';
@@ -51,7 +51,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   for (const v of proxyCredentials()) registerSecret(v);
   const proxy = describeProxy();
   if (proxy) logger.info({ proxy }, 'plugins reach their HTTP backends through a proxy');
-  const roots = searchRoots(opts.cwd ?? process.cwd(), loaded.dir);
+  const roots = pluginSearchPath({ cwd: opts.cwd ?? process.cwd(), configDir: loaded.dir, pluginPaths: cfg.plugin_paths, env: opts.env ?? process.env });
   // A source whose plugin fails at import (in its worker) does not stop the others: it fails on its own, supervised.
   const components = await resolveComponents(loaded, roots, { deferBrokenImports: true });
   for (const c of components) for (const s of c.secrets) registerSecret(s);

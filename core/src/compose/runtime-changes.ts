@@ -1,3 +1,4 @@
+import type { SearchRoot } from '../plugins/search-path.js';
 import type { Logger } from 'pino';
 import { ConfigError, pointerToPath, type ConfigProblem } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -16,7 +17,7 @@ export interface LiveConfigOptions {
   /** The effective config the instance was composed from (file + overlay). */
   loaded: LoadedConfig;
   components: readonly ResolvedComponent[];
-  roots: string[];
+  roots: readonly SearchRoot[];
   factory: CollectorFactory;
   orchestrator: Orchestrator;
   env: NodeJS.ProcessEnv;

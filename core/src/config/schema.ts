@@ -145,6 +145,11 @@ export const FabricConfigSchema = Type.Object(
     log_level: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], {
       default: 'info',
     }),
+    plugin_paths: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Folders searched for plugin packages, in order, before the working directory, the config folder and the installed fabric (each like a node_modules folder). Relative to the config file.',
+    }),
     orchestrator: OrchestratorConfigSchema,
     supervisor: SupervisorConfigSchema,
     pipeline: PipelineConfigSchema,

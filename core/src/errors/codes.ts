@@ -374,6 +374,18 @@ export const ERROR_CODES = {
     handling: 'cli',
   },
   ADMIN_REQUEST_FAILED: { area: 'cli', meaning: 'the admin API answered an error; `apiCode` and `status` are what it answered (exit 1)', retriable: false, handling: 'cli' },
+  STARTUP_FAILED: {
+    area: 'cli',
+    meaning: '`fabric start` could not start (admin port taken, sink or stages failed to start): everything started so far was stopped, nothing was polled or committed (exit 1)',
+    retriable: true,
+    handling: 'cli',
+  },
+  STATE_DIR_LOCKED: {
+    area: 'cli',
+    meaning: 'another `fabric start` or `fabric run` holds the lock on this state_dir; the message names its pid (exit 1)',
+    retriable: true,
+    handling: 'cli',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export type FabricErrorCode = keyof typeof ERROR_CODES;

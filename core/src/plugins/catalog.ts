@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { InstalledPlugin } from '../host.js';
-import { checkPluginApi, nodeModulesDirs, readPluginPackage, type PluginPackage } from './loader.js';
+import { checkPluginApi, readPluginPackage, type PluginPackage } from './loader.js';
+import { packageFolders, type PluginOrigin, type SearchRoot } from './search-path.js';
 
 /**
  * The plugin catalog: every installed package that declares itself a Reactive Fabric plugin, read
@@ -16,10 +17,10 @@ export const MAX_SCHEMA_FILE_BYTES = 1024 * 1024;
 
 const SCHEMA_FIELD = 'reactiveFabric.configSchema';
 
-/** Package folders (realpath) of every plugin package under the roots, nearest copy of each name first. */
-function pluginDirs(roots: string[]): Map<string, string> {
-  const dirs = new Map<string, string>();
-  for (const nm of nodeModulesDirs(roots)) {
+/** Package folders (realpath) of every plugin package under the roots, nearest copy of each name first, with where it was found. */
+export function pluginDirs(roots: readonly SearchRoot[]): Map<string, { dir: string; origin: PluginOrigin; folder: string }> {
+  const dirs = new Map<string, { dir: string; origin: PluginOrigin; folder: string }>();
+  for (const { dir: nm, origin } of packageFolders(roots)) {
     let entries: string[];
     try {
       entries = readdirSync(nm);
@@ -42,7 +43,7 @@ function pluginDirs(roots: string[]): Map<string, string> {
           const rf = m.reactiveFabric;
           if (!rf || typeof rf !== 'object') continue;
           const keywords = Array.isArray(m.keywords) ? m.keywords : [];
-          if (keywords.includes('reactive-fabric-plugin') || (rf as Record<string, unknown>).kind) dirs.set(name, dirname(realpathSync(pj)));
+          if (keywords.includes('reactive-fabric-plugin') || (rf as Record<string, unknown>).kind) dirs.set(name, { dir: dirname(realpathSync(pj)), origin, folder: nm });
         } catch {
           // An unreadable package.json is not ours to report here.
         }
@@ -113,10 +114,10 @@ export function catalogEntry(name: string, dir: string): InstalledPlugin {
 }
 
 /** Every installed package that declares itself a Reactive Fabric plugin, compatible or not, by name. */
-export function readCatalog(roots: string[]): InstalledPlugin[] {
+export function readCatalog(roots: readonly SearchRoot[]): InstalledPlugin[] {
   return [...pluginDirs(roots)]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, dir]) => {
+    .map(([name, { dir }]) => {
       try {
         return catalogEntry(name, dir);
       } catch (err) {
@@ -127,6 +128,6 @@ export function readCatalog(roots: string[]): InstalledPlugin[] {
 }
 
 /** The catalog for GET /plugins and `fabric plugins list` (async for callers that await it). */
-export async function listInstalledPlugins(roots: string[]): Promise<InstalledPlugin[]> {
+export async function listInstalledPlugins(roots: readonly SearchRoot[]): Promise<InstalledPlugin[]> {
   return readCatalog(roots);
 }

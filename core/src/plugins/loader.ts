@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { describeSearchPath, packageFolders, type SearchRoot } from './search-path.js';
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
 import { FabricError } from '../errors/fabric-error.js';
@@ -37,9 +38,9 @@ export interface LoadedPlugin {
 }
 
 /**
- * Where plugin packages are looked up: the host project's node_modules (the folder `fabric`
- * runs in) first, then the config file's folder and its parents. That is how a user installs a
- * plugin: `pnpm add <pkg>` in the host project, then names it in the config.
+ * The host project roots: the folder `fabric` runs in, then the config file's folder (each with
+ * its parents' node_modules). The full search path, with plugin_paths and the installed fabric,
+ * is `pluginSearchPath` (search-path.ts).
  */
 export function searchRoots(cwd: string, configDir?: string): string[] {
   const roots = [resolve(cwd)];
@@ -48,26 +49,15 @@ export function searchRoots(cwd: string, configDir?: string): string[] {
 }
 
 /**
- * Every node_modules folder a package name is resolved in, in lookup order: each root, then its
- * parents (Node's own resolution). Loading and listing both use it, so GET /plugins shows exactly
- * the plugins a config can name.
+ * Every folder a package name is resolved in, in lookup order (`search-path.ts`): a project root's
+ * node_modules, then its parents' (Node's own resolution); a plugin_paths entry itself. Loading and
+ * listing both use it, so GET /plugins shows exactly the plugins a config can name.
  */
-export function nodeModulesDirs(roots: string[]): string[] {
-  const out: string[] = [];
-  for (const root of roots) {
-    let dir = root;
-    for (;;) {
-      const nm = join(dir, 'node_modules');
-      if (!out.includes(nm)) out.push(nm);
-      const parent = dirname(dir);
-      if (parent === dir) break;
-      dir = parent;
-    }
-  }
-  return out;
+export function nodeModulesDirs(roots: readonly SearchRoot[]): string[] {
+  return packageFolders(roots).map((f) => f.dir);
 }
 
-function findPackageDir(name: string, roots: string[]): string | undefined {
+function findPackageDir(name: string, roots: readonly SearchRoot[]): string | undefined {
   for (const nm of nodeModulesDirs(roots)) {
     const candidate = join(nm, name, 'package.json');
     if (existsSync(candidate)) return dirname(realpathSync(candidate));
@@ -105,6 +95,11 @@ export function readPluginPackage(dir: string): PluginPackage {
   };
 }
 
+/** npm's package name shape (optionally scoped), which also keeps a name from reaching outside node_modules. */
+export function isPackageName(name: string): boolean {
+  return name.length <= 214 && /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/i.test(name);
+}
+
 /** Throws PluginLoadError when `range` (from `where`) does not include this host's plugin API. */
 export function checkPluginApi(name: string, range: string, where: string): void {
   if (!range) {
@@ -136,14 +131,17 @@ const cache = new Map<string, Promise<LoadedPlugin>>();
  * The installed package a config names, with its package.json checked (the plugin API range):
  * everything that can be known without running the package's code.
  */
-export function resolvePluginPackage(name: string, roots: string[]): PluginPackage {
-  const dir = findPackageDir(name, roots);
+export function resolvePluginPackage(name: string, roots: readonly SearchRoot[]): PluginPackage {
+  // A name that could climb out of a node_modules folder is not a package name: never resolved.
+  const dir = isPackageName(name) ? findPackageDir(name, roots) : undefined;
   if (!dir) {
+    // Never "install <name>" here: the name is as typed, unverified (typosquatting). The config
+    // check (resolve.ts) suggests the nearest installed or bundled plugin instead.
     throw new PluginLoadError(
       'PLUGIN_NOT_INSTALLED',
       name,
-      `plugin package ${name} is not installed (looked in node_modules under ${roots.join(', ')})`,
-      `run pnpm add ${name} (or npm install ${name}) in ${roots[0]}`,
+      `plugin package ${name} is not installed (searched: ${describeSearchPath(roots).join('; ')})`,
+      '`fabric plugins list` shows the installed plugins and where they are searched for; add a folder with plugin_paths or FABRIC_PLUGIN_PATH',
     );
   }
   const pkg = readPluginPackage(dir);
@@ -152,7 +150,7 @@ export function resolvePluginPackage(name: string, roots: string[]): PluginPacka
 }
 
 /** Resolve, check and import a plugin package in this thread. Cached per resolved directory. */
-export async function loadPlugin(name: string, roots: string[]): Promise<LoadedPlugin> {
+export async function loadPlugin(name: string, roots: readonly SearchRoot[]): Promise<LoadedPlugin> {
   const pkg = resolvePluginPackage(name, roots);
   let pending = cache.get(pkg.dir);
   if (!pending) {

@@ -7,6 +7,8 @@ import { secretValues, validateAgainstSchema } from '../config/validate.js';
 import { ErrorCodes, isPluginError, PluginError, type PluginDefinition } from '../plugin-api/index.js';
 import { isolationOf } from '../isolation/policy.js';
 import { WorkerPlugin } from '../isolation/worker-plugin.js';
+import type { SearchRoot } from './search-path.js';
+import { notInstalledFix } from './suggest.js';
 
 export interface ResolvedComponent {
   /** "collectors" or "enrichers": the config section it came from. */
@@ -39,7 +41,7 @@ export interface ResolveOptions {
  */
 export async function inspectPlugin(
   name: string,
-  roots: string[],
+  roots: readonly SearchRoot[],
   limits: Parameters<typeof WorkerPlugin.inspect>[1],
 ): Promise<LoadedPlugin | { pkg: LoadedPlugin['pkg']; failure: PluginError }> {
   const pkg = resolvePluginPackage(name, roots);
@@ -61,7 +63,7 @@ export async function inspectPlugin(
  * plugin's schema. All problems are reported at once, each naming the component, the package
  * and what to do — so removing a plugin package tells you which collectors still use it.
  */
-export async function resolveComponents(loaded: LoadedConfig, roots: string[], options: ResolveOptions = {}): Promise<ResolvedComponent[]> {
+export async function resolveComponents(loaded: LoadedConfig, roots: readonly SearchRoot[], options: ResolveOptions = {}): Promise<ResolvedComponent[]> {
   const problems: ConfigProblem[] = [];
   const out: ResolvedComponent[] = [];
   const entries: Array<['collectors' | 'enrichers', number, CollectorConfig | EnricherConfig]> = [
@@ -115,8 +117,7 @@ export async function resolveComponents(loaded: LoadedConfig, roots: string[], o
         path: `${section}[${index}].plugin`,
         line: loaded.lineOf(`${pointer}/plugin`),
         message: `${label} "${component.id}" uses plugin ${component.plugin}: ${e.message.split('\n')[0]}`,
-        fix:
-          e.code === 'PLUGIN_NOT_INSTALLED' ? `run pnpm add ${component.plugin} (or npm install ${component.plugin}), or remove ${label} "${component.id}" from the config` : e.fix,
+        fix: e.code === 'PLUGIN_NOT_INSTALLED' ? `${notInstalledFix(component.plugin, roots)}; or remove ${label} "${component.id}" from the config` : e.fix,
       });
       continue;
     }

@@ -1,14 +1,36 @@
 import { conformanceSuite } from './suite.js';
 import type { AnyPlugin, ConformanceOptions } from './suite.js';
 
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
 // vitest is an optional peer: createTestHost and the checks work without it, so load it only if present.
 type Vitest = typeof import('vitest');
-let vitest: Vitest | undefined;
-try {
-  vitest = await import('vitest');
-} catch {
-  vitest = undefined;
+
+/**
+ * The vitest of the project under test (where `npm test` runs), else the one this package
+ * resolves. A plugin made by `fabric plugin new` links the test kit installed beside core: from
+ * there, `import('vitest')` finds another copy than the one running the tests, or none at all.
+ */
+async function loadVitest(): Promise<Vitest | undefined> {
+  try {
+    const pkgFile = createRequire(join(process.cwd(), 'package.json')).resolve('vitest/package.json');
+    const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports?: { '.'?: { import?: { default?: string } } } };
+    const entry = pkg.exports?.['.']?.import?.default;
+    if (entry) return (await import(pathToFileURL(join(dirname(pkgFile), entry)).href)) as Vitest;
+  } catch {
+    // not in the project under test: try our own resolution
+  }
+  try {
+    return await import('vitest');
+  } catch {
+    return undefined;
+  }
 }
+
+const vitest = await loadVitest();
 
 /**
  * Register the plugin conformance suite as vitest tests. Call it at the top level of a test file:

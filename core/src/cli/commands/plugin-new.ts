@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PLUGIN_API_VERSION } from '../../plugin-api/index.js';
 import type { CliCommand, CliIo, ParsedArgs } from '../command.js';
 import { UsageError } from '../args.js';
+import { packageFolders } from '../../plugins/search-path.js';
 
 /** Same rules npm applies to new package names. */
 const NPM_NAME = /^(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
@@ -16,7 +17,9 @@ const USAGE = `fabric plugin new <name> --kind source|enricher [--dir <path>]
 Creates a standalone plugin package: package.json (reactiveFabric field, keyword
 reactive-fabric-plugin, peer dependency on @reactive-fabric/core), tsconfig, a typed
 definePlugin() entry with its config schema, a README and a test that runs the conformance
-suite. It builds and its tests pass right after \`npm install\`.
+suite. It builds and its tests pass right after \`npm install\`: its development
+dependencies on @reactive-fabric/core and @reactive-fabric/test-kit are file: links to the
+copies installed here (neither is on a registry).
 
   <name>        npm package name, e.g. reactive-fabric-plugin-acme or @acme/reactive-fabric-plugin-foo
   --kind        source (produces events) or enricher (looks up indicators)
@@ -25,12 +28,30 @@ suite. It builds and its tests pass right after \`npm install\`.
 // core/templates sits beside src/ and dist/, so the same relative path works from both.
 const TEMPLATES = fileURLToPath(new URL('../../../templates/plugin/', import.meta.url));
 const CORE_PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
+const TEST_KIT = '@reactive-fabric/test-kit';
+
+/**
+ * The new package's development dependencies on core and the test kit are `file:` links to the
+ * copies installed on this machine (this core, and the test kit beside it): neither is on a
+ * registry, and a plugin is built against the core that will run it. Its peer dependency keeps
+ * the published semver range, which is what a host checks when it installs the plugin.
+ */
+export function installedAuthoringPackages(cwd: string): { core: string; testKit: string | undefined } {
+  const core = realpathSync(dirname(CORE_PACKAGE_JSON));
+  for (const { dir } of packageFolders([core, cwd])) {
+    const candidate = join(dir, TEST_KIT, 'package.json');
+    if (existsSync(candidate)) return { core, testKit: realpathSync(dirname(candidate)) };
+  }
+  return { core, testKit: undefined };
+}
 
 export interface ScaffoldOptions {
   name: string;
   kind: Kind;
   /** Absolute target folder. */
   dir: string;
+  /** Folders of the installed core and test kit the new package links to (`installedAuthoringPackages`). */
+  links: { core: string; testKit: string };
 }
 
 export interface ScaffoldResult {
@@ -39,7 +60,7 @@ export interface ScaffoldResult {
 }
 
 /** Template values derived from the package name and this core's versions. */
-export async function templateValues(name: string, kind: Kind): Promise<Record<string, string>> {
+export async function templateValues(name: string, kind: Kind, links: ScaffoldOptions['links']): Promise<Record<string, string>> {
   const core = JSON.parse(await readFile(CORE_PACKAGE_JSON, 'utf8')) as { version: string };
   const bare = name.replace(/^@[^/]+\//, '');
   const shortName = bare.replace(/^(reactive-fabric-plugin-|plugin-)/, '') || bare;
@@ -53,7 +74,9 @@ export async function templateValues(name: string, kind: Kind): Promise<Record<s
     envPrefix: shortName.replace(/[^a-zA-Z0-9]/g, '_').toUpperCase(),
     apiRange: `^${PLUGIN_API_VERSION.split('.')[0]}.0.0`,
     coreRange: `^${core.version}`,
-    testKitRange: `^${core.version}`,
+    // JSON string contents: a Windows path's backslashes must be escaped in package.json.
+    coreLink: JSON.stringify(`file:${links.core}`).slice(1, -1),
+    testKitLink: JSON.stringify(`file:${links.testKit}`).slice(1, -1),
   };
 }
 
@@ -69,7 +92,7 @@ export async function scaffoldPlugin(options: ScaffoldOptions): Promise<Scaffold
   if (!existsSync(join(TEMPLATES, 'common')) || !existsSync(join(TEMPLATES, options.kind))) {
     throw new Error(`this installation of @reactive-fabric/core has no plugin templates (${TEMPLATES} is missing): reinstall @reactive-fabric/core`);
   }
-  const values = await templateValues(options.name, options.kind);
+  const values = await templateValues(options.name, options.kind, options.links);
   const files: string[] = [];
   for (const layer of ['common', options.kind]) {
     for (const source of await walk(join(TEMPLATES, layer))) {
@@ -131,7 +154,15 @@ async function run(parsed: ParsedArgs, io: CliIo): Promise<number> {
   try {
     const existing = await stat(dir).catch(() => undefined);
     if (existing && !existing.isDirectory()) throw new UsageError(`${dir} exists and is a file: pick another --dir`);
-    const result = await scaffoldPlugin({ name: name!, kind: kind as Kind, dir });
+    const found = installedAuthoringPackages(io.cwd);
+    if (!found.testKit) {
+      io.stderr.write(
+        `error: ${TEST_KIT} is not installed beside @reactive-fabric/core (${found.core}) nor in ${io.cwd}: the new plugin's tests run its conformance suite.\n` +
+          `  fix: install the test kit that came with this Reactive Fabric into the same project as @reactive-fabric/core, then run this again\n`,
+      );
+      return 1;
+    }
+    const result = await scaffoldPlugin({ name: name!, kind: kind as Kind, dir, links: { core: found.core, testKit: found.testKit } });
     const rel = relative(io.cwd, dir);
     const shown = rel === '' ? '.' : rel.startsWith('..') ? dir : rel;
     io.stdout.write(
@@ -141,7 +172,8 @@ async function run(parsed: ParsedArgs, io: CliIo): Promise<number> {
         '',
         'Next:',
         `  cd ${shown}`,
-        '  npm install          # typescript, vitest, @reactive-fabric/core and test-kit',
+        '  npm install          # typescript and vitest from the registry; core and the test kit linked from',
+        `                       # ${found.core} and ${found.testKit}`,
         '  npm test             # your tests + the conformance suite',
         '  npm run build && npm pack',
         '',

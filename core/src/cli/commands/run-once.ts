@@ -9,6 +9,7 @@ import { loadConfigWithOverlay } from '../../config/overlay.js';
 import { composeFabric } from '../../compose/index.js';
 import { FabricError } from '../../errors/fabric-error.js';
 import { createLogger } from '../../logging.js';
+import { cliLogger, holdStateDir, LOG_FORMAT_FLAG } from '../start-up.js';
 import type { FabricEvent } from '../../plugin-api/index.js';
 import type { Sink, SinkHealth } from '../../sinks/sink.js';
 import { probeSink } from '../../sinks/probe.js';
@@ -17,7 +18,7 @@ import { CheckpointStore } from '../../state/checkpoint-store.js';
 /** Polls per source in one `run --once`: a source that always says `hasMore` still ends. */
 const ONCE_MAX_POLLS = 10_000;
 
-const USAGE = 'fabric run --once [--dry-run] -c <config.yaml>';
+const USAGE = 'fabric run --once [--dry-run] -c <config.yaml> [--log-format pretty|json]';
 
 /** Positions are read as usual, so a dry run shows what the next real run would collect, and never written. */
 class ReadOnlyCheckpointStore extends CheckpointStore {
@@ -104,6 +105,7 @@ export const runOnceCommand: CliCommand = {
     config: configFlag,
     once: { type: 'boolean', description: 'required: one cycle, then exit (for a daemon use fabric start)' },
     'dry-run': { type: 'boolean', description: 'print events to stdout as JSON lines; no sink writes, no checkpoint commits' },
+    ...LOG_FORMAT_FLAG,
   },
   details: 'With --dry-run the summary goes to stderr, so stdout holds only the events (pipe it to jq).',
   async run({ values }, io) {
@@ -113,8 +115,16 @@ export const runOnceCommand: CliCommand = {
     }
     const dryRun = values['dry-run'] === true;
     const loaded = loadConfigWithOverlay(configPath(stringFlag(values.config), io.cwd), io.env);
-    const logger = createLogger({ level: loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level });
-    if (!dryRun) await reachSink(loaded, logger);
+    const logger = cliLogger(values['log-format'], io, loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level, USAGE);
+    // A dry run writes nothing to state_dir (scratch correlation state, read-only checkpoints): it
+    // may run beside the instance that holds the folder. A real run holds it, like fabric start.
+    const lock = dryRun ? undefined : await holdStateDir(loaded.stateDir, io);
+    try {
+      if (!dryRun) await reachSink(loaded, logger);
+    } catch (err) {
+      await lock?.release();
+      throw err;
+    }
     const scratch = dryRun ? await scratchCorrelationState(loaded) : undefined;
     let report;
     let orch;
@@ -129,6 +139,7 @@ export const runOnceCommand: CliCommand = {
       report = await orch.runOnce();
     } finally {
       await scratch?.cleanup();
+      await lock?.release();
     }
     const summary = dryRun ? io.stderr : io.stdout;
     for (const c of report.collectors) {

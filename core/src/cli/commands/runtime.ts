@@ -9,10 +9,11 @@ import { composeFabric } from '../../compose/index.js';
 import { startAdminServer, type AdminServer } from '../../admin/index.js';
 import type { Orchestrator } from '../../orchestrator.js';
 import { createLogger, redactSecrets } from '../../logging.js';
-import { searchRoots } from '../../plugins/loader.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
+import { pluginSearchRoots, printPluginOrigins, withOrigins } from '../plugin-origins.js';
+import { cliLogger, holdStateDir, LOG_FORMAT_FLAG, startFailure } from '../start-up.js';
 
-const startUsage = 'fabric start -c <config.yaml>';
+const startUsage = 'fabric start -c <config.yaml> [--log-format pretty|json]';
 
 /** After a graceful stop, how long leftovers (a broker connect still timing out) may delay the exit. */
 const EXIT_GRACE_MS = 2000;
@@ -90,7 +91,7 @@ const start: CliCommand = {
   summary: 'Run collectors until SIGINT/SIGTERM, then stop gracefully',
   usage: startUsage,
   group: 'Run',
-  flags: { config: configFlag },
+  flags: { config: configFlag, ...LOG_FORMAT_FLAG },
   async run({ values }, io) {
     const signals = watchSignals(io);
     const exitAfterStop = (code: number): number => {
@@ -99,10 +100,13 @@ const start: CliCommand = {
       setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
       return code;
     };
+    let lock: Awaited<ReturnType<typeof holdStateDir>> | undefined;
     try {
       // Collectors created, changed or removed through the admin API are kept in the overlay (config/overlay.ts).
       const loaded = loadConfigWithOverlay(configPath(stringFlag(values.config), io.cwd), io.env);
-      const logger = createLogger({ level: loaded.config.log_level });
+      const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage);
+      // Before composing: composing sweeps state_dir's temp files, which another instance may be writing.
+      lock = await holdStateDir(loaded.stateDir, io);
       const created = await unlessSignalled(composeFabric(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
       if (!created) {
         io.stderr.write('stopped during start-up: nothing had started yet\n');
@@ -121,7 +125,15 @@ const start: CliCommand = {
         await admin?.close().catch((err: Error) => logger.warn({ err: err.message }, 'closing the admin API failed'));
       };
       const starting = startWithAdmin(orch, loaded.config.admin.enabled, (server) => (admin = server), { logger, stateDir: loaded.stateDir, env: io.env });
-      const started = await unlessSignalled(starting, signals);
+      let started: { value: AdminServer | undefined } | undefined;
+      try {
+        started = await unlessSignalled(starting, signals);
+      } catch (err) {
+        // All or nothing: a start that failed halfway (admin port taken, sink down) leaves nothing running.
+        await stopAll();
+        io.stderr.write(`error: ${startFailure(err).message}\n`);
+        return exitAfterStop(1);
+      }
       if (!started) {
         // stop() waits for nothing start() has not done yet: what is up (sink, stages) is closed;
         // an admin server that binds after this is closed as soon as it is up.
@@ -142,6 +154,7 @@ const start: CliCommand = {
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
       return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
     } finally {
+      await lock?.release();
       // A second signal during the stop still forces the exit: handlers stay until the process ends.
       if (!signals.received) signals.dispose();
     }
@@ -155,43 +168,45 @@ async function startWithAdmin(
   onAdmin: (server: AdminServer) => void,
   opts: { logger: ReturnType<typeof createLogger>; stateDir: string; env: NodeJS.ProcessEnv },
 ): Promise<AdminServer | undefined> {
-  await orch.start();
-  if (!adminEnabled) return undefined;
-  const server = await startAdminServer(orch, orch.loaded.config.admin, opts);
-  onAdmin(server);
+  let server: AdminServer | undefined;
+  // The admin API binds after the sink and stages are up and before any collector polls: a port
+  // already in use then fails the start with nothing read or committed.
+  await orch.start({
+    beforeCollectors: async () => {
+      if (!adminEnabled) return;
+      server = await startAdminServer(orch, orch.loaded.config.admin, opts);
+      onAdmin(server);
+    },
+  });
   return server;
 }
 
 const run: CliCommand = runOnceCommand;
 
-const pluginsUsage = 'fabric plugins list [--json]';
+const pluginsUsage = 'fabric plugins list [-c <config.yaml>] [--json]';
 const pluginsList: CliCommand = {
   name: ['plugins', 'list'],
   summary: 'Installed plugin packages, versions, kind and plugin API compatibility',
   usage: pluginsUsage,
   group: 'Plugins',
-  flags: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  flags: {
+    json: { type: 'boolean', description: 'print JSON instead of a table' },
+    config: { type: 'string', short: 'c', arg: 'config.yaml', description: "also search that config's plugin_paths and folder" },
+  },
   async run({ values }, io) {
-    const plugins = await listInstalledPlugins(searchRoots(io.cwd));
+    const roots = pluginSearchRoots(stringFlag(values.config), io);
+    const plugins = await listInstalledPlugins(roots);
     if (values.json) {
       io.stdout.write(
         JSON.stringify(
-          plugins.map(({ configSchema: _s, ...p }) => p),
+          withOrigins(plugins, roots).map(({ configSchema: _s, ...p }) => p),
           null,
           2,
         ) + '\n',
       );
       return 0;
     }
-    if (plugins.length === 0) {
-      io.stdout.write(`no plugin packages installed in ${io.cwd} (install one with pnpm add <package>)\n`);
-      return 0;
-    }
-    printTable(
-      io,
-      ['PLUGIN', 'VERSION', 'KIND', 'API', 'COMPATIBLE'],
-      plugins.map((p) => [p.name, p.version, p.kind, p.apiRange || '-', p.compatible ? 'yes' : `NO: ${p.problem?.split('\n')[0] ?? ''}`]),
-    );
+    printPluginOrigins(io, plugins, roots, printTable);
     return 0;
   },
 };

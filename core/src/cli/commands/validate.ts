@@ -9,7 +9,7 @@ import { FabricConfigSchema } from '../../config/schema.js';
 import { validateAgainstSchema } from '../../config/validate.js';
 import { strictRuleProblems } from '../../detection/sigma/loader.js';
 import { createLogger, redactSecrets } from '../../logging.js';
-import { searchRoots } from '../../plugins/loader.js';
+import { pluginSearchPath } from '../../plugins/search-path.js';
 import { resolveComponents, type ResolvedComponent } from '../../plugins/resolve.js';
 
 const USAGE = 'fabric validate -c <config.yaml> [--strict] [--connect [--timeout <seconds>]]';
@@ -49,7 +49,7 @@ async function allProblems(file: string, io: CliIo): Promise<{ loaded: LoadedCon
   const loaded = checkable(draft, problems);
   let components: ResolvedComponent[] = [];
   try {
-    components = await resolveComponents(loaded, searchRoots(io.cwd, loaded.dir));
+    components = await resolveComponents(loaded, pluginSearchPath({ cwd: io.cwd, configDir: loaded.dir, pluginPaths: loaded.config.plugin_paths, env: io.env }));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
