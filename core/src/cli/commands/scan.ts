@@ -9,8 +9,7 @@ import { DetectionConfigSchema, type DetectionConfig } from '../../detection/con
 import { loadDetection, type NeverFires } from '../../detection/sigma/loader.js';
 import { readLogsourceFile } from '../../detection/sigma/logsource.js';
 import { extractorOutputs } from '../../detection/sigma/reach.js';
-import { attackFromTags } from '../../detection/sigma/attack.js';
-import { ruleKey, type SigmaRule } from '../../detection/sigma/rule.js';
+import { describeRule, ruleKey, type SigmaRule } from '../../detection/sigma/rule.js';
 import { RuleRefusal } from '../../detection/sigma/errors.js';
 import { validateAgainstSchema } from '../../config/validate.js';
 import { DetectionPool } from '../../detection/pool.js';
@@ -148,23 +147,6 @@ function detection(line: string, fields: Record<string, unknown> | undefined, ru
   return annotateDetection(ev, rules);
 }
 
-/** What the main thread needs per rule, derived from the rule data: compiling happens in the workers. */
-function ruleInfoOf(r: SigmaRule, index: number): RuleInfo {
-  const { techniques, tactics } = attackFromTags(r.tags);
-  return {
-    index,
-    id: r.id,
-    name: ruleKey(r),
-    title: r.title,
-    description: r.description ?? r.title,
-    author: r.author,
-    references: r.references ?? [],
-    level: r.level,
-    techniques,
-    tactics,
-  };
-}
-
 /** Where parsed rules are cached between runs: $XDG_CACHE_HOME or ~/.cache, unless told otherwise. */
 function defaultCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   const base = env.XDG_CACHE_HOME || (env.HOME ? path.join(env.HOME, '.cache') : undefined);
@@ -269,7 +251,7 @@ export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Prom
   let totalBytes = 0;
   for (const f of files) totalBytes += (await stat(f)).size;
 
-  const rules = spec.rules.map(ruleInfoOf);
+  const rules = spec.rules.map((r, i) => describeRule(r, i));
   const jsonPath = stringFlag(values.json);
   let out: WriteStream | undefined;
   if (jsonPath) out = createWriteStream(path.resolve(io.cwd, jsonPath));

@@ -53,6 +53,25 @@ export function ruleKey(rule: Pick<SigmaRule, 'name' | 'id'>): string {
   return rule.name ?? rule.id;
 }
 
+/** What a detection says about its rule (ECS rule.*, ATT&CK), without compiling it: the engine and `fabric scan` share it. */
+export type RuleDescription = Omit<CompiledRule, 'gate' | 'gateKey' | 'match' | 'prefilter'>;
+
+export function describeRule(rule: SigmaRule, index: number): RuleDescription {
+  const { techniques, tactics } = attackFromTags(rule.tags);
+  return {
+    index,
+    id: rule.id,
+    name: ruleKey(rule),
+    title: rule.title,
+    description: rule.description ?? rule.title,
+    author: rule.author,
+    references: rule.references ?? [],
+    level: rule.level,
+    techniques,
+    tactics,
+  };
+}
+
 /** Parse the condition(s) of a detection block; a list of conditions is their OR. */
 export function parseDetection(detection: Record<string, unknown>): ConditionNode {
   if (detection.timeframe !== undefined) {
@@ -79,18 +98,8 @@ export function compileRule(rule: SigmaRule, index: number, logsources: Logsourc
   }
   const match = compileCondition(condition, searches);
   const prefilter = compilePrefilter(rule.detection, condition, ls.mapper, session);
-  const { techniques, tactics } = attackFromTags(rule.tags);
   return {
-    index,
-    id: rule.id,
-    name: ruleKey(rule),
-    title: rule.title,
-    description: rule.description ?? rule.title,
-    author: rule.author,
-    references: rule.references ?? [],
-    level: rule.level,
-    techniques,
-    tactics,
+    ...describeRule(rule, index),
     gate: ls.gate,
     gateKey: ls.key,
     match,
