@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,10 @@ afterAll(async () => {
 
 /** Plugins resolve from the repository (the workspace has them installed); the config lives in a temp folder. */
 async function validate(yaml: string, ...flags: string[]): Promise<{ code: number; out: string; err: string; file: string }> {
-  const dir = tempDir('fabric-validate-');
+  return validateIn(tempDir('fabric-validate-'), yaml, ...flags);
+}
+
+async function validateIn(dir: string, yaml: string, ...flags: string[]): Promise<{ code: number; out: string; err: string; file: string }> {
   const file = join(dir, 'fabric.yaml');
   writeFileSync(file, yaml);
   let out = '';
@@ -103,6 +106,34 @@ describe('fabric validate: every problem in one run', () => {
     expect(r.err).toMatch(/:8 {2}collectors\[0\]\.config\.format: .*must be one of: auto, syslog, json, access, plain \(did you mean json\?\)/);
     expect(r.err).toMatch(/:10 {2}collectors\[1\]\.plugin: collector "cowrie" uses plugin @acme\/plugin-cowrie/);
     expect(r.err).toMatch(/:11 {2}sink\.fsync: /);
+  });
+
+  it('checks what `fabric start` would run: the collectors changed through the admin API (the overlay) included', async () => {
+    const yaml = ['state_dir: ./state', 'collectors:', logFile('auth', 'syslog'), 'sink: { type: jsonl }'].join('\n');
+    const dir = tempDir('fabric-validate-');
+    mkdirSync(join(dir, 'state'));
+    const overlay = join(dir, 'state', 'config-overlay.json');
+    const entry = (id: string, format: string) => ({ id, plugin: '@reactive-fabric/plugin-log-file', config: { base_dir: '.', paths: ['b.log'], format } });
+    writeFileSync(overlay, JSON.stringify({ version: 1, collectors: { web: entry('web', 'json') } }));
+    const ok = await validateIn(dir, yaml);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toContain(`2 collector(s)`);
+    expect(ok.out).toContain(`with 1 collector change(s) made through the admin API (${overlay})`);
+
+    // A plugin config the overlay holds that no longer validates names the overlay and the API call that fixes it.
+    writeFileSync(overlay, JSON.stringify({ version: 1, collectors: { web: entry('web', 'jsno') } }));
+    const bad = await validateIn(dir, yaml);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/collectors\[1\]\.config\.format: .*did you mean json\?/);
+    expect(bad.err).toContain(`collector "web" comes from ${overlay}`);
+    expect(bad.err).toContain('PUT /collectors/web/config');
+
+    // An overlay that is not one is refused by name, not a crash.
+    writeFileSync(overlay, '{"version": 1, "collectors": [');
+    const broken = await validateIn(dir, yaml);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toContain(overlay);
+    expect(broken.err).not.toMatch(/\n\s+at /);
   });
 
   it('odd shapes where components belong are reported, never a crash', async () => {

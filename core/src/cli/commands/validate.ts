@@ -3,6 +3,7 @@ import { secondsFlag, stringFlag } from '../args.js';
 import { configFlag, configPath } from '../config-arg.js';
 import { checkConnections } from '../connect-check.js';
 import { inspectConfig, type LoadedConfig } from '../../config/load.js';
+import { applyOverlay, overlayPath, readOverlay } from '../../config/overlay.js';
 import { ConfigError, formatProblems, type ConfigProblem } from '../../config/errors.js';
 import type { FabricConfig } from '../../config/schema.js';
 import { FabricConfigSchema } from '../../config/schema.js';
@@ -43,18 +44,48 @@ function checkable(draft: LoadedConfig, problems: readonly ConfigProblem[]): Loa
   return { ...draft, config };
 }
 
+/** A plugin problem of a collector the overlay added or changed says so: it is not in the file. */
+function fromOverlay(p: ConfigProblem, loaded: LoadedConfig, overlayFile: string | undefined): ConfigProblem {
+  const m = /^collectors\[(\d+)\]/.exec(p.path);
+  if (!overlayFile || !m || loaded.lineOf(`/collectors/${m[1]}`) !== undefined) return p;
+  const id = loaded.config.collectors[Number(m[1])]?.id ?? '?';
+  return {
+    ...p,
+    fix: `collector "${id}" comes from ${overlayFile} (changed through the admin API): change it with PUT /collectors/${id}/config or remove it with DELETE /collectors/${id}`,
+  };
+}
+
 /** Core config problems, then every plugin's: one run shows everything to fix. */
-async function allProblems(file: string, io: CliIo): Promise<{ loaded: LoadedConfig; components: ResolvedComponent[]; problems: ConfigProblem[] }> {
+async function allProblems(
+  file: string,
+  io: CliIo,
+): Promise<{ loaded: LoadedConfig; components: ResolvedComponent[]; problems: ConfigProblem[]; overlay?: { file: string; changes: number; error?: ConfigError } }> {
   const { draft, problems } = inspectConfig(file, io.env);
-  const loaded = checkable(draft, problems);
+  let loaded = checkable(draft, problems);
+  // What `fabric start` would run: the collectors changed through the admin API (the overlay in
+  // the state folder) apply on top of the file, so they are checked too, plugins included.
+  let overlay: { file: string; changes: number; error?: ConfigError } | undefined;
+  if (problems.length === 0) {
+    try {
+      const changes = readOverlay(loaded.stateDir);
+      const count = Object.keys(changes.collectors).length;
+      if (count > 0) {
+        overlay = { file: overlayPath(loaded.stateDir), changes: count };
+        loaded = applyOverlay(loaded, changes);
+      }
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      overlay = { file: err.file, changes: 0, error: err };
+    }
+  }
   let components: ResolvedComponent[] = [];
   try {
     components = await resolveComponents(loaded, pluginSearchPath({ cwd: io.cwd, configDir: loaded.dir, pluginPaths: loaded.config.plugin_paths, env: io.env }));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
+    problems.push(...err.problems.map((p) => fromOverlay(p, loaded, overlay?.file)));
   }
-  return { loaded, components, problems };
+  return { loaded, components, problems, ...(overlay ? { overlay } : {}) };
 }
 
 const validate: CliCommand = {
@@ -74,7 +105,11 @@ const validate: CliCommand = {
   async run({ values }, io) {
     const timeoutS = secondsFlag(values.timeout, '--timeout', DEFAULT_CONNECT_TIMEOUT_S, 600, USAGE);
     const file = configPath(stringFlag(values.config), io.cwd);
-    const { loaded, components, problems } = await allProblems(file, io);
+    const { loaded, components, problems, overlay } = await allProblems(file, io);
+    if (overlay?.error) {
+      io.stderr.write(redactSecrets(`error: ${overlay.error.message}\n`));
+      return 1;
+    }
     const strict =
       values.strict && !problems.some((p) => p.path === 'detection' || p.path.startsWith('detection.')) ? await strictRuleProblems(loaded.config.detection, loaded.dir) : [];
     if (problems.length > 0 || strict.length > 0) {
@@ -87,7 +122,7 @@ const validate: CliCommand = {
       return 1;
     }
     io.stdout.write(
-      `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})\n`,
+      `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})${overlay ? `, with ${overlay.changes} collector change(s) made through the admin API (${overlay.file})` : ''}\n`,
     );
     if (!values.connect) return 0;
     const logger = createLogger({ level: 'silent' });
