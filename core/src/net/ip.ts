@@ -74,6 +74,12 @@ export function parseIp(input: unknown): ParsedIp | undefined {
 
 /** 4, 6, or undefined when the text is not an address (IPv4-mapped IPv6 is 4). */
 export function ipVersion(text: unknown): 4 | 6 | undefined {
+  // Detection types every extracted `.ip` value with this: dotted decimal needs only the strict
+  // pattern and the octet range (what parseV4 checks), not a parse into a bigint.
+  if (typeof text === 'string' && text.length <= MAX_LENGTH && !text.includes(':')) {
+    const t = text.trim();
+    return IPV4_TEXT.test(t) && t.split('.').every((octet) => Number(octet) <= 255) ? 4 : undefined;
+  }
   return parseIp(text)?.version;
 }
 
