@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { createCorrelationStage, CorrelationConfigSchema } from '../../core/dist/correlation/index.js';
-import { validateAgainstSchema } from '../../core/dist/plugins/validate.js';
+import { validateAgainstSchema } from '../../core/dist/config/validate.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // pino and prom-client are core's dependencies: take the very copies the stage uses.
