@@ -42,7 +42,7 @@ const LAYERS = [
   ['state', 'supervisor', 'metrics'],
   ['config'],
   ['sinks', 'isolation'],
-  ['plugins', 'pipeline'],
+  ['plugins', 'pipeline', 'cluster'],
   ['detection', 'correlation', 'enrichment'],
   ['collectors'],
   ['orchestrator.ts', 'admin'],
