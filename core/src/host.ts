@@ -176,8 +176,68 @@ export interface EnricherView {
   cache?: { entries: number; hits: number; misses: number; hitRate?: number };
 }
 
+/** One instance of a cluster, as the group's latest assignment describes it. */
+export interface ClusterMemberView {
+  instance: string;
+  memberId: string;
+  slots: number[];
+  /** Collectors of its slots, and those pinned to it. */
+  collectors: string[];
+}
+
+/** A collector as the whole cluster sees it (any instance answers the same). */
+export interface ClusterCollectorView {
+  id: string;
+  slot: number;
+  /** The instance it is pinned to (`cluster.pinned`), if any. */
+  pinned?: string;
+  /** The instance that runs it: the owner of its slot (or its pin) when that instance is a member. */
+  owner?: string;
+  /** Its latest published state and the instance that published it. */
+  state?: string;
+  stateFrom?: string;
+  at?: string;
+  /** `down`: pinned to an instance that is not a member now; `unassigned`: nobody owns its slot yet. */
+  problem?: 'down' | 'unassigned';
+}
+
+/** GET /cluster: the members, who runs what, the group's generation. */
+export interface ClusterStatus {
+  group: string;
+  instance: string;
+  generation: number;
+  members: ClusterMemberView[];
+  collectors: ClusterCollectorView[];
+  /** This instance's own slots, as it runs them (fenced, restored, started). */
+  ownedSlots: number[];
+}
+
+/** What cluster mode needs of the instance it runs in: its source collectors, started and stopped on demand. */
+export interface SourceControl {
+  /** Enabled source collectors of the config (every instance has the same). */
+  sourceIds(): string[];
+  /** Start a stopped collector from `checkpoint`. */
+  startSource(id: string, checkpoint: CheckpointSummary): Promise<void>;
+  /** No more polls; in-flight batches committed or refused, within the deadline. */
+  stopSource(id: string, deadlineMs: number): Promise<void>;
+}
+
+/** Cluster mode as the orchestrator drives it: the cluster, not the orchestrator, starts the sources. */
+export interface ClusterRole {
+  /** This instance's id. */
+  readonly instance: string;
+  /** The instance that runs source `id` now (its slot's owner, or its pin), if any. */
+  ownerOf(id: string): string | undefined;
+  start(sources: SourceControl): Promise<void>;
+  /** Hand the slots over (collectors stop and commit), then leave the group. */
+  stop(deadlineMs: number): Promise<void>;
+  status(): ClusterStatus;
+}
+
 export interface FabricHost {
   readonly events: TypedEmitter<HostEvents>;
+  /** Cluster mode: the cluster's members and collectors; absent on a single instance. */
+  cluster?(): ClusterStatus | undefined;
   readonly metrics: Registry;
   listCollectors(): CollectorSummary[];
   getCollector(id: string): CollectorDetail | undefined;

@@ -7,6 +7,8 @@ import {
   HostError,
   type CheckpointSummary,
   type CollectorCommand,
+  type ClusterRole,
+  type ClusterStatus,
   type CollectorDetail,
   type CollectorState,
   type CollectorSummary,
@@ -22,6 +24,7 @@ import {
   type InstalledPlugin,
   type MachineGraph,
   type ReadinessReport,
+  type SourceControl,
   type TransitionRecord,
 } from './host.js';
 import type { LoadedConfig } from './config/load.js';
@@ -83,6 +86,8 @@ export interface OrchestratorParts {
   lifetime: AbortController;
   /** `once`: composed for `runOnce()` (sources stop when read to the end); `continuous`: for `start()`. */
   mode: 'continuous' | 'once';
+  /** Cluster mode: the cluster starts the sources this instance owns, and stops them when they move. */
+  cluster?: ClusterRole;
 }
 
 export interface RunOnceReport {
@@ -224,7 +229,9 @@ export class Orchestrator implements FabricHost {
     await options.beforeCollectors?.();
     if (this.stopping) return;
     if (this.loaded.config.orchestrator.enabled) {
-      for (const c of [...this.enricherCollectors, ...this.sources]) c.send({ type: 'START' });
+      const cluster = this.parts.cluster;
+      for (const c of cluster ? this.enricherCollectors : [...this.enricherCollectors, ...this.sources]) c.send({ type: 'START' });
+      if (cluster) await cluster.start(this.sourceControl());
     }
     this.logger.info({ collectors: this.collectors.size, sink: this.sink.type, stages: this.parts.stages.stages.map((s) => s.name) }, 'reactive fabric started');
   }
@@ -273,6 +280,12 @@ export class Orchestrator implements FabricHost {
   private async doStop(): Promise<void> {
     const deadline = this.loaded.config.supervisor.shutdown_timeout_seconds * 1000;
     this.logger.info('stopping: no more polls, flushing in-flight batches');
+    // The cluster hands its slots over first: their collectors commit, then the others take them.
+    if (this.started && this.parts.cluster)
+      await settleWithin(
+        this.parts.cluster.stop(deadline).catch((err: Error) => this.logger.error({ err: err.message }, 'leaving the cluster failed')),
+        deadline + 5000,
+      );
     // Reverse start order: sources (they use the enrichers) first.
     const all = [...this.enricherCollectors, ...this.sources].reverse();
     for (const c of all) c.send({ type: 'STOP' });
@@ -291,6 +304,31 @@ export class Orchestrator implements FabricHost {
     await sink.close(deadline).catch((err: Error) => this.logger.error({ err: err.message }, 'closing the sink failed'));
     for (const c of this.collectors.values()) c.dispose();
     this.logger.info('stopped');
+  }
+
+  /** How the cluster starts and stops the sources it gives this instance. */
+  private sourceControl(): SourceControl {
+    return {
+      sourceIds: () => this.sources.map((c) => c.id),
+      startSource: async (id, checkpoint) => {
+        const c = this.collectors.get(id);
+        if (!c || this.stopping) return;
+        c.setPosition(checkpoint);
+        c.send({ type: 'START' });
+      },
+      stopSource: async (id, deadlineMs) => {
+        const c = this.collectors.get(id);
+        if (!c) return;
+        c.send({ type: 'STOP' });
+        const at = Date.now();
+        await c.waitFor((s) => AT_REST.has(s), deadlineMs);
+        await settleWithin(c.drained(), Math.max(0, deadlineMs - (Date.now() - at)));
+      },
+    };
+  }
+
+  cluster(): ClusterStatus | undefined {
+    return this.parts.cluster?.status();
   }
 
   /** Published events as they are acknowledged, batch by batch, until stopped. */
@@ -369,6 +407,7 @@ export class Orchestrator implements FabricHost {
 
   async command(id: string, command: CollectorCommand): Promise<CommandResult> {
     const c = this.mustGet(id);
+    this.mustRunHere(c);
     const event = { type: COMMAND_EVENTS[command] } as CollectorEvent;
     if (!c.can(event)) return { ok: false, state: c.currentState, reason: `cannot ${command} collector "${id}" while it is ${c.currentState}` };
     c.send(event);
@@ -379,6 +418,18 @@ export class Orchestrator implements FabricHost {
     const c = this.collectors.get(id);
     if (!c) throw new HostError('NOT_FOUND', `no collector "${id}"; GET /collectors lists them`);
     return c;
+  }
+
+  /** Cluster mode: only the instance that runs a source acts on it (the others would run it twice). */
+  private mustRunHere(c: Collector): void {
+    const cluster = this.parts.cluster;
+    if (!cluster || c.role !== 'source') return;
+    const owner = cluster.ownerOf(c.id);
+    if (owner === cluster.instance) return;
+    throw new HostError(
+      'CONFLICT',
+      `collector "${c.id}" runs on instance ${owner ?? '(none right now)'}, not on ${cluster.instance}: send the request to ${owner ? 'that instance' : 'its owner once it has one'} (GET /cluster lists who runs what)`,
+    );
   }
 
   private mustBeStopped(c: Collector): void {
@@ -392,6 +443,7 @@ export class Orchestrator implements FabricHost {
 
   async setCheckpoint(id: string, value: Checkpoint): Promise<CheckpointSummary> {
     const c = this.mustGet(id);
+    this.mustRunHere(c);
     this.mustBeStopped(c);
     const fields = checkpointErrors(c.plugin.definition.checkpointSchema, value);
     if (fields.length > 0)
@@ -407,6 +459,7 @@ export class Orchestrator implements FabricHost {
 
   async resetCheckpoint(id: string): Promise<void> {
     const c = this.mustGet(id);
+    this.mustRunHere(c);
     this.mustBeStopped(c);
     await this.parts.checkpoints.reset(id);
     c.setPosition({ value: undefined });

@@ -3,7 +3,7 @@ import { Collector, type CollectorTiming } from '../src/collectors/collector.js'
 import type { MachinePolicy } from '../src/collectors/machine.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
-import { CheckpointStore } from '../src/state/checkpoint-store.js';
+import { FileCheckpointStore } from '../src/state/checkpoint-store.js';
 import { Semaphore } from '../src/async/semaphore.js';
 import type { PluginDefinition, SourceInstance } from '../src/plugin-api/index.js';
 import type { LoadedPlugin } from '../src/plugins/loader.js';
@@ -55,7 +55,7 @@ export function harness(
   const sink = over.sink ?? new MemorySink();
   const logger = silentLogger();
   const pipeline = new Pipeline({ stages: [], sink, maxInFlightBatches: 4, maxBufferedEvents: 10_000, publish: 'all', minPriority: 'info', metrics, logger, ...over.pipeline });
-  const checkpoints = new CheckpointStore(stateDir);
+  const checkpoints = new FileCheckpointStore(stateDir);
   const transitions: TransitionRecord[] = [];
   const collector = new Collector({
     id: 'c1',

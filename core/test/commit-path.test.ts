@@ -7,7 +7,7 @@ import pino from 'pino';
 import { DedupStage } from '../src/pipeline/dedup.js';
 import { normalizeEvent } from '../src/events/normalize.js';
 import { FabricMetrics } from '../src/metrics/fabric-metrics.js';
-import type { CheckpointStore } from '../src/state/checkpoint-store.js';
+import type { FileCheckpointStore } from '../src/state/checkpoint-store.js';
 import { DeadLetterQueue } from '../src/sinks/dead-letter.js';
 import { JsonlDeadLetterTarget } from '../src/sinks/dead-letter-jsonl.js';
 import { createDeadLetterTarget } from '../src/sinks/factory.js';
@@ -365,7 +365,7 @@ describe('a checkpoint that cannot be written', () => {
       { timing: { intervalMs: 20 } },
     );
     dirs.push(h.stateDir);
-    const store = h.checkpoints as CheckpointStore;
+    const store = h.checkpoints as FileCheckpointStore;
     const realWrite = store.write.bind(store);
     store.write = async (id, value) => {
       if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });

@@ -32,6 +32,7 @@ import { tapRoutes } from './routes/tap.js';
 import { uiRoutes } from './routes/ui.js';
 import { configRoutes } from './routes/configuration.js';
 import { instanceRoutes } from './routes/instance.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { enricherRoutes } from './routes/enrichers.js';
 import { SessionStore, sessionAuthenticator } from './session.js';
 import type { AdminApp, AdminAppOptions, RouteContext } from './context.js';
@@ -180,6 +181,7 @@ export async function buildAdminApp(host: FabricHost, adminConfig: Partial<Admin
   collectorRoutes(app, ctx);
   configRoutes(app, ctx);
   instanceRoutes(app, ctx);
+  clusterRoutes(app, ctx);
   enricherRoutes(app, ctx);
   checkpointRoutes(app, ctx);
   pluginRoutes(app, ctx);

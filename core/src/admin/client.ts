@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { FabricError } from '../errors/fabric-error.js';
-import type { CollectorCommand, CollectorSummary, CollectorState } from '../host.js';
+import type { ClusterStatus, CollectorCommand, CollectorSummary, CollectorState } from '../host.js';
 import { TOKEN_ENV, TOKEN_FILE_NAME, URL_FILE_NAME } from './token.js';
 
 export const URL_ENV = 'FABRIC_ADMIN_URL';
@@ -183,6 +183,16 @@ export class AdminClient {
   /** A read-only route's JSON, for commands that show what the dashboard shows (`fabric top`). */
   get<T>(route: string): Promise<T> {
     return this.request('GET', route);
+  }
+
+  /** GET /cluster: `enabled: false` on a single instance (and from an older instance without the route). */
+  async cluster(): Promise<ClusterStatus & { enabled: boolean }> {
+    try {
+      return await this.request<ClusterStatus & { enabled: boolean }>('GET', '/cluster');
+    } catch (err) {
+      if (err instanceof AdminClientError && err.status === 404) return { enabled: false, group: '', instance: '', generation: 0, members: [], collectors: [], ownedSlots: [] };
+      throw err;
+    }
   }
 
   async listCollectors(): Promise<CollectorSummary[]> {

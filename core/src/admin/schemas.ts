@@ -292,3 +292,36 @@ export const EnricherSchema = Type.Object({
 });
 export const EnricherListSchema = Type.Object({ enrichers: Type.Array(EnricherSchema) });
 export const CacheClearedSchema = Type.Object({ id: Type.String(), removed: Type.Integer({ description: 'Cached answers forgotten' }) });
+
+const ClusterCollectorSchema = Type.Object({
+  id: Type.String(),
+  slot: Type.Integer({ minimum: 0, description: 'hash(id) mod 64: the slot (and partition of the internal topics) the collector lives in' }),
+  pinned: Type.Optional(Type.String({ description: 'The instance it is pinned to (cluster.pinned)' })),
+  owner: Type.Optional(Type.String({ description: 'The instance that runs it now' })),
+  state: Type.Optional(Type.String({ description: 'Its latest published state (status topic)' })),
+  stateFrom: Type.Optional(Type.String({ description: 'The instance that published that state' })),
+  at: Type.Optional(IsoTime),
+  problem: Type.Optional(
+    Type.Union([Type.Literal('down'), Type.Literal('unassigned')], { description: 'down: pinned to an instance that is not a member; unassigned: no member owns its slot' }),
+  ),
+});
+
+export const ClusterSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'false on a single instance (no cluster section): the other fields are then empty' }),
+    group: Type.Optional(Type.String()),
+    instance: Type.Optional(Type.String({ description: 'The instance that answered' })),
+    generation: Type.Integer({ minimum: 0, description: "The group's generation: one more at every rebalance" }),
+    members: Type.Array(
+      Type.Object({
+        instance: Type.String(),
+        memberId: Type.String(),
+        slots: Type.Array(Type.Integer({ minimum: 0 })),
+        collectors: Type.Array(Type.String()),
+      }),
+    ),
+    collectors: Type.Array(ClusterCollectorSchema),
+    ownedSlots: Type.Array(Type.Integer({ minimum: 0 }), { description: 'Slots the answering instance runs' }),
+  },
+  { $id: 'Cluster', title: 'Cluster' },
+);

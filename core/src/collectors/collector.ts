@@ -400,7 +400,7 @@ export class Collector {
   /** Hand the batch to the pipeline; the ledger commits its position once the sink has it. */
   private track(result: PollResult): void {
     const entry = this.ledger.track(result.checkpoint, result.events.length);
-    this.opts.pipeline.submit({ collector: this.id, plugin: this.opts.loaded.pkg.name, events: result.events }).then(
+    this.opts.pipeline.submit({ collector: this.id, plugin: this.opts.loaded.pkg.name, events: result.events, checkpoint: result.checkpoint }).then(
       (r) => {
         this.counters.eventsPublished += r.published;
         this.counters.eventsDeduplicated += r.deduplicated;

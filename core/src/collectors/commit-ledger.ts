@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Checkpoint } from '../plugin-api/index.js';
 import type { CheckpointSummary } from '../host.js';
@@ -87,6 +86,13 @@ export class CommitLedger {
     this.updateLag();
     this.changed.notify();
     if (!latest) return;
+    if (this.opts.checkpoints.committedWithBatch) {
+      // The sink committed this position with the batch's events: nothing left to write.
+      this.committed = { value: latest.checkpoint, updatedAt: new Date().toISOString() };
+      this.uncommitted -= batches;
+      this.changed.notify();
+      return;
+    }
     this.next = { value: latest.checkpoint, batches: (this.next?.batches ?? 0) + batches };
     if (!this.writing) this.chain = this.writeCommits();
   }
@@ -180,12 +186,12 @@ export class CommitLedger {
    */
   private onWriteFailed(err: Error): void {
     const id = this.opts.collectorId;
-    const file = this.opts.checkpoints.fileOf(id);
+    const file = this.opts.checkpoints.where(id);
     const code = (err as NodeJS.ErrnoException).code;
     const first = !this.writeError;
     this.writeError = {
       code: CollectorErrorCodes.CHECKPOINT_WRITE_FAILED,
-      message: `checkpoint ${file} could not be written (${code ?? err.message}): events read since the last saved position are read again after a restart; free space or fix permissions on ${dirname(file)}`,
+      message: `checkpoint ${file} could not be written (${code ?? err.message}): events read since the last saved position are read again after a restart; ${this.opts.checkpoints.writeFailureFix(id, err)}`,
       retriable: false,
     };
     this.opts.metrics.checkpointWriteFailures.inc({ collector: id });

@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
+import type { ClusterRole } from '../host.js';
 import { createLogger, registerSecret } from '../logging.js';
 import { FabricMetrics } from '../metrics/fabric-metrics.js';
 import { Orchestrator } from '../orchestrator.js';
@@ -13,7 +15,7 @@ import { DeadLetterQueue } from '../sinks/dead-letter.js';
 import { createDeadLetterTarget, createSink } from '../sinks/factory.js';
 import type { Sink } from '../sinks/sink.js';
 import { sweepStaleTempFiles } from '../state/atomic.js';
-import { CheckpointStore } from '../state/checkpoint-store.js';
+import { FileCheckpointStore, type CheckpointStore } from '../state/checkpoint-store.js';
 import { buildCollectors, CollectorFactory, EnricherProgress, type CollectorDeps } from './collectors.js';
 import { LiveConfig } from './runtime-changes.js';
 import { buildStages } from './stages.js';
@@ -62,9 +64,34 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   if (swept > 0) logger.info({ stateDir: loaded.stateDir, files: swept }, 'removed temp files an interrupted earlier run left in state_dir');
 
   const metrics = new FabricMetrics(undefined, { defaultMetrics: true });
-  const checkpoints = opts.checkpoints ?? new CheckpointStore(loaded.stateDir);
   const env = opts.env ?? process.env;
-  const sink = opts.sink ?? (await createSink(cfg.sink, { logger, metrics: metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir, env }));
+  let sink = opts.sink ?? (await createSink(cfg.sink, { logger, metrics: metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir, env }));
+  let checkpoints = opts.checkpoints ?? new FileCheckpointStore(loaded.stateDir);
+  let cluster: ClusterRole | undefined;
+  if (cfg.cluster && opts.once)
+    throw new ConfigError(loaded.file, [
+      {
+        path: 'cluster',
+        message: 'fabric run --once runs one instance on its own and cannot take part in a cluster (its collectors belong to the cluster’s instances)',
+        fix: 'run the cluster with fabric start on every instance, or use a config without the cluster section for a one-off run',
+      },
+    ]);
+  if (cfg.cluster) {
+    // Loaded lazily, like the Kafka sink: a single instance never loads cluster mode.
+    const spec = '../cluster/index.js';
+    const mod = (await import(spec)) as typeof import('../cluster/index.js');
+    const instance = mod.instanceIdOf(env);
+    const parts = mod.createCluster(cfg, sink, {
+      instance,
+      logger: logger.child({ instance }),
+      registry: metrics.registry,
+      configDir: loaded.dir,
+      shutdownTimeoutMs: cfg.supervisor.shutdown_timeout_seconds * 1000,
+    });
+    sink = parts.sink;
+    checkpoints = parts.node.checkpoints;
+    cluster = parts.node;
+  }
   const progress = new EnricherProgress();
   const stages = await buildStages(loaded, {
     logger,
@@ -121,6 +148,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     metrics,
     lifetime,
     mode: opts.once ? 'once' : 'continuous',
+    ...(cluster ? { cluster } : {}),
   });
   // A running instance can change its collectors (admin API, reload); a `run --once` cannot.
   if (!opts.once) orchestrator.configControl = new LiveConfig({ loaded, components, roots, factory, orchestrator, env, logger });

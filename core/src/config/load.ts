@@ -231,9 +231,39 @@ function analyzeConfig(text: string, file: string, env: NodeJS.ProcessEnv): { dr
     });
   }
   const config = withDefaults as FabricConfig;
+  problems.push(...clusterProblems(config, lineOf));
   const dir = dirname(file);
   const stateDir = resolve(dir, typeof config.state_dir === 'string' ? config.state_dir : './.fabric');
   return { draft: { config, file, dir, stateDir, interpolated, envRefs, lineOf }, problems };
+}
+
+/**
+ * What the schema cannot say about `cluster:`: it needs the Kafka sink (Kafka is the cluster's
+ * engine), and a pinned collector must be one of the configured ones.
+ */
+function clusterProblems(config: FabricConfig, lineOf: (pointer: string) => number | undefined): ConfigProblem[] {
+  const cluster = config.cluster as FabricConfig['cluster'] | undefined;
+  if (!cluster || typeof cluster !== 'object') return [];
+  const problems: ConfigProblem[] = [];
+  const sinkType = (config.sink as { type?: unknown } | undefined)?.type;
+  if (sinkType !== 'kafka')
+    problems.push({
+      path: 'cluster',
+      line: lineOf('/cluster'),
+      message: `cluster mode needs the Kafka sink: its instances share collectors, checkpoints and status through Kafka, and sink.type is ${JSON.stringify(sinkType ?? 'jsonl')}`,
+      fix: 'set sink: { type: kafka, brokers: [...] }, or remove the cluster section to run one instance on local files',
+    });
+  const ids = new Set(Array.isArray(config.collectors) ? config.collectors.map((c) => c?.id) : []);
+  for (const id of Object.keys(cluster.pinned ?? {})) {
+    if (ids.has(id)) continue;
+    problems.push({
+      path: `cluster.pinned.${id}`,
+      line: lineOf(`/cluster/pinned/${id.replace(/~/g, '~0').replace(/\//g, '~1')}`),
+      message: `"${id}" is not a configured collector`,
+      fix: `pin one of: ${[...ids].filter((x) => typeof x === 'string').join(', ') || '(no collectors configured)'}`,
+    });
+  }
+  return problems;
 }
 
 /** Deeper than any real config: a document this nested is a mistake or an attack. */

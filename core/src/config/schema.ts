@@ -6,6 +6,7 @@ import { EnrichmentConfigSchema } from '../enrichment/config.js';
 import { AdminConfigSchema } from '../admin/config.js';
 import { KafkaSinkConfigSchema } from '../sinks/kafka/config.js';
 import { JsonlSinkConfigSchema } from '../sinks/jsonl-config.js';
+import { ClusterConfigSchema } from '../cluster/config.js';
 
 const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: 'Unique id: letters, digits, _ . -' });
 
@@ -162,6 +163,7 @@ export const FabricConfigSchema = Type.Object(
     dead_letter: DeadLetterConfigSchema,
     collectors: Type.Array(CollectorConfigSchema, { default: [] }),
     enrichers: Type.Array(EnricherConfigSchema, { default: [] }),
+    cluster: Type.Optional(ClusterConfigSchema),
   },
   { additionalProperties: false },
 );

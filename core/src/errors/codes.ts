@@ -21,6 +21,7 @@ export const ERROR_AREAS = {
   detection: 'Detection',
   enrichment: 'Enrichment lookups',
   sink: 'Sinks',
+  cluster: 'Cluster mode',
   config: 'Configuration',
   'plugin-load': 'Loading plugins',
   rules: 'Rules and logsource files',
@@ -170,6 +171,26 @@ export const ERROR_CODES = {
     meaning: 'the Kafka sink closed before the broker acknowledged these events: their writes are rejected and their checkpoints stay uncommitted',
     retriable: true,
     handling: 'reread',
+  },
+  SLOT_FENCED: {
+    area: 'cluster',
+    meaning:
+      "another instance took this slot and fenced this one's transactional producer (this instance stalled past the session timeout): its open transaction was aborted and nothing of it is visible",
+    retriable: false,
+    handling: 'reread',
+  },
+  SLOT_NOT_OWNED: {
+    area: 'cluster',
+    meaning: 'a write for a collector whose slot this instance does not own (it moved during a rebalance): refused, so only the owner commits its checkpoints',
+    retriable: true,
+    handling: 'reread',
+  },
+  CLUSTER_SETUP: {
+    area: 'cluster',
+    meaning:
+      'the Kafka cluster cannot hold the cluster state (an internal topic has the wrong partition count, or creating it was refused): the message names the topic and the fix',
+    retriable: false,
+    handling: 'refuse',
   },
   TOPIC_MISSING: { area: 'sink', meaning: 'Kafka topics are missing and `sink.create_topics.enabled` is false', retriable: false, handling: 'refuse' },
   TOPIC_CREATE_DENIED: { area: 'sink', meaning: 'the Kafka cluster refused to create the missing topics (ACLs)', retriable: false, handling: 'refuse' },

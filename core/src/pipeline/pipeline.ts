@@ -1,6 +1,6 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
-import type { FabricEvent, Priority, SourceEvent } from '../plugin-api/index.js';
+import type { Checkpoint, FabricEvent, Priority, SourceEvent } from '../plugin-api/index.js';
 import type { Sink } from '../sinks/sink.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { BatchTicket, PipelineStage } from './stage.js';
@@ -35,6 +35,8 @@ export interface Batch {
   collector: string;
   plugin: string;
   events: SourceEvent[];
+  /** The position after this batch: handed to a sink that commits it with the events (cluster mode). */
+  checkpoint?: Checkpoint;
 }
 
 export interface BatchResult {
@@ -204,9 +206,12 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
    * serialisable (the sink is closing) is the caller's: the batch is not acknowledged.
    */
   private async write(publish: FabricEvent[], batch: Batch, refused: DeadLetterInput[]): Promise<FabricEvent[]> {
-    if (publish.length === 0) return publish;
+    const sink = this.opts.sink;
+    // A sink that commits checkpoints must see every batch of a collector, published or not.
+    const origin = sink.commitsCheckpoints && 'checkpoint' in batch ? { collector: batch.collector, checkpoint: batch.checkpoint } : undefined;
+    if (publish.length === 0 && !origin) return publish;
     try {
-      await this.opts.sink.write(publish);
+      await sink.write(publish, origin);
       return publish;
     } catch (err) {
       const good: FabricEvent[] = [];
@@ -230,7 +235,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       this.opts.metrics.eventsRejected.inc({ collector: batch.collector }, bad.length);
       refused.push(...bad);
       await this.deadLetters.add(bad);
-      if (good.length > 0) await this.opts.sink.write(good);
+      if (good.length > 0 || origin) await sink.write(good, origin);
       return good;
     }
   }

@@ -1,4 +1,4 @@
-import type { FabricEvent } from '../plugin-api/index.js';
+import type { Checkpoint, FabricEvent } from '../plugin-api/index.js';
 
 /** A collector lifecycle change, published on the status topic (`reactive_fabric.honeypot_status`). */
 export interface CollectorStatusEvent {
@@ -11,7 +11,15 @@ export interface CollectorStatusEvent {
   cause: string;
   reason?: string;
   error?: { code: string; message: string; retriable: boolean };
+  /** Cluster mode: the instance that runs the collector (FABRIC_INSTANCE_ID, or hostname-pid). */
+  instance?: string;
   schema_version: string;
+}
+
+/** The collector batch a write comes from, and the position after it. */
+export interface BatchOrigin {
+  collector: string;
+  checkpoint: Checkpoint | undefined;
 }
 
 export interface SinkHealth {
@@ -30,7 +38,13 @@ export interface SinkHealth {
 export interface Sink {
   readonly type: string;
   start(): Promise<void>;
-  write(events: readonly FabricEvent[]): Promise<void>;
+  /** `origin`: the collector batch the events come from (a sink that commits checkpoints needs it). */
+  write(events: readonly FabricEvent[], origin?: BatchOrigin): Promise<void>;
+  /**
+   * The sink commits each batch's checkpoint together with its events (cluster mode: one Kafka
+   * transaction). The pipeline then writes a batch with nothing to publish too, for its position.
+   */
+  readonly commitsCheckpoints?: boolean;
   writeStatus(status: CollectorStatusEvent): Promise<void>;
   health(): SinkHealth;
   /** Flush in-flight writes within the deadline, then release resources. */

@@ -1,5 +1,5 @@
 import { readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TSchema } from 'typebox';
 import { checkpointSchemaErrors, ErrorCodes, PluginError, type Checkpoint } from '../plugin-api/index.js';
 import { HostError, type CheckpointSummary, type FieldError } from '../host.js';
@@ -49,10 +49,49 @@ export function describeFieldErrors(fields: FieldError[]): string {
 }
 
 /**
+ * Where collectors' positions live: one file per collector on the embedded default
+ * (FileCheckpointStore), a compacted Kafka topic written in the batch's own transaction in cluster
+ * mode (cluster/checkpoint-store.ts). The commit ledger writes only positions whose events the
+ * sink confirmed; the store only keeps them.
+ */
+export interface CheckpointStore {
+  /**
+   * Positions are committed by the sink in each batch's own transaction (cluster mode): the commit
+   * ledger then only records what was committed and writes nothing itself.
+   */
+  readonly committedWithBatch?: boolean;
+  read(collectorId: string): Promise<CheckpointSummary>;
+  write(collectorId: string, value: Checkpoint): Promise<void>;
+  reset(collectorId: string): Promise<void>;
+  /** Where `collectorId`'s position is kept, for messages an operator acts on (a file, a topic partition). */
+  where(collectorId: string): string;
+  /** What to do when a write failed: named in the collector's error. */
+  writeFailureFix(collectorId: string, err: Error): string;
+  /** Refuse a stored position the plugin's `checkpointSchema` does not accept (see assertCheckpointValid). */
+  assertValid(collectorId: string, schema: TSchema | undefined, value: Checkpoint | undefined): void;
+}
+
+/**
+ * Refuse a position that does not match the plugin's `checkpointSchema`: a BAD_CONFIG naming the
+ * collector, where the position is kept, the field and the way out. The collector then does not
+ * poll, so a wrong shape can never silently re-read or skip the source.
+ */
+export function assertCheckpointValid(where: string, collectorId: string, schema: TSchema | undefined, value: Checkpoint | undefined): void {
+  const fields = checkpointErrors(schema, value);
+  if (fields.length === 0) return;
+  throw new PluginError(
+    ErrorCodes.BAD_CONFIG,
+    `collector "${collectorId}": the stored checkpoint (${where}) does not match the plugin's checkpoint schema: ${describeFieldErrors(fields)}. ` +
+      `Stop the collector (fabric collector stop ${collectorId}), then reset it (DELETE /collectors/${collectorId}/checkpoint; it is read again from its configured start) or PUT a correct value, and start it again`,
+    { retriable: false },
+  );
+}
+
+/**
  * One file per collector under `<state_dir>/checkpoints/`. Written atomically, and only for
  * positions whose events the sink has confirmed (the pipeline guarantees the ordering).
  */
-export class CheckpointStore {
+export class FileCheckpointStore implements CheckpointStore {
   private readonly dir: string;
   /** Serialises writes per collector so an older position never overwrites a newer one. */
   private readonly chains = new Map<string, Promise<void>>();
@@ -90,20 +129,16 @@ export class CheckpointStore {
     return { value, ...(typeof updatedAt === 'string' ? { updatedAt } : {}) };
   }
 
-  /**
-   * Refuse a position that does not match the plugin's `checkpointSchema`: a BAD_CONFIG naming the
-   * collector, the file, the field and the way out. The collector then does not poll, so a wrong
-   * shape can never silently re-read or skip the source.
-   */
+  where(collectorId: string): string {
+    return this.fileOf(collectorId);
+  }
+
+  writeFailureFix(collectorId: string): string {
+    return `free space or fix permissions on ${dirname(this.fileOf(collectorId))}`;
+  }
+
   assertValid(collectorId: string, schema: TSchema | undefined, value: Checkpoint | undefined): void {
-    const fields = checkpointErrors(schema, value);
-    if (fields.length === 0) return;
-    throw new PluginError(
-      ErrorCodes.BAD_CONFIG,
-      `collector "${collectorId}": the stored checkpoint (${this.fileOf(collectorId)}) does not match the plugin's checkpoint schema: ${describeFieldErrors(fields)}. ` +
-        `Stop the collector (fabric collector stop ${collectorId}), then reset it (DELETE /collectors/${collectorId}/checkpoint; it is read again from its configured start) or PUT a correct value, and start it again`,
-      { retriable: false },
-    );
+    assertCheckpointValid(this.fileOf(collectorId), collectorId, schema, value);
   }
 
   write(collectorId: string, value: Checkpoint): Promise<void> {

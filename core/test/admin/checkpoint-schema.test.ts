@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { composeFabric } from '../../src/compose/index.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
 import { main } from '../../src/cli/main.js';
-import { CheckpointStore } from '../../src/state/checkpoint-store.js';
+import { FileCheckpointStore } from '../../src/state/checkpoint-store.js';
 import { silentLogger, tempDir, until, writePlugin } from '../helpers.js';
 import { expectError, SecretAudit, testApi } from './harness.js';
 
@@ -181,7 +181,7 @@ describe('a checkpoint file that is not a checkpoint', () => {
   it('a JSON file without a value is refused too, instead of silently starting over', async () => {
     const dir = tempDir('fabric-cp-store-');
     dirs.push(dir);
-    const store = new CheckpointStore(dir);
+    const store = new FileCheckpointStore(dir);
     mkdirSync(join(dir, 'checkpoints'));
     for (const content of ['null', '"garbage"', '[1,2]', '{"updatedAt":"2026-01-01T00:00:00Z"}']) {
       writeFileSync(store.fileOf('x'), content);

@@ -13,7 +13,7 @@ import { cliLogger, holdStateDir, LOG_FORMAT_FLAG } from '../start-up.js';
 import type { FabricEvent } from '../../plugin-api/index.js';
 import type { Sink, SinkHealth } from '../../sinks/sink.js';
 import { probeSink } from '../../sinks/probe.js';
-import { CheckpointStore } from '../../state/checkpoint-store.js';
+import { FileCheckpointStore } from '../../state/checkpoint-store.js';
 
 /** Polls per source in one `run --once`: a source that always says `hasMore` still ends. */
 const ONCE_MAX_POLLS = 10_000;
@@ -21,7 +21,7 @@ const ONCE_MAX_POLLS = 10_000;
 const USAGE = 'fabric run --once [--dry-run] -c <config.yaml> [--log-format pretty|json]';
 
 /** Positions are read as usual, so a dry run shows what the next real run would collect, and never written. */
-class ReadOnlyCheckpointStore extends CheckpointStore {
+class ReadOnlyCheckpointStore extends FileCheckpointStore {
   override write(): Promise<void> {
     return Promise.resolve();
   }

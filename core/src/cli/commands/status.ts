@@ -2,7 +2,7 @@ import type { CliCommand, CliIo, FlagSpecs } from '../command.js';
 import { stringFlag, UsageError } from '../args.js';
 import { configFlag } from '../config-arg.js';
 import { AdminClient, AdminClientError, locateAdmin, type AdminLocation } from '../../admin/client.js';
-import type { CollectorCommand, CollectorSummary } from '../../host.js';
+import type { ClusterStatus, CollectorCommand, CollectorSummary } from '../../host.js';
 import { COLLECTOR_STATES } from '../../host.js';
 
 /** Flags every command that talks to a running instance understands. */
@@ -75,11 +75,14 @@ const status: CliCommand = {
       throw new UsageError(`--state must be one of ${COLLECTOR_STATES.join(', ')}; got "${state}"`);
     }
     let collectors: CollectorSummary[];
+    let cluster: Awaited<ReturnType<AdminClient['cluster']>>;
     try {
-      collectors = await (await client(values, io)).listCollectors();
+      const api = await client(values, io);
+      [collectors, cluster] = await Promise.all([api.listCollectors(), api.cluster()]);
     } catch (err) {
       return fail(err, io);
     }
+    if (cluster.enabled) return clusterStatus(cluster, collectors, state, values.json === true, io);
     if (state !== undefined) collectors = collectors.filter((c) => c.state === state);
     if (values.json) {
       io.stdout.write(`${JSON.stringify(collectors, null, 2)}\n`);
@@ -101,6 +104,39 @@ const status: CliCommand = {
     return 0;
   },
 };
+
+/**
+ * In a cluster, any instance answers for all: each collector with the instance that runs it and its
+ * state there (this instance's own collectors with their live health).
+ */
+function clusterStatus(cluster: ClusterStatus, local: CollectorSummary[], state: string | undefined, json: boolean, io: CliIo): number {
+  const here = new Map(local.map((c) => [c.id, c]));
+  const rows = cluster.collectors
+    .map((c) => {
+      const mine = c.owner === cluster.instance ? here.get(c.id) : undefined;
+      return { ...c, state: mine?.state ?? c.state ?? 'unknown', health: mine ? mine.health : '-' };
+    })
+    .filter((c) => state === undefined || c.state === state);
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ ...cluster, collectors: rows }, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout.write(`cluster ${cluster.group}, generation ${cluster.generation}, ${cluster.members.length} member(s); answered by ${cluster.instance}\n\n`);
+  io.stdout.write(
+    table(
+      ['INSTANCE', 'SLOTS', 'COLLECTORS'],
+      cluster.members.map((m) => [m.instance, String(m.slots.length), m.collectors.join(', ') || '-']),
+    ),
+  );
+  io.stdout.write('\n');
+  io.stdout.write(
+    table(
+      ['ID', 'OWNER', 'STATE', 'SINCE', 'HEALTH'],
+      rows.map((c) => [c.id, c.owner ?? (c.problem === 'down' ? `${c.pinned} (down)` : '(unassigned)'), c.state, c.at ? age(c.at) : '-', c.health]),
+    ),
+  );
+  return 0;
+}
 
 const COMMANDS: readonly CollectorCommand[] = ['start', 'stop', 'pause', 'resume', 'restart'];
 

@@ -1,0 +1,42 @@
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../metrics/register.js';
+
+export interface ClusterMetrics {
+  members: Gauge;
+  ownedSlots: Gauge;
+  ownedCollectors: Gauge;
+  rebalances: Counter;
+  rebalanceSeconds: Histogram;
+  fencedWrites: Counter;
+  transactions: Counter<'outcome'>;
+  transactionSeconds: Histogram;
+}
+
+/** Every `fabric_cluster_*` metric (listed in docs/metrics.md); one instance's view. */
+export function clusterMetrics(registry: Registry): ClusterMetrics {
+  return {
+    members: gauge(registry, { name: 'fabric_cluster_members', help: 'Instances in the cluster, as the last assignment this instance received says.' }),
+    ownedSlots: gauge(registry, { name: 'fabric_cluster_owned_slots', help: 'Slots this instance owns (fenced, restored and running).' }),
+    ownedCollectors: gauge(registry, { name: 'fabric_cluster_owned_collectors', help: 'Collectors this instance runs: those of its slots, and those pinned to it.' }),
+    rebalances: counter(registry, { name: 'fabric_cluster_rebalances_total', help: 'Assignments this instance received (each group generation it took part in).' }),
+    rebalanceSeconds: histogram(registry, {
+      name: 'fabric_cluster_rebalance_seconds',
+      help: 'From receiving an assignment to having stopped the slots it lost and started the slots it gained.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    }),
+    fencedWrites: counter(registry, {
+      name: 'fabric_cluster_fenced_writes_total',
+      help: 'Transactions refused because another instance fenced this one (a late write of a stalled owner).',
+    }),
+    transactions: counter(registry, {
+      name: 'fabric_cluster_transactions_total',
+      help: 'Transactions of events and checkpoints, by outcome (committed, aborted, fenced).',
+      labelNames: ['outcome'] as const,
+    }),
+    transactionSeconds: histogram(registry, {
+      name: 'fabric_cluster_transaction_seconds',
+      help: 'From a transaction beginning to its commit returning.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    }),
+  };
+}

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { Notifier } from '../async/notifier.js';
+import type { CollectorStatusEvent } from '../sinks/sink.js';
+import type { StoredClusterCheckpoint } from './slot-writer.js';
+
+/** The latest status record of a collector, as any instance of the cluster published it. */
+export type ClusterCollectorStatus = CollectorStatusEvent & { instance?: string };
+
+export interface StateViewOptions {
+  kafka: Kafka;
+  instance: string;
+  group: string;
+  checkpointsTopic: string;
+  statusTopic: string;
+  logger: Logger;
+}
+
+const MAX_RECORD_BYTES = 1 << 20;
+
+function parseObject(buf: Buffer | null): Record<string, unknown> | null | undefined {
+  if (buf === null) return null;
+  if (buf.length > MAX_RECORD_BYTES) return undefined;
+  try {
+    const v: unknown = JSON.parse(buf.toString('utf8'));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every instance's copy of the cluster's shared state: the checkpoints topic (read_committed, so
+ * only committed positions) and the status topic, read from the beginning and followed. A new
+ * owner of a slot reads the slot's checkpoints from here after it fenced the old owner and this
+ * view reached the partition's end (`caughtUp`). The consumer is in a group of its own (kafkajs
+ * has no manual partition assignment) and never commits offsets.
+ */
+export class ClusterStateView {
+  private consumer: Consumer | undefined;
+  private readonly checkpoints = new Map<string, StoredClusterCheckpoint>();
+  private readonly statuses = new Map<string, ClusterCollectorStatus>();
+  /** Next offset to read, per `topic:partition`. */
+  private readonly positions = new Map<string, number>();
+  private readonly moved = new Notifier();
+  private ignored = 0;
+
+  constructor(private readonly o: StateViewOptions) {}
+
+  async start(): Promise<void> {
+    const consumer = this.o.kafka.consumer({
+      groupId: `fabric.${this.o.group}.view.${this.o.instance}.${randomUUID()}`,
+      readUncommitted: false,
+      maxWaitTimeInMs: 250,
+      sessionTimeout: 30_000,
+    });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.o.checkpointsTopic, this.o.statusTopic], fromBeginning: true });
+    // A fetch that holds only transaction markers (the end of a transactional log) never reaches
+    // eachBatch; its END_BATCH_PROCESS still carries the marker's offset (docs/cluster-spike.md).
+    // Not the high watermark: read_committed stops at the last stable offset, which can be below it.
+    // kafkajs reports lastOffset = high watermark when nothing of the fetch was at or past the fetch
+    // offset; that says nothing about how far we read, so it is skipped.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const last = Number(payload.lastOffset);
+      if (Number.isFinite(last) && last < Number(payload.highWatermark)) this.advance(payload.topic, payload.partition, last + 1);
+    });
+    await consumer.run({ autoCommit: false, eachBatch: (p) => this.onBatch(p) });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+    this.moved.notify();
+  }
+
+  checkpoint(collector: string): StoredClusterCheckpoint | undefined {
+    return this.checkpoints.get(collector);
+  }
+
+  status(collector: string): ClusterCollectorStatus | undefined {
+    return this.statuses.get(collector);
+  }
+
+  allStatuses(): ClusterCollectorStatus[] {
+    return [...this.statuses.values()];
+  }
+
+  /** Records skipped because they were not what this version writes (hostile or foreign data). */
+  get ignoredRecords(): number {
+    return this.ignored;
+  }
+
+  /** Resolves once everything before `offset` in `topic`/`partition` was read. */
+  async caughtUp(topic: string, partition: number, offset: number, signal?: AbortSignal): Promise<void> {
+    while ((this.positions.get(`${topic}:${partition}`) ?? 0) < offset) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      await this.moved.wait(signal);
+    }
+  }
+
+  private advance(topic: string, partition: number, next: number): void {
+    const k = `${topic}:${partition}`;
+    if ((this.positions.get(k) ?? 0) >= next) return;
+    this.positions.set(k, next);
+    this.moved.notify();
+  }
+
+  private async onBatch({ batch }: EachBatchPayload): Promise<void> {
+    const isCheckpoint = batch.topic === this.o.checkpointsTopic;
+    for (const m of batch.messages) {
+      const key = m.key?.toString('utf8');
+      const value = parseObject(m.value);
+      if (!key || value === undefined) this.ignored++;
+      else if (isCheckpoint) {
+        if (value === null) this.checkpoints.delete(key);
+        else if (typeof value.commit === 'string' && typeof value.instance === 'string' && 'value' in value) this.checkpoints.set(key, value as unknown as StoredClusterCheckpoint);
+        else this.ignored++;
+      } else if (value !== null && typeof value.state === 'string' && value.collector === key) this.statuses.set(key, value as unknown as ClusterCollectorStatus);
+      else if (value === null) this.statuses.delete(key);
+      else this.ignored++;
+    }
+    const last = batch.lastOffset();
+    if (last !== undefined && batch.messages.length > 0) this.advance(batch.topic, batch.partition, Number(last) + 1);
+  }
+}
