@@ -216,10 +216,25 @@ export interface ClusterStatus {
 export interface SourceControl {
   /** Enabled source collectors of the config (every instance has the same). */
   sourceIds(): string[];
-  /** Start a stopped collector from `checkpoint`. */
-  startSource(id: string, checkpoint: CheckpointSummary): Promise<void>;
+  /** Start a stopped collector from `checkpoint` (`paused`: up, but not polling). */
+  startSource(id: string, checkpoint: CheckpointSummary, opts?: { paused?: boolean }): Promise<void>;
   /** No more polls; in-flight batches committed or refused, within the deadline. */
   stopSource(id: string, deadlineMs: number): Promise<void>;
+  /** An operator's command, applied here (this instance runs the collector). */
+  commandSource(id: string, command: CollectorCommand): Promise<CommandResult>;
+  stateOf(id: string): CollectorState | undefined;
+  /** Where a stopped collector reads from next (after its checkpoint was changed). */
+  positionSource(id: string, checkpoint: CheckpointSummary): void;
+}
+
+/** A command or checkpoint change as the cluster carried it: which instance runs the collector, and its state there. */
+export interface RoutedResult {
+  ok: boolean;
+  /** Its state on that instance, as far as this one knows when answering. */
+  state: CollectorState;
+  /** The instance that runs the collector (and applied the request). */
+  instance?: string;
+  reason?: string;
 }
 
 /** Cluster mode as the orchestrator drives it: the cluster, not the orchestrator, starts the sources. */
@@ -229,6 +244,13 @@ export interface ClusterRole {
   /** The instance that runs source `id` now (its slot's owner, or its pin), if any. */
   ownerOf(id: string): string | undefined;
   start(sources: SourceControl): Promise<void>;
+  /**
+   * A command for a source, sent through the cluster's config topic to whichever instance runs it
+   * (this one included); waits up to `waitMs` for the owner to report the result.
+   */
+  command(id: string, command: CollectorCommand, waitMs: number): Promise<RoutedResult>;
+  /** Set (`null`: reset) a source's checkpoint through its owner; resolves once committed, or rejects after `waitMs`. */
+  setCheckpoint(id: string, value: Checkpoint | null, waitMs: number): Promise<CheckpointSummary & { instance?: string }>;
   /** Hand the slots over (collectors stop and commit), then leave the group. */
   stop(deadlineMs: number): Promise<void>;
   status(): ClusterStatus;
@@ -249,6 +271,11 @@ export interface FabricHost {
   machine(id: string): MachineGraph | undefined;
   transitions(id: string, limit?: number): TransitionRecord[] | undefined;
   command(id: string, command: CollectorCommand): Promise<CommandResult>;
+  /**
+   * Cluster mode: send a source's command through the cluster to the instance that runs it and wait
+   * up to `waitMs` for its result; undefined when the command is this instance's to apply itself.
+   */
+  routeCommand?(id: string, command: CollectorCommand, waitMs: number): Promise<RoutedResult | undefined>;
   /** Throws HostError NOT_FOUND / CONFLICT. */
   getCheckpoint(id: string): Promise<CheckpointSummary>;
   setCheckpoint(id: string, value: Checkpoint): Promise<CheckpointSummary>;

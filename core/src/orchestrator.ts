@@ -24,6 +24,7 @@ import {
   type InstalledPlugin,
   type MachineGraph,
   type ReadinessReport,
+  type RoutedResult,
   type SourceControl,
   type TransitionRecord,
 } from './host.js';
@@ -96,6 +97,9 @@ export interface RunOnceReport {
 }
 
 const COMMAND_EVENTS: Record<CollectorCommand, CollectorEvent['type']> = { start: 'START', stop: 'STOP', pause: 'PAUSE', resume: 'RESUME', restart: 'RESTART' };
+
+/** How long a checkpoint change sent through the cluster waits for the collector's owner to commit it. */
+const CLUSTER_REQUEST_WAIT_MS = 15_000;
 
 /** States a collector rests in: nothing more happens without a command. */
 const AT_REST: ReadonlySet<CollectorState> = new Set(['stopped', 'idle', 'failed']);
@@ -310,12 +314,23 @@ export class Orchestrator implements FabricHost {
   private sourceControl(): SourceControl {
     return {
       sourceIds: () => this.sources.map((c) => c.id),
-      startSource: async (id, checkpoint) => {
+      startSource: async (id, checkpoint, opts) => {
         const c = this.collectors.get(id);
         if (!c || this.stopping) return;
+        // A collector handed back while it still stops (the slot moved away and back) starts once at rest.
+        await c.waitFor((s) => AT_REST.has(s), this.loaded.config.supervisor.shutdown_timeout_seconds * 1000);
         c.setPosition(checkpoint);
-        c.send({ type: 'START' });
+        c.send({ type: 'START', ...(opts?.paused ? { paused: true } : {}) });
       },
+      commandSource: async (id, command) => {
+        const c = this.mustGet(id);
+        const event = { type: COMMAND_EVENTS[command] } as CollectorEvent;
+        if (!c.can(event)) return { ok: false, state: c.currentState, reason: `cannot ${command} collector "${id}" while it is ${c.currentState}` };
+        c.send(event);
+        return { ok: true, state: c.currentState };
+      },
+      stateOf: (id) => this.collectors.get(id)?.currentState,
+      positionSource: (id, checkpoint) => this.collectors.get(id)?.setPosition(checkpoint),
       stopSource: async (id, deadlineMs) => {
         const c = this.collectors.get(id);
         if (!c) return;
@@ -405,9 +420,20 @@ export class Orchestrator implements FabricHost {
     return this.collectors.get(id)?.transitions(limit);
   }
 
-  async command(id: string, command: CollectorCommand): Promise<CommandResult> {
+  /**
+   * Cluster mode: a command for a source goes through the cluster to whichever instance runs it
+   * (this one included) and outlives its move; undefined when the command is this instance's own.
+   */
+  async routeCommand(id: string, command: CollectorCommand, waitMs: number): Promise<RoutedResult | undefined> {
     const c = this.mustGet(id);
-    this.mustRunHere(c);
+    if (!this.parts.cluster || c.role !== 'source') return undefined;
+    return this.parts.cluster.command(id, command, waitMs);
+  }
+
+  async command(id: string, command: CollectorCommand): Promise<CommandResult> {
+    const routed = await this.routeCommand(id, command, 0);
+    if (routed) return { ok: true, state: this.mustGet(id).currentState };
+    const c = this.mustGet(id);
     const event = { type: COMMAND_EVENTS[command] } as CollectorEvent;
     if (!c.can(event)) return { ok: false, state: c.currentState, reason: `cannot ${command} collector "${id}" while it is ${c.currentState}` };
     c.send(event);
@@ -420,37 +446,30 @@ export class Orchestrator implements FabricHost {
     return c;
   }
 
-  /** Cluster mode: only the instance that runs a source acts on it (the others would run it twice). */
-  private mustRunHere(c: Collector): void {
-    const cluster = this.parts.cluster;
-    if (!cluster || c.role !== 'source') return;
-    const owner = cluster.ownerOf(c.id);
-    if (owner === cluster.instance) return;
-    throw new HostError(
-      'CONFLICT',
-      `collector "${c.id}" runs on instance ${owner ?? '(none right now)'}, not on ${cluster.instance}: send the request to ${owner ? 'that instance' : 'its owner once it has one'} (GET /cluster lists who runs what)`,
-    );
-  }
-
   private mustBeStopped(c: Collector): void {
     if (!['stopped', 'idle', 'failed'].includes(c.currentState))
       throw new HostError('CONFLICT', `collector "${c.id}" is ${c.currentState}; stop it first (POST /collectors/${c.id}/stop), then change its checkpoint`);
   }
 
   async getCheckpoint(id: string): Promise<CheckpointSummary> {
-    return this.mustGet(id).checkpoint;
+    const c = this.mustGet(id);
+    // In a cluster the committed position is the checkpoints topic's, wherever the collector runs.
+    if (this.parts.cluster && c.role === 'source') return this.parts.checkpoints.read(id);
+    return c.checkpoint;
   }
 
   async setCheckpoint(id: string, value: Checkpoint): Promise<CheckpointSummary> {
     const c = this.mustGet(id);
-    this.mustRunHere(c);
-    this.mustBeStopped(c);
+    const cluster = this.parts.cluster && c.role === 'source' ? this.parts.cluster : undefined;
+    if (!cluster) this.mustBeStopped(c);
     const fields = checkpointErrors(c.plugin.definition.checkpointSchema, value);
     if (fields.length > 0)
       throw new CheckpointValidationError(
         `checkpoint for collector "${id}" does not match the checkpoint schema of ${c.plugin.pkg.name}: ${describeFieldErrors(fields)}; send a value of the shape the plugin documents (GET /collectors/${id}/checkpoint shows the current one)`,
         fields,
       );
+    // The owner stops the collector, commits the position in its slot's transaction and starts it again as it was.
+    if (cluster) return cluster.setCheckpoint(id, value, CLUSTER_REQUEST_WAIT_MS);
     await this.parts.checkpoints.write(id, value);
     const summary = await this.parts.checkpoints.read(id);
     c.setPosition(summary);
@@ -459,7 +478,10 @@ export class Orchestrator implements FabricHost {
 
   async resetCheckpoint(id: string): Promise<void> {
     const c = this.mustGet(id);
-    this.mustRunHere(c);
+    if (this.parts.cluster && c.role === 'source') {
+      await this.parts.cluster.setCheckpoint(id, null, CLUSTER_REQUEST_WAIT_MS);
+      return;
+    }
     this.mustBeStopped(c);
     await this.parts.checkpoints.reset(id);
     c.setPosition({ value: undefined });

@@ -131,6 +131,8 @@ export interface CommandResponse {
   id: string;
   command: CollectorCommand;
   state: CollectorState;
+  /** Cluster mode: the instance that runs the collector. */
+  instance?: string;
 }
 
 export interface BulkRestartResponse {

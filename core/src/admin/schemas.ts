@@ -157,6 +157,7 @@ export const CommandResultSchema = Type.Object({
   id: Type.String(),
   command: Type.Unsafe<CollectorCommand>({ type: 'string', enum: [...COMMANDS] }),
   state: CollectorStateSchema,
+  instance: Type.Optional(Type.String({ description: 'Cluster mode: the instance that runs the collector and applied the command (202: sent through the cluster)' })),
 });
 export const CommandQuery = Type.Object({
   wait: Type.Optional(
@@ -170,7 +171,12 @@ export const BulkRestartSchema = Type.Object({
   results: Type.Array(Type.Object({ id: Type.String(), ok: Type.Boolean(), state: CollectorStateSchema, reason: Type.Optional(Type.String()) })),
 });
 
-export const CheckpointSchema = Type.Object({ id: Type.String(), value: Type.Optional(Json), updatedAt: Type.Optional(IsoTime) });
+export const CheckpointSchema = Type.Object({
+  id: Type.String(),
+  value: Type.Optional(Json),
+  updatedAt: Type.Optional(IsoTime),
+  instance: Type.Optional(Type.String({ description: 'Cluster mode: the instance that runs the collector and committed the change' })),
+});
 export const CheckpointBody = Type.Object(
   { value: Type.Unknown({ description: 'The new checkpoint: the opaque JSON value the source plugin stores (see GET first)' }) },
   { additionalProperties: false, required: ['value'] },

@@ -51,6 +51,11 @@ export interface ClusterNames {
   slotsTopic: string;
   /** Compacted, N partitions, keyed by collector id; written in each batch's transaction. */
   checkpointsTopic: string;
+  /**
+   * Compacted, one partition, read by every instance: operators' target states, restart requests and
+   * checkpoint changes. A config change is a record here, never a membership change (no rebalance).
+   */
+  configTopic: string;
   slotTransactionalId(slot: number): string;
   pinnedTransactionalId(collector: string): string;
 }
@@ -63,6 +68,7 @@ export function clusterNames(cfg: Pick<ClusterConfig, 'group' | 'topic_prefix'>)
     consumerGroup: `${base}members`,
     slotsTopic: `${base}slots`,
     checkpointsTopic: `${base}checkpoints`,
+    configTopic: `${base}config`,
     slotTransactionalId: (slot) => `${base}slot-${slot}`,
     pinnedTransactionalId: (collector) => `${base}pinned-${collector}`,
   };

@@ -84,6 +84,10 @@ export class Membership extends TypedEmitter<MembershipEvents> {
   private generation = 0;
   /** The last sign from the coordinator that this member's session is alive: a heartbeat or a join. */
   private lastContact = 0;
+  /** When the watchdog last ran: a gap past the session timeout means this process was frozen. */
+  private lastTick = 0;
+  /** Set while a rebalance (join + sync) is in progress. */
+  private joiningSince = 0;
   /** Lost since the last join: `lost` is said once per loss. */
   private lostSinceJoin = false;
   /** The watchdog (not Kafka) ended the session: the coordinator may still count this member in. */
@@ -147,7 +151,10 @@ export class Membership extends TypedEmitter<MembershipEvents> {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onJoin(e.payload));
     consumer.on(consumer.events.HEARTBEAT, () => this.onHeartbeat());
-    consumer.on(consumer.events.REBALANCING, () => this.log.info('the group is rebalancing; slots keep running until the new assignment'));
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.joiningSince = Date.now();
+      this.log.info('the group is rebalancing; slots keep running until the new assignment');
+    });
     consumer.on(consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
     this.watchdog = setInterval(() => this.checkSession(), Math.max(50, Math.min(heartbeatIntervalMs, 1000)));
     this.watchdog.unref();
@@ -178,11 +185,27 @@ export class Membership extends TypedEmitter<MembershipEvents> {
    * past the session timeout must report the loss before it acts on its old slots again.
    */
   private checkSession(): void {
+    const now = Date.now();
+    // The watchdog's own timer running this late means the process did not run at all (SIGSTOP, a
+    // VM pause): the coordinator has given the slots away by now.
+    const frozen = this.lastTick > 0 && now - this.lastTick > this.opts.sessionTimeoutMs;
+    this.lastTick = now;
     if (this.closed || !this.current || this.lostSinceJoin) return;
-    const silent = Date.now() - this.lastContact;
-    if (silent <= this.opts.sessionTimeoutMs) return;
+    if (frozen) {
+      this.gaveUp = true;
+      this.lose(`this process did not run for more than the session timeout (${this.opts.sessionTimeoutMs} ms): stopped or starved`);
+      return;
+    }
+    // Otherwise the coordinator decides: a join in progress is contact (it waits for slow members up
+    // to the rebalance timeout), and a heartbeat delayed by load is not a loss until the coordinator
+    // says so (kafkajs then rejoins and a new assignment comes). Twice the session timeout without
+    // any answer means the coordinator is unreachable or has evicted us: stop the slots.
+    const since = this.joiningSince > 0 ? Math.max(this.lastContact, this.joiningSince) : this.lastContact;
+    const allowed = this.opts.sessionTimeoutMs * (this.joiningSince > 0 ? 3 : 2);
+    const silent = now - since;
+    if (silent <= allowed) return;
     this.gaveUp = true;
-    this.lose(`no heartbeat or join for ${silent} ms (session timeout ${this.opts.sessionTimeoutMs} ms)`);
+    this.lose(`no heartbeat or join answered for ${silent} ms (session timeout ${this.opts.sessionTimeoutMs} ms)`);
   }
 
   private lose(reason: string): void {
@@ -211,6 +234,7 @@ export class Membership extends TypedEmitter<MembershipEvents> {
     if (this.closed) return;
     this.checkSession();
     this.lastContact = Date.now();
+    this.joiningSince = 0;
     const synced = this.synced;
     this.synced = undefined;
     const view = synced?.memberId === payload.memberId ? synced.view : undefined;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { Notifier } from '../async/notifier.js';
 import type { CollectorStatusEvent } from '../sinks/sink.js';
 import type { StoredClusterCheckpoint } from './slot-writer.js';
+import { type ControlRecord, parseControl } from './control.js';
 
 /** The latest status record of a collector, as any instance of the cluster published it. */
 export type ClusterCollectorStatus = CollectorStatusEvent & { instance?: string };
@@ -14,6 +15,10 @@ export interface StateViewOptions {
   group: string;
   checkpointsTopic: string;
   statusTopic: string;
+  /** The config topic (operators' target states and requests); omitted: not followed. */
+  configTopic?: string;
+  /** Each config-topic record, in order, with its offset (history first, then as they arrive). */
+  onControl?(record: ControlRecord, offset: number): void;
   logger: Logger;
 }
 
@@ -57,7 +62,7 @@ export class ClusterStateView {
     });
     this.consumer = consumer;
     await consumer.connect();
-    await consumer.subscribe({ topics: [this.o.checkpointsTopic, this.o.statusTopic], fromBeginning: true });
+    await consumer.subscribe({ topics: [this.o.checkpointsTopic, this.o.statusTopic, ...(this.o.configTopic ? [this.o.configTopic] : [])], fromBeginning: true });
     // A fetch that holds only transaction markers (the end of a transactional log) never reaches
     // eachBatch; its END_BATCH_PROCESS still carries the marker's offset (docs/cluster-spike.md).
     // Not the high watermark: read_committed stops at the last stable offset, which can be below it.
@@ -109,11 +114,16 @@ export class ClusterStateView {
 
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
     const isCheckpoint = batch.topic === this.o.checkpointsTopic;
+    const isConfig = batch.topic === this.o.configTopic;
     for (const m of batch.messages) {
       const key = m.key?.toString('utf8');
       const value = parseObject(m.value);
       if (!key || value === undefined) this.ignored++;
-      else if (isCheckpoint) {
+      else if (isConfig) {
+        const record = value === null ? undefined : parseControl(key, value);
+        if (record) this.o.onControl?.(record, Number(m.offset));
+        else if (value !== null) this.ignored++;
+      } else if (isCheckpoint) {
         if (value === null) this.checkpoints.delete(key);
         else if (typeof value.commit === 'string' && typeof value.instance === 'string' && 'value' in value) this.checkpoints.set(key, value as unknown as StoredClusterCheckpoint);
         else this.ignored++;

@@ -21,12 +21,20 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
       ],
     },
   ];
+  const config = {
+    topic: names.configTopic,
+    numPartitions: 1,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'min.compaction.lag.ms', value: '0' },
+    ],
+  };
   const existing = new Set(await admin.listTopics());
-  const missing = wanted.filter((t) => !existing.has(t.topic));
+  const missing = [...wanted.filter((t) => !existing.has(t.topic)).map((t) => ({ ...t, numPartitions: SLOT_COUNT })), ...(existing.has(config.topic) ? [] : [config])];
   if (missing.length > 0) {
     try {
       await admin.createTopics({
-        topics: missing.map((t) => ({ ...t, numPartitions: SLOT_COUNT, replicationFactor })),
+        topics: missing.map((t) => ({ ...t, replicationFactor })),
         // kafkajs' own wait gives up (UNKNOWN_TOPIC_OR_PARTITION) while 64 new partitions get their leaders: waitForLeaders() below.
         waitForLeaders: false,
       });
@@ -35,7 +43,7 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
       if (!facts.types.includes('TOPIC_ALREADY_EXISTS'))
         throw new ClusterSetupError(
           `could not create the cluster's topics ${missing.map((t) => t.topic).join(', ')} (${facts.code}): ` +
-            `create them with ${SLOT_COUNT} partitions (the checkpoints topic with cleanup.policy=compact), or grant this client CREATE on them, or lower cluster.replication_factor`,
+            `create them (${names.slotsTopic} and ${names.checkpointsTopic} with ${SLOT_COUNT} partitions, ${names.configTopic} with 1; checkpoints and config with cleanup.policy=compact), or grant this client CREATE on them, or lower cluster.replication_factor`,
         );
     }
   }
@@ -44,6 +52,7 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
     wanted.map((t) => t.topic),
   );
   for (const t of meta.topics) {
+    if (t.name === config.topic) continue;
     if (t.partitions.length !== SLOT_COUNT)
       throw new ClusterSetupError(
         `cluster topic ${t.name} has ${t.partitions.length} partitions; cluster mode needs exactly ${SLOT_COUNT} (one per slot). ` +

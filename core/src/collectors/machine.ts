@@ -12,7 +12,8 @@ export interface ErrorInfo {
 }
 
 export type CollectorEvent =
-  | { type: 'START' }
+  /** `paused`: come up paused, without polling (cluster mode: a collector paused by an operator moved here). */
+  | { type: 'START'; paused?: boolean }
   | { type: 'STOP' }
   | { type: 'PAUSE' }
   | { type: 'RESUME' }
@@ -46,6 +47,8 @@ export interface CollectorContext {
   backoffMs: number;
   restarts: number;
   random: () => number;
+  /** Set by `START { paused: true }` until the plugin is up: then the collector rests in `paused`. */
+  startPaused: boolean;
 }
 
 /** Codes that mean "the backend is not letting us make progress": degraded at once (handling `degrade` in the error table). */
@@ -120,7 +123,15 @@ export const collectorMachine = setup({
       };
     }),
     manualRestart: assign(({ context }) => ({ backoffMs: 0, restarts: context.restarts + 1, reason: 'restart requested by an operator' })),
-    resetBudget: assign({ restartTimes: [], attempt: 0, consecutiveErrors: 0, degradedChecks: 0 }),
+    resetBudget: assign(({ event }) => ({
+      restartTimes: [],
+      attempt: 0,
+      consecutiveErrors: 0,
+      degradedChecks: 0,
+      startPaused: event.type === 'START' && event.paused === true,
+    })),
+    noteStartMode: assign(({ event }) => ({ startPaused: event.type === 'START' && event.paused === true })),
+    clearStartMode: assign({ startPaused: false }),
     resetBackoff: assign({ attempt: 0 }),
     giveUp: assign(({ context }) => ({
       reason: `restart budget exhausted: more than ${context.policy.intensity} restarts within ${Math.round(context.policy.periodMs / 1000)}s${context.lastError ? `; last error ${context.lastError.code}: ${context.lastError.message}` : ''}`,
@@ -138,17 +149,21 @@ export const collectorMachine = setup({
     consecutiveErrors: 0,
     degradedChecks: 0,
     backoffMs: 0,
+    startPaused: false,
     restarts: 0,
     random: input.random ?? Math.random,
   }),
   states: {
     idle: {
-      on: { START: 'starting', STOP: 'stopped' },
+      on: { START: { target: 'starting', actions: 'noteStartMode' }, STOP: 'stopped' },
     },
     starting: {
       invoke: {
         src: 'startPlugin',
-        onDone: { target: 'active', actions: 'clearErrors' },
+        onDone: [
+          { guard: ({ context }) => context.startPaused, target: 'active.paused', actions: 'clearErrors' },
+          { target: 'active', actions: 'clearErrors' },
+        ],
         onError: [
           { guard: 'budgetLeft', target: 'restarting', actions: ['recordStartError', 'scheduleRestart'] },
           { target: 'failed', actions: ['recordStartError', 'giveUp'] },
@@ -159,6 +174,7 @@ export const collectorMachine = setup({
     // Where the plugin instance is up. STOP, RESTART and PAUSE mean the same in each of its states.
     active: {
       initial: 'running',
+      entry: 'clearStartMode',
       on: {
         PAUSE: { guard: not(stateIn('#collector.active.paused')), target: '.paused' },
         STOP: { target: 'stopping', actions: 'noteStop' },

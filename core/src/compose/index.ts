@@ -150,7 +150,8 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     mode: opts.once ? 'once' : 'continuous',
     ...(cluster ? { cluster } : {}),
   });
-  // A running instance can change its collectors (admin API, reload); a `run --once` cannot.
-  if (!opts.once) orchestrator.configControl = new LiveConfig({ loaded, components, roots, factory, orchestrator, env, logger });
+  // A running instance can change its collectors (admin API, reload); a `run --once` cannot, nor can
+  // a cluster instance: every instance runs the same file, so a change is made there and reloaded on all.
+  if (!opts.once && !cluster) orchestrator.configControl = new LiveConfig({ loaded, components, roots, factory, orchestrator, env, logger });
   return orchestrator;
 }

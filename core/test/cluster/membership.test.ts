@@ -175,7 +175,7 @@ describe('cluster membership', () => {
     // public knob makes that happen on cue, so the member's last contact is aged by hand.
     const [quiet, ...others] = three;
     const mark = quiet!.events.length;
-    (quiet!.membership as unknown as { lastContact: number }).lastContact = Date.now() - SESSION_MS - 1000;
+    (quiet!.membership as unknown as { lastContact: number }).lastContact = Date.now() - 2 * SESSION_MS - 1000;
     const after = await pollUntil(
       () => settled(three),
       (v) => v?.every((x) => x.generation > before[0]!.generation) === true,

@@ -197,6 +197,11 @@ export function collectorRoutes(app: AdminApp, { host, mutating }: RouteContext)
         const { id } = request.params;
         const before = host.getCollector(id);
         if (!before) throw notFound(id);
+        const routed = await host.routeCommand?.(id, command, (request.query.wait ?? 0) * 1000);
+        if (routed) {
+          request.log.info({ audit: `${command}-collector`, collector: id, owner: routed.instance }, `${command} requested through the admin API (sent to the cluster)`);
+          return reply.code(202).send({ id, command, state: routed.state, ...(routed.instance ? { instance: routed.instance } : {}) });
+        }
         if (ALREADY[command].has(before.state)) return reply.code(202).send({ id, command, state: await settle(host, id, before.state, request.query.wait ?? 0) });
         request.log.info({ audit: `${command}-collector`, collector: id, from: before.state }, `${command} requested through the admin API`);
         const result = await host.command(id, command);

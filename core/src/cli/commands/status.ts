@@ -177,7 +177,7 @@ function collectorCommand(command: CollectorCommand): CliCommand {
           return results.every((r) => r.ok) ? 0 : 1;
         }
         const r = await api.command(positionals[0]!, command, wait);
-        io.stdout.write(`${r.id}: ${r.state}\n`);
+        io.stdout.write(`${r.id}: ${r.state}${r.instance ? ` (on ${r.instance})` : ''}\n`);
         return 0;
       } catch (err) {
         return fail(err, io);
