@@ -124,6 +124,14 @@ const validate: CliCommand = {
     io.stdout.write(
       `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})${overlay ? `, with ${overlay.changes} collector change(s) made through the admin API (${overlay.file})` : ''}\n`,
     );
+    const cluster = loaded.config.cluster;
+    if (cluster) {
+      const pins = Object.entries(cluster.pinned);
+      io.stdout.write(
+        `cluster ${cluster.group}: every instance runs this file (FABRIC_INSTANCE_ID names each); collectors spread over 64 slots` +
+          `${pins.length ? `, pinned: ${pins.map(([c, i]) => `${c} → ${i}`).join(', ')}` : ''}\n`,
+      );
+    }
     if (!values.connect) return 0;
     const logger = createLogger({ level: 'silent' });
     const checks = await checkConnections(loaded, components, { timeoutMs: timeoutS * 1000, logger });
