@@ -46,6 +46,7 @@ describe('/openapi.json', () => {
         'GET /health',
         'GET /ready',
         'GET /metrics',
+        'GET /cluster',
         'GET /stats',
         'GET /events',
         'GET /collectors',
