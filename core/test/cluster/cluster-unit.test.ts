@@ -1,0 +1,105 @@
+// Cluster mode without a broker: the config section, the shared topics' record parsing (written
+// by anyone who can produce to them, so hostile), the slot hash, and the commit path's hand-over of
+// a batch's checkpoint to a sink that commits it.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { clusterNames, instanceIdOf, SLOT_COUNT, slotOf } from '../../src/cluster/config.js';
+import { parseControl } from '../../src/cluster/control.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { BatchOrigin } from '../../src/sinks/sink.js';
+import type { FabricEvent } from '../../src/plugin-api/index.js';
+import { MemorySink, testPipeline } from '../helpers.js';
+
+const kafkaSink = 'sink: { type: kafka, brokers: ["127.0.0.1:9092"] }\n';
+const collectors = 'collectors:\n  - { id: auth, plugin: "@reactive-fabric/plugin-log-file", config: { paths: [a.log] } }\n';
+
+describe('the cluster: section', () => {
+  it('is optional: without it nothing changes', () => {
+    expect(parseConfig(collectors, '/etc/fabric/f.yaml', {}).config.cluster).toBeUndefined();
+  });
+
+  it('takes a group and applies defaults', () => {
+    const { config } = parseConfig(`${kafkaSink}cluster: { group: soc-prod }\n${collectors}`, '/etc/fabric/f.yaml', {});
+    expect(config.cluster).toEqual({ group: 'soc-prod', session_timeout_seconds: 10, heartbeat_interval_seconds: 1, replication_factor: 1, pinned: {} });
+    expect(clusterNames(config.cluster!)).toMatchObject({ consumerGroup: 'fabric.soc-prod.members', slotsTopic: 'fabric.soc-prod.slots', checkpointsTopic: 'fabric.soc-prod.checkpoints', configTopic: 'fabric.soc-prod.config' });
+    expect(clusterNames(config.cluster!).slotTransactionalId(7)).toBe('fabric.soc-prod.slot-7');
+  });
+
+  it('refuses a cluster on the embedded sink, and a pin of a collector that does not exist, naming line, field and fix', () => {
+    expect(() => parseConfig(`cluster:\n  group: soc\n  pinned: { nope: node-a }\n${collectors}`, '/etc/fabric/f.yaml', {})).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/f\.yaml:\d+ {2}cluster: cluster mode needs the Kafka sink[\s\S]*fix: set sink: \{ type: kafka[\s\S]*f\.yaml:3 {2}cluster\.pinned\.nope: "nope" is not a configured collector\n\s+fix: pin one of: auth/),
+      }),
+    );
+  });
+
+  it('refuses a group name that cannot name topics', () => {
+    expect(() => parseConfig(`${kafkaSink}cluster: { group: "soc prod/../x" }\n`, '/etc/fabric/f.yaml', {})).toThrow(/cluster\.group/);
+  });
+});
+
+describe('slots and instance ids', () => {
+  it('puts a collector in the same slot on every instance, spread over all 64', () => {
+    expect(slotOf('auth-log')).toBe(slotOf('auth-log'));
+    const used = new Set(Array.from({ length: 2000 }, (_, i) => slotOf(`collector-${i}`)));
+    expect(used.size).toBe(SLOT_COUNT);
+    for (const s of used) expect(s >= 0 && s < SLOT_COUNT).toBe(true);
+  });
+
+  it('takes the instance id from FABRIC_INSTANCE_ID, else hostname-pid', () => {
+    expect(instanceIdOf({ FABRIC_INSTANCE_ID: 'node-a' })).toBe('node-a');
+    expect(instanceIdOf({})).toMatch(new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*-${process.pid}$`));
+  });
+});
+
+describe('config-topic records (hostile input)', () => {
+  it('reads the records this version writes', () => {
+    expect(parseControl('target/auth', { collector: 'auth', target: 'paused', by: 'a', at: '2026-12-04T00:00:00.000Z' })).toEqual({
+      kind: 'target',
+      collector: 'auth',
+      target: 'paused',
+      by: 'a',
+      at: '2026-12-04T00:00:00.000Z',
+    });
+    expect(parseControl('checkpoint/auth', { collector: 'auth', request: 'r1', value: null })).toMatchObject({ kind: 'checkpoint', value: null });
+  });
+
+  it('skips anything else without throwing: unknown kinds, a key that names another collector, bad targets, prototype keys', () => {
+    expect(parseControl('target/auth', { collector: 'other', target: 'paused' })).toBeUndefined();
+    expect(parseControl('target/auth', { collector: 'auth', target: 'exploded' })).toBeUndefined();
+    expect(parseControl('__proto__/auth', { collector: 'auth', target: 'paused' })).toBeUndefined();
+    expect(parseControl('noslash', { collector: 'noslash' })).toBeUndefined();
+    fc.assert(
+      fc.property(fc.string(), fc.dictionary(fc.string(), fc.jsonValue()), (key, value) => {
+        const r = parseControl(key, value as Record<string, unknown>);
+        if (r) expect(`${r.kind}/${r.collector}`).toBe(key);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('the commit path hands each batch’s checkpoint to a sink that commits it', () => {
+  class CommittingSink extends MemorySink {
+    readonly commitsCheckpoints = true;
+    readonly origins: Array<{ events: number; origin: BatchOrigin | undefined }> = [];
+    override write(events: readonly FabricEvent[], origin?: BatchOrigin): Promise<void> {
+      this.origins.push({ events: events.length, origin });
+      return super.write(events);
+    }
+  }
+
+  it('a batch with nothing to publish still reaches the sink, for its position', async () => {
+    const sink = new CommittingSink();
+    const pipeline = testPipeline({ sink, publish: 'detections' });
+    await pipeline.submit({ collector: 'c1', plugin: 'p', events: [{ message: 'nothing to see' }], checkpoint: { offset: 42 } });
+    expect(sink.origins).toEqual([{ events: 0, origin: { collector: 'c1', checkpoint: { offset: 42 } } }]);
+  });
+
+  it('a plain sink is not called for a batch with nothing to publish', async () => {
+    const sink = new MemorySink();
+    const pipeline = testPipeline({ sink, publish: 'detections' });
+    await pipeline.submit({ collector: 'c1', plugin: 'p', events: [{ message: 'nothing to see' }], checkpoint: { offset: 42 } });
+    expect(sink.writes).toBe(0);
+  });
+});
