@@ -126,7 +126,7 @@ describe('fabric CLI', () => {
     const r = spawnSync(process.execPath, [fabric, 'plugins', 'list'], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     for (const p of ['log-file', 'log-elasticsearch', 'log-splunk', 'log-graylog', 'ti-virustotal', 'ti-abuseipdb', 'ti-otx', 'ti-misp'])
-      expect(r.stdout).toMatch(new RegExp(`@reactive-fabric/plugin-${p}\\s+0\\.1\\.0\\s+\\w+\\s+\\^1\\.0\\.0\\s+working directory\\s+yes`));
+      expect(r.stdout).toMatch(new RegExp(`@reactive-fabric/plugin-${p}\\s+0\\.1\\.0\\s+\\w+\\s+\\^1\\.[01]\\.0\\s+working directory\\s+yes`));
   });
 
   it('refuses an unknown command and an unknown flag by name', () => {

@@ -14,6 +14,7 @@ import { ClusterSink } from './sink.js';
 export { ClusterNode } from './node.js';
 export { ClusterSink } from './sink.js';
 export { KafkaCheckpointStore } from './checkpoint-store.js';
+export { unpinnedHostCollectors } from './locality.js';
 export { clusterNames, instanceIdOf, slotOf, SLOT_COUNT, type ClusterConfig } from './config.js';
 
 export interface ClusterParts {

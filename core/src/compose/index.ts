@@ -81,6 +81,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     const spec = '../cluster/index.js';
     const mod = (await import(spec)) as typeof import('../cluster/index.js');
     const instance = mod.instanceIdOf(env);
+    for (const w of mod.unpinnedHostCollectors(cfg, components)) logger.warn({ instance }, w);
     const parts = mod.createCluster(cfg, sink, {
       instance,
       logger: logger.child({ instance }),

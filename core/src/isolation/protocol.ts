@@ -32,6 +32,7 @@ export interface DefinitionData {
   description?: string;
   configSchema?: unknown;
   checkpointSchema?: unknown;
+  locality?: string;
 }
 
 /** What create() tells the host: the instance's description and the secret values of its config. */

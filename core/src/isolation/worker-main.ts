@@ -72,6 +72,7 @@ async function inspect(): Promise<DefinitionData> {
     description: typeof d.description === 'string' ? d.description : undefined,
     configSchema: pick(d.configSchema),
     checkpointSchema: pick(d.checkpointSchema),
+    locality: typeof d.locality === 'string' ? d.locality : undefined,
   };
 }
 

@@ -5,7 +5,7 @@ import type { JsonValue, SourceEvent } from './events.js';
 import type { Indicator, IndicatorType, Verdict } from './indicators.js';
 
 /** The plugin API version this build of core implements. Plugins declare a semver range against it. */
-export const PLUGIN_API_VERSION = '1.0.0';
+export const PLUGIN_API_VERSION = '1.1.0';
 
 export type PluginKind = 'source' | 'enricher';
 
@@ -131,6 +131,13 @@ export interface PluginDefinition<S extends TSchema = TSchema, K extends PluginK
    * plugin wrote, or users cannot upgrade without a reset.
    */
   checkpointSchema?: TSchema;
+  /**
+   * Where a source's data can be read (plugin API 1.1, optional; default `anywhere`). `host`: only on
+   * the machine it runs on (local files). In cluster mode a `host` collector that is not pinned to an
+   * instance (`cluster.pinned`) would move to instances that do not have its data: `fabric validate`
+   * and start say so.
+   */
+  locality?: 'host' | 'anywhere';
   /** Build an instance for one collector. Do not do I/O here; do it in start(). */
   create(config: Static<S>, context: PluginContext): InstanceOf<K> | Promise<InstanceOf<K>>;
 }

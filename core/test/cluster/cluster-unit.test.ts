@@ -21,14 +21,21 @@ describe('the cluster: section', () => {
   it('takes a group and applies defaults', () => {
     const { config } = parseConfig(`${kafkaSink}cluster: { group: soc-prod }\n${collectors}`, '/etc/fabric/f.yaml', {});
     expect(config.cluster).toEqual({ group: 'soc-prod', session_timeout_seconds: 10, heartbeat_interval_seconds: 1, replication_factor: 1, pinned: {} });
-    expect(clusterNames(config.cluster!)).toMatchObject({ consumerGroup: 'fabric.soc-prod.members', slotsTopic: 'fabric.soc-prod.slots', checkpointsTopic: 'fabric.soc-prod.checkpoints', configTopic: 'fabric.soc-prod.config' });
+    expect(clusterNames(config.cluster!)).toMatchObject({
+      consumerGroup: 'fabric.soc-prod.members',
+      slotsTopic: 'fabric.soc-prod.slots',
+      checkpointsTopic: 'fabric.soc-prod.checkpoints',
+      configTopic: 'fabric.soc-prod.config',
+    });
     expect(clusterNames(config.cluster!).slotTransactionalId(7)).toBe('fabric.soc-prod.slot-7');
   });
 
   it('refuses a cluster on the embedded sink, and a pin of a collector that does not exist, naming line, field and fix', () => {
     expect(() => parseConfig(`cluster:\n  group: soc\n  pinned: { nope: node-a }\n${collectors}`, '/etc/fabric/f.yaml', {})).toThrow(
       expect.objectContaining({
-        message: expect.stringMatching(/f\.yaml:\d+ {2}cluster: cluster mode needs the Kafka sink[\s\S]*fix: set sink: \{ type: kafka[\s\S]*f\.yaml:3 {2}cluster\.pinned\.nope: "nope" is not a configured collector\n\s+fix: pin one of: auth/),
+        message: expect.stringMatching(
+          /f\.yaml:\d+ {2}cluster: cluster mode needs the Kafka sink[\s\S]*fix: set sink: \{ type: kafka[\s\S]*f\.yaml:3 {2}cluster\.pinned\.nope: "nope" is not a configured collector\n\s+fix: pin one of: auth/,
+        ),
       }),
     );
   });

@@ -78,10 +78,12 @@ export default definePlugin({
   name: '@reactive-fabric/plugin-log-file',
   version: '0.1.0',
   kind: 'source',
-  apiVersion: '^1.0.0',
+  apiVersion: '^1.1.0',
   description: 'Reads local log files (syslog/auth.log lines and JSON lines), follows appends and rotation',
   configSchema: ConfigSchema,
   checkpointSchema: LogFileCheckpointSchema,
+  // It reads this host's files: in a cluster its collectors belong pinned to the instance on this host.
+  locality: 'host',
   create(config, ctx) {
     const base = resolve(ctx.configDir ?? process.cwd(), config.base_dir ?? '.');
     const patterns = config.paths.map((p) => resolve(base, p));

@@ -1,3 +1,4 @@
+import { unpinnedHostCollectors } from '../../cluster/locality.js';
 import type { CliCommand, CliIo } from '../command.js';
 import { secondsFlag, stringFlag } from '../args.js';
 import { configFlag, configPath } from '../config-arg.js';
@@ -125,6 +126,7 @@ const validate: CliCommand = {
       `${loaded.file}: valid (${components.filter((c) => c.section === 'collectors').length} collector(s), ${components.filter((c) => c.section === 'enrichers').length} enricher(s), sink ${loaded.config.sink.type})${overlay ? `, with ${overlay.changes} collector change(s) made through the admin API (${overlay.file})` : ''}\n`,
     );
     const cluster = loaded.config.cluster;
+    for (const w of unpinnedHostCollectors(loaded.config, components)) io.stderr.write(`warning: ${w}\n`);
     if (cluster) {
       const pins = Object.entries(cluster.pinned);
       io.stdout.write(
