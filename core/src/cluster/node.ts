@@ -162,7 +162,7 @@ export class ClusterNode implements ClusterRole {
       const slot = slotOf(id);
       const pinned = this.o.config.pinned[id];
       const owner = pinned !== undefined ? (live.has(pinned) || pinned === this.o.instance ? pinned : undefined) : ownerOfSlot.get(slot);
-      const st = this.view.status(id);
+      const st = owner ? this.view.status(id, owner) : this.view.status(id);
       return {
         id,
         slot,
@@ -255,7 +255,7 @@ export class ClusterNode implements ClusterRole {
     const until = Date.now() + waitMs;
     for (;;) {
       const owner = this.ownerOf(id);
-      const st = this.view.status(id);
+      const st = owner ? this.view.status(id, owner) : undefined;
       const fresh = command !== 'restart' || (st !== undefined && st['@timestamp'] >= at);
       const state = (owner === this.o.instance ? this.sources?.stateOf(id) : (st?.state as CollectorState | undefined)) ?? 'stopped';
       if (owner && settled.includes(state) && fresh && (owner === this.o.instance || st?.instance === owner)) return { ok: true, state, instance: owner };

@@ -23,6 +23,13 @@ export interface StateViewOptions {
 }
 
 const MAX_RECORD_BYTES = 1 << 20;
+const MAX_INSTANCES_PER_COLLECTOR = 64;
+
+function oldestOf(byInstance: Map<string, ClusterCollectorStatus>): string {
+  let oldest: [string, string] | undefined;
+  for (const [instance, s] of byInstance) if (!oldest || s['@timestamp'] < oldest[1]) oldest = [instance, s['@timestamp']];
+  return oldest![0];
+}
 
 function parseObject(buf: Buffer | null): Record<string, unknown> | null | undefined {
   if (buf === null) return null;
@@ -45,7 +52,8 @@ function parseObject(buf: Buffer | null): Record<string, unknown> | null | undef
 export class ClusterStateView {
   private consumer: Consumer | undefined;
   private readonly checkpoints = new Map<string, StoredClusterCheckpoint>();
-  private readonly statuses = new Map<string, ClusterCollectorStatus>();
+  /** Latest status record per collector and per instance that published it. */
+  private readonly statuses = new Map<string, Map<string, ClusterCollectorStatus>>();
   /** Next offset to read, per `topic:partition`. */
   private readonly positions = new Map<string, number>();
   private readonly moved = new Notifier();
@@ -84,12 +92,18 @@ export class ClusterStateView {
     return this.checkpoints.get(collector);
   }
 
-  status(collector: string): ClusterCollectorStatus | undefined {
-    return this.statuses.get(collector);
-  }
-
-  allStatuses(): ClusterCollectorStatus[] {
-    return [...this.statuses.values()];
+  /**
+   * The collector's latest state as `owner` published it when given (an instance that lost the
+   * collector may still report it stopping after the new owner reported it running), else the
+   * latest of any instance.
+   */
+  status(collector: string, owner?: string): ClusterCollectorStatus | undefined {
+    const byInstance = this.statuses.get(collector);
+    if (!byInstance) return undefined;
+    if (owner !== undefined) return byInstance.get(owner);
+    let latest: ClusterCollectorStatus | undefined;
+    for (const s of byInstance.values()) if (!latest || s['@timestamp'] > latest['@timestamp']) latest = s;
+    return latest;
   }
 
   /** Records skipped because they were not what this version writes (hostile or foreign data). */
@@ -127,8 +141,13 @@ export class ClusterStateView {
         if (value === null) this.checkpoints.delete(key);
         else if (typeof value.commit === 'string' && typeof value.instance === 'string' && 'value' in value) this.checkpoints.set(key, value as unknown as StoredClusterCheckpoint);
         else this.ignored++;
-      } else if (value !== null && typeof value.state === 'string' && value.collector === key) this.statuses.set(key, value as unknown as ClusterCollectorStatus);
-      else if (value === null) this.statuses.delete(key);
+      } else if (value !== null && typeof value.state === 'string' && value.collector === key && typeof value['@timestamp'] === 'string') {
+        const byInstance = this.statuses.get(key) ?? new Map<string, ClusterCollectorStatus>();
+        byInstance.set(typeof value.instance === 'string' ? value.instance : '', value as unknown as ClusterCollectorStatus);
+        // Anyone who can write to the topic can invent instances: keep the most recent few per collector.
+        if (byInstance.size > MAX_INSTANCES_PER_COLLECTOR) byInstance.delete(oldestOf(byInstance));
+        this.statuses.set(key, byInstance);
+      } else if (value === null) this.statuses.delete(key);
       else this.ignored++;
     }
     const last = batch.lastOffset();
