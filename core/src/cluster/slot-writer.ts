@@ -51,6 +51,8 @@ export interface SlotWriterOptions {
   onFenced(err: SlotFencedError): void;
   /** Most events in one transaction. */
   maxEventsPerTransaction?: number;
+  /** How long open() retries taking the transactional id (default 30 s). */
+  openTimeoutMs?: number;
 }
 
 /** Broker answers meaning a newer holder of the transactional id exists. */
@@ -99,9 +101,29 @@ export class SlotWriter {
     });
   }
 
-  /** Take the transactional id: from here on, an earlier holder's writes fail (it is fenced). */
+  /**
+   * Take the transactional id: from here on, an earlier holder's writes fail (it is fenced).
+   * Retried for a while: the transaction coordinator can be briefly unavailable (a broker's
+   * first transactional client creates __transaction_state; a coordinator moving or loading),
+   * and a slot whose writer never opened would have no collectors running at all.
+   */
   async open(): Promise<void> {
-    await this.initTransactions();
+    const until = Date.now() + (this.o.openTimeoutMs ?? 30_000);
+    let backoff = 100;
+    for (;;) {
+      try {
+        await this.initTransactions();
+        break;
+      } catch (err) {
+        if (isFencedError(err) || this.closing || Date.now() + backoff > until) throw err;
+        const facts = describeKafkaError(err);
+        this.log.warn({ code: facts.code, err: facts.message }, 'taking the transactional id failed; retrying');
+        await this.producer.disconnect().catch(() => undefined);
+        this.producer = this.newProducer();
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 2_000);
+      }
+    }
     this.running ??= this.loop();
   }
 

@@ -129,7 +129,14 @@ export class ClusterStateView {
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
     const isCheckpoint = batch.topic === this.o.checkpointsTopic;
     const isConfig = batch.topic === this.o.configTopic;
+    // The consumer never commits, so after any rejoin of its group (a restart after an error, a
+    // session lost while the process was stopped) kafkajs reads the partitions from the beginning
+    // again. Records before the position were applied already, and so were the later ones of the
+    // same keys: applying them again would move a checkpoint back while caughtUp() says the view
+    // is at the end — a new owner would then start from an old position and emit duplicates.
+    const from = this.positions.get(`${batch.topic}:${batch.partition}`) ?? 0;
     for (const m of batch.messages) {
+      if (Number(m.offset) < from) continue;
       const key = m.key?.toString('utf8');
       const value = parseObject(m.value);
       if (!key || value === undefined) this.ignored++;

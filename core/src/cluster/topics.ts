@@ -61,13 +61,22 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
   }
 }
 
-/** Metadata of `topics` once every partition has a leader (a new topic's partitions get theirs over a few hundred ms). */
+/**
+ * Metadata of `topics` once every partition has a leader that serves it (a new topic's partitions
+ * get theirs over a few hundred ms). The metadata names a leader a moment before that broker
+ * answers for the partition: until then ListOffsets — what a new owner of a slot sends to read the
+ * slot's checkpoints to their end — answers NOT_LEADER_OR_FOLLOWER, which kafkajs'
+ * admin.fetchTopicOffsets does not retry. So the offsets of every partition must answer too.
+ */
 export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<Awaited<ReturnType<Admin['fetchTopicMetadata']>>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     try {
       const meta = await admin.fetchTopicMetadata({ topics });
-      if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return meta;
+      if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+        for (const t of topics) await admin.fetchTopicOffsets(t);
+        return meta;
+      }
     } catch (err) {
       if (Date.now() > until) throw err;
     }
