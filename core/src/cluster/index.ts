@@ -46,5 +46,13 @@ export function createCluster(
     shutdownTimeoutMs: ctx.shutdownTimeoutMs,
   });
   const inner = sink as Sink & { writeDeadLetters(records: readonly DeadLetterRecord[]): Promise<void> };
-  return { node, sink: new ClusterSink(inner, ctx.instance, (c) => node.writerFor(c)) };
+  return {
+    node,
+    sink: new ClusterSink(
+      inner,
+      ctx.instance,
+      (c) => node.writerFor(c),
+      (c) => node.reportsStatusOf(c),
+    ),
+  };
 }

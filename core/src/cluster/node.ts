@@ -194,6 +194,11 @@ export class ClusterNode implements ClusterRole {
     return this.latest?.members.find((m) => m.slots.includes(slot))?.instance;
   }
 
+  /** Enrichers report everywhere; a source only from the instance that holds it. */
+  reportsStatusOf(id: string): boolean {
+    return !(this.sources?.sourceIds().includes(id) ?? false) || this.runsHere(id);
+  }
+
   /** Does this instance run `id` now (its slot or pin is held here)? */
   private runsHere(id: string): boolean {
     if (this.pins.has(id)) return true;
@@ -234,7 +239,8 @@ export class ClusterNode implements ClusterRole {
     await src.stopSource(r.collector, this.o.shutdownTimeoutMs);
     if (r.value === null) await this.checkpoints.reset(r.collector);
     else await this.checkpoints.write(r.collector, r.value);
-    await this.readToEnd(slotOf(r.collector));
+    const writer = this.writerFor(r.collector);
+    if (writer) await this.readToEnd(writer);
     src.positionSource(r.collector, await this.checkpoints.read(r.collector));
     if ((this.targets.get(r.collector) ?? 'running') !== 'stopped') await this.startAsTargeted(r.collector);
   }
@@ -320,17 +326,14 @@ export class ClusterNode implements ClusterRole {
       instance: this.o.instance,
       metrics: this.o.metrics,
       logger: this.log,
-      readCommitted: async (collector) => {
-        await this.readToEnd(partition);
-        return this.view.checkpoint(collector);
-      },
+      view: this.view,
       onFenced,
     });
   }
 
-  /** Wait until the view has read `partition` of the checkpoints topic as far as it goes now. */
-  private async readToEnd(partition: number): Promise<void> {
-    await this.view.caughtUp(this.names.checkpointsTopic, partition, await this.highOf(this.names.checkpointsTopic, partition));
+  /** Wait until the view holds everything committed to `writer`'s checkpoint partition so far. */
+  private async readToEnd(writer: SlotWriter): Promise<void> {
+    await this.view.barrier(await writer.barrier());
   }
 
   /**
@@ -382,8 +385,7 @@ export class ClusterNode implements ClusterRole {
     await writer.open();
     const holding: Holding = { writer, collectors };
     this.slots.set(slot, holding);
-    if (collectors.length === 0) return;
-    await this.readToEnd(slot);
+    await this.readToEnd(writer);
     for (const id of collectors) await this.startAsTargeted(id);
   }
 
@@ -403,7 +405,7 @@ export class ClusterNode implements ClusterRole {
     const writer = this.newWriter(this.names.pinnedTransactionalId(collector), slot, () => void this.releasePin(collector, 0));
     await writer.open();
     this.pins.set(collector, { writer, collectors: [collector] });
-    await this.readToEnd(slot);
+    await this.readToEnd(writer);
     await this.startAsTargeted(collector);
   }
 

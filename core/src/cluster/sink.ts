@@ -21,6 +21,8 @@ export class ClusterSink implements Sink {
     private readonly inner: KafkaSinkLike,
     private readonly instance: string,
     private readonly writerFor: (collector: string) => SlotWriter | undefined,
+    /** False for a source another instance runs: its idle → stopped here at shutdown is not its state. */
+    private readonly reportsStatusOf: (collector: string) => boolean,
   ) {}
 
   start(): Promise<void> {
@@ -41,6 +43,7 @@ export class ClusterSink implements Sink {
   }
 
   writeStatus(status: CollectorStatusEvent): Promise<void> {
+    if (!this.reportsStatusOf(status.collector)) return Promise.resolve();
     return this.inner.writeStatus({ ...status, instance: this.instance });
   }
 

@@ -26,6 +26,8 @@ export interface CheckpointUpdate {
 interface PendingWrite {
   events: Message[];
   checkpoint: CheckpointUpdate | undefined;
+  /** A read barrier's token (see barrier()). */
+  barrier?: string;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -42,11 +44,11 @@ export interface SlotWriterOptions {
   metrics: ClusterMetrics;
   logger: Logger;
   /**
-   * After a commit whose outcome is unknown (the broker did not answer): the stored checkpoint of
-   * `collector`, read up to the partition's end once the writer re-initialised (which completes or
-   * aborts the transaction).
+   * The instance's view of the checkpoints topic: after a commit whose outcome is unknown (the
+   * broker did not answer), the writer re-initialises (which completes or aborts the transaction),
+   * writes a barrier and reads the collector's stored checkpoint once the view has seen it.
    */
-  readCommitted(collector: string): Promise<StoredClusterCheckpoint | undefined>;
+  view: { barrier(token: string): Promise<void>; checkpoint(collector: string): StoredClusterCheckpoint | undefined };
   /** The writer was fenced: another instance owns the slot now. Called once. */
   onFenced(err: SlotFencedError): void;
   /** Most events in one transaction. */
@@ -54,6 +56,9 @@ export interface SlotWriterOptions {
   /** How long open() retries taking the transactional id (default 30 s). */
   openTimeoutMs?: number;
 }
+
+/** Key prefix of barrier records in the checkpoints topic ('!' is never in a collector id). */
+export const BARRIER_KEY_PREFIX = '!barrier/';
 
 /** Broker answers meaning a newer holder of the transactional id exists. */
 const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
@@ -149,6 +154,31 @@ export class SlotWriter {
     });
   }
 
+  /**
+   * Write a barrier record to this writer's checkpoint partition, in a transaction after everything
+   * queued before it, and resolve with its token once committed. A reader that has seen the token
+   * has seen every record committed to the partition before it — including an earlier owner's last
+   * transaction, which the broker completed or aborted before this writer's open() returned. The
+   * partition's end offset cannot say that: kafkajs' ListOffsets asks read_committed, which answers
+   * the last stable offset, and right after a commit that lags until the markers are written.
+   */
+  barrier(): Promise<string> {
+    const token = this.nextBarrierToken();
+    if (this.fenced) return Promise.reject(this.fenced);
+    return new Promise<string>((resolve, reject) => {
+      this.queue.push({ events: [], checkpoint: undefined, barrier: token, resolve: () => resolve(token), reject });
+      this.wake.notify();
+    });
+  }
+
+  private nextBarrierToken(): string {
+    return `${this.o.instance}:${process.pid}:${Date.now().toString(36)}:b${++this.seq}`;
+  }
+
+  private barrierMessage(token: string): Message {
+    return { key: `${BARRIER_KEY_PREFIX}${this.o.partition}`, partition: this.o.partition, value: JSON.stringify({ barrier: token }) };
+  }
+
   get isFenced(): boolean {
     return this.fenced !== undefined;
   }
@@ -198,6 +228,9 @@ export class SlotWriter {
       partition: this.o.partition,
       value: c.value === null ? null : JSON.stringify({ value: c.value, updatedAt, instance: this.o.instance, commit } satisfies StoredClusterCheckpoint),
     }));
+    for (const w of batch) {
+      if (w.barrier) checkpointMessages.push(this.barrierMessage(w.barrier));
+    }
     const topicMessages = [
       { topic: this.o.eventsTopic, messages: batch.flatMap((w) => w.events) },
       { topic: this.o.checkpointsTopic, messages: checkpointMessages },
@@ -251,7 +284,18 @@ export class SlotWriter {
     await this.initTransactions();
     const probe = checkpoints.find((c) => c.value !== null);
     if (!probe) return 'unknown';
-    const stored = await this.o.readCommitted(probe.collector);
+    // Not through the queue: this runs inside the loop, which would wait for itself.
+    const token = this.nextBarrierToken();
+    const txn = await this.producer.transaction();
+    try {
+      await txn.sendBatch({ topicMessages: [{ topic: this.o.checkpointsTopic, messages: [this.barrierMessage(token)] }], acks: -1 });
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+    await txn.commit();
+    await this.o.view.barrier(token);
+    const stored = this.o.view.checkpoint(probe.collector);
     return stored?.commit === commit ? 'committed' : 'aborted';
   }
 

@@ -3,7 +3,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Notifier } from '../async/notifier.js';
 import type { CollectorStatusEvent } from '../sinks/sink.js';
-import type { StoredClusterCheckpoint } from './slot-writer.js';
+import { BARRIER_KEY_PREFIX, type StoredClusterCheckpoint } from './slot-writer.js';
 import { type ControlRecord, parseControl } from './control.js';
 
 /** The latest status record of a collector, as any instance of the cluster published it. */
@@ -57,6 +57,7 @@ export class ClusterStateView {
   /** Next offset to read, per `topic:partition`. */
   private readonly positions = new Map<string, number>();
   private readonly moved = new Notifier();
+  private readonly barriers = new Set<string>();
   private ignored = 0;
 
   constructor(private readonly o: StateViewOptions) {}
@@ -111,6 +112,24 @@ export class ClusterStateView {
     return this.ignored;
   }
 
+  /**
+   * Resolves once the view has read the barrier record with `token` (SlotWriter.barrier()): then
+   * it holds everything committed to that partition before it.
+   */
+  async barrier(token: string, signal?: AbortSignal): Promise<void> {
+    while (!this.barriers.has(token)) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      await this.moved.wait(signal);
+    }
+  }
+
+  private sawBarrier(token: string): void {
+    this.barriers.add(token);
+    // Only the latest few matter (each reader waits for its own, just written).
+    if (this.barriers.size > 1000) this.barriers.delete(this.barriers.values().next().value!);
+    this.moved.notify();
+  }
+
   /** Resolves once everything before `offset` in `topic`/`partition` was read. */
   async caughtUp(topic: string, partition: number, offset: number, signal?: AbortSignal): Promise<void> {
     while ((this.positions.get(`${topic}:${partition}`) ?? 0) < offset) {
@@ -145,7 +164,9 @@ export class ClusterStateView {
         if (record) this.o.onControl?.(record, Number(m.offset));
         else if (value !== null) this.ignored++;
       } else if (isCheckpoint) {
-        if (value === null) this.checkpoints.delete(key);
+        if (key.startsWith(BARRIER_KEY_PREFIX)) {
+          if (value !== null && typeof value.barrier === 'string') this.sawBarrier(value.barrier);
+        } else if (value === null) this.checkpoints.delete(key);
         else if (typeof value.commit === 'string' && typeof value.instance === 'string' && 'value' in value) this.checkpoints.set(key, value as unknown as StoredClusterCheckpoint);
         else this.ignored++;
       } else if (value !== null && typeof value.state === 'string' && value.collector === key && typeof value['@timestamp'] === 'string') {

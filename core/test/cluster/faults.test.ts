@@ -291,24 +291,57 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
     const steps: string[] = [];
     try {
       feed.start();
-      await startCluster(nodes, setup, tally);
-      // ── Place for "a paused collector stays paused": pause one collector here (POST to its owner),
-      //    then check after each step below that it is still paused wherever it lives. ──
+      const first = await startCluster(nodes, setup, tally);
+      // An operator pauses one collector through an instance that does not run it: the request goes
+      // through the cluster's config topic to its owner, and the pause must outlive every move.
+      const paused = 'src-0';
+      const owner0 = ownersOf(first[0]!).get(paused)!;
+      const via = nodes.find((n) => n.id !== owner0)!;
+      const answer = await via.api<{ state: string; instance?: string }>(`/collectors/${paused}/pause?wait=10`, { method: 'POST' });
+      expect(answer).toMatchObject({ state: 'paused', instance: owner0 });
+      const pausedLines = () => setup.expected([paused]).filter((s) => tally.counts.has(s)).length;
+      // Batches in flight at the pause still land; after that nothing more of it may arrive.
+      await sleep(2000);
+      const atPause = pausedLines();
+      const stillPaused = async (where: string) => {
+        const views = await until(
+          `${paused} shown paused by its owner on every instance`,
+          () => Promise.all(nodes.filter((n) => n.alive).map((n) => n.cluster())),
+          (vs) => vs.every((v) => v.collectors.some((c) => c.id === paused && c.owner !== undefined && c.state === 'paused' && c.stateFrom === c.owner)),
+          30_000,
+        );
+        const owner = views[0]!.collectors.find((c) => c.id === paused)!.owner!;
+        const local = await nodes.find((n) => n.id === owner)!.api<{ collectors: Array<{ id: string; state: string }> }>('/collectors');
+        expect(local.collectors.find((c) => c.id === paused)?.state, `${paused} on its owner ${owner} ${where}`).toBe('paused');
+        expect(pausedLines(), `lines of the paused ${paused} published ${where}`).toBe(atPause);
+        return owner;
+      };
+      const owners = [await stillPaused('after the pause')];
 
       for (const n of nodes) {
         const others = nodes.filter((o) => o !== n);
         const t0 = Date.now();
         n.child.kill('SIGTERM');
         expect(await n.exited(), n.stderr).toBe(0);
-        const handedOver = await settledView(others, 2);
+        const handedOver = await settledView(others, 2, 60_000, [paused]);
         for (const c of handedOver[0]!.collectors) expect(c.owner).not.toBe(n.id);
+        owners.push(await stillPaused(`while ${n.id} was down`));
         const t1 = Date.now();
         n.start();
-        await settledView(nodes, 3);
-        expect.soft(await publishedStates(nodes), `states published after ${n.id} restarted`).toEqual([]);
+        await settledView(nodes, 3, 60_000, [paused]);
+        expect
+          .soft(
+            (await publishedStates(nodes)).filter((w) => !w.startsWith(`${paused} `)),
+            `states published after ${n.id} restarted`,
+          )
+          .toEqual([]);
         steps.push(`${n.id}: stopped and handed over in ${t1 - t0} ms, back in ${Date.now() - t1} ms`);
-        // ── Place for "a paused collector stays paused": check it here, after each restart. ──
+        owners.push(await stillPaused(`after ${n.id} restarted`));
       }
+      // It lived on more than one instance while paused, and comes back when resumed through any of them.
+      expect(new Set(owners).size, `owners of ${paused} while paused: ${owners.join(' → ')}`).toBeGreaterThan(1);
+      const resumed = await nodes[0]!.api<{ state: string; instance?: string }>(`/collectors/${paused}/resume?wait=10`, { method: 'POST' });
+      expect(resumed.state).toBe('running');
 
       await feed.stop();
       const all = await settle(tally, setup);
@@ -318,7 +351,7 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
         setup.indices.map((i) => i.id),
       );
       console.log(
-        `[cluster rolling restart] ${all.total} lines and documents (${fromOpenSearch.total} from OpenSearch); ${steps.join('; ')}; ` +
+        `[cluster rolling restart] ${all.total} lines and documents (${fromOpenSearch.total} from OpenSearch); ${steps.join('; ')}; ${paused} paused on ${owners.join(' → ')}; ` +
           `lost ${all.lost} (OpenSearch ${fromOpenSearch.lost}), duplicated ${all.duplicated} (OpenSearch ${fromOpenSearch.duplicated})`,
       );
       expect(all.lost).toBe(0);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll } from 'vitest';
-import { repoRoot, runId, sharedBroker } from '../kafka/helpers.js';
+import { deleteTopicsWith, repoRoot, runId, sharedBroker } from '../kafka/helpers.js';
 import { syslogLine } from '../kafka/stream.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -34,6 +34,8 @@ export interface ClusterView {
 /** The suite's broker and this file's work folder, set by useClusterHarness()'s beforeAll. */
 export const harness = { bootstrap: '', work: '' };
 const children: ChildProcess[] = [];
+/** Runs of this file: their topics are deleted at the end. */
+const runs: string[] = [];
 
 export function useClusterHarness(dists: string[] = ['core/dist/cluster/index.js', 'plugins/log-file/dist/index.js']): void {
   beforeAll(async () => {
@@ -43,8 +45,12 @@ export function useClusterHarness(dists: string[] = ['core/dist/cluster/index.js
     }
     harness.work = mkdtempSync(join(tmpdir(), 'rf-cluster-'));
   });
-  afterAll(() => {
+  afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await deleteTopicsWith(
+      harness.bootstrap,
+      runs.flatMap((r) => [`fabric.test-${r}.`, `rf-cluster-${r}.`]),
+    );
     // RF_CLUSTER_KEEP=1 keeps the configs, state folders and each instance's full stderr (<id>.log) for a post-mortem.
     if (harness.work && process.env.RF_CLUSTER_KEEP) console.log(`[cluster] work folder kept: ${harness.work}`);
     else if (harness.work) rmSync(harness.work, { recursive: true, force: true });
@@ -279,6 +285,7 @@ function osDoc(seq: number): Record<string, unknown> {
 }
 
 export async function writeSetup(run: string, opts: SetupOptions = {}): Promise<Setup> {
+  runs.push(run);
   const count = opts.collectors ?? COLLECTORS;
   const prefill = opts.prefill ?? PER_COLLECTOR;
   const span = opts.span ?? PER_COLLECTOR;

@@ -4,7 +4,7 @@ import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Membership, type MembershipView } from '../../src/cluster/membership.js';
-import { pollUntil, runId, sharedBroker } from '../kafka/helpers.js';
+import { pollUntil, runId, sharedBroker, deleteTopicsWith } from '../kafka/helpers.js';
 
 const { Kafka, logLevel } = kafkajs;
 const SLOTS = 64;
@@ -100,6 +100,7 @@ describe('cluster membership', () => {
 
   afterAll(async () => {
     await Promise.all(members.map((m) => m.membership.stop()));
+    await deleteTopicsWith(bootstrap, [topic]);
   });
 
   let three: Member[];

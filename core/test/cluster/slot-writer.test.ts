@@ -10,7 +10,7 @@ import { SlotWriter } from '../../src/cluster/slot-writer.js';
 import { ClusterStateView } from '../../src/cluster/state-view.js';
 import { ensureClusterTopics, waitForLeaders } from '../../src/cluster/topics.js';
 import { silentLogger } from '../helpers.js';
-import { runId, sharedBroker } from '../kafka/helpers.js';
+import { deleteTopicsWith, runId, sharedBroker } from '../kafka/helpers.js';
 
 const { Kafka, logLevel } = kafkajs;
 type KafkaClient = InstanceType<typeof Kafka>;
@@ -23,12 +23,18 @@ beforeAll(async () => {
   admin = kafka.admin();
   await admin.connect();
 });
+const runs: string[] = [];
 afterAll(async () => {
   await admin?.disconnect();
+  await deleteTopicsWith(
+    await sharedBroker(),
+    runs.flatMap((r) => [`fabric.sw-${r}.`, `sw-${r}.`, `fabric.bad-${r}.`]),
+  );
 });
 
 async function setup() {
   const run = runId();
+  runs.push(run);
   const names = clusterNames({ group: `sw-${run}` });
   await ensureClusterTopics(admin, names, 1);
   const eventsTopic = `sw-${run}.events`;
@@ -53,7 +59,7 @@ async function setup() {
       instance,
       metrics,
       logger: silentLogger(),
-      readCommitted: async (c) => view.checkpoint(c),
+      view,
       onFenced: (e) => fenced.push(`${instance}: ${e.code}`),
     });
   const view = (instance: string) => new ClusterStateView({ kafka, instance, group: names.group, checkpointsTopic: names.checkpointsTopic, statusTopic, logger: silentLogger() });
@@ -80,21 +86,17 @@ async function committedValues(topic: string): Promise<string[]> {
   return out.sort();
 }
 
-async function highOf(topic: string, partition: number): Promise<number> {
-  return Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)!.high);
-}
-
 describe('slot writer (Kafka transactions per slot)', () => {
   it('commits events and checkpoints together; queued writes share a transaction; the view restores the last position', async () => {
-    const { names, eventsTopic, writer, view } = await setup();
+    const { eventsTopic, writer, view } = await setup();
     const v = view('a');
     await v.start();
     const w = writer('a', v);
     await w.open();
     const writes = Array.from({ length: 20 }, (_, i) => w.write([{ value: `e${i}` }], { collector: `c${i % 2}`, value: { offset: i } }));
     await Promise.all(writes);
+    await v.barrier(await w.barrier());
     await w.close(1000);
-    await v.caughtUp(names.checkpointsTopic, 5, await highOf(names.checkpointsTopic, 5));
     expect(v.checkpoint('c0')).toMatchObject({ value: { offset: 18 }, instance: 'a' });
     expect(v.checkpoint('c1')).toMatchObject({ value: { offset: 19 }, instance: 'a' });
     expect(await committedValues(eventsTopic)).toEqual(Array.from({ length: 20 }, (_, i) => `e${i}`).sort());
@@ -102,7 +104,7 @@ describe('slot writer (Kafka transactions per slot)', () => {
   }, 60_000);
 
   it('a new holder of the slot fences the old one: its later writes are refused and never visible', async () => {
-    const { names, eventsTopic, writer, view, fenced, metrics } = await setup();
+    const { eventsTopic, writer, view, fenced, metrics } = await setup();
     const v = view('b');
     await v.start();
     const old = writer('old', v);
@@ -115,7 +117,7 @@ describe('slot writer (Kafka transactions per slot)', () => {
     expect(fenced).toEqual(['old: SLOT_FENCED']);
     expect((await metrics.fencedWrites.get()).values[0]?.value).toBe(1);
     await next.write([{ value: 'after' }], { collector: 'c', value: 3 });
-    await v.caughtUp(names.checkpointsTopic, 5, await highOf(names.checkpointsTopic, 5));
+    await v.barrier(await next.barrier());
     expect(v.checkpoint('c')).toMatchObject({ value: 3, instance: 'new' });
     expect(await committedValues(eventsTopic)).toEqual(['after', 'before']);
     await old.close(0);
@@ -124,16 +126,16 @@ describe('slot writer (Kafka transactions per slot)', () => {
   }, 60_000);
 
   it('a reset is a tombstone: the view forgets the position', async () => {
-    const { names, writer, view } = await setup();
+    const { writer, view } = await setup();
     const v = view('c');
     await v.start();
     const w = writer('c', v);
     await w.open();
     await w.write([], { collector: 'x', value: { at: 5 } });
-    await v.caughtUp(names.checkpointsTopic, 5, await highOf(names.checkpointsTopic, 5));
+    await v.barrier(await w.barrier());
     expect(v.checkpoint('x')?.value).toEqual({ at: 5 });
     await w.write([], { collector: 'x', value: null });
-    await v.caughtUp(names.checkpointsTopic, 5, await highOf(names.checkpointsTopic, 5));
+    await v.barrier(await w.barrier());
     expect(v.checkpoint('x')).toBeUndefined();
     await w.close(1000);
     await v.stop();
@@ -141,6 +143,7 @@ describe('slot writer (Kafka transactions per slot)', () => {
 
   it('refuses a cluster topic with the wrong partition count, naming it and the fix', async () => {
     const run = runId();
+    runs.push(run);
     const names = clusterNames({ group: `bad-${run}` });
     await admin.createTopics({ topics: [{ topic: names.checkpointsTopic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: false });
     await waitForLeaders(admin, [names.checkpointsTopic]);

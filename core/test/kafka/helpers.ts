@@ -220,3 +220,21 @@ export async function consumeAll(bootstrap: string, topic: string, timeoutMs = 6
   if (out.length < total) throw new Error(`read ${out.length} of ${total} records from ${topic} within ${timeoutMs} ms`);
   return out;
 }
+
+/**
+ * Delete the topics whose names start with one of `prefixes` (what a test created). Cluster tests
+ * create 64-partition topics per run; left behind, a long-lived broker runs out of file handles.
+ */
+export async function deleteTopicsWith(bootstrap: string, prefixes: string[]): Promise<void> {
+  if (prefixes.length === 0) return;
+  const admin = new Kafka({ clientId: 'fabric-test-cleanup', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => prefixes.some((p) => t.startsWith(p)));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
+  } catch {
+    // Best effort: a cleanup failure must not fail the test that used the topics.
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
