@@ -56,6 +56,8 @@ export class ClusterNode implements ClusterRole {
   readonly checkpoints: KafkaCheckpointStore;
   private readonly membership: Membership;
   private readonly slots = new Map<number, Holding>();
+  /** Slots being handed over: their writers commit what is in flight but retry nothing. */
+  private readonly releasing = new Set<number>();
   private readonly pins = new Map<string, Holding>();
   private admin: Admin | undefined;
   private sources: SourceControl | undefined;
@@ -316,7 +318,7 @@ export class ClusterNode implements ClusterRole {
       this.log.info({ generation: view.generation, lost, gained, owned: this.slots.size, ms: Math.round(performance.now() - started) }, 'cluster assignment applied');
   }
 
-  private newWriter(transactionalId: string, partition: number, onFenced: (err: SlotFencedError) => void): SlotWriter {
+  private newWriter(transactionalId: string, partition: number, owned: () => boolean, onFenced: (err: SlotFencedError) => void): SlotWriter {
     return new SlotWriter({
       kafka: this.o.kafka,
       transactionalId,
@@ -327,6 +329,7 @@ export class ClusterNode implements ClusterRole {
       metrics: this.o.metrics,
       logger: this.log,
       view: this.view,
+      owned: () => !this.stopped && owned(),
       onFenced,
     });
   }
@@ -380,7 +383,12 @@ export class ClusterNode implements ClusterRole {
       this.slots.set(slot, { writer: undefined, collectors });
       return;
     }
-    const writer = this.newWriter(this.names.slotTransactionalId(slot), slot, () => void this.onFenced(slot));
+    const writer = this.newWriter(
+      this.names.slotTransactionalId(slot),
+      slot,
+      () => (this.latest?.slots.includes(slot) ?? false) && !this.releasing.has(slot),
+      () => void this.onFenced(slot),
+    );
     // Fence first, then read: once the old owner cannot commit, the slot's checkpoints are final.
     await writer.open();
     const holding: Holding = { writer, collectors };
@@ -402,7 +410,12 @@ export class ClusterNode implements ClusterRole {
 
   private async takePin(collector: string): Promise<void> {
     const slot = slotOf(collector);
-    const writer = this.newWriter(this.names.pinnedTransactionalId(collector), slot, () => void this.releasePin(collector, 0));
+    const writer = this.newWriter(
+      this.names.pinnedTransactionalId(collector),
+      slot,
+      () => this.pins.has(collector),
+      () => void this.releasePin(collector, 0),
+    );
     await writer.open();
     this.pins.set(collector, { writer, collectors: [collector] });
     await this.readToEnd(writer);
@@ -412,8 +425,10 @@ export class ClusterNode implements ClusterRole {
   private async releaseSlot(slot: number, deadlineMs: number): Promise<void> {
     const h = this.slots.get(slot);
     if (!h) return;
+    this.releasing.add(slot);
     await Promise.all(h.collectors.map((id) => this.sources!.stopSource(id, deadlineMs)));
     this.slots.delete(slot);
+    this.releasing.delete(slot);
     await h.writer?.close(deadlineMs);
   }
 

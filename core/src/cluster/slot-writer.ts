@@ -49,6 +49,13 @@ export interface SlotWriterOptions {
    * writes a barrier and reads the collector's stored checkpoint once the view has seen it.
    */
   view: { barrier(token: string): Promise<void>; checkpoint(collector: string): StoredClusterCheckpoint | undefined };
+  /**
+   * Whether this instance still owns the slot (or pin) as far as it knows. A failed transaction is
+   * retried, and a commit of unknown outcome re-initialised, only while it does: re-initialising takes
+   * the transactional id, and would fence a new owner that already started from the last committed
+   * checkpoint — the retried batch would then be published twice.
+   */
+  owned(): boolean;
   /** The writer was fenced: another instance owns the slot now. Called once. */
   onFenced(err: SlotFencedError): void;
   /** Most events in one transaction. */
@@ -236,8 +243,8 @@ export class SlotWriter {
       { topic: this.o.checkpointsTopic, messages: checkpointMessages },
     ].filter((t) => t.messages.length > 0);
     let backoff = 50;
-    for (;;) {
-      if (this.closed) return false;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed || (attempt > 0 && !this.o.owned())) return false;
       const started = performance.now();
       let phase: 'send' | 'commit' = 'send';
       try {
@@ -261,7 +268,7 @@ export class SlotWriter {
         const facts = describeKafkaError(err);
         this.log.warn({ phase, code: facts.code, err: facts.message }, 'transaction failed; retrying');
         this.o.metrics.transactions.inc({ outcome: 'aborted' });
-        if (phase === 'commit' || facts.connection) {
+        if ((phase === 'commit' || facts.connection) && this.o.owned()) {
           // The commit may have reached the coordinator: re-initialising completes or aborts it,
           // and the checkpoint it carried tells which (every transaction of events carries one).
           const outcome = await this.recover(commit, [...latest.values()]).catch((e: unknown) => {
@@ -302,7 +309,7 @@ export class SlotWriter {
   private fence(err: unknown): void {
     if (this.fenced) return;
     this.fenced = new SlotFencedError(
-      `instance ${this.o.instance} was fenced out of ${this.o.transactionalId}: another instance owns the slot now (this one stalled past the session timeout); its uncommitted batches are read again by the new owner`,
+      `instance ${this.o.instance} was fenced out of ${this.o.transactionalId}: another instance took the slot (after a rebalance, or because this one stalled past the session timeout); its uncommitted batches are read again by the owner`,
     );
     this.o.metrics.fencedWrites.inc();
     this.o.metrics.transactions.inc({ outcome: 'fenced' });

@@ -60,6 +60,7 @@ async function setup() {
       metrics,
       logger: silentLogger(),
       view,
+      owned: () => true,
       onFenced: (e) => fenced.push(`${instance}: ${e.code}`),
     });
   const view = (instance: string) => new ClusterStateView({ kafka, instance, group: names.group, checkpointsTopic: names.checkpointsTopic, statusTopic, logger: silentLogger() });
