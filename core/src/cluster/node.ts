@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Checkpoint } from '../plugin-api/index.js';
-import { sleep } from '../async/time.js';
+import { sleep, withTimeout } from '../async/time.js';
 import {
   type CheckpointSummary,
   type ClusterCollectorView,
@@ -17,7 +17,7 @@ import {
 import { type ControlRecord, controlKey, SETTLED_AFTER, TARGET_OF, type TargetState } from './control.js';
 import { KafkaCheckpointStore } from './checkpoint-store.js';
 import { type ClusterConfig, type ClusterNames, clusterNames, SLOT_COUNT, slotOf } from './config.js';
-import type { SlotFencedError } from './errors.js';
+import { ClusterSetupError, type SlotFencedError } from './errors.js';
 import { Membership, type MembershipView } from './membership.js';
 import type { ClusterMetrics } from './metrics.js';
 import { SlotWriter } from './slot-writer.js';
@@ -336,7 +336,12 @@ export class ClusterNode implements ClusterRole {
 
   /** Wait until the view holds everything committed to `writer`'s checkpoint partition so far. */
   private async readToEnd(writer: SlotWriter): Promise<void> {
-    await this.view.barrier(await writer.barrier());
+    const token = await withTimeout(
+      writer.barrier(),
+      30_000,
+      () => new ClusterSetupError('the barrier transaction did not commit within 30 s: the broker is not answering; the slot is taken again'),
+    );
+    await this.view.barrier(token);
   }
 
   /**

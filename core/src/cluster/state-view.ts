@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Notifier } from '../async/notifier.js';
+import { ClusterSetupError } from './errors.js';
 import type { CollectorStatusEvent } from '../sinks/sink.js';
 import { BARRIER_KEY_PREFIX, type StoredClusterCheckpoint } from './slot-writer.js';
 import { type ControlRecord, parseControl } from './control.js';
@@ -77,6 +78,12 @@ export class ClusterStateView {
     // Not the high watermark: read_committed stops at the last stable offset, which can be below it.
     // kafkajs reports lastOffset = high watermark when nothing of the fetch was at or past the fetch
     // offset; that says nothing about how far we read, so it is skipped.
+    // A consumer kafkajs will not restart would leave the view (and every slot take waiting on it)
+    // frozen: start a new one; records it reads again are skipped by position (onBatch).
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.o.logger.error({ err: payload.error?.message, restart: payload.restart }, 'the cluster state view consumer crashed');
+      if (!payload.restart && !this.stopping) void this.restart();
+    });
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       const last = Number(payload.lastOffset);
       if (Number.isFinite(last) && last < Number(payload.highWatermark)) this.advance(payload.topic, payload.partition, last + 1);
@@ -84,7 +91,19 @@ export class ClusterStateView {
     await consumer.run({ autoCommit: false, eachBatch: (p) => this.onBatch(p) });
   }
 
+  private stopping = false;
+
+  private async restart(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+    if (this.stopping) return;
+    await this.start().catch((err: Error) => {
+      this.o.logger.error({ err: err.message }, 'the cluster state view consumer could not be started again; retrying');
+      setTimeout(() => void this.restart(), 2000).unref();
+    });
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.consumer?.disconnect().catch(() => undefined);
     this.moved.notify();
   }
@@ -116,10 +135,15 @@ export class ClusterStateView {
    * Resolves once the view has read the barrier record with `token` (SlotWriter.barrier()): then
    * it holds everything committed to that partition before it.
    */
-  async barrier(token: string, signal?: AbortSignal): Promise<void> {
+  async barrier(token: string, timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
     while (!this.barriers.has(token)) {
-      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      await this.moved.wait(signal);
+      const left = until - Date.now();
+      if (left <= 0)
+        throw new ClusterSetupError(
+          `the cluster state view did not read back its own barrier record within ${timeoutMs / 1000} s (topic ${this.o.checkpointsTopic}): the broker or this instance's view consumer is stuck; the slot is taken again`,
+        );
+      await this.moved.wait(AbortSignal.timeout(Math.min(left, 1000)));
     }
   }
 
