@@ -47,6 +47,18 @@ const lines = (process.env.FABRIC_TEST_NODES ?? 'current')
   .map((l) => l.trim())
   .filter(Boolean);
 const totals = { passed: 0, failed: 0, skipped: 0 };
+// The cluster tests run three or four fabric processes each against the broker: beside the rest of
+// the suite on 2 cores they starve its timing-sensitive tests (worker heartbeats, 3 s progress
+// bounds). So a full run has two phases: everything else, then the cluster tests one file at a time.
+// With arguments (`npm test -- <files>`), one run of exactly those.
+const CLUSTER_TESTS = 'core/test/cluster/**';
+const phases =
+  args.length > 0
+    ? [{ name: '', args }]
+    : [
+        { name: '', args: [`--exclude=${CLUSTER_TESTS}`] },
+        { name: 'cluster', args: ['--maxWorkers=1', 'core/test/cluster/'] },
+      ];
 let vitestCode = 0;
 for (const line of lines) {
   const node = nodeFor(line);
@@ -57,22 +69,24 @@ for (const line of lines) {
     vitestCode = 1;
     continue;
   }
-  const jsonOut = join(resultsDir, `vitest-${line}.json`);
-  const code = step(`vitest (${label}${node === process.execPath ? '' : `, ${node}`})`, () => {
-    const r = spawnSync(node, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...args], {
-      cwd: root,
-      stdio: 'inherit',
-      // Tests that spawn `node` or process.execPath get the same line as the runner.
-      env: { ...process.env, FABRIC_TEST_ROOT: root, PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` },
+  for (const phase of phases) {
+    const jsonOut = join(resultsDir, `vitest-${line}${phase.name ? `-${phase.name}` : ''}.json`);
+    const code = step(`vitest (${label}${phase.name ? `, ${phase.name}` : ''}${node === process.execPath ? '' : `, ${node}`})`, () => {
+      const r = spawnSync(node, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonOut}`, ...phase.args], {
+        cwd: root,
+        stdio: 'inherit',
+        // Tests that spawn `node` or process.execPath get the same line as the runner.
+        env: { ...process.env, FABRIC_TEST_ROOT: root, PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` },
+      });
+      return r.status ?? 1;
     });
-    return r.status ?? 1;
-  });
-  const counts = countsOf(jsonOut, code);
-  process.stdout.write(`== ${label}: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}\n`);
-  totals.passed += counts.passed;
-  totals.failed += counts.failed;
-  totals.skipped += counts.skipped;
-  if (code !== 0) vitestCode = code;
+    const counts = countsOf(jsonOut, code);
+    process.stdout.write(`== ${label}${phase.name ? ` (${phase.name})` : ''}: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}\n`);
+    totals.passed += counts.passed;
+    totals.failed += counts.failed;
+    totals.skipped += counts.skipped;
+    if (code !== 0) vitestCode = code;
+  }
 }
 
 stopServices();

@@ -285,7 +285,7 @@ describe('third-party plugin cycle (outside the workspace)', () => {
     expect(v.code).not.toBe(0);
     expect(v.stderr).toContain(COLLECTOR);
     expect(v.stderr).toContain('^2.0.0');
-    expect(v.stderr).toContain('1.0.0');
+    expect(v.stderr).toMatch(/provides plugin API 1\.\d+\.\d+/);
     const listed = JSON.parse((await fabric(['plugins', 'list', '--json'], hostDir())).stdout) as Array<{ name: string; compatible: boolean }>;
     expect(listed.find((p) => p.name === PLUGIN)).toMatchObject({ compatible: false });
   }, 300_000);
