@@ -81,7 +81,9 @@ for (const line of lines) {
       return r.status ?? 1;
     });
     const counts = countsOf(jsonOut, code);
-    process.stdout.write(`== ${label}${phase.name ? ` (${phase.name})` : ''}: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}\n`);
+    process.stdout.write(
+      `== ${label}${phase.name ? ` (${phase.name})` : ''}: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}\n`,
+    );
     totals.passed += counts.passed;
     totals.failed += counts.failed;
     totals.skipped += counts.skipped;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { sweepStaleTempFiles, writeFileAtomic } from '../../src/state/atomic.js';
 import { writeJsonFile } from '../../src/enrichment/json-file.js';
 import { writeStateFile } from '../../src/correlation/state-file.js';
-import { CheckpointStore } from '../../src/state/checkpoint-store.js';
+import { FileCheckpointStore } from '../../src/state/checkpoint-store.js';
 import { tempDir } from '../helpers.js';
 
 /** Which step of the next writes fails, as a full disk or a failing device would make it. */
@@ -86,7 +86,7 @@ describe('writeFileAtomic on a failing disk', () => {
 
   it('failed collector checkpoint writes leave nothing behind either', async () => {
     const d = dir();
-    const store = new CheckpointStore(d);
+    const store = new FileCheckpointStore(d);
     await store.write('auth', { files: {} });
     inject.fail = 'write';
     for (let i = 0; i < 10; i++) await expect(store.write('auth', { files: { a: i } })).rejects.toThrow();
