@@ -8,7 +8,8 @@ import { parseControl } from '../../src/cluster/control.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { BatchOrigin } from '../../src/sinks/sink.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
-import { MemorySink, testPipeline } from '../helpers.js';
+import { ClusterStateView } from '../../src/cluster/state-view.js';
+import { MemorySink, silentLogger, testPipeline } from '../helpers.js';
 
 const kafkaSink = 'sink: { type: kafka, brokers: ["127.0.0.1:9092"] }\n';
 const collectors = 'collectors:\n  - { id: auth, plugin: "@reactive-fabric/plugin-log-file", config: { paths: [a.log] } }\n';
@@ -108,5 +109,67 @@ describe('the commit path hands each batch’s checkpoint to a sink that commits
     const pipeline = testPipeline({ sink, publish: 'detections' });
     await pipeline.submit({ collector: 'c1', plugin: 'p', events: [{ message: 'nothing to see' }], checkpoint: { offset: 42 } });
     expect(sink.writes).toBe(0);
+  });
+});
+
+describe('the cluster state view reads shared topics anyone can write to (hostile records)', () => {
+  const view = () =>
+    new ClusterStateView({
+      kafka: {} as never,
+      instance: 'a',
+      group: 'g',
+      checkpointsTopic: 'cp',
+      statusTopic: 'st',
+      configTopic: 'cfg',
+      onControl: () => undefined,
+      logger: silentLogger(),
+    });
+  const feed = (v: ClusterStateView, topic: string, records: Array<[string | null, string | null]>) =>
+    (v as unknown as { onBatch(p: unknown): Promise<void> }).onBatch({
+      batch: {
+        topic,
+        partition: 0,
+        messages: records.map(([k, val], i) => ({ offset: String(i), key: k === null ? null : Buffer.from(k), value: val === null ? null : Buffer.from(val) })),
+        lastOffset: () => String(records.length - 1),
+      },
+    });
+
+  it('skips crafted keys, wrong types, junk and oversized values without throwing or polluting prototypes', async () => {
+    const v = view();
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    await feed(v, 'cp', [
+      ['__proto__', JSON.stringify({ value: 1, commit: 'x', instance: 'evil', polluted: true })],
+      ['constructor', JSON.stringify({ value: { a: 1 }, commit: 1, instance: 'evil' })],
+      ['auth', 'not json {'],
+      ['auth', deep],
+      ['auth', JSON.stringify([1, 2, 3])],
+      ['auth', `"${'x'.repeat(2 << 20)}"`],
+      [null, JSON.stringify({ value: 1, commit: 'c', instance: 'i' })],
+      ['auth', JSON.stringify({ value: { offset: 7 }, commit: 'c1', instance: 'b', updatedAt: '2026-12-04T00:00:00.000Z' })],
+    ]);
+    await feed(v, 'st', [
+      ['src', JSON.stringify({ collector: 'other', state: 'running', '@timestamp': '2026-12-04T00:00:00.000Z' })],
+      ['src', JSON.stringify({ collector: 'src', state: 42, '@timestamp': '2026-12-04T00:00:00.000Z' })],
+      ['__proto__', JSON.stringify({ collector: '__proto__', state: 'running', '@timestamp': '2026-12-04T00:00:00.000Z', instance: 'x' })],
+    ]);
+    expect(v.checkpoint('auth')).toMatchObject({ value: { offset: 7 }, instance: 'b' });
+    expect(v.status('src')).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(v.ignoredRecords).toBeGreaterThanOrEqual(7);
+  });
+
+  it('keeps at most 64 publishers per collector however many instances a writer invents', async () => {
+    const v = view();
+    await feed(
+      v,
+      'st',
+      Array.from({ length: 5000 }, (_, i): [string, string] => [
+        'src',
+        JSON.stringify({ collector: 'src', state: 'running', instance: `fake-${i}`, '@timestamp': new Date(Date.UTC(2026, 0, 1) + i).toISOString() }),
+      ]),
+    );
+    const byInstance = (v as unknown as { statuses: Map<string, Map<string, unknown>> }).statuses.get('src')!;
+    expect(byInstance.size).toBe(64);
+    expect(v.status('src')).toMatchObject({ instance: 'fake-4999' });
   });
 });
