@@ -7,6 +7,7 @@ import { kafkaClientConfig } from '../sinks/kafka/client.js';
 import type { DeadLetterRecord } from '../sinks/dead-letter.js';
 import type { Sink } from '../sinks/sink.js';
 import type { ClusterConfig } from './config.js';
+import { assertKafkajsHidesAbortedRecords } from './kafkajs-check.js';
 import { clusterMetrics } from './metrics.js';
 import { ClusterNode } from './node.js';
 import { ClusterSink } from './sink.js';
@@ -32,6 +33,7 @@ export function createCluster(
   sink: Sink,
   ctx: { instance: string; logger: Logger; registry: Registry; configDir: string; shutdownTimeoutMs: number },
 ): ClusterParts {
+  assertKafkajsHidesAbortedRecords();
   const cluster = config.cluster as ClusterConfig;
   const sinkConfig = config.sink as KafkaSinkConfig;
   const kafka = new kafkajs.Kafka({ ...kafkaClientConfig(sinkConfig, ctx.logger, ctx.configDir), clientId: `${sinkConfig.client_id}-${ctx.instance}` });

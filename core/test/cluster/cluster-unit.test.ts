@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { BatchOrigin } from '../../src/sinks/sink.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { ClusterStateView } from '../../src/cluster/state-view.js';
+import { assertKafkajsHidesAbortedRecords, hidesAbortedOutOfOrder } from '../../src/cluster/kafkajs-check.js';
 import { MemorySink, silentLogger, testPipeline } from '../helpers.js';
 
 const kafkaSink = 'sink: { type: kafka, brokers: ["127.0.0.1:9092"] }\n';
@@ -171,5 +172,22 @@ describe('the cluster state view reads shared topics anyone can write to (hostil
     const byInstance = (v as unknown as { statuses: Map<string, Map<string, unknown>> }).statuses.get('src')!;
     expect(byInstance.size).toBe(64);
     expect(v.status('src')).toMatchObject({ instance: 'fake-4999' });
+  });
+});
+
+describe('cluster mode refuses a kafkajs that shows aborted records to read_committed readers', () => {
+  it('the installed kafkajs (with patches/kafkajs@2.2.4.patch) passes; a filter that keeps them is refused with CLUSTER_SETUP and the fix', () => {
+    expect(() => assertKafkajsHidesAbortedRecords()).not.toThrow();
+    const keepsAll = (input: { messages: unknown[] }) => input.messages;
+    expect(hidesAbortedOutOfOrder(keepsAll)).toBe(false);
+    expect(() => assertKafkajsHidesAbortedRecords(() => keepsAll)).toThrow(
+      expect.objectContaining({ code: 'CLUSTER_SETUP', message: expect.stringContaining('patches/kafkajs@2.2.4.patch') }),
+    );
+    // A kafkajs whose layout has no such file cannot be checked: refused the same way, not trusted.
+    expect(() =>
+      assertKafkajsHidesAbortedRecords(() => {
+        throw new Error('Cannot find module');
+      }),
+    ).toThrow(expect.objectContaining({ code: 'CLUSTER_SETUP' }));
   });
 });

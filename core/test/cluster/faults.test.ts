@@ -145,8 +145,8 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
       );
       expect(fromOpenSearch.total).toBeGreaterThan(0);
       expect(all.lost).toBe(0);
-      expect(all.duplicated).toBe(0);
-      expect(tally.duplicated).toBe(0);
+      expect(all.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
+      expect(tally.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
       await stopAll(nodes);
     } finally {
       await feed.stop().catch(() => undefined);
@@ -195,7 +195,7 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
         `[cluster 4th joins] ${all.total} lines; ${changed.length} of ${ownersAfter.size} collectors changed owner (${changed.map(([id]) => `${id}: ${ownersBefore.get(id)}→d`).join(', ') || 'none'}); lost ${all.lost}, duplicated ${all.duplicated}`,
       );
       expect(all.lost).toBe(0);
-      expect(all.duplicated).toBe(0);
+      expect(all.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
       await stopAll([...nodes, d]);
     } finally {
       await feed.stop().catch(() => undefined);
@@ -271,9 +271,9 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
           `${pinnedId}: lost ${pinned.lost}, duplicated ${pinned.duplicated}; all ${all.total} lines: lost ${all.lost}, duplicated ${all.duplicated}`,
       );
       expect(pinned.lost).toBe(0);
-      expect(pinned.duplicated).toBe(0);
+      expect(pinned.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
       expect(all.lost).toBe(0);
-      expect(all.duplicated).toBe(0);
+      expect(all.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
       await stopAll(nodes);
     } finally {
       await feed.stop().catch(() => undefined);
@@ -356,7 +356,7 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
           `lost ${all.lost} (OpenSearch ${fromOpenSearch.lost}), duplicated ${all.duplicated} (OpenSearch ${fromOpenSearch.duplicated})`,
       );
       expect(all.lost).toBe(0);
-      expect(all.duplicated).toBe(0);
+      expect(all.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
       await stopAll(nodes);
     } finally {
       await feed.stop().catch(() => undefined);

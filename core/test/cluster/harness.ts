@@ -60,6 +60,8 @@ export function useClusterHarness(dists: string[] = ['core/dist/cluster/index.js
 /** Every line's seq seen by a read_committed consumer, and how often. */
 export class Tally {
   readonly counts = new Map<number, number>();
+  /** Where each copy of a seq seen more than once sits (`partition:offset`), for the failure message. */
+  private readonly places = new Map<number, string[]>();
   private consumer: ReturnType<InstanceType<typeof Kafka>['consumer']> | undefined;
 
   async start(topic: string): Promise<void> {
@@ -71,7 +73,12 @@ export class Tally {
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           const seq = /seq=(\d+)/.exec(m.value?.toString() ?? '')?.[1];
-          if (seq !== undefined) this.counts.set(Number(seq), (this.counts.get(Number(seq)) ?? 0) + 1);
+          if (seq === undefined) continue;
+          const n = Number(seq);
+          this.counts.set(n, (this.counts.get(n) ?? 0) + 1);
+          const at = this.places.get(n) ?? [];
+          if (at.length < 4) at.push(`${batch.partition}:${m.offset}`);
+          this.places.set(n, at);
         }
       },
     });
@@ -106,6 +113,13 @@ export class Tally {
     let n = 0;
     for (const s of seqs) n += Math.max(0, (this.counts.get(s) ?? 0) - 1);
     return n;
+  }
+
+  /** The seqs seen more than once, with where each copy sits: `seq@partition:offset,…`. */
+  duplicates(limit = 20): string[] {
+    const out: string[] = [];
+    for (const [seq, c] of this.counts) if (c > 1 && out.length < limit) out.push(`${seq}@${this.places.get(seq)!.join(',')}`);
+    return out;
   }
 
   async stop(): Promise<void> {
