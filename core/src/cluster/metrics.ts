@@ -8,6 +8,7 @@ export interface ClusterMetrics {
   rebalances: Counter;
   rebalanceSeconds: Histogram;
   fencedWrites: Counter;
+  slotRetakes: Counter;
   transactions: Counter<'outcome'>;
   transactionSeconds: Histogram;
 }
@@ -27,6 +28,10 @@ export function clusterMetrics(registry: Registry): ClusterMetrics {
     fencedWrites: counter(registry, {
       name: 'fabric_cluster_fenced_writes_total',
       help: 'Transactions refused because another instance fenced this one (a late write of a stalled owner).',
+    }),
+    slotRetakes: counter(registry, {
+      name: 'fabric_cluster_slot_retakes_total',
+      help: 'Slots taken back after a fence while the assignment still gave them to this instance (a stalled or foreign writer used their transactional id).',
     }),
     transactions: counter(registry, {
       name: 'fabric_cluster_transactions_total',

@@ -1,20 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Checkpoint } from '../plugin-api/index.js';
 import { sleep, withTimeout } from '../async/time.js';
-import {
-  type CheckpointSummary,
-  type ClusterCollectorView,
-  type ClusterRole,
-  type ClusterStatus,
-  type CollectorCommand,
-  type CollectorState,
-  HostError,
-  type RoutedResult,
-  type SourceControl,
-} from '../host.js';
-import { type ControlRecord, controlKey, SETTLED_AFTER, TARGET_OF, type TargetState } from './control.js';
+import type { CheckpointSummary, ClusterCollectorView, ClusterRole, ClusterStatus, CollectorCommand, RoutedResult, SourceControl } from '../host.js';
 import { KafkaCheckpointStore } from './checkpoint-store.js';
 import { type ClusterConfig, type ClusterNames, clusterNames, SLOT_COUNT, slotOf } from './config.js';
 import { ClusterSetupError, type SlotFencedError } from './errors.js';
@@ -22,6 +10,7 @@ import { Membership, type MembershipView } from './membership.js';
 import type { ClusterMetrics } from './metrics.js';
 import { SlotWriter } from './slot-writer.js';
 import { ClusterStateView } from './state-view.js';
+import { OperatorRequests } from './requests.js';
 import { ensureClusterTopics } from './topics.js';
 
 export interface ClusterNodeOptions {
@@ -66,11 +55,7 @@ export class ClusterNode implements ClusterRole {
   private work: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
-  /** Operators' target state per collector (config topic); absent = running. */
-  private readonly targets = new Map<string, TargetState>();
-  /** Config-topic records from this offset on arrived while this instance runs: requests in them are acted on. */
-  private liveFrom = Number.POSITIVE_INFINITY;
-  private producer: Producer | undefined;
+  private readonly requests: OperatorRequests;
 
   get instance(): string {
     return this.o.instance;
@@ -86,7 +71,7 @@ export class ClusterNode implements ClusterRole {
       checkpointsTopic: this.names.checkpointsTopic,
       statusTopic: o.statusTopic,
       configTopic: this.names.configTopic,
-      onControl: (record, offset) => this.onControl(record, offset),
+      onControl: (record, offset) => this.requests.onRecord(record, offset),
       logger: this.log,
     });
     this.checkpoints = new KafkaCheckpointStore({
@@ -95,6 +80,28 @@ export class ClusterNode implements ClusterRole {
       slotOf: (c) => slotOf(c),
       writerFor: (c) => this.writerFor(c),
       ownerOf: (c) => this.ownerOf(c),
+    });
+    this.requests = new OperatorRequests({
+      instance: o.instance,
+      configTopic: this.names.configTopic,
+      view: this.view,
+      checkpoints: this.checkpoints,
+      shutdownTimeoutMs: o.shutdownTimeoutMs,
+      log: this.log,
+      sources: () => this.sources!,
+      runsHere: (id) => this.runsHere(id),
+      ownerOf: (id) => this.ownerOf(id),
+      readBack: async (id) => {
+        const writer = this.writerFor(id);
+        if (writer) await this.readToEnd(writer);
+      },
+      startAsTargeted: (id) => this.startAsTargeted(id),
+      enqueue: (task) => {
+        const run = this.work.then(task);
+        // The queue goes on after a failed request (the caller logs it).
+        this.work = run.catch(() => undefined);
+        return run;
+      },
     });
     this.membership = new Membership({
       kafka: o.kafka,
@@ -124,9 +131,7 @@ export class ClusterNode implements ClusterRole {
     await ensureClusterTopics(this.admin, this.names, this.o.config.replication_factor);
     // Requests already in the config topic were for earlier owners; target states in it hold for all.
     const configEnd = await this.highOf(this.names.configTopic, 0);
-    this.liveFrom = configEnd;
-    this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await this.producer.connect();
+    await this.requests.open(this.o.kafka, configEnd);
     await this.view.start();
     await this.view.caughtUp(this.names.configTopic, 0, configEnd);
     const mine = Object.entries(this.o.config.pinned).filter(([id, inst]) => inst === this.o.instance && sources.sourceIds().includes(id));
@@ -151,7 +156,7 @@ export class ClusterNode implements ClusterRole {
     await Promise.all(all);
     await this.membership.stop();
     await this.view.stop();
-    await this.producer?.disconnect().catch(() => undefined);
+    await this.requests.close();
     await this.admin?.disconnect().catch(() => undefined);
   }
 
@@ -196,7 +201,11 @@ export class ClusterNode implements ClusterRole {
     return this.latest?.members.find((m) => m.slots.includes(slot))?.instance;
   }
 
-  /** Enrichers report everywhere; a source only from the instance that holds it. */
+  /**
+   * Enrichers report everywhere; a source only from the instance that holds it — also while
+   * handing it over: its "stopped" is what the view shows for it on this instance, and a record
+   * left "running" here would be read as the truth if the slot comes back to this instance.
+   */
   reportsStatusOf(id: string): boolean {
     return !(this.sources?.sourceIds().includes(id) ?? false) || this.runsHere(id);
   }
@@ -208,94 +217,13 @@ export class ClusterNode implements ClusterRole {
     return this.slots.get(slotOf(id))?.collectors.includes(id) ?? false;
   }
 
-  /** A config-topic record: remember targets; the owner applies it (requests only when they arrive live). */
-  private onControl(record: ControlRecord, offset: number): void {
-    if (record.kind === 'target') this.targets.set(record.collector, record.target);
-    if (!this.runsHere(record.collector)) return;
-    if (record.kind !== 'target' && offset < this.liveFrom) return;
-    this.work = this.work
-      .then(() => this.applyControl(record))
-      .catch((err: Error) => this.log.error({ collector: record.collector, kind: record.kind, err: err.message }, 'applying an operator request failed'));
+  /** An operator's request, sent to the owner through the config topic (requests.ts). */
+  command(id: string, command: CollectorCommand, waitMs: number): Promise<RoutedResult> {
+    return this.requests.command(id, command, waitMs);
   }
 
-  private async applyControl(r: ControlRecord): Promise<void> {
-    const src = this.sources!;
-    if (!this.runsHere(r.collector)) return;
-    this.log.info({ collector: r.collector, request: r.kind, ...(r.kind === 'target' ? { target: r.target } : {}), by: r.by }, 'operator request applied');
-    if (r.kind === 'target') {
-      const state = src.stateOf(r.collector);
-      const active = state === 'running' || state === 'degraded' || state === 'paused';
-      if (r.target === 'stopped') await src.commandSource(r.collector, 'stop');
-      else if (r.target === 'paused') {
-        if (active) await src.commandSource(r.collector, 'pause');
-        else await src.startSource(r.collector, await this.checkpoints.read(r.collector), { paused: true });
-      } else if (state === 'paused') await src.commandSource(r.collector, 'resume');
-      else if (!active) await src.commandSource(r.collector, 'start');
-      return;
-    }
-    if (r.kind === 'restart') {
-      await src.commandSource(r.collector, 'restart');
-      return;
-    }
-    // A checkpoint change: stop, write it in the slot's transaction, then back to the target state.
-    await src.stopSource(r.collector, this.o.shutdownTimeoutMs);
-    if (r.value === null) await this.checkpoints.reset(r.collector);
-    else await this.checkpoints.write(r.collector, r.value);
-    const writer = this.writerFor(r.collector);
-    if (writer) await this.readToEnd(writer);
-    src.positionSource(r.collector, await this.checkpoints.read(r.collector));
-    if ((this.targets.get(r.collector) ?? 'running') !== 'stopped') await this.startAsTargeted(r.collector);
-  }
-
-  private async publish(record: ControlRecord): Promise<void> {
-    if (!this.producer) throw new HostError('CONFLICT', 'this instance has not joined its cluster yet; try again in a moment');
-    const { kind: _kind, ...value } = record;
-    await this.producer.send({ topic: this.names.configTopic, acks: -1, messages: [{ key: controlKey(record), value: JSON.stringify(value) }] });
-  }
-
-  async command(id: string, command: CollectorCommand, waitMs: number): Promise<RoutedResult> {
-    const at = new Date().toISOString();
-    const target = TARGET_OF[command];
-    await this.publish(
-      target ? { kind: 'target', collector: id, target, by: this.o.instance, at } : { kind: 'restart', collector: id, request: randomUUID(), by: this.o.instance, at },
-    );
-    const settled = SETTLED_AFTER[command];
-    const until = Date.now() + waitMs;
-    for (;;) {
-      const owner = this.ownerOf(id);
-      const st = owner ? this.view.status(id, owner) : undefined;
-      const fresh = command !== 'restart' || (st !== undefined && st['@timestamp'] >= at);
-      const state = (owner === this.o.instance ? this.sources?.stateOf(id) : (st?.state as CollectorState | undefined)) ?? 'stopped';
-      if (owner && settled.includes(state) && fresh && (owner === this.o.instance || st?.instance === owner)) return { ok: true, state, instance: owner };
-      if (Date.now() >= until) return { ok: true, state, ...(owner ? { instance: owner } : {}) };
-      await sleep(50);
-    }
-  }
-
-  async setCheckpoint(id: string, value: Checkpoint | null, waitMs: number): Promise<CheckpointSummary & { instance?: string }> {
-    const at = new Date().toISOString();
-    await this.publish({ kind: 'checkpoint', collector: id, request: randomUUID(), value, by: this.o.instance, at });
-    const want = JSON.stringify(value);
-    const until = Date.now() + Math.max(waitMs, 1000);
-    for (;;) {
-      const stored = this.view.checkpoint(id);
-      const owner = this.ownerOf(id);
-      const done = value === null ? stored === undefined || stored.value === null : stored !== undefined && stored.updatedAt >= at && JSON.stringify(stored.value) === want;
-      if (done && (value !== null || (await this.checkpointResetSeen(id, at))))
-        return { value: stored?.value ?? undefined, ...(stored?.updatedAt ? { updatedAt: stored.updatedAt } : {}), ...(owner ? { instance: owner } : {}) };
-      if (Date.now() >= until)
-        throw new HostError(
-          'CONFLICT',
-          `the checkpoint change for collector "${id}" is recorded, but ${owner ? `its owner ${owner}` : 'no instance (none owns it now)'} has not committed it within ${Math.round(waitMs / 1000)} s; it applies when the collector next has an owner that sees it — GET /cluster shows the owner, GET /collectors/${id}/checkpoint the position`,
-        );
-      await sleep(50);
-    }
-  }
-
-  /** A reset leaves no record to compare: the owner's status after the request says it acted. */
-  private async checkpointResetSeen(id: string, at: string): Promise<boolean> {
-    const st = this.view.status(id);
-    return st !== undefined && st['@timestamp'] >= at;
+  setCheckpoint(id: string, value: Checkpoint | null, waitMs: number): Promise<CheckpointSummary & { instance?: string }> {
+    return this.requests.setCheckpoint(id, value, waitMs);
   }
 
   private collectorsOf(slot: number): string[] {
@@ -404,7 +332,7 @@ export class ClusterNode implements ClusterRole {
 
   /** Start a collector this instance took, as the operators left it: running, paused, or not at all. */
   private async startAsTargeted(id: string): Promise<void> {
-    const target = this.targets.get(id) ?? 'running';
+    const target = this.requests.targetOf(id);
     const checkpoint = await this.checkpoints.read(id);
     if (target === 'stopped') {
       this.sources!.positionSource(id, checkpoint);
@@ -445,9 +373,24 @@ export class ClusterNode implements ClusterRole {
     await h.writer?.close(deadlineMs);
   }
 
-  /** Someone else holds the slot now: stop its collectors (their writes fail anyway) and do not fight for it. */
+  /**
+   * Someone else holds the slot now: stop its collectors (their writes fail anyway). Usually the
+   * slot moved and this instance's next assignment says so. If a session timeout later the same
+   * assignment still gives it to this instance, whoever fenced it was wrong to (a stalled process
+   * that had not noticed it lost the slot, a client using the slot's transactional id): take it
+   * back, from the committed checkpoints, instead of leaving its collectors stopped until the next
+   * rebalance.
+   */
   private async onFenced(slot: number): Promise<void> {
+    const generation = this.latest?.generation;
     this.work = this.work.then(() => this.releaseSlot(slot, 0)).catch(() => undefined);
+    await this.work;
+    await sleep(this.o.config.session_timeout_seconds * 1000);
+    const latest = this.latest;
+    if (this.stopped || this.slots.has(slot) || latest?.generation !== generation || !latest?.slots.includes(slot)) return;
+    this.log.warn({ slot, generation }, 'fenced out of a slot the cluster still assigns to this instance: taking it back');
+    this.o.metrics.slotRetakes.inc();
+    this.work = this.work.then(() => this.takeSlotPersistently(slot)).catch((err: Error) => this.log.error({ slot, err: err.message }, 'taking the slot back failed'));
     await this.work;
   }
 }

@@ -75,6 +75,20 @@ export function isFencedError(err: unknown): boolean {
 }
 
 /**
+ * What became of a transaction whose commit went unanswered, judged from the collector's stored
+ * checkpoint once the view has read past a barrier: `stored` is the stored record's commit id
+ * ('' when there is none), `attempted` the unanswered one, `lastOwn` the last this writer committed
+ * for the collector ('' for a reset; undefined when it has committed none). Neither ours nor our
+ * last: another writer committed since — the slot moved while this process was not looking, and
+ * the new owner started from that position, so retrying would publish the batch twice.
+ */
+export function unknownCommitOutcome(stored: string, attempted: string, lastOwn: string | undefined): 'committed' | 'aborted' | 'superseded' {
+  if (stored === attempted) return 'committed';
+  if (lastOwn !== undefined && stored !== lastOwn) return 'superseded';
+  return 'aborted';
+}
+
+/**
  * Writes a slot's events and its collectors' checkpoints in Kafka transactions, so a
  * `read_committed` consumer sees each batch's events exactly when its checkpoint moved past them
  * (Kafka Connect's exactly-once source, KIP-618). Opening the writer (InitProducerId) fences any
@@ -93,6 +107,8 @@ export class SlotWriter {
   private closed = false;
   private fenced: SlotFencedError | undefined;
   private seq = 0;
+  /** Per collector, the commit id of the last checkpoint this writer committed ('' for a reset). */
+  private readonly ownCommits = new Map<string, string>();
   private readonly log: Logger;
 
   constructor(private readonly o: SlotWriterOptions) {
@@ -257,6 +273,7 @@ export class SlotWriter {
         }
         phase = 'commit';
         await txn.commit();
+        this.noteOwn(latest.values(), commit);
         this.o.metrics.transactions.inc({ outcome: 'committed' });
         this.o.metrics.transactionSeconds.observe((performance.now() - started) / 1000);
         return true;
@@ -276,7 +293,14 @@ export class SlotWriter {
             return 'unknown' as const;
           });
           if (this.fenced) return false;
-          if (outcome === 'committed') return true;
+          if (outcome === 'committed') {
+            this.noteOwn(latest.values(), commit);
+            return true;
+          }
+          if (outcome === 'superseded') {
+            this.fence(new Error('another writer committed this slot after this one'));
+            return false;
+          }
         }
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 5_000);
@@ -285,7 +309,11 @@ export class SlotWriter {
   }
 
   /** Re-initialise the producer (bumping its epoch ends the unknown transaction) and look for our commit. */
-  private async recover(commit: string, checkpoints: CheckpointUpdate[]): Promise<'committed' | 'aborted' | 'unknown'> {
+  private noteOwn(checkpoints: Iterable<CheckpointUpdate>, commit: string): void {
+    for (const c of checkpoints) this.ownCommits.set(c.collector, c.value === null ? '' : commit);
+  }
+
+  private async recover(commit: string, checkpoints: CheckpointUpdate[]): Promise<'committed' | 'aborted' | 'superseded' | 'unknown'> {
     await this.producer.disconnect().catch(() => undefined);
     this.producer = this.newProducer();
     await this.initTransactions();
@@ -302,8 +330,7 @@ export class SlotWriter {
     }
     await txn.commit();
     await this.o.view.barrier(token);
-    const stored = this.o.view.checkpoint(probe.collector);
-    return stored?.commit === commit ? 'committed' : 'aborted';
+    return unknownCommitOutcome(this.o.view.checkpoint(probe.collector)?.commit ?? '', commit, this.ownCommits.get(probe.collector));
   }
 
   private fence(err: unknown): void {
@@ -313,7 +340,7 @@ export class SlotWriter {
     );
     this.o.metrics.fencedWrites.inc();
     this.o.metrics.transactions.inc({ outcome: 'fenced' });
-    this.log.warn({ err: describeKafkaError(err).code }, 'fenced: another instance took this slot');
+    this.log.warn({ err: describeKafkaError(err).code, detail: (err as Error).message }, 'fenced: another instance took this slot');
     for (const w of this.queue.splice(0)) w.reject(this.fenced);
     this.o.onFenced(this.fenced);
   }

@@ -10,6 +10,7 @@ import type { BatchOrigin } from '../../src/sinks/sink.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { ClusterStateView } from '../../src/cluster/state-view.js';
 import { assertKafkajsHidesAbortedRecords, hidesAbortedOutOfOrder } from '../../src/cluster/kafkajs-check.js';
+import { unknownCommitOutcome } from '../../src/cluster/slot-writer.js';
 import { MemorySink, silentLogger, testPipeline } from '../helpers.js';
 
 const kafkaSink = 'sink: { type: kafka, brokers: ["127.0.0.1:9092"] }\n';
@@ -189,5 +190,19 @@ describe('cluster mode refuses a kafkajs that shows aborted records to read_comm
         throw new Error('Cannot find module');
       }),
     ).toThrow(expect.objectContaining({ code: 'CLUSTER_SETUP' }));
+  });
+});
+
+describe('a commit nobody answered is judged by the stored checkpoint', () => {
+  it('ours: committed; the last one we wrote: aborted, retried; anyone else’s since ours: superseded, never retried', () => {
+    expect(unknownCommitOutcome('c7', 'c7', 'c6')).toBe('committed');
+    expect(unknownCommitOutcome('c6', 'c7', 'c6')).toBe('aborted');
+    // Our last write was a reset (no record): still nothing newer.
+    expect(unknownCommitOutcome('', 'c7', '')).toBe('aborted');
+    // The slot moved while this process stalled: a new owner committed after our last commit.
+    expect(unknownCommitOutcome('other-1', 'c7', 'c6')).toBe('superseded');
+    expect(unknownCommitOutcome('', 'c7', 'c6')).toBe('superseded');
+    // This writer never committed for the collector: the stored one is the position it started from.
+    expect(unknownCommitOutcome('earlier-owner', 'c7', undefined)).toBe('aborted');
   });
 });

@@ -3,12 +3,15 @@
 // documents indexed), a read_committed consumer counting every line and document by its seq.
 // Faults are real signals to whole processes: SIGSTOP/SIGCONT, kill -9, SIGTERM.
 import { setTimeout as sleep } from 'node:timers/promises';
+import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { clusterNames, slotOf } from '../../src/cluster/config.js';
 import { runId } from '../kafka/helpers.js';
 import {
   type ClusterView,
   deleteIndices,
   Feed,
+  harness,
   Instance,
   openSearchUp,
   ownersOf,
@@ -365,4 +368,61 @@ describe('cluster mode under faults: 0 lost, 0 duplicated', () => {
       await deleteIndices(setup);
     }
   }, 300_000);
+
+  it('a foreign writer takes a slot’s transactional id: its owner is fenced, takes the slot back after a session timeout, and the collector goes on; 0 lost, 0 duplicated', async () => {
+    const run = runId();
+    const setup = await writeSetup(run, { span: SPAN, prefill: 500, collectors: 4 });
+    const feed = new Feed(setup, { lines: 10, docs: 0, tickMs: 200 });
+    const tally = new Tally();
+    const nodes = ['a', 'b'].map((id) => new Instance(id, setup.config));
+    const kafka = new kafkajs.Kafka({ clientId: 'fabric-test-foreign-writer', brokers: [harness.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
+    const foreign = kafka.producer({ transactionalId: clusterNames({ group: `test-${run}` }).slotTransactionalId(slotOf('src-0')), idempotent: true, maxInFlightRequests: 1 });
+    try {
+      feed.start();
+      const before = ownersOf((await startCluster(nodes, setup, tally))[0]!);
+      const owner = nodes.find((n) => n.id === before.get('src-0'))!;
+      await until(
+        'data flowing through the cluster',
+        () => tally.seen,
+        (n) => n >= 4 * 500 + 100,
+        60_000,
+      );
+      // What a stalled process that missed its loss, or any client reusing the id, does: InitProducerId.
+      await foreign.connect();
+      await (await foreign.transaction()).abort();
+      const fencedAt = Date.now();
+      await until(
+        `${owner.id} fenced out of src-0's slot`,
+        () => owner.metric('fabric_cluster_fenced_writes_total'),
+        (n) => n >= 1,
+        30_000,
+      );
+      await until(
+        `${owner.id} taking the slot back`,
+        () => owner.metric('fabric_cluster_slot_retakes_total'),
+        (n) => n >= 1,
+        (SESSION_S + 30) * 1000,
+      );
+      const retakeMs = Date.now() - fencedAt;
+      // No rebalance: the same owners, src-0 running again where it was.
+      const after = ownersOf((await settledView(nodes, 2))[0]!);
+      expect(Object.fromEntries(after)).toEqual(Object.fromEntries(before));
+
+      await feed.stop();
+      const all = await settle(tally, setup);
+      const src0 = await settle(tally, setup, ['src-0']);
+      console.log(
+        `[cluster foreign writer] ${all.total} lines; ${owner.id} fenced out of src-0's slot, took it back in ${retakeMs} ms (session ${SESSION_S} s); src-0: ${src0.total} lines, lost ${src0.lost}, duplicated ${src0.duplicated}; all: lost ${all.lost}, duplicated ${all.duplicated}`,
+      );
+      expect(src0.lost).toBe(0);
+      expect(all.lost).toBe(0);
+      expect(all.duplicated, `duplicates (seq@partition:offset): ${tally.duplicates().join(' ')}`).toBe(0);
+      await stopAll(nodes);
+    } finally {
+      await foreign.disconnect().catch(() => undefined);
+      await feed.stop().catch(() => undefined);
+      await tally.stop();
+      killLeft(nodes);
+    }
+  }, 180_000);
 });

@@ -4,7 +4,7 @@ import { describeKafkaError, KafkaSinkSetupError } from './errors.js';
 
 /**
  * Make sure the detections, status and dead-letter topics exist: create missing ones with the configured
- * partitions and replication, or refuse with an error that says what to do.
+ * partitions and replication (the status topic compacted), or refuse with an error that says what to do.
  * Returns the topics it created.
  */
 export async function ensureTopics(admin: Admin, config: KafkaSinkConfig): Promise<string[]> {
@@ -13,6 +13,10 @@ export async function ensureTopics(admin: Admin, config: KafkaSinkConfig): Promi
   const missing = wanted.filter((t) => !existing.has(t));
   if (missing.length === 0) return [];
   const { partitions, replication_factor } = config.create_topics;
+  // The status topic holds each collector's latest state (keyed by collector id), as Kafka
+  // Connect's status topic does: compacted, a collector that has been running for weeks keeps its
+  // record where time-based retention would drop it. Not when it shares a name with another topic.
+  const statusOnly = config.topics.status !== config.topics.detections && config.topics.status !== config.topics.dead_letter ? config.topics.status : undefined;
   if (!config.create_topics.enabled) {
     throw new KafkaSinkSetupError(
       `Kafka topic(s) ${missing.join(', ')} do not exist on ${config.brokers.join(',')} and sink.create_topics.enabled is false: ` +
@@ -23,7 +27,12 @@ export async function ensureTopics(admin: Admin, config: KafkaSinkConfig): Promi
   }
   try {
     await admin.createTopics({
-      topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: replication_factor })),
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: partitions,
+        replicationFactor: replication_factor,
+        ...(topic === statusOnly ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
+      })),
       waitForLeaders: true,
     });
   } catch (err) {

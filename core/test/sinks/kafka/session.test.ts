@@ -23,7 +23,7 @@ function capture() {
 
 function fakeKafka(opts: { disconnectFails?: boolean } = {}) {
   const topics = new Set<string>(['d']);
-  const log = { listTopics: 0, created: [] as Array<{ topic: string; numPartitions?: number }> };
+  const log = { listTopics: 0, created: [] as Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }> };
   const producers: Array<{ config: ProducerConfig; connects: number; disconnects: number; sent: unknown[] }> = [];
   const kafka = {
     producer(producerConfig: ProducerConfig) {
@@ -49,7 +49,7 @@ function fakeKafka(opts: { disconnectFails?: boolean } = {}) {
           log.listTopics++;
           return [...topics];
         },
-        createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string; numPartitions?: number }> }) => {
+        createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }> }) => {
           for (const t of wanted) topics.add(t.topic);
           log.created.push(...wanted);
           return true;
@@ -78,6 +78,8 @@ describe('Kafka producer session', () => {
       ['dl', 4],
     ]);
     expect(lines.find((l) => l.msg === 'created Kafka topics')).toMatchObject({ topics: ['s', 'dl'], partitions: 4 });
+    // The status topic keeps each collector's latest state (compacted); dead letters are a log.
+    expect(Object.fromEntries(log.created.map((t) => [t.topic, t.configEntries]))).toEqual({ s: [{ name: 'cleanup.policy', value: 'compact' }], dl: undefined });
   });
 
   it('replaces the producer when the broker rejects its idempotence state, when the error is unknown, and every 5th attempt; keeps it otherwise', async () => {
