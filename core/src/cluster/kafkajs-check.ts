@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ClusterSetupError } from './errors.js';
 
 type AbortedFilter = (input: {
@@ -25,10 +27,14 @@ export function hidesAbortedOutOfOrder(filter: AbortedFilter): boolean {
   return kept.length === 0;
 }
 
+/** The fix, shipped with core (the workspace applies it through pnpm's patchedDependencies). */
+export const KAFKAJS_PATCH = fileURLToPath(new URL('../../patches/kafkajs@2.2.4.patch', import.meta.url));
+
 /**
  * Cluster mode reads its checkpoints read_committed through kafkajs: an aborted position shown to
- * a new owner would start it past events that were never published. The workspace installs
- * kafkajs with patches/kafkajs@2.2.4.patch; an install without the fix is refused here.
+ * a new owner would start it past events that were never published. An install without the fix
+ * (core installed by plain npm, where the workspace's patch does not apply) is refused here, with
+ * the command that applies the patch shipped in core.
  */
 export function assertKafkajsHidesAbortedRecords(load: () => AbortedFilter = loadInstalledFilter): void {
   let ok: boolean;
@@ -40,9 +46,17 @@ export function assertKafkajsHidesAbortedRecords(load: () => AbortedFilter = loa
   if (!ok)
     throw new ClusterSetupError(
       'the installed kafkajs shows records of aborted transactions to read_committed readers when transactions abort in another order than they began (kafkajs 2.2.4 as published); ' +
-        'cluster mode would then read positions that were never committed. Install Reactive Fabric with its pnpm workspace (it applies patches/kafkajs@2.2.4.patch), ' +
-        'or apply that patch to node_modules/kafkajs/src/consumer/filterAbortedMessages.js (pnpm patchedDependencies or patch-package)',
+        `cluster mode would then read positions that were never committed. Apply the fix shipped with Reactive Fabric: patch -p1 -d ${kafkajsDir()} < ${KAFKAJS_PATCH} ` +
+        '(pnpm patchedDependencies or patch-package keep it across installs; the pnpm workspace applies it itself)',
     );
+}
+
+function kafkajsDir(): string {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('kafkajs/package.json'));
+  } catch {
+    return 'node_modules/kafkajs';
+  }
 }
 
 function loadInstalledFilter(): AbortedFilter {

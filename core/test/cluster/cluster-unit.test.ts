@@ -9,7 +9,8 @@ import { parseConfig } from '../../src/config/load.js';
 import type { BatchOrigin } from '../../src/sinks/sink.js';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import { ClusterStateView } from '../../src/cluster/state-view.js';
-import { assertKafkajsHidesAbortedRecords, hidesAbortedOutOfOrder } from '../../src/cluster/kafkajs-check.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { assertKafkajsHidesAbortedRecords, hidesAbortedOutOfOrder, KAFKAJS_PATCH } from '../../src/cluster/kafkajs-check.js';
 import { unknownCommitOutcome } from '../../src/cluster/slot-writer.js';
 import { MemorySink, silentLogger, testPipeline } from '../helpers.js';
 
@@ -177,13 +178,15 @@ describe('the cluster state view reads shared topics anyone can write to (hostil
 });
 
 describe('cluster mode refuses a kafkajs that shows aborted records to read_committed readers', () => {
-  it('the installed kafkajs (with patches/kafkajs@2.2.4.patch) passes; a filter that keeps them is refused with CLUSTER_SETUP and the fix', () => {
+  it('the installed kafkajs (with core/patches/kafkajs@2.2.4.patch) passes; a filter that keeps them is refused with CLUSTER_SETUP and the fix', () => {
     expect(() => assertKafkajsHidesAbortedRecords()).not.toThrow();
     const keepsAll = (input: { messages: unknown[] }) => input.messages;
     expect(hidesAbortedOutOfOrder(keepsAll)).toBe(false);
-    expect(() => assertKafkajsHidesAbortedRecords(() => keepsAll)).toThrow(
-      expect.objectContaining({ code: 'CLUSTER_SETUP', message: expect.stringContaining('patches/kafkajs@2.2.4.patch') }),
-    );
+    // The error gives the command that applies the patch core ships (the one the workspace applies).
+    expect(() => assertKafkajsHidesAbortedRecords(() => keepsAll)).toThrow(expect.objectContaining({ code: 'CLUSTER_SETUP', message: expect.stringContaining(`patch -p1 -d `) }));
+    expect(() => assertKafkajsHidesAbortedRecords(() => keepsAll)).toThrow(expect.objectContaining({ message: expect.stringContaining(KAFKAJS_PATCH) }));
+    expect(existsSync(KAFKAJS_PATCH)).toBe(true);
+    expect(readFileSync(KAFKAJS_PATCH, 'utf8')).toContain('src/consumer/filterAbortedMessages.js');
     // A kafkajs whose layout has no such file cannot be checked: refused the same way, not trusted.
     expect(() =>
       assertKafkajsHidesAbortedRecords(() => {

@@ -252,7 +252,7 @@ describe('kafkajs 2.2.4 transactions on the suite broker (cluster-mode spike)', 
   // the broker lists them in the order their abort markers were written, not by first offset. A
   // stalled owner's transaction begins first and is aborted last (when the new owner fences it).
   // kafkajs 2.2.4 as published assumed first-offset order and showed such a transaction's records
-  // to read_committed readers (the cluster's state view among them); patches/kafkajs@2.2.4.patch.
+  // to read_committed readers (the cluster's state view among them); core/patches/kafkajs@2.2.4.patch.
   it('transactions aborted in another order than they began stay hidden from read_committed', async () => {
     const topic = await topicNamed('spike-abort-order');
     const stalled = await producer(`spike-order-a-${runId()}`);
