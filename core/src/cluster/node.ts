@@ -239,6 +239,7 @@ export class ClusterNode implements ClusterRole {
     await Promise.all(lost.map((s) => this.releaseSlot(s, this.o.shutdownTimeoutMs)));
     // Taking a slot costs an InitProducerId round trip and a read to the partition's end: a few at a time.
     for (let i = 0; i < gained.length; i += 8) await Promise.all(gained.slice(i, i + 8).map((s) => this.takeSlotPersistently(s)));
+    if (view.slots.length > 0) await this.takeMissingPins();
     this.o.metrics.ownedSlots.set(this.slots.size);
     this.o.metrics.ownedCollectors.set([...this.slots.values(), ...this.pins.values()].reduce((n, h) => n + h.collectors.length, 0));
     this.o.metrics.rebalanceSeconds.observe((performance.now() - started) / 1000);
@@ -326,8 +327,73 @@ export class ClusterNode implements ClusterRole {
     await writer.open();
     const holding: Holding = { writer, collectors };
     this.slots.set(slot, holding);
+    await this.fenceAbandonedPins(slot);
     await this.readToEnd(writer);
     for (const id of collectors) await this.startAsTargeted(id);
+  }
+
+  /**
+   * A pinned collector writes its checkpoints to its slot's partition. If its instance died in the
+   * middle of a transaction, that open transaction holds the partition's last stable offset — so
+   * every read_committed reader, and the barrier a new owner of the slot waits for — until the
+   * broker times it out (a minute, plus its cleanup interval): nobody else opens a pinned
+   * transactional id. So a pin of this slot whose instance is not a member is fenced here, which
+   * aborts that transaction at once; nobody runs the collector. If that instance was alive after all
+   * (stalled, cut off), its pinned writer is refused and it takes the pin again when it is back in
+   * the group (takeMissingPins).
+   */
+  private async fenceAbandonedPins(slot: number): Promise<void> {
+    const members = new Set((this.latest?.members ?? []).map((m) => m.instance));
+    const abandoned = (this.sources?.sourceIds() ?? []).filter((id) => {
+      const at = this.o.config.pinned[id];
+      return at !== undefined && at !== this.o.instance && !members.has(at) && slotOf(id) === slot;
+    });
+    for (const id of abandoned) {
+      const producer = this.o.kafka.producer({ transactionalId: this.names.pinnedTransactionalId(id), idempotent: true, maxInFlightRequests: 1 });
+      try {
+        await producer.connect();
+        await (await producer.transaction()).abort();
+        this.log.info(
+          { collector: id, instance: this.o.config.pinned[id], slot },
+          'fenced the pinned writer of an instance that left the cluster (its open transaction is aborted)',
+        );
+      } catch (err) {
+        this.log.warn({ collector: id, slot, err: (err as Error).message }, 'could not fence the pinned writer of an instance that left the cluster');
+      } finally {
+        await producer.disconnect().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Another instance fenced this instance's pinned writer, taking it for gone (not a member in its
+   * view: this one was starting, or stalled). Stop the collector; once this instance is a member
+   * of the group again, take the pin back (at once if it is, else at its next assignment).
+   */
+  private async onPinFenced(collector: string): Promise<void> {
+    await this.releasePin(collector, 0);
+    await sleep(1000);
+    const member = this.latest?.members.some((m) => m.instance === this.o.instance) && (this.latest?.slots.length ?? 0) > 0;
+    if (this.stopped || !member) return;
+    this.work = this.work.then(() => this.takeMissingPins()).catch(() => undefined);
+    await this.work;
+  }
+
+  /** Pins of this instance it does not hold (their writer was fenced while it was out of the group): take them again. */
+  private async takeMissingPins(): Promise<void> {
+    const ids = this.sources?.sourceIds() ?? [];
+    for (const [id, at] of Object.entries(this.o.config.pinned)) {
+      if (at !== this.o.instance || this.pins.has(id) || !ids.includes(id) || this.stopped) continue;
+      try {
+        await this.takePin(id);
+        this.log.info({ collector: id }, 'took a pinned collector back');
+      } catch (err) {
+        const h = this.pins.get(id);
+        this.pins.delete(id);
+        await h?.writer?.close(0).catch(() => undefined);
+        this.log.warn({ collector: id, err: (err as Error).message }, 'could not take a pinned collector back; trying at the next assignment');
+      }
+    }
   }
 
   /** Start a collector this instance took, as the operators left it: running, paused, or not at all. */
@@ -347,7 +413,7 @@ export class ClusterNode implements ClusterRole {
       this.names.pinnedTransactionalId(collector),
       slot,
       () => this.pins.has(collector),
-      () => void this.releasePin(collector, 0),
+      () => void this.onPinFenced(collector),
     );
     await writer.open();
     this.pins.set(collector, { writer, collectors: [collector] });
