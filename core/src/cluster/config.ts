@@ -56,6 +56,10 @@ export interface ClusterNames {
    * checkpoint changes. A config change is a record here, never a membership change (no rebalance).
    */
   configTopic: string;
+  /** N partitions: detections re-keyed by correlation group, and watermark records (cluster correlation). */
+  correlationTopic: string;
+  /** Compacted, N partitions: each correlation partition's open groups, fired alert ids and event time. */
+  changelogTopic: string;
   slotTransactionalId(slot: number): string;
   pinnedTransactionalId(collector: string): string;
 }
@@ -69,6 +73,8 @@ export function clusterNames(cfg: Pick<ClusterConfig, 'group' | 'topic_prefix'>)
     slotsTopic: `${base}slots`,
     checkpointsTopic: `${base}checkpoints`,
     configTopic: `${base}config`,
+    correlationTopic: `${base}correlation`,
+    changelogTopic: `${base}correlation-changelog`,
     slotTransactionalId: (slot) => `${base}slot-${slot}`,
     pinnedTransactionalId: (collector) => `${base}pinned-${collector}`,
   };

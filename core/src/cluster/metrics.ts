@@ -11,6 +11,10 @@ export interface ClusterMetrics {
   slotRetakes: Counter;
   transactions: Counter<'outcome'>;
   transactionSeconds: Histogram;
+  correlationRecords: Counter<'kind'>;
+  correlationAlerts: Counter<'rule'>;
+  correlationGroups: Gauge;
+  changelogBytes: Counter;
 }
 
 /** Every `fabric_cluster_*` metric (listed in docs/metrics.md); one instance's view. */
@@ -42,6 +46,21 @@ export function clusterMetrics(registry: Registry): ClusterMetrics {
       name: 'fabric_cluster_transaction_seconds',
       help: 'From a transaction beginning to its commit returning.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    }),
+    correlationRecords: counter(registry, {
+      name: 'fabric_cluster_correlation_records_total',
+      help: 'Records of the correlation topic this instance correlated, by kind (detection, watermark, ignored).',
+      labelNames: ['kind'] as const,
+    }),
+    correlationAlerts: counter(registry, {
+      name: 'fabric_cluster_correlation_alerts_total',
+      help: 'Correlated alerts this instance committed for the correlation partitions it owns, by rule.',
+      labelNames: ['rule'] as const,
+    }),
+    correlationGroups: gauge(registry, { name: 'fabric_cluster_correlation_groups', help: 'Open correlation groups in the partitions this instance owns.' }),
+    changelogBytes: counter(registry, {
+      name: 'fabric_cluster_correlation_changelog_bytes_total',
+      help: 'Bytes of correlation state this instance wrote to the changelog topic (keys and values).',
     }),
   };
 }

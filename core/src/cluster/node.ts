@@ -12,6 +12,12 @@ import { SlotWriter } from './slot-writer.js';
 import { ClusterStateView } from './state-view.js';
 import { OperatorRequests } from './requests.js';
 import { ensureClusterTopics } from './topics.js';
+import { Correlator } from './correlator.js';
+import { createCorrelationForwarder } from './correlation-forwarder.js';
+import type { CorrelationConfig } from '../correlation/config.js';
+import type { CorrelationRule } from '../correlation/rule.js';
+import type { PipelineStage } from '../pipeline/stage.js';
+import type { Priority } from '../plugin-api/index.js';
 
 export interface ClusterNodeOptions {
   config: ClusterConfig;
@@ -56,6 +62,8 @@ export class ClusterNode implements ClusterRole {
   private stopped = false;
   private readonly log: Logger;
   private readonly requests: OperatorRequests;
+  /** Cluster correlation (useCorrelation): the partitions of the slots this instance owns. */
+  private correlator: Correlator | undefined;
 
   get instance(): string {
     return this.o.instance;
@@ -115,6 +123,30 @@ export class ClusterNode implements ClusterRole {
     });
   }
 
+  /**
+   * Correlate across the cluster: returns the pipeline's correlation stage (it re-keys detections
+   * to the correlation topic) and correlates the partitions of the slots this instance takes.
+   * Called by the composition root before start().
+   */
+  useCorrelation(c: { rules: readonly CorrelationRule[]; config: CorrelationConfig; minPriority: Priority; dedupWindowMs: number }): PipelineStage {
+    this.correlator = new Correlator({
+      kafka: this.o.kafka,
+      group: this.o.config.group,
+      instance: this.o.instance,
+      topic: this.names.correlationTopic,
+      changelogTopic: this.names.changelogTopic,
+      rules: c.rules,
+      config: c.config,
+      minPriority: c.minPriority,
+      dedupWindowMs: c.dedupWindowMs,
+      view: this.view,
+      metrics: this.o.metrics,
+      logger: this.log,
+    });
+    this.view.followChangelog(this.names.changelogTopic);
+    return createCorrelationForwarder(c.rules, { topic: this.names.correlationTopic });
+  }
+
   /** The writer a collector's batches go to, while this instance runs it. */
   writerFor(collector: string): SlotWriter | undefined {
     const pin = this.pins.get(collector);
@@ -128,12 +160,13 @@ export class ClusterNode implements ClusterRole {
     this.sources = sources;
     this.admin = this.o.kafka.admin();
     await this.admin.connect();
-    await ensureClusterTopics(this.admin, this.names, this.o.config.replication_factor);
+    await ensureClusterTopics(this.admin, this.names, this.o.config.replication_factor, { correlation: this.correlator !== undefined });
     // Requests already in the config topic were for earlier owners; target states in it hold for all.
     const configEnd = await this.highOf(this.names.configTopic, 0);
     await this.requests.open(this.o.kafka, configEnd);
     await this.view.start();
     await this.view.caughtUp(this.names.configTopic, 0, configEnd);
+    await this.correlator?.start();
     const mine = Object.entries(this.o.config.pinned).filter(([id, inst]) => inst === this.o.instance && sources.sourceIds().includes(id));
     for (const [id] of mine) await this.takePin(id);
     this.membership.on('assigned', (view) => {
@@ -154,6 +187,7 @@ export class ClusterNode implements ClusterRole {
     // Hand over cleanly: commit what was read, then leave the group so the others take the slots at once.
     const all = [...[...this.slots.keys()].map((s) => this.releaseSlot(s, deadlineMs)), ...[...this.pins.keys()].map((c) => this.releasePin(c, deadlineMs))];
     await Promise.all(all);
+    await this.correlator?.stop();
     await this.membership.stop();
     await this.view.stop();
     await this.requests.close();
@@ -258,6 +292,7 @@ export class ClusterNode implements ClusterRole {
       metrics: this.o.metrics,
       logger: this.log,
       view: this.view,
+      ...(this.correlator ? { barrierTopics: [this.names.changelogTopic] } : {}),
       owned: () => !this.stopped && owned(),
       onFenced,
     });
@@ -270,7 +305,7 @@ export class ClusterNode implements ClusterRole {
       30_000,
       () => new ClusterSetupError('the barrier transaction did not commit within 30 s: the broker is not answering; the slot is taken again'),
     );
-    await this.view.barrier(token);
+    await this.view.barrier(token, 30_000, [this.names.checkpointsTopic, ...(this.correlator ? [this.names.changelogTopic] : [])]);
   }
 
   /**
@@ -312,8 +347,9 @@ export class ClusterNode implements ClusterRole {
 
   private async takeSlot(slot: number): Promise<void> {
     const collectors = this.collectorsOf(slot);
-    // Most of the 64 slots hold no collector: owning them costs nothing (no producer, no fencing).
-    if (collectors.length === 0) {
+    // Most of the 64 slots hold no collector: owning them costs nothing (no producer, no fencing),
+    // unless the cluster correlates: then every slot's correlation partition commits through it.
+    if (collectors.length === 0 && !this.correlator) {
       this.slots.set(slot, { writer: undefined, collectors });
       return;
     }
@@ -329,6 +365,7 @@ export class ClusterNode implements ClusterRole {
     this.slots.set(slot, holding);
     await this.fenceAbandonedPins(slot);
     await this.readToEnd(writer);
+    this.correlator?.take(slot, writer);
     for (const id of collectors) await this.startAsTargeted(id);
   }
 
@@ -425,7 +462,7 @@ export class ClusterNode implements ClusterRole {
     const h = this.slots.get(slot);
     if (!h) return;
     this.releasing.add(slot);
-    await Promise.all(h.collectors.map((id) => this.sources!.stopSource(id, deadlineMs)));
+    await Promise.all([...h.collectors.map((id) => this.sources!.stopSource(id, deadlineMs)), this.correlator?.release(slot)]);
     this.slots.delete(slot);
     this.releasing.delete(slot);
     await h.writer?.close(deadlineMs);

@@ -39,6 +39,7 @@ export class ClusterSink implements Sink {
     return writer.write(
       events.map((e) => eventMessage(e)),
       { collector: origin.collector, value: origin.checkpoint ?? null },
+      origin.records,
     );
   }
 

@@ -23,9 +23,19 @@ export interface CheckpointUpdate {
   value: Checkpoint | null;
 }
 
+/** A record for another topic, committed in the same transaction (re-keyed detections, the correlation changelog). */
+export interface TopicRecord {
+  topic: string;
+  partition: number;
+  key: string;
+  /** null: a tombstone (compacted topics). */
+  value: string | null;
+}
+
 interface PendingWrite {
   events: Message[];
   checkpoint: CheckpointUpdate | undefined;
+  records?: readonly TopicRecord[];
   /** A read barrier's token (see barrier()). */
   barrier?: string;
   resolve(): void;
@@ -40,6 +50,11 @@ export interface SlotWriterOptions {
   partition: number;
   eventsTopic: string;
   checkpointsTopic: string;
+  /**
+   * Topics a barrier record is written to, besides the checkpoints topic (partition = this writer's
+   * partition): the correlation changelog, which a new owner must also have read to its end.
+   */
+  barrierTopics?: readonly string[];
   instance: string;
   metrics: ClusterMetrics;
   logger: Logger;
@@ -167,12 +182,15 @@ export class SlotWriter {
     await txn.abort();
   }
 
-  /** Resolves once `events` and `checkpoint` are committed together; rejects only when fenced or closed. */
-  write(events: Message[], checkpoint?: CheckpointUpdate): Promise<void> {
+  /**
+   * Resolves once `events`, `checkpoint` and `records` are committed together; rejects only when
+   * fenced or closed.
+   */
+  write(events: Message[], checkpoint?: CheckpointUpdate, records?: readonly TopicRecord[]): Promise<void> {
     if (this.fenced) return Promise.reject(this.fenced);
     if (this.closing) return Promise.reject(new SlotFencedError(`slot writer ${this.o.transactionalId} is closed: the slot moved; the batch is read again by its new owner`));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ events, checkpoint, resolve, reject });
+      this.queue.push({ events, checkpoint, ...(records && records.length > 0 ? { records } : {}), resolve, reject });
       this.wake.notify();
     });
   }
@@ -200,6 +218,16 @@ export class SlotWriter {
 
   private barrierMessage(token: string): Message {
     return { key: `${BARRIER_KEY_PREFIX}${this.o.partition}`, partition: this.o.partition, value: JSON.stringify({ barrier: token }) };
+  }
+
+  /** The barrier's records for the other topics that must be read to their end (barrierTopics). */
+  private barrierRecords(token: string): TopicRecord[] {
+    return (this.o.barrierTopics ?? []).map((topic) => ({
+      topic,
+      partition: this.o.partition,
+      key: `${BARRIER_KEY_PREFIX}${this.o.partition}`,
+      value: JSON.stringify({ barrier: token }),
+    }));
   }
 
   get isFenced(): boolean {
@@ -251,12 +279,23 @@ export class SlotWriter {
       partition: this.o.partition,
       value: c.value === null ? null : JSON.stringify({ value: c.value, updatedAt, instance: this.o.instance, commit } satisfies StoredClusterCheckpoint),
     }));
+    const others = new Map<string, Message[]>();
+    const addRecord = (r: TopicRecord) => {
+      const list = others.get(r.topic) ?? [];
+      list.push({ key: r.key, partition: r.partition, value: r.value });
+      others.set(r.topic, list);
+    };
     for (const w of batch) {
-      if (w.barrier) checkpointMessages.push(this.barrierMessage(w.barrier));
+      for (const r of w.records ?? []) addRecord(r);
+      if (w.barrier) {
+        checkpointMessages.push(this.barrierMessage(w.barrier));
+        for (const r of this.barrierRecords(w.barrier)) addRecord(r);
+      }
     }
     const topicMessages = [
       { topic: this.o.eventsTopic, messages: batch.flatMap((w) => w.events) },
       { topic: this.o.checkpointsTopic, messages: checkpointMessages },
+      ...[...others].map(([topic, messages]) => ({ topic, messages })),
     ].filter((t) => t.messages.length > 0);
     let backoff = 50;
     for (let attempt = 0; ; attempt++) {

@@ -18,6 +18,11 @@ export interface StateViewOptions {
   statusTopic: string;
   /** The config topic (operators' target states and requests); omitted: not followed. */
   configTopic?: string;
+  /**
+   * The correlation changelog (cluster correlation on): followed like the checkpoints, so the
+   * instance that takes a slot restores its open windows from memory (a hot standby).
+   */
+  changelogTopic?: string;
   /** Each config-topic record, in order, with its offset (history first, then as they arrive). */
   onControl?(record: ControlRecord, offset: number): void;
   logger: Logger;
@@ -58,10 +63,18 @@ export class ClusterStateView {
   /** Next offset to read, per `topic:partition`. */
   private readonly positions = new Map<string, number>();
   private readonly moved = new Notifier();
+  /** `topic NUL token` of the barrier records read. */
   private readonly barriers = new Set<string>();
+  /** Changelog records by partition, then key (raw: parsed only by the instance that takes the slot). */
+  private readonly changelog = new Map<number, Map<string, Buffer>>();
   private ignored = 0;
 
   constructor(private readonly o: StateViewOptions) {}
+
+  /** Follow the correlation changelog too (cluster correlation on); before start(). */
+  followChangelog(topic: string): void {
+    this.o.changelogTopic = topic;
+  }
 
   async start(): Promise<void> {
     const consumer = this.o.kafka.consumer({
@@ -72,7 +85,10 @@ export class ClusterStateView {
     });
     this.consumer = consumer;
     await consumer.connect();
-    await consumer.subscribe({ topics: [this.o.checkpointsTopic, this.o.statusTopic, ...(this.o.configTopic ? [this.o.configTopic] : [])], fromBeginning: true });
+    await consumer.subscribe({
+      topics: [this.o.checkpointsTopic, this.o.statusTopic, ...(this.o.configTopic ? [this.o.configTopic] : []), ...(this.o.changelogTopic ? [this.o.changelogTopic] : [])],
+      fromBeginning: true,
+    });
     // A fetch that holds only transaction markers (the end of a transactional log) never reaches
     // eachBatch; its END_BATCH_PROCESS still carries the marker's offset (docs/cluster-spike.md).
     // Not the high watermark: read_committed stops at the last stable offset, which can be below it.
@@ -131,24 +147,32 @@ export class ClusterStateView {
     return this.ignored;
   }
 
+  /** The changelog records of a partition (a copy: the view goes on following the topic). */
+  changelogOf(partition: number): Map<string, Buffer> {
+    return new Map(this.changelog.get(partition));
+  }
+
   /**
-   * Resolves once the view has read the barrier record with `token` (SlotWriter.barrier()): then
-   * it holds everything committed to that partition before it.
+   * Resolves once the view has read the barrier record with `token` (SlotWriter.barrier()) in each
+   * of `topics` (default the checkpoints topic): then it holds everything committed to that
+   * partition of them before it.
    */
-  async barrier(token: string, timeoutMs = 30_000): Promise<void> {
+  async barrier(token: string, timeoutMs = 30_000, topics: readonly string[] = [this.o.checkpointsTopic]): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while (!this.barriers.has(token)) {
-      const left = until - Date.now();
-      if (left <= 0)
-        throw new ClusterSetupError(
-          `the cluster state view did not read back its own barrier record within ${timeoutMs / 1000} s (topic ${this.o.checkpointsTopic}): the broker or this instance's view consumer is stuck; the slot is taken again`,
-        );
-      await this.moved.wait(AbortSignal.timeout(Math.min(left, 1000)));
+    for (const topic of topics) {
+      while (!this.barriers.has(`${topic}\u0000${token}`)) {
+        const left = until - Date.now();
+        if (left <= 0)
+          throw new ClusterSetupError(
+            `the cluster state view did not read back its own barrier record within ${timeoutMs / 1000} s (topic ${topic}): the broker or this instance's view consumer is stuck; the slot is taken again`,
+          );
+        await this.moved.wait(AbortSignal.timeout(Math.min(left, 1000)));
+      }
     }
   }
 
-  private sawBarrier(token: string): void {
-    this.barriers.add(token);
+  private sawBarrier(topic: string, token: string): void {
+    this.barriers.add(`${topic}\u0000${token}`);
     // Only the latest few matter (each reader waits for its own, just written).
     if (this.barriers.size > 1000) this.barriers.delete(this.barriers.values().next().value!);
     this.moved.notify();
@@ -172,6 +196,7 @@ export class ClusterStateView {
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
     const isCheckpoint = batch.topic === this.o.checkpointsTopic;
     const isConfig = batch.topic === this.o.configTopic;
+    const isChangelog = batch.topic === this.o.changelogTopic;
     // The consumer never commits, so after any rejoin of its group (a restart after an error, a
     // session lost while the process was stopped) kafkajs reads the partitions from the beginning
     // again. Records before the position were applied already, and so were the later ones of the
@@ -182,14 +207,17 @@ export class ClusterStateView {
       if (Number(m.offset) < from) continue;
       const key = m.key?.toString('utf8');
       const value = parseObject(m.value);
-      if (!key || value === undefined) this.ignored++;
+      if (isChangelog) {
+        if (key) this.onChangelog(batch.partition, key, m.value);
+        else this.ignored++;
+      } else if (!key || value === undefined) this.ignored++;
       else if (isConfig) {
         const record = value === null ? undefined : parseControl(key, value);
         if (record) this.o.onControl?.(record, Number(m.offset));
         else if (value !== null) this.ignored++;
       } else if (isCheckpoint) {
         if (key.startsWith(BARRIER_KEY_PREFIX)) {
-          if (value !== null && typeof value.barrier === 'string') this.sawBarrier(value.barrier);
+          if (value !== null && typeof value.barrier === 'string') this.sawBarrier(batch.topic, value.barrier);
         } else if (value === null) this.checkpoints.delete(key);
         else if (typeof value.commit === 'string' && typeof value.instance === 'string' && 'value' in value) this.checkpoints.set(key, value as unknown as StoredClusterCheckpoint);
         else this.ignored++;
@@ -204,5 +232,26 @@ export class ClusterStateView {
     }
     const last = batch.lastOffset();
     if (last !== undefined && batch.messages.length > 0) this.advance(batch.topic, batch.partition, Number(last) + 1);
+  }
+
+  /** Parsing waits for the instance that restores the partition; only barriers are read here. */
+  private onChangelog(partition: number, key: string, raw: Buffer | null): void {
+    if (key.startsWith(BARRIER_KEY_PREFIX)) {
+      const value = parseObject(raw);
+      if (value && typeof value.barrier === 'string') this.sawBarrier(this.o.changelogTopic!, value.barrier);
+      return;
+    }
+    let records = this.changelog.get(partition);
+    if (raw === null) {
+      records?.delete(key);
+      return;
+    }
+    if (raw.length > MAX_RECORD_BYTES) {
+      this.ignored++;
+      return;
+    }
+    if (!records) this.changelog.set(partition, (records = new Map()));
+    // A copy: the record is a view into the whole fetch response, which it would otherwise keep alive.
+    records.set(key, Buffer.from(raw));
   }
 }

@@ -10,8 +10,22 @@ import { ClusterSetupError } from './errors.js';
  * partition per slot. An existing topic with another partition count would put checkpoints in
  * the wrong slot, so it is refused with the fix.
  */
-export async function ensureClusterTopics(admin: Admin, names: ClusterNames, replicationFactor: number): Promise<void> {
+export async function ensureClusterTopics(admin: Admin, names: ClusterNames, replicationFactor: number, opts: { correlation?: boolean } = {}): Promise<void> {
+  const correlation = opts.correlation
+    ? [
+        // Read once by the partition's owner; a week covers any outage its committed position survives.
+        { topic: names.correlationTopic, configEntries: [{ name: 'retention.ms', value: String(7 * 86_400_000) }] },
+        {
+          topic: names.changelogTopic,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'min.compaction.lag.ms', value: '0' },
+          ],
+        },
+      ]
+    : [];
   const wanted = [
+    ...correlation,
     { topic: names.slotsTopic, configEntries: [{ name: 'retention.ms', value: '60000' }] },
     {
       topic: names.checkpointsTopic,

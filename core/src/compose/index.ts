@@ -68,6 +68,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   let sink = opts.sink ?? (await createSink(cfg.sink, { logger, metrics: metrics.registry, stateDir: loaded.stateDir, configDir: loaded.dir, env }));
   let checkpoints = opts.checkpoints ?? new FileCheckpointStore(loaded.stateDir);
   let cluster: ClusterRole | undefined;
+  let clusterNode: import('../cluster/index.js').ClusterNode | undefined;
   if (cfg.cluster && opts.once)
     throw new ConfigError(loaded.file, [
       {
@@ -91,7 +92,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     });
     sink = parts.sink;
     checkpoints = parts.node.checkpoints;
-    cluster = parts.node;
+    cluster = clusterNode = parts.node;
   }
   const progress = new EnricherProgress();
   const stages = await buildStages(loaded, {
@@ -99,6 +100,17 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     metrics,
     enrichers: components.filter((c) => c.section === 'enrichers'),
     onEnricherHealth: (id, health) => progress.report(id, health),
+    ...(clusterNode
+      ? {
+          correlation: (rules: import('../correlation/index.js').CorrelationRule[]) =>
+            clusterNode!.useCorrelation({
+              rules,
+              config: cfg.correlation,
+              minPriority: cfg.routing.min_priority,
+              dedupWindowMs: cfg.orchestrator.event_deduplication_window_seconds * 1000,
+            }),
+        }
+      : {}),
   });
   const deadLetters = new DeadLetterQueue({
     target: createDeadLetterTarget(cfg.dead_letter, cfg.sink, sink, { stateDir: loaded.stateDir, configDir: loaded.dir }),

@@ -7,7 +7,7 @@ import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { ResolvedComponent } from '../plugins/resolve.js';
 import { DedupStage } from '../pipeline/dedup.js';
 import { createDetectionStage } from '../detection/index.js';
-import { createCorrelationStage } from '../correlation/index.js';
+import { createCorrelationStage, resolveCorrelationRules, type CorrelationRule } from '../correlation/index.js';
 import { createEnrichmentStage } from '../enrichment/index.js';
 import { SupervisedEnricher } from '../enrichment/supervised.js';
 import { isolationOf } from '../isolation/policy.js';
@@ -41,6 +41,8 @@ export async function buildStages(
     metrics: FabricMetrics;
     enrichers: ResolvedComponent[];
     onEnricherHealth(id: string, health: EnricherHealth): void;
+    /** Replaces the correlation stage (cluster mode: detections are re-keyed to the owner of their group). */
+    correlation?: (rules: CorrelationRule[]) => PipelineStage;
   },
 ): Promise<BuiltStages> {
   const cfg = loaded.config;
@@ -56,7 +58,8 @@ export async function buildStages(
   stages.push(new DedupStage(cfg.orchestrator.event_deduplication_window_seconds * 1000));
   if (cfg.correlation.enabled && detectionRules) {
     // With the loaded detection rules, a correlation rule naming an unknown rule is refused at load.
-    stages.push(await createCorrelationStage(cfg.correlation, { ...ctx, detectionRules }));
+    if (deps.correlation) stages.push(deps.correlation(await resolveCorrelationRules(cfg.correlation, { configDir: loaded.dir, detectionRules })));
+    else stages.push(await createCorrelationStage(cfg.correlation, { ...ctx, detectionRules }));
   }
 
   const enrichers: BuiltStages['enrichers'] = [];

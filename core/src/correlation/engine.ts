@@ -82,6 +82,8 @@ export class CorrelationEngine {
   /** Parallel to `out`: the detection that fired each alert. */
   private triggers: string[] = [];
   private readonly redelivery = new Redelivery();
+  /** process()'s `only`, while it runs. */
+  private only: ReadonlyMap<FabricEvent, ReadonlySet<string>> | undefined;
   /** The parts above that a checkpoint holds. */
   private readonly state: CheckpointedState;
   private dirty = false;
@@ -136,13 +138,32 @@ export class CorrelationEngine {
    * Correlate one batch. Detections are taken in @timestamp order (not arrival order); members
    * of a fired window present in the batch get `fabric.correlation.ids`. Returns new alerts.
    */
-  process(batch: readonly FabricEvent[]): FabricEvent[] {
+  process(batch: readonly FabricEvent[], only?: ReadonlyMap<FabricEvent, ReadonlySet<string>>): FabricEvent[] {
     // Pending before correlating: a batch that throws half-way still awaits its acknowledgement.
     const pending = this.redelivery.begin();
     this.triggers = [];
-    const out = this.correlate(batch);
-    this.redelivery.fired(pending, out, this.triggers);
-    return out;
+    // Cluster mode: a detection re-keyed to this engine counts only for the rules (keys) it was sent for.
+    this.only = only;
+    try {
+      const out = this.correlate(batch);
+      this.redelivery.fired(pending, out, this.triggers);
+      return out;
+    } finally {
+      this.only = undefined;
+    }
+  }
+
+  /**
+   * `collector` has read up to event time `t` (cluster mode: a watermark record its slot wrote
+   * after its data). Moves that collector's event time as a detection would; the next process()
+   * decides the windows it closes.
+   */
+  observeTime(collector: string, t: number): void {
+    if (!Number.isFinite(t)) return;
+    const now = this.now();
+    if (t > now + this.opts.maxClockSkewMs) return;
+    this.wm.observe(collector, t, now);
+    this.dirty = true;
   }
 
   /**
@@ -212,7 +233,12 @@ export class CorrelationEngine {
       this.hooks.skipped('future_timestamp');
       return;
     }
-    const targets = targetsOf(this.inputs, e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>);
+    let targets = targetsOf(this.inputs, e.fabric.matches as Array<{ id?: unknown; name?: unknown } | null>);
+    if (this.only && targets) {
+      const allowed = this.only.get(e);
+      targets = targets.filter((x) => allowed?.has(x.rule.def.key) ?? false);
+      if (targets.length === 0) targets = undefined;
+    }
     // Every detection moves its collector's event time, whether or not a correlation uses it.
     const collector = typeof e.fabric?.collector === 'string' ? e.fabric.collector : '';
     if (!this.wm.observe(collector, t, now)) {

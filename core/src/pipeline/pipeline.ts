@@ -139,7 +139,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
     this.updateGauges();
     try {
       const { collector, plugin } = batch;
-      const ticket: BatchTicket = { seq: ++this.seq, collector, dropped: { duplicate: 0 } };
+      const ticket: BatchTicket = { seq: ++this.seq, collector, dropped: { duplicate: 0 }, ...(this.opts.sink.commitsCheckpoints ? { outbound: [] } : {}) };
       const m = this.opts.metrics;
       const normalized: FabricEvent[] = [];
       const refused: DeadLetterInput[] = [];
@@ -160,7 +160,7 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       if (filtered > 0) m.eventsFiltered.inc({ collector }, filtered);
       let written: FabricEvent[] = [];
       try {
-        written = await this.write(publish, batch, refused);
+        written = await this.write(publish, batch, refused, ticket);
       } catch (err) {
         for (const stage of this.opts.stages) {
           try {
@@ -205,10 +205,11 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
    * be serialised are dead-lettered and the rest written again. A rejection with every event
    * serialisable (the sink is closing) is the caller's: the batch is not acknowledged.
    */
-  private async write(publish: FabricEvent[], batch: Batch, refused: DeadLetterInput[]): Promise<FabricEvent[]> {
+  private async write(publish: FabricEvent[], batch: Batch, refused: DeadLetterInput[], ticket: BatchTicket): Promise<FabricEvent[]> {
     const sink = this.opts.sink;
     // A sink that commits checkpoints must see every batch of a collector, published or not.
-    const origin = sink.commitsCheckpoints && 'checkpoint' in batch ? { collector: batch.collector, checkpoint: batch.checkpoint } : undefined;
+    const records = ticket.outbound && ticket.outbound.length > 0 ? { records: ticket.outbound } : {};
+    const origin = sink.commitsCheckpoints && 'checkpoint' in batch ? { collector: batch.collector, checkpoint: batch.checkpoint, ...records } : undefined;
     if (publish.length === 0 && !origin) return publish;
     try {
       await sink.write(publish, origin);

@@ -11,6 +11,19 @@ export interface BatchTicket {
   readonly collector: string;
   /** Events a stage dropped on purpose, by reason; returned to the collector in the batch result. */
   readonly dropped: DropCounts;
+  /**
+   * Records for other topics that must be committed with this batch (cluster mode: detections
+   * re-keyed for correlation). Present only when the sink commits checkpoints with the batch.
+   */
+  readonly outbound?: OutboundRecord[];
+}
+
+/** A record committed in the batch's transaction; `partition` is the topic's partition. */
+export interface OutboundRecord {
+  topic: string;
+  partition: number;
+  key: string;
+  value: string | null;
 }
 
 export interface DropCounts {

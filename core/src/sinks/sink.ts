@@ -1,3 +1,4 @@
+import type { OutboundRecord } from '../pipeline/stage.js';
 import type { Checkpoint, FabricEvent } from '../plugin-api/index.js';
 
 /** A collector lifecycle change, published on the status topic (`reactive_fabric.honeypot_status`). */
@@ -20,6 +21,8 @@ export interface CollectorStatusEvent {
 export interface BatchOrigin {
   collector: string;
   checkpoint: Checkpoint | undefined;
+  /** Records for other topics committed with the batch (cluster mode's re-keyed detections). */
+  records?: readonly OutboundRecord[];
 }
 
 export interface SinkHealth {
