@@ -49,7 +49,7 @@ export function clusterMetrics(registry: Registry): ClusterMetrics {
     }),
     correlationRecords: counter(registry, {
       name: 'fabric_cluster_correlation_records_total',
-      help: 'Records of the correlation topic this instance correlated, by kind (detection, watermark, ignored).',
+      help: 'Records of the correlation topic this instance read for the partitions it owns, by kind: detection (correlated), duplicate (its fingerprint was correlated within the de-duplication window), watermark, ignored (not a record this version writes).',
       labelNames: ['kind'] as const,
     }),
     correlationAlerts: counter(registry, {

@@ -12,12 +12,6 @@ import { SlotWriter } from './slot-writer.js';
 import { ClusterStateView } from './state-view.js';
 import { OperatorRequests } from './requests.js';
 import { ensureClusterTopics } from './topics.js';
-import { Correlator } from './correlator.js';
-import { createCorrelationForwarder } from './correlation-forwarder.js';
-import type { CorrelationConfig } from '../correlation/config.js';
-import type { CorrelationRule } from '../correlation/rule.js';
-import type { PipelineStage } from '../pipeline/stage.js';
-import type { Priority } from '../plugin-api/index.js';
 
 export interface ClusterNodeOptions {
   config: ClusterConfig;
@@ -29,6 +23,20 @@ export interface ClusterNodeOptions {
   logger: Logger;
   /** Graceful hand-over: how long a released slot's collectors get to commit what they read. */
   shutdownTimeoutMs: number;
+}
+
+/**
+ * Work that follows the slots rather than the collectors: the owner of slot n runs partition n of
+ * it, committing through the slot's writer, and a new owner resumes from its changelog.
+ */
+export interface SlotWork {
+  /** Compacted topic (partition = slot) the view follows and a new owner reads to its end before take(). */
+  readonly changelogTopic: string;
+  start(): Promise<void>;
+  /** The slot is ours: its writer fenced the old owner, and the view holds its changelog partition. */
+  take(slot: number, writer: SlotWriter): void;
+  release(slot: number): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** A slot (or a pinned collector) this instance holds: its writer fenced the earlier holder. */
@@ -62,8 +70,8 @@ export class ClusterNode implements ClusterRole {
   private stopped = false;
   private readonly log: Logger;
   private readonly requests: OperatorRequests;
-  /** Cluster correlation (useCorrelation): the partitions of the slots this instance owns. */
-  private correlator: Correlator | undefined;
+  /** Cluster correlation (useSlotWork): the partitions of the slots this instance owns. */
+  private correlator: SlotWork | undefined;
 
   get instance(): string {
     return this.o.instance;
@@ -123,28 +131,19 @@ export class ClusterNode implements ClusterRole {
     });
   }
 
+  /** What work beside the collectors needs of this instance (cluster correlation builds on it). */
+  get context(): { kafka: Kafka; instance: string; names: ClusterNames; view: ClusterStateView; metrics: ClusterMetrics; logger: Logger } {
+    return { kafka: this.o.kafka, instance: this.o.instance, names: this.names, view: this.view, metrics: this.o.metrics, logger: this.log };
+  }
+
   /**
-   * Correlate across the cluster: returns the pipeline's correlation stage (it re-keys detections
-   * to the correlation topic) and correlates the partitions of the slots this instance takes.
-   * Called by the composition root before start().
+   * Run `work` on every slot this instance owns, committing through the slot's writer (cluster
+   * correlation). Before start(): every slot then gets a writer, and taking a slot reads the
+   * work's changelog partition to its end too.
    */
-  useCorrelation(c: { rules: readonly CorrelationRule[]; config: CorrelationConfig; minPriority: Priority; dedupWindowMs: number }): PipelineStage {
-    this.correlator = new Correlator({
-      kafka: this.o.kafka,
-      group: this.o.config.group,
-      instance: this.o.instance,
-      topic: this.names.correlationTopic,
-      changelogTopic: this.names.changelogTopic,
-      rules: c.rules,
-      config: c.config,
-      minPriority: c.minPriority,
-      dedupWindowMs: c.dedupWindowMs,
-      view: this.view,
-      metrics: this.o.metrics,
-      logger: this.log,
-    });
-    this.view.followChangelog(this.names.changelogTopic);
-    return createCorrelationForwarder(c.rules, { topic: this.names.correlationTopic });
+  useSlotWork(work: SlotWork): void {
+    this.correlator = work;
+    this.view.followChangelog(work.changelogTopic);
   }
 
   /** The writer a collector's batches go to, while this instance runs it. */

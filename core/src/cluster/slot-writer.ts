@@ -1,6 +1,7 @@
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Checkpoint } from '../plugin-api/index.js';
+import type { OutboundRecord } from '../sinks/sink.js';
 import { Notifier } from '../async/notifier.js';
 import { sleep } from '../async/time.js';
 import { describeKafkaError } from '../sinks/kafka/errors.js';
@@ -23,19 +24,10 @@ export interface CheckpointUpdate {
   value: Checkpoint | null;
 }
 
-/** A record for another topic, committed in the same transaction (re-keyed detections, the correlation changelog). */
-export interface TopicRecord {
-  topic: string;
-  partition: number;
-  key: string;
-  /** null: a tombstone (compacted topics). */
-  value: string | null;
-}
-
 interface PendingWrite {
   events: Message[];
   checkpoint: CheckpointUpdate | undefined;
-  records?: readonly TopicRecord[];
+  records?: readonly OutboundRecord[];
   /** A read barrier's token (see barrier()). */
   barrier?: string;
   resolve(): void;
@@ -186,7 +178,7 @@ export class SlotWriter {
    * Resolves once `events`, `checkpoint` and `records` are committed together; rejects only when
    * fenced or closed.
    */
-  write(events: Message[], checkpoint?: CheckpointUpdate, records?: readonly TopicRecord[]): Promise<void> {
+  write(events: Message[], checkpoint?: CheckpointUpdate, records?: readonly OutboundRecord[]): Promise<void> {
     if (this.fenced) return Promise.reject(this.fenced);
     if (this.closing) return Promise.reject(new SlotFencedError(`slot writer ${this.o.transactionalId} is closed: the slot moved; the batch is read again by its new owner`));
     return new Promise<void>((resolve, reject) => {
@@ -221,7 +213,7 @@ export class SlotWriter {
   }
 
   /** The barrier's records for the other topics that must be read to their end (barrierTopics). */
-  private barrierRecords(token: string): TopicRecord[] {
+  private barrierRecords(token: string): OutboundRecord[] {
     return (this.o.barrierTopics ?? []).map((topic) => ({
       topic,
       partition: this.o.partition,
@@ -280,7 +272,7 @@ export class SlotWriter {
       value: c.value === null ? null : JSON.stringify({ value: c.value, updatedAt, instance: this.o.instance, commit } satisfies StoredClusterCheckpoint),
     }));
     const others = new Map<string, Message[]>();
-    const addRecord = (r: TopicRecord) => {
+    const addRecord = (r: OutboundRecord) => {
       const list = others.get(r.topic) ?? [];
       list.push({ key: r.key, partition: r.partition, value: r.value });
       others.set(r.topic, list);

@@ -69,6 +69,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
   let checkpoints = opts.checkpoints ?? new FileCheckpointStore(loaded.stateDir);
   let cluster: ClusterRole | undefined;
   let clusterNode: import('../cluster/index.js').ClusterNode | undefined;
+  let clusterCorrelation: typeof import('../correlation/cluster/index.js') | undefined;
   if (cfg.cluster && opts.once)
     throw new ConfigError(loaded.file, [
       {
@@ -93,6 +94,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     sink = parts.sink;
     checkpoints = parts.node.checkpoints;
     cluster = clusterNode = parts.node;
+    clusterCorrelation = (await import('../correlation/cluster/index.js')) as typeof import('../correlation/cluster/index.js');
   }
   const progress = new EnricherProgress();
   const stages = await buildStages(loaded, {
@@ -103,7 +105,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     ...(clusterNode
       ? {
           correlation: (rules: import('../correlation/index.js').CorrelationRule[]) =>
-            clusterNode!.useCorrelation({
+            clusterCorrelation!.createClusterCorrelation(clusterNode!, {
               rules,
               config: cfg.correlation,
               minPriority: cfg.routing.min_priority,

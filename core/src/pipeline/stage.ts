@@ -1,4 +1,5 @@
 import type { FabricEvent } from '../plugin-api/index.js';
+import type { OutboundRecord } from '../sinks/sink.js';
 
 /**
  * The identity of one submitted batch. A stage that keeps state per batch (correlation's
@@ -16,14 +17,6 @@ export interface BatchTicket {
    * re-keyed for correlation). Present only when the sink commits checkpoints with the batch.
    */
   readonly outbound?: OutboundRecord[];
-}
-
-/** A record committed in the batch's transaction; `partition` is the topic's partition. */
-export interface OutboundRecord {
-  topic: string;
-  partition: number;
-  key: string;
-  value: string | null;
 }
 
 export interface DropCounts {

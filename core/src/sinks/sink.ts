@@ -1,4 +1,3 @@
-import type { OutboundRecord } from '../pipeline/stage.js';
 import type { Checkpoint, FabricEvent } from '../plugin-api/index.js';
 
 /** A collector lifecycle change, published on the status topic (`reactive_fabric.honeypot_status`). */
@@ -18,6 +17,16 @@ export interface CollectorStatusEvent {
 }
 
 /** The collector batch a write comes from, and the position after it. */
+/** A record for another topic committed with a batch (cluster mode: re-keyed detections, the correlation changelog). */
+export interface OutboundRecord {
+  topic: string;
+  /** The topic's partition. */
+  partition: number;
+  key: string;
+  /** null: a tombstone (compacted topics). */
+  value: string | null;
+}
+
 export interface BatchOrigin {
   collector: string;
   checkpoint: Checkpoint | undefined;

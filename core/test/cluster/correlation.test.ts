@@ -6,7 +6,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partitionOfKey } from '../../src/cluster/correlation-forwarder.js';
+import { partitionOfKey } from '../../src/correlation/cluster/index.js';
 import { runId } from '../kafka/helpers.js';
 import { harness, Instance, SESSION_S, steadyView, until, useClusterHarness } from './harness.js';
 

@@ -1,20 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { FabricEvent, Priority } from '../plugin-api/index.js';
-import type { CorrelationConfig } from '../correlation/config.js';
-import { CorrelationEngine } from '../correlation/engine.js';
-import type { EngineDelta, EngineSnapshot, SnapshotGroup } from '../correlation/checkpoint.js';
-import type { CorrelationRule } from '../correlation/rule.js';
-import { groupKey } from '../correlation/window-state.js';
-import { sanitizeState } from '../correlation/state-sanitize.js';
-import { priorityOf } from '../events/normalize.js';
-import { PRIORITY_ORDER } from '../events/priority.js';
-import { eventMessage } from '../sinks/kafka/messages.js';
-import { WATERMARK_KEY_PREFIX } from './correlation-forwarder.js';
-import type { ClusterMetrics } from './metrics.js';
-import type { SlotWriter, TopicRecord } from './slot-writer.js';
-import type { ClusterStateView } from './state-view.js';
+import type { FabricEvent, Priority } from '../../plugin-api/index.js';
+import type { ClusterMetrics } from '../../cluster/metrics.js';
+import type { SlotWork } from '../../cluster/node.js';
+import type { SlotWriter } from '../../cluster/slot-writer.js';
+import type { ClusterStateView } from '../../cluster/state-view.js';
+import { priorityOf } from '../../events/normalize.js';
+import { PRIORITY_ORDER } from '../../events/priority.js';
+import { eventMessage } from '../../sinks/kafka/messages.js';
+import type { OutboundRecord } from '../../sinks/sink.js';
+import type { EngineDelta, EngineSnapshot, SnapshotGroup } from '../checkpoint.js';
+import type { CorrelationConfig } from '../config.js';
+import { CorrelationEngine } from '../engine.js';
+import type { CorrelationRule } from '../rule.js';
+import { sanitizeState } from '../state-sanitize.js';
+import { groupKey } from '../window-state.js';
 
 /** Checkpoint key of a correlation partition's consumed position ('!' is never in a collector id). */
 export const CORRELATION_CHECKPOINT_PREFIX = '!correlation/';
@@ -90,8 +91,8 @@ const META = 'm';
 const SEEN = 'f\u0000';
 
 /** What changed in an engine, as changelog records of its partition (a tombstone for a forgotten group). */
-export function changelogRecords(topic: string, partition: number, delta: EngineDelta): TopicRecord[] {
-  const out: TopicRecord[] = [];
+export function changelogRecords(topic: string, partition: number, delta: EngineDelta): OutboundRecord[] {
+  const out: OutboundRecord[] = [];
   for (const [rule, key] of delta.deleted) out.push({ topic, partition, key: `${GROUP}${rule}\u0000${key}`, value: null });
   for (const g of delta.groups) out.push({ topic, partition, key: `${GROUP}${g[0]}\u0000${groupKey(g[1])}`, value: JSON.stringify(g) });
   for (const id of delta.alerts) out.push({ topic, partition, key: `${FIRED}${id}`, value: '1' });
@@ -139,7 +140,7 @@ export function snapshotOf(records: ReadonlyMap<string, Buffer>, now: number): {
  * view follows it), restores the engine and goes on from the committed position: every open window
  * survives, no alert is lost or fired twice.
  */
-export class Correlator {
+export class Correlator implements SlotWork {
   private consumer: Consumer | undefined;
   private readonly parts = new Map<number, Part>();
   private stopping = false;
@@ -285,7 +286,7 @@ export class Correlator {
     let processed = 0;
     let last = -1;
     const wall = this.now();
-    const seenNow: TopicRecord[] = [];
+    const seenNow: OutboundRecord[] = [];
     // Expired fingerprints leave the changelog too (tombstones), so it holds only the window.
     for (const [fp, expires] of part.seen) {
       if (expires > wall) break;

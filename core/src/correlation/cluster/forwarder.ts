@@ -1,9 +1,8 @@
-import type { FabricEvent } from '../plugin-api/index.js';
-import type { BatchTicket, PipelineStage } from '../pipeline/stage.js';
-import { CorrelationKeys } from '../correlation/keys.js';
-import type { CorrelationRule } from '../correlation/rule.js';
-import { SLOT_COUNT, slotOf } from './config.js';
-import type { TopicRecord } from './slot-writer.js';
+import type { FabricEvent } from '../../plugin-api/index.js';
+import type { BatchTicket, PipelineStage } from '../../pipeline/stage.js';
+import { SLOT_COUNT, slotOf } from '../../cluster/config.js';
+import { CorrelationKeys } from '../keys.js';
+import type { CorrelationRule } from '../rule.js';
 
 /** A collector's event time goes to every correlation partition at most this often (and with its data). */
 export const WATERMARK_INTERVAL_MS = 1000;
@@ -80,5 +79,3 @@ export function createCorrelationForwarder(rules: readonly CorrelationRule[], o:
     },
   };
 }
-
-export type { TopicRecord };
