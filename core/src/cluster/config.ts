@@ -60,6 +60,10 @@ export interface ClusterNames {
   correlationTopic: string;
   /** Compacted, N partitions: each correlation partition's open groups, fired alert ids and event time. */
   changelogTopic: string;
+  /** Compacted and deleted after a week, one partition: the enrichment sources' answers (the shared verdict cache). */
+  verdictsTopic: string;
+  /** Compacted, one partition: false positives and what each instance spent of each source's budget. */
+  sharedStateTopic: string;
   slotTransactionalId(slot: number): string;
   pinnedTransactionalId(collector: string): string;
 }
@@ -75,6 +79,8 @@ export function clusterNames(cfg: Pick<ClusterConfig, 'group' | 'topic_prefix'>)
     configTopic: `${base}config`,
     correlationTopic: `${base}correlation`,
     changelogTopic: `${base}correlation-changelog`,
+    verdictsTopic: `${base}verdicts`,
+    sharedStateTopic: `${base}shared-state`,
     slotTransactionalId: (slot) => `${base}slot-${slot}`,
     pinnedTransactionalId: (collector) => `${base}pinned-${collector}`,
   };

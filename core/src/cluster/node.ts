@@ -12,6 +12,7 @@ import { SlotWriter } from './slot-writer.js';
 import { ClusterStateView } from './state-view.js';
 import { OperatorRequests } from './requests.js';
 import { ensureClusterTopics } from './topics.js';
+import { ClusterSharedState } from './shared-state.js';
 
 export interface ClusterNodeOptions {
   config: ClusterConfig;
@@ -70,6 +71,8 @@ export class ClusterNode implements ClusterRole {
   private stopped = false;
   private readonly log: Logger;
   private readonly requests: OperatorRequests;
+  /** The enrichment state every instance shares (verdicts, false positives, budgets). */
+  readonly sharedState: ClusterSharedState;
   /** Cluster correlation (useSlotWork): the partitions of the slots this instance owns. */
   private correlator: SlotWork | undefined;
 
@@ -119,6 +122,7 @@ export class ClusterNode implements ClusterRole {
         return run;
       },
     });
+    this.sharedState = new ClusterSharedState({ kafka: o.kafka, names: this.names, instance: o.instance, view: this.view, logger: this.log });
     this.membership = new Membership({
       kafka: o.kafka,
       groupId: this.names.consumerGroup,
@@ -163,6 +167,7 @@ export class ClusterNode implements ClusterRole {
     // Requests already in the config topic were for earlier owners; target states in it hold for all.
     const configEnd = await this.highOf(this.names.configTopic, 0);
     await this.requests.open(this.o.kafka, configEnd);
+    await this.sharedState.start();
     await this.view.start();
     await this.view.caughtUp(this.names.configTopic, 0, configEnd);
     await this.correlator?.start();
@@ -170,6 +175,7 @@ export class ClusterNode implements ClusterRole {
     for (const [id] of mine) await this.takePin(id);
     this.membership.on('assigned', (view) => {
       this.latest = view;
+      this.sharedState.membersChanged(view.members.map((m) => m.instance));
       this.o.metrics.members.set(view.members.length);
       this.o.metrics.rebalances.inc();
       this.work = this.work.then(() => this.apply(view)).catch((err: Error) => this.log.error({ err: err.message }, 'applying the cluster assignment failed'));
@@ -188,6 +194,7 @@ export class ClusterNode implements ClusterRole {
     await Promise.all(all);
     await this.correlator?.stop();
     await this.membership.stop();
+    await this.sharedState.stop();
     await this.view.stop();
     await this.requests.close();
     await this.admin?.disconnect().catch(() => undefined);

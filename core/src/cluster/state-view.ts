@@ -71,6 +71,14 @@ export class ClusterStateView {
 
   constructor(private readonly o: StateViewOptions) {}
 
+  /** Compacted topics of shared state (enrichment) and who applies their records; set by followShared(). */
+  private shared: { topics: Set<string>; onRecord(key: string, value: Buffer | null): void } | undefined;
+
+  /** Follow these topics too and hand each record to `onRecord`, in order (shared-state.ts); before start(). */
+  followShared(topics: string[], onRecord: (key: string, value: Buffer | null) => void): void {
+    this.shared = { topics: new Set(topics), onRecord };
+  }
+
   /** Follow the correlation changelog too (cluster correlation on); before start(). */
   followChangelog(topic: string): void {
     this.o.changelogTopic = topic;
@@ -86,7 +94,13 @@ export class ClusterStateView {
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({
-      topics: [this.o.checkpointsTopic, this.o.statusTopic, ...(this.o.configTopic ? [this.o.configTopic] : []), ...(this.o.changelogTopic ? [this.o.changelogTopic] : [])],
+      topics: [
+        this.o.checkpointsTopic,
+        this.o.statusTopic,
+        ...(this.o.configTopic ? [this.o.configTopic] : []),
+        ...(this.o.changelogTopic ? [this.o.changelogTopic] : []),
+        ...(this.shared?.topics ?? []),
+      ],
       fromBeginning: true,
     });
     // A fetch that holds only transaction markers (the end of a transactional log) never reaches
@@ -197,6 +211,7 @@ export class ClusterStateView {
     const isCheckpoint = batch.topic === this.o.checkpointsTopic;
     const isConfig = batch.topic === this.o.configTopic;
     const isChangelog = batch.topic === this.o.changelogTopic;
+    const shared = this.shared?.topics.has(batch.topic) ? this.shared : undefined;
     // The consumer never commits, so after any rejoin of its group (a restart after an error, a
     // session lost while the process was stopped) kafkajs reads the partitions from the beginning
     // again. Records before the position were applied already, and so were the later ones of the
@@ -206,11 +221,19 @@ export class ClusterStateView {
     for (const m of batch.messages) {
       if (Number(m.offset) < from) continue;
       const key = m.key?.toString('utf8');
-      const value = parseObject(m.value);
+      // Shared and changelog records are parsed by whoever uses them, not here.
+      if (shared) {
+        if (key && (m.value === null || m.value.length <= MAX_RECORD_BYTES)) shared.onRecord(key, m.value);
+        else this.ignored++;
+        continue;
+      }
       if (isChangelog) {
         if (key) this.onChangelog(batch.partition, key, m.value);
         else this.ignored++;
-      } else if (!key || value === undefined) this.ignored++;
+        continue;
+      }
+      const value = parseObject(m.value);
+      if (!key || value === undefined) this.ignored++;
       else if (isConfig) {
         const record = value === null ? undefined : parseControl(key, value);
         if (record) this.o.onControl?.(record, Number(m.offset));

@@ -35,16 +35,25 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
       ],
     },
   ];
-  const config = {
-    topic: names.configTopic,
-    numPartitions: 1,
-    configEntries: [
-      { name: 'cleanup.policy', value: 'compact' },
-      { name: 'min.compaction.lag.ms', value: '0' },
-    ],
-  };
+  const compacted = [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'min.compaction.lag.ms', value: '0' },
+  ];
+  const single = [
+    { topic: names.configTopic, numPartitions: 1, configEntries: compacted },
+    { topic: names.sharedStateTopic, numPartitions: 1, configEntries: compacted },
+    // Answers expire (cache TTLs are hours or days): a week's retention keeps indicators seen once from piling up.
+    {
+      topic: names.verdictsTopic,
+      numPartitions: 1,
+      configEntries: [
+        { name: 'cleanup.policy', value: 'compact,delete' },
+        { name: 'retention.ms', value: String(7 * 86_400_000) },
+      ],
+    },
+  ];
   const existing = new Set(await admin.listTopics());
-  const missing = [...wanted.filter((t) => !existing.has(t.topic)).map((t) => ({ ...t, numPartitions: SLOT_COUNT })), ...(existing.has(config.topic) ? [] : [config])];
+  const missing = [...wanted.filter((t) => !existing.has(t.topic)).map((t) => ({ ...t, numPartitions: SLOT_COUNT })), ...single.filter((t) => !existing.has(t.topic))];
   if (missing.length > 0) {
     try {
       await admin.createTopics({
@@ -57,17 +66,19 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
       if (!facts.types.includes('TOPIC_ALREADY_EXISTS'))
         throw new ClusterSetupError(
           `could not create the cluster's topics ${missing.map((t) => t.topic).join(', ')} (${facts.code}): ` +
-            `create them (${names.slotsTopic} and ${names.checkpointsTopic} with ${SLOT_COUNT} partitions, ${names.configTopic} with 1; checkpoints and config with cleanup.policy=compact), or grant this client CREATE on them, or lower cluster.replication_factor`,
+            `create them (${names.slotsTopic} and ${names.checkpointsTopic} with ${SLOT_COUNT} partitions, ${names.configTopic}, ${names.sharedStateTopic} and ${names.verdictsTopic} with 1; all but the slots topic with cleanup.policy=compact), or grant this client CREATE on them, or lower cluster.replication_factor`,
         );
     }
   }
+  // All of them: the view subscribes to the one-partition topics too, and a consumer that joins
+  // while a subscribed topic has no leader yet is not given its partitions until its next rebalance.
   const meta = await waitForLeaders(
     admin,
-    wanted.map((t) => t.topic),
+    [...wanted, ...single].map((t) => t.topic),
   );
+  const perSlot = new Set(wanted.map((t) => t.topic));
   for (const t of meta.topics) {
-    if (t.name === config.topic) continue;
-    if (t.partitions.length !== SLOT_COUNT)
+    if (perSlot.has(t.name) && t.partitions.length !== SLOT_COUNT)
       throw new ClusterSetupError(
         `cluster topic ${t.name} has ${t.partitions.length} partitions; cluster mode needs exactly ${SLOT_COUNT} (one per slot). ` +
           'It was not created by this version: delete it (its state is lost) or pick another cluster.group / cluster.topic_prefix',

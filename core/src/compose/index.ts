@@ -104,6 +104,7 @@ export async function composeFabric(loaded: LoadedConfig, opts: ComposeOptions =
     onEnricherHealth: (id, health) => progress.report(id, health),
     ...(clusterNode
       ? {
+          shared: clusterNode.sharedState,
           correlation: (rules: import('../correlation/index.js').CorrelationRule[]) =>
             clusterCorrelation!.createClusterCorrelation(clusterNode!, {
               rules,

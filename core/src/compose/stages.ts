@@ -8,7 +8,7 @@ import type { ResolvedComponent } from '../plugins/resolve.js';
 import { DedupStage } from '../pipeline/dedup.js';
 import { createDetectionStage } from '../detection/index.js';
 import { createCorrelationStage, resolveCorrelationRules, type CorrelationRule } from '../correlation/index.js';
-import { createEnrichmentStage } from '../enrichment/index.js';
+import { createEnrichmentStage, type SharedEnrichmentState } from '../enrichment/index.js';
 import { SupervisedEnricher } from '../enrichment/supervised.js';
 import { isolationOf } from '../isolation/policy.js';
 import { WorkerPlugin, type WorkerResources } from '../isolation/worker-plugin.js';
@@ -43,6 +43,8 @@ export async function buildStages(
     onEnricherHealth(id: string, health: EnricherHealth): void;
     /** Replaces the correlation stage (cluster mode: detections are re-keyed to the owner of their group). */
     correlation?: (rules: CorrelationRule[]) => PipelineStage;
+    /** Cluster mode: the enrichment state the instances share. */
+    shared?: SharedEnrichmentState;
   },
 ): Promise<BuiltStages> {
   const cfg = loaded.config;
@@ -115,7 +117,7 @@ export async function buildStages(
   let falsePositives: FalsePositiveStoreLike | undefined;
   let enrichment: Awaited<ReturnType<typeof createEnrichmentStage>> | undefined;
   if (cfg.enrichment.enabled) {
-    enrichment = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth });
+    enrichment = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth, ...(deps.shared ? { shared: deps.shared } : {}) });
     falsePositives = enrichment.falsePositives;
     if (enrichers.length > 0) stages.push(enrichment);
   }

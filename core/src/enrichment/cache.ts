@@ -4,7 +4,7 @@ import type { Indicator, Verdict } from '../plugin-api/index.js';
 import type { Clock } from './clock.js';
 import { readJsonFile, writeJsonFile } from './json-file.js';
 
-interface Entry {
+export interface Entry {
   verdict: Verdict;
   /** Epoch ms the answer was received. */
   at: number;
@@ -42,6 +42,8 @@ export class VerdictCache {
   private readonly lru: LRUCache<string, Entry>;
   private dirty = false;
   private saving: Promise<void> = Promise.resolve();
+  /** Told of every answer stored here (not of merged ones): cluster mode shares them. */
+  onSet: ((key: string, entry: Entry) => void) | undefined;
 
   private constructor(
     readonly file: string | undefined,
@@ -87,8 +89,23 @@ export class VerdictCache {
   set(key: string, verdict: Verdict, ttlMs: number): void {
     if (ttlMs <= 0) return;
     const now = this.clock.now();
-    this.lru.set(key, { verdict, at: now, exp: now + ttlMs });
+    const entry = { verdict, at: now, exp: now + ttlMs };
+    this.lru.set(key, entry);
     this.dirty = true;
+    this.onSet?.(key, entry);
+  }
+
+  /**
+   * An answer another instance received (cluster mode). Kept unless expired or older than the one
+   * held; returns whether it was stored.
+   */
+  merge(key: string, entry: Entry): boolean {
+    if (entry.exp <= this.clock.now()) return false;
+    const held = this.lru.peek(key);
+    if (held && held.at >= entry.at) return false;
+    this.lru.set(key, entry);
+    this.dirty = true;
+    return true;
   }
 
   get size(): number {

@@ -26,6 +26,8 @@ export class FalsePositiveStore {
   /** Bumped by every mark/unmark, so a reload that raced one does not undo it. */
   private generation = 0;
   private lastRefresh = 0;
+  /** Told of every mark and unmark made here (cluster mode shares them). */
+  onChange: ((key: string, entry: FalsePositive | null) => void) | undefined;
 
   private constructor(
     readonly file: string,
@@ -116,6 +118,7 @@ export class FalsePositiveStore {
       markedAt: new Date().toISOString(),
     };
     this.entries.set(indicatorKey(normalized), entry);
+    this.onChange?.(indicatorKey(normalized), entry);
     await this.persist();
     return entry;
   }
@@ -123,6 +126,30 @@ export class FalsePositiveStore {
   async unmark(indicator: Indicator): Promise<boolean> {
     const key = indicatorKey(this.normalize(indicator));
     if (!this.entries.delete(key)) return false;
+    this.onChange?.(key, null);
+    await this.persist();
+    return true;
+  }
+
+  /**
+   * A mark (or, with null, an unmark) made through another instance (cluster mode). The value is
+   * what that instance wrote, so it is checked like a line of the file; a bad one is refused.
+   */
+  async apply(raw: Partial<FalsePositive> | null, key: string): Promise<boolean> {
+    if (raw === null) {
+      if (!this.entries.delete(key)) return false;
+    } else {
+      const n = normalizeIndicator(String(raw?.indicator?.type), String(raw?.indicator?.value));
+      if (!n.ok || indicatorKey(n.indicator) !== key) return false;
+      const held = this.entries.get(key);
+      // Its own mark read back from the topic: nothing new.
+      if (held && held.markedAt === raw.markedAt && held.reason === raw.reason) return false;
+      this.entries.set(key, {
+        indicator: n.indicator,
+        ...(typeof raw.reason === 'string' ? { reason: raw.reason.slice(0, 1000) } : {}),
+        markedAt: typeof raw.markedAt === 'string' ? raw.markedAt.slice(0, 40) : new Date(0).toISOString(),
+      });
+    }
     await this.persist();
     return true;
   }

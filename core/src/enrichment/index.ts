@@ -1,5 +1,6 @@
 /** The enrichment stage: indicators → cached, rate-limited lookups → one reputation per detection. */
 export { createEnrichmentStage, resolveEnrichmentConfig, EnrichmentConfigError, BUDGETS_FILE } from './stage.js';
+export type { SharedEnrichmentState } from './shared.js';
 export type { EnrichmentStage, EnricherBinding, EnrichmentContext } from './stage.js';
 export { EnrichmentConfigSchema } from './config.js';
 export type { EnrichmentConfig } from './config.js';

@@ -3,7 +3,7 @@
 // budget, cache and indicator rules live in their own modules.
 import type { EnricherInstance, Indicator, IndicatorType, Priority, Verdict, VerdictStatus } from '../plugin-api/index.js';
 import { ErrorCodes, PluginError, toPluginError } from '../plugin-api/index.js';
-import type { BudgetBlock, BudgetState } from './budget.js';
+import type { BudgetBlock, BudgetShare, BudgetState } from './budget.js';
 import { RequestBudget } from './budget.js';
 import type { VerdictCache } from './cache.js';
 import { sourceNamespace, verdictCacheKey } from './cache.js';
@@ -48,6 +48,8 @@ export interface EnricherSourceOptions {
   logger: SourceLogger;
   metrics: EnrichmentMetrics;
   budgetState?: BudgetState;
+  /** Cluster mode: the budget is the cluster's, this instance spends its share. */
+  budgetShare?: BudgetShare;
   onHealth?(health: SourceHealth): void;
   onBudgetChange?(): void;
 }
@@ -100,7 +102,7 @@ export class EnricherSource {
     this.id = o.id;
     this.namespace = sourceNamespace(o.plugin, o.instanceKey);
     this.plugin = o.plugin;
-    this.budget = new RequestBudget(o.perMinute, o.perDay, o.reserveFraction, o.clock, o.budgetState);
+    this.budget = new RequestBudget(o.perMinute, o.perDay, o.reserveFraction, o.clock, o.budgetState, o.budgetShare);
     o.metrics.budgetUsed.set({ enricher: o.id }, this.budget.usedToday);
     // With the budget itself exported, "used >= budget" is an alert rule (deploy/prometheus/alerts.yml).
     if (o.perDay !== undefined) o.metrics.budget.set({ enricher: o.id }, o.perDay);
@@ -139,6 +141,25 @@ export class EnricherSource {
       this.cacheTally.misses++;
     }
     return e?.verdict;
+  }
+
+  /**
+   * Another instance's answer just reached the shared cache (cluster mode): a lookup of the same
+   * indicator still queued here is answered from it instead of spending a request.
+   */
+  answeredElsewhere(cacheKey: string): void {
+    const p = this.pending.get(cacheKey);
+    if (!p || p.state !== 'queued') return;
+    const e = this.o.cache.get(cacheKey);
+    if (!e) return;
+    this.removeQueued(p);
+    this.o.metrics.queueDepth.set({ enricher: this.id }, this.queued);
+    this.settle(p, { kind: 'answer', verdict: e.verdict, cached: true });
+  }
+
+  /** The prefix of this source's keys in the verdict cache. */
+  get cachePrefix(): string {
+    return `${this.namespace}|`;
   }
 
   /** Hits and misses since start (the admin API's hit rate), and the answers of this source held in the shared cache. */

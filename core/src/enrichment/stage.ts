@@ -21,6 +21,7 @@ import type { PriorityDecision, SkippedIndicator } from './ecs.js';
 import { decidePriority, PRIORITY_SEVERITY, threatEnrichments } from './ecs.js';
 import { extractIndicators } from './extract.js';
 import { FalsePositiveStore } from './false-positives.js';
+import { shareEnrichmentState, sharedBudget, type SharedEnrichmentState } from './shared.js';
 import { isNonPublic } from './indicator.js';
 import { writeJsonFile } from './json-file.js';
 import { enrichmentMetrics, type EnrichmentMetrics } from './metrics.js';
@@ -46,6 +47,8 @@ export interface EnrichmentContext {
   onSourceHealth?(enricherId: string, health: SourceHealth): void;
   /** For tests: a controllable clock. Defaults to the system clock. */
   clock?: Clock;
+  /** Cluster mode: the verdict cache, false positives and budgets are the cluster's (shared.ts). */
+  shared?: SharedEnrichmentState;
 }
 
 export type EnrichmentStage = PipelineStage & {
@@ -169,6 +172,7 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
       logger,
       metrics,
       ...(savedBudgets[e.id] ? { budgetState: savedBudgets[e.id] } : {}),
+      ...(ctx.shared ? { budgetShare: sharedBudget(ctx.shared, e.id) } : {}),
       onHealth: (h) => ctx.onSourceHealth?.(e.id, h),
       onBudgetChange: () => {
         budgetsDirty = true;
@@ -182,6 +186,15 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
     sources.set(e.id, source);
     plugins.set(e.id, e.plugin);
   }
+  if (ctx.shared)
+    shareEnrichmentState(ctx.shared, {
+      cache,
+      falsePositives,
+      answered: (key) => {
+        for (const s of sources.values()) if (key.startsWith(s.cachePrefix)) s.answeredElsewhere(key);
+      },
+      warn: (msg) => logger.warn({ err: msg }, 'a false-positive change from another instance could not be applied'),
+    });
   logger.info(
     {
       enrichers: [...sources.values()].map((s) => ({ id: s.id, ...s.limits })),

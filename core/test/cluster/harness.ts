@@ -493,3 +493,101 @@ export async function publishedStates(instances: Instance[], timeoutMs = 10_000)
 export function ownersOf(view: ClusterView): Map<string, string | undefined> {
   return new Map(view.collectors.map((c) => [c.id, c.owner]));
 }
+
+/** A syslog timestamp (UTC) for `at`. */
+export function syslogStamp(at: Date): string {
+  const month = at.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  return `${month} ${String(at.getUTCDate()).padStart(2, ' ')} ${at.toISOString().slice(11, 19)}`;
+}
+
+/** Every event of a topic, parsed, as a read_committed consumer sees them. */
+export class TopicEvents {
+  readonly events: Array<Record<string, any>> = [];
+  private consumer: ReturnType<InstanceType<typeof Kafka>['consumer']> | undefined;
+
+  async start(topic: string): Promise<void> {
+    const kafka = new Kafka({ clientId: 'fabric-test-events', brokers: [harness.bootstrap], logLevel: logLevel.NOTHING });
+    this.consumer = kafka.consumer({ groupId: `fabric-test-events-${runId()}`, maxWaitTimeInMs: 200 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic, fromBeginning: true });
+    await this.consumer.run({
+      eachMessage: async ({ message }) => {
+        this.events.push(JSON.parse(message.value?.toString() ?? 'null') as Record<string, any>);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+export interface SshSetup {
+  run: string;
+  config: string;
+  topic: string;
+  /** Instance id → the auth log its pinned collector (`ssh-<last letter>`) reads. */
+  files: Map<string, string>;
+  /** Append `n` failed logins from `ip` to the auth log read on `instance`, stamped now (one user each when `users`). */
+  fail(instance: string, ip: string, n: number, users?: string[]): void;
+}
+
+/**
+ * A cluster of `instances` with detection on and one log-file collector pinned to each (`ssh-a`
+ * on node-a…), so a test decides which instance reads a line. `extra` is appended to the config.
+ */
+export function writeSshSetup(run: string, instances: readonly string[], extra = ''): SshSetup {
+  runs.push(run);
+  const topic = `rf-cluster-${run}.threat_detected`;
+  const collectorOf = (id: string) => `ssh-${id.slice(-1)}`;
+  const files = new Map<string, string>();
+  for (const id of instances) {
+    const f = join(harness.work, `${run}-${collectorOf(id)}.log`);
+    writeFileSync(f, '');
+    files.set(id, f);
+  }
+  const config = join(harness.work, `${run}.yaml`);
+  writeFileSync(
+    config,
+    `state_dir: ./state-\${FABRIC_INSTANCE_ID}
+log_level: info
+orchestrator:
+  collection_interval_seconds: 0.2
+admin: { enabled: true, port: 0 }
+supervisor: { shutdown_timeout_seconds: 5 }
+sink:
+  type: kafka
+  brokers: ["\${RF_TEST_KAFKA_BROKERS}"]
+  topics:
+    detections: ${topic}
+    status: rf-cluster-${run}.honeypot_status
+    dead_letter: rf-cluster-${run}.dead_letter
+cluster:
+  group: test-${run}
+  session_timeout_seconds: ${SESSION_S}
+  heartbeat_interval_seconds: 0.5
+  pinned:
+${instances.map((id) => `    ${collectorOf(id)}: ${id}`).join('\n')}
+collectors:
+${instances
+  .map(
+    (id) => `  - id: ${collectorOf(id)}
+    plugin: "@reactive-fabric/plugin-log-file"
+    config: { base_dir: ., paths: [${run}-${collectorOf(id)}.log], format: syslog, syslog_timezone: UTC }`,
+  )
+  .join('\n')}
+${extra}`,
+  );
+  let pid = 100;
+  return {
+    run,
+    config,
+    topic,
+    files,
+    fail(instance, ip, n, users) {
+      let text = '';
+      for (let i = 0; i < n; i++) text += `${syslogStamp(new Date())} honeypot sshd[${pid++}]: Failed password for ${users?.[i] ?? 'root'} from ${ip} port ${40000 + pid} ssh2\n`;
+      appendFileSync(files.get(instance)!, text);
+    },
+  };
+}
