@@ -115,7 +115,10 @@ enrichers:
     // Fresh addresses on every instance, faster than the quota allows: each instance alone would spend 4 a minute.
     let k = 0;
     while (Date.now() - started < 75_000) {
-      for (const id of INSTANCES) setup.fail(id, `198.51.${110 + (k % 100)}.${1 + Math.floor(k / 100)}`, 1), k++;
+      for (const id of INSTANCES) {
+        setup.fail(id, `198.51.${110 + (k % 100)}.${1 + Math.floor(k / 100)}`, 1);
+        k++;
+      }
       await new Promise((r) => setTimeout(r, 1500));
     }
     await new Promise((r) => setTimeout(r, 5000));

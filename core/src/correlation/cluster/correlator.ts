@@ -20,6 +20,13 @@ import { groupKey } from '../window-state.js';
 /** Checkpoint key of a correlation partition's consumed position ('!' is never in a collector id). */
 export const CORRELATION_CHECKPOINT_PREFIX = '!correlation/';
 
+/**
+ * How often each partition's engine is run with nothing new: wall time alone retires idle
+ * collectors and closes windows (rules decided at window close fire then), as every batch of any
+ * collector does in one process.
+ */
+const TICK_MS = 1000;
+
 /** Largest record of the correlation topic read; a larger one is counted and skipped. */
 const MAX_RECORD_BYTES = 4 << 20;
 
@@ -58,6 +65,8 @@ interface Part {
   busy: Promise<void>;
   /** Fingerprints correlated within the de-duplication window → when they expire (wall clock), oldest first. */
   seen: Map<string, number>;
+  /** A tick waits in `busy` already. */
+  ticking: boolean;
 }
 
 type Parsed = { kind: 'detection'; event: FabricEvent; rules: Set<string> } | { kind: 'watermark'; collector: string; t: number } | { kind: 'ignored' };
@@ -144,6 +153,7 @@ export class Correlator implements SlotWork {
   private consumer: Consumer | undefined;
   private readonly parts = new Map<number, Part>();
   private stopping = false;
+  private ticker: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -173,6 +183,7 @@ export class Correlator implements SlotWork {
       if (!payload.restart && !this.stopping) void this.restart();
     });
     await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 4, eachBatch: (p) => this.onBatch(p) });
+    this.ticker ??= setInterval(() => this.tick(), TICK_MS).unref();
     consumer.pause([{ topic: this.o.topic }]);
     for (const part of this.parts.values()) this.resumeAt(part);
   }
@@ -188,6 +199,7 @@ export class Correlator implements SlotWork {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.ticker) clearInterval(this.ticker);
     await Promise.all([...this.parts.keys()].map((s) => this.release(s)));
     await this.consumer?.disconnect().catch(() => undefined);
   }
@@ -217,7 +229,7 @@ export class Correlator implements SlotWork {
     engine.markClean();
     const stored = this.o.view.checkpoint(`${CORRELATION_CHECKPOINT_PREFIX}${slot}`)?.value as { offset?: unknown } | null | undefined;
     const next = typeof stored?.offset === 'string' && /^\d+$/.test(stored.offset) ? Number(stored.offset) : 0;
-    const part: Part = { slot, engine, writer, next, closed: false, busy: Promise.resolve(), seen };
+    const part: Part = { slot, engine, writer, next, closed: false, busy: Promise.resolve(), seen, ticking: false };
     this.parts.set(slot, part);
     this.updateGroups();
     this.resumeAt(part);
@@ -261,6 +273,22 @@ export class Correlator implements SlotWork {
       now: this.now,
       hooks: { alert: (rule, emitted) => emitted && this.o.metrics.correlationAlerts.inc({ rule: rule.name ?? rule.key }) },
     });
+  }
+
+  private tick(): void {
+    for (const part of this.parts.values()) {
+      if (part.closed || part.ticking) continue;
+      part.ticking = true;
+      const run = part.busy.then(() => {
+        part.ticking = false;
+        return this.correlate(part, []);
+      });
+      part.busy = run.catch(() => undefined);
+      void run.catch((err: Error) => {
+        this.log.warn({ slot: part.slot, err: err.message }, 'correlation state not committed: the partition stops here (its next owner correlates it again)');
+        void this.release(part.slot);
+      });
+    }
   }
 
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
@@ -326,19 +354,25 @@ export class Correlator implements SlotWork {
         part.engine.observeTime(r.collector, r.t);
       }
     }
-    if (last < 0) return;
-    // Also with nothing pending: the watermarks read may close windows (lt/lte/eq rules fire then).
+    // Records that were all correlated before: nothing to do. No records at all: a tick.
+    if (last < 0 && messages.length > 0) return;
+    // Also with nothing pending: the watermarks read, or the wall clock, may close windows (lt/lte/eq rules fire then).
     flush();
+    if (last < 0 && alerts.length === 0 && !part.engine.changed && seenNow.length === 0) {
+      for (let i = 0; i < processed; i++) part.engine.acknowledge();
+      return;
+    }
+    const position = last < 0 ? part.next : last + 1;
     const min = PRIORITY_ORDER[this.o.minPriority];
     const published: Message[] = alerts.filter((a) => PRIORITY_ORDER[priorityOf(a)] >= min).map((a) => eventMessage(a));
     const { delta } = part.engine.delta();
     const records = [...seenNow, ...changelogRecords(this.o.changelogTopic, part.slot, delta)];
     let bytes = 0;
     for (const r of records) bytes += r.key.length + (r.value?.length ?? 0);
-    await part.writer.write(published, { collector: `${CORRELATION_CHECKPOINT_PREFIX}${part.slot}`, value: { offset: String(last + 1) } }, records);
+    await part.writer.write(published, { collector: `${CORRELATION_CHECKPOINT_PREFIX}${part.slot}`, value: { offset: String(position) } }, records);
     this.o.metrics.changelogBytes.inc(bytes);
     for (let i = 0; i < processed; i++) part.engine.acknowledge();
-    part.next = last + 1;
+    part.next = position;
     this.updateGroups();
   }
 

@@ -51,8 +51,7 @@ export function createCorrelationForwarder(rules: readonly CorrelationRule[], o:
         const t = CorrelationKeys.detectionTime(e);
         if (t === undefined) continue;
         // As the engine: never past the wall clock (a detection stamped ahead must not close windows).
-        const frontier = t < wall ? t : wall;
-        if (frontier > newest) newest = frontier;
+        newest = Math.max(newest, Math.min(t, wall));
         const byPartition = new Map<number, { rules: string[]; key: string }>();
         for (const k of keys.of(e)) {
           const p = partitionOfKey(k.rule, k.key);
