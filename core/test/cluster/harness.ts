@@ -533,19 +533,12 @@ export interface SshSetup {
 }
 
 /**
- * A cluster of `instances` with detection on and one log-file collector pinned to each (`ssh-a`
- * on node-a…), so a test decides which instance reads a line. `extra` is appended to the config.
+ * A cluster config with detection on (the defaults) and the given collectors (YAML list items) and
+ * pins; `extra` is appended. Its topics are deleted when the file's tests end.
  */
-export function writeSshSetup(run: string, instances: readonly string[], extra = ''): SshSetup {
+export function writeClusterConfig(run: string, o: { pinned: Record<string, string>; collectors: string; extra?: string }): { config: string; topic: string } {
   runs.push(run);
   const topic = `rf-cluster-${run}.threat_detected`;
-  const collectorOf = (id: string) => `ssh-${id.slice(-1)}`;
-  const files = new Map<string, string>();
-  for (const id of instances) {
-    const f = join(harness.work, `${run}-${collectorOf(id)}.log`);
-    writeFileSync(f, '');
-    files.set(id, f);
-  }
   const config = join(harness.work, `${run}.yaml`);
   writeFileSync(
     config,
@@ -567,17 +560,39 @@ cluster:
   session_timeout_seconds: ${SESSION_S}
   heartbeat_interval_seconds: 0.5
   pinned:
-${instances.map((id) => `    ${collectorOf(id)}: ${id}`).join('\n')}
+${Object.entries(o.pinned)
+  .map(([c, i]) => `    ${c}: ${i}`)
+  .join('\n')}
 collectors:
-${instances
-  .map(
-    (id) => `  - id: ${collectorOf(id)}
+${o.collectors}
+${o.extra ?? ''}`,
+  );
+  return { config, topic };
+}
+
+/**
+ * A cluster of `instances` with detection on and one log-file collector pinned to each (`ssh-a`
+ * on node-a…), so a test decides which instance reads a line. `extra` is appended to the config.
+ */
+export function writeSshSetup(run: string, instances: readonly string[], extra = ''): SshSetup {
+  const collectorOf = (id: string) => `ssh-${id.slice(-1)}`;
+  const files = new Map<string, string>();
+  for (const id of instances) {
+    const f = join(harness.work, `${run}-${collectorOf(id)}.log`);
+    writeFileSync(f, '');
+    files.set(id, f);
+  }
+  const { config, topic } = writeClusterConfig(run, {
+    pinned: Object.fromEntries(instances.map((id) => [collectorOf(id), id])),
+    collectors: instances
+      .map(
+        (id) => `  - id: ${collectorOf(id)}
     plugin: "@reactive-fabric/plugin-log-file"
     config: { base_dir: ., paths: [${run}-${collectorOf(id)}.log], format: syslog, syslog_timezone: UTC }`,
-  )
-  .join('\n')}
-${extra}`,
-  );
+      )
+      .join('\n'),
+    extra,
+  });
   let pid = 100;
   return {
     run,

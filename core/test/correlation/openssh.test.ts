@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FabricEvent } from '../../src/plugin-api/index.js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -15,81 +14,9 @@ import { isCorrelationAlert, isDetection } from '../../src/events/ecs.js';
 /*
  * LogPAI loghub OpenSSH_2k (https://github.com/logpai/loghub; see ../shared/datasets/loghub/CITATION).
  * Expected set: from the loghub authors' labelling (EventId + template per line), independently of
- * the stage. Detections: from the raw log lines, as a syslog collector would see them.
+ * the stage (loghub-openssh.ts). Detections: from the raw log lines, as a syslog collector would see them.
  */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const datasets = path.resolve(repoRoot, '../shared/datasets/loghub');
-const YEAR = 2025;
-/** Labels of failed authentication attempts: "Failed none|password for [invalid user] <*> from <*> port <*> ssh2". */
-const FAILED_ATTEMPT_EVENT_IDS = new Set(['E8', 'E9', 'E10']);
-/**
- * Every line the loghub labelling marks as a failed authentication, with the <*> holding the remote
- * address: the attempts above, "Invalid user", "message repeated … [ Failed password …]", and
- * pam_unix "authentication failure … rhost=". The detection engine's rf_failed_authentication is
- * meant to match exactly these (one detection per line).
- */
-const FAILED_AUTH_ADDRESS_SLOT: Record<string, number> = { E8: 2, E9: 2, E10: 2, E13: 2, E14: 2, E19: 3, E20: 3 };
-const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-
-const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
-function syslogTime(month: string, day: string, time: string): number {
-  const [h, m, s] = time.split(':').map(Number);
-  return Date.UTC(YEAR, MONTHS[month]!, Number(day), h!, m!, s!);
-}
-
-interface Labelled {
-  lineId: number;
-  t: number;
-  eventId: string;
-  content: string;
-  template: string;
-}
-
-function parseStructuredCsv(text: string): Labelled[] {
-  const rows: Labelled[] = [];
-  for (const line of text.split(/\r?\n/).slice(1)) {
-    if (!line.trim()) continue;
-    const parts = line.split(',');
-    // Content and template may contain commas: EventId is the E<n> field nearest the right end.
-    let e = parts.length - 1;
-    while (e > 6 && !/^E\d+$/.test(parts[e]!)) e--;
-    rows.push({
-      lineId: Number(parts[0]),
-      t: syslogTime(parts[1]!, parts[2]!, parts[3]!),
-      content: parts.slice(6, e).join(','),
-      eventId: parts[e]!,
-      template: parts.slice(e + 1).join(','),
-    });
-  }
-  return rows;
-}
-
-/** Value of the n-th <*> of a loghub template in the line's content. */
-function templateValue(template: string, content: string, n: number): string {
-  const rx = new RegExp(
-    `^${template
-      .split('<*>')
-      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('(.*?)')}$`,
-  );
-  const m = rx.exec(content);
-  if (!m) throw new Error(`template "${template}" does not match "${content}"`);
-  return m[n]!;
-}
-
-/** Addresses with ≥ n timestamps within any span of `spanMs` (inclusive), by brute force over all pairs. */
-function addressesWithBurst(byIp: Map<string, number[]>, n: number, spanMs: number): Set<string> {
-  const out = new Set<string>();
-  for (const [ip, times] of byIp) {
-    for (const start of times) {
-      if (times.filter((t) => t >= start && t <= start + spanMs).length >= n) {
-        out.add(ip);
-        break;
-      }
-    }
-  }
-  return out;
-}
+import { addressesWithBurst, datasets, FAILED_ATTEMPT_EVENT_IDS, FAILED_AUTH_ADDRESS_SLOT, IPV4, parseStructuredCsv, syslogTime, templateValue } from './loghub-openssh.js';
 
 /** What a syslog collector plus the detection engine produce for one raw sshd line. */
 function eventFromRawLine(raw: string, lineNo: number): FabricEvent {
