@@ -48,6 +48,12 @@ describe('config loading', () => {
     expect(loaded.interpolated).toContain('sekrit-123');
   });
 
+  it('does not take the cluster instance id for a secret (it names the instance in every log line)', () => {
+    const loaded = parseConfig('state_dir: ./state-${FABRIC_INSTANCE_ID}\ncollectors: []\n', '/tmp/x.yaml', { FABRIC_INSTANCE_ID: 'node-a' });
+    expect(loaded.config.state_dir).toBe('./state-node-a');
+    expect(loaded.interpolated).not.toContain('node-a');
+  });
+
   it('reports a missing environment variable with the field that needs it', () => {
     const err = problemsOf('collectors:\n  - id: a\n    plugin: x\n    config: { key: "${VT_KEY}" }\n');
     expect(err.code).toBe('CONFIG_ENV_MISSING');

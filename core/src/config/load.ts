@@ -356,6 +356,13 @@ function setAt(document: unknown, pointer: string, value: unknown): void {
   if (last !== undefined && parent !== null && typeof parent === 'object') (parent as Record<string, unknown>)[last] = value;
 }
 
+/**
+ * Variables whose values are the product's own public names, not secrets: the cluster instance id
+ * is in every status record and `GET /cluster`; redacting it made a cluster's logs say
+ * `"instance":"[redacted]"` on every line of every instance (configs put it in state_dir).
+ */
+const PUBLIC_VARIABLES = new Set(['FABRIC_INSTANCE_ID']);
+
 function interpolate(
   value: unknown,
   pointer: string,
@@ -371,7 +378,7 @@ function interpolate(
       names.push(name);
       const v = env[name];
       if (v !== undefined && v !== '') {
-        out.push(v);
+        if (!PUBLIC_VARIABLES.has(name)) out.push(v);
         return v;
       }
       if (fallback !== undefined) return fallback;

@@ -10,8 +10,6 @@ import { Instance, type SshSetup, steadyView, syslogStamp, TopicEvents, until, u
 
 useClusterHarness();
 
-/** Rule ids of the built-in correlation rules (their key in the engine). */
-const BRUTE_FORCE = '7e585e14-2158-4ee9-a73a-af2b637a288f';
 const INSTANCES = ['node-a', 'node-b', 'node-c'] as const;
 
 /** Records of the correlation topic an instance read, by kind (fabric_cluster_correlation_records_total). */
@@ -79,6 +77,20 @@ describe('correlation across three instances (real broker)', () => {
     await stays('rf_password_spraying', '203.0.113.20', 1, 5_000);
   }, 60_000);
 
+  it('a chained rule: brute force over two instances, then a success on the third, fires once', async () => {
+    fail('node-a', '203.0.113.50', 3);
+    fail('node-b', '203.0.113.50', 2);
+    await until('the brute-force alert for 203.0.113.50', () => alertsOf('rf_brute_force', '203.0.113.50').length, (n) => n >= 1, 30_000);
+    setup.succeed('node-c', '203.0.113.50');
+    await until(
+      'the brute-force-then-success alert for 203.0.113.50',
+      () => alertsOf('rf_brute_force_then_success', '203.0.113.50').length,
+      (n) => n >= 1,
+      30_000,
+    );
+    await stays('rf_brute_force_then_success', '203.0.113.50', 1, 3_000);
+  }, 60_000);
+
   it('the same failed logins read by collectors on two instances count once (fingerprint de-duplication at the group owner)', async () => {
     let text = '';
     for (let i = 0; i < 4; i++) text += `${syslogStamp(new Date())} honeypot sshd[${9000 + i}]: Failed password for root from 203.0.113.40 port ${41000 + i} ssh2\n`;
@@ -107,7 +119,7 @@ describe('correlation across three instances (real broker)', () => {
     let ip = '';
     for (let k = 1; k < 250 && !ip; k++) {
       const candidate = `198.18.7.${k}`;
-      const owner = view.find((m) => m.slots.includes(partitionOfKey(BRUTE_FORCE, candidate)))?.instance;
+      const owner = view.find((m) => m.slots.includes(partitionOfKey(candidate)))?.instance;
       if (owner === 'node-c') ip = candidate;
     }
     expect(ip, 'an address whose brute-force group node-c owns').not.toBe('');

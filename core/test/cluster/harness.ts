@@ -530,6 +530,8 @@ export interface SshSetup {
   files: Map<string, string>;
   /** Append `n` failed logins from `ip` to the auth log read on `instance`, stamped now (one user each when `users`). */
   fail(instance: string, ip: string, n: number, users?: string[]): void;
+  /** Append an accepted login from `ip`. */
+  succeed(instance: string, ip: string): void;
 }
 
 /**
@@ -603,6 +605,9 @@ export function writeSshSetup(run: string, instances: readonly string[], extra =
       let text = '';
       for (let i = 0; i < n; i++) text += `${syslogStamp(new Date())} honeypot sshd[${pid++}]: Failed password for ${users?.[i] ?? 'root'} from ${ip} port ${40000 + pid} ssh2\n`;
       appendFileSync(files.get(instance)!, text);
+    },
+    succeed(instance, ip) {
+      appendFileSync(files.get(instance)!, `${syslogStamp(new Date())} honeypot sshd[${pid++}]: Accepted password for root from ${ip} port ${40000 + pid} ssh2\n`);
     },
   };
 }

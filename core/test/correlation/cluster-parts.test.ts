@@ -63,8 +63,8 @@ describe('re-keying detections (CorrelationKeys, forwarder)', () => {
     expect(await stage.process(batch, t)).toBe(batch);
     const data = t.outbound!.filter((r) => !r.key.startsWith('!wm/'));
     const marks = t.outbound!.filter((r) => r.key.startsWith('!wm/'));
-    expect(data.map((r) => r.partition)).toContain(partitionOfKey(BRUTE_FORCE, '203.0.113.5'));
-    expect(data.map((r) => r.partition)).toContain(partitionOfKey(BRUTE_FORCE, '198.51.100.7'));
+    expect(data.map((r) => r.partition)).toContain(partitionOfKey('203.0.113.5'));
+    expect(data.map((r) => r.partition)).toContain(partitionOfKey('198.51.100.7'));
     // After its data, and to every partition: windows close on the slowest collector of the cluster.
     expect(t.outbound!.indexOf(marks[0]!)).toBeGreaterThan(t.outbound!.indexOf(data.at(-1)!));
     expect(new Set(marks.map((r) => r.partition)).size).toBe(SLOT_COUNT);

@@ -27,6 +27,12 @@ export const CORRELATION_CHECKPOINT_PREFIX = '!correlation/';
  */
 const TICK_MS = 1000;
 
+/**
+ * Correlated batches of one partition whose transaction may still be open. The slot writer puts
+ * what queued meanwhile into one transaction, so correlation does not wait a commit per fetch.
+ */
+const MAX_UNCOMMITTED = 32;
+
 /** Largest record of the correlation topic read; a larger one is counted and skipped. */
 const MAX_RECORD_BYTES = 4 << 20;
 
@@ -67,6 +73,9 @@ interface Part {
   seen: Map<string, number>;
   /** A tick waits in `busy` already. */
   ticking: boolean;
+  /** Settles when every batch correlated so far is committed (or its commit failed). */
+  committed: Promise<void>;
+  uncommitted: number;
 }
 
 type Parsed = { kind: 'detection'; event: FabricEvent; rules: Set<string> } | { kind: 'watermark'; collector: string; t: number } | { kind: 'ignored' };
@@ -229,7 +238,7 @@ export class Correlator implements SlotWork {
     engine.markClean();
     const stored = this.o.view.checkpoint(`${CORRELATION_CHECKPOINT_PREFIX}${slot}`)?.value as { offset?: unknown } | null | undefined;
     const next = typeof stored?.offset === 'string' && /^\d+$/.test(stored.offset) ? Number(stored.offset) : 0;
-    const part: Part = { slot, engine, writer, next, closed: false, busy: Promise.resolve(), seen, ticking: false };
+    const part: Part = { slot, engine, writer, next, closed: false, busy: Promise.resolve(), seen, ticking: false, committed: Promise.resolve(), uncommitted: 0 };
     this.parts.set(slot, part);
     this.updateGroups();
     this.resumeAt(part);
@@ -247,6 +256,7 @@ export class Correlator implements SlotWork {
       // Not running (stopping): nothing to pause.
     }
     await part.busy.catch(() => undefined);
+    await part.committed;
     this.updateGroups();
   }
 
@@ -369,11 +379,26 @@ export class Correlator implements SlotWork {
     const records = [...seenNow, ...changelogRecords(this.o.changelogTopic, part.slot, delta)];
     let bytes = 0;
     for (const r of records) bytes += r.key.length + (r.value?.length ?? 0);
-    await part.writer.write(published, { collector: `${CORRELATION_CHECKPOINT_PREFIX}${part.slot}`, value: { offset: String(position) } }, records);
-    this.o.metrics.changelogBytes.inc(bytes);
-    for (let i = 0; i < processed; i++) part.engine.acknowledge();
+    const write = part.writer.write(published, { collector: `${CORRELATION_CHECKPOINT_PREFIX}${part.slot}`, value: { offset: String(position) } }, records);
     part.next = position;
-    this.updateGroups();
+    part.uncommitted++;
+    // Commits complete in the order they were queued, so the engine's acknowledgements stay in order.
+    const done = write.then(
+      () => {
+        this.o.metrics.changelogBytes.inc(bytes);
+        for (let i = 0; i < processed; i++) part.engine.acknowledge();
+        this.updateGroups();
+      },
+      (err: Error) => {
+        // The engine is ahead of what is committed: the partition stops, and its next owner (this
+        // instance again, if the slot comes back) restores it from the changelog.
+        if (part.closed) return;
+        this.log.warn({ slot: part.slot, err: err.message }, 'correlated batch not committed: the partition stops here (its next owner correlates it again)');
+        void this.release(part.slot);
+      },
+    );
+    part.committed = part.committed.then(() => done).finally(() => part.uncommitted--);
+    if (part.uncommitted >= MAX_UNCOMMITTED) await part.committed;
   }
 
   private updateGroups(): void {

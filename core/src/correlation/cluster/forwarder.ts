@@ -21,9 +21,14 @@ export interface WatermarkRecord {
   w: { c: string; t: number };
 }
 
-/** The partition (= slot) a correlation group lives in: the same on every instance. */
-export function partitionOfKey(rule: string, key: string): number {
-  return slotOf(`${rule}\u0000${key}`);
+/**
+ * The partition (= slot) of a correlation group: by its group-by values alone, not its rule, so
+ * every rule grouping by the same values (brute force and spraying by source.ip) counts a detection
+ * in one partition, from one record, and a chained rule (brute force, then a success from the same
+ * address) finds the upstream alert and its own detections in the same engine.
+ */
+export function partitionOfKey(key: string): number {
+  return slotOf(key);
 }
 
 /**
@@ -54,7 +59,7 @@ export function createCorrelationForwarder(rules: readonly CorrelationRule[], o:
         newest = Math.max(newest, Math.min(t, wall));
         const byPartition = new Map<number, { rules: string[]; key: string }>();
         for (const k of keys.of(e)) {
-          const p = partitionOfKey(k.rule, k.key);
+          const p = partitionOfKey(k.key);
           const entry = byPartition.get(p);
           if (entry) entry.rules.push(k.rule);
           else byPartition.set(p, { rules: [k.rule], key: `${k.rule}\u0000${k.key}` });
