@@ -75,7 +75,11 @@ class Instance {
   }
   start() {
     const fd = openSync(join(logDir, `${this.dir.split('/').pop()}-${this.id}.log`), 'w');
-    this.child = spawn(process.execPath, [fabricBin, 'start', '-c', this.config], { cwd: this.dir, env: { ...process.env, FABRIC_INSTANCE_ID: this.id }, stdio: ['ignore', 'ignore', fd] });
+    this.child = spawn(process.execPath, [fabricBin, 'start', '-c', this.config], {
+      cwd: this.dir,
+      env: { ...process.env, FABRIC_INSTANCE_ID: this.id },
+      stdio: ['ignore', 'ignore', fd],
+    });
     closeSync(fd);
     this.exit = new Promise((r) => this.child.once('exit', r));
   }
@@ -89,7 +93,8 @@ class Instance {
   }
   async metric(name, labels = '') {
     let n = 0;
-    for (const line of (await (await this.fetch('/metrics')).text()).split('\n')) if (line.startsWith(`${name}${labels} `) || (!labels && line.startsWith(`${name}{`))) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+    for (const line of (await (await this.fetch('/metrics')).text()).split('\n'))
+      if (line.startsWith(`${name}${labels} `) || (!labels && line.startsWith(`${name}{`))) n += Number(line.slice(line.lastIndexOf(' ') + 1));
     return n;
   }
   async stop() {
@@ -177,7 +182,12 @@ ${files.map((f, c) => `  - { id: auth-${c}, plugin: "@reactive-fabric/plugin-log
   for (let k = 0; k < ATTACKERS; k++) for (let j = 0; j < 5; j++) byFile[collectorOf(k, j)] += failure(k, j);
   const t0 = performance.now();
   files.forEach((f, c) => appendFileSync(f, byFile[c]));
-  await until(`${label}: ${ATTACKERS} brute-force alerts`, () => alerts.seen.size, (n) => n >= ATTACKERS, 600_000);
+  await until(
+    `${label}: ${ATTACKERS} brute-force alerts`,
+    () => alerts.seen.size,
+    (n) => n >= ATTACKERS,
+    600_000,
+  );
   const seconds = (performance.now() - t0) / 1000;
 
   // 2. Latency, paced.
@@ -191,7 +201,12 @@ ${files.map((f, c) => `  - { id: auth-${c}, plugin: "@reactive-fabric/plugin-log
         await sleep(200);
         appendFileSync(files[collectorOf(k, 4)], failure(k, 4));
         const fifth = Date.now();
-        const at = await until(`${label}: alert of ${ipOf(k)}`, () => alerts.seen.get(ipOf(k))?.[0], (v) => v !== undefined, 120_000);
+        const at = await until(
+          `${label}: alert of ${ipOf(k)}`,
+          () => alerts.seen.get(ipOf(k))?.[0],
+          (v) => v !== undefined,
+          120_000,
+        );
         latencies.push(at - fifth);
       })(),
     );
@@ -243,7 +258,10 @@ const result = {
   attackers: ATTACKERS,
   paced: PACED,
   runs,
-  ratios: { cluster1VsSingle: Math.round((c1.detectionsPerSecond / s.detectionsPerSecond) * 100) / 100, cluster3VsCluster1: Math.round((c3.detectionsPerSecond / c1.detectionsPerSecond) * 100) / 100 },
+  ratios: {
+    cluster1VsSingle: Math.round((c1.detectionsPerSecond / s.detectionsPerSecond) * 100) / 100,
+    cluster3VsCluster1: Math.round((c3.detectionsPerSecond / c1.detectionsPerSecond) * 100) / 100,
+  },
 };
 mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
 writeFileSync(join(repoRoot, 'bench/results/cluster-correlation.json'), `${JSON.stringify(result, null, 2)}\n`);

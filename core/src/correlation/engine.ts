@@ -1,6 +1,7 @@
 // Over 400 lines: the per-batch loop (sort, observe, add, fire, close) reads and writes the window
 // state at every step; windows, redelivery, watermarks and checkpoints already live in their own modules.
 import type { FabricEvent } from '../plugin-api/events.js';
+import type { CorrelationConfig } from './config.js';
 import { isDetection } from '../events/ecs.js';
 import { alertId, annotateEvent, windowAlert } from './alert.js';
 import { restoreCheckpoint, takeDelta, type CheckpointedState, type EngineDelta, type EngineSnapshot } from './checkpoint.js';
@@ -32,6 +33,18 @@ export interface EngineHooks {
   droppedMembers(n: number): void;
   duplicate(): void;
   resent(n: number): void;
+}
+
+/** The engine's limits as the `correlation:` section sets them (one place for the stage and the cluster's correlator). */
+export function engineLimits(c: CorrelationConfig): Omit<EngineOptions, 'now' | 'hooks'> {
+  return {
+    allowedLatenessMs: c.allowed_lateness_seconds * 1000,
+    idleCollectorMs: c.idle_collector_seconds * 1000,
+    maxClockSkewMs: c.max_clock_skew_seconds * 1000,
+    maxKeys: c.max_keys,
+    maxEventsPerKey: c.max_events_per_key,
+    maxMembersInAlert: c.max_members_in_alert,
+  };
 }
 
 function missing(v: unknown): boolean {

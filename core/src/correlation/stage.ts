@@ -6,7 +6,7 @@ import { counter, gauge } from '../metrics/register.js';
 import type { FabricEvent } from '../plugin-api/index.js';
 import type { BatchTicket, PipelineStage } from '../pipeline/stage.js';
 import type { CorrelationConfig } from './config.js';
-import { CorrelationEngine } from './engine.js';
+import { CorrelationEngine, engineLimits } from './engine.js';
 import { MAX_PENDING_BATCHES } from './redelivery.js';
 import { readCorrelationRules } from './rule-loader.js';
 import { CorrelationRuleError } from './rule-problem.js';
@@ -110,12 +110,7 @@ export async function createCorrelationStage(config: CorrelationConfig, ctx: Cor
 
   const now = ctx.now ?? Date.now;
   const engine = new CorrelationEngine(rules, {
-    allowedLatenessMs: config.allowed_lateness_seconds * 1000,
-    idleCollectorMs: config.idle_collector_seconds * 1000,
-    maxClockSkewMs: config.max_clock_skew_seconds * 1000,
-    maxKeys: config.max_keys,
-    maxEventsPerKey: config.max_events_per_key,
-    maxMembersInAlert: config.max_members_in_alert,
+    ...engineLimits(config),
     now,
     hooks: {
       alert: (rule, emitted) => alerts.inc({ rule: rule.name ?? rule.key, published: String(emitted) }),

@@ -6,7 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfKey } from '../../src/correlation/cluster/index.js';
 import { runId } from '../kafka/helpers.js';
-import { Instance, type SshSetup, steadyView, syslogStamp, TopicEvents, until, useClusterHarness, writeSshSetup } from './harness.js';
+import { type Instance, type SshSetup, startCluster, syslogStamp, TopicEvents, until, useClusterHarness, writeSshSetup } from './harness.js';
 
 useClusterHarness();
 
@@ -37,15 +37,12 @@ describe('correlation across three instances (real broker)', () => {
 
   beforeAll(async () => {
     setup = writeSshSetup(runId(), INSTANCES);
-    instances = INSTANCES.map((id) => new Instance(id, setup.config));
-    for (const i of instances) i.start();
-    await steadyView(instances, 3, 90_000);
+    instances = await startCluster(INSTANCES, setup.config);
     await topic.start(setup.topic);
   }, 150_000);
 
   afterAll(async () => {
     await topic.stop();
-    for (const i of instances) if (i.alive) i.child.kill('SIGKILL');
   });
 
   it('a brute force split 3/2 over collectors on two instances fires once; 2/2 does not fire', async () => {
@@ -80,7 +77,12 @@ describe('correlation across three instances (real broker)', () => {
   it('a chained rule: brute force over two instances, then a success on the third, fires once', async () => {
     fail('node-a', '203.0.113.50', 3);
     fail('node-b', '203.0.113.50', 2);
-    await until('the brute-force alert for 203.0.113.50', () => alertsOf('rf_brute_force', '203.0.113.50').length, (n) => n >= 1, 30_000);
+    await until(
+      'the brute-force alert for 203.0.113.50',
+      () => alertsOf('rf_brute_force', '203.0.113.50').length,
+      (n) => n >= 1,
+      30_000,
+    );
     setup.succeed('node-c', '203.0.113.50');
     await until(
       'the brute-force-then-success alert for 203.0.113.50',

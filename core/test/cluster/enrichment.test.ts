@@ -6,7 +6,7 @@
 import { VirusTotalFake, VT_FAKE_API_KEY } from '@reactive-fabric/test-kit/fakes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from '../kafka/helpers.js';
-import { Instance, type SshSetup, steadyView, TopicEvents, until, useClusterHarness, writeSshSetup } from './harness.js';
+import { type Instance, type SshSetup, startCluster, TopicEvents, until, useClusterHarness, writeSshSetup } from './harness.js';
 
 useClusterHarness(['core/dist/cluster/index.js', 'plugins/log-file/dist/index.js', 'plugins/ti-virustotal/dist/index.js']);
 
@@ -49,15 +49,12 @@ enrichers:
     config: { api_key: "${VT_FAKE_API_KEY}", base_url: "${vt.url}", requests_per_minute: 4, requests_per_day: 500 }
 `,
     );
-    instances = INSTANCES.map((id) => new Instance(id, setup.config));
-    for (const i of instances) i.start();
-    await steadyView(instances, 3, 90_000);
+    instances = await startCluster(INSTANCES, setup.config);
     await topic.start(setup.topic);
   }, 150_000);
 
   afterAll(async () => {
     await topic.stop();
-    for (const i of instances) if (i.alive) i.child.kill('SIGKILL');
     await vt.stop();
   });
 

@@ -317,49 +317,27 @@ export async function writeSetup(run: string, opts: SetupOptions = {}): Promise<
       mappings: { properties: { '@timestamp': { type: 'date' }, message: { type: 'text' } } },
     });
   }
-  const topic = `rf-cluster-${run}.threat_detected`;
-  const config = join(harness.work, `${run}.yaml`);
-  const pinned = Object.entries(opts.pinned ?? {});
   const osPort = Number(new URL(OPENSEARCH_URL).port || 9200);
   const osHost = new URL(OPENSEARCH_URL).hostname;
-  writeFileSync(
-    config,
-    `state_dir: ./state-\${FABRIC_INSTANCE_ID}
-log_level: info
-detection: { enabled: false }
-correlation: { enabled: false }
-orchestrator:
-  collection_interval_seconds: 0.2
-  event_batch_size: 200
-admin: { enabled: true, port: 0 }
-supervisor: { shutdown_timeout_seconds: 5 }
-sink:
-  type: kafka
-  brokers: ["\${RF_TEST_KAFKA_BROKERS}"]
-  topics:
-    detections: ${topic}
-    status: rf-cluster-${run}.honeypot_status
-    dead_letter: rf-cluster-${run}.dead_letter
-cluster:
-  group: test-${run}
-  session_timeout_seconds: ${SESSION_S}
-  heartbeat_interval_seconds: 0.5
-${pinned.length ? `  pinned:\n${pinned.map(([c, i]) => `    ${c}: ${i}`).join('\n')}\n` : ''}collectors:
-${[
-  ...files.map(
-    (f) => `  - id: ${f.id}
+  const { config, topic } = writeClusterConfig(run, {
+    pinned: opts.pinned ?? {},
+    head: 'detection: { enabled: false }\ncorrelation: { enabled: false }\n',
+    orchestrator: '{ collection_interval_seconds: 0.2, event_batch_size: 200 }',
+    collectors: [
+      ...files.map(
+        (f) => `  - id: ${f.id}
     plugin: "@reactive-fabric/plugin-log-file"
     config: { base_dir: ., paths: [${run}-${f.id}.log], format: syslog }`,
-  ),
-  ...indices.map(
-    (i) => `  - id: ${i.id}
+      ),
+      ...indices.map(
+        (i) => `  - id: ${i.id}
     plugin: "@reactive-fabric/plugin-log-elasticsearch"
     interval_seconds: 0.5
     config: { host: "${osHost}", port: ${osPort}, scheme: http, flavour: opensearch, indices: [${i.index}], max_results_per_query: 500 }`,
-  ),
-].join('\n')}
-`,
-  );
+      ),
+    ].join('\n'),
+  });
+
   const all: Feedable[] = [...files, ...indices];
   return {
     run,
@@ -538,16 +516,18 @@ export interface SshSetup {
  * A cluster config with detection on (the defaults) and the given collectors (YAML list items) and
  * pins; `extra` is appended. Its topics are deleted when the file's tests end.
  */
-export function writeClusterConfig(run: string, o: { pinned: Record<string, string>; collectors: string; extra?: string }): { config: string; topic: string } {
-  runs.push(run);
+export function writeClusterConfig(
+  run: string,
+  o: { pinned: Record<string, string>; collectors: string; extra?: string; head?: string; orchestrator?: string },
+): { config: string; topic: string } {
+  if (!runs.includes(run)) runs.push(run);
   const topic = `rf-cluster-${run}.threat_detected`;
   const config = join(harness.work, `${run}.yaml`);
   writeFileSync(
     config,
     `state_dir: ./state-\${FABRIC_INSTANCE_ID}
 log_level: info
-orchestrator:
-  collection_interval_seconds: 0.2
+${o.head ?? ''}orchestrator: ${o.orchestrator ?? '{ collection_interval_seconds: 0.2 }'}
 admin: { enabled: true, port: 0 }
 supervisor: { shutdown_timeout_seconds: 5 }
 sink:
@@ -561,11 +541,13 @@ cluster:
   group: test-${run}
   session_timeout_seconds: ${SESSION_S}
   heartbeat_interval_seconds: 0.5
-  pinned:
-${Object.entries(o.pinned)
-  .map(([c, i]) => `    ${c}: ${i}`)
-  .join('\n')}
-collectors:
+${
+  Object.keys(o.pinned).length
+    ? `  pinned:\n${Object.entries(o.pinned)
+        .map(([c, i]) => `    ${c}: ${i}`)
+        .join('\n')}\n`
+    : ''
+}collectors:
 ${o.collectors}
 ${o.extra ?? ''}`,
   );
@@ -610,4 +592,12 @@ export function writeSshSetup(run: string, instances: readonly string[], extra =
       appendFileSync(files.get(instance)!, `${syslogStamp(new Date())} honeypot sshd[${pid++}]: Accepted password for root from ${ip} port ${40000 + pid} ssh2\n`);
     },
   };
+}
+
+/** One `fabric start` per id on `config`, once they agree on one view (killed at the file's end). */
+export async function startCluster(ids: readonly string[], config: string, timeoutMs = 90_000): Promise<Instance[]> {
+  const instances = ids.map((id) => new Instance(id, config));
+  for (const i of instances) i.start();
+  await steadyView(instances, ids.length, timeoutMs);
+  return instances;
 }

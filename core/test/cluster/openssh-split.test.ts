@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasets, expectedBruteForce, FAILED_AUTH_ADDRESS_SLOT, IPV4, parseStructuredCsv, syslogTime, templateValue } from '../correlation/loghub-openssh.js';
 import { runId } from '../kafka/helpers.js';
-import { Instance, OPENSEARCH_URL, openSearchUp, steadyView, TopicEvents, until, useClusterHarness, writeClusterConfig } from './harness.js';
+import { OPENSEARCH_URL, openSearchUp, startCluster, TopicEvents, until, useClusterHarness, writeClusterConfig } from './harness.js';
 
 useClusterHarness(['core/dist/cluster/index.js', 'plugins/log-elasticsearch/dist/index.js']);
 
@@ -29,7 +29,6 @@ async function os(method: string, url: string, body?: string, ndjson = false): P
 describe('OpenSSH_2k over two OpenSearch indices, pulled on two instances (real broker and node)', () => {
   const run = runId();
   const indices = [`rf-cluster-${run}-openssh-a`, `rf-cluster-${run}-openssh-b`];
-  let instances: Instance[] = [];
   const topic = new TopicEvents();
 
   beforeAll(async () => {
@@ -84,15 +83,12 @@ describe('OpenSSH_2k over two OpenSearch indices, pulled on two instances (real 
       // reading the same two indices would need it as much).
       extra: 'correlation: { allowed_lateness_seconds: 86400 }\n',
     });
-    instances = INSTANCES.map((id) => new Instance(id, config));
-    for (const i of instances) i.start();
-    await steadyView(instances, 3, 90_000);
+    await startCluster(INSTANCES, config);
     await topic.start(name);
   }, 180_000);
 
   afterAll(async () => {
     await topic.stop();
-    for (const i of instances) if (i.alive) i.child.kill('SIGKILL');
     for (const index of indices) await fetch(`${OPENSEARCH_URL}/${index}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
   });
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_CORRELATION_RULES_DIR, loadCorrelationRules } from '../../src/correlation/index.js';
 import { changelogRecords, createCorrelationForwarder, partitionOfKey, snapshotOf } from '../../src/correlation/cluster/index.js';
-import { CorrelationEngine } from '../../src/correlation/engine.js';
+import { CorrelationEngine, engineLimits } from '../../src/correlation/engine.js';
 import { CorrelationKeys } from '../../src/correlation/keys.js';
 import { SLOT_COUNT } from '../../src/cluster/config.js';
 import { shareOf } from '../../src/cluster/shared-state.js';
@@ -21,16 +21,7 @@ const rules = await loadCorrelationRules(BUILTIN_CORRELATION_RULES_DIR);
 const BRUTE_FORCE = rules.find((r) => r.name === 'rf_brute_force')!.key;
 
 function engine(now = () => NOW): CorrelationEngine {
-  const c = config();
-  return new CorrelationEngine(rules, {
-    allowedLatenessMs: c.allowed_lateness_seconds * 1000,
-    idleCollectorMs: c.idle_collector_seconds * 1000,
-    maxClockSkewMs: c.max_clock_skew_seconds * 1000,
-    maxKeys: c.max_keys,
-    maxEventsPerKey: c.max_events_per_key,
-    maxMembersInAlert: c.max_members_in_alert,
-    now,
-  });
+  return new CorrelationEngine(rules, { ...engineLimits(config()), now });
 }
 
 /** What the view keeps of a partition's changelog: the latest value per key, tombstones deleting. */

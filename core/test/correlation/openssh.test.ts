@@ -16,7 +16,17 @@ import { isCorrelationAlert, isDetection } from '../../src/events/ecs.js';
  * Expected set: from the loghub authors' labelling (EventId + template per line), independently of
  * the stage (loghub-openssh.ts). Detections: from the raw log lines, as a syslog collector would see them.
  */
-import { addressesWithBurst, datasets, FAILED_ATTEMPT_EVENT_IDS, FAILED_AUTH_ADDRESS_SLOT, IPV4, parseStructuredCsv, syslogTime, templateValue } from './loghub-openssh.js';
+import {
+  addressesWithBurst,
+  datasets,
+  expectedBruteForce,
+  FAILED_ATTEMPT_EVENT_IDS,
+  FAILED_AUTH_ADDRESS_SLOT,
+  IPV4,
+  parseStructuredCsv,
+  syslogTime,
+  templateValue,
+} from './loghub-openssh.js';
 
 /** What a syslog collector plus the detection engine produce for one raw sshd line. */
 function eventFromRawLine(raw: string, lineNo: number): FabricEvent {
@@ -108,16 +118,7 @@ describe('OpenSSH_2k (loghub)', () => {
       const span = rule.timespanMs;
 
       const labelled = parseStructuredCsv(await readFile(path.join(datasets, 'OpenSSH_2k.log_structured.csv'), 'utf8'));
-      const byAddress = new Map<string, number[]>();
-      for (const row of labelled) {
-        const slot = FAILED_AUTH_ADDRESS_SLOT[row.eventId];
-        if (slot === undefined) continue;
-        // pam_unix pads rhost with spaces ("rhost=104.192.3.34 ", "rhost=… ␠user=uucp").
-        const address = templateValue(row.template, row.content, slot).trim();
-        byAddress.set(address, [...(byAddress.get(address) ?? []), row.t]);
-      }
-      // pam_unix names some hosts (rhost=ec2-….amazonaws.com.cn): compare on IP addresses only.
-      const expected = new Set([...addressesWithBurst(byAddress, n, span)].filter((a) => IPV4.test(a)));
+      const { expected, byAddress } = expectedBruteForce(labelled, n, span);
       expect(expected.size).toBeGreaterThanOrEqual(3);
       expect([...byAddress.keys()].filter((a) => IPV4.test(a) && !expected.has(a)).length).toBeGreaterThanOrEqual(3);
       // Addresses with N lines in all but never N within one timespan: they must not fire.

@@ -12,7 +12,7 @@ import { eventMessage } from '../../sinks/kafka/messages.js';
 import type { OutboundRecord } from '../../sinks/sink.js';
 import type { EngineDelta, EngineSnapshot, SnapshotGroup } from '../checkpoint.js';
 import type { CorrelationConfig } from '../config.js';
-import { CorrelationEngine } from '../engine.js';
+import { CorrelationEngine, engineLimits } from '../engine.js';
 import type { CorrelationRule } from '../rule.js';
 import { sanitizeState } from '../state-sanitize.js';
 import { groupKey } from '../window-state.js';
@@ -272,14 +272,8 @@ export class Correlator implements SlotWork {
   }
 
   private newEngine(): CorrelationEngine {
-    const c = this.o.config;
     return new CorrelationEngine(this.o.rules, {
-      allowedLatenessMs: c.allowed_lateness_seconds * 1000,
-      idleCollectorMs: c.idle_collector_seconds * 1000,
-      maxClockSkewMs: c.max_clock_skew_seconds * 1000,
-      maxKeys: c.max_keys,
-      maxEventsPerKey: c.max_events_per_key,
-      maxMembersInAlert: c.max_members_in_alert,
+      ...engineLimits(this.o.config),
       now: this.now,
       hooks: { alert: (rule, emitted) => emitted && this.o.metrics.correlationAlerts.inc({ rule: rule.name ?? rule.key }) },
     });
