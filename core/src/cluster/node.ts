@@ -163,7 +163,7 @@ export class ClusterNode implements ClusterRole {
     this.sources = sources;
     this.admin = this.o.kafka.admin();
     await this.admin.connect();
-    await ensureClusterTopics(this.admin, this.names, this.o.config.replication_factor, { correlation: this.correlator !== undefined });
+    await ensureClusterTopics(this.admin, this.names, this.o.config.replication_factor, { correlation: this.correlator !== undefined, shared: this.sharedState.used });
     // Requests already in the config topic were for earlier owners; target states in it hold for all.
     const configEnd = await this.highOf(this.names.configTopic, 0);
     await this.requests.open(this.o.kafka, configEnd);

@@ -41,8 +41,14 @@ export class ClusterSharedState {
       logger: Logger;
       now?: () => number;
     },
-  ) {
-    o.view.followShared([o.names.verdictsTopic, o.names.sharedStateTopic], (key, value) => this.dispatch(key, value));
+  ) {}
+
+  /**
+   * Whether anything follows the shared state (the enrichment stage does, when enrichers are
+   * configured): without, a cluster creates, follows and writes none of it.
+   */
+  get used(): boolean {
+    return this.followers.length > 0;
   }
 
   get instance(): string {
@@ -54,6 +60,7 @@ export class ClusterSharedState {
   }
 
   async start(): Promise<void> {
+    if (!this.used) return;
     this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
   }
@@ -77,7 +84,9 @@ export class ClusterSharedState {
     }, LINGER_MS);
   }
 
+  /** Before the node starts (the view subscribes to the topics then). */
   follow(prefix: string, apply: (key: string, value: string | null) => void): void {
+    if (!this.used) this.o.view.followShared([this.o.names.verdictsTopic, this.o.names.sharedStateTopic], (key, value) => this.dispatch(key, value));
     this.followers.push({ prefix, apply });
   }
 

@@ -10,7 +10,7 @@ import { ClusterSetupError } from './errors.js';
  * partition per slot. An existing topic with another partition count would put checkpoints in
  * the wrong slot, so it is refused with the fix.
  */
-export async function ensureClusterTopics(admin: Admin, names: ClusterNames, replicationFactor: number, opts: { correlation?: boolean } = {}): Promise<void> {
+export async function ensureClusterTopics(admin: Admin, names: ClusterNames, replicationFactor: number, opts: { correlation?: boolean; shared?: boolean } = {}): Promise<void> {
   const correlation = opts.correlation
     ? [
         // Read once by the partition's owner; a week covers any outage its committed position survives.
@@ -41,16 +41,20 @@ export async function ensureClusterTopics(admin: Admin, names: ClusterNames, rep
   ];
   const single = [
     { topic: names.configTopic, numPartitions: 1, configEntries: compacted },
-    { topic: names.sharedStateTopic, numPartitions: 1, configEntries: compacted },
-    // Answers expire (cache TTLs are hours or days): a week's retention keeps indicators seen once from piling up.
-    {
-      topic: names.verdictsTopic,
-      numPartitions: 1,
-      configEntries: [
-        { name: 'cleanup.policy', value: 'compact,delete' },
-        { name: 'retention.ms', value: String(7 * 86_400_000) },
-      ],
-    },
+    ...(opts.shared
+      ? [
+          { topic: names.sharedStateTopic, numPartitions: 1, configEntries: compacted },
+          // Answers expire (cache TTLs are hours or days): a week's retention keeps indicators seen once from piling up.
+          {
+            topic: names.verdictsTopic,
+            numPartitions: 1,
+            configEntries: [
+              { name: 'cleanup.policy', value: 'compact,delete' },
+              { name: 'retention.ms', value: String(7 * 86_400_000) },
+            ],
+          },
+        ]
+      : []),
   ];
   const existing = new Set(await admin.listTopics());
   const missing = [...wanted.filter((t) => !existing.has(t.topic)).map((t) => ({ ...t, numPartitions: SLOT_COUNT })), ...single.filter((t) => !existing.has(t.topic))];

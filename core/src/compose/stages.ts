@@ -117,7 +117,9 @@ export async function buildStages(
   let falsePositives: FalsePositiveStoreLike | undefined;
   let enrichment: Awaited<ReturnType<typeof createEnrichmentStage>> | undefined;
   if (cfg.enrichment.enabled) {
-    enrichment = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth, ...(deps.shared ? { shared: deps.shared } : {}) });
+    // Shared only when there is something to share: without enrichers a cluster creates and follows none of it.
+    const shared = deps.shared && enrichers.length > 0 ? { shared: deps.shared } : {};
+    enrichment = await createEnrichmentStage(cfg.enrichment, enrichers, { ...ctx, onSourceHealth: deps.onEnricherHealth, ...shared });
     falsePositives = enrichment.falsePositives;
     if (enrichers.length > 0) stages.push(enrichment);
   }
