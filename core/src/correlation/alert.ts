@@ -234,7 +234,10 @@ export function annotateEvent(ev: FabricEvent, correlationId: string): void {
     fabric.correlation = { ids: [correlationId] };
     return;
   }
-  const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: string[] };
-  corr.ids ??= [];
-  if (!corr.ids.includes(correlationId)) corr.ids.push(correlationId);
+  const corr = (existing && typeof existing === 'object' ? existing : (fabric.correlation = {})) as { ids?: unknown };
+  // A source can send fabric.correlation itself: anything but a list of ids is replaced, never trusted
+  // (a string there made push() throw, and the whole batch went uncorrelated).
+  if (!Array.isArray(corr.ids)) corr.ids = [];
+  const ids = corr.ids as string[];
+  if (!ids.includes(correlationId)) ids.push(correlationId);
 }

@@ -4,7 +4,7 @@
 // core/test/cluster/correlation.test.ts and enrichment.test.ts.
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_CORRELATION_RULES_DIR, loadCorrelationRules } from '../../src/correlation/index.js';
-import { changelogRecords, createCorrelationForwarder, partitionOfKey, snapshotOf } from '../../src/correlation/cluster/index.js';
+import { changelogRecords, createCorrelationForwarder, parseRecord, partitionOfKey, snapshotOf } from '../../src/correlation/cluster/index.js';
 import { CorrelationEngine, engineLimits } from '../../src/correlation/engine.js';
 import { CorrelationKeys } from '../../src/correlation/keys.js';
 import { SLOT_COUNT } from '../../src/cluster/config.js';
@@ -13,6 +13,7 @@ import { sharedBudget, shareEnrichmentState, type SharedEnrichmentState } from '
 import { VerdictCache } from '../../src/enrichment/cache.js';
 import { FalsePositiveStore } from '../../src/enrichment/false-positives.js';
 import type { OutboundRecord } from '../../src/sinks/sink.js';
+import type { FabricEvent } from '../../src/plugin-api/index.js';
 import type { BatchTicket } from '../../src/pipeline/stage.js';
 
 import { config, failed, MIN, NOW, SEC, tempDir } from './helpers.js';
@@ -189,5 +190,61 @@ describe('shared verdicts and false positives', () => {
     await fps.mark({ type: 'ipv4', value: '45.6.6.6' }, 'ours');
     expect(published.map(([k]) => k)).toContain('fp/ipv4:45.6.6.6');
     now += 1;
+  });
+});
+
+describe('hostile records of the correlation topic', () => {
+  const rec = (v: unknown) => parseRecord({ value: Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)) });
+
+  it('refuses what this version does not write, whatever its shape or size', () => {
+    const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
+    const refused = [
+      'not json',
+      '"a string"',
+      'null',
+      '[1,2,3]',
+      deep,
+      { w: { c: 7, t: 'soon' } },
+      { w: { c: 'ssh-a', t: 'Infinity' } },
+      { d: 'x', r: [] },
+      { d: { fabric: null, event: {} }, r: [] },
+      { d: { fabric: {}, event: {} }, r: 'rf_brute_force' },
+      { __proto__: { d: { fabric: {}, event: {} }, r: [] } },
+      'x'.repeat(5 << 20),
+    ];
+    for (const v of refused) expect(rec(v).kind, JSON.stringify(v)?.slice(0, 60)).toBe('ignored');
+    expect(parseRecord({ value: null }).kind).toBe('ignored');
+    // Keys that name Object.prototype's members stay plain data.
+    const r = rec(JSON.parse('{"d":{"fabric":{"constructor":1},"event":{"__proto__":{"polluted":true}}},"r":["__proto__","constructor",7]}'));
+    expect(r.kind).toBe('detection');
+    expect(r.kind === 'detection' && [...r.rules]).toEqual(['__proto__', 'constructor']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('wrong-typed detections that parse go through the engine without throwing, and the window still fires', () => {
+    const e = engine();
+    const ip = '203.0.113.66';
+    const hostile = [
+      { ...failed(NOW - 5 * SEC, ip), '@timestamp': 12345 },
+      { ...failed(NOW - 5 * SEC, ip), event: { id: { nested: true } } },
+      (() => {
+        const d = failed(NOW - 5 * SEC, ip);
+        (d.fabric as Record<string, unknown>).correlation = { ids: 'not-an-array' };
+        return d;
+      })(),
+      (() => {
+        const d = failed(NOW - 5 * SEC, ip);
+        (d.fabric as Record<string, unknown>).matches = [null, 7, { name: { toString: 1 } }];
+        return d;
+      })(),
+    ].map((d) => rec({ d, r: [BRUTE_FORCE] }));
+    const events = hostile.filter((p) => p.kind === 'detection').map((p) => (p as { event: FabricEvent }).event);
+    const only = new Map(events.map((ev) => [ev, new Set([BRUTE_FORCE])]));
+    const good = [1, 2, 3, 4, 5].map((k) => failed(NOW - (5 - k) * SEC, ip));
+    let fired: FabricEvent[] = [];
+    expect(() => {
+      fired = e.process([...events, ...good], new Map([...only, ...good.map((g) => [g, new Set([BRUTE_FORCE])] as const)]));
+    }).not.toThrow();
+    expect(fired.some((a) => (a.fabric as { rule?: { name?: string } }).rule?.name === 'rf_brute_force')).toBe(true);
   });
 });

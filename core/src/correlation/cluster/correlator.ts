@@ -80,7 +80,8 @@ interface Part {
 
 type Parsed = { kind: 'detection'; event: FabricEvent; rules: Set<string> } | { kind: 'watermark'; collector: string; t: number } | { kind: 'ignored' };
 
-function parseRecord(m: KafkaMessage): Parsed {
+/** One record of the correlation topic, refused (`ignored`) unless it has the shape this version writes. */
+export function parseRecord(m: Pick<KafkaMessage, 'value'>): Parsed {
   const raw = m.value;
   if (!raw || raw.length > MAX_RECORD_BYTES) return { kind: 'ignored' };
   let v: unknown;

@@ -11,7 +11,7 @@ import type { CorrelationRule } from '../rule.js';
 import { Correlator } from './correlator.js';
 import { createCorrelationForwarder } from './forwarder.js';
 
-export { Correlator, changelogRecords, snapshotOf, CORRELATION_CHECKPOINT_PREFIX } from './correlator.js';
+export { Correlator, changelogRecords, parseRecord, snapshotOf, CORRELATION_CHECKPOINT_PREFIX } from './correlator.js';
 export { createCorrelationForwarder, partitionOfKey, WATERMARK_INTERVAL_MS } from './forwarder.js';
 
 /** What cluster correlation needs of the cluster node (ClusterNode.context and useSlotWork). */
