@@ -91,10 +91,12 @@ try {
 
 const follow = spawn(process.execPath, [join(root, 'scripts/generate-sample-logs.mjs'), '--follow', '--seed', String(Date.now() % 100000)], { stdio: 'ignore' });
 const startedAt = Date.now();
+// With the V8 flags the fabric bin's shebang sets (core/src/cli/node-flags.ts).
+const { NODE_FLAGS } = await import(pathToFileURL(join(root, 'core/dist/cli/node-flags.js')).href);
 // Its own process group: Ctrl+C in a terminal signals the whole foreground group, and fabric would
 // get that SIGINT and the one forwarded above — two signals, which it takes as "exit now". Detached,
 // it gets exactly the one we forward, however this script was signalled (terminal, timeout, systemd).
-fabric = spawn(process.execPath, [join(root, 'core/bin/fabric.js'), 'start', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, detached: true });
+fabric = spawn(process.execPath, [...NODE_FLAGS, join(root, 'core/bin/fabric.js'), 'start', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, detached: true });
 say(`\nstarting fabric with ${configArg}${where?.events ? `; events go to ${where.events}` : ''}`);
 say(`the CLI: npx fabric --help (or ${pnpmHint()} exec fabric --help); Ctrl+C stops\n`);
 

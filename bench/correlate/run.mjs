@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { createCorrelationStage, CorrelationConfigSchema } from '../../core/dist/correlation/index.js';
 import { validateAgainstSchema } from '../../core/dist/config/validate.js';
+import { nodeFlags, runWithNodeFlags } from '../node-flags.mjs';
+
+runWithNodeFlags();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // pino and prom-client are core's dependencies: take the very copies the stage uses.
@@ -247,6 +250,7 @@ const flood = await floodOneGroup(Math.min(DETECTIONS, 100_000));
 const result = {
   benchmark: 'correlate',
   date: new Date().toISOString(),
+  node_flags: nodeFlags(),
   node: process.version,
   cpus: os.cpus().length,
   params: {

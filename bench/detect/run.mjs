@@ -13,6 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism, loadavg } from 'node:os';
 import { loadRules, DetectionEngine, DetectionPool } from '@reactive-fabric/core/runtime';
+import { nodeFlags, runWithNodeFlags } from '../node-flags.mjs';
+
+runWithNodeFlags();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -128,6 +131,7 @@ const sets = [
 const out = {
   bench: 'detect',
   date: new Date().toISOString(),
+  node_flags: nodeFlags(),
   node: process.version,
   cpus: availableParallelism(),
   lines: lines.length,

@@ -13,6 +13,9 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createEnrichmentStage, resolveEnrichmentConfig } from '../../core/dist/enrichment/index.js';
+import { nodeFlags, runWithNodeFlags } from '../node-flags.mjs';
+
+runWithNodeFlags();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fromCore = createRequire(path.resolve(here, '../../core/package.json'));
@@ -123,6 +126,7 @@ process.stdout.write(`warm stage / baseline = ${ratio} wall, ${cpuRatio} CPU (lo
 const result = {
   benchmark: 'enrichment',
   date: new Date().toISOString(),
+  node_flags: nodeFlags(),
   node: process.version,
   cpus: os.cpus().length,
   params: { detections: DETECTIONS, distinct_addresses: KEYS, batch: BATCH, enrichers: 2 },

@@ -21,6 +21,9 @@ import { createKafkaSink, resolveKafkaSinkConfig } from '../../core/dist/sinks/k
 import { eventMessage } from '../../core/dist/sinks/kafka/messages.js';
 import { composeFabric } from '../../core/dist/compose/index.js';
 import { loadConfig } from '../../core/dist/config/load.js';
+import { nodeFlags, runWithNodeFlags } from '../node-flags.mjs';
+
+runWithNodeFlags();
 
 const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs;
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -320,6 +323,7 @@ rmSync(work, { recursive: true, force: true });
 const result = {
   benchmark: 'kafka',
   date: new Date().toISOString(),
+  node_flags: nodeFlags(),
   broker: { version: brokerVersion, bootstrap, nodes: 1 },
   client: 'kafkajs 2.2.4',
   settings: {

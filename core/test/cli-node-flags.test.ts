@@ -1,0 +1,86 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { missingNodeFlags, NODE_FLAGS } from '../src/cli/node-flags.js';
+import { repoRoot, tempDir, until } from './helpers.js';
+
+/** Subprocess tests run the built CLI (core/dist): build first. */
+const bin = join(repoRoot, 'core/bin/fabric.js');
+const ADVICE = /node runs without --max-semi-space-size=64/;
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('the V8 flags fabric runs with (core/src/cli/node-flags.ts)', () => {
+  it('are the ones the bin, the systemd unit and the quickstart start node with', () => {
+    const shebang = readFileSync(bin, 'utf8').split('\n')[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+    const unit = readFileSync(join(repoRoot, 'deploy/systemd/reactive-fabric.service'), 'utf8');
+    expect(unit).toContain(`Environment=NODE_OPTIONS=${NODE_FLAGS.join(' ')}\n`);
+    expect(readFileSync(join(repoRoot, 'scripts/quickstart.mjs'), 'utf8')).toMatch(/spawn\(process\.execPath, \[\.\.\.NODE_FLAGS, join\(root, 'core\/bin\/fabric\.js'\)/);
+  });
+
+  it('count as given in either spelling, with another value, or through NODE_OPTIONS', () => {
+    expect(missingNodeFlags([])).toEqual(['--max-semi-space-size=64']);
+    expect(missingNodeFlags(['--max-semi-space-size=64'])).toEqual([]);
+    expect(missingNodeFlags(['--max_semi_space_size=128'])).toEqual([]);
+    expect(missingNodeFlags(['--expose-gc'], '--max-old-space-size=4096  --max-semi-space-size=32')).toEqual([]);
+    expect(missingNodeFlags(['--max-old-space-size=4096'], 'max-semi-space-size=32')).toEqual(['--max-semi-space-size=64']);
+  });
+
+  /** `fabric start` on a one-collector config at log level info; resolves with its log once it is running. */
+  async function start(launch: 'as installed' | 'with a bare node'): Promise<string> {
+    const dir = tempDir('fabric-node-flags-');
+    dirs.push(dir);
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(join(dir, 'logs/auth.log'), 'Jan  1 00:00:00 host sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2\n');
+    writeFileSync(
+      join(dir, 'fabric.yaml'),
+      [
+        'state_dir: ./state',
+        'log_level: info',
+        'admin: { enabled: false }',
+        'sink: { type: jsonl }',
+        'collectors:',
+        '  - id: auth',
+        '    plugin: "@reactive-fabric/plugin-log-file"',
+        '    config: { base_dir: ./logs, paths: [auth.log], format: syslog }',
+      ].join('\n'),
+    );
+    const args = ['start', '-c', join(dir, 'fabric.yaml')];
+    // The shebang's `env` finds node on PATH: the very node this test runs on.
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`, NODE_OPTIONS: '', FABRIC_LOG_FORMAT: 'json' };
+    const child =
+      launch === 'as installed'
+        ? spawn(bin, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      await until(() => /"collector":"auth"[^\n]*running|running[^\n]*"collector":"auth"/.test(log) || readEvents(dir), 20_000);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    return log;
+  }
+  const readEvents = (dir: string) => {
+    try {
+      return readFileSync(join(dir, 'state/events.jsonl'), 'utf8').includes('203.0.113.9');
+    } catch {
+      return false;
+    }
+  };
+
+  it('are set when fabric is started as installed (its shebang), and a bare `node fabric.js` is told how to add them', async () => {
+    const installed = await start('as installed');
+    expect(installed).not.toMatch(ADVICE);
+    const bare = await start('with a bare node');
+    expect(bare).toMatch(ADVICE);
+    const line = JSON.parse(bare.split('\n').find((l) => ADVICE.test(l))!) as { level: number; missing: string[] };
+    expect(line.missing).toEqual(['--max-semi-space-size=64']);
+  }, 60_000);
+});
