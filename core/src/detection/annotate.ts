@@ -21,34 +21,46 @@ export interface Match {
  */
 export function annotateDetection<E extends Record<string, unknown>>(event: E, rules: RuleInfo[]): E {
   let top = rules[0]!;
-  for (const r of rules) if (LEVELS.indexOf(r.level) > LEVELS.indexOf(top.level)) top = r;
-  const techniques = [...new Set(rules.flatMap((r) => r.techniques))];
-  const tactics = [...new Set(rules.flatMap((r) => r.tactics))];
-  const ev = event as unknown as FabricEvent;
-  const doc = ev as Record<string, unknown>;
-  ev.event = { ...(ev.event ?? {}), kind: 'alert', severity: LEVEL_SEVERITY[top.level] } as FabricEvent['event'];
-  doc.ecs = { ...(doc.ecs as object | undefined), version: ECS_VERSION };
-  doc.rule = {
-    id: top.id,
-    name: top.title,
-    description: top.description,
-    ruleset: 'sigma',
-    ...(top.author ? { author: [top.author] } : {}),
-    ...(top.references.length > 0 ? { reference: top.references } : {}),
-  };
-  doc.threat = {
-    ...(doc.threat as object | undefined),
-    framework: 'MITRE ATT&CK',
-    technique: { id: techniques },
-    tactic: { name: tactics },
-  };
-  const matches: Match[] = rules.map((r) => ({ id: r.id, name: r.name, title: r.title, level: r.level, techniques: r.techniques, tactics: r.tactics }));
-  ev.fabric = {
-    ...(ev.fabric ?? {}),
-    alert_type: 'detection',
-    rule: { name: top.name, level: top.level },
-    priority: LEVEL_PRIORITY[top.level],
-    matches,
-  } as FabricEvent['fabric'];
+  for (let i = 1; i < rules.length; i++) if (LEVELS.indexOf(rules[i]!.level) > LEVELS.indexOf(top.level)) top = rules[i]!;
+  // One rule (the usual case) needs no de-duplication; every event still gets arrays of its own.
+  const techniques = rules.length === 1 ? top.techniques.slice() : [...new Set(rules.flatMap((r) => r.techniques))];
+  const tactics = rules.length === 1 ? top.tactics.slice() : [...new Set(rules.flatMap((r) => r.tactics))];
+  const doc = event as Record<string, unknown>;
+  const ev = ownObject(doc, 'event');
+  ev.kind = 'alert';
+  ev.severity = LEVEL_SEVERITY[top.level];
+  ownObject(doc, 'ecs').version = ECS_VERSION;
+  const rule: Record<string, unknown> = { id: top.id, name: top.title, description: top.description, ruleset: 'sigma' };
+  if (top.author) rule.author = [top.author];
+  if (top.references.length > 0) rule.reference = top.references;
+  doc.rule = rule;
+  const threat = ownObject(doc, 'threat');
+  threat.framework = 'MITRE ATT&CK';
+  threat.technique = { id: techniques };
+  threat.tactic = { name: tactics };
+  const matches = new Array<Match>(rules.length);
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    matches[i] = { id: r.id, name: r.name, title: r.title, level: r.level, techniques: r.techniques, tactics: r.tactics };
+  }
+  const fabric = ownObject(doc, 'fabric') as Partial<FabricEvent['fabric']>;
+  fabric.alert_type = 'detection';
+  fabric.rule = { name: top.name, level: top.level };
+  fabric.priority = LEVEL_PRIORITY[top.level];
+  fabric.matches = matches;
   return event;
+}
+
+/**
+ * The event's object under `key`, changed in place: the event owns it (normalizeEvent copies what a
+ * source sent; scan builds its own). Copying it with `{ ...o, k: v }` cost 1–2.5 µs per object
+ * (each copy gets a map of its own): annotating was 5% of the main thread in bench/kafka's profile.
+ * Anything but a plain object there is replaced.
+ */
+function ownObject(doc: Record<string, unknown>, key: string): Record<string, unknown> {
+  const v = doc[key];
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  const fresh: Record<string, unknown> = {};
+  doc[key] = fresh;
+  return fresh;
 }

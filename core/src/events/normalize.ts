@@ -50,11 +50,16 @@ export function normalizeEvent(input: unknown, from: Provenance, limits: Sanitiz
   const ev = (isPlainObject(event.event) ? event.event : (event.event = {})) as Record<string, unknown>;
   const fingerprint = fingerprintOf(event);
   if (typeof ev.id !== 'string' || ev.id === '') ev.id = `${from.collector}-${fingerprint.slice(0, 24)}`;
-  const fabric = (isPlainObject(event.fabric) ? event.fabric : {}) as Record<string, unknown>;
-  event.fabric = { ...fabric, collector: from.collector, plugin: from.plugin, fingerprint, schema_version: EVENT_SCHEMA_VERSION };
+  // Set in place: `event` and what is under it are this call's own copies (toPlainJson), and
+  // `{ ...o, k: v }` costs a map per object (measured: 1–2.5 µs each, in the hot path).
+  const fabric = (isPlainObject(event.fabric) ? event.fabric : (event.fabric = {})) as Record<string, unknown>;
+  fabric.collector = from.collector;
+  fabric.plugin = from.plugin;
+  fabric.fingerprint = fingerprint;
+  fabric.schema_version = EVENT_SCHEMA_VERSION;
   // The document as published follows the ECS version the product writes, whatever the source said
   // (set after the fingerprint: a source's own ecs.version must not change which event it is).
-  event.ecs = { ...(isPlainObject(event.ecs) ? event.ecs : {}), version: ECS_VERSION };
+  (isPlainObject(event.ecs) ? event.ecs : (event.ecs = {})).version = ECS_VERSION;
   return { ok: true, event: event as FabricEvent };
 }
 
