@@ -8,7 +8,9 @@
  * bench/kafka's profile. With 64 MB semi-spaces (bench/kafka, 100,000 events, same machine,
  * minutes apart): end to end 8,085 → 9,446 events/s, the Kafka sink alone 0.61 → 0.82 of bare
  * kafkajs, event-loop delay p99 109 → 32 ms and source → ack p99 2,680 → 322 ms at a paced
- * 10,000 events/s. The cost is memory: up to ~100 MB more RSS when the young generation is full.
+ * 10,000 events/s. The cost is memory: up to ~100 MB more RSS when the young generation is full
+ * (bench/detect: peak RSS 276 → 356 MB for the engine loop). Node 24's V8 already sizes its
+ * semi-spaces so (128 MB of new space); Node 20 and 22 stop at 16 MB without the flag.
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 

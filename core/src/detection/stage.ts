@@ -111,6 +111,8 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
     if (res.truncated) truncated.inc(res.truncated);
     if (res.retries) retried.inc(res.retries);
     for (const s of res.skipped) reportSkipped(chunk[s.index]!, s);
+    // Counted per rule here and added once per chunk: a labelled inc per match hashes its labels.
+    const perRule = new Map<RuleInfo, number>();
     for (let i = 0; i < chunk.length; i++) {
       const ev = chunk[i] as unknown as Record<string, unknown>;
       const x = res.extracted[i];
@@ -124,9 +126,10 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
       if (mi) {
         const matched = mi.map((j) => rules[j]!);
         annotateDetection(ev, matched);
-        for (const r of matched) signals.inc({ rule: r.name, level: r.level });
+        for (const r of matched) perRule.set(r, (perRule.get(r) ?? 0) + 1);
       }
     }
+    for (const [r, n] of perRule) signals.inc({ rule: r.name, level: r.level }, n);
   }
 
   /**

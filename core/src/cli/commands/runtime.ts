@@ -110,7 +110,7 @@ const start: CliCommand = {
       if (missing.length > 0)
         logger.info(
           { missing, recommended: NODE_FLAGS },
-          `node runs without ${missing.join(' ')}: the fabric bin and the systemd unit set it; started another way, add it to the node command line or NODE_OPTIONS (about 15% more events/s under load, docs/kafka.md)`,
+          `node runs without ${missing.join(' ')}: the fabric bin and the systemd unit set it; started another way, add it to the node command line or NODE_OPTIONS (on Node 20 and 22: more events/s and shorter pauses under load, docs/kafka.md)`,
         );
       // Before composing: composing sweeps state_dir's temp files, which another instance may be writing.
       lock = await holdStateDir(loaded.stateDir, io);
