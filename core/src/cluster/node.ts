@@ -5,7 +5,7 @@ import { sleep, withTimeout } from '../async/time.js';
 import type { CheckpointSummary, ClusterCollectorView, ClusterRole, ClusterStatus, CollectorCommand, RoutedResult, SourceControl } from '../host.js';
 import { KafkaCheckpointStore } from './checkpoint-store.js';
 import { type ClusterConfig, type ClusterNames, clusterNames, SLOT_COUNT, slotOf } from './config.js';
-import { ClusterSetupError, type SlotFencedError } from './errors.js';
+import { ClusterSetupError, SlotFencedError } from './errors.js';
 import { Membership, type MembershipView } from './membership.js';
 import type { ClusterMetrics } from './metrics.js';
 import { SlotWriter } from './slot-writer.js';
@@ -172,7 +172,7 @@ export class ClusterNode implements ClusterRole {
     await this.view.caughtUp(this.names.configTopic, 0, configEnd);
     await this.correlator?.start();
     const mine = Object.entries(this.o.config.pinned).filter(([id, inst]) => inst === this.o.instance && sources.sourceIds().includes(id));
-    for (const [id] of mine) await this.takePin(id);
+    for (const [id] of mine) await this.takePinAtStart(id);
     this.membership.on('assigned', (view) => {
       this.latest = view;
       this.sharedState.membersChanged(view.members.map((m) => m.instance));
@@ -420,6 +420,25 @@ export class ClusterNode implements ClusterRole {
     if (this.stopped || !member) return;
     this.work = this.work.then(() => this.takeMissingPins()).catch(() => undefined);
     await this.work;
+  }
+
+  /**
+   * This instance takes its pins before it joins the group, so an instance that formed the group
+   * first sees them as abandoned and fences them (fenceAbandonedPins). That is no failed start (it
+   * made this instance exit with "could not start", and a three-instance start in CI waited for a
+   * member that never came): the pin is dropped here and taken back at this instance's first
+   * assignment (apply → takeMissingPins), as a pin fenced later is. Other errors still fail the start.
+   */
+  private async takePinAtStart(collector: string): Promise<void> {
+    try {
+      await this.takePin(collector);
+    } catch (err) {
+      if (!(err instanceof SlotFencedError)) throw err;
+      const h = this.pins.get(collector);
+      this.pins.delete(collector);
+      await h?.writer?.close(0).catch(() => undefined);
+      this.log.info({ collector }, 'an instance that formed the group before this one joined fenced a pinned collector: it is taken back once this instance is a member');
+    }
   }
 
   /** Pins of this instance it does not hold (their writer was fenced while it was out of the group): take them again. */

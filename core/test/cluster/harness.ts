@@ -134,14 +134,15 @@ export async function until<T>(what: string, read: () => Promise<T> | T, ok: (v:
   for (;;) {
     try {
       last = await read();
+      lastError = undefined;
       if (ok(last)) return last;
     } catch (err) {
-      // not up yet
+      // not up yet (or gone: the error says so, and `last` is then older than it)
       lastError = err;
     }
     if (Date.now() > end)
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 2000)}${last === undefined && lastError ? `; last error: ${String(lastError)}` : ''}`,
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 2000)}${lastError ? `; the reads since then failed: ${String(lastError)}` : ''}`,
       );
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -223,6 +224,11 @@ export class Instance {
   }
 
   cluster(): Promise<ClusterView> {
+    // An instance that exited says so (with its last words), instead of a refused connection.
+    if (!this.alive) {
+      const lastLine = this.stderr.trim().split('\n').at(-1)?.slice(0, 500);
+      return Promise.reject(new Error(`instance ${this.id} exited (code ${this.child.exitCode}, signal ${this.child.signalCode}): ${lastLine}`));
+    }
     return this.api<ClusterView>('/cluster');
   }
 
