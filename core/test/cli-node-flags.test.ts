@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { missingNodeFlags, NODE_FLAGS } from '../src/cli/node-flags.js';
-import { repoRoot, tempDir, until } from './helpers.js';
+import { repoRoot, tempDir, until, writeAuthLogConfig } from './helpers.js';
 
 /** Subprocess tests run the built CLI (core/dist): build first. */
 const bin = join(repoRoot, 'core/bin/fabric.js');
@@ -34,22 +34,12 @@ describe('the V8 flags fabric runs with (core/src/cli/node-flags.ts)', () => {
   async function start(launch: 'as installed' | 'with a bare node'): Promise<string> {
     const dir = tempDir('fabric-node-flags-');
     dirs.push(dir);
-    mkdirSync(join(dir, 'logs'));
-    writeFileSync(join(dir, 'logs/auth.log'), 'Jan  1 00:00:00 host sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2\n');
-    writeFileSync(
-      join(dir, 'fabric.yaml'),
-      [
-        'state_dir: ./state',
-        'log_level: info',
-        'admin: { enabled: false }',
-        'sink: { type: jsonl }',
-        'collectors:',
-        '  - id: auth',
-        '    plugin: "@reactive-fabric/plugin-log-file"',
-        '    config: { base_dir: ./logs, paths: [auth.log], format: syslog }',
-      ].join('\n'),
+    const config = writeAuthLogConfig(
+      dir,
+      ['log_level: info', 'admin: { enabled: false }'],
+      ['Jan  1 00:00:00 host sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2'],
     );
-    const args = ['start', '-c', join(dir, 'fabric.yaml')];
+    const args = ['start', '-c', config];
     // The shebang's `env` finds node on PATH: the very node this test runs on.
     const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`, NODE_OPTIONS: '', FABRIC_LOG_FORMAT: 'json' };
     const child =

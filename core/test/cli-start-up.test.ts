@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { repoRoot, startFabric, tempDir, until } from './helpers.js';
+import { repoRoot, startFabric, tempDir, until, writeAuthLogConfig } from './helpers.js';
 
 /** Subprocess tests run the built CLI (core/dist): build first. */
 const fabric = join(repoRoot, 'core/bin/fabric.js');
@@ -18,24 +18,9 @@ afterAll(async () => {
 function setup(admin: string): { dir: string; config: string; state: string } {
   const dir = tempDir('fabric-startup-');
   dirs.push(dir);
-  mkdirSync(join(dir, 'logs'));
   const lines = Array.from({ length: 20 }, (_, i) => `Jan  1 00:00:${String(i).padStart(2, '0')} host sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2`);
-  writeFileSync(join(dir, 'logs/auth.log'), `${lines.join('\n')}\n`);
-  writeFileSync(
-    join(dir, 'fabric.yaml'),
-    [
-      'state_dir: ./state',
-      'log_level: warn',
-      'orchestrator: { collection_interval_seconds: 1 }',
-      `admin: ${admin}`,
-      'sink: { type: jsonl }',
-      'collectors:',
-      '  - id: auth',
-      '    plugin: "@reactive-fabric/plugin-log-file"',
-      '    config: { base_dir: ./logs, paths: [auth.log], format: syslog }',
-    ].join('\n'),
-  );
-  return { dir, config: join(dir, 'fabric.yaml'), state: join(dir, 'state') };
+  const config = writeAuthLogConfig(dir, ['log_level: warn', 'orchestrator: { collection_interval_seconds: 1 }', `admin: ${admin}`], lines);
+  return { dir, config, state: join(dir, 'state') };
 }
 
 function run(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

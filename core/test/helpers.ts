@@ -142,3 +142,26 @@ export function testPipeline(opts: Partial<PipelineOptions> & Pick<PipelineOptio
     ...opts,
   });
 }
+
+/**
+ * A config at `<dir>/fabric.yaml` reading `<dir>/logs/auth.log` (holding `lines`) with the log-file
+ * plugin, on the embedded sink; `head` adds top-level settings (log level, admin, …).
+ */
+export function writeAuthLogConfig(dir: string, head: string[], lines: string[]): string {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  writeFileSync(join(dir, 'logs/auth.log'), `${lines.join('\n')}\n`);
+  const config = join(dir, 'fabric.yaml');
+  writeFileSync(
+    config,
+    [
+      'state_dir: ./state',
+      ...head,
+      'sink: { type: jsonl }',
+      'collectors:',
+      '  - id: auth',
+      '    plugin: "@reactive-fabric/plugin-log-file"',
+      '    config: { base_dir: ./logs, paths: [auth.log], format: syslog }',
+    ].join('\n'),
+  );
+  return config;
+}

@@ -434,9 +434,7 @@ export class ClusterNode implements ClusterRole {
       await this.takePin(collector);
     } catch (err) {
       if (!(err instanceof SlotFencedError)) throw err;
-      const h = this.pins.get(collector);
-      this.pins.delete(collector);
-      await h?.writer?.close(0).catch(() => undefined);
+      await this.dropPin(collector);
       this.log.info({ collector }, 'an instance that formed the group before this one joined fenced a pinned collector: it is taken back once this instance is a member');
     }
   }
@@ -450,12 +448,17 @@ export class ClusterNode implements ClusterRole {
         await this.takePin(id);
         this.log.info({ collector: id }, 'took a pinned collector back');
       } catch (err) {
-        const h = this.pins.get(id);
-        this.pins.delete(id);
-        await h?.writer?.close(0).catch(() => undefined);
+        await this.dropPin(id);
         this.log.warn({ collector: id, err: (err as Error).message }, 'could not take a pinned collector back; trying at the next assignment');
       }
     }
+  }
+
+  /** Forget a pin whose taking failed: takeMissingPins tries again at the next assignment. */
+  private async dropPin(collector: string): Promise<void> {
+    const h = this.pins.get(collector);
+    this.pins.delete(collector);
+    await h?.writer?.close(0).catch(() => undefined);
   }
 
   /** Start a collector this instance took, as the operators left it: running, paused, or not at all. */
