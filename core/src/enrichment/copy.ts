@@ -3,43 +3,78 @@
  * are mutated downstream, so they must not share objects (the strings inside can be shared).
  */
 
-/** A fresh copy of a threat.enrichments entry for another event (the evidence object is shared, as before). */
-export function copyEnrichment(e: Record<string, unknown>, field: string | undefined): Record<string, unknown> {
+// Each shape has its own copy function: one shared generic copy saw every shape (verdicts,
+// priorities, summaries, skips) and its property accesses went megamorphic, which made copying
+// a cached outcome cost more than deciding it (bench/enrichment profile).
+
+type Obj = Record<string, unknown>;
+
+/** A fresh copy of a threat.enrichments entry (threatEnrichments' shape) for another event; the evidence object is shared, as before. */
+export function copyEnrichment(e: Obj, field: string | undefined): Obj {
   const matched = e.matched as { atomic: unknown; type: unknown };
   const source = e.source as { enricher: unknown; plugin: unknown };
   return {
-    indicator: copyPlain(e.indicator),
+    indicator: copyEcsIndicator(e.indicator as Obj),
     matched: { atomic: matched.atomic, field, type: matched.type },
-    verdict: copyShallow(e.verdict as Record<string, unknown>),
+    verdict: copyVerdict(e.verdict as Obj),
     source: { enricher: source.enricher, plugin: source.plugin },
   };
 }
 
-/** A copy of a fabric.reputation object as finish() builds it (its strings are shared: they cannot change). */
-export function copyReputation(r: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k in r) {
-    const v = r[k];
-    if (k === 'priority') out[k] = copyShallow(v as Record<string, unknown>);
-    else if (Array.isArray(v)) out[k] = v.map((x) => (x !== null && typeof x === 'object' ? copyShallow(x as Record<string, unknown>) : x));
-    else out[k] = v;
-  }
+/** ecsIndicator's shape: scalars, plus url.{domain|full,original} or file.hash.<type>. */
+function copyEcsIndicator(i: Obj): Obj {
+  const out = { ...i };
+  const url = out.url;
+  if (url !== null && typeof url === 'object') out.url = { ...(url as Obj) };
+  const file = out.file as { hash?: unknown } | undefined;
+  if (file !== null && typeof file === 'object') out.file = { hash: { ...(file.hash as Obj) } };
   return out;
 }
 
-function copyShallow(v: Record<string, unknown>): Record<string, unknown> {
-  // A lone spread clones with the source's own shape (V8's fast path).
+/** status, score?, confidence?, evidence? (evidence shared). */
+function copyVerdict(v: Obj): Obj {
   return { ...v };
 }
 
-function copyPlain<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(copyPlain) as T;
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k in v) out[k] = copyPlain((v as Record<string, unknown>)[k]);
-    return out as T;
-  }
-  return v;
+/** A copy of a fabric.reputation object as finish() builds it (same key order; strings shared: they cannot change). */
+export function copyReputation(r: Obj): Obj {
+  const out: Obj = {};
+  if (r.score !== undefined) out.score = r.score;
+  out.confidence = r.confidence;
+  out.verdict = r.verdict;
+  out.sources_answered = (r.sources_answered as unknown[]).slice();
+  out.sources_unanswered = (r.sources_unanswered as Obj[]).map(copyUnanswered);
+  out.indicators = (r.indicators as Obj[]).map(copyIndicatorSummary);
+  out.skipped = (r.skipped as Obj[]).map(copySkip);
+  if (r.skipped_total !== undefined) out.skipped_total = r.skipped_total;
+  const p = r.priority as { from: unknown; to: unknown; reason: unknown };
+  out.priority = { from: p.from, to: p.to, reason: p.reason };
+  out.explanation = r.explanation;
+  return out;
+}
+
+function copyUnanswered(u: Obj): Obj {
+  return { ...u };
+}
+
+function copyIndicatorSummary(i: Obj): Obj {
+  return { ...i };
+}
+
+function copySkip(s: Obj): Obj {
+  return { ...s };
+}
+
+/**
+ * What a memo keeps of an event's enrichment: a deep copy by the structured-clone algorithm, never
+ * by the copy functions above. V8 decides per allocation site whether to allocate straight into
+ * the old generation; memo entries live long, so while they came from the same sites as the
+ * per-event copies, V8 pretenured those sites and every event's copies went to the old generation,
+ * to be freed only by full collections (bench/enrichment: scavenges twice as slow, the cached path
+ * 7.2 against 5.3 µs per event with pretenuring switched off).
+ */
+export function keepForMemo<T>(v: T): T {
+  return structuredClone(v);
 }
 
 /** Key order must not change the cache key of an unchanged config. */

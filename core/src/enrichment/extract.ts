@@ -59,93 +59,124 @@ const BY_TOP: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, Ki
   return out;
 })();
 
+/** A bit for each top-level name (a name can head several runs of BY_TOP; fewer than 32 names). */
+const TOP_BIT = new Map([...new Set(BY_TOP.map(([top]) => top))].map((top, i) => [top, 1 << i]));
+if (TOP_BIT.size > 31) throw new Error('extract.ts: more top-level field names than bits in a mask');
+const BY_TOP_BIT = BY_TOP.map(([top]) => TOP_BIT.get(top)!);
+
 /**
  * Canonical form of recently seen raw values (parsing and re-spelling an address costs more than
  * the rest of a cached enrichment). Bounded: cleared when full. Holds only strings, so an
  * indicator handed out is always a fresh object.
  */
 const MEMO_MAX = 50_000;
-const memo = new Map<string, { type: IndicatorType; value: string; key: string } | null>();
-function normalized(type: string, raw: string): { type: IndicatorType; value: string; key: string } | null {
-  const k = `${type}\u0000${raw}`;
-  let n = memo.get(k);
+type Normalized = { type: IndicatorType; value: string; key: string };
+/** By type, then raw value: no key string is built per read (the raw value's hash is the only one computed). */
+const memo = new Map<string, Map<string, Normalized | null>>();
+function normalized(type: string, raw: string): Normalized | null {
+  let byRaw = memo.get(type);
+  if (!byRaw) memo.set(type, (byRaw = new Map()));
+  let n = byRaw.get(raw);
   if (n === undefined) {
     const r = normalizeIndicator(type, raw);
     n = r.ok ? { type: r.indicator.type, value: r.indicator.value, key: indicatorKey(r.indicator) } : null;
-    if (memo.size >= MEMO_MAX) memo.clear();
-    memo.set(k, n);
+    if (byRaw.size >= MEMO_MAX) byRaw.clear();
+    byRaw.set(raw, n);
   }
   return n;
 }
+
+/** What one extraction has found so far: a list, indexed by key once it is long enough to need it. */
+interface Found {
+  list: ExtractedIndicator[];
+  index: Map<string, ExtractedIndicator> | undefined;
+}
+/** Up to this many indicators a linear scan de-duplicates faster than a Map costs to build. */
+const SCAN_MAX = 16;
 
 /**
  * Every indicator in an event, de-duplicated, in a stable order (field order above, then value
  * order), so the same event always yields the same lookups and the same explanation.
  * Values that do not parse as their type are ignored: a log field is not a contract.
+ * Written without per-call closures or temporary arrays: it runs for every alert.
  */
 export function extractIndicators(event: Record<string, unknown>): ExtractedIndicator[] {
-  const found = new Map<string, ExtractedIndicator>();
-  // Events reach the stages nested; only a top-level dotted key needs the slower generic lookup.
-  let dotted: boolean | undefined;
-  const read = (field: string, parts: readonly string[]): unknown => {
-    let cur: unknown = event;
-    for (const p of parts) {
-      if (cur === null || typeof cur !== 'object') {
-        cur = undefined;
-        break;
+  const found: Found = { list: [], index: undefined };
+  // Which top-level objects the event has, from its own keys: reading each of the fields' tops
+  // instead (most of them absent) was half the cost of an extraction, since a keyed read of a
+  // missing property walks the prototype chain. Events reach the stages nested; a top-level
+  // dotted key ("source.ip") sends every field to the slower generic lookup.
+  let present = 0;
+  let dotted = false;
+  for (const k in event) {
+    const bit = TOP_BIT.get(k);
+    if (bit !== undefined) present |= bit;
+    else if (k.includes('.')) dotted = true;
+  }
+  if (present === 0 && !dotted) return found.list;
+  for (let i = 0; i < BY_TOP.length; i++) {
+    if (!dotted && (present & BY_TOP_BIT[i]!) === 0) continue;
+    for (const [field, kind, parts] of BY_TOP[i]![1]) {
+      let v = readPath(event, parts);
+      if (v === undefined) {
+        if (!dotted) continue;
+        v = getField(event, field);
       }
-      cur = (cur as Record<string, unknown>)[p];
-    }
-    if (cur !== undefined) return cur;
-    dotted ??= Object.keys(event).some((k) => k.includes('.'));
-    return dotted ? getField(event, field) : undefined;
-  };
-  const add = (type: string, raw: string, field: string): void => {
-    const n = normalized(type, raw);
-    if (!n) return;
-    const existing = found.get(n.key);
-    if (existing) {
-      if (!existing.fields.includes(field)) existing.fields.push(field);
-    } else {
-      found.set(n.key, { indicator: { type: n.type, value: n.value }, fields: [field], key: n.key });
-    }
-  };
-  for (const [top, fields] of BY_TOP) {
-    const head = event[top];
-    // Nothing under this name, nested or dotted: skip its fields at once.
-    if ((head === null || typeof head !== 'object') && (dotted ??= Object.keys(event).some((k) => k.includes('.'))) === false) continue;
-    for (const [field, kind, parts] of fields) {
-      for (const raw of values(read(field, parts))) {
-        switch (kind) {
-          case 'ip':
-            add('ip', raw, field);
-            break;
-          case 'domain':
-            // related.hosts and *.domain sometimes hold an address.
-            if (isIp(raw)) add('ip', raw, field);
-            else add('domain', raw, field);
-            break;
-          case 'url': {
-            add('url', raw, field);
-            const host = hostOf(raw);
-            if (host !== undefined) {
-              if (isIp(host)) add('ip', host, field);
-              else add('domain', host, field);
-            }
-            break;
-          }
-          case 'hash': {
-            const t = hashTypeByLength(raw);
-            if (t) add(t, raw, field);
-            break;
-          }
-          default:
-            add(kind, raw, field);
-        }
-      }
+      if (typeof v === 'string') addValue(found, kind, v, field);
+      else if (Array.isArray(v)) for (const x of v) if (typeof x === 'string') addValue(found, kind, x, field);
     }
   }
-  return [...found.values()];
+  return found.list;
+}
+
+function readPath(event: Record<string, unknown>, parts: readonly string[]): unknown {
+  let cur: unknown = event;
+  for (const p of parts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}
+
+function addValue(found: Found, kind: Kind, raw: string, field: string): void {
+  switch (kind) {
+    case 'ip':
+      add(found, 'ip', raw, field);
+      return;
+    case 'domain':
+      // related.hosts and *.domain sometimes hold an address.
+      add(found, isIp(raw) ? 'ip' : 'domain', raw, field);
+      return;
+    case 'url': {
+      add(found, 'url', raw, field);
+      const host = hostOf(raw);
+      if (host !== undefined) add(found, isIp(host) ? 'ip' : 'domain', host, field);
+      return;
+    }
+    case 'hash': {
+      const t = hashTypeByLength(raw);
+      if (t) add(found, t, raw, field);
+      return;
+    }
+    default:
+      add(found, kind, raw, field);
+  }
+}
+
+function add(found: Found, type: string, raw: string, field: string): void {
+  const n = normalized(type, raw);
+  if (!n) return;
+  let existing: ExtractedIndicator | undefined;
+  if (found.index) existing = found.index.get(n.key);
+  else for (const x of found.list) if (x.key === n.key) existing = x;
+  if (existing) {
+    if (!existing.fields.includes(field)) existing.fields.push(field);
+    return;
+  }
+  const x: ExtractedIndicator = { indicator: { type: n.type, value: n.value }, fields: [field], key: n.key };
+  found.list.push(x);
+  if (found.index) found.index.set(n.key, x);
+  else if (found.list.length > SCAN_MAX) found.index = new Map(found.list.map((e) => [e.key, e]));
 }
 
 const ipMemo = new Map<string, boolean>();
@@ -168,10 +199,4 @@ function hostOf(url: string): string | undefined {
     hostMemo.set(url, h);
   }
   return h ?? undefined;
-}
-
-function values(v: unknown): string[] {
-  if (typeof v === 'string') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
-  return [];
 }

@@ -109,6 +109,11 @@ export class FalsePositiveStore {
     return this.entries.get(indicatorKey(indicator));
   }
 
+  /** The same, by indicatorKey() (extraction already holds it: no key string built per event). */
+  getByKey(key: string): FalsePositive | undefined {
+    return this.entries.get(key);
+  }
+
   /** Marks (or re-marks, updating the reason). Throws HostError INVALID for a malformed indicator. */
   async mark(indicator: Indicator, reason?: string): Promise<FalsePositive> {
     const normalized = this.normalize(indicator);

@@ -62,6 +62,7 @@ const DEFAULT_RETRY_AFTER_MS = 60_000;
 const MAX_BACKOFF_MS = 60_000;
 /** A source answering 429 forever must not hold an indicator forever. */
 const MAX_RATE_LIMITED_RETRIES = 20;
+const KEY_MEMO_MAX = 50_000;
 
 interface Pending {
   cacheKey: string;
@@ -97,6 +98,8 @@ export class EnricherSource {
   private readonly closeController = new AbortController();
   private readonly namespace: string;
   private readonly cacheTally = { hits: 0, misses: 0 };
+  private readonly cacheFlushed = { hits: 0, misses: 0 };
+  private readonly keyMemo = new Map<string, string>();
 
   constructor(private readonly o: EnricherSourceOptions) {
     this.id = o.id;
@@ -130,17 +133,24 @@ export class EnricherSource {
     return { ...this.health };
   }
 
-  /** A fresh cached answer, counting the hit or miss. */
-  cached(indicator: Indicator): Verdict | undefined {
-    const e = this.o.cache.get(this.cacheKey(indicator));
-    if (e) {
-      this.o.metrics.cacheHits.inc({ enricher: this.id });
-      this.cacheTally.hits++;
-    } else {
-      this.o.metrics.cacheMisses.inc({ enricher: this.id });
-      this.cacheTally.misses++;
-    }
+  /** A fresh cached answer, counting the hit or miss. `key`: indicatorKey(indicator), if the caller has it. */
+  cached(indicator: Indicator, key?: string): Verdict | undefined {
+    const e = this.o.cache.get(this.cacheKey(indicator, key));
+    // Counted here; the metrics get them at flushCacheMetrics (a labelled increment per lookup cost
+    // more than the lookup).
+    if (e) this.cacheTally.hits++;
+    else this.cacheTally.misses++;
     return e?.verdict;
+  }
+
+  /** Adds the hits and misses counted since the last call to the metrics (the stage calls it once per batch). */
+  flushCacheMetrics(): void {
+    const hits = this.cacheTally.hits - this.cacheFlushed.hits;
+    const misses = this.cacheTally.misses - this.cacheFlushed.misses;
+    if (hits > 0) this.o.metrics.cacheHits.inc({ enricher: this.id }, hits);
+    if (misses > 0) this.o.metrics.cacheMisses.inc({ enricher: this.id }, misses);
+    this.cacheFlushed.hits = this.cacheTally.hits;
+    this.cacheFlushed.misses = this.cacheTally.misses;
   }
 
   /**
@@ -255,8 +265,20 @@ export class EnricherSource {
     for (const p of [...this.pending.values()]) this.settle(p, { kind: 'failed', code: ErrorCodes.ABORTED, message: 'enrichment stage closed before the source answered' });
   }
 
-  private cacheKey(indicator: Indicator): string {
-    return verdictCacheKey(this.namespace, indicator);
+  /**
+   * `key` is indicatorKey(indicator) when the caller holds it (extraction does). Memoised by that
+   * key, so the cache is handed the same string every time (its hash computed once): a fresh
+   * concatenation per lookup cost more than the cache read itself (bench/enrichment). Bounded:
+   * cleared when full.
+   */
+  private cacheKey(indicator: Indicator, key = indicatorKey(indicator)): string {
+    let cacheKey = this.keyMemo.get(key);
+    if (cacheKey === undefined) {
+      if (this.keyMemo.size >= KEY_MEMO_MAX) this.keyMemo.clear();
+      cacheKey = verdictCacheKey(this.namespace, indicator);
+      this.keyMemo.set(key, cacheKey);
+    }
+    return cacheKey;
   }
 
   private enqueue(p: Pending, front: boolean): void {

@@ -10,7 +10,7 @@ import { validateAgainstSchema } from '../config/validate.js';
 import type { IndicatorAnswers, IndicatorSummary, SourceAnswer } from './aggregate.js';
 import { combine, summarizeIndicator } from './aggregate.js';
 import { readBudgets, type BudgetState } from './budget.js';
-import { copyEnrichment, copyReputation, stableStringify } from './copy.js';
+import { copyEnrichment, copyReputation, keepForMemo, stableStringify } from './copy.js';
 import { Tally } from '../metrics/tally.js';
 import { VerdictCache } from './cache.js';
 import type { Clock } from './clock.js';
@@ -27,7 +27,7 @@ import { writeJsonFile } from './json-file.js';
 import { enrichmentMetrics, type EnrichmentMetrics } from './metrics.js';
 import type { LookupOutcome, SourceHealth } from './source.js';
 import { EnricherSource } from './source.js';
-import { Warninglists } from './warninglists.js';
+import { Warninglists, type WarninglistMatch } from './warninglists.js';
 
 export interface EnricherBinding {
   id: string;
@@ -110,10 +110,9 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
     ...registered,
     events: tallied(registered.events, 'verdict'),
     skipped: tallied(registered.skipped, 'reason'),
-    cacheHits: tallied(registered.cacheHits, 'enricher'),
-    cacheMisses: tallied(registered.cacheMisses, 'enricher'),
   };
   const flushTallies = () => {
+    for (const src of sources.values()) src.flushCacheMetrics();
     for (const t of tallies) t.flush();
   };
   const falsePositives = await FalsePositiveStore.open(ctx.stateDir, metrics, clock);
@@ -205,6 +204,8 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
     'enrichment stage ready',
   );
 
+  const sourceList = [...sources.values()];
+  const weights = sourceList.map((src) => config.aggregation.weights[src.id] ?? config.aggregation.weights[src.plugin] ?? 1);
   type Slot = { source: string; weight: number; src: EnricherSource; outcome?: LookupOutcome };
   type Pending = { indicator: FabricIndicator; fields: string[]; key: string; slots: Slot[] };
   const aggregation = { defaultConfidence: config.aggregation.default_confidence, maliciousAt: config.aggregation.malicious_at, suspiciousAt: config.aggregation.suspicious_at };
@@ -218,6 +219,7 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
   const MEMO_MAX = 20_000;
   const summaries = new Map<string, { answers: SourceAnswer[]; summary: IndicatorSummary; enrichments: Record<string, unknown>[] }>();
   const nonPublic = new Map<string, boolean>();
+  const listed = new Map<string, WarninglistMatch | null>();
   const decisions = new Map<string, PriorityDecision>();
   const bounded = <V>(m: Map<string, V>, k: string, v: V): V => {
     if (m.size >= MEMO_MAX) m.clear();
@@ -241,12 +243,14 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
         skipped.push({ indicator: ind, reason: 'non_public' });
         continue;
       }
-      if (falsePositives.get(ind)) {
+      if (falsePositives.getByKey(x.key)) {
         falsePositives.recordHit();
         skipped.push({ indicator: ind, reason: 'false_positive' });
         continue;
       }
-      const wl = warninglists.match(ind);
+      // Warninglists are loaded once, so a value's match is too (a list scan per alert was the cost).
+      let wl = listed.get(x.key);
+      if (wl === undefined) wl = bounded(listed, x.key, warninglists.match(ind) ?? null);
       if (wl) {
         skipped.push({ indicator: ind, reason: 'warninglist', list: wl.list });
         continue;
@@ -256,12 +260,13 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
         continue;
       }
       const slots: Slot[] = [];
-      for (const src of sources.values()) {
+      for (let i = 0; i < sourceList.length; i++) {
+        const src = sourceList[i]!;
         if (!src.supports(ind.type)) continue;
-        const weight = config.aggregation.weights[src.id] ?? config.aggregation.weights[src.plugin] ?? 1;
+        const weight = weights[i]!;
         if (weight === 0) continue;
         const slot: Slot = { source: src.id, weight, src };
-        const hit = src.cached(ind);
+        const hit = src.cached(ind, x.key);
         if (hit) slot.outcome = { kind: 'answer', verdict: hit, cached: true };
         else
           (requested ??= []).push({
@@ -297,7 +302,7 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
   /** By the first indicator's key (a string the extraction reuses, so its hash is computed once). */
   const outcomes = new Map<string, Outcome[]>();
   let outcomeCount = 0;
-  /** What decides an event's outcome, compared element by element (no string building per event). */
+  /** What decides an event's outcome (undefined when a source has not answered): built only to store one. */
   const signature = (event: FabricEvent, pending: Pending[], skipped: SkippedIndicator[]): unknown[] | undefined => {
     const sig: unknown[] = [event.fabric?.priority, pending.length];
     for (const p of pending) {
@@ -310,16 +315,32 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
     for (const x of skipped) sig.push(x.indicator.type, x.indicator.value, x.reason, x.list);
     return sig;
   };
-  const sameSig = (a: unknown[], b: unknown[]) => {
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
+  /** signature(event, …) equals sig, compared element by element without building it (this runs per event). */
+  const matches = (sig: unknown[], event: FabricEvent, pending: Pending[], skipped: SkippedIndicator[]): boolean => {
+    if (sig[0] !== event.fabric?.priority || sig[1] !== pending.length) return false;
+    let i = 2;
+    for (const p of pending) {
+      if (sig[i++] !== p.key || sig[i++] !== p.fields[0]) return false;
+      for (const slot of p.slots) {
+        if (slot.outcome?.kind !== 'answer' || sig[i++] !== slot.source || sig[i++] !== slot.outcome.verdict) return false;
+      }
+    }
+    for (const x of skipped) {
+      if (sig[i++] !== x.indicator.type || sig[i++] !== x.indicator.value || sig[i++] !== x.reason || sig[i++] !== x.list) return false;
+    }
+    return i === sig.length;
   };
   const outcomeKey = (pending: Pending[], skipped: SkippedIndicator[]) => pending[0]?.key ?? skipped[0]?.indicator.value ?? '';
 
   const finish = (event: FabricEvent, pending: Pending[], skipped: SkippedIndicator[]): void => {
-    const sig = signature(event, pending, skipped);
-    const known = sig && outcomes.get(outcomeKey(pending, skipped))?.find((o) => sameSig(o.sig, sig));
+    let known: Outcome | undefined;
+    const candidates = outcomes.get(outcomeKey(pending, skipped));
+    if (candidates)
+      for (const o of candidates)
+        if (matches(o.sig, event, pending, skipped)) {
+          known = o;
+          break;
+        }
     if (known) {
       if (known.raise) {
         event.fabric.priority = known.raise;
@@ -327,12 +348,18 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
         if (sev !== undefined) event.event.severity = sev;
       }
       const threat = (event.threat && typeof event.threat === 'object' ? event.threat : (event.threat = {})) as Record<string, unknown>;
-      const fresh = known.enrichments.map((e) => copyEnrichment(e, (e.matched as { field?: string }).field));
+      const fresh = new Array<Record<string, unknown>>(known.enrichments.length);
+      for (let i = 0; i < fresh.length; i++) {
+        const e = known.enrichments[i]!;
+        fresh[i] = copyEnrichment(e, (e.matched as { field?: string }).field);
+      }
       threat.enrichments = Array.isArray(threat.enrichments) ? [...threat.enrichments, ...fresh] : fresh;
       event.fabric.reputation = copyReputation(known.reputation);
       metrics.events.inc({ verdict: known.verdict });
       return;
     }
+    // Taken before this event is changed (its priority may be raised below).
+    const sig = signature(event, pending, skipped);
     const results: IndicatorAnswers[] = new Array(pending.length);
     const sums: IndicatorSummary[] = new Array(pending.length);
     const enrichments: Record<string, unknown>[] = [];
@@ -360,7 +387,7 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
       sums[i] = summarizeIndicator(ia, aggregation);
       const own = threatEnrichments([ia], plugins);
       for (const e of own) enrichments.push(e);
-      if (allCached) bounded(summaries, p.key, { answers, summary: sums[i]!, enrichments: own.map((e) => copyEnrichment(e, p.fields[0])) });
+      if (allCached) bounded(summaries, p.key, { answers, summary: sums[i]!, enrichments: keepForMemo(own) });
     }
     const rep = combine(results, sums);
     const dkey = `${event.fabric?.priority}|${rep.score}`;
@@ -417,8 +444,8 @@ export async function createEnrichmentStage(configInput: EnrichmentConfig, enric
           sig,
           raise: decision.to !== decision.from && decision.to ? decision.to : undefined,
           verdict: rep.verdict,
-          reputation: copyReputation(reputation),
-          enrichments: enrichments.map((e) => copyEnrichment(e, (e.matched as { field?: string }).field)),
+          reputation: keepForMemo(reputation),
+          enrichments: keepForMemo(enrichments),
         });
         outcomes.set(k, list);
         outcomeCount++;

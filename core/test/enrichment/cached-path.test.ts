@@ -37,6 +37,23 @@ describe('enrichment from the cache', () => {
     await stage.stop();
   });
 
+  it('an event that starts at another priority is not given the outcome of one whose priority was raised', async () => {
+    const clock = new ManualClock(START);
+    const vt = new FakeEnricher(clock, { respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.95, confidence: 0.9 }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock });
+    const first = detection({ source: { ip: '45.1.2.4' } }, 'medium');
+    await processWithin(stage, clock, [first], 100);
+    const already = detection({ source: { ip: '45.1.2.4' } }, 'critical');
+    const again = detection({ source: { ip: '45.1.2.4' } }, 'medium');
+    await processWithin(stage, clock, [already, again], 100);
+    expect(vt.calls).toHaveLength(1);
+    expect(reputation(first).priority).toMatchObject({ from: 'medium', to: 'critical' });
+    expect(reputation(already).priority).toMatchObject({ from: 'critical', to: 'critical' });
+    expect(reputation(again).priority).toMatchObject({ from: 'medium', to: 'critical' });
+    expect([first, already, again].map((e) => e.fabric.priority)).toEqual(['critical', 'critical', 'critical']);
+    await stage.stop();
+  });
+
   it('once the cached answer expires and the source says otherwise, events carry the new answer', async () => {
     const clock = new ManualClock(START);
     const src = new FakeEnricher(clock, {
