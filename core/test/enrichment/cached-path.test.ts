@@ -29,11 +29,30 @@ describe('enrichment from the cache', () => {
     expect(reputation(second)).toEqual(reputation(first));
     expect(enrichments(third)).toEqual(enrichments(first));
     expect(enrichments(second)[0]!.matched.field).toBe('destination.ip');
+    // Same JSON, key order included, whether built or copied from the cached outcome.
+    expect(JSON.stringify(reputation(third))).toBe(JSON.stringify(reputation(first)));
+    expect(JSON.stringify(enrichments(third))).toBe(JSON.stringify(enrichments(first)));
     // Changing one event's enrichment must not touch another's.
     enrichments(second)[0]!.verdict.status = 'clean';
     enrichments(second)[0]!.indicator.ip = 'changed';
     expect(enrichments(third)[0]!.verdict.status).toBe('malicious');
     expect(enrichments(third)[0]!.indicator.ip).toBe('45.1.2.3');
+    await stage.stop();
+  });
+
+  it('an event with more skips than are listed keeps its skipped_total when answered from the cache', async () => {
+    const clock = new ManualClock(START);
+    const vt = new FakeEnricher(clock, { respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.8 }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock });
+    const many = () => detection({ source: { ip: '45.1.2.5' }, related: { ip: Array.from({ length: 150 }, (_, i) => `10.1.${i >> 8}.${i & 255}`) } });
+    const first = many();
+    await processWithin(stage, clock, [first], 100);
+    const second = many();
+    await processWithin(stage, clock, [second], 100);
+    expect(vt.calls).toHaveLength(1);
+    expect(reputation(second).skipped_total).toBe(150);
+    expect(reputation(second).skipped).toHaveLength(100);
+    expect(JSON.stringify(reputation(second))).toBe(JSON.stringify(reputation(first)));
     await stage.stop();
   });
 
