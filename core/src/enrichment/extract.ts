@@ -11,10 +11,14 @@ export interface ExtractedIndicator {
   key: string;
 }
 
-type Kind = 'ip' | 'domain' | 'url' | 'hash' | IndicatorType;
+/** What a field holds: an address, a name, a URL (its host is looked up too), a hash of any length, or one type. */
+export type FieldKind = 'ip' | 'domain' | 'url' | 'hash' | IndicatorType;
 
-// host.* is the machine that logged the event (ours), so it is deliberately not here.
-const FIELD_LIST: Array<[string, Kind]> = [
+/**
+ * The fields indicators are read from, in this order. host.* is the machine that logged the event
+ * (ours), so it is deliberately not here.
+ */
+export const INDICATOR_FIELDS: ReadonlyArray<readonly [string, FieldKind]> = [
   ['source.ip', 'ip'],
   ['destination.ip', 'ip'],
   ['client.ip', 'ip'],
@@ -47,10 +51,10 @@ const FIELD_LIST: Array<[string, Kind]> = [
   ['threat.indicator.file.hash.sha256', 'sha256'],
   ['related.hash', 'hash'],
 ];
-const FIELDS: ReadonlyArray<readonly [string, Kind, readonly string[]]> = FIELD_LIST.map(([f, k]) => [f, k, f.split('.')] as const);
-/** The fields by their top-level object, in FIELD_LIST order: an event without `dns` costs one lookup for all dns.* fields. */
-const BY_TOP: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, Kind, readonly string[]]>]> = (() => {
-  const out: Array<[string, Array<readonly [string, Kind, readonly string[]]>]> = [];
+const FIELDS: ReadonlyArray<readonly [string, FieldKind, readonly string[]]> = INDICATOR_FIELDS.map(([f, k]) => [f, k, f.split('.')] as const);
+/** The fields by their top-level object, in INDICATOR_FIELDS order: an event without `dns` costs one lookup for all dns.* fields. */
+const BY_TOP: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, FieldKind, readonly string[]]>]> = (() => {
+  const out: Array<[string, Array<readonly [string, FieldKind, readonly string[]]>]> = [];
   for (const f of FIELDS) {
     const last = out[out.length - 1];
     if (last && last[0] === f[2][0]) last[1].push(f);
@@ -138,7 +142,7 @@ function readPath(event: Record<string, unknown>, parts: readonly string[]): unk
   return cur;
 }
 
-function addValue(found: Found, kind: Kind, raw: string, field: string): void {
+function addValue(found: Found, kind: FieldKind, raw: string, field: string): void {
   switch (kind) {
     case 'ip':
       add(found, 'ip', raw, field);

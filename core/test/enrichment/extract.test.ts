@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { extractIndicators } from '../../src/enrichment/extract.js';
+import fc from 'fast-check';
+import { extractIndicators, INDICATOR_FIELDS, type ExtractedIndicator } from '../../src/enrichment/extract.js';
+import { hashTypeByLength, indicatorKey, normalizeIndicator, urlHost } from '../../src/enrichment/indicator.js';
+import { parseIp } from '../../src/net/ip.js';
+import { getField } from '../../src/plugin-api/index.js';
 
 const keys = (event: Record<string, unknown>) => extractIndicators(event).map((x) => `${x.key} <- ${x.fields.join(',')}`);
 
@@ -54,5 +58,111 @@ describe('indicator extraction', () => {
     expect(a).toEqual(b);
     expect(a!.indicator).not.toBe(b!.indicator);
     expect(a!.fields).not.toBe(b!.fields);
+  });
+});
+
+// --- the optimised reading against a plain one --------------------------------------------------
+
+/** The plain reading: every listed field, nested first, the generic dotted lookup when the event has dotted keys. */
+function reference(event: Record<string, unknown>): ExtractedIndicator[] {
+  const found = new Map<string, ExtractedIndicator>();
+  const dotted = Object.keys(event).some((k) => k.includes('.'));
+  const add = (type: string, raw: string, field: string) => {
+    const r = normalizeIndicator(type, raw);
+    if (!r.ok) return;
+    const key = indicatorKey(r.indicator);
+    const x = found.get(key);
+    if (!x) found.set(key, { indicator: r.indicator, fields: [field], key });
+    else if (!x.fields.includes(field)) x.fields.push(field);
+  };
+  for (const [field, kind] of INDICATOR_FIELDS) {
+    let v: unknown = event;
+    for (const p of field.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+    if (v === undefined && dotted) v = getField(event, field);
+    const raws = typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+    for (const raw of raws) {
+      if (kind === 'ip') add('ip', raw, field);
+      else if (kind === 'domain') add(parseIp(raw) ? 'ip' : 'domain', raw, field);
+      else if (kind === 'url') {
+        add('url', raw, field);
+        const host = urlHost(raw);
+        if (host !== undefined) add(parseIp(host) ? 'ip' : 'domain', host, field);
+      } else if (kind === 'hash') {
+        const t = hashTypeByLength(raw);
+        if (t) add(t, raw, field);
+      } else add(kind, raw, field);
+    }
+  }
+  return [...found.values()];
+}
+
+describe('indicator extraction, fuzzed against the plain reading', () => {
+  const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-fA-F]{${n}}$`));
+  const host = fc.oneof(fc.domain(), fc.ipV4(), fc.constantFrom('EVIL.Example-Bad.NET', '10.0.0.5', '::1', '2001:db8::1', 'localhost', ''));
+  // A small pool makes the same value turn up in many fields and arrays (merging, past the index switch).
+  const pooled = fc.constantFrom(...Array.from({ length: 30 }, (_, i) => (i % 3 ? `45.0.0.${i}` : `h${i}.example-bad.net`)));
+  const value = fc.oneof(
+    { weight: 3, arbitrary: pooled },
+    fc.ipV4(),
+    fc.ipV6(),
+    host,
+    host.map((h) => `http://${h}/x.sh`),
+    host.map((h) => `https://${h}:8443/a?b=c`),
+    hex(32),
+    hex(40),
+    hex(64),
+    fc.string({ maxLength: 20 }),
+    fc.integer(),
+    fc.constant(null),
+  );
+  const fieldValue = fc.oneof(
+    { weight: 4, arbitrary: value },
+    { weight: 1, arbitrary: fc.array(value, { maxLength: 40 }) },
+    { weight: 1, arbitrary: fc.array(pooled, { minLength: 20, maxLength: 40 }) },
+    { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 4 }), value, { maxKeys: 2 }) },
+  );
+  const fieldName = fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(...INDICATOR_FIELDS.map(([f]) => f)) },
+    { weight: 1, arbitrary: fc.constantFrom('source', 'url', 'file.hash', 'threat.indicator', '__proto__', 'constructor', 'event.kind', 'a.b', 'source.ip.x') },
+  );
+  const placement = fc.array(fc.tuple(fieldName, fieldValue, fc.boolean()), { maxLength: 12 });
+
+  /** Nested (`source: { ip }`) or dotted at the top (`"source.ip"`), as the draw says; a path through a non-object stays as it is. */
+  function build(parts: Array<[string, unknown, boolean]>): Record<string, unknown> {
+    const event: Record<string, unknown> = JSON.parse('{}');
+    for (const [field, v, dotted] of parts) {
+      if (dotted) {
+        Object.defineProperty(event, field, { value: v, enumerable: true, writable: true, configurable: true });
+        continue;
+      }
+      const path = field.split('.');
+      let cur: Record<string, unknown> = event;
+      let ok = true;
+      for (const p of path.slice(0, -1)) {
+        const next = Object.hasOwn(cur, p) ? cur[p] : undefined;
+        if (next === undefined) {
+          const made = {};
+          Object.defineProperty(cur, p, { value: made, enumerable: true, writable: true, configurable: true });
+          cur = made;
+        } else if (next !== null && typeof next === 'object' && !Array.isArray(next)) cur = next as Record<string, unknown>;
+        else {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) Object.defineProperty(cur, path[path.length - 1]!, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    return event;
+  }
+
+  it('finds the same indicators, fields and order as reading every field plainly', () => {
+    fc.assert(
+      fc.property(placement, (parts) => {
+        const event = build(parts);
+        expect(extractIndicators(event)).toEqual(reference(event));
+      }),
+      { seed: 1_500_015, numRuns: 400 },
+    );
+    expect(Object.keys(Object.prototype)).toEqual([]);
   });
 });
