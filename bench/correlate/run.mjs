@@ -3,6 +3,7 @@
 // into a Map, in the same process and run. Writes bench/results/correlate.json.
 //
 //   node --expose-gc bench/correlate/run.mjs [--detections 1000000] [--keys 100000] [--batch 1000]
+//                                            [--max-keys N] [--disable rule,rule] [--no-checkpoints]
 //
 // Needs a build (npx tsc -b): it runs core/dist.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,8 @@ const T0 = Date.parse('2026-11-01T00:00:00Z');
  * 1M detections/hour over 100k addresses, within the default 100k per rule; evictions are reported.
  */
 const MAX_KEYS = opt('--max-keys', undefined);
+/** --disable rule,rule: leave built-in rules out, to tell each rule's cost from the others' (diagnosis only). */
+const DISABLED = args.includes('--disable') ? args[args.indexOf('--disable') + 1].split(',') : [];
 
 // Deterministic PRNG (mulberry32): both loops see the very same detections.
 function rng(seed) {
@@ -162,7 +165,7 @@ groups = undefined;
 async function runStage(label, { checkpoints }) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'rf-bench-correlate-'));
   const metrics = new Registry();
-  const { value: config } = validateAgainstSchema(CorrelationConfigSchema, MAX_KEYS ? { max_keys: MAX_KEYS } : {});
+  const { value: config } = validateAgainstSchema(CorrelationConfigSchema, { ...(MAX_KEYS ? { max_keys: MAX_KEYS } : {}), ...(DISABLED.length ? { disabled: DISABLED } : {}) });
   const stage = await createCorrelationStage(config, { logger: pino({ level: 'silent' }), metrics, stateDir, configDir: stateDir });
   let alerts = 0;
   const byRule = {};
@@ -260,6 +263,7 @@ const result = {
     batch: BATCH,
     event_time_span_minutes: SPAN_MS / 60_000,
     rules: pure.rules,
+    disabled: DISABLED,
     max_keys: pure.maxKeys,
   },
   baseline: { ...baseline, groups: baselineKeys },
