@@ -3,9 +3,10 @@
  * are mutated downstream, so they must not share objects (the strings inside can be shared).
  */
 
-// Each shape has its own copy function: one shared generic copy saw every shape (verdicts,
-// priorities, summaries, skips) and its property accesses went megamorphic, which made copying
-// a cached outcome cost more than deciding it (bench/enrichment profile).
+// Each shape has its own copy function rather than one generic recursive copy: the copies were
+// the largest part of a cached enrichment in the profile, and a function that sees one shape keeps
+// its property reads monomorphic. Measured only together with the rest of the cached-path rework
+// (docs/enrichment.md), not on its own.
 
 type Obj = Record<string, unknown>;
 
@@ -38,44 +39,18 @@ function copyVerdict(v: Obj): Obj {
 
 /** A copy of a fabric.reputation object as finish() builds it (same key order; strings shared: they cannot change). */
 export function copyReputation(r: Obj): Obj {
-  // Whole literals, not a property at a time: V8 creates a literal from one template, while an
-  // object grown key by key outgrows its in-object slots (measured 2x on this copy).
-  if (r.skipped_total !== undefined) return copyReputationSlow(r);
-  const p = r.priority as { from: unknown; to: unknown; reason: unknown };
-  if (r.score === undefined)
-    return {
-      confidence: r.confidence,
-      verdict: r.verdict,
-      sources_answered: (r.sources_answered as unknown[]).slice(),
-      sources_unanswered: (r.sources_unanswered as Obj[]).map(copyUnanswered),
-      indicators: (r.indicators as Obj[]).map(copyIndicatorSummary),
-      skipped: (r.skipped as Obj[]).map(copySkip),
-      priority: { from: p.from, to: p.to, reason: p.reason },
-      explanation: r.explanation,
-    };
-  return {
-    score: r.score,
-    confidence: r.confidence,
-    verdict: r.verdict,
-    sources_answered: (r.sources_answered as unknown[]).slice(),
-    sources_unanswered: (r.sources_unanswered as Obj[]).map(copyUnanswered),
-    indicators: (r.indicators as Obj[]).map(copyIndicatorSummary),
-    skipped: (r.skipped as Obj[]).map(copySkip),
-    priority: { from: p.from, to: p.to, reason: p.reason },
-    explanation: r.explanation,
-  };
-}
-
-/** Events with over MAX_SKIPPED_LISTED skips also carry skipped_total, before priority. */
-function copyReputationSlow(r: Obj): Obj {
   const out: Obj = {};
-  for (const k in r) out[k] = r[k];
+  if (r.score !== undefined) out.score = r.score;
+  out.confidence = r.confidence;
+  out.verdict = r.verdict;
   out.sources_answered = (r.sources_answered as unknown[]).slice();
   out.sources_unanswered = (r.sources_unanswered as Obj[]).map(copyUnanswered);
   out.indicators = (r.indicators as Obj[]).map(copyIndicatorSummary);
   out.skipped = (r.skipped as Obj[]).map(copySkip);
+  if (r.skipped_total !== undefined) out.skipped_total = r.skipped_total;
   const p = r.priority as { from: unknown; to: unknown; reason: unknown };
   out.priority = { from: p.from, to: p.to, reason: p.reason };
+  out.explanation = r.explanation;
   return out;
 }
 
