@@ -5,7 +5,7 @@ import { Piscina } from 'piscina';
 import { FabricError } from '../errors/fabric-error.js';
 import type { EngineSpec } from './engine.js';
 import { performance } from 'node:perf_hooks';
-import type { RecordBatchResult, TextBatchResult, WorkerTask } from './protocol.js';
+import { WORKER_LOADED, type RecordBatchResult, type TextBatchResult, type WorkerTask } from './protocol.js';
 import type { FlatRecord } from './sigma/context.js';
 import { Notifier } from '../async/notifier.js';
 
@@ -13,6 +13,9 @@ import { Notifier } from '../async/notifier.js';
  * The compiled worker. When this module runs from src/ (vitest), workers still need JavaScript,
  * so the path points at the same file under dist/.
  */
+/** How long close() waits for workers still loading (a worker that never loads is then terminated anyway). */
+const LOAD_WAIT_MS = 5000;
+
 export function workerFile(): string {
   const here = import.meta.url;
   const url = here.endsWith('.ts') ? here.replace('/src/detection/', '/dist/detection/').replace(/pool\.ts$/, 'worker.js') : new URL('./worker.js', here).href;
@@ -85,6 +88,9 @@ export class DetectionPool {
       // alone on its worker: stopping a worker never takes another task's events down with it.
       concurrentTasksPerWorker: 1,
       idleTimeout: 60_000,
+    });
+    this.pool.on('message', (m: unknown) => {
+      if (m === WORKER_LOADED && ++this.loaded >= this.threads) this.allLoaded.notify();
     });
   }
 
@@ -200,8 +206,25 @@ export class DetectionPool {
   }
 
   private closing: Promise<void> | undefined;
+  /** Workers that posted WORKER_LOADED (restarted ones count again: only "all started ones loaded" matters). */
+  private loaded = 0;
+  private readonly allLoaded = new Notifier();
 
+  /**
+   * Waits (at most LOAD_WAIT_MS) for workers still loading their module: on Node 20, terminating a
+   * worker in the middle of loading an ES module aborts the whole process with a V8 fatal error
+   * (seen when `fabric start` failed right after composing, e.g. with the admin port taken).
+   */
   close(): Promise<void> {
-    return (this.closing ??= this.pool.destroy());
+    return (this.closing ??= (async () => {
+      if (this.loaded < this.threads) {
+        // A timer of our own (AbortSignal.timeout's is unref'd): the process must stay up while we wait.
+        const giveUp = new AbortController();
+        const timer = setTimeout(() => giveUp.abort(), LOAD_WAIT_MS);
+        await this.allLoaded.wait(giveUp.signal);
+        clearTimeout(timer);
+      }
+      await this.pool.destroy();
+    })());
   }
 }

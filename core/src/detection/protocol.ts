@@ -29,3 +29,6 @@ export interface RecordBatchResult {
   extracted: (FlatRecord | 0)[];
   truncated: number;
 }
+
+/** Posted by a worker once its module and engine are loaded (see DetectionPool.close). */
+export const WORKER_LOADED = 'fabric-detection-worker-loaded';

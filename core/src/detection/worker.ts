@@ -2,12 +2,18 @@
  * Piscina worker: builds the engine once from workerData (rules compile once per worker), then
  * evaluates batches. Only matches and extracted fields travel back.
  */
+import { parentPort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { DetectionEngine, type EngineSpec } from './engine.js';
 import type { FlatRecord } from './sigma/context.js';
-import type { WorkerTask, RecordBatchResult, TextBatchResult } from './protocol.js';
+import { WORKER_LOADED, type WorkerTask, type RecordBatchResult, type TextBatchResult } from './protocol.js';
 
 const engine = new DetectionEngine(workerData as EngineSpec);
+// A microtask, not a plain call: piscina loads this module with require(), and a message posted
+// during evaluation lets close() terminate the worker mid-load (the Node 20 crash it exists to
+// avoid). Not setImmediate either: once loaded, piscina's worker blocks in Atomics.wait until a
+// task arrives, so a timer would not fire.
+queueMicrotask(() => parentPort?.postMessage(WORKER_LOADED));
 
 export default function run(task: WorkerTask): TextBatchResult | RecordBatchResult {
   if (task.kind === 'text') {
