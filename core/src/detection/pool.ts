@@ -9,13 +9,13 @@ import { WORKER_LOADED, type RecordBatchResult, type TextBatchResult, type Worke
 import type { FlatRecord } from './sigma/context.js';
 import { Notifier } from '../async/notifier.js';
 
+/** How long close() waits for workers still loading (a worker that never loads is then terminated anyway). */
+const LOAD_WAIT_MS = 5000;
+
 /**
  * The compiled worker. When this module runs from src/ (vitest), workers still need JavaScript,
  * so the path points at the same file under dist/.
  */
-/** How long close() waits for workers still loading (a worker that never loads is then terminated anyway). */
-const LOAD_WAIT_MS = 5000;
-
 export function workerFile(): string {
   const here = import.meta.url;
   const url = here.endsWith('.ts') ? here.replace('/src/detection/', '/dist/detection/').replace(/pool\.ts$/, 'worker.js') : new URL('./worker.js', here).href;
