@@ -210,6 +210,11 @@ export class DetectionPool {
   private loaded = 0;
   private readonly allLoaded = new Notifier();
 
+  /** Workers that have finished loading their module (close() waits for all of them). */
+  get workersLoaded(): number {
+    return this.loaded;
+  }
+
   /**
    * Waits (at most LOAD_WAIT_MS) for workers still loading their module: on Node 20, terminating a
    * worker in the middle of loading an ES module aborts the whole process with a V8 fatal error
