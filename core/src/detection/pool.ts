@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { WORKER_LOADED, type RecordBatchResult, type TextBatchResult, type WorkerTask } from './protocol.js';
 import type { FlatRecord } from './sigma/context.js';
 import { Notifier } from '../async/notifier.js';
+import { sleep } from '../async/time.js';
 
 /** How long close() waits for workers still loading (a worker that never loads is then terminated anyway). */
 const LOAD_WAIT_MS = 5000;
@@ -223,11 +224,10 @@ export class DetectionPool {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       if (this.loaded < this.threads) {
-        // A timer of our own (AbortSignal.timeout's is unref'd): the process must stay up while we wait.
-        const giveUp = new AbortController();
-        const timer = setTimeout(() => giveUp.abort(), LOAD_WAIT_MS);
-        await this.allLoaded.wait(giveUp.signal);
-        clearTimeout(timer);
+        // sleep's timer keeps the process up while we wait (an unref'd one let it exit mid-load).
+        const done = new AbortController();
+        await Promise.race([this.allLoaded.wait(done.signal), sleep(LOAD_WAIT_MS, done.signal)]);
+        done.abort();
       }
       await this.pool.destroy();
     })());
