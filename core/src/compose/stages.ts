@@ -55,7 +55,7 @@ export async function buildStages(
   if (cfg.detection.enabled) {
     const detection = await createDetectionStage(cfg.detection, ctx);
     detectionRules = detection.rules;
-    stages.push(Object.assign(detection, { readiness: () => ({ ok: true, detail: `worker pool up, ${detection.rules.length} rules` }) }));
+    stages.push(detection);
   }
   stages.push(new DedupStage(cfg.orchestrator.event_deduplication_window_seconds * 1000));
   if (cfg.correlation.enabled && detectionRules) {

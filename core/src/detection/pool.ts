@@ -25,15 +25,18 @@ export function workerFile(): string {
   return file;
 }
 
+const CODE_OF = { timeout: 'DETECTION_TIMEOUT', worker: 'DETECTION_WORKER_FAILED', start: 'DETECTION_WORKERS_DOWN' } as const;
+
 export class DetectionTaskError extends FabricError {
-  declare readonly code: 'DETECTION_TIMEOUT' | 'DETECTION_WORKER_FAILED';
+  declare readonly code: (typeof CODE_OF)[keyof typeof CODE_OF];
   constructor(
-    readonly reason: 'timeout' | 'worker',
+    /** timeout: one event or task ran too long; worker: its worker died under it; start: no worker could start. */
+    readonly reason: keyof typeof CODE_OF,
     message: string,
     /** The worker was stopped for another task: nothing in this one is to blame, so it runs again. */
     readonly innocent = false,
   ) {
-    super(reason === 'timeout' ? 'DETECTION_TIMEOUT' : 'DETECTION_WORKER_FAILED', message, innocent ? { retriable: true } : {});
+    super(CODE_OF[reason], message, innocent ? { retriable: true } : {});
   }
 }
 
@@ -65,6 +68,11 @@ export interface PoolOptions {
   taskTimeoutMs?: number;
   /** Tasks allowed to wait beyond one per worker before `needsDrain` turns true. */
   maxQueue?: number;
+  /**
+   * A worker failed outside any task (in practice: while starting). Without a listener Piscina's
+   * 'error' event would be thrown, and the process would end.
+   */
+  onWorkerError?(err: Error): void;
 }
 
 /** One Piscina pool running the detection engine, with backpressure the caller can await. */
@@ -91,8 +99,57 @@ export class DetectionPool {
       idleTimeout: 60_000,
     });
     this.pool.on('message', (m: unknown) => {
-      if (m === WORKER_LOADED && ++this.loaded >= this.threads) this.allLoaded.notify();
+      const id = (m as Record<string, unknown> | null)?.[WORKER_LOADED];
+      if (typeof id !== 'number') return;
+      this.down = undefined;
+      this.loaded++;
+      // Only live workers matter; ids of stopped ones go, so restarts do not grow the set.
+      const alive = new Set(this.pool.threads.map((w) => w.threadId));
+      for (const old of this.loadedIds) if (!alive.has(old)) this.loadedIds.delete(old);
+      this.loadedIds.add(id);
+      this.allLoaded.notify();
     });
+    this.pool.on('error', (err: Error) => this.onWorkerError(err, opts.onWorkerError));
+  }
+
+  /**
+   * A worker that fails while starting is not replaced by Piscina, and a task queued for it waits
+   * forever: once no worker is left, every queued task is failed with the cause. The next task
+   * makes Piscina start workers again, so a passing cause (memory) heals by itself.
+   */
+  private onWorkerError(err: Error, report: PoolOptions['onWorkerError']): void {
+    report?.(err);
+    this.allLoaded.notify();
+    if (this.pool.threads.length > 0) return;
+    this.down = new DetectionTaskError('start', `no detection worker could start: ${err.message}`);
+    for (const task of this.running) task.abort(this.down);
+  }
+
+  /** Set while no worker could start (cleared when one loads). */
+  private down: DetectionTaskError | undefined;
+  /** The abort of every task submitted and not settled (a long-lived signal shared by all would leak through AbortSignal.any on Node 20–22). */
+  private readonly running = new Set<AbortController>();
+
+  /** Why no worker is running, when that is so; undefined while the pool can run tasks. */
+  get failure(): DetectionTaskError | undefined {
+    return this.down;
+  }
+
+  /**
+   * Resolves once every worker has loaded the engine; rejects with DETECTION_WORKERS_DOWN when none
+   * could (a rule the worker cannot build, a missing or broken build, no memory for a thread).
+   */
+  async ready(): Promise<void> {
+    for (;;) {
+      if (this.down) throw this.down;
+      if (!this.loading) return;
+      await this.allLoaded.wait();
+    }
+  }
+
+  /** Some live worker has not finished loading its module yet (a worker that failed to start is not live). */
+  private get loading(): boolean {
+    return this.pool.threads.some((w) => !this.loadedIds.has(w.threadId));
   }
 
   /** True while more tasks are in flight than workers plus the allowed queue: stop submitting. */
@@ -135,7 +192,7 @@ export class DetectionPool {
           truncated += res.truncated;
           return;
         } catch (e) {
-          if (!(e instanceof DetectionTaskError) || this.closing) throw e;
+          if (!(e instanceof DetectionTaskError) || e.reason === 'start' || this.closing) throw e;
           retries++;
           const p = Atomics.load(probe, 0);
           if (p >= 1 && p <= todo.length) {
@@ -180,7 +237,7 @@ export class DetectionPool {
     }, tick);
     timer.unref();
     try {
-      return (await this.submit({ kind: 'records', records, progress: probe }, ac.signal)) as RecordBatchResult;
+      return (await this.submit({ kind: 'records', records, progress: probe }, ac)) as RecordBatchResult;
     } catch (e) {
       if (stalled) throw new DetectionTaskError('timeout', `a detection worker spent over ${this.timeoutMs} ms on one event`);
       throw e;
@@ -189,26 +246,37 @@ export class DetectionPool {
     }
   }
 
-  private async submit(task: WorkerTask, signal?: AbortSignal): Promise<unknown> {
+  /**
+   * `abort` stops the task (a queued one leaves the queue; a running one's worker is terminated by
+   * Piscina, which starts a fresh one). Without one, the task's deadline is `taskTimeoutMs`.
+   */
+  private async submit(task: WorkerTask, abort?: AbortController): Promise<unknown> {
+    const own = abort ?? new AbortController();
+    const deadline = abort ? undefined : setTimeout(() => own.abort(new DOMException('deadline', 'TimeoutError')), this.timeoutMs).unref();
     this.inflight++;
+    this.running.add(own);
     try {
-      // An aborted task's worker is terminated by Piscina, which starts a fresh one.
-      return await this.pool.run(task, { signal: signal ?? AbortSignal.timeout(this.timeoutMs) });
+      return await this.pool.run(task, { signal: own.signal });
     } catch (e) {
       const err = e as Error;
+      if (own.signal.reason instanceof DetectionTaskError) throw own.signal.reason;
       if (err.name === 'AbortError' || err.name === 'TimeoutError') {
         throw new DetectionTaskError('timeout', `detection task exceeded ${this.timeoutMs} ms (a pathological line or regex)`);
       }
       throw new DetectionTaskError('worker', `detection worker failed: ${err.message}`, err.message === 'Terminating worker thread');
     } finally {
+      clearTimeout(deadline);
+      this.running.delete(own);
       this.inflight--;
       if (!this.needsDrain) this.room.notify();
     }
   }
 
   private closing: Promise<void> | undefined;
-  /** Workers that posted WORKER_LOADED (restarted ones count again: only "all started ones loaded" matters). */
+  /** Workers that posted WORKER_LOADED, restarted ones included. */
   private loaded = 0;
+  /** threadIds of the live workers that have loaded. */
+  private readonly loadedIds = new Set<number>();
   private readonly allLoaded = new Notifier();
 
   /** Workers that have finished loading their module (close() waits for all of them). */
@@ -223,10 +291,13 @@ export class DetectionPool {
    */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
-      if (this.loaded < this.threads) {
+      if (this.loading && !this.down) {
         // sleep's timer keeps the process up while we wait (an unref'd one let it exit mid-load).
         const done = new AbortController();
-        await Promise.race([this.allLoaded.wait(done.signal), sleep(LOAD_WAIT_MS, done.signal)]);
+        const waited = (async () => {
+          while (this.loading && !this.down && !done.signal.aborted) await this.allLoaded.wait(done.signal);
+        })();
+        await Promise.race([waited, sleep(LOAD_WAIT_MS, done.signal)]);
         done.abort();
       }
       await this.pool.destroy();

@@ -30,5 +30,5 @@ export interface RecordBatchResult {
   truncated: number;
 }
 
-/** Posted by a worker once its module and engine are loaded (see DetectionPool.close). */
+/** Posted by a worker once its module and engine are loaded, as `{ [WORKER_LOADED]: threadId }` (see DetectionPool.close). */
 export const WORKER_LOADED = 'fabric-detection-worker-loaded';

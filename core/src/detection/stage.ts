@@ -25,6 +25,10 @@ export interface DetectionStage extends PipelineStage {
   /** Loaded rules (after overrides) and the ones refused at load. */
   readonly rules: RuleInfo[];
   readonly refusals: Refusal[];
+  /** Resolves once every worker has built the engine; fails with DETECTION_WORKERS_DOWN when none can. */
+  start(): Promise<void>;
+  /** Whether the worker pool can evaluate events now (the admin API's readiness). */
+  readiness(): { ok: boolean; detail?: string };
   stop(): Promise<void>;
 }
 
@@ -47,6 +51,8 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
       refusals: [],
       drain: async () => {},
       process: async (batch) => batch,
+      start: async () => {},
+      readiness: () => ({ ok: true, detail: 'detection disabled' }),
       stop: async () => {},
     };
   }
@@ -88,7 +94,14 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
   ruleCount.set({ state: 'loaded' }, rules.length);
   ruleCount.set({ state: 'refused' }, refusals.length);
 
-  const pool = new DetectionPool({ spec, threads: config.pool_size, taskTimeoutMs: config.task_timeout_ms, maxQueue: config.max_queue });
+  const pool = new DetectionPool({
+    spec,
+    threads: config.pool_size,
+    taskTimeoutMs: config.task_timeout_ms,
+    maxQueue: config.max_queue,
+    onWorkerError: (err) =>
+      log.error({ err: err.message }, 'a detection worker failed outside any task (while starting): the pool goes on with the workers it has, and starts new ones when tasks wait'),
+  });
   const batchSize = config.batch_size ?? 2000;
 
   async function runChunk(chunk: FabricEvent[]): Promise<void> {
@@ -159,6 +172,18 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
       return pool.needsDrain;
     },
     drain: () => pool.drain(),
+    async start() {
+      try {
+        await pool.ready();
+      } catch (e) {
+        await pool.close();
+        throw e;
+      }
+    },
+    readiness() {
+      const down = pool.failure;
+      return down ? { ok: false, detail: down.message } : { ok: true, detail: `worker pool up, ${rules.length} rules` };
+    },
     async process(batch) {
       const chunks: Promise<void>[] = [];
       for (let i = 0; i < batch.length; i += batchSize) chunks.push(runChunk(batch.slice(i, i + batchSize)));

@@ -2,7 +2,7 @@
  * Piscina worker: builds the engine once from workerData (rules compile once per worker), then
  * evaluates batches. Only matches and extracted fields travel back.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { DetectionEngine, type EngineSpec } from './engine.js';
 import type { FlatRecord } from './sigma/context.js';
@@ -13,7 +13,7 @@ const engine = new DetectionEngine(workerData as EngineSpec);
 // during evaluation lets close() terminate the worker mid-load (the Node 20 crash it exists to
 // avoid). Not setImmediate either: once loaded, piscina's worker blocks in Atomics.wait until a
 // task arrives, so a timer would not fire.
-queueMicrotask(() => parentPort?.postMessage(WORKER_LOADED));
+queueMicrotask(() => parentPort?.postMessage({ [WORKER_LOADED]: threadId }));
 
 export default function run(task: WorkerTask): TextBatchResult | RecordBatchResult {
   if (task.kind === 'text') {

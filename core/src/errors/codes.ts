@@ -156,6 +156,13 @@ export const ERROR_CODES = {
     retriable: false,
     handling: 'skip',
   },
+  DETECTION_WORKERS_DOWN: {
+    area: 'detection',
+    meaning:
+      'no detection worker could start (the build under `dist/` is missing or broken, or no memory for a thread): at start-up `fabric` exits 1 with the cause; if it happens later, each batch passes undetected (`fabric_detection_failed_batches_total{reason="start"}`) and the next one starts workers again',
+    retriable: true,
+    handling: 'refuse',
+  },
 
   // Enrichment.
   QUEUE_FULL: {
