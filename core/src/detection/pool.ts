@@ -110,6 +110,8 @@ export class DetectionPool {
       this.allLoaded.notify();
     });
     this.pool.on('error', (err: Error) => this.onWorkerError(err, opts.onWorkerError));
+    // A worker gone without an 'error' (stopped by close(), or lost under a task) changes what ready() and close() wait for.
+    this.pool.on('workerDestroy', () => this.allLoaded.notify());
   }
 
   /**
@@ -136,14 +138,16 @@ export class DetectionPool {
   }
 
   /**
-   * Resolves once every worker has loaded the engine; rejects with DETECTION_WORKERS_DOWN when none
-   * could (a rule the worker cannot build, a missing or broken build, no memory for a thread).
+   * Resolves once every live worker has loaded the engine (or once close() was called: nothing is
+   * left to wait for); rejects with DETECTION_WORKERS_DOWN when none could (a missing or broken
+   * build, no memory for a thread).
    */
   async ready(): Promise<void> {
     for (;;) {
+      if (this.closed.signal.aborted) return;
       if (this.down) throw this.down;
       if (!this.loading) return;
-      await this.allLoaded.wait();
+      await this.allLoaded.wait(this.closed.signal);
     }
   }
 
@@ -273,6 +277,8 @@ export class DetectionPool {
   }
 
   private closing: Promise<void> | undefined;
+  /** Aborted by close(): ready() stops waiting. */
+  private readonly closed = new AbortController();
   /** Workers that posted WORKER_LOADED, restarted ones included. */
   private loaded = 0;
   /** threadIds of the live workers that have loaded. */
@@ -290,12 +296,14 @@ export class DetectionPool {
    * (seen when `fabric start` failed right after composing, e.g. with the admin port taken).
    */
   close(): Promise<void> {
+    this.closed.abort();
     return (this.closing ??= (async () => {
-      if (this.loading && !this.down) {
+      // Not skipped while the pool is down: a batch may have started a worker that is loading now.
+      if (this.loading) {
         // sleep's timer keeps the process up while we wait (an unref'd one let it exit mid-load).
         const done = new AbortController();
         const waited = (async () => {
-          while (this.loading && !this.down && !done.signal.aborted) await this.allLoaded.wait(done.signal);
+          while (this.loading && !done.signal.aborted) await this.allLoaded.wait(done.signal);
         })();
         await Promise.race([waited, sleep(LOAD_WAIT_MS, done.signal)]);
         done.abort();

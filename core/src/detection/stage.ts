@@ -4,6 +4,7 @@ import { counter, gauge, histogram } from '../metrics/register.js';
 import type { FabricEvent } from '../plugin-api/index.js';
 import { getField, setField } from '../plugin-api/index.js';
 import type { PipelineStage } from '../pipeline/stage.js';
+import { withTimeout } from '../async/time.js';
 import { annotateDetection } from './annotate.js';
 import type { DetectionConfig } from './config.js';
 import { DetectionEngine, type EngineSpec, type RuleInfo } from './engine.js';
@@ -31,6 +32,12 @@ export interface DetectionStage extends PipelineStage {
   readiness(): { ok: boolean; detail?: string };
   stop(): Promise<void>;
 }
+
+/**
+ * How long start-up waits for the workers to build the engine. The main thread has built the same
+ * rules already (under a second for SigmaHQ's Linux set), so this only catches a worker that hangs.
+ */
+const LOAD_DEADLINE_MS = 120_000;
 
 /** Text fields the event already carries keep their value; extraction only fills what is missing. */
 const NEVER_WRITE_BACK = new Set(['message', 'event.original']);
@@ -174,7 +181,11 @@ export async function createDetectionStage(config: DetectionConfig, ctx: Detecti
     drain: () => pool.drain(),
     async start() {
       try {
-        await pool.ready();
+        await withTimeout(
+          pool.ready(),
+          LOAD_DEADLINE_MS,
+          () => new DetectionTaskError('start', `the detection workers did not finish loading the rules within ${LOAD_DEADLINE_MS / 1000} s`),
+        );
       } catch (e) {
         await pool.close();
         throw e;

@@ -46,6 +46,14 @@ describe('a detection pool whose workers cannot start', () => {
     }
   });
 
+  it('ready() stops waiting once the pool is closed (a stop during start-up must not hang start)', async () => {
+    const pool = new DetectionPool({ spec: { rules: [] }, threads: 1 });
+    const ready = pool.ready();
+    await pool.close();
+    await expect(ready).resolves.toBeUndefined();
+    await expect(pool.ready()).resolves.toBeUndefined();
+  });
+
   it('a healthy pool is ready once every worker has built the engine', async () => {
     const pool = new DetectionPool({ spec: { rules: [] }, threads: 2 });
     try {
