@@ -105,6 +105,21 @@ describe('fabric scan', () => {
     await expect(scan.run([], io().io)).rejects.toThrow(/at least one log file/);
   });
 
+  it('a --json path it cannot write is one clear error before any work; a write failing mid-scan (a full disk) is reported, not a crash', async () => {
+    const openSsh = path.join(datasets, 'loghub/OpenSSH_2k.log');
+    const missing = path.join(tempDir('rf-scan-'), 'no/such/dir/det.jsonl');
+    const t = io();
+    expect(await scan.run([openSsh, '--json', missing], t.io)).toBe(1);
+    expect(t.err()).toContain(`cannot write --json ${missing}: ENOENT`);
+    expect(t.out()).not.toContain('Scanned');
+    // Linux's /dev/full opens, and then fails every write with ENOSPC.
+    const full = io();
+    expect(await scan.run([openSsh, '--json', '/dev/full'], full.io)).toBe(1);
+    expect(full.out()).toMatch(/Scanned 1 file, 2,000 lines/);
+    expect(full.out()).toMatch(/^rf_failed_authentication\s/m);
+    expect(full.err()).toContain('writing --json /dev/full failed (ENOSPC)');
+  });
+
   it('reports refused rules of --rules on stderr and still scans', async () => {
     const t = io();
     const code = await scan.run(['../shared/datasets/loghub/Linux_2k.log', '--rules', '../shared/datasets/sigma-rules/rules'], t.io);

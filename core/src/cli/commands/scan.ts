@@ -1,5 +1,6 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { createReadStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { open, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { CliCommand, CliIo, FlagSpecs, ParsedArgs } from '../command.js';
@@ -254,7 +255,20 @@ export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Prom
   const rules = spec.rules.map((r, i) => describeRule(r, i));
   const jsonPath = stringFlag(values.json);
   let out: WriteStream | undefined;
-  if (jsonPath) out = createWriteStream(path.resolve(io.cwd, jsonPath));
+  /** The first error writing --json: later detections are not written, the scan goes on and exits 1. */
+  let writeFailed: NodeJS.ErrnoException | undefined;
+  if (jsonPath) {
+    // Opened before any work, so a path that cannot be written is one clear line, not a stream 'error' nobody hears.
+    try {
+      out = (await open(path.resolve(io.cwd, jsonPath), 'w')).createWriteStream();
+    } catch (e) {
+      io.stderr.write(`error: cannot write --json ${jsonPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (check that its folder exists and is writable)\n`);
+      return 1;
+    }
+    out.on('error', (e) => {
+      writeFailed ??= e;
+    });
+  }
   const withFields = out !== undefined;
   // No more workers than chunks: each worker compiles every rule before its first task, so an idle
   // one only costs start-up (and is torn down while still loading).
@@ -309,7 +323,9 @@ export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Prom
               buf += JSON.stringify(detection(textLines[l]!.replace(/\r$/, ''), r.fields?.[l], matched, file, start + l, fileTime)) + '\n';
               detections++;
             }
-            if (!out.write(buf)) await new Promise<void>((res) => out!.once('drain', () => res()));
+            if (writeFailed) return;
+            // once() rejects on 'error' too: a disk that fills up must not leave this waiting for 'drain'.
+            if (!out.write(buf)) await once(out, 'drain').catch(() => {});
           }
           progress.update(done, lines);
         });
@@ -318,7 +334,8 @@ export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Prom
     await chain;
   } finally {
     await pool.close();
-    if (out) await new Promise<void>((res, rej) => out!.end((e?: Error | null) => (e ? rej(e) : res())));
+    // An error here (the last write) is recorded by the 'error' listener.
+    if (out) await new Promise<void>((res) => out!.end(() => res()));
     progress.clear();
   }
 
@@ -335,6 +352,10 @@ export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Prom
   );
   if (rows.length) io.stdout.write(table(['RULE', 'LEVEL', 'ATT&CK', 'HITS'], rows));
   else io.stdout.write('No rule matched.\n');
+  if (writeFailed) {
+    io.stderr.write(`error: writing --json ${jsonPath} failed (${writeFailed.code ?? writeFailed.message}): it is incomplete; the summary above covers every line scanned\n`);
+    return 1;
+  }
   if (out) io.stdout.write(`\n${fmt(detections)} detections written to ${jsonPath}\n`);
   if (failedChunks) {
     io.stderr.write(`${failedChunks} chunk(s) could not be scanned (see warnings above)\n`);
