@@ -185,7 +185,7 @@ const FLAGS: FlagSpecs = {
   config: { type: 'string', short: 'c', arg: 'fabric.yaml', description: "use this config's detection section (rules, logsources, extractors)" },
   logsources: { type: 'string', multiple: true, arg: 'file', description: 'extra logsource definitions (repeatable)' },
   json: { type: 'string', arg: 'out.jsonl', description: 'write every detection as an ECS event to this file' },
-  workers: { type: 'string', arg: 'n', description: 'worker threads (default: as many as useful, up to the CPUs)' },
+  workers: { type: 'string', arg: 'n', description: 'worker threads (default: the CPUs); never more than the input has 2 MB chunks' },
   'cache-dir': { type: 'string', arg: 'dir', description: 'where parsed rules are cached (default: ~/.cache/reactive-fabric/rules)' },
   'no-cache': { type: 'boolean', description: 'do not read or write the rule cache' },
 };
@@ -272,7 +272,9 @@ export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Prom
   const withFields = out !== undefined;
   // No more workers than chunks: each worker compiles every rule before its first task, so an idle
   // one only costs start-up (and is torn down while still loading).
-  const threads = workers > 0 ? workers : Math.min(availableParallelism(), Math.max(1, Math.ceil(totalBytes / CHUNK_CHARS)));
+  // An explicit --workers is bounded the same way: `--workers 500` on a small file started 500 threads.
+  const chunkCount = Math.max(1, Math.ceil(totalBytes / CHUNK_CHARS));
+  const threads = Math.min(workers > 0 ? workers : availableParallelism(), chunkCount);
   const pool = new DetectionPool({ spec, threads, taskTimeoutMs: 60_000 });
   const hits = new Array<number>(rules.length).fill(0);
   const progress = new Progress(io, totalBytes);
