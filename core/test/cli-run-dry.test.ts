@@ -1,5 +1,6 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../src/cli/command.js';
@@ -126,6 +127,26 @@ describe('fabric run --once --dry-run', () => {
       ),
     );
     expect(broker.connections()).toBeGreaterThan(0);
+    expect(() => checkpoints(dir)).toThrow(/ENOENT/);
+  }, 60_000);
+
+  it('a reader that goes away (`| head`) ends the printing, not the process: the run finishes, says so, and moves nothing', async () => {
+    const { dir, config, log } = setup('{ type: jsonl }');
+    appendFileSync(log, line(3) + line(4));
+    // As a pipe whose reader closed: every write fails with EPIPE, reported as the stream's 'error' event.
+    let writes = 0;
+    const stdout = new Writable({
+      write(_chunk, _enc, done) {
+        writes++;
+        done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    let err = '';
+    const io: CliIo = { stdout, stderr: { write: (s: string) => ((err += s), true) } as unknown as CliIo['stderr'], env: {}, cwd: repoRoot };
+    const code = await main(['run', '--once', '--dry-run', '-c', config], io);
+    expect(code, err).toBe(0);
+    expect(writes).toBe(1);
+    expect(err).toContain("dry run: stdout's reader went away (EPIPE) after 4 of 4 event(s) had been written to it; the rest were not printed");
     expect(() => checkpoints(dir)).toThrow(/ENOENT/);
   }, 60_000);
 

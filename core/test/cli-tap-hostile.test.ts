@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '../src/cli/command.js';
 import { main } from '../src/cli/main.js';
@@ -52,6 +53,27 @@ describe('fabric tap against a hostile or broken server', () => {
     expect(r.err).toContain(`the instance at ${url} ended the stream`);
     const onTty = await tap(url, true);
     expect(onTty.out).not.toContain('\u001b');
+  });
+
+  it('a reader that goes away (`fabric tap | head`) ends tap like Ctrl+C, not with a crash', async () => {
+    const url = await serve((_req, res) => {
+      sse(res);
+      const timer = setInterval(() => res.write('event: event\ndata: {"message":"m"}\n\n'), 10);
+      res.on('close', () => clearInterval(timer));
+    });
+    // As a pipe whose reader closed: every write fails with EPIPE, reported as the stream's 'error' event.
+    const stdout = Object.assign(
+      new Writable({
+        write(_chunk, _enc, done) {
+          done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+        },
+      }),
+      { isTTY: false },
+    );
+    let err = '';
+    const io: CliIo = { stdout, stderr: { write: (s: string) => ((err += s), true) } as unknown as CliIo['stderr'], env: {}, cwd: repoRoot };
+    expect(await main(['tap', '--url', url, '--token', 't'], io)).toBe(0);
+    expect(err).toMatch(/^tap stopped: \d+ event\(s\) shown\n$/);
   });
 
   it('an event that never ends is refused past the bound instead of filling memory', async () => {

@@ -173,6 +173,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 const isEntry = process.argv[1] && /fabric(\.js)?$|cli[\\/]main\.js$/.test(process.argv[1]);
 if (isEntry) {
+  // A reader that goes away mid-output (`fabric plugins list | head`) is not fabric's error: without a
+  // listener Node ends the process with a stack trace. Commands that stream (tap, top, the dry run)
+  // also stop on it (watch-output.ts); other errors still end the process as before.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
     (code) => {
       process.exitCode = code;

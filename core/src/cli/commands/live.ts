@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CliCommand, CliIo } from '../command.js';
 import { stringFlag, UsageError } from '../args.js';
 import { streamEvents } from '../sse-client.js';
+import { watchOutput } from '../watch-output.js';
 import { AdminClient, AdminClientError, type AdminLocation } from '../../admin/client.js';
 import { PRIORITY_ORDER } from '../../events/priority.js';
 import { allowedValues } from '../../config/suggest.js';
@@ -14,11 +15,16 @@ import { connectionFlags, connectionUsage, fail, location } from './status.js';
 
 const PRIORITIES = Object.keys(PRIORITY_ORDER);
 
-/** Ctrl+C (or the caller's signal, in tests) ends the view cleanly instead of killing the process mid-line. */
+/**
+ * Ctrl+C (or the caller's signal, in tests) ends the view cleanly instead of killing the process
+ * mid-line; so does stdout's reader going away (`fabric tap | head`).
+ */
 function interruption(io: CliIo): { signal: AbortSignal; dispose(): void } {
-  if (io.signal) return { signal: io.signal, dispose: () => undefined };
+  const output = watchOutput(io);
+  if (io.signal) return { signal: AbortSignal.any([io.signal, output.signal]), dispose: () => undefined };
   const ac = new AbortController();
   const stop = (): void => ac.abort();
+  output.signal.addEventListener('abort', stop, { once: true });
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return {

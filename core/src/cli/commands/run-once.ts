@@ -1,8 +1,10 @@
+import { type EventEmitter, once } from 'node:events';
 import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CliCommand, CliIo } from '../command.js';
 import { stringFlag } from '../args.js';
+import { watchOutput } from '../watch-output.js';
 import { configFlag, configPath } from '../config-arg.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { loadConfigWithOverlay } from '../../config/overlay.js';
@@ -30,15 +32,30 @@ class ReadOnlyCheckpointStore extends FileCheckpointStore {
   }
 }
 
-/** The dry run's sink: every published event as one JSON line on stdout; the configured sink is never contacted. */
+/**
+ * The dry run's sink: every published event as one JSON line on stdout; the configured sink is never
+ * contacted. Once stdout's reader has gone (`| head`), the rest is not printed: nothing else changes,
+ * since a dry run commits nothing.
+ */
 class StdoutSink implements Sink {
   readonly type = 'stdout (dry run)';
-  constructor(private readonly out: CliIo['stdout']) {}
+  private readonly output: ReturnType<typeof watchOutput>;
+  /** Events handed to stdout before its reader went away. */
+  printed = 0;
+  constructor(private readonly io: CliIo) {
+    this.output = watchOutput(io);
+  }
+  /** Why stdout stopped taking events (EPIPE when the reader closed), if it did. */
+  get closedBy(): NodeJS.ErrnoException | undefined {
+    return this.output.error;
+  }
   async start(): Promise<void> {}
   async write(events: readonly FabricEvent[]): Promise<void> {
-    if (events.length === 0) return;
+    if (events.length === 0 || this.output.error) return;
     const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-    if (!this.out.write(text)) await new Promise<void>((resolve) => this.out.once('drain', () => resolve()));
+    this.printed += events.length;
+    // Waits for 'drain' or for the reader going away, whichever comes first.
+    if (!this.io.stdout.write(text)) await once(this.io.stdout as unknown as EventEmitter, 'drain', { signal: this.output.signal }).catch(() => undefined);
   }
   async writeStatus(): Promise<void> {}
   health(): SinkHealth {
@@ -126,6 +143,7 @@ export const runOnceCommand: CliCommand = {
       throw err;
     }
     const scratch = dryRun ? await scratchCorrelationState(loaded) : undefined;
+    const stdoutSink = dryRun ? new StdoutSink(io) : undefined;
     let report;
     let orch;
     try {
@@ -134,7 +152,7 @@ export const runOnceCommand: CliCommand = {
         logger,
         env: io.env,
         once: { maxPolls: ONCE_MAX_POLLS },
-        ...(dryRun ? { sink: new StdoutSink(io.stdout), checkpoints: new ReadOnlyCheckpointStore(loaded.stateDir) } : {}),
+        ...(stdoutSink ? { sink: stdoutSink, checkpoints: new ReadOnlyCheckpointStore(loaded.stateDir) } : {}),
       });
       report = await orch.runOnce();
     } finally {
@@ -147,7 +165,12 @@ export const runOnceCommand: CliCommand = {
         `${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} ${dryRun ? 'printed' : 'published'}${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`,
       );
     }
-    if (dryRun) summary.write(`dry run: printed ${report.published} event(s); nothing was written to the ${loaded.config.sink.type} sink and no checkpoint moved\n`);
+    const cut = stdoutSink?.closedBy;
+    if (cut) {
+      summary.write(
+        `dry run: stdout's reader went away (${cut.code ?? cut.message}) after ${stdoutSink!.printed} of ${report.published} event(s) had been written to it; the rest were not printed, nothing was written to the ${loaded.config.sink.type} sink and no checkpoint moved\n`,
+      );
+    } else if (dryRun) summary.write(`dry run: printed ${report.published} event(s); nothing was written to the ${loaded.config.sink.type} sink and no checkpoint moved\n`);
     else
       summary.write(
         `published ${report.published} event(s) to ${orch.sink.type}${loaded.config.sink.type === 'jsonl' ? ` (${loaded.config.sink.path ?? `${loaded.stateDir}/events.jsonl`})` : ''}\n`,
