@@ -150,6 +150,19 @@ describe('fabric run --once --dry-run', () => {
     expect(() => checkpoints(dir)).toThrow(/ENOENT/);
   }, 60_000);
 
+  it('a stdout that fails (`> file` on a full disk) ends the printing too, and the exit code says the output is incomplete', async () => {
+    const { config } = setup('{ type: jsonl }');
+    const stdout = new Writable({
+      write(_chunk, _enc, done) {
+        done(Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' }));
+      },
+    });
+    let err = '';
+    const io: CliIo = { stdout, stderr: { write: (s: string) => ((err += s), true) } as unknown as CliIo['stderr'], env: {}, cwd: repoRoot };
+    expect(await main(['run', '--once', '--dry-run', '-c', config], io)).toBe(1);
+    expect(err).toContain('dry run: writing to stdout failed (ENOSPC) after 2 of 2 event(s)');
+  }, 60_000);
+
   it('run without --once is a usage error', async () => {
     const r = await fabric(['run', '--dry-run']);
     expect(r.code).toBe(2);

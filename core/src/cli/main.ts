@@ -173,15 +173,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 const isEntry = process.argv[1] && /fabric(\.js)?$|cli[\\/]main\.js$/.test(process.argv[1]);
 if (isEntry) {
-  // A reader that goes away mid-output (`fabric plugins list | head`) is not fabric's error: without a
-  // listener Node ends the process with a stack trace. Commands that stream (tap, top, the dry run)
-  // also stop on it (watch-output.ts); other errors still end the process as before.
+  // Without a listener, a failing stdout ends the process with a stack trace. A reader that goes away
+  // (`fabric plugins list | head`) is not fabric's error; stdout itself failing (`> file` on a full
+  // disk) means the output is incomplete, so the exit code says so. Commands that stream (tap, top,
+  // the dry run) also stop on either (watch-output.ts).
+  let stdoutFailed = false;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
+    if (e.code === 'EPIPE' || stdoutFailed) return;
+    stdoutFailed = true;
+    process.stderr.write(`error: writing to stdout failed (${e.code ?? e.message}): the output is incomplete\n`);
   });
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
     (code) => {
-      process.exitCode = code;
+      process.exitCode = code === 0 && stdoutFailed ? 1 : code;
     },
     (err: unknown) => {
       process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);

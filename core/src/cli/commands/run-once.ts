@@ -167,9 +167,12 @@ export const runOnceCommand: CliCommand = {
     }
     const cut = stdoutSink?.closedBy;
     if (cut) {
+      const why = cut.code === 'EPIPE' ? "stdout's reader went away (EPIPE)" : `writing to stdout failed (${cut.code ?? cut.message})`;
       summary.write(
-        `dry run: stdout's reader went away (${cut.code ?? cut.message}) after ${stdoutSink!.printed} of ${report.published} event(s) had been written to it; the rest were not printed, nothing was written to the ${loaded.config.sink.type} sink and no checkpoint moved\n`,
+        `dry run: ${why} after ${stdoutSink!.printed} of ${report.published} event(s) had been written to it; the rest were not printed, nothing was written to the ${loaded.config.sink.type} sink and no checkpoint moved\n`,
       );
+      // A reader that stopped reading (`| head`) wanted no more; a stdout that failed lost output.
+      if (cut.code !== 'EPIPE') return 1;
     } else if (dryRun) summary.write(`dry run: printed ${report.published} event(s); nothing was written to the ${loaded.config.sink.type} sink and no checkpoint moved\n`);
     else
       summary.write(
