@@ -120,6 +120,15 @@ describe('fabric scan', () => {
     expect(full.err()).toContain('writing --json /dev/full failed (ENOSPC)');
   });
 
+  it('--workers: wrong-typed values are usage errors, and a huge one starts no more workers than the input has chunks', async () => {
+    const openSsh = path.join(datasets, 'loghub/OpenSSH_2k.log');
+    for (const bad of ['abc', '-1', '1.5', '', '1e3']) await expect(scan.run([openSsh, '--workers', bad], io().io)).rejects.toThrow(UsageError);
+    // 1e20 is a whole number: it used to reach the pool as its thread count.
+    const t = io();
+    expect(await scan.run([openSsh, '--workers', '100000000000000000000', '--no-cache'], t.io)).toBe(0);
+    expect(t.out()).toMatch(/^rf_failed_authentication\s+low\s+T1110\s+1,131$/m);
+  });
+
   it('reports refused rules of --rules on stderr and still scans', async () => {
     const t = io();
     const code = await scan.run(['../shared/datasets/loghub/Linux_2k.log', '--rules', '../shared/datasets/sigma-rules/rules'], t.io);

@@ -193,8 +193,9 @@ const FLAGS: FlagSpecs = {
 export async function scan({ values, positionals }: ParsedArgs, io: CliIo): Promise<number> {
   if (positionals.length === 0) throw new UsageError(`scan needs at least one log file or folder\nusage: ${USAGE}`);
   const workersFlag = stringFlag(values.workers);
+  // Digits only: Number() would read "" (an unset shell variable) as 0 and "1e3" as 1000.
+  if (workersFlag !== undefined && !/^\d+$/.test(workersFlag)) throw new UsageError(`--workers must be a whole number, got "${workersFlag}"`);
   const workers = workersFlag === undefined ? 0 : Number(workersFlag);
-  if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a whole number, got "${workersFlag}"`);
   if (values['no-cache'] && values['cache-dir'] !== undefined) throw new UsageError(`--cache-dir and --no-cache exclude each other\nusage: ${USAGE}`);
 
   // The detection section of a config file (rules, logsources, extractors, overrides), or its defaults.
