@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
-import { Secret } from '../plugin-api/schema.js';
+import { Secret, timerLimit } from '../plugin-api/schema.js';
 
 /** Shortest bearer token accepted from config or FABRIC_ADMIN_TOKEN: shorter ones are guessable. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -23,7 +23,7 @@ export const AdminConfigSchema = Type.Object(
     rate_limit: Type.Object(
       {
         max: Type.Integer({ minimum: 1, default: 60, description: 'Mutating requests (POST/PUT/DELETE) allowed per client per window; 429 beyond.' }),
-        window_seconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+        window_seconds: Type.Number({ exclusiveMinimum: 0, default: 60, ...timerLimit('seconds') }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -39,7 +39,7 @@ export const AdminConfigSchema = Type.Object(
           default: 20,
           description: 'Failed authentications allowed per remote address per window; 429 beyond. A valid token is never refused by this limit.',
         }),
-        window_seconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+        window_seconds: Type.Number({ exclusiveMinimum: 0, default: 60, ...timerLimit('seconds') }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -49,7 +49,12 @@ export const AdminConfigSchema = Type.Object(
       description:
         'Extra Host header values accepted (e.g. "fabric.internal" or "fabric.internal:8600" behind a proxy). Always accepted: localhost, 127.0.0.1, [::1] and the bind address, with the port. Other Host values get 421 (DNS-rebinding defence).',
     }),
-    sse_heartbeat_seconds: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Comment line sent on idle /events streams so proxies keep them open.' }),
+    sse_heartbeat_seconds: Type.Number({
+      exclusiveMinimum: 0,
+      default: 15,
+      ...timerLimit('seconds'),
+      description: 'Comment line sent on idle /events streams so proxies keep them open.',
+    }),
     sse_max_clients: Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Open /events streams in total; 503 beyond.' }),
     sse_max_clients_per_token: Type.Integer({
       minimum: 1,

@@ -3,6 +3,7 @@ import type { TSchema } from 'typebox';
 import { COLLECTOR_STATES, LOG_LEVELS } from '../host.js';
 import type { CollectorCommand, CollectorState } from '../host.js';
 import { INDICATOR_TYPES } from '../plugin-api/indicators.js';
+import { timerLimit } from '../plugin-api/schema.js';
 import type { IndicatorType } from '../plugin-api/indicators.js';
 import { AdminErrorCodes } from './errors.js';
 
@@ -216,7 +217,7 @@ export const SharedSchemas: TSchema[] = [ErrorSchema, CollectorSummarySchema];
 const CollectorConfigFields = {
   plugin: Type.String({ minLength: 1, maxLength: 214, description: 'npm package name of the plugin' }),
   enabled: Type.Optional(Type.Boolean({ description: 'false keeps the entry but runs no collector (default true)' })),
-  interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Overrides orchestrator.collection_interval_seconds' })),
+  interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, ...timerLimit('seconds'), description: 'Overrides orchestrator.collection_interval_seconds' })),
   isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: 'Overrides orchestrator.isolation' })),
   max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb' })),
   config: Type.Optional(

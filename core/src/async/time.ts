@@ -1,10 +1,20 @@
 /** Time-bound waits: the only sleep and deadline helpers in core. */
+import { MAX_TIMER_MS } from '../plugin-api/schema.js';
+
+/**
+ * A delay a timer can hold: at most MAX_TIMER_MS (Node turns a longer one into 1 ms), never
+ * negative or NaN. Delays that come from outside (a Retry-After, a config value times a factor)
+ * pass through here, so a huge one waits its longest instead of looping.
+ */
+export function timerDelay(ms: number): number {
+  return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
+}
 
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects: callers check the signal). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    const timer = setTimeout(done, timerDelay(ms));
     function done(): void {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
@@ -20,7 +30,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error, abort?: { signal: AbortSignal; onAbort: () => Error }): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms);
+    const timer = setTimeout(() => reject(onTimeout()), timerDelay(ms));
     const onAbort = (): void => reject(abort!.onAbort());
     abort?.signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => {
@@ -34,7 +44,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error
 export function settleWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<undefined>((r) => {
-    timer = setTimeout(() => r(undefined), ms);
+    timer = setTimeout(() => r(undefined), timerDelay(ms));
     timer.unref?.();
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));

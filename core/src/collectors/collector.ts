@@ -10,7 +10,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { CheckpointStore } from '../state/checkpoint-store.js';
 import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { Semaphore } from '../async/semaphore.js';
-import { sleep } from '../async/time.js';
+import { sleep, timerDelay } from '../async/time.js';
 import { collectorMachine, leafState, type CollectorEvent, type ErrorInfo, type MachinePolicy } from './machine.js';
 import { friendlyEvent } from './graph.js';
 import { CollectorErrorCodes, CommitLedger } from './commit-ledger.js';
@@ -339,6 +339,8 @@ export class Collector {
         this.opts.slots.release();
       }
       if (finished) return this.finishOnce(sendBack, finished.error);
+      // A Retry-After of years (or a month-long interval with jitter) waits what a timer can hold.
+      delay = timerDelay(delay);
       this.nextPollAt = Date.now() + delay;
       sendBack(report);
       if (!stalledReported && Date.now() - lastProgress > t.stallAfterMs) {
@@ -461,7 +463,7 @@ export class Collector {
         this.lastHealth = report;
         sendBack({ type: 'HEALTH', report });
       });
-    }, this.opts.timing.healthIntervalMs);
+    }, timerDelay(this.opts.timing.healthIntervalMs));
     return () => clearInterval(timer);
   }
 

@@ -1,6 +1,7 @@
 import { assign, fromCallback, fromPromise, not, raise, setup, stateIn, type AnyEventObject, type StateValue } from 'xstate';
 import type { HealthReport } from '../plugin-api/index.js';
 import { codesHandled } from '../errors/codes.js';
+import { timerDelay } from '../async/time.js';
 import type { CollectorState, LastError } from '../host.js';
 import { backoffDelay, budgetExceeded, recordRestart, type RestartPolicy } from '../supervisor/policy.js';
 
@@ -77,8 +78,9 @@ export const collectorMachine = setup({
     healthLoop: fromCallback<AnyEventObject>(() => () => undefined),
   },
   delays: {
-    backoff: ({ context }) => context.backoffMs,
-    stable: ({ context }) => context.policy.stableAfterMs,
+    // xstate waits with setTimeout: a delay past what it holds would fire after 1 ms.
+    backoff: ({ context }) => timerDelay(context.backoffMs),
+    stable: ({ context }) => timerDelay(context.policy.stableAfterMs),
   },
   guards: {
     budgetLeft: ({ context }) => !budgetExceeded(recordRestart(context.restartTimes, Date.now(), context.policy.periodMs), context.policy),

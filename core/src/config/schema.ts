@@ -7,6 +7,7 @@ import { AdminConfigSchema } from '../admin/config.js';
 import { KafkaSinkConfigSchema } from '../sinks/kafka/config.js';
 import { JsonlSinkConfigSchema } from '../sinks/jsonl-config.js';
 import { ClusterConfigSchema } from '../cluster/config.js';
+import { timerLimit } from '../plugin-api/schema.js';
 
 const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: 'Unique id: letters, digits, _ . -' });
 
@@ -19,14 +20,14 @@ const Isolation = Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
 export const OrchestratorConfigSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
-    collection_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+    collection_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 60, ...timerLimit('seconds') }),
     interval_jitter: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Fraction of the interval added at random, so collectors do not poll in lockstep.' }),
     event_batch_size: Type.Integer({ minimum: 1, maximum: 100000, default: 100 }),
     max_concurrent_collections: Type.Integer({ minimum: 1, default: 3 }),
-    health_check_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    health_check_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
     auto_restart_unhealthy: Type.Boolean({ default: true }),
     event_deduplication_window_seconds: Type.Number({ minimum: 0, default: 300 }),
-    poll_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    poll_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
     degraded_after_errors: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive poll errors before a collector is degraded.' }),
     stalled_after_intervals: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Degraded when no poll succeeded within this many intervals.' }),
     restart_degraded_after_checks: Type.Integer({ minimum: 1, default: 3, description: 'With auto_restart_unhealthy, restart after this many health checks in degraded.' }),
@@ -40,6 +41,7 @@ export const OrchestratorConfigSchema = Type.Object(
     unresponsive_after_seconds: Type.Number({
       exclusiveMinimum: 0,
       default: 10,
+      ...timerLimit('seconds'),
       description: 'A worker that sends no heartbeat for this long (its event loop is blocked) is terminated (UNRESPONSIVE) and the collector restarted.',
     }),
     max_batch_bytes: Type.Integer({
@@ -54,12 +56,12 @@ export const OrchestratorConfigSchema = Type.Object(
 
 export const SupervisorConfigSchema = Type.Object(
   {
-    backoff_min_seconds: Type.Number({ exclusiveMinimum: 0, default: 1 }),
-    backoff_max_seconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
-    stable_after_seconds: Type.Number({ minimum: 0, default: 600, description: 'Running this long resets the backoff.' }),
+    backoff_min_seconds: Type.Number({ exclusiveMinimum: 0, default: 1, ...timerLimit('seconds') }),
+    backoff_max_seconds: Type.Number({ exclusiveMinimum: 0, default: 300, ...timerLimit('seconds') }),
+    stable_after_seconds: Type.Number({ minimum: 0, default: 600, ...timerLimit('seconds'), description: 'Running this long resets the backoff.' }),
     restart_intensity: Type.Integer({ minimum: 0, default: 5, description: 'More restarts than this within restart_period_seconds → failed.' }),
     restart_period_seconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
-    shutdown_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+    shutdown_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 10, ...timerLimit('seconds') }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -116,7 +118,7 @@ export const CollectorConfigSchema = Type.Object(
     id: Id,
     plugin: Type.String({ minLength: 1, description: 'npm package name of the plugin' }),
     enabled: Type.Boolean({ default: true }),
-    interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Overrides orchestrator.collection_interval_seconds' })),
+    interval_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, ...timerLimit('seconds'), description: 'Overrides orchestrator.collection_interval_seconds' })),
     isolation: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')], { description: 'Overrides orchestrator.isolation for this collector' })),
     max_heap_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Overrides orchestrator.max_heap_mb for this collector' })),
     config: Type.Record(Type.String(), Type.Unknown(), { default: {} }),

@@ -88,7 +88,10 @@ function collectErrors(schema: Schema, value: unknown, base: string): FieldError
       out.push({ path: `${base}${e.instancePath}` || '/', message: allowedValues(enumValues, got), value: redactSecretFields(fieldSchema, got) });
       continue;
     }
-    out.push({ path: `${base}${e.instancePath}` || '/', message: e.message, value: redactSecretFields(fieldSchema, pointerGet(value, e.instancePath)) });
+    // A limit that is not a taste (timerLimit): say why, so nobody raises it by trial and error.
+    const why = e.keyword === 'maximum' ? (fieldSchema as Schema | undefined)?.['x-limit'] : undefined;
+    const message = typeof why === 'string' ? `${e.message}: ${why}` : e.message;
+    out.push({ path: `${base}${e.instancePath}` || '/', message, value: redactSecretFields(fieldSchema, pointerGet(value, e.instancePath)) });
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
+import { timerLimit } from '../plugin-api/schema.js';
 
 /**
  * A Sigma-style selection used by extractors (`when`) and logsource gates (`when`):
@@ -107,13 +108,14 @@ export const DetectionConfigSchema = Type.Object(
       description:
         'Fields Sigma keywords search: "*" (default) is every value of the event, the original line included, as the Sigma specification says; a list narrows the search to those fields.',
     }),
-    pool_size: Type.Integer({ minimum: 0, default: 0, description: 'Piscina workers; 0 = one per CPU core.' }),
+    pool_size: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: 'Piscina workers (threads); 0 = one per CPU core.' }),
     batch_size: Type.Integer({ minimum: 1, default: 2000, description: 'Events per worker task.' }),
     max_queue: Type.Integer({ minimum: 1, default: 64, description: 'Queued tasks before needsDrain reports backpressure.' }),
     max_line_bytes: Type.Integer({ minimum: 256, default: 65536, description: 'Longer text is cut to this length before extraction and matching.' }),
     task_timeout_ms: Type.Integer({
       minimum: 100,
       default: 10000,
+      ...timerLimit('ms'),
       description:
         'How long one event may keep a detection worker busy. Past it the event is delivered undetected, marked fabric.detection.skipped and counted (fabric_detection_skipped_events_total); the rest of its batch is evaluated.',
     }),

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { WORKER_LOADED, type RecordBatchResult, type TextBatchResult, type WorkerTask } from './protocol.js';
 import type { FlatRecord } from './sigma/context.js';
 import { Notifier } from '../async/notifier.js';
+import { timerDelay } from '../async/time.js';
 import { sleep } from '../async/time.js';
 
 /** How long close() waits for workers still loading (a worker that never loads is then terminated anyway). */
@@ -256,7 +257,7 @@ export class DetectionPool {
    */
   private async submit(task: WorkerTask, abort?: AbortController): Promise<unknown> {
     const own = abort ?? new AbortController();
-    const deadline = abort ? undefined : setTimeout(() => own.abort(new DOMException('deadline', 'TimeoutError')), this.timeoutMs).unref();
+    const deadline = abort ? undefined : setTimeout(() => own.abort(new DOMException('deadline', 'TimeoutError')), timerDelay(this.timeoutMs)).unref();
     this.inflight++;
     this.running.add(own);
     try {

@@ -1,3 +1,5 @@
+import { timerDelay } from '../async/time.js';
+
 /**
  * Time as the enrichment stage sees it. Injectable so rate limits measured in minutes and days
  * can be tested in milliseconds; the default reads the globals at call time, so fake timers work too.
@@ -11,7 +13,8 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer: (fn, ms) => {
-    const t = setTimeout(fn, Math.max(0, ms));
+    // A Retry-After of years waits the longest a timer can, not 1 ms.
+    const t = setTimeout(fn, timerDelay(ms));
     // Waiting for a rate-limit window must not keep a finished process alive.
     (t as { unref?: () => void }).unref?.();
     return t;

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
+import { timerLimit } from '../plugin-api/schema.js';
 
 const Priority = Type.Union([Type.Literal('critical'), Type.Literal('high'), Type.Literal('medium'), Type.Literal('low'), Type.Literal('info')]);
 
@@ -77,9 +78,10 @@ export const EnrichmentConfigSchema = Type.Object(
     deadline_ms: Type.Integer({
       minimum: 0,
       default: 2000,
+      ...timerLimit('ms'),
       description: 'Longest an event waits for answers. Unanswered sources are listed in the verdict; their lookups go on and fill the cache.',
     }),
-    request_timeout_ms: Type.Integer({ exclusiveMinimum: 0, default: 30000, description: 'Longest one lookup request may take.' }),
+    request_timeout_ms: Type.Integer({ exclusiveMinimum: 0, default: 30000, ...timerLimit('ms'), description: 'Longest one lookup request may take.' }),
     max_concurrent_requests_per_source: Type.Integer({ minimum: 1, default: 2 }),
     max_queue_per_source: Type.Integer({
       minimum: 1,

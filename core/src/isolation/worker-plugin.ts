@@ -19,6 +19,7 @@ import {
 } from '../plugin-api/index.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerAhead, WorkerInit, WorkerToHost } from './protocol.js';
 import { RefusedEvent } from '../events/sanitize.js';
+import { timerDelay } from '../async/time.js';
 import { IsolationErrorCodes } from './codes.js';
 
 /**
@@ -272,7 +273,7 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
           this.pending.delete(id);
           onAbort();
           reject(new PluginError(ErrorCodes.TIMEOUT, `plugin ${msg.op}() did not finish within ${timeoutMs} ms in its worker`));
-        }, timeoutMs);
+        }, timerDelay(timeoutMs));
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.worker.postMessage({ ...msg, t: 'call', id } as HostToWorker);

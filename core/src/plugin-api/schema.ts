@@ -16,3 +16,22 @@ export function Secret(options: { description?: string; minLength?: number } = {
 export function isSecretSchema(schema: unknown): boolean {
   return typeof schema === 'object' && schema !== null && (schema as Record<string, unknown>)['x-secret'] === true;
 }
+
+/**
+ * The longest delay a Node.js timer holds. `setTimeout` turns anything longer into 1 ms (with a
+ * TimeoutOverflowWarning), so "wait a month" would become a busy loop.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const UNIT_MS = { ms: 1, seconds: 1000, minutes: 60_000, hours: 3_600_000 } as const;
+export type DurationUnit = keyof typeof UNIT_MS;
+
+/**
+ * Options for a config field that a timer waits on (an interval, a timeout, a backoff), given in
+ * `unit`: its `maximum` is what a timer can hold (about 24.8 days), and a value past it is refused
+ * with that reason. Spread it into the field's options:
+ * `Type.Integer({ minimum: 1, default: 30, ...timerLimit('seconds') })`.
+ */
+export function timerLimit(unit: DurationUnit): { maximum: number; 'x-limit': string } {
+  return { maximum: Math.floor(MAX_TIMER_MS / UNIT_MS[unit]), 'x-limit': 'a timer cannot wait longer than about 24.8 days' };
+}

@@ -1,4 +1,4 @@
-import { Secret, Type, type Static } from '@reactive-fabric/core';
+import { Secret, timerLimit, Type, type Static } from '@reactive-fabric/core';
 
 export const ElasticsearchConfigSchema = Type.Object(
   {
@@ -21,7 +21,7 @@ export const ElasticsearchConfigSchema = Type.Object(
     max_seen_ids: Type.Integer({ minimum: 100, default: 20000, description: 'Bound of the de-duplication memory kept in the checkpoint.' }),
     use_pit: Type.Boolean({ default: true, description: 'Page inside a point in time (ES 7.10+, OpenSearch 2.4+).' }),
     pit_keep_alive: Type.String({ pattern: '^[0-9]+(ms|s|m|h)$', default: '1m' }),
-    request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
     tls: Type.Object(
       {
         ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA that signed the cluster certificate.' })),

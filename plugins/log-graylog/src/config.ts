@@ -1,4 +1,4 @@
-import { Secret, Type, type Static } from '@reactive-fabric/core';
+import { Secret, timerLimit, Type, type Static } from '@reactive-fabric/core';
 
 export const GraylogConfigSchema = Type.Object(
   {
@@ -23,7 +23,7 @@ export const GraylogConfigSchema = Type.Object(
     overlap_seconds: Type.Number({ minimum: 0, default: 60, description: 'Re-read this much before the last window end, for messages that arrive late.' }),
     max_results_per_query: Type.Integer({ minimum: 1, maximum: 10000, default: 1000, description: 'Page size (limit / size) of one search request.' }),
     max_seen_ids: Type.Integer({ minimum: 100, default: 20000, description: 'Bound of the de-duplication memory kept in the checkpoint.' }),
-    request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
     tls: Type.Object(
       {
         ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed Graylog's certificate." })),

@@ -1,4 +1,4 @@
-import { Secret, Type, type Static } from '@reactive-fabric/core';
+import { Secret, timerLimit, Type, type Static } from '@reactive-fabric/core';
 
 export const SplunkConfigSchema = Type.Object(
   {
@@ -25,9 +25,9 @@ export const SplunkConfigSchema = Type.Object(
       default: 24,
       description: 'earliest_time is this far before the index-time window: events whose _time is older are not pulled.',
     }),
-    request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30 }),
-    job_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'Jobs mode: a job not done by then is cancelled.' }),
-    job_poll_interval_ms: Type.Integer({ minimum: 10, default: 500 }),
+    request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
+    job_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 120, ...timerLimit('seconds'), description: 'Jobs mode: a job not done by then is cancelled.' }),
+    job_poll_interval_ms: Type.Integer({ minimum: 10, default: 500, ...timerLimit('ms') }),
     tls: Type.Object(
       {
         ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed splunkd's certificate." })),

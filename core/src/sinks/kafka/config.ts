@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
-import { Secret } from '../../plugin-api/schema.js';
+import { Secret, timerLimit } from '../../plugin-api/schema.js';
 
 /** `sink:` with `type: kafka`. Owned by the Kafka sink (issue 4). Defaults favour throughput with acks from every in-sync replica. */
 export const KafkaSinkConfigSchema = Type.Object(
@@ -85,10 +85,10 @@ export const KafkaSinkConfigSchema = Type.Object(
     ),
     retry: Type.Object(
       {
-        initial_backoff_ms: Type.Integer({ minimum: 1, default: 200, description: 'First wait after a failed produce request.' }),
-        max_backoff_ms: Type.Integer({ minimum: 1, default: 10000, description: 'Longest wait between retries (backoff doubles up to it, with jitter).' }),
-        request_timeout_ms: Type.Integer({ minimum: 100, default: 30000 }),
-        connection_timeout_ms: Type.Integer({ minimum: 100, default: 3000 }),
+        initial_backoff_ms: Type.Integer({ minimum: 1, default: 200, ...timerLimit('ms'), description: 'First wait after a failed produce request.' }),
+        max_backoff_ms: Type.Integer({ minimum: 1, default: 10000, ...timerLimit('ms'), description: 'Longest wait between retries (backoff doubles up to it, with jitter).' }),
+        request_timeout_ms: Type.Integer({ minimum: 100, default: 30000, ...timerLimit('ms') }),
+        connection_timeout_ms: Type.Integer({ minimum: 100, default: 3000, ...timerLimit('ms') }),
         down_after_seconds: Type.Number({ minimum: 0, default: 30, description: 'Health turns from degraded to down when no request succeeded for this long.' }),
       },
       { additionalProperties: false, default: {} },
@@ -98,7 +98,7 @@ export const KafkaSinkConfigSchema = Type.Object(
       default: 50000,
       description: 'Events accepted but not yet acknowledged. Past it, write() waits (backpressure) so memory stays bounded while the broker is away.',
     }),
-    flush_timeout_seconds: Type.Number({ minimum: 0, default: 10, description: 'On shutdown, how long to keep delivering what was accepted.' }),
+    flush_timeout_seconds: Type.Number({ minimum: 0, default: 10, ...timerLimit('seconds'), description: 'On shutdown, how long to keep delivering what was accepted.' }),
   },
   { additionalProperties: false },
 );
