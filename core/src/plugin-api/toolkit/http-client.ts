@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
 import { HttpTransport, proxyFailure, tlsFailureHint } from './transport.js';
+import { retryAfterMs } from './http.js';
 
 /**
  * A REST backend's client: one transport per collector (TLS CA and verification, the proxy
@@ -176,11 +177,8 @@ export function snippet(text: string, max = 200): string {
   return t.length > max ? `${t.slice(0, max)}…` : t || '(empty body)';
 }
 
-/** Retry-After is seconds or an HTTP date. */
+/** A raw Retry-After header value (seconds or an HTTP date), read as retryAfterMs() reads it. */
 export function parseRetryAfterHeader(value: string | string[] | undefined): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  if (/^\d+(\.\d+)?$/.test(v.trim())) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  return v ? retryAfterMs({ get: (name) => (name === 'retry-after' ? v : null) }) : undefined;
 }

@@ -68,11 +68,12 @@ export async function httpSend(url: string, init: RequestInit, what: string, opt
  * When the backend says we may try again: `Retry-After` (seconds or HTTP date) first, then
  * `X-RateLimit-Reset` / `X-Rate-Limit-Reset` (epoch seconds, or seconds from now when small).
  */
-export function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
+export function retryAfterMs(headers: Pick<Headers, 'get'>, now = Date.now()): number | undefined {
   const ra = headers.get('retry-after')?.trim();
   if (ra) {
     if (/^\d+(\.\d+)?$/.test(ra)) return Math.ceil(Number(ra) * 1000);
-    const at = Date.parse(ra);
+    // An HTTP date names its day and month; Date.parse alone would take "-5" for the year -5.
+    const at = /[a-z]/i.test(ra) ? Date.parse(ra) : Number.NaN;
     if (!Number.isNaN(at)) return Math.max(0, at - now);
   }
   for (const name of ['x-ratelimit-reset', 'x-rate-limit-reset']) {
