@@ -7,7 +7,7 @@ import { AdminConfigSchema } from '../admin/config.js';
 import { KafkaSinkConfigSchema } from '../sinks/kafka/config.js';
 import { JsonlSinkConfigSchema } from '../sinks/jsonl-config.js';
 import { ClusterConfigSchema } from '../cluster/config.js';
-import { timerLimit } from '../plugin-api/schema.js';
+import { spanLimit, timerLimit } from '../plugin-api/schema.js';
 
 const Id = Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: 'Unique id: letters, digits, _ . -' });
 
@@ -26,7 +26,7 @@ export const OrchestratorConfigSchema = Type.Object(
     max_concurrent_collections: Type.Integer({ minimum: 1, default: 3 }),
     health_check_interval_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
     auto_restart_unhealthy: Type.Boolean({ default: true }),
-    event_deduplication_window_seconds: Type.Number({ minimum: 0, default: 300 }),
+    event_deduplication_window_seconds: Type.Number({ ...spanLimit('seconds'), minimum: 0, default: 300 }),
     poll_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),
     degraded_after_errors: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive poll errors before a collector is degraded.' }),
     stalled_after_intervals: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Degraded when no poll succeeded within this many intervals.' }),
@@ -60,7 +60,7 @@ export const SupervisorConfigSchema = Type.Object(
     backoff_max_seconds: Type.Number({ exclusiveMinimum: 0, default: 300, ...timerLimit('seconds') }),
     stable_after_seconds: Type.Number({ minimum: 0, default: 600, ...timerLimit('seconds'), description: 'Running this long resets the backoff.' }),
     restart_intensity: Type.Integer({ minimum: 0, default: 5, description: 'More restarts than this within restart_period_seconds → failed.' }),
-    restart_period_seconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
+    restart_period_seconds: Type.Number({ ...spanLimit('seconds'), exclusiveMinimum: 0, default: 300 }),
     shutdown_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 10, ...timerLimit('seconds') }),
   },
   { additionalProperties: false, default: {} },

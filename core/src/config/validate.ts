@@ -88,7 +88,7 @@ function collectErrors(schema: Schema, value: unknown, base: string): FieldError
       out.push({ path: `${base}${e.instancePath}` || '/', message: allowedValues(enumValues, got), value: redactSecretFields(fieldSchema, got) });
       continue;
     }
-    // A limit that is not a taste (timerLimit): say why, so nobody raises it by trial and error.
+    // A limit that is not a taste (timerLimit, spanLimit): say why, so nobody raises it by trial and error.
     const why = e.keyword === 'maximum' ? (fieldSchema as Schema | undefined)?.['x-limit'] : undefined;
     const message = typeof why === 'string' ? `${e.message}: ${why}` : e.message;
     out.push({ path: `${base}${e.instancePath}` || '/', message, value: redactSecretFields(fieldSchema, pointerGet(value, e.instancePath)) });

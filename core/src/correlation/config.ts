@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
+import { spanLimit } from '../plugin-api/schema.js';
 
 /** `correlation:` section. Owned by the correlation stage (issue 9). */
 export const CorrelationConfigSchema = Type.Object(
@@ -18,16 +19,19 @@ export const CorrelationConfigSchema = Type.Object(
       description: 'Correlation rules to skip, by id or name (built-in or your own).',
     }),
     allowed_lateness_seconds: Type.Number({
+      ...spanLimit('seconds'),
       minimum: 0,
       default: 60,
       description: 'How far behind the newest @timestamp of its own collector a detection may arrive and still be correlated; older ones are counted as late and not correlated.',
     }),
     idle_collector_seconds: Type.Number({
+      ...spanLimit('seconds'),
       minimum: 0,
       default: 300,
       description: "Windows close on the slowest collector's event time; a collector that sent no detection for this long (wall clock) stops holding them open.",
     }),
     max_clock_skew_seconds: Type.Number({
+      ...spanLimit('seconds'),
       minimum: 0,
       default: 300,
       description:
@@ -55,6 +59,7 @@ export const CorrelationConfigSchema = Type.Object(
       description: 'Checkpoint of open windows and fired alerts, relative to state_dir.',
     }),
     checkpoint_interval_seconds: Type.Number({
+      ...spanLimit('seconds'),
       minimum: 0,
       default: 5,
       description:

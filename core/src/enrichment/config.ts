@@ -1,17 +1,19 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
-import { timerLimit } from '../plugin-api/schema.js';
+import { spanLimit, timerLimit } from '../plugin-api/schema.js';
 
 const Priority = Type.Union([Type.Literal('critical'), Type.Literal('high'), Type.Literal('medium'), Type.Literal('low'), Type.Literal('info')]);
 
 const CacheConfigSchema = Type.Object(
   {
     ttl_minutes: Type.Number({
+      ...spanLimit('minutes'),
       exclusiveMinimum: 0,
       default: 60,
       description: "How long a source's verdict is reused. An enricher's own `cache_ttl_minutes` overrides it.",
     }),
     negative_ttl_minutes: Type.Number({
+      ...spanLimit('minutes'),
       minimum: 0,
       default: 15,
       description: 'How long an "unknown" (never seen) answer is reused; 0 disables negative caching.',

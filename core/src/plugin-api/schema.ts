@@ -23,7 +23,7 @@ export function isSecretSchema(schema: unknown): boolean {
  */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-const UNIT_MS = { ms: 1, seconds: 1000, minutes: 60_000, hours: 3_600_000 } as const;
+const UNIT_MS = { ms: 1, seconds: 1000, minutes: 60_000, hours: 3_600_000, days: 86_400_000 } as const;
 export type DurationUnit = keyof typeof UNIT_MS;
 
 /**
@@ -34,4 +34,17 @@ export type DurationUnit = keyof typeof UNIT_MS;
  */
 export function timerLimit(unit: DurationUnit): { maximum: number; 'x-limit': string } {
   return { maximum: Math.floor(MAX_TIMER_MS / UNIT_MS[unit]), 'x-limit': 'a timer cannot wait longer than about 24.8 days' };
+}
+
+/** A century: longer than any log store or feed keeps, short enough that date arithmetic stays valid. */
+export const MAX_SPAN_MS = 100 * 365.25 * 86_400_000;
+
+/**
+ * Options for a config field that is a span of time compared with clocks and event times (a
+ * look-back, an overlap, a TTL, a lateness), given in `unit`: at most a century, so a value meant
+ * in another unit is refused at `fabric validate` instead of failing every poll with "Invalid time
+ * value" or never expiring.
+ */
+export function spanLimit(unit: DurationUnit): { maximum: number; 'x-limit': string } {
+  return { maximum: Math.floor(MAX_SPAN_MS / UNIT_MS[unit]), 'x-limit': 'longer than a century: check the unit' };
 }

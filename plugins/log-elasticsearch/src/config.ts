@@ -1,4 +1,4 @@
-import { Secret, timerLimit, Type, type Static } from '@reactive-fabric/core';
+import { Secret, spanLimit, timerLimit, Type, type Static } from '@reactive-fabric/core';
 
 export const ElasticsearchConfigSchema = Type.Object(
   {
@@ -15,8 +15,18 @@ export const ElasticsearchConfigSchema = Type.Object(
     tiebreaker_field: Type.Optional(
       Type.String({ minLength: 1, description: 'Unique keyword field to break timestamp ties; default: _shard_doc in an ES point in time, _id otherwise.' }),
     ),
-    query_window_minutes: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'First poll looks back this far; later polls read at most this much time per window.' }),
-    overlap_seconds: Type.Number({ minimum: 0, default: 60, description: 'Re-read this much before the last window end, for documents that arrive late.' }),
+    query_window_minutes: Type.Number({
+      ...spanLimit('minutes'),
+      exclusiveMinimum: 0,
+      default: 5,
+      description: 'First poll looks back this far; later polls read at most this much time per window.',
+    }),
+    overlap_seconds: Type.Number({
+      ...spanLimit('seconds'),
+      minimum: 0,
+      default: 60,
+      description: 'Re-read this much before the last window end, for documents that arrive late.',
+    }),
     max_results_per_query: Type.Integer({ minimum: 1, maximum: 10000, default: 1000, description: 'Page size of one search request.' }),
     max_seen_ids: Type.Integer({ minimum: 100, default: 20000, description: 'Bound of the de-duplication memory kept in the checkpoint.' }),
     use_pit: Type.Boolean({ default: true, description: 'Page inside a point in time (ES 7.10+, OpenSearch 2.4+).' }),

@@ -1,4 +1,4 @@
-import { Secret, timerLimit, Type, type Static } from '@reactive-fabric/core';
+import { Secret, spanLimit, timerLimit, Type, type Static } from '@reactive-fabric/core';
 
 export const GraylogConfigSchema = Type.Object(
   {
@@ -19,8 +19,13 @@ export const GraylogConfigSchema = Type.Object(
       default: ['timestamp', 'source', 'message', 'full_message', 'application_name', 'process_id', 'facility', 'level', 'streams', '_id', 'gl2_message_id'],
       description: 'Scripting API: the message fields to fetch (timestamp and an id are always added).',
     }),
-    query_window_minutes: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'First poll looks back this far; later polls read at most this much time per window.' }),
-    overlap_seconds: Type.Number({ minimum: 0, default: 60, description: 'Re-read this much before the last window end, for messages that arrive late.' }),
+    query_window_minutes: Type.Number({
+      ...spanLimit('minutes'),
+      exclusiveMinimum: 0,
+      default: 5,
+      description: 'First poll looks back this far; later polls read at most this much time per window.',
+    }),
+    overlap_seconds: Type.Number({ ...spanLimit('seconds'), minimum: 0, default: 60, description: 'Re-read this much before the last window end, for messages that arrive late.' }),
     max_results_per_query: Type.Integer({ minimum: 1, maximum: 10000, default: 1000, description: 'Page size (limit / size) of one search request.' }),
     max_seen_ids: Type.Integer({ minimum: 100, default: 20000, description: 'Bound of the de-duplication memory kept in the checkpoint.' }),
     request_timeout_seconds: Type.Number({ exclusiveMinimum: 0, default: 30, ...timerLimit('seconds') }),

@@ -1,4 +1,4 @@
-import { Secret, timerLimit, Type, type Static } from '@reactive-fabric/core';
+import { Secret, spanLimit, timerLimit, Type, type Static } from '@reactive-fabric/core';
 
 export const SplunkConfigSchema = Type.Object(
   {
@@ -13,14 +13,21 @@ export const SplunkConfigSchema = Type.Object(
     }),
     results_api: Type.Union([Type.Literal('v1'), Type.Literal('v2')], { default: 'v1', description: 'Jobs mode: v2 results endpoints exist from Splunk 9.0.1.' }),
     query_window_minutes: Type.Number({
+      ...spanLimit('minutes'),
       exclusiveMinimum: 0,
       default: 5,
       description: 'First poll looks back this far in index time; later polls read at most this much index time per search.',
     }),
-    overlap_seconds: Type.Integer({ minimum: 0, default: 60, description: 'Re-read this much index time before the last window end (events that became searchable late).' }),
+    overlap_seconds: Type.Integer({
+      ...spanLimit('seconds'),
+      minimum: 0,
+      default: 60,
+      description: 'Re-read this much index time before the last window end (events that became searchable late).',
+    }),
     max_results_per_query: Type.Integer({ minimum: 1, maximum: 50000, default: 1000, description: 'Jobs mode: results page size (count).' }),
     max_seen_ids: Type.Integer({ minimum: 100, default: 20000, description: 'Bound of the de-duplication memory kept in the checkpoint.' }),
     earliest_lookback_hours: Type.Number({
+      ...spanLimit('hours'),
       exclusiveMinimum: 0,
       default: 24,
       description: 'earliest_time is this far before the index-time window: events whose _time is older are not pulled.',

@@ -1,4 +1,4 @@
-import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, spanLimit, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
 
 export const AbuseIpdbConfigSchema = Type.Object(
@@ -14,6 +14,7 @@ export const AbuseIpdbConfigSchema = Type.Object(
     blacklist_confidence_minimum: Type.Integer({ minimum: 25, maximum: 100, default: 90, description: 'Feed: lowest abuseConfidenceScore taken from /blacklist.' }),
     blacklist_limit: Type.Integer({ minimum: 1, maximum: 500_000, default: 10_000, description: 'Feed: entries asked for (free tier: 10,000).' }),
     blacklist_interval_minutes: Type.Number({
+      ...spanLimit('minutes'),
       minimum: 1,
       default: 360,
       description: 'Feed: least time between two /blacklist downloads (free tier: 5 a day, so keep it at 288 or more).',

@@ -1,4 +1,4 @@
-import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, spanLimit, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
 
 const Tlp = Type.Union([Type.Literal('clear'), Type.Literal('white'), Type.Literal('green'), Type.Literal('amber'), Type.Literal('amber+strict'), Type.Literal('red')]);
@@ -18,7 +18,7 @@ export const MispConfigSchema = Type.Object(
     enforce_warninglist: Type.Boolean({ default: true, description: 'Ask MISP to drop attributes on its own warninglists (enforceWarninglist).' }),
     feed_page_size: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'Feed: attributes per restSearch page (limit).' }),
     feed_since: Type.Optional(Type.String({ description: 'Feed: first timestamp when there is no checkpoint yet (ISO 8601).' })),
-    feed_lookback_days: Type.Number({ minimum: 0, default: 30, description: 'Feed: without feed_since, start this many days back.' }),
+    feed_lookback_days: Type.Number({ ...spanLimit('days'), minimum: 0, default: 30, description: 'Feed: without feed_since, start this many days back.' }),
     feed_to_ids_only: Type.Boolean({ default: true, description: 'Feed: only attributes flagged for detection (to_ids).' }),
     feed_max_tlp: Type.Union([Tlp], { default: 'amber', description: 'Feed: attributes tagged above this TLP are not collected.' }),
     // Self-hosted MISP often has a certificate from an internal CA, sometimes requires client certificates.

@@ -1,4 +1,4 @@
-import { checkField, enricherConfigFields, Type } from '@reactive-fabric/core';
+import { checkField, enricherConfigFields, spanLimit, Type } from '@reactive-fabric/core';
 import type { Static } from '@reactive-fabric/core';
 
 const Tlp = Type.Union([Type.Literal('clear'), Type.Literal('white'), Type.Literal('green'), Type.Literal('amber'), Type.Literal('amber+strict'), Type.Literal('red')]);
@@ -13,7 +13,7 @@ export const OtxConfigSchema = Type.Object(
     malicious_pulses: Type.Integer({ minimum: 1, default: 3, description: 'Pulses naming an indicator before OTX alone calls it malicious.' }),
     feed_page_size: Type.Integer({ minimum: 1, maximum: 50, default: 20, description: 'Feed: pulses per /pulses/subscribed page (limit).' }),
     feed_since: Type.Optional(Type.String({ format: 'date-time', description: 'Feed: first modified_since when there is no checkpoint yet (ISO 8601).' })),
-    feed_lookback_days: Type.Number({ minimum: 0, default: 30, description: 'Feed: without feed_since, start this many days back.' }),
+    feed_lookback_days: Type.Number({ ...spanLimit('days'), minimum: 0, default: 30, description: 'Feed: without feed_since, start this many days back.' }),
     feed_max_tlp: Type.Union([Tlp], { default: 'amber', description: 'Feed: pulses marked above this TLP are not collected.' }),
   },
   { additionalProperties: false },

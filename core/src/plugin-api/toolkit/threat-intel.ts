@@ -1,6 +1,6 @@
 // Helpers for threat-intel enrichers: the config fields they share, score → status, and feed
 // entries as ECS threat.indicator events.
-import { Secret, Type } from '../schema.js';
+import { Secret, spanLimit, Type } from '../schema.js';
 import type { Indicator, IndicatorType, VerdictStatus } from '../indicators.js';
 import type { SourceEvent } from '../events.js';
 
@@ -18,7 +18,7 @@ export function enricherConfigFields(d: EnricherConfigDefaults) {
     base_url: Type.String({ default: d.baseUrl, pattern: '^https?://[^\\s]+$', description: `API root; default ${d.baseUrl}. Point it at a proxy or a test fake.` }),
     requests_per_minute: Type.Integer({ minimum: 1, default: d.requestsPerMinute, description: 'Budget the enrichment stage keeps to; never set it above your plan.' }),
     requests_per_day: Type.Integer({ minimum: 1, default: d.requestsPerDay ?? 100_000, description: 'Daily budget (00:00 UTC reset).' }),
-    cache_ttl_minutes: Type.Number({ minimum: 0, default: 60, description: 'How long the enrichment stage reuses an answer (also "unknown" answers).' }),
+    cache_ttl_minutes: Type.Number({ ...spanLimit('minutes'), minimum: 0, default: 60, description: 'How long the enrichment stage reuses an answer (also "unknown" answers).' }),
     min_reputation_score: Type.Number({
       minimum: 0,
       maximum: 1,

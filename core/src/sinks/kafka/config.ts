@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
-import { Secret, timerLimit } from '../../plugin-api/schema.js';
+import { Secret, spanLimit, timerLimit } from '../../plugin-api/schema.js';
 
 /** `sink:` with `type: kafka`. Owned by the Kafka sink (issue 4). Defaults favour throughput with acks from every in-sync replica. */
 export const KafkaSinkConfigSchema = Type.Object(
@@ -89,7 +89,12 @@ export const KafkaSinkConfigSchema = Type.Object(
         max_backoff_ms: Type.Integer({ minimum: 1, default: 10000, ...timerLimit('ms'), description: 'Longest wait between retries (backoff doubles up to it, with jitter).' }),
         request_timeout_ms: Type.Integer({ minimum: 100, default: 30000, ...timerLimit('ms') }),
         connection_timeout_ms: Type.Integer({ minimum: 100, default: 3000, ...timerLimit('ms') }),
-        down_after_seconds: Type.Number({ minimum: 0, default: 30, description: 'Health turns from degraded to down when no request succeeded for this long.' }),
+        down_after_seconds: Type.Number({
+          ...spanLimit('seconds'),
+          minimum: 0,
+          default: 30,
+          description: 'Health turns from degraded to down when no request succeeded for this long.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
