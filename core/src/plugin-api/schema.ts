@@ -32,8 +32,8 @@ export type DurationUnit = keyof typeof UNIT_MS;
  * with that reason. Spread it into the field's options:
  * `Type.Integer({ minimum: 1, default: 30, ...timerLimit('seconds') })`.
  */
-export function timerLimit(unit: DurationUnit): { maximum: number; 'x-limit': string } {
-  return { maximum: Math.floor(MAX_TIMER_MS / UNIT_MS[unit]), 'x-limit': 'a timer cannot wait longer than about 24.8 days' };
+export function timerLimit(unit: DurationUnit): DurationLimit {
+  return durationLimit(MAX_TIMER_MS, unit, 'a timer cannot wait longer than about 24.8 days');
 }
 
 /** A century: longer than any log store or feed keeps, short enough that date arithmetic stays valid. */
@@ -45,6 +45,12 @@ export const MAX_SPAN_MS = 100 * 365.25 * 86_400_000;
  * in another unit is refused at `fabric validate` instead of failing every poll with "Invalid time
  * value" or never expiring.
  */
-export function spanLimit(unit: DurationUnit): { maximum: number; 'x-limit': string } {
-  return { maximum: Math.floor(MAX_SPAN_MS / UNIT_MS[unit]), 'x-limit': 'longer than a century: check the unit' };
+export function spanLimit(unit: DurationUnit): DurationLimit {
+  return durationLimit(MAX_SPAN_MS, unit, 'longer than a century: check the unit');
+}
+
+/** `x-limit` is the reason config validation prints after "must be <= maximum". */
+export type DurationLimit = { maximum: number; 'x-limit': string };
+function durationLimit(maxMs: number, unit: DurationUnit, reason: string): DurationLimit {
+  return { maximum: Math.floor(maxMs / UNIT_MS[unit]), 'x-limit': reason };
 }
