@@ -6,7 +6,7 @@ import { loadConfigWithOverlay, readOverlay, writeOverlay } from '../config/over
 import { keepRedacted, redactedConfig } from '../config/redacted.js';
 import { CollectorConfigSchema, type CollectorConfig, type EnricherConfig, type FabricConfig } from '../config/schema.js';
 import { validateAgainstSchema } from '../config/validate.js';
-import { stableStringify } from '../enrichment/copy.js';
+import { stableStringify } from '../enrichment/stable-stringify.js';
 import { ConfigRefusedError, HostError, type CollectorConfigView, type ConfigControl, type LogLevel, type ReloadReport } from '../host.js';
 import { registerSecret } from '../logging.js';
 import type { Orchestrator } from '../orchestrator.js';

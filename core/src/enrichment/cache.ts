@@ -75,10 +75,11 @@ export class VerdictCache {
     return cache;
   }
 
-  get(key: string): Entry | undefined {
+  /** `now`: the clock's time, when the caller has read it already. */
+  get(key: string, now = this.clock.now()): Entry | undefined {
     const e = this.lru.get(key);
     if (!e) return undefined;
-    if (e.exp <= this.clock.now()) {
+    if (e.exp <= now) {
       this.lru.delete(key);
       this.dirty = true;
       return undefined;

@@ -7,6 +7,7 @@ export function enrichmentMetrics(registry: Registry) {
   const gauge = <L extends string>(name: string, help: string, labelNames: L[]) => registerGauge<L>(registry, { name, help, labelNames });
   return {
     events: counter('fabric_enrichment_events_total', 'Detections and alerts enriched, by verdict.', ['verdict']),
+    failed: counter('fabric_enrichment_failed_events_total', 'Detections whose enrichment threw; published without reputation.', []),
     skipped: counter('fabric_enrichment_indicators_skipped_total', 'Indicators not looked up, by reason (non_public, warninglist, false_positive).', ['reason']),
     cacheHits: counter('fabric_enrichment_cache_hits_total', 'Verdicts served from the cache.', ['enricher']),
     cacheMisses: counter('fabric_enrichment_cache_misses_total', 'Indicators that had to be asked.', ['enricher']),

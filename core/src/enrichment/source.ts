@@ -135,7 +135,17 @@ export class EnricherSource {
 
   /** A fresh cached answer, counting the hit or miss. `key`: indicatorKey(indicator), if the caller has it. */
   cached(indicator: Indicator, key?: string): Verdict | undefined {
-    const e = this.o.cache.get(this.cacheKey(indicator, key));
+    return this.cachedAt(this.cacheKey(indicator, key), this.o.clock.now());
+  }
+
+  /** This source's verdict-cache key of an indicator (`key`: its indicatorKey), for cachedAt. */
+  cacheKeyOf(indicator: Indicator, key: string): string {
+    return this.cacheKey(indicator, key);
+  }
+
+  /** cached(), given the cache key and the time (callers that look many up at once read both once). */
+  cachedAt(cacheKey: string, now: number): Verdict | undefined {
+    const e = this.o.cache.get(cacheKey, now);
     // Counted here; the metrics get them at flushCacheMetrics (a labelled increment per lookup cost
     // more than the lookup).
     if (e) this.cacheTally.hits++;

@@ -16,7 +16,7 @@ describe('enrichment from the cache', () => {
     await state.cleanup();
   });
 
-  it('gives a later event the same verdict, in objects of its own, with the field it was found in', async () => {
+  it('gives a later event the same verdict, frozen and shared, with the field it was found in', async () => {
     const clock = new ManualClock(START);
     const vt = new FakeEnricher(clock, { respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9, confidence: 0.8, evidence: { hits: 3 } }) });
     const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock });
@@ -32,11 +32,90 @@ describe('enrichment from the cache', () => {
     // Same JSON, key order included, whether built or copied from the cached outcome.
     expect(JSON.stringify(reputation(third))).toBe(JSON.stringify(reputation(first)));
     expect(JSON.stringify(enrichments(third))).toBe(JSON.stringify(enrichments(first)));
-    // Changing one event's enrichment must not touch another's.
-    enrichments(second)[0]!.verdict.status = 'clean';
-    enrichments(second)[0]!.indicator.ip = 'changed';
-    expect(enrichments(third)[0]!.verdict.status).toBe('malicious');
+    // Events decided alike share what enrichment added, so it is read-only all the way down: a
+    // change that would reach other events is a TypeError where it is tried.
+    expect(reputation(third)).toBe(reputation(first));
+    expect(() => {
+      enrichments(second)[0]!.verdict.status = 'clean';
+    }).toThrow(TypeError);
+    expect(() => {
+      enrichments(third)[0]!.verdict.evidence.hits = 0;
+    }).toThrow(TypeError);
+    expect(() => {
+      reputation(third).indicators[0].verdict = 'clean';
+    }).toThrow(TypeError);
+    expect(() => enrichments(third).push({})).toThrow(TypeError);
+    expect(() => {
+      delete reputation(first).priority;
+    }).toThrow(TypeError);
+    expect([first, second, third].map((e) => enrichments(e)[0]!.verdict.status)).toEqual(['malicious', 'malicious', 'malicious']);
     expect(enrichments(third)[0]!.indicator.ip).toBe('45.1.2.3');
+    // The event itself stays the pipeline's to change.
+    third.fabric.priority = 'low';
+    expect(first.fabric.priority).not.toBe('low');
+    await stage.stop();
+  });
+
+  it('keeps what the source sent in threat.enrichments, adds its own entries after them, and changes none of them', async () => {
+    const clock = new ManualClock(START);
+    const vt = new FakeEnricher(clock, { respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9 }) });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock });
+    await processWithin(stage, clock, [detection({ source: { ip: '45.1.2.6' } })], 100);
+    const sent = { indicator: { type: 'ipv4-addr', ip: '45.1.2.6' }, matched: { field: 'source.ip' }, note: 'from the sender' };
+    const event = detection({ source: { ip: '45.1.2.6' }, threat: { enrichments: [sent] } });
+    await processWithin(stage, clock, [event], 100);
+    expect(vt.calls).toHaveLength(1);
+    expect(enrichments(event)).toHaveLength(2);
+    expect(enrichments(event)[0]).toBe(sent);
+    expect(Object.isFrozen(sent)).toBe(false);
+    expect(enrichments(event)[1]!.source.enricher).toBe('vt');
+    await stage.stop();
+  });
+
+  it('enriches with evidence nested deeper than the stack, or holding binary data, without failing the batch', async () => {
+    const clock = new ManualClock(START);
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 200_000; i++) deep = { d: deep };
+    const vt = new FakeEnricher(clock, {
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9, evidence: { deep, bytes: new Uint8Array([1, 2, 3]) } }),
+    });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock });
+    const batch = [detection({ source: { ip: '45.1.2.7' } }), detection({ source: { ip: '45.1.2.8' } })];
+    await processWithin(stage, clock, batch, 100);
+    await processWithin(stage, clock, [detection({ source: { ip: '45.1.2.7' } })], 100);
+    expect(batch.map((e) => reputation(e).verdict)).toEqual(['malicious', 'malicious']);
+    const evidence = enrichments(batch[0]!)[0]!.verdict.evidence;
+    expect(Object.isFrozen(evidence.deep)).toBe(true);
+    expect(evidence.bytes).toBeInstanceOf(Uint8Array);
+    await stage.stop();
+  });
+
+  it('an event whose enrichment throws goes on without reputation; the rest of its batch is enriched, cached or not', async () => {
+    const clock = new ManualClock(START);
+    const registry = new Registry();
+    // Stands for a bug or an input nobody foresaw: evidence that throws when it is read.
+    const poison = new Proxy(
+      {},
+      {
+        isExtensible: () => {
+          throw new Error('poisoned evidence');
+        },
+      },
+    );
+    const vt = new FakeEnricher(clock, {
+      respond: (ind) => ({ indicator: ind, status: 'malicious', score: 0.9, ...(ind.value === '45.6.6.6' ? { evidence: poison } : {}) }),
+    });
+    const { stage } = await makeStage({ enrichers: [{ id: 'vt', instance: vt }], stateDir: state.dir, clock, registry });
+    const primed = [detection({ source: { ip: '45.6.6.6' } }), detection({ source: { ip: '45.6.6.1' } })];
+    await processWithin(stage, clock, primed, 100);
+    expect(reputation(primed[0]!)).toBeUndefined();
+    expect(reputation(primed[1]!).verdict).toBe('malicious');
+    // Now 45.6.6.6 is cached (its event fails before anything waits) while 45.6.6.2 is still asked.
+    const batch = [detection({ source: { ip: '45.6.6.2' } }), detection({ source: { ip: '45.6.6.6' } }), detection({ source: { ip: '45.6.6.1' } })];
+    const out = await processWithin(stage, clock, batch, 100);
+    expect(out).toHaveLength(3);
+    expect(out.map((e) => reputation(e)?.verdict)).toEqual(['malicious', undefined, 'malicious']);
+    expect(await metricValue(registry, 'fabric_enrichment_failed_events_total')).toBe(2);
     await stage.stop();
   });
 
