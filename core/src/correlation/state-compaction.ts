@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { compiledWorkerPath } from '../async/compiled-worker.js';
 import { Worker } from 'node:worker_threads';
 import { syncDir } from '../state/atomic.js';
 import { listJournals, mergeStateFiles, type StateFile } from './state-file.js';
@@ -32,11 +32,7 @@ export async function compactStateFiles(file: string, upTo: number, now = new Da
 
 /** The compiled compaction worker; from src/ (vitest) the dist/ copy, like the detection worker. */
 function compactorFile(): string | undefined {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts')
-    ? here.replace('/src/correlation/', '/dist/correlation/').replace(/state-compaction\.ts$/, 'state-compactor.js')
-    : new URL('./state-compactor.js', here).href;
-  const file = fileURLToPath(url);
+  const file = compiledWorkerPath(import.meta.url, 'state-compactor.js');
   return existsSync(file) ? file : undefined;
 }
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { compiledWorkerPath } from '../async/compiled-worker.js';
 import { Piscina } from 'piscina';
 import { FabricError } from '../errors/fabric-error.js';
 import type { EngineSpec } from './engine.js';
@@ -15,13 +15,10 @@ import { sleep } from '../async/time.js';
 const LOAD_WAIT_MS = 5000;
 
 /**
- * The compiled worker. When this module runs from src/ (vitest), workers still need JavaScript,
- * so the path points at the same file under dist/.
+ * The compiled worker (under dist/ even when this module runs from src/: compiledWorkerPath).
  */
 export function workerFile(): string {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts') ? here.replace('/src/detection/', '/dist/detection/').replace(/pool\.ts$/, 'worker.js') : new URL('./worker.js', here).href;
-  const file = fileURLToPath(url);
+  const file = compiledWorkerPath(import.meta.url, 'worker.js');
   if (!existsSync(file)) throw new Error(`detection worker ${file} is missing: build with "npx tsc -b" from the repository root`);
   return file;
 }

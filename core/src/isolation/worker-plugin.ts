@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { compiledWorkerPath } from '../async/compiled-worker.js';
 import {
   ErrorCodes,
   PluginError,
@@ -22,14 +23,9 @@ import { RefusedEvent } from '../events/sanitize.js';
 import { timerDelay } from '../async/time.js';
 import { IsolationErrorCodes } from './codes.js';
 
-/**
- * The compiled worker. When this module runs from src/ (vitest), the worker still needs
- * JavaScript, so the path points at the same file under dist/ (as the detection pool does).
- */
+/** The compiled worker (under dist/ even when this module runs from src/: compiledWorkerPath). */
 function workerFile(): string {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts') ? here.replace('/src/isolation/', '/dist/isolation/').replace(/worker-plugin\.ts$/, 'worker-main.js') : new URL('./worker-main.js', here).href;
-  const file = fileURLToPath(url);
+  const file = compiledWorkerPath(import.meta.url, 'worker-main.js');
   if (!existsSync(file)) throw new Error(`plugin worker ${file} is missing: build with "npx tsc -b" from the repository root`);
   return file;
 }
