@@ -151,6 +151,39 @@ describe('Kafka sink against a real broker', () => {
   });
 });
 
+describe('Kafka sink producer thread', () => {
+  type ThreadView = { session: { worker?: { postMessage: (m: { op: string }, t?: unknown) => void; terminate: () => Promise<number> } } };
+  const threadOf = (sink: Sink) => (sink as unknown as ThreadView).session.worker;
+
+  it('loses nothing when the thread dies under a request: a new thread delivers it, and close ends the thread', async () => {
+    const run = runId();
+    const topics = topicsFor(run);
+    const ctx = sinkContext();
+    const sink = createKafkaSink(resolveKafkaSinkConfig({ type: 'kafka', brokers: [bootstrap], topics, retry: { initial_backoff_ms: 20, max_backoff_ms: 100 } }), ctx);
+    await sink.start();
+    const events = Array.from({ length: 1200 }, (_, i) => detection(run, i, { fingerprints: 40 }));
+    await sink.write(events.slice(0, 200));
+    const first = threadOf(sink)!;
+    // The thread ends right after it was handed a request: that request is owed and must come back as a failure.
+    const post = first.postMessage.bind(first);
+    first.postMessage = (m, t) => {
+      post(m, t);
+      if (m.op === 'send') void first.terminate();
+    };
+    await Promise.all([sink.write(events.slice(200, 700)), sink.write(events.slice(700))]);
+    const second = threadOf(sink);
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
+    expect(sink.health()).toEqual({ state: 'ok', pending: 0 });
+    expect(await ctx.registry.metrics()).toMatch(/fabric_kafka_sink_errors_total\{code="PRODUCER_THREAD_EXITED"\} [1-9]/);
+    expect(ctx.logs.text()).toContain('Kafka delivery resumed');
+    await sink.close(5000);
+    expect(threadOf(sink)).toBeUndefined();
+    const ids = new Set((await consumeAll(bootstrap, topics.detections)).map((r) => (JSON.parse(r.value) as FabricEvent).event.id));
+    expect(ids.size).toBe(events.length);
+  });
+});
+
 describe('Kafka sink configuration', () => {
   it('uses the documented topic names, gzip and bounded buffering by default', () => {
     const c = resolveKafkaSinkConfig({ type: 'kafka', brokers: ['127.0.0.1:29092'] });

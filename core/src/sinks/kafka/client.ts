@@ -7,6 +7,9 @@ import type { KafkaSinkConfig } from './config.js';
 
 const { logLevel } = kafkajs;
 
+/** The part of a pino logger the producer session and the kafkajs log bridge use (the producer thread forwards it). */
+export type KafkaLogger = Pick<Logger, 'info' | 'warn' | 'debug' | 'trace'>;
+
 /** Every secret the config holds, so log lines and errors can be scrubbed of them. */
 export function kafkaSecrets(config: KafkaSinkConfig): string[] {
   const out: string[] = [];
@@ -36,10 +39,28 @@ function pem(value: string, field: string, baseDir: string): string {
 }
 
 /**
+ * The config with its TLS files read (PEM text in place of paths), for a thread that must not
+ * depend on the working directory. Throws, naming the field and path, when a file is unreadable.
+ */
+export function withPemText(config: KafkaSinkConfig, baseDir: string): KafkaSinkConfig {
+  const tls = config.tls;
+  if (!tls) return config;
+  return {
+    ...config,
+    tls: {
+      ...tls,
+      ...(tls.ca ? { ca: pem(tls.ca, 'ca', baseDir) } : {}),
+      ...(tls.cert ? { cert: pem(tls.cert, 'cert', baseDir) } : {}),
+      ...(tls.key ? { key: pem(tls.key, 'key', baseDir) } : {}),
+    },
+  };
+}
+
+/**
  * kafkajs logs every failed connection attempt at ERROR: during a broker outage that is a line per
  * retry. The sink reports outages itself (rate-limited), so kafkajs lines go to debug, scrubbed of secrets.
  */
-function pinoLogCreator(logger: Logger, secrets: readonly string[]): logCreator {
+function pinoLogCreator(logger: KafkaLogger, secrets: readonly string[]): logCreator {
   return () =>
     ({ level, log }) => {
       const { message, ...extra } = log;
@@ -51,7 +72,7 @@ function pinoLogCreator(logger: Logger, secrets: readonly string[]): logCreator 
 }
 
 /** `baseDir`: where relative TLS file paths resolve (the config file's folder). */
-export function kafkaClientConfig(config: KafkaSinkConfig, logger: Logger, baseDir: string): KafkaConfig {
+export function kafkaClientConfig(config: KafkaSinkConfig, logger: KafkaLogger, baseDir: string): KafkaConfig {
   const secrets = kafkaSecrets(config);
   const out: KafkaConfig = {
     clientId: config.client_id,

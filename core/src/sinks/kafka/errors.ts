@@ -24,6 +24,20 @@ export class KafkaSinkClosedError extends FabricError {
   }
 }
 
+/**
+ * A kafkajs error as it reaches the host from the producer thread: its message and what
+ * describeKafkaError made of it there (the error object itself does not cross threads).
+ */
+export class ProducerThreadError extends Error {
+  constructor(
+    message: string,
+    readonly facts: ErrorFacts,
+  ) {
+    super(message);
+    this.name = 'ProducerThreadError';
+  }
+}
+
 /** Broker error types that mean "fix the config or the cluster", not "wait and retry". */
 const FATAL_TYPES = new Set([
   'SASL_AUTHENTICATION_FAILED',
@@ -52,6 +66,7 @@ export interface ErrorFacts {
 
 /** Walk kafkajs' nested errors (cause, originalError, aggregate errors) for what went wrong. */
 export function describeKafkaError(err: unknown): ErrorFacts {
+  if (err instanceof ProducerThreadError) return err.facts;
   const types: string[] = [];
   const names: string[] = [];
   const codes: string[] = [];

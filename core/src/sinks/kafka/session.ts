@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
 import type { Kafka, Producer } from 'kafkajs';
-import type { Logger } from 'pino';
+import type { KafkaLogger } from './client.js';
 import type { KafkaSinkConfig } from './config.js';
 import type { ErrorFacts } from './errors.js';
 import type { ProduceRequest } from './request.js';
@@ -31,7 +31,7 @@ export class ProducerSession {
   constructor(
     private readonly kafka: Pick<Kafka, 'producer' | 'admin'>,
     private readonly config: KafkaSinkConfig,
-    private readonly logger: Logger,
+    private readonly logger: KafkaLogger,
   ) {}
 
   /** Connects (again) if needed and makes sure the topics exist. */

@@ -1,20 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs from 'kafkajs';
 import type { Logger } from 'pino';
 import type { FabricEvent } from '../../plugin-api/index.js';
 import type { CollectorStatusEvent, Sink, SinkContext, SinkHealth } from '../sink.js';
 import type { DeadLetterRecord } from '../dead-letter.js';
 import type { KafkaSinkConfig } from './config.js';
-import { kafkaClientConfig, kafkaSecrets, redact } from './client.js';
+import { kafkaSecrets, redact, withPemText } from './client.js';
 import { DeliveryLoop } from './delivery.js';
 import { describeKafkaError, KafkaSinkClosedError, KafkaSinkSetupError } from './errors.js';
 import { eventMessage, statusMessage, deadLetterMessage } from './messages.js';
 import { kafkaSinkMetrics, type KafkaSinkMetrics } from './metrics.js';
 import { OutageTracker } from './outage.js';
 import { DeliveryQueue } from './queue.js';
-import { ProducerSession } from './session.js';
-
-const { Kafka: KafkaClient } = kafkajs;
+import { ProducerThread } from './producer-thread.js';
 
 /**
  * Publishes to Kafka with at-least-once delivery: an idempotent producer, acks from all in-sync
@@ -23,16 +20,17 @@ const { Kafka: KafkaClient } = kafkajs;
  * for as long as it takes; only close() gives up on accepted events, and says so by rejecting.
  *
  * Laid out like Vector's sinks: config.ts (the `sink:` section), request.ts (a batch into one
- * produce request), session.ts (the service: the producer and its topics), queue.ts (accepted
- * events until acknowledged, with backpressure), delivery.ts (queue to session, with retries),
- * outage.ts (failures as health). This class wires them to the Sink interface and runs close().
+ * produce request), session.ts (the service: the producer and its topics), run in a worker thread
+ * by producer-thread.ts, queue.ts (accepted events until acknowledged, with backpressure),
+ * delivery.ts (queue to session, with retries), outage.ts (failures as health). This class wires
+ * them to the Sink interface and runs close().
  */
 export class KafkaSink implements Sink {
   readonly type = 'kafka';
   private readonly logger: Logger;
   private readonly secrets: string[];
   private readonly metrics: KafkaSinkMetrics;
-  private readonly session: ProducerSession;
+  private readonly session: ProducerThread;
   private readonly outage: OutageTracker;
   private readonly queue: DeliveryQueue;
   private readonly delivery: DeliveryLoop;
@@ -45,9 +43,9 @@ export class KafkaSink implements Sink {
     this.logger = ctx.logger.child({ sink: 'kafka' });
     this.secrets = kafkaSecrets(config);
     // Throws on an unreadable TLS file: before any metric is registered for a sink that cannot exist.
-    const kafka = new KafkaClient(kafkaClientConfig(config, this.logger, ctx.configDir ?? process.cwd()));
+    const threadConfig = withPemText(config, ctx.configDir ?? process.cwd());
     this.metrics = kafkaSinkMetrics(ctx.metrics, () => ({ ok: 0, degraded: 1, down: 2 })[this.health().state]);
-    this.session = new ProducerSession(kafka, config, this.logger);
+    this.session = new ProducerThread(threadConfig, this.logger);
     this.outage = new OutageTracker({
       logger: this.logger,
       errors: this.metrics.errors,
