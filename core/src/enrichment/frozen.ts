@@ -3,7 +3,7 @@
  * so events enriched alike can share it: nothing after the enrichment stage changes these objects,
  * and freezing turns a change that would reach other events into a TypeError at the line that
  * tried it. Copying them per event instead was the largest cost of a cached enrichment
- * (bench/enrichment warm / baseline 0.123–0.141 with copies, 0.176–0.187 shared; docs/enrichment.md).
+ * (bench/enrichment; the figures are in docs/enrichment.md).
  */
 
 type Obj = Record<string, unknown>;

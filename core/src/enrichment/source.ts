@@ -133,17 +133,15 @@ export class EnricherSource {
     return { ...this.health };
   }
 
-  /** A fresh cached answer, counting the hit or miss. `key`: indicatorKey(indicator), if the caller has it. */
-  cached(indicator: Indicator, key?: string): Verdict | undefined {
-    return this.cachedAt(this.cacheKey(indicator, key), this.o.clock.now());
-  }
-
   /** This source's verdict-cache key of an indicator (`key`: its indicatorKey), for cachedAt. */
   cacheKeyOf(indicator: Indicator, key: string): string {
     return this.cacheKey(indicator, key);
   }
 
-  /** cached(), given the cache key and the time (callers that look many up at once read both once). */
+  /**
+   * A fresh cached answer at `now`, counting the hit or miss. Takes the cache key and the time so
+   * a caller looking many up reads both once (the stage memoises the key per indicator).
+   */
   cachedAt(cacheKey: string, now: number): Verdict | undefined {
     const e = this.o.cache.get(cacheKey, now);
     // Counted here; the metrics get them at flushCacheMetrics (a labelled increment per lookup cost

@@ -37,6 +37,7 @@ export const ERROR_HANDLING = {
   retry: 'retried at the next poll; the collector is degraded after `orchestrator.degraded_after_errors` consecutive errors',
   restart: 'the plugin instance is gone: the collector is restarted with exponential backoff, and `failed` past its restart budget',
   reread: 'nothing is committed past the batch: it is read again from the last written checkpoint',
+  resend: "the sink keeps the events and sends them again with capped backoff for as long as it takes; writes wait meanwhile (backpressure) and the sink's health goes degraded, then down",
   'dead-letter': 'the event goes to the dead-letter queue; the rest of its batch goes on',
   skip: 'the event is delivered undetected (`fabric.detection.skipped`); the rest of its batch is evaluated again',
   unanswered: 'the lookup is given up; the verdict lists the source as unanswered',
@@ -198,6 +199,13 @@ export const ERROR_CODES = {
       'the Kafka cluster cannot hold the cluster state (an internal topic has the wrong partition count, or creating it was refused): the message names the topic and the fix',
     retriable: false,
     handling: 'refuse',
+  },
+  KAFKA_PRODUCE_FAILED: {
+    area: 'sink',
+    meaning:
+      "a produce request failed in the Kafka sink's producer thread (a broker error, a lost connection, or the thread itself exited): the `code` label of fabric_kafka_sink_errors_total names the cause, `PRODUCER_THREAD_EXITED` for the thread",
+    retriable: true,
+    handling: 'resend',
   },
   TOPIC_MISSING: { area: 'sink', meaning: 'Kafka topics are missing and `sink.create_topics.enabled` is false', retriable: false, handling: 'refuse' },
   TOPIC_CREATE_DENIED: { area: 'sink', meaning: 'the Kafka cluster refused to create the missing topics (ACLs)', retriable: false, handling: 'refuse' },

@@ -28,13 +28,13 @@ export class KafkaSinkClosedError extends FabricError {
  * A kafkajs error as it reaches the host from the producer thread: its message and what
  * describeKafkaError made of it there (the error object itself does not cross threads).
  */
-export class ProducerThreadError extends Error {
+export class ProducerThreadError extends FabricError {
+  declare readonly code: 'KAFKA_PRODUCE_FAILED';
   constructor(
     message: string,
     readonly facts: ErrorFacts,
   ) {
-    super(message);
-    this.name = 'ProducerThreadError';
+    super('KAFKA_PRODUCE_FAILED', message);
   }
 }
 

@@ -18,7 +18,13 @@ const logAt =
   (level: LogLevel) =>
   (fieldsOrMsg: unknown, msg?: string): void => {
     const fields = typeof fieldsOrMsg === 'object' && fieldsOrMsg !== null ? (fieldsOrMsg as Record<string, unknown>) : {};
-    post({ op: 'log', level, fields, msg: msg ?? (typeof fieldsOrMsg === 'string' ? fieldsOrMsg : '') });
+    const text = msg ?? (typeof fieldsOrMsg === 'string' ? fieldsOrMsg : '');
+    try {
+      post({ op: 'log', level, fields, msg: text });
+    } catch {
+      // Fields that cannot be cloned: the line without them, rather than an error inside kafkajs.
+      post({ op: 'log', level, fields: {}, msg: text });
+    }
   };
 const logger = { trace: logAt('trace'), debug: logAt('debug'), info: logAt('info'), warn: logAt('warn') } as unknown as KafkaLogger;
 
@@ -47,7 +53,10 @@ port.on('message', (m: HostToThread) => {
       answer(m.id, session.ready());
       break;
     case 'send':
-      answer(m.id, session.send(requestFromWire(m.request)));
+      answer(
+        m.id,
+        Promise.resolve().then(() => session.send(requestFromWire(m.request))),
+      );
       break;
     case 'afterFailure':
       session.afterFailure(m.facts, m.attempt);

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { compiledWorkerPath } from '../../async/compiled-worker.js';
+import { kafkaSecrets, redact } from './client.js';
 import type { KafkaSinkConfig } from './config.js';
 import type { ProduceService } from './delivery.js';
 import { type ErrorFacts, KafkaSinkSetupError, ProducerThreadError } from './errors.js';
@@ -14,7 +16,10 @@ function threadFile(): string {
   return file;
 }
 
-type Call = { resolve: () => void; reject: (err: Error) => void };
+/** A producer that does not disconnect within this is ended with its thread (the sink waits 5 s in all). */
+const CLOSE_WAIT_MS = 4000;
+
+type Call = { worker: Worker; resolve: () => void; reject: (err: Error) => void };
 
 /**
  * The producer session (session.ts) in a worker thread of its own. Encoding records, compressing
@@ -23,12 +28,14 @@ type Call = { resolve: () => void; reject: (err: Error) => void };
  * contract as ProducerSession: send() resolves when the brokers acknowledged the request.
  *
  * The thread starts on first use. If it dies, the calls it owed fail like a lost connection (the
- * delivery loop retries them with backoff) and the next call starts a new thread.
+ * delivery loop retries them with backoff) and the next call starts a new thread. After close(),
+ * calls fail and no thread starts again: a closed sink must not leave one keeping the process up.
  */
 export class ProducerThread implements ProduceService {
   private worker: Worker | undefined;
   private readonly calls = new Map<number, Call>();
   private nextId = 0;
+  private closed = false;
 
   /** `config`: with its TLS files read (withPemText). */
   constructor(
@@ -52,20 +59,24 @@ export class ProducerThread implements ProduceService {
     this.worker?.postMessage({ op: 'afterFailure', facts, attempt } satisfies HostToThread);
   }
 
-  /** Disconnects the producer and ends the thread. Never rejects. */
+  /** Disconnects the producer and ends the thread for good. Never rejects. */
   async close(): Promise<void> {
     const worker = this.worker;
-    if (!worker) return;
-    await this.call((id) => ({ op: 'close', id })).catch(() => {});
-    if (this.worker === worker) this.worker = undefined;
-    await worker.terminate().catch(() => {});
+    if (worker) await Promise.race([this.call((id) => ({ op: 'close', id })).catch(() => {}), sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
+    this.closed = true;
+    this.worker = undefined;
+    await worker?.terminate().catch(() => {});
   }
 
   private call(message: (id: number) => HostToThread, transfer: ArrayBuffer[] = []): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      if (this.closed) {
+        reject(threadError('SINK_CLOSED', 'the Kafka sink is closed'));
+        return;
+      }
       const worker = this.worker ?? this.start();
       const id = this.nextId++;
-      this.calls.set(id, { resolve, reject });
+      this.calls.set(id, { worker, resolve, reject });
       worker.postMessage(message(id), transfer);
     });
   }
@@ -76,13 +87,15 @@ export class ProducerThread implements ProduceService {
     this.worker = worker;
     worker.on('message', (m: ThreadToHost) => this.received(m));
     // An uncaught error ends the thread: 'exit' follows and fails what it owed.
-    worker.on('error', (err) => this.logger.error({ err: err.message }, 'Kafka producer thread failed; a new one takes over'));
+    worker.on('error', (err) => this.logger.error({ err: redact(err.message, kafkaSecrets(this.config)) }, 'Kafka producer thread failed; a new one takes over'));
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
-      const owed = [...this.calls.values()];
-      this.calls.clear();
-      const facts: ErrorFacts = { code: 'PRODUCER_THREAD_EXITED', types: [], fatal: false, connection: true, message: `the Kafka producer thread exited (code ${code})` };
-      for (const c of owed) c.reject(new ProducerThreadError(facts.message, facts));
+      // Only this thread's calls: a new thread may already hold others.
+      for (const [id, c] of this.calls) {
+        if (c.worker !== worker) continue;
+        this.calls.delete(id);
+        c.reject(threadError('PRODUCER_THREAD_EXITED', `the Kafka producer thread exited (code ${code})`));
+      }
     });
     return worker;
   }
@@ -98,6 +111,12 @@ export class ProducerThread implements ProduceService {
     if (m.op === 'done') call.resolve();
     else call.reject(errorFromWire(m.error));
   }
+}
+
+/** Counted and retried like a lost connection. */
+function threadError(code: string, message: string): ProducerThreadError {
+  const facts: ErrorFacts = { code, types: [], fatal: false, connection: true, message };
+  return new ProducerThreadError(message, facts);
 }
 
 function errorFromWire(e: WireKafkaError): Error {
