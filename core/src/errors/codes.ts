@@ -37,7 +37,8 @@ export const ERROR_HANDLING = {
   retry: 'retried at the next poll; the collector is degraded after `orchestrator.degraded_after_errors` consecutive errors',
   restart: 'the plugin instance is gone: the collector is restarted with exponential backoff, and `failed` past its restart budget',
   reread: 'nothing is committed past the batch: it is read again from the last written checkpoint',
-  resend: "the sink keeps the events and sends them again with capped backoff for as long as it takes; writes wait meanwhile (backpressure) and the sink's health goes degraded, then down",
+  resend:
+    "the sink keeps the events and sends them again with capped backoff for as long as it takes; writes wait meanwhile (backpressure) and the sink's health goes degraded, then down",
   'dead-letter': 'the event goes to the dead-letter queue; the rest of its batch goes on',
   skip: 'the event is delivered undetected (`fabric.detection.skipped`); the rest of its batch is evaluated again',
   unanswered: 'the lookup is given up; the verdict lists the source as unanswered',

@@ -77,7 +77,13 @@ export class ProducerThread implements ProduceService {
       const worker = this.worker ?? this.start();
       const id = this.nextId++;
       this.calls.set(id, { worker, resolve, reject });
-      worker.postMessage(message(id), transfer);
+      try {
+        worker.postMessage(message(id), transfer);
+      } catch (err) {
+        // A record that cannot be cloned: this attempt fails, and nothing is left owed.
+        this.calls.delete(id);
+        throw err;
+      }
     });
   }
 
