@@ -11,7 +11,8 @@ export interface ProducerThreadInit {
 
 export type HostToThread =
   | { op: 'ready'; id: number }
-  | { op: 'send'; id: number; request: WireRequest }
+  /** `chained`: send only if the previous request succeeded (request-chain.ts). */
+  | { op: 'send'; id: number; request: WireRequest; chained: boolean }
   | { op: 'afterFailure'; facts: ErrorFacts; attempt: number }
   | { op: 'close'; id: number };
 
