@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { Logger, LevelWithSilent } from 'pino';
+import { Writable } from 'node:stream';
 import pinoPretty from 'pino-pretty';
 
 /**
@@ -99,19 +100,30 @@ export function isLogFormat(value: string): value is LogFormat {
   return (LOG_FORMATS as readonly string[]).includes(value);
 }
 
-export function createLogger(options: { level?: LevelWithSilent; destination?: NodeJS.WritableStream; name?: string; format?: LogFormat; colorize?: boolean } = {}): Logger {
+export function createLogger(
+  options: {
+    level?: LevelWithSilent;
+    destination?: NodeJS.WritableStream;
+    name?: string;
+    format?: LogFormat;
+    colorize?: boolean;
+    /** Without `destination` (stderr): called once when stderr stops taking lines (see stderrLog). */
+    onOutputLost?: (err: NodeJS.ErrnoException) => void;
+  } = {},
+): Logger {
+  const target = options.destination ?? stderrLog(options.onOutputLost);
   // Secrets are replaced in the serialised JSON line (streamWrite), before pino-pretty reads it:
   // both formats print only redacted text.
   const destination =
     options.format === 'pretty'
       ? pinoPretty({
-          destination: (options.destination as NodeJS.WritableStream | undefined) ?? 2,
+          destination: target,
           sync: true,
           colorize: options.colorize ?? (options.destination === undefined && process.stderr.isTTY === true),
           translateTime: 'SYS:HH:MM:ss.l',
           ignore: 'name',
         })
-      : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ fd: 2, sync: true }));
+      : (target as pino.DestinationStream);
   return pino(
     {
       name: options.name ?? 'fabric',
@@ -122,6 +134,38 @@ export function createLogger(options: { level?: LevelWithSilent; destination?: N
     },
     destination as pino.DestinationStream,
   );
+}
+
+/**
+ * Log lines to stderr, written synchronously, that never throw into the code that logs. When
+ * stderr's reader goes away (`fabric start 2>&1 | head`, journald restarting) or its disk is full,
+ * sonic-boom emits 'error', and with no listener that is thrown out of whichever line was logging,
+ * in the middle of the pipeline; left alone, it also keeps every later line in memory to retry.
+ * Here the first failure goes to `onLost` once and later lines are dropped: the command decides
+ * what losing its log means (`fabric start` stops, runtime.ts).
+ */
+export function stderrLog(onLost: (err: NodeJS.ErrnoException) => void = () => {}): Writable {
+  const fd = pino.destination({ fd: 2, sync: true });
+  let lost = false;
+  const fail = (err: NodeJS.ErrnoException): void => {
+    if (lost) return;
+    lost = true;
+    onLost(err);
+  };
+  fd.on('error', fail);
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, done) {
+      if (!lost) {
+        try {
+          fd.write(typeof chunk === 'string' ? chunk : chunk.toString());
+        } catch (err) {
+          fail(err as NodeJS.ErrnoException);
+        }
+      }
+      done();
+    },
+  });
 }
 
 export type { Logger };

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { repoRoot, tempDir } from './helpers.js';
+import { repoRoot, tempDir, until } from './helpers.js';
 
 /** Subprocess tests run the built CLI (core/dist): build first. */
 const fabric = join(repoRoot, 'core/bin/fabric.js');
@@ -64,4 +64,38 @@ describe('fabric start: signals during start-up', () => {
       expect(stderr).not.toMatch(/admin API listening/);
     }, 60_000);
   }
+});
+
+describe('fabric start: its log output goes away', () => {
+  it('stops gracefully and exits 74 when stderr stops taking lines, keeping what it had accepted', async () => {
+    const dir = tempDir('fabric-log-lost-');
+    dirs.push(dir);
+    writeFileSync(join(dir, 'auth.log'), 'Dec  6 05:00:00 host sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2\n');
+    writeFileSync(
+      join(dir, 'fabric.yaml'),
+      [
+        'state_dir: ./state',
+        'log_level: info',
+        'orchestrator: { collection_interval_seconds: 1 }',
+        'collectors:',
+        '  - { id: auth, plugin: "@reactive-fabric/plugin-log-file", config: { base_dir: ".", paths: [auth.log], format: syslog } }',
+        'sink: { type: jsonl }',
+      ].join('\n'),
+    );
+    // The log as JSON on a pipe, like `fabric start 2>&1 | head` or a supervisor's log stream.
+    const child = spawn(process.execPath, [fabric, 'start', '-c', join(dir, 'fabric.yaml')], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+    await until(() => existsSync(join(dir, 'state/events.jsonl')) && readFileSync(join(dir, 'state/events.jsonl'), 'utf8').includes('203.0.113.9'), 30_000);
+    expect(stderr).toMatch(/reactive fabric running/);
+    // The reader goes away; the next line logged (SIGHUP logs one) finds no one to take it.
+    child.stderr.destroy();
+    child.kill('SIGHUP');
+    const result = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    expect(result).toEqual({ code: 74, signal: null });
+    // A graceful stop: the state folder's lock is released and the event it published is still there.
+    expect(readdirSync(join(dir, 'state')).filter((f) => f.includes('lock'))).toEqual([]);
+    expect(readFileSync(join(dir, 'state/events.jsonl'), 'utf8')).toContain('203.0.113.9');
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import { HELP_GROUPS, type CliCommand, type CliIo, type ParsedArgs } from './com
 import { UsageError } from './args.js';
 import { FabricError } from '../errors/fabric-error.js';
 import { redactSecrets } from '../logging.js';
+import { outputFailureReported } from './watch-output.js';
 import { commands as runtime } from './commands/runtime.js';
 import { commands as scan } from './commands/scan.js';
 import { commands as status } from './commands/status.js';
@@ -181,8 +182,13 @@ if (isEntry) {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE' || stdoutFailed) return;
     stdoutFailed = true;
-    process.stderr.write(`error: writing to stdout failed (${e.code ?? e.message}): the output is incomplete\n`);
+    // A write to a file fails after the command may have returned: the exit code is set here too.
+    if (!process.exitCode) process.exitCode = 1;
+    if (!outputFailureReported(e)) process.stderr.write(`error: writing to stdout failed (${e.code ?? e.message}): the output is incomplete\n`);
   });
+  // stderr failing has nowhere to be reported; unheard, it would end the process as an uncaught
+  // error in the middle of a graceful stop. The log on stderr reports its own loss (logging.ts).
+  process.stderr.on('error', () => undefined);
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
     (code) => {
       process.exitCode = code === 0 && stdoutFailed ? 1 : code;

@@ -20,13 +20,19 @@ export const LOG_FORMAT_FLAG: FlagSpecs = {
 };
 
 /** The process logger in the format asked for (flag, then FABRIC_LOG_FORMAT), else pretty on a terminal. */
-export function cliLogger(flag: string | boolean | string[] | undefined, io: CliIo, level: LevelWithSilent, usage: string): Logger {
+export function cliLogger(
+  flag: string | boolean | string[] | undefined,
+  io: CliIo,
+  level: LevelWithSilent,
+  usage: string,
+  onOutputLost?: (err: NodeJS.ErrnoException) => void,
+): Logger {
   const asked = typeof flag === 'string' ? flag : undefined;
   if (asked !== undefined && !isLogFormat(asked)) throw new UsageError(`--log-format "${asked}" is not one of ${LOG_FORMATS.join(', ')}\nusage: ${usage}`);
   const fromEnv = io.env.FABRIC_LOG_FORMAT;
   if (asked === undefined && fromEnv && !isLogFormat(fromEnv)) throw new UsageError(`FABRIC_LOG_FORMAT="${fromEnv}" is not one of ${LOG_FORMATS.join(', ')}`);
   const isTTY = (io.stderr as NodeJS.WritableStream & { isTTY?: boolean }).isTTY;
-  return createLogger({ level, format: chooseLogFormat(asked, io.env, isTTY) });
+  return createLogger({ level, format: chooseLogFormat(asked, io.env, isTTY), ...(onOutputLost ? { onOutputLost } : {}) });
 }
 
 /**

@@ -6,11 +6,13 @@ import type { CliIo } from './command.js';
  * this one, the command stops printing and ends the way it ends on Ctrl+C. The listener stays for
  * the life of the process: a write still buffered when the command returns can fail after it.
  */
-export function watchOutput(io: CliIo): { signal: AbortSignal; readonly error: NodeJS.ErrnoException | undefined } {
+export function watchOutput(io: CliIo, options: { reportsFailure?: boolean } = {}): { signal: AbortSignal; readonly error: NodeJS.ErrnoException | undefined } {
   const ac = new AbortController();
   let error: NodeJS.ErrnoException | undefined;
-  // Tests hand in plain objects with only write(); a real stream always has on().
-  (io.stdout as Partial<NodeJS.WritableStream>).on?.('error', (e: NodeJS.ErrnoException) => {
+  // Tests hand in plain objects with only write(); a real stream always has on(). Prepended: the
+  // failure is marked as the command's before the CLI's own listener (main.ts) looks at it.
+  (io.stdout as Partial<NodeJS.WritableStream>).prependListener?.('error', (e: NodeJS.ErrnoException) => {
+    if (options.reportsFailure) reportedByCommand.add(e);
     error ??= e;
     ac.abort(e);
   });
@@ -20,4 +22,11 @@ export function watchOutput(io: CliIo): { signal: AbortSignal; readonly error: N
       return error;
     },
   };
+}
+
+/** stdout failures a command reports in its own words (the dry run's summary): the CLI does not say it again. */
+const reportedByCommand = new WeakSet<Error>();
+
+export function outputFailureReported(e: Error): boolean {
+  return reportedByCommand.has(e);
 }

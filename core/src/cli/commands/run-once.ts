@@ -43,7 +43,8 @@ class StdoutSink implements Sink {
   /** Events handed to stdout before its reader went away. */
   printed = 0;
   constructor(private readonly io: CliIo) {
-    this.output = watchOutput(io);
+    // Its summary says how far the output got (run()'s end).
+    this.output = watchOutput(io, { reportsFailure: true });
   }
   /** Why stdout stopped taking events (EPIPE when the reader closed), if it did. */
   get closedBy(): NodeJS.ErrnoException | undefined {

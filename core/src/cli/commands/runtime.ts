@@ -21,6 +21,8 @@ const EXIT_GRACE_MS = 2000;
 
 /** Exit code after an error escaped every handler (EX_SOFTWARE): a supervisor (systemd, k8s) restarts us. */
 export const EXIT_UNCAUGHT = 70;
+/** Exit code after the log could no longer be written (EX_IOERR): restarted, it gets a working stderr. */
+export const EXIT_LOG_LOST = 74;
 
 /**
  * SIGINT/SIGTERM handling from the moment the command starts, so a signal during start-up (a
@@ -30,17 +32,25 @@ export const EXIT_UNCAUGHT = 70;
  * The same path takes what still escapes (an `uncaughtException` or `unhandledRejection` in the
  * host thread, e.g. from a plugin running `isolation: inline`): it is logged (secrets redacted),
  * and the process stops gracefully and exits 70 — never a silent, half-alive process. Another
- * one during that stop exits at once (70).
+ * one during that stop exits at once (70). `stop(reason, code)` takes the same path for failures
+ * found by the command itself (its log output lost: 74).
  */
-function watchSignals(io: CliIo): { readonly received: string | undefined; readonly fatal: boolean; readonly next: Promise<string>; dispose(): void } {
+function watchSignals(io: CliIo): {
+  readonly received: string | undefined;
+  /** 0 after a signal; the failure's code otherwise. */
+  readonly exitCode: number;
+  readonly next: Promise<string>;
+  stop(reason: string, code: number): void;
+  dispose(): void;
+} {
   let received: string | undefined;
-  let fatal = false;
+  let exitCode = 0;
   let wake: (sig: string) => void = () => undefined;
   const next = new Promise<string>((resolve) => (wake = resolve));
   const onSignal = (sig: NodeJS.Signals): void => {
     if (received !== undefined) {
       io.stderr.write(`second ${sig}: exiting now\n`);
-      process.exit(fatal ? EXIT_UNCAUGHT : 130);
+      process.exit(exitCode !== 0 ? exitCode : 130);
     }
     received = sig;
     io.stderr.write(`${sig}: stopping gracefully (again to force)\n`);
@@ -54,7 +64,7 @@ function watchSignals(io: CliIo): { readonly received: string | undefined; reado
         io.stderr.write(`${kind} while stopping: exiting now (${EXIT_UNCAUGHT})\n${text}\n`);
         process.exit(EXIT_UNCAUGHT);
       }
-      fatal = true;
+      exitCode = EXIT_UNCAUGHT;
       received = kind;
       io.stderr.write(`fatal: ${kind} escaped every handler; stopping gracefully, then exiting ${EXIT_UNCAUGHT}\n${text}\n`);
       wake(kind);
@@ -69,10 +79,16 @@ function watchSignals(io: CliIo): { readonly received: string | undefined; reado
     get received() {
       return received;
     },
-    get fatal() {
-      return fatal;
+    get exitCode() {
+      return exitCode;
     },
     next,
+    stop(reason, code) {
+      if (received !== undefined) return;
+      received = reason;
+      exitCode = code;
+      wake(reason);
+    },
     dispose() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -105,7 +121,9 @@ const start: CliCommand = {
     try {
       // Collectors created, changed or removed through the admin API are kept in the overlay (config/overlay.ts).
       const loaded = loadConfigWithOverlay(configPath(stringFlag(values.config), io.cwd), io.env);
-      const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage);
+      // A daemon that cannot log is not watched: stop gracefully and exit non-zero, so that a
+      // supervisor restarts it (Restart=on-failure) and an interactive `| head` ends.
+      const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage, (err) => signals.stop(`log output lost (${err.code ?? err.message})`, EXIT_LOG_LOST));
       const missing = missingNodeFlags(process.execArgv, io.env.NODE_OPTIONS);
       if (missing.length > 0)
         logger.info(
@@ -117,13 +135,13 @@ const start: CliCommand = {
       const created = await unlessSignalled(composeFabric(loaded, { cwd: io.cwd, logger, env: io.env }), signals);
       if (!created) {
         io.stderr.write('stopped during start-up: nothing had started yet\n');
-        return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
+        return exitAfterStop(signals.exitCode);
       }
       const orch = created.value;
       if (signals.received) {
         await orch.stop();
         io.stderr.write('stopped during start-up\n');
-        return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
+        return exitAfterStop(signals.exitCode);
       }
       let admin: AdminServer | undefined;
       const stopAll = async (): Promise<void> => {
@@ -150,7 +168,7 @@ const start: CliCommand = {
         );
         await stopAll();
         io.stderr.write('stopped during start-up: what had started was closed\n');
-        return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
+        return exitAfterStop(signals.exitCode);
       }
       io.stderr.write(`reactive fabric running: ${orch.listCollectors().length} collector(s), sink ${orch.sink.type}${admin ? `, admin API ${admin.url}` : ''}. Ctrl+C stops.\n`);
       const stopReloading = reloadOnSighup(orch.configControl, logger);
@@ -159,7 +177,7 @@ const start: CliCommand = {
       await stopAll();
       const s = orch.snapshot().total;
       io.stderr.write(`stopped: ${s.eventsCollected} collected, ${s.eventsPublished} published, ${s.eventsDeduplicated} duplicates dropped\n`);
-      return exitAfterStop(signals.fatal ? EXIT_UNCAUGHT : 0);
+      return exitAfterStop(signals.exitCode);
     } finally {
       await lock?.release();
       // A second signal during the stop still forces the exit: handlers stay until the process ends.
