@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -10,4 +11,11 @@ export function compiledWorkerPath(moduleUrl: string, script: string): string {
   const src = new URL('.', moduleUrl).href;
   const dist = src.replace(/\/src\/((?:[^/]+\/)*)$/, '/dist/$1');
   return fileURLToPath(new URL(script, dist));
+}
+
+/** compiledWorkerPath for a worker that must exist: a missing build is refused with what to do. `what` names it. */
+export function requireCompiledWorker(moduleUrl: string, script: string, what: string): string {
+  const file = compiledWorkerPath(moduleUrl, script);
+  if (!existsSync(file)) throw new Error(`${what} ${file} is missing: build with "npx tsc -b" from the repository root`);
+  return file;
 }

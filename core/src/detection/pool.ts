@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { compiledWorkerPath } from '../async/compiled-worker.js';
+import { requireCompiledWorker } from '../async/compiled-worker.js';
 import { Piscina } from 'piscina';
 import { FabricError } from '../errors/fabric-error.js';
 import type { EngineSpec } from './engine.js';
@@ -8,8 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { WORKER_LOADED, type RecordBatchResult, type TextBatchResult, type WorkerTask } from './protocol.js';
 import type { FlatRecord } from './sigma/context.js';
 import { Notifier } from '../async/notifier.js';
-import { timerDelay } from '../async/time.js';
-import { sleep } from '../async/time.js';
+import { sleep, timerDelay } from '../async/time.js';
 
 /** How long close() waits for workers still loading (a worker that never loads is then terminated anyway). */
 const LOAD_WAIT_MS = 5000;
@@ -18,9 +16,7 @@ const LOAD_WAIT_MS = 5000;
  * The compiled worker (under dist/ even when this module runs from src/: compiledWorkerPath).
  */
 export function workerFile(): string {
-  const file = compiledWorkerPath(import.meta.url, 'worker.js');
-  if (!existsSync(file)) throw new Error(`detection worker ${file} is missing: build with "npx tsc -b" from the repository root`);
-  return file;
+  return requireCompiledWorker(import.meta.url, 'worker.js', 'detection worker');
 }
 
 const CODE_OF = { timeout: 'DETECTION_TIMEOUT', worker: 'DETECTION_WORKER_FAILED', start: 'DETECTION_WORKERS_DOWN' } as const;

@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { compiledWorkerPath } from '../async/compiled-worker.js';
+import { requireCompiledWorker } from '../async/compiled-worker.js';
 import {
   ErrorCodes,
   PluginError,
@@ -25,9 +24,7 @@ import { IsolationErrorCodes } from './codes.js';
 
 /** The compiled worker (under dist/ even when this module runs from src/: compiledWorkerPath). */
 function workerFile(): string {
-  const file = compiledWorkerPath(import.meta.url, 'worker-main.js');
-  if (!existsSync(file)) throw new Error(`plugin worker ${file} is missing: build with "npx tsc -b" from the repository root`);
-  return file;
+  return requireCompiledWorker(import.meta.url, 'worker-main.js', 'plugin worker');
 }
 
 export interface WorkerLimits {

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { compiledWorkerPath } from '../../async/compiled-worker.js';
+import { requireCompiledWorker } from '../../async/compiled-worker.js';
 import { kafkaSecrets, redact } from './client.js';
 import type { KafkaSinkConfig } from './config.js';
 import type { ProduceService } from './delivery.js';
@@ -11,9 +10,7 @@ import { type HostToThread, type ProducerThreadInit, type ThreadToHost, requestT
 import type { ProduceRequest } from './request.js';
 
 function threadFile(): string {
-  const file = compiledWorkerPath(import.meta.url, 'producer-thread-main.js');
-  if (!existsSync(file)) throw new Error(`Kafka producer thread ${file} is missing: build with "npx tsc -b" from the repository root`);
-  return file;
+  return requireCompiledWorker(import.meta.url, 'producer-thread-main.js', 'Kafka producer thread');
 }
 
 /** A producer that does not disconnect within this is ended with its thread (the sink waits 5 s in all). */
