@@ -121,7 +121,14 @@ export class DeliveryLoop {
 
   private handOver(batch: PendingRecord[], chained: boolean, request = produceRequest(batch, this.options.config)): Handover {
     const h: Handover = { batch, request, outcome: Promise.resolve(), settled: false };
-    h.outcome = this.options.service.send(request, chained).then(
+    let sent: Promise<void>;
+    try {
+      sent = this.options.service.send(request, chained);
+    } catch (err) {
+      // Thrown before anything was sent (a request that cannot be handed over): a failed attempt like any other.
+      sent = Promise.reject(err);
+    }
+    h.outcome = sent.then(
       () => {
         h.settled = true;
         return undefined;

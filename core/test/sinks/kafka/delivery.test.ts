@@ -17,7 +17,10 @@ const { CompressionTypes } = kafkajs;
 const connectionRefused = () => Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1'), { name: 'KafkaJSConnectionError' });
 const records = (prefix: string, n: number, topic = 't'): OutgoingRecord[] => Array.from({ length: n }, (_, i) => ({ topic, message: { value: `${prefix}${i}` } }));
 
-function harness(send: ProduceService['send'], settings: { max_events?: number; linger_ms?: number; initial_backoff_ms?: number; max_backoff_ms?: number } = {}) {
+function harness(
+  send: ProduceService['send'],
+  settings: { max_events?: number; linger_ms?: number; initial_backoff_ms?: number; max_backoff_ms?: number; bareService?: boolean } = {},
+) {
   const config = resolveKafkaSinkConfig({
     type: 'kafka',
     brokers: ['127.0.0.1:1'],
@@ -36,7 +39,8 @@ function harness(send: ProduceService['send'], settings: { max_events?: number; 
   const service: ProduceService = {
     send: (request, chained) => {
       chainedCalls.push(chained);
-      return chain.run(() => send(request, chained), chained);
+      // bareService: `send` is the service itself, as it may behave (throwing instead of rejecting).
+      return settings.bareService ? send(request, chained) : chain.run(() => send(request, chained), chained);
     },
     afterFailure: (facts, attempt) => void failures.push([facts.code, attempt]),
   };
@@ -96,6 +100,22 @@ describe('Kafka delivery loop', () => {
     expect(h.lines.filter((l) => String(l.msg).startsWith('Kafka produce failed'))).toHaveLength(1);
     expect(h.lines.find((l) => l.msg === 'Kafka delivery resumed')).toMatchObject({ failed_attempts: 2, pending: 0 });
     expect(h.outage.health(0)).toEqual({ state: 'ok', pending: 0 });
+    await h.loop.stop();
+  });
+
+  it('a service that throws instead of rejecting fails that attempt only: the request is retried and delivered', async () => {
+    let calls = 0;
+    const h = harness(
+      (() => {
+        if (++calls === 1) throw new TypeError('cannot hand this request over');
+        return Promise.resolve();
+      }) as ProduceService['send'],
+      { bareService: true },
+    );
+    await h.queue.accept(2, () => records('a', 2));
+    expect(calls).toBe(2);
+    expect(h.failures).toHaveLength(1);
+    expect(h.queue.pending).toBe(0);
     await h.loop.stop();
   });
 
