@@ -1,14 +1,8 @@
 /** Time-bound waits: the only sleep and deadline helpers in core. */
-import { MAX_TIMER_MS } from '../plugin-api/schema.js';
+import { timerDelay } from '../plugin-api/schema.js';
 
-/**
- * A delay a timer can hold: at most MAX_TIMER_MS (Node turns a longer one into 1 ms), never
- * negative or NaN. Delays that come from outside (a Retry-After, a config value times a factor)
- * pass through here, so a huge one waits its longest instead of looping.
- */
-export function timerDelay(ms: number): number {
-  return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
-}
+// Defined with MAX_TIMER_MS in the plugin API, whose HTTP toolkit needs it too.
+export { timerDelay };
 
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects: callers check the signal). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

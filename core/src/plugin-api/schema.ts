@@ -23,6 +23,15 @@ export function isSecretSchema(schema: unknown): boolean {
  */
 export const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * A delay a timer can hold: at most MAX_TIMER_MS, never negative or NaN. Delays that come from
+ * outside (a Retry-After, a config value times a factor, a timeout a plugin passes to the HTTP
+ * toolkit) pass through here, so a huge one waits its longest instead of firing at once.
+ */
+export function timerDelay(ms: number): number {
+  return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
+}
+
 const UNIT_MS = { ms: 1, seconds: 1000, minutes: 60_000, hours: 3_600_000, days: 86_400_000 } as const;
 export type DurationUnit = keyof typeof UNIT_MS;
 

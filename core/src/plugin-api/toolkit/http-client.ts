@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
+import { timerDelay } from '../schema.js';
 import { HttpTransport, proxyFailure, tlsFailureHint } from './transport.js';
 import { retryAfterMs } from './http.js';
 
@@ -73,7 +74,7 @@ export class HttpClient {
         headers['content-type'] ??= 'application/json';
       }
     }
-    const deadline = AbortSignal.timeout(this.settings.timeoutMs);
+    const deadline = AbortSignal.timeout(timerDelay(this.settings.timeoutMs));
     const signal = AbortSignal.any([options.signal, deadline]);
     try {
       const res = await request(url, { method, headers, body, signal, dispatcher: this.transport?.dispatcher });
@@ -94,7 +95,7 @@ export class HttpClient {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     const auth = this.authHeader();
     if (auth) headers.authorization = auth;
-    const deadline = AbortSignal.timeout(this.settings.timeoutMs);
+    const deadline = AbortSignal.timeout(timerDelay(this.settings.timeoutMs));
     const stopper = new AbortController();
     const signal = AbortSignal.any([options.signal, deadline, stopper.signal]);
     let body: string | undefined;

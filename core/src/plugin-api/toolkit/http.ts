@@ -1,5 +1,6 @@
 import { fetch } from 'undici';
 import { ErrorCodes, PluginError, isPluginError } from '../errors.js';
+import { timerDelay } from '../schema.js';
 import { defaultTransport, type HttpTransport, proxyFailure, tlsFailureHint } from './transport.js';
 
 // HTTP helpers for plugins that talk to a vendor API: one exchange with a deadline, Retry-After and
@@ -30,7 +31,7 @@ export interface SendOptions {
  */
 export async function httpSend(url: string, init: RequestInit, what: string, opts: SendOptions): Promise<HttpAnswer> {
   if (opts.signal.aborted) throw new PluginError(ErrorCodes.ABORTED, `${opts.vendor}: ${what} aborted before it started`);
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const timeout = AbortSignal.timeout(timerDelay(opts.timeoutMs));
   const signal = AbortSignal.any([opts.signal, timeout]);
   let res: Awaited<ReturnType<typeof fetch>>;
   let text: string;
