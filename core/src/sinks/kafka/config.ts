@@ -46,7 +46,7 @@ export const KafkaSinkConfigSchema = Type.Object(
           maximum: 10000,
           default: 2,
           description:
-            'Wait this long for more events before sending a request that is not full. One request is at the broker at a time (idempotent producer); events arriving meanwhile fill the next one, which goes to the producer as soon as it is full.',
+            'Wait this long for more events before sending a request that is not full. One request is in flight at a time (idempotent producer); events arriving meanwhile fill the next one.',
         }),
       },
       { additionalProperties: false, default: {} },

@@ -11,12 +11,7 @@ import { Notifier } from '../../async/notifier.js';
 
 /** What the loop needs from the producer session (a fake in unit tests). */
 export interface ProduceService {
-  /**
-   * Resolves when the brokers acknowledged the request. Requests go to the brokers one at a time,
-   * in call order. `chained`: the previous call may still be outstanding; send this one right
-   * after it succeeds, and fail this one unsent if it fails (request-chain.ts).
-   */
-  send(request: ProduceRequest, chained: boolean): Promise<void>;
+  send(request: ProduceRequest): Promise<void>;
   afterFailure(facts: ErrorFacts, attempt: number): void;
 }
 
@@ -30,23 +25,10 @@ export interface DeliveryLoopOptions {
   secrets: readonly string[];
 }
 
-/** A request handed to the service, and how its (first) attempt ended. */
-interface Handover {
-  batch: PendingRecord[];
-  request: ProduceRequest;
-  /** Settles with the error of the attempt, undefined when acknowledged; never rejects. */
-  outcome: Promise<unknown>;
-  settled: boolean;
-}
-
 /**
  * Takes batches from the queue and sends each until the broker acknowledges it, one request at a
  * time, retrying with capped exponential backoff for as long as it takes. Only stop() ends a
  * delivery early; the sink then rejects what was not acknowledged.
- *
- * While a request is at the broker and a full next one is queued, the next one is handed over at
- * once (`chained`), so the producer starts it without waiting for this loop; it is acknowledged
- * only after the one before, and if that one fails it is sent again after that one's retry.
  */
 export class DeliveryLoop {
   private loop: Promise<void> | undefined;
@@ -92,22 +74,7 @@ export class DeliveryLoop {
   private async run(): Promise<void> {
     const { queue } = this.options;
     const { max_events, linger_ms } = this.options.config.batch;
-    let current: Handover | undefined;
     while (!this.stopped) {
-      if (current) {
-        // While this one is out, a full next request is handed over as soon as it is queued; a
-        // partial one keeps filling until this one is answered.
-        while (!current.settled && queue.queued < max_events && !this.stopped) await Promise.race([current.outcome, this.work.wait()]);
-        const next = !current.settled && queue.queued >= max_events && !this.stopped ? this.handOver(queue.take(max_events), true) : undefined;
-        const failedBefore = await this.finish(current);
-        if (this.stopped) return;
-        if (next && failedBefore) {
-          // Not sent (or sent by a thread that died): whatever it answers, it goes again, after its predecessor.
-          await next.outcome;
-          current = this.stopped ? undefined : this.handOver(next.batch, false, next.request);
-        } else current = next;
-        continue;
-      }
       if (queue.queued === 0) {
         await this.work.wait();
         continue;
@@ -115,52 +82,30 @@ export class DeliveryLoop {
       // Fuller requests cost less per event; at close there is nothing more to wait for.
       if (linger_ms > 0 && queue.queued < max_events && !queue.closing) await sleep(linger_ms);
       if (this.stopped) return;
-      current = this.handOver(queue.take(max_events), false);
+      await this.deliver(queue.take(max_events));
     }
   }
 
-  private handOver(batch: PendingRecord[], chained: boolean, request = produceRequest(batch, this.options.config)): Handover {
-    const h: Handover = { batch, request, outcome: Promise.resolve(), settled: false };
-    let sent: Promise<void>;
-    try {
-      sent = this.options.service.send(request, chained);
-    } catch (err) {
-      // Thrown before anything was sent (a request that cannot be handed over): a failed attempt like any other.
-      sent = Promise.reject(err);
-    }
-    h.outcome = sent.then(
-      () => {
-        h.settled = true;
-        return undefined;
-      },
-      (err: unknown) => {
-        h.settled = true;
-        return err ?? new Error('produce failed');
-      },
-    );
-    return h;
-  }
-
-  /**
-   * Waits for the handed-over request, and resends it until the broker acknowledges it or the loop
-   * stops. Returns whether an attempt failed (then a request chained after it was not sent).
-   */
-  private async finish(h: Handover): Promise<boolean> {
-    let err = await h.outcome;
+  /** Send one request's worth of records until the broker acknowledges it or the loop stops. */
+  private async deliver(batch: PendingRecord[]): Promise<void> {
+    const request = produceRequest(batch, this.options.config);
     let attempt = 0;
-    while (err !== undefined) {
-      if (this.stopped) return true;
-      attempt++;
-      this.failed(err, attempt);
-      await this.backoff(attempt);
-      if (this.stopped) return true;
-      this.options.metrics.retries.inc();
-      err = await this.handOver(h.batch, false, h.request).outcome;
+    while (!this.stopped) {
+      try {
+        await this.options.service.send(request);
+        // Stopped meanwhile: the sink has already rejected these writes, so they must not resolve too.
+        if (this.stopped) return;
+        this.acknowledged(batch, request);
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        attempt++;
+        this.failed(err, attempt);
+        await this.backoff(attempt);
+        if (this.stopped) return;
+        this.options.metrics.retries.inc();
+      }
     }
-    // Stopped meanwhile: the sink has already rejected these writes, so they must not resolve too.
-    if (this.stopped) return attempt > 0;
-    this.acknowledged(h.batch, h.request);
-    return attempt > 0;
   }
 
   private acknowledged(batch: PendingRecord[], request: ProduceRequest): void {

@@ -5,7 +5,6 @@ import kafkajs from 'kafkajs';
 import { kafkaClientConfig, type KafkaLogger } from './client.js';
 import { describeKafkaError, KafkaSinkSetupError } from './errors.js';
 import { requestFromWire, type HostToThread, type LogLevel, type ProducerThreadInit, type ThreadToHost, type WireKafkaError } from './producer-thread-protocol.js';
-import { RequestChain } from './request-chain.js';
 import { ProducerSession } from './session.js';
 
 const port = parentPort;
@@ -31,7 +30,6 @@ const logger = { trace: logAt('trace'), debug: logAt('debug'), info: logAt('info
 
 // The config's TLS files are PEM text already, so the base folder is never used.
 const session = new ProducerSession(new kafkajs.Kafka(kafkaClientConfig(init.config, logger, '.')), init.config, logger);
-const requests = new RequestChain();
 
 function errorToWire(err: unknown): WireKafkaError {
   const facts = describeKafkaError(err);
@@ -57,7 +55,7 @@ port.on('message', (m: HostToThread) => {
     case 'send':
       answer(
         m.id,
-        requests.run(() => session.send(requestFromWire(m.request)), m.chained),
+        Promise.resolve().then(() => session.send(requestFromWire(m.request))),
       );
       break;
     case 'afterFailure':

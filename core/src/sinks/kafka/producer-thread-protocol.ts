@@ -11,8 +11,7 @@ export interface ProducerThreadInit {
 
 export type HostToThread =
   | { op: 'ready'; id: number }
-  /** `chained`: send only if the previous request succeeded (request-chain.ts). */
-  | { op: 'send'; id: number; request: WireRequest; chained: boolean }
+  | { op: 'send'; id: number; request: WireRequest }
   | { op: 'afterFailure'; facts: ErrorFacts; attempt: number }
   | { op: 'close'; id: number };
 

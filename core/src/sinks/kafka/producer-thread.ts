@@ -30,8 +30,6 @@ type Call = { worker: Worker; resolve: () => void; reject: (err: Error) => void 
  */
 export class ProducerThread implements ProduceService {
   private worker: Worker | undefined;
-  /** The thread the last request went to: a chained one must follow it there. */
-  private sendWorker: Worker | undefined;
   private readonly calls = new Map<number, Call>();
   private nextId = 0;
   private closed = false;
@@ -47,17 +45,11 @@ export class ProducerThread implements ProduceService {
     return this.call((id) => ({ op: 'ready', id }));
   }
 
-  /** Resolves when the brokers acknowledged the whole request; `chained`: see ProduceService. */
-  send(request: ProduceRequest, chained: boolean): Promise<void> {
-    // A new thread knows nothing of the request before: sent there, this one could overtake its retry.
-    if (chained && (this.worker === undefined || this.worker !== this.sendWorker)) {
-      return Promise.reject(threadError('PRODUCER_THREAD_EXITED', 'the Kafka producer thread holding the previous request exited'));
-    }
+  /** Resolves when the brokers acknowledged the whole request. */
+  send(request: ProduceRequest): Promise<void> {
     // Each attempt sends the same records in the same order (the request is built once).
     const { wire, transfer } = requestToWire(request);
-    const sent = this.call((id) => ({ op: 'send', id, request: wire, chained }), transfer);
-    this.sendWorker = this.worker;
-    return sent;
+    return this.call((id) => ({ op: 'send', id, request: wire }), transfer);
   }
 
   afterFailure(facts: ErrorFacts, attempt: number): void {

@@ -35,8 +35,8 @@ export class DeliveryQueue {
   /** Accepted records not yet taken for a request; `head` avoids shifting a large array. */
   private queue: PendingRecord[] = [];
   private head = 0;
-  /** Batches taken and not acknowledged, oldest first: still owed an answer if the sink closes now. */
-  private inFlight: Array<readonly PendingRecord[]> = [];
+  /** Taken and not acknowledged: still owed an answer if the sink closes now. */
+  private inFlight: readonly PendingRecord[] = [];
   private buffered = 0;
   /** Wakes writers waiting for room and close() waiting for the queue to drain. */
   private readonly changed = new Notifier();
@@ -93,11 +93,11 @@ export class DeliveryQueue {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    this.inFlight.push(batch);
+    this.inFlight = batch;
     return batch;
   }
 
-  /** The broker acknowledged `batch` (the oldest one in flight): settle the writes it completes. */
+  /** The broker acknowledged `batch` (the last one taken): settle the writes it completes. */
   acknowledge(batch: readonly PendingRecord[]): void {
     const now = performance.now();
     const done: Ticket[] = [];
@@ -117,8 +117,7 @@ export class DeliveryQueue {
         for (const t of done) t.resolve();
       });
     this.buffered -= batch.length;
-    const at = this.inFlight.indexOf(batch);
-    if (at !== -1) this.inFlight.splice(at, 1);
+    this.inFlight = [];
     this.options.metrics.pending.set(this.buffered);
     setImmediate(() => this.changed.notify());
   }
@@ -140,7 +139,7 @@ export class DeliveryQueue {
     const lost = this.buffered;
     if (lost > 0) {
       const err = reason(lost);
-      for (const batch of this.inFlight) for (const r of batch) settle(r.ticket, err);
+      for (const r of this.inFlight) settle(r.ticket, err);
       for (let i = this.head; i < this.queue.length; i++) settle(this.queue[i]!.ticket, err);
     }
     this.queue = [];

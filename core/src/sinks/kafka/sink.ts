@@ -21,8 +21,7 @@ import { ProducerThread } from './producer-thread.js';
  *
  * Laid out like Vector's sinks: config.ts (the `sink:` section), request.ts (a batch into one
  * produce request), session.ts (the service: the producer and its topics), run in a worker thread
- * by producer-thread.ts, which sends requests in order (request-chain.ts), queue.ts (accepted
- * events until acknowledged, with backpressure),
+ * by producer-thread.ts, queue.ts (accepted events until acknowledged, with backpressure),
  * delivery.ts (queue to session, with retries), outage.ts (failures as health). This class wires
  * them to the Sink interface and runs close().
  */

@@ -1,5 +1,5 @@
 // The Kafka sink's delivery loop and produce requests, with a fake producer session: no broker.
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -9,18 +9,13 @@ import { kafkaSinkMetrics } from '../../../src/sinks/kafka/metrics.js';
 import { OutageTracker } from '../../../src/sinks/kafka/outage.js';
 import { DeliveryQueue } from '../../../src/sinks/kafka/queue.js';
 import { groupByTopic, produceRequest, type OutgoingRecord, type ProduceRequest } from '../../../src/sinks/kafka/request.js';
-import { RequestChain } from '../../../src/sinks/kafka/request-chain.js';
-import { ProducerThread } from '../../../src/sinks/kafka/producer-thread.js';
 
 const { CompressionTypes } = kafkajs;
 
 const connectionRefused = () => Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1'), { name: 'KafkaJSConnectionError' });
 const records = (prefix: string, n: number, topic = 't'): OutgoingRecord[] => Array.from({ length: n }, (_, i) => ({ topic, message: { value: `${prefix}${i}` } }));
 
-function harness(
-  send: ProduceService['send'],
-  settings: { max_events?: number; linger_ms?: number; initial_backoff_ms?: number; max_backoff_ms?: number; bareService?: boolean } = {},
-) {
+function harness(send: ProduceService['send'], settings: { max_events?: number; linger_ms?: number; initial_backoff_ms?: number; max_backoff_ms?: number } = {}) {
   const config = resolveKafkaSinkConfig({
     type: 'kafka',
     brokers: ['127.0.0.1:1'],
@@ -33,17 +28,7 @@ function harness(
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
   const failures: Array<[string, number]> = [];
-  // `send` is the broker: the fake service keeps the contract the producer thread keeps (request-chain.ts).
-  const chain = new RequestChain();
-  const chainedCalls: boolean[] = [];
-  const service: ProduceService = {
-    send: (request, chained) => {
-      chainedCalls.push(chained);
-      // bareService: `send` is the service itself, as it may behave (throwing instead of rejecting).
-      return settings.bareService ? send(request, chained) : chain.run(() => send(request, chained), chained);
-    },
-    afterFailure: (facts, attempt) => void failures.push([facts.code, attempt]),
-  };
+  const service: ProduceService = { send, afterFailure: (facts, attempt) => void failures.push([facts.code, attempt]) };
   const outage = new OutageTracker({ logger, errors: metrics.errors, brokers: config.brokers, secrets: [], downAfterSeconds: 30 });
   const queue = new DeliveryQueue({ maxBuffered: config.max_buffered_events, metrics, onQueued: () => loop.notify() });
   const loop = new DeliveryLoop({ queue, service, outage, metrics, config, logger, secrets: [] });
@@ -52,7 +37,7 @@ function harness(
     const v = (await m!.get()).values.find((x) => Object.entries(labels).every(([k, l]) => x.labels[k] === l));
     return v?.value ?? 0;
   };
-  return { queue, loop, outage, lines, failures, metricValue, chainedCalls };
+  return { queue, loop, outage, lines, failures, metricValue };
 }
 
 describe('Kafka delivery loop', () => {
@@ -105,13 +90,10 @@ describe('Kafka delivery loop', () => {
 
   it('a service that throws instead of rejecting fails that attempt only: the request is retried and delivered', async () => {
     let calls = 0;
-    const h = harness(
-      (() => {
-        if (++calls === 1) throw new TypeError('cannot hand this request over');
-        return Promise.resolve();
-      }) as ProduceService['send'],
-      { bareService: true },
-    );
+    const h = harness(((): Promise<void> => {
+      if (++calls === 1) throw new TypeError('cannot hand this request over');
+      return Promise.resolve();
+    }) as ProduceService['send']);
     await h.queue.accept(2, () => records('a', 2));
     expect(calls).toBe(2);
     expect(h.failures).toHaveLength(1);
@@ -166,82 +148,6 @@ describe('Kafka delivery loop', () => {
     h.queue.abandon(() => new Error('closed'));
   });
 
-  it('hands a full next request over while one is at the broker; the broker gets it only after that one is acknowledged', async () => {
-    const atBroker: string[] = [];
-    const answers: Array<() => void> = [];
-    const h = harness(
-      (request) => {
-        atBroker.push(String(request.topicMessages[0]!.messages[0]!.value));
-        return new Promise<void>((r) => answers.push(r));
-      },
-      { max_events: 4 },
-    );
-    const settled: string[] = [];
-    const first = h.queue.accept(4, () => records('a', 4)).then(() => settled.push('a'));
-    const second = h.queue.accept(4, () => records('b', 4)).then(() => settled.push('b'));
-    await vi.waitFor(() => expect(h.chainedCalls).toEqual([false, true]));
-    // Handed over, not sent: one request at the broker at a time.
-    expect(atBroker).toEqual(['a0']);
-    answers[0]!();
-    await vi.waitFor(() => expect(atBroker).toEqual(['a0', 'b0']));
-    await first;
-    expect(settled).toEqual(['a']);
-    answers[1]!();
-    await second;
-    expect(settled).toEqual(['a', 'b']);
-    expect(h.queue.pending).toBe(0);
-    await h.loop.stop();
-  });
-
-  it('does not send a request handed over behind one that failed: it goes after that one is retried, and every write resolves once', async () => {
-    const atBroker: string[] = [];
-    let firstAttempt = true;
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    const h = harness(
-      async (request) => {
-        const head = String(request.topicMessages[0]!.messages[0]!.value);
-        atBroker.push(head);
-        if (head === 'a0' && firstAttempt) {
-          firstAttempt = false;
-          // Still at the broker while the next request is handed over, then refused.
-          await released;
-          throw connectionRefused();
-        }
-      },
-      { max_events: 4 },
-    );
-    const writes = [h.queue.accept(4, () => records('a', 4)), h.queue.accept(4, () => records('b', 4)), h.queue.accept(4, () => records('c', 4))];
-    await vi.waitFor(() => expect(h.chainedCalls.slice(0, 2)).toEqual([false, true]));
-    release();
-    await Promise.all(writes);
-    // a0 failed; b0 (chained behind it) never reached the broker before a0's retry.
-    expect(atBroker).toEqual(['a0', 'a0', 'b0', 'c0']);
-    expect(h.failures).toEqual([['CONNECTION', 1]]);
-    expect(await h.metricValue('fabric_kafka_sink_retries_total')).toBe(1);
-    expect(await h.metricValue('fabric_kafka_sink_acked_events_total', { topic: 't' })).toBe(12);
-    expect(h.queue.pending).toBe(0);
-    await h.loop.stop();
-  });
-
-  it('stop() with a request at the broker and one handed over behind it leaves both to the caller', async () => {
-    const answers: Array<() => void> = [];
-    const h = harness(() => new Promise<void>((r) => answers.push(r)), { max_events: 2 });
-    const a = h.queue.accept(2, () => records('a', 2));
-    const b = h.queue.accept(2, () => records('b', 2));
-    await vi.waitFor(() => expect(h.chainedCalls).toEqual([false, true]));
-    const stopped = h.loop.stop();
-    // The broker answers late: the sink has given up on these writes by then.
-    answers[0]!();
-    await stopped;
-    await new Promise((r) => setImmediate(r));
-    expect(await h.metricValue('fabric_kafka_sink_acked_events_total', { topic: 't' })).toBe(0);
-    expect(h.queue.pending).toBe(4);
-    expect(h.queue.abandon((n) => new Error(`gave up ${n}`))).toBe(4);
-    await expect(a).rejects.toThrow('gave up 4');
-    await expect(b).rejects.toThrow('gave up 4');
-  });
-
   it('backs off exponentially from initial_backoff_ms, capped at max_backoff_ms, with jitter in the upper half', () => {
     const retry = { initial_backoff_ms: 100, max_backoff_ms: 2000 };
     expect([1, 2, 3, 4, 5, 6, 50].map((a) => backoffDelay(a, retry, () => 1))).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
@@ -262,44 +168,5 @@ describe('Kafka produce request', () => {
     const gzip = resolveKafkaSinkConfig({ type: 'kafka', brokers: ['127.0.0.1:1'], retry: { request_timeout_ms: 1234 } });
     expect(produceRequest(records('a', 1), gzip)).toMatchObject({ acks: -1, compression: CompressionTypes.GZIP, timeout: 1234 });
     expect(produceRequest(records('a', 1), { ...gzip, compression: 'none' }).compression).toBe(CompressionTypes.None);
-  });
-});
-
-describe('Kafka request chain', () => {
-  it('runs requests one at a time in call order; a chained one after a failure fails unsent, an unchained one runs', async () => {
-    const chain = new RequestChain();
-    const ran: string[] = [];
-    let running = 0;
-    let most = 0;
-    const step =
-      (name: string, fail = false) =>
-      async () => {
-        most = Math.max(most, ++running);
-        ran.push(name);
-        await new Promise((r) => setImmediate(r));
-        running--;
-        if (fail) throw new Error(`${name} refused`);
-      };
-    const results = await Promise.allSettled([
-      chain.run(step('1'), false),
-      chain.run(step('2', true), true),
-      chain.run(step('3'), true),
-      chain.run(step('2 again'), false),
-      chain.run(step('3 again'), true),
-    ]);
-    expect(ran).toEqual(['1', '2', '2 again', '3 again']);
-    expect(most).toBe(1);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
-    // The unsent one carries the reason it was not sent.
-    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ message: '2 refused' });
-  });
-});
-
-describe('Kafka producer thread', () => {
-  it('refuses a chained request when no thread holds the request before it, without starting one', async () => {
-    const config = resolveKafkaSinkConfig({ type: 'kafka', brokers: ['127.0.0.1:1'] });
-    const thread = new ProducerThread(config, pino({ level: 'silent' }));
-    await expect(thread.send(produceRequest(records('a', 1), config), true)).rejects.toMatchObject({ code: 'KAFKA_PRODUCE_FAILED', facts: { code: 'PRODUCER_THREAD_EXITED' } });
-    await thread.close();
   });
 });
