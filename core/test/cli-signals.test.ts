@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { repoRoot, tempDir, until } from './helpers.js';
+import { repoRoot, startFabric, tempDir, until } from './helpers.js';
 
 /** Subprocess tests run the built CLI (core/dist): build first. */
 const fabric = join(repoRoot, 'core/bin/fabric.js');
@@ -83,14 +83,11 @@ describe('fabric start: its log output goes away', () => {
       ].join('\n'),
     );
     // The log as JSON on a pipe, like `fabric start 2>&1 | head` or a supervisor's log stream.
-    const child = spawn(process.execPath, [fabric, 'start', '-c', join(dir, 'fabric.yaml')], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+    const { child, stderr, exited } = startFabric(join(dir, 'fabric.yaml'), repoRoot);
     await until(() => existsSync(join(dir, 'state/events.jsonl')) && readFileSync(join(dir, 'state/events.jsonl'), 'utf8').includes('203.0.113.9'), 30_000);
-    expect(stderr).toMatch(/reactive fabric running/);
+    expect(stderr()).toMatch(/reactive fabric running/);
     // The reader goes away; the next line logged (SIGHUP logs one) finds no one to take it.
-    child.stderr.destroy();
+    child.stderr!.destroy();
     child.kill('SIGHUP');
     const result = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
     expect(result).toEqual({ code: 74, signal: null });
