@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpClient, httpSend } from '../../src/plugin-api/index.js';
+import { HttpClient, httpSend, isPluginError } from '../../src/plugin-api/index.js';
 
 let server: http.Server;
 let base: string;
@@ -36,6 +36,14 @@ describe('HTTP toolkit deadlines a timer cannot hold', () => {
       } finally {
         await client.close();
       }
+    });
+  }
+
+  for (const timeoutMs of [Number.NaN, -1, Number.NEGATIVE_INFINITY]) {
+    it(`a timeoutMs of ${timeoutMs} (a plugin's bug) ends the request as the toolkit's TIMEOUT, not a RangeError`, async () => {
+      const err = await httpSend(`${base}/x`, { method: 'GET' }, 'GET /x', { vendor: 'Fake', signal: new AbortController().signal, timeoutMs }).catch((e: unknown) => e);
+      expect(isPluginError(err)).toBe(true);
+      expect(err).toMatchObject({ code: 'TIMEOUT' });
     });
   }
 });
