@@ -146,7 +146,9 @@ describe('fabric run --once --dry-run', () => {
     const code = await main(['run', '--once', '--dry-run', '-c', config], io);
     expect(code, err).toBe(0);
     expect(writes).toBe(1);
-    expect(err).toContain("dry run: stdout's reader went away (EPIPE) after 4 of 4 event(s) had been written to it; the rest were not printed");
+    // The one write failed: none of the 4 events reached the reader, and the summary must not claim they did.
+    expect(err).toContain('auth: 4 events in 1 poll(s), 4 sent to stdout\n');
+    expect(err).toContain("dry run: stdout's reader went away (EPIPE) after 0 of 4 event(s) had been written to it; the rest were not printed");
     expect(() => checkpoints(dir)).toThrow(/ENOENT/);
   }, 60_000);
 
@@ -160,7 +162,7 @@ describe('fabric run --once --dry-run', () => {
     let err = '';
     const io: CliIo = { stdout, stderr: { write: (s: string) => ((err += s), true) } as unknown as CliIo['stderr'], env: {}, cwd: repoRoot };
     expect(await main(['run', '--once', '--dry-run', '-c', config], io)).toBe(1);
-    expect(err).toContain('dry run: writing to stdout failed (ENOSPC) after 2 of 2 event(s)');
+    expect(err).toContain('dry run: writing to stdout failed (ENOSPC) after 0 of 2 event(s)');
   }, 60_000);
 
   it('run without --once is a usage error', async () => {

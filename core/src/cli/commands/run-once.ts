@@ -40,7 +40,7 @@ class ReadOnlyCheckpointStore extends FileCheckpointStore {
 class StdoutSink implements Sink {
   readonly type = 'stdout (dry run)';
   private readonly output: ReturnType<typeof watchOutput>;
-  /** Events handed to stdout before its reader went away. */
+  /** Events stdout took (their write's callback saw no error): a write that failed printed none of its events. */
   printed = 0;
   constructor(private readonly io: CliIo) {
     // Its summary says how far the output got (run()'s end).
@@ -54,9 +54,12 @@ class StdoutSink implements Sink {
   async write(events: readonly FabricEvent[]): Promise<void> {
     if (events.length === 0 || this.output.error) return;
     const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-    this.printed += events.length;
+    const n = events.length;
+    const taken = this.io.stdout.write(text, (err) => {
+      if (!err) this.printed += n;
+    });
     // Waits for 'drain' or for the reader going away, whichever comes first.
-    if (!this.io.stdout.write(text)) await once(this.io.stdout as unknown as EventEmitter, 'drain', { signal: this.output.signal }).catch(() => undefined);
+    if (!taken) await once(this.io.stdout as unknown as EventEmitter, 'drain', { signal: this.output.signal }).catch(() => undefined);
   }
   async writeStatus(): Promise<void> {}
   health(): SinkHealth {
@@ -161,12 +164,12 @@ export const runOnceCommand: CliCommand = {
       await lock?.release();
     }
     const summary = dryRun ? io.stderr : io.stdout;
-    for (const c of report.collectors) {
-      summary.write(
-        `${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} ${dryRun ? 'printed' : 'published'}${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`,
-      );
-    }
     const cut = stdoutSink?.closedBy;
+    // Once stdout failed, "printed" would claim events that never reached it: the last line says how many did.
+    const verb = dryRun ? (cut ? 'sent to stdout' : 'printed') : 'published';
+    for (const c of report.collectors) {
+      summary.write(`${c.id}: ${c.events} events in ${c.polls} poll(s), ${c.published} ${verb}${c.error ? `, FAILED ${c.error.code}: ${c.error.message}` : ''}\n`);
+    }
     if (cut) {
       const why = cut.code === 'EPIPE' ? "stdout's reader went away (EPIPE)" : `writing to stdout failed (${cut.code ?? cut.message})`;
       summary.write(
