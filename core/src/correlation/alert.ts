@@ -4,7 +4,7 @@ import { EVENT_SCHEMA_VERSION } from '../events/schema-version.js';
 import { ECS_VERSION } from '../events/ecs.js';
 import type { AttackMapping } from '../detection/sigma/attack.js';
 import { describeCondition, type CorrelationRule, type SigmaLevel } from './rule.js';
-import type { Group } from './window-state.js';
+import { groupValues, type Group } from './window-state.js';
 import { LEVEL_PRIORITY, LEVEL_SEVERITY } from '../events/priority.js';
 
 /** A rule without a level still marks an incident: more than one detection agreeing is worth a look. */
@@ -89,6 +89,7 @@ export function windowAlert(
 ): { alert: FabricEvent; lastSeen: number } {
   const rule = g.rule;
   const ms = g.members;
+  const values = groupValues(g);
   const start = ms[i]!.t;
   let last = start;
   const ids: string[] = [];
@@ -106,7 +107,7 @@ export function windowAlert(
       id: w.id,
       rule: rule.def,
       attack: rule.attack,
-      groupBy: rule.def.groupBy.map((f, k) => [f, g.values[k]] as [string, unknown]),
+      groupBy: rule.def.groupBy.map((f, k) => [f, values[k]] as [string, unknown]),
       aliasFields: rule.aliasFields,
       windowStart: start,
       windowEnd: start + rule.def.timespanMs,

@@ -294,9 +294,10 @@ export class CorrelationEngine {
     }
     const g = this.windows.open(rule, key, values);
     this.dirty = true;
-    if (t <= g.firedUntil) {
+    const f = g.fired;
+    if (f !== undefined && t <= f.until) {
       // Part of an incident already raised: link it rather than start an overlapping one.
-      if (t >= g.firedStart && g.firedId) annotateEvent(e, g.firedId);
+      if (t >= f.start && f.id) annotateEvent(e, f.id);
       return;
     }
     const member: Member = { t, id, c: collector, v, s: slot };
@@ -344,9 +345,7 @@ export class CorrelationEngine {
     const repeat = this.fired.record(id);
     // Built before the group moves past the window: the alert lists the window's detections.
     const fired = repeat ? undefined : windowAlert(g, i, end, { id, measure, count, now: this.now() }, this.opts.maxMembersInAlert);
-    g.firedStart = start;
-    g.firedUntil = until;
-    g.firedId = id;
+    g.fired = { start, until, id };
     const cut = upperBound(ms, until);
     for (let k = i; k < cut; k++) this.annotate(ms[k]!, id);
     g.members = ms.slice(cut);
@@ -405,7 +404,7 @@ export class CorrelationEngine {
       }
     }
     this.dirty = true;
-    if (g.members.length === 0 && g.firedUntil < wm) {
+    if (g.members.length === 0 && (g.fired?.until ?? NONE) < wm) {
       if (!g.gone) g.rule.groups.delete(g);
     } else {
       this.touch(g);

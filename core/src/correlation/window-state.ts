@@ -54,26 +54,46 @@ export interface CompiledRules {
 /** [rule key, group values, fired start, fired until, fired alert id, members [t, id, collector, value]] */
 export type SnapshotGroup = [string, unknown[], number | null, number | null, string | null, Array<[number, string, string, string | number]>];
 
+/** The last window a group fired: detections up to `until` belong to that alert and start nothing new. */
+export interface FiredWindow {
+  start: number;
+  until: number;
+  id: string | undefined;
+}
+
+// Memory per group matters: ~150k of them are open at 1M detections/hour over 100k addresses, most
+// holding one detection (bench/correlate). So what most groups lack costs nothing: no values array
+// for a one-field string key, no fired window (two boxed doubles) for a group that never fired, and
+// members arrays of exactly their length while they are small (a push onto [] reserves 17 slots).
+/**
+ * Below this many detections a group's members array is replaced by an exact copy on insert (one
+ * short-lived array per insert) instead of growing in place (V8 grows a full array by half plus 16).
+ */
+const SMALL_GROUP = 8;
+
 /** One rule's detections for one group-by value: the windows still open, and the last one fired. */
 export interface Group extends Due {
   rule: CompiledRule;
   key: string;
-  values: unknown[];
+  /** Group-by values; undefined when they are `[key]` (one field, a string): see groupValues(). */
+  values: unknown[] | undefined;
   /** Sorted by event time; equal times keep arrival order. */
   members: Member[];
-  /** Last fired window: detections up to firedUntil belong to that alert and start nothing new. */
-  firedStart: number;
-  firedUntil: number;
-  firedId: string | undefined;
+  fired: FiredWindow | undefined;
   /** Set once the group left the LRU (evicted or forgotten): it must not be queued again. */
   gone: boolean;
   /** Neighbours in its rule's recency list (older, newer). */
   older: Group | undefined;
   newer: Group | undefined;
-  /** Changed since the last checkpoint delta (it is in WindowState's `changed`). */
-  dirty: boolean;
+  /** Its index in WindowState's `changed` (changed since the last checkpoint delta), -1 when not. */
+  changedAt: number;
   /** Written to a checkpoint (or restored from one): forgetting it must be checkpointed too. */
   persisted: boolean;
+}
+
+/** The group-by values of a group, in the rule's group-by order. */
+export function groupValues(g: Group): unknown[] {
+  return g.values ?? [g.key];
 }
 
 export function groupKey(values: unknown[]): string {
@@ -199,8 +219,13 @@ export class WindowState {
   private readonly due: DueQueue<Group>;
   /** One per rule, in rule order. */
   private readonly tables: GroupTable[] = [];
-  /** Groups changed since the last delta (each once: `group.dirty`). */
-  private changed = new Set<Group>();
+  /**
+   * Groups changed since the last delta, in order, each once (`group.changedAt`); a group forgotten
+   * meanwhile leaves a hole. An array rather than a Set: while the sink does not acknowledge, every
+   * open group is in it, and a Set entry cost ~60 bytes against 8 (bench/correlate heap snapshot).
+   */
+  private changed: Array<Group | undefined> = [];
+  private holes = 0;
   /** Checkpointed groups forgotten since the last delta. */
   private deleted: Array<[string, string]> = [];
 
@@ -225,7 +250,7 @@ export class WindowState {
   open(rule: CompiledRule, key: string, values: unknown[] | undefined): Group {
     let g = rule.groups.get(key);
     if (!g) {
-      g = newGroup(rule, key, values ?? [key], [], NONE, NONE, undefined, false);
+      g = newGroup(rule, key, values, [], undefined, false);
       rule.groups.add(g);
     }
     return g;
@@ -245,12 +270,16 @@ export class WindowState {
         return false;
       }
     }
-    if (pos === ms.length) ms.push(m);
+    if (pos === ms.length && ms.length < 4) {
+      // An array of exactly the new length: a push would reserve 16 more slots.
+      g.members = ms.length === 0 ? [m] : ms.length === 1 ? [ms[0]!, m] : ms.length === 2 ? [ms[0]!, ms[1]!, m] : [ms[0]!, ms[1]!, ms[2]!, m];
+    } else if (pos === ms.length) ms.push(m);
     else ms.splice(pos, 0, m);
-    if (ms.length > this.opts.maxEventsPerKey) {
-      const n = ms.length - this.opts.maxEventsPerKey;
-      if (n === 1) ms.shift();
-      else ms.splice(0, n);
+    const all = g.members;
+    if (all.length > this.opts.maxEventsPerKey) {
+      const n = all.length - this.opts.maxEventsPerKey;
+      if (n === 1) all.shift();
+      else all.splice(0, n);
       this.opts.droppedMembers(n);
     }
     return true;
@@ -258,9 +287,9 @@ export class WindowState {
 
   /** The group changed: the next checkpoint delta carries it. */
   touch(g: Group): void {
-    if (!g.dirty && !g.gone) {
-      g.dirty = true;
-      this.changed.add(g);
+    if (g.changedAt < 0 && !g.gone) {
+      g.changedAt = this.changed.length;
+      this.changed.push(g);
     }
   }
 
@@ -268,7 +297,7 @@ export class WindowState {
   reschedule(g: Group): void {
     // A chained rule's alert can create groups and evict this one meanwhile; an evicted group stays out.
     if (g.gone) return;
-    const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : g.firedUntil;
+    const due = g.members.length > 0 ? g.members[0]!.t + g.rule.def.timespanMs : (g.fired?.until ?? NONE);
     if (due === NONE) {
       g.rule.groups.delete(g);
       return;
@@ -291,7 +320,7 @@ export class WindowState {
     const groups: SnapshotGroup[] = [];
     const take = (g: Group) => {
       if (g.gone) return;
-      g.dirty = false;
+      g.changedAt = -1;
       g.persisted = true;
       written.push(g);
       groups.push(snapshotGroup(g));
@@ -300,9 +329,10 @@ export class WindowState {
       // Rule by rule, least recently used first: restoring in order rebuilds the same recency.
       for (const t of this.tables) for (const g of t.values()) take(g);
     } else {
-      for (const g of this.changed) take(g);
+      for (const g of this.changed) if (g !== undefined) take(g);
     }
-    this.changed = new Set();
+    this.changed = [];
+    this.holes = 0;
     // A full record replaces everything before it: nothing to delete.
     const deleted = full ? [] : this.deleted;
     this.deleted = [];
@@ -330,15 +360,14 @@ export class WindowState {
       until = firedStart + rule.def.timespanMs;
       repaired = true;
     }
+    const key = groupKey(values);
     const g = newGroup(
       rule,
-      groupKey(values),
-      values,
+      key,
+      values.length === 1 && values[0] === key ? undefined : values,
       // The window searches rely on time order; a hand-edited checkpoint need not keep it.
       members.map(([t, id, c, v]) => ({ t, id, c, v, s: -1 })).sort((a, b) => a.t - b.t),
-      firedStart ?? NONE,
-      until,
-      firedId ?? undefined,
+      firedStart === null && until === NONE ? undefined : { start: firedStart ?? NONE, until, id: firedId ?? undefined },
       true,
     );
     // A checkpoint listing the same group twice: the later entry wins, and is what gets written back.
@@ -348,13 +377,26 @@ export class WindowState {
     return { repaired, replaced };
   }
 
+  private squeezeChanged(): void {
+    let w = 0;
+    for (const g of this.changed) {
+      if (g === undefined) continue;
+      g.changedAt = w;
+      this.changed[w++] = g;
+    }
+    this.changed.length = w;
+    this.holes = 0;
+  }
+
   /** A group left its table (evicted past max_keys, or nothing left to decide). */
   private dispose(group: Group, evicted: boolean): void {
     group.gone = true;
     this.due.remove(group);
-    if (group.dirty) {
-      group.dirty = false;
-      this.changed.delete(group);
+    if (group.changedAt >= 0) {
+      this.changed[group.changedAt] = undefined;
+      group.changedAt = -1;
+      // Holes are squeezed out once they are most of the array, so it stays within 2× the changed groups.
+      if (++this.holes > 1024 && this.holes * 2 > this.changed.length) this.squeezeChanged();
     }
     if (group.persisted) this.deleted.push([group.rule.def.key, group.key]);
     if (evicted) this.opts.evicted();
@@ -367,19 +409,25 @@ function snapshotGroup(g: Group): SnapshotGroup {
     const m = g.members[k]!;
     members[k] = [m.t, m.id, m.c, m.v];
   }
-  return [g.rule.def.key, g.values, g.firedStart === NONE ? null : g.firedStart, g.firedUntil === NONE ? null : g.firedUntil, g.firedId ?? null, members];
+  const f = g.fired;
+  return [
+    g.rule.def.key,
+    groupValues(g),
+    f === undefined || f.start === NONE ? null : f.start,
+    f === undefined || f.until === NONE ? null : f.until,
+    f?.id ?? null,
+    members,
+  ];
 }
 
 /** A group not yet queued nor linked into its table's recency list. */
 function newGroup(
   rule: CompiledRule,
   key: string,
-  values: unknown[],
+  values: unknown[] | undefined,
   members: Member[],
-  firedStart: number,
-  firedUntil: number,
-  firedId: string | undefined,
+  fired: FiredWindow | undefined,
   persisted: boolean,
 ): Group {
-  return { rule, key, values, members, firedStart, firedUntil, firedId, gone: false, due: 0, slot: -1, older: undefined, newer: undefined, dirty: false, persisted };
+  return { rule, key, values, members, fired, gone: false, due: 0, slot: -1, older: undefined, newer: undefined, changedAt: -1, persisted };
 }

@@ -85,6 +85,22 @@ describe('window state', () => {
     expect(full.deleted).toEqual([]);
   });
 
+  it('a delta lists each changed group once, in order, however many changed groups were forgotten before it', () => {
+    const { windows, rule } = setUp({ maxKeys: 10_000 });
+    const groups = Array.from({ length: 3000 }, (_, i) => windows.open(rule, `10.0.${i >> 8}.${i & 255}`, undefined));
+    for (const g of groups) windows.touch(g);
+    // Forget two of every three (enough to compact the list of changed groups), then change a survivor again.
+    for (let i = 0; i < groups.length; i++) if (i % 3 !== 0) rule.groups.delete(groups[i]!);
+    windows.touch(groups[0]!);
+    // Survivors forgotten after the compaction leave the delta, and only they (3 moved to another place in it).
+    rule.groups.delete(groups[3]!);
+    rule.groups.delete(groups[2997]!);
+    const survivors = groups.filter((_, i) => i % 3 === 0 && i !== 3 && i !== 2997).map((g) => [g.key]);
+    expect(windows.changes(false).groups.map((g) => g[1])).toEqual(survivors);
+    windows.touch(groups[6]!);
+    expect(windows.changes(false).groups.map((g) => g[1])).toEqual([[groups[6]!.key]]);
+  });
+
   it('a group never written to a checkpoint is not listed as forgotten', () => {
     const { windows, rule } = setUp();
     const a = windows.open(rule, '10.0.0.1', undefined);
@@ -108,7 +124,7 @@ describe('window state', () => {
     ]);
     expect(first).toEqual({ repaired: true, replaced: false });
     const g = rule.groups.get('10.0.0.1')!;
-    expect(g.firedUntil).toBe(T0 + 60 * SEC);
+    expect(g.fired?.until).toBe(T0 + 60 * SEC);
     expect(g.members.map((m) => m.id)).toEqual(['early', 'late']);
     expect(windows.changes(false).groups).toEqual([]);
 
