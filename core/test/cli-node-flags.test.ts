@@ -2,12 +2,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { missingNodeFlags, NODE_FLAGS } from '../src/cli/node-flags.js';
+import { missingNodeFlags, NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/cli/node-flags.js';
 import { repoRoot, tempDir, until, writeAuthLogConfig } from './helpers.js';
 
 /** Subprocess tests run the built CLI (core/dist): build first. */
 const bin = join(repoRoot, 'core/bin/fabric.js');
 const ADVICE = /node runs without --max-semi-space-size=64/;
+const HEAP_GROWTH = /V8 set to --heap-growing-percent=100/;
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -31,7 +32,7 @@ describe('the V8 flags fabric runs with (core/src/cli/node-flags.ts)', () => {
   });
 
   /** `fabric start` on a one-collector config at log level info; resolves with its log once it is running. */
-  async function start(launch: 'as installed' | 'with a bare node'): Promise<string> {
+  async function start(launch: 'as installed' | 'with a bare node' | 'with its own heap growth'): Promise<string> {
     const dir = tempDir('fabric-node-flags-');
     dirs.push(dir);
     const config = writeAuthLogConfig(
@@ -45,7 +46,11 @@ describe('the V8 flags fabric runs with (core/src/cli/node-flags.ts)', () => {
     const child =
       launch === 'as installed'
         ? spawn(bin, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
-        : spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        : spawn(process.execPath, [...(launch === 'with its own heap growth' ? ['--heap-growing-percent=50'] : []), bin, ...args], {
+            cwd: dir,
+            env,
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
     let log = '';
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise((r) => child.on('exit', r));
@@ -73,4 +78,14 @@ describe('the V8 flags fabric runs with (core/src/cli/node-flags.ts)', () => {
     const line = JSON.parse(bare.split('\n').find((l) => ADVICE.test(l))!) as { level: number; missing: string[] };
     expect(line.missing).toEqual(['--max-semi-space-size=64']);
   }, 60_000);
+
+  it('cap the heap growth however fabric was started (Node refuses that flag in NODE_OPTIONS), unless node was given its own value', async () => {
+    expect(RUNTIME_V8_FLAGS).toEqual(['--heap-growing-percent=100']);
+    for (const launch of ['as installed', 'with a bare node'] as const) {
+      const log = await start(launch);
+      const line = JSON.parse(log.split('\n').find((l) => HEAP_GROWTH.test(l))!) as { v8_flags: string[] };
+      expect(line.v8_flags).toEqual(['--heap-growing-percent=100']);
+    }
+    expect(await start('with its own heap growth')).not.toMatch(/heap-growing-percent/);
+  }, 90_000);
 });

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+
 /**
  * The V8 flags `fabric` runs with, in one place: the bin's shebang (`env -S`), the systemd unit's
  * NODE_OPTIONS and the quickstart carry the same list (core/test/cli-node-flags.test.ts checks).
@@ -16,6 +18,35 @@ export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 
 /** A flag's name as V8 reads it: `--max_semi_space_size` and `--max-semi-space-size` are one flag. */
 const flagName = (arg: string): string => arg.split('=')[0]!.replaceAll('_', '-');
+
+/**
+ * V8 flags fabric sets on itself when it starts (`applyRuntimeV8Flags`), because Node refuses them
+ * in NODE_OPTIONS: the systemd unit could not carry them, and a process started any other way
+ * would run without them.
+ *
+ * `--heap-growing-percent=100`: a full garbage collection comes once the old generation is twice
+ * what survived the previous one. V8's own choice is up to 4× when collecting is cheap, so a fabric
+ * holding 100 MB of state (correlation groups, caches) peaked above 400 MB of old-generation heap,
+ * most of it garbage waiting for the collector. bench/correlate (1M detections, retained 103 MB,
+ * same machine and run, 2026-12-06): peak RSS 636–649 MB without, 485–488 MB with it, against the
+ * Map baseline's 243–249 MB; the stage's throughput moved within the run-to-run noise (122–127k
+ * against 128–136k detections/s), and bench/kafka's sink alone used ~10% more CPU per event
+ * (47.8–53.3 against 45.6–46.3 µs: the collector's helper threads), its throughput within noise.
+ * Memory a container limit can be sized to, for a few percent of CPU; an operator who prefers
+ * V8's choice starts node with `--heap-growing-percent=0` (given flags are kept).
+ */
+export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=100'];
+
+/**
+ * Set the runtime flags this process was not started with (a flag given with any value is kept);
+ * returns those set. Call once, early: V8 reads them when it next sizes the heap.
+ */
+export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv): string[] {
+  const given = new Set(execArgv.filter((a) => a.startsWith('--')).map(flagName));
+  const missing = RUNTIME_V8_FLAGS.filter((f) => !given.has(flagName(f)));
+  for (const f of missing) setFlagsFromString(f);
+  return missing;
+}
 
 /**
  * The recommended flags this process was started without. A flag given with another value counts as

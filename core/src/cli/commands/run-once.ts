@@ -12,6 +12,7 @@ import { composeFabric } from '../../compose/index.js';
 import { FabricError } from '../../errors/fabric-error.js';
 import { createLogger } from '../../logging.js';
 import { cliLogger, holdStateDir, LOG_FORMAT_FLAG } from '../start-up.js';
+import { applyRuntimeV8Flags } from '../node-flags.js';
 import type { FabricEvent } from '../../plugin-api/index.js';
 import type { Sink, SinkHealth } from '../../sinks/sink.js';
 import { probeSink } from '../../sinks/probe.js';
@@ -134,6 +135,7 @@ export const runOnceCommand: CliCommand = {
       io.stderr.write(`fabric run needs --once (for a daemon use fabric start)\nusage: ${USAGE}\n`);
       return 2;
     }
+    applyRuntimeV8Flags();
     const dryRun = values['dry-run'] === true;
     const loaded = loadConfigWithOverlay(configPath(stringFlag(values.config), io.cwd), io.env);
     const logger = cliLogger(values['log-format'], io, loaded.config.log_level === 'info' ? 'warn' : loaded.config.log_level, USAGE);

@@ -12,7 +12,7 @@ import { createLogger, redactSecrets } from '../../logging.js';
 import { listInstalledPlugins } from '../../plugins/catalog.js';
 import { pluginSearchRoots, printPluginOrigins, withOrigins } from '../plugin-origins.js';
 import { cliLogger, holdStateDir, LOG_FORMAT_FLAG, startFailure } from '../start-up.js';
-import { missingNodeFlags, NODE_FLAGS } from '../node-flags.js';
+import { applyRuntimeV8Flags, missingNodeFlags, NODE_FLAGS } from '../node-flags.js';
 
 const startUsage = 'fabric start -c <config.yaml> [--log-format pretty|json]';
 
@@ -124,6 +124,9 @@ const start: CliCommand = {
       // A daemon that cannot log is not watched: stop gracefully and exit non-zero, so that a
       // supervisor restarts it (Restart=on-failure) and an interactive `| head` ends.
       const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage, (err) => signals.stop(`log output lost (${err.code ?? err.message})`, EXIT_LOG_LOST));
+      const applied = applyRuntimeV8Flags();
+      if (applied.length > 0)
+        logger.info({ v8_flags: applied }, `V8 set to ${applied.join(' ')} (memory stays near twice the live heap; start node with your own value to change it, docs/deploy)`);
       const missing = missingNodeFlags(process.execArgv, io.env.NODE_OPTIONS);
       if (missing.length > 0)
         logger.info(
