@@ -410,24 +410,10 @@ function snapshotGroup(g: Group): SnapshotGroup {
     members[k] = [m.t, m.id, m.c, m.v];
   }
   const f = g.fired;
-  return [
-    g.rule.def.key,
-    groupValues(g),
-    f === undefined || f.start === NONE ? null : f.start,
-    f === undefined || f.until === NONE ? null : f.until,
-    f?.id ?? null,
-    members,
-  ];
+  return [g.rule.def.key, groupValues(g), f === undefined || f.start === NONE ? null : f.start, f === undefined || f.until === NONE ? null : f.until, f?.id ?? null, members];
 }
 
 /** A group not yet queued nor linked into its table's recency list. */
-function newGroup(
-  rule: CompiledRule,
-  key: string,
-  values: unknown[] | undefined,
-  members: Member[],
-  fired: FiredWindow | undefined,
-  persisted: boolean,
-): Group {
+function newGroup(rule: CompiledRule, key: string, values: unknown[] | undefined, members: Member[], fired: FiredWindow | undefined, persisted: boolean): Group {
   return { rule, key, values, members, fired, gone: false, due: 0, slot: -1, older: undefined, newer: undefined, changedAt: -1, persisted };
 }
