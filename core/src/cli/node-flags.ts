@@ -28,11 +28,13 @@ const flagName = (arg: string): string => arg.split('=')[0]!.replaceAll('_', '-'
  * what survived the previous one. V8's own choice is up to 4× when collecting is cheap, so a fabric
  * holding 100 MB of state (correlation groups, caches) peaked above 400 MB of old-generation heap,
  * most of it garbage waiting for the collector. bench/correlate (1M detections, retained 103 MB,
- * same machine and run, 2026-12-06): peak RSS 636–649 MB without, 485–488 MB with it, against the
- * Map baseline's 243–249 MB; the stage's throughput moved within the run-to-run noise (122–127k
- * against 128–136k detections/s), and bench/kafka's sink alone used ~10% more CPU per event
- * (47.8–53.3 against 45.6–46.3 µs: the collector's helper threads), its throughput within noise.
- * Memory a container limit can be sized to, for a few percent of CPU; an operator who prefers
+ * same machine, 2026-12-06): peak RSS 636–649 MB without, 484–488 MB with it, against the Map
+ * baseline's 243–249 MB; the stage's throughput within the run-to-run noise (122–128k against
+ * 128–136k detections/s). bench/kafka, two pairs alternating with `--heap-growing-percent=0`: sink
+ * alone 0.888 / 0.912 of bare kafkajs with it, 0.906 / 0.918 without; end to end 0.590 / 0.563
+ * with, 0.463 / 0.563 without; p99 at 10k events/s 168 / 152 ms with, 152 / 212 ms without.
+ * Memory a container limit can be sized to, at no cost beyond the run-to-run noise here (the
+ * correlation stage's CPU per detection may be ~5% higher); an operator who prefers
  * V8's choice starts node with `--heap-growing-percent=0` (given flags are kept).
  */
 export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=100'];
