@@ -11,7 +11,7 @@ import { Redelivery } from './redelivery.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
 import { Watermark } from './watermark.js';
 import { WindowSearch } from './window-search.js';
-import { groupKey, lowerBound, NONE, upperBound, WindowState, type Group, type Member } from './window-state.js';
+import { groupKey, lowerBound, NONE, plainKey, upperBound, WindowState, type Group, type Member } from './window-state.js';
 
 export interface EngineOptions {
   allowedLatenessMs: number;
@@ -268,7 +268,7 @@ export class CorrelationEngine {
     let key: string;
     let values: unknown[] | undefined;
     const first = fields.length === 1 ? fields[0]!(e) : undefined;
-    if (typeof first === 'string' && first !== '') {
+    if (plainKey(first)) {
       // The common case (one field, a string): the value is the key, nothing else to build.
       key = first;
     } else {

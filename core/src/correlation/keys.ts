@@ -55,8 +55,7 @@ export class CorrelationKeys {
         ok = !missing(values[i]);
       }
       if (!ok) continue;
-      // The engine's key: the value itself for one string, else the JSON of the values.
-      const key = fields.length === 1 && typeof values[0] === 'string' ? values[0] : groupKey(values);
+      const key = groupKey(values);
       if (!out.some((k) => k.rule === rule.def.key && k.key === key)) out.push({ rule: rule.def.key, key });
     }
     return out;

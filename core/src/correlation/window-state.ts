@@ -96,9 +96,20 @@ export function groupValues(g: Group): unknown[] {
   return g.values ?? [g.key];
 }
 
+/**
+ * A group's key in its rule's table (and in alert ids and the cluster's changelog): one string value
+ * is its own key; anything else is the JSON of the values, which starts with `[`. So one string
+ * that starts with `[` is written as JSON too: a forged `"[[\"203.0.113.5\"]]"` must not share a
+ * group with the array `["203.0.113.5"]`.
+ */
 export function groupKey(values: unknown[]): string {
-  if (values.length === 1 && typeof values[0] === 'string') return values[0];
+  if (values.length === 1 && plainKey(values[0])) return values[0];
   return JSON.stringify(values);
+}
+
+/** A value that is its own group key (see groupKey). */
+export function plainKey(v: unknown): v is string {
+  return typeof v === 'string' && v !== '' && v.charCodeAt(0) !== 0x5b; // not '['
 }
 
 /** First index whose time is ≥ t. */

@@ -247,6 +247,23 @@ correlation:
     // The watermark did not move: detections at T0 still correlate.
     expect(await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '10.3.3.6')))).toHaveLength(1);
   });
+  it("a forged group-by string that spells another value as JSON does not join that value's group", async () => {
+    const h = await harness(bruteForceOnly);
+    // Three detections whose source.ip is a list (one address), then two whose source.ip is the
+    // string an attacker can write to look like that list's key.
+    const listed = [0, 1, 2].map((i) => failed(T0 + i * SEC, '', { extra: { source: { ip: ['203.0.113.5'] } } }));
+    const forged = [3, 4].map((i) => failed(T0 + i * SEC, '[["203.0.113.5"]]'));
+    expect(await h.feed([...listed, ...forged])).toHaveLength(0);
+    // Each on its own still fires at five.
+    const more = [5, 6].map((i) => failed(T0 + i * SEC, '', { extra: { source: { ip: ['203.0.113.5'] } } }));
+    const out = await h.feed(more);
+    expect(out).toHaveLength(1);
+    expect(corr(out[0]!).group_by).toEqual([{ field: 'source.ip', value: '["203.0.113.5"]' }]);
+    const forgedToo = [7, 8, 9].map((i) => failed(T0 + i * SEC, '[["203.0.113.5"]]'));
+    const out2 = await h.feed(forgedToo);
+    expect(out2).toHaveLength(1);
+    expect(corr(out2[0]!).group_by).toEqual([{ field: 'source.ip', value: '[["203.0.113.5"]]' }]);
+  });
 });
 
 describe('replacing a built-in rule', () => {
