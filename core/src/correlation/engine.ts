@@ -11,7 +11,7 @@ import { Redelivery } from './redelivery.js';
 import { isMonotone, type CorrelationRule } from './rule.js';
 import { Watermark } from './watermark.js';
 import { WindowSearch } from './window-search.js';
-import { groupKey, lowerBound, NONE, plainKey, upperBound, WindowState, type Group, type Member } from './window-state.js';
+import { groupKey, keptText, keptValue, lowerBound, NONE, plainKey, upperBound, WindowState, type Group, type Member } from './window-state.js';
 
 export interface EngineOptions {
   allowedLatenessMs: number;
@@ -260,7 +260,8 @@ export class CorrelationEngine {
     }
     if (!targets) return;
     this.trigger = e.event.id;
-    for (const target of targets) this.add(target.rule, target.ref, e, t, e.event.id, collector, slot);
+    const id = keptText(e.event.id);
+    for (const target of targets) this.add(target.rule, target.ref, e, t, id, collector, slot);
   }
 
   private add(rule: CompiledRule, ref: number, e: FabricEvent, t: number, id: string, collector: string, slot: number): void {
@@ -279,7 +280,7 @@ export class CorrelationEngine {
           this.hooks.skipped('missing_group_by');
           return;
         }
-        values[i] = fv;
+        values[i] = keptValue(fv);
       }
       key = groupKey(values);
     }
@@ -290,7 +291,7 @@ export class CorrelationEngine {
         this.hooks.skipped('missing_field');
         return;
       }
-      v = typeof raw === 'string' ? raw : JSON.stringify(raw);
+      v = keptText(typeof raw === 'string' ? raw : JSON.stringify(raw));
     }
     const g = this.windows.open(rule, key, values);
     this.dirty = true;

@@ -2,7 +2,7 @@ import type { FabricEvent } from '../plugin-api/events.js';
 import { isDetection } from '../events/ecs.js';
 import { compileRules, targetsOf, type RuleInput } from './compiled-rule.js';
 import type { CorrelationRule } from './rule.js';
-import { groupKey, WindowState } from './window-state.js';
+import { groupKey, keptValue, WindowState } from './window-state.js';
 
 /** A detection's place in one correlation rule: the rule's key and the detection's group-by key. */
 export interface CorrelationKey {
@@ -51,8 +51,9 @@ export class CorrelationKeys {
       const values = new Array<unknown>(fields.length);
       let ok = true;
       for (let i = 0; i < fields.length && ok; i++) {
-        values[i] = fields[i]!(e);
-        ok = !missing(values[i]);
+        const v = fields[i]!(e);
+        ok = !missing(v);
+        values[i] = keptValue(v);
       }
       if (!ok) continue;
       const key = groupKey(values);

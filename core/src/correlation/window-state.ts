@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FabricEvent } from '../plugin-api/events.js';
 import type { AttackMapping } from '../detection/sigma/attack.js';
 import type { CorrelationRule } from './rule.js';
@@ -109,7 +110,29 @@ export function groupKey(values: unknown[]): string {
 
 /** A value that is its own group key (see groupKey). */
 export function plainKey(v: unknown): v is string {
-  return typeof v === 'string' && v !== '' && v.charCodeAt(0) !== 0x5b; // not '['
+  return typeof v === 'string' && v !== '' && v.length <= MAX_KEPT_CHARS && v.charCodeAt(0) !== 0x5b; // not '['
+}
+
+/** Longest group-by value, counted value or detection id correlation keeps as it is. */
+export const MAX_KEPT_CHARS = 256;
+
+/**
+ * What correlation keeps of a text it groups by, counts or lists: the text up to MAX_KEPT_CHARS,
+ * else its start and the SHA-256 of the whole (distinct and deterministic, and itself shorter than
+ * the limit). The fields come from the events, which an attacker often writes (an X-Forwarded-For
+ * read as source.ip, a user name): kept whole, each of max_keys groups could hold a megabyte.
+ */
+export function keptText(s: string): string {
+  if (s.length <= MAX_KEPT_CHARS) return s;
+  return `${s.slice(0, 128)}…[${s.length} chars, sha256:${createHash('sha256').update(s).digest('hex')}]`;
+}
+
+/** A group-by value as correlation keeps it: a long string, or a structure whose JSON is long, cut by keptText. */
+export function keptValue(v: unknown): unknown {
+  if (typeof v === 'string') return keptText(v);
+  if (v === null || typeof v !== 'object') return v;
+  const json = JSON.stringify(v);
+  return json.length <= MAX_KEPT_CHARS ? v : keptText(json);
 }
 
 /** First index whose time is ≥ t. */

@@ -7,6 +7,7 @@ import { BUILTIN_CORRELATION_RULES_DIR, loadCorrelationRules } from '../../src/c
 import { changelogRecords, createCorrelationForwarder, parseRecord, partitionOfKey, snapshotOf } from '../../src/correlation/cluster/index.js';
 import { CorrelationEngine, engineLimits } from '../../src/correlation/engine.js';
 import { CorrelationKeys } from '../../src/correlation/keys.js';
+import { groupKey } from '../../src/correlation/window-state.js';
 import { SLOT_COUNT } from '../../src/cluster/config.js';
 import { shareOf } from '../../src/cluster/shared-state.js';
 import { sharedBudget, shareEnrichmentState, type SharedEnrichmentState } from '../../src/enrichment/shared.js';
@@ -45,6 +46,24 @@ describe('re-keying detections (CorrelationKeys, forwarder)', () => {
     const noAddress = failed(NOW - MIN, '203.0.113.5');
     delete (noAddress as { source?: unknown }).source;
     expect(keys.of(noAddress)).toEqual([]);
+  });
+
+  it('keys a hostile group-by value (a long one, one spelling JSON, a list) as the engine groups it, so it reaches the instance that holds its group', () => {
+    const keys = new CorrelationKeys(rules);
+    for (const ip of [`203.0.113.5${'x'.repeat(10_000)}`, '[["203.0.113.5"]]', ['203.0.113.5']]) {
+      const e = failed(NOW - MIN, '', { extra: { source: { ip } } });
+      const eng = engine();
+      eng.process([e]);
+      const grouped = [...new Set(eng.delta(true).delta.groups.map((g) => `${g[0]} ${groupKey(g[1])}`))].sort();
+      expect(grouped.length).toBeGreaterThan(0);
+      expect(
+        keys
+          .of(e)
+          .map((k) => `${k.rule} ${k.key}`)
+          .sort(),
+      ).toEqual(grouped);
+      expect(keys.of(e).every((k) => k.key.length <= 256)).toBe(true);
+    }
   });
 
   it('sends each detection to its groups’ partitions, and each collector’s event time to every partition at most once a second', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SEC, T0, failed, harness, ruleOf, savedState } from './helpers.js';
+import { SEC, T0, corr, failed, harness, ruleOf, savedState } from './helpers.js';
 
 describe('bounded correlation state', () => {
   it('a flood of distinct addresses stays within max_keys per rule, evicting least recently used groups and counting them', async () => {
@@ -36,5 +36,29 @@ describe('bounded correlation state', () => {
     await h.stage.stop();
     const state = await savedState(h.stateDir);
     expect(state.groups[0]![5]).toHaveLength(100);
+  });
+
+  it('long group-by values, counted values and ids are kept as their start and a digest: a flood of them cannot fill memory, and each still correlates', async () => {
+    const h = await harness({ disabled: ['rf_brute_force_then_success', 'rf_scanning_then_exploitation'] });
+    const long = (head: string, tail = '') => `${head}${'x'.repeat(100_000)}${tail}`;
+    // 100 forged addresses (an X-Forwarded-For read as source.ip) of 100,000 characters, each with a user name and an event id as long.
+    await h.feed(Array.from({ length: 100 }, (_, i) => failed(T0 + i, long(`10.0.0.${i}-`), { user: long(`u${i}-`), id: long(`id${i}-`) })));
+
+    // Two long values that differ only at the end are two groups: 3 + 2 detections fire nothing...
+    const a = long('203.0.113.9-', 'a');
+    const b = long('203.0.113.9-', 'b');
+    expect(await h.feed([1, 2, 3].map((k) => failed(T0 + 10 * SEC + k * SEC, a)).concat([4, 5].map((k) => failed(T0 + 10 * SEC + k * SEC, b))))).toHaveLength(0);
+    // ...and two more of the first make its five: brute force fires for it, the value cut with its digest.
+    const out = await h.feed([6, 7].map((k) => failed(T0 + 10 * SEC + k * SEC, a)));
+    expect(out.map(ruleOf)).toEqual(['rf_brute_force']);
+    const [{ value }] = corr(out[0]!).group_by as Array<{ value: string }>;
+    expect(value.length).toBeLessThanOrEqual(256);
+    expect(value).toMatch(/^203\.0\.113\.9-x+…\[100013 chars, sha256:[0-9a-f]{64}\]$/);
+
+    // What is kept is small: the checkpoint of 105 groups per rule holds no long value (kept whole, it was tens of megabytes).
+    await h.stage.stop();
+    const state = await savedState(h.stateDir);
+    expect(state.groups.length).toBeGreaterThanOrEqual(200);
+    expect(JSON.stringify(state).length).toBeLessThan(1_000_000);
   });
 });
