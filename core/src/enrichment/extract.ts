@@ -74,20 +74,35 @@ const BY_TOP_BIT = BY_TOP.map(([top]) => TOP_BIT.get(top)!);
  * indicator handed out is always a fresh object.
  */
 const MEMO_MAX = 50_000;
+/**
+ * Longer raw values are worked out each time, not remembered: the memos are bounded in entries, and
+ * a flood of forged megabyte values (an event may be 1 MB) would otherwise hold 50,000 of them.
+ * Every indicator but a URL is at most 253 characters (a domain name).
+ */
+const MEMO_MAX_CHARS = 512;
+
+/** `compute(raw)`, remembered in `memo` when raw is short; a full memo is cleared. */
+function memoized<T>(memo: Map<string, T>, raw: string, compute: (raw: string) => T): T {
+  if (raw.length > MEMO_MAX_CHARS) return compute(raw);
+  let v = memo.get(raw);
+  if (v === undefined) {
+    v = compute(raw);
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(raw, v);
+  }
+  return v;
+}
+
 type Normalized = { type: IndicatorType; value: string; key: string };
 /** By type, then raw value: no key string is built per read (the raw value's hash is the only one computed). */
 const memo = new Map<string, Map<string, Normalized | null>>();
 function normalized(type: string, raw: string): Normalized | null {
   let byRaw = memo.get(type);
   if (!byRaw) memo.set(type, (byRaw = new Map()));
-  let n = byRaw.get(raw);
-  if (n === undefined) {
-    const r = normalizeIndicator(type, raw);
-    n = r.ok ? { type: r.indicator.type, value: r.indicator.value, key: indicatorKey(r.indicator) } : null;
-    if (byRaw.size >= MEMO_MAX) byRaw.clear();
-    byRaw.set(raw, n);
-  }
-  return n;
+  return memoized(byRaw, raw, (r) => {
+    const n = normalizeIndicator(type, r);
+    return n.ok ? { type: n.indicator.type, value: n.indicator.value, key: indicatorKey(n.indicator) } : null;
+  });
 }
 
 /** What one extraction has found so far: a list, indexed by key once it is long enough to need it. */
@@ -184,23 +199,13 @@ function add(found: Found, type: string, raw: string, field: string): void {
 }
 
 const ipMemo = new Map<string, boolean>();
+const isIpNow = (raw: string) => parseIp(raw) !== undefined;
 function isIp(raw: string): boolean {
-  let r = ipMemo.get(raw);
-  if (r === undefined) {
-    r = parseIp(raw) !== undefined;
-    if (ipMemo.size >= MEMO_MAX) ipMemo.clear();
-    ipMemo.set(raw, r);
-  }
-  return r;
+  return memoized(ipMemo, raw, isIpNow);
 }
 
 const hostMemo = new Map<string, string | null>();
+const hostNow = (url: string) => urlHost(url) ?? null;
 function hostOf(url: string): string | undefined {
-  let h = hostMemo.get(url);
-  if (h === undefined) {
-    h = urlHost(url) ?? null;
-    if (hostMemo.size >= MEMO_MAX) hostMemo.clear();
-    hostMemo.set(url, h);
-  }
-  return h ?? undefined;
+  return memoized(hostMemo, url, hostNow) ?? undefined;
 }

@@ -15,6 +15,18 @@ const DOCUMENTATION_DOMAINS = ['example.com', 'example.net', 'example.org'];
 export type NormalizeResult = { ok: true; indicator: Indicator } | { ok: false; error: string };
 
 /**
+ * Longest URL looked up: what browsers and sitemaps have long held to, and within what web servers
+ * accept (8 KB). A longer one is not an indicator (its host still is, extract.ts); without a limit,
+ * a forged megabyte URL would be a cache key and a request to every service.
+ */
+export const MAX_URL_CHARS = 2048;
+
+/** A value as an error message quotes it: long ones cut, with their length. */
+function shown(value: string): string {
+  return value.length > 120 ? `${value.slice(0, 120)}… (${value.length} characters)` : value;
+}
+
+/**
  * The one canonical spelling of an indicator, so the cache, the false-positive list and the
  * de-duplication all agree (an IPv6 address has many spellings, domains and hashes are case-blind).
  * `type` may be "ip" to let the address pick its family.
@@ -27,23 +39,24 @@ export function normalizeIndicator(type: string, rawValue: string): NormalizeRes
     case 'ipv4':
     case 'ipv6': {
       const ip = canonicalIp(value);
-      if (!ip) return { ok: false, error: `"${value}" is not an IP address` };
-      if (type !== 'ip' && ip.type !== type) return { ok: false, error: `"${value}" is an ${ip.type} address, not ${type}` };
+      if (!ip) return { ok: false, error: `"${shown(value)}" is not an IP address` };
+      if (type !== 'ip' && ip.type !== type) return { ok: false, error: `"${shown(value)}" is an ${ip.type} address, not ${type}` };
       return { ok: true, indicator: ip };
     }
     case 'domain': {
       const d = value.toLowerCase().replace(/\.$/, '');
-      if (!DOMAIN_RE.test(d)) return { ok: false, error: `"${value}" is not a domain name (expected e.g. evil.example.net)` };
+      if (!DOMAIN_RE.test(d)) return { ok: false, error: `"${shown(value)}" is not a domain name (expected e.g. evil.example.net)` };
       return { ok: true, indicator: { type: 'domain', value: d } };
     }
     case 'url': {
+      if (value.length > MAX_URL_CHARS) return { ok: false, error: `"${shown(value)}" is longer than ${MAX_URL_CHARS} characters: not looked up as a URL` };
       let url: URL;
       try {
         url = new URL(value);
       } catch {
-        return { ok: false, error: `"${value}" is not an absolute URL (expected e.g. http://host/path)` };
+        return { ok: false, error: `"${shown(value)}" is not an absolute URL (expected e.g. http://host/path)` };
       }
-      if (!['http:', 'https:', 'ftp:'].includes(url.protocol)) return { ok: false, error: `"${value}" is not an http, https or ftp URL` };
+      if (!['http:', 'https:', 'ftp:'].includes(url.protocol)) return { ok: false, error: `"${shown(value)}" is not an http, https or ftp URL` };
       // The exact text matters to some services (VirusTotal's URL id is derived from it), so keep it.
       return { ok: true, indicator: { type: 'url', value } };
     }
@@ -52,11 +65,11 @@ export function normalizeIndicator(type: string, rawValue: string): NormalizeRes
     case 'sha256': {
       const h = value.toLowerCase();
       const len = HASH_LENGTHS[type];
-      if (h.length !== len || !/^[0-9a-f]+$/.test(h)) return { ok: false, error: `"${value}" is not a ${type} hash (${len} hexadecimal characters)` };
+      if (h.length !== len || !/^[0-9a-f]+$/.test(h)) return { ok: false, error: `"${shown(value)}" is not a ${type} hash (${len} hexadecimal characters)` };
       return { ok: true, indicator: { type, value: h } };
     }
     default:
-      return { ok: false, error: `unknown indicator type "${type}": use one of ip, ${INDICATOR_TYPES.join(', ')}` };
+      return { ok: false, error: `unknown indicator type "${shown(type)}": use one of ip, ${INDICATOR_TYPES.join(', ')}` };
   }
 }
 

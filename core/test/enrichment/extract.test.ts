@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { extractIndicators, INDICATOR_FIELDS, type ExtractedIndicator } from '../../src/enrichment/extract.js';
-import { hashTypeByLength, indicatorKey, normalizeIndicator, urlHost } from '../../src/enrichment/indicator.js';
+import { hashTypeByLength, indicatorKey, MAX_URL_CHARS, normalizeIndicator, urlHost } from '../../src/enrichment/indicator.js';
 import { parseIp } from '../../src/net/ip.js';
 import { getField } from '../../src/plugin-api/index.js';
 
@@ -27,6 +29,32 @@ describe('indicator extraction', () => {
       'domain:evil.example-bad.net <- url.original',
       'md5:d41d8cd98f00b204e9800998ecf8427e <- related.hash',
     ]);
+  });
+
+  it('looks up a URL longer than 2,048 characters by its host only, and says so without quoting it whole', () => {
+    const long = `http://evil.example-bad.net/?q=${'a'.repeat(MAX_URL_CHARS)}`;
+    expect(keys({ url: { original: long } })).toEqual(['domain:evil.example-bad.net <- url.original']);
+    const atLimit = `http://evil.example-bad.net/?q=${'a'.repeat(MAX_URL_CHARS - 31)}`;
+    expect(atLimit).toHaveLength(MAX_URL_CHARS);
+    expect(keys({ url: { original: atLimit } })).toEqual([`url:${atLimit} <- url.original`, 'domain:evil.example-bad.net <- url.original']);
+    const r = normalizeIndicator('url', `${long}${'b'.repeat(1_000_000)}`);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toMatch(/^"http:\/\/evil\.example-bad\.net\/\?q=a+… \(1002079 characters\)" is longer than 2048 characters: not looked up as a URL$/);
+    expect(!r.ok && normalizeIndicator('ip', 'x'.repeat(1_000_000)).ok === false && normalizeIndicator('ip', 'x'.repeat(1_000_000)).error.length).toBeLessThan(200);
+  });
+
+  it('a flood of forged long values (1,200 fields of 100,000 characters) leaves nothing behind once its events are gone', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 400; i++) {
+      const pad = `${i}-${'x'.repeat(100_000)}`;
+      extractIndicators({ source: { ip: `45.0.0.1${pad}` }, related: { hosts: [`h${pad}.example-bad.net`] }, url: { original: `http://evil.example-bad.net/${pad}` } });
+    }
+    gc();
+    // Remembered, they would hold 1,200 × 100 KB (≥ 120 MB): the memos keep only short raw values.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(20 * 2 ** 20);
   });
 
   it('reads dotted top-level keys as the same fields, alone or mixed with nested objects', () => {
