@@ -3,7 +3,7 @@ import type { CompiledRule } from './compiled-rule.js';
 import type { FiredAlerts } from './fired-alerts.js';
 import type { Redelivery } from './redelivery.js';
 import type { Watermark } from './watermark.js';
-import { groupKey, type SnapshotGroup, type WindowState } from './window-state.js';
+import { storedGroupKey, type SnapshotGroup, type WindowState } from './window-state.js';
 
 export type { SnapshotGroup } from './window-state.js';
 
@@ -99,7 +99,7 @@ export function restoreCheckpoint(state: CheckpointedState, s: EngineSnapshot, n
     const rule = state.byKey.get(ruleKey);
     if (!rule || s.rules[ruleKey] !== rule.def.fingerprint) {
       dropped++;
-      state.windows.forget(ruleKey, groupKey(values));
+      state.windows.forget(ruleKey, storedGroupKey(values));
       continue;
     }
     const r = state.windows.restore(rule, entry);

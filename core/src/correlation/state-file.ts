@@ -5,7 +5,7 @@ import type { EngineDelta, EngineSnapshot, SnapshotGroup } from './checkpoint.js
 import { sanitizeState, type ReadOptions, type StateWarning } from './state-sanitize.js';
 
 export type { ReadOptions, StateWarning } from './state-sanitize.js';
-import { groupKey } from './window-state.js';
+import { storedGroupKey } from './window-state.js';
 
 export const STATE_FORMAT = 'reactive-fabric/correlation-state';
 export const STATE_VERSION = 1;
@@ -149,7 +149,7 @@ function malformedRecord(r: unknown): string | undefined {
   return undefined;
 }
 
-const mapKey = (g: SnapshotGroup) => `${g[0]}\u0000${groupKey(g[1])}`;
+const mapKey = (g: SnapshotGroup) => `${g[0]}\u0000${storedGroupKey(g[1])}`;
 
 /**
  * The state the files hold: the base, then every journal line from the base's generation on (up

@@ -65,12 +65,7 @@ export interface FiredWindow {
 // Memory per group matters: ~150k of them are open at 1M detections/hour over 100k addresses, most
 // holding one detection (bench/correlate). So what most groups lack costs nothing: no values array
 // for a one-field string key, no fired window (two boxed doubles) for a group that never fired, and
-// members arrays of exactly their length while they are small (a push onto [] reserves 17 slots).
-/**
- * Below this many detections a group's members array is replaced by an exact copy on insert (one
- * short-lived array per insert) instead of growing in place (V8 grows a full array by half plus 16).
- */
-const SMALL_GROUP = 8;
+// members arrays of exactly their length up to four detections (a push onto [] reserves 17 slots).
 
 /** One rule's detections for one group-by value: the windows still open, and the last one fired. */
 export interface Group extends Due {
@@ -106,6 +101,14 @@ export function groupValues(g: Group): unknown[] {
 export function groupKey(values: unknown[]): string {
   if (values.length === 1 && plainKey(values[0])) return values[0];
   return JSON.stringify(values);
+}
+
+/**
+ * The key of a group as a checkpoint lists it: its values cut as the engine cuts new detections'
+ * (a checkpoint written before values were cut may hold them whole), so both name one group.
+ */
+export function storedGroupKey(values: unknown[]): string {
+  return groupKey(values.map(keptValue));
 }
 
 /** A value that is its own group key (see groupKey). */
@@ -394,13 +397,15 @@ export class WindowState {
       until = firedStart + rule.def.timespanMs;
       repaired = true;
     }
-    const key = groupKey(values);
+    // Cut as new detections are (a checkpoint of an earlier version kept long values whole), so they meet.
+    const kept = values.map(keptValue);
+    const key = groupKey(kept); // = storedGroupKey(values)
     const g = newGroup(
       rule,
       key,
-      values.length === 1 && values[0] === key ? undefined : values,
+      kept.length === 1 && kept[0] === key ? undefined : kept,
       // The window searches rely on time order; a hand-edited checkpoint need not keep it.
-      members.map(([t, id, c, v]) => ({ t, id, c, v, s: -1 })).sort((a, b) => a.t - b.t),
+      members.map(([t, id, c, v]) => ({ t, id: keptText(id), c, v: typeof v === 'string' ? keptText(v) : v, s: -1 })).sort((a, b) => a.t - b.t),
       firedStart === null && until === NONE ? undefined : { start: firedStart ?? NONE, until, id: firedId ?? undefined },
       true,
     );

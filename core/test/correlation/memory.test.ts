@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { SEC, T0, corr, failed, harness, ruleOf, savedState } from './helpers.js';
 
 describe('bounded correlation state', () => {
@@ -60,5 +62,26 @@ describe('bounded correlation state', () => {
     const state = await savedState(h.stateDir);
     expect(state.groups.length).toBeGreaterThanOrEqual(200);
     expect(JSON.stringify(state).length).toBeLessThan(1_000_000);
+  });
+
+  it('a checkpoint that kept a long value whole (written before values were cut) continues as the same group', async () => {
+    const bruteForceOnly = { disabled: ['rf_password_spraying', 'rf_brute_force_then_success', 'rf_scanning_then_exploitation'] };
+    const ip = `203.0.113.7${'x'.repeat(5000)}`;
+    const first = await harness(bruteForceOnly);
+    expect(await first.feed([1, 2, 3, 4].map((k) => failed(T0 + k * SEC, ip)))).toHaveLength(0);
+    await first.stage.stop();
+    // As an earlier version wrote it: the value whole.
+    const state = await savedState(first.stateDir);
+    expect(state.groups).toHaveLength(1);
+    state.groups[0]![1] = [ip];
+    await writeFile(path.join(first.stateDir, 'correlation-state.json'), JSON.stringify(state));
+
+    const again = await harness(bruteForceOnly, { stateDir: first.stateDir });
+    expect((await again.feed([failed(T0 + 5 * SEC, ip)])).map(ruleOf)).toEqual(['rf_brute_force']);
+    await again.stage.stop();
+    // Written back cut, and once: the whole value's entry and the cut one are one group.
+    const after = await savedState(first.stateDir);
+    expect(after.groups).toHaveLength(1);
+    expect(JSON.stringify(after).length).toBeLessThan(5000);
   });
 });
