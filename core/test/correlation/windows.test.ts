@@ -247,6 +247,24 @@ correlation:
     // The watermark did not move: detections at T0 still correlate.
     expect(await h.feed([0, 1, 2, 3, 4].map((i) => failed(T0 + i * SEC, '10.3.3.6')))).toHaveLength(1);
   });
+  it('group-by values named like object internals, or deep and wrong-typed, are groups like any other', async () => {
+    const h = await harness(bruteForceOnly);
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 30; i++) at = (at.next = { pad: 'p'.repeat(20) }) as Record<string, unknown>;
+    const values: unknown[] = ['__proto__', 'constructor', 'toString', 42, true, deep];
+    // Four of each, interleaved: no group reaches five, so nothing fires and no value leaks into another's group.
+    const batch = [0, 1, 2, 3].flatMap((k) => values.map((ip, i) => failed(T0 + k * SEC + i, '', { extra: { source: { ip } } })));
+    expect(await h.feed(batch)).toHaveLength(0);
+    // The fifth of each fires its own alert, with its own value.
+    const out = await h.feed(values.map((ip, i) => failed(T0 + 5 * SEC + i, '', { extra: { source: { ip } } })));
+    expect(out).toHaveLength(values.length);
+    const shown = out.map((a) => (corr(a).group_by as Array<{ value: string }>)[0]!.value);
+    expect(shown.slice(0, 5)).toEqual(['__proto__', 'constructor', 'toString', '42', 'true']);
+    // The deep object's JSON is longer than 256 characters: kept as its start and digest.
+    expect(shown[5]).toMatch(/^\{"next":.*…\[\d+ chars, sha256:[0-9a-f]{64}\]$/);
+  });
+
   it("a forged group-by string that spells another value as JSON does not join that value's group", async () => {
     const h = await harness(bruteForceOnly);
     // Three detections whose source.ip is a list (one address), then two whose source.ip is the
