@@ -19,6 +19,9 @@ export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 /** A flag's name as V8 reads it: `--max_semi_space_size` and `--max-semi-space-size` are one flag. */
 const flagName = (arg: string): string => arg.split('=')[0]!.replaceAll('_', '-');
 
+/** Names of the flags in these arguments, with any value and in either spelling. */
+const givenFlags = (args: readonly string[]): Set<string> => new Set(args.filter((a) => a.startsWith('--')).map(flagName));
+
 /**
  * V8 flags fabric sets on itself when it starts (`applyRuntimeV8Flags`), because Node refuses them
  * in NODE_OPTIONS: the systemd unit could not carry them, and a process started any other way
@@ -44,7 +47,7 @@ export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=100'
  * returns those set. Call once, early: V8 reads them when it next sizes the heap.
  */
 export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv): string[] {
-  const given = new Set(execArgv.filter((a) => a.startsWith('--')).map(flagName));
+  const given = givenFlags(execArgv);
   const missing = RUNTIME_V8_FLAGS.filter((f) => !given.has(flagName(f)));
   for (const f of missing) setFlagsFromString(f);
   return missing;
@@ -55,6 +58,6 @@ export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execAr
  * given: an operator who chose a size keeps it.
  */
 export function missingNodeFlags(execArgv: readonly string[], nodeOptions = ''): string[] {
-  const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName));
+  const given = givenFlags([...execArgv, ...nodeOptions.split(/\s+/)]);
   return NODE_FLAGS.filter((f) => !given.has(flagName(f)));
 }

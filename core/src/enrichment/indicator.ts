@@ -1,6 +1,7 @@
 import { INDICATOR_TYPES } from '../plugin-api/index.js';
 import type { Indicator, IndicatorType } from '../plugin-api/index.js';
 import { canonicalIp, isReservedIp, parseIp } from '../net/ip.js';
+import { describeValue } from '../events/sanitize.js';
 
 const HASH_LENGTHS: Record<'md5' | 'sha1' | 'sha256', number> = { md5: 32, sha1: 40, sha256: 64 };
 
@@ -23,7 +24,8 @@ export const MAX_URL_CHARS = 2048;
 
 /** A value as an error message quotes it: long ones cut, with their length. */
 function shown(value: string): string {
-  return value.length > 120 ? `${value.slice(0, 120)}… (${value.length} characters)` : value;
+  const d = describeValue(value, 120);
+  return d.truncated ? `${d.text}… (${d.length} characters)` : d.text;
 }
 
 /**
