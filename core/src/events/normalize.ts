@@ -3,7 +3,7 @@ import { setField, type FabricEvent, type Priority } from '../plugin-api/index.j
 import { EVENT_SCHEMA_VERSION } from './schema-version.js';
 import { ECS_VERSION } from './ecs.js';
 import { PRIORITY_ORDER } from './priority.js';
-import { asRefused, DEFAULT_SANITIZE_LIMITS, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
+import { asRefused, DEFAULT_SANITIZE_LIMITS, fitsAsParsedJson, RejectCodes, toPlainJson, type RejectCode, type SanitizeLimits } from './sanitize.js';
 
 export interface Provenance {
   collector: string;
@@ -18,7 +18,7 @@ export type NormalizeResult = { ok: true; event: FabricEvent } | { ok: false; co
  * the line — so the same event pulled twice is de-duplicated, and a replay after a crash
  * carries the same id.
  */
-export function normalizeEvent(input: unknown, from: Provenance, limits: SanitizeLimits = DEFAULT_SANITIZE_LIMITS): NormalizeResult {
+export function normalizeEvent(input: unknown, from: Provenance, limits: SanitizeLimits = DEFAULT_SANITIZE_LIMITS, ownParsedJson = false): NormalizeResult {
   const refused = asRefused(input);
   if (refused) return { ok: false, code: refused.code, reason: refused.reason };
   // Shape first, so a string or an array is named as such rather than copied.
@@ -31,7 +31,9 @@ export function normalizeEvent(input: unknown, from: Provenance, limits: Sanitiz
   if (input === null || typeof input !== 'object' || isArray)
     return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: `event is ${isArray ? 'an array' : input === null ? 'null' : typeof input}, expected an object` };
   // From here on the event is plain JSON data: bounded, acyclic, no accessors, no "__proto__" key.
-  const copied = toPlainJson(input, limits);
+  // `ownParsedJson`: the caller parsed it from JSON itself and holds no other reference
+  // (isParsedJson), so when it is within the limits it is used as it is instead of copied.
+  const copied = ownParsedJson && fitsAsParsedJson(input, limits) ? ({ ok: true, value: input } as const) : toPlainJson(input, limits);
   if (!copied.ok) return copied;
   if (copied.value === null || typeof copied.value !== 'object' || Array.isArray(copied.value))
     return { ok: false, code: RejectCodes.NOT_AN_OBJECT, reason: 'event serialises to something other than an object (its toJSON returned a non-object)' };
@@ -50,7 +52,8 @@ export function normalizeEvent(input: unknown, from: Provenance, limits: Sanitiz
   const ev = (isPlainObject(event.event) ? event.event : (event.event = {})) as Record<string, unknown>;
   const fingerprint = fingerprintOf(event);
   if (typeof ev.id !== 'string' || ev.id === '') ev.id = `${from.collector}-${fingerprint.slice(0, 24)}`;
-  // Set in place: `event` and what is under it are this call's own copies (toPlainJson), and
+  // Set in place: what is under `event` is this call's own (a toPlainJson copy, or the caller's own
+  // parse of the worker's JSON), and
   // `{ ...o, k: v }` costs a map per object (measured: 1–2.5 µs each, in the hot path).
   const fabric = (isPlainObject(event.fabric) ? event.fabric : (event.fabric = {})) as Record<string, unknown>;
   fabric.collector = from.collector;

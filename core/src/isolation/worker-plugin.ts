@@ -18,7 +18,7 @@ import {
   type Verdict,
 } from '../plugin-api/index.js';
 import type { CreateReply, DefinitionData, HostToWorker, WireError, WireRefusal, WorkerAhead, WorkerInit, WorkerToHost } from './protocol.js';
-import { RefusedEvent } from '../events/sanitize.js';
+import { markParsedJson, RefusedEvent } from '../events/sanitize.js';
 import { timerDelay } from '../async/time.js';
 import { IsolationErrorCodes } from './codes.js';
 
@@ -319,6 +319,7 @@ export class WorkerPlugin implements SourceInstance, EnricherInstance {
       throw new PluginError(ErrorCodes.CONTRACT_VIOLATION, `the poll batch from the worker could not be read: ${(err as Error).message}`);
     }
     for (const r of batch.refused) batch.events[r.i] = new RefusedEvent(r.code, r.reason, r.original) as never;
+    if (Array.isArray(batch.events)) markParsedJson(batch.events);
     return { events: batch.events, checkpoint: batch.checkpoint, hasMore: batch.hasMore };
   }
 

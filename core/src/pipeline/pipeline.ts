@@ -6,7 +6,7 @@ import type { FabricMetrics } from '../metrics/fabric-metrics.js';
 import type { BatchTicket, PipelineStage } from './stage.js';
 import { normalizeEvent, priorityOf } from '../events/normalize.js';
 import { PRIORITY_ORDER } from '../events/priority.js';
-import { DEFAULT_SANITIZE_LIMITS, RejectCodes, type SanitizeLimits } from '../events/sanitize.js';
+import { DEFAULT_SANITIZE_LIMITS, isParsedJson, RejectCodes, type SanitizeLimits } from '../events/sanitize.js';
 import { DeadLetterQueue, type DeadLetterInput } from '../sinks/dead-letter.js';
 import { abortable } from '../async/time.js';
 
@@ -143,8 +143,9 @@ export class Pipeline extends TypedEmitter<PipelineEvents> {
       const m = this.opts.metrics;
       const normalized: FabricEvent[] = [];
       const refused: DeadLetterInput[] = [];
+      const parsed = isParsedJson(batch.events);
       for (const raw of batch.events) {
-        const r = normalizeEvent(raw, { collector, plugin }, this.opts.eventLimits ?? DEFAULT_SANITIZE_LIMITS);
+        const r = normalizeEvent(raw, { collector, plugin }, this.opts.eventLimits ?? DEFAULT_SANITIZE_LIMITS, parsed);
         if (r.ok) normalized.push(r.event);
         else refused.push({ collector, plugin, stage: 'normalize', code: r.code, message: r.reason, original: raw });
       }

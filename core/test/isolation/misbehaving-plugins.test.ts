@@ -205,6 +205,47 @@ describe('a misbehaving source plugin ends only its own worker', () => {
     }
   }, 30_000);
 
+  it('events from a worker are held to pipeline limits and renames like any other: too deep, too large and "__proto__" keys', async () => {
+    // The host checks a worker's batch in place rather than copying it (events/sanitize.ts,
+    // fitsAsParsedJson): what it refuses and renames must not change.
+    const bad: Case = {
+      name: 'events at the limits',
+      body: source(`
+        if (checkpoint) return { events: [], checkpoint };
+        const proto = JSON.parse('{"@timestamp":"2026-01-01T00:00:02Z","message":"proto","user":{"__proto__":{"admin":true}}}');
+        return { events: [
+          { '@timestamp': '2026-01-01T00:00:00Z', message: 'first fine', a: { b: { c: 'three deep' } } },
+          { '@timestamp': '2026-01-01T00:00:01Z', message: 'deep', a: { b: { c: { d: { e: 'six deep' } } } } },
+          proto,
+          { '@timestamp': '2026-01-01T00:00:03Z', message: 'large', blob: 'x'.repeat(3000) },
+          { '@timestamp': '2026-01-01T00:00:04Z', message: 'last fine', list: [1, 'two', null, true] },
+        ], checkpoint: { done: true } };`),
+      code: '',
+    };
+    const { dir, yaml } = project(bad);
+    const limited = yaml.replace('pipeline: { publish: all }', 'pipeline: { publish: all, max_event_depth: 4, max_event_bytes: 2000 }');
+    expect(limited).not.toBe(yaml);
+    const sink = new MemorySink();
+    const orch = await composeFabric(parseConfig(limited, join(dir, 'fabric.yaml'), process.env), { cwd: dir, logger: silentLogger(), env: process.env, sink });
+    await orch.start();
+    try {
+      await until(() => orch.getCollector('bad')?.checkpoint.value !== undefined, 20_000);
+      const fromBad = sink.events.filter((e) => (e as { fabric?: { collector?: string } }).fabric?.collector === 'bad') as Array<Record<string, unknown>>;
+      const byMessage = new Map(fromBad.map((e) => [e.message, e]));
+      expect([...byMessage.keys()].sort()).toEqual(['first fine', 'last fine', 'proto']);
+      expect(byMessage.get('first fine')!.a).toEqual({ b: { c: 'three deep' } });
+      expect(byMessage.get('last fine')!.list).toEqual([1, 'two', null, true]);
+      const user = byMessage.get('proto')!.user as Record<string, unknown>;
+      expect(Object.keys(user)).toEqual(['__proto___']);
+      expect(user.__proto___).toEqual({ admin: true });
+      expect(Object.getPrototypeOf(user)).toBe(Object.prototype);
+      const letters = orch.deadLetters!(10, 'bad').records;
+      expect(letters.map((r) => r.reason.code).sort()).toEqual(['TOO_DEEP', 'TOO_LARGE']);
+    } finally {
+      await orch.stop();
+    }
+  }, 30_000);
+
   it('shows the worker in GET /collectors/:id: isolation, heap and event-loop use; an inline collector says inline', async () => {
     const { dir, yaml } = project({ name: 'fine', body: GOOD, code: '', collector: '    isolation: inline\n' });
     const sink = new MemorySink();
