@@ -51,6 +51,25 @@ export interface SanitizeLimits {
 
 export const DEFAULT_SANITIZE_LIMITS: SanitizeLimits = { maxDepth: 32, maxBytes: 1_048_576 };
 
+/**
+ * What each value costs against `maxBytes`: roughly its JSON text length. One table for
+ * toPlainJson and fitsAsParsedJson, which must count alike for a parsed batch to be refused
+ * exactly where its copy would be.
+ */
+const CHARGE = {
+  /** Added to a string's length: the quotes. */
+  string: 2,
+  number: 8,
+  boolean: 5,
+  null: 4,
+  /** An object or array: the brackets. */
+  container: 2,
+  /** Each array item: the comma. */
+  item: 1,
+  /** Added to a field name's length: its quotes and colon. */
+  field: 3,
+} as const;
+
 export type SanitizeResult = { ok: true; value: unknown } | { ok: false; code: RejectCode; reason: string };
 
 class Refusal {
@@ -101,13 +120,13 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
     }
     switch (typeof v) {
       case 'string':
-        spend(v.length + 2);
+        spend(v.length + CHARGE.string);
         return v;
       case 'number':
-        spend(8);
+        spend(CHARGE.number);
         return Number.isFinite(v) ? v : null;
       case 'boolean':
-        spend(5);
+        spend(CHARGE.boolean);
         return v;
       case 'bigint':
         throw new Refusal(RejectCodes.NOT_JSON, `${where()} is a BigInt, which JSON cannot represent; emit it as a string or number`);
@@ -117,7 +136,7 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
         return undefined;
     }
     if (v === null) {
-      spend(4);
+      spend(CHARGE.null);
       return null;
     }
     const obj = v as object;
@@ -127,12 +146,12 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
     try {
       if (Array.isArray(obj)) {
         const len = obj.length;
-        spend(2);
+        spend(CHARGE.container);
         // Grown item by item and charged per item: a sparse array claiming length 2^32-1 is
         // refused as too large instead of looping for minutes.
         const out: unknown[] = [];
         for (let i = 0; i < len; i++) {
-          spend(1);
+          spend(CHARGE.item);
           trail.push(i);
           let item: unknown;
           try {
@@ -152,7 +171,7 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
       } catch (err) {
         throw new Refusal(RejectCodes.UNREADABLE, `listing the fields of ${where()} threw: ${message(err)}`);
       }
-      spend(2);
+      spend(CHARGE.container);
       const out: Record<string, unknown> = {};
       for (const k of keys) {
         trail.push(k);
@@ -164,7 +183,7 @@ export function toPlainJson(input: unknown, limits: SanitizeLimits = DEFAULT_SAN
         }
         const c = copy(item, k);
         if (c !== undefined) {
-          spend(k.length + 3);
+          spend(k.length + CHARGE.field);
           out[safeFieldName(k)] = c;
         }
         trail.pop();
@@ -211,13 +230,13 @@ export function fitsAsParsedJson(value: unknown, limits: SanitizeLimits): boolea
   const fits = (v: unknown, depth: number): boolean => {
     switch (typeof v) {
       case 'string':
-        budget -= v.length + 2;
+        budget -= v.length + CHARGE.string;
         return true;
       case 'number':
-        budget -= 8;
+        budget -= CHARGE.number;
         return true;
       case 'boolean':
-        budget -= 5;
+        budget -= CHARGE.boolean;
         return true;
       case 'object':
         break;
@@ -225,20 +244,20 @@ export function fitsAsParsedJson(value: unknown, limits: SanitizeLimits): boolea
         return false;
     }
     if (v === null) {
-      budget -= 4;
+      budget -= CHARGE.null;
       return true;
     }
     if (depth >= limits.maxDepth) return false;
     if (Array.isArray(v)) {
-      budget -= 2 + v.length;
+      budget -= CHARGE.container + CHARGE.item * v.length;
       for (let i = 0; i < v.length; i++) if (!fits(v[i], depth + 1)) return false;
       return budget >= 0;
     }
-    budget -= 2;
+    budget -= CHARGE.container;
     const obj = v as Record<string, unknown>;
     for (const k of Object.keys(obj)) {
       if (safeFieldName(k) !== k) return false;
-      budget -= k.length + 3;
+      budget -= k.length + CHARGE.field;
       if (!fits(obj[k], depth + 1)) return false;
     }
     return budget >= 0;
