@@ -278,6 +278,20 @@ function summary(latencies) {
   return { events: s.length, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: +s[s.length - 1].toFixed(1) };
 }
 
+/**
+ * The same latencies (in acknowledgement order) one second of events at a time: whether the p99
+ * comes from the start (threads that began with the run, their code not yet compiled) or from a
+ * stall later on (docs/kafka.md). The target stays the p99 of the whole run.
+ */
+function perSecond(latencies) {
+  const out = [];
+  for (let i = 0; i < latencies.length; i += RATE) {
+    const { p50_ms, p99_ms, max_ms } = summary(latencies.slice(i, i + RATE));
+    out.push({ p50_ms, p99_ms, max_ms });
+  }
+  return out;
+}
+
 // Warm-up, and the exact records (b) publishes become the baseline's pre-built messages.
 const warm = await fabricRun(EVENTS, 0, true);
 const messages = warm.captured;
@@ -309,13 +323,17 @@ for (let r = 0; r < ROUNDS; r++) {
 const mean = (k) => Math.round(rounds.reduce((n, x) => n + x[k], 0) / rounds.length);
 
 const latencyEvents = RATE * LATENCY_SECONDS;
-const latA = summary(await baselineLatency(messages.slice(0, Math.min(latencyEvents, messages.length))));
+const rawA = await baselineLatency(messages.slice(0, Math.min(latencyEvents, messages.length)));
+const latA = summary(rawA);
 // The main thread's responsiveness during the paced run: what the admin API and acknowledgements wait.
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
-const latB = summary((await fabricRun(latencyEvents, RATE)).latencies);
+const rawB = (await fabricRun(latencyEvents, RATE)).latencies;
+const latB = summary(rawB);
 loop.disable();
 const loopDelay = { p50_ms: +(loop.percentile(50) / 1e6).toFixed(1), p99_ms: +(loop.percentile(99) / 1e6).toFixed(1), max_ms: +(loop.max / 1e6).toFixed(1), target_p99_ms: 50 };
+const secondsText = perSecond(rawB).map((w) => `${Math.round(w.p50_ms)}/${Math.round(w.p99_ms)}`);
+console.error(`[bench kafka] fabric source->ack per second of events, p50/p99 ms: ${secondsText.join(' ')}`);
 console.error(`[bench kafka] event-loop delay during the 10k ev/s run: p50 ${loopDelay.p50_ms} ms, p99 ${loopDelay.p99_ms} ms, max ${loopDelay.max_ms} ms (target p99 < 50)`);
 await admin.disconnect();
 rmSync(work, { recursive: true, force: true });
@@ -351,7 +369,13 @@ const result = {
     load_average_at_end: (await import('node:os')).loadavg().map((x) => +x.toFixed(1)),
     rounds,
   },
-  latency_at_10k_per_s: { baseline_send_to_ack: latA, fabric_source_to_ack: latB, target_p99_ms: 250, event_loop_delay: loopDelay },
+  latency_at_10k_per_s: {
+    baseline_send_to_ack: latA,
+    fabric_source_to_ack: latB,
+    target_p99_ms: 250,
+    event_loop_delay: loopDelay,
+    per_second: { baseline_send_to_ack: perSecond(rawA), fabric_source_to_ack: perSecond(rawB) },
+  },
 };
 mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
 writeFileSync(join(repoRoot, 'bench/results/kafka.json'), JSON.stringify(result, null, 2) + '\n');

@@ -9,7 +9,8 @@
 // The broker jars come from Maven Central through Maven (a throwaway pom + dependency:copy-dependencies),
 // cached under ~/.cache/reactive-fabric/kafka/<version>, so a fresh machine needs only Java 17 and Maven.
 // Listeners: PLAINTEXT on the port (29092), the controller on +1, SASL_PLAINTEXT on +2, mutual TLS on +3.
-// Runtime state (data, log, pid, test certificates) lives in <repo>/.fabric-test/kafka/<name>; `start` writes the bootstrap
+// Runtime state (data, log, pid, test certificates) lives in <repo>/.fabric-test/kafka/<name> (the data
+// under $FABRIC_KAFKA_DATA_DIR/<name> when that is set); `start` writes the bootstrap
 // address to <repo>/.fabric-test/kafka.json (kafka-<name>.json for other instances), which the tests read.
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -240,10 +241,14 @@ export async function start({ name = 'default', port, version } = {}) {
   const saslPort = port + 2;
   const sslPort = port + 3;
   const libs = ensureJars(version);
-  const dataDir = join(paths.dir, `data-${version}`);
+  // FABRIC_KAFKA_DATA_DIR puts the log dirs elsewhere (another disk, a tmpfs), e.g. to tell the
+  // broker's disk stalls from the client's in a benchmark (docs/kafka.md).
+  const dataRoot = process.env.FABRIC_KAFKA_DATA_DIR ? join(process.env.FABRIC_KAFKA_DATA_DIR, name) : paths.dir;
+  const dataDir = join(dataRoot, `data-${version}`);
   const propsFile = join(paths.dir, 'server.properties');
   const logFile = join(paths.dir, 'broker.log');
   mkdirSync(paths.dir, { recursive: true });
+  mkdirSync(dataRoot, { recursive: true });
   const saslFile = join(dataDir, '..', `sasl-${version}.json`);
   let sasl;
   try {
