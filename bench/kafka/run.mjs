@@ -320,7 +320,9 @@ for (let r = 0; r < ROUNDS; r++) {
     `[bench kafka] round ${r + 1}: (a) bare kafkajs ${Math.round(a)} ev/s, (b) fabric end to end ${Math.round(b)} ev/s, ratio ${(b / a).toFixed(3)}; (c) same pipeline, sink acking at once: ${Math.round(c)} ev/s; (d) Kafka sink alone ${Math.round(d)} ev/s, ratio ${(d / a).toFixed(3)}; CPU µs/event a ${aCpu} b ${bCpu} c ${cCpu} d ${dCpu}`,
   );
 }
-const mean = (k) => Math.round(rounds.reduce((n, x) => n + x[k], 0) / rounds.length);
+// null with --rounds 0 (latency only): the JSON then says "not measured" instead of a NaN ratio.
+const mean = (k) => (rounds.length === 0 ? null : Math.round(rounds.reduce((n, x) => n + x[k], 0) / rounds.length));
+const ratioOf = (a, b) => (rounds.length === 0 ? null : +(mean(a) / mean(b)).toFixed(3));
 
 const latencyEvents = RATE * LATENCY_SECONDS;
 const rawA = await baselineLatency(messages.slice(0, Math.min(latencyEvents, messages.length)));
@@ -362,11 +364,11 @@ const result = {
   throughput: {
     baseline_events_per_s: mean('baseline_events_per_s'),
     fabric_events_per_s: mean('fabric_events_per_s'),
-    ratio: +(mean('fabric_events_per_s') / mean('baseline_events_per_s')).toFixed(3),
+    ratio: ratioOf('fabric_events_per_s', 'baseline_events_per_s'),
     target_ratio: 0.8,
     pipeline_without_kafka_events_per_s: mean('pipeline_without_kafka_events_per_s'),
     sink_only_events_per_s: mean('sink_only_events_per_s'),
-    sink_only_ratio: +(mean('sink_only_events_per_s') / mean('baseline_events_per_s')).toFixed(3),
+    sink_only_ratio: ratioOf('sink_only_events_per_s', 'baseline_events_per_s'),
     load_average_at_end: (await import('node:os')).loadavg().map((x) => +x.toFixed(1)),
     rounds,
   },
@@ -380,7 +382,8 @@ const result = {
 };
 mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
 writeFileSync(join(repoRoot, 'bench/results/kafka.json'), JSON.stringify(result, null, 2) + '\n');
+const t = Object.fromEntries(Object.entries(result.throughput).map(([k, v]) => [k, v ?? 'not measured']));
 console.log(
-  `kafka: (a) bare kafkajs ${result.throughput.baseline_events_per_s} ev/s, (b) fabric end to end ${result.throughput.fabric_events_per_s} ev/s, ratio ${result.throughput.ratio} (target >= 0.8); (c) pipeline with an instant sink ${result.throughput.pipeline_without_kafka_events_per_s} ev/s; (d) Kafka sink alone ${result.throughput.sink_only_events_per_s} ev/s, ratio ${result.throughput.sink_only_ratio}; ` +
+  `kafka: (a) bare kafkajs ${t.baseline_events_per_s} ev/s, (b) fabric end to end ${t.fabric_events_per_s} ev/s, ratio ${t.ratio} (target >= 0.8); (c) pipeline with an instant sink ${t.pipeline_without_kafka_events_per_s} ev/s; (d) Kafka sink alone ${t.sink_only_events_per_s} ev/s, ratio ${t.sink_only_ratio}; ` +
     `at 10k ev/s fabric source->ack p50 ${latB.p50_ms} ms p99 ${latB.p99_ms} ms (target < 250), bare kafkajs send->ack p50 ${latA.p50_ms} ms p99 ${latA.p99_ms} ms`,
 );
