@@ -25,7 +25,8 @@ const givenFlags = (args: readonly string[]): Set<string> => new Set(args.filter
 /**
  * V8 flags fabric sets on itself when it starts (`applyRuntimeV8Flags`), because Node refuses them
  * in NODE_OPTIONS: the systemd unit could not carry them, and a process started any other way
- * would run without them.
+ * would run without them. They are V8's, so they hold for every thread of the process (workers
+ * started after them: detection, the Kafka producer, plugins), not only the main one.
  *
  * `--heap-growing-percent=100`: a full garbage collection comes once the old generation is twice
  * what survived the previous one. V8's own choice is up to 4× when collecting is cheap, so a fabric
@@ -40,7 +41,24 @@ const givenFlags = (args: readonly string[]): Set<string> => new Set(args.filter
  * correlation stage's CPU per detection may be ~5% higher); an operator who prefers
  * V8's choice starts node with `--heap-growing-percent=0` (given flags are kept).
  */
-export const RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=100'];
+export const RUNTIME_V8_FLAGS: readonly string[] = [
+  '--heap-growing-percent=100',
+  // When marking of the old generation starts: at 80% of its limit (by a task), at 95% at once.
+  // V8's own rule starts it once the room left under the limit is smaller than the young
+  // generation. In a thread with a small heap (the Kafka producer thread lives on 7–8 MB, its limit
+  // 14–46 MB) the room is always smaller than --max-semi-space-size=64's young generation, so V8
+  // marked and compacted it over and over: 23–28 mark-compacts per 50,000 events, 8–17 with these
+  // flags (`--trace-gc`). bench/kafka, 200,000 events, 2026-12-06, four runs of two rounds each
+  // alternating with and without: Kafka sink alone 0.876–1.000 of bare kafkajs with (mean 0.940,
+  // 6 of 8 rounds ≥ 0.9), 0.761–1.115 without (mean 0.887, 2 of 8); its CPU per event 42.8–56.3 µs
+  // with, 50.6–58.8 without; end to end 0.596–0.665 with, 0.526–0.783 without. The latency at
+  // 10k events/s and the event-loop delay did not move beyond the noise (six pairs: p99 158–261 ms
+  // with, 149–262 without). bench/correlate (a 100 MB live heap, where V8's rule starts marking at
+  // about two thirds of the limit): peak RSS 475–485 MB with, 480–486 without; bench/detect and
+  // bench/enrichment within their noise.
+  '--incremental-marking-soft-trigger=80',
+  '--incremental-marking-hard-trigger=95',
+];
 
 /**
  * Set the runtime flags this process was not started with (a flag given with any value is kept);

@@ -126,7 +126,10 @@ const start: CliCommand = {
       const logger = cliLogger(values['log-format'], io, loaded.config.log_level, startUsage, (err) => signals.stop(`log output lost (${err.code ?? err.message})`, EXIT_LOG_LOST));
       const applied = applyRuntimeV8Flags();
       if (applied.length > 0)
-        logger.info({ v8_flags: applied }, `V8 set to ${applied.join(' ')} (memory stays near twice the live heap; start node with your own value to change it, docs/deploy)`);
+        logger.info(
+          { v8_flags: applied },
+          `V8 set to ${applied.join(' ')} (memory stays near twice the live heap, and threads with small heaps are not collected over and over; start node with your own value of a flag to change it, docs/deploy)`,
+        );
       const missing = missingNodeFlags(process.execArgv, io.env.NODE_OPTIONS);
       if (missing.length > 0)
         logger.info(
