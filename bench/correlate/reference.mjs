@@ -49,8 +49,9 @@ class FlatCountingRule {
   }
 
   add(s, t, id, v) {
-    this.live[s] = 1;
+    // Inside the window that fired: part of that alert, nothing to keep.
     if (t <= this.firedUntil[s]) return;
+    this.live[s] = 1;
     const base = s * SLOT_MEMBERS;
     const times = this.times;
     let n = this.len[s];
