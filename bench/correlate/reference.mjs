@@ -7,6 +7,8 @@
 // group's slot, shared by both rules (both group by source.ip); per rule, a slot's times sit in a
 // Float64Array and its ids and values in flat arrays, and due times in buckets of a second.
 //
+// The two rules' timespans and thresholds are read from the rules the stage loaded.
+//
 // What it leaves out, so it is a ceiling and not a product: no chained rules, no alert objects,
 // no LRU bound or eviction, no checkpoint bookkeeping, no re-delivery, no cluster keys, no value
 // cutting, and at most SLOT_MEMBERS detections per group (the oldest dropped past it, counted in
@@ -138,12 +140,28 @@ class FlatCountingRule {
 }
 
 /**
+ * The timespan and threshold of a built-in the stage loaded (so the reference follows the rule
+ * files), refused when it is not the shape this loop is written for.
+ */
+function counting(defs, name, type) {
+  const def = defs.find((r) => r.name === name);
+  const shape =
+    def?.type === type &&
+    Object.keys(def.condition).join() === 'gte' &&
+    def.groupBy.join() === 'source.ip' &&
+    def.rules.join() === 'rf_failed_authentication' &&
+    (type === 'event_count' || def.field === 'user.name');
+  if (!shape) throw new Error(`reference: the built-in ${name} is not the ${type} rule this loop is written for (bench/correlate/reference.mjs)`);
+  return { timespanMs: def.timespanMs, gte: def.condition.gte };
+}
+
+/**
  * A batch function for the benchmark's measure(): detections in, rule state updated. `alerts()`
  * reports what fired, by rule name, and `dropped()` the detections the slot cap dropped.
  */
-export function flatReference({ maxKeys, allowedLatenessMs }) {
-  const bruteForce = new FlatCountingRule({ maxKeys, timespanMs: 5 * 60_000, gte: 5, distinct: false });
-  const spraying = new FlatCountingRule({ maxKeys, timespanMs: 10 * 60_000, gte: 5, distinct: true });
+export function flatReference({ maxKeys, allowedLatenessMs, rules: defs }) {
+  const bruteForce = new FlatCountingRule({ maxKeys, ...counting(defs, 'rf_brute_force', 'event_count'), distinct: false });
+  const spraying = new FlatCountingRule({ maxKeys, ...counting(defs, 'rf_password_spraying', 'value_count'), distinct: true });
   const rules = [bruteForce, spraying];
   const newest = new Map();
   /** Group key -> slot, and back; a slot is freed once no rule holds anything in it. */

@@ -201,7 +201,7 @@ async function runStage(label, { checkpoints }) {
     final_checkpoint_ms: Math.round(finalCheckpointMs),
     checkpoint_bytes: checkpointBytes,
   });
-  return { r, rules: stage.rules.map((x) => x.name), maxKeys: config.max_keys };
+  return { r, rules: stage.rules.map((x) => x.name), defs: stage.rules, config };
 }
 
 /**
@@ -257,10 +257,9 @@ const flood = await floodOneGroup(Math.min(DETECTIONS, 100_000));
 // guarantees (reference.mjs), to show how much of the baseline's speed correlation can keep at all.
 // Left out when rules are disabled: it would not count the same thing. Run last, so its memory
 // does not add to the stage's peak RSS.
-const defaults = validateAgainstSchema(CorrelationConfigSchema, {}).value;
 let reference;
 if (DISABLED.length === 0) {
-  const flat = flatReference({ maxKeys: MAX_KEYS ?? defaults.max_keys, allowedLatenessMs: defaults.allowed_lateness_seconds * 1000 });
+  const flat = flatReference({ maxKeys: pure.config.max_keys, allowedLatenessMs: pure.config.allowed_lateness_seconds * 1000, rules: pure.defs });
   reference = await measure('reference', async (batch) => flat.process(batch));
   reference.alerts_by_rule = flat.alerts();
   reference.dropped_by_slot_cap = flat.dropped();
@@ -281,7 +280,7 @@ const result = {
     event_time_span_minutes: SPAN_MS / 60_000,
     rules: pure.rules,
     disabled: DISABLED,
-    max_keys: pure.maxKeys,
+    max_keys: pure.config.max_keys,
   },
   baseline: { ...baseline, groups: baselineKeys },
   stage: correlated,
