@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { missingNodeFlags, NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/cli/node-flags.js';
+import { missingNodeFlags, missingRuntimeV8Flags, NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/cli/node-flags.js';
 import { repoRoot, tempDir, until, writeAuthLogConfig } from './helpers.js';
 
 /** Subprocess tests run the built CLI (core/dist): build first. */
@@ -29,6 +29,15 @@ describe('the V8 flags fabric runs with (core/src/cli/node-flags.ts)', () => {
     expect(missingNodeFlags(['--max_semi_space_size=128'])).toEqual([]);
     expect(missingNodeFlags(['--expose-gc'], '--max-old-space-size=4096  --max-semi-space-size=32')).toEqual([]);
     expect(missingNodeFlags(['--max-old-space-size=4096'], 'max-semi-space-size=32')).toEqual(['--max-semi-space-size=64']);
+  });
+
+  it('runtime flags an operator gave, in either spelling or with any value, are not set over', () => {
+    expect(missingRuntimeV8Flags([])).toEqual(RUNTIME_V8_FLAGS);
+    expect(missingRuntimeV8Flags(['--incremental_marking_soft_trigger=0', '--heap-growing-percent=0', '--expose-gc'])).toEqual(['--incremental-marking-hard-trigger=95']);
+    // A flag without a value, and arguments that are not flags, are read as they are.
+    expect(missingRuntimeV8Flags(['--incremental-marking-hard-trigger', 'incremental-marking-soft-trigger=1', '--heap-growing-percent=100'])).toEqual([
+      '--incremental-marking-soft-trigger=80',
+    ]);
   });
 
   /** `fabric start` on a one-collector config at log level info; resolves with its log once it is running. */

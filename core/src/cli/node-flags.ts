@@ -65,10 +65,15 @@ export const RUNTIME_V8_FLAGS: readonly string[] = [
  * returns those set. Call once, early: V8 reads them when it next sizes the heap.
  */
 export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv): string[] {
-  const given = givenFlags(execArgv);
-  const missing = RUNTIME_V8_FLAGS.filter((f) => !given.has(flagName(f)));
+  const missing = missingRuntimeV8Flags(execArgv);
   for (const f of missing) setFlagsFromString(f);
   return missing;
+}
+
+/** The runtime flags node was not given (any value, either spelling, counts as given). */
+export function missingRuntimeV8Flags(execArgv: readonly string[]): string[] {
+  const given = givenFlags(execArgv);
+  return RUNTIME_V8_FLAGS.filter((f) => !given.has(flagName(f)));
 }
 
 /**
