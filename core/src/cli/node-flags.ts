@@ -62,7 +62,8 @@ export const RUNTIME_V8_FLAGS: readonly string[] = [
 
 /**
  * Set the runtime flags this process was not started with (a flag given with any value is kept);
- * returns those set. Call once, early: V8 reads them when it next sizes the heap.
+ * returns those set. Call once, early, before any worker thread starts: V8 reads them for every
+ * thread of the process.
  */
 export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv): string[] {
   const missing = missingRuntimeV8Flags(execArgv);
